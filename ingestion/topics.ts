@@ -1,0 +1,50 @@
+/**
+ * Topic and consumer-group names (DESIGN.md, Topics). A prefix (VIGIL_TOPIC_PREFIX) is put in
+ * front of every name so that tests and parallel environments share one broker safely.
+ */
+
+/** Default partition counts; `vitals.readings` is keyed by patientId, so 6 partitions bound the parallelism of consumers. */
+export const TOPIC_PARTITIONS = {
+  readings: 6,
+  rejected: 3,
+  alerts: 3,
+} as const
+
+export type TopicRole = keyof typeof TOPIC_PARTITIONS
+
+export interface TopicNames {
+  readings: string
+  rejected: string
+  alerts: string
+}
+
+export function topicNames(prefix = ''): TopicNames {
+  return {
+    readings: `${prefix}vitals.readings`,
+    rejected: `${prefix}vitals.rejected`,
+    alerts: `${prefix}vitals.alerts`,
+  }
+}
+
+export interface GroupNames {
+  speed: string
+  archiver: string
+  serving: string
+}
+
+export function consumerGroups(prefix = ''): GroupNames {
+  return {
+    speed: `${prefix}vigil-speed`,
+    archiver: `${prefix}vigil-archiver`,
+    serving: `${prefix}vigil-serving`,
+  }
+}
+
+/** Names of the headers on a `vitals.rejected` record. */
+export const REJECT_HEADERS = {
+  reason: 'vigil-reason',
+  detail: 'vigil-detail',
+  sourceTopic: 'vigil-source-topic',
+  sourcePartition: 'vigil-source-partition',
+  sourceOffset: 'vigil-source-offset',
+} as const

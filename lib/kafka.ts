@@ -1,0 +1,69 @@
+/**
+ * Kafka client plumbing shared by every stage (@platformatic/kafka; chosen by measurement, see
+ * docs/ARCHITECTURE.md): client options from the config, topic creation, readiness.
+ */
+import { Admin } from '@platformatic/kafka'
+import type { Config } from './config.ts'
+import { VigilError } from './errors.ts'
+
+/** The options every client shares. */
+export function kafkaBaseOptions(config: Pick<Config, 'kafkaBrokers'>, clientId: string) {
+  return {
+    clientId,
+    bootstrapBrokers: [...config.kafkaBrokers],
+    /** Per-request timeout, in milliseconds. */
+    timeout: 10_000,
+    /** The client's own retries are kept short: Vigil's stages retry with their own capped backoff. */
+    retries: 3,
+    retryDelay: 250,
+  }
+}
+
+export function createAdmin(config: Pick<Config, 'kafkaBrokers'>, clientId = 'vigil-admin'): Admin {
+  return new Admin(kafkaBaseOptions(config, clientId))
+}
+
+export interface TopicSpec {
+  name: string
+  partitions: number
+}
+
+/** Creates the topics that do not exist yet (replication factor 1 on a single local broker). Idempotent. */
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], replicas = 1): Promise<string[]> {
+  const existing = new Set(await admin.listTopics({ includeInternals: false }))
+  const created: string[] = []
+  for (const t of topics) {
+    if (existing.has(t.name)) continue
+    try {
+      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas })
+      created.push(t.name)
+    } catch (error) {
+      // Another process may have created it between the list and the create.
+      const now = new Set(await admin.listTopics({ includeInternals: false }))
+      if (!now.has(t.name)) throw error
+    }
+  }
+  return created
+}
+
+/** True when the brokers answer a metadata request within `timeoutMs`. */
+export async function kafkaAnswers(config: Pick<Config, 'kafkaBrokers'>, timeoutMs = 3_000): Promise<boolean> {
+  const admin = new Admin({ ...kafkaBaseOptions(config, 'vigil-probe'), timeout: timeoutMs, retries: 0 })
+  try {
+    await admin.metadata({ topics: [] })
+    return true
+  } catch {
+    return false
+  } finally {
+    await admin.close().catch(() => undefined)
+  }
+}
+
+/** The one sentence a user sees when the broker is unreachable. */
+export function kafkaUnreachable(config: Pick<Config, 'kafkaBrokers'>, cause?: unknown): VigilError {
+  return new VigilError(
+    'KAFKA_UNREACHABLE',
+    `Kafka is not reachable at ${config.kafkaBrokers.join(',')}: start it with \`npx vigil stack up\` or set VIGIL_KAFKA_BROKERS.`,
+    { cause },
+  )
+}

@@ -1,0 +1,53 @@
+/**
+ * The one builder of Redis keys (DESIGN.md, Redis). Every key starts with the configured prefix
+ * (VIGIL_REDIS_PREFIX, default `vigil:`), and per-patient keys put the patient id in a hash tag
+ * (`vigil:{p-0001}:latest`) so that a Redis Cluster keeps one patient's keys in one slot.
+ */
+export interface RedisKeys {
+  readonly prefix: string
+  /** Hash of the patient's latest state. */
+  latest(patientId: string): string
+  /** Recent readings of the patient (at least 15 minutes), scored by event time. */
+  series(patientId: string): string
+  /** The patient's band overrides (per-patient thresholds). */
+  bands(patientId: string): string
+  /** Open alert state per vital of the patient. */
+  alertState(patientId: string): string
+  /** Sorted set of patients by the event time of their newest reading. */
+  readonly patients: string
+  /** Capped stream of alert events. */
+  readonly alerts: string
+  /** The batch view of one day (YYYY-MM-DD). */
+  batchDaily(date: string): string
+  /** Cutoff and run info of the latest batch run. */
+  readonly batchMeta: string
+  /** Pub/sub channel the serving layer listens on. */
+  readonly updates: string
+  /** Any other key of a stage, kept under the prefix (e.g. `speed:dedup`). */
+  other(...parts: string[]): string
+  /** Glob matching every key under the prefix, for SCAN in `vigil init`. */
+  readonly everything: string
+}
+
+export function redisKeys(prefix = 'vigil:'): RedisKeys {
+  const tag = (id: string) => `${prefix}{${id}}`
+  return Object.freeze({
+    prefix,
+    latest: (id: string) => `${tag(id)}:latest`,
+    series: (id: string) => `${tag(id)}:series`,
+    bands: (id: string) => `${tag(id)}:bands`,
+    alertState: (id: string) => `${tag(id)}:alerts`,
+    patients: `${prefix}patients`,
+    alerts: `${prefix}alerts`,
+    batchDaily: (date: string) => `${prefix}batch:daily:${date}`,
+    batchMeta: `${prefix}batch:meta`,
+    updates: `${prefix}updates`,
+    other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
+    everything: `${escapeGlob(prefix)}*`,
+  })
+}
+
+/** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}

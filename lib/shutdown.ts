@@ -1,0 +1,75 @@
+/**
+ * The lifecycle every long-running stage follows (CONVENTIONS.md): `start(config, deps)` returns
+ * a `Stoppable`; entry points stop them in reverse order on SIGINT/SIGTERM, within a deadline.
+ */
+import type { Logger } from 'pino'
+import { describeError } from './errors.ts'
+
+export interface Stoppable {
+  stop(): Promise<void>
+}
+
+export interface ShutdownOptions {
+  log: Logger
+  /** Longest time the whole shutdown may take before the process exits anyway. @defaultValue 10 000 ms */
+  timeoutMs?: number
+}
+
+/** Stops stages in reverse order of start; one stage failing to stop does not keep the others running. */
+export async function stopAll(stages: ReadonlyArray<{ name: string; stage: Stoppable }>, log: Logger): Promise<boolean> {
+  let clean = true
+  for (const { name, stage } of [...stages].reverse()) {
+    try {
+      await stage.stop()
+      log.debug({ stage: name }, 'stopped')
+    } catch (error) {
+      clean = false
+      log.error({ stage: name, err: describeError(error) }, `${name} did not stop cleanly: ${describeError(error)}`)
+    }
+  }
+  return clean
+}
+
+/**
+ * Resolves when SIGINT or SIGTERM arrives (once); a second signal exits at once. The returned
+ * `dispose` removes the handlers.
+ */
+export function onSignal(handler: (signal: NodeJS.Signals) => void): () => void {
+  let seen = false
+  const listener = (signal: NodeJS.Signals) => {
+    if (seen) {
+      process.exit(130)
+    }
+    seen = true
+    handler(signal)
+  }
+  process.on('SIGINT', listener)
+  process.on('SIGTERM', listener)
+  return () => {
+    process.off('SIGINT', listener)
+    process.off('SIGTERM', listener)
+  }
+}
+
+/**
+ * Runs a set of started stages until a signal, then stops them in reverse order within
+ * `timeoutMs`. Returns the exit code: 0 when every stage stopped cleanly.
+ */
+export async function runUntilSignal(stages: ReadonlyArray<{ name: string; stage: Stoppable }>, options: ShutdownOptions): Promise<number> {
+  const { log, timeoutMs = 10_000 } = options
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const dispose = onSignal((s) => {
+      dispose()
+      resolve(s)
+    })
+  })
+  log.info(`${signal} received: stopping`)
+  const timer = setTimeout(() => {
+    log.error(`shutdown took longer than ${timeoutMs} ms: exiting anyway`)
+    process.exit(1)
+  }, timeoutMs)
+  timer.unref()
+  const clean = await stopAll(stages, log)
+  clearTimeout(timer)
+  return clean ? 0 : 1
+}

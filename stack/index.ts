@@ -1,0 +1,282 @@
+/**
+ * `vigil stack up | down | status`: a real Apache Kafka broker (KRaft) and a real Redis server
+ * wherever Vigil runs. Order of preference for each service: what already answers on its
+ * address; else `docker compose` when a Docker engine answers; else native processes (Kafka from
+ * Maven Central jars, `redis-server` from PATH), with their files under `.stack/`.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Config } from '../lib/config.ts'
+import { VigilError } from '../lib/errors.ts'
+import { kafkaAnswers } from '../lib/kafka.ts'
+import { redisAnswers } from '../lib/redis.ts'
+import { pollUntil } from '../lib/backoff.ts'
+import * as P from './paths.ts'
+import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
+
+export type ServiceName = 'kafka' | 'redis'
+export type Owner = 'native' | 'docker' | 'external'
+
+export interface ServiceStatus {
+  service: ServiceName
+  address: string
+  up: boolean
+  /** Who runs it: Vigil's native process, Vigil's docker compose, or someone else. */
+  owner?: Owner
+  pid?: number
+}
+
+export interface UpResult extends ServiceStatus {
+  action: 'reused' | 'started'
+  ms: number
+}
+
+type Log = (line: string) => void
+
+const KAFKA_MARKER = 'kafka.Kafka'
+const REDIS_MARKER = 'redis-server'
+const KAFKA_READY_TIMEOUT_MS = 90_000
+const REDIS_READY_TIMEOUT_MS = 15_000
+
+function kafkaAddress(config: Pick<Config, 'kafkaBrokers'>): { host: string; port: number } {
+  const first = config.kafkaBrokers[0] ?? '127.0.0.1:9092'
+  const i = first.lastIndexOf(':')
+  return { host: first.slice(0, i), port: Number(first.slice(i + 1)) }
+}
+
+function redisAddress(config: Pick<Config, 'redisUrl'>): { host: string; port: number } {
+  const url = new URL(config.redisUrl)
+  return { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) }
+}
+
+const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '[::1]'
+
+async function dockerEngineAnswers(): Promise<boolean> {
+  if (process.env.VIGIL_STACK_NO_DOCKER === '1') return false
+  const r = await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 5_000 })
+  return r.code === 0 && r.stdout.trim().length > 0
+}
+
+export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>): Promise<ServiceStatus[]> {
+  const dockerStarted = existsSync(P.DOCKER_MARKER)
+  const [kUp, rUp, kPid, rPid] = await Promise.all([
+    kafkaAnswers(config),
+    redisAnswers(config),
+    livePid(P.KAFKA_PID, KAFKA_MARKER),
+    livePid(P.REDIS_PID, REDIS_MARKER),
+  ])
+  const owner = (up: boolean, pid: number | undefined): Owner | undefined =>
+    !up ? undefined : pid !== undefined ? 'native' : dockerStarted ? 'docker' : 'external'
+  const k = kafkaAddress(config)
+  const r = redisAddress(config)
+  return [
+    { service: 'kafka', address: `${k.host}:${k.port}`, up: kUp, owner: owner(kUp, kPid), pid: kUp ? kPid : undefined },
+    { service: 'redis', address: `${r.host}:${r.port}`, up: rUp, owner: owner(rUp, rPid), pid: rUp ? rPid : undefined },
+  ]
+}
+
+/** Starts whatever does not answer yet; returns what it did for each service. */
+export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined): Promise<UpResult[]> {
+  const t0 = Date.now()
+  const [kUp, rUp] = await Promise.all([kafkaAnswers(config), redisAnswers(config)])
+  const results: UpResult[] = []
+  const missing: ServiceName[] = []
+  if (kUp) results.push({ ...(await statusOf(config, 'kafka')), action: 'reused', ms: Date.now() - t0 })
+  else missing.push('kafka')
+  if (rUp) results.push({ ...(await statusOf(config, 'redis')), action: 'reused', ms: Date.now() - t0 })
+  else missing.push('redis')
+  if (missing.length === 0) return results
+
+  if (await dockerEngineAnswers()) {
+    log(`starting ${missing.join(' and ')} with docker compose`)
+    const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'up', '-d', '--wait', ...missing], { cwd: P.PROJECT_ROOT })
+    if (r.code !== 0) {
+      throw new VigilError('STACK_START_FAILED', `docker compose could not start ${missing.join(' and ')} (${lastLine(r.stderr)}): fix the Docker engine or stop it so that \`vigil stack up\` runs the services natively.`)
+    }
+    await mkdir(P.STACK_DIR, { recursive: true })
+    await writeFile(P.DOCKER_MARKER, missing.join('\n') + '\n')
+    for (const s of missing) results.push({ ...(await statusOf(config, s)), action: 'started', ms: Date.now() - t0 })
+    return results
+  }
+
+  // Native: Redis first (fast), then Kafka, so a missing Java is reported after Redis is up.
+  if (missing.includes('redis')) {
+    const started = Date.now()
+    const pid = await startRedis(config, log)
+    results.push({ service: 'redis', address: fmt(redisAddress(config)), up: true, owner: 'native', pid, action: 'started', ms: Date.now() - started })
+  }
+  if (missing.includes('kafka')) {
+    const started = Date.now()
+    const pid = await startKafka(config, log)
+    results.push({ service: 'kafka', address: fmt(kafkaAddress(config)), up: true, owner: 'native', pid, action: 'started', ms: Date.now() - started })
+  }
+  return results.sort((a, b) => a.service.localeCompare(b.service))
+}
+
+/** Stops only what `up` started: native processes by pid file, docker services by the marker. */
+export async function down(log: Log = () => undefined): Promise<string[]> {
+  const stopped: string[] = []
+  const kPid = await livePid(P.KAFKA_PID, KAFKA_MARKER)
+  if (kPid !== undefined) {
+    log(`stopping Kafka (pid ${kPid})`)
+    // A controlled shutdown of the broker moves leadership and flushes logs: give it 30 s.
+    const how = await stopPid(kPid, P.KAFKA_PID, 30_000)
+    stopped.push(`kafka (pid ${kPid}, ${how})`)
+  }
+  const rPid = await livePid(P.REDIS_PID, REDIS_MARKER)
+  if (rPid !== undefined) {
+    log(`stopping Redis (pid ${rPid})`)
+    const how = await stopPid(rPid, P.REDIS_PID, 10_000)
+    stopped.push(`redis (pid ${rPid}, ${how})`)
+  }
+  if (existsSync(P.DOCKER_MARKER)) {
+    const services = (await readFile(P.DOCKER_MARKER, 'utf8')).split('\n').filter(Boolean)
+    log(`stopping ${services.join(' and ')} (docker compose)`)
+    const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'stop', ...services], { cwd: P.PROJECT_ROOT })
+    if (r.code !== 0) throw new VigilError('STACK_START_FAILED', `docker compose could not stop ${services.join(' and ')} (${lastLine(r.stderr)}): run \`docker compose down\` in ${P.PROJECT_ROOT}.`)
+    await rm(P.DOCKER_MARKER, { force: true })
+    stopped.push(...services.map((s) => `${s} (docker compose)`))
+  }
+  return stopped
+}
+
+async function statusOf(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, service: ServiceName): Promise<ServiceStatus> {
+  const all = await status(config)
+  return all.find((s) => s.service === service) as ServiceStatus
+}
+
+const fmt = (a: { host: string; port: number }) => `${a.host}:${a.port}`
+const lastLine = (s: string) => s.trim().split('\n').pop() ?? ''
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log): Promise<number> {
+  const { host, port } = redisAddress(config)
+  if (!isLoopback(host)) {
+    throw new VigilError('STACK_NOT_LOCAL', `Redis at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_REDIS_URL to use a local one.`)
+  }
+  const version = await run('redis-server', ['--version'])
+  if (version.code !== 0) {
+    throw new VigilError('STACK_REDIS_MISSING', 'redis-server not found: install it (`apt-get install redis-server`, or `brew install redis`) or start Redis yourself and set VIGIL_REDIS_URL.')
+  }
+  await mkdir(P.REDIS_DIR, { recursive: true })
+  log(`starting Redis on 127.0.0.1:${port} (${version.stdout.trim().split(' ').slice(0, 3).join(' ')})`)
+  // Redis holds views rebuilt from Kafka, so no snapshots: `--save ""`.
+  const pid = spawnDetached(
+    'redis-server',
+    ['--bind', '127.0.0.1', '--port', String(port), '--dir', P.REDIS_DIR, '--logfile', P.REDIS_LOG, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
+    { cwd: P.REDIS_DIR, stdout: 'ignore' },
+  )
+  await writeFile(P.REDIS_PID, `${pid}\n`)
+  try {
+    await pollUntil(async () => (isAlive(pid) ? await redisAnswers(config, 1_000) : Promise.reject(new Error('redis-server exited'))), {
+      timeoutMs: REDIS_READY_TIMEOUT_MS,
+      what: 'Redis to answer PING',
+    })
+  } catch (error) {
+    const why = (await tail(P.REDIS_LOG, 3)) || (error as Error).message
+    throw new VigilError('STACK_START_FAILED', `Redis did not start on 127.0.0.1:${port} (${why.split('\n').pop()}): free the port or see ${P.REDIS_LOG}.`, { cause: error })
+  }
+  return pid
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kafka
+
+async function javaMajor(): Promise<number | undefined> {
+  const r = await run('java', ['-version'])
+  if (r.code !== 0) return undefined
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr + r.stdout)
+  if (m === null) return undefined
+  const major = Number(m[1])
+  return major === 1 ? Number(m[2]) : major
+}
+
+/** Fetches the broker's jars from Maven Central into .stack/kafka/libs, once per version of the pom. */
+async function ensureKafkaLibs(log: Log): Promise<void> {
+  const pom = path.join(P.STACK_SOURCES, 'pom.xml')
+  const stamp = createHash('sha256').update(await readFile(pom)).digest('hex')
+  const have = existsSync(P.KAFKA_LIBS_STAMP) ? (await readFile(P.KAFKA_LIBS_STAMP, 'utf8')).trim() : ''
+  if (have === stamp) return
+  const mvn = await run('mvn', ['--version'])
+  if (mvn.code !== 0) {
+    throw new VigilError('STACK_MAVEN_MISSING', 'Maven not found, and it is needed once to fetch the Kafka broker from Maven Central: install it (`apt-get install maven`) or start Kafka yourself and set VIGIL_KAFKA_BROKERS.')
+  }
+  log('fetching Apache Kafka from Maven Central (once; cached in .stack/kafka/libs)')
+  await rm(P.KAFKA_LIBS, { recursive: true, force: true })
+  const r = await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${P.KAFKA_LIBS}`], { cwd: P.PROJECT_ROOT })
+  if (r.code !== 0) {
+    throw new VigilError('STACK_FETCH_FAILED', `Maven could not fetch the Kafka jars (${lastLine(r.stdout + r.stderr)}): check that this machine reaches Maven Central, then run \`vigil stack up\` again.`)
+  }
+  await writeFile(P.KAFKA_LIBS_STAMP, `${stamp}\n`)
+}
+
+function kafkaJvmArgs(): string[] {
+  return [
+    // A development broker on a small machine: 1 GiB heap at most, G1 with short pauses.
+    '-Xms256m',
+    '-Xmx1g',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${path.join(P.STACK_SOURCES, 'log4j2.properties')}`,
+    `-Dkafka.logs.dir=${P.KAFKA_DIR}`,
+    '-cp',
+    `${P.KAFKA_LIBS}/*`,
+  ]
+}
+
+/** Writes server.properties and formats the storage once (KRaft needs a cluster id on disk). */
+async function ensureKafkaStorage(port: number, log: Log): Promise<void> {
+  const template = await readFile(path.join(P.STACK_SOURCES, 'server.properties'), 'utf8')
+  const props = template.replaceAll('@LOG_DIRS@', P.KAFKA_DATA).replaceAll('@PORT@', String(port)).replaceAll('@CONTROLLER_PORT@', String(port + 1))
+  await mkdir(P.KAFKA_DIR, { recursive: true })
+  await writeFile(P.KAFKA_PROPS, props)
+  if (existsSync(path.join(P.KAFKA_DATA, 'meta.properties'))) return
+  log('formatting Kafka storage (once)')
+  // A KRaft cluster id is 16 random bytes, base64url without padding.
+  const clusterId = randomBytes(16).toString('base64url')
+  const r = await run('java', [...kafkaJvmArgs(), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', P.KAFKA_PROPS])
+  if (r.code !== 0) {
+    throw new VigilError('STACK_START_FAILED', `Kafka storage could not be formatted (${lastLine(r.stdout + r.stderr)}): delete .stack/kafka/data and run \`vigil stack up\` again.`)
+  }
+}
+
+async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log): Promise<number> {
+  const { host, port } = kafkaAddress(config)
+  if (!isLoopback(host)) {
+    throw new VigilError('STACK_NOT_LOCAL', `Kafka at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_KAFKA_BROKERS to use a local one.`)
+  }
+  const major = await javaMajor()
+  if (major === undefined || major < 17) {
+    const found = major === undefined ? 'not found' : `is ${major}`
+    throw new VigilError('STACK_JAVA_MISSING', `Java 17 or newer is needed to run Kafka and Java ${found}: install openjdk-17-jre-headless (or any JDK 17+), or start Kafka yourself and set VIGIL_KAFKA_BROKERS.`)
+  }
+  await ensureKafkaLibs(log)
+  await ensureKafkaStorage(port, log)
+  const jars = await readdir(P.KAFKA_LIBS)
+  const version = jars.find((j) => /^kafka_2\.13-.*\.jar$/.test(j))?.replace(/^kafka_2\.13-|\.jar$/g, '') ?? '?'
+  log(`starting Apache Kafka ${version} (KRaft) on 127.0.0.1:${port}`)
+  const out = await open(P.KAFKA_LOG, 'a')
+  let pid: number
+  try {
+    pid = spawnDetached('java', [...kafkaJvmArgs(), 'kafka.Kafka', P.KAFKA_PROPS], { cwd: P.KAFKA_DIR, stdout: out.fd })
+  } finally {
+    await out.close()
+  }
+  await writeFile(P.KAFKA_PID, `${pid}\n`)
+  try {
+    await pollUntil(async () => (isAlive(pid) ? await kafkaAnswers(config, 2_000) : Promise.reject(new Error('the broker process exited'))), {
+      timeoutMs: KAFKA_READY_TIMEOUT_MS,
+      intervalMs: 250,
+      what: 'the Kafka broker to answer',
+    })
+  } catch (error) {
+    const why = (await tail(P.KAFKA_LOG, 40)).split('\n').filter((l) => / (ERROR|FATAL) /.test(l)).pop() ?? (error as Error).message
+    throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${P.KAFKA_LOG}.`, { cause: error })
+  }
+  return pid
+}

@@ -1,0 +1,22 @@
+/** Where the native stack keeps its files: `.stack/` at the project root (gitignored). */
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url))
+export const STACK_SOURCES = path.join(PROJECT_ROOT, 'stack')
+export const STACK_DIR = path.join(PROJECT_ROOT, '.stack')
+
+export const KAFKA_DIR = path.join(STACK_DIR, 'kafka')
+export const KAFKA_LIBS = path.join(KAFKA_DIR, 'libs')
+export const KAFKA_LIBS_STAMP = path.join(KAFKA_DIR, 'libs.stamp')
+export const KAFKA_DATA = path.join(KAFKA_DIR, 'data')
+export const KAFKA_PROPS = path.join(KAFKA_DIR, 'server.properties')
+export const KAFKA_LOG = path.join(KAFKA_DIR, 'kafka.log')
+export const KAFKA_PID = path.join(KAFKA_DIR, 'kafka.pid')
+
+export const REDIS_DIR = path.join(STACK_DIR, 'redis')
+export const REDIS_LOG = path.join(REDIS_DIR, 'redis.log')
+export const REDIS_PID = path.join(REDIS_DIR, 'redis.pid')
+
+/** Marker: `vigil stack up` started the services with docker compose. */
+export const DOCKER_MARKER = path.join(STACK_DIR, 'docker-compose.started')

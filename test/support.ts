@@ -1,0 +1,66 @@
+/**
+ * Isolation without mocks (CONVENTIONS.md): every integration test gets its own topic prefix,
+ * Redis key prefix and lake folder, on the one real broker and Redis, and removes them after.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { loadConfig, type Config } from '../lib/config.ts'
+import { createAdmin, ensureTopics } from '../lib/kafka.ts'
+import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import { TOPIC_PARTITIONS, topicNames, type TopicNames } from '../ingestion/topics.ts'
+import { redisKeys } from '../lib/keys.ts'
+
+export interface TestEnv {
+  config: Config
+  topics: TopicNames
+  /** Deletes the topics, the Redis keys under the prefix and the lake folder. */
+  cleanup(): Promise<void>
+}
+
+/** A config with a random topic prefix, Redis prefix and lake folder; its topics created. */
+export async function createTestEnv(overrides: Record<string, unknown> = {}): Promise<TestEnv> {
+  const id = `test-${randomUUID().slice(0, 8)}`
+  const datalakeDir = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
+  const config = loadConfig({ topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir, logLevel: 'warn', ...overrides }, {})
+  const topics = topicNames(config.topicPrefix)
+  const admin = createAdmin(config)
+  try {
+    await ensureTopics(admin, [
+      { name: topics.readings, partitions: TOPIC_PARTITIONS.readings },
+      { name: topics.rejected, partitions: TOPIC_PARTITIONS.rejected },
+      { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
+    ])
+  } finally {
+    await admin.close()
+  }
+  return {
+    config,
+    topics,
+    async cleanup() {
+      const a = createAdmin(config)
+      try {
+        const mine = (await a.listTopics()).filter((t) => t.startsWith(config.topicPrefix))
+        if (mine.length > 0) await a.deleteTopics({ topics: mine })
+      } finally {
+        await a.close()
+      }
+      const redis = await connectRedis(config)
+      try {
+        await deleteKeys(redis, redisKeys(config.redisPrefix).everything)
+      } finally {
+        redis.destroy()
+      }
+      await rm(datalakeDir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function deleteKeys(redis: RedisClient, match: string): Promise<number> {
+  let n = 0
+  for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
+    if (keys.length > 0) n += await redis.unlink(keys)
+  }
+  return n
+}
