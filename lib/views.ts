@@ -61,9 +61,15 @@ export interface AlertEvent {
   message: string
 }
 
+/**
+ * A notification on the `updates` channel. The speed layer publishes one `readings` update per
+ * patient per processed batch (the patient's new state and the batch's series entries, oldest
+ * first), never one per reading, so the channel's rate is bounded by batches, not readings.
+ */
 export type Update =
-  | { type: 'reading'; patient: PatientState; entry: SeriesEntry }
+  | { type: 'readings'; patient: PatientState; entries: SeriesEntry[] }
   | { type: 'alert'; alert: AlertEvent }
+  | { type: 'batch'; meta: BatchMeta }
 
 export interface DailyStatsRow {
   date: string
