@@ -1,0 +1,43 @@
+/**
+ * The serving layer's own options (DESIGN.md, Serving). Everything shared (port, token, Redis,
+ * Kafka) comes from lib/config.ts; these are the knobs of the push loop and the API's bounds.
+ */
+import { z } from 'zod'
+import { parseOptions, kebabFlag } from '../lib/config.ts'
+
+export const servingOptionsSchema = z.object({
+  /** Address to listen on. @defaultValue 127.0.0.1: the dashboard is local unless asked otherwise */
+  host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Interval of the push loop, in milliseconds: every client gets at most one `reading` event per
+   * interval, whatever the rate of readings. @defaultValue 100 ms: 10 updates/s per chart
+   */
+  pushIntervalMs: z.coerce.number().int().min(20).max(5_000).default(100),
+  /** Most series entries kept per patient between two pushes (the newest win). @defaultValue 200 */
+  maxEntriesPerPush: z.coerce.number().int().min(1).max(10_000).default(200),
+  /**
+   * A client whose socket holds more than this many unsent packets is skipped and gets a fresh
+   * `snapshot` once it drains, so a slow tab never makes the server buffer without bound.
+   * @defaultValue 50 packets (5 s of pushes)
+   */
+  maxPendingPackets: z.coerce.number().int().min(1).max(10_000).default(50),
+  /** Largest request body, in bytes. @defaultValue 16 KiB: the API takes only small JSON bodies */
+  bodyLimitBytes: z.coerce.number().int().min(1_024).max(10_485_760).default(16_384),
+  /** Batch runs allowed per client per minute. @defaultValue 6 */
+  batchRunsPerMinute: z.coerce.number().int().min(1).max(1_000).default(6),
+  /** Alerts returned by GET /api/alerts and sent in a snapshot. @defaultValue 200 */
+  alertFeedSize: z.coerce.number().int().min(1).max(10_000).default(200),
+  /** Longest series window a client may ask for, in seconds. @defaultValue 900 (15 minutes, what the speed layer keeps) */
+  maxSeriesSeconds: z.coerce.number().int().min(10).max(86_400).default(900),
+  /** How long /healthz waits for Kafka, in milliseconds. @defaultValue 2 000 ms */
+  healthTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(2_000),
+  /** A patient whose newest reading is older than this is shown as stale, in milliseconds. @defaultValue 30 000 ms */
+  staleAfterMs: z.coerce.number().int().min(1_000).max(86_400_000).default(30_000),
+})
+
+export type ServingOptions = Readonly<z.infer<typeof servingOptionsSchema>>
+
+/** The serving options from commander's flags (or from a test), validated and frozen. */
+export function servingOptions(flags: Record<string, unknown> = {}): ServingOptions {
+  return parseOptions(servingOptionsSchema, flags, kebabFlag)
+}

@@ -1,0 +1,85 @@
+/**
+ * The Socket.io event maps (DESIGN.md, Serving), shared by the server (serving/push.ts) and the
+ * page (public/app.js refers to them in JSDoc). Names are the contract: `snapshot`, `reading`,
+ * `alert`, `stats`, `batch:progress` from server to client; `subscribe` / `unsubscribe` from
+ * client to server.
+ */
+import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/views.ts'
+
+/** An alert as the feed shows it: the event, the stream entry id, and who acknowledged it. */
+export interface AlertView extends AlertEvent {
+  /** Redis stream entry id (orders the feed). */
+  streamId: string
+  ack?: { by: string; at: number }
+}
+
+/** Everything a page needs to be whole again, sent on connect and on every reconnect. */
+export interface Snapshot {
+  /** Server wall-clock time (ms), so the page can tell stale patients without trusting its own clock. */
+  serverTime: number
+  staleAfterMs: number
+  patients: PatientState[]
+  /** Newest first. */
+  alerts: AlertView[]
+  batch: BatchMeta | null
+}
+
+/**
+ * One push of the coalescing loop: the grid's changed patients (everyone gets these) and the
+ * series entries of the patients this client subscribed to (oldest first).
+ */
+export interface ReadingPush {
+  serverTime: number
+  patients: PatientState[]
+  series: Array<{ patientId: string; entries: SeriesEntry[] }>
+}
+
+export interface BatchProgress {
+  jobId: string
+  phase: string
+  done: number
+  total: number
+  message?: string
+  /** 'running' while in progress, then 'succeeded' or 'failed'. */
+  state: 'running' | 'succeeded' | 'failed'
+}
+
+export interface BatchResultSummary {
+  runId: string
+  dates: string[]
+  rows: number
+  patients: number
+  readings: number
+  seconds: number
+  cutoffTs: number
+  skippedFiles: number
+}
+
+/** A new batch view is in Redis: pages reload their daily panel. */
+export interface StatsNotice {
+  meta: BatchMeta | null
+  jobId?: string
+  result?: BatchResultSummary
+}
+
+export interface ServerToClientEvents {
+  snapshot: (snapshot: Snapshot) => void
+  reading: (push: ReadingPush) => void
+  /** New or acknowledged alerts, newest first. */
+  alert: (alerts: AlertView[]) => void
+  stats: (notice: StatsNotice) => void
+  'batch:progress': (progress: BatchProgress) => void
+}
+
+export interface ClientToServerEvents {
+  subscribe: (request: { patientId: string }) => void
+  unsubscribe: (request: { patientId: string }) => void
+}
+
+/** Vigil runs one serving process; no events between servers. */
+export type InterServerEvents = Record<string, never>
+
+export interface SocketData {
+  /** Set when the client's socket buffer overflowed: it gets a fresh snapshot once drained. */
+  needsSnapshot: boolean
+}
