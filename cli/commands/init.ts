@@ -1,10 +1,20 @@
 import type { Command } from 'commander'
-import { notImplemented } from '../command.ts'
+import { action, commandConfig } from '../command.ts'
+import { confirm, reset } from '../../scripts/init.ts'
 
 export function register(program: Command): void {
   program
     .command('init')
-    .description('reset to a clean state: recreate topics, reset consumer groups, delete the prefix\'s Redis keys, empty the data lake')
+    .description('reset to a clean state: recreate topics, delete consumer groups, delete the prefix\'s Redis keys (never FLUSHALL), empty the data lake')
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)', false)
-    .action(notImplemented('init'))
+    .action(
+      action(async (opts: { yes: boolean }, c: Command) => {
+        const config = commandConfig(c)
+        if (!(await confirm(config, opts.yes))) {
+          process.stdout.write('nothing changed\n')
+          return 1
+        }
+        await reset(config, (line) => process.stdout.write(`${line}\n`))
+      }),
+    )
 }

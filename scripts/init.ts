@@ -1,0 +1,146 @@
+/**
+ * `vigil init`: resets Vigil to a clean state (DESIGN.md, Commands), and this file's own entry
+ * point (`npx tsx scripts/init.ts --yes`) for those who run the reset as a script.
+ *
+ * - Kafka: deletes and recreates the topics with their configured partitions, and deletes the
+ *   consumer groups (so their offsets go too).
+ * - Redis: deletes every key under the prefix with SCAN + UNLINK. Never FLUSHALL or FLUSHDB:
+ *   another application's keys in the same Redis survive.
+ * - The data lake: empties the folder and keeps it.
+ */
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { createInterface } from 'node:readline/promises'
+import { fileURLToPath } from 'node:url'
+import type { Config } from '../lib/config.ts'
+import { VigilError, describeError } from '../lib/errors.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
+import { redisKeys } from '../lib/keys.ts'
+import { connectRedis } from '../lib/redis.ts'
+import { pollUntil } from '../lib/backoff.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames, type TopicRole } from '../ingestion/topics.ts'
+
+export interface ResetSummary {
+  topicsRecreated: string[]
+  groupsDeleted: string[]
+  redisKeysDeleted: number
+  lakeFilesDeleted: number
+  lakeDir: string
+}
+
+/** Waits this long for the broker to finish deleting a topic before recreating it. */
+const TOPIC_DELETE_TIMEOUT_MS = 30_000
+
+export async function reset(config: Config, say: (line: string) => void = () => undefined): Promise<ResetSummary> {
+  if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
+  const topics = topicNames(config.topicPrefix)
+  const groups = consumerGroups(config.topicPrefix)
+  const admin = createAdmin(config, 'vigil-init')
+  const summary: ResetSummary = { topicsRecreated: [], groupsDeleted: [], redisKeysDeleted: 0, lakeFilesDeleted: 0, lakeDir: path.resolve(config.datalakeDir) }
+  try {
+    // Consumer groups first: a group with live members means a layer is still running.
+    const existingGroups = await admin.listGroups()
+    const ours = Object.values(groups).filter((g) => existingGroups.has(g))
+    if (ours.length > 0) {
+      const described = await admin.describeGroups({ groups: ours })
+      const busy = [...described.values()].filter((g) => g.members.size > 0).map((g) => g.id)
+      if (busy.length > 0) {
+        throw new VigilError('STAGE_FAILED', `consumer group${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still ha${busy.length > 1 ? 've' : 's'} running members: stop the running layers (vigil speed, archive, serve, all) before \`vigil init\`.`)
+      }
+      await admin.deleteGroups({ groups: ours })
+      summary.groupsDeleted = ours
+    }
+
+    const names = Object.values(topics)
+    const present = (await admin.listTopics()).filter((t) => names.includes(t))
+    if (present.length > 0) {
+      await admin.deleteTopics({ topics: present })
+      await pollUntil(async () => !(await admin.listTopics()).some((t) => present.includes(t)), {
+        timeoutMs: TOPIC_DELETE_TIMEOUT_MS,
+        intervalMs: 200,
+        what: `the broker to delete ${present.join(', ')}`,
+      })
+    }
+    const specs = (Object.keys(topics) as TopicRole[]).map((role) => ({ name: topics[role], partitions: TOPIC_PARTITIONS[role] }))
+    // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
+    await pollUntil(async () => (await ensureTopics(admin, specs), true), { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
+    summary.topicsRecreated = specs.map((s) => `${s.name} (${s.partitions} partitions)`)
+    say(`topics recreated: ${summary.topicsRecreated.join(', ')}`)
+    say(`consumer groups deleted: ${summary.groupsDeleted.length === 0 ? 'none existed' : summary.groupsDeleted.join(', ')}`)
+  } finally {
+    await admin.close()
+  }
+
+  const redis = await connectRedis(config)
+  try {
+    const match = redisKeys(config.redisPrefix).everything
+    for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
+      if (keys.length > 0) summary.redisKeysDeleted += await redis.unlink(keys)
+    }
+  } finally {
+    redis.destroy()
+  }
+  say(`Redis keys deleted under "${config.redisPrefix}": ${summary.redisKeysDeleted}`)
+
+  summary.lakeFilesDeleted = await emptyFolder(summary.lakeDir)
+  say(`data lake emptied: ${summary.lakeFilesDeleted} files deleted in ${summary.lakeDir}`)
+  return summary
+}
+
+/** Deletes everything inside `dir` but the folder itself (and its README); returns the number of files deleted. */
+async function emptyFolder(dir: string): Promise<number> {
+  await mkdir(dir, { recursive: true })
+  let files = 0
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name === 'README.md') continue
+    const full = path.join(dir, entry.name)
+    files += entry.isDirectory() ? await countFiles(full) : 1
+    await rm(full, { recursive: true, force: true })
+  }
+  return files
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let n = 0
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    n += entry.isDirectory() ? await countFiles(path.join(dir, entry.name)) : 1
+  }
+  return n
+}
+
+/**
+ * Asks for confirmation on a TTY; refuses when not on one (a script must pass --yes).
+ * Returns true to go on.
+ */
+export async function confirm(config: Config, yes: boolean): Promise<boolean> {
+  if (yes) return true
+  if (process.stdin.isTTY !== true) {
+    throw new VigilError('USAGE', '`vigil init` deletes topics, Redis keys and the data lake and standard input is not a terminal: pass --yes to confirm.')
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    const lake = path.resolve(config.datalakeDir)
+    const exists = await stat(lake).then(() => true, () => false)
+    const answer = await rl.question(
+      `This deletes the topics ${Object.values(topicNames(config.topicPrefix)).join(', ')} (recreated empty), ` +
+        `every Redis key under "${config.redisPrefix}" at ${config.redisUrl}, and ${exists ? 'everything in' : 'the folder'} ${lake}. Go on? [y/N] `,
+    )
+    return /^y(es)?$/i.test(answer.trim())
+  } finally {
+    rl.close()
+  }
+}
+
+// Run as a script: `npx tsx scripts/init.ts [--yes]`, the same as `vigil init`.
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { loadConfig } = await import('../lib/config.ts')
+  try {
+    const config = loadConfig({})
+    const yes = process.argv.includes('--yes') || process.argv.includes('-y')
+    if (await confirm(config, yes)) await reset(config, (line) => process.stdout.write(`${line}\n`))
+    else process.stdout.write('nothing changed\n')
+  } catch (error) {
+    process.stderr.write(`vigil init: ${error instanceof VigilError ? error.message : describeError(error)}\n`)
+    process.exitCode = error instanceof VigilError ? error.exitCode : 1
+  }
+}
