@@ -77,3 +77,186 @@ export function classifyVital(vital: Vital, value: number, table: BandTable = DE
 export function worse(a: Status, b: Status): Status {
   return STATUS_SEVERITY[b] > STATUS_SEVERITY[a] ? b : a
 }
+
+/* ------------------------------------------------------------------------------------------------
+ * Per-patient overrides (DESIGN.md, Classification: "overridable per patient").
+ *
+ * An override replaces one vital's whole band list for one patient; vitals without an override
+ * keep DEFAULT_BANDS. In Redis (`redisKeys(prefix).bands(patientId)`) the overrides are a hash:
+ * field = vital, value = `serializeBands(bands)`. The CLI (`vigil patient set`) and the API take
+ * the same text specs, parsed by `parseBandSpec`:
+ *
+ *   heartRate:normal=40-90    values 40..90 (both inclusive) become NORMAL; the bands around
+ *                              are clipped, bands inside the range disappear
+ *   spo2:news2-scale2         a named preset (BAND_PRESETS)
+ *   heartRate:default         drop the override (back to DEFAULT_BANDS)
+ *
+ * A band written by a range spec scores NORMAL 0, WARNING 1, CRITICAL_* 3 in the NEWS2 aggregate
+ * (for vitals NEWS2 scores); presets carry NEWS2's own scores.
+ * ----------------------------------------------------------------------------------------------*/
+
+export type BandOverrides = Partial<Record<Vital, readonly Band[]>>
+
+export interface BandPreset {
+  vital: Vital
+  description: string
+  bands: readonly Band[]
+}
+
+/**
+ * Named presets. `news2-scale2`: NEWS2 (RCP 2017) SpO2 scale 2, for patients with hypercapnic
+ * respiratory failure (e.g. COPD) whose prescribed target is 88-92 %: <=83 3 | 84-85 2 | 86-87 1 |
+ * 88-92 0 | >=93 on air 0. Vigil has no supplemental-oxygen input yet, so the scale's on-oxygen
+ * bands (93-94 1, 95-96 2, >=97 3) are not applied: every value >= 88 scores 0.
+ */
+export const BAND_PRESETS: Readonly<Record<string, BandPreset>> = Object.freeze({
+  'news2-scale2': {
+    vital: 'spo2',
+    description: 'NEWS2 SpO2 scale 2 (target 88-92 %, hypercapnic respiratory failure), on air',
+    bands: [le(83, 'CRITICAL_LOW', 3), le(85, 'WARNING', 2), le(87, 'WARNING', 1), rest('NORMAL', 0)],
+  },
+})
+
+export type BandSpec =
+  | { vital: Vital; kind: 'range'; status: Status; min: number; max: number }
+  | { vital: Vital; kind: 'preset'; preset: string }
+  | { vital: Vital; kind: 'default' }
+
+const VITAL_NAMES: readonly Vital[] = ['heartRate', 'spo2', 'glucose', 'systolic', 'diastolic', 'respRate', 'temperature']
+const STATUS_WORDS: Readonly<Record<string, Status>> = {
+  normal: 'NORMAL',
+  warning: 'WARNING',
+  critical_low: 'CRITICAL_LOW',
+  'critical-low': 'CRITICAL_LOW',
+  critical_high: 'CRITICAL_HIGH',
+  'critical-high': 'CRITICAL_HIGH',
+}
+
+/** Thrown for a spec that cannot be parsed; the message names what is accepted. */
+export class BandSpecError extends Error {
+  override readonly name = 'BandSpecError'
+}
+
+/** Parses one `--band` spec (see the section comment). Throws BandSpecError naming the problem. */
+export function parseBandSpec(spec: string): BandSpec {
+  const colon = spec.indexOf(':')
+  const vitalName = colon < 0 ? spec : spec.slice(0, colon)
+  const vital = VITAL_NAMES.find((v) => v === vitalName)
+  if (vital === undefined) throw new BandSpecError(`"${spec}": expected <vital>:<rule> with vital one of ${VITAL_NAMES.join(', ')}`)
+  const rule = colon < 0 ? '' : spec.slice(colon + 1).trim()
+  if (rule === 'default') return { vital, kind: 'default' }
+  const preset = BAND_PRESETS[rule]
+  if (preset !== undefined) {
+    if (preset.vital !== vital) throw new BandSpecError(`"${spec}": preset ${rule} applies to ${preset.vital}, not ${vital}`)
+    return { vital, kind: 'preset', preset: rule }
+  }
+  const m = /^([a-z_-]+)=(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/i.exec(rule)
+  const status = m === null ? undefined : STATUS_WORDS[(m[1] ?? '').toLowerCase()]
+  if (m === null || status === undefined) {
+    throw new BandSpecError(
+      `"${spec}": expected ${vital}:<status>=<min>-<max> (status normal, warning, critical_low or critical_high), ${vital}:default, or a preset (${Object.keys(BAND_PRESETS).join(', ')})`,
+    )
+  }
+  const min = Number(m[2])
+  const max = Number(m[3])
+  if (!(min <= max)) throw new BandSpecError(`"${spec}": the range's minimum ${min} is above its maximum ${max}`)
+  return { vital, kind: 'range', status, min, max }
+}
+
+function scoreFor(status: Status, scored: boolean): Band['score'] {
+  if (!scored) return undefined
+  return status === 'NORMAL' ? 0 : status === 'WARNING' ? 1 : 3
+}
+
+/** One vital's bands after a range spec: [min, max] (both inclusive) gets `status`, the neighbours are clipped. */
+export function applyRange(bands: readonly Band[], status: Status, min: number, max: number): Band[] {
+  const scored = bands.some((b) => b.score !== undefined)
+  const below: Band[] = []
+  let lowerEdge = -Infinity
+  for (const b of bands) {
+    if (b.max < min || (b.max === min && !b.maxInclusive)) {
+      below.push(b)
+    } else {
+      // The band holding the values just below min (if any) is clipped to end there.
+      if (lowerEdge < min) below.push({ ...b, max: min, maxInclusive: false })
+      break
+    }
+    lowerEdge = b.max
+  }
+  const inserted: Band = { max, maxInclusive: true, status, score: scoreFor(status, scored) }
+  return [...below, inserted, ...bands.filter((b) => b.max > max)]
+}
+
+/** The overrides after applying `specs` (in order) on top of `current`. */
+export function applyBandSpecs(current: BandOverrides, specs: readonly BandSpec[], base: BandTable = DEFAULT_BANDS): BandOverrides {
+  const next: Partial<Record<Vital, readonly Band[]>> = { ...current }
+  for (const s of specs) {
+    if (s.kind === 'default') delete next[s.vital]
+    else if (s.kind === 'preset') next[s.vital] = (BAND_PRESETS[s.preset] as BandPreset).bands
+    else next[s.vital] = applyRange(next[s.vital] ?? base[s.vital], s.status, s.min, s.max)
+  }
+  return next
+}
+
+/** A band table with the patient's overrides in place of the defaults. */
+export function mergeBands(overrides: BandOverrides, base: BandTable = DEFAULT_BANDS): BandTable {
+  if (Object.keys(overrides).length === 0) return base
+  return Object.freeze({ ...base, ...overrides }) as BandTable
+}
+
+/** One vital's bands as stored in Redis: JSON `[[max|null, inclusive 0|1, status, score|null], ...]` (null max = Infinity). */
+export function serializeBands(bands: readonly Band[]): string {
+  return JSON.stringify(bands.map((b) => [b.max === Infinity ? null : b.max, b.maxInclusive ? 1 : 0, b.status, b.score ?? null]))
+}
+
+/** Parses `serializeBands` output; throws BandSpecError when it is not a valid, ascending band list ending at Infinity. */
+export function parseBands(text: string): Band[] {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new BandSpecError(`stored bands are not JSON: ${text.slice(0, 80)}`)
+  }
+  if (!Array.isArray(raw) || raw.length === 0) throw new BandSpecError('stored bands must be a non-empty array')
+  const bands: Band[] = []
+  let prev = -Infinity
+  for (const item of raw as unknown[]) {
+    if (!Array.isArray(item) || item.length !== 4) throw new BandSpecError('each stored band must be [max, inclusive, status, score]')
+    const [max, inc, status, score] = item as [unknown, unknown, unknown, unknown]
+    const m = max === null ? Infinity : max
+    if (typeof m !== 'number' || !(m >= prev)) throw new BandSpecError('stored band edges must be ascending numbers')
+    if (!STATUSES.includes(status as Status)) throw new BandSpecError(`unknown status ${String(status)} in stored bands`)
+    if (score !== null && score !== 0 && score !== 1 && score !== 2 && score !== 3) throw new BandSpecError('stored band scores must be 0-3 or null')
+    bands.push({ max: m, maxInclusive: inc === 1, status: status as Status, score: score ?? undefined })
+    prev = m
+  }
+  if ((bands[bands.length - 1] as Band).max !== Infinity) throw new BandSpecError('the last stored band must reach Infinity (max null)')
+  return bands
+}
+
+/** Overrides read from the Redis hash (HGETALL of `bands(patientId)`); unknown fields are ignored. */
+export function overridesFromHash(hash: Readonly<Record<string, string>>): BandOverrides {
+  const out: Partial<Record<Vital, readonly Band[]>> = {}
+  for (const v of VITAL_NAMES) {
+    const text = hash[v]
+    if (text !== undefined) out[v] = parseBands(text)
+  }
+  return out
+}
+
+/** The Redis hash fields of a set of overrides. */
+export function overridesToHash(overrides: BandOverrides): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of VITAL_NAMES) {
+    const b = overrides[v]
+    if (b !== undefined) out[v] = serializeBands(b)
+  }
+  return out
+}
+
+/** One line per band, e.g. `<=40 CRITICAL_LOW (3) | <=50 WARNING (1) | ...`, for the CLI. */
+export function describeBands(bands: readonly Band[]): string {
+  return bands
+    .map((b) => `${b.max === Infinity ? 'rest' : `${b.maxInclusive ? '<=' : '<'}${b.max}`} ${b.status}${b.score === undefined ? '' : ` (${b.score})`}`)
+    .join(' | ')
+}

@@ -13,6 +13,8 @@ export interface RedisKeys {
   bands(patientId: string): string
   /** Open alert state per vital of the patient. */
   alertState(patientId: string): string
+  /** Speed layer's per-device state of the patient's devices (last seq, cadence), for duplicate and stale detection. */
+  dedup(patientId: string): string
   /** Sorted set of patients by the event time of their newest reading. */
   readonly patients: string
   /** Capped stream of alert events. */
@@ -37,6 +39,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     series: (id: string) => `${tag(id)}:series`,
     bands: (id: string) => `${tag(id)}:bands`,
     alertState: (id: string) => `${tag(id)}:alerts`,
+    dedup: (id: string) => `${tag(id)}:dedup`,
     patients: `${prefix}patients`,
     alerts: `${prefix}alerts`,
     batchDaily: (date: string) => `${prefix}batch:daily:${date}`,

@@ -8,8 +8,8 @@ import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/vi
 
 /** An alert as the feed shows it: the event, the stream entry id, and who acknowledged it. */
 export interface AlertView extends AlertEvent {
-  /** Redis stream entry id (orders the feed). */
-  streamId: string
+  /** Redis stream entry id, when read from the stream (a live push has none yet). */
+  streamId?: string
   ack?: { by: string; at: number }
 }
 
@@ -52,6 +52,7 @@ export interface BatchResultSummary {
   readings: number
   seconds: number
   cutoffTs: number
+  /** Lake files the job could not read. */
   skippedFiles: number
 }
 
@@ -71,9 +72,15 @@ export interface ServerToClientEvents {
   'batch:progress': (progress: BatchProgress) => void
 }
 
+/** Answer to subscribe / unsubscribe, for clients that want to know the room is joined. */
+export interface RoomAck {
+  ok: boolean
+  error?: string
+}
+
 export interface ClientToServerEvents {
-  subscribe: (request: { patientId: string }) => void
-  unsubscribe: (request: { patientId: string }) => void
+  subscribe: (request: { patientId: string }, ack?: (result: RoomAck) => void) => void
+  unsubscribe: (request: { patientId: string }, ack?: (result: RoomAck) => void) => void
 }
 
 /** Vigil runs one serving process; no events between servers. */

@@ -1,12 +1,63 @@
 import type { Command } from 'commander'
-import { notImplemented } from '../command.ts'
+import { parseOptions, kebabFlag } from '../../lib/config.ts'
+import { stageLogger } from '../../lib/log.ts'
+import { batchOptionsSchema } from '../../batch-layer/config.ts'
+import { runBatchJob, type BatchProgress } from '../../batch-layer/index.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
 
 export function register(program: Command): void {
   program
     .command('batch')
     .description('batch job: daily statistics from the data lake with DuckDB')
-    .option('--date <YYYY-MM-DD>', 'one day of event time (default: today, UTC)')
-    .option('--from <YYYY-MM-DD>', 'first day of a range')
-    .option('--to <YYYY-MM-DD>', 'last day of a range (inclusive)')
-    .action(notImplemented('batch'))
+    .option('--date <YYYY-MM-DD>', 'one day of event time, UTC (default: today, UTC)')
+    .option('--from <YYYY-MM-DD>', 'first day of a range, UTC (default: none; needs --to)')
+    .option('--to <YYYY-MM-DD>', 'last day of a range, inclusive (default: none; needs --from)')
+    .option('--full', 'recompute every requested day, not only days whose lake files changed since the last run (default: off)')
+    .option('--strict', 'fail on a corrupt or truncated Parquet file instead of skipping it with a warning (default: off)')
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const config = commandConfig(cmd)
+        const o = parseOptions(batchOptionsSchema, { date: opts.date, from: opts.from, to: opts.to, full: opts.full === true, strict: opts.strict === true }, kebabFlag)
+        const log = stageLogger(commandLogger(config), 'batch')
+        const bar = process.stderr.isTTY === true ? progressBar(process.stderr) : undefined
+        const result = await runBatchJob(
+          config,
+          { dates: o.date === undefined ? undefined : [o.date], from: o.from, to: o.to, full: o.full, strict: o.strict, onProgress: bar?.update },
+          { log },
+        ).finally(() => bar?.done())
+        if (result.dates.length === 0) {
+          process.stdout.write('nothing changed since the last run; use --full to recompute\n')
+          return 0
+        }
+        const table = [
+          ['days', result.dates.join(', ')],
+          ['patients', String(result.patients)],
+          ['readings', String(result.readings)],
+          ['statistics rows', String(result.rows)],
+          ['seconds', result.seconds.toFixed(2)],
+          ...(result.skippedFiles.length > 0 ? [['skipped files', String(result.skippedFiles.length)]] : []),
+        ]
+        const width = Math.max(...table.map((r) => (r[0] ?? '').length))
+        process.stdout.write(`${table.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`)
+        return 0
+      }),
+    )
+}
+
+/** A one-line progress bar on a TTY: phase, bar, percentage, and what is being worked on. */
+function progressBar(out: NodeJS.WriteStream): { update: (p: BatchProgress) => void; done: () => void } {
+  const width = 30
+  let shown = false
+  return {
+    update(p) {
+      const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 0
+      const filled = Math.round(frac * width)
+      const line = `${p.phase.padEnd(7)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}% ${p.message ?? ''}`
+      out.write(`\r${line.slice(0, (out.columns ?? 80) - 1).padEnd(Math.min(79, (out.columns ?? 80) - 1))}`)
+      shown = true
+    },
+    done() {
+      if (shown) out.write('\n')
+    },
+  }
 }

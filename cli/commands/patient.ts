@@ -1,11 +1,78 @@
 import type { Command } from 'commander'
-import { notImplemented } from '../command.ts'
+import {
+  BAND_PRESETS,
+  BandSpecError,
+  DEFAULT_BANDS,
+  applyBandSpecs,
+  describeBands,
+  mergeBands,
+  overridesFromHash,
+  overridesToHash,
+  parseBandSpec,
+} from '../../lib/bands.ts'
+import { VigilError } from '../../lib/errors.ts'
+import { redisKeys } from '../../lib/keys.ts'
+import { connectRedis } from '../../lib/redis.ts'
+import { VITALS, patientIdSchema } from '../../ingestion/schema.ts'
+import { action, commandConfig } from '../command.ts'
+
+const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(BAND_PRESETS)
+  .map(([name, p]) => `${p.vital}:${name}`)
+  .join(', ')})`
 
 export function register(program: Command): void {
   const patient = program.command('patient').description('per-patient settings (band overrides)')
   patient
     .command('set <patientId>')
-    .description('override a patient\'s classification bands')
-    .option('--band <vital:spec...>', 'band override, e.g. heartRate:warning=40-50')
-    .action(notImplemented('patient set'))
+    .description("override a patient's classification bands (applied by the speed layer from the patient's next reading)")
+    .option('--band <spec...>', SPEC_HELP)
+    .action(
+      action(async (patientId: string, opts: { band?: string[] }, cmd: Command) => {
+        const id = patientIdSchema.safeParse(patientId)
+        if (!id.success) throw new VigilError('USAGE', `"${patientId}" is not a valid patient id: ${id.error.issues[0]?.message ?? 'invalid'}.`)
+        if (opts.band === undefined || opts.band.length === 0) throw new VigilError('USAGE', 'Pass at least one --band, e.g. --band heartRate:normal=40-90 or --band spo2:news2-scale2.')
+        let specs
+        try {
+          specs = opts.band.map(parseBandSpec)
+        } catch (error) {
+          if (error instanceof BandSpecError) throw new VigilError('USAGE', `--band ${error.message}.`, { cause: error })
+          throw error
+        }
+        const config = commandConfig(cmd)
+        const keys = redisKeys(config.redisPrefix)
+        const redis = await connectRedis(config)
+        try {
+          const key = keys.bands(id.data)
+          const overrides = applyBandSpecs(overridesFromHash(await redis.hGetAll(key)), specs)
+          const hash = overridesToHash(overrides)
+          const m = redis.multi().del(key)
+          if (Object.keys(hash).length > 0) m.hSet(key, hash)
+          await m.exec()
+          const table = mergeBands(overrides)
+          for (const v of VITALS) {
+            const mark = overrides[v] === undefined ? ' ' : '*'
+            process.stdout.write(`${mark} ${v.padEnd(12)} ${describeBands(table[v])}\n`)
+          }
+          process.stdout.write(`(* overridden for ${id.data}; the others are the defaults)\n`)
+        } finally {
+          redis.destroy()
+        }
+      }),
+    )
+  patient
+    .command('show <patientId>')
+    .description("print a patient's bands (defaults and overrides)")
+    .action(
+      action(async (patientId: string, _opts: unknown, cmd: Command) => {
+        const config = commandConfig(cmd)
+        const redis = await connectRedis(config)
+        try {
+          const overrides = overridesFromHash(await redis.hGetAll(redisKeys(config.redisPrefix).bands(patientId)))
+          const table = mergeBands(overrides, DEFAULT_BANDS)
+          for (const v of VITALS) process.stdout.write(`${overrides[v] === undefined ? ' ' : '*'} ${v.padEnd(12)} ${describeBands(table[v])}\n`)
+        } finally {
+          redis.destroy()
+        }
+      }),
+    )
 }

@@ -1,9 +1,26 @@
 import type { Command } from 'commander'
-import { notImplemented } from '../command.ts'
+import { kebabFlag, parseOptions } from '../../lib/config.ts'
+import { runUntilSignal } from '../../lib/shutdown.ts'
+import { start, speedOptionsSchema } from '../../speed-layer/index.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
 
 export function register(program: Command): void {
   program
     .command('speed')
     .description('speed layer: validate, classify, raise alerts and keep the real-time view in Redis')
-    .action(notImplemented('speed'))
+    .option('--hold-down-ms <ms>', 'how long a vital must stay normal before its alert clears (default 60000)')
+    .option('--out-of-order-tolerance-ms <ms>', 'readings this much older than the newest are placed in order (default 5000)')
+    .option('--stale-min-ms <ms>', 'a device is stale after 3 cadences, never less than this (default 120000)')
+    .option('--series-window-ms <ms>', 'event-time span of each patient\'s series in Redis (default 900000)')
+    .option('--max-batch-readings <n>', 'readings per batch: one Redis round trip and one commit (default 5000)')
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const config = commandConfig(cmd)
+        const speed = parseOptions(speedOptionsSchema, opts, kebabFlag)
+        const log = commandLogger(config)
+        const layer = await start({ ...config, speed }, { log })
+        log.info(`speed layer running (group ${config.topicPrefix}vigil-speed, Redis prefix ${config.redisPrefix}); Ctrl-C to stop`)
+        return runUntilSignal([{ name: 'speed', stage: layer }], { log })
+      }),
+    )
 }

@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Consumer } from '@platformatic/kafka'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { createTestEnv, type TestEnv } from '../test/support.ts'
+import { kafkaBaseOptions } from '../lib/kafka.ts'
+import { pollUntil } from '../lib/backoff.ts'
+import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
+import { rawDir, type RawKind } from './lake.ts'
+
+const root = path.resolve(import.meta.dirname, '..')
+let env: TestEnv | undefined
+
+afterEach(async () => {
+  await env?.cleanup()
+  env = undefined
+})
+
+function startArchiverProcess(e: TestEnv, flags: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ['bin/vigil.js', 'archive', '--flush-records', '1500', '--flush-interval-ms', '300', ...flags], {
+    cwd: root,
+    env: { ...process.env, VIGIL_TOPIC_PREFIX: e.config.topicPrefix, VIGIL_DATALAKE_DIR: e.config.datalakeDir, VIGIL_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (s: string) => process.stderr.write(`[archiver ${child.pid}] ${s}`))
+  return child
+}
+
+async function countLakeFiles(lake: string): Promise<number> {
+  let n = 0
+  for (const kind of ['readings', 'rejected'] as const) {
+    const dir = rawDir(lake, kind)
+    for (const dt of await readdir(dir).catch(() => [] as string[])) {
+      n += (await readdir(path.join(dir, dt))).filter((f) => f.endsWith('.parquet')).length
+    }
+  }
+  return n
+}
+
+interface LakeOffsets {
+  rows: number
+  distinct: number
+  perPartition: Map<number, { n: number; min: number; max: number }>
+  readings: number
+  rejected: number
+}
+
+/** Every (partition, offset) the lake holds, readings and rejected together. */
+async function lakeOffsets(lake: string): Promise<LakeOffsets> {
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  try {
+    const src = (kind: RawKind) => `read_parquet('${rawDir(lake, kind)}/*/*.parquet', hive_partitioning = true, union_by_name = true)`
+    const hasRejected = (await readdir(rawDir(lake, 'rejected')).catch(() => [])).length > 0
+    const union = `SELECT kafka_partition, kafka_offset, 'r' AS kind FROM ${src('readings')}` + (hasRejected ? ` UNION ALL SELECT kafka_partition, kafka_offset, 'x' FROM ${src('rejected')}` : '')
+    const totals = (await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER, count(*) FILTER (kind = 'r')::INTEGER, count(*) FILTER (kind = 'x')::INTEGER FROM (${union})`)).getRows()[0] as number[]
+    const per = (await conn.runAndReadAll(`SELECT kafka_partition, count(*)::INTEGER, min(kafka_offset)::INTEGER, max(kafka_offset)::INTEGER FROM (${union}) GROUP BY 1`)).getRows() as number[][]
+    return {
+      rows: totals[0] as number,
+      distinct: totals[1] as number,
+      readings: totals[2] as number,
+      rejected: totals[3] as number,
+      perPartition: new Map(per.map((r) => [r[0] as number, { n: r[1] as number, min: r[2] as number, max: r[3] as number }])),
+    }
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+}
+
+async function endOffsets(e: TestEnv): Promise<number[]> {
+  const consumer = new Consumer({ ...kafkaBaseOptions(e.config, 'test-offsets'), groupId: `${e.config.topicPrefix}offsets` })
+  try {
+    const offsets = await consumer.listOffsets({ topics: [e.topics.readings] })
+    return (offsets.get(e.topics.readings) ?? []).map(Number)
+  } finally {
+    await consumer.close()
+  }
+}
+
+function items(count: number, seed: number, startTs: number): { items: ProduceItem[]; invalid: number } {
+  const rnd = prng(seed + 1000)
+  let invalid = 0
+  const out = syntheticReadings({ count, startTs, seed, patients: 40, stepMs: 50 }).map((r): ProduceItem => {
+    const x = rnd()
+    if (x < 0.01) {
+      invalid++
+      return { key: r.patientId, value: '{"v":1,"patientId":' }
+    }
+    if (x < 0.02) {
+      invalid++
+      return { key: r.patientId, value: JSON.stringify({ ...r, seq: 'seven' }) }
+    }
+    return { key: r.patientId, value: JSON.stringify(r) }
+  })
+  return { items: out, invalid }
+}
+
+async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
+}
+
+describe('the archiver', () => {
+  it('holds every offset of the topic exactly once after being killed with SIGKILL several times under load', async () => {
+    env = await createTestEnv()
+    const e = env
+    const total = 24_000
+    const { items: all, invalid } = items(total, 7, Date.UTC(2026, 10, 22, 23, 50))
+    // Produce in the background while the archiver is killed and restarted.
+    const producing = (async () => {
+      for (let i = 0; i < all.length; i += 4_000) await produceAll(e.config, e.topics.readings, all.slice(i, i + 4_000))
+    })()
+    const rnd = prng(42)
+    for (let round = 0; round < 4; round++) {
+      const before = await countLakeFiles(e.config.datalakeDir)
+      const child = startArchiverProcess(e)
+      // Let it commit at least one more file, then kill it at a random moment of its work.
+      await pollUntil(async () => (await countLakeFiles(e.config.datalakeDir)) > before, { timeoutMs: 60_000, intervalMs: 20, what: 'the archiver to write a file' })
+      await new Promise((r) => setTimeout(r, Math.floor(rnd() * 400)))
+      await killHard(child)
+    }
+    await producing
+    const ends = await endOffsets(e)
+    expect(ends.reduce((a, b) => a + b, 0)).toBe(total)
+
+    const child = startArchiverProcess(e)
+    try {
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total, { timeoutMs: 90_000, intervalMs: 500, what: 'every offset in the lake' })
+    } finally {
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const [code] = await exited
+      expect(code).toBe(0)
+    }
+
+    const lake = await lakeOffsets(e.config.datalakeDir)
+    expect(lake.rows).toBe(total)
+    expect(lake.distinct).toBe(total)
+    expect(lake.rejected).toBe(invalid)
+    expect(lake.readings).toBe(total - invalid)
+    for (const [p, end] of ends.entries()) {
+      if (end === 0) continue
+      // No gaps: offsets 0..end-1 each once.
+      expect(lake.perPartition.get(p)).toEqual({ n: end, min: 0, max: end - 1 })
+    }
+    // No temporary file survives a clean stop.
+    for (const kind of ['readings', 'rejected'] as const) {
+      for (const dt of await readdir(rawDir(e.config.datalakeDir, kind)).catch(() => [] as string[])) {
+        const names = await readdir(path.join(rawDir(e.config.datalakeDir, kind), dt))
+        expect(names.filter((n) => !n.endsWith('.parquet'))).toEqual([])
+      }
+    }
+  })
+})

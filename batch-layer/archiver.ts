@@ -1,0 +1,365 @@
+/**
+ * The archiver (`vigil archive`): `vitals.readings` into the Parquet lake, every offset exactly
+ * once (the layout and the exactly-once argument are in lake.ts).
+ *
+ * Flow: on start, take the lake's lock (one writer per lake and topic), delete leftovers of a
+ * crash, and position each partition after the lake's last complete flush; consume as group
+ * `vigil-archiver`; buffer per partition; seal a partition's buffer at `flushRecords` records
+ * or when its oldest record is `flushIntervalMs` old; write each sealed batch as one Parquet
+ * file per (kind, dt) under a temporary name, fsync, rename; only then commit the group offset
+ * (kept for lag monitoring: the lake, not the group, decides where a restart resumes).
+ */
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import type { Config } from '../lib/config.ts'
+import { VigilError, describeError } from '../lib/errors.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
+import { createLogger, type Logger } from '../lib/log.ts'
+import { retry } from '../lib/backoff.ts'
+import type { Stoppable } from '../lib/shutdown.ts'
+import { parseReading } from '../ingestion/schema.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../ingestion/topics.ts'
+import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
+import { dtDir, ensureDir, fileName, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
+import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
+
+export interface ArchiverStats {
+  /** Records written to the lake by this process (readings + rejected). */
+  records: number
+  readings: number
+  rejected: number
+  files: number
+  flushes: number
+}
+
+export interface Archiver extends Stoppable {
+  stats(): ArchiverStats
+  /** Rejects when the archiver stops on an error it cannot recover from (e.g. the disk is full). */
+  readonly failed: Promise<never>
+}
+
+export interface ArchiverDeps {
+  log?: Logger
+  options?: Partial<ArchiverOptions>
+}
+
+interface Buffer_ {
+  readings: ReadingRow[]
+  rejected: RejectedRow[]
+  first: number
+  last: number
+  /** Wall-clock time the oldest buffered record arrived (ms). */
+  since: number
+}
+
+interface Sealed extends Buffer_ {
+  partition: number
+}
+
+/** Bound on sealed batches waiting to be written before the stream is paused (backpressure). */
+const MAX_SEALED = 2
+
+export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Promise<Archiver> {
+  const log = deps.log ?? createLogger({ level: config.logLevel })
+  const options = archiverOptionsSchema.parse(deps.options ?? {})
+  const topic = topicNames(config.topicPrefix).readings
+  const lake = path.resolve(config.datalakeDir)
+
+  await ensureDir(rawDir(lake, 'readings'))
+  const releaseLock = await takeLock(lake, topic)
+  try {
+    if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
+    const admin = createAdmin(config, 'vigil-archiver-admin')
+    try {
+      await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
+    } finally {
+      await admin.close()
+    }
+    const scan = await scanLake(lake, topic)
+    const removed = await repairLake(scan)
+    if (removed > 0) log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
+    const archiver = new ArchiverStage(config, options, log, lake, topic, scan.next, await LakeWriter.open(), releaseLock)
+    await archiver.begin()
+    log.info(`archiving ${topic} into ${lake}/raw (resuming ${scan.next.size} partition(s) from the lake)`)
+    return archiver
+  } catch (error) {
+    await releaseLock()
+    throw error
+  }
+}
+
+class ArchiverStage implements Archiver {
+  readonly failed: Promise<never>
+  private fail!: (error: unknown) => void
+  private consumer: Consumer
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  private readonly buffers = new Map<number, Buffer_>()
+  private readonly sealed: Sealed[] = []
+  /** Next offset expected per partition: redelivered records below it are skipped. */
+  private readonly next: Map<number, number>
+  private writing: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+  private statusTimer: NodeJS.Timeout | undefined
+  private stopping = false
+  private readonly counters: ArchiverStats = { records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
+
+  constructor(
+    private readonly config: Config,
+    private readonly options: ArchiverOptions,
+    private readonly log: Logger,
+    private readonly lake: string,
+    private readonly topic: string,
+    resume: Map<number, number>,
+    private readonly writer: LakeWriter,
+    private readonly releaseLock: () => Promise<void>,
+  ) {
+    this.next = new Map(resume)
+    this.failed = new Promise<never>((_, reject) => {
+      this.fail = reject
+    })
+    // A rejection nobody awaits must not crash the process; the CLI awaits it.
+    this.failed.catch(() => undefined)
+    this.consumer = this.newConsumer()
+  }
+
+  private newConsumer(): Consumer {
+    const consumer = new Consumer({
+      ...kafkaBaseOptions(this.config, 'vigil-archiver'),
+      groupId: consumerGroups(this.config.topicPrefix).archiver,
+      // Static membership: a restarted archiver takes its partitions back at once instead of
+      // waiting for the killed one's session to expire.
+      groupInstanceId: `vigil-archiver-${this.topic}`,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      // The lake decides positions; offsets are committed by hand after each rename.
+      autocommit: false,
+      maxWaitTime: 500,
+      maxBytes: 16 * 1024 * 1024,
+    })
+    consumer.on('error', (error: unknown) => this.log.warn(`Kafka consumer error: ${describeError(error)}`))
+    return consumer
+  }
+
+  async begin(): Promise<void> {
+    await this.consume()
+    const tick = Math.max(50, Math.min(1_000, Math.floor(this.options.flushIntervalMs / 4)))
+    this.timer = setInterval(() => this.sealAged(), tick)
+    this.statusTimer = setInterval(() => this.status(), 30_000)
+    this.statusTimer.unref()
+  }
+
+  private async consume(): Promise<void> {
+    const offsets = [...this.next].map(([partition, offset]) => ({ topic: this.topic, partition, offset: BigInt(offset) }))
+    const stream = await this.consumer.consume({
+      topics: [this.topic],
+      mode: 'manual',
+      offsets,
+      // A partition the lake has never seen starts at the topic's beginning.
+      fallbackMode: 'earliest',
+      autocommit: false,
+      maxWaitTime: 500,
+    })
+    this.stream = stream
+    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.take(m))
+    stream.on('error', (error: Error) => {
+      if (this.stopping) return
+      this.log.warn(`Kafka stream failed (${describeError(error)}); resuming from the archiver's own positions`)
+      this.stream = undefined
+      void this.restart()
+    })
+  }
+
+  /** After a stream failure: start a new stream from the positions already taken (buffers are kept). */
+  private async restart(): Promise<void> {
+    try {
+      await closeConsumer(this.consumer).catch(() => undefined)
+      this.consumer = this.newConsumer()
+      await retry(() => this.consume(), {
+        maxDelayMs: 5_000,
+        isFatal: () => this.stopping,
+        onRetry: (n, error, delay) => this.log.warn(`cannot consume ${this.topic} (${describeError(error)}); retry ${n} in ${delay} ms`),
+      })
+    } catch (error) {
+      if (!this.stopping) this.fail(error)
+    }
+  }
+
+  /** Hot path: one record into its partition's buffer. */
+  private take(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
+    const partition = m.partition
+    const offset = Number(m.offset)
+    const expected = this.next.get(partition) ?? 0
+    if (offset < expected) return
+    this.next.set(partition, offset + 1)
+    let buf = this.buffers.get(partition)
+    if (buf === undefined) {
+      buf = { readings: [], rejected: [], first: offset, last: offset, since: Date.now() }
+      this.buffers.set(partition, buf)
+    }
+    buf.last = offset
+    const value = m.value ?? Buffer.alloc(0)
+    const parsed = parseReading(value)
+    if (parsed.ok) {
+      const r = parsed.reading
+      buf.readings.push({ patientId: r.patientId, deviceId: r.deviceId, ts: r.ts, seq: r.seq, vitals: r.vitals, partition, offset })
+    } else {
+      const key = m.key === undefined || m.key === null || m.key.length === 0 ? null : m.key.toString('utf8')
+      buf.rejected.push({ partition, offset, kafkaTs: Number(m.timestamp), key, value: new Uint8Array(value), reason: parsed.reason, detail: parsed.detail })
+    }
+    if (buf.readings.length + buf.rejected.length >= this.options.flushRecords) this.seal(partition)
+  }
+
+  private seal(partition: number): void {
+    const buf = this.buffers.get(partition)
+    if (buf === undefined) return
+    this.buffers.delete(partition)
+    this.sealed.push({ ...buf, partition })
+    if (this.sealed.length >= MAX_SEALED) this.stream?.pause()
+    this.writing = this.writing.then(() => this.writeNext()).catch((error: unknown) => {
+      this.log.error(`cannot write to the lake at ${this.lake}: ${describeError(error)}`)
+      this.fail(new VigilError('STAGE_FAILED', `the archiver cannot write to ${this.lake}: ${describeError(error)}; check the disk and restart \`vigil archive\`.`, { cause: error }))
+      // Stop taking records: what is not in the lake will be consumed again on restart.
+      this.stream?.pause()
+      throw error
+    })
+  }
+
+  private sealAged(): void {
+    const now = Date.now()
+    for (const [partition, buf] of this.buffers) {
+      if (now - buf.since >= this.options.flushIntervalMs) this.seal(partition)
+    }
+  }
+
+  private async writeNext(): Promise<void> {
+    const batch = this.sealed.shift()
+    if (batch === undefined) return
+    await this.writeBatch(batch)
+    if (this.sealed.length < MAX_SEALED && !this.stopping) this.stream?.resume()
+  }
+
+  /** One flush: all parts to temporary files, fsync, rename every part, then commit the offset. */
+  private async writeBatch(b: Sealed): Promise<void> {
+    const readings = groupBy(b.readings, (r) => utcDay(r.ts))
+    const rejected = groupBy(b.rejected, (r) => utcDay(r.kafkaTs))
+    const parts = readings.size + rejected.size
+    const name = fileName({ topic: this.topic, partition: b.partition, first: b.first, last: b.last, parts })
+    const moves: { tmp: string; final: string }[] = []
+    const plan = async <R>(kind: RawKind, groups: Map<string, R[]>): Promise<ParquetOutput<R>[]> => {
+      const outs: ParquetOutput<R>[] = []
+      for (const [dt, rows] of groups) {
+        const dir = dtDir(this.lake, kind, dt)
+        await ensureDir(dir)
+        const tmp = path.join(dir, tempName(name))
+        moves.push({ tmp, final: path.join(dir, name) })
+        outs.push({ rows, file: tmp })
+      }
+      return outs
+    }
+    await this.writer.writeReadings(await plan('readings', readings))
+    await this.writer.writeRejected(await plan('rejected', rejected))
+    for (const m of moves) await fsyncFile(m.tmp)
+    for (const m of moves) await rename(m.tmp, m.final)
+    this.counters.flushes++
+    this.counters.files += moves.length
+    this.counters.readings += b.readings.length
+    this.counters.rejected += b.rejected.length
+    this.counters.records += b.readings.length + b.rejected.length
+    try {
+      await this.consumer.commit({ offsets: [{ topic: this.topic, partition: b.partition, offset: BigInt(b.last + 1), leaderEpoch: -1 }] })
+    } catch (error) {
+      // The group offset only feeds lag monitoring; the lake already holds the records.
+      this.log.debug(`could not commit offset ${b.last + 1} of partition ${b.partition}: ${describeError(error)}`)
+    }
+  }
+
+  private lastStatus = 0
+
+  private status(): void {
+    if (this.counters.records === this.lastStatus) return
+    this.lastStatus = this.counters.records
+    const c = this.counters
+    this.log.info(`archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`)
+  }
+
+  stats(): ArchiverStats {
+    return { ...this.counters }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    clearInterval(this.timer)
+    clearInterval(this.statusTimer)
+    try {
+      await this.stream?.close().catch((error: unknown) => this.log.debug(`stream close: ${describeError(error)}`))
+      // What was consumed is written before leaving, so a clean stop leaves the lake current.
+      for (const partition of [...this.buffers.keys()]) this.seal(partition)
+      await this.writing.catch(() => undefined)
+      await closeConsumer(this.consumer).catch((error: unknown) => this.log.debug(`consumer close: ${describeError(error)}`))
+    } finally {
+      this.writer.close()
+      await this.releaseLock()
+      this.status()
+    }
+  }
+}
+
+function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]> {
+  const out = new Map<string, R[]>()
+  for (const r of rows) {
+    const k = key(r)
+    const list = out.get(k)
+    if (list === undefined) out.set(k, [r])
+    else list.push(r)
+  }
+  return out
+}
+
+/** Closes a consumer without waiting for in-flight fetches (force). */
+function closeConsumer(consumer: Consumer): Promise<void> {
+  return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())))
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * One archiver per lake and topic: two would interleave flushes of the same partition. The lock
+ * file holds the owner's pid; a lock whose process is gone (kill -9) is taken over.
+ */
+async function takeLock(lake: string, topic: string): Promise<() => Promise<void>> {
+  const file = path.join(rawDir(lake, 'readings'), '..', `.archiver-${topic}.lock`)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' })
+      return async () => {
+        await rm(file, { force: true })
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim())
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new VigilError('STAGE_FAILED', `another archiver (pid ${owner}) is writing ${topic} into ${lake}: stop it first, or delete ${file} if that process is not an archiver.`)
+      }
+      await rm(file, { force: true })
+    }
+  }
+  throw new VigilError('STAGE_FAILED', `cannot take the archiver lock ${file}: delete it and retry.`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The batch layer's own options (the shared ones, like the lake folder, are in lib/config.ts).
+ * Each default is written once, here, with its unit and why.
+ */
+import { z } from 'zod'
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+export const archiverOptionsSchema = z.strictObject({
+  /**
+   * A partition's buffer is written to a file when it holds this many records.
+   * @defaultValue 50 000 records: files of a few MB (zstd) that DuckDB scans efficiently, and a
+   * memory bound of partitions × this many buffered records.
+   */
+  flushRecords: z.coerce.number().int().min(1, { error: 'expected a whole number of records of at least 1' }).default(50_000),
+  /**
+   * ... or when its oldest buffered record has waited this long, in milliseconds.
+   * @defaultValue 10 000 ms: the lake is at most ~10 s behind Kafka under a trickle of readings.
+   */
+  flushIntervalMs: z.coerce.number().int().min(100, { error: 'expected milliseconds, at least 100' }).default(10_000),
+})
+
+export type ArchiverOptions = z.infer<typeof archiverOptionsSchema>
+
+const day = z.string().regex(DAY, { error: 'expected a day as YYYY-MM-DD' }).refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'expected a real calendar day' })
+
+export const batchOptionsSchema = z
+  .strictObject({
+    date: day.optional(),
+    from: day.optional(),
+    to: day.optional(),
+    /** Recompute every day in the range, not only days whose lake files changed since the last run. */
+    full: z.boolean().default(false),
+    /** Fail on a corrupt Parquet file instead of skipping it with a warning. */
+    strict: z.boolean().default(false),
+  })
+  .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })
+  .refine((o) => (o.from === undefined) === (o.to === undefined), { error: '--from and --to go together', path: ['from'] })
+  .refine((o) => o.from === undefined || o.to === undefined || o.from <= o.to, { error: '--from must not be after --to', path: ['from'] })
+
+export type BatchOptions = z.infer<typeof batchOptionsSchema>
+
+/** Days from..to inclusive, YYYY-MM-DD (UTC). */
+export function daysBetween(from: string, to: string): string[] {
+  const out: string[] = []
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) {
+    out.push(new Date(t).toISOString().slice(0, 10))
+  }
+  return out
+}

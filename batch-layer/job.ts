@@ -1,0 +1,372 @@
+/**
+ * The batch job (`vigil batch`, and `POST /api/batch/runs` through the serving layer): reads the
+ * raw lake with DuckDB, computes the daily statistics (stats-sql.ts) for the requested days of
+ * event time, and publishes them:
+ *   - <lake>/views/daily_stats/dt=D/daily_stats.parquet, replaced atomically per day
+ *     (temporary file + rename);
+ *   - Redis `batch:daily:<D>` (field patientId -> JSON DailyStatsRow[]), `batch:meta`, then an
+ *     Update {type:'batch'} on the updates channel.
+ *
+ * Partition pruning: only the `dt=` folders of the requested days are listed and read (the
+ * Hive layout makes the day a folder), so a run over one day never opens another day's files.
+ * Incremental: a day is recomputed only when the list of its files (name, size, mtime) changed
+ * since the last run that computed it, or when its Redis view is missing; `full` recomputes all.
+ */
+import { randomUUID } from 'node:crypto'
+import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { createHash } from 'node:crypto'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import type { Config } from '../lib/config.ts'
+import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
+import type { Logger } from '../lib/log.ts'
+import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import { redisKeys } from '../lib/keys.ts'
+import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
+import type { Vital } from '../ingestion/schema.ts'
+import { batchOptionsSchema, daysBetween } from './config.ts'
+import { dtDir, ensureDir, parseFileName, utcDay } from './lake.ts'
+import { sqlString } from './parquet.ts'
+import { dailyStatsSql } from './stats-sql.ts'
+
+export interface BatchProgress {
+  phase: 'scan' | 'compute' | 'write'
+  done: number
+  total: number
+  message?: string
+}
+
+export interface BatchRunOptions {
+  /** Days to compute, YYYY-MM-DD; or `from`..`to`; default today (UTC). */
+  dates?: string[]
+  from?: string
+  to?: string
+  /** Recompute every requested day, not only those whose files changed. */
+  full?: boolean
+  /** Fail on a corrupt Parquet file instead of skipping it with a warning. */
+  strict?: boolean
+  onProgress?: (p: BatchProgress) => void
+  signal?: AbortSignal
+}
+
+export interface BatchRunResult {
+  runId: string
+  /** Days computed in this run (unchanged days skipped by the incremental mode are not listed). */
+  dates: string[]
+  /** Rows of statistics written (patient × vital × day). */
+  rows: number
+  patients: number
+  /** Raw readings read. */
+  readings: number
+  seconds: number
+  cutoffTs: number
+  /** Corrupt or truncated Parquet files left out (paths). */
+  skippedFiles: string[]
+}
+
+export interface BatchDeps {
+  log?: Logger
+  /** A connected client to reuse (the serving layer's); otherwise the job connects and disconnects. */
+  redis?: RedisClient
+  /** Clock, for tests of the default day. */
+  now?: () => number
+}
+
+interface DayFiles {
+  date: string
+  files: { path: string; size: number; mtimeMs: number }[]
+  fingerprint: string
+}
+
+const STATE_FILE = '_state.json'
+
+export async function runBatchJob(config: Config, options: BatchRunOptions = {}, deps: BatchDeps = {}): Promise<BatchRunResult> {
+  const started = Date.now()
+  const runId = `${new Date(started).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`
+  const progress = options.onProgress ?? (() => undefined)
+  const lake = config.datalakeDir
+  const dates = requestedDates(options, deps.now ?? Date.now)
+  const rawLabel = path.join(lake, 'raw')
+  const rangeLabel = dates.length === 1 ? dates[0] : `${dates[0]} to ${dates[dates.length - 1]}`
+
+  if (!(await isDir(lake))) {
+    throw new VigilError('INPUT_INVALID', `the data lake folder ${lake} does not exist: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
+  }
+  checkAborted(options.signal)
+
+  // Scan: list the files of each requested day (partition pruning by folder).
+  const days: DayFiles[] = []
+  for (const [i, date] of dates.entries()) {
+    const day = await listDay(lake, date)
+    if (day.files.length > 0) days.push(day)
+    progress({ phase: 'scan', done: i + 1, total: dates.length, message: date })
+  }
+  if (days.length === 0) {
+    throw new VigilError('INPUT_INVALID', `no readings in ${rawLabel} for ${rangeLabel}: is \`vigil archive\` running?`)
+  }
+
+  const statsRoot = path.join(lake, 'views', 'daily_stats')
+  const state = await readState(statsRoot)
+  const ownRedis = deps.redis === undefined
+  const redis = deps.redis ?? (await connectRedis(config, { log: deps.log }))
+  const keys = redisKeys(config.redisPrefix)
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  const onAbort = () => conn.interrupt()
+  options.signal?.addEventListener('abort', onAbort)
+  try {
+    const todo: DayFiles[] = []
+    for (const d of days) {
+      const unchanged = options.full !== true && state[d.date] === d.fingerprint && (await redis.exists(keys.batchDaily(d.date))) === 1
+      if (!unchanged) todo.push(d)
+    }
+    if (todo.length === 0) {
+      deps.log?.info(`nothing changed in ${rawLabel} for ${rangeLabel} since the last run (use --full to recompute)`)
+      return { runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - started) / 1000, cutoffTs: 0, skippedFiles: [] }
+    }
+
+    const skipped: string[] = []
+    let files = todo.flatMap((d) => d.files.map((f) => f.path))
+    for (const f of files) {
+      if (!(await looksLikeParquet(f))) skip(f, 'it is not a complete Parquet file (truncated or corrupt)')
+    }
+    function skip(file: string, why: string): void {
+      if (options.strict === true) {
+        throw new VigilError('INPUT_INVALID', `${file} cannot be read: ${why}; move it out of the lake or run without --strict to skip it.`)
+      }
+      deps.log?.warn(`skipping ${file}: ${why}`)
+      skipped.push(file)
+      files = files.filter((x) => x !== file)
+    }
+
+    // Compute: one query over every file of every day to recompute, retried without a file
+    // DuckDB names as unreadable.
+    let totals: { readings: number; cutoffTs: number } | undefined
+    for (;;) {
+      if (files.length === 0) {
+        throw new VigilError('INPUT_INVALID', `no readable readings in ${rawLabel} for ${rangeLabel}: every file was skipped as corrupt.`)
+      }
+      checkAborted(options.signal)
+      const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
+      try {
+        progress({ phase: 'compute', done: 0, total: 100, message: `${files.length} files` })
+        // Footers first: row counts and the newest event time per file come from the Parquet
+        // metadata (no scan), and a file with a broken footer is named here.
+        const footers = (await conn.runAndReadAll(`SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`)).getRowObjectsJS()
+        await withQueryProgress(conn, (pct) => progress({ phase: 'compute', done: pct, total: 100 }), async () => {
+          await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
+        })
+        totals = footerTotals(footers)
+        break
+      } catch (error) {
+        checkAborted(options.signal)
+        const bad = files.find((f) => describeError(error).includes(f))
+        if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
+        skip(bad, firstLine(describeError(error)))
+      }
+    }
+    progress({ phase: 'compute', done: 100, total: 100 })
+
+    // Write: per day, the Parquet view (atomic replace) and the Redis view.
+    const computed: string[] = []
+    let rows = 0
+    const patients = new Set<string>()
+    for (const [i, d] of todo.entries()) {
+      checkAborted(options.signal)
+      const dayRows = toRows((await conn.runAndReadAll(`SELECT * FROM stats WHERE date = ${sqlString(d.date)} ORDER BY patient_id, vital`)).getRowObjectsJS())
+      const dir = path.join(statsRoot, `dt=${d.date}`)
+      await ensureDir(dir)
+      const final = path.join(dir, 'daily_stats.parquet')
+      const tmp = path.join(dir, `.daily_stats.parquet.${runId}.tmp`)
+      await conn.run(`COPY (SELECT * FROM stats WHERE date = ${sqlString(d.date)} ORDER BY patient_id, vital) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
+      await rename(tmp, final)
+      await writeRedisDay(redis, keys.batchDaily(d.date), dayRows)
+      for (const r of dayRows) patients.add(r.patientId)
+      rows += dayRows.length
+      computed.push(d.date)
+      state[d.date] = d.fingerprint
+      progress({ phase: 'write', done: i + 1, total: todo.length, message: d.date })
+    }
+    await writeState(statsRoot, state)
+
+    // The batch view is complete up to the newest reading every partition has reached, and
+    // never past the end of the last day computed.
+    const lastDayEnd = Date.parse(`${computed[computed.length - 1]}T00:00:00Z`) + 86_400_000
+    const cutoffTs = Math.min(lastDayEnd, (totals?.cutoffTs ?? 0) + 1)
+    const finished = Date.now()
+    const meta: BatchMeta = { runId, cutoffTs, startedAt: started, finishedAt: finished, dates: computed, rows }
+    await redis.hSet(keys.batchMeta, { runId, cutoffTs: String(cutoffTs), startedAt: String(started), finishedAt: String(finished), dates: JSON.stringify(computed), rows: String(rows) })
+    const update: Update = { type: 'batch', meta }
+    await redis.publish(keys.updates, JSON.stringify(update))
+    return { runId, dates: computed, rows, patients: patients.size, readings: totals?.readings ?? 0, seconds: (finished - started) / 1000, cutoffTs, skippedFiles: skipped }
+  } catch (error) {
+    if (options.signal?.aborted === true && !isVigilError(error)) throw cancelled()
+    throw error
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+    conn.closeSync()
+    db.closeSync()
+    if (ownRedis) redis.destroy()
+  }
+}
+
+function requestedDates(o: BatchRunOptions, now: () => number): string[] {
+  if (o.dates !== undefined && o.dates.length > 0) {
+    for (const d of o.dates) batchOptionsSchema.parse({ date: d })
+    return [...new Set(o.dates)].sort()
+  }
+  const parsed = batchOptionsSchema.safeParse({ from: o.from, to: o.to })
+  if (!parsed.success) throw new VigilError('INPUT_INVALID', `the day range ${o.from ?? '?'}..${o.to ?? '?'} is not valid: ${parsed.error.issues[0]?.message ?? 'invalid'}.`)
+  if (o.from !== undefined && o.to !== undefined) return daysBetween(o.from, o.to)
+  return [utcDay(now())]
+}
+
+async function listDay(lake: string, date: string): Promise<DayFiles> {
+  const dir = dtDir(lake, 'readings', date)
+  let names: string[]
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.parquet') && !n.startsWith('.')).sort()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { date, files: [], fingerprint: '' }
+    throw error
+  }
+  const files = await Promise.all(names.map(async (n) => {
+    const p = path.join(dir, n)
+    const s = await stat(p)
+    return { path: p, size: s.size, mtimeMs: s.mtimeMs }
+  }))
+  const hash = createHash('sha256')
+  for (const f of files) hash.update(`${path.basename(f.path)}:${f.size}:${f.mtimeMs}\n`)
+  return { date, files, fingerprint: hash.digest('hex') }
+}
+
+/** A Parquet file starts and ends with the magic `PAR1`; a truncated one does not end with it. */
+async function looksLikeParquet(file: string): Promise<boolean> {
+  const fh = await open(file, 'r')
+  try {
+    const { size } = await fh.stat()
+    if (size < 12) return false
+    const head = Buffer.alloc(4)
+    const tail = Buffer.alloc(4)
+    await fh.read(head, 0, 4, 0)
+    await fh.read(tail, 0, 4, size - 4)
+    return head.toString('latin1') === 'PAR1' && tail.toString('latin1') === 'PAR1'
+  } finally {
+    await fh.close()
+  }
+}
+
+async function withQueryProgress(conn: DuckDBConnection, report: (pct: number) => void, fn: () => Promise<void>): Promise<void> {
+  let last = -1
+  const timer = setInterval(() => {
+    const pct = Math.floor(conn.progress.percentage)
+    if (pct >= 0 && pct !== last) {
+      last = pct
+      report(Math.min(99, pct))
+    }
+  }, 200)
+  try {
+    await fn()
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+/**
+ * Readings read, and the cutoff: per Kafka partition (from the file name) the newest event time
+ * archived, then the oldest of those, so every partition has reached the cutoff.
+ */
+function footerTotals(footers: Record<string, unknown>[]): { readings: number; cutoffTs: number } {
+  let readings = 0
+  const newest = new Map<number, number>()
+  for (const f of footers) {
+    readings += Number(f.n)
+    const partition = parseFileName(path.basename(String(f.file_name)))?.partition ?? -1
+    const mx = f.mx === null || f.mx === undefined ? NaN : Date.parse(`${String(f.mx).replace(' ', 'T')}Z`)
+    if (!Number.isNaN(mx) && mx > (newest.get(partition) ?? -Infinity)) newest.set(partition, mx)
+  }
+  return { readings, cutoffTs: newest.size === 0 ? 0 : Math.min(...newest.values()) }
+}
+
+function toRows(objs: Record<string, unknown>[]): DailyStatsRow[] {
+  const n = (x: unknown) => (x === null || x === undefined ? null : Number(x))
+  return objs.map((o) => ({
+    date: String(o.date),
+    patientId: String(o.patient_id),
+    vital: o.vital as Vital,
+    count: Number(o.count),
+    mean: Number(o.mean),
+    min: Number(o.min),
+    max: Number(o.max),
+    stddev: n(o.stddev),
+    p05: Number(o.p05),
+    p50: Number(o.p50),
+    p95: Number(o.p95),
+    nNormal: Number(o.n_normal),
+    nWarning: Number(o.n_warning),
+    nCriticalLow: Number(o.n_critical_low),
+    nCriticalHigh: Number(o.n_critical_high),
+    tirLt54: n(o.tir_lt54),
+    tir54_69: n(o.tir_54_69),
+    tir70_180: n(o.tir_70_180),
+    tir181_250: n(o.tir_181_250),
+    tirGt250: n(o.tir_gt250),
+    cv: n(o.cv),
+  }))
+}
+
+/** Replaces one day's Redis view in one transaction: readers see the old day or the new one. */
+async function writeRedisDay(redis: RedisClient, key: string, rows: DailyStatsRow[]): Promise<void> {
+  const byPatient = new Map<string, DailyStatsRow[]>()
+  for (const r of rows) {
+    const list = byPatient.get(r.patientId)
+    if (list === undefined) byPatient.set(r.patientId, [r])
+    else list.push(r)
+  }
+  const multi = redis.multi().del(key)
+  if (byPatient.size > 0) {
+    multi.hSet(key, Object.fromEntries([...byPatient].map(([p, list]) => [p, JSON.stringify(list)])))
+  }
+  await multi.exec()
+}
+
+async function readState(root: string): Promise<Record<string, string>> {
+  try {
+    const parsed = JSON.parse(await readFile(path.join(root, STATE_FILE), 'utf8')) as { days?: Record<string, string> }
+    return parsed.days ?? {}
+  } catch {
+    // No state (first run) or an unreadable one: every day counts as changed, which is safe
+    // (a recomputation gives the same statistics).
+    return {}
+  }
+}
+
+async function writeState(root: string, days: Record<string, string>): Promise<void> {
+  await ensureDir(root)
+  const tmp = path.join(root, `.${STATE_FILE}.${process.pid}.tmp`)
+  await writeFile(tmp, JSON.stringify({ version: 1, days }, null, 1))
+  await rename(tmp, path.join(root, STATE_FILE)).catch(async (error: unknown) => {
+    await rm(tmp, { force: true })
+    throw error
+  })
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s
+}
+
+function cancelled(): VigilError {
+  return new VigilError('STAGE_FAILED', 'the batch run was cancelled before it finished; nothing was published for the days not yet written.')
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw cancelled()
+}

@@ -1,0 +1,69 @@
+/**
+ * Options of the edge (`vigil edge`), each default written once with its unit and reason.
+ * Parsed from commander's flags with `parseOptions`, then frozen.
+ */
+import { z } from 'zod'
+
+const positiveInt = (what: string) => z.coerce.number({ error: `expected ${what}` }).int({ error: `expected a whole number of ${what}` }).positive({ error: `expected a positive number of ${what}` })
+
+/** `--start`: epoch milliseconds, or an ISO 8601 date-time. */
+const instant = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : Date.parse(v)
+  if (!Number.isFinite(n) || n < 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO 8601 date-time such as 2025-11-22T10:00:00Z' })
+    return z.NEVER
+  }
+  return Math.floor(n)
+})
+
+export const edgeOptionsSchema = z.object({
+  /** Simulated patients. @defaultValue 20: every persona three times or more */
+  patients: positiveInt('patients').max(100_000, { error: 'expected at most 100000 patients' }).default(20),
+  /**
+   * Total readings per second, paced precisely; `max` sends as fast as the sink takes them.
+   * @defaultValue undefined: the devices' own cadences, in simulated time (see speedup)
+   */
+  rate: z
+    .union([z.literal('max'), z.coerce.number({ error: 'expected readings per second or "max"' }).positive({ error: 'expected a positive rate or "max"' })])
+    .optional(),
+  /** Simulated seconds per wall-clock second when no --rate is given. @defaultValue 1: real time */
+  speedup: z.coerce.number({ error: 'expected a factor such as 60' }).positive({ error: 'expected a positive factor' }).default(1),
+  /** Stop after this many seconds of wall-clock time. @defaultValue undefined: run until stopped */
+  duration: z.coerce.number({ error: 'expected seconds' }).positive({ error: 'expected a positive number of seconds' }).optional(),
+  /** Stop after exactly this many records sent. @defaultValue undefined: run until stopped */
+  count: positiveInt('readings').optional(),
+  /** Seed of every random choice. @defaultValue undefined: drawn at start and printed in the summary */
+  seed: z.coerce.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(0).max(4_294_967_295).optional(),
+  /** Event time of the simulation's first instant, epoch ms. @defaultValue undefined: now */
+  start: instant.optional(),
+  /** Fraction of readings turned into injected faults, 0 to 1. @defaultValue 0 */
+  faults: z.coerce.number({ error: 'expected a fraction from 0 to 1' }).min(0, { error: 'expected a fraction from 0 to 1' }).max(1, { error: 'expected a fraction from 0 to 1' }).default(0),
+  /** Where readings go: straight to Kafka, or through the gateway. @defaultValue kafka */
+  via: z.enum(['kafka', 'http'], { error: 'expected kafka or http' }).default('kafka'),
+  /** Base URL of the gateway for --via http. @defaultValue undefined: http://127.0.0.1:<ingestPort> */
+  gatewayUrl: z.url({ error: 'expected an http:// URL' }).optional(),
+  /** Readings per NDJSON request with --via http. @defaultValue 500 */
+  httpBatch: positiveInt('readings').max(10_000).default(500),
+  /** Parallel HTTP requests with --via http, each owning a fixed share of the patients so that per-patient order holds. @defaultValue 4 */
+  httpLanes: positiveInt('lanes').max(64).default(4),
+  /** CSV file to replay instead of simulating. */
+  replay: z.string().min(1).optional(),
+  /** Replay the CSV again and again, shifting time forward each pass. @defaultValue false */
+  loop: z.boolean().default(false),
+  /** Replay at the file's own timing (divided by --speedup) instead of as fast as possible. @defaultValue false */
+  realtime: z.boolean().default(false),
+  /** Explicit CSV column mapping, `field=column,...`. */
+  columns: z.string().optional(),
+  /** IANA time zone of CSV timestamps that carry no offset. @defaultValue UTC */
+  timezone: z.string().min(1).default('UTC'),
+  /** Progress line on stderr (readings/s, total, errors). @defaultValue undefined: when stderr is a TTY */
+  progress: z.boolean().optional(),
+})
+
+export type EdgeOptions = Readonly<z.infer<typeof edgeOptionsSchema>>
+export type EdgeOptionsInput = z.input<typeof edgeOptionsSchema>
+
+/** Options with every default applied, for code that starts the edge without the CLI. */
+export function edgeOptions(input: EdgeOptionsInput = {}): EdgeOptions {
+  return Object.freeze(edgeOptionsSchema.parse(input))
+}

@@ -1,0 +1,270 @@
+/**
+ * CSV replay (`vigil edge --replay FILE.csv`): turns the rows of a CSV export into readings v1.
+ *
+ * The header names the columns. Common names are recognised (case, spaces, `_` and `-` ignored):
+ * `patient_id`, `time`/`timestamp`, `heart_rate_bpm`, `spo2_percent`, `blood_glucose_mgdl`,
+ * `body_temperature_c`, ... (see COLUMN_NAMES); `--columns field=column,...` names them
+ * explicitly. Unknown columns are ignored. A column in other units is converted where the unit is
+ * in its name (`glucose_mmol_l` x 18.016, `temperature_f` to °C).
+ *
+ * Timestamps: epoch seconds or milliseconds, ISO 8601 with an offset, or a local date-time without
+ * one (`2025-10-10 20:45:48.182588`), which is read in `--timezone` (an IANA zone, UTC by default).
+ * Sub-millisecond digits are truncated.
+ *
+ * A row that cannot become a reading (wrong number of cells, unreadable time, a vital that is not a
+ * number, no vital at all) is reported with its line number and skipped, never guessed at.
+ */
+import { createReadStream } from 'node:fs'
+import { parse } from 'csv-parse'
+import { VITALS, type Reading, type Vital, type Vitals } from '../ingestion/schema.ts'
+import { VigilError } from '../lib/errors.ts'
+
+export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS] as const
+export type CsvField = (typeof CSV_FIELDS)[number]
+
+type Unit = 'native' | 'mmolL' | 'fahrenheit'
+
+/** Recognised header names, normalised (lowercase, letters and digits only), with their unit. */
+const COLUMN_NAMES: ReadonlyArray<[CsvField, Unit, readonly string[]]> = [
+  ['patientId', 'native', ['patientid', 'patient', 'subjectid', 'subject', 'pid', 'mrn', 'personid']],
+  ['deviceId', 'native', ['deviceid', 'device', 'sensorid', 'sensor', 'source']],
+  ['ts', 'native', ['time', 'timestamp', 'ts', 'datetime', 'date', 'charttime', 'eventtime', 'recordedat', 'observedat', 'effectivedatetime', 'measuredat']],
+  ['seq', 'native', ['seq', 'sequence', 'seqno', 'sequencenumber']],
+  ['heartRate', 'native', ['heartrate', 'heartratebpm', 'hr', 'hrbpm', 'pulse', 'pulserate', 'pulsebpm']],
+  ['spo2', 'native', ['spo2', 'spo2percent', 'spo2pct', 'o2sat', 'sao2', 'oxygensaturation', 'oxygensaturationpercent']],
+  ['glucose', 'native', ['glucose', 'glucosemgdl', 'bloodglucose', 'bloodglucosemgdl', 'bg', 'bgmgdl', 'cgm', 'sensorglucose']],
+  ['glucose', 'mmolL', ['glucosemmoll', 'glucosemmol', 'bloodglucosemmoll', 'bloodglucosemmol', 'bgmmoll']],
+  ['systolic', 'native', ['systolic', 'systolicbp', 'systolicmmhg', 'sbp', 'bpsystolic', 'sysbp', 'nbpsys']],
+  ['diastolic', 'native', ['diastolic', 'diastolicbp', 'diastolicmmhg', 'dbp', 'bpdiastolic', 'diabp', 'nbpdia']],
+  ['respRate', 'native', ['resprate', 'respiratoryrate', 'rr', 'respirationrate', 'breathingrate', 'respiratoryratebpm', 'resp']],
+  ['temperature', 'native', ['temperature', 'temp', 'temperaturec', 'tempc', 'bodytemperature', 'bodytemperaturec', 'bodytemp']],
+  ['temperature', 'fahrenheit', ['temperaturef', 'tempf', 'bodytemperaturef']],
+]
+
+/** mg/dL per mmol/L of glucose (molar mass 180.16 g/mol). */
+export const GLUCOSE_MG_PER_MMOL = 18.016
+
+export function normaliseHeader(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '')
+}
+
+export interface ColumnMap {
+  /** Column index of each field found, with the unit its values are in. */
+  fields: Partial<Record<CsvField, { index: number; unit: Unit; name: string }>>
+  /** Header names not used (ignored columns). */
+  ignored: string[]
+}
+
+/** Parses `--columns field=column,...` into a map of field to header name. */
+export function parseColumnsFlag(text: string): Partial<Record<CsvField, string>> {
+  const out: Partial<Record<CsvField, string>> = {}
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=')
+    const field = part.slice(0, eq).trim() as CsvField
+    const column = part.slice(eq + 1).trim()
+    if (eq <= 0 || column.length === 0 || !(CSV_FIELDS as readonly string[]).includes(field)) {
+      throw new VigilError('CONFIG_INVALID', `--columns "${part}" is not valid: expected field=column with field one of ${CSV_FIELDS.join(', ')}.`)
+    }
+    out[field] = column
+  }
+  return out
+}
+
+/** Decides which column holds which field; throws naming the missing ones. */
+export function resolveColumns(header: readonly string[], explicit: Partial<Record<CsvField, string>> = {}): ColumnMap {
+  const fields: ColumnMap['fields'] = {}
+  const used = new Set<number>()
+  for (const [field, name] of Object.entries(explicit) as [CsvField, string][]) {
+    const index = header.findIndex((h) => h === name || h.trim() === name)
+    if (index < 0) throw new VigilError('INPUT_INVALID', `--columns names "${name}" for ${field}, but the CSV header has no such column (it has ${header.join(', ')}).`)
+    fields[field] = { index, unit: 'native', name }
+    used.add(index)
+  }
+  const normalised = header.map(normaliseHeader)
+  for (const [field, unit, names] of COLUMN_NAMES) {
+    if (fields[field] !== undefined) continue
+    for (const n of names) {
+      const index = normalised.indexOf(n)
+      if (index >= 0 && !used.has(index)) {
+        fields[field] = { index, unit, name: header[index]! }
+        used.add(index)
+        break
+      }
+    }
+  }
+  const missing: string[] = []
+  if (fields.patientId === undefined) missing.push('a patient id column (e.g. patient_id)')
+  if (fields.ts === undefined) missing.push('a timestamp column (e.g. time or timestamp)')
+  if (!VITALS.some((v) => fields[v] !== undefined)) missing.push(`at least one vital column (e.g. heart_rate_bpm, spo2_percent)`)
+  if (missing.length > 0) {
+    throw new VigilError('INPUT_INVALID', `The CSV header (${header.join(', ')}) lacks ${missing.join(' and ')}: rename the columns or map them with --columns field=column,...`)
+  }
+  return { fields, ignored: header.filter((_, i) => !used.has(i)) }
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone)
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+    formatters.set(timeZone, f)
+  }
+  return f
+}
+
+/** Throws a clear error when `timeZone` is not an IANA zone the runtime knows. */
+export function checkTimeZone(timeZone: string): void {
+  try {
+    formatter(timeZone)
+  } catch (error) {
+    throw new VigilError('CONFIG_INVALID', `--timezone "${timeZone}" is not valid: expected an IANA time zone such as UTC or Europe/Paris.`, { cause: error })
+  }
+}
+
+/** Offset of `timeZone` from UTC at instant `utcMs`, in milliseconds. */
+function zoneOffsetMs(utcMs: number, timeZone: string): number {
+  if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return 0
+  const parts: Record<string, number> = {}
+  for (const p of formatter(timeZone).formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value)
+  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!)
+  return asUtc - Math.floor(utcMs / 1000) * 1000
+}
+
+/** Epoch ms of a wall-clock time in `timeZone` (the earlier instant when a DST change makes it ambiguous). */
+export function zonedToUtc(wallMs: number, timeZone: string): number {
+  const first = wallMs - zoneOffsetMs(wallMs, timeZone)
+  const second = wallMs - zoneOffsetMs(first, timeZone)
+  return Math.min(first, second)
+}
+
+const LOCAL_OR_ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i
+
+/** Parses a CSV timestamp to epoch ms; undefined when it is not one. */
+export function parseTimestamp(text: string, timeZone: string): number | undefined {
+  const s = text.trim()
+  if (/^\d+(\.\d+)?$/.test(s)) {
+    const n = Number(s)
+    // Epoch seconds until the year 5138; milliseconds beyond.
+    return Math.floor(n < 1e11 ? n * 1000 : n)
+  }
+  const m = LOCAL_OR_ISO.exec(s)
+  if (m === null) return undefined
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone] = m
+  const month = Number(mo)
+  const day = Number(d)
+  const hour = Number(h)
+  const minute = Number(mi)
+  const second = Number(sec)
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined
+  const ms = frac.length === 0 ? 0 : Math.floor(Number(`0.${frac}`) * 1000)
+  const wall = Date.UTC(Number(y), month - 1, day, hour, minute, second, ms)
+  if (new Date(wall).getUTCDate() !== day) return undefined
+  if (zone === undefined) return zonedToUtc(wall, timeZone)
+  if (zone.toUpperCase() === 'Z') return wall
+  const sign = zone.startsWith('-') ? -1 : 1
+  const digits = zone.slice(1).replace(':', '')
+  return wall - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000
+}
+
+export type RowResult = { ok: true; reading: Reading } | { ok: false; reason: string }
+
+export interface RowContext {
+  columns: ColumnMap
+  timeZone: string
+  /** Next seq per device, when the file has no seq column. */
+  seqs: Map<string, number>
+  /** Added to every timestamp (a loop pass shifts the file forward in time). */
+  shiftMs: number
+  /** Added to every seq taken from the file (a loop pass continues the sequence). */
+  seqOffset: number
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+/** Turns one CSV row into a reading, or the reason it cannot be one. */
+export function rowToReading(cells: readonly string[], ctx: RowContext): RowResult {
+  const { fields } = ctx.columns
+  const header = fields
+  const width = Math.max(...Object.values(header).map((c) => c.index)) + 1
+  if (cells.length < width) return { ok: false, reason: `expected at least ${width} cells, found ${cells.length}` }
+  const patientId = cells[fields.patientId!.index]!.trim()
+  if (patientId.length === 0) return { ok: false, reason: `empty ${fields.patientId!.name}` }
+  const tsText = cells[fields.ts!.index]!
+  const ts = parseTimestamp(tsText, ctx.timeZone)
+  if (ts === undefined) return { ok: false, reason: `${fields.ts!.name} "${tsText}" is not a timestamp` }
+  const deviceId = fields.deviceId === undefined ? `csv-${patientId}` : cells[fields.deviceId.index]!.trim() || `csv-${patientId}`
+  const vitals: Vitals = {}
+  let any = false
+  for (const v of VITALS) {
+    const col = fields[v]
+    if (col === undefined) continue
+    const text = cells[col.index]!.trim()
+    if (text === '' || /^(na|nan|null|none|-)$/i.test(text)) continue
+    let n = Number(text)
+    if (!Number.isFinite(n)) return { ok: false, reason: `${col.name} "${text}" is not a number` }
+    if (col.unit === 'mmolL') n = Math.round(n * GLUCOSE_MG_PER_MMOL)
+    if (col.unit === 'fahrenheit') n = round(((n - 32) * 5) / 9, 2)
+    vitals[v as Vital] = n
+    any = true
+  }
+  if (!any) return { ok: false, reason: 'no vital value in the row' }
+  let seq: number
+  if (fields.seq !== undefined) {
+    seq = Number(cells[fields.seq.index])
+    if (!Number.isSafeInteger(seq) || seq < 0) return { ok: false, reason: `${fields.seq.name} "${cells[fields.seq.index]}" is not a sequence number` }
+    seq += ctx.seqOffset
+  } else {
+    seq = ctx.seqs.get(deviceId) ?? 1
+    ctx.seqs.set(deviceId, seq + 1)
+  }
+  return { ok: true, reading: { v: 1, patientId, deviceId, ts: ts + ctx.shiftMs, seq, vitals } }
+}
+
+export type CsvItem = { kind: 'reading'; reading: Reading; line: number } | { kind: 'skip'; line: number; reason: string }
+
+export interface CsvReadOptions {
+  timeZone: string
+  columns?: Partial<Record<CsvField, string>>
+  shiftMs?: number
+  seqOffset?: number
+  seqs?: Map<string, number>
+  /** Called once with the resolved columns, before the first row. */
+  onColumns?: (columns: ColumnMap) => void
+}
+
+/** Streams a CSV file as readings (and skipped rows with their line numbers), in file order. */
+export async function* readCsv(file: string, options: CsvReadOptions): AsyncGenerator<CsvItem> {
+  const parser = createReadStream(file).pipe(
+    parse({ bom: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, info: true, skip_records_with_error: true }),
+  )
+  const skipped: CsvItem[] = []
+  parser.on('skip', (error: Error & { lines?: number }) => skipped.push({ kind: 'skip', line: error.lines ?? 0, reason: error.message }))
+  let ctx: RowContext | undefined
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    while (skipped.length > 0) yield skipped.shift()!
+    if (ctx === undefined) {
+      const columns = resolveColumns(item.record, options.columns)
+      options.onColumns?.(columns)
+      ctx = { columns, timeZone: options.timeZone, seqs: options.seqs ?? new Map(), shiftMs: options.shiftMs ?? 0, seqOffset: options.seqOffset ?? 0 }
+      continue
+    }
+    const r = rowToReading(item.record, ctx)
+    if (r.ok) yield { kind: 'reading', reading: r.reading, line: item.info.lines }
+    else yield { kind: 'skip', line: item.info.lines, reason: r.reason }
+  }
+  while (skipped.length > 0) yield skipped.shift()!
+  if (ctx === undefined) throw new VigilError('INPUT_INVALID', `${file} has no header row: the first line must name the columns.`)
+}

@@ -1,0 +1,279 @@
+/**
+ * FHIR R4 vital-sign Observations (http://hl7.org/fhir/R4/observation-vitalsigns.html) to
+ * readings v1 (DESIGN.md, The reading).
+ *
+ * - The vital comes from the LOINC code in `code.coding` (LOINC_VITALS); a blood-pressure panel
+ *   (85354-9) gives systolic and diastolic from its components (8480-6, 8462-4); a component with
+ *   a dataAbsentReason is left out.
+ * - The patient id is the id in `subject.reference` (`Patient/123`, a full URL to a Patient, or a
+ *   `urn:uuid:`); the device id is `device.reference` as given, else `fhir:<patientId>`.
+ * - `ts` comes from effectiveDateTime (or effectiveInstant, or effectivePeriod.start), in any form
+ *   FHIR allows: `2014`, `2014-12`, `2014-12-05` (midnight UTC of that day),
+ *   `2014-12-05T09:30:10+01:00`, fractional seconds, `Z`. A time without an offset is read as UTC.
+ * - Units are UCUM codes, checked per vital and converted where UCUM defines the conversion:
+ *   [degF] and K to Cel, mmol/L and g/L of glucose to mg/dL, kPa to mm[Hg]. Anything else is
+ *   refused with a message naming the field and the units accepted.
+ * - FHIR Observations carry no per-device sequence number, so `seq` is derived from the event
+ *   time and the vital: ts x 8 + index of the LOINC family. Re-posting the same Observation gives
+ *   the same (deviceId, seq), which is what makes it idempotent downstream, and two Observations
+ *   of one device at one instant (heart rate and SpO2) keep distinct keys.
+ */
+import type { Reading, Vital, Vitals } from './schema.ts'
+
+export const LOINC_SYSTEM = 'http://loinc.org'
+export const UCUM_SYSTEM = 'http://unitsofmeasure.org'
+
+type Family = 'heartRate' | 'spo2' | 'glucose' | 'bloodPressure' | 'respRate' | 'temperature' | 'systolic' | 'diastolic'
+
+/** LOINC code to the vital family it measures. */
+export const LOINC_VITALS: Readonly<Record<string, Family>> = {
+  '8867-4': 'heartRate',
+  '2708-6': 'spo2',
+  '59408-5': 'spo2',
+  '99504-3': 'glucose',
+  '2339-0': 'glucose',
+  '2345-7': 'glucose',
+  '15074-8': 'glucose',
+  '14743-9': 'glucose',
+  '41653-7': 'glucose',
+  '85354-9': 'bloodPressure',
+  '8480-6': 'systolic',
+  '8462-4': 'diastolic',
+  '9279-1': 'respRate',
+  '8310-5': 'temperature',
+}
+
+/** Position of each family in `seq` (see the header). */
+const FAMILY_INDEX: Readonly<Record<Family, number>> = {
+  heartRate: 0,
+  spo2: 1,
+  glucose: 2,
+  bloodPressure: 3,
+  systolic: 4,
+  diastolic: 5,
+  respRate: 6,
+  temperature: 7,
+}
+
+/** mg/dL per mmol/L of glucose (molar mass 180.16 g/mol). */
+const GLUCOSE_MG_PER_MMOL = 18.016
+
+type Converter = (x: number) => number
+const same: Converter = (x) => x
+const round2 = (x: number) => Math.round(x * 100) / 100
+
+/** UCUM codes accepted per vital, with the conversion to the schema's unit. */
+const UNITS: Readonly<Record<Vital, Readonly<Record<string, Converter>>>> = {
+  heartRate: { '/min': same, '{beats}/min': same, '{beat}/min': same, '1/min': same },
+  spo2: { '%': same },
+  glucose: { 'mg/dL': same, 'mmol/L': (x) => Math.round(x * GLUCOSE_MG_PER_MMOL * 10) / 10, 'g/L': (x) => round2(x * 100) },
+  systolic: { 'mm[Hg]': same, kPa: (x) => round2(x * 7.500617) },
+  diastolic: { 'mm[Hg]': same, kPa: (x) => round2(x * 7.500617) },
+  respRate: { '/min': same, '{breaths}/min': same, '{breath}/min': same, '{Breaths}/min': same, '1/min': same },
+  temperature: { Cel: same, '[degF]': (x) => round2(((x - 32) * 5) / 9), K: (x) => round2(x - 273.15) },
+}
+
+export interface FieldError {
+  /** JSON Pointer (RFC 6901) to the bad field in the request body. */
+  pointer: string
+  detail: string
+  /** Line of an NDJSON body (1-based), when the error is in one. */
+  line?: number
+}
+
+export type FhirResult = { ok: true; reading: Reading } | { ok: false; errors: FieldError[] }
+
+type Json = Record<string, unknown>
+
+function isObject(x: unknown): x is Json {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+const FHIR_DATETIME = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/
+
+/** Epoch ms of a FHIR date, dateTime or instant; undefined when it is not one. */
+export function parseFhirDateTime(text: string): number | undefined {
+  const m = FHIR_DATETIME.exec(text.trim())
+  if (m === null) return undefined
+  const [, y, mo = '01', d = '01', h = '00', mi = '00', s = '00', frac = '', zone] = m
+  const month = Number(mo)
+  const day = Number(d)
+  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return undefined
+  // A leap second (:60) is read as the last millisecond of its minute.
+  const sec = Math.min(Number(s), 59)
+  const ms = Number(s) === 60 ? 999 : frac.length === 0 ? 0 : Math.floor(Number(`0.${frac}`) * 1000)
+  const wall = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), sec, ms)
+  if (new Date(wall).getUTCDate() !== day) return undefined
+  if (zone === undefined || zone === 'Z') return wall
+  const sign = zone.startsWith('-') ? -1 : 1
+  return wall - sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000
+}
+
+/** The id of a Patient reference: `Patient/123`, `https://x/fhir/Patient/123/_history/2`, `urn:uuid:...`. */
+export function patientIdOf(reference: string): { id: string } | { error: string } {
+  const ref = reference.trim()
+  if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) return { id: ref.slice(ref.lastIndexOf(':') + 1) }
+  const parts = ref.split('/').filter((p) => p.length > 0)
+  const history = parts.indexOf('_history')
+  const path = history >= 0 ? parts.slice(0, history) : parts
+  if (path.length < 2) return { error: `"${reference}" is not a reference to a Patient (expected Patient/<id>)` }
+  const type = path[path.length - 2]!
+  const id = path[path.length - 1]!
+  if (type !== 'Patient') return { error: `"${reference}" refers to a ${type}; the subject of a vital sign must be a Patient` }
+  return { id }
+}
+
+function loincFamily(code: unknown): { family: Family; code: string } | undefined {
+  if (!isObject(code) || !Array.isArray(code.coding)) return undefined
+  for (const c of code.coding) {
+    if (isObject(c) && c.system === LOINC_SYSTEM && typeof c.code === 'string') {
+      const family = LOINC_VITALS[c.code]
+      if (family !== undefined) return { family, code: c.code }
+    }
+  }
+  return undefined
+}
+
+/** The value of a Quantity in the schema's unit, or the errors found. */
+function quantity(q: unknown, vital: Vital, pointer: string, errors: FieldError[]): number | undefined {
+  if (!isObject(q)) {
+    errors.push({ pointer, detail: `expected a valueQuantity holding the ${vital} value` })
+    return undefined
+  }
+  if (typeof q.value !== 'number' || !Number.isFinite(q.value)) {
+    errors.push({ pointer: `${pointer}/value`, detail: `expected a number, received ${JSON.stringify(q.value) ?? 'nothing'}` })
+    return undefined
+  }
+  if (q.system !== undefined && q.system !== UCUM_SYSTEM) {
+    errors.push({ pointer: `${pointer}/system`, detail: `expected the UCUM system ${UCUM_SYSTEM}, received ${JSON.stringify(q.system)}` })
+    return undefined
+  }
+  const accepted = UNITS[vital]
+  const unit = typeof q.code === 'string' ? q.code : typeof q.unit === 'string' && q.system === undefined ? q.unit : undefined
+  if (unit === undefined) {
+    errors.push({ pointer: `${pointer}/code`, detail: `expected a UCUM unit code for ${vital}: one of ${Object.keys(accepted).join(', ')}` })
+    return undefined
+  }
+  const convert = accepted[unit]
+  if (convert === undefined) {
+    errors.push({ pointer: `${pointer}/code`, detail: `unit "${unit}" is not accepted for ${vital}: use one of ${Object.keys(accepted).join(', ')}` })
+    return undefined
+  }
+  return convert(q.value)
+}
+
+/**
+ * Maps one Observation to a reading. `pointer` prefixes every error's pointer (e.g.
+ * `/entry/2/resource` inside a Bundle).
+ */
+export function observationToReading(obs: unknown, pointer = ''): FhirResult {
+  const errors: FieldError[] = []
+  if (!isObject(obs)) return { ok: false, errors: [{ pointer: pointer || '/', detail: 'expected a FHIR Observation object' }] }
+  if (obs.resourceType !== 'Observation') {
+    errors.push({ pointer: `${pointer}/resourceType`, detail: `expected "Observation", received ${JSON.stringify(obs.resourceType) ?? 'nothing'}` })
+    return { ok: false, errors }
+  }
+  if (obs.status === 'cancelled' || obs.status === 'entered-in-error') {
+    errors.push({ pointer: `${pointer}/status`, detail: `an Observation with status "${obs.status}" carries no measurement` })
+  }
+  const loinc = loincFamily(obs.code)
+  if (loinc === undefined) {
+    errors.push({
+      pointer: `${pointer}/code/coding`,
+      detail: `no LOINC vital-sign code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} with system ${LOINC_SYSTEM}`,
+    })
+  }
+  let patientId: string | undefined
+  const subject = obs.subject
+  if (!isObject(subject) || typeof subject.reference !== 'string') {
+    errors.push({ pointer: `${pointer}/subject/reference`, detail: 'expected a reference to the Patient (e.g. "Patient/123")' })
+  } else {
+    const p = patientIdOf(subject.reference)
+    if ('error' in p) errors.push({ pointer: `${pointer}/subject/reference`, detail: p.error })
+    else patientId = p.id
+  }
+  let ts: number | undefined
+  let tsPointer = `${pointer}/effectiveDateTime`
+  let tsText: unknown = obs.effectiveDateTime
+  if (tsText === undefined && obs.effectiveInstant !== undefined) {
+    tsPointer = `${pointer}/effectiveInstant`
+    tsText = obs.effectiveInstant
+  }
+  if (tsText === undefined && isObject(obs.effectivePeriod)) {
+    tsPointer = `${pointer}/effectivePeriod/start`
+    tsText = obs.effectivePeriod.start
+  }
+  if (tsText === undefined) {
+    errors.push({ pointer: `${pointer}/effectiveDateTime`, detail: 'expected the time of the measurement (effectiveDateTime, effectiveInstant or effectivePeriod.start): Vigil works in event time' })
+  } else if (typeof tsText !== 'string' || (ts = parseFhirDateTime(tsText)) === undefined) {
+    errors.push({ pointer: tsPointer, detail: `expected a FHIR dateTime such as 2014-12-05T09:30:10+01:00, received ${JSON.stringify(tsText)}` })
+  } else if (ts < 0) {
+    errors.push({ pointer: tsPointer, detail: `${tsText} is before 1970-01-01, which readings v1 cannot carry` })
+  }
+
+  const vitals: Vitals = {}
+  if (loinc !== undefined) {
+    if (loinc.family === 'bloodPressure') {
+      const components = Array.isArray(obs.component) ? obs.component : []
+      components.forEach((c: unknown, i: number) => {
+        if (!isObject(c)) return
+        const f = loincFamily(c.code)?.family
+        if (f !== 'systolic' && f !== 'diastolic') return
+        if (c.valueQuantity === undefined && c.dataAbsentReason !== undefined) return
+        const v = quantity(c.valueQuantity, f, `${pointer}/component/${i}/valueQuantity`, errors)
+        if (v !== undefined) vitals[f] = v
+      })
+      if (vitals.systolic === undefined && vitals.diastolic === undefined && !errors.some((e) => e.pointer.startsWith(`${pointer}/component`))) {
+        errors.push({ pointer: `${pointer}/component`, detail: 'a blood-pressure panel needs a systolic (8480-6) or diastolic (8462-4) component with a valueQuantity' })
+      }
+    } else {
+      const vital: Vital = loinc.family
+      if (obs.valueQuantity === undefined && obs.dataAbsentReason !== undefined) {
+        errors.push({ pointer: `${pointer}/valueQuantity`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
+      } else {
+        const v = quantity(obs.valueQuantity, vital, `${pointer}/valueQuantity`, errors)
+        if (v !== undefined) vitals[vital] = v
+      }
+    }
+  }
+  if (errors.length > 0 || patientId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
+  const device = isObject(obs.device) && typeof obs.device.reference === 'string' && obs.device.reference.trim().length > 0 ? obs.device.reference.trim() : `fhir:${patientId}`
+  const seq = ts * 8 + FAMILY_INDEX[loinc.family]
+  return { ok: true, reading: { v: 1, patientId, deviceId: device, ts, seq, vitals } }
+}
+
+export interface BundleResult {
+  readings: Reading[]
+  errors: FieldError[]
+  /** Entries that are not Observations (Patient, Device, ...): not readings, left out. */
+  ignored: number
+}
+
+/** Maps every Observation of a Bundle; `errors` lists every bad field of every entry. */
+export function bundleToReadings(bundle: unknown): BundleResult {
+  const out: BundleResult = { readings: [], errors: [], ignored: 0 }
+  if (!isObject(bundle) || bundle.resourceType !== 'Bundle') {
+    out.errors.push({ pointer: '/resourceType', detail: 'expected a FHIR Bundle ("resourceType": "Bundle")' })
+    return out
+  }
+  if (!Array.isArray(bundle.entry) || bundle.entry.length === 0) {
+    out.errors.push({ pointer: '/entry', detail: 'expected a non-empty array of entries holding Observations' })
+    return out
+  }
+  bundle.entry.forEach((e: unknown, i: number) => {
+    const resource = isObject(e) ? e.resource : undefined
+    if (!isObject(resource)) {
+      out.errors.push({ pointer: `/entry/${i}/resource`, detail: 'expected a resource' })
+      return
+    }
+    if (resource.resourceType !== 'Observation') {
+      out.ignored++
+      return
+    }
+    const r = observationToReading(resource, `/entry/${i}/resource`)
+    if (r.ok) out.readings.push(r.reading)
+    else out.errors.push(...r.errors)
+  })
+  if (out.errors.length === 0 && out.readings.length === 0) out.errors.push({ pointer: '/entry', detail: 'the Bundle holds no Observation' })
+  return out
+}

@@ -1,0 +1,214 @@
+/**
+ * The serving layer (DESIGN.md, Serving): the HTTP API, Socket.io push and the dashboard in
+ * one process. `start` resolves once the server listens; it never touches Kafka topics, only
+ * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics).
+ */
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import fastifyRateLimit from '@fastify/rate-limit'
+import fastifyStatic from '@fastify/static'
+import { Server } from 'socket.io'
+import { runBatchJob } from '../batch-layer/index.ts'
+import type { Config } from '../lib/config.ts'
+import { VigilError, describeError } from '../lib/errors.ts'
+import { createAdmin } from '../lib/kafka.ts'
+import { redisKeys } from '../lib/keys.ts'
+import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
+import { connectRedis } from '../lib/redis.ts'
+import type { Stoppable } from '../lib/shutdown.ts'
+import { createAuth } from './auth.ts'
+import { BatchRunner, type RunBatchJob } from './batch.ts'
+import { servingOptions, type ServingOptions } from './config.ts'
+import { consumerLag } from './health.ts'
+import { createMetrics } from './metrics.ts'
+import { startPush, type VigilServer } from './push.ts'
+import { registerRoutes } from './routes.ts'
+import { View } from './view.ts'
+
+export { servingOptions, type ServingOptions } from './config.ts'
+
+export interface ServingDeps {
+  log?: Logger
+  options?: ServingOptions
+  /** The batch job to run on POST /api/batch/runs (the batch layer's). */
+  runBatchJob?: RunBatchJob
+}
+
+export interface Serving extends Stoppable {
+  /** Base URL, e.g. http://127.0.0.1:3000 */
+  url: string
+  /** The token in force (generated when the config has none). */
+  token: string
+  tokenGenerated: boolean
+  /** The URL that logs a browser in. */
+  loginUrl: string
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
+const CHART_DIR = path.dirname(createRequire(import.meta.url).resolve('chart.js'))
+
+/** No inline scripts or styles, nothing from elsewhere; WebSocket to this origin only. */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ')
+
+export async function start(config: Config, deps: ServingDeps = {}): Promise<Serving> {
+  const options = deps.options ?? servingOptions()
+  const log = deps.log ?? stageLogger(createLogger({ level: config.logLevel }), 'serve')
+  const keys = redisKeys(config.redisPrefix)
+  const auth = createAuth(config.token)
+
+  const redis = await connectRedis(config, { log, name: 'vigil-serving' })
+  const subscriber = await connectRedis(config, { log, name: 'vigil-serving-sub' }).catch((error: unknown) => {
+    redis.destroy()
+    throw error
+  })
+  const admin = createAdmin(config, 'vigil-serving')
+  const view = new View(redis, keys)
+  const metrics = createMetrics(async () => {
+    const lag = await consumerLag(admin, config)
+    return Object.fromEntries(lag.map((g) => [g.group, g.lag]))
+  })
+
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger,
+    // No per-request log lines (CONVENTIONS.md: no per-message logs); errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes })
+  let io: VigilServer | undefined
+  const batch = new BatchRunner({
+    config,
+    run: deps.runBatchJob ?? runBatchJob,
+    redis,
+    view,
+    log,
+    metrics,
+    progress: (p) => {
+      io?.emit('batch:progress', p)
+      metrics.pushes.inc({ event: 'batch:progress' })
+    },
+    stats: (n) => {
+      io?.emit('stats', n)
+      metrics.pushes.inc({ event: 'stats' })
+    },
+  })
+
+  const open = new Set(['/healthz', '/login'])
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('content-security-policy', CSP)
+    reply.header('x-content-type-options', 'nosniff')
+    reply.header('referrer-policy', 'no-referrer')
+    reply.header('x-frame-options', 'DENY')
+    reply.header('cache-control', 'no-store')
+    const pathname = request.url.split('?')[0] ?? ''
+    if (open.has(pathname)) return
+    if (!auth.allows(request.headers)) return reply.code(401).send()
+  })
+
+  await app.register(fastifyCookie)
+  await app.register(fastifyRateLimit, { global: false })
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: false })
+  app.get('/vendor/chart.umd.min.js', (_request, reply) => reply.sendFile('chart.umd.min.js', CHART_DIR))
+  registerRoutes(app, {
+    config,
+    options,
+    auth,
+    view,
+    redis,
+    admin,
+    metrics,
+    batch,
+    alertChanged: (alert) => {
+      io?.emit('alert', [alert])
+      metrics.pushes.inc({ event: 'alert' })
+    },
+  })
+
+  let push: Awaited<ReturnType<typeof startPush>> | undefined
+  try {
+    await app.listen({ port: config.port, host: options.host })
+    io = new Server(app.server, {
+      serveClient: true,
+      maxHttpBufferSize: options.bodyLimitBytes,
+      // Same origin only: the page is served from here.
+      cors: undefined,
+      allowRequest: (req, callback) => callback(null, auth.allows(req.headers)),
+    })
+    guardSocketIoPath(app.server, auth.allows)
+    push = await startPush({ io, subscriber, keys, view, options, metrics, log })
+  } catch (error) {
+    io?.disconnectSockets(true)
+    await app.close().catch(() => undefined)
+    redis.destroy()
+    subscriber.destroy()
+    await admin.close().catch(() => undefined)
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new VigilError('CONFIG_INVALID', `port ${config.port} is already in use: stop what uses it or pass --port.`, { cause: error })
+    }
+    throw new VigilError('STAGE_FAILED', `the serving layer could not start: ${describeError(error)}.`, { cause: error })
+  }
+
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+  const server = io
+
+  return {
+    url,
+    token: auth.token,
+    tokenGenerated: auth.generated,
+    loginUrl: `${url}/login?token=${encodeURIComponent(auth.token)}`,
+    async stop() {
+      await push?.stop()
+      await batch.stop()
+      server.disconnectSockets(true)
+      server.engine.close()
+      await app.close()
+      await admin.close().catch(() => undefined)
+      subscriber.destroy()
+      redis.destroy()
+    },
+  }
+}
+
+/**
+ * Socket.io answers its own path (/socket.io/: the client bundle and the transports) before
+ * fastify sees a request. This puts the token check in front of it, for plain requests and
+ * WebSocket upgrades alike, so that a request without the token gets a bare 401 there too.
+ */
+function guardSocketIoPath(server: import('node:http').Server, allows: (headers: IncomingMessage['headers']) => boolean): void {
+  const isSocketIo = (req: IncomingMessage) => (req.url ?? '').startsWith('/socket.io/')
+  const requestListeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
+  server.removeAllListeners('request')
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (isSocketIo(req) && !allows(req.headers)) {
+      res.writeHead(401, { 'content-length': '0' })
+      res.end()
+      return
+    }
+    for (const l of requestListeners) l.call(server, req, res)
+  })
+  const upgradeListeners = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>
+  server.removeAllListeners('upgrade')
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isSocketIo(req) && !allows(req.headers)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    for (const l of upgradeListeners) l.call(server, req, socket, head)
+  })
+}

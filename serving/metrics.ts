@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics of the serving process (prom-client). Its own registry, so that two
+ * servers in one process (tests) never collide. What it can see from where it sits: connected
+ * clients, pushes, batch runs, and what flows past on the updates channel (readings, alerts by
+ * level), plus consumer lag by group, read from the broker at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface ServingMetrics {
+  registry: Registry
+  connectedClients: Gauge
+  pushes: Counter<'event'>
+  readingsSeen: Counter
+  readingsPerSecond: Gauge
+  alertsSeen: Counter<'level' | 'kind'>
+  updatesSeen: Counter<'type'>
+  batchRuns: Histogram<'outcome'>
+  consumerLag: Gauge<'group'>
+  slowClients: Counter
+}
+
+export function createMetrics(lag: () => Promise<Record<string, number | null>>): ServingMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'vigil_serving_' })
+  const m: ServingMetrics = {
+    registry,
+    connectedClients: new Gauge({ name: 'vigil_serving_connected_clients', help: 'Socket.io clients connected now', registers: [registry] }),
+    pushes: new Counter({ name: 'vigil_serving_pushes_total', help: 'Socket.io events sent to clients, by event', labelNames: ['event'], registers: [registry] }),
+    readingsSeen: new Counter({ name: 'vigil_serving_readings_seen_total', help: 'Readings seen on the updates channel', registers: [registry] }),
+    readingsPerSecond: new Gauge({ name: 'vigil_serving_readings_per_second', help: 'Readings per second seen on the updates channel over the last 10 s', registers: [registry] }),
+    alertsSeen: new Counter({ name: 'vigil_serving_alerts_seen_total', help: 'Alert events seen on the updates channel, by level and kind', labelNames: ['level', 'kind'], registers: [registry] }),
+    updatesSeen: new Counter({ name: 'vigil_serving_updates_seen_total', help: 'Messages seen on the updates channel, by type', labelNames: ['type'], registers: [registry] }),
+    batchRuns: new Histogram({
+      name: 'vigil_batch_run_duration_seconds',
+      help: 'Duration of batch runs started from the API, by outcome',
+      labelNames: ['outcome'],
+      buckets: [1, 2, 5, 10, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'vigil_consumer_lag',
+      help: 'Records of vitals.readings not yet committed, by consumer group (absent when the broker does not answer)',
+      labelNames: ['group'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        const byGroup = await lag().catch(() => ({}) as Record<string, number | null>)
+        for (const [group, value] of Object.entries(byGroup)) if (value !== null) this.set({ group }, value)
+      },
+    }),
+    slowClients: new Counter({ name: 'vigil_serving_slow_client_skips_total', help: 'Pushes skipped because a client could not keep up (it gets a snapshot later)', registers: [registry] }),
+  }
+  return m
+}

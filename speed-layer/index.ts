@@ -1,0 +1,448 @@
+/**
+ * The speed layer (DESIGN.md): consumes `vitals.readings` as group `vigil-speed`, validates,
+ * classifies, raises alerts and keeps the real-time view in Redis.
+ *
+ * One loop, one batch at a time: take what the consumer has buffered (up to maxBatchReadings),
+ * validate and group by patient, read the patients' bands (and, for patients not cached, their
+ * state) in one pipeline, apply the readings, produce rejects and alert events to Kafka, write
+ * the view in one MULTI/EXEC, and only then commit the batch's offsets. A crash anywhere replays
+ * the batch; per-device duplicate detection, persisted in the same MULTI/EXEC as the view, makes
+ * the replay a no-op (alert events produced before the crash may be produced again, with the
+ * same deterministic ids).
+ *
+ * Patients are keyed by patientId, so a patient lives in one partition, owned by one instance of
+ * the group; the in-memory cache of patient state is dropped on every rebalance and reloaded
+ * from Redis on first sight. A random epoch stored in Redis reveals a wiped Redis: the layer then
+ * rewinds its partitions to the offsets of (now − series window), found with offsets-for-times,
+ * and rebuilds the view, without producing again the alert events of readings it had already
+ * processed.
+ */
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Consumer, Producer, type Message, type MessagesStream } from '@platformatic/kafka'
+import type { Config } from '../lib/config.ts'
+import { retry } from '../lib/backoff.ts'
+import { describeError } from '../lib/errors.ts'
+import { kafkaBaseOptions } from '../lib/kafka.ts'
+import { redisKeys } from '../lib/keys.ts'
+import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
+import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import type { Stoppable } from '../lib/shutdown.ts'
+import type { AlertEvent } from '../lib/views.ts'
+import { REJECT_HEADERS, consumerGroups, topicNames, type Reading } from '../ingestion/index.ts'
+import { staleRaised, staleThresholdMs } from './alerts.ts'
+import type { SpeedOptions } from './config.ts'
+import { serializeDevice } from './devices.ts'
+import { applyReadings, type PatientRuntime } from './patients.ts'
+import { REJECT_REASONS, validateRecord, type RejectReason } from './validate.ts'
+import { epochKey, loadPatients, writeBatch, writeDevices, type PatientChange } from './view.ts'
+
+export { DEFAULT_SPEED_OPTIONS, speedOptionsSchema, type SpeedOptions } from './config.ts'
+
+export type SpeedConfig = Config & { speed: SpeedOptions }
+
+export interface SpeedDeps {
+  log?: Logger
+}
+
+export interface SpeedStats {
+  /** Records consumed (valid, rejected or duplicate). */
+  records: number
+  /** Valid readings applied to the view (not duplicates, not late). */
+  applied: number
+  rejected: Record<RejectReason, number>
+  duplicates: number
+  late: number
+  reordered: number
+  alertEvents: number
+  batches: number
+  rebuilds: number
+}
+
+export interface SpeedLayer extends Stoppable {
+  stats(): Readonly<SpeedStats>
+  /** Partitions of `vitals.readings` this instance owns now. */
+  partitions(): number[]
+}
+
+type Msg = Message<Buffer, Buffer, Buffer, Buffer>
+
+interface Group {
+  partition: number
+  fresh: Reading[]
+  /** Readings the view had already seen before a Redis wipe: their alert events are not produced again. */
+  replayed: Reading[]
+}
+
+export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<SpeedLayer> {
+  const log = stageLogger(deps.log ?? createLogger({ level: config.logLevel }), 'speed')
+  const opts = config.speed
+  const keys = redisKeys(config.redisPrefix)
+  const topics = topicNames(config.topicPrefix)
+  const groupId = consumerGroups(config.topicPrefix).speed
+  const abort = new AbortController()
+  const signal = abort.signal
+
+  const stats: SpeedStats = {
+    records: 0,
+    applied: 0,
+    rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,
+    duplicates: 0,
+    late: 0,
+    reordered: 0,
+    alertEvents: 0,
+    batches: 0,
+    rebuilds: 0,
+  }
+
+  /** Logs an outage once, with the fix, until the operation succeeds again. */
+  const outage = (what: string) => {
+    let reported = false
+    return {
+      onRetry: (attempt: number, error: unknown, delayMs: number) => {
+        if (!reported) log.warn(`${what} failed (${describeError(error)}); retrying with backoff (next in ${delayMs} ms, at most 10 s apart)`)
+        reported = true
+      },
+      done: () => {
+        if (reported) log.info(`${what} works again; catching up`)
+        reported = false
+      },
+    }
+  }
+  async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const o = outage(what)
+    const result = await retry(fn, { signal, onRetry: o.onRetry })
+    o.done()
+    return result
+  }
+
+  const redisOutage = outage(`connecting to Redis at ${config.redisUrl}`)
+  const redis: RedisClient = await retry(() => connectRedis(config, { log, name: 'vigil-speed' }), { signal, onRetry: redisOutage.onRetry })
+  redisOutage.done()
+
+  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-speed'), idempotent: true, acks: -1 })
+  const consumer = new Consumer({
+    ...kafkaBaseOptions(config, 'vigil-speed'),
+    groupId,
+    autocommit: false,
+    sessionTimeout: opts.sessionTimeoutMs,
+    rebalanceTimeout: opts.sessionTimeoutMs,
+    heartbeatInterval: Math.max(100, Math.floor(opts.sessionTimeoutMs / 10)),
+    maxWaitTime: opts.fetchMaxWaitMs,
+    highWaterMark: opts.maxBufferedRecords,
+  })
+  for (const client of [producer, consumer] as const) {
+    // Every EventEmitter gets an 'error' listener; failures surface through the awaited calls.
+    client.on('error', (error: unknown) => log.debug({ err: describeError(error) }, 'kafka client error'))
+  }
+
+  /** Patient state of owned partitions; dropped on rebalance and on a detected wipe. */
+  const cache = new Map<string, PatientRuntime>()
+  let invalidate = false
+  consumer.on('consumer:group:join', () => {
+    invalidate = true
+  })
+  /** The view's epoch this instance works against (null until the first batch adopts or creates one). */
+  let knownEpoch: string | null = null
+  /** Per partition: the offset up to which (exclusive) records are replays of a rebuild. */
+  const rebuildUntil = new Map<number, bigint>()
+  /** Per partition: the next offset to process (last processed + 1). */
+  const positions = new Map<number, bigint>()
+
+  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  let streamError: unknown
+
+  async function openStream(): Promise<void> {
+    streamError = undefined
+    const s = await withRetry(`joining consumer group ${groupId} on Kafka at ${config.kafkaBrokers.join(',')}`, () =>
+      consumer.consume({
+        topics: [topics.readings],
+        mode: 'committed',
+        fallbackMode: 'earliest',
+        autocommit: false,
+        maxWaitTime: opts.fetchMaxWaitMs,
+        highWaterMark: opts.maxBufferedRecords,
+        sessionTimeout: opts.sessionTimeoutMs,
+        rebalanceTimeout: opts.sessionTimeoutMs,
+        heartbeatInterval: Math.max(100, Math.floor(opts.sessionTimeoutMs / 10)),
+      }),
+    )
+    s.on('error', (error: unknown) => {
+      streamError = error
+    })
+    stream = s
+    invalidate = true
+  }
+
+  function assigned(): number[] {
+    return consumer.assignments?.find((a) => a.topic === topics.readings)?.partitions.slice().sort((a, b) => a - b) ?? []
+  }
+
+  /** Up to maxBatchReadings buffered records; waits for the first up to `waitMs`. */
+  async function nextBatch(waitMs: number): Promise<Msg[]> {
+    const s = stream
+    if (s === undefined) return []
+    const out: Msg[] = []
+    for (;;) {
+      while (out.length < opts.maxBatchReadings) {
+        const m = s.read() as Msg | null
+        if (m === null) break
+        out.push(m)
+      }
+      if (out.length > 0 || signal.aborted || streamError !== undefined || waitMs <= 0) return out
+      const ready = await new Promise<boolean>((resolve) => {
+        const done = (value: boolean) => {
+          clearTimeout(timer)
+          s.off('readable', onReadable)
+          s.off('close', onClose)
+          signal.removeEventListener('abort', onClose)
+          resolve(value)
+        }
+        const onReadable = () => done(true)
+        const onClose = () => done(false)
+        const timer = setTimeout(() => done(false), waitMs)
+        s.on('readable', onReadable)
+        s.once('close', onClose)
+        signal.addEventListener('abort', onClose, { once: true })
+      })
+      if (!ready) return out
+      waitMs = 0
+    }
+  }
+
+  /** Detected a wiped (or new) Redis: adopt a new epoch and rewind owned partitions to now − series window. */
+  async function rebuild(): Promise<boolean> {
+    stats.rebuilds++
+    const wasRunning = knownEpoch !== null
+    cache.clear()
+    await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
+    knownEpoch = await redis.get(epochKey(keys))
+    const parts = assigned()
+    if (parts.length === 0) return false
+    const committed = await consumer.listCommittedOffsets({ topics: [{ topic: topics.readings, partitions: parts }] })
+    const since = BigInt(Date.now() - opts.seriesWindowMs)
+    const byTime = await consumer.listOffsetsWithTimestamps({ topics: [topics.readings], partitions: { [topics.readings]: parts }, timestamp: since })
+    const rewinds: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = []
+    for (const p of parts) {
+      const c = committed.get(topics.readings)?.[p] ?? -1n
+      const position = positions.get(p) ?? c
+      const target = byTime.get(topics.readings)?.get(p)?.offset ?? -1n
+      if (position > 0n && target >= 0n && target < position) {
+        rewinds.push({ topic: topics.readings, partition: p, offset: target, leaderEpoch: -1 })
+        rebuildUntil.set(p, position)
+      }
+    }
+    if (rewinds.length > 0 || wasRunning) {
+      log.warn(
+        `the Redis view is empty (Redis wiped or restarted): rebuilding it from Kafka since ${new Date(Number(since)).toISOString()}` +
+          (rewinds.length > 0 ? ` (${rewinds.length} partitions rewound)` : ' (nothing to replay)'),
+      )
+    }
+    if (rewinds.length === 0) return false
+    await consumer.commit({ offsets: rewinds })
+    await stream?.close()
+    stream = undefined
+    positions.clear()
+    await openStream()
+    return true
+  }
+
+  function rejectMessage(m: Msg, reason: RejectReason, detail: string, patientId: string | undefined) {
+    const headers = new Map<Buffer, Buffer>(m.headers)
+    headers.set(Buffer.from(REJECT_HEADERS.reason), Buffer.from(reason))
+    headers.set(Buffer.from(REJECT_HEADERS.detail), Buffer.from(detail.slice(0, 1000)))
+    headers.set(Buffer.from(REJECT_HEADERS.sourceTopic), Buffer.from(m.topic))
+    headers.set(Buffer.from(REJECT_HEADERS.sourcePartition), Buffer.from(String(m.partition)))
+    headers.set(Buffer.from(REJECT_HEADERS.sourceOffset), Buffer.from(String(m.offset)))
+    const key = patientId !== undefined ? Buffer.from(patientId) : m.key
+    return { topic: topics.rejected, key: key ?? undefined, value: m.value ?? Buffer.alloc(0), headers }
+  }
+
+  async function processBatch(batch: Msg[]): Promise<void> {
+    if (invalidate) {
+      cache.clear()
+      invalidate = false
+    }
+    const groups = new Map<string, Group>()
+    const dlq: ReturnType<typeof rejectMessage>[] = []
+    const rejects: RejectReason[] = []
+    const last = new Map<number, Msg>()
+    for (const m of batch) {
+      last.set(m.partition, m)
+      const v = validateRecord(m.value ?? undefined, { key: m.key?.toString('utf8'), brokerTs: Number(m.timestamp) }, opts.maxClockSkewMs)
+      if (!v.ok) {
+        if ((rebuildUntil.get(m.partition) ?? -1n) <= m.offset) {
+          rejects.push(v.reason)
+          dlq.push(rejectMessage(m, v.reason, v.detail, v.patientId))
+        }
+        continue
+      }
+      let g = groups.get(v.reading.patientId)
+      if (g === undefined) {
+        g = { partition: m.partition, fresh: [], replayed: [] }
+        groups.set(v.reading.patientId, g)
+      }
+      if ((rebuildUntil.get(m.partition) ?? -1n) > m.offset) g.replayed.push(v.reading)
+      else g.fresh.push(v.reading)
+    }
+
+    const ids = [...groups.keys()]
+    const uncached = new Set(ids.filter((id) => !cache.has(id)))
+    const loaded = await withRetry('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached))
+    if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch)) {
+      if (await withRetry('rebuilding the Redis view', rebuild)) return
+      return processBatch(batch)
+    }
+    knownEpoch = loaded.epoch
+
+    const changes: PatientChange[] = []
+    const events: AlertEvent[] = []
+    const toProduce: AlertEvent[] = []
+    for (const [id, g] of groups) {
+      let p = cache.get(id)
+      if (p === undefined) {
+        p = loaded.loaded.get(id) as PatientRuntime
+        cache.set(id, p)
+      }
+      p.table = loaded.tables.get(id) ?? p.table
+      for (const [readings, produce] of [[g.replayed, false], [g.fresh, true]] as const) {
+        if (readings.length === 0) continue
+        const outcome = applyReadings(p, readings, opts)
+        stats.duplicates += outcome.duplicates
+        stats.late += outcome.late
+        stats.reordered += outcome.reordered
+        stats.applied += outcome.entries.length
+        changes.push({ runtime: p, outcome })
+        events.push(...outcome.events)
+        if (produce) toProduce.push(...outcome.events)
+      }
+    }
+
+    const messages = [
+      ...dlq,
+      ...toProduce.map((e) => ({ topic: topics.alerts, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) })),
+    ]
+    if (messages.length > 0) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages }))
+    await withRetry('writing the view to Redis', () => writeBatch(redis, keys, changes, events, opts))
+    stats.alertEvents += toProduce.length
+    await commit(last)
+    for (const r of rejects) stats.rejected[r]++
+    stats.records += batch.length
+    stats.batches++
+  }
+
+  async function commit(last: Map<number, Msg>): Promise<void> {
+    await Promise.all(
+      [...last.values()].map(async (m) => {
+        try {
+          await m.commit()
+          positions.set(m.partition, m.offset + 1n)
+          const until = rebuildUntil.get(m.partition)
+          if (until !== undefined && m.offset + 1n >= until) rebuildUntil.delete(m.partition)
+        } catch (error) {
+          // A rebalance took the partition away: its new owner replays from the last commit, and the
+          // duplicate detection written with this batch makes that replay a no-op.
+          log.debug({ err: describeError(error), partition: m.partition }, 'commit refused')
+        }
+      }),
+    )
+  }
+
+  /** Stale-device check over the cached patients, in wall-clock time (a silent device sends no event time). */
+  async function checkStale(): Promise<void> {
+    const now = Date.now()
+    const changes: { patientId: string; deviceId: string; text: string }[] = []
+    const events: AlertEvent[] = []
+    for (const p of cache.values()) {
+      for (const [deviceId, d] of p.devices) {
+        if (d.staleTs !== null) continue
+        const threshold = staleThresholdMs(d.cadenceMs, opts.staleCadences, opts.staleMinMs)
+        if (now - d.ts <= threshold) continue
+        const e = staleRaised(p.patientId, deviceId, d.ts, threshold)
+        d.staleTs = e.ts
+        changes.push({ patientId: p.patientId, deviceId, text: serializeDevice(d) })
+        events.push(e)
+      }
+    }
+    if (events.length === 0) return
+    await withRetry('producing stale-data alerts to Kafka', () =>
+      producer.send({ messages: events.map((e) => ({ topic: topics.alerts, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) })) }),
+    )
+    await withRetry('writing stale-data alerts to Redis', () => writeDevices(redis, keys, changes, events, opts.alertStreamMaxLen))
+    stats.alertEvents += events.length
+  }
+
+  let lastStatus = { at: Date.now(), records: 0 }
+  async function statusLine(): Promise<void> {
+    let lag = -1n
+    try {
+      const lags = await consumer.getLag({ topics: [topics.readings] })
+      lag = (lags.get(topics.readings) ?? []).reduce((sum, l) => (l > 0n ? sum + l : sum), 0n)
+    } catch {
+      // The lag is informative only; the status line says "?" when the broker does not answer.
+    }
+    const now = Date.now()
+    const rate = ((stats.records - lastStatus.records) * 1000) / Math.max(1, now - lastStatus.at)
+    lastStatus = { at: now, records: stats.records }
+    const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0)
+    log.info(
+      { ...stats, lag: lag < 0n ? null : Number(lag), partitions: assigned() },
+      `${rate.toFixed(0)} readings/s, lag ${lag < 0n ? '?' : lag}, rejected ${rejected}, duplicates ${stats.duplicates}, late ${stats.late}, alerts ${stats.alertEvents}`,
+    )
+  }
+
+  await openStream()
+
+  let lastHousekeeping = Date.now()
+  let lastStatusAt = Date.now()
+  /** Draining a backlog: stale checks wait, or every device would look silent. */
+  let behind = false
+  const loop = (async () => {
+    while (!signal.aborted) {
+      try {
+        if (streamError !== undefined || stream === undefined) {
+          log.warn(`the Kafka consumer stopped (${describeError(streamError)}); reopening it`)
+          await stream?.close().catch(() => undefined)
+          stream = undefined
+          await openStream()
+        }
+        const batch = await nextBatch(opts.housekeepingIntervalMs)
+        if (batch.length > 0) {
+          await processBatch(batch)
+          behind = Date.now() - Number(batch[batch.length - 1]?.timestamp ?? 0) > 5_000
+        } else {
+          behind = false
+        }
+        const now = Date.now()
+        if (now - lastHousekeeping >= opts.housekeepingIntervalMs) {
+          lastHousekeeping = now
+          const epoch = await redis.get(epochKey(keys))
+          if (knownEpoch !== null && epoch !== knownEpoch) await rebuild()
+          else if (!behind) await checkStale()
+        }
+        if (now - lastStatusAt >= opts.statusIntervalMs) {
+          lastStatusAt = now
+          await statusLine()
+        }
+      } catch (error) {
+        if (signal.aborted) break
+        log.error(`speed layer batch failed (${describeError(error)}); retrying`)
+        cache.clear()
+        await sleep(1_000, undefined, { signal }).catch(() => undefined)
+      }
+    }
+  })()
+
+  return {
+    stats: () => stats,
+    partitions: assigned,
+    async stop() {
+      abort.abort()
+      await loop
+      await stream?.close().catch(() => undefined)
+      await consumer.close().catch(() => undefined)
+      await producer.close().catch(() => undefined)
+      redis.destroy()
+    },
+  }
+}

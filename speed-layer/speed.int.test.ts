@@ -1,0 +1,259 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Consumer, Producer, type MessageToProduce } from '@platformatic/kafka'
+import { createTestEnv, deleteKeys, type TestEnv } from '../test/support.ts'
+import { pollUntil } from '../lib/backoff.ts'
+import { kafkaBaseOptions } from '../lib/kafka.ts'
+import { redisKeys, type RedisKeys } from '../lib/keys.ts'
+import { createLogger } from '../lib/log.ts'
+import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import type { AlertEvent, SeriesEntry } from '../lib/views.ts'
+import { applyBandSpecs, overridesToHash, parseBandSpec } from '../lib/bands.ts'
+import { REJECT_HEADERS, type Reading } from '../ingestion/index.ts'
+import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer, type SpeedOptions } from './index.ts'
+
+type Out = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
+
+function record(topic: string, r: Reading, key: string = r.patientId): Out {
+  return { topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(r)) }
+}
+
+function reading(patientId: string, seq: number, ts: number, vitals: Reading['vitals'], deviceId = `dev-${patientId}`): Reading {
+  return { v: 1, patientId, deviceId, ts, seq, vitals }
+}
+
+describe('the speed layer', () => {
+  let env: TestEnv
+  let redis: RedisClient
+  let keys: RedisKeys
+  let producer: Producer<Buffer, Buffer, Buffer, Buffer>
+  const layers: SpeedLayer[] = []
+  const children: ChildProcess[] = []
+
+  beforeEach(async () => {
+    env = await createTestEnv()
+    redis = await connectRedis(env.config)
+    keys = redisKeys(env.config.redisPrefix)
+    producer = new Producer({ ...kafkaBaseOptions(env.config, 'test-producer'), idempotent: true, acks: -1 })
+  })
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+    for (const l of layers.splice(0)) await l.stop()
+    await producer.close()
+    redis.destroy()
+    await env.cleanup()
+  })
+
+  async function startLayer(options: Partial<SpeedOptions> = {}): Promise<SpeedLayer> {
+    const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr })
+    const layer = await start({ ...env.config, speed: { ...DEFAULT_SPEED_OPTIONS, housekeepingIntervalMs: 300, ...options } }, { log })
+    layers.push(layer)
+    return layer
+  }
+
+  async function send(messages: Out[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 1000) await producer.send({ messages: messages.slice(i, i + 1000) })
+  }
+
+  async function readTopic(topic: string, count: number): Promise<{ key?: string; value: Buffer; headers: Map<string, string>; partition: number }[]> {
+    const consumer = new Consumer({ ...kafkaBaseOptions(env.config, 'test-reader'), groupId: `${env.config.topicPrefix}reader-${Math.random()}` })
+    const got: { key?: string; value: Buffer; headers: Map<string, string>; partition: number }[] = []
+    try {
+      const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 100 })
+      stream.on('data', (m) => {
+        const headers = new Map<string, string>()
+        for (const [k, v] of m.headers) headers.set(k.toString(), v.toString())
+        got.push({ key: m.key?.toString(), value: m.value, headers, partition: m.partition })
+      })
+      await pollUntil(async () => got.length >= count, { timeoutMs: 30_000, what: `${count} records on ${topic}` })
+      await stream.close()
+    } finally {
+      await consumer.close(true)
+    }
+    return got
+  }
+
+  async function alertsInStream(): Promise<AlertEvent[]> {
+    const entries = await redis.xRange(keys.alerts, '-', '+')
+    return (entries ?? []).map((e) => JSON.parse(e.message.event as string) as AlertEvent)
+  }
+
+  async function series(patientId: string): Promise<SeriesEntry[]> {
+    return (await redis.zRange(keys.series(patientId), 0, -1)).map((s) => JSON.parse(s) as SeriesEntry)
+  }
+
+  it('classifies a scripted episode and raises exactly one alert for a heart rate jittering on an edge, cleared after the hold-down', async () => {
+    const layer = await startLayer({ holdDownMs: 60_000 })
+    const t0 = Date.now() - 150_000
+    const hr: number[] = []
+    for (let i = 0; i < 30; i++) hr.push(75) // normal
+    for (let i = 0; i < 20; i++) hr.push(i % 2 === 0 ? 91 : 90) // jitter on the 90/91 edge: WARNING every other second
+    for (let i = 0; i < 40; i++) hr.push(75) // normal for 40 s: below the hold-down, the alert stays open
+    const messages = hr.map((v, i) => record(env.topics.readings, reading('p-episode', i, t0 + i * 1000, { heartRate: v, spo2: 97 })))
+    await send(messages)
+    await pollUntil(async () => (await redis.zCard(keys.series('p-episode'))) === hr.length, { timeoutMs: 30_000, what: 'the episode in the series' })
+
+    const entries = await series('p-episode')
+    expect(entries.map((e) => e.status)).toEqual(hr.map((v) => (v > 90 ? 'WARNING' : 'NORMAL')))
+    let alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
+    expect(alerts.map((a) => [a.kind, a.level, a.value])).toEqual([['raised', 'WARNING', 91]])
+
+    // 25 more normal seconds: 60 s of normal values since the last WARNING at t0 + 49 s, so the alert clears at t0 + 109 s.
+    await send(Array.from({ length: 25 }, (_, k) => record(env.topics.readings, reading('p-episode', 90 + k, t0 + (90 + k) * 1000, { heartRate: 75, spo2: 97 }))))
+    await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the alert to clear' })
+    alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
+    expect(alerts.map((a) => [a.kind, a.level, a.ts])).toEqual([
+      ['raised', 'WARNING', t0 + 30_000],
+      ['cleared', 'WARNING', t0 + 109_000],
+    ])
+    const latest = await redis.hGetAll(keys.latest('p-episode'))
+    expect(latest).toMatchObject({ status: 'NORMAL', heartRate: '75', 'heartRate:status': 'NORMAL', spo2: '97', news2: '0', news2Risk: 'low', ts: String(t0 + 114_000) })
+    expect(await redis.zScore(keys.patients, 'p-episode')).toBe(t0 + 114_000)
+    expect(await redis.hLen(keys.alertState('p-episode'))).toBe(0)
+
+    // The same events went to vitals.alerts, keyed by patient.
+    const onTopic = await readTopic(env.topics.alerts, 2)
+    expect(onTopic.map((m) => (JSON.parse(m.value.toString()) as AlertEvent).kind).sort()).toEqual(['cleared', 'raised'])
+    expect(onTopic.every((m) => m.key === 'p-episode')).toBe(true)
+    expect(layer.stats().alertEvents).toBe(2)
+  })
+
+  it('sends every kind of bad input to vitals.rejected with its reason, source offset and original bytes, and counts duplicates', async () => {
+    const layer = await startLayer()
+    const now = Date.now()
+    const good = reading('p-bad', 1, now - 1000, { heartRate: 70 })
+    const bad: [string, Out][] = [
+      ['MALFORMED_JSON', { topic: env.topics.readings, key: Buffer.from('p-bad'), value: Buffer.from('{"v":1,"patientId":') }],
+      ['SCHEMA', { topic: env.topics.readings, key: Buffer.from('p-bad'), value: Buffer.from(JSON.stringify({ ...good, vitals: { heartRate: '70' } })) }],
+      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 2, now, { heartRate: 301 }))],
+      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 3, now, { spo2: 101 }))],
+      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 4, now, { temperature: 24.9 }))],
+      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 5, now, { respRate: -1 }))],
+      ['INCONSISTENT', record(env.topics.readings, reading('p-bad', 6, now, { systolic: 80, diastolic: 80 }))],
+      ['KEY_MISMATCH', record(env.topics.readings, reading('p-bad', 7, now, { heartRate: 70 }), 'p-other')],
+      ['FUTURE_TS', record(env.topics.readings, reading('p-bad', 8, now + 3_600_000, { heartRate: 70 }))],
+    ]
+    await send([record(env.topics.readings, good), ...bad.map(([, m]) => m), record(env.topics.readings, good)])
+
+    const rejected = await readTopic(env.topics.rejected, bad.length)
+    expect(rejected.map((m) => m.headers.get(REJECT_HEADERS.reason)).sort()).toEqual(bad.map(([r]) => r).sort())
+    const sentBytes = new Set(bad.map(([, m]) => (m.value as Buffer).toString('base64')))
+    for (const m of rejected) {
+      expect(sentBytes.has(m.value.toString('base64'))).toBe(true)
+      expect(m.headers.get(REJECT_HEADERS.sourceTopic)).toBe(env.topics.readings)
+      expect(m.headers.get(REJECT_HEADERS.sourcePartition)).toMatch(/^\d$/)
+      expect(m.headers.get(REJECT_HEADERS.detail)?.length).toBeGreaterThan(5)
+    }
+    // p-bad's records sit in one partition at offsets 0 (good), 1..8 (bad ones), 9 (the duplicate); p-other's in its own.
+    const offsets = rejected.filter((m) => m.headers.get(REJECT_HEADERS.reason) !== 'KEY_MISMATCH').map((m) => Number(m.headers.get(REJECT_HEADERS.sourceOffset)))
+    expect(offsets.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    await pollUntil(async () => layer.stats().records === bad.length + 2, { timeoutMs: 10_000, what: 'every record counted' })
+    expect(layer.stats().rejected).toMatchObject({ MALFORMED_JSON: 1, SCHEMA: 1, OUT_OF_RANGE: 4, INCONSISTENT: 1, KEY_MISMATCH: 1, FUTURE_TS: 1 })
+    expect(layer.stats().duplicates).toBe(1)
+    expect(await redis.zCard(keys.series('p-bad'))).toBe(1)
+  })
+
+  it('applies a per-patient band override from the next reading and places out-of-order readings in event-time order', async () => {
+    const layer = await startLayer()
+    const now = Date.now()
+    await send([record(env.topics.readings, reading('p-ath', 1, now - 10_000, { heartRate: 45 }))])
+    await pollUntil(async () => (await redis.hGet(keys.latest('p-ath'), 'heartRate:status')) === 'WARNING', { timeoutMs: 20_000, what: 'HR 45 as WARNING' })
+    await redis.hSet(keys.bands('p-ath'), overridesToHash(applyBandSpecs({}, [parseBandSpec('heartRate:normal=40-90')])))
+    await send([
+      record(env.topics.readings, reading('p-ath', 2, now - 5_000, { heartRate: 46 })),
+      // 3 s older than the newest: placed in order; 20 s older: late, counted, left out of the view
+      record(env.topics.readings, reading('p-ath', 3, now - 8_000, { heartRate: 47 })),
+      record(env.topics.readings, reading('p-ath', 4, now - 30_000, { heartRate: 120 })),
+    ])
+    await pollUntil(async () => layer.stats().records === 4, { timeoutMs: 20_000, what: 'four records' })
+    expect(await redis.hGetAll(keys.latest('p-ath'))).toMatchObject({ heartRate: '46', 'heartRate:status': 'NORMAL', ts: String(now - 5_000) })
+    expect((await series('p-ath')).map((e) => [e.seq, e.status])).toEqual([
+      [1, 'WARNING'],
+      [3, 'NORMAL'],
+      [2, 'NORMAL'],
+    ])
+    expect(layer.stats()).toMatchObject({ late: 1, reordered: 1 })
+  })
+
+  it('shares the partitions between two instances, each patient handled by the one owning its partition', async () => {
+    const a = await startLayer()
+    const b = await startLayer()
+    await pollUntil(async () => a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === 6, {
+      timeoutMs: 60_000,
+      what: 'both instances to own partitions',
+    })
+    expect(new Set([...a.partitions(), ...b.partitions()]).size).toBe(6)
+    const now = Date.now()
+    const patients = Array.from({ length: 40 }, (_, i) => `p-${i}`)
+    const messages: Out[] = []
+    for (let seq = 0; seq < 20; seq++) for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - 20_000 + seq * 1000, { heartRate: 70 + seq })))
+    await send(messages)
+    await pollUntil(async () => a.stats().records + b.stats().records === messages.length, { timeoutMs: 60_000, what: 'every reading processed' })
+    expect(a.stats().records).toBeGreaterThan(0)
+    expect(b.stats().records).toBeGreaterThan(0)
+    expect(a.stats().duplicates + b.stats().duplicates).toBe(0)
+    for (const p of patients) {
+      expect(await redis.zCard(keys.series(p))).toBe(20)
+      expect(await redis.hGet(keys.latest(p), 'heartRate')).toBe('89')
+    }
+  })
+
+  it('loses nothing and duplicates nothing when a speed process is killed with SIGKILL under load and restarted', async () => {
+    const spawnSpeed = () => {
+      const child = spawn(process.execPath, ['bin/vigil.js', 'speed', '--max-batch-readings', '500'], {
+        env: { ...process.env, VIGIL_TOPIC_PREFIX: env.config.topicPrefix, VIGIL_REDIS_PREFIX: env.config.redisPrefix, VIGIL_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      })
+      children.push(child)
+      return child
+    }
+    const patients = Array.from({ length: 50 }, (_, i) => `p-k${i}`)
+    const perPatient = 300
+    const now = Date.now()
+    const messages: Out[] = []
+    for (let seq = 0; seq < perPatient; seq++) for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - perPatient * 1000 + seq * 1000, { heartRate: 72, spo2: 98 })))
+    const first = spawnSpeed()
+    // Produce in the background while the first process consumes; kill it once part of the load is in Redis.
+    const producing = send(messages)
+    await pollUntil(async () => (await redis.zCard(keys.patients)) >= 10, { timeoutMs: 60_000, what: 'the first process to write' })
+    first.kill('SIGKILL')
+    await once(first, 'exit')
+    await producing
+    let atKill = 0
+    for (const p of patients) atKill += await redis.zCard(keys.series(p))
+    expect(atKill).toBeLessThan(messages.length)
+    spawnSpeed()
+    await pollUntil(
+      async () => {
+        for (const p of patients) if ((await redis.zCard(keys.series(p))) !== perPatient) return false
+        return true
+      },
+      { timeoutMs: 90_000, intervalMs: 500, what: 'every reading of every patient in Redis' },
+    )
+    for (const p of patients) {
+      const seqs = (await series(p)).map((e) => e.seq)
+      expect(seqs).toEqual(Array.from({ length: perPatient }, (_, i) => i))
+    }
+  })
+
+  it('notices a wiped Redis and rebuilds the view from Kafka without raising the same alerts again', async () => {
+    const layer = await startLayer()
+    const now = Date.now()
+    const messages: Out[] = []
+    for (let i = 0; i < 30; i++) messages.push(record(env.topics.readings, reading('p-wipe', i, now - 30_000 + i * 1000, { heartRate: i < 10 ? 140 : 72, glucose: 110 })))
+    await send(messages)
+    await pollUntil(async () => (await redis.zCard(keys.series('p-wipe'))) === 30, { timeoutMs: 30_000, what: 'the readings in the series' })
+    const before = await redis.hGetAll(keys.latest('p-wipe'))
+    const alertsBefore = layer.stats().alertEvents
+    expect(alertsBefore).toBe(1)
+
+    await deleteKeys(redis, keys.everything)
+    await pollUntil(async () => (await redis.zCard(keys.series('p-wipe'))) === 30, { timeoutMs: 30_000, what: 'the series rebuilt' })
+    expect(await redis.hGetAll(keys.latest('p-wipe'))).toEqual(before)
+    expect((await alertsInStream()).map((a) => [a.vital, a.kind, a.level])).toEqual([['heartRate', 'raised', 'CRITICAL_HIGH']])
+    expect(await redis.zScore(keys.patients, 'p-wipe')).toBe(now - 1000)
+    expect(layer.stats().rebuilds).toBeGreaterThanOrEqual(1)
+    expect(layer.stats().alertEvents).toBe(alertsBefore)
+  })
+})

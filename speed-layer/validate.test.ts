@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest'
+import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
+import { PLAUSIBLE_RANGES, validateRecord } from './validate.ts'
+import { applyReadings, emptyPatient, patientState } from './patients.ts'
+import { VITALS, type Reading } from '../ingestion/schema.ts'
+
+const base = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000_000, seq: 1 }
+const facts = { key: 'p-1', brokerTs: 1_000_000 }
+const check = (value: unknown, f = facts) => validateRecord(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)), f, 300_000)
+
+describe('validation', () => {
+  it.each<[string, unknown, string]>([
+    ['not JSON', '{"v":1,', 'MALFORMED_JSON'],
+    ['a string heart rate', { ...base, vitals: { heartRate: '70' } }, 'SCHEMA'],
+    ['no vitals', { ...base, vitals: {} }, 'SCHEMA'],
+    ['a negative heart rate', { ...base, vitals: { heartRate: -1 } }, 'OUT_OF_RANGE'],
+    ['heart rate 301', { ...base, vitals: { heartRate: 301 } }, 'OUT_OF_RANGE'],
+    ['SpO2 101', { ...base, vitals: { spo2: 101 } }, 'OUT_OF_RANGE'],
+    ['temperature 24.9 °C', { ...base, vitals: { temperature: 24.9 } }, 'OUT_OF_RANGE'],
+    ['temperature 45.1 °C', { ...base, vitals: { temperature: 45.1 } }, 'OUT_OF_RANGE'],
+    ['glucose 9 mg/dL', { ...base, vitals: { glucose: 9 } }, 'OUT_OF_RANGE'],
+    ['respiratory rate 81', { ...base, vitals: { respRate: 81 } }, 'OUT_OF_RANGE'],
+    ['systolic 301', { ...base, vitals: { systolic: 301 } }, 'OUT_OF_RANGE'],
+    ['diastolic equal to systolic', { ...base, vitals: { systolic: 90, diastolic: 90 } }, 'INCONSISTENT'],
+    ['diastolic above systolic', { ...base, vitals: { systolic: 90, diastolic: 100 } }, 'INCONSISTENT'],
+  ])('rejects %s with %s', (_name, value, reason) => {
+    const r = check(value)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.reason).toBe(reason)
+  })
+
+  it('rejects a record keyed by another patient and one whose event time is an hour ahead of the broker', () => {
+    const good = { ...base, vitals: { heartRate: 70 } }
+    expect(check(good, { key: 'p-2', brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH' })
+    expect(check({ ...good, ts: 1_000_000 + 3_600_000 })).toMatchObject({ ok: false, reason: 'FUTURE_TS' })
+    expect(validateRecord(undefined, facts, 300_000)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
+  })
+
+  it.each(VITALS)('accepts %s at both ends of its plausible range', (vital) => {
+    const { min, max } = PLAUSIBLE_RANGES[vital]
+    expect(check({ ...base, vitals: { [vital]: min } }).ok).toBe(true)
+    expect(check({ ...base, vitals: { [vital]: max } }).ok).toBe(true)
+  })
+})
+
+describe('duplicate detection', () => {
+  it('sees a repeated seq as a duplicate, and a gap filled later as new', () => {
+    let d: DeviceState | undefined
+    for (const seq of [1, 2, 5]) {
+      expect(isDuplicate(d, seq)).toBe(false)
+      d = markSeen(d, seq, seq * 1000)
+    }
+    expect(isDuplicate(d, 5)).toBe(true)
+    expect(isDuplicate(d, 2)).toBe(true)
+    expect(isDuplicate(d, 3)).toBe(false)
+    d = markSeen(d, 3, 3000)
+    expect(isDuplicate(d, 3)).toBe(true)
+    expect(isDuplicate(d, 4)).toBe(false)
+    d = markSeen(d, 5 + DEDUP_WINDOW, 99_000)
+    expect(isDuplicate(d, 5)).toBe(true)
+    expect(isDuplicate(d, 4)).toBe(true) // beyond the window: only a replay can be that old
+    expect(parseDevice(serializeDevice(d))).toEqual(d)
+  })
+
+  it('leaves the state unchanged when a batch is applied twice', () => {
+    const p = emptyPatient('p-1')
+    const readings: Reading[] = Array.from({ length: 10 }, (_, i) => ({ ...base, v: 1, seq: i, ts: 1_000_000 + i * 1000, vitals: { heartRate: 60 + i * 10 } }))
+    const opts = { holdDownMs: 60_000, outOfOrderToleranceMs: 5_000 }
+    const first = applyReadings(p, readings, opts)
+    const state = JSON.stringify(patientState(p))
+    const again = applyReadings(p, readings, opts)
+    expect(first.entries).toHaveLength(10)
+    expect(again).toMatchObject({ entries: [], events: [], duplicates: 10 })
+    expect(JSON.stringify(patientState(p))).toBe(state)
+  })
+})
