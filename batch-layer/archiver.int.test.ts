@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readdir } from 'node:fs/promises'
+import { copyFile, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Consumer } from '@platformatic/kafka'
@@ -9,7 +9,8 @@ import { createTestEnv, type TestEnv } from '../test/support.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
-import { rawDir, type RawKind } from './lake.ts'
+import { fileName, rawDir, scanLake, tempName, type RawKind } from './lake.ts'
+import { startArchiver } from './archiver.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 let env: TestEnv | undefined
@@ -157,5 +158,46 @@ describe('the archiver', () => {
         expect(names.filter((n) => !n.endsWith('.parquet'))).toEqual([])
       }
     }
+  })
+
+  it('deletes a crash\'s temporary file and incomplete flush on start, then archives their offsets once', async () => {
+    env = await createTestEnv()
+    const e = env
+    const first = items(600, 3, Date.UTC(2026, 10, 22, 23, 59, 30))
+    await produceAll(e.config, e.topics.readings, first.items)
+    const a1 = await startArchiver(e.config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+    try {
+      await pollUntil(async () => a1.stats().consumed === 600 || undefined, { timeoutMs: 60_000, what: 'the first 600 records' })
+    } finally {
+      await a1.stop()
+    }
+    expect(a1.stats().records).toBe(600)
+
+    // What a crash between two renames of a flush leaves: one part of a two-part flush (here a
+    // copy of a committed file, so its offsets would be duplicates if it were kept), and a
+    // temporary file of a flush that was never renamed.
+    const scan = await scanLake(e.config.datalakeDir, e.topics.readings)
+    const victim = scan.complete.find((f) => f.kind === 'readings') as (typeof scan.complete)[number]
+    const next = scan.next.get(victim.partition) as number
+    const orphan = path.join(path.dirname(victim.path), fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 39, parts: 2 }))
+    const temp = path.join(path.dirname(victim.path), tempName(fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 9, parts: 1 })))
+    await copyFile(victim.path, orphan)
+    await copyFile(victim.path, temp)
+
+    const second = items(400, 4, Date.UTC(2026, 10, 23, 0, 10))
+    await produceAll(e.config, e.topics.readings, second.items)
+    const a2 = await startArchiver(e.config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+    try {
+      await pollUntil(async () => a2.stats().consumed === 400 || undefined, { timeoutMs: 60_000, what: 'the next 400 records' })
+    } finally {
+      await a2.stop()
+    }
+    const names = await readdir(path.dirname(victim.path))
+    expect(names).not.toContain(path.basename(temp))
+    expect(names).not.toContain(path.basename(orphan))
+    const lake = await lakeOffsets(e.config.datalakeDir)
+    expect(lake.rows).toBe(1_000)
+    expect(lake.distinct).toBe(1_000)
+    expect(lake.rejected).toBe(first.invalid + second.invalid)
   })
 })

@@ -18,13 +18,15 @@ import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreach
 import { createLogger, type Logger } from '../lib/log.ts'
 import { retry } from '../lib/backoff.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
-import { parseReading } from '../ingestion/schema.ts'
+import { decodeReading } from './decode.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../ingestion/topics.ts'
 import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
 
 export interface ArchiverStats {
+  /** Records taken from Kafka by this process (written or still buffered). */
+  consumed: number
   /** Records written to the lake by this process (readings + rejected). */
   records: number
   readings: number
@@ -102,7 +104,7 @@ class ArchiverStage implements Archiver {
   private timer: NodeJS.Timeout | undefined
   private statusTimer: NodeJS.Timeout | undefined
   private stopping = false
-  private readonly counters: ArchiverStats = { records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
+  private readonly counters: ArchiverStats = { consumed: 0, records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
 
   constructor(
     private readonly config: Config,
@@ -135,7 +137,9 @@ class ArchiverStage implements Archiver {
       // The lake decides positions; offsets are committed by hand after each rename.
       autocommit: false,
       maxWaitTime: 500,
-      maxBytes: 16 * 1024 * 1024,
+      // Large fetches when draining a backlog: ~20 000 readings per partition per fetch.
+      maxBytes: 32 * 1024 * 1024,
+      maxBytesPerPartition: 4 * 1024 * 1024,
     })
     consumer.on('error', (error: unknown) => this.log.warn(`Kafka consumer error: ${describeError(error)}`))
     return consumer
@@ -192,6 +196,7 @@ class ArchiverStage implements Archiver {
     const expected = this.next.get(partition) ?? 0
     if (offset < expected) return
     this.next.set(partition, offset + 1)
+    this.counters.consumed++
     let buf = this.buffers.get(partition)
     if (buf === undefined) {
       buf = { readings: [], rejected: [], first: offset, last: offset, since: Date.now() }
@@ -199,7 +204,7 @@ class ArchiverStage implements Archiver {
     }
     buf.last = offset
     const value = m.value ?? Buffer.alloc(0)
-    const parsed = parseReading(value)
+    const parsed = decodeReading(value)
     if (parsed.ok) {
       const r = parsed.reading
       buf.readings.push({ patientId: r.patientId, deviceId: r.deviceId, ts: r.ts, seq: r.seq, vitals: r.vitals, partition, offset })
@@ -241,8 +246,8 @@ class ArchiverStage implements Archiver {
 
   /** One flush: all parts to temporary files, fsync, rename every part, then commit the offset. */
   private async writeBatch(b: Sealed): Promise<void> {
-    const readings = groupBy(b.readings, (r) => utcDay(r.ts))
-    const rejected = groupBy(b.rejected, (r) => utcDay(r.kafkaTs))
+    const readings = groupBy(b.readings, (r) => dayOf(r.ts))
+    const rejected = groupBy(b.rejected, (r) => dayOf(r.kafkaTs))
     const parts = readings.size + rejected.size
     const name = fileName({ topic: this.topic, partition: b.partition, first: b.first, last: b.last, parts })
     const moves: { tmp: string; final: string }[] = []
@@ -304,6 +309,19 @@ class ArchiverStage implements Archiver {
       this.status()
     }
   }
+}
+
+/** utcDay, memoised per day number: formatting a Date per record showed in profiles. */
+const dayCache = new Map<number, string>()
+function dayOf(ms: number): string {
+  const n = Math.floor(ms / 86_400_000)
+  let d = dayCache.get(n)
+  if (d === undefined) {
+    if (dayCache.size > 1_000) dayCache.clear()
+    d = utcDay(ms)
+    dayCache.set(n, d)
+  }
+  return d
 }
 
 function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]> {

@@ -1,4 +1,4 @@
-import { copyFile, readdir, rm, stat, truncate } from 'node:fs/promises'
+import { copyFile, open, readdir, rm, stat, truncate } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -208,6 +208,25 @@ describe('the batch job', () => {
       // The good files are still counted: the day's statistics are unchanged.
       expect(result.readings).toBe(readings.filter((r) => r.ts < Date.UTC(2026, 10, 23)).length)
       await expect(runBatchJob(env.config, { dates: ['2026-11-22'], full: true, strict: true }, { redis })).rejects.toThrow(bad)
+    } finally {
+      await rm(bad)
+    }
+  })
+
+  it('skips a Parquet file whose footer is corrupt although its magic bytes are intact', async () => {
+    const dir = dtDir(env.config.datalakeDir, 'readings', '2026-11-22')
+    const file = (await readdir(dir)).find((n) => n.endsWith('.parquet')) as string
+    const bad = path.join(dir, file.replace(/-p(\d+)-/, '-p97-'))
+    await copyFile(path.join(dir, file), bad)
+    // Overwrite the footer (just before its length and the trailing magic) with garbage.
+    const size = (await stat(bad)).size
+    const fh = await open(bad, 'r+')
+    await fh.write(Buffer.alloc(64, 0xff), 0, 64, size - 8 - 64)
+    await fh.close()
+    try {
+      const result = await runBatchJob(env.config, { dates: ['2026-11-22'], full: true }, { redis })
+      expect(result.skippedFiles).toEqual([bad])
+      expect(result.readings).toBe(readings.filter((r) => r.ts < Date.UTC(2026, 10, 23)).length)
     } finally {
       await rm(bad)
     }

@@ -26,7 +26,7 @@ import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
 import type { Vital } from '../ingestion/schema.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
 import { dtDir, ensureDir, parseFileName, utcDay } from './lake.ts'
-import { sqlString } from './parquet.ts'
+import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { dailyStatsSql } from './stats-sql.ts'
 
 export interface BatchProgress {
@@ -160,9 +160,12 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
         break
       } catch (error) {
         checkAborted(options.signal)
-        const bad = files.find((f) => describeError(error).includes(f))
+        // DuckDB names the file for some errors, not for all (a garbled footer): then probe
+        // each file alone to find the one that cannot be read.
+        const named = files.find((f) => describeError(error).includes(f))
+        const bad = named === undefined ? await findUnreadable(conn, files) : { file: named, why: firstLine(describeError(error)) }
         if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
-        skip(bad, firstLine(describeError(error)))
+        skip(bad.file, bad.why)
       }
     }
     progress({ phase: 'compute', done: 100, total: 100 })
@@ -254,6 +257,23 @@ async function looksLikeParquet(file: string): Promise<boolean> {
   } finally {
     await fh.close()
   }
+}
+
+/** The first file DuckDB cannot read on its own (footer, then every column), with why. */
+async function findUnreadable(conn: DuckDBConnection, files: readonly string[]): Promise<{ file: string; why: string } | undefined> {
+  for (const probe of [
+    (f: string) => `SELECT count(*) FROM parquet_metadata(${sqlString(f)})`,
+    (f: string) => `SELECT count(*), max(patient_id), max(ts), ${Object.values(VITAL_COLUMNS).map((c) => `sum(${c})`).join(', ')} FROM read_parquet(${sqlString(f)})`,
+  ]) {
+    for (const file of files) {
+      try {
+        await conn.run(probe(file))
+      } catch (error) {
+        return { file, why: firstLine(describeError(error)) }
+      }
+    }
+  }
+  return undefined
 }
 
 async function withQueryProgress(conn: DuckDBConnection, report: (pct: number) => void, fn: () => Promise<void>): Promise<void> {

@@ -33,7 +33,13 @@ export interface EdgeBenchOptions {
 
 export interface EdgeBenchResult {
   name: string
+  /** Acknowledged readings per second of wall-clock time. */
   readingsPerSecond: number
+  /**
+   * CPU microseconds spent per acknowledged reading by Vigil's processes (edge, and gateway when
+   * used; not the broker): a figure that holds when other work shares the cores.
+   */
+  cpuMicrosPerReading: number
   acked: number
   seconds: number
   aim: number
@@ -50,8 +56,35 @@ async function freePort(): Promise<number> {
   return port
 }
 
-function row(name: string, s: EdgeSummary, aim: number): EdgeBenchResult {
-  return { name, readingsPerSecond: Math.round((s.acked / s.elapsedMs) * 1000), acked: s.acked, seconds: s.elapsedMs / 1000, aim }
+function row(name: string, s: EdgeSummary, cpuMs: number, aim: number): EdgeBenchResult {
+  return {
+    name,
+    readingsPerSecond: Math.round((s.acked / s.elapsedMs) * 1000),
+    cpuMicrosPerReading: Math.round(((cpuMs * 1000) / Math.max(1, s.acked)) * 10) / 10,
+    acked: s.acked,
+    seconds: s.elapsedMs / 1000,
+    aim,
+  }
+}
+
+/** CPU milliseconds used so far by this process. */
+function ownCpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+/** CPU milliseconds used so far by another process (Linux /proc; 0 elsewhere). */
+async function cpuMsOf(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0
+  try {
+    const { readFile } = await import('node:fs/promises')
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return 0
+  }
 }
 
 /** Runs the edge benchmarks against the configured broker; resolves with one row per run. */
@@ -66,8 +99,9 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
   await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
   const results: EdgeBenchResult[] = []
   try {
+    const cpu0 = ownCpuMs()
     const direct = await run(config, { patients, rate: 'max', duration: seconds, seed: 1 }, { log })
-    results.push(row('edge -> kafka (direct)', direct, 100_000))
+    results.push(row('edge -> kafka (direct)', direct, ownCpuMs() - cpu0, 100_000))
 
     if (options.directOnly !== true) {
       const port = await freePort()
@@ -79,12 +113,15 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
       })
       try {
         await pollUntil(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { timeoutMs: 60_000, intervalMs: 200, what: 'the gateway to answer /healthz' })
+        const cpuEdge0 = ownCpuMs()
+        const cpuGateway0 = await cpuMsOf(child.pid)
         const viaHttp = await run(
           config,
           { patients, rate: 'max', duration: seconds, seed: 2, via: 'http', gatewayUrl: `http://127.0.0.1:${port}`, httpBatch: 500, httpLanes: options.lanes ?? 8 },
           { log, deviceToken: token },
         )
-        results.push(row('edge -> gateway (NDJSON x500) -> kafka', viaHttp, 30_000))
+        const cpu = ownCpuMs() - cpuEdge0 + (await cpuMsOf(child.pid)) - cpuGateway0
+        results.push(row('edge -> gateway (NDJSON x500) -> kafka', viaHttp, cpu, 30_000))
       } finally {
         child.kill('SIGTERM')
         if (child.exitCode === null) await once(child, 'exit')
@@ -98,7 +135,9 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
 }
 
 export function formatEdgeBench(rows: EdgeBenchResult[]): string {
-  const lines = rows.map((r) => `${r.name.padEnd(42)} ${String(r.readingsPerSecond).padStart(9)} readings/s  (${r.acked} acked in ${r.seconds.toFixed(1)} s; aim ${r.aim})`)
+  const lines = rows.map(
+    (r) => `${r.name.padEnd(42)} ${String(r.readingsPerSecond).padStart(9)} readings/s  ${String(r.cpuMicrosPerReading).padStart(6)} µs CPU/reading  (${r.acked} acked in ${r.seconds.toFixed(1)} s; aim ${r.aim}/s)`,
+  )
   return lines.join('\n') + '\n'
 }
 

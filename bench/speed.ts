@@ -86,7 +86,8 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
   ])
   await admin.close()
-  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench'), idempotent: true, acks: -1 })
+  // Not idempotent: the steady-rate phase keeps several sends in flight, which the idempotent producer refuses.
+  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench'), acks: -1 })
   const redis = await connectRedis(config)
   const sub = redis.duplicate()
   sub.on('error', () => undefined)
@@ -108,6 +109,8 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
       env: { ...process.env, VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     })
+    const orphan = child
+    process.once('exit', () => orphan.kill('SIGKILL'))
     let t0 = 0
     let c0 = 0n
     await pollUntil(

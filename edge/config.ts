@@ -24,7 +24,7 @@ export const edgeOptionsSchema = z.object({
    * @defaultValue undefined: the devices' own cadences, in simulated time (see speedup)
    */
   rate: z
-    .union([z.literal('max'), z.coerce.number({ error: 'expected readings per second or "max"' }).positive({ error: 'expected a positive rate or "max"' })])
+    .union([z.literal('max'), z.coerce.number().positive()], { error: 'expected a positive number of readings per second, or "max"' })
     .optional(),
   /** Simulated seconds per wall-clock second when no --rate is given. @defaultValue 1: real time */
   speedup: z.coerce.number({ error: 'expected a factor such as 60' }).positive({ error: 'expected a positive factor' }).default(1),

@@ -89,6 +89,8 @@ export class Patient {
   readonly #drift: Prng
   readonly #driftState: Record<Vital, { x: number; t: number }>
   readonly #episodes: Episode[] = []
+  /** Event time before which the episode schedule needs no work. */
+  #checkAt = -Infinity
   readonly #timelines: Array<{ kinds: EpisodeKind[]; next: number; count: number; rng: Prng }>
   readonly #mealRise: number
   readonly #meals = new Map<number, Array<{ at: number; rise: number }>>()
@@ -128,7 +130,7 @@ export class Patient {
     })
   }
 
-  /** The episodes scheduled so far (they are drawn lazily, as simulated time advances). */
+  /** The episodes in progress or to come (drawn lazily as simulated time advances; forgotten once over). */
   get episodes(): readonly Episode[] {
     return this.#episodes
   }
@@ -140,6 +142,8 @@ export class Patient {
    * path shows early in a run.
    */
   #ensureEpisodes(t: number): void {
+    if (t < this.#checkAt) return
+    let next = Infinity
     for (const line of this.#timelines) {
       while (line.next <= t + HOUR_MS) {
         const r = line.rng
@@ -158,8 +162,17 @@ export class Patient {
         this.#episodes.splice(i, 0, e)
         line.next = end + r.uniform(this.persona.gapS[0], this.persona.gapS[1]) * 1000
       }
+      next = Math.min(next, line.next)
     }
-    while (this.#episodes.length > 0 && this.#episodes[0]!.end < t - DAY_MS) this.#episodes.shift()
+    // Nothing to draw until a timeline's next episode comes within the hour.
+    this.#checkAt = Math.min(next - HOUR_MS, t + 60_000)
+  }
+
+  /** Forgets episodes over before `t` (a patient's measurements come in time order). */
+  #dropEnded(t: number): void {
+    let i = 0
+    while (i < this.#episodes.length && this.#episodes[i]!.end <= t) i++
+    if (i > 0) this.#episodes.splice(0, i)
   }
 
   /** Meals of a UTC day: breakfast ~07:30, lunch ~12:30, dinner ~19:00, each ±40 min. */
@@ -206,6 +219,7 @@ export class Patient {
   /** The values of `vitals` measured at epoch ms `t`, rounded as devices report them. */
   measure(vitals: readonly Vital[], t: number): Vitals {
     this.#ensureEpisodes(t)
+    if (this.#episodes.length > 0 && this.#episodes[0]!.end <= t) this.#dropEnded(t)
     const hourOfDay = ((t % DAY_MS) + DAY_MS) % DAY_MS / HOUR_MS
     // Circadian phase: cosine with its minimum at 04:00 and maximum at 16:00.
     const circ = -Math.cos(((hourOfDay - 4) / 24) * 2 * Math.PI)

@@ -149,10 +149,14 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return
     const header = req.headers.authorization ?? ''
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    if (m === null) return send(reply, problem(401, 'Send the device token as "Authorization: Bearer <token>".')).header('www-authenticate', 'Bearer')
+    if (m === null) {
+      reply.header('www-authenticate', 'Bearer')
+      return send(reply, problem(401, 'Send the device token as "Authorization: Bearer <token>".'))
+    }
     const presented = sha256(m[1]!)
     if (!tokenHashes.some((h) => timingSafeEqual(h, presented))) {
-      return send(reply, problem(401, 'The device token is not one the gateway accepts: check VIGIL_DEVICE_TOKENS.')).header('www-authenticate', 'Bearer error="invalid_token"')
+      reply.header('www-authenticate', 'Bearer error="invalid_token"')
+      return send(reply, problem(401, 'The device token is not one the gateway accepts: check VIGIL_DEVICE_TOKENS.'))
     }
   })
 
@@ -162,7 +166,8 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
       await producer.send(records)
     } catch (error) {
       if (isVigilError(error) && error.code === 'KAFKA_UNREACHABLE') {
-        return send(reply, problem(503, 'Kafka is unreachable: nothing from this request was stored; retry after the delay given.')).header('retry-after', String(options.retryAfterS))
+        reply.header('retry-after', String(options.retryAfterS))
+        return send(reply, problem(503, 'Kafka is unreachable: nothing from this request was stored; retry after the delay given.'))
       }
       throw error
     }

@@ -121,7 +121,11 @@ async function api(path, init) {
 // ---------------------------------------------------------------- connection state
 
 let offlineSince = /** @type {number | null} */ (null)
+let connMode = 'connecting'
 function setConnection(/** @type {'live'|'connecting'|'reconnecting'|'offline'|'signedout'} */ mode) {
+  // Signed out stays on screen until a connection succeeds: retries cannot fix it.
+  if (connMode === 'signedout' && mode !== 'live') return
+  connMode = mode
   const box = $('conn')
   box.className = `conn conn-${mode}`
   const text = $('conn-text')
@@ -131,6 +135,7 @@ function setConnection(/** @type {'live'|'connecting'|'reconnecting'|'offline'|'
   } else if (mode === 'connecting') {
     text.textContent = 'Connecting…'
   } else if (mode === 'signedout') {
+    offlineSince ??= Date.now()
     text.textContent = 'Signed out: open the login link again'
   } else {
     offlineSince ??= Date.now()
@@ -311,7 +316,8 @@ function buildCharts() {
           borderColor: LINE_COLORS[v],
           backgroundColor: LINE_COLORS[v],
           borderWidth: 2,
-          pointRadius: 0,
+          // Only the newest point is drawn as a dot, so a sparse vital (a CGM every 5 min) is visible.
+          pointRadius: (ctx) => (ctx.dataIndex === ctx.dataset.data.length - 1 ? 3 : 0),
           pointHitRadius: 6,
           spanGaps: 5_000,
           tension: 0,
@@ -543,7 +549,7 @@ function renderDaily(body) {
   const batchPart = el('span', { class: 'src src-batch' }, el('strong', { text: 'Batch' }), cutoff === null ? 'no batch run yet' : `readings before ${fmtDateTime(cutoff)} · job finished ${meta ? fmtTime(meta.finishedAt) : '?'}`)
   const livePart = el('span', { class: 'src src-live' }, el('strong', { text: 'Live' }), cutoff === null ? 'every reading the real-time view holds' : `readings since ${fmtDateTime(merged.live.from)}, from the real-time view`)
   sources.append(batchPart, livePart)
-  if (merged?.live.partial) sources.append(el('span', { class: 'src-note', text: 'The real-time view keeps recent minutes only: live figures cover part of the time since the cutoff.' }))
+  if (merged?.live.partial) sources.append(el('span', { class: 'src-note', text: `Live figures cover only the readings the real-time view still keeps (the last minutes), not the whole time since ${cutoff === null ? 'midnight' : 'the cutoff'}.` }))
   const rows = merged?.vitals ?? []
   $('daily-empty').hidden = rows.length > 0
   $('daily-empty').textContent = rows.length > 0 ? '' : 'No statistics for this day yet. Run the batch job, or wait for readings.'
@@ -653,9 +659,23 @@ socket.on('connect', () => {
   if (state.selected !== null) socket.emit('subscribe', { patientId: state.selected })
 })
 socket.on('disconnect', (reason) => {
-  setConnection(reason === 'io client disconnect' ? 'offline' : 'reconnecting')
+  setConnection('reconnecting')
+  // After a server-side disconnect Socket.io does not retry by itself; a monitor must.
+  if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2_000)
 })
-socket.on('connect_error', () => setConnection(navigator.onLine ? 'reconnecting' : 'offline'))
+let lastProbe = 0
+socket.on('connect_error', () => {
+  setConnection(navigator.onLine ? 'reconnecting' : 'offline')
+  // A refused handshake looks like any network error: ask the API whether the session is gone.
+  if (Date.now() - lastProbe > 10_000) {
+    lastProbe = Date.now()
+    fetch('/api/bands', { credentials: 'same-origin' })
+      .then((res) => {
+        if (res.status === 401) setConnection('signedout')
+      })
+      .catch(() => undefined)
+  }
+})
 socket.io.on('reconnect_failed', () => setConnection('offline'))
 window.addEventListener('offline', () => setConnection('offline'))
 

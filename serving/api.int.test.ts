@@ -7,6 +7,9 @@ import { createLogger } from '../lib/log.ts'
 import type { AlertEvent } from '../lib/views.ts'
 import { start, servingOptions, type Serving } from './index.ts'
 import { ackKey } from './view.ts'
+import { produceAll } from '../batch-layer/synthetic.ts'
+import { createAdmin } from '../lib/kafka.ts'
+import { TOPIC_PARTITIONS, consumerGroups } from '../ingestion/topics.ts'
 import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings } from './test-view.ts'
 
 const TOKEN = 'api-test-token-0123456789'
@@ -79,6 +82,29 @@ describe('serving API', () => {
     expect(body.redis.reachable).toBe(true)
     expect(body.kafka.reachable).toBe(true)
     expect(body.kafka.lag.map((g) => g.group)).toEqual([`${env.config.topicPrefix}vigil-speed`, `${env.config.topicPrefix}vigil-archiver`])
+  })
+
+  it('/healthz computes each group\'s lag as log-end minus committed offsets over the partitions', async () => {
+    await produceAll(env.config, env.topics.readings, Array.from({ length: 20 }, (_, i) => ({ key: `p-${i}`, value: '{}' })))
+    const groups = consumerGroups(env.config.topicPrefix)
+    const admin = createAdmin(env.config)
+    try {
+      const partitions = Array.from({ length: TOPIC_PARTITIONS.readings }, (_, i) => i)
+      const ends = await admin.listOffsets({ topics: [{ name: env.topics.readings, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) }] })
+      const endOf = (p: number) => ends[0]?.partitions.find((x) => x.partitionIndex === p)?.offset ?? 0n
+      // The speed layer has committed nothing past 0, the archiver everything.
+      await admin.alterConsumerGroupOffsets({ groupId: groups.speed, topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: 0n })) }] })
+      await admin.alterConsumerGroupOffsets({ groupId: groups.archiver, topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: endOf(partition) })) }] })
+    } finally {
+      await admin.close()
+    }
+    const body = (await (await get('/healthz', {})).json()) as { kafka: { lag: Array<{ group: string; lag: number | null }> } }
+    expect(body.kafka.lag).toEqual([
+      { group: groups.speed, lag: 20 },
+      { group: groups.archiver, lag: 0 },
+    ])
+    const metrics = await (await get('/metrics')).text()
+    expect(metrics).toContain(`vigil_consumer_lag{group="${groups.speed}"} 20`)
   })
 
   it('/login with the right token sets an HttpOnly SameSite=Strict cookie that opens the API, and a wrong token gets 401', async () => {
@@ -193,6 +219,16 @@ describe('serving API', () => {
     const body = (await (await get('/api/bands')).json()) as { bands: Record<string, Array<{ max: number | null; status: string }>> }
     expect(body.bands.spo2?.[0]).toEqual({ max: 91, maxInclusive: true, status: 'CRITICAL_LOW', score: 3 })
     expect(body.bands.heartRate?.at(-1)?.max).toBeNull()
+  })
+
+  it('refuses a malformed batch request with 400 naming what is wrong', async () => {
+    const res = await fetch(`${serving.url}/api/batch/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ from: DAY }),
+    })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as { message: string }).message).toBe('give both from and to, or neither')
   })
 
   it('refuses a request body over the size limit with 413', async () => {

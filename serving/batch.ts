@@ -85,7 +85,8 @@ export class BatchRunner {
         cutoffTs: result.cutoffTs,
         skippedFiles: result.skippedFiles.length,
       }
-      deps.progress({ jobId: job.jobId, phase: 'done', done: 1, total: 1, state: 'succeeded', message: `${result.rows} rows for ${result.dates.length} day(s)` })
+      const message = result.dates.length === 0 ? 'nothing changed in the lake since the last run' : `${result.rows} rows for ${result.dates.join(', ')} from ${result.readings} readings`
+      deps.progress({ jobId: job.jobId, phase: 'done', done: 1, total: 1, state: 'succeeded', message })
       deps.stats({ meta: await deps.view.batchMeta(), jobId: job.jobId, result: summary })
     } catch (error) {
       deps.metrics.batchRuns.observe({ outcome: 'failed' }, seconds())

@@ -6,6 +6,7 @@ import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/keys.ts'
 import { createLogger } from '../lib/log.ts'
+import { generateLake } from '../batch-layer/synthetic.ts'
 import { start, type Serving } from './index.ts'
 import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings, type TestReading } from './test-view.ts'
 
@@ -16,6 +17,7 @@ const ARTIFACTS = 'test-artifacts'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
 let env: TestEnv
+let config: Config
 let serving: Serving
 let redis: RedisClient
 let keys: RedisKeys
@@ -23,6 +25,8 @@ let browser: Browser
 let page: Page
 const dialogs: string[] = []
 const pageErrors: string[] = []
+/** Console errors, CSP violations included. */
+const consoleErrors: string[] = []
 
 function vitalsAt(i: number, base: TestReading['vitals']): TestReading['vitals'] {
   const wobble = Math.sin(i / 5)
@@ -44,6 +48,8 @@ async function seed(now: number): Promise<void> {
     const readings = Array.from({ length: 90 }, (_, i) => ({ patientId: id, ts: now - (89 - i) * 1000, seq: i, vitals: vitalsAt(i, base) }))
     await writeReadings(redis, keys, readings, { news2, publish: false })
   }
+  // A patient whose raw readings of today are in the lake, for the batch job.
+  await writeReadings(redis, keys, Array.from({ length: 30 }, (_, i) => ({ patientId: 'p-0001', ts: now - (29 - i) * 1000, seq: i, vitals: vitalsAt(i, { heartRate: 76, spo2: 97, respRate: 15 }) })), { publish: false })
   // A patient whose device fell silent two minutes ago.
   await writeReadings(redis, keys, [{ patientId: 'bed-05 Omar Haddad', ts: now - 120_000, seq: 1, vitals: { heartRate: 80, spo2: 96 } }], { publish: false })
   await writeAlert(redis, keys, { id: 'a-1', patientId: 'bed-03 Li Wei', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 89, ts: now - 40_000, message: 'SpO₂ 89 % is critically low' }, false)
@@ -61,10 +67,12 @@ async function seed(now: number): Promise<void> {
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true })
   env = await createTestEnv()
-  const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
+  config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  await seed(Date.now())
+  const now = Date.now()
+  await seed(now)
+  await generateLake(env.config.datalakeDir, 20_000, { days: 1, patients: 4, startDay: new Date(now).toISOString().slice(0, 10) })
   serving = await start(config, { log: createLogger({ level: 'silent' }) })
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
@@ -73,6 +81,9 @@ beforeAll(async () => {
     void d.dismiss()
   })
   page.on('pageerror', (e) => pageErrors.push(e.message))
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text())
+  })
 })
 
 afterAll(async () => {
@@ -108,6 +119,7 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('img').count()).toBe(0)
     expect(dialogs).toEqual([])
     expect(pageErrors).toEqual([])
+    expect(consoleErrors).toEqual([])
   })
 
   it('draws a reading produced now into the selected patient\'s chart', async () => {
@@ -147,11 +159,36 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-daily.png`, fullPage: true })
   })
 
+  it('runs the batch job from the button, shows its progress and then the batch statistics', async () => {
+    await page.locator('.tile-id', { hasText: 'p-0001' }).click()
+    await page.locator('#detail-title', { hasText: 'p-0001' }).waitFor()
+    await page.locator('#daily-body tr').first().waitFor()
+    expect(await page.locator('#daily-body .chip-batch').first().textContent()).toBe('batch 0')
+    await page.click('#run-batch')
+    await page.locator('#batch-text', { hasText: 'Batch job finished' }).waitFor({ timeout: 60_000 })
+    await expect.poll(() => page.locator('#daily-body .chip-batch').first().textContent(), { timeout: 5_000 }).toMatch(/^batch [1-9][\d,]*$/)
+    // The lake holds no glucose for this patient: no time-in-range bar.
+    expect(await page.locator('#tir').isHidden()).toBe(true)
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-batch.png`, fullPage: true })
+  })
+
   it('stays usable in a narrow window', async () => {
     await page.setViewportSize({ width: 700, height: 1100 })
     await page.locator('.tile').first().waitFor()
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     expect(overflow).toBeLessThanOrEqual(0)
+    expect(consoleErrors).toEqual([])
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-narrow.png`, fullPage: true })
+  })
+
+  it('says when it is reconnecting, and is whole again after the server comes back', async () => {
+    await serving.stop()
+    await page.locator('#conn-text', { hasText: /Reconnecting… since \d\d:\d\d:\d\d/ }).waitFor({ timeout: 10_000 })
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-reconnecting.png` })
+    // Written while the page is cut off: only the snapshot on reconnect can bring it.
+    await writeReadings(redis, keys, [{ patientId: 'bed-06 New Arrival', ts: Date.now(), seq: 1, vitals: { heartRate: 99, spo2: 95 } }], { publish: false })
+    serving = await start(config, { log: createLogger({ level: 'silent' }) })
+    await page.locator('#conn-text', { hasText: 'Live' }).waitFor({ timeout: 20_000 })
+    await page.locator('.tile-id', { hasText: 'bed-06 New Arrival' }).waitFor({ timeout: 5_000 })
   })
 })

@@ -143,9 +143,8 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     io = new Server(app.server, {
       serveClient: true,
       maxHttpBufferSize: options.bodyLimitBytes,
-      // Same origin only: the page is served from here.
-      cors: undefined,
-      allowRequest: (req, callback) => callback(null, auth.allows(req.headers)),
+      // The token, and a same-origin page: a WebSocket from another site's page is refused even if a cookie rode along.
+      allowRequest: (req, callback) => callback(null, auth.allows(req.headers) && sameOrigin(req)),
     })
     guardSocketIoPath(app.server, auth.allows)
     push = await startPush({ io, subscriber, keys, view, options, metrics, log })
@@ -175,13 +174,26 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     async stop() {
       await push?.stop()
       await batch.stop()
-      server.disconnectSockets(true)
+      // Close the transports rather than disconnect the sockets: a page then sees "transport
+      // close" and reconnects by itself when the server is back (a server-side disconnect would
+      // tell it not to).
       server.engine.close()
       await app.close()
       await admin.close().catch(() => undefined)
       subscriber.destroy()
       redis.destroy()
     },
+  }
+}
+
+/** True when the request has no Origin (not a browser) or comes from a page of this server. */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === req.headers.host
+  } catch {
+    return false
   }
 }
 

@@ -28,6 +28,13 @@ export function patientRoom(patientId: string): string {
   return `patient:${patientId}`
 }
 
+const UPDATE_TYPES: ReadonlySet<unknown> = new Set(['readings', 'alert', 'batch'])
+const ALERT_LEVELS: ReadonlySet<unknown> = new Set(['WARNING', 'CRITICAL_LOW', 'CRITICAL_HIGH', 'STALE'])
+const ALERT_KINDS: ReadonlySet<unknown> = new Set(['raised', 'escalated', 'cleared'])
+
+/** Patient rooms one connection may join (a page shows one patient; a wall display a few dozen). */
+const MAX_ROOMS_PER_CLIENT = 64
+
 /** Most alerts kept between two flushes; an alert storm beyond it still reaches the stream and the API. */
 const MAX_PENDING_ALERTS = 500
 
@@ -76,7 +83,12 @@ export async function startPush(deps: PushDeps): Promise<Push> {
       malformed++
       return
     }
-    metrics.updatesSeen.inc({ type: String(update.type) })
+    if (typeof update !== 'object' || update === null) {
+      malformed++
+      return
+    }
+    // Known types only as label values: a stray publisher must not grow the metric without bound.
+    metrics.updatesSeen.inc({ type: UPDATE_TYPES.has(update.type) ? update.type : 'unknown' })
     if (update.type === 'readings') {
       const id = update.patient?.patientId
       if (typeof id !== 'string') return
@@ -89,7 +101,8 @@ export async function startPush(deps: PushDeps): Promise<Push> {
       const merged = list === undefined ? incoming.slice() : list.concat(incoming)
       entries.set(id, merged.length > options.maxEntriesPerPush ? merged.slice(-options.maxEntriesPerPush) : merged)
     } else if (update.type === 'alert') {
-      metrics.alertsSeen.inc({ level: String(update.alert.level), kind: String(update.alert.kind) })
+      if (typeof update.alert?.id !== 'string') return
+      metrics.alertsSeen.inc({ level: ALERT_LEVELS.has(update.alert.level) ? update.alert.level : 'unknown', kind: ALERT_KINDS.has(update.alert.kind) ? update.alert.kind : 'unknown' })
       alerts.push(update.alert)
       if (alerts.length > MAX_PENDING_ALERTS) alerts = alerts.slice(-MAX_PENDING_ALERTS)
       schedule()
@@ -121,11 +134,12 @@ export async function startPush(deps: PushDeps): Promise<Push> {
     socket.on('disconnect', () => metrics.connectedClients.dec())
     const room = (join: boolean) => (request: { patientId: string }, ack?: (result: RoomAck) => void) => {
       const parsed = patientIdSchema.safeParse(request?.patientId)
-      if (parsed.success) {
-        if (join) void socket.join(patientRoom(parsed.data))
-        else void socket.leave(patientRoom(parsed.data))
-      }
-      if (typeof ack === 'function') ack(parsed.success ? { ok: true } : { ok: false, error: 'expected {patientId}' })
+      let result: RoomAck = { ok: true }
+      if (!parsed.success) result = { ok: false, error: 'expected {patientId}' }
+      else if (join && socket.rooms.size > MAX_ROOMS_PER_CLIENT) result = { ok: false, error: `at most ${MAX_ROOMS_PER_CLIENT} patients per connection` }
+      else if (join) void socket.join(patientRoom(parsed.data))
+      else void socket.leave(patientRoom(parsed.data))
+      if (typeof ack === 'function') ack(result)
     }
     socket.on('subscribe', room(true))
     socket.on('unsubscribe', room(false))

@@ -117,6 +117,7 @@ export class View {
         const ack = JSON.parse(raw) as { by: string; at: number }
         return { ...a, ack: { by: String(ack.by), at: Number(ack.at) } }
       } catch {
+        // Only this process writes acks; an unreadable one shows the alert as unacknowledged.
         return a
       }
     })

@@ -64,3 +64,40 @@ export async function deleteKeys(redis: RedisClient, match: string): Promise<num
   }
   return n
 }
+
+/** A TCP port nothing listens on (yet): point a client at it to simulate an unreachable broker. */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net')
+  const srv = net.createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as { port: number }).port
+  await new Promise<void>((resolve) => srv.close(() => resolve()))
+  return port
+}
+
+/**
+ * Starts forwarding 127.0.0.1:`port` to `target` (host:port): the broker "comes back" at an
+ * address a client has been retrying, without touching the shared broker. Kafka clients only
+ * bootstrap through it (the broker advertises its own address), which is what recovery needs.
+ */
+export async function startTcpProxy(port: number, target: string): Promise<{ close(): Promise<void> }> {
+  const net = await import('node:net')
+  const [host, targetPort] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))]
+  const sockets = new Set<import('node:net').Socket>()
+  const srv = net.createServer((client) => {
+    const upstream = net.connect(targetPort, host)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => s.destroy())
+      s.on('close', () => sockets.delete(s))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve))
+  return {
+    async close() {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((resolve) => srv.close(() => resolve()))
+    },
+  }
+}
