@@ -46,7 +46,7 @@ export interface ArchiverDeps {
   options?: Partial<ArchiverOptions>
 }
 
-interface Buffer_ {
+interface PartitionBuffer {
   readings: ReadingRow[]
   rejected: RejectedRow[]
   first: number
@@ -55,7 +55,7 @@ interface Buffer_ {
   since: number
 }
 
-interface Sealed extends Buffer_ {
+interface Sealed extends PartitionBuffer {
   partition: number
 }
 
@@ -82,7 +82,12 @@ export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Pr
     const removed = await repairLake(scan)
     if (removed > 0) log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
     const archiver = new ArchiverStage(config, options, log, lake, topic, scan.next, await LakeWriter.open(), releaseLock)
-    await archiver.begin()
+    try {
+      await archiver.begin()
+    } catch (error) {
+      await archiver.stop().catch(() => undefined)
+      throw startFailure(error)
+    }
     log.info(`archiving ${topic} into ${lake}/raw (resuming ${scan.next.size} partition(s) from the lake)`)
     return archiver
   } catch (error) {
@@ -96,7 +101,7 @@ class ArchiverStage implements Archiver {
   private fail!: (error: unknown) => void
   private consumer: Consumer
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  private readonly buffers = new Map<number, Buffer_>()
+  private readonly buffers = new Map<number, PartitionBuffer>()
   private readonly sealed: Sealed[] = []
   /** Next offset expected per partition: redelivered records below it are skipped. */
   private readonly next: Map<number, number>
@@ -104,6 +109,9 @@ class ArchiverStage implements Archiver {
   private timer: NodeJS.Timeout | undefined
   private statusTimer: NodeJS.Timeout | undefined
   private stopping = false
+  /** Set when a write failed: nothing more is sealed or written until a restart. */
+  private broken = false
+  private lastStatus = 0
   private readonly counters: ArchiverStats = { consumed: 0, records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
 
   constructor(
@@ -217,11 +225,12 @@ class ArchiverStage implements Archiver {
 
   private seal(partition: number): void {
     const buf = this.buffers.get(partition)
-    if (buf === undefined) return
+    if (buf === undefined || this.broken) return
     this.buffers.delete(partition)
     this.sealed.push({ ...buf, partition })
     if (this.sealed.length >= MAX_SEALED) this.stream?.pause()
     this.writing = this.writing.then(() => this.writeNext()).catch((error: unknown) => {
+      this.broken = true
       this.log.error(`cannot write to the lake at ${this.lake}: ${describeError(error)}`)
       this.fail(new VigilError('STAGE_FAILED', `the archiver cannot write to ${this.lake}: ${describeError(error)}; check the disk and restart \`vigil archive\`.`, { cause: error }))
       // Stop taking records: what is not in the lake will be consumed again on restart.
@@ -279,8 +288,6 @@ class ArchiverStage implements Archiver {
     }
   }
 
-  private lastStatus = 0
-
   private status(): void {
     if (this.counters.records === this.lastStatus) return
     this.lastStatus = this.counters.records
@@ -333,6 +340,11 @@ function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]>
     else list.push(r)
   }
   return out
+}
+
+/** A failed start as one sentence (a VigilError already is one). */
+function startFailure(error: unknown): unknown {
+  return error instanceof VigilError ? error : new VigilError('STAGE_FAILED', `the archiver could not start consuming: ${describeError(error)}.`, { cause: error })
 }
 
 /** Closes a consumer without waiting for in-flight fetches (force). */

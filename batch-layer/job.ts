@@ -215,7 +215,10 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
 
 function requestedDates(o: BatchRunOptions, now: () => number): string[] {
   if (o.dates !== undefined && o.dates.length > 0) {
-    for (const d of o.dates) batchOptionsSchema.parse({ date: d })
+    for (const d of o.dates) {
+      const parsed = batchOptionsSchema.safeParse({ date: d })
+      if (!parsed.success) throw new VigilError('INPUT_INVALID', `the day ${JSON.stringify(d)} is not valid: ${parsed.error.issues[0]?.message ?? 'invalid'}.`)
+    }
     return [...new Set(o.dates)].sort()
   }
   const parsed = batchOptionsSchema.safeParse({ from: o.from, to: o.to })

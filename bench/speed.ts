@@ -105,7 +105,10 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
       await producer.send({ messages })
     }
 
-    child = spawn(process.execPath, ['bin/vigil.js', 'speed'], {
+    // VIGIL_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the speed process there (open it in Chrome DevTools).
+    const profile = process.env.VIGIL_BENCH_CPU_PROF
+    const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
+    child = spawn(process.execPath, [...nodeArgs, 'bin/vigil.js', 'speed'], {
       env: { ...process.env, VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     })
@@ -129,9 +132,11 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
 
     // Latency at a steady rate: a batch every 10 ms.
     const latencies: number[] = []
+    let updatesSeen = 0
     await sub.connect()
     await sub.subscribe(keys.updates, (message) => {
       const at = Date.now()
+      updatesSeen++
       const u = JSON.parse(message) as Update
       if (u.type === 'readings') for (const e of u.entries) if (e.deviceId.endsWith('-lat')) latencies.push(at - e.ts)
     })
@@ -153,7 +158,13 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     await Promise.all(inflight)
-    await pollUntil(async () => latencies.length >= total, { timeoutMs: 60_000, intervalMs: 50, what: `every latency reading in Redis (${latencies.length} of ${total} so far)` })
+    try {
+      await pollUntil(async () => latencies.length >= total, { timeoutMs: 60_000, intervalMs: 50, what: 'every latency reading in Redis' })
+    } catch (error) {
+      const newest = await redis.zRangeWithScores(keys.patients, -1, -1)
+      const c = await committedTotal(config, topics.readings)
+      throw new Error(`${latencies.length} of ${total} latency readings seen (${updatesSeen} updates, child exit ${child.exitCode}, newest ${Date.now() - (newest[0]?.score ?? 0)} ms ago, committed ${c})`, { cause: error })
+    }
     latencies.sort((a, b) => a - b)
     return {
       drainReadings: drained,

@@ -1,3 +1,5 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -165,6 +167,23 @@ describe('vigil edge --replay (CSV into Kafka)', () => {
     expect(keys).toEqual(new Set(['patient_1', 'patient_2', 'patient_3', 'patient_4', 'patient_5']))
     const first = records.map((r) => JSON.parse(r.value.toString()) as Reading).find((r) => r.patientId === 'patient_3' && r.seq === 1)
     expect(first).toEqual({ v: 1, patientId: 'patient_3', deviceId: 'csv-patient_3', ts: Date.UTC(2025, 9, 10, 20, 45, 48, 182), seq: 1, vitals: { heartRate: 84, spo2: 95.8, glucose: 96, temperature: 36.98 } })
+  })
+
+  it('keeps the file\'s own timing with --realtime, divided by --speedup', async () => {
+    const e = await env()
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-replay-'))
+    try {
+      const file = path.join(dir, 'three.csv')
+      await writeFile(file, 'time,patient_id,heart_rate_bpm\n2025-10-10 20:00:00,a,60\n2025-10-10 20:00:01,a,61\n2025-10-10 20:00:02,a,62\n')
+      const t0 = performance.now()
+      const summary = await run(e.config, { replay: file, realtime: true, speedup: 2 }, { log: quiet })
+      const elapsed = performance.now() - t0
+      expect(summary).toMatchObject({ sent: 3, acked: 3, stoppedBy: 'end-of-file' })
+      // The last row is 2 s after the first in the file: 1 s of wall-clock time at speedup 2.
+      expect(elapsed).toBeGreaterThanOrEqual(990)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('loops with --loop, shifting time forward, until --count', async () => {

@@ -40,16 +40,16 @@ export function zeroFaultCounts(): FaultCounts {
   return Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as FaultCounts
 }
 
-const quoted = new Map<string, string>()
+/** `{"v":1,"patientId":"...","deviceId":"...","ts":` per device: ids repeat on every reading. */
+const prefixes = new Map<string, { patientId: string; prefix: string }>()
 
-/** JSON of a string, cached: patient and device ids repeat on every reading. */
-function quote(s: string): string {
-  let q = quoted.get(s)
-  if (q === undefined) {
-    q = JSON.stringify(s)
-    if (quoted.size < 100_000) quoted.set(s, q)
-  }
-  return q
+function prefixOf(patientId: string, deviceId: string): string {
+  const cached = prefixes.get(deviceId)
+  if (cached !== undefined && cached.patientId === patientId) return cached.prefix
+  const prefix = '{"v":1,"patientId":' + JSON.stringify(patientId) + ',"deviceId":' + JSON.stringify(deviceId) + ',"ts":'
+  if (prefixes.size >= 100_000) prefixes.clear()
+  prefixes.set(deviceId, { patientId, prefix })
+  return prefix
 }
 
 /**
@@ -64,7 +64,7 @@ export function encodeReading(r: Reading): string {
     const x = v[k]
     if (x !== undefined) vitals += (vitals.length === 0 ? '"' : ',"') + k + '":' + x
   }
-  return '{"v":1,"patientId":' + quote(r.patientId) + ',"deviceId":' + quote(r.deviceId) + ',"ts":' + r.ts + ',"seq":' + r.seq + ',"vitals":{' + vitals + '}}'
+  return prefixOf(r.patientId, r.deviceId) + r.ts + ',"seq":' + r.seq + ',"vitals":{' + vitals + '}}'
 }
 
 /** A vital set to a value outside any living body, keeping the JSON type (a number). */

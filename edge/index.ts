@@ -191,7 +191,6 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
     const seqs = new Map<string, number>()
     let shiftMs = 0
     let firstTs: number | undefined
-    let replayT0 = t0
     for (;;) {
       info.passes++
       let minTs = Infinity
@@ -227,10 +226,14 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
         prevTs = raw
         if (r.seq > fileSeqMax) fileSeqMax = r.seq
         firstTs ??= r.ts
-        faults.process(r, batch)
         // Pacing: at the file's own timing (--realtime), at --rate, or as fast as the sink takes them.
-        const dueAt = o.realtime ? replayT0 + (r.ts - firstTs) / o.speedup : typeof o.rate === 'number' ? nextDueAt() : now()
-        if (batch.length >= 500 || dueAt > now() || now() - lastPace > 50) {
+        // Rows already due leave first; then the loop waits until this row is due.
+        const dueAt = o.realtime
+          ? t0 + (r.ts - firstTs) / o.speedup
+          : typeof o.rate === 'number'
+            ? t0 + ((counters.sent + batch.length + 1) / o.rate) * 1000
+            : now()
+        if (dueAt > now() || batch.length >= 500 || now() - lastPace > 50) {
           const before = counters.sent
           const more = emit(batch)
           info.rowsSent += counters.sent - before
@@ -240,21 +243,10 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
             return
           }
           if (!(await pace(dueAt))) return
+          while (dueAt > now() + 1) if (!(await pace(dueAt))) return
           lastPace = now()
         }
-        if (typeof o.rate === 'number') {
-          while (counters.sent + batch.length >= dueByRate()) {
-            const before = counters.sent
-            const more = emit(batch)
-            info.rowsSent += counters.sent - before
-            batch = []
-            if (!more) {
-              stoppedBy = limitReason()
-              return
-            }
-            if (!(await pace(nextDueAt()))) return
-          }
-        }
+        faults.process(r, batch)
       }
       faults.drain(batch)
       const before = counters.sent
@@ -272,7 +264,6 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
       // The next pass starts one sampling step after this one ended.
       shiftMs += maxTs - minTs + (Number.isFinite(step) ? step : 1_000)
       fileSeqMaxAll = Math.max(fileSeqMaxAll, fileSeqMax)
-      if (o.realtime) replayT0 = replayT0 + (maxTs - minTs + (Number.isFinite(step) ? step : 1_000)) / o.speedup
       if (abort.signal.aborted) return
     }
   }

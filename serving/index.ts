@@ -84,10 +84,12 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     return Object.fromEntries(lag.map((g) => [g.group, g.lag]))
   })
 
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger,
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
     // No per-request log lines (CONVENTIONS.md: no per-message logs); errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes })
+    bodyLimit: options.bodyLimitBytes,
+  })
   let io: VigilServer | undefined
   const batch = new BatchRunner({
     config,
@@ -118,27 +120,26 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     if (!auth.allows(request.headers)) return reply.code(401).send()
   })
 
-  await app.register(fastifyCookie)
-  await app.register(fastifyRateLimit, { global: false })
-  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: false })
-  app.get('/vendor/chart.umd.min.js', (_request, reply) => reply.sendFile('chart.umd.min.js', CHART_DIR))
-  registerRoutes(app, {
-    config,
-    options,
-    auth,
-    view,
-    redis,
-    admin,
-    metrics,
-    batch,
-    alertChanged: (alert) => {
-      io?.emit('alert', [alert])
-      metrics.pushes.inc({ event: 'alert' })
-    },
-  })
-
   let push: Awaited<ReturnType<typeof startPush>> | undefined
   try {
+    await app.register(fastifyCookie)
+    await app.register(fastifyRateLimit, { global: false })
+    await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: false })
+    app.get('/vendor/chart.umd.min.js', (_request, reply) => reply.sendFile('chart.umd.min.js', CHART_DIR))
+    registerRoutes(app, {
+      config,
+      options,
+      auth,
+      view,
+      redis,
+      admin,
+      metrics,
+      batch,
+      alertChanged: (alert) => {
+        io?.emit('alert', [alert])
+        metrics.pushes.inc({ event: 'alert' })
+      },
+    })
     await app.listen({ port: config.port, host: options.host })
     io = new Server(app.server, {
       serveClient: true,

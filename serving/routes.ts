@@ -2,19 +2,18 @@
  * The HTTP API (DESIGN.md, Serving). JSON everywhere; every route but /healthz is behind the
  * token (serving/index.ts installs the check before any route runs).
  */
+import type { Admin } from '@platformatic/kafka'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { z } from 'zod'
 import { VITALS, VITAL_UNITS, patientIdSchema } from '../ingestion/schema.ts'
 import { DEFAULT_BANDS } from '../lib/bands.ts'
-import type { Config } from '../lib/config.ts'
-import { zodReason } from '../lib/config.ts'
+import { zodReason, type Config } from '../lib/config.ts'
+import type { RedisClient } from '../lib/redis.ts'
 import { SESSION_COOKIE, type Auth } from './auth.ts'
 import type { BatchRunner } from './batch.ts'
 import type { ServingOptions } from './config.ts'
 import type { AlertView } from './events.ts'
 import { checkHealth } from './health.ts'
-import type { Admin } from '@platformatic/kafka'
-import type { RedisClient } from '../lib/redis.ts'
 import { dayBounds, mergeDay, utcDate } from './merge.ts'
 import type { ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'

@@ -151,6 +151,8 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
 
   let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
   let streamError: unknown
+  /** Resolves the wait of `nextBatch` (true: records may be readable). */
+  let wake: ((ready: boolean) => void) | undefined
 
   async function openStream(): Promise<void> {
     streamError = undefined
@@ -169,7 +171,12 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     )
     s.on('error', (error: unknown) => {
       streamError = error
+      wake?.(false)
     })
+    s.on('close', () => wake?.(false))
+    // A 'readable' listener that stays for the stream's life: removing the last one would put the
+    // stream back in its initial mode, in which @platformatic/kafka stops fetching.
+    s.on('readable', () => wake?.(true))
     stream = s
     invalidate = true
   }
@@ -193,17 +200,14 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
       const ready = await new Promise<boolean>((resolve) => {
         const done = (value: boolean) => {
           clearTimeout(timer)
-          s.off('readable', onReadable)
-          s.off('close', onClose)
-          signal.removeEventListener('abort', onClose)
+          wake = undefined
+          signal.removeEventListener('abort', onAbort)
           resolve(value)
         }
-        const onReadable = () => done(true)
-        const onClose = () => done(false)
+        const onAbort = () => done(false)
         const timer = setTimeout(() => done(false), waitMs)
-        s.on('readable', onReadable)
-        s.once('close', onClose)
-        signal.addEventListener('abort', onClose, { once: true })
+        wake = done
+        signal.addEventListener('abort', onAbort, { once: true })
       })
       if (!ready) return out
       waitMs = 0
@@ -215,6 +219,8 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     stats.rebuilds++
     const wasRunning = knownEpoch !== null
     cache.clear()
+    // A commit still in flight would otherwise land after the rewind and undo it.
+    await committing
     await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
     knownEpoch = await redis.get(epochKey(keys))
     const parts = assigned()
@@ -325,27 +331,44 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     if (messages.length > 0) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages }))
     await withRetry('writing the view to Redis', () => writeBatch(redis, keys, changes, events, opts))
     stats.alertEvents += toProduce.length
-    await commit(last)
+    scheduleCommit(last)
     for (const r of rejects) stats.rejected[r]++
     stats.records += batch.length
     stats.batches++
   }
 
-  async function commit(last: Map<number, Msg>): Promise<void> {
-    await Promise.all(
-      [...last.values()].map(async (m) => {
-        try {
-          await m.commit()
-          positions.set(m.partition, m.offset + 1n)
-          const until = rebuildUntil.get(m.partition)
-          if (until !== undefined && m.offset + 1n >= until) rebuildUntil.delete(m.partition)
-        } catch (error) {
-          // A rebalance took the partition away: its new owner replays from the last commit, and the
-          // duplicate detection written with this batch makes that replay a no-op.
-          log.debug({ err: describeError(error), partition: m.partition }, 'commit refused')
-        }
-      }),
-    )
+  /**
+   * Offsets whose batch is written, waiting for the commit in flight to finish. One commit request
+   * at a time, for every partition at once, overlapping the next batch's work: a commit is
+   * never on the batch's critical path, and it always follows the batch's writes.
+   */
+  const pendingCommit = new Map<number, bigint>()
+  let committing: Promise<void> | undefined
+
+  function scheduleCommit(last: Map<number, Msg>): void {
+    for (const m of last.values()) {
+      const next = m.offset + 1n
+      pendingCommit.set(m.partition, next)
+      positions.set(m.partition, next)
+      const until = rebuildUntil.get(m.partition)
+      if (until !== undefined && next >= until) rebuildUntil.delete(m.partition)
+    }
+    committing ??= flushCommits()
+  }
+
+  async function flushCommits(): Promise<void> {
+    while (pendingCommit.size > 0) {
+      const offsets = [...pendingCommit].map(([partition, offset]) => ({ topic: topics.readings, partition, offset, leaderEpoch: -1 }))
+      pendingCommit.clear()
+      try {
+        await consumer.commit({ offsets })
+      } catch (error) {
+        // A rebalance took a partition away: its new owner replays from the last commit, and the
+        // duplicate detection written with the batch makes that replay a no-op.
+        log.debug({ err: describeError(error) }, 'commit refused')
+      }
+    }
+    committing = undefined
   }
 
   /** Stale-device check over the cached patients, in wall-clock time (a silent device sends no event time). */
@@ -439,6 +462,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     async stop() {
       abort.abort()
       await loop
+      await committing
       await stream?.close().catch(() => undefined)
       await consumer.close().catch(() => undefined)
       await producer.close().catch(() => undefined)

@@ -121,13 +121,14 @@ export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: r
   for (const { runtime: p, outcome: o } of changes) {
     const id = p.patientId
     if (o.entries.length > 0) {
-      m.zAdd(keys.series(id), o.entries.map((e) => ({ score: e.ts, value: JSON.stringify(e) })))
+      // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
+      const members = o.entries.map((e) => ({ score: e.ts, value: JSON.stringify(e) }))
+      m.zAdd(keys.series(id), members)
       m.zRemRangeByScore(keys.series(id), '-inf', `(${p.ts - options.seriesWindowMs}`)
       const state = patientState(p)
       m.hSet(keys.latest(id), latestFields(state))
       patients.push({ score: p.ts, value: id })
-      const update: Update = { type: 'readings', patient: state, entries: o.entries }
-      updates.push(JSON.stringify(update))
+      updates.push(`{"type":"readings","patient":${JSON.stringify(state)},"entries":[${members.map((x) => x.value).join(',')}]}`)
     }
     if (o.changedDevices.size > 0) {
       const h: Record<string, string> = {}
