@@ -199,5 +199,17 @@ describe('the archiver', () => {
     expect(lake.rows).toBe(1_000)
     expect(lake.distinct).toBe(1_000)
     expect(lake.rejected).toBe(first.invalid + second.invalid)
+    // Rejected records keep their reason, detail and original bytes.
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    try {
+      const rows = (await conn.runAndReadAll(`SELECT reason, count(*)::INTEGER, bool_and(length(detail) > 0), bool_and(octet_length(raw) > 0) FROM read_parquet('${rawDir(e.config.datalakeDir, 'rejected')}/*/*.parquet') GROUP BY 1 ORDER BY 1`)).getRowsJS()
+      expect(rows.map((r) => r[0])).toEqual(['MALFORMED_JSON', 'SCHEMA'])
+      expect(rows.every((r) => r[2] === true && r[3] === true)).toBe(true)
+      expect(rows.reduce((a, r) => a + (r[1] as number), 0)).toBe(first.invalid + second.invalid)
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
   })
 })

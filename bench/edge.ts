@@ -1,7 +1,8 @@
 /**
  * Edge throughput: readings/s produced by the simulator straight to Kafka, and through the
  * gateway (NDJSON batches of 500, the gateway in its own process as in production). Every
- * reading counted was acknowledged by Kafka (acks=all, idempotent, lz4).
+ * reading counted was acknowledged by Kafka (acks=all, idempotent, lz4). Each run follows a
+ * 1-second warm-up that is not counted.
  *
  *   npx tsx bench/edge.ts [--seconds 5] [--patients 1000] [--lanes 8]
  *
@@ -99,6 +100,8 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
   await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
   const results: EdgeBenchResult[] = []
   try {
+    // Warm-up (not counted): JIT compilation and the producer's first connections.
+    await run(config, { patients, rate: 'max', duration: 1, seed: 9 }, { log })
     const cpu0 = ownCpuMs()
     const direct = await run(config, { patients, rate: 'max', duration: seconds, seed: 1 }, { log })
     results.push(row('edge -> kafka (direct)', direct, ownCpuMs() - cpu0, 100_000))
@@ -113,6 +116,7 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
       })
       try {
         await pollUntil(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { timeoutMs: 60_000, intervalMs: 200, what: 'the gateway to answer /healthz' })
+        await run(config, { patients, rate: 'max', duration: 1, seed: 8, via: 'http', gatewayUrl: `http://127.0.0.1:${port}`, httpBatch: 500, httpLanes: options.lanes ?? 8 }, { log, deviceToken: token })
         const cpuEdge0 = ownCpuMs()
         const cpuGateway0 = await cpuMsOf(child.pid)
         const viaHttp = await run(

@@ -181,6 +181,13 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
       const dueAt = cadence ? t0 + (sim.peekTs() - startMs) / o.speedup : nextDueAt()
       if (!(await pace(dueAt))) break
     }
+    if (stoppedBy === 'duration' && typeof o.rate === 'number') {
+      // The deadline may be noticed a moment before the last records due by it went out:
+      // --rate R --duration S sends exactly R x S.
+      out.length = 0
+      while (counters.sent + out.length < Math.min(limit, dueByRate())) faults.process(sim.next(), out)
+      if (!emit(out)) return
+    }
     out.length = 0
     faults.drain(out)
     emit(out)

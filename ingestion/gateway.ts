@@ -78,7 +78,8 @@ function send(reply: FastifyReply, p: Problem): FastifyReply {
 
 /** Content types each route takes (the media type without parameters). */
 const READING_TYPES = new Set(['application/json', 'application/x-ndjson'])
-const FHIR_TYPES = new Set(['application/fhir+json', 'application/json'])
+/** application/json+fhir is the media type of FHIR before R3, still sent by some devices. */
+const FHIR_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir'])
 
 function mediaType(req: FastifyRequest): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
@@ -131,7 +132,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
 
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, return503OnClosing: true })
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json', 'application/x-ndjson', 'application/fhir+json'], { parseAs: 'string' }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser(['application/json', 'application/x-ndjson', 'application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = error.statusCode ?? 500

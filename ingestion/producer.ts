@@ -210,8 +210,10 @@ export class BatchingProducer {
     if (this.#probe !== undefined) clearTimeout(this.#probe)
     this.#retryTimer?.wake()
     const left = this.#queue.splice(0)
-    for (const p of left) p.reject(new VigilError('STAGE_FAILED', 'The producer was closed before Kafka acknowledged these records: send them again.'))
-    this.#buffered = 0
+    for (const p of left) {
+      this.#buffered -= p.records.length
+      p.reject(new VigilError('STAGE_FAILED', 'The producer was closed before Kafka acknowledged these records: send them again.'))
+    }
     this.#release()
     await this.#producer.close().catch(() => undefined)
   }
@@ -303,6 +305,15 @@ export class BatchingProducer {
           this.#startProbe(1)
           return false
         }
+        if (lostProducerState(error)) {
+          // The broker no longer knows this producer's sequence (e.g. it restarted and expired its
+          // state): resending under the old id can never succeed. A new id makes the batch
+          // deliverable; at worst a copy of it lands twice, which (deviceId, seq) deduplicates.
+          this.#options.log?.warn({ err: describeError(error) }, 'Kafka lost the producer state: resending the batch under a new producer id')
+          const old = this.#producer
+          this.#producer = this.#newProducer()
+          void old.close().catch(() => undefined)
+        }
         const delay = backoffDelay(attempt, this.#options.initialRetryDelayMs, this.#options.maxRetryDelayMs)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
@@ -375,6 +386,14 @@ export class BatchingProducer {
   #release(): void {
     if (this.#buffered < this.#options.maxBufferedRecords || this.#closed) for (const w of this.#capacityWaiters.splice(0)) w()
   }
+}
+
+/** Broker answers that mean the idempotent producer's id or sequence is gone for good. */
+const LOST_STATE = ['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']
+
+function lostProducerState(error: unknown): boolean {
+  const e = error as { findBy?: (property: string, value: unknown) => unknown }
+  return typeof e?.findBy === 'function' && LOST_STATE.some((id) => e.findBy!('apiId', id) != null)
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -449,8 +449,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
         }
       } catch (error) {
         if (signal.aborted) break
-        log.error(`speed layer batch failed (${describeError(error)}); retrying`)
+        log.error(`speed layer batch failed (${describeError(error)}); re-reading from the last committed offsets`)
+        // The batch was not committed: reopening the stream reads it again, and the cache is
+        // reloaded from Redis, which holds exactly what earlier batches wrote.
         cache.clear()
+        streamError = error
         await sleep(1_000, undefined, { signal }).catch(() => undefined)
       }
     }

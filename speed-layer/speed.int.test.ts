@@ -176,6 +176,22 @@ describe('the speed layer', () => {
     expect(layer.stats()).toMatchObject({ late: 1, reordered: 1 })
   })
 
+  it('raises a stale-data alert for a silent device, keeps consuming while idle, and clears the alert when the device comes back', async () => {
+    await startLayer({ staleMinMs: 1_000 })
+    const t = Date.now()
+    await send([record(env.topics.readings, reading('p-quiet', 1, t, { heartRate: 70 }))])
+    await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'raised'), { timeoutMs: 30_000, what: 'the stale-data alert' })
+    await send([record(env.topics.readings, reading('p-quiet', 2, Date.now(), { heartRate: 71 }))])
+    await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the stale-data alert to clear' })
+    const alerts = await alertsInStream()
+    expect(alerts.map((a) => [a.vital, a.kind, a.level])).toEqual([
+      ['device', 'raised', 'STALE'],
+      ['device', 'cleared', 'STALE'],
+    ])
+    expect(alerts[0]?.ts).toBe(t + 1_000)
+    expect(await redis.hGet(keys.latest('p-quiet'), 'heartRate')).toBe('71')
+  })
+
   it('shares the partitions between two instances, each patient handled by the one owning its partition', async () => {
     const a = await startLayer()
     const b = await startLayer()
