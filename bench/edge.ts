@@ -1,10 +1,10 @@
 /**
  * Edge throughput: readings/s produced by the simulator straight to Kafka, and through the
  * gateway (NDJSON batches of 500, the gateway in its own process as in production). Every
- * reading counted was acknowledged by Kafka (acks=all, idempotent, lz4). Each run follows a
+ * reading counted was acknowledged by Kafka (acks=all, idempotent, snappy). Each run follows a
  * 1-second warm-up that is not counted.
  *
- *   npx tsx bench/edge.ts [--seconds 5] [--patients 1000] [--lanes 8]
+ *   npx tsx bench/edge.ts [--seconds 5] [--patients 1000] [--lanes 8] [--compression snappy|lz4|gzip|none] [--direct-only]
  *
  * Runs on its own topic prefix (bench-<random>.) and deletes its topics afterwards, so it never
  * writes into the demo's topics. `vigil bench` calls `benchEdge`.
@@ -19,7 +19,9 @@ import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { createLogger } from '../lib/log.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { TOPIC_PARTITIONS, topicNames } from '../ingestion/topics.ts'
+import type { Compression } from '../ingestion/producer.ts'
 import { run, type EdgeSummary } from '../edge/index.ts'
+import { kafkaSink } from '../edge/sinks.ts'
 
 export interface EdgeBenchOptions {
   /** Length of each run, in seconds. @defaultValue 5 */
@@ -30,6 +32,8 @@ export interface EdgeBenchOptions {
   lanes?: number
   /** Skip the gateway run. */
   directOnly?: boolean
+  /** Codec of the direct run, to compare them. @defaultValue the producer's default */
+  compression?: Compression
 }
 
 export interface EdgeBenchResult {
@@ -103,8 +107,9 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
     // Warm-up (not counted): JIT compilation and the producer's first connections.
     await run(config, { patients, rate: 'max', duration: 1, seed: 9 }, { log })
     const cpu0 = ownCpuMs()
-    const direct = await run(config, { patients, rate: 'max', duration: seconds, seed: 1 }, { log })
-    results.push(row('edge -> kafka (direct)', direct, ownCpuMs() - cpu0, 100_000))
+    const sink = options.compression === undefined ? undefined : kafkaSink(config, { log, compression: options.compression })
+    const direct = await run(config, { patients, rate: 'max', duration: seconds, seed: 1 }, { log, sink })
+    results.push(row(`edge -> kafka (direct${options.compression === undefined ? '' : `, ${options.compression}`})`, direct, ownCpuMs() - cpu0, 100_000))
 
     if (options.directOnly !== true) {
       const port = await freePort()
@@ -151,7 +156,9 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     const i = args.indexOf(`--${name}`)
     return i >= 0 ? Number(args[i + 1]) : undefined
   }
-  const rows = await benchEdge(loadConfig({}), { seconds: flag('seconds'), patients: flag('patients'), lanes: flag('lanes') })
+  const i = args.indexOf('--compression')
+  const compression = i >= 0 ? (args[i + 1] as Compression) : undefined
+  const rows = await benchEdge(loadConfig({}), { seconds: flag('seconds'), patients: flag('patients'), lanes: flag('lanes'), compression, directOnly: args.includes('--direct-only') })
   process.stdout.write(formatEdgeBench(rows))
   process.stdout.write(JSON.stringify(rows) + '\n')
 }

@@ -108,8 +108,12 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     // VIGIL_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the speed process there (open it in Chrome DevTools).
     const profile = process.env.VIGIL_BENCH_CPU_PROF
     const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
-    child = spawn(process.execPath, [...nodeArgs, 'bin/vigil.js', 'speed'], {
-      env: { ...process.env, VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: 'warn' },
+    // VIGIL_BENCH_NODE_ARGS: extra node flags for the speed process (e.g. --max-semi-space-size=64), to compare tunings.
+    nodeArgs.push(...(process.env.VIGIL_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''))
+    // VIGIL_BENCH_SPEED_ARGS: extra `vigil speed` flags (e.g. --max-batch-readings 20000), to compare settings.
+    const speedArgs = (process.env.VIGIL_BENCH_SPEED_ARGS ?? '').split(' ').filter((a) => a !== '')
+    child = spawn(process.execPath, [...nodeArgs, 'bin/vigil.js', 'speed', ...speedArgs], {
+      env: { ...process.env, VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: process.env.VIGIL_BENCH_LOG_LEVEL ?? 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     })
     const orphan = child

@@ -9,6 +9,7 @@ import { loadConfig } from '../lib/config.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { parseReading, type Reading } from '../ingestion/schema.ts'
 import { readTopic, recordCount, type TopicRecord } from '../ingestion/read-topic.ts'
+import { gatewayOptions, startGateway } from '../ingestion/index.ts'
 import { createTestEnv, freePort, startTcpProxy, type TestEnv } from '../test/support.ts'
 import { edgeOptions, run, start, FAULT_KINDS } from './index.ts'
 
@@ -153,6 +154,24 @@ describe('vigil edge (simulated devices into Kafka)', () => {
     expect(summary.stoppedBy).toBe('stop')
     expect(summary.acked).toBe(summary.sent)
     expect(await recordCount(e.config, e.topics.readings)).toBe(summary.sent)
+  })
+})
+
+describe('vigil edge --via http (through the gateway)', () => {
+  it('sends valid readings through the gateway to Kafka; schema faults are refused with 400 and counted', async () => {
+    const e = await env()
+    const config = { ...e.config, deviceTokens: ['edge-test-device-token'] }
+    const gw = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet })
+    let schemaFaults: number
+    try {
+      const summary = await run(config, { patients: 12, rate: 'max', count: 3_000, seed: 8, start: START, faults: 0.2, via: 'http', gatewayUrl: gw.url, httpBatch: 500 }, { log: quiet })
+      schemaFaults = summary.faults.missingField + summary.faults.wrongType + summary.faults.malformedJson
+      expect(schemaFaults).toBeGreaterThan(0)
+      expect(summary).toMatchObject({ sent: 3_000, refusedByGateway: schemaFaults, acked: 3_000 - schemaFaults, unacknowledged: 0 })
+    } finally {
+      await gw.stop()
+    }
+    expect(await recordCount(e.config, e.topics.readings)).toBe(3_000 - schemaFaults)
   })
 })
 

@@ -57,6 +57,8 @@ export interface SpeedStats {
   alertEvents: number
   batches: number
   rebuilds: number
+  /** Milliseconds spent, in total, reading state from Redis / producing to Kafka / writing the view / computing. */
+  timeMs: { load: number; produce: number; write: number; compute: number }
 }
 
 export interface SpeedLayer extends Stoppable {
@@ -93,6 +95,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     alertEvents: 0,
     batches: 0,
     rebuilds: 0,
+    timeMs: { load: 0, produce: 0, write: 0, compute: 0 },
   }
 
   /** Logs an outage once, with the fix, until the operation succeeds again. */
@@ -265,6 +268,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   }
 
   async function processBatch(batch: Msg[]): Promise<void> {
+    const started = performance.now()
     if (invalidate) {
       cache.clear()
       invalidate = false
@@ -294,7 +298,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
 
     const ids = [...groups.keys()]
     const uncached = new Set(ids.filter((id) => !cache.has(id)))
+    let t = performance.now()
+    stats.timeMs.compute += t - started
     const loaded = await withRetry('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached))
+    stats.timeMs.load += performance.now() - t
+    t = performance.now()
     if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch)) {
       if (await withRetry('rebuilding the Redis view', rebuild)) return
       return processBatch(batch)
@@ -328,8 +336,13 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
       ...dlq,
       ...toProduce.map((e) => ({ topic: topics.alerts, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) })),
     ]
+    stats.timeMs.compute += performance.now() - t
+    t = performance.now()
     if (messages.length > 0) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages }))
+    stats.timeMs.produce += performance.now() - t
+    t = performance.now()
     await withRetry('writing the view to Redis', () => writeBatch(redis, keys, changes, events, opts))
+    stats.timeMs.write += performance.now() - t
     stats.alertEvents += toProduce.length
     scheduleCommit(last)
     for (const r of rejects) stats.rejected[r]++
@@ -410,7 +423,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0)
     log.info(
       { ...stats, lag: lag < 0n ? null : Number(lag), partitions: assigned() },
-      `${rate.toFixed(0)} readings/s, lag ${lag < 0n ? '?' : lag}, rejected ${rejected}, duplicates ${stats.duplicates}, late ${stats.late}, alerts ${stats.alertEvents}`,
+      `${rate.toFixed(0)} readings/s, lag ${lag < 0n ? '?' : lag}, rejected ${rejected}, duplicates ${stats.duplicates}, late ${stats.late}, alerts ${stats.alertEvents}, batches ${stats.batches}`,
     )
   }
 

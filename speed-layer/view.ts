@@ -3,10 +3,11 @@
  * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
  *   batch, so an override applies from the next reading) and, for patients not cached yet, their
  *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
- * - `writeBatch`: one MULTI/EXEC (atomic, one round trip) with everything a batch changed.
+ * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed.
  * Every write is idempotent: series members are pure functions of the reading, hashes are
  * overwritten with full values, so replaying the same offsets leaves the same state.
  */
+import { readFileSync } from 'node:fs'
 import { DEFAULT_BANDS, mergeBands, overridesFromHash, type Status } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
@@ -110,55 +111,65 @@ export interface WriteOptions {
   alertStreamMaxLen: number
 }
 
+/** The batch script (header in the file); EVAL caches it by digest on the server after the first call. */
+const WRITE_BATCH_LUA = readFileSync(new URL('./write-batch.lua', import.meta.url), 'utf8')
+
 /**
- * Everything one batch changed, as one MULTI/EXEC. `events` are the batch's alert events (also in
- * the outcomes) in order; they are appended to the alert stream and announced on `updates`.
+ * Everything one batch changed, as one call of write-batch.lua: one command, so one round trip
+ * and one reply for the whole batch, atomic like a MULTI/EXEC, with far less client-side work
+ * than thousands of queued commands. `events` are the batch's alert events in order; they are
+ * appended to the alert stream and announced on `updates`.
  */
 export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: readonly PatientChange[], events: readonly AlertEvent[], options: WriteOptions): Promise<void> {
-  const m = redis.multi()
-  const patients: { score: number; value: string }[] = []
-  const updates: string[] = []
+  const scriptKeys: string[] = []
+  const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0']
+  const patients: string[] = []
+  let n = 0
   for (const { runtime: p, outcome: o } of changes) {
+    if (o.entries.length === 0 && o.changedDevices.size === 0 && o.changedAlerts.size === 0) continue
     const id = p.patientId
+    n++
+    scriptKeys.push(keys.latest(id), keys.series(id), keys.dedup(id), keys.alertState(id))
+    let update = ''
     if (o.entries.length > 0) {
-      // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
-      const members = o.entries.map((e) => ({ score: e.ts, value: JSON.stringify(e) }))
-      m.zAdd(keys.series(id), members)
-      m.zRemRangeByScore(keys.series(id), '-inf', `(${p.ts - options.seriesWindowMs}`)
       const state = patientState(p)
-      m.hSet(keys.latest(id), latestFields(state))
-      patients.push({ score: p.ts, value: id })
-      updates.push(`{"type":"readings","patient":${JSON.stringify(state)},"entries":[${members.map((x) => x.value).join(',')}]}`)
+      const fields = Object.entries(latestFields(state))
+      args.push(String(fields.length))
+      for (const [f, v] of fields) args.push(f, v)
+      // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
+      const members = o.entries.map((e) => JSON.stringify(e))
+      args.push(String(members.length))
+      o.entries.forEach((e, k) => args.push(String(e.ts), members[k] as string))
+      args.push(`(${p.ts - options.seriesWindowMs}`)
+      patients.push(String(p.ts), id)
+      update = `{"type":"readings","patient":${JSON.stringify(state)},"entries":[${members.join(',')}]}`
+    } else {
+      args.push('0', '0', '')
     }
-    if (o.changedDevices.size > 0) {
-      const h: Record<string, string> = {}
-      for (const d of o.changedDevices) {
-        const dev = p.devices.get(d)
-        if (dev !== undefined) h[d] = serializeDevice(dev)
-      }
-      m.hSet(keys.dedup(id), h)
+    args.push(String(o.changedDevices.size))
+    for (const d of o.changedDevices) {
+      const dev = p.devices.get(d)
+      args.push(d, dev === undefined ? '' : serializeDevice(dev))
     }
-    if (o.changedAlerts.size > 0) {
-      const set: Record<string, string> = {}
-      const del: string[] = []
-      for (const v of o.changedAlerts) {
-        const a = p.alerts[v]
-        if (a === undefined) del.push(v)
-        else set[v] = JSON.stringify(a)
-      }
-      if (Object.keys(set).length > 0) m.hSet(keys.alertState(id), set)
-      if (del.length > 0) m.hDel(keys.alertState(id), del)
+    const set: string[] = []
+    const del: string[] = []
+    for (const v of o.changedAlerts) {
+      const a = p.alerts[v]
+      if (a === undefined) del.push(v)
+      else set.push(v, JSON.stringify(a))
     }
+    args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
   }
-  if (patients.length > 0) m.zAdd(keys.patients, patients, { GT: true })
+  if (n === 0 && events.length === 0) return
+  args[2] = String(n)
+  args.push(String(events.length))
   for (const e of events) {
-    m.xAdd(keys.alerts, '*', { event: JSON.stringify(e) }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: options.alertStreamMaxLen } })
     const update: Update = { type: 'alert', alert: e }
-    updates.push(JSON.stringify(update))
+    args.push(JSON.stringify(e), JSON.stringify(update))
   }
-  for (const u of updates) m.publish(keys.updates, u)
-  if (patients.length === 0 && updates.length === 0 && !changes.some((c) => c.outcome.changedDevices.size > 0 || c.outcome.changedAlerts.size > 0)) return
-  await m.exec()
+  args.push(String(patients.length / 2), ...patients)
+  scriptKeys.push(keys.patients, keys.alerts)
+  await redis.eval(WRITE_BATCH_LUA, { keys: scriptKeys, arguments: args })
 }
 
 /** Device state changes of the stale check (no readings involved). */

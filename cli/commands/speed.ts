@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--stale-min-ms <ms>', 'a device is stale after 3 cadences, never less than this (default 120000)')
     .option('--series-window-ms <ms>', 'event-time span of each patient\'s series in Redis (default 900000)')
     .option('--max-batch-readings <n>', 'readings per batch: one Redis round trip and one commit (default 5000)')
+    .option('--max-buffered-records <n>', 'bound of the records fetched ahead of processing (default 10000)')
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const config = commandConfig(cmd)

@@ -1,0 +1,82 @@
+--[[
+  write-batch.lua: applies one speed-layer batch to the real-time view in one round trip, atomically
+  (speed-layer/view.ts writeBatch builds the arguments; layout in lib/views.ts and DESIGN.md, Redis).
+
+  KEYS: for each patient p (0-based), four keys:
+          KEYS[4p+1] latest hash, KEYS[4p+2] series sorted set, KEYS[4p+3] device-state hash,
+          KEYS[4p+4] alert-state hash;
+        then KEYS[#KEYS-1] the patients sorted set and KEYS[#KEYS] the alerts stream.
+  ARGV: [1] the updates channel, [2] the alert stream's approximate max length, [3] the patient count N,
+        then for each patient, in KEYS order:
+          nLatest, (field, value) x nLatest       -- HSET latest
+          nEntries, (score, member) x nEntries     -- ZADD series
+          trimBelow                                -- ZREMRANGEBYSCORE series -inf trimBelow ('' = none)
+          nDevices, (field, value) x nDevices      -- HSET device state
+          nAlertSet, (field, value) x nAlertSet    -- HSET alert state
+          nAlertDel, field x nAlertDel             -- HDEL alert state
+          update                                   -- PUBLISH updates ('' = none)
+        then nEvents, (event, update) x nEvents    -- XADD alerts MAXLEN ~, PUBLISH updates
+        then nPatients, (score, id) x nPatients    -- ZADD patients GT
+  Returns: N.
+  Every write is idempotent (hash fields overwritten, series members pure functions of the reading,
+  ZADD GT), so running the same batch twice leaves the same view.
+]]
+local i = 4
+local function take()
+  local v = ARGV[i]
+  i = i + 1
+  return v
+end
+
+-- Lua's unpack has a stack limit: send long argument lists in slices.
+local SLICE = 2000
+local function callWith(cmd, key, prefix, args)
+  local n = #args
+  local from = 1
+  while from <= n do
+    local to = math.min(n, from + SLICE - 1)
+    if prefix ~= nil then
+      redis.call(cmd, key, prefix, unpack(args, from, to))
+    else
+      redis.call(cmd, key, unpack(args, from, to))
+    end
+    from = to + 1
+  end
+end
+
+local function takeList(count)
+  local args = {}
+  for j = 1, count do args[j] = take() end
+  return args
+end
+
+local channel = ARGV[1]
+local maxlen = ARGV[2]
+local n = tonumber(ARGV[3])
+for p = 0, n - 1 do
+  local latest, series, devices, alerts = KEYS[4 * p + 1], KEYS[4 * p + 2], KEYS[4 * p + 3], KEYS[4 * p + 4]
+  local c = tonumber(take())
+  if c > 0 then callWith('HSET', latest, nil, takeList(2 * c)) end
+  c = tonumber(take())
+  if c > 0 then callWith('ZADD', series, nil, takeList(2 * c)) end
+  local trim = take()
+  if trim ~= '' then redis.call('ZREMRANGEBYSCORE', series, '-inf', trim) end
+  c = tonumber(take())
+  if c > 0 then callWith('HSET', devices, nil, takeList(2 * c)) end
+  c = tonumber(take())
+  if c > 0 then callWith('HSET', alerts, nil, takeList(2 * c)) end
+  c = tonumber(take())
+  if c > 0 then callWith('HDEL', alerts, nil, takeList(c)) end
+  local update = take()
+  if update ~= '' then redis.call('PUBLISH', channel, update) end
+end
+local e = tonumber(take())
+for _ = 1, e do
+  local event = take()
+  local update = take()
+  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', maxlen, '*', 'event', event)
+  redis.call('PUBLISH', channel, update)
+end
+local np = tonumber(take())
+if np > 0 then callWith('ZADD', KEYS[#KEYS - 1], 'GT', takeList(2 * np)) end
+return n
