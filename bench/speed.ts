@@ -6,7 +6,7 @@
  *    issue's 1M takes minutes on a shared 2-core machine; the rate is flat after the first batches);
  *  - latency produce -> Redis at a steady rate (5 000 readings/s for 10 s by default): each
  *    reading's event time is its send time, and the latency is the time from it to the arrival
- *    of the `updates` notification that the speed layer publishes in the same MULTI/EXEC as the
+ *    of the `updates` notification that the speed layer publishes in the same atomic script call as the
  *    reading's Redis writes (so the view holds the reading when it is measured).
  *
  *   npx tsx bench/speed.ts [--readings 200000] [--rate 5000] [--seconds 10] [--patients 1000]

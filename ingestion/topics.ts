@@ -48,3 +48,9 @@ export const REJECT_HEADERS = {
   sourcePartition: 'vigil-source-partition',
   sourceOffset: 'vigil-source-offset',
 } as const
+
+/** Every topic of Vigil with its partition count, for creating them (`ensureTopics` in lib/kafka.ts). */
+export function topicSpecs(prefix = ''): Array<{ name: string; partitions: number }> {
+  const names = topicNames(prefix)
+  return (Object.keys(TOPIC_PARTITIONS) as TopicRole[]).map((role) => ({ name: names[role], partitions: TOPIC_PARTITIONS[role] }))
+}

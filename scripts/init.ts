@@ -18,7 +18,7 @@ import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../li
 import { redisKeys } from '../lib/keys.ts'
 import { connectRedis } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { TOPIC_PARTITIONS, consumerGroups, topicNames, type TopicRole } from '../ingestion/topics.ts'
+import { consumerGroups, topicNames, topicSpecs } from '../ingestion/topics.ts'
 
 export interface ResetSummary {
   topicsRecreated: string[]
@@ -61,7 +61,7 @@ export async function reset(config: Config, say: (line: string) => void = () => 
         what: `the broker to delete ${present.join(', ')}`,
       })
     }
-    const specs = (Object.keys(topics) as TopicRole[]).map((role) => ({ name: topics[role], partitions: TOPIC_PARTITIONS[role] }))
+    const specs = topicSpecs(config.topicPrefix)
     // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
     await pollUntil(async () => (await ensureTopics(admin, specs), true), { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
     summary.topicsRecreated = specs.map((s) => `${s.name} (${s.partitions} partitions)`)

@@ -5,8 +5,8 @@
  * One loop, one batch at a time: take what the consumer has buffered (up to maxBatchReadings),
  * validate and group by patient, read the patients' bands (and, for patients not cached, their
  * state) in one pipeline, apply the readings, produce rejects and alert events to Kafka, write
- * the view in one MULTI/EXEC, and only then commit the batch's offsets. A crash anywhere replays
- * the batch; per-device duplicate detection, persisted in the same MULTI/EXEC as the view, makes
+ * the view in one atomic call of write-batch.lua, and only then commit the batch's offsets. A crash anywhere replays
+ * the batch; per-device duplicate detection, persisted in the same script call as the view, makes
  * the replay a no-op (alert events produced before the crash may be produced again, with the
  * same deterministic ids).
  *
@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Consumer, Producer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, Producer, murmur2, type Message, type MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
 import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
@@ -142,8 +142,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   /** Patient state of owned partitions; dropped on rebalance and on a detected wipe. */
   const cache = new Map<string, PatientRuntime>()
   let invalidate = false
+  /** After an assignment: load the recently active patients of the owned partitions, so that a device that fell silent is noticed. */
+  let warmUp = false
   consumer.on('consumer:group:join', () => {
     invalidate = true
+    warmUp = true
   })
   /** The view's epoch this instance works against (null until the first batch adopts or creates one). */
   let knownEpoch: string | null = null
@@ -384,6 +387,34 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     committing = undefined
   }
 
+  /**
+   * Loads into the cache the patients of the owned partitions that sent readings within the series
+   * window (from the patients index), so that a device silent since before a restart or a
+   * rebalance still gets its stale-data alert. The partition of a patient is the default
+   * partitioner's: murmur2 of the key modulo the partition count.
+   */
+  async function warmUpCache(): Promise<void> {
+    if (invalidate) {
+      cache.clear()
+      invalidate = false
+    }
+    const owned = new Set(assigned())
+    if (owned.size === 0) return
+    const metadata = await consumer.metadata({ topics: [topics.readings] })
+    const count = metadata.topics.get(topics.readings)?.partitionsCount ?? 0
+    if (count === 0) return
+    const recent = await redis.zRangeByScore(keys.patients, Date.now() - opts.seriesWindowMs, '+inf')
+    const mine = recent.filter((id) => !cache.has(id) && owned.has((murmur2(Buffer.from(id)) >>> 0) % count))
+    for (let i = 0; i < mine.length; i += 1_000) {
+      const ids = mine.slice(i, i + 1_000)
+      const loaded = await loadPatients(redis, keys, ids, new Set(ids))
+      for (const [id, p] of loaded.loaded) {
+        p.table = loaded.tables.get(id) ?? p.table
+        if (!cache.has(id)) cache.set(id, p)
+      }
+    }
+  }
+
   /** Stale-device check over the cached patients, in wall-clock time (a silent device sends no event time). */
   async function checkStale(): Promise<void> {
     const now = Date.now()
@@ -454,7 +485,13 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
           lastHousekeeping = now
           const epoch = await redis.get(epochKey(keys))
           if (knownEpoch !== null && epoch !== knownEpoch) await rebuild()
-          else if (!behind) await checkStale()
+          else if (!behind) {
+            if (warmUp) {
+              warmUp = false
+              await warmUpCache()
+            }
+            await checkStale()
+          }
         }
         if (now - lastStatusAt >= opts.statusIntervalMs) {
           lastStatusAt = now

@@ -172,7 +172,7 @@ export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: r
   await redis.eval(WRITE_BATCH_LUA, { keys: scriptKeys, arguments: args })
 }
 
-/** Device state changes of the stale check (no readings involved). */
+/** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */
 export async function writeDevices(redis: RedisClient, keys: RedisKeys, changes: ReadonlyArray<{ patientId: string; deviceId: string; text: string }>, events: readonly AlertEvent[], alertStreamMaxLen: number): Promise<void> {
   const m = redis.multi()
   for (const c of changes) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import { TOPIC_PARTITIONS, topicNames, type TopicNames } from '../ingestion/topics.ts'
+import { topicNames, topicSpecs, type TopicNames } from '../ingestion/topics.ts'
 import { redisKeys } from '../lib/keys.ts'
 
 export interface TestEnv {
@@ -27,11 +27,7 @@ export async function createTestEnv(overrides: Record<string, unknown> = {}): Pr
   const topics = topicNames(config.topicPrefix)
   const admin = createAdmin(config)
   try {
-    await ensureTopics(admin, [
-      { name: topics.readings, partitions: TOPIC_PARTITIONS.readings },
-      { name: topics.rejected, partitions: TOPIC_PARTITIONS.rejected },
-      { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
-    ])
+    await ensureTopics(admin, topicSpecs(config.topicPrefix))
   } finally {
     await admin.close()
   }

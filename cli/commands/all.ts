@@ -1,10 +1,163 @@
+/**
+ * `vigil all`: every long-running layer in one process, one log stream with each line tagged by
+ * its stage: the device gateway, the speed layer, the archiver, the serving layer and (unless
+ * --no-edge) the simulator. Stages start in data-flow order and stop in reverse on Ctrl-C or
+ * SIGTERM, within 10 s: the simulator stops producing first, the archiver flushes its open
+ * files, offsets are committed. A stage that crashes is reported with its cause and the others
+ * are stopped cleanly: no half-alive process.
+ */
 import type { Command } from 'commander'
-import { notImplemented } from '../command.ts'
+import { kebabFlag, parseOptions, type Config } from '../../lib/config.ts'
+import { VigilError, describeError } from '../../lib/errors.ts'
+import { stageLogger, type Logger } from '../../lib/log.ts'
+import { onSignal, stopAll, type Stoppable } from '../../lib/shutdown.ts'
+import { retry } from '../../lib/backoff.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../../lib/kafka.ts'
+import { redisAnswers, redisUnreachable } from '../../lib/redis.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
+import { gatewayOptions, startGateway, topicSpecs } from '../../ingestion/index.ts'
+import { DEFAULT_SPEED_OPTIONS, start as startSpeed } from '../../speed-layer/index.ts'
+import { startArchiver } from '../../batch-layer/index.ts'
+import { servingOptions, start as startServing } from '../../serving/index.ts'
+import { edgeOptionsSchema, formatSummary, start as startEdge } from '../../edge/index.ts'
+
+/** The whole shutdown must fit in this, as `vigil all` promises. */
+const SHUTDOWN_TIMEOUT_MS = 10_000
+
+interface Running {
+  name: string
+  stage: Stoppable
+  /** Settles when the stage ends on its own; rejects when it crashed. */
+  ended?: Promise<unknown>
+}
+
+/** Waits for Kafka and Redis with a clear line while they are not up yet (any start order works). */
+export async function waitForServices(config: Config, log: Logger, signal: AbortSignal): Promise<void> {
+  await retry(
+    async () => {
+      if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
+      if (!(await redisAnswers(config))) throw redisUnreachable(config)
+    },
+    { initialDelayMs: 500, maxDelayMs: 5_000, signal, onRetry: (attempt, error) => log.warn(`${(error as Error).message} Waiting (attempt ${attempt}).`) },
+  )
+}
 
 export function register(program: Command): void {
   program
     .command('all')
     .description('every long-running layer in one process (gateway, speed, archiver, serving, simulator): the demo')
-    .option('--no-edge', 'do not start the simulator')
-    .action(notImplemented('all'))
+    .option('--port <port>', 'TCP port of the dashboard (default: 3000, env VIGIL_PORT)')
+    .option('--ingest-port <port>', 'TCP port of the device gateway (default: 8080, env VIGIL_INGEST_PORT)')
+    .option('--no-edge', 'do not start the simulator (real devices only)')
+    .option('--patients <n>', 'simulated patients', '20')
+    .option('--speedup <factor>', 'simulated seconds per wall-clock second (60: an hour a minute)', '1')
+    .option('--rate <readings/s>', 'total readings per second from the simulator (default: the devices\' own cadences)')
+    .option('--faults <rate>', 'fraction of simulated readings (0-1) turned into sensor faults', '0')
+    .option('--seed <n>', 'random seed of the simulator (default: random, printed)')
+    .action(
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const { port, ingestPort, edge: withEdge, patients, speedup, rate, faults, seed } = opts
+        const config = commandConfig(cmd, { ...(port === undefined ? {} : { port }), ...(ingestPort === undefined ? {} : { ingestPort }) })
+        const edgeOpts = withEdge === false ? undefined : parseOptions(edgeOptionsSchema, { patients, speedup, rate, faults, seed, progress: false }, kebabFlag)
+        const root = commandLogger(config)
+        const log = stageLogger(root, 'all')
+
+        const aborter = new AbortController()
+        const running: Running[] = []
+        let stopping: Promise<number> | undefined
+        const shutdown = (reason: string, code: number): Promise<number> => {
+          stopping ??= (async () => {
+            aborter.abort()
+            log.info(`${reason}: stopping ${running.map((r) => r.name).reverse().join(', ') || 'nothing'}`)
+            const timer = setTimeout(() => {
+              log.error(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting anyway`)
+              process.exit(1)
+            }, SHUTDOWN_TIMEOUT_MS)
+            timer.unref()
+            const clean = await stopAll(running, log)
+            clearTimeout(timer)
+            return clean ? code : 1
+          })()
+          return stopping
+        }
+        const dispose = onSignal((signal) => void shutdown(`${signal} received`, 0))
+
+        try {
+          await waitForServices(config, log, aborter.signal)
+          const admin = createAdmin(config)
+          try {
+            const created = await ensureTopics(admin, topicSpecs(config.topicPrefix))
+            if (created.length > 0) log.info(`created topics ${created.join(', ')}`)
+          } finally {
+            await admin.close()
+          }
+          const starts: Array<[string, () => Promise<Running>]> = [
+            [
+              'ingest',
+              async () => {
+                const g = await startGateway(config, gatewayOptions(), { log: stageLogger(root, 'ingest') })
+                if (g.generatedToken) log.info(`device gateway: ${g.url} (device token for this run: ${g.deviceTokens[0]})`)
+                return { name: 'ingest', stage: g }
+              },
+            ],
+            ['speed', async () => ({ name: 'speed', stage: await startSpeed({ ...config, speed: DEFAULT_SPEED_OPTIONS }, { log: root }) })],
+            [
+              'archive',
+              async () => {
+                const a = await startArchiver(config, { log: stageLogger(root, 'archive') })
+                return { name: 'archive', stage: a, ended: a.failed }
+              },
+            ],
+            [
+              'serve',
+              async () => {
+                const s = await startServing(config, { log: stageLogger(root, 'serve'), options: servingOptions() })
+                process.stdout.write(`\nDashboard: ${s.loginUrl}\n${s.tokenGenerated ? '(VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''}\n`)
+                return { name: 'serve', stage: s }
+              },
+            ],
+          ]
+          if (edgeOpts !== undefined) {
+            starts.push([
+              'edge',
+              async () => {
+                const e = await startEdge({ ...config, edge: edgeOpts }, { log: stageLogger(root, 'edge') })
+                const ended = e.done.then((summary) => log.info(`simulator finished:\n${formatSummary(summary)}`))
+                return { name: 'edge', stage: e, ended }
+              },
+            ])
+          }
+          for (const [name, startStage] of starts) {
+            if (aborter.signal.aborted) break
+            try {
+              running.push(await startStage())
+            } catch (error) {
+              throw new VigilError('STAGE_FAILED', `${name} could not start: ${describeError(error)}`, { cause: error })
+            }
+          }
+          log.info(`running: ${running.map((r) => r.name).join(', ')}; Ctrl-C stops every stage`)
+
+          // Whichever comes first: a signal, or a stage crashing (a simulator that finished is fine).
+          const crashed = new Promise<number>((resolve) => {
+            for (const r of running) {
+              r.ended?.catch((error: unknown) => {
+                log.error(`${r.name} crashed: ${describeError(error)}`)
+                resolve(shutdown(`${r.name} crashed`, 1))
+              })
+            }
+          })
+          const signalled = new Promise<number>((resolve) => {
+            aborter.signal.addEventListener('abort', () => void stopping?.then(resolve))
+          })
+          return await Promise.race([crashed, signalled])
+        } catch (error) {
+          // Ctrl-C while waiting for the services or starting a stage is a normal stop.
+          if (stopping !== undefined) return await stopping
+          await shutdown('start failed', 1)
+          throw error
+        } finally {
+          dispose()
+        }
+      }),
+    )
 }
