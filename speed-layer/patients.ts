@@ -25,10 +25,12 @@ export interface PatientRuntime {
   devices: Map<string, DeviceState>
   /** The patient's bands (defaults merged with their overrides). */
   table: BandTable
+  /** Newest event time when the series was last trimmed (0: not since loaded). */
+  trimmedAt: number
 }
 
 export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS): PatientRuntime {
-  return { patientId, ts: 0, latest: {}, alerts: {}, devices: new Map(), table }
+  return { patientId, ts: 0, latest: {}, alerts: {}, devices: new Map(), table, trimmedAt: 0 }
 }
 
 export interface PatientOptions {
@@ -42,6 +44,8 @@ export interface BatchOutcome {
   events: AlertEvent[]
   changedDevices: Set<string>
   changedAlerts: Set<Vital>
+  /** Vitals whose latest value changed. */
+  changedVitals: Set<Vital>
   duplicates: number
   late: number
   /** Readings placed in order although they arrived after a newer one of the patient (within the tolerance). */
@@ -50,7 +54,7 @@ export interface BatchOutcome {
 
 /** Applies a batch of one patient's valid readings (any order) to its runtime state. */
 export function applyReadings(p: PatientRuntime, readings: readonly Reading[], options: PatientOptions): BatchOutcome {
-  const out: BatchOutcome = { entries: [], events: [], changedDevices: new Set(), changedAlerts: new Set(), duplicates: 0, late: 0, reordered: 0 }
+  const out: BatchOutcome = { entries: [], events: [], changedDevices: new Set(), changedAlerts: new Set(), changedVitals: new Set(), duplicates: 0, late: 0, reordered: 0 }
   // Readings that arrived after a newer one of the patient, within the tolerance (older ones are late).
   let arrivedMax = p.ts
   for (const r of readings) {
@@ -85,6 +89,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Reading[], o
       const cur = p.latest[vital]
       if (cur !== undefined && r.ts < cur.ts) continue
       p.latest[vital] = { value, status: s, ts: r.ts }
+      out.changedVitals.add(vital)
       const step = stepVitalAlert(p.alerts[vital], { patientId: p.patientId, vital, value, status: s, ts: r.ts }, options.holdDownMs)
       if (step.state !== p.alerts[vital]) {
         if (step.state === undefined) delete p.alerts[vital]

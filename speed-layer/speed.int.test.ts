@@ -192,6 +192,20 @@ describe('the speed layer', () => {
     expect(await redis.hGet(keys.latest('p-quiet'), 'heartRate')).toBe('71')
   })
 
+  it('raises the stale-data alert of a device that fell silent while no instance was running', async () => {
+    const first = await startLayer({ staleMinMs: 4_000 })
+    const t = Date.now()
+    await send([record(env.topics.readings, reading('p-gone', 1, t, { spo2: 97 }))])
+    await pollUntil(async () => first.stats().records === 1, { timeoutMs: 20_000, what: 'the reading processed' })
+    await first.stop()
+    layers.splice(layers.indexOf(first), 1)
+    expect(await alertsInStream()).toEqual([])
+    const second = await startLayer({ staleMinMs: 4_000 })
+    await pollUntil(async () => (await alertsInStream()).length > 0, { timeoutMs: 30_000, what: 'the stale-data alert' })
+    expect((await alertsInStream()).map((a) => [a.patientId, a.vital, a.kind, a.ts])).toEqual([['p-gone', 'device', 'raised', t + 4_000]])
+    expect(second.stats().records).toBe(0)
+  })
+
   it('shares the partitions between two instances, each patient handled by the one owning its partition', async () => {
     const a = await startLayer()
     const b = await startLayer()

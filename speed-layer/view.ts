@@ -23,7 +23,7 @@ export function epochKey(keys: RedisKeys): string {
 }
 
 /** The latest hash's fields (DESIGN.md Redis): `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`. */
-export function latestFields(state: PatientState): Record<string, string> {
+export function latestFields(state: PatientState, only?: ReadonlySet<Vital>): Record<string, string> {
   const h: Record<string, string> = {
     status: state.status,
     news2: String(state.news2.score),
@@ -31,6 +31,7 @@ export function latestFields(state: PatientState): Record<string, string> {
     ts: String(state.ts),
   }
   for (const [vital, v] of Object.entries(state.vitals) as [Vital, VitalState][]) {
+    if (only !== undefined && !only.has(vital)) continue
     h[vital] = String(v.value)
     h[`${vital}:status`] = v.status
     h[`${vital}:ts`] = String(v.ts)
@@ -111,6 +112,9 @@ export interface WriteOptions {
   alertStreamMaxLen: number
 }
 
+/** How often (event time) a patient's series is trimmed to the window. */
+const SERIES_TRIM_EVERY_MS = 60_000
+
 /** The batch script (header in the file); EVAL caches it by digest on the server after the first call. */
 const WRITE_BATCH_LUA = readFileSync(new URL('./write-batch.lua', import.meta.url), 'utf8')
 
@@ -133,14 +137,22 @@ export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: r
     let update = ''
     if (o.entries.length > 0) {
       const state = patientState(p)
-      const fields = Object.entries(latestFields(state))
+      // Only the vitals this batch changed: the others' fields already hold their values.
+      const fields = Object.entries(latestFields(state, o.changedVitals))
       args.push(String(fields.length))
       for (const [f, v] of fields) args.push(f, v)
       // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
       const members = o.entries.map((e) => JSON.stringify(e))
       args.push(String(members.length))
       o.entries.forEach((e, k) => args.push(String(e.ts), members[k] as string))
-      args.push(`(${p.ts - options.seriesWindowMs}`)
+      // Trimmed once per minute of event time, not every batch: the series then spans between the
+      // window and the window plus a minute, always at least the window.
+      if (p.ts - p.trimmedAt >= SERIES_TRIM_EVERY_MS) {
+        args.push(`(${p.ts - options.seriesWindowMs}`)
+        p.trimmedAt = p.ts
+      } else {
+        args.push('')
+      }
       patients.push(String(p.ts), id)
       update = `{"type":"readings","patient":${JSON.stringify(state)},"entries":[${members.join(',')}]}`
     } else {
