@@ -20,15 +20,27 @@ afterEach(async () => {
   env = undefined
 })
 
-function startArchiverProcess(e: TestEnv, flags: string[] = []): ChildProcess {
+function startArchiverProcess(e: TestEnv, flags: string[] = [], logLevel = 'warn'): ChildProcess {
   const child = spawn(process.execPath, ['bin/vigil.js', 'archive', '--flush-records', '1500', '--flush-interval-ms', '300', ...flags], {
     cwd: root,
-    env: { ...process.env, VIGIL_TOPIC_PREFIX: e.config.topicPrefix, VIGIL_DATALAKE_DIR: e.config.datalakeDir, VIGIL_LOG_LEVEL: 'warn' },
+    env: { ...process.env, VIGIL_TOPIC_PREFIX: e.config.topicPrefix, VIGIL_DATALAKE_DIR: e.config.datalakeDir, VIGIL_LOG_LEVEL: logLevel },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (s: string) => process.stderr.write(`[archiver ${child.pid}] ${s}`))
   return child
+}
+
+/** Resolves once the archiver logged that it runs: from then on it handles SIGTERM. */
+async function running(child: ChildProcess): Promise<void> {
+  let seen = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stderr?.on('data', (s: string) => {
+      seen += s
+      if (seen.includes('archiving ')) resolve()
+    })
+    child.once('exit', (code, signal) => reject(new Error(`the archiver exited (${code ?? signal}) before it ran`)))
+  })
 }
 
 async function countLakeFiles(lake: string): Promise<number> {
@@ -131,14 +143,17 @@ describe('the archiver', () => {
     const ends = await endOffsets(e)
     expect(ends.reduce((a, b) => a + b, 0)).toBe(total)
 
-    const child = startArchiverProcess(e)
+    const child = startArchiverProcess(e, [], 'info')
     try {
+      // The lake may be complete already (the killed runs archived everything): wait for this
+      // process to run, so the SIGTERM below tests its clean shutdown, not its start-up.
+      await running(child)
       await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total, { timeoutMs: 90_000, intervalMs: 500, what: 'every offset in the lake' })
     } finally {
       const exited = once(child, 'exit')
       child.kill('SIGTERM')
-      const [code] = await exited
-      expect(code).toBe(0)
+      const [code, sig] = await exited
+      expect({ code, sig }).toEqual({ code: 0, sig: null })
     }
 
     const lake = await lakeOffsets(e.config.datalakeDir)
