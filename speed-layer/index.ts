@@ -23,13 +23,14 @@ import { Consumer, Producer, murmur2, type Message, type MessagesStream } from '
 import type { Config } from '../lib/config.ts'
 import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
-import { kafkaBaseOptions } from '../lib/kafka.ts'
+import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
 import type { AlertEvent } from '../lib/views.ts'
-import { REJECT_HEADERS, consumerGroups, topicNames, type Reading } from '../ingestion/index.ts'
+import { REJECT_HEADERS, consumerGroups, topicNames, topicSpecs } from '../ingestion/topics.ts'
+import type { Reading } from '../ingestion/schema.ts'
 import { staleRaised, staleThresholdMs } from './alerts.ts'
 import type { SpeedOptions } from './config.ts'
 import { serializeDevice } from './devices.ts'
@@ -122,6 +123,16 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   const redisOutage = outage(`connecting to Redis at ${config.redisUrl}`)
   const redis: RedisClient = await retry(() => connectRedis(config, { log, name: 'vigil-speed' }), { signal, onRetry: redisOutage.onRetry })
   redisOutage.done()
+
+  // The speed layer writes to vitals.rejected and vitals.alerts: make sure they exist (any start order works).
+  await withRetry(`creating topics on Kafka at ${config.kafkaBrokers.join(',')}`, async () => {
+    const admin = createAdmin(config, 'vigil-speed-admin')
+    try {
+      await ensureTopics(admin, topicSpecs(config.topicPrefix))
+    } finally {
+      await admin.close()
+    }
+  })
 
   const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-speed'), idempotent: true, acks: -1 })
   const consumer = new Consumer({
