@@ -6,6 +6,10 @@ import { Command, Option } from 'commander'
 import { configFlagHelp, loadConfig, CONFIG_FIELDS, type Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
+import { retry } from '../lib/backoff.ts'
+import { kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
+import { redisAnswers, redisUnreachable } from '../lib/redis.ts'
+import { onSignal } from '../lib/shutdown.ts'
 
 /** Config fields settable by a flag on every command (others, like --port, belong to one command). */
 const GLOBAL_FIELDS = ['kafkaBrokers', 'redisUrl', 'topicPrefix', 'redisPrefix', 'datalakeDir', 'logLevel'] as const
@@ -63,4 +67,45 @@ export function notImplemented(name: string): () => Promise<void> {
   return action(async () => {
     throw new VigilError('NOT_IMPLEMENTED', `\`vigil ${name}\` is not implemented yet.`)
   })
+}
+
+/** Which services a command cannot start without. */
+export interface Needs {
+  kafka?: boolean
+  redis?: boolean
+}
+
+/**
+ * Waits for Kafka and Redis (those in `needs`) with a clear line while they are not up yet, so
+ * that the layers can be started in any order.
+ */
+export async function waitForServices(config: Config, log: Logger, signal: AbortSignal, needs: Needs = { kafka: true, redis: true }): Promise<void> {
+  await retry(
+    async () => {
+      if (needs.kafka === true && !(await kafkaAnswers(config))) throw kafkaUnreachable(config)
+      if (needs.redis === true && !(await redisAnswers(config))) throw redisUnreachable(config)
+    },
+    { initialDelayMs: 500, maxDelayMs: 5_000, signal, onRetry: (attempt, error) => log.warn(`${(error as Error).message} Waiting (attempt ${attempt}).`) },
+  )
+}
+
+/**
+ * `waitForServices` for a command that runs one stage: Ctrl-C or SIGTERM while waiting is a
+ * normal stop. Resolves false when a signal came first (the command then exits 0).
+ */
+export async function servicesUp(config: Config, log: Logger, needs: Needs): Promise<boolean> {
+  const aborter = new AbortController()
+  const dispose = onSignal((signal) => {
+    log.info(`${signal} received while waiting: stopping`)
+    aborter.abort()
+  })
+  try {
+    await waitForServices(config, log, aborter.signal, needs)
+    return true
+  } catch (error) {
+    if (aborter.signal.aborted) return false
+    throw error
+  } finally {
+    dispose()
+  }
 }

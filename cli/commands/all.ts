@@ -7,14 +7,12 @@
  * are stopped cleanly: no half-alive process.
  */
 import type { Command } from 'commander'
-import { kebabFlag, parseOptions, type Config } from '../../lib/config.ts'
+import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { VigilError, describeError } from '../../lib/errors.ts'
-import { stageLogger, type Logger } from '../../lib/log.ts'
+import { stageLogger } from '../../lib/log.ts'
+import { createAdmin, ensureTopics } from '../../lib/kafka.ts'
 import { onSignal, stopAll, type Stoppable } from '../../lib/shutdown.ts'
-import { retry } from '../../lib/backoff.ts'
-import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../../lib/kafka.ts'
-import { redisAnswers, redisUnreachable } from '../../lib/redis.ts'
-import { action, commandConfig, commandLogger } from '../command.ts'
+import { action, commandConfig, commandLogger, waitForServices } from '../command.ts'
 import { gatewayOptions, startGateway, topicSpecs } from '../../ingestion/index.ts'
 import { DEFAULT_SPEED_OPTIONS, start as startSpeed } from '../../speed-layer/index.ts'
 import { startArchiver } from '../../batch-layer/index.ts'
@@ -29,17 +27,6 @@ interface Running {
   stage: Stoppable
   /** Settles when the stage ends on its own; rejects when it crashed. */
   ended?: Promise<unknown>
-}
-
-/** Waits for Kafka and Redis with a clear line while they are not up yet (any start order works). */
-export async function waitForServices(config: Config, log: Logger, signal: AbortSignal): Promise<void> {
-  await retry(
-    async () => {
-      if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
-      if (!(await redisAnswers(config))) throw redisUnreachable(config)
-    },
-    { initialDelayMs: 500, maxDelayMs: 5_000, signal, onRetry: (attempt, error) => log.warn(`${(error as Error).message} Waiting (attempt ${attempt}).`) },
-  )
 }
 
 export function register(program: Command): void {

@@ -4,7 +4,7 @@ import { runUntilSignal } from '../../lib/shutdown.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { archiverOptionsSchema } from '../../batch-layer/config.ts'
 import { startArchiver } from '../../batch-layer/index.ts'
-import { action, commandConfig, commandLogger } from '../command.ts'
+import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 
 export function register(program: Command): void {
   program
@@ -17,6 +17,7 @@ export function register(program: Command): void {
         const config = commandConfig(cmd)
         const options = parseOptions(archiverOptionsSchema, { flushRecords: opts.flushRecords, flushIntervalMs: opts.flushIntervalMs }, kebabFlag)
         const log = stageLogger(commandLogger(config), 'archive')
+        if (!(await servicesUp(config, log, { kafka: true }))) return 0
         const archiver = await startArchiver(config, { log, options })
         const stages = [{ name: 'archive', stage: archiver }]
         return Promise.race([

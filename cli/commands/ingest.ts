@@ -3,6 +3,7 @@ import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
+import { kafkaUnreachable } from '../../lib/kafka.ts'
 import { gatewayOptionsSchema, startGateway } from '../../ingestion/index.ts'
 
 export function register(program: Command): void {
@@ -24,6 +25,8 @@ export function register(program: Command): void {
         const root = commandLogger(config)
         const log = stageLogger(root, 'ingest')
         const gateway = await startGateway(config, options, { log })
+        // The gateway listens without Kafka (devices get 503 and retry); say what to do about it.
+        if (gateway.producer.unreachable) log.warn(`${kafkaUnreachable(config).message} Devices get 503 until it answers; retrying.`)
         if (gateway.generatedToken) process.stdout.write(`device token: ${gateway.deviceTokens[0]}\n`)
         return runUntilSignal([{ name: 'ingest', stage: gateway }], { log })
       }),

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { start, speedOptionsSchema } from '../../speed-layer/index.ts'
-import { action, commandConfig, commandLogger } from '../command.ts'
+import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 
 export function register(program: Command): void {
   program
@@ -19,6 +19,7 @@ export function register(program: Command): void {
         const config = commandConfig(cmd)
         const speed = parseOptions(speedOptionsSchema, opts, kebabFlag)
         const log = commandLogger(config)
+        if (!(await servicesUp(config, log, { kafka: true, redis: true }))) return 0
         const layer = await start({ ...config, speed }, { log })
         log.info(`speed layer running (group ${config.topicPrefix}vigil-speed, Redis prefix ${config.redisPrefix}); Ctrl-C to stop`)
         return runUntilSignal([{ name: 'speed', stage: layer }], { log })
