@@ -6,7 +6,9 @@ import type { Admin } from '@platformatic/kafka'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { z } from 'zod'
 import { VITALS, VITAL_UNITS, patientIdSchema } from '../ingestion/schema.ts'
-import { DEFAULT_BANDS } from '../lib/bands.ts'
+import { BandSpecError, DEFAULT_BANDS, parseBandSpec, type Band, type BandTable } from '../lib/bands.ts'
+import { readPatientBands, writePatientBands, type PatientBands } from '../lib/band-store.ts'
+import { redisKeys } from '../lib/keys.ts'
 import { zodReason, type Config } from '../lib/config.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import { SESSION_COOKIE, type Auth } from './auth.ts'
@@ -37,15 +39,23 @@ function badRequest(reply: FastifyReply, error: z.ZodError) {
   return reply.code(400).send({ error: 'Bad Request', message: zodReason(error) })
 }
 
-/** The band table as JSON (Infinity has no JSON form: the open upper edge is null). */
-export function bandsJson() {
+/** Bands as JSON (Infinity has no JSON form: the open upper edge is null). */
+function bandListJson(bands: readonly Band[]) {
+  return bands.map((b) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null }))
+}
+
+/** The band table as JSON. */
+export function bandsJson(table: BandTable = DEFAULT_BANDS) {
   return {
     vitals: VITALS,
     units: VITAL_UNITS,
-    bands: Object.fromEntries(
-      VITALS.map((v) => [v, DEFAULT_BANDS[v].map((b) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null }))]),
-    ),
+    bands: Object.fromEntries(VITALS.map((v) => [v, bandListJson(table[v])])),
   }
+}
+
+/** A patient's bands in force and which vitals are overridden. */
+function patientBandsJson(patientId: string, b: PatientBands) {
+  return { patientId, overridden: VITALS.filter((v) => b.overrides[v] !== undefined), ...bandsJson(b.table) }
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -80,6 +90,30 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const patient = await view.patient(p.data.id)
     if (patient === null) return reply.code(404).send({ error: 'Not Found', message: 'no such patient' })
     return { ...patient, alerts: await view.alerts(options.alertFeedSize, p.data.id) }
+  })
+
+  // Per-patient band overrides, the same specs as `vigil patient set --band` (e.g. "spo2:news2-scale2",
+  // "heartRate:normal=40-90", "heartRate:default"); the speed layer applies them from the next reading.
+  const keys = redisKeys(deps.config.redisPrefix)
+  app.get('/api/patients/:id/bands', async (request, reply) => {
+    const p = idParams.safeParse(request.params)
+    if (!p.success) return badRequest(reply, p.error)
+    return patientBandsJson(p.data.id, await readPatientBands(deps.redis, keys, p.data.id))
+  })
+
+  app.put('/api/patients/:id/bands', async (request, reply) => {
+    const p = idParams.safeParse(request.params)
+    if (!p.success) return badRequest(reply, p.error)
+    const b = z.object({ bands: z.array(z.string().min(1).max(200)).min(1, { error: 'bands must list at least one band spec' }).max(50) }).safeParse(request.body ?? {})
+    if (!b.success) return badRequest(reply, b.error)
+    let specs
+    try {
+      specs = b.data.bands.map(parseBandSpec)
+    } catch (error) {
+      if (error instanceof BandSpecError) return reply.code(400).send({ error: 'Bad Request', message: error.message })
+      throw error
+    }
+    return patientBandsJson(p.data.id, await writePatientBands(deps.redis, keys, p.data.id, specs))
   })
 
   app.get('/api/patients/:id/series', async (request, reply) => {

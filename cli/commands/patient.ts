@@ -1,15 +1,6 @@
 import type { Command } from 'commander'
-import {
-  BAND_PRESETS,
-  BandSpecError,
-  DEFAULT_BANDS,
-  applyBandSpecs,
-  describeBands,
-  mergeBands,
-  overridesFromHash,
-  overridesToHash,
-  parseBandSpec,
-} from '../../lib/bands.ts'
+import { BAND_PRESETS, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
+import { readPatientBands, writePatientBands } from '../../lib/band-store.ts'
 import { VigilError } from '../../lib/errors.ts'
 import { redisKeys } from '../../lib/keys.ts'
 import { connectRedis } from '../../lib/redis.ts'
@@ -42,13 +33,7 @@ export function register(program: Command): void {
         const keys = redisKeys(config.redisPrefix)
         const redis = await connectRedis(config)
         try {
-          const key = keys.bands(id.data)
-          const overrides = applyBandSpecs(overridesFromHash(await redis.hGetAll(key)), specs)
-          const hash = overridesToHash(overrides)
-          const m = redis.multi().del(key)
-          if (Object.keys(hash).length > 0) m.hSet(key, hash)
-          await m.exec()
-          const table = mergeBands(overrides)
+          const { overrides, table } = await writePatientBands(redis, keys, id.data, specs)
           for (const v of VITALS) {
             const mark = overrides[v] === undefined ? ' ' : '*'
             process.stdout.write(`${mark} ${v.padEnd(12)} ${describeBands(table[v])}\n`)
@@ -67,8 +52,7 @@ export function register(program: Command): void {
         const config = commandConfig(cmd)
         const redis = await connectRedis(config)
         try {
-          const overrides = overridesFromHash(await redis.hGetAll(redisKeys(config.redisPrefix).bands(patientId)))
-          const table = mergeBands(overrides, DEFAULT_BANDS)
+          const { overrides, table } = await readPatientBands(redis, redisKeys(config.redisPrefix), patientId)
           for (const v of VITALS) process.stdout.write(`${overrides[v] === undefined ? ' ' : '*'} ${v.padEnd(12)} ${describeBands(table[v])}\n`)
         } finally {
           redis.destroy()
