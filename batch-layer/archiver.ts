@@ -112,6 +112,7 @@ class ArchiverStage implements Archiver {
   /** Set when a write failed: nothing more is sealed or written until a restart. */
   private broken = false
   private lastStatus = 0
+  private lastStatusAt = Date.now()
   private readonly counters: ArchiverStats = { consumed: 0, records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
 
   constructor(
@@ -157,7 +158,7 @@ class ArchiverStage implements Archiver {
     await this.consume()
     const tick = Math.max(50, Math.min(1_000, Math.floor(this.options.flushIntervalMs / 4)))
     this.timer = setInterval(() => this.sealAged(), tick)
-    this.statusTimer = setInterval(() => this.status(), 30_000)
+    this.statusTimer = setInterval(() => this.status(), 10_000)
     this.statusTimer.unref()
   }
 
@@ -290,9 +291,12 @@ class ArchiverStage implements Archiver {
 
   private status(): void {
     if (this.counters.records === this.lastStatus) return
+    const now = Date.now()
+    const rate = ((this.counters.records - this.lastStatus) * 1000) / Math.max(1, now - this.lastStatusAt)
     this.lastStatus = this.counters.records
+    this.lastStatusAt = now
     const c = this.counters
-    this.log.info(`archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`)
+    this.log.info(`${rate.toFixed(0)} records/s, archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`)
   }
 
   stats(): ArchiverStats {

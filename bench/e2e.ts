@@ -222,12 +222,14 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
 
     // Produce -> Redis: the speed layer's notifications (measured only while `measureRedis`).
     let measureRedis = false
+    let lastSampleAt = 0
     const redisDelays: number[] = []
     await sub.connect()
     await sub.subscribe(keys.updates, (message) => {
       if (!measureRedis) return
       const at = Date.now()
       const u = JSON.parse(message) as Update
+      lastSampleAt = at
       if (u.type === 'readings') for (const e of u.entries) redisDelays.push(at - e.ts)
     })
 
@@ -246,7 +248,9 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
           void client.emitWithAck('subscribe', { patientId: p.patientId })
         }
       }
-      if (measureBrowser) for (const p of push.patients) browserDelays.push(at - p.ts)
+      if (!measureBrowser) return
+      lastSampleAt = at
+      for (const p of push.patients) browserDelays.push(at - p.ts)
     })
 
     let producedTotal = 0
@@ -292,6 +296,9 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
         },
         { timeoutMs: catchUpTimeoutS * 1000, intervalMs: 100, what: 'the lag to return to 0' },
       ).catch(() => undefined)
+      // Notifications still on their way count too (leaving them out would flatter the p99):
+      // measurement ends once none has arrived for a second.
+      await pollUntil(async () => Date.now() - lastSampleAt > 1_000, { timeoutMs: 30_000, intervalMs: 100, what: 'the last notifications' }).catch(() => undefined)
       measureRedis = false
       measureBrowser = false
       const tDone = Math.max(speedAt ?? Date.now(), archiverAt ?? Date.now())

@@ -5,8 +5,10 @@
  * run-to-completion form.
  *
  * Pacing: with --rate R, record i leaves at t0 + i/R (so --count and --duration are exact); with
- * no --rate, a reading leaves when its event time comes, simulated time running --speedup times
- * faster than the wall clock; with --rate max, as fast as the sink acknowledges.
+ * no --rate, a reading leaves when its simulated time comes, simulated time running --speedup
+ * times faster than the wall clock; with --rate max, as fast as the sink acknowledges. Event time
+ * (`ts`) is the moment a reading leaves by that schedule, never ahead of the wall clock (see
+ * `simulate`).
  */
 import { randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,6 +18,7 @@ import type { Stoppable } from '../lib/shutdown.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { Prng } from './prng.ts'
 import { Simulator } from './simulator.ts'
+import type { Reading } from '../ingestion/schema.ts'
 import { FaultInjector, FAULT_KINDS, SCHEMA_INVALID_FAULTS, type EdgeRecord, type FaultCounts } from './faults.ts'
 import { checkTimeZone, parseColumnsFlag, readCsv, type CsvField } from './csv.ts'
 import { httpSink, kafkaSink, type Sink } from './sinks.ts'
@@ -118,7 +121,7 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
   let fileSeqMaxAll = 0
   const replayInfo = o.replay === undefined ? undefined : { file: o.replay, passes: 0, rowsRead: 0, rowsSent: 0, rowsSkipped: 0 }
 
-  const progress = startProgress(deps.progress, counters, sink, now)
+  const progress = startProgress(deps.progress, counters, sink, now, deps.log)
 
   /** Hands records to the sink, never past --count; returns false once the limit is reached. */
   const out: EdgeRecord[] = []
@@ -169,11 +172,32 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
   async function simulate(): Promise<void> {
     const sim = new Simulator(o.patients, seed, startMs)
     const cadence = o.rate === undefined
+    // Event time never runs ahead of the wall clock, whatever the pace, so that the speed layer's
+    // clock-skew guard, stale-device alerts and "last seen" stay true: with --speedup K the
+    // physiology runs K times faster but each reading is stamped with the moment it leaves
+    // (start + simulated elapsed / K); with --rate R, reading i is stamped start + i/R s (its
+    // schedule); both are deterministic for a seed and --start. With --rate max there is no
+    // schedule: readings keep the simulation's own event time, which runs ahead of the wall
+    // clock as fast as the sink takes records (a producer benchmark, or a --start in the past).
+    const rate = o.rate
+    let made = 0
+    const stamp =
+      typeof rate === 'number'
+        ? () => startMs + Math.floor((made * 1000) / rate)
+        : rate === 'max'
+          ? (simTs: number) => simTs
+          : (simTs: number) => startMs + Math.round((simTs - startMs) / o.speedup)
+    const nextReading = (): Reading => {
+      const r = sim.next()
+      const ts = stamp(r.ts)
+      made++
+      return ts === r.ts ? r : { ...r, ts }
+    }
     for (;;) {
       const budget = Math.min(CHUNK, dueByRate() - counters.sent)
       const simNow = cadence ? startMs + (now() - t0) * o.speedup : Infinity
       out.length = 0
-      while (out.length < budget && (!cadence || sim.peekTs() <= simNow)) faults.process(sim.next(), out)
+      while (out.length < budget && (!cadence || sim.peekTs() <= simNow)) faults.process(nextReading(), out)
       if (!emit(out)) {
         stoppedBy = limitReason()
         return
@@ -185,7 +209,7 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
       // The deadline may be noticed a moment before the last records due by it went out:
       // --rate R --duration S sends exactly R x S.
       out.length = 0
-      while (counters.sent + out.length < Math.min(limit, dueByRate())) faults.process(sim.next(), out)
+      while (counters.sent + out.length < Math.min(limit, dueByRate())) faults.process(nextReading(), out)
       if (!emit(out)) return
     }
     out.length = 0
@@ -362,8 +386,8 @@ export function formatSummary(s: EdgeSummary): string {
   return lines.join('\n') + '\n'
 }
 
-function startProgress(stream: NodeJS.WriteStream | undefined, counters: Counters, sink: Sink, now: () => number): { stop(): void } {
-  if (stream === undefined) return { stop() {} }
+/** The progress line redrawn every second on a TTY; elsewhere, one status line in the log every 10 s. */
+function startProgress(stream: NodeJS.WriteStream | undefined, counters: Counters, sink: Sink, now: () => number, log: Logger): { stop(): void } {
   let lastSent = 0
   let lastT = now()
   const timer = setInterval(() => {
@@ -372,13 +396,15 @@ function startProgress(stream: NodeJS.WriteStream | undefined, counters: Counter
     lastSent = counters.sent
     lastT = t
     const errors = sink.stats.refused + counters.skipped
-    stream.write(`\redge: ${Math.round(rate)} readings/s · total ${counters.sent} · acked ${sink.stats.acked} · errors ${errors}${sink.stats.outages > 0 ? ` · outages ${sink.stats.outages}` : ''}   `)
-  }, 1_000)
+    const line = `${Math.round(rate)} readings/s · total ${counters.sent} · acked ${sink.stats.acked} · errors ${errors}${sink.stats.outages > 0 ? ` · outages ${sink.stats.outages}` : ''}`
+    if (stream === undefined) log.info(line.replaceAll(' · ', ', '))
+    else stream.write(`\redge: ${line}   `)
+  }, stream === undefined ? 10_000 : 1_000)
   timer.unref()
   return {
     stop() {
       clearInterval(timer)
-      stream.write('\n')
+      stream?.write('\n')
     },
   }
 }

@@ -161,6 +161,13 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     }
   })
 
+  // Counted for the status line every 10 s (never a line per request).
+  const counts = { accepted: 0, refused: 0, unavailable: 0 }
+  app.addHook('onResponse', async (_req, reply) => {
+    if (reply.statusCode === 503) counts.unavailable++
+    else if (reply.statusCode >= 400) counts.refused++
+  })
+
   /** Produces and answers 202 after Kafka acknowledged, 503 while it is unreachable. */
   async function accept(reply: FastifyReply, records: ProducerRecord[], extra: Record<string, unknown> = {}): Promise<FastifyReply> {
     try {
@@ -172,6 +179,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
       }
       throw error
     }
+    counts.accepted += records.length
     return reply.code(202).send({ accepted: records.length, ...extra })
   }
 
@@ -268,6 +276,14 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host
   const url = `http://${host}:${actualPort}`
   log.info(`gateway listening on ${url} (POST /v1/readings, /fhir/Observation, /fhir)`)
+  let last = { at: Date.now(), accepted: 0 }
+  const statusTimer = setInterval(() => {
+    const now = Date.now()
+    const rate = ((counts.accepted - last.accepted) * 1000) / Math.max(1, now - last.at)
+    last = { at: now, accepted: counts.accepted }
+    log.info(`${rate.toFixed(0)} readings/s accepted (${counts.accepted} in all), requests refused ${counts.refused}, answered 503 ${counts.unavailable}, Kafka ${producer.unreachable ? 'unreachable' : 'ok'}`)
+  }, 10_000)
+  statusTimer.unref()
 
   return {
     url,
@@ -276,6 +292,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     generatedToken,
     producer,
     async stop() {
+      clearInterval(statusTimer)
       await app.close()
       await producer.close()
     },

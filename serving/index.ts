@@ -167,12 +167,27 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   const server = io
 
+  // One status line every 10 s, never one per message: what the pages were sent.
+  const total = async (m: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await m.get()).values.reduce((sum, v) => sum + v.value, 0)
+  let last = { at: Date.now(), readings: 0, pushes: 0 }
+  const statusTimer = setInterval(() => {
+    void (async () => {
+      const [readings, pushes, alerts, clients] = await Promise.all([total(metrics.readingsSeen), total(metrics.pushes), total(metrics.alertsSeen), total(metrics.connectedClients)])
+      const now = Date.now()
+      const per = (n: number) => Math.round(((n * 1000) / Math.max(1, now - last.at)) * 10) / 10
+      log.info(`${per(readings - last.readings)} readings/s seen, ${per(pushes - last.pushes)} pushes/s to ${clients} clients, alerts ${alerts}`)
+      last = { at: now, readings, pushes }
+    })().catch(() => undefined)
+  }, 10_000)
+  statusTimer.unref()
+
   return {
     url,
     token: auth.token,
     tokenGenerated: auth.generated,
     loginUrl: `${url}/login?token=${encodeURIComponent(auth.token)}`,
     async stop() {
+      clearInterval(statusTimer)
       await push?.stop()
       await batch.stop()
       // Close the transports rather than disconnect the sockets: a page then sees "transport

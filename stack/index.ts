@@ -14,6 +14,7 @@ import { kafkaAnswers } from '../lib/kafka.ts'
 import { redisAnswers } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import * as P from './paths.ts'
+import { stackPaths } from './paths.ts'
 import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
 
 export type ServiceName = 'kafka' | 'redis'
@@ -34,6 +35,11 @@ export interface UpResult extends ServiceStatus {
 }
 
 type Log = (line: string) => void
+
+export interface StackOptions {
+  /** State folder of the stack (pid files, logs, Kafka's data). @defaultValue `.stack/` at the project root */
+  dir?: string
+}
 
 const KAFKA_MARKER = 'kafka.Kafka'
 const REDIS_MARKER = 'redis-server'
@@ -59,13 +65,14 @@ async function dockerEngineAnswers(): Promise<boolean> {
   return r.code === 0 && r.stdout.trim().length > 0
 }
 
-export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>): Promise<ServiceStatus[]> {
-  const dockerStarted = existsSync(P.DOCKER_MARKER)
+export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, options: StackOptions = {}): Promise<ServiceStatus[]> {
+  const S = stackPaths(options.dir)
+  const dockerStarted = existsSync(S.dockerMarker)
   const [kUp, rUp, kPid, rPid] = await Promise.all([
     kafkaAnswers(config),
     redisAnswers(config),
-    livePid(P.KAFKA_PID, KAFKA_MARKER),
-    livePid(P.REDIS_PID, REDIS_MARKER),
+    livePid(S.kafkaPid, KAFKA_MARKER),
+    livePid(S.redisPid, REDIS_MARKER),
   ])
   const owner = (up: boolean, pid: number | undefined): Owner | undefined =>
     !up ? undefined : pid !== undefined ? 'native' : dockerStarted ? 'docker' : 'external'
@@ -78,72 +85,75 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>):
 }
 
 /** Starts whatever does not answer yet; returns what it did for each service. */
-export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined): Promise<UpResult[]> {
+export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined, options: StackOptions = {}): Promise<UpResult[]> {
+  const S = stackPaths(options.dir)
   const t0 = Date.now()
   const [kUp, rUp] = await Promise.all([kafkaAnswers(config), redisAnswers(config)])
   const results: UpResult[] = []
   const missing: ServiceName[] = []
-  if (kUp) results.push({ ...(await statusOf(config, 'kafka')), action: 'reused', ms: Date.now() - t0 })
+  if (kUp) results.push({ ...(await statusOf(config, 'kafka', options)), action: 'reused', ms: Date.now() - t0 })
   else missing.push('kafka')
-  if (rUp) results.push({ ...(await statusOf(config, 'redis')), action: 'reused', ms: Date.now() - t0 })
+  if (rUp) results.push({ ...(await statusOf(config, 'redis', options)), action: 'reused', ms: Date.now() - t0 })
   else missing.push('redis')
   if (missing.length === 0) return results
 
-  if (await dockerEngineAnswers()) {
+  // A separate state folder is always run natively: docker compose has one fixed set of services.
+  if (options.dir === undefined && (await dockerEngineAnswers())) {
     log(`starting ${missing.join(' and ')} with docker compose`)
     const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'up', '-d', '--wait', ...missing], { cwd: P.PROJECT_ROOT })
     if (r.code !== 0) {
       throw new VigilError('STACK_START_FAILED', `docker compose could not start ${missing.join(' and ')} (${lastLine(r.stderr)}): fix the Docker engine or stop it so that \`vigil stack up\` runs the services natively.`)
     }
-    await mkdir(P.STACK_DIR, { recursive: true })
-    await writeFile(P.DOCKER_MARKER, missing.join('\n') + '\n')
-    for (const s of missing) results.push({ ...(await statusOf(config, s)), action: 'started', ms: Date.now() - t0 })
+    await mkdir(S.stackDir, { recursive: true })
+    await writeFile(S.dockerMarker, missing.join('\n') + '\n')
+    for (const s of missing) results.push({ ...(await statusOf(config, s, options)), action: 'started', ms: Date.now() - t0 })
     return results
   }
 
   // Native: Redis first (fast), then Kafka, so a missing Java is reported after Redis is up.
   if (missing.includes('redis')) {
     const started = Date.now()
-    const pid = await startRedis(config, log)
+    const pid = await startRedis(config, log, S)
     results.push({ service: 'redis', address: fmt(redisAddress(config)), up: true, owner: 'native', pid, action: 'started', ms: Date.now() - started })
   }
   if (missing.includes('kafka')) {
     const started = Date.now()
-    const pid = await startKafka(config, log)
+    const pid = await startKafka(config, log, S)
     results.push({ service: 'kafka', address: fmt(kafkaAddress(config)), up: true, owner: 'native', pid, action: 'started', ms: Date.now() - started })
   }
   return results.sort((a, b) => a.service.localeCompare(b.service))
 }
 
-/** Stops only what `up` started: native processes by pid file, docker services by the marker. */
-export async function down(log: Log = () => undefined): Promise<string[]> {
+/** Stops only what `up` started: native processes by pid file, docker services by the marker; `only` stops one service. */
+export async function down(log: Log = () => undefined, options: StackOptions & { only?: ServiceName } = {}): Promise<string[]> {
+  const S = stackPaths(options.dir)
   const stopped: string[] = []
-  const kPid = await livePid(P.KAFKA_PID, KAFKA_MARKER)
+  const kPid = options.only === 'redis' ? undefined : await livePid(S.kafkaPid, KAFKA_MARKER)
   if (kPid !== undefined) {
     log(`stopping Kafka (pid ${kPid})`)
     // A controlled shutdown of the broker moves leadership and flushes logs: give it 30 s.
-    const how = await stopPid(kPid, P.KAFKA_PID, 30_000)
+    const how = await stopPid(kPid, S.kafkaPid, 30_000)
     stopped.push(`kafka (pid ${kPid}, ${how})`)
   }
-  const rPid = await livePid(P.REDIS_PID, REDIS_MARKER)
+  const rPid = options.only === 'kafka' ? undefined : await livePid(S.redisPid, REDIS_MARKER)
   if (rPid !== undefined) {
     log(`stopping Redis (pid ${rPid})`)
-    const how = await stopPid(rPid, P.REDIS_PID, 10_000)
+    const how = await stopPid(rPid, S.redisPid, 10_000)
     stopped.push(`redis (pid ${rPid}, ${how})`)
   }
-  if (existsSync(P.DOCKER_MARKER)) {
-    const services = (await readFile(P.DOCKER_MARKER, 'utf8')).split('\n').filter(Boolean)
+  if (options.only === undefined && existsSync(S.dockerMarker)) {
+    const services = (await readFile(S.dockerMarker, 'utf8')).split('\n').filter(Boolean)
     log(`stopping ${services.join(' and ')} (docker compose)`)
     const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'stop', ...services], { cwd: P.PROJECT_ROOT })
     if (r.code !== 0) throw new VigilError('STACK_START_FAILED', `docker compose could not stop ${services.join(' and ')} (${lastLine(r.stderr)}): run \`docker compose down\` in ${P.PROJECT_ROOT}.`)
-    await rm(P.DOCKER_MARKER, { force: true })
+    await rm(S.dockerMarker, { force: true })
     stopped.push(...services.map((s) => `${s} (docker compose)`))
   }
   return stopped
 }
 
-async function statusOf(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, service: ServiceName): Promise<ServiceStatus> {
-  const all = await status(config)
+async function statusOf(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, service: ServiceName, options: StackOptions): Promise<ServiceStatus> {
+  const all = await status(config, options)
   return all.find((s) => s.service === service) as ServiceStatus
 }
 
@@ -153,7 +163,7 @@ const lastLine = (s: string) => s.trim().split('\n').pop() ?? ''
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log): Promise<number> {
+async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.StackPaths): Promise<number> {
   const { host, port } = redisAddress(config)
   if (!isLoopback(host)) {
     throw new VigilError('STACK_NOT_LOCAL', `Redis at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_REDIS_URL to use a local one.`)
@@ -162,23 +172,23 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log): Promise<n
   if (version.code !== 0) {
     throw new VigilError('STACK_REDIS_MISSING', 'redis-server not found: install it (`apt-get install redis-server`, or `brew install redis`) or start Redis yourself and set VIGIL_REDIS_URL.')
   }
-  await mkdir(P.REDIS_DIR, { recursive: true })
+  await mkdir(S.redisDir, { recursive: true })
   log(`starting Redis on 127.0.0.1:${port} (${version.stdout.trim().split(' ').slice(0, 3).join(' ')})`)
   // Redis holds views rebuilt from Kafka, so no snapshots: `--save ""`.
   const pid = spawnDetached(
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', P.REDIS_DIR, '--logfile', P.REDIS_LOG, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
-    { cwd: P.REDIS_DIR, stdout: 'ignore' },
+    ['--bind', '127.0.0.1', '--port', String(port), '--dir', S.redisDir, '--logfile', S.redisLog, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
+    { cwd: S.redisDir, stdout: 'ignore' },
   )
-  await writeFile(P.REDIS_PID, `${pid}\n`)
+  await writeFile(S.redisPid, `${pid}\n`)
   try {
     await pollUntil(async () => (isAlive(pid) ? await redisAnswers(config, 1_000) : Promise.reject(new Error('redis-server exited'))), {
       timeoutMs: REDIS_READY_TIMEOUT_MS,
       what: 'Redis to answer PING',
     })
   } catch (error) {
-    const why = (await tail(P.REDIS_LOG, 3)) || (error as Error).message
-    throw new VigilError('STACK_START_FAILED', `Redis did not start on 127.0.0.1:${port} (${why.split('\n').pop()}): free the port or see ${P.REDIS_LOG}.`, { cause: error })
+    const why = (await tail(S.redisLog, 3)) || (error as Error).message
+    throw new VigilError('STACK_START_FAILED', `Redis did not start on 127.0.0.1:${port} (${why.split('\n').pop()}): free the port or see ${S.redisLog}.`, { cause: error })
   }
   return pid
 }
@@ -196,7 +206,10 @@ async function javaMajor(): Promise<number | undefined> {
 }
 
 /** Fetches the broker's jars from Maven Central into .stack/kafka/libs, once per version of the pom. */
-async function ensureKafkaLibs(log: Log): Promise<void> {
+async function ensureKafkaLibs(log: Log, S: P.StackPaths): Promise<void> {
+  // A separate state folder takes the cached jars as they are: it must never refetch (and so
+  // delete) the jars under a broker that `.stack/` may be running from.
+  if (S.stackDir !== P.STACK_DIR && existsSync(P.KAFKA_LIBS) && (await readdir(P.KAFKA_LIBS)).some((j) => /^kafka_2\.13-.*\.jar$/.test(j))) return
   const pom = path.join(P.STACK_SOURCES, 'pom.xml')
   const stamp = createHash('sha256').update(await readFile(pom)).digest('hex')
   const have = existsSync(P.KAFKA_LIBS_STAMP) ? (await readFile(P.KAFKA_LIBS_STAMP, 'utf8')).trim() : ''
@@ -214,7 +227,7 @@ async function ensureKafkaLibs(log: Log): Promise<void> {
   await writeFile(P.KAFKA_LIBS_STAMP, `${stamp}\n`)
 }
 
-function kafkaJvmArgs(): string[] {
+function kafkaJvmArgs(S: P.StackPaths): string[] {
   return [
     // A development broker on a small machine: 1 GiB heap at most, G1 with short pauses.
     '-Xms256m',
@@ -223,29 +236,29 @@ function kafkaJvmArgs(): string[] {
     '-XX:MaxGCPauseMillis=20',
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${path.join(P.STACK_SOURCES, 'log4j2.properties')}`,
-    `-Dkafka.logs.dir=${P.KAFKA_DIR}`,
+    `-Dkafka.logs.dir=${S.kafkaDir}`,
     '-cp',
     `${P.KAFKA_LIBS}/*`,
   ]
 }
 
 /** Writes server.properties and formats the storage once (KRaft needs a cluster id on disk). */
-async function ensureKafkaStorage(port: number, log: Log): Promise<void> {
+async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Promise<void> {
   const template = await readFile(path.join(P.STACK_SOURCES, 'server.properties'), 'utf8')
-  const props = template.replaceAll('@LOG_DIRS@', P.KAFKA_DATA).replaceAll('@PORT@', String(port)).replaceAll('@CONTROLLER_PORT@', String(port + 1))
-  await mkdir(P.KAFKA_DIR, { recursive: true })
-  await writeFile(P.KAFKA_PROPS, props)
-  if (existsSync(path.join(P.KAFKA_DATA, 'meta.properties'))) return
+  const props = template.replaceAll('@LOG_DIRS@', S.kafkaData).replaceAll('@PORT@', String(port)).replaceAll('@CONTROLLER_PORT@', String(port + 1))
+  await mkdir(S.kafkaDir, { recursive: true })
+  await writeFile(S.kafkaProps, props)
+  if (existsSync(path.join(S.kafkaData, 'meta.properties'))) return
   log('formatting Kafka storage (once)')
   // A KRaft cluster id is 16 random bytes, base64url without padding.
   const clusterId = randomBytes(16).toString('base64url')
-  const r = await run('java', [...kafkaJvmArgs(), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', P.KAFKA_PROPS])
+  const r = await run('java', [...kafkaJvmArgs(S), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', S.kafkaProps])
   if (r.code !== 0) {
     throw new VigilError('STACK_START_FAILED', `Kafka storage could not be formatted (${lastLine(r.stdout + r.stderr)}): delete .stack/kafka/data and run \`vigil stack up\` again.`)
   }
 }
 
-async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log): Promise<number> {
+async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.StackPaths): Promise<number> {
   const { host, port } = kafkaAddress(config)
   if (!isLoopback(host)) {
     throw new VigilError('STACK_NOT_LOCAL', `Kafka at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_KAFKA_BROKERS to use a local one.`)
@@ -255,19 +268,19 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log): Promi
     const found = major === undefined ? 'not found' : `is ${major}`
     throw new VigilError('STACK_JAVA_MISSING', `Java 17 or newer is needed to run Kafka and Java ${found}: install openjdk-17-jre-headless (or any JDK 17+), or start Kafka yourself and set VIGIL_KAFKA_BROKERS.`)
   }
-  await ensureKafkaLibs(log)
-  await ensureKafkaStorage(port, log)
+  await ensureKafkaLibs(log, S)
+  await ensureKafkaStorage(port, log, S)
   const jars = await readdir(P.KAFKA_LIBS)
   const version = jars.find((j) => /^kafka_2\.13-.*\.jar$/.test(j))?.replace(/^kafka_2\.13-|\.jar$/g, '') ?? '?'
   log(`starting Apache Kafka ${version} (KRaft) on 127.0.0.1:${port}`)
-  const out = await open(P.KAFKA_LOG, 'a')
+  const out = await open(S.kafkaLog, 'a')
   let pid: number
   try {
-    pid = spawnDetached('java', [...kafkaJvmArgs(), 'kafka.Kafka', P.KAFKA_PROPS], { cwd: P.KAFKA_DIR, stdout: out.fd })
+    pid = spawnDetached('java', [...kafkaJvmArgs(S), 'kafka.Kafka', S.kafkaProps], { cwd: S.kafkaDir, stdout: out.fd })
   } finally {
     await out.close()
   }
-  await writeFile(P.KAFKA_PID, `${pid}\n`)
+  await writeFile(S.kafkaPid, `${pid}\n`)
   try {
     await pollUntil(async () => (isAlive(pid) ? await kafkaAnswers(config, 2_000) : Promise.reject(new Error('the broker process exited'))), {
       timeoutMs: KAFKA_READY_TIMEOUT_MS,
@@ -275,8 +288,8 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log): Promi
       what: 'the Kafka broker to answer',
     })
   } catch (error) {
-    const why = (await tail(P.KAFKA_LOG, 40)).split('\n').filter((l) => / (ERROR|FATAL) /.test(l)).pop() ?? (error as Error).message
-    throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${P.KAFKA_LOG}.`, { cause: error })
+    const why = (await tail(S.kafkaLog, 40)).split('\n').filter((l) => / (ERROR|FATAL) /.test(l)).pop() ?? (error as Error).message
+    throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`, { cause: error })
   }
   return pid
 }

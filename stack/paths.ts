@@ -20,3 +20,39 @@ export const REDIS_PID = path.join(REDIS_DIR, 'redis.pid')
 
 /** Marker: `vigil stack up` started the services with docker compose. */
 export const DOCKER_MARKER = path.join(STACK_DIR, 'docker-compose.started')
+
+/** Every path of one stack state folder; `dir` other than STACK_DIR runs a second, separate stack (the chaos suite's). */
+export interface StackPaths {
+  stackDir: string
+  kafkaDir: string
+  /** The broker's jars: always the cached ones under `.stack/kafka/libs`, whatever the state folder. */
+  kafkaLibs: string
+  kafkaLibsStamp: string
+  kafkaData: string
+  kafkaProps: string
+  kafkaLog: string
+  kafkaPid: string
+  redisDir: string
+  redisLog: string
+  redisPid: string
+  dockerMarker: string
+}
+
+export function stackPaths(dir: string = STACK_DIR): StackPaths {
+  const kafkaDir = path.join(dir, 'kafka')
+  const redisDir = path.join(dir, 'redis')
+  return {
+    stackDir: dir,
+    kafkaDir,
+    kafkaLibs: KAFKA_LIBS,
+    kafkaLibsStamp: KAFKA_LIBS_STAMP,
+    kafkaData: path.join(kafkaDir, 'data'),
+    kafkaProps: path.join(kafkaDir, 'server.properties'),
+    kafkaLog: path.join(kafkaDir, 'kafka.log'),
+    kafkaPid: path.join(kafkaDir, 'kafka.pid'),
+    redisDir,
+    redisLog: path.join(redisDir, 'redis.log'),
+    redisPid: path.join(redisDir, 'redis.pid'),
+    dockerMarker: path.join(dir, 'docker-compose.started'),
+  }
+}
