@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option('--ingest-port <port>', 'TCP port of the device gateway (default: 8080, env VIGIL_INGEST_PORT)')
     .option('--no-edge', 'do not start the simulator (real devices only)')
     .option('--patients <n>', 'simulated patients', '20')
-    .option('--speedup <factor>', 'simulated seconds per wall-clock second (60: an hour a minute)', '1')
+    .option('--speedup <factor>', 'physiology runs this many times faster than the wall clock (60: an hour a minute)', '1')
     .option('--rate <readings/s>', 'total readings per second from the simulator (default: the devices\' own cadences)')
     .option('--faults <rate>', 'fraction of simulated readings (0-1) turned into sensor faults', '0')
     .option('--seed <n>', 'random seed of the simulator (default: random, printed)')

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .description('simulated wearables and bedside devices, or a CSV replay, publishing readings')
     .option('--patients <n>', 'number of simulated patients (p-0001..., personas in a cycle)', '20')
     .option('--rate <readings/s|max>', 'total readings per second, paced precisely; "max": as fast as the broker takes them (default: the devices\' own cadences)')
-    .option('--speedup <factor>', 'simulated seconds per wall-clock second without --rate (60: an hour a minute)', '1')
+    .option('--speedup <factor>', 'physiology runs this many times faster than the wall clock, without --rate (60: an hour a minute); readings are stamped with the wall-clock time they leave', '1')
     .option('--duration <s>', 'stop after this many seconds (default: run until stopped)')
     .option('--count <n>', 'stop after exactly this many records (default: run until stopped)')
     .option('--seed <n>', 'random seed, 0-4294967295: same seed and --start, same bytes (default: random, printed)')

@@ -1,0 +1,420 @@
+/**
+ * What must hold after the run, each checked by counting: the lake against the topic offset by
+ * offset, the producer's ledger against the topic, the dead letters against a recomputation, the
+ * real-time view against the topic, the alerts against their own history, and every lake file.
+ */
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { classifyVital, DEFAULT_BANDS } from '../../lib/bands.ts'
+import type { RedisKeys } from '../../lib/keys.ts'
+import type { RedisClient } from '../../lib/redis.ts'
+import type { AlertEvent } from '../../lib/views.ts'
+import { REJECT_HEADERS } from '../../ingestion/topics.ts'
+import type { Reading, Vital } from '../../ingestion/schema.ts'
+import { validateRecord, type RejectReason } from '../../speed-layer/validate.ts'
+import { DEDUP_WINDOW } from '../../speed-layer/devices.ts'
+import type { EdgeSummary } from '../../edge/index.ts'
+import type { EdgeRecord } from '../../edge/faults.ts'
+import type { TopicRecord } from './ledger.ts'
+
+export interface Verdict {
+  name: string
+  pass: boolean
+  /** The figures the verdict rests on. */
+  figures: string
+  /** On failure: the first evidence found. */
+  evidence?: string
+}
+
+export interface Classified {
+  /** Valid readings, first occurrence of each (deviceId, seq), in offset order per partition. */
+  valid: { rec: TopicRecord; reading: Reading }[]
+  duplicates: number
+  rejected: Map<string, { rec: TopicRecord; reason: RejectReason }>
+}
+
+const at = (p: number, o: number) => `${p}:${o}`
+
+/** Classifies every record of vitals.readings the way the speed layer does (validate.ts, then (deviceId, seq)). */
+export function classify(records: readonly TopicRecord[], maxClockSkewMs: number): Classified {
+  const seen = new Set<string>()
+  const out: Classified = { valid: [], duplicates: 0, rejected: new Map() }
+  for (const rec of records) {
+    const v = validateRecord(rec.value, { key: rec.key, brokerTs: rec.timestamp }, maxClockSkewMs)
+    if (!v.ok) {
+      out.rejected.set(at(rec.partition, rec.offset), { rec, reason: v.reason })
+      continue
+    }
+    const id = `${v.reading.deviceId}\u0000${v.reading.seq}`
+    if (seen.has(id)) out.duplicates++
+    else {
+      seen.add(id)
+      out.valid.push({ rec, reading: v.reading })
+    }
+  }
+  return out
+}
+
+/** Every Parquet file under the lake (final names only; hidden temporary files are listed apart). */
+async function lakeFiles(lake: string): Promise<{ files: string[]; temps: string[] }> {
+  const files: string[] = []
+  const temps: string[] = []
+  const walk = async (dir: string): Promise<void> => {
+    let entries
+    try {
+      entries = await readdir(dir, { withFileTypes: true })
+    } catch {
+      return
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.name.startsWith('.')) temps.push(p)
+      else if (e.name.endsWith('.parquet')) files.push(p)
+    }
+  }
+  await walk(lake)
+  return { files: files.sort(), temps }
+}
+
+const sql = (s: string) => `'${s.replaceAll("'", "''")}'`
+
+/** Every Parquet file opens; the raw files hold every offset of the topic exactly once. */
+export async function checkLake(lake: string, ends: readonly number[]): Promise<Verdict[]> {
+  const { files, temps } = await lakeFiles(lake)
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' })
+  const conn = await db.connect()
+  const verdicts: Verdict[] = []
+  try {
+    let rows = 0
+    const broken: string[] = []
+    for (const f of files) {
+      try {
+        const r = await conn.runAndReadAll(`SELECT count(*)::BIGINT FROM read_parquet(${sql(f)})`)
+        rows += Number(r.getRows()[0]?.[0] ?? 0)
+      } catch (error) {
+        broken.push(`${path.relative(lake, f)}: ${(error as Error).message.split('\n')[0]}`)
+      }
+    }
+    verdicts.push({
+      name: 'every Parquet file in the lake opens',
+      pass: broken.length === 0 && files.length > 0,
+      figures: `${files.length} files, ${rows} rows, ${broken.length} unreadable, ${temps.length} temporary files left`,
+      evidence: broken.length > 0 ? broken.slice(0, 3).join('; ') : files.length === 0 ? 'the lake holds no file' : undefined,
+    })
+
+    const raw = files.filter((f) => f.includes(`${path.sep}raw${path.sep}`))
+    const counts = ends.map((n) => new Uint8Array(n))
+    let outside = 0
+    let firstOutside = ''
+    for (const f of raw) {
+      if (broken.some((b) => b.startsWith(path.relative(lake, f)))) continue
+      const r = await conn.runAndReadAll(`SELECT kafka_partition::INTEGER, kafka_offset::BIGINT FROM read_parquet(${sql(f)})`)
+      for (const [p, o] of r.getRows()) {
+        const part = Number(p)
+        const off = Number(o)
+        const c = counts[part]
+        if (c === undefined || off < 0 || off >= c.length) {
+          outside++
+          firstOutside ||= `${path.relative(lake, f)} holds partition ${part} offset ${off}, past the topic's end`
+          continue
+        }
+        if (c[off]! < 255) c[off]!++
+      }
+    }
+    let gaps = 0
+    let dups = 0
+    let firstGap = ''
+    let firstDup = ''
+    counts.forEach((c, p) => {
+      for (let o = 0; o < c.length; o++) {
+        if (c[o] === 0) {
+          gaps++
+          firstGap ||= `partition ${p} offset ${o} is in no lake file`
+        } else if (c[o]! > 1) {
+          dups++
+          firstDup ||= `partition ${p} offset ${o} is in ${c[o]} lake rows`
+        }
+      }
+    })
+    const total = ends.reduce((a, b) => a + b, 0)
+    verdicts.push({
+      name: 'the lake holds every offset of vitals.readings exactly once',
+      pass: gaps === 0 && dups === 0 && outside === 0,
+      figures: `${total} offsets in ${ends.length} partitions, ${raw.length} raw files; gaps ${gaps}, duplicates ${dups}, outside ${outside}`,
+      evidence: [firstGap, firstDup, firstOutside].filter(Boolean).join('; ') || undefined,
+    })
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+  return verdicts
+}
+
+/** Acknowledged = in the topic, record for record; the topic's records all accounted for. */
+export function checkConservation(ledger: readonly EdgeRecord[], summary: EdgeSummary, topic: readonly TopicRecord[], c: Classified): Verdict[] {
+  const want = new Map<string, number>()
+  for (const r of ledger) want.set(r.value, (want.get(r.value) ?? 0) + 1)
+  let extra = 0
+  let firstExtra = ''
+  for (const r of topic) {
+    const v = r.value.toString('utf8')
+    const n = want.get(v)
+    if (n === undefined || n === 0) {
+      extra++
+      firstExtra ||= `partition ${r.partition} offset ${r.offset} (${v.slice(0, 80)}) was never acknowledged, or is there once more than sent`
+    } else want.set(v, n - 1)
+  }
+  let missing = 0
+  let firstMissing = ''
+  for (const [v, n] of want) {
+    if (n > 0) {
+      missing += n
+      firstMissing ||= `acknowledged and not in the topic: ${v.slice(0, 100)}`
+    }
+  }
+  const ids = (values: Iterable<string>) => {
+    const s = new Set<string>()
+    for (const v of values) {
+      try {
+        const j = JSON.parse(v) as { deviceId?: unknown; seq?: unknown }
+        if (typeof j.deviceId === 'string' && typeof j.seq === 'number') s.add(`${j.deviceId}\u0000${j.seq}`)
+      } catch {
+        // Malformed on purpose: counted by value above.
+      }
+    }
+    return s
+  }
+  const ledgerIds = ids(ledger.map((r) => r.value))
+  const topicIds = ids(topic.map((r) => r.value.toString('utf8')))
+  const accounted = c.valid.length + c.duplicates + c.rejected.size
+  return [
+    {
+      name: 'conservation: acknowledged records = records in vitals.readings',
+      pass: summary.unacknowledged === 0 && summary.acked === ledger.length && missing === 0 && extra === 0 && ledgerIds.size === topicIds.size,
+      figures: `sent ${summary.sent}, acked ${summary.acked}, unacked ${summary.unacknowledged}, ledger ${ledger.length}, topic ${topic.length}; lost ${missing}, extra ${extra}; distinct (deviceId, seq) ledger ${ledgerIds.size} = topic ${topicIds.size}`,
+      evidence: [summary.unacknowledged > 0 ? `${summary.unacknowledged} records never acknowledged` : '', firstMissing, firstExtra].filter(Boolean).join('; ') || undefined,
+    },
+    {
+      name: 'conservation: topic = classified + dead-lettered + duplicates',
+      pass: accounted === topic.length && c.duplicates === summary.faults.duplicate,
+      figures: `${c.valid.length} classified + ${c.rejected.size} dead-lettered + ${c.duplicates} duplicates = ${accounted} of ${topic.length}; duplicates injected ${summary.faults.duplicate}`,
+      evidence: c.duplicates !== summary.faults.duplicate ? `${c.duplicates} repeated (deviceId, seq) in the topic, the simulator injected ${summary.faults.duplicate}` : undefined,
+    },
+  ]
+}
+
+/** Every record the speed layer must refuse is in vitals.rejected with its reason; counts match the injected faults. */
+export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord[], summary: EdgeSummary): Verdict[] {
+  const found = new Map<string, string>()
+  let copies = 0
+  let foreign = 0
+  let firstWrong = ''
+  for (const r of rejectedTopic) {
+    const p = r.headers.get(REJECT_HEADERS.sourcePartition)
+    const o = r.headers.get(REJECT_HEADERS.sourceOffset)
+    const reason = r.headers.get(REJECT_HEADERS.reason) ?? ''
+    if (p === undefined || o === undefined) {
+      foreign++
+      continue
+    }
+    const k = `${p}:${o}`
+    if (found.has(k)) copies++
+    found.set(k, reason)
+    const want = c.rejected.get(k)
+    if (want === undefined) firstWrong ||= `vitals.rejected holds source ${k} (${reason}), which is a valid reading`
+    else if (want.reason !== reason) firstWrong ||= `source ${k} rejected as ${reason}, expected ${want.reason}`
+  }
+  let missing = 0
+  let firstMissing = ''
+  const byReason: Record<string, number> = {}
+  for (const [k, { reason, rec }] of c.rejected) {
+    byReason[reason] = (byReason[reason] ?? 0) + 1
+    if (!found.has(k)) {
+      missing++
+      firstMissing ||= `source ${k} (${reason}: ${rec.value.toString('utf8').slice(0, 80)}) is not in vitals.rejected`
+    }
+  }
+  const f = summary.faults
+  const expectByReason: Partial<Record<RejectReason, number>> = {
+    OUT_OF_RANGE: f.impossibleValue,
+    SCHEMA: f.missingField + f.wrongType,
+    MALFORMED_JSON: f.malformedJson,
+  }
+  const simulatorKinds = (byReason.OUT_OF_RANGE ?? 0) + (byReason.INCONSISTENT ?? 0) + (byReason.SCHEMA ?? 0) + (byReason.MALFORMED_JSON ?? 0)
+  const kindsMatch = Object.entries(expectByReason).every(([r, n]) => (byReason[r] ?? 0) === n) && simulatorKinds === summary.expectedRejected
+  const fmt = (o: Record<string, number | undefined>) => Object.entries(o).map(([k, v]) => `${k} ${v ?? 0}`).join(', ')
+  return [
+    {
+      name: 'every rejected reading is in vitals.rejected with its reason',
+      pass: missing === 0 && firstWrong === '' && foreign === 0,
+      figures: `${c.rejected.size} to reject, ${found.size} distinct in vitals.rejected (+${copies} replayed copies); missing ${missing}`,
+      evidence: [firstMissing, firstWrong, foreign > 0 ? `${foreign} dead letters without source headers` : ''].filter(Boolean).join('; ') || undefined,
+    },
+    {
+      name: 'dead letters by kind = faults the simulator injected',
+      pass: kindsMatch,
+      figures: `found ${fmt(byReason)}; injected ${fmt(expectByReason)} (expectedRejected ${summary.expectedRejected}); FUTURE_TS come from clockSkew (${f.clockSkew} injected)`,
+      evidence: kindsMatch ? undefined : `by reason ${JSON.stringify(byReason)} vs injected ${JSON.stringify(expectByReason)}, expectedRejected ${summary.expectedRejected}`,
+    },
+  ]
+}
+
+interface VitalCandidate {
+  value: number
+  ts: number
+  /** Applied whatever the batching: not late against anything that arrived before it, not below the dedup window. */
+  certain: boolean
+}
+
+/**
+ * Each patient's latest state in Redis = the newest valid reading by event time in the topic.
+ * The speed layer applies a batch in event-time order and ignores readings older than the
+ * patient's newest by more than the out-of-order tolerance, so where a crash cut the batches
+ * can decide whether such a reading counts; a vital's newest reading that arrived no older than
+ * tolerance behind everything before it counts under any cut, and is checked exactly; otherwise
+ * Redis must hold a value that the vital really had at that event time, no newer than the newest.
+ */
+export async function checkLatest(c: Classified, redis: RedisClient, keys: RedisKeys, toleranceMs: number): Promise<Verdict[]> {
+  const patientMax = new Map<string, number>()
+  const arrivedMax = new Map<string, number>()
+  const deviceTop = new Map<string, number>()
+  const best = new Map<string, VitalCandidate>()
+  const history = new Map<string, Set<string>>()
+  for (const { reading: r } of c.valid) {
+    const before = arrivedMax.get(r.patientId) ?? -Infinity
+    const top = deviceTop.get(r.deviceId) ?? -Infinity
+    const certain = r.ts >= before - toleranceMs && r.seq >= top - DEDUP_WINDOW
+    arrivedMax.set(r.patientId, Math.max(before, r.ts))
+    deviceTop.set(r.deviceId, Math.max(top, r.seq))
+    patientMax.set(r.patientId, Math.max(patientMax.get(r.patientId) ?? 0, r.ts))
+    for (const [vital, value] of Object.entries(r.vitals) as [Vital, number][]) {
+      const k = `${r.patientId}\u0000${vital}`
+      let h = history.get(k)
+      if (h === undefined) history.set(k, (h = new Set()))
+      h.add(`${r.ts}=${value}`)
+      const cur = best.get(k)
+      if (cur === undefined || r.ts > cur.ts || (r.ts === cur.ts && certain)) best.set(k, { value, ts: r.ts, certain })
+    }
+  }
+  const patients = [...patientMax.keys()]
+  const m = redis.multi()
+  for (const p of patients) m.hGetAll(keys.latest(p))
+  const hashes = (await m.exec()) as unknown as Record<string, string>[]
+  let exact = 0
+  let bounded = 0
+  let bad = 0
+  let firstBad = ''
+  let tsBad = 0
+  let statusBad = 0
+  patients.forEach((p, i) => {
+    const h = hashes[i] ?? {}
+    if (Number(h.ts) !== patientMax.get(p)) {
+      tsBad++
+      firstBad ||= `${p}: Redis ts ${h.ts ?? '(none)'}, newest valid reading in the topic ${patientMax.get(p)}`
+    }
+  })
+  for (const [k, cand] of best) {
+    const [p, vital] = k.split('\u0000') as [string, Vital]
+    const h = hashes[patients.indexOf(p)] ?? {}
+    const value = Number(h[vital])
+    const ts = Number(h[`${vital}:ts`])
+    const status = h[`${vital}:status`]
+    if (status !== undefined && status !== classifyVital(vital, value, DEFAULT_BANDS)) statusBad++
+    if (cand.certain) {
+      if (value === cand.value && ts === cand.ts) exact++
+      else {
+        bad++
+        firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, topic's newest ${cand.value} at ${cand.ts}`
+      }
+    } else if (ts <= cand.ts && history.get(k)?.has(`${ts}=${value}`) === true) bounded++
+    else {
+      bad++
+      firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'} is no reading of the topic at or before ${cand.ts}`
+    }
+  }
+  const zcard = await redis.zCard(keys.patients)
+  return [
+    {
+      name: "each patient's latest state in Redis = newest valid reading in the topic",
+      pass: bad === 0 && tsBad === 0 && statusBad === 0 && zcard === patients.length,
+      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bounded} where the batching decides (checked against history), ${bad} wrong; ts wrong ${tsBad}, status wrong ${statusBad}`,
+      evidence: firstBad || (zcard !== patients.length ? `${zcard} patients in Redis, ${patients.length} in the topic` : undefined),
+    },
+  ]
+}
+
+const KIND_ORDER: Record<string, number> = { raised: 0, escalated: 1, cleared: 2 }
+
+/** Each alert is raised once: replays repeat an event with its id, never raise an open alert again. */
+export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: RedisClient, keys: RedisKeys): Promise<Verdict[]> {
+  const byId = new Map<string, string>()
+  let copies = 0
+  let differing = 0
+  let firstBad = ''
+  for (const r of alertsTopic) {
+    const text = r.value.toString('utf8')
+    let e: AlertEvent
+    try {
+      e = JSON.parse(text) as AlertEvent
+    } catch {
+      differing++
+      firstBad ||= `partition ${r.partition} offset ${r.offset} of vitals.alerts is not JSON`
+      continue
+    }
+    const prev = byId.get(e.id)
+    if (prev !== undefined) {
+      copies++
+      if (prev !== text) {
+        differing++
+        firstBad ||= `alert id ${e.id} carries two different events: ${prev.slice(0, 120)} / ${text.slice(0, 120)}`
+      }
+    } else byId.set(e.id, text)
+  }
+  const series = new Map<string, AlertEvent[]>()
+  for (const text of byId.values()) {
+    const e = JSON.parse(text) as AlertEvent
+    const k = `${e.patientId} ${e.vital}`
+    let s = series.get(k)
+    if (s === undefined) series.set(k, (s = []))
+    s.push(e)
+  }
+  let raised = 0
+  let reRaised = 0
+  for (const [k, events] of series) {
+    events.sort((a, b) => a.ts - b.ts || (KIND_ORDER[a.kind] ?? 0) - (KIND_ORDER[b.kind] ?? 0))
+    let open = false
+    for (const e of events) {
+      if (e.kind === 'raised') {
+        raised++
+        if (open) {
+          reRaised++
+          firstBad ||= `${k}: raised again at ${e.ts} (${e.id}) while the alert raised before was never cleared`
+        }
+        open = true
+      } else if (e.kind === 'cleared') open = false
+    }
+  }
+  const stream = await redis.xRange(keys.alerts, '-', '+')
+  let notInTopic = 0
+  const streamIds = new Set<string>()
+  for (const entry of stream) {
+    const text = entry.message.event
+    if (text === undefined) continue
+    const id = (JSON.parse(text) as AlertEvent).id
+    streamIds.add(id)
+    if (!byId.has(id)) {
+      notInTopic++
+      firstBad ||= `the Redis stream holds alert ${id}, which is not in vitals.alerts`
+    }
+  }
+  return [
+    {
+      name: 'each alert is raised once, not once per crash',
+      pass: differing === 0 && reRaised === 0 && notInTopic === 0 && raised > 0,
+      figures: `${alertsTopic.length} events in vitals.alerts, ${byId.size} distinct ids (${copies} replayed copies), ${raised} raised, ${reRaised} raised twice; Redis stream ${stream.length} entries, ${streamIds.size} ids, ${notInTopic} unknown`,
+      evidence: firstBad || (raised === 0 ? 'no alert was raised at all' : undefined),
+    },
+  ]
+}
