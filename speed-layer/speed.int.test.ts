@@ -219,10 +219,14 @@ describe('the speed layer', () => {
     const messages: Out[] = []
     for (let seq = 0; seq < 20; seq++) for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - 20_000 + seq * 1000, { heartRate: 70 + seq })))
     await send(messages)
-    await pollUntil(async () => a.stats().records + b.stats().records === messages.length, { timeoutMs: 60_000, what: 'every reading processed' })
+    // A rebalance in the middle (a slow machine can miss a heartbeat) hands a partition over before
+    // its last batch was committed; the new owner then sees those readings again as duplicates.
+    // So: every reading is applied exactly once, and whatever was seen twice was counted as such.
+    const applied = () => a.stats().records + b.stats().records - a.stats().duplicates - b.stats().duplicates
+    await pollUntil(async () => applied() >= messages.length, { timeoutMs: 60_000, what: 'every reading processed' })
+    expect(applied()).toBe(messages.length)
     expect(a.stats().records).toBeGreaterThan(0)
     expect(b.stats().records).toBeGreaterThan(0)
-    expect(a.stats().duplicates + b.stats().duplicates).toBe(0)
     for (const p of patients) {
       expect(await redis.zCard(keys.series(p))).toBe(20)
       expect(await redis.hGet(keys.latest(p), 'heartRate')).toBe('89')
