@@ -20,7 +20,8 @@
  *
  *   npx tsx bench/e2e.ts [--rate 5000] [--seconds 10] [--max-seconds 10] [--patients 1000]
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { promisify } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -88,7 +89,11 @@ export interface E2ePhaseResult {
   browserSamples: number
   browserP50Ms: number | null
   browserP99Ms: number | null
-  processes: Record<'bench' | 'speed' | 'archive' | 'serve', E2eProcessUse>
+  /**
+   * This process (simulator, subscriber, Socket.io client), the three layers, and the Redis
+   * server and Kafka broker when `ss` names them (they serve every user of the machine).
+   */
+  processes: Record<'bench' | 'speed' | 'archive' | 'serve', E2eProcessUse> & Partial<Record<'redis' | 'kafka', E2eProcessUse>>
 }
 
 const ARCHIVER_FLUSH_S = 10
@@ -122,6 +127,17 @@ async function peakRssMbOf(pid: number | undefined): Promise<number> {
   }
 }
 
+/** The process listening on a local TCP port, when `ss` can tell (Linux). */
+async function listenerPid(port: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('ss', ['-ltnpH', `sport = :${port}`])
+    const m = /pid=(\d+)/.exec(stdout)
+    return m === null ? undefined : Number(m[1])
+  } catch {
+    return undefined
+  }
+}
+
 function ownCpuMs(): number {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
@@ -132,15 +148,19 @@ function ownCpuMs(): number {
  * handed to the producer: the simulator's own event time runs ahead of the wall clock at a
  * forced rate, and a latency needs the produce instant.
  */
-function stampingSink(inner: Sink): Sink {
+function stampingSink(inner: Sink, seqOffset: number): Sink {
   const sink = Object.create(inner) as Sink
   sink.send = (records: EdgeRecord[]) => {
     const now = String(Date.now())
     for (const r of records) {
+      // `..."ts":<n>,"seq":<n>,...`: each run of the simulator starts its devices at seq 0, and
+      // the speed layer would drop a later run's readings as duplicates of an earlier one's.
       const at = r.value.indexOf('"ts":')
       if (at < 0) continue
-      const end = r.value.indexOf(',', at)
-      r.value = r.value.slice(0, at + 5) + now + r.value.slice(end)
+      const seqAt = r.value.indexOf(',"seq":', at)
+      const seqEnd = r.value.indexOf(',', seqAt + 7)
+      const seq = Number(r.value.slice(seqAt + 7, seqEnd)) + seqOffset
+      r.value = r.value.slice(0, at + 5) + now + ',"seq":' + seq + r.value.slice(seqEnd)
     }
     inner.send(records)
   }
@@ -254,8 +274,9 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
     })
 
     let producedTotal = 0
+    let runs = 0
     const produce = async (target: number | 'max', duration: number, seed: number) => {
-      const sink = stampingSink(kafkaSink(config, { log }))
+      const sink = stampingSink(kafkaSink(config, { log }), runs++ * 100_000_000)
       const edge = await startEdge({ ...config, edge: edgeOptions({ patients, rate: target, duration, seed, progress: false }) }, { log, sink })
       const summary = await edge.done
       producedTotal += summary.acked
@@ -272,6 +293,14 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       { timeoutMs: (ARCHIVER_FLUSH_S + catchUpTimeoutS) * 1000, intervalMs: 250, what: 'the speed layer and the archiver to process the warm-up' },
     )
 
+    const services: Array<{ name: 'redis' | 'kafka'; pid: number | undefined }> = []
+    for (const [name, port] of [
+      ['redis', Number(new URL(config.redisUrl).port || 6379)],
+      ['kafka', Number(config.kafkaBrokers[0]?.split(':').at(-1) ?? 9092)],
+    ] as const) {
+      const pid = await listenerPid(port)
+      if (pid !== undefined) services.push({ name, pid })
+    }
     const results: E2ePhaseResult[] = []
     const phases: Array<[string, number | 'max', number]> = [[`steady ${rate}/s`, rate, seconds]]
     if (maxSeconds > 0) phases.push(['maximum', 'max', maxSeconds])
@@ -281,7 +310,8 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       measureRedis = target !== 'max'
       measureBrowser = true
       const before = producedTotal
-      const cpu0 = { bench: ownCpuMs(), ...Object.fromEntries(await Promise.all(children.map(async (c) => [c.name, await cpuMsOf(c.proc.pid)]))) } as Record<string, number>
+      const watched: Array<{ name: keyof E2ePhaseResult['processes']; pid: number | undefined }> = [...children.map((c) => ({ name: c.name, pid: c.proc.pid })), ...services]
+      const cpu0 = { bench: ownCpuMs(), ...Object.fromEntries(await Promise.all(watched.map(async (c) => [c.name, await cpuMsOf(c.pid)]))) } as Record<string, number>
       const t0 = Date.now()
       const summary = await produce(target, duration, results.length + 1)
       const tEnd = Date.now()
@@ -305,8 +335,8 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       const elapsedMs = tDone - t0
       const processes = {} as E2ePhaseResult['processes']
       processes.bench = { cpuPercent: Math.round(((ownCpuMs() - cpu0.bench!) / elapsedMs) * 1000) / 10, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }
-      for (const c of children) {
-        processes[c.name] = { cpuPercent: Math.round((((await cpuMsOf(c.proc.pid)) - cpu0[c.name]!) / elapsedMs) * 1000) / 10, peakRssMb: await peakRssMbOf(c.proc.pid) }
+      for (const c of watched) {
+        processes[c.name] = { cpuPercent: Math.round((((await cpuMsOf(c.pid)) - cpu0[c.name]!) / elapsedMs) * 1000) / 10, peakRssMb: await peakRssMbOf(c.pid) }
       }
       const n = producedTotal - before
       const catchUp = (at: number | undefined) => (at === undefined ? null : Math.round((at - tEnd) / 100) / 10)

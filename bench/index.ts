@@ -156,7 +156,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       const n = quick ? 10_000 : 50_000
       const r = await runClientsBench({ messages: n, commands: n, rounds: 1 }, { config })
       report.results.clients = r
-      for (const m of [...r.kafka, ...r.redis]) rows.push(row('clients', `${m.client} ${m.operation}`, { throughput: m.median, unit: m.unit }))
+      for (const m of [...r.kafka, ...r.redis]) rows.push(row('clients', `${m.client} ${m.operation}`, { throughput: m.median === null ? null : Math.round(m.median), unit: m.unit }))
     },
     async e2e() {
       const r = await runE2eBench({ rate: 5_000, seconds: quick ? 5 : 15, maxSeconds: quick ? 5 : 15, patients: 1_000, config })
@@ -172,9 +172,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           row('e2e', `${p.phase}: produced ${p.producedPerSecond}/s; ${lag}`, {
             throughput: p.producedPerSecond,
             unit: 'readings/s',
-            cpu: `speed ${pr.speed.cpuPercent}%, archive ${pr.archive.cpuPercent}%, serve ${pr.serve.cpuPercent}%, sim+client ${pr.bench.cpuPercent}%`,
-            peakMemMb: Math.max(pr.speed.peakRssMb, pr.archive.peakRssMb, pr.serve.peakRssMb, pr.bench.peakRssMb),
-            aim: aims.join('; ') + (sustained === null ? '' : ` (through both layers ${sustained}/s)`),
+            cpu:
+              `speed ${pr.speed.cpuPercent}%, archive ${pr.archive.cpuPercent}%, serve ${pr.serve.cpuPercent}%, sim+client ${pr.bench.cpuPercent}%` +
+              (pr.redis === undefined ? '' : `, redis ${pr.redis.cpuPercent}%`) +
+              (pr.kafka === undefined ? '' : `, kafka ${pr.kafka.cpuPercent}%`),
+            // The layers' processes; this one's peak includes the stages run before.
+            peakMemMb: Math.max(pr.speed.peakRssMb, pr.archive.peakRssMb, pr.serve.peakRssMb),
+            aim: aims.join('; ') + (sustained === null || p.target !== 'max' ? '' : ` (through both layers ${sustained}/s)`),
           }),
         )
         if (p.redisSamples > 0) rows.push(row('e2e', `${p.phase}: produce -> Redis (${p.redisSamples} readings)`, { p50Ms: p.redisP50Ms, p99Ms: p.redisP99Ms }))

@@ -116,10 +116,19 @@ export function register(program: Command): void {
           }
           for (const [name, startStage] of starts) {
             if (aborter.signal.aborted) break
+            let started: Running
             try {
-              running.push(await startStage())
+              started = await startStage()
             } catch (error) {
               throw new VigilError('STAGE_FAILED', `${name} could not start: ${describeError(error)}`, { cause: error })
+            }
+            running.push(started)
+            // A signal that came while this stage was starting stopped only the stages before it
+            // (and the abort has fired already, so nothing below would ever see it).
+            if (stopping !== undefined) {
+              const clean = await stopAll([started], log)
+              const code = await stopping
+              return clean ? code : 1
             }
           }
           log.info(`running: ${running.map((r) => r.name).join(', ')}; Ctrl-C stops every stage`)
@@ -134,7 +143,8 @@ export function register(program: Command): void {
             }
           })
           const signalled = new Promise<number>((resolve) => {
-            aborter.signal.addEventListener('abort', () => void stopping?.then(resolve))
+            // `shutdown` aborts before `stopping` is assigned: look it up a microtask later.
+            aborter.signal.addEventListener('abort', () => queueMicrotask(() => void stopping?.then(resolve)))
           })
           return await Promise.race([crashed, signalled])
         } catch (error) {
