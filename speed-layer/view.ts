@@ -3,7 +3,7 @@
  * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
  *   batch, so an override applies from the next reading) and, for patients not cached yet, their
  *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
- * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed.
+ * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed (a few calls of whole patients for a batch too large for one).
  * Every write is idempotent: series members are pure functions of the reading, hashes are
  * overwritten with full values, so replaying the same offsets leaves the same state.
  */
@@ -125,6 +125,30 @@ const WRITE_BATCH_LUA = readFileSync(new URL('./write-batch.lua', import.meta.ur
  * appended to the alert stream and announced on `updates`.
  */
 export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: readonly PatientChange[], events: readonly AlertEvent[], options: WriteOptions): Promise<void> {
+  // The client spreads a command's arguments into one function call: past ~100 000 of them (a
+  // batch touching a few thousand patients) that overflows the stack and the batch could never be
+  // written. Large batches go in several calls of whole patients, events with the last; every
+  // write is idempotent and the offsets are committed after the last call, so a crash between
+  // calls replays the batch like any other.
+  let from = 0
+  while (from < changes.length) {
+    let to = from
+    let estimate = 0
+    do {
+      const o = changes[to]!.outcome
+      estimate += 64 + 2 * (o.entries.length + o.changedDevices.size + o.changedAlerts.size)
+      to++
+    } while (to < changes.length && estimate < MAX_ARGS_PER_CALL)
+    await writeBatchCall(redis, keys, changes.slice(from, to), to === changes.length ? events : [], options)
+    from = to
+  }
+  if (changes.length === 0) await writeBatchCall(redis, keys, changes, events, options)
+}
+
+/** Arguments of one call of write-batch.lua, roughly: well below what the client can spread. */
+const MAX_ARGS_PER_CALL = 20_000
+
+async function writeBatchCall(redis: RedisClient, keys: RedisKeys, changes: readonly PatientChange[], events: readonly AlertEvent[], options: WriteOptions): Promise<void> {
   const scriptKeys: string[] = []
   const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0']
   const patients: string[] = []

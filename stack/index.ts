@@ -84,17 +84,20 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, 
   ]
 }
 
-/** Starts whatever does not answer yet; returns what it did for each service. */
-export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined, options: StackOptions = {}): Promise<UpResult[]> {
+/** Starts whatever does not answer yet (of `only`, when given); returns what it did for each service. */
+export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined, options: StackOptions & { only?: ServiceName } = {}): Promise<UpResult[]> {
   const S = stackPaths(options.dir)
   const t0 = Date.now()
-  const [kUp, rUp] = await Promise.all([kafkaAnswers(config), redisAnswers(config)])
+  // `only`: the other service is left alone, whether it answers or not.
+  const [kUp, rUp] = await Promise.all([options.only === 'redis' || kafkaAnswers(config), options.only === 'kafka' || redisAnswers(config)])
   const results: UpResult[] = []
   const missing: ServiceName[] = []
-  if (kUp) results.push({ ...(await statusOf(config, 'kafka', options)), action: 'reused', ms: Date.now() - t0 })
-  else missing.push('kafka')
-  if (rUp) results.push({ ...(await statusOf(config, 'redis', options)), action: 'reused', ms: Date.now() - t0 })
-  else missing.push('redis')
+  if (kUp) {
+    if (options.only !== 'redis') results.push({ ...(await statusOf(config, 'kafka', options)), action: 'reused', ms: Date.now() - t0 })
+  } else missing.push('kafka')
+  if (rUp) {
+    if (options.only !== 'kafka') results.push({ ...(await statusOf(config, 'redis', options)), action: 'reused', ms: Date.now() - t0 })
+  } else missing.push('redis')
   if (missing.length === 0) return results
 
   // A separate state folder is always run natively: docker compose has one fixed set of services.

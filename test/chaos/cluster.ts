@@ -4,12 +4,15 @@
  * so that it can kill and restart any of them without touching the shared services.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
+import { openSync, closeSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { once } from 'node:events'
 import type { Config } from '../../lib/config.ts'
 import { PROJECT_ROOT } from '../../stack/paths.ts'
 import { down, up } from '../../stack/index.ts'
+
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const CLOCK_TICKS = 100
 
 export interface PrivateStack {
   dir: string
@@ -32,12 +35,12 @@ export async function startPrivateStack(config: Config, dir: string, log: (line:
   }
   return {
     dir,
-    startBroker: () => timed(() => up(config, log, { dir })),
+    startBroker: () => timed(() => up(config, log, { dir, only: 'kafka' })),
     stopBroker: () => timed(() => down(log, { dir, only: 'kafka' })),
     restartRedis: () =>
       timed(async () => {
         await down(log, { dir, only: 'redis' })
-        await up(config, log, { dir })
+        await up(config, log, { dir, only: 'redis' })
       }),
     stopAll: async () => {
       await down(log, { dir })
@@ -65,6 +68,9 @@ export class Layer {
   #exited: Promise<number | null> | undefined
   starts = 0
   kills = 0
+  /** CPU time of past runs (ms), from /proc samples; the current run's latest sample is added by `cpuMs`. */
+  #cpuPastMs = 0
+  #cpuNowMs = 0
   /** Exit codes of runs that ended on their own or on SIGTERM (not kill -9). */
   readonly exits: (number | null)[] = []
 
@@ -74,6 +80,10 @@ export class Layer {
     private readonly env: NodeJS.ProcessEnv,
     private readonly logFile: string,
   ) {}
+
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
 
   get running(): boolean {
     return this.#child !== undefined
@@ -85,8 +95,11 @@ export class Layer {
     try {
       const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'vigil.js'), ...this.args], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', fd, fd] })
       this.#child = child
+      this.#cpuNowMs = 0
       this.#exited = once(child, 'exit').then(([code]) => {
         if (this.#child === child) this.#child = undefined
+        this.#cpuPastMs += this.#cpuNowMs
+        this.#cpuNowMs = 0
         return code as number | null
       })
     } finally {
@@ -115,6 +128,24 @@ export class Layer {
     clearTimeout(timer)
     this.exits.push(code ?? null)
     return { code: code ?? null, ms: Date.now() - t0 }
+  }
+
+  /** Reads the child's CPU time (user + system) from /proc; call it every second or so. */
+  sampleCpu(): void {
+    const pid = this.#child?.pid
+    if (pid === undefined) return
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      this.#cpuNowMs = ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS
+    } catch {
+      // Gone between the check and the read, or no /proc: the figure is then a lower bound.
+    }
+  }
+
+  get cpuMs(): number {
+    return this.#cpuPastMs + this.#cpuNowMs
   }
 
   /** Best effort, for cleanup: SIGKILL without waiting long. */

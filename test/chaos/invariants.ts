@@ -264,6 +264,7 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
 interface VitalCandidate {
   value: number
   ts: number
+  rec: TopicRecord
   /** Applied whatever the batching: not late against anything that arrived before it, not below the dedup window. */
   certain: boolean
 }
@@ -276,13 +277,13 @@ interface VitalCandidate {
  * tolerance behind everything before it counts under any cut, and is checked exactly; otherwise
  * Redis must hold a value that the vital really had at that event time, no newer than the newest.
  */
-export async function checkLatest(c: Classified, redis: RedisClient, keys: RedisKeys, toleranceMs: number): Promise<Verdict[]> {
+export async function checkLatest(c: Classified, redis: RedisClient, keys: RedisKeys, toleranceMs: number, runStartMs: number): Promise<Verdict[]> {
   const patientMax = new Map<string, number>()
   const arrivedMax = new Map<string, number>()
   const deviceTop = new Map<string, number>()
   const best = new Map<string, VitalCandidate>()
   const history = new Map<string, Set<string>>()
-  for (const { reading: r } of c.valid) {
+  for (const { reading: r, rec } of c.valid) {
     const before = arrivedMax.get(r.patientId) ?? -Infinity
     const top = deviceTop.get(r.deviceId) ?? -Infinity
     const certain = r.ts >= before - toleranceMs && r.seq >= top - DEDUP_WINDOW
@@ -295,7 +296,7 @@ export async function checkLatest(c: Classified, redis: RedisClient, keys: Redis
       if (h === undefined) history.set(k, (h = new Set()))
       h.add(`${r.ts}=${value}`)
       const cur = best.get(k)
-      if (cur === undefined || r.ts > cur.ts || (r.ts === cur.ts && certain)) best.set(k, { value, ts: r.ts, certain })
+      if (cur === undefined || r.ts > cur.ts || (r.ts === cur.ts && certain)) best.set(k, { value, ts: r.ts, certain, rec })
     }
   }
   const patients = [...patientMax.keys()]
@@ -307,6 +308,7 @@ export async function checkLatest(c: Classified, redis: RedisClient, keys: Redis
   let bad = 0
   let firstBad = ''
   let tsBad = 0
+  const badBy: Record<string, number> = {}
   let statusBad = 0
   patients.forEach((p, i) => {
     const h = hashes[i] ?? {}
@@ -326,11 +328,13 @@ export async function checkLatest(c: Classified, redis: RedisClient, keys: Redis
       if (value === cand.value && ts === cand.ts) exact++
       else {
         bad++
-        firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, topic's newest ${cand.value} at ${cand.ts}`
+        badBy[vital] = (badBy[vital] ?? 0) + 1
+        firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, topic's newest ${cand.value} at ${cand.ts} (partition ${cand.rec.partition} offset ${cand.rec.offset}, written at ${((cand.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock)`
       }
     } else if (ts <= cand.ts && history.get(k)?.has(`${ts}=${value}`) === true) bounded++
     else {
       bad++
+      badBy[vital] = (badBy[vital] ?? 0) + 1
       firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'} is no reading of the topic at or before ${cand.ts}`
     }
   }
@@ -339,13 +343,11 @@ export async function checkLatest(c: Classified, redis: RedisClient, keys: Redis
     {
       name: "each patient's latest state in Redis = newest valid reading in the topic",
       pass: bad === 0 && tsBad === 0 && statusBad === 0 && zcard === patients.length,
-      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bounded} where the batching decides (checked against history), ${bad} wrong; ts wrong ${tsBad}, status wrong ${statusBad}`,
+      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bounded} where the batching decides (checked against history), ${bad} wrong${bad > 0 ? ` ${JSON.stringify(badBy)}` : ''}; ts wrong ${tsBad}, status wrong ${statusBad}`,
       evidence: firstBad || (zcard !== patients.length ? `${zcard} patients in Redis, ${patients.length} in the topic` : undefined),
     },
   ]
 }
-
-const KIND_ORDER: Record<string, number> = { raised: 0, escalated: 1, cleared: 2 }
 
 /** Each alert is raised once: replays repeat an event with its id, never raise an open alert again. */
 export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: RedisClient, keys: RedisKeys): Promise<Verdict[]> {
@@ -372,31 +374,34 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
       }
     } else byId.set(e.id, text)
   }
+  // One alert's life: a vital of a patient, or one device of a patient for stale-data alerts (the
+  // id's second field names it). A patient's events are in one partition, in the order produced.
   const series = new Map<string, AlertEvent[]>()
   for (const text of byId.values()) {
     const e = JSON.parse(text) as AlertEvent
-    const k = `${e.patientId} ${e.vital}`
+    const k = `${e.patientId} ${e.id.split('|')[1] ?? e.vital}`
     let s = series.get(k)
     if (s === undefined) series.set(k, (s = []))
     s.push(e)
   }
   let raised = 0
   let reRaised = 0
+  const reRaisedBy: Record<string, number> = {}
   for (const [k, events] of series) {
-    events.sort((a, b) => a.ts - b.ts || (KIND_ORDER[a.kind] ?? 0) - (KIND_ORDER[b.kind] ?? 0))
     let open = false
     for (const e of events) {
       if (e.kind === 'raised') {
         raised++
         if (open) {
           reRaised++
+          reRaisedBy[e.vital] = (reRaisedBy[e.vital] ?? 0) + 1
           firstBad ||= `${k}: raised again at ${e.ts} (${e.id}) while the alert raised before was never cleared`
         }
         open = true
       } else if (e.kind === 'cleared') open = false
     }
   }
-  const stream = await redis.xRange(keys.alerts, '-', '+')
+  const stream = (await redis.xRange(keys.alerts, '-', '+')) ?? []
   let notInTopic = 0
   const streamIds = new Set<string>()
   for (const entry of stream) {
@@ -413,7 +418,7 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
     {
       name: 'each alert is raised once, not once per crash',
       pass: differing === 0 && reRaised === 0 && notInTopic === 0 && raised > 0,
-      figures: `${alertsTopic.length} events in vitals.alerts, ${byId.size} distinct ids (${copies} replayed copies), ${raised} raised, ${reRaised} raised twice; Redis stream ${stream.length} entries, ${streamIds.size} ids, ${notInTopic} unknown`,
+      figures: `${alertsTopic.length} events in vitals.alerts, ${byId.size} distinct ids (${copies} replayed copies), ${raised} raised, ${reRaised} raised again while open${reRaised > 0 ? ` (${JSON.stringify(reRaisedBy)})` : ''}; Redis stream ${stream.length} entries, ${streamIds.size} ids, ${notInTopic} unknown`,
       evidence: firstBad || (raised === 0 ? 'no alert was raised at all' : undefined),
     },
   ]

@@ -1,0 +1,398 @@
+/**
+ * `npm run test:chaos`: the real stack under a steady, seeded load while faults are injected
+ * (kill -9 of the speed layer and of the archiver, a broker stop, a Redis restart with an empty
+ * dataset, a SIGTERM of `vigil all`), then invariants checked by counting (invariants.ts).
+ * It runs its own broker and Redis on other loopback ports, with state in a temporary folder,
+ * so the shared services are never touched; everything it started is stopped and removed at the
+ * end, on failure and on Ctrl-C too.
+ *
+ *   npm run test:chaos -- [--seconds 120] [--rate 2000] [--seed N] [--kills 10] [--keep]
+ *                         [--skip kill-speed,kill-archive,broker,redis,all]  (to bisect a failure)
+ *
+ * The defaults fit a CI budget on a small shared machine (~3-4 minutes); `--rate 5000` is the
+ * load the suite is meant for on a machine with 4 or more free cores.
+ */
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { loadConfig, type Config } from '../../lib/config.ts'
+import { createAdmin, ensureTopics } from '../../lib/kafka.ts'
+import { connectRedis } from '../../lib/redis.ts'
+import { redisKeys } from '../../lib/keys.ts'
+import { createLogger } from '../../lib/log.ts'
+import { pollUntil } from '../../lib/backoff.ts'
+import { consumerGroups, topicNames, topicSpecs } from '../../ingestion/topics.ts'
+import { DEFAULT_SPEED_OPTIONS } from '../../speed-layer/index.ts'
+import { RAW_KINDS, parseFileName, rawDir } from '../../batch-layer/lake.ts'
+import { consumerLag } from '../../serving/health.ts'
+import { Prng } from '../../edge/prng.ts'
+import { edgeOptions, start as startEdge, type EdgeSummary } from '../../edge/index.ts'
+import { Layer, childEnv, startPrivateStack, type PrivateStack } from './cluster.ts'
+import { endOffsets, ledgerSink, readWholeTopic } from './ledger.ts'
+import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, classify, type Verdict } from './invariants.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '120' },
+    rate: { type: 'string', default: '2000' },
+    seed: { type: 'string' },
+    kills: { type: 'string', default: '10' },
+    'kafka-port': { type: 'string', default: '19092' },
+    'redis-port': { type: 'string', default: '16379' },
+    keep: { type: 'boolean', default: false },
+    /** Faults left out, comma-separated, to bisect a failure: kill-speed, kill-archive, broker, redis, all. */
+    skip: { type: 'string', default: '' },
+  },
+})
+
+const seconds = Number(args.seconds)
+const rate = Number(args.rate)
+const kills = Number(args.kills)
+const skip = new Set(args.skip.split(',').filter(Boolean))
+const seed = args.seed === undefined ? randomInt(0, 2 ** 32 - 1) : Number(args.seed)
+if (!(seconds >= 30) || !(rate > 0) || !(kills >= 0) || !Number.isInteger(seed)) {
+  process.stderr.write('usage: npm run test:chaos -- [--seconds S>=30] [--rate R] [--seed N] [--kills K] [--keep]\n')
+  process.exit(2)
+}
+// The simulator sends ~1.06 readings per patient per simulated second: this many patients keep
+// simulated time close to the wall clock, so event times stay within the allowed clock skew.
+const patients = Math.max(20, Math.round(rate / 1.06))
+
+const t0 = Date.now()
+const clock = () => ((Date.now() - t0) / 1000).toFixed(1).padStart(6)
+const say = (line: string) => process.stdout.write(`[${clock()}s] ${line}\n`)
+
+interface FaultRow {
+  fault: string
+  count: number
+  detail: string
+}
+
+let cleanupStarted = false
+const cleanups: (() => Promise<void> | void)[] = []
+async function cleanup(): Promise<void> {
+  if (cleanupStarted) return
+  cleanupStarted = true
+  for (const f of cleanups.reverse()) {
+    try {
+      await f()
+    } catch (error) {
+      process.stderr.write(`cleanup: ${(error as Error).message}\n`)
+    }
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping and cleaning up`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+async function main(): Promise<number> {
+  say(`chaos run: seed ${seed}, ${seconds} s at ${rate} readings/s, ${patients} patients, ${kills} kills per layer (replay: --seed ${seed} --seconds ${seconds} --rate ${rate})`)
+  const chaosRng = new Prng(seed).fork('chaos')
+  const id = `chaos-${randomBytes(4).toString('hex')}`
+  const dir = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
+  cleanups.push(async () => {
+    if (args.keep) say(`kept ${dir}`)
+    else await rm(dir, { recursive: true, force: true })
+  })
+  const kafkaPort = Number(args['kafka-port'])
+  const config: Config = loadConfig(
+    {
+      kafkaBrokers: `127.0.0.1:${kafkaPort}`,
+      redisUrl: `redis://127.0.0.1:${args['redis-port']}`,
+      datalakeDir: path.join(dir, 'lake'),
+      topicPrefix: `${id}.`,
+      redisPrefix: `${id}:`,
+      logLevel: 'warn',
+    },
+    {},
+  )
+  const log = createLogger({ level: 'warn' })
+  const topics = topicNames(config.topicPrefix)
+  const keys = redisKeys(config.redisPrefix)
+
+  // --- the private stack -----------------------------------------------------------------
+  let stack: PrivateStack | undefined
+  cleanups.push(async () => {
+    await stack?.stopAll()
+  })
+  const stackStarted = Date.now()
+  stack = await startPrivateStack(config, path.join(dir, 'stack'), () => undefined)
+  say(`own broker on 127.0.0.1:${kafkaPort} and Redis on ${config.redisUrl} up in ${Date.now() - stackStarted} ms (state in ${dir})`)
+  const admin = createAdmin(config)
+  cleanups.push(() => admin.close())
+  await ensureTopics(admin, topicSpecs(config.topicPrefix))
+  const redis = await connectRedis(config)
+  redis.on('error', () => undefined)
+  cleanups.push(() => void redis.destroy())
+
+  // --- the layers as child processes ------------------------------------------------------
+  const env = childEnv(config)
+  const speed = new Layer('speed', ['speed'], env, path.join(dir, 'speed.log'))
+  const archiver = new Layer('archive', ['archive', '--flush-interval-ms', '2000'], env, path.join(dir, 'archive.log'))
+  const layers = [speed, archiver]
+  cleanups.push(() => layers.forEach((l) => l.forceStop()))
+  speed.start()
+  archiver.start()
+
+  // --- load ---------------------------------------------------------------------------------
+  const ledger = ledgerSink(config, log)
+  const cpuBefore = process.cpuUsage()
+  const edge = await startEdge({ ...config, edge: edgeOptions({ patients, rate, duration: seconds, seed, faults: 0.01 }) }, { log, sink: ledger.sink })
+  cleanups.push(() => edge.stop())
+  const runStart = Date.now()
+  say(`simulator started (in-process, ledger of every record sent)`)
+
+  // --- samplers: consumer lag of the speed layer, CPU of the layers --------------------------
+  let sampling = true
+  let maxLag = 0
+  let maxLagAt = 0
+  let lastProgress = Date.now()
+  const samplers = (async () => {
+    while (sampling) {
+      for (const l of layers) l.sampleCpu()
+      try {
+        const lag = (await Promise.race([consumerLag(admin, config), sleep(2_000).then(() => [])])).find((g) => g.group.endsWith('vigil-speed'))?.lag ?? null
+        if (lag !== null && lag > maxLag) {
+          maxLag = lag
+          maxLagAt = (Date.now() - runStart) / 1000
+        }
+        if (Date.now() - lastProgress >= 10_000) {
+          lastProgress = Date.now()
+          const inRedis = await redis.zCard(keys.patients).catch(() => '?')
+          say(`sent ${edge.sent}, speed lag ${lag ?? '?'}, patients in Redis ${inRedis}, layers up: ${layers.filter((l) => l.running).map((l) => l.name).join(' ')}`)
+        }
+      } catch {
+        // The broker is down on purpose now and then.
+      }
+      await sleep(1_000)
+    }
+  })()
+
+  // --- faults ----------------------------------------------------------------------------------
+  const T = seconds * 1000
+  const at = (ms: number) => sleep(Math.max(0, runStart + ms - Date.now()))
+  const faults: FaultRow[] = []
+  // `vigil all` runs an archiver too and the lake takes one at a time: it borrows the archiver's turn.
+  let archiverTurn: Promise<void> = Promise.resolve()
+  const withArchiver = <T>(f: () => Promise<T>): Promise<T> => {
+    const run = archiverTurn.then(f)
+    archiverTurn = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+  const killTimes: string[] = []
+  // Each fault draws from its own stream of the seed: the schedule does not depend on how the
+  // tasks interleave, so a seed replays the same faults at the same moments.
+  const killLoop = async (layer: Layer): Promise<FaultRow> => {
+    const rng = chaosRng.fork(`kill-${layer.name}`)
+    const times = Array.from({ length: kills }, () => rng.uniform(0.05 * T, 0.85 * T)).sort((a, b) => a - b)
+    let pauses = 0
+    for (const t of times) {
+      await at(t)
+      const pause = rng.uniform(300, 2_500)
+      pauses += pause
+      const fault = async () => {
+        killTimes.push(`${layer.name} ${clock().trim()}`)
+        await layer.kill9()
+        await sleep(pause)
+        layer.start()
+      }
+      await (layer === archiver ? withArchiver(fault) : fault())
+    }
+    return { fault: `kill -9 ${layer.name}`, count: layer.kills, detail: `restarted after ${(pauses / Math.max(1, kills) / 1000).toFixed(1)} s on average` }
+  }
+  const brokerFault = async (): Promise<FaultRow> => {
+    const rng = chaosRng.fork('broker')
+    await at(rng.uniform(0.25 * T, 0.4 * T))
+    const downMs = rng.uniform(3_000, 8_000)
+    const stopMs = await stack!.stopBroker()
+    say(`broker stopped (${stopMs} ms), down for ${(downMs / 1000).toFixed(1)} s`)
+    await sleep(downMs)
+    const startMs = await stack!.startBroker()
+    say(`broker back (${startMs} ms to answer)`)
+    return { fault: 'broker stop + restart', count: 1, detail: `stop ${stopMs} ms, down ${((downMs + startMs) / 1000).toFixed(1)} s in all` }
+  }
+  const redisFault = async (brokerDone: Promise<unknown>): Promise<FaultRow> => {
+    const rng = chaosRng.fork('redis')
+    await at(rng.uniform(0.55 * T, 0.7 * T))
+    // Not while the broker is down: the rebuild time would measure the broker's outage.
+    await brokerDone
+    // A view to lose: the speed layer has written some patients.
+    await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) > 0, { timeoutMs: 60_000, intervalMs: 250, what: 'the speed layer to write a view' }).catch(() => undefined)
+    const before = await redis.zCard(keys.patients)
+    const ms = await stack!.restartRedis()
+    const back = Date.now()
+    say(`Redis restarted empty (${ms} ms); ${before} patients to rebuild`)
+    let rebuildMs = -1
+    try {
+      await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) >= before, { timeoutMs: 60_000, intervalMs: 250, what: 'the view to be rebuilt' })
+      rebuildMs = Date.now() - back
+    } catch {
+      // Reported as not rebuilt within 60 s; the final invariants say whether it ever was.
+    }
+    return { fault: 'Redis restart, empty dataset', count: 1, detail: rebuildMs >= 0 ? `view rebuilt (${before} patients) in ${(rebuildMs / 1000).toFixed(1)} s` : 'view NOT rebuilt within 60 s' }
+  }
+  const allFault = async (): Promise<FaultRow> => {
+    const rng = chaosRng.fork('all')
+    await at(rng.uniform(0.7 * T, 0.75 * T))
+    return withArchiver(async () => {
+      await archiver.terminate()
+      const ports = { VIGIL_PORT: String(20000 + randomInt(0, 20000)), VIGIL_INGEST_PORT: String(40000 + randomInt(0, 20000)), VIGIL_TOKEN: randomBytes(16).toString('hex') }
+      const all = new Layer('all', ['all', '--no-edge'], childEnv(config, ports), path.join(dir, 'all.log'))
+      layers.push(all)
+      try {
+        all.start()
+        // SIGTERM while it works: once the dashboard answers (every stage started), a few seconds in.
+        const ready = Date.now()
+        await pollUntil(async () => (await fetch(`http://127.0.0.1:${ports.VIGIL_PORT}/healthz`).catch(() => undefined))?.status !== undefined, { timeoutMs: 90_000, intervalMs: 250, what: 'vigil all to answer' })
+        const startedMs = Date.now() - ready
+        await sleep(rng.uniform(1_000, 6_000))
+        const { code, ms } = await all.terminate(30_000)
+        say(`vigil all --no-edge: SIGTERM, exit ${code} after ${ms} ms`)
+        allExit = { code, ms }
+        return { fault: 'SIGTERM vigil all --no-edge', count: 1, detail: `answered after ${(startedMs / 1000).toFixed(1)} s; exit code ${code}, ${ms} ms after SIGTERM` }
+      } finally {
+        all.forceStop()
+        archiver.start()
+      }
+    })
+  }
+  let allExit: { code: number | null; ms: number } | undefined
+  const none = (fault: string): Promise<FaultRow> => Promise.resolve({ fault, count: 0, detail: 'skipped (--skip)' })
+  const broker: Promise<FaultRow> = skip.has('broker') ? none('broker stop + restart') : brokerFault()
+  const chaos = Promise.all([
+    skip.has('kill-speed') ? none('kill -9 speed') : killLoop(speed),
+    skip.has('kill-archive') ? none('kill -9 archive') : killLoop(archiver),
+    broker,
+    skip.has('redis') ? none('Redis restart, empty dataset') : redisFault(broker),
+    skip.has('all') ? none('SIGTERM vigil all --no-edge') : allFault(),
+  ])
+
+  const summary: EdgeSummary = await edge.done
+  faults.push(...(await chaos))
+  say(`kill -9 at (s, clock of these lines): ${killTimes.join(', ')}`)
+  say(`simulator done: ${summary.sent} sent, ${summary.acked} acked, ${summary.outages} outages (${summary.outageMs} ms) in ${(summary.elapsedMs / 1000).toFixed(1)} s`)
+  const cpuEdgeMs = (() => {
+    const u = process.cpuUsage(cpuBefore)
+    return (u.user + u.system) / 1000
+  })()
+
+  // --- drain: the layers catch up, then stop cleanly ---------------------------------------------
+  for (const l of [speed, archiver]) l.start()
+  const drainStart = Date.now()
+  const ends = await endOffsets(config, topics.readings)
+  // Caught up, by the processes running now: the speed layer alone in its group (members killed
+  // with -9 are gone after the session timeout) with no lag; the archiver holding the lake's lock.
+  const speedGroup = consumerGroups(config.topicPrefix).speed
+  await pollUntil(
+    async () => {
+      const group = (await admin.describeGroups({ groups: [speedGroup] })).get(speedGroup)
+      if (group === undefined || group.members.size !== 1 || String(group.state).toUpperCase() !== 'STABLE') return false
+      const lag = (await consumerLag(admin, config)).find((g) => g.group === speedGroup)?.lag
+      return lag === 0
+    },
+    { timeoutMs: 180_000, intervalMs: 500, what: 'the speed layer to catch up' },
+  )
+  const lock = path.join(rawDir(config.datalakeDir, 'readings'), '..', `.archiver-${topics.readings}.lock`)
+  await pollUntil(async () => (await readFile(lock, 'utf8').catch(() => '')).trim() === String(archiver.pid) && (await lakeCoverage(config.datalakeDir, ends)) === 0, {
+    timeoutMs: 180_000,
+    intervalMs: 500,
+    what: 'the archiver to reach the end of every partition',
+  })
+  say(`layers caught up in ${((Date.now() - drainStart) / 1000).toFixed(1)} s`)
+  sampling = false
+  await samplers
+  for (const l of [speed, archiver]) l.sampleCpu()
+  const stops = await Promise.all([speed.terminate(), archiver.terminate()])
+
+  // --- invariants -----------------------------------------------------------------------------------
+  const checkStart = Date.now()
+  const readings = await readWholeTopic(config, topics.readings)
+  const rejected = await readWholeTopic(config, topics.rejected)
+  const alerts = await readWholeTopic(config, topics.alerts)
+  const classified = classify(readings.records, DEFAULT_SPEED_OPTIONS.maxClockSkewMs)
+  const verdicts: Verdict[] = [
+    ...(await checkLake(config.datalakeDir, readings.ends)),
+    ...checkConservation(ledger.records, summary, readings.records, classified),
+    ...checkRejected(classified, rejected.records, summary),
+    ...(await checkLatest(classified, redis, keys, DEFAULT_SPEED_OPTIONS.outOfOrderToleranceMs, t0)),
+    ...(await checkAlerts(alerts.records, redis, keys)),
+    {
+      name: 'every layer stops cleanly on SIGTERM',
+      pass: stops.every((s) => s.code === 0) && (skip.has('all') || (allExit?.code === 0 && (allExit?.ms ?? Infinity) <= 15_000)),
+      figures: `speed exit ${stops[0]!.code} (${stops[0]!.ms} ms), archive exit ${stops[1]!.code} (${stops[1]!.ms} ms), vigil all exit ${allExit?.code} (${allExit?.ms} ms)`,
+    },
+  ]
+  const checkMs = Date.now() - checkStart
+
+  // --- report ---------------------------------------------------------------------------------------
+  const total = summary.sent
+  const perK = (ms: number) => ((ms / 1000) * 1000) / Math.max(1, total)
+  process.stdout.write('\nFaults injected\n')
+  process.stdout.write(table(['fault', 'count', 'detail'], faults.map((f) => [f.fault, String(f.count), f.detail])))
+  process.stdout.write('\nInvariants\n')
+  process.stdout.write(table(['invariant', 'result', 'figures'], verdicts.map((v) => [v.name, v.pass ? 'PASS' : 'FAIL', v.figures])))
+  process.stdout.write('\nFigures\n')
+  process.stdout.write(
+    table(
+      ['figure', 'value'],
+      [
+        ['readings sent / lost / duplicated in the lake', `${total} / ${verdicts[1]!.pass ? 0 : 'see above'} / ${verdicts[1]!.pass ? 0 : 'see above'}`],
+        ['longest speed-layer lag (records, ≈ seconds at the rate)', `${maxLag} (≈ ${(maxLag / rate).toFixed(1)} s, at ${maxLagAt.toFixed(0)} s into the run)`],
+        ['CPU s per 1,000 readings: simulator + suite / speed / archiver', `${perK(cpuEdgeMs).toFixed(3)} / ${perK(speed.cpuMs).toFixed(3)} / ${perK(archiver.cpuMs).toFixed(3)} (speed and archiver include their restarts)`],
+        ['drain after the load / checks', `${((checkStart - drainStart) / 1000).toFixed(1)} s / ${(checkMs / 1000).toFixed(1)} s`],
+        ['seed', String(seed)],
+      ],
+    ),
+  )
+  const failed = verdicts.filter((v) => !v.pass)
+  for (const v of failed) process.stdout.write(`\nFAILED: ${v.name}\n  ${v.figures}\n  evidence: ${v.evidence ?? '(see figures)'}\n`)
+  say(failed.length === 0 ? `all ${verdicts.length} invariants hold (seed ${seed})` : `${failed.length} of ${verdicts.length} invariants broken (seed ${seed}; logs of the layers in ${dir}, kept with --keep)`)
+  return failed.length === 0 ? 0 : 1
+}
+
+/** Offsets of vitals.readings the lake's complete flushes do not reach yet, summed over partitions. */
+async function lakeCoverage(lake: string, ends: readonly number[]): Promise<number> {
+  const reached = ends.map(() => 0)
+  for (const kind of RAW_KINDS) {
+    let days: string[] = []
+    try {
+      days = await readdir(rawDir(lake, kind))
+    } catch {
+      continue
+    }
+    for (const day of days) {
+      for (const name of await readdir(path.join(rawDir(lake, kind), day)).catch(() => [] as string[])) {
+        const f = parseFileName(name)
+        if (f !== undefined && f.last + 1 > (reached[f.partition] ?? 0)) reached[f.partition] = f.last + 1
+      }
+    }
+  }
+  return ends.reduce((sum, end, p) => sum + Math.max(0, end - (reached[p] ?? 0)), 0)
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |\n'
+  return line(head) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('')
+}
+
+let code = 1
+try {
+  code = await main()
+} catch (error) {
+  say(`chaos run aborted: ${(error as Error).stack ?? String(error)}`)
+  code = 1
+} finally {
+  await cleanup()
+}
+say(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+process.exit(code)
