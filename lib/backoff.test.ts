@@ -50,6 +50,14 @@ describe('pollUntil', () => {
     expect(await pollUntil(async () => (++n >= 3 ? n : undefined), { timeoutMs: 1_000, intervalMs: 1, what: 'n' })).toBe(3)
   })
 
+  it('gives up at once when told the awaited thing will never come', async () => {
+    const started = Date.now()
+    await expect(pollUntil(async () => false, { timeoutMs: 10_000, intervalMs: 5, what: 'the broker', giveUpIf: () => 'the broker process exited' })).rejects.toThrow(
+      'the broker process exited while waiting for the broker',
+    )
+    expect(Date.now() - started).toBeLessThan(1_000)
+  })
+
   it('names what it waited for when it times out', async () => {
     await expect(pollUntil(async () => false, { timeoutMs: 20, intervalMs: 5, what: 'the broker' })).rejects.toThrow('waiting for the broker')
   })

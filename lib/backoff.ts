@@ -49,11 +49,20 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Bac
   }
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or the deadline passes. */
-export async function pollUntil<T>(check: () => Promise<T | undefined | false>, options: { timeoutMs: number; intervalMs?: number; what: string }): Promise<T> {
+/**
+ * Polls `check` until it returns a value other than undefined/false, or the deadline passes.
+ * `giveUpIf` is asked before each try: a reason it returns ends the wait at once (a process that
+ * exited will never become ready).
+ */
+export async function pollUntil<T>(
+  check: () => Promise<T | undefined | false>,
+  options: { timeoutMs: number; intervalMs?: number; what: string; giveUpIf?: () => string | undefined },
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs
   let lastError: unknown
   for (;;) {
+    const reason = options.giveUpIf?.()
+    if (reason !== undefined) throw new Error(`${reason} while waiting for ${options.what}`)
     try {
       const value = await check()
       if (value !== undefined && value !== false) return value

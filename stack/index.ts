@@ -185,7 +185,8 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.Stack
   )
   await writeFile(S.redisPid, `${pid}\n`)
   try {
-    await pollUntil(async () => (isAlive(pid) ? await redisAnswers(config, 1_000) : Promise.reject(new Error('redis-server exited'))), {
+    await pollUntil(() => redisAnswers(config, 1_000), {
+      giveUpIf: () => (isAlive(pid) ? undefined : 'redis-server exited'),
       timeoutMs: REDIS_READY_TIMEOUT_MS,
       what: 'Redis to answer PING',
     })
@@ -285,13 +286,19 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
   }
   await writeFile(S.kafkaPid, `${pid}\n`)
   try {
-    await pollUntil(async () => (isAlive(pid) ? await kafkaAnswers(config, 2_000) : Promise.reject(new Error('the broker process exited'))), {
+    await pollUntil(() => kafkaAnswers(config, 2_000), {
+      giveUpIf: () => (isAlive(pid) ? undefined : 'the broker process exited'),
       timeoutMs: KAFKA_READY_TIMEOUT_MS,
       intervalMs: 250,
       what: 'the Kafka broker to answer',
     })
   } catch (error) {
-    const why = (await tail(S.kafkaLog, 40)).split('\n').filter((l) => / (ERROR|FATAL) /.test(l)).pop() ?? (error as Error).message
+    // The broker's last ERROR line and the exception under it (e.g. "... Address already in use").
+    const lines = (await tail(S.kafkaLog, 400)).split('\n')
+    const at = lines.findLastIndex((l) => / (ERROR|FATAL) /.test(l))
+    const cause = at < 0 ? undefined : lines.slice(at + 1).find((l) => /Exception: /.test(l))
+    const bind = lines.find((l) => /Address already in use/.test(l))
+    const why = bind !== undefined ? bind.replace(/^\S*Exception: /, '') : at < 0 ? (error as Error).message : `${lines[at]!.replace(/^\[[^\]]*\] /, '')}${cause === undefined ? '' : `: ${cause.replace(/^\S*Exception: /, '')}`}`
     throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`, { cause: error })
   }
   return pid
