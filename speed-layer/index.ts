@@ -355,8 +355,15 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     if (messages.length > 0) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages }))
     stats.timeMs.produce += performance.now() - t
     t = performance.now()
-    await withRetry('writing the view to Redis', () => writeBatch(redis, keys, changes, events, opts))
+    const epoch = knownEpoch
+    const written = await withRetry('writing the view to Redis', () => writeBatch(redis, keys, changes, events, opts, epoch))
     stats.timeMs.write += performance.now() - t
+    if (!written) {
+      // Redis was wiped between this batch's read and its write: nothing was written; rebuild
+      // the view and process the batch again (its alert events keep their ids).
+      if (await withRetry('rebuilding the Redis view', rebuild)) return
+      return processBatch(batch)
+    }
     stats.alertEvents += toProduce.length
     scheduleCommit(last)
     for (const r of rejects) stats.rejected[r]++
@@ -446,6 +453,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     await withRetry('producing stale-data alerts to Kafka', () =>
       producer.send({ messages: events.map((e) => ({ topic: topics.alerts, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) })) }),
     )
+    // A wiped Redis gets no half-view: the next batch or housekeeping pass rebuilds it first. An
+    // instance that has processed no batch yet adopts the view's epoch as it finds it.
+    const current = await withRetry('reading the view epoch', () => redis.get(epochKey(keys)))
+    if (current === null || (knownEpoch !== null && current !== knownEpoch)) return
+    knownEpoch = current
     await withRetry('writing stale-data alerts to Redis', () => writeDevices(redis, keys, changes, events, opts.alertStreamMaxLen))
     stats.alertEvents += events.length
   }

@@ -124,7 +124,18 @@ const WRITE_BATCH_LUA = readFileSync(new URL('./write-batch.lua', import.meta.ur
  * than thousands of queued commands. `events` are the batch's alert events in order; they are
  * appended to the alert stream and announced on `updates`.
  */
-export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: readonly PatientChange[], events: readonly AlertEvent[], options: WriteOptions): Promise<void> {
+/**
+ * Writes the batch against `epoch` (the view's epoch its state was read under). Returns false,
+ * having written nothing more, when Redis no longer holds that epoch (wiped meanwhile).
+ */
+export async function writeBatch(
+  redis: RedisClient,
+  keys: RedisKeys,
+  changes: readonly PatientChange[],
+  events: readonly AlertEvent[],
+  options: WriteOptions,
+  epoch: string,
+): Promise<boolean> {
   // The client spreads a command's arguments into one function call: past ~100 000 of them (a
   // batch touching a few thousand patients) that overflows the stack and the batch could never be
   // written. Large batches go in several calls of whole patients, events with the last; every
@@ -139,18 +150,26 @@ export async function writeBatch(redis: RedisClient, keys: RedisKeys, changes: r
       estimate += 64 + 2 * (o.entries.length + o.changedDevices.size + o.changedAlerts.size)
       to++
     } while (to < changes.length && estimate < MAX_ARGS_PER_CALL)
-    await writeBatchCall(redis, keys, changes.slice(from, to), to === changes.length ? events : [], options)
+    if (!(await writeBatchCall(redis, keys, changes.slice(from, to), to === changes.length ? events : [], options, epoch))) return false
     from = to
   }
-  if (changes.length === 0) await writeBatchCall(redis, keys, changes, events, options)
+  if (changes.length === 0) return writeBatchCall(redis, keys, changes, events, options, epoch)
+  return true
 }
 
 /** Arguments of one call of write-batch.lua, roughly: well below what the client can spread. */
 const MAX_ARGS_PER_CALL = 20_000
 
-async function writeBatchCall(redis: RedisClient, keys: RedisKeys, changes: readonly PatientChange[], events: readonly AlertEvent[], options: WriteOptions): Promise<void> {
+async function writeBatchCall(
+  redis: RedisClient,
+  keys: RedisKeys,
+  changes: readonly PatientChange[],
+  events: readonly AlertEvent[],
+  options: WriteOptions,
+  epoch: string,
+): Promise<boolean> {
   const scriptKeys: string[] = []
-  const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0']
+  const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0', epoch]
   const patients: string[] = []
   let n = 0
   for (const { runtime: p, outcome: o } of changes) {
@@ -196,7 +215,7 @@ async function writeBatchCall(redis: RedisClient, keys: RedisKeys, changes: read
     }
     args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
   }
-  if (n === 0 && events.length === 0) return
+  if (n === 0 && events.length === 0) return true
   args[2] = String(n)
   args.push(String(events.length))
   for (const e of events) {
@@ -204,8 +223,8 @@ async function writeBatchCall(redis: RedisClient, keys: RedisKeys, changes: read
     args.push(JSON.stringify(e), JSON.stringify(update))
   }
   args.push(String(patients.length / 2), ...patients)
-  scriptKeys.push(keys.patients, keys.alerts)
-  await redis.eval(WRITE_BATCH_LUA, { keys: scriptKeys, arguments: args })
+  scriptKeys.push(keys.patients, keys.alerts, epochKey(keys))
+  return (await redis.eval(WRITE_BATCH_LUA, { keys: scriptKeys, arguments: args })) !== -1
 }
 
 /** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */

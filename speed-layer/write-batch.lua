@@ -5,8 +5,10 @@
   KEYS: for each patient p (0-based), four keys:
           KEYS[4p+1] latest hash, KEYS[4p+2] series sorted set, KEYS[4p+3] device-state hash,
           KEYS[4p+4] alert-state hash;
-        then KEYS[#KEYS-1] the patients sorted set and KEYS[#KEYS] the alerts stream.
+        then KEYS[#KEYS-2] the patients sorted set, KEYS[#KEYS-1] the alerts stream and KEYS[#KEYS]
+        the view's epoch key.
   ARGV: [1] the updates channel, [2] the alert stream's approximate max length, [3] the patient count N,
+        [4] the epoch the batch was computed against,
         then for each patient, in KEYS order:
           nLatest, (field, value) x nLatest       -- HSET latest
           nEntries, (score, member) x nEntries     -- ZADD series
@@ -17,11 +19,16 @@
           update                                   -- PUBLISH updates ('' = none)
         then nEvents, (event, update) x nEvents    -- XADD alerts MAXLEN ~, PUBLISH updates
         then nPatients, (score, id) x nPatients    -- ZADD patients GT
-  Returns: N.
+  Returns: N, or -1 without writing anything when the epoch key no longer holds ARGV[4]: Redis was
+  wiped (or rebuilt by another instance) after the batch read its state, and writing it would put
+  half a view into an empty Redis (the caller rebuilds and processes the batch again).
   Every write is idempotent (hash fields overwritten, series members pure functions of the reading,
   ZADD GT), so running the same batch twice leaves the same view.
 ]]
-local i = 4
+local epoch = redis.call('GET', KEYS[#KEYS])
+if epoch ~= ARGV[4] then return -1 end
+
+local i = 5
 local function take()
   local v = ARGV[i]
   i = i + 1
@@ -74,9 +81,9 @@ local e = tonumber(take())
 for _ = 1, e do
   local event = take()
   local update = take()
-  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', maxlen, '*', 'event', event)
+  redis.call('XADD', KEYS[#KEYS - 1], 'MAXLEN', '~', maxlen, '*', 'event', event)
   redis.call('PUBLISH', channel, update)
 end
 local np = tonumber(take())
-if np > 0 then callWith('ZADD', KEYS[#KEYS - 1], 'GT', takeList(2 * np)) end
+if np > 0 then callWith('ZADD', KEYS[#KEYS - 2], 'GT', takeList(2 * np)) end
 return n
