@@ -238,18 +238,10 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     cache.clear()
     // A commit still in flight would otherwise land after the rewind and undo it.
     await committing
-    // The epoch says "this view is complete or being rebuilt": it is set only once the rewind is
-    // committed, so an instance killed in between finds no epoch and rebuilds again, and one
-    // killed later resumes the replay from the group's committed offsets.
-    const adoptEpoch = async () => {
-      await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
-      knownEpoch = await redis.get(epochKey(keys))
-    }
+    await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
+    knownEpoch = await redis.get(epochKey(keys))
     const parts = assigned()
-    if (parts.length === 0) {
-      await adoptEpoch()
-      return false
-    }
+    if (parts.length === 0) return false
     const committed = await consumer.listCommittedOffsets({ topics: [{ topic: topics.readings, partitions: parts }] })
     const since = BigInt(Date.now() - opts.seriesWindowMs)
     const byTime = await consumer.listOffsetsWithTimestamps({ topics: [topics.readings], partitions: { [topics.readings]: parts }, timestamp: since })
@@ -269,12 +261,8 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
           (rewinds.length > 0 ? ` (${rewinds.length} partitions rewound)` : ' (nothing to replay)'),
       )
     }
-    if (rewinds.length === 0) {
-      await adoptEpoch()
-      return false
-    }
+    if (rewinds.length === 0) return false
     await consumer.commit({ offsets: rewinds })
-    await adoptEpoch()
     await stream?.close()
     stream = undefined
     positions.clear()
