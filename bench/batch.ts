@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { createLogger } from '../lib/log.ts'
@@ -152,9 +152,7 @@ async function cleanup(config: Config): Promise<void> {
   }
   const redis = await connectRedis(config)
   try {
-    for await (const keys of redis.scanIterator({ MATCH: redisKeys(config.redisPrefix).everything, COUNT: 1000 })) {
-      if (keys.length > 0) await redis.unlink(keys)
-    }
+    await deleteKeys(redis, redisKeys(config.redisPrefix).everything)
   } finally {
     redis.destroy()
   }

@@ -30,12 +30,11 @@ import { Redis as IORedis } from 'ioredis'
 import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
 import { loadConfig, parseOptions, kebabFlag, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { describeError, isVigilError } from '../lib/errors.ts'
 import { TOPIC_PARTITIONS } from '../ingestion/topics.ts'
 import type { Reading } from '../ingestion/schema.ts'
-import { deleteKeys } from '../test/support.ts'
 
 const { Kafka, Partitioners, logLevel: KafkaJsLogLevel } = kafkajs
 

@@ -32,7 +32,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { io as connect, type Socket } from 'socket.io-client'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { createLogger } from '../lib/log.ts'
@@ -383,7 +383,7 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
     } finally {
       await admin.close()
     }
-    for await (const batch of redis.scanIterator({ MATCH: keys.everything, COUNT: 1000 })) if (batch.length > 0) await redis.unlink(batch)
+    await deleteKeys(redis, keys.everything)
     redis.destroy()
     await rm(lake, { recursive: true, force: true })
   }

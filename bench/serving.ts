@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { io as connect } from 'socket.io-client'
 import { loadConfig } from '../lib/config.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/keys.ts'
 import type { Update } from '../lib/views.ts'
 import type { ReadingPush, Snapshot } from '../serving/events.ts'
@@ -176,7 +176,7 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
       child.kill('SIGTERM')
       await once(child, 'exit')
     }
-    for await (const batch of redis.scanIterator({ MATCH: keys.everything, COUNT: 1000 })) if (batch.length > 0) await redis.unlink(batch)
+    await deleteKeys(redis, keys.everything)
     redis.destroy()
   }
 }

@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url'
 import { Producer } from '@platformatic/kafka'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import type { Update } from '../lib/views.ts'
@@ -193,7 +193,7 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     } finally {
       await a.close()
     }
-    for await (const batch of redis.scanIterator({ MATCH: keys.everything, COUNT: 1000 })) if (batch.length > 0) await redis.unlink(batch)
+    await deleteKeys(redis, keys.everything)
     redis.destroy()
   }
 }

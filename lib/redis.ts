@@ -78,3 +78,15 @@ export function redisUnreachable(config: Pick<Config, 'redisUrl'>, cause?: unkno
     { cause },
   )
 }
+
+/**
+ * Deletes every key matching a SCAN pattern (a prefix's `redisKeys(prefix).everything`) with
+ * SCAN + UNLINK, never FLUSHALL or FLUSHDB: another application's keys survive. Returns the count.
+ */
+export async function deleteKeys(redis: RedisClient, match: string): Promise<number> {
+  let n = 0
+  for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
+    if (keys.length > 0) n += await redis.unlink(keys)
+  }
+  return n
+}

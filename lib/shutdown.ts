@@ -7,12 +7,6 @@ import { describeError } from './errors.ts'
 
 export interface Stoppable {
   stop(): Promise<void>
-  /**
-   * Settles when the stage ends on its own: resolves when it finished its work (a simulator that
-   * reached --count), rejects with the cause when it crashed. Entry points watch it so that one
-   * crashed stage stops the others instead of leaving a half-alive process.
-   */
-  finished?: Promise<void>
 }
 
 export interface ShutdownOptions {

@@ -16,7 +16,7 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
 import { redisKeys } from '../lib/keys.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { consumerGroups, topicNames, topicSpecs } from '../ingestion/topics.ts'
 
@@ -73,10 +73,7 @@ export async function reset(config: Config, say: (line: string) => void = () => 
 
   const redis = await connectRedis(config)
   try {
-    const match = redisKeys(config.redisPrefix).everything
-    for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
-      if (keys.length > 0) summary.redisKeysDeleted += await redis.unlink(keys)
-    }
+    summary.redisKeysDeleted = await deleteKeys(redis, redisKeys(config.redisPrefix).everything)
   } finally {
     redis.destroy()
   }

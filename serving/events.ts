@@ -5,6 +5,7 @@
  * client to server.
  */
 import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/views.ts'
+import type { BatchRunResult } from '../batch-layer/job.ts'
 
 /** An alert as the feed shows it: the event, the stream entry id, and who acknowledged it. */
 export interface AlertView extends AlertEvent {
@@ -44,17 +45,8 @@ export interface BatchProgress {
   state: 'running' | 'succeeded' | 'failed'
 }
 
-export interface BatchResultSummary {
-  runId: string
-  dates: string[]
-  rows: number
-  patients: number
-  readings: number
-  seconds: number
-  cutoffTs: number
-  /** Lake files the job could not read. */
-  skippedFiles: number
-}
+/** The batch job's result as pushed to pages: the count of unreadable lake files, not their paths. */
+export type BatchResultSummary = Omit<BatchRunResult, 'skippedFiles'> & { skippedFiles: number }
 
 /** A new batch view is in Redis: pages reload their daily panel. */
 export interface StatsNotice {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
-import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { topicNames, topicSpecs, type TopicNames } from '../ingestion/topics.ts'
 import { redisKeys } from '../lib/keys.ts'
 
@@ -51,14 +51,6 @@ export async function createTestEnv(overrides: Record<string, unknown> = {}): Pr
       await rm(datalakeDir, { recursive: true, force: true })
     },
   }
-}
-
-export async function deleteKeys(redis: RedisClient, match: string): Promise<number> {
-  let n = 0
-  for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
-    if (keys.length > 0) n += await redis.unlink(keys)
-  }
-  return n
 }
 
 /** A TCP port nothing listens on (yet): point a client at it to simulate an unreachable broker. */
