@@ -3,11 +3,16 @@
  * and late detection, classification under the patient's bands, "latest" per vital, the alert
  * state machines and the series entries. Pure: the Redis round trips live in view.ts.
  *
- * Event time (DESIGN.md, Principles): a batch's readings are applied in event-time order. A
- * reading older than the patient's newest one by at most the tolerance is placed in order in the
- * series; a vital's "latest" (and its alert state machine) only ever moves forward in event time.
- * A reading older than the tolerance is counted as late and left to the lake (the archiver keeps
- * every reading); it changes nothing in the real-time view.
+ * Event time (DESIGN.md, Principles): a reading older than the patient's newest one by at most
+ * the tolerance is placed in order in the series (its score is its event time); a vital's
+ * "latest" (and its alert state machine) only ever moves forward in event time. A reading older
+ * than the tolerance is counted as late and left to the lake (the archiver keeps every reading);
+ * it changes nothing in the real-time view.
+ *
+ * Readings are decided in arrival (offset) order, whatever the batching: duplicate, late, latest
+ * and every alert step are then a function of the partition's record sequence alone. A replay
+ * after a crash or a Redis rebuild, cut into other batches, reaches the same view and the same
+ * alert events, with the same ids.
  */
 import { DEFAULT_BANDS, STATUS_SEVERITY, classifyVital, worse, type BandTable, type Status } from '../lib/bands.ts'
 import type { AlertEvent, PatientState, SeriesEntry, VitalState } from '../lib/views.ts'
@@ -52,18 +57,10 @@ export interface BatchOutcome {
   reordered: number
 }
 
-/** Applies a batch of one patient's valid readings (any order) to its runtime state. */
+/** Applies one patient's valid readings, in the order they arrived (offset order), to its runtime state. */
 export function applyReadings(p: PatientRuntime, readings: readonly Reading[], options: PatientOptions): BatchOutcome {
   const out: BatchOutcome = { entries: [], events: [], changedDevices: new Set(), changedAlerts: new Set(), changedVitals: new Set(), duplicates: 0, late: 0, reordered: 0 }
-  // Readings that arrived after a newer one of the patient, within the tolerance (older ones are late).
-  let arrivedMax = p.ts
   for (const r of readings) {
-    if (r.ts < arrivedMax && r.ts >= arrivedMax - options.outOfOrderToleranceMs) out.reordered++
-    if (r.ts > arrivedMax) arrivedMax = r.ts
-  }
-  // Event-time order inside the batch; Array.prototype.sort is stable, so equal ts keep arrival order.
-  const sorted = readings.length > 1 ? [...readings].sort((a, b) => a.ts - b.ts) : readings
-  for (const r of sorted) {
     const dev = p.devices.get(r.deviceId)
     if (isDuplicate(dev, r.seq)) {
       out.duplicates++
@@ -81,6 +78,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Reading[], o
       out.late++
       continue
     }
+    if (r.ts < p.ts) out.reordered++
     let status: Status = 'NORMAL'
     for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
       if (value === undefined) continue
@@ -101,6 +99,8 @@ export function applyReadings(p: PatientRuntime, readings: readonly Reading[], o
     out.entries.push({ ts: r.ts, deviceId: r.deviceId, seq: r.seq, vitals: r.vitals, status })
     if (r.ts > p.ts) p.ts = r.ts
   }
+  // Stable: equal event times keep their arrival order.
+  if (out.reordered > 0) out.entries.sort((a, b) => a.ts - b.ts)
   return out
 }
 

@@ -6,10 +6,10 @@
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { classifyVital, DEFAULT_BANDS } from '../../lib/bands.ts'
+import { classifyVital, DEFAULT_BANDS, worse, type Status } from '../../lib/bands.ts'
 import type { RedisKeys } from '../../lib/keys.ts'
 import type { RedisClient } from '../../lib/redis.ts'
-import type { AlertEvent } from '../../lib/views.ts'
+import type { AlertEvent, SeriesEntry } from '../../lib/views.ts'
 import { REJECT_HEADERS } from '../../ingestion/topics.ts'
 import type { Reading, Vital } from '../../ingestion/schema.ts'
 import { validateRecord, type RejectReason } from '../../speed-layer/validate.ts'
@@ -261,50 +261,68 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
   ]
 }
 
-interface VitalCandidate {
-  value: number
-  ts: number
-  rec: TopicRecord
-  /** Applied whatever the batching: not late against anything that arrived before it, not below the dedup window. */
-  certain: boolean
+/**
+ * What the speed layer must have applied, recomputed from the topic by its published rules
+ * (speed-layer/patients.ts, devices.ts), independently of its code: readings decided in arrival
+ * (offset) order; a seq more than the dedup window below the device's highest is a replay; a
+ * reading older than the patient's newest applied one by more than the tolerance is late and
+ * changes nothing; a vital's latest is its newest applied reading by event time (equal event
+ * times: the later arrival). None of it depends on how the records were cut into batches, so a
+ * crash, a restart or a rebuild from Kafka must reach exactly this.
+ */
+interface Expected {
+  /** Per patient: newest event time applied. */
+  ts: Map<string, number>
+  /** Per patient and vital: the latest value. */
+  latest: Map<string, { value: number; ts: number; rec: TopicRecord }>
+  /** Per patient: the series entries (`deviceId|seq|ts|status|vitals`). */
+  series: Map<string, { ts: number; member: string }[]>
+  late: number
 }
 
-/**
- * Each patient's latest state in Redis = the newest valid reading by event time in the topic.
- * The speed layer applies a batch in event-time order and ignores readings older than the
- * patient's newest by more than the out-of-order tolerance, so where a crash cut the batches
- * can decide whether such a reading counts; a vital's newest reading that arrived no older than
- * tolerance behind everything before it counts under any cut, and is checked exactly; otherwise
- * Redis must hold a value that the vital really had at that event time, no newer than the newest.
- */
-export async function checkLatest(c: Classified, redis: RedisClient, keys: RedisKeys, toleranceMs: number, runStartMs: number): Promise<Verdict[]> {
-  const patientMax = new Map<string, number>()
-  const arrivedMax = new Map<string, number>()
+const seriesMember = (deviceId: string, seq: number, ts: number, status: string, vitals: Record<string, number | undefined>) =>
+  `${deviceId}|${seq}|${ts}|${status}|${Object.entries(vitals)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`
+
+export function expectedView(c: Classified, toleranceMs: number): Expected {
+  const out: Expected = { ts: new Map(), latest: new Map(), series: new Map(), late: 0 }
   const deviceTop = new Map<string, number>()
-  const best = new Map<string, VitalCandidate>()
-  const history = new Map<string, Set<string>>()
   for (const { reading: r, rec } of c.valid) {
-    const before = arrivedMax.get(r.patientId) ?? -Infinity
     const top = deviceTop.get(r.deviceId) ?? -Infinity
-    const certain = r.ts >= before - toleranceMs && r.seq >= top - DEDUP_WINDOW
-    arrivedMax.set(r.patientId, Math.max(before, r.ts))
+    if (r.seq < top - DEDUP_WINDOW) continue
     deviceTop.set(r.deviceId, Math.max(top, r.seq))
-    patientMax.set(r.patientId, Math.max(patientMax.get(r.patientId) ?? 0, r.ts))
-    for (const [vital, value] of Object.entries(r.vitals) as [Vital, number][]) {
-      const k = `${r.patientId}\u0000${vital}`
-      let h = history.get(k)
-      if (h === undefined) history.set(k, (h = new Set()))
-      h.add(`${r.ts}=${value}`)
-      const cur = best.get(k)
-      if (cur === undefined || r.ts > cur.ts || (r.ts === cur.ts && certain)) best.set(k, { value, ts: r.ts, certain, rec })
+    const newest = out.ts.get(r.patientId) ?? 0
+    if (newest > 0 && r.ts < newest - toleranceMs) {
+      out.late++
+      continue
     }
+    out.ts.set(r.patientId, Math.max(newest, r.ts))
+    let status: Status = 'NORMAL'
+    for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
+      if (value === undefined) continue
+      status = worse(status, classifyVital(vital, value, DEFAULT_BANDS))
+      const k = `${r.patientId}\u0000${vital}`
+      const cur = out.latest.get(k)
+      if (cur === undefined || r.ts >= cur.ts) out.latest.set(k, { value, ts: r.ts, rec })
+    }
+    let entries = out.series.get(r.patientId)
+    if (entries === undefined) out.series.set(r.patientId, (entries = []))
+    entries.push({ ts: r.ts, member: seriesMember(r.deviceId, r.seq, r.ts, status, r.vitals) })
   }
-  const patients = [...patientMax.keys()]
+  return out
+}
+
+/** Each patient's latest state in Redis = the recomputation from the topic (expectedView), exactly. */
+export async function checkLatest(expected: Expected, redis: RedisClient, keys: RedisKeys, runStartMs: number): Promise<Verdict[]> {
+  const patients = [...expected.ts.keys()]
   const m = redis.multi()
   for (const p of patients) m.hGetAll(keys.latest(p))
   const hashes = (await m.exec()) as unknown as Record<string, string>[]
+  const index = new Map(patients.map((p, i) => [p, i]))
   let exact = 0
-  let bounded = 0
   let bad = 0
   let firstBad = ''
   let tsBad = 0
@@ -312,39 +330,82 @@ export async function checkLatest(c: Classified, redis: RedisClient, keys: Redis
   let statusBad = 0
   patients.forEach((p, i) => {
     const h = hashes[i] ?? {}
-    if (Number(h.ts) !== patientMax.get(p)) {
+    if (Number(h.ts) !== expected.ts.get(p)) {
       tsBad++
-      firstBad ||= `${p}: Redis ts ${h.ts ?? '(none)'}, newest valid reading in the topic ${patientMax.get(p)}`
+      firstBad ||= `${p}: Redis ts ${h.ts ?? '(none)'}, newest applied reading in the topic ${expected.ts.get(p)}`
     }
   })
-  for (const [k, cand] of best) {
+  for (const [k, want] of expected.latest) {
     const [p, vital] = k.split('\u0000') as [string, Vital]
-    const h = hashes[patients.indexOf(p)] ?? {}
+    const h = hashes[index.get(p)!] ?? {}
     const value = Number(h[vital])
     const ts = Number(h[`${vital}:ts`])
     const status = h[`${vital}:status`]
-    if (status !== undefined && status !== classifyVital(vital, value, DEFAULT_BANDS)) statusBad++
-    if (cand.certain) {
-      if (value === cand.value && ts === cand.ts) exact++
-      else {
-        bad++
-        badBy[vital] = (badBy[vital] ?? 0) + 1
-        firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, topic's newest ${cand.value} at ${cand.ts} (partition ${cand.rec.partition} offset ${cand.rec.offset}, written at ${((cand.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock)`
-      }
-    } else if (ts <= cand.ts && history.get(k)?.has(`${ts}=${value}`) === true) bounded++
+    if (status !== classifyVital(vital, want.value, DEFAULT_BANDS)) statusBad++
+    if (value === want.value && ts === want.ts) exact++
     else {
       bad++
       badBy[vital] = (badBy[vital] ?? 0) + 1
-      firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'} is no reading of the topic at or before ${cand.ts}`
+      firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, the topic's ${want.value} at ${want.ts} (partition ${want.rec.partition} offset ${want.rec.offset}, written at ${((want.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock)`
     }
   }
   const zcard = await redis.zCard(keys.patients)
   return [
     {
-      name: "each patient's latest state in Redis = newest valid reading in the topic",
+      name: "each patient's latest state in Redis = recomputation from the topic",
       pass: bad === 0 && tsBad === 0 && statusBad === 0 && zcard === patients.length,
-      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bounded} where the batching decides (checked against history), ${bad} wrong${bad > 0 ? ` ${JSON.stringify(badBy)}` : ''}; ts wrong ${tsBad}, status wrong ${statusBad}`,
+      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bad} wrong${bad > 0 ? ` ${JSON.stringify(badBy)}` : ''}; ts wrong ${tsBad}, status wrong ${statusBad}; ${expected.late} late readings left out`,
       evidence: firstBad || (zcard !== patients.length ? `${zcard} patients in Redis, ${patients.length} in the topic` : undefined),
+    },
+  ]
+}
+
+/**
+ * Each patient's series in Redis = the recomputation: every entry within the window behind the
+ * patient's newest reading is there, and every entry there is one of the recomputation (the
+ * layer trims once a minute of event time, so it may still hold up to a minute more).
+ */
+export async function checkSeries(expected: Expected, redis: RedisClient, keys: RedisKeys, windowMs: number): Promise<Verdict[]> {
+  const patients = [...expected.series.keys()]
+  let checked = 0
+  let missing = 0
+  let extra = 0
+  let firstBad = ''
+  for (let i = 0; i < patients.length; i += 500) {
+    const slice = patients.slice(i, i + 500)
+    const m = redis.multi()
+    for (const p of slice) m.zRangeWithScores(keys.series(p), 0, -1)
+    const replies = (await m.exec()) as unknown as { value: string; score: number }[][]
+    slice.forEach((p, j) => {
+      const want = expected.series.get(p)!
+      const all = new Set(want.map((e) => e.member))
+      const got = new Set<string>()
+      for (const { value, score } of replies[j] ?? []) {
+        const e = JSON.parse(value) as SeriesEntry
+        const member = seriesMember(e.deviceId, e.seq, e.ts, e.status, e.vitals)
+        got.add(member)
+        if (score !== e.ts || !all.has(member)) {
+          extra++
+          firstBad ||= `${p}: Redis series holds ${value.slice(0, 160)} (score ${score}), which the recomputation does not`
+        }
+      }
+      const from = expected.ts.get(p)! - windowMs
+      for (const e of want) {
+        if (e.ts < from) continue
+        checked++
+        if (!got.has(e.member)) {
+          missing++
+          firstBad ||= `${p}: Redis series lacks ${e.member}`
+        }
+      }
+    })
+  }
+  return [
+    {
+      name: "each patient's 15-minute series in Redis = recomputation from the topic",
+      pass: missing === 0 && extra === 0 && checked > 0,
+      figures: `${patients.length} patients, ${checked} entries expected in the window; missing ${missing}, not in the recomputation ${extra}`,
+      evidence: firstBad || (checked === 0 ? 'no series entry expected at all' : undefined),
     },
   ]
 }

@@ -32,7 +32,7 @@ import { Prng } from '../../edge/prng.ts'
 import { edgeOptions, start as startEdge, type EdgeSummary } from '../../edge/index.ts'
 import { Layer, childEnv, startPrivateStack, type PrivateStack } from './cluster.ts'
 import { endOffsets, ledgerSink, readWholeTopic } from './ledger.ts'
-import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, classify, type Verdict } from './invariants.ts'
+import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, checkSeries, classify, expectedView, type Verdict } from './invariants.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -319,11 +319,13 @@ async function main(): Promise<number> {
   const rejected = await readWholeTopic(config, topics.rejected)
   const alerts = await readWholeTopic(config, topics.alerts)
   const classified = classify(readings.records, DEFAULT_SPEED_OPTIONS.maxClockSkewMs)
+  const expected = expectedView(classified, DEFAULT_SPEED_OPTIONS.outOfOrderToleranceMs)
   const verdicts: Verdict[] = [
     ...(await checkLake(config.datalakeDir, readings.ends)),
     ...checkConservation(ledger.records, summary, readings.records, classified),
     ...checkRejected(classified, rejected.records, summary),
-    ...(await checkLatest(classified, redis, keys, DEFAULT_SPEED_OPTIONS.outOfOrderToleranceMs, t0)),
+    ...(await checkLatest(expected, redis, keys, t0)),
+    ...(await checkSeries(expected, redis, keys, DEFAULT_SPEED_OPTIONS.seriesWindowMs)),
     ...(await checkAlerts(alerts.records, redis, keys)),
     {
       name: 'every layer stops cleanly on SIGTERM',
