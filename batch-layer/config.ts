@@ -31,7 +31,7 @@ export const batchOptionsSchema = z
     to: day.optional(),
     /** Recompute every day in the range, not only days whose lake files changed since the last run. */
     full: z.boolean().default(false),
-    /** Fail on a corrupt Parquet file instead of skipping it with a warning. */
+    /** Fail on the first bad raw Parquet file instead of quarantining it (quarantine.ts). */
     strict: z.boolean().default(false),
   })
   .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })

@@ -111,7 +111,7 @@ describe('the batch job', () => {
     expect(result.rows).toBe(expected.size)
     expect(result.patients).toBe(new Set(readings.map((r) => r.patientId)).size)
     expect([...phases].sort()).toEqual(['compute', 'scan', 'write'])
-    expect(result.skippedFiles).toEqual([])
+    expect(result.quarantined).toEqual([])
 
     const fromRedis = [...(await redisDay(redis, env, '2026-11-22')), ...(await redisDay(redis, env, '2026-11-23'))]
     expectRowsEqual(fromRedis, expected)
@@ -193,30 +193,34 @@ describe('the batch job', () => {
     }
   })
 
-  it('skips a truncated Parquet file with a warning, naming it, and fails on it with strict', async () => {
+  it('quarantines a truncated Parquet file with a warning, naming it, and fails on it with strict without moving it', async () => {
     const dir = dtDir(env.config.datalakeDir, 'readings', '2026-11-22')
     const file = (await readdir(dir)).find((n) => n.endsWith('.parquet')) as string
     const bad = path.join(dir, file.replace(/-p(\d+)-/, '-p98-'))
+    const moved = path.join(env.config.datalakeDir, 'quarantine', path.relative(env.config.datalakeDir, bad))
     await copyFile(path.join(dir, file), bad)
     await truncate(bad, Math.floor((await stat(bad)).size / 2))
     try {
+      await expect(runBatchJob(env.config, { dates: ['2026-11-22'], full: true, strict: true }, { redis })).rejects.toThrow(`${bad} cannot be read (TRUNCATED:`)
+      expect((await stat(bad)).size).toBeGreaterThan(0)
       const warnings: string[] = []
       const log = { warn: (m: string) => warnings.push(m), info: () => undefined } as unknown as import('pino').Logger
       const result = await runBatchJob(env.config, { dates: ['2026-11-22'], full: true }, { redis, log })
-      expect(result.skippedFiles).toEqual([bad])
+      expect(result.quarantined.map((q) => [q.file, q.kind, q.movedTo])).toEqual([[bad, 'TRUNCATED', moved]])
       expect(warnings.some((w) => w.includes(bad))).toBe(true)
       // The good files are still counted: the day's statistics are unchanged.
       expect(result.readings).toBe(readings.filter((r) => r.ts < Date.UTC(2026, 10, 23)).length)
-      await expect(runBatchJob(env.config, { dates: ['2026-11-22'], full: true, strict: true }, { redis })).rejects.toThrow(bad)
     } finally {
-      await rm(bad)
+      await rm(bad, { force: true })
+      await rm(moved, { force: true })
     }
   })
 
-  it('skips a Parquet file whose footer is corrupt although its magic bytes are intact', async () => {
+  it('quarantines a Parquet file whose footer is corrupt although its magic bytes are intact', async () => {
     const dir = dtDir(env.config.datalakeDir, 'readings', '2026-11-22')
     const file = (await readdir(dir)).find((n) => n.endsWith('.parquet')) as string
     const bad = path.join(dir, file.replace(/-p(\d+)-/, '-p97-'))
+    const moved = path.join(env.config.datalakeDir, 'quarantine', path.relative(env.config.datalakeDir, bad))
     await copyFile(path.join(dir, file), bad)
     // Overwrite the footer (just before its length and the trailing magic) with garbage.
     const size = (await stat(bad)).size
@@ -225,10 +229,11 @@ describe('the batch job', () => {
     await fh.close()
     try {
       const result = await runBatchJob(env.config, { dates: ['2026-11-22'], full: true }, { redis })
-      expect(result.skippedFiles).toEqual([bad])
+      expect(result.quarantined.map((q) => [q.file, q.kind, q.movedTo])).toEqual([[bad, 'CORRUPT', moved]])
       expect(result.readings).toBe(readings.filter((r) => r.ts < Date.UTC(2026, 10, 23)).length)
     } finally {
-      await rm(bad)
+      await rm(bad, { force: true })
+      await rm(moved, { force: true })
     }
   })
 

@@ -11,9 +11,14 @@
  * Hive layout makes the day a folder), so a run over one day never opens another day's files.
  * Incremental: a day is recomputed only when the list of its files (name, size, mtime) changed
  * since the last run that computed it, or when its Redis view is missing; `full` recomputes all.
+ *
+ * Bad files: before the query, every file of the days to compute is checked (quarantine.ts:
+ * magic bytes, footer, schema); a bad one is moved to <lake>/quarantine and reported in
+ * `quarantined`, and the rest is computed. With `strict` the first bad file fails the run and
+ * nothing is moved.
  */
 import { randomUUID } from 'node:crypto'
-import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -25,8 +30,9 @@ import { redisKeys } from '../lib/keys.ts'
 import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
 import type { Vital } from '../ingestion/schema.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
-import { dtDir, ensureDir, parseFileName, utcDay } from './lake.ts'
+import { dtDir, ensureDir, parseFileName, quarantineRoot, utcDay } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
+import { inspectFiles, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { dailyStatsSql } from './stats-sql.ts'
 
 export interface BatchProgress {
@@ -43,7 +49,7 @@ export interface BatchRunOptions {
   to?: string
   /** Recompute every requested day, not only those whose files changed. */
   full?: boolean
-  /** Fail on a corrupt Parquet file instead of skipping it with a warning. */
+  /** Fail on the first bad Parquet file instead of quarantining it with a warning. */
   strict?: boolean
   onProgress?: (p: BatchProgress) => void
   signal?: AbortSignal
@@ -60,8 +66,11 @@ export interface BatchRunResult {
   readings: number
   seconds: number
   cutoffTs: number
-  /** Corrupt or truncated Parquet files left out (paths). */
-  skippedFiles: string[]
+  /**
+   * Bad raw files left out of the statistics, each moved to <lake>/quarantine (see
+   * quarantine.ts for the kinds); empty on a clean run.
+   */
+  quarantined: Quarantined[]
 }
 
 export interface BatchDeps {
@@ -122,29 +131,40 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
     }
     if (todo.length === 0) {
       deps.log?.info(`nothing changed in ${rawLabel} for ${rangeLabel} since the last run (use --full to recompute)`)
-      return { runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - started) / 1000, cutoffTs: 0, skippedFiles: [] }
+      return { runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - started) / 1000, cutoffTs: 0, quarantined: [] }
     }
 
-    const skipped: string[] = []
+    // Check: every file of the days to compute, before one bad file can fail the query.
+    const quarantined: Quarantined[] = []
+    /** Files no longer in the raw tree (moved, or gone): left out of the days' fingerprints. */
+    const leftRaw = new Set<string>()
     let files = todo.flatMap((d) => d.files.map((f) => f.path))
-    for (const f of files) {
-      if (!(await looksLikeParquet(f))) skip(f, 'it is not a complete Parquet file (truncated or corrupt)')
-    }
-    function skip(file: string, why: string): void {
-      if (options.strict === true) {
-        throw new VigilError('INPUT_INVALID', `${file} cannot be read: ${why}; move it out of the lake or run without --strict to skip it.`)
-      }
-      deps.log?.warn(`skipping ${file}: ${why}`)
-      skipped.push(file)
+    progress({ phase: 'scan', done: dates.length, total: dates.length, message: `checking ${files.length} files` })
+    const inspection = await inspectFiles(conn, files)
+    for (const f of inspection.gone) drop(f)
+    for (const f of files.filter((x) => inspection.bad.has(x))) await reject(f, inspection.bad.get(f) as Verdict)
+    function drop(file: string): void {
+      leftRaw.add(file)
       files = files.filter((x) => x !== file)
+    }
+    async function reject(file: string, verdict: Verdict): Promise<void> {
+      if (options.strict === true) {
+        throw new VigilError('INPUT_INVALID', `${file} cannot be read (${verdict.kind}: ${verdict.detail}); move it out of the lake or run without --strict to quarantine it.`)
+      }
+      const q = await quarantineFile(lake, file, verdict, runId)
+      if (q === undefined) return drop(file)
+      deps.log?.warn(`quarantined ${file} (${q.kind}: ${q.detail})${q.movedTo === null ? '' : ` to ${q.movedTo}`}`)
+      quarantined.push(q)
+      files = files.filter((x) => x !== file)
+      if (q.movedTo !== null) leftRaw.add(file)
     }
 
     // Compute: one query over every file of every day to recompute, retried without a file
-    // DuckDB names as unreadable.
+    // DuckDB cannot read (quarantined as CORRUPT).
     let totals: { readings: number; cutoffTs: number } | undefined
     for (;;) {
       if (files.length === 0) {
-        throw new VigilError('INPUT_INVALID', `no readable readings in ${rawLabel} for ${rangeLabel}: every file was skipped as corrupt.`)
+        throw new VigilError('INPUT_INVALID', `no readable readings in ${rawLabel} for ${rangeLabel}: ${quarantined.length} bad file(s) were quarantined and no other file is left; see ${path.join(quarantineRoot(lake), '_log.ndjson')}.`)
       }
       checkAborted(options.signal)
       const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
@@ -160,12 +180,14 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
         break
       } catch (error) {
         checkAborted(options.signal)
-        // DuckDB names the file for some errors, not for all (a garbled footer): then probe
-        // each file alone to find the one that cannot be read.
+        // The footers and schemas were checked, so this is a data page DuckDB cannot decode
+        // (or a file removed since the check). DuckDB names the file for some errors, not for
+        // all: then probe each file alone to find the one that cannot be read.
         const named = files.find((f) => describeError(error).includes(f))
         const bad = named === undefined ? await findUnreadable(conn, files) : { file: named, why: firstLine(describeError(error)) }
         if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
-        skip(bad.file, bad.why)
+        if (!(await exists(bad.file))) drop(bad.file)
+        else await reject(bad.file, { kind: 'CORRUPT', detail: `the data cannot be read: ${bad.why}` })
       }
     }
     progress({ phase: 'compute', done: 100, total: 100 })
@@ -187,7 +209,8 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
       for (const r of dayRows) patients.add(r.patientId)
       rows += dayRows.length
       computed.push(d.date)
-      state[d.date] = d.fingerprint
+      // The fingerprint of the files the next run will list: without those moved out.
+      state[d.date] = fingerprint(d.files.filter((f) => !leftRaw.has(f.path)))
       progress({ phase: 'write', done: i + 1, total: todo.length, message: d.date })
     }
     await writeState(statsRoot, state)
@@ -201,7 +224,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
     await redis.hSet(keys.batchMeta, { runId, cutoffTs: String(cutoffTs), startedAt: String(started), finishedAt: String(finished), dates: JSON.stringify(computed), rows: String(rows) })
     const update: Update = { type: 'batch', meta }
     await redis.publish(keys.updates, JSON.stringify(update))
-    return { runId, dates: computed, rows, patients: patients.size, readings: totals?.readings ?? 0, seconds: (finished - started) / 1000, cutoffTs, skippedFiles: skipped }
+    return { runId, dates: computed, rows, patients: patients.size, readings: totals?.readings ?? 0, seconds: (finished - started) / 1000, cutoffTs, quarantined }
   } catch (error) {
     if (options.signal?.aborted === true && !isVigilError(error)) throw cancelled()
     throw error
@@ -241,25 +264,13 @@ async function listDay(lake: string, date: string): Promise<DayFiles> {
     const s = await stat(p)
     return { path: p, size: s.size, mtimeMs: s.mtimeMs }
   }))
-  const hash = createHash('sha256')
-  for (const f of files) hash.update(`${path.basename(f.path)}:${f.size}:${f.mtimeMs}\n`)
-  return { date, files, fingerprint: hash.digest('hex') }
+  return { date, files, fingerprint: fingerprint(files) }
 }
 
-/** A Parquet file starts and ends with the magic `PAR1`; a truncated one does not end with it. */
-async function looksLikeParquet(file: string): Promise<boolean> {
-  const fh = await open(file, 'r')
-  try {
-    const { size } = await fh.stat()
-    if (size < 12) return false
-    const head = Buffer.alloc(4)
-    const tail = Buffer.alloc(4)
-    await fh.read(head, 0, 4, 0)
-    await fh.read(tail, 0, 4, size - 4)
-    return head.toString('latin1') === 'PAR1' && tail.toString('latin1') === 'PAR1'
-  } finally {
-    await fh.close()
-  }
+function fingerprint(files: readonly DayFiles['files'][number][]): string {
+  const hash = createHash('sha256')
+  for (const f of files) hash.update(`${path.basename(f.path)}:${f.size}:${f.mtimeMs}\n`)
+  return hash.digest('hex')
 }
 
 /** The first file DuckDB cannot read on its own (footer, then every column), with why. */
@@ -372,6 +383,16 @@ async function writeState(root: string, days: Record<string, string>): Promise<v
     await rm(tmp, { force: true })
     throw error
   })
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -15,6 +15,13 @@
  * starts after the lake's last complete flush, never from an older group offset, which is what
  * lets a wall-clock age trigger coexist with exactly once (the Kafka Connect S3 sink's issue
  * #177 came from replaying from the group offset into differently bounded files).
+ *
+ * The batch job moves raw files it cannot read to the same relative path under
+ * <lake>/quarantine (quarantine.ts). The scan counts those as parts of their flush too, so a
+ * quarantined part neither makes its flush incomplete (the other parts would be deleted) nor
+ * moves the partition's resume position back (the range would be archived again); the repair
+ * never deletes a quarantined file. Raw is listed before quarantine, so a file moved during the
+ * scan is seen at least once (and counted once).
  */
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
@@ -28,6 +35,11 @@ export function rawDir(lake: string, kind: RawKind): string {
 
 export function dtDir(lake: string, kind: RawKind, dt: string): string {
   return path.join(rawDir(lake, kind), `dt=${dt}`)
+}
+
+/** Where bad raw files go, under their raw relative path: <lake>/quarantine/raw/<kind>/dt=.../<name>. */
+export function quarantineRoot(lake: string): string {
+  return path.join(lake, 'quarantine')
 }
 
 /** UTC calendar day of an epoch-ms time, YYYY-MM-DD (the `dt` partition and the statistics' day). */
@@ -65,6 +77,8 @@ export interface LakeFile extends FlushName {
   kind: RawKind
   dt: string
   path: string
+  /** Moved to <lake>/quarantine by the batch job: counts for its flush, never deleted. */
+  quarantined?: boolean
 }
 
 export interface LakeScan {
@@ -77,22 +91,28 @@ export interface LakeScan {
   complete: LakeFile[]
 }
 
-/** Lists the raw lake's files of one topic (names only; no Parquet is opened). */
+/** Lists the raw lake's files of one topic, quarantined ones included (names only; no Parquet is opened). */
 export async function scanLake(lake: string, topic: string): Promise<LakeScan> {
   const files: LakeFile[] = []
   const temporary: string[] = []
-  for (const kind of RAW_KINDS) {
-    for (const dtEntry of await readdirOrEmpty(rawDir(lake, kind))) {
-      if (!dtEntry.startsWith('dt=')) continue
-      const dir = path.join(rawDir(lake, kind), dtEntry)
-      for (const name of await readdirOrEmpty(dir)) {
-        if (name.startsWith('.') && name.endsWith('.tmp')) {
-          temporary.push(path.join(dir, name))
-          continue
+  const seen = new Set<string>()
+  for (const quarantined of [false, true]) {
+    const root = quarantined ? quarantineRoot(lake) : lake
+    for (const kind of RAW_KINDS) {
+      for (const dtEntry of await readdirOrEmpty(rawDir(root, kind))) {
+        if (!dtEntry.startsWith('dt=')) continue
+        const dir = path.join(rawDir(root, kind), dtEntry)
+        for (const name of await readdirOrEmpty(dir)) {
+          if (name.startsWith('.') && name.endsWith('.tmp')) {
+            if (!quarantined) temporary.push(path.join(dir, name))
+            continue
+          }
+          const f = parseFileName(name)
+          const id = `${kind}/${dtEntry}/${name}`
+          if (f === undefined || f.topic !== topic || seen.has(id)) continue
+          seen.add(id)
+          files.push({ ...f, kind, dt: dtEntry.slice(3), path: path.join(dir, name), ...(quarantined ? { quarantined } : {}) })
         }
-        const f = parseFileName(name)
-        if (f === undefined || f.topic !== topic) continue
-        files.push({ ...f, kind, dt: dtEntry.slice(3), path: path.join(dir, name) })
       }
     }
   }
@@ -124,10 +144,11 @@ export function classify(files: readonly LakeFile[]): Omit<LakeScan, 'temporary'
   return { next, incomplete, complete }
 }
 
-/** Deletes temporary files and incomplete flushes; returns how many files it removed. */
+/** Deletes temporary files and the raw parts of incomplete flushes; returns how many files it removed. */
 export async function repairLake(scan: LakeScan): Promise<number> {
-  for (const p of [...scan.temporary, ...scan.incomplete.map((f) => f.path)]) await rm(p, { force: true })
-  return scan.temporary.length + scan.incomplete.length
+  const doomed = [...scan.temporary, ...scan.incomplete.filter((f) => f.quarantined !== true).map((f) => f.path)]
+  for (const p of doomed) await rm(p, { force: true })
+  return doomed.length
 }
 
 export async function ensureDir(dir: string): Promise<void> {

@@ -4,6 +4,7 @@
  * Redis, as `stats`.
  */
 import { randomUUID } from 'node:crypto'
+import path from 'node:path'
 import type { runBatchJob } from '../batch-layer/index.ts'
 import type { Config } from '../lib/config.ts'
 import { describeError } from '../lib/errors.ts'
@@ -14,6 +15,9 @@ import type { ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'
 
 export type RunBatchJob = typeof runBatchJob
+
+/** Quarantined files listed in a run's result to pages (the count, `skippedFiles`, is always whole). */
+const MAX_QUARANTINED_SHOWN = 20
 
 export interface BatchRequest {
   dates?: string[]
@@ -83,9 +87,17 @@ export class BatchRunner {
         readings: result.readings,
         seconds: result.seconds,
         cutoffTs: result.cutoffTs,
-        skippedFiles: result.skippedFiles.length,
+        skippedFiles: result.quarantined.length,
+        // Pages get lake-relative paths, and at most a screenful of them.
+        quarantined: result.quarantined.slice(0, MAX_QUARANTINED_SHOWN).map((q) => ({
+          file: path.relative(deps.config.datalakeDir, q.file),
+          kind: q.kind,
+          detail: q.detail,
+          movedTo: q.movedTo === null ? null : path.relative(deps.config.datalakeDir, q.movedTo),
+        })),
       }
-      const message = result.dates.length === 0 ? 'nothing changed in the lake since the last run' : `${result.rows} rows for ${result.dates.join(', ')} from ${result.readings} readings`
+      const quarantinedNote = result.quarantined.length === 0 ? '' : `; ${result.quarantined.length} bad file(s) quarantined`
+      const message = result.dates.length === 0 ? 'nothing changed in the lake since the last run' : `${result.rows} rows for ${result.dates.join(', ')} from ${result.readings} readings${quarantinedNote}`
       deps.progress({ jobId: job.jobId, phase: 'done', done: 1, total: 1, state: 'succeeded', message })
       deps.stats({ meta: await deps.view.batchMeta(), jobId: job.jobId, result: summary })
     } catch (error) {

@@ -1,9 +1,14 @@
+import path from 'node:path'
 import type { Command } from 'commander'
 import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { batchOptionsSchema } from '../../batch-layer/config.ts'
 import { runBatchJob, type BatchProgress } from '../../batch-layer/index.ts'
+import { quarantineRoot } from '../../batch-layer/lake.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
+
+/** Exit status of a run that computed its days but quarantined bad lake files (a warning, not a failure). */
+export const EXIT_QUARANTINED = 3
 
 export function register(program: Command): void {
   program
@@ -13,7 +18,17 @@ export function register(program: Command): void {
     .option('--from <YYYY-MM-DD>', 'first day of a range, UTC (default: none; needs --to)')
     .option('--to <YYYY-MM-DD>', 'last day of a range, inclusive (default: none; needs --from)')
     .option('--full', 'recompute every requested day, not only days whose lake files changed since the last run (default: off)')
-    .option('--strict', 'fail on a corrupt or truncated Parquet file instead of skipping it with a warning (default: off)')
+    .option('--strict', 'fail on the first bad Parquet file instead of quarantining it (default: off)')
+    .addHelpText(
+      'after',
+      `
+Bad raw files (empty, truncated, not Parquet, corrupt, or with other columns than the lake's) are
+moved to <lake>/quarantine/<their path under the lake>, logged in <lake>/quarantine/_log.ndjson,
+listed in the summary, and left out; the rest is computed.
+
+Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but bad files were quarantined;
+1 failed (nothing published for the days not yet written); 2 bad flag.`,
+    )
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const config = commandConfig(cmd)
@@ -35,11 +50,16 @@ export function register(program: Command): void {
           ['readings', String(result.readings)],
           ['statistics rows', String(result.rows)],
           ['seconds', result.seconds.toFixed(2)],
-          ...(result.skippedFiles.length > 0 ? [['skipped files', String(result.skippedFiles.length)]] : []),
+          ...(result.quarantined.length > 0 ? [['quarantined files', `${result.quarantined.length} (log: ${path.join(quarantineRoot(config.datalakeDir), '_log.ndjson')})`]] : []),
         ]
         const width = Math.max(...table.map((r) => (r[0] ?? '').length))
         process.stdout.write(`${table.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`)
-        return 0
+        if (result.quarantined.length === 0) return 0
+        const kindWidth = Math.max(...result.quarantined.map((q) => q.kind.length))
+        // Paths relative to the lake; a moved file keeps its path under <lake>/quarantine/.
+        const lines = result.quarantined.map((q) => `  ${q.kind.padEnd(kindWidth)}  ${path.relative(config.datalakeDir, q.file)}: ${q.detail}`)
+        process.stdout.write(`quarantined (moved to ${quarantineRoot(config.datalakeDir)}, left out of the statistics):\n${lines.join('\n')}\n`)
+        return EXIT_QUARANTINED
       }),
     )
 }
