@@ -19,7 +19,7 @@
  * and nothing is ever open without a token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
 import type { Config } from '../lib/config.ts'
 import type { Logger } from '../lib/log.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
@@ -32,6 +32,8 @@ import type { GatewayOptions } from './config.ts'
 
 export interface GatewayDeps {
   log: Logger
+  /** Called for every route registered (the security suite checks each one refuses without a token). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 export interface Gateway extends Stoppable {
@@ -131,6 +133,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
   })
 
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, return503OnClosing: true })
+  if (deps.onRoute !== undefined) app.addHook('onRoute', deps.onRoute)
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(['application/json', 'application/x-ndjson', 'application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
@@ -150,13 +153,14 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return
     const header = req.headers.authorization ?? ''
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    // A refused request's connection is closed, so a body the device may still be sending is never read.
     if (m === null) {
-      reply.header('www-authenticate', 'Bearer')
+      reply.header('www-authenticate', 'Bearer').header('connection', 'close')
       return send(reply, problem(401, 'Send the device token as "Authorization: Bearer <token>".'))
     }
     const presented = sha256(m[1]!)
     if (!tokenHashes.some((h) => timingSafeEqual(h, presented))) {
-      reply.header('www-authenticate', 'Bearer error="invalid_token"')
+      reply.header('www-authenticate', 'Bearer error="invalid_token"').header('connection', 'close')
       return send(reply, problem(401, 'The device token is not one the gateway accepts: check VIGIL_DEVICE_TOKENS.'))
     }
   })

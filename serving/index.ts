@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type RouteOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifyStatic from '@fastify/static'
@@ -37,6 +37,8 @@ export interface ServingDeps {
   options?: ServingOptions
   /** The batch job to run on POST /api/batch/runs (the batch layer's). */
   runBatchJob?: RunBatchJob
+  /** Called for every route registered (the security suite checks each one refuses without the token). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 export interface Serving extends Stoppable {
@@ -90,6 +92,7 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
   })
+  if (deps.onRoute !== undefined) app.addHook('onRoute', deps.onRoute)
   let io: VigilServer | undefined
   const batch = new BatchRunner({
     config,
@@ -117,7 +120,8 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     reply.header('cache-control', 'no-store')
     const pathname = request.url.split('?')[0] ?? ''
     if (open.has(pathname)) return
-    if (!auth.allows(request.headers)) return reply.code(401).send()
+    // Closing the connection means a body the client may still be sending is never read.
+    if (!auth.allows(request.headers)) return reply.code(401).header('connection', 'close').send()
   })
 
   let push: Awaited<ReturnType<typeof startPush>> | undefined
@@ -224,7 +228,7 @@ function guardSocketIoPath(server: import('node:http').Server, allows: (headers:
   server.removeAllListeners('request')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (isSocketIo(req) && !allows(req.headers)) {
-      res.writeHead(401, { 'content-length': '0' })
+      res.writeHead(401, { 'content-length': '0', connection: 'close' })
       res.end()
       return
     }

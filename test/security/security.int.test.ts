@@ -1,0 +1,462 @@
+/**
+ * Security checks of the two HTTP faces of Vigil, against the real stack (DESIGN.md, The gateway
+ * and Serving): every route either app registers refuses without the right token (the list comes
+ * from the apps' route tables, so a route added later is checked too), Socket.io refuses a
+ * handshake and every later request without it, a hostile patient id stays text in Chromium, and
+ * a body over the limit is answered 413 before it has been sent whole.
+ */
+import net from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { io as connect, type Socket } from 'socket.io-client'
+import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import type { RouteOptions } from 'fastify'
+import { createTestEnv, type TestEnv } from '../support.ts'
+import type { Config } from '../../lib/config.ts'
+import { createLogger } from '../../lib/log.ts'
+import { connectRedis, type RedisClient } from '../../lib/redis.ts'
+import { redisKeys, type RedisKeys } from '../../lib/keys.ts'
+import { start, servingOptions, type Serving } from '../../serving/index.ts'
+import { freePort, writeAlert, writeReadings } from '../../serving/test-view.ts'
+import { startGateway, type Gateway } from '../../ingestion/gateway.ts'
+import { gatewayOptions } from '../../ingestion/config.ts'
+
+const SERVING_TOKEN = 'security-serving-token-0123456789'
+const DEVICE_TOKEN = 'security-device-token-0123456789'
+/** Routes DESIGN.md makes public: /healthz everywhere, and /login, which takes the token itself. */
+const PUBLIC = { serving: new Set(['/healthz', '/login']), gateway: new Set(['/healthz']) }
+/** Markup that would set window.__pwned if any of it were parsed as HTML. */
+const PAYLOADS = ['<img src=x onerror="window.__pwned=1">', '<script>window.__pwned=1</script>', '"><svg onload=window.__pwned=1>']
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+const MB = 1024 * 1024
+
+interface Route {
+  method: string
+  url: string
+}
+
+let env: TestEnv
+let serving: Serving
+let gateway: Gateway
+let redis: RedisClient
+let keys: RedisKeys
+const servingRoutes: Route[] = []
+const gatewayRoutes: Route[] = []
+const servingLimit = servingOptions().bodyLimitBytes
+const gatewayLimit = gatewayOptions().bodyLimitBytes
+
+function collector(into: Route[]) {
+  return (route: RouteOptions) => {
+    for (const method of [route.method].flat()) into.push({ method, url: route.url })
+  }
+}
+
+/** A concrete path for a route: parameters get sample values (`:id` a patient id), a wildcard a file. */
+function samplePath(url: string): string {
+  return url.replace(/:(\w+)(\([^)]*\))?/g, (_m, name: string) => (name === 'id' ? 'p-0001' : `sample-${name}`)).replace(/\*$/, 'index.html')
+}
+
+async function request(base: string, route: Route, headers: Record<string, string>): Promise<{ status: number; body: string; headers: Headers }> {
+  const hasBody = !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(route.method)
+  const res = await fetch(`${base}${samplePath(route.url)}`, {
+    method: route.method,
+    headers: hasBody ? { 'content-type': 'application/json', ...headers } : headers,
+    body: hasBody ? '{"probe":true}' : undefined,
+    redirect: 'manual',
+  })
+  return { status: res.status, body: await res.text(), headers: res.headers }
+}
+
+/** Rejects with `message` when `p` has not settled within `ms`: a bound on a wait, never a pause. */
+function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer))
+}
+
+/** A raw TCP connection to a server: what it sent back, what we sent, and when it closed. */
+class RawConnection {
+  received = ''
+  sent = 0
+  closed: Promise<void>
+  private waiters: Array<() => void> = []
+  private constructor(readonly socket: net.Socket) {
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      this.received += chunk
+      for (const w of this.waiters.splice(0)) w()
+    })
+    // The server may close while we still write: that is an expected outcome here, not an error.
+    socket.on('error', () => undefined)
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
+  }
+
+  static open(url: string): Promise<RawConnection> {
+    const { hostname, port } = new URL(url)
+    return new Promise((resolve, reject) => {
+      const s = net.connect(Number(port), hostname, () => resolve(new RawConnection(s)))
+      s.once('error', reject)
+    })
+  }
+
+  /** Resolves once written to the kernel; false when the server has already closed the connection. */
+  write(data: string | Buffer): Promise<boolean> {
+    if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      this.socket.write(data, (error) => {
+        if (error === undefined || error === null) this.sent += Buffer.byteLength(data)
+        resolve(error === undefined || error === null)
+      })
+    })
+  }
+
+  /** True once the response head has arrived. */
+  get answered(): boolean {
+    return this.received.includes('\r\n\r\n')
+  }
+
+  /** The status code of the response, once its head has arrived (or the connection closed without one). */
+  async status(): Promise<number | null> {
+    const done = this.closed.then(() => undefined)
+    while (!this.answered && !this.socket.destroyed) await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), done])
+    const m = /^HTTP\/1\.1 (\d{3})/.exec(this.received)
+    return m === null ? null : Number(m[1])
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+}
+
+function head(method: string, path: string, base: string, headers: Record<string, string>): string {
+  const lines = [`${method} ${path} HTTP/1.1`, `Host: ${new URL(base).host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)]
+  return `${lines.join('\r\n')}\r\n\r\n`
+}
+
+/** Declares a 100 MB body, sends its first 64 KiB, and returns what the server does then. */
+async function declaredOversize(base: string, path: string, headers: Record<string, string>): Promise<{ status: number | null; sent: number; closed: boolean }> {
+  const c = await RawConnection.open(base)
+  try {
+    await c.write(head('POST', path, base, { 'Content-Type': 'application/json', 'Content-Length': String(100 * MB), ...headers }))
+    await c.write(Buffer.alloc(64 * 1024, 0x20))
+    const status = await within(c.status(), 10_000, `no answer to a 100 MB body on ${path} after its first 64 KiB`)
+    const closed = await within(c.closed, 10_000, 'still open').then(() => true, () => false)
+    return { status, sent: c.sent, closed }
+  } finally {
+    c.destroy()
+  }
+}
+
+/** Streams a chunked body (no Content-Length) until `limit` + 64 KiB has been sent, then stops and waits for the answer. */
+async function chunkedOversize(base: string, path: string, headers: Record<string, string>, limit: number): Promise<{ status: number | null; sent: number; closed: boolean }> {
+  const c = await RawConnection.open(base)
+  try {
+    await c.write(head('POST', path, base, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', ...headers }))
+    const chunk = Buffer.alloc(16 * 1024, 0x20)
+    const framed = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])
+    let payload = 0
+    while (payload < limit + 64 * 1024 && !c.answered) {
+      if (!(await c.write(framed))) break
+      payload += chunk.length
+    }
+    // The body is never finished (no terminating chunk): only a server that stops at the limit answers.
+    const status = await within(c.status(), 10_000, `no answer to a chunked body past the limit on ${path}`)
+    const closed = await within(c.closed, 10_000, 'still open').then(() => true, () => false)
+    return { status, sent: payload, closed }
+  } finally {
+    c.destroy()
+  }
+}
+
+beforeAll(async () => {
+  env = await createTestEnv()
+  const quiet = createLogger({ level: 'silent' })
+  const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: SERVING_TOKEN, deviceTokens: [DEVICE_TOKEN] })
+  keys = redisKeys(config.redisPrefix)
+  redis = await connectRedis(config)
+  await writeReadings(redis, keys, [{ patientId: 'p-0001', ts: Date.now(), seq: 1, vitals: { heartRate: 72, spo2: 98 } }], { publish: false })
+  serving = await start(config, { log: quiet, options: servingOptions({ pushIntervalMs: 50 }), onRoute: collector(servingRoutes) })
+  gateway = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet, onRoute: collector(gatewayRoutes) })
+})
+
+afterAll(async () => {
+  await gateway?.stop()
+  await serving?.stop()
+  redis?.destroy()
+  await env?.cleanup()
+})
+
+describe.each([
+  { name: 'serving layer', app: () => ({ base: serving.url, routes: servingRoutes, token: SERVING_TOKEN, otherToken: DEVICE_TOKEN, open: PUBLIC.serving }) },
+  { name: 'device gateway', app: () => ({ base: gateway.url, routes: gatewayRoutes, token: DEVICE_TOKEN, otherToken: SERVING_TOKEN, open: PUBLIC.gateway }) },
+])('the $name route table', ({ name, app }) => {
+  it('lists the routes DESIGN.md names, read from the app itself', () => {
+    const urls = new Set(app().routes.map((r) => `${r.method} ${r.url}`))
+    const expected = name === 'serving layer'
+      ? ['GET /api/patients', 'GET /api/patients/:id', 'GET /api/patients/:id/series', 'GET /api/alerts', 'GET /api/stats/daily', 'POST /api/batch/runs', 'GET /metrics', 'GET /healthz', 'GET /login']
+      : ['POST /v1/readings', 'POST /fhir/Observation', 'POST /fhir', 'GET /healthz']
+    for (const e of expected) expect(urls, e).toContain(e)
+  })
+
+  it('refuses every route but the public ones with 401 without a token, with a wrong one, and with the other service\'s token', async () => {
+    const { base, routes, token, otherToken, open } = app()
+    const guarded = routes.filter((r) => !open.has(r.url))
+    expect(guarded.length).toBeGreaterThan(name === 'serving layer' ? 10 : 2)
+    const refusals: string[] = []
+    for (const route of guarded) {
+      for (const [label, headers] of [
+        ['no token', {}],
+        ['a wrong token', { authorization: `Bearer ${token}x` }],
+        ['the other service\'s token', { authorization: `Bearer ${otherToken}` }],
+        ['a forged session cookie', { cookie: 'vigil_session=forged' }],
+      ] as Array<[string, Record<string, string>]>) {
+        const res = await request(base, route, headers)
+        if (res.status !== 401) refusals.push(`${route.method} ${route.url} with ${label}: ${res.status}`)
+        else if (res.headers.get('set-cookie') !== null) refusals.push(`${route.method} ${route.url} with ${label}: sets a cookie`)
+        else if (name === 'serving layer' && res.body !== '') refusals.push(`${route.method} ${route.url} with ${label}: a body on 401`)
+      }
+    }
+    expect(refusals).toEqual([])
+  })
+
+  it('lets the right token reach every guarded route (the sample paths hit real handlers)', async () => {
+    const { base, routes, token, open } = app()
+    const reached: string[] = []
+    for (const route of routes.filter((r) => !open.has(r.url))) {
+      const res = await request(base, route, { authorization: `Bearer ${token}` })
+      reached.push(`${route.method} ${route.url} ${[401, 403, 404, 405].includes(res.status) || res.status >= 500 ? `refused ${res.status}` : 'reached'}`)
+    }
+    expect(reached.filter((r) => !r.endsWith('reached'))).toEqual([])
+  })
+
+  it('answers an unknown path with the same bare 401 as a real one without a token, so routes cannot be probed', async () => {
+    const { base, token } = app()
+    const unknown = await request(base, { method: 'GET', url: '/no/such/route' }, {})
+    expect(unknown.status).toBe(401)
+    for (const method of ['DELETE', 'OPTIONS', 'PATCH']) {
+      expect((await request(base, { method, url: name === 'serving layer' ? '/api/patients' : '/v1/readings' }, {})).status, method).toBe(401)
+    }
+    const known = await request(base, { method: 'GET', url: '/no/such/route' }, { authorization: `Bearer ${token}` })
+    expect(known.status).toBe(404)
+  })
+
+  it('answers /healthz without a token, with service state only and no patient data', async () => {
+    const { base } = app()
+    const res = await request(base, { method: 'GET', url: '/healthz' }, {})
+    expect(res.status).toBe(200)
+    const body = JSON.parse(res.body) as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(name === 'serving layer' ? ['kafka', 'redis', 'status'] : ['kafka', 'status'])
+    expect(res.body).not.toContain('p-0001')
+    expect(res.body).not.toContain(SERVING_TOKEN)
+    expect(res.body).not.toContain(DEVICE_TOKEN)
+  })
+})
+
+describe('the serving layer\'s public /login', () => {
+  it('sets no session and shows nothing without the right token', async () => {
+    for (const q of ['', '?token=', `?token=${SERVING_TOKEN}x`, `?token=${DEVICE_TOKEN}`]) {
+      const res = await fetch(`${serving.url}/login${q}`, { redirect: 'manual' })
+      expect(res.status, q).toBe(401)
+      expect(res.headers.get('set-cookie'), q).toBeNull()
+      expect(await res.text(), q).toBe('')
+    }
+  })
+
+  it('sets an HttpOnly, SameSite=Strict session cookie that is not the token itself', async () => {
+    const res = await fetch(`${serving.url}/login?token=${SERVING_TOKEN}`, { redirect: 'manual' })
+    expect(res.status).toBe(303)
+    const cookie = res.headers.get('set-cookie') ?? ''
+    expect(cookie).toMatch(/^vigil_session=[^;]+;/)
+    expect(cookie).toMatch(/HttpOnly/i)
+    expect(cookie).toMatch(/SameSite=Strict/i)
+    expect(cookie).not.toContain(SERVING_TOKEN)
+  })
+})
+
+describe('the device gateway\'s tokens', () => {
+  const reading = JSON.stringify({ v: 1, patientId: 'p-0001', deviceId: 'wrist-0001', ts: Date.now(), seq: 1, vitals: { heartRate: 72 } })
+  const post = (path: string, headers: Record<string, string>) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: reading })
+
+  it('takes the token only as a Bearer credential in the Authorization header', async () => {
+    expect((await post(`/v1/readings?token=${DEVICE_TOKEN}`, {})).status).toBe(401)
+    expect((await post('/v1/readings', { authorization: `Basic ${Buffer.from(`device:${DEVICE_TOKEN}`).toString('base64')}` })).status).toBe(401)
+    expect((await post('/v1/readings', { authorization: `Bearer ${DEVICE_TOKEN.slice(0, -1)}` })).status).toBe(401)
+    expect((await post('/v1/readings', { authorization: `Bearer ${DEVICE_TOKEN} ${DEVICE_TOKEN}` })).status).toBe(401)
+    expect((await post('/v1/readings', { cookie: `token=${DEVICE_TOKEN}` })).status).toBe(401)
+    const refused = await post('/v1/readings', {})
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer')
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect((await post('/v1/readings', { authorization: `Bearer ${DEVICE_TOKEN}` })).status).toBe(202)
+  })
+})
+
+describe('Socket.io', () => {
+  type Client = Socket
+  const clients: Client[] = []
+  afterAll(() => {
+    for (const c of clients) c.disconnect()
+  })
+
+  function client(transport: 'polling' | 'websocket', headers: Record<string, string>): { c: Client; events: string[] } {
+    const c = connect(serving.url, { transports: [transport], extraHeaders: headers, reconnection: false, forceNew: true, timeout: 10_000 })
+    clients.push(c)
+    const events: string[] = []
+    c.onAny((event: string) => events.push(event))
+    return { c, events }
+  }
+
+  it('refuses a handshake without the token, with a wrong one or a device token, over polling and over WebSocket, and sends such a socket nothing', async () => {
+    const refused: Array<{ c: Client; events: string[] }> = []
+    for (const transport of ['polling', 'websocket'] as const) {
+      for (const headers of [{}, { authorization: `Bearer ${SERVING_TOKEN}x` }, { authorization: `Bearer ${DEVICE_TOKEN}` }, { cookie: 'vigil_session=forged' }] as Array<Record<string, string>>) {
+        const r = client(transport, headers)
+        const error = await within(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error over ${transport}`)
+        expect(error).toBeInstanceOf(Error)
+        expect(r.c.connected).toBe(false)
+        refused.push(r)
+      }
+    }
+    // A client with the token connects and sees an alert and readings go out: the refused ones saw nothing.
+    const ok = client('websocket', { authorization: `Bearer ${SERVING_TOKEN}` })
+    await within(new Promise<void>((resolve) => ok.c.once('snapshot', () => resolve())), 15_000, 'no snapshot with the right token')
+    expect(ok.c.connected).toBe(true)
+    const alertSeen = new Promise<void>((resolve) => ok.c.on('alert', (alerts: Array<{ id: string }>) => alerts.some((a) => a.id === 'sec-alert-1') && resolve()))
+    const readingSeen = new Promise<void>((resolve) => ok.c.on('reading', (push: { patients: Array<{ patientId: string }> }) => push.patients.some((p) => p.patientId === 'p-socket') && resolve()))
+    await writeReadings(redis, keys, [{ patientId: 'p-socket', ts: Date.now(), seq: 1, vitals: { heartRate: 120 } }])
+    await writeAlert(redis, keys, { id: 'sec-alert-1', patientId: 'p-socket', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120, ts: Date.now(), message: 'HR 120' })
+    await within(Promise.all([alertSeen, readingSeen]), 10_000, 'the authorised client got no alert or reading')
+    for (const r of refused) expect(r.events).toEqual([])
+  })
+
+  it('refuses a raw WebSocket upgrade without the token and accepts one with it', async () => {
+    const upgrade = (headers: Record<string, string>, query = '') =>
+      head('GET', `/socket.io/?EIO=4&transport=websocket${query}`, serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers })
+    for (const [headers, expected] of [[{}, 401], [{ Authorization: `Bearer ${DEVICE_TOKEN}` }, 401], [{ Authorization: `Bearer ${SERVING_TOKEN}` }, 101]] as Array<[Record<string, string>, number]>) {
+      const c = await RawConnection.open(serving.url)
+      try {
+        await c.write(upgrade(headers))
+        expect(await within(c.status(), 10_000, 'no answer to the upgrade')).toBe(expected)
+      } finally {
+        c.destroy()
+      }
+    }
+  })
+
+  it('refuses a session id used without the token, over polling and WebSocket, even while that session is live', async () => {
+    const auth = { authorization: `Bearer ${SERVING_TOKEN}` }
+    const handshake = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling`, { headers: auth })
+    expect(handshake.status).toBe(200)
+    const sid = (JSON.parse((await handshake.text()).slice(1)) as { sid: string }).sid
+    expect(sid).toMatch(/^[\w-]{10,}$/)
+    const poll = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`)
+    expect(poll.status).toBe(401)
+    const send = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40', headers: { 'content-type': 'text/plain' } })
+    expect(send.status).toBe(401)
+    const c = await RawConnection.open(serving.url)
+    try {
+      await c.write(head('GET', `/socket.io/?EIO=4&transport=websocket&sid=${sid}`, serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }))
+      expect(await within(c.status(), 10_000, 'no answer to the upgrade')).toBe(401)
+    } finally {
+      c.destroy()
+    }
+    // The session is still there for its owner: the refusals were about the token, not the sid.
+    const owner = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '1', headers: { 'content-type': 'text/plain', ...auth } })
+    expect(owner.status).toBe(200)
+  })
+
+  it('serves its client bundle only with the token', async () => {
+    expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`)).status).toBe(401)
+    expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`, { headers: { authorization: `Bearer ${SERVING_TOKEN}` } })).status).toBe(200)
+  })
+})
+
+describe('bodies over the limit', () => {
+  const cases = () => [
+    ...gatewayRoutes.filter((r) => r.method === 'POST').map((r) => ({ base: gateway.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${DEVICE_TOKEN}` }, limit: gatewayLimit })),
+    ...servingRoutes.filter((r) => r.method === 'POST' || r.method === 'PUT').map((r) => ({ base: serving.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${SERVING_TOKEN}` }, limit: servingLimit, method: r.method })),
+  ]
+
+  it('are answered 413 after the first 64 KiB of a declared 100 MB body, and the connection is closed rather than drained', async () => {
+    const list = cases()
+    expect(list.length).toBeGreaterThanOrEqual(6)
+    for (const c of list) {
+      const r = await declaredOversize(c.base, c.path, c.auth)
+      expect({ path: c.path, status: r.status, closed: r.closed }).toEqual({ path: c.path, status: 413, closed: true })
+      expect(r.sent).toBeLessThan(MB)
+    }
+  })
+
+  it('are answered 413 once a chunked body passes the limit, without the rest of the body, and the connection is closed', async () => {
+    for (const c of cases()) {
+      const r = await chunkedOversize(c.base, c.path, c.auth, c.limit)
+      expect({ path: c.path, status: r.status, closed: r.closed }).toEqual({ path: c.path, status: 413, closed: true })
+      expect(r.sent).toBeLessThanOrEqual(c.limit + 64 * 1024)
+    }
+  })
+
+  it('are refused 401 at once without a token, and the connection is closed rather than drained', async () => {
+    for (const base of [gateway.url, serving.url]) {
+      const r = await declaredOversize(base, base === gateway.url ? '/v1/readings' : '/api/batch/runs', {})
+      expect({ base, status: r.status, closed: r.closed }).toEqual({ base, status: 401, closed: true })
+    }
+  })
+})
+
+describe('a hostile patient id on the dashboard', () => {
+  let browser: Browser
+  let context: BrowserContext
+  const pageErrors: string[] = []
+
+  beforeAll(async () => {
+    const now = Date.now()
+    for (const [i, id] of PAYLOADS.entries()) {
+      await writeReadings(redis, keys, Array.from({ length: 10 }, (_, k) => ({ patientId: id, ts: now - (9 - k) * 1000, seq: k, vitals: { heartRate: 120 + i, spo2: 91 } })), { news2: 7, publish: false })
+      await writeAlert(redis, keys, { id: `xss-${i}`, patientId: id, vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120 + i, ts: now - i, message: PAYLOADS[(i + 1) % PAYLOADS.length]! }, false)
+    }
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    // The page's CSP would stop an injected handler on its own; bypassing it here tests the rendering itself.
+    context = await browser.newContext({ bypassCSP: true, viewport: { width: 1440, height: 1000 } })
+  })
+
+  afterAll(async () => {
+    await context?.close()
+    await browser?.close()
+  })
+
+  it('shows each payload as text in the grid, the detail and the alert feed, and none of it runs', async () => {
+    const page = await context.newPage()
+    page.on('pageerror', (e) => pageErrors.push(e.message))
+    page.on('dialog', (d) => void d.dismiss())
+    const res = await page.goto(`${serving.url}/login?token=${SERVING_TOKEN}`)
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'")
+    await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
+    const flags = () => page.evaluate(() => ({
+      pwned: (window as unknown as { __pwned?: unknown }).__pwned,
+      handlers: document.querySelectorAll('[onerror], [onload]').length,
+      injected: document.querySelectorAll('img, svg, body script').length,
+    }))
+    // Every patient's tile is drawn (the three hostile ones and p-0001): whatever the markup did, it has done it by now.
+    await page.locator('.tile').nth(PAYLOADS.length).waitFor()
+    expect(await flags()).toEqual({ pwned: undefined, handlers: 0, injected: 0 })
+    for (const payload of PAYLOADS) {
+      const tile = page.locator('.tile-id').filter({ hasText: payload })
+      await tile.waitFor()
+      expect(await tile.textContent()).toBe(payload)
+      await tile.click()
+      await expect.poll(() => page.locator('#detail-title').textContent(), { timeout: 5_000 }).toBe(payload)
+      await page.locator('.chart-card canvas').first().waitFor()
+      expect(await flags()).toEqual({ pwned: undefined, handlers: 0, injected: 0 })
+    }
+    // The alert feed, with this patient's alerts only, and an acknowledgement whose author is markup too.
+    await page.check('#alerts-mine')
+    const alert = page.locator('#alert-feed li').first()
+    await expect.poll(() => alert.locator('.alert-title').textContent(), { timeout: 5_000 }).toBe(PAYLOADS[2])
+    expect(await alert.locator('.alert-msg').textContent()).toBe(PAYLOADS[0])
+    await page.fill('#nurse', PAYLOADS[0]!)
+    await page.dispatchEvent('#nurse', 'change')
+    await alert.locator('button.ack').click()
+    await alert.locator('.acked').filter({ hasText: PAYLOADS[0]! }).waitFor()
+    await alert.locator('.alert-title button').click()
+    await page.screenshot({ path: '/tmp/security-xss.png', fullPage: true })
+    expect(await flags()).toEqual({ pwned: undefined, handlers: 0, injected: 0 })
+    expect(pageErrors).toEqual([])
+  })
+})
