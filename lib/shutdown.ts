@@ -15,19 +15,43 @@ export interface ShutdownOptions {
   timeoutMs?: number
 }
 
-/** Stops stages in reverse order of start; one stage failing to stop does not keep the others running. */
-export async function stopAll(stages: ReadonlyArray<{ name: string; stage: Stoppable }>, log: Logger): Promise<boolean> {
+/**
+ * Stops stages in reverse order of start; one stage failing to stop does not keep the others
+ * running. `progress.current` names the stage being stopped, for a deadline's message.
+ */
+export async function stopAll(stages: ReadonlyArray<{ name: string; stage: Stoppable }>, log: Logger, progress: { current?: string } = {}): Promise<boolean> {
   let clean = true
   for (const { name, stage } of [...stages].reverse()) {
+    const started = Date.now()
+    progress.current = name
     try {
       await stage.stop()
-      log.debug({ stage: name }, 'stopped')
+      log.debug({ stage: name, ms: Date.now() - started }, 'stopped')
     } catch (error) {
       clean = false
       log.error({ stage: name, err: describeError(error) }, `${name} did not stop cleanly: ${describeError(error)}`)
     }
   }
+  progress.current = undefined
   return clean
+}
+
+/**
+ * `stopAll` within a deadline: past `timeoutMs` the process exits with code 1, naming the stage
+ * that did not stop, so a hung stage never keeps a supervisor from restarting the process.
+ */
+export async function stopAllWithin(stages: ReadonlyArray<{ name: string; stage: Stoppable }>, log: Logger, timeoutMs: number): Promise<boolean> {
+  const progress: { current?: string } = {}
+  const timer = setTimeout(() => {
+    log.error(`shutdown took longer than ${timeoutMs / 1000} s (${progress.current ?? 'a stage'} was still stopping): exiting anyway`)
+    process.exit(1)
+  }, timeoutMs)
+  timer.unref()
+  try {
+    return await stopAll(stages, log, progress)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**
@@ -64,12 +88,5 @@ export async function runUntilSignal(stages: ReadonlyArray<{ name: string; stage
     })
   })
   log.info(`${signal} received: stopping`)
-  const timer = setTimeout(() => {
-    log.error(`shutdown took longer than ${timeoutMs} ms: exiting anyway`)
-    process.exit(1)
-  }, timeoutMs)
-  timer.unref()
-  const clean = await stopAll(stages, log)
-  clearTimeout(timer)
-  return clean ? 0 : 1
+  return (await stopAllWithin(stages, log, timeoutMs)) ? 0 : 1
 }

@@ -75,6 +75,16 @@ export const speedOptionsSchema = z.object({
    * @defaultValue 10 000 ms: a kill -9 costs at most ten seconds of latency on that instance's patients
    */
   sessionTimeoutMs: ms('the session timeout').default(10_000),
+  /**
+   * Static group membership (Kafka's group.instance.id): an instance restarted with the same id
+   * takes its partitions back at once, instead of after the crashed one's session timeout. Each
+   * running instance needs its own id; one started with an id already in use fences the other.
+   * @defaultValue none: dynamic membership
+   */
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'expected an instance id of letters, digits, ".", "_" or "-"' })
+    .optional(),
 })
 
 export type SpeedOptions = Readonly<z.infer<typeof speedOptionsSchema>>

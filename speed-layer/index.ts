@@ -35,8 +35,27 @@ import { staleRaised, staleThresholdMs } from './alerts.ts'
 import type { SpeedOptions } from './config.ts'
 import { serializeDevice } from './devices.ts'
 import { applyReadings, type PatientRuntime } from './patients.ts'
-import { REJECT_REASONS, validateRecord, type RejectReason } from './validate.ts'
+import { REJECT_REASONS, deadLetterPayload, produceChunks, validateRecord, type RejectReason } from './validate.ts'
 import { epochKey, loadPatients, writeBatch, writeDevices, type PatientChange } from './view.ts'
+
+/** How long a stop waits for the batch in flight before closing the clients under it. */
+const STOP_GRACE_MS = 3_000
+
+/** Whether `p` settles (either way) within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms)
+    }),
+  ])
+  clearTimeout(timer)
+  return settled
+}
 
 export { DEFAULT_SPEED_OPTIONS, speedOptionsSchema, type SpeedOptions } from './config.ts'
 
@@ -138,6 +157,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   const consumer = new Consumer({
     ...kafkaBaseOptions(config, 'vigil-speed'),
     groupId,
+    ...(opts.instanceId === undefined ? {} : { groupInstanceId: opts.instanceId }),
     autocommit: false,
     sessionTimeout: opts.sessionTimeoutMs,
     rebalanceTimeout: opts.sessionTimeoutMs,
@@ -277,8 +297,9 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     headers.set(Buffer.from(REJECT_HEADERS.sourceTopic), Buffer.from(m.topic))
     headers.set(Buffer.from(REJECT_HEADERS.sourcePartition), Buffer.from(String(m.partition)))
     headers.set(Buffer.from(REJECT_HEADERS.sourceOffset), Buffer.from(String(m.offset)))
-    const key = patientId !== undefined ? Buffer.from(patientId) : m.key
-    return { topic: topics.rejected, key: key ?? undefined, value: m.value ?? Buffer.alloc(0), headers }
+    const payload = deadLetterPayload(patientId !== undefined ? Buffer.from(patientId) : m.key, m.value)
+    if (payload.originalBytes !== undefined) headers.set(Buffer.from(REJECT_HEADERS.originalBytes), Buffer.from(String(payload.originalBytes)))
+    return { topic: topics.rejected, key: payload.key, value: payload.value, headers }
   }
 
   async function processBatch(batch: Msg[]): Promise<void> {
@@ -318,7 +339,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     stats.timeMs.load += performance.now() - t
     t = performance.now()
     if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch)) {
-      if (await withRetry('rebuilding the Redis view', rebuild)) return
+      if ((await withRetry('rebuilding the Redis view', rebuild)) || signal.aborted) return
       return processBatch(batch)
     }
     knownEpoch = loaded.epoch
@@ -352,7 +373,8 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     ]
     stats.timeMs.compute += performance.now() - t
     t = performance.now()
-    if (messages.length > 0) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages }))
+    // In requests under the broker's message limit: one request over it would be refused, and retried, for ever.
+    for (const chunk of produceChunks(messages)) await withRetry('producing rejects and alerts to Kafka', () => producer.send({ messages: chunk }))
     stats.timeMs.produce += performance.now() - t
     t = performance.now()
     const epoch = knownEpoch
@@ -361,7 +383,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     if (!written) {
       // Redis was wiped between this batch's read and its write: nothing was written; rebuild
       // the view and process the batch again (its alert events keep their ids).
-      if (await withRetry('rebuilding the Redis view', rebuild)) return
+      if ((await withRetry('rebuilding the Redis view', rebuild)) || signal.aborted) return
       return processBatch(batch)
     }
     stats.alertEvents += toProduce.length
@@ -537,8 +559,16 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     partitions: assigned,
     async stop() {
       abort.abort()
-      await loop
-      await committing
+      // A batch waiting on a Redis reconnect, or a group join waiting out a crashed member's
+      // session, must not hold the shutdown: past the grace period the clients are closed under
+      // it. Nothing is lost: an uncommitted batch is replayed at the next start.
+      if (!(await settlesWithin(loop, STOP_GRACE_MS))) {
+        log.warn(`the batch in flight did not finish within ${STOP_GRACE_MS / 1000} s of the stop: abandoning it (the next start replays it from the last commit)`)
+        redis.destroy()
+        await settlesWithin(new Promise<void>((resolve) => consumer.close(true, () => resolve())), STOP_GRACE_MS)
+        await settlesWithin(loop, STOP_GRACE_MS)
+      }
+      await settlesWithin(committing ?? Promise.resolve(), STOP_GRACE_MS)
       await stream?.close().catch(() => undefined)
       await consumer.close().catch(() => undefined)
       await producer.close().catch(() => undefined)

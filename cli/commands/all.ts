@@ -11,7 +11,7 @@ import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { VigilError, describeError } from '../../lib/errors.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { createAdmin, ensureTopics } from '../../lib/kafka.ts'
-import { onSignal, stopAll, type Stoppable } from '../../lib/shutdown.ts'
+import { onSignal, stopAll, stopAllWithin, type Stoppable } from '../../lib/shutdown.ts'
 import { action, commandConfig, commandLogger, waitForServices } from '../command.ts'
 import { gatewayOptions, startGateway, topicSpecs } from '../../ingestion/index.ts'
 import { DEFAULT_SPEED_OPTIONS, start as startSpeed } from '../../speed-layer/index.ts'
@@ -56,14 +56,7 @@ export function register(program: Command): void {
           stopping ??= (async () => {
             aborter.abort()
             log.info(`${reason}: stopping ${running.map((r) => r.name).reverse().join(', ') || 'nothing'}`)
-            const timer = setTimeout(() => {
-              log.error(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting anyway`)
-              process.exit(1)
-            }, SHUTDOWN_TIMEOUT_MS)
-            timer.unref()
-            const clean = await stopAll(running, log)
-            clearTimeout(timer)
-            return clean ? code : 1
+            return (await stopAllWithin(running, log, SHUTDOWN_TIMEOUT_MS)) ? code : 1
           })()
           return stopping
         }

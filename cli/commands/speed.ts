@@ -14,6 +14,7 @@ export function register(program: Command): void {
     .option('--series-window-ms <ms>', 'event-time span of each patient\'s series in Redis (default 900000)')
     .option('--max-batch-readings <n>', 'readings per batch: one Redis round trip and one commit (default 5000)')
     .option('--max-buffered-records <n>', 'bound of the records fetched ahead of processing (default 10000)')
+    .option('--instance-id <id>', 'static group membership: a restart with the same id takes its partitions back at once instead of after the session timeout; one id per running instance (default: none)')
     .action(
       action(async (opts: Record<string, unknown>, cmd: Command) => {
         const config = commandConfig(cmd)

@@ -133,7 +133,7 @@ async function main(): Promise<number> {
 
   // --- the layers as child processes ------------------------------------------------------
   const env = childEnv(config)
-  const speed = new Layer('speed', ['speed'], env, path.join(dir, 'speed.log'))
+  const speed = new Layer('speed', ['speed', '--instance-id', 'chaos-speed'], env, path.join(dir, 'speed.log'))
   const archiver = new Layer('archive', ['archive', '--flush-interval-ms', '2000'], env, path.join(dir, 'archive.log'))
   const layers = [speed, archiver]
   cleanups.push(() => layers.forEach((l) => l.forceStop()))
