@@ -6,11 +6,12 @@
  * so the shared services are never touched; everything it started is stopped and removed at the
  * end, on failure and on Ctrl-C too.
  *
- *   npm run test:chaos -- [--seconds 120] [--rate 2000] [--seed N] [--kills 10] [--keep]
+ *   npm run test:chaos -- [--seconds 120] [--rate 5000] [--seed N] [--kills 10] [--keep]
  *                         [--skip kill-speed,kill-archive,broker,redis,all]  (to bisect a failure)
  *
- * The defaults fit a CI budget on a small shared machine (~3-4 minutes); `--rate 5000` is the
- * load the suite is meant for on a machine with 4 or more free cores.
+ * One run takes about 3.5 minutes on a 2-core machine (CI runs it after `npm test`). There the
+ * layers fall behind the load during the faults and catch up after it; the invariants are
+ * checked once everything has caught up, so they do not depend on the machine's speed.
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
@@ -37,7 +38,7 @@ import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '120' },
-    rate: { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '5000' },
     seed: { type: 'string' },
     kills: { type: 'string', default: '10' },
     'kafka-port': { type: 'string', default: '19092' },
@@ -146,17 +147,26 @@ async function main(): Promise<number> {
   const edge = await startEdge({ ...config, edge: edgeOptions({ patients, rate, duration: seconds, seed, faults: 0.01 }) }, { log, sink: ledger.sink })
   cleanups.push(() => edge.stop())
   const runStart = Date.now()
+  const T = seconds * 1000
   say(`simulator started (in-process, ledger of every record sent)`)
 
   // --- samplers: consumer lag of the speed layer, CPU of the layers --------------------------
   let sampling = true
   let maxLag = 0
   let maxLagAt = 0
+  /** How far the view's newest event time trails the wall clock (the simulator stamps readings as it sends them). */
+  let maxViewLagMs = 0
+  let maxViewLagAt = 0
   let lastProgress = Date.now()
   const samplers = (async () => {
     while (sampling) {
       for (const l of layers) l.sampleCpu()
       try {
+        const newest = (await redis.zRangeWithScores(keys.patients, -1, -1).catch(() => []))[0]?.score
+        if (newest !== undefined && edge.sent > 0 && Date.now() - newest > maxViewLagMs && Date.now() - runStart < T) {
+          maxViewLagMs = Date.now() - newest
+          maxViewLagAt = (Date.now() - runStart) / 1000
+        }
         const lag = (await Promise.race([consumerLag(admin, config), sleep(2_000).then(() => [])])).find((g) => g.group.endsWith('vigil-speed'))?.lag ?? null
         if (lag !== null && lag > maxLag) {
           maxLag = lag
@@ -175,7 +185,6 @@ async function main(): Promise<number> {
   })()
 
   // --- faults ----------------------------------------------------------------------------------
-  const T = seconds * 1000
   const at = (ms: number) => sleep(Math.max(0, runStart + ms - Date.now()))
   const faults: FaultRow[] = []
   // `vigil all` runs an archiver too and the lake takes one at a time: it borrows the archiver's turn.
@@ -348,7 +357,8 @@ async function main(): Promise<number> {
       ['figure', 'value'],
       [
         ['readings sent / lost / duplicated in the lake', `${total} / ${verdicts[1]!.pass ? 0 : 'see above'} / ${verdicts[1]!.pass ? 0 : 'see above'}`],
-        ['longest speed-layer lag (records, ≈ seconds at the rate)', `${maxLag} (≈ ${(maxLag / rate).toFixed(1)} s, at ${maxLagAt.toFixed(0)} s into the run)`],
+        ['longest speed-layer lag in records (consumer group)', `${maxLag} (at ${maxLagAt.toFixed(0)} s into the run)`],
+        ['longest view lag while loaded (wall clock - newest event time in Redis)', `${(maxViewLagMs / 1000).toFixed(1)} s (at ${maxViewLagAt.toFixed(0)} s into the run)`],
         ['CPU s per 1,000 readings: simulator + suite / speed / archiver', `${perK(cpuEdgeMs).toFixed(3)} / ${perK(speed.cpuMs).toFixed(3)} / ${perK(archiver.cpuMs).toFixed(3)} (speed and archiver include their restarts)`],
         ['drain after the load / checks', `${((checkStart - drainStart) / 1000).toFixed(1)} s / ${(checkMs / 1000).toFixed(1)} s`],
         ['seed', String(seed)],
