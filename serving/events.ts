@@ -45,7 +45,7 @@ export interface BatchProgress {
   state: 'running' | 'succeeded' | 'failed'
 }
 
-/** The batch job's result as pushed to pages: the count of unreadable lake files, not their paths. */
+/** The batch job's result as pushed to pages: `skippedFiles` counts the quarantined files; `quarantined` lists the first of them, with lake-relative paths (serving/batch.ts). */
 export type BatchResultSummary = Omit<BatchRunResult, 'skippedFiles'> & { skippedFiles: number }
 
 /** A new batch view is in Redis: pages reload their daily panel. */
