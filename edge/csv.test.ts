@@ -126,6 +126,18 @@ describe('CSV replay', () => {
     expect(last.kind === 'reading' && last.reading.vitals).toEqual({ heartRate: 70 })
   })
 
+  it('skips a row whose patient or device id breaks the id policy, naming the column and the character', async () => {
+    const file = path.join(dir, 'ids.csv')
+    await writeFile(file, 'time,patient_id,device_id,heart_rate_bpm\n2025-10-10 20:45:48,Jos\u00e9,w-1,80\n2025-10-10 20:45:49,bed 4,w-1,80\n2025-10-10 20:45:50,p-1,w/1,80\n2025-10-10 20:45:51,p-1,w-1,80\n')
+    const items = await all(file, { timeZone: 'UTC' })
+    expect(items.map((i) => (i.kind === 'skip' ? i.reason : 'ok'))).toEqual([
+      expect.stringMatching(/^patient_id must be .*; got a non-ASCII character U\+00E9 at position 4$/),
+      expect.stringMatching(/^patient_id must be .*; got " " at position 4$/),
+      expect.stringMatching(/^device_id must be .*; got "\/" at position 2$/),
+      'ok',
+    ])
+  })
+
   it('converts units named in the header: glucose in mmol/L and temperature in °F', async () => {
     const file = path.join(dir, 'units.csv')
     await writeFile(file, 'timestamp,patient,glucose_mmol_l,temp_f\n2025-01-01T00:00:00Z,a,5.5,98.6\n')

@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
-import { VITALS, type Reading, type Vital, type Vitals } from '../ingestion/schema.ts'
+import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../ingestion/schema.ts'
 import { VigilError } from '../lib/errors.ts'
 
 export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS] as const
@@ -206,6 +206,9 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
   const ts = parseTimestamp(tsText, ctx.timeZone)
   if (ts === undefined) return { ok: false, reason: `${fields.ts!.name} "${tsText}" is not a timestamp` }
   const deviceId = fields.deviceId === undefined ? `csv-${patientId}` : cells[fields.deviceId.index]!.trim() || `csv-${patientId}`
+  // Rows whose ids break the id policy are skipped with the reason, as the speed layer would refuse them.
+  const idError = idProblem(fields.patientId!.name, patientId) ?? idProblem(fields.deviceId?.name ?? 'deviceId', deviceId)
+  if (idError !== undefined) return { ok: false, reason: idError }
   const vitals: Vitals = {}
   let any = false
   for (const v of VITALS) {

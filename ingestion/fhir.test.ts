@@ -37,6 +37,16 @@ describe('FHIR mapping', () => {
     expect(patientIdOf('Group/12')).toEqual({ error: expect.stringMatching(/refers to a Group/) })
   })
 
+  it('takes the device id from device.reference and refuses ids outside the id policy, pointing at the reference', () => {
+    expect(observationToReading({ ...heartRate, device: { reference: 'https://fhir.example.org/r4/Device/monitor-7/_history/1' } })).toMatchObject({ ok: true, reading: { patientId: 'example', deviceId: 'monitor-7' } })
+    expect(observationToReading({ ...heartRate, subject: { reference: 'Patient/\u0440-1' } })).toEqual({
+      ok: false,
+      errors: [{ pointer: '/subject/reference', detail: expect.stringContaining('got a non-ASCII character U+0440 at position 1') }],
+    })
+    expect(observationToReading({ ...heartRate, device: { reference: 'Device/a<b>' } })).toEqual({ ok: false, errors: [{ pointer: '/device/reference', detail: expect.stringContaining('got "<" at position 2') }] })
+    expect(observationToReading({ ...heartRate, subject: { reference: `Patient/${'p'.repeat(64)}` } })).toEqual({ ok: false, errors: [{ pointer: '/device/reference', detail: expect.stringContaining('send device.reference') }] })
+  })
+
   it('converts [degF] to Cel and refuses a unit UCUM cannot convert, naming the field', () => {
     const f = observationToReading({ ...bodyTemperature, valueQuantity: { value: 98.6, unit: '°F', system: 'http://unitsofmeasure.org', code: '[degF]' } })
     expect(f).toMatchObject({ ok: true, reading: { vitals: { temperature: 37 } } })

@@ -6,7 +6,9 @@
  *   (85354-9) gives systolic and diastolic from its components (8480-6, 8462-4); a component with
  *   a dataAbsentReason is left out.
  * - The patient id is the id in `subject.reference` (`Patient/123`, a full URL to a Patient, or a
- *   `urn:uuid:`); the device id is `device.reference` as given, else `fhir:<patientId>`.
+ *   `urn:uuid:`); the device id is the id in `device.reference` (`Device/abc`, `DeviceMetric/abc`),
+ *   else `fhir-<patientId>`. FHIR ids ([A-Za-z0-9.-]{1,64}) fit the id policy of schema.ts; an id
+ *   that does not is refused here, pointing at the reference it came from.
  * - `ts` comes from effectiveDateTime (or effectiveInstant, or effectivePeriod.start), in any form
  *   FHIR allows: `2014`, `2014-12`, `2014-12-05` (midnight UTC of that day),
  *   `2014-12-05T09:30:10+01:00`, fractional seconds, `Z`. A time without an offset is read as UTC.
@@ -18,7 +20,7 @@
  *   the same (deviceId, seq), which is what makes it idempotent downstream, and two Observations
  *   of one device at one instant (heart rate and SpO2) keep distinct keys.
  */
-import type { Reading, Vital, Vitals } from './schema.ts'
+import { idProblem, type Reading, type Vital, type Vitals } from './schema.ts'
 
 export const LOINC_SYSTEM = 'http://loinc.org'
 export const UCUM_SYSTEM = 'http://unitsofmeasure.org'
@@ -111,16 +113,28 @@ export function parseFhirDateTime(text: string): number | undefined {
 
 /** The id of a Patient reference: `Patient/123`, `https://x/fhir/Patient/123/_history/2`, `urn:uuid:...`. */
 export function patientIdOf(reference: string): { id: string } | { error: string } {
+  const r = referenceOf(reference)
+  if ('error' in r) return { error: `"${reference}" is not a reference to a Patient (expected Patient/<id>)` }
+  if (r.type !== undefined && r.type !== 'Patient') return { error: `"${reference}" refers to a ${r.type}; the subject of a vital sign must be a Patient` }
+  return { id: r.id }
+}
+
+/** The id of a Device reference (`Device/abc`, `DeviceMetric/abc`, a full URL, `urn:uuid:...`). */
+export function deviceIdOf(reference: string): { id: string } | { error: string } {
+  const r = referenceOf(reference)
+  if ('error' in r) return { error: `"${reference}" is not a reference to a Device (expected Device/<id>)` }
+  return { id: r.id }
+}
+
+/** Type and id of a literal reference; a `urn:` reference has no type. */
+function referenceOf(reference: string): { type?: string; id: string } | { error: true } {
   const ref = reference.trim()
   if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) return { id: ref.slice(ref.lastIndexOf(':') + 1) }
   const parts = ref.split('/').filter((p) => p.length > 0)
   const history = parts.indexOf('_history')
   const path = history >= 0 ? parts.slice(0, history) : parts
-  if (path.length < 2) return { error: `"${reference}" is not a reference to a Patient (expected Patient/<id>)` }
-  const type = path[path.length - 2]!
-  const id = path[path.length - 1]!
-  if (type !== 'Patient') return { error: `"${reference}" refers to a ${type}; the subject of a vital sign must be a Patient` }
-  return { id }
+  if (path.length < 2) return { error: true }
+  return { type: path[path.length - 2]!, id: path[path.length - 1]! }
 }
 
 function loincFamily(code: unknown): { family: Family; code: string } | undefined {
@@ -189,8 +203,20 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
     errors.push({ pointer: `${pointer}/subject/reference`, detail: 'expected a reference to the Patient (e.g. "Patient/123")' })
   } else {
     const p = patientIdOf(subject.reference)
-    if ('error' in p) errors.push({ pointer: `${pointer}/subject/reference`, detail: p.error })
-    else patientId = p.id
+    const problem = 'error' in p ? p.error : idProblem('patientId', p.id)
+    if (problem !== undefined) errors.push({ pointer: `${pointer}/subject/reference`, detail: problem })
+    else if ('id' in p) patientId = p.id
+  }
+  let deviceId: string | undefined
+  if (isObject(obs.device) && typeof obs.device.reference === 'string' && obs.device.reference.trim().length > 0) {
+    const d = deviceIdOf(obs.device.reference)
+    const problem = 'error' in d ? d.error : idProblem('deviceId', d.id)
+    if (problem !== undefined) errors.push({ pointer: `${pointer}/device/reference`, detail: problem })
+    else if ('id' in d) deviceId = d.id
+  } else if (patientId !== undefined) {
+    deviceId = `fhir-${patientId}`
+    const problem = idProblem('deviceId', deviceId)
+    if (problem !== undefined) errors.push({ pointer: `${pointer}/device/reference`, detail: `the Observation names no device and the patient id is too long to derive one (${problem}): send device.reference` })
   }
   let ts: number | undefined
   let tsPointer = `${pointer}/effectiveDateTime`
@@ -236,10 +262,9 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
       }
     }
   }
-  if (errors.length > 0 || patientId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
-  const device = isObject(obs.device) && typeof obs.device.reference === 'string' && obs.device.reference.trim().length > 0 ? obs.device.reference.trim() : `fhir:${patientId}`
+  if (errors.length > 0 || patientId === undefined || deviceId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
   const seq = ts * 8 + FAMILY_INDEX[loinc.family]
-  return { ok: true, reading: { v: 1, patientId, deviceId: device, ts, seq, vitals } }
+  return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, vitals } }
 }
 
 export interface BundleResult {
@@ -250,6 +275,9 @@ export interface BundleResult {
 }
 
 /** Maps every Observation of a Bundle; `errors` lists every bad field of every entry. */
+/** Errors a Bundle's answer lists at most. */
+export const MAX_BUNDLE_ERRORS = 100
+
 export function bundleToReadings(bundle: unknown): BundleResult {
   const out: BundleResult = { readings: [], errors: [], ignored: 0 }
   if (!isObject(bundle) || bundle.resourceType !== 'Bundle') {
@@ -260,20 +288,23 @@ export function bundleToReadings(bundle: unknown): BundleResult {
     out.errors.push({ pointer: '/entry', detail: 'expected a non-empty array of entries holding Observations' })
     return out
   }
-  bundle.entry.forEach((e: unknown, i: number) => {
+  const entries: unknown[] = bundle.entry
+  // The Bundle is refused whole at its first bad entry: past 100 errors, the rest only cost time.
+  for (let i = 0; i < entries.length && out.errors.length < MAX_BUNDLE_ERRORS; i++) {
+    const e = entries[i]
     const resource = isObject(e) ? e.resource : undefined
     if (!isObject(resource)) {
       out.errors.push({ pointer: `/entry/${i}/resource`, detail: 'expected a resource' })
-      return
+      continue
     }
     if (resource.resourceType !== 'Observation') {
       out.ignored++
-      return
+      continue
     }
     const r = observationToReading(resource, `/entry/${i}/resource`)
     if (r.ok) out.readings.push(r.reading)
     else out.errors.push(...r.errors)
-  })
+  }
   if (out.errors.length === 0 && out.readings.length === 0) out.errors.push({ pointer: '/entry', detail: 'the Bundle holds no Observation' })
   return out
 }

@@ -47,6 +47,8 @@ export const REJECT_HEADERS = {
   sourceTopic: 'vigil-source-topic',
   sourcePartition: 'vigil-source-partition',
   sourceOffset: 'vigil-source-offset',
+  /** Set only when the value was cut to the dead letter's size bound: the size of the whole record's value. */
+  originalBytes: 'vigil-original-bytes',
 } as const
 
 /** Every topic of Vigil with its partition count, for creating them (`ensureTopics` in lib/kafka.ts). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
-import { PLAUSIBLE_RANGES, isCertainlyValid, validateRecord } from './validate.ts'
+import { DEAD_LETTER_MAX_BYTES, PLAUSIBLE_RANGES, deadLetterPayload, isCertainlyValid, printable, produceChunks, validateRecord } from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import { VITALS, validateReading, type Reading } from '../ingestion/schema.ts'
 
@@ -34,6 +34,24 @@ describe('validation', () => {
     expect(check(good, { key: 'p-2', brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH' })
     expect(check({ ...good, ts: 1_000_000 + 3_600_000 })).toMatchObject({ ok: false, reason: 'FUTURE_TS' })
     expect(validateRecord(undefined, facts, 300_000)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
+  })
+
+  it('rejects a valid reading in a record without a key, which may sit in another partition than its patient', () => {
+    const good = { ...base, vitals: { heartRate: 70 } }
+    expect(check(good, { key: undefined as unknown as string, brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH', detail: 'the record has no key: key it by its patientId "p-1"' })
+    expect(check(good, { key: '', brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH' })
+  })
+
+  it('escapes control and bidi characters of a hostile record in the reject detail', () => {
+    const hostile = check({ ...base, vitals: { heartRate: 70 }, ['\u202eevil\u0000']: 1 })
+    expect(hostile).toMatchObject({ ok: false, reason: 'SCHEMA' })
+    if (!hostile.ok) expect(hostile.detail).toMatch(/^[\x20-\x7e]*$/)
+    const key = check({ ...base, vitals: { heartRate: 70 } }, { key: 'p-1\u202e', brokerTs: 1_000_000 })
+    expect(key).toMatchObject({ ok: false, reason: 'KEY_MISMATCH', detail: 'record key "p-1\\u202e" is not the patientId "p-1"' })
+    const notJson = validateRecord(Buffer.from('\u202e{'), facts, 300_000)
+    expect(notJson).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
+    if (!notJson.ok) expect(notJson.detail).toMatch(/^[\x20-\x7e]*$/)
+    expect(printable('x'.repeat(10), 4)).toBe('xxxx... (10 characters)')
   })
 
   it.each(VITALS)('accepts %s at both ends of its plausible range', (vital) => {
@@ -84,7 +102,14 @@ describe('the fast validity check', () => {
     { ...good, patientId: '' },
     { ...good, patientId: 'p{1}' },
     { ...good, patientId: 'x'.repeat(129) },
-    { ...good, patientId: 'x'.repeat(128) },
+    { ...good, patientId: 'x'.repeat(64) },
+    { ...good, patientId: 'x'.repeat(65) },
+    { ...good, patientId: '_x' },
+    { ...good, patientId: 'jose\u0301' },
+    { ...good, patientId: 'p-\u202e1' },
+    { ...good, patientId: '<b>' },
+    { ...good, deviceId: '\u{1F600}' },
+    { ...good, deviceId: 'd.1_a-B' },
     { ...good, deviceId: 'a\nb' },
     { ...good, ts: 1.5 },
     { ...good, ts: -1 },
@@ -103,5 +128,27 @@ describe('the fast validity check', () => {
     const zodOk = validateReading(value).ok
     if (isCertainlyValid(value)) expect(zodOk).toBe(true)
     if (zodOk) expect(isCertainlyValid(value)).toBe(true)
+  })
+})
+
+describe('dead letters', () => {
+  it('keep a value up to the bound whole and cut a larger one, giving its size', () => {
+    const small = Buffer.from('{"v":1,')
+    expect(deadLetterPayload(Buffer.from('p-1'), small)).toEqual({ key: Buffer.from('p-1'), value: small })
+    expect(deadLetterPayload(null, null)).toEqual({ key: undefined, value: Buffer.alloc(0) })
+    const big = Buffer.alloc(DEAD_LETTER_MAX_BYTES + 1, 0x20)
+    const cut = deadLetterPayload(Buffer.alloc(1_000, 0x70), big)
+    expect(cut.value.length).toBe(DEAD_LETTER_MAX_BYTES)
+    expect(cut.originalBytes).toBe(DEAD_LETTER_MAX_BYTES + 1)
+    expect(cut.key?.length).toBe(256)
+  })
+
+  it('are produced in requests under the byte bound, a record larger than it alone, in order', () => {
+    const m = (bytes: number) => ({ value: Buffer.alloc(bytes) })
+    const records = [m(100), m(300_000), m(300_000), m(300_000), m(900_000), m(10)]
+    const chunks = produceChunks(records, 768 * 1024)
+    expect(chunks.map((c) => c.map((r) => r.value.length))).toEqual([[100, 300_000, 300_000], [300_000], [900_000], [10]])
+    expect(chunks.flat()).toEqual(records)
+    expect(produceChunks([])).toEqual([])
   })
 })

@@ -3,7 +3,7 @@
  * plausibility. A reading that fails is not classified: it goes to `vitals.rejected` with one of
  * the reason codes below and is counted by reason (DESIGN.md, Classification).
  */
-import { validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
+import { ID_POLICY, validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
 
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
 /**
@@ -11,7 +11,7 @@ export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCO
  * - SCHEMA: JSON but not schema v1
  * - OUT_OF_RANGE: a vital outside PLAUSIBLE_RANGES
  * - INCONSISTENT: vitals that contradict each other (diastolic >= systolic)
- * - KEY_MISMATCH: the record key is not the reading's patientId, so it sits in another patient's partition
+ * - KEY_MISMATCH: the record key is missing or is not the reading's patientId, so it may sit in another patient's partition
  * - FUTURE_TS: event time further ahead of the broker's timestamp than the allowed clock skew
  */
 export type RejectReason = (typeof REJECT_REASONS)[number]
@@ -57,24 +57,41 @@ export function validateRecord(value: Buffer | undefined, facts: RecordFacts, ma
   try {
     json = JSON.parse(value.toString('utf8'))
   } catch (error) {
-    return { ok: false, reason: 'MALFORMED_JSON', detail: (error as Error).message }
+    // V8 quotes the start of the text in its message: escaped, so a log line shows what was sent.
+    return { ok: false, reason: 'MALFORMED_JSON', detail: printable((error as Error).message, 300) }
   }
   if (isCertainlyValid(json)) {
     r = json
   } else {
     const parsed = validateReading(json)
-    if (!parsed.ok) return parsed
+    // zod quotes unknown keys as they were sent.
+    if (!parsed.ok) return { ...parsed, detail: printable(parsed.detail, 1000) }
     r = parsed.reading
   }
   const plausible = checkPlausible(r)
   if (plausible !== undefined) return { ...plausible, patientId: r.patientId }
-  if (facts.key !== undefined && facts.key !== '' && facts.key !== r.patientId) {
-    return { ok: false, reason: 'KEY_MISMATCH', detail: `record key "${facts.key}" is not the patientId "${r.patientId}"`, patientId: r.patientId }
+  // A record without a key lands on whatever partition its producer picked, where another
+  // instance may own the patient: its order with the patient's other readings is lost.
+  if (facts.key === undefined || facts.key === '') {
+    return { ok: false, reason: 'KEY_MISMATCH', detail: `the record has no key: key it by its patientId "${r.patientId}"`, patientId: r.patientId }
+  }
+  if (facts.key !== r.patientId) {
+    return { ok: false, reason: 'KEY_MISMATCH', detail: `record key "${printable(facts.key, 100)}" is not the patientId "${r.patientId}"`, patientId: r.patientId }
   }
   if (r.ts > facts.brokerTs + maxClockSkewMs) {
     return { ok: false, reason: 'FUTURE_TS', detail: `ts ${r.ts} is ${r.ts - facts.brokerTs} ms ahead of the broker (allowed ${maxClockSkewMs} ms)`, patientId: r.patientId }
   }
   return { ok: true, reading: r }
+}
+
+/**
+ * Text from a record, safe to put in a header or a log line: everything outside printable ASCII
+ * (control, zero-width and bidi-override characters included) as a \u escape, cut at `max`.
+ */
+export function printable(text: string, max: number): string {
+  const cut = text.length > max ? text.slice(0, max) : text
+  const escaped = cut.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
+  return text.length > max ? `${escaped}... (${text.length} characters)` : escaped
 }
 
 /** The first implausible vital of a schema-valid reading, or undefined when all are plausible. */
@@ -95,9 +112,7 @@ export function checkPlausible(r: Reading): { ok: false; reason: RejectReason; d
 
 const VITAL_SET: ReadonlySet<string> = new Set(['heartRate', 'spo2', 'glucose', 'systolic', 'diastolic', 'respRate', 'temperature'])
 const READING_KEYS = 6
-// The same character rules as ingestion/schema.ts's patientIdSchema and deviceIdSchema.
-const PATIENT_ID = /^[^{}\u0000-\u001f\u007f]{1,128}$/
-const DEVICE_ID = /^[^\u0000-\u001f\u007f]{1,128}$/
+const ID = ID_POLICY.pattern
 
 /**
  * A fast check that a parsed value is certainly a valid schema v1 reading, for the hot path: it
@@ -112,8 +127,8 @@ export function isCertainlyValid(json: unknown): json is Reading {
   for (const _ in r) n++
   if (n !== READING_KEYS || r.v !== 1) return false
   const { patientId, deviceId, ts, seq, vitals } = r
-  if (typeof patientId !== 'string' || patientId.length > 128 || !PATIENT_ID.test(patientId)) return false
-  if (typeof deviceId !== 'string' || deviceId.length > 128 || !DEVICE_ID.test(deviceId)) return false
+  if (typeof patientId !== 'string' || patientId.length > ID_POLICY.maxLength || !ID.test(patientId)) return false
+  if (typeof deviceId !== 'string' || deviceId.length > ID_POLICY.maxLength || !ID.test(deviceId)) return false
   if (typeof ts !== 'number' || !Number.isInteger(ts) || ts < 0 || ts > 8_640_000_000_000) return false
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return false
   if (typeof vitals !== 'object' || vitals === null || Array.isArray(vitals)) return false
@@ -125,4 +140,45 @@ export function isCertainlyValid(json: unknown): json is Reading {
     present++
   }
   return present > 0
+}
+
+/**
+ * Largest value a dead letter carries, in bytes. `vitals.rejected` has the broker's message size
+ * limit (about 1 MB by default) while a compressed record on `vitals.readings` can be larger once
+ * decompressed: a dead letter holding it whole could never be produced, and the layer would retry
+ * it for ever. A larger value keeps its first bytes and its size goes in the `vigil-original-bytes`
+ * header; the source partition and offset headers point at the whole record. 256 KiB is a
+ * thousand times a reading, so every record a device could mean as a reading stays whole.
+ */
+export const DEAD_LETTER_MAX_BYTES = 256 * 1024
+
+/** The key and value a dead letter carries (see DEAD_LETTER_MAX_BYTES); `originalBytes` when the value was cut. */
+export function deadLetterPayload(key: Buffer | null | undefined, value: Buffer | null | undefined): { key?: Buffer; value: Buffer; originalBytes?: number } {
+  const v = value ?? Buffer.alloc(0)
+  // A key over the id bound is no patient's: its first bytes are enough to partition by.
+  const k = key === null || key === undefined ? undefined : key.length > 256 ? key.subarray(0, 256) : key
+  if (v.length <= DEAD_LETTER_MAX_BYTES) return { key: k, value: v }
+  return { key: k, value: v.subarray(0, DEAD_LETTER_MAX_BYTES), originalBytes: v.length }
+}
+
+/**
+ * Splits records into produce requests of at most `maxBytes` of keys and values (a record larger
+ * than that goes alone), so that no partition's batch in a request passes the broker's limit.
+ */
+export function produceChunks<T extends { key?: Buffer; value?: Buffer }>(messages: T[], maxBytes = 768 * 1024): T[][] {
+  const chunks: T[][] = []
+  let current: T[] = []
+  let bytes = 0
+  for (const m of messages) {
+    const size = (m.key?.length ?? 0) + (m.value?.length ?? 0) + 100
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(m)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
 }
