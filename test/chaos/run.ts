@@ -35,7 +35,7 @@ import { Layer, childEnv, startPrivateStack, type PrivateStack } from './cluster
 import { endOffsets, ledgerSink, readWholeTopic } from './ledger.ts'
 import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, checkSeries, classify, expectedView, type Verdict } from './invariants.ts'
 
-const { values: args } = parseArgs({
+const ARGS = {
   options: {
     seconds: { type: 'string', default: '120' },
     rate: { type: 'string', default: '5000' },
@@ -46,8 +46,24 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Faults left out, comma-separated, to bisect a failure: kill-speed, kill-archive, broker, redis, all. */
     skip: { type: 'string', default: '' },
+    help: { type: 'boolean', default: false },
   },
-})
+} as const
+const USAGE =
+  'usage: npm run test:chaos -- [--seconds S>=30] [--rate R] [--seed N] [--kills K] [--keep]\n' +
+  '                             [--skip kill-speed,kill-archive,broker,redis,all] [--kafka-port P] [--redis-port P]\n'
+const { values: args } = (() => {
+  try {
+    return parseArgs(ARGS)
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}`)
+    process.exit(2)
+  }
+})()
+if (args.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
 
 const seconds = Number(args.seconds)
 const rate = Number(args.rate)
@@ -55,7 +71,7 @@ const kills = Number(args.kills)
 const skip = new Set(args.skip.split(',').filter(Boolean))
 const seed = args.seed === undefined ? randomInt(0, 2 ** 32 - 1) : Number(args.seed)
 if (!(seconds >= 30) || !(rate > 0) || !(kills >= 0) || !Number.isInteger(seed)) {
-  process.stderr.write('usage: npm run test:chaos -- [--seconds S>=30] [--rate R] [--seed N] [--kills K] [--keep]\n')
+  process.stderr.write(USAGE)
   process.exit(2)
 }
 // The simulator sends ~1.06 readings per patient per simulated second: this many patients keep
