@@ -30,7 +30,7 @@ import { redisKeys } from '../lib/keys.ts'
 import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
 import type { Vital } from '../ingestion/schema.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
-import { dtDir, ensureDir, parseFileName, quarantineRoot, utcDay } from './lake.ts'
+import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { inspectFiles, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { dailyStatsSql } from './stats-sql.ts'
@@ -383,16 +383,6 @@ async function writeState(root: string, days: Record<string, string>): Promise<v
     await rm(tmp, { force: true })
     throw error
   })
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw error
-  }
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -23,7 +23,7 @@
  * never deletes a quarantined file. Raw is listed before quarantine, so a file moved during the
  * scan is seen at least once (and counted once).
  */
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 
 export type RawKind = 'readings' | 'rejected'
@@ -149,6 +149,17 @@ export async function repairLake(scan: LakeScan): Promise<number> {
   const doomed = [...scan.temporary, ...scan.incomplete.filter((f) => f.quarantined !== true).map((f) => f.path)]
   for (const p of doomed) await rm(p, { force: true })
   return doomed.length
+}
+
+/** Whether a path exists (false only for ENOENT; other errors are thrown). */
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
 }
 
 export async function ensureDir(dir: string): Promise<void> {

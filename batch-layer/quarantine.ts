@@ -28,7 +28,7 @@ import path from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { describeError } from '../lib/errors.ts'
 import { VITALS } from '../ingestion/schema.ts'
-import { ensureDir, quarantineRoot } from './lake.ts'
+import { ensureDir, exists, quarantineRoot } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 
 export type QuarantineKind = 'EMPTY' | 'NOT_PARQUET' | 'TRUNCATED' | 'CORRUPT' | 'SCHEMA_DRIFT'
@@ -226,16 +226,6 @@ export async function quarantineFile(lake: string, file: string, verdict: Verdic
   const line = { at: new Date().toISOString(), runId, file: relative, movedTo: path.relative(lake, target), kind: verdict.kind, detail: verdict.detail }
   await appendFile(path.join(quarantineRoot(lake), '_log.ndjson'), `${JSON.stringify(line)}\n`)
   return { file, ...verdict, movedTo: target }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw error
-  }
 }
 
 function firstLine(s: string): string {

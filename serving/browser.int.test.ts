@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { createTestEnv, type TestEnv } from '../test/support.ts'
+import { type Browser, type Page } from 'playwright-core'
+import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/keys.ts'
@@ -13,8 +13,6 @@ import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings, type Tes
 const TOKEN = 'browser-test-token-0123456789'
 const HOSTILE = '<img src=x onerror=alert(1)>'
 const ARTIFACTS = 'test-artifacts'
-/** Debian's Chromium, headless, with nothing reaching the network on its own. */
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
 let env: TestEnv
 let config: Config
@@ -74,7 +72,7 @@ beforeAll(async () => {
   await seed(now)
   await generateLake(env.config.datalakeDir, 20_000, { days: 1, patients: 4, startDay: new Date(now).toISOString().slice(0, 10) })
   serving = await start(config, { log: createLogger({ level: 'silent' }) })
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
   page.on('dialog', (d) => {
     dialogs.push(d.message())

@@ -2,6 +2,7 @@
  * Isolation without mocks (CONVENTIONS.md): every integration test gets its own topic prefix,
  * Redis key prefix and lake folder, on the one real broker and Redis, and removes them after.
  */
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,7 @@ import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { topicNames, topicSpecs, type TopicNames } from '../ingestion/topics.ts'
 import { redisKeys } from '../lib/keys.ts'
+import { chromium, type Browser } from 'playwright-core'
 
 export interface TestEnv {
   config: Config
@@ -88,4 +90,21 @@ export async function startTcpProxy(port: number, target: string): Promise<{ clo
       await new Promise<void>((resolve) => srv.close(() => resolve()))
     },
   }
+}
+
+/**
+ * Debian's Chromium (`which chromium`), headless, with nothing reaching the network on its own:
+ * the browser the integration tests drive through playwright-core.
+ */
+export async function launchChromium(): Promise<Browser> {
+  let executablePath: string
+  try {
+    executablePath = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim()
+  } catch {
+    throw new Error('chromium is not on PATH: install Debian\'s package (apt-get install -y chromium); .ci/run does it')
+  }
+  return chromium.launch({
+    executablePath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  })
 }

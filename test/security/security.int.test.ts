@@ -8,9 +8,9 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { io as connect, type Socket } from 'socket.io-client'
-import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import { type Browser, type BrowserContext } from 'playwright-core'
 import type { RouteOptions } from 'fastify'
-import { createTestEnv, type TestEnv } from '../support.ts'
+import { createTestEnv, launchChromium, type TestEnv } from '../support.ts'
 import type { Config } from '../../lib/config.ts'
 import { createLogger } from '../../lib/log.ts'
 import { connectRedis, type RedisClient } from '../../lib/redis.ts'
@@ -26,7 +26,6 @@ const DEVICE_TOKEN = 'security-device-token-0123456789'
 const PUBLIC = { serving: new Set(['/healthz', '/login']), gateway: new Set(['/healthz']) }
 /** Markup that would set window.__pwned if any of it were parsed as HTML. */
 const PAYLOADS = ['<img src=x onerror="window.__pwned=1">', '<script>window.__pwned=1</script>', '"><svg onload=window.__pwned=1>']
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 const MB = 1024 * 1024
 
 interface Route {
@@ -411,7 +410,7 @@ describe('a hostile patient id on the dashboard', () => {
       await writeReadings(redis, keys, Array.from({ length: 10 }, (_, k) => ({ patientId: id, ts: now - (9 - k) * 1000, seq: k, vitals: { heartRate: 120 + i, spo2: 91 } })), { news2: 7, publish: false })
       await writeAlert(redis, keys, { id: `xss-${i}`, patientId: id, vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120 + i, ts: now - i, message: PAYLOADS[(i + 1) % PAYLOADS.length]! }, false)
     }
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    browser = await launchChromium()
     // The page's CSP would stop an injected handler on its own; bypassing it here tests the rendering itself.
     context = await browser.newContext({ bypassCSP: true, viewport: { width: 1440, height: 1000 } })
   })
