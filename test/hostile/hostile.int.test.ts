@@ -31,6 +31,8 @@ const TOKEN = 'hostile-corpus-token'
 const SEED = Number(process.env.VIGIL_HOSTILE_SEED ?? 8)
 const COUNT = Number(process.env.VIGIL_HOSTILE_COUNT ?? 10_000)
 const HTTP_COUNT = Number(process.env.VIGIL_HOSTILE_HTTP_COUNT ?? 1_000)
+/** Corpus records per second straight to Kafka: a steady hostile stream, not one burst, so the probes measure what hostile input costs valid readings rather than a backlog. */
+const RATE = Number(process.env.VIGIL_HOSTILE_RATE ?? 2_000)
 const CORPUS_ID = 'x-corpus-id'
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]/
 
@@ -122,7 +124,13 @@ describe('the hostile-input corpus', () => {
         if (chunk.length > 0) await plain.send({ messages: chunk })
         chunk = []
       }
-      for (const m of direct) {
+      const paceFrom = Date.now()
+      for (const [i, m] of direct.entries()) {
+        const due = paceFrom + (i * 1000) / RATE
+        if (due > Date.now()) {
+          await flush()
+          await new Promise((resolve) => setTimeout(resolve, due - Date.now()))
+        }
         if (!m.big) {
           chunk.push(toRecord(m))
           if (chunk.length >= 500) await flush()
@@ -268,7 +276,7 @@ describe('the hostile-input corpus', () => {
         `hostile corpus seed ${SEED}: ${direct.length} records straight to Kafka (${refused.length} refused by Kafka), ${overHttp.length} through the gateway (${accepted.length} accepted); ` +
           `outcomes ${JSON.stringify(byOutcome)}; ${dead.length} dead letters; ` +
           `latency of valid readings to the view: alone p50 ${percentile(baseline, 50)} ms, max ${Math.max(...baseline)} ms (${baseline.length}); ` +
-          `amid the corpus p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (${latencies.length})`,
+          `amid the corpus at ${RATE} records/s p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (${latencies.length})`,
       )
     } finally {
       probing = false
