@@ -15,9 +15,9 @@ import { runParquetBench, type ParquetBenchResult } from './parquet.ts'
 import { runServingBench, type ServingBenchResult } from './serving.ts'
 import { runClientsBench, type ClientsBenchResult } from './clients.ts'
 import { runE2eBench, type E2ePhaseResult } from './e2e.ts'
+import { BENCH_STAGES, type BenchStage } from './stages.ts'
 
-export const BENCH_STAGES = ['edge', 'speed', 'batch', 'parquet', 'serving', 'clients', 'e2e'] as const
-export type BenchStage = (typeof BENCH_STAGES)[number]
+export { BENCH_STAGES, type BenchStage }
 
 /** The end-to-end aims of the project, reported against (never tuned). */
 export const E2E_AIMS = { sustainedReadingsPerSecond: 30_000, steadyBrowserP99Ms: 250 } as const

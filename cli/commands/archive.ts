@@ -3,7 +3,6 @@ import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { archiverOptionsSchema } from '../../batch-layer/config.ts'
-import { startArchiver } from '../../batch-layer/index.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 
 export function register(program: Command): void {
@@ -18,6 +17,7 @@ export function register(program: Command): void {
         const options = parseOptions(archiverOptionsSchema, { flushRecords: opts.flushRecords, flushIntervalMs: opts.flushIntervalMs }, kebabFlag)
         const log = stageLogger(commandLogger(config), 'archive')
         if (!(await servicesUp(config, log, { kafka: true }))) return 0
+        const { startArchiver } = await import('../../batch-layer/archiver.ts')
         const archiver = await startArchiver(config, { log, options })
         const stages = [{ name: 'archive', stage: archiver }]
         return Promise.race([

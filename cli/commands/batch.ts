@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { batchOptionsSchema } from '../../batch-layer/config.ts'
-import { runBatchJob, type BatchProgress } from '../../batch-layer/index.ts'
+import type { BatchProgress } from '../../batch-layer/job.ts'
 import { quarantineRoot } from '../../batch-layer/lake.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
 
@@ -35,6 +35,7 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         const o = parseOptions(batchOptionsSchema, { date: opts.date, from: opts.from, to: opts.to, full: opts.full === true, strict: opts.strict === true }, kebabFlag)
         const log = stageLogger(commandLogger(config), 'batch')
         const bar = process.stderr.isTTY === true ? progressBar(process.stderr) : undefined
+        const { runBatchJob } = await import('../../batch-layer/job.ts')
         const result = await runBatchJob(
           config,
           { dates: o.date === undefined ? undefined : [o.date], from: o.from, to: o.to, full: o.full, strict: o.strict, onProgress: bar?.update },

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { VigilError } from '../../lib/errors.ts'
-import { BENCH_STAGES, formatBench, runBench, type BenchStage } from '../../bench/index.ts'
+import { BENCH_STAGES, type BenchStage } from '../../bench/stages.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 import { stageLogger } from '../../lib/log.ts'
 
@@ -28,6 +28,7 @@ export function register(program: Command): void {
         const config = commandConfig(cmd)
         const log = stageLogger(commandLogger(config), 'bench')
         if (!(await servicesUp(config, log, { kafka: true, redis: true }))) return 0
+        const { formatBench, runBench } = await import('../../bench/index.ts')
         const report = await runBench({ config, only, quick: opts.quick === true, progress: (line) => process.stderr.write(`bench: ${line}\n`) })
         process.stdout.write(formatBench(report))
         if (opts.out !== undefined) {

@@ -4,7 +4,7 @@ import { runUntilSignal } from '../../lib/shutdown.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
 import { kafkaUnreachable } from '../../lib/kafka.ts'
-import { gatewayOptionsSchema, startGateway } from '../../ingestion/index.ts'
+import { gatewayOptionsSchema } from '../../ingestion/config.ts'
 
 export function register(program: Command): void {
   program
@@ -24,6 +24,7 @@ export function register(program: Command): void {
         const options = parseOptions(gatewayOptionsSchema, flags, kebabFlag)
         const root = commandLogger(config)
         const log = stageLogger(root, 'ingest')
+        const { startGateway } = await import('../../ingestion/gateway.ts')
         const gateway = await startGateway(config, options, { log })
         // The gateway listens without Kafka (devices get 503 and retry); say what to do about it.
         if (gateway.producer.unreachable) log.warn(`${kafkaUnreachable(config).message} Devices get 503 until it answers; retrying.`)

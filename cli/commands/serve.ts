@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
-import { servingOptions, start } from '../../serving/index.ts'
+import { servingOptions } from '../../serving/config.ts'
 
 export function register(program: Command): void {
   program
@@ -17,6 +17,7 @@ export function register(program: Command): void {
         const log = stageLogger(commandLogger(config), 'serve')
         const options = servingOptions({ host: opts.host, pushIntervalMs: opts.pushIntervalMs })
         if (!(await servicesUp(config, log, { redis: true }))) return 0
+        const { start } = await import('../../serving/index.ts')
         const serving = await start(config, { log, options })
         if (serving.tokenGenerated) {
           // Printed on stdout, not in the log: it is the one way in when VIGIL_TOKEN is unset.

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
-import { start, speedOptionsSchema } from '../../speed-layer/index.ts'
+import { speedOptionsSchema } from '../../speed-layer/config.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 
 export function register(program: Command): void {
@@ -21,6 +21,7 @@ export function register(program: Command): void {
         const speed = parseOptions(speedOptionsSchema, opts, kebabFlag)
         const log = commandLogger(config)
         if (!(await servicesUp(config, log, { kafka: true, redis: true }))) return 0
+        const { start } = await import('../../speed-layer/index.ts')
         const layer = await start({ ...config, speed }, { log })
         log.info(`speed layer running (group ${config.topicPrefix}vigil-speed, Redis prefix ${config.redisPrefix}); Ctrl-C to stop`)
         return runUntilSignal([{ name: 'speed', stage: layer }], { log })
