@@ -182,6 +182,14 @@ describe('serving API', () => {
     expect(again[1]?.ack).toBeUndefined()
   })
 
+  it('GET /api/alerts lists an alert once when a replay of the speed layer appended it to the stream again', async () => {
+    const raised: AlertEvent = { id: 'p-r|spo2|1', patientId: 'p-r', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 84, ts: T0 + 5, message: 'SpO2 84' }
+    const cleared: AlertEvent = { ...raised, id: 'p-r|spo2|2', kind: 'cleared', level: 'NORMAL', value: 97, ts: T0 + 6, message: 'SpO2 97' }
+    for (const e of [raised, cleared, raised, cleared]) await writeAlert(redis, keys, e)
+    const list = (await (await get('/api/alerts?limit=50')).json()) as Array<{ id: string; patientId: string }>
+    expect(list.filter((a) => a.patientId === 'p-r').map((a) => a.id)).toEqual(['p-r|spo2|2', 'p-r|spo2|1'])
+  })
+
   it('GET /api/stats/daily merges the batch view before the cutoff with real-time readings after it, and says which is which', async () => {
     const cutoff = T0 + 60_000
     await writeBatchView(redis, keys, [dailyRow(DAY, 'p-m', 'heartRate', { count: 100, mean: 70, min: 60, max: 80 }), dailyRow(DAY, 'p-m', 'glucose', { count: 10, mean: 120, min: 90, max: 150, tir: [0, 0, 1, 0, 0] })], {

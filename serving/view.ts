@@ -98,9 +98,13 @@ export class View {
     const scan = patientId === undefined ? count : Math.max(count * 20, 1_000)
     const entries = await this.redis.xRevRange(this.keys.alerts, '+', '-', { COUNT: scan })
     const out: AlertView[] = []
+    // A speed layer that crashed after writing a batch appends its events again when it replays
+    // the batch, with the same ids: each alert is listed once, at its newest position.
+    const seen = new Set<string>()
     for (const e of entries ?? []) {
       const alert = parseAlert(e.message.event)
-      if (alert === null || (patientId !== undefined && alert.patientId !== patientId)) continue
+      if (alert === null || (patientId !== undefined && alert.patientId !== patientId) || seen.has(alert.id)) continue
+      seen.add(alert.id)
       out.push({ ...alert, streamId: e.id })
       if (out.length >= count) break
     }
