@@ -184,7 +184,7 @@ describe('serving API', () => {
 
   it('GET /api/alerts lists an alert once when a replay of the speed layer appended it to the stream again', async () => {
     const raised: AlertEvent = { id: 'p-r|spo2|1', patientId: 'p-r', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 84, ts: T0 + 5, message: 'SpO2 84' }
-    const cleared: AlertEvent = { ...raised, id: 'p-r|spo2|2', kind: 'cleared', level: 'NORMAL', value: 97, ts: T0 + 6, message: 'SpO2 97' }
+    const cleared: AlertEvent = { ...raised, id: 'p-r|spo2|2', kind: 'cleared', level: 'CRITICAL_LOW', value: 97, ts: T0 + 6, message: 'SpO2 97' }
     for (const e of [raised, cleared, raised, cleared]) await writeAlert(redis, keys, e)
     const list = (await (await get('/api/alerts?limit=50')).json()) as Array<{ id: string; patientId: string }>
     expect(list.filter((a) => a.patientId === 'p-r').map((a) => a.id)).toEqual(['p-r|spo2|2', 'p-r|spo2|1'])
