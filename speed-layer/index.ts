@@ -36,7 +36,7 @@ import type { SpeedOptions } from './config.ts'
 import { serializeDevice } from './devices.ts'
 import { applyReadings, type PatientRuntime } from './patients.ts'
 import { REJECT_REASONS, deadLetterPayload, produceChunks, validateRecord, type RejectReason } from './validate.ts'
-import { epochKey, loadPatients, writeBatch, writeDevices, type PatientChange } from './view.ts'
+import { epochKey, loadPatients, rebuiltKey, writeBatch, writeDevices, type PatientChange } from './view.ts'
 
 /** How long a stop waits for the batch in flight before closing the clients under it. */
 const STOP_GRACE_MS = 3_000
@@ -251,7 +251,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     }
   }
 
-  /** Detected a wiped (or new) Redis: adopt a new epoch and rewind owned partitions to now − series window. */
+  /**
+   * Detected a wiped (or new) Redis, or owned partitions not rebuilt under the view's epoch: adopt
+   * the epoch (creating one if none) and rewind the owned partitions that no instance rebuilt for
+   * it to now − series window; then mark them rebuilt.
+   */
   async function rebuild(): Promise<boolean> {
     stats.rebuilds++
     const wasRunning = knownEpoch !== null
@@ -260,7 +264,10 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     await committing
     await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
     knownEpoch = await redis.get(epochKey(keys))
-    const parts = assigned()
+    const owned = assigned()
+    if (owned.length === 0) return false
+    const marks = await redis.hmGet(rebuiltKey(keys), owned.map(String))
+    const parts = owned.filter((_, k) => marks[k] !== knownEpoch)
     if (parts.length === 0) return false
     const committed = await consumer.listCommittedOffsets({ topics: [{ topic: topics.readings, partitions: parts }] })
     const since = BigInt(Date.now() - opts.seriesWindowMs)
@@ -281,8 +288,15 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
           (rewinds.length > 0 ? ` (${rewinds.length} partitions rewound)` : ' (nothing to replay)'),
       )
     }
-    if (rewinds.length === 0) return false
+    const markDone = async () => {
+      if (knownEpoch !== null) await redis.hSet(rebuiltKey(keys), Object.fromEntries(parts.map((p) => [String(p), knownEpoch as string])))
+    }
+    if (rewinds.length === 0) {
+      await markDone()
+      return false
+    }
     await consumer.commit({ offsets: rewinds })
+    await markDone()
     await stream?.close()
     stream = undefined
     positions.clear()
@@ -302,7 +316,8 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     return { topic: topics.rejected, key: payload.key, value: payload.value, headers }
   }
 
-  async function processBatch(batch: Msg[]): Promise<void> {
+  /** `again`: the batch is being processed a second time, after a rebuild. */
+  async function processBatch(batch: Msg[], again = false): Promise<void> {
     const started = performance.now()
     if (invalidate) {
       cache.clear()
@@ -335,12 +350,16 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     const uncached = new Set(ids.filter((id) => !cache.has(id)))
     let t = performance.now()
     stats.timeMs.compute += t - started
-    const loaded = await withRetry('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached))
+    const partitions = [...last.keys()]
+    const loaded = await withRetry('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached, partitions))
     stats.timeMs.load += performance.now() - t
     t = performance.now()
-    if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch)) {
+    if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch) || loaded.rebuilt.some((e) => e !== loaded.epoch)) {
+      // Twice in a row (a partition of the batch no longer owned, or another wipe meanwhile): the
+      // loop's error path re-reads from the committed offsets with a fresh assignment.
+      if (again) throw new Error('the view was wiped or a partition lost while rebuilding')
       if ((await withRetry('rebuilding the Redis view', rebuild)) || signal.aborted) return
-      return processBatch(batch)
+      return processBatch(batch, true)
     }
     knownEpoch = loaded.epoch
 
@@ -384,7 +403,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
       // Redis was wiped between this batch's read and its write: nothing was written; rebuild
       // the view and process the batch again (its alert events keep their ids).
       if ((await withRetry('rebuilding the Redis view', rebuild)) || signal.aborted) return
-      return processBatch(batch)
+      return processBatch(batch, again)
     }
     stats.alertEvents += toProduce.length
     scheduleCommit(last)
@@ -529,7 +548,9 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
         if (now - lastHousekeeping >= opts.housekeepingIntervalMs) {
           lastHousekeeping = now
           const epoch = await redis.get(epochKey(keys))
-          if (knownEpoch !== null && epoch !== knownEpoch) await rebuild()
+          const owned = assigned()
+          const marks = epoch === null || owned.length === 0 ? [] : await redis.hmGet(rebuiltKey(keys), owned.map(String))
+          if ((knownEpoch !== null && epoch !== knownEpoch) || marks.some((m) => m !== epoch)) await rebuild()
           else if (!behind) {
             if (warmUp) {
               warmUp = false

@@ -12,6 +12,7 @@ import type { AlertEvent, SeriesEntry } from '../lib/views.ts'
 import { applyBandSpecs, overridesToHash, parseBandSpec } from '../lib/bands.ts'
 import { REJECT_HEADERS, type Reading } from '../ingestion/index.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer, type SpeedOptions } from './index.ts'
+import { epochKey } from './view.ts'
 
 type Out = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
 
@@ -290,5 +291,21 @@ describe('the speed layer', () => {
     expect(await redis.zScore(keys.patients, 'p-wipe')).toBe(now - 1000)
     expect(layer.stats().rebuilds).toBeGreaterThanOrEqual(1)
     expect(layer.stats().alertEvents).toBe(alertsBefore)
+  })
+
+  it('rebuilds a wiped view even when an instance died after setting the new epoch and before rewinding', async () => {
+    const first = await startLayer()
+    const now = Date.now()
+    await send(Array.from({ length: 10 }, (_, i) => record(env.topics.readings, reading('p-half', i, now - 20_000 + i * 1000, { spo2: 97 }))))
+    await pollUntil(async () => (await redis.zCard(keys.series('p-half'))) === 10, { timeoutMs: 30_000, what: 'the readings in the series' })
+    await pollUntil(async () => first.stats().records === 10, { timeoutMs: 10_000, what: 'the batch counted' })
+    await first.stop()
+    layers.splice(0)
+    // Redis wiped, then an instance set the view's new epoch and was killed before it rewound.
+    await deleteKeys(redis, keys.everything)
+    await redis.set(epochKey(keys), 'epoch-of-a-dead-instance')
+    await startLayer()
+    await pollUntil(async () => (await redis.zCard(keys.series('p-half'))) === 10, { timeoutMs: 30_000, what: 'the series rebuilt' })
+    expect(await redis.hGet(keys.latest('p-half'), 'ts')).toBe(String(now - 11_000))
   })
 })

@@ -22,6 +22,15 @@ export function epochKey(keys: RedisKeys): string {
   return keys.other('speed', 'epoch')
 }
 
+/**
+ * Hash partition -> the epoch whose rebuild of that partition is done (its rewind committed). A
+ * partition whose field does not hold the current epoch is rebuilt by whichever instance owns it,
+ * so an instance killed between setting a new epoch and committing its rewinds leaves no hole.
+ */
+export function rebuiltKey(keys: RedisKeys): string {
+  return keys.other('speed', 'rebuilt')
+}
+
 /** The latest hash's fields (DESIGN.md Redis): `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`. */
 export function latestFields(state: PatientState, only?: ReadonlySet<Vital>): Record<string, string> {
   const h: Record<string, string> = {
@@ -60,16 +69,19 @@ function runtimeFrom(patientId: string, latest: Record<string, string>, alerts: 
 export interface Loaded {
   /** The epoch stored in Redis (null: none, i.e. a fresh or wiped Redis). */
   epoch: string | null
+  /** Per requested partition, the epoch its rebuild was done for (null: none). */
+  rebuilt: (string | null)[]
   /** Patients read in full (were not cached). */
   loaded: Map<string, PatientRuntime>
   /** Every requested patient's band table. */
   tables: Map<string, ReturnType<typeof mergeBands>>
 }
 
-/** One pipeline: the epoch, every patient's bands, and the full state of the `uncached` ones. */
-export async function loadPatients(redis: RedisClient, keys: RedisKeys, ids: readonly string[], uncached: ReadonlySet<string>): Promise<Loaded> {
+/** One pipeline: the epoch, the rebuild marks of `partitions`, every patient's bands, and the full state of the `uncached` ones. */
+export async function loadPatients(redis: RedisClient, keys: RedisKeys, ids: readonly string[], uncached: ReadonlySet<string>, partitions: readonly number[] = []): Promise<Loaded> {
   const m = redis.multi()
   m.get(epochKey(keys))
+  if (partitions.length > 0) m.hmGet(rebuiltKey(keys), partitions.map(String))
   for (const id of ids) {
     m.hGetAll(keys.bands(id))
     if (uncached.has(id)) {
@@ -81,6 +93,7 @@ export async function loadPatients(redis: RedisClient, keys: RedisKeys, ids: rea
   const replies = (await m.execAsPipeline()) as unknown[]
   let i = 0
   const epoch = (replies[i++] as string | null) ?? null
+  const rebuilt = partitions.length > 0 ? (replies[i++] as (string | null)[]) : []
   const loaded = new Map<string, PatientRuntime>()
   const tables = new Map<string, ReturnType<typeof mergeBands>>()
   for (const id of ids) {
@@ -99,7 +112,7 @@ export async function loadPatients(redis: RedisClient, keys: RedisKeys, ids: rea
       loaded.set(id, p)
     }
   }
-  return { epoch, loaded, tables }
+  return { epoch, rebuilt, loaded, tables }
 }
 
 export interface PatientChange {
