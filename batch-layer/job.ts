@@ -32,7 +32,7 @@ import type { Vital } from '../ingestion/schema.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
 import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
-import { inspectFiles, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
+import { firstLine, inspectFiles, notAboutTheFile, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { dailyStatsSql } from './stats-sql.ts'
 
 export interface BatchProgress {
@@ -140,7 +140,10 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
     const leftRaw = new Set<string>()
     let files = todo.flatMap((d) => d.files.map((f) => f.path))
     progress({ phase: 'scan', done: dates.length, total: dates.length, message: `checking ${files.length} files` })
-    const inspection = await inspectFiles(conn, files)
+    const inspection = await inspectFiles(conn, files).catch((error: unknown) => {
+      checkAborted(options.signal)
+      throw error
+    })
     for (const f of inspection.gone) drop(f)
     for (const f of files.filter((x) => inspection.bad.has(x))) await reject(f, inspection.bad.get(f) as Verdict)
     function drop(file: string): void {
@@ -180,6 +183,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
         break
       } catch (error) {
         checkAborted(options.signal)
+        if (notAboutTheFile(error)) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
         // The footers and schemas were checked, so this is a data page DuckDB cannot decode
         // (or a file removed since the check). DuckDB names the file for some errors, not for
         // all: then probe each file alone to find the one that cannot be read.
@@ -283,6 +287,7 @@ async function findUnreadable(conn: DuckDBConnection, files: readonly string[]):
       try {
         await conn.run(probe(file))
       } catch (error) {
+        if (notAboutTheFile(error)) throw error
         return { file, why: firstLine(describeError(error)) }
       }
     }
@@ -391,10 +396,6 @@ async function isDir(p: string): Promise<boolean> {
   } catch {
     return false
   }
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s
 }
 
 function cancelled(): VigilError {

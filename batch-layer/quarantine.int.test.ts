@@ -11,7 +11,7 @@ import { redisKeys } from '../lib/keys.ts'
 import type { DailyStatsRow } from '../lib/views.ts'
 import { VITALS } from '../ingestion/schema.ts'
 import { runBatchJob } from './job.ts'
-import { dtDir, ensureDir, fileName, scanLake, tempName } from './lake.ts'
+import { dtDir, ensureDir, exists, fileName, scanLake, tempName } from './lake.ts'
 import { LakeWriter, sqlString, VITAL_COLUMNS, type ReadingRow } from './parquet.ts'
 import { syntheticReadings } from './synthetic.ts'
 
@@ -83,10 +83,6 @@ async function buildDay(writer: LakeWriter, env: TestEnv, date: string, base: nu
   const temp = path.join(dir, tempName(fileName({ topic, partition: 0, first: base + 1_200, last: base + 1_299, parts: 1 })))
   await writeFile(temp, randomBytes(100))
   return { date, valid, bad, temp }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false)
 }
 
 describe('quarantining bad raw files', () => {

@@ -160,6 +160,7 @@ export async function inspectFiles(conn: DuckDBConnection, files: readonly strin
       try {
         rows.push(...(await conn.runAndReadAll(schemaSql([file]))).getRowObjectsJS())
       } catch (error) {
+        if (notAboutTheFile(error)) throw error
         if ((await magicBytes(file)) === undefined) gone.push(file)
         else bad.set(file, { kind: 'CORRUPT', detail: `the footer cannot be read: ${firstLine(describeError(error))}` })
       }
@@ -228,6 +229,16 @@ export async function quarantineFile(lake: string, file: string, verdict: Verdic
   return { file, ...verdict, movedTo: target }
 }
 
-function firstLine(s: string): string {
+/** The first line of a (DuckDB) error message. */
+export function firstLine(s: string): string {
   return s.split('\n')[0] ?? s
+}
+
+/**
+ * A DuckDB error that says nothing about the file being read (the run interrupted, memory, file
+ * handles or disk exhausted): never grounds to quarantine a file, which would move a good one
+ * out of the lake.
+ */
+export function notAboutTheFile(error: unknown): boolean {
+  return /interrupt|out of memory|too many open files|no space left|cannot allocate/i.test(describeError(error))
 }

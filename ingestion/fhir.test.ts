@@ -39,6 +39,8 @@ describe('FHIR mapping', () => {
 
   it('takes the device id from device.reference and refuses ids outside the id policy, pointing at the reference', () => {
     expect(observationToReading({ ...heartRate, device: { reference: 'https://fhir.example.org/r4/Device/monitor-7/_history/1' } })).toMatchObject({ ok: true, reading: { patientId: 'example', deviceId: 'monitor-7' } })
+    expect(observationToReading({ ...heartRate, device: { reference: 'DeviceMetric/monitor-7' } })).toMatchObject({ ok: true, reading: { deviceId: 'DeviceMetric-monitor-7' } })
+    expect(observationToReading({ ...heartRate, device: { reference: 'Location/ward-3' } })).toMatchObject({ ok: false })
     expect(observationToReading({ ...heartRate, subject: { reference: 'Patient/\u0440-1' } })).toEqual({
       ok: false,
       errors: [{ pointer: '/subject/reference', detail: expect.stringContaining('got a non-ASCII character U+0440 at position 1') }],

@@ -6,7 +6,7 @@
  *   (85354-9) gives systolic and diastolic from its components (8480-6, 8462-4); a component with
  *   a dataAbsentReason is left out.
  * - The patient id is the id in `subject.reference` (`Patient/123`, a full URL to a Patient, or a
- *   `urn:uuid:`); the device id is the id in `device.reference` (`Device/abc`, `DeviceMetric/abc`),
+ *   `urn:uuid:`); the device id is the id in `device.reference` (`Device/abc`; `DeviceMetric/abc` becomes `DeviceMetric-abc`),
  *   else `fhir-<patientId>`. FHIR ids ([A-Za-z0-9.-]{1,64}) fit the id policy of schema.ts; an id
  *   that does not is refused here, pointing at the reference it came from.
  * - `ts` comes from effectiveDateTime (or effectiveInstant, or effectivePeriod.start), in any form
@@ -119,11 +119,17 @@ export function patientIdOf(reference: string): { id: string } | { error: string
   return { id: r.id }
 }
 
-/** The id of a Device reference (`Device/abc`, `DeviceMetric/abc`, a full URL, `urn:uuid:...`). */
+/**
+ * The device id of a device reference: `Device/abc` (also as a full URL, or `urn:uuid:...`) is
+ * `abc`; `DeviceMetric/abc` is `DeviceMetric-abc`, so that a metric and a device sharing an id
+ * stay two devices (their sequence numbers are deduplicated per device).
+ */
 export function deviceIdOf(reference: string): { id: string } | { error: string } {
   const r = referenceOf(reference)
   if ('error' in r) return { error: `"${reference}" is not a reference to a Device (expected Device/<id>)` }
-  return { id: r.id }
+  if (r.type === undefined || r.type === 'Device') return { id: r.id }
+  if (r.type === 'DeviceMetric') return { id: `DeviceMetric-${r.id}` }
+  return { error: `"${reference}" refers to a ${r.type}; the device of a vital sign must be a Device or a DeviceMetric` }
 }
 
 /** Type and id of a literal reference; a `urn:` reference has no type. */
@@ -274,10 +280,14 @@ export interface BundleResult {
   ignored: number
 }
 
-/** Maps every Observation of a Bundle; `errors` lists every bad field of every entry. */
-/** Errors a Bundle's answer lists at most. */
-export const MAX_BUNDLE_ERRORS = 100
+/**
+ * Field errors one answer lists at most (the gateway's too): a request is refused whole at its
+ * first bad field, so the rest only cost time. Without a bound, a 1 MB array of `{}` held the
+ * event loop for 10 s and overflowed the stack.
+ */
+export const MAX_FIELD_ERRORS = 100
 
+/** Maps every Observation of a Bundle; `errors` lists the bad fields of its entries (the first MAX_FIELD_ERRORS). */
 export function bundleToReadings(bundle: unknown): BundleResult {
   const out: BundleResult = { readings: [], errors: [], ignored: 0 }
   if (!isObject(bundle) || bundle.resourceType !== 'Bundle') {
@@ -290,7 +300,7 @@ export function bundleToReadings(bundle: unknown): BundleResult {
   }
   const entries: unknown[] = bundle.entry
   // The Bundle is refused whole at its first bad entry: past 100 errors, the rest only cost time.
-  for (let i = 0; i < entries.length && out.errors.length < MAX_BUNDLE_ERRORS; i++) {
+  for (let i = 0; i < entries.length && out.errors.length < MAX_FIELD_ERRORS; i++) {
     const e = entries[i]
     const resource = isObject(e) ? e.resource : undefined
     if (!isObject(resource)) {

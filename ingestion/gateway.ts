@@ -27,7 +27,7 @@ import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import { readingSchema, type Reading } from './schema.ts'
 import { TOPIC_PARTITIONS, topicNames } from './topics.ts'
 import { BatchingProducer, type ProducerRecord } from './producer.ts'
-import { bundleToReadings, observationToReading, type FieldError } from './fhir.ts'
+import { MAX_FIELD_ERRORS, bundleToReadings, observationToReading, type FieldError } from './fhir.ts'
 import type { GatewayOptions } from './config.ts'
 
 export interface GatewayDeps {
@@ -91,11 +91,11 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-/**
- * Field errors listed in one answer: the request is refused whole at the first, so the rest only
- * cost time. Without a bound, a 1 MB array of `{}` held the event loop for 10 s and overflowed the stack.
- */
-const MAX_FIELD_ERRORS = 100
+/** The 400 answer naming the bad fields (the first MAX_FIELD_ERRORS: collecting stops there). */
+function invalidFields(errors: readonly FieldError[], source: string) {
+  const count = errors.length >= MAX_FIELD_ERRORS ? `${MAX_FIELD_ERRORS} or more` : String(errors.length)
+  return problem(400, `${count} invalid field${errors.length === 1 ? '' : 's'}: nothing from ${source} was stored; fix them and send it again.`, { errors: errors.slice(0, MAX_FIELD_ERRORS) })
+}
 
 /** Validates each item against schema v1; every bad field named (up to MAX_FIELD_ERRORS), with its line for NDJSON. */
 function validateAll(items: Array<{ json: unknown; raw?: string; pointer: string; line?: number }>): { records: ProducerRecord[]; errors: FieldError[] } {
@@ -235,7 +235,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     const v = validateAll(items)
     errors.push(...v.errors)
     if (errors.length > 0) {
-      return send(reply, problem(400, `${errors.length >= MAX_FIELD_ERRORS ? 'at least ' : ''}${errors.length} invalid field${errors.length === 1 ? '' : 's'}: nothing from this request was stored; fix them and send it again.`, { errors: errors.slice(0, MAX_FIELD_ERRORS) }))
+      return send(reply, invalidFields(errors, 'this request'))
     }
     return accept(reply, v.records)
   })
@@ -261,7 +261,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     if (!parsed.ok) return send(reply, problem(400, `The Bundle could not be read: ${parsed.detail}.`, { errors: [{ pointer: '/', detail: parsed.detail }] }))
     const b = bundleToReadings(parsed.json)
     if (b.errors.length > 0) {
-      return send(reply, problem(400, `${b.errors.length} invalid field${b.errors.length === 1 ? '' : 's'} in the Bundle: nothing from it was stored.`, { errors: b.errors }))
+      return send(reply, invalidFields(b.errors, 'the Bundle'))
     }
     const v = readingsToRecords(b.readings)
     if (v.errors.length > 0) return send(reply, problem(400, 'A mapped reading is not valid.', { errors: v.errors }))

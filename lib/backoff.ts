@@ -76,3 +76,15 @@ export async function pollUntil<T>(
     await sleep(options.intervalMs ?? 100)
   }
 }
+
+/**
+ * `p`, or a rejection with `message` when it has not settled within `ms`: a bound on a wait,
+ * never a pause (the timer is cleared as soon as `p` settles).
+ */
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}

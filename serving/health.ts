@@ -7,6 +7,7 @@ import type { Admin } from '@platformatic/kafka'
 import { consumerGroups, topicNames } from '../ingestion/topics.ts'
 import type { Config } from '../lib/config.ts'
 import { describeError } from '../lib/errors.ts'
+import { withTimeout } from '../lib/backoff.ts'
 import type { RedisClient } from '../lib/redis.ts'
 
 export interface GroupLag {
@@ -19,14 +20,6 @@ export interface Health {
   status: 'ok' | 'degraded'
   redis: { reachable: boolean; error?: string }
   kafka: { reachable: boolean; error?: string; lag: GroupLag[] }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** Lag by group (full names, e.g. `vigil-speed`) of the readings topic. */
@@ -59,10 +52,10 @@ export async function consumerLag(admin: Admin, config: Pick<Config, 'topicPrefi
 }
 
 export async function checkHealth(deps: { admin: Admin; redis: RedisClient; config: Pick<Config, 'topicPrefix'>; timeoutMs: number }): Promise<Health> {
-  const redis = withTimeout(deps.redis.ping(), deps.timeoutMs, 'Redis')
+  const redis = withTimeout(deps.redis.ping(), deps.timeoutMs, `Redis did not answer within ${deps.timeoutMs} ms`)
     .then((pong) => ({ reachable: pong === 'PONG' }))
     .catch((error: unknown) => ({ reachable: false, error: describeError(error) }))
-  const kafka = withTimeout(consumerLag(deps.admin, deps.config), deps.timeoutMs, 'Kafka')
+  const kafka = withTimeout(consumerLag(deps.admin, deps.config), deps.timeoutMs, `Kafka did not answer within ${deps.timeoutMs} ms`)
     .then((lag) => ({ reachable: true, lag }))
     .catch((error: unknown) => ({ reachable: false, error: describeError(error), lag: [] as GroupLag[] }))
   const [r, k] = await Promise.all([redis, kafka])

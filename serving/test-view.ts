@@ -105,15 +105,4 @@ export function dailyRow(date: string, patientId: string, vital: Vital, f: { cou
 }
 
 /** A TCP port free right now on 127.0.0.1 (the config refuses port 0). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from '../test/support.ts'

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, Producer, murmur2, type Message, type MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
-import { retry } from '../lib/backoff.ts'
+import { retry, withTimeout } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { redisKeys } from '../lib/keys.ts'
@@ -35,26 +35,21 @@ import { staleRaised, staleThresholdMs } from './alerts.ts'
 import type { SpeedOptions } from './config.ts'
 import { serializeDevice } from './devices.ts'
 import { applyReadings, type PatientRuntime } from './patients.ts'
-import { REJECT_REASONS, deadLetterPayload, produceChunks, validateRecord, type RejectReason } from './validate.ts'
+import { REJECT_REASONS, deadLetterHeaders, deadLetterPayload, produceChunks, validateRecord, type RejectReason } from './validate.ts'
 import { epochKey, loadPatients, rebuiltKey, writeBatch, writeDevices, type PatientChange } from './view.ts'
+
+/** A batch given up on purpose, to be read again from the committed offsets (an expected event, not a failure). */
+class RereadFromCommit extends Error {}
 
 /** How long a stop waits for the batch in flight before closing the clients under it. */
 const STOP_GRACE_MS = 3_000
 
 /** Whether `p` settles (either way) within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const settled = await Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms)
-    }),
-  ])
-  clearTimeout(timer)
-  return settled
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(p.catch(() => undefined), ms, 'not settled').then(
+    () => true,
+    () => false,
+  )
 }
 
 export { DEFAULT_SPEED_OPTIONS, speedOptionsSchema, type SpeedOptions } from './config.ts'
@@ -258,11 +253,12 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
    */
   async function rebuild(): Promise<boolean> {
     stats.rebuilds++
-    const wasRunning = knownEpoch !== null
+    const before = knownEpoch
+    const wasRunning = before !== null
     cache.clear()
     // A commit still in flight would otherwise land after the rewind and undo it.
     await committing
-    await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })
+    const created = (await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })) !== null
     knownEpoch = await redis.get(epochKey(keys))
     const owned = assigned()
     if (owned.length === 0) return false
@@ -283,8 +279,11 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
       }
     }
     if (rewinds.length > 0 || wasRunning) {
+      const why = created || (before !== null && before !== knownEpoch)
+        ? 'the Redis view is empty (Redis wiped or restarted)'
+        : `partitions ${parts.join(', ')} were not rebuilt under the view's epoch (an instance stopped during a rebuild, or the view predates per-partition rebuild marks)`
       log.warn(
-        `the Redis view is empty (Redis wiped or restarted): rebuilding it from Kafka since ${new Date(Number(since)).toISOString()}` +
+        `${why}: rebuilding from Kafka since ${new Date(Number(since)).toISOString()}` +
           (rewinds.length > 0 ? ` (${rewinds.length} partitions rewound)` : ' (nothing to replay)'),
       )
     }
@@ -305,9 +304,9 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   }
 
   function rejectMessage(m: Msg, reason: RejectReason, detail: string, patientId: string | undefined) {
-    const headers = new Map<Buffer, Buffer>(m.headers)
+    const headers = deadLetterHeaders(m.headers)
     headers.set(Buffer.from(REJECT_HEADERS.reason), Buffer.from(reason))
-    headers.set(Buffer.from(REJECT_HEADERS.detail), Buffer.from(detail.slice(0, 1000)))
+    headers.set(Buffer.from(REJECT_HEADERS.detail), Buffer.from(detail))
     headers.set(Buffer.from(REJECT_HEADERS.sourceTopic), Buffer.from(m.topic))
     headers.set(Buffer.from(REJECT_HEADERS.sourcePartition), Buffer.from(String(m.partition)))
     headers.set(Buffer.from(REJECT_HEADERS.sourceOffset), Buffer.from(String(m.offset)))
@@ -357,7 +356,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
     if (loaded.epoch === null || (knownEpoch !== null && loaded.epoch !== knownEpoch) || loaded.rebuilt.some((e) => e !== loaded.epoch)) {
       // Twice in a row (a partition of the batch no longer owned, or another wipe meanwhile): the
       // loop's error path re-reads from the committed offsets with a fresh assignment.
-      if (again) throw new Error('the view was wiped or a partition lost while rebuilding')
+      if (again) throw new RereadFromCommit('the view was wiped again, or a partition was reassigned, while rebuilding')
       if ((await withRetry('rebuilding the Redis view', rebuild)) || signal.aborted) return
       return processBatch(batch, true)
     }
@@ -565,7 +564,9 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
         }
       } catch (error) {
         if (signal.aborted) break
-        log.error(`speed layer batch failed (${describeError(error)}); re-reading from the last committed offsets`)
+        const line = `speed layer batch failed (${describeError(error)}); re-reading from the last committed offsets`
+        if (error instanceof RereadFromCommit) log.warn(line)
+        else log.error(line)
         // The batch was not committed: reopening the stream reads it again, and the cache is
         // reloaded from Redis, which holds exactly what earlier batches wrote.
         cache.clear()

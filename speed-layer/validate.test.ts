@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
-import { DEAD_LETTER_MAX_BYTES, PLAUSIBLE_RANGES, deadLetterPayload, isCertainlyValid, printable, produceChunks, validateRecord } from './validate.ts'
+import { REJECT_HEADERS } from '../ingestion/topics.ts'
+import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADER_BYTES, PLAUSIBLE_RANGES, deadLetterHeaders, deadLetterPayload, isCertainlyValid, printable, produceChunks, validateRecord } from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import { VITALS, validateReading, type Reading } from '../ingestion/schema.ts'
 
@@ -150,5 +151,14 @@ describe('dead letters', () => {
     expect(chunks.map((c) => c.map((r) => r.value.length))).toEqual([[100, 300_000, 300_000], [300_000], [900_000], [10]])
     expect(chunks.flat()).toEqual(records)
     expect(produceChunks([])).toEqual([])
+  })
+
+  it('keep the rejected record\'s own headers up to a bound, never one forging a reject header, and count headers in the request size', () => {
+    const h = (k: string, bytes: number): [Buffer, Buffer] => [Buffer.from(k), Buffer.alloc(bytes, 0x61)]
+    const source = new Map([h('trace-id', 16), h(REJECT_HEADERS.reason, 5), h(REJECT_HEADERS.originalBytes, 3), h('big', DEAD_LETTER_MAX_HEADER_BYTES), h('after', 1)])
+    const kept = deadLetterHeaders(source)
+    expect([...kept.keys()].map(String)).toEqual(['trace-id'])
+    const heavy = { value: Buffer.alloc(10), headers: new Map([h('x', 500_000)]) }
+    expect(produceChunks([heavy, heavy], 768 * 1024).map((c) => c.length)).toEqual([1, 1])
   })
 })

@@ -4,6 +4,7 @@
  * the reason codes below and is counted by reason (DESIGN.md, Classification).
  */
 import { ID_POLICY, validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
+import { REJECT_HEADERS } from '../ingestion/topics.ts'
 
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
 /**
@@ -161,16 +162,40 @@ export function deadLetterPayload(key: Buffer | null | undefined, value: Buffer 
   return { key: k, value: v.subarray(0, DEAD_LETTER_MAX_BYTES), originalBytes: v.length }
 }
 
+/** Bytes of a rejected record's own headers a dead letter keeps (the source's headers are the sender's, unbounded). */
+export const DEAD_LETTER_MAX_HEADER_BYTES = 16 * 1024
+
+const REJECT_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(REJECT_HEADERS))
+
 /**
- * Splits records into produce requests of at most `maxBytes` of keys and values (a record larger
- * than that goes alone), so that no partition's batch in a request passes the broker's limit.
+ * The rejected record's own headers a dead letter carries: in order, up to
+ * DEAD_LETTER_MAX_HEADER_BYTES, and never one named like the reject headers (those are set by
+ * the speed layer, and a sender must not be able to forge or duplicate them).
  */
-export function produceChunks<T extends { key?: Buffer; value?: Buffer }>(messages: T[], maxBytes = 768 * 1024): T[][] {
+export function deadLetterHeaders(source: ReadonlyMap<Buffer, Buffer>): Map<Buffer, Buffer> {
+  const out = new Map<Buffer, Buffer>()
+  let bytes = 0
+  for (const [k, v] of source) {
+    if (REJECT_HEADER_NAMES.has(k.toString('latin1'))) continue
+    bytes += k.length + v.length
+    if (bytes > DEAD_LETTER_MAX_HEADER_BYTES) break
+    out.set(k, v)
+  }
+  return out
+}
+
+/**
+ * Splits records into produce requests of at most `maxBytes` of keys, values and headers (a
+ * record larger than that goes alone), so that no partition's batch in a request passes the
+ * broker's limit.
+ */
+export function produceChunks<T extends { key?: Buffer; value?: Buffer; headers?: ReadonlyMap<Buffer, Buffer> }>(messages: T[], maxBytes = 768 * 1024): T[][] {
   const chunks: T[][] = []
   let current: T[] = []
   let bytes = 0
   for (const m of messages) {
-    const size = (m.key?.length ?? 0) + (m.value?.length ?? 0) + 100
+    let size = (m.key?.length ?? 0) + (m.value?.length ?? 0) + 100
+    for (const [k, v] of m.headers ?? []) size += k.length + v.length
     if (current.length > 0 && bytes + size > maxBytes) {
       chunks.push(current)
       current = []

@@ -59,7 +59,7 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         const kindWidth = Math.max(...result.quarantined.map((q) => q.kind.length))
         // Paths relative to the lake; a moved file keeps its path under <lake>/quarantine/.
         const lines = result.quarantined.map((q) => `  ${q.kind.padEnd(kindWidth)}  ${path.relative(config.datalakeDir, q.file)}: ${q.detail}`)
-        process.stdout.write(`quarantined (moved to ${quarantineRoot(config.datalakeDir)}, left out of the statistics):\n${lines.join('\n')}\n`)
+        process.stdout.write(`quarantined (left out of the statistics; moved under ${quarantineRoot(config.datalakeDir)} unless the line says it was left in place):\n${lines.join('\n')}\n`)
         return EXIT_QUARANTINED
       }),
     )

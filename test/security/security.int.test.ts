@@ -8,10 +8,11 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { io as connect, type Socket } from 'socket.io-client'
-import { type Browser, type BrowserContext } from 'playwright-core'
+import type { Browser, BrowserContext } from 'playwright-core'
 import type { RouteOptions } from 'fastify'
 import { createTestEnv, launchChromium, type TestEnv } from '../support.ts'
 import type { Config } from '../../lib/config.ts'
+import { withTimeout } from '../../lib/backoff.ts'
 import { createLogger } from '../../lib/log.ts'
 import { connectRedis, type RedisClient } from '../../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../../lib/keys.ts'
@@ -63,12 +64,6 @@ async function request(base: string, route: Route, headers: Record<string, strin
     redirect: 'manual',
   })
   return { status: res.status, body: await res.text(), headers: res.headers }
-}
-
-/** Rejects with `message` when `p` has not settled within `ms`: a bound on a wait, never a pause. */
-function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer))
 }
 
 /** A raw TCP connection to a server: what it sent back, what we sent, and when it closed. */
@@ -136,8 +131,8 @@ async function declaredOversize(base: string, path: string, headers: Record<stri
   try {
     await c.write(head('POST', path, base, { 'Content-Type': 'application/json', 'Content-Length': String(100 * MB), ...headers }))
     await c.write(Buffer.alloc(64 * 1024, 0x20))
-    const status = await within(c.status(), 10_000, `no answer to a 100 MB body on ${path} after its first 64 KiB`)
-    const closed = await within(c.closed, 10_000, 'still open').then(() => true, () => false)
+    const status = await withTimeout(c.status(), 10_000, `no answer to a 100 MB body on ${path} after its first 64 KiB`)
+    const closed = await withTimeout(c.closed, 10_000, 'still open').then(() => true, () => false)
     return { status, sent: c.sent, closed }
   } finally {
     c.destroy()
@@ -157,8 +152,8 @@ async function chunkedOversize(base: string, path: string, headers: Record<strin
       payload += chunk.length
     }
     // The body is never finished (no terminating chunk): only a server that stops at the limit answers.
-    const status = await within(c.status(), 10_000, `no answer to a chunked body past the limit on ${path}`)
-    const closed = await within(c.closed, 10_000, 'still open').then(() => true, () => false)
+    const status = await withTimeout(c.status(), 10_000, `no answer to a chunked body past the limit on ${path}`)
+    const closed = await withTimeout(c.closed, 10_000, 'still open').then(() => true, () => false)
     return { status, sent: payload, closed }
   } finally {
     c.destroy()
@@ -307,7 +302,7 @@ describe('Socket.io', () => {
     for (const transport of ['polling', 'websocket'] as const) {
       for (const headers of [{}, { authorization: `Bearer ${SERVING_TOKEN}x` }, { authorization: `Bearer ${DEVICE_TOKEN}` }, { cookie: 'vigil_session=forged' }] as Array<Record<string, string>>) {
         const r = client(transport, headers)
-        const error = await within(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error over ${transport}`)
+        const error = await withTimeout(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error over ${transport}`)
         expect(error).toBeInstanceOf(Error)
         expect(r.c.connected).toBe(false)
         refused.push(r)
@@ -315,13 +310,13 @@ describe('Socket.io', () => {
     }
     // A client with the token connects and sees an alert and readings go out: the refused ones saw nothing.
     const ok = client('websocket', { authorization: `Bearer ${SERVING_TOKEN}` })
-    await within(new Promise<void>((resolve) => ok.c.once('snapshot', () => resolve())), 15_000, 'no snapshot with the right token')
+    await withTimeout(new Promise<void>((resolve) => ok.c.once('snapshot', () => resolve())), 15_000, 'no snapshot with the right token')
     expect(ok.c.connected).toBe(true)
     const alertSeen = new Promise<void>((resolve) => ok.c.on('alert', (alerts: Array<{ id: string }>) => alerts.some((a) => a.id === 'sec-alert-1') && resolve()))
     const readingSeen = new Promise<void>((resolve) => ok.c.on('reading', (push: { patients: Array<{ patientId: string }> }) => push.patients.some((p) => p.patientId === 'p-socket') && resolve()))
     await writeReadings(redis, keys, [{ patientId: 'p-socket', ts: Date.now(), seq: 1, vitals: { heartRate: 120 } }])
     await writeAlert(redis, keys, { id: 'sec-alert-1', patientId: 'p-socket', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120, ts: Date.now(), message: 'HR 120' })
-    await within(Promise.all([alertSeen, readingSeen]), 10_000, 'the authorised client got no alert or reading')
+    await withTimeout(Promise.all([alertSeen, readingSeen]), 10_000, 'the authorised client got no alert or reading')
     for (const r of refused) expect(r.events).toEqual([])
   })
 
@@ -332,7 +327,7 @@ describe('Socket.io', () => {
       const c = await RawConnection.open(serving.url)
       try {
         await c.write(upgrade(headers))
-        expect(await within(c.status(), 10_000, 'no answer to the upgrade')).toBe(expected)
+        expect(await withTimeout(c.status(), 10_000, 'no answer to the upgrade')).toBe(expected)
       } finally {
         c.destroy()
       }
@@ -352,7 +347,7 @@ describe('Socket.io', () => {
     const c = await RawConnection.open(serving.url)
     try {
       await c.write(head('GET', `/socket.io/?EIO=4&transport=websocket&sid=${sid}`, serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }))
-      expect(await within(c.status(), 10_000, 'no answer to the upgrade')).toBe(401)
+      expect(await withTimeout(c.status(), 10_000, 'no answer to the upgrade')).toBe(401)
     } finally {
       c.destroy()
     }
