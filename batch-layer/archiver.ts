@@ -18,8 +18,8 @@ import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreach
 import { createLogger, type Logger } from '../lib/log.ts'
 import { retry } from '../lib/backoff.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
-import { decodeReading } from './decode.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../ingestion/topics.ts'
+import { parseReading } from '../ingestion/schema.ts'
 import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
@@ -213,7 +213,7 @@ class ArchiverStage implements Archiver {
     }
     buf.last = offset
     const value = m.value ?? Buffer.alloc(0)
-    const parsed = decodeReading(value)
+    const parsed = parseReading(value)
     if (parsed.ok) {
       const r = parsed.reading
       buf.readings.push({ patientId: r.patientId, deviceId: r.deviceId, ts: r.ts, seq: r.seq, vitals: r.vitals, partition, offset })

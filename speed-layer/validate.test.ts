@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
 import { REJECT_HEADERS } from '../ingestion/topics.ts'
-import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADER_BYTES, PLAUSIBLE_RANGES, deadLetterHeaders, deadLetterPayload, isCertainlyValid, printable, produceChunks, validateRecord } from './validate.ts'
+import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADER_BYTES, PLAUSIBLE_RANGES, deadLetterHeaders, deadLetterPayload, printable, produceChunks, validateRecord } from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
-import { VITALS, validateReading, type Reading } from '../ingestion/schema.ts'
+import { VITALS, type Reading } from '../ingestion/schema.ts'
 
 const base = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000_000, seq: 1 }
 const facts = { key: 'p-1', brokerTs: 1_000_000 }
@@ -91,44 +91,6 @@ describe('duplicate detection', () => {
     expect(first.entries).toHaveLength(10)
     expect(again).toMatchObject({ entries: [], events: [], duplicates: 10 })
     expect(JSON.stringify(patientState(p))).toBe(state)
-  })
-})
-
-describe('the fast validity check', () => {
-  const good = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000, seq: 0, vitals: { heartRate: 70, temperature: 36.6 } }
-  const cases: unknown[] = [
-    good,
-    { ...good, v: 2 },
-    { ...good, extra: 1 },
-    { ...good, patientId: '' },
-    { ...good, patientId: 'p{1}' },
-    { ...good, patientId: 'x'.repeat(129) },
-    { ...good, patientId: 'x'.repeat(64) },
-    { ...good, patientId: 'x'.repeat(65) },
-    { ...good, patientId: '_x' },
-    { ...good, patientId: 'jose\u0301' },
-    { ...good, patientId: 'p-\u202e1' },
-    { ...good, patientId: '<b>' },
-    { ...good, deviceId: '\u{1F600}' },
-    { ...good, deviceId: 'd.1_a-B' },
-    { ...good, deviceId: 'a\nb' },
-    { ...good, ts: 1.5 },
-    { ...good, ts: -1 },
-    { ...good, seq: 2 ** 53 },
-    { ...good, vitals: {} },
-    { ...good, vitals: { pulse: 70 } },
-    { ...good, vitals: { heartRate: '70' } },
-    { ...good, vitals: [] },
-    { ...good, vitals: null },
-    [],
-    null,
-    'reading',
-    { v: 1, patientId: 'p', deviceId: 'd', ts: 0, seq: 0, vitals: { glucose: 100 }, seqq: 1 },
-  ]
-  it.each(cases.map((c) => [JSON.stringify(c)?.slice(0, 60) ?? String(c), c]))('agrees with the zod schema on %s', (_name, value) => {
-    const zodOk = validateReading(value).ok
-    if (isCertainlyValid(value)) expect(zodOk).toBe(true)
-    if (zodOk) expect(isCertainlyValid(value)).toBe(true)
   })
 })
 

@@ -3,7 +3,7 @@
  * plausibility. A reading that fails is not classified: it goes to `vitals.rejected` with one of
  * the reason codes below and is counted by reason (DESIGN.md, Classification).
  */
-import { ID_POLICY, validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
+import { validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
 import { REJECT_HEADERS } from '../ingestion/topics.ts'
 
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
@@ -53,7 +53,6 @@ export interface RecordFacts {
 /** Schema, then plausibility, then the record-level checks. */
 export function validateRecord(value: Buffer | undefined, facts: RecordFacts, maxClockSkewMs: number): ValidationResult {
   if (value === undefined || value.length === 0) return { ok: false, reason: 'MALFORMED_JSON', detail: 'empty record value' }
-  let r: Reading
   let json: unknown
   try {
     json = JSON.parse(value.toString('utf8'))
@@ -61,14 +60,10 @@ export function validateRecord(value: Buffer | undefined, facts: RecordFacts, ma
     // V8 quotes the start of the text in its message: escaped, so a log line shows what was sent.
     return { ok: false, reason: 'MALFORMED_JSON', detail: printable((error as Error).message, 300) }
   }
-  if (isCertainlyValid(json)) {
-    r = json
-  } else {
-    const parsed = validateReading(json)
-    // zod quotes unknown keys as they were sent.
-    if (!parsed.ok) return { ...parsed, detail: printable(parsed.detail, 1000) }
-    r = parsed.reading
-  }
+  const parsed = validateReading(json)
+  // zod quotes unknown keys as they were sent.
+  if (!parsed.ok) return { ...parsed, detail: printable(parsed.detail, 1000) }
+  const r = parsed.reading
   const plausible = checkPlausible(r)
   if (plausible !== undefined) return { ...plausible, patientId: r.patientId }
   // A record without a key lands on whatever partition its producer picked, where another
@@ -109,38 +104,6 @@ export function checkPlausible(r: Reading): { ok: false; reason: RejectReason; d
     return { ok: false, reason: 'INCONSISTENT', detail: `diastolic ${diastolic} mmHg is not below systolic ${systolic} mmHg` }
   }
   return undefined
-}
-
-const VITAL_SET: ReadonlySet<string> = new Set(['heartRate', 'spo2', 'glucose', 'systolic', 'diastolic', 'respRate', 'temperature'])
-const READING_KEYS = 6
-const ID = ID_POLICY.pattern
-
-/**
- * A fast check that a parsed value is certainly a valid schema v1 reading, for the hot path: it
- * answers true only when the zod schema would accept the value unchanged; anything else
- * (including every invalid reading) goes through the zod schema, which names the problem. Kept
- * in step with ingestion/schema.ts by validate.test.ts, which runs both on the same inputs.
- */
-export function isCertainlyValid(json: unknown): json is Reading {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return false
-  const r = json as Record<string, unknown>
-  let n = 0
-  for (const _ in r) n++
-  if (n !== READING_KEYS || r.v !== 1) return false
-  const { patientId, deviceId, ts, seq, vitals } = r
-  if (typeof patientId !== 'string' || patientId.length > ID_POLICY.maxLength || !ID.test(patientId)) return false
-  if (typeof deviceId !== 'string' || deviceId.length > ID_POLICY.maxLength || !ID.test(deviceId)) return false
-  if (typeof ts !== 'number' || !Number.isInteger(ts) || ts < 0 || ts > 8_640_000_000_000) return false
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return false
-  if (typeof vitals !== 'object' || vitals === null || Array.isArray(vitals)) return false
-  let present = 0
-  for (const k in vitals) {
-    if (!VITAL_SET.has(k)) return false
-    const v = (vitals as Record<string, unknown>)[k]
-    if (typeof v !== 'number' || !Number.isFinite(v)) return false
-    present++
-  }
-  return present > 0
 }
 
 /**

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { readingSchema } from '../ingestion/schema.ts'
-import { decodeReading, plainlyWellFormed } from './decode.ts'
-import { prng, syntheticReadings } from './synthetic.ts'
+import { isPlainlyValid, parseReading, readingSchema } from './schema.ts'
+import { prng, syntheticReadings } from '../batch-layer/synthetic.ts'
 
 /** Mutations that each may or may not break schema v1. */
 const mutations: ((r: Record<string, unknown>, rnd: () => number) => void)[] = [
@@ -33,12 +32,12 @@ const mutations: ((r: Record<string, unknown>, rnd: () => number) => void)[] = [
   (r, rnd) => { r.vitals = { glucose: rnd() * 1e6 } },
 ]
 
-describe('the archiver decoder', () => {
+describe('the fast path of schema v1 (isPlainlyValid, first step of parseReading)', () => {
   it('accepts the well-formed readings the schema accepts, with the same values', () => {
     for (const r of syntheticReadings({ count: 500, startTs: Date.UTC(2026, 10, 22), seed: 5 })) {
-      const d = decodeReading(Buffer.from(JSON.stringify(r)))
+      const d = parseReading(Buffer.from(JSON.stringify(r)))
       expect(d).toEqual({ ok: true, reading: r })
-      expect(plainlyWellFormed(JSON.parse(JSON.stringify(r)))).toBe(true)
+      expect(isPlainlyValid(JSON.parse(JSON.stringify(r)))).toBe(true)
     }
   })
 
@@ -52,8 +51,8 @@ describe('the archiver decoder', () => {
         m(copy, rnd)
         const json = JSON.parse(JSON.stringify(copy)) as unknown
         const schemaOk = readingSchema.safeParse(json).success
-        if (plainlyWellFormed(json)) expect(schemaOk, JSON.stringify(copy)).toBe(true)
-        const d = decodeReading(Buffer.from(JSON.stringify(copy)))
+        if (isPlainlyValid(json)) expect(schemaOk, JSON.stringify(copy)).toBe(true)
+        const d = parseReading(Buffer.from(JSON.stringify(copy)))
         expect(d.ok, JSON.stringify(copy)).toBe(schemaOk)
         if (!schemaOk) refused++
       }
@@ -62,8 +61,45 @@ describe('the archiver decoder', () => {
   })
 
   it('names malformed JSON as such', () => {
-    const d = decodeReading(Buffer.from('{"v":1,'))
+    const d = parseReading(Buffer.from('{"v":1,'))
     expect(d.ok).toBe(false)
     if (!d.ok) expect(d.reason).toBe('MALFORMED_JSON')
+  })
+})
+
+describe('the fast path on ids and edge values', () => {
+  const good = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000, seq: 0, vitals: { heartRate: 70, temperature: 36.6 } }
+  const cases: unknown[] = [
+    good,
+    { ...good, v: 2 },
+    { ...good, extra: 1 },
+    { ...good, patientId: '' },
+    { ...good, patientId: 'p{1}' },
+    { ...good, patientId: 'x'.repeat(129) },
+    { ...good, patientId: 'x'.repeat(64) },
+    { ...good, patientId: 'x'.repeat(65) },
+    { ...good, patientId: '_x' },
+    { ...good, patientId: 'jose\u0301' },
+    { ...good, patientId: 'p-\u202e1' },
+    { ...good, patientId: '<b>' },
+    { ...good, deviceId: '\u{1F600}' },
+    { ...good, deviceId: 'd.1_a-B' },
+    { ...good, deviceId: 'a\nb' },
+    { ...good, ts: 1.5 },
+    { ...good, ts: -1 },
+    { ...good, seq: 2 ** 53 },
+    { ...good, vitals: {} },
+    { ...good, vitals: { pulse: 70 } },
+    { ...good, vitals: { heartRate: '70' } },
+    { ...good, vitals: [] },
+    { ...good, vitals: null },
+    [],
+    null,
+    'reading',
+    { v: 1, patientId: 'p', deviceId: 'd', ts: 0, seq: 0, vitals: { glucose: 100 }, seqq: 1 },
+  ]
+  it.each(cases.map((c) => [JSON.stringify(c)?.slice(0, 60) ?? String(c), c]))('agrees with the zod schema on %s', (_name, value) => {
+    const zodOk = readingSchema.safeParse(value).success
+    expect(isPlainlyValid(value)).toBe(zodOk)
   })
 })
