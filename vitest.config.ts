@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config'
 
-// Two projects (CONVENTIONS.md): `unit` runs pure functions; `integration` runs against a real
+// Two projects (docs/CONVENTIONS.md): `unit` runs pure functions; `integration` runs against a real
 // Kafka broker, a real Redis server, real DuckDB and real Chromium. The integration project's
 // global setup brings the stack up (reusing whatever already answers) and stops only what it
 // started.

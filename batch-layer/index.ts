@@ -1,5 +1,5 @@
 /**
- * The batch layer's public API (DESIGN.md, The data lake, Daily statistics): the archiver stage
+ * The batch layer's public API (docs/CONTRACT.md, The data lake, Daily statistics): the archiver stage
  * (Kafka -> Parquet lake, exactly once) and the daily-statistics job (lake -> views + Redis),
  * which the serving layer may also call.
  */

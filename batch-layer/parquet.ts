@@ -11,7 +11,7 @@
 import { DuckDBDataChunk, DuckDBDoubleType, DuckDBInstance, DuckDBIntegerType, DuckDBVarCharType, type DuckDBAppender, type DuckDBConnection, type DuckDBVector } from '@duckdb/node-api'
 import { VITALS, type Vital } from '../ingestion/schema.ts'
 
-/** The lake's reading columns (DESIGN.md, The data lake), vitals in snake_case. */
+/** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
 export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {
   heartRate: 'heart_rate',
   spo2: 'spo2',

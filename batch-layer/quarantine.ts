@@ -12,7 +12,7 @@
  * written), CORRUPT (both magics, but DuckDB cannot read the footer or a data page), and
  * SCHEMA_DRIFT (a readable Parquet file whose columns are not the lake's reading columns).
  *
- * Schema rule (DESIGN.md, The data lake): every column the archiver writes must be there, flat,
+ * Schema rule (docs/CONTRACT.md, The data lake): every column the archiver writes must be there, flat,
  * in a compatible type family: patient_id and device_id text; ts a timestamp without time zone
  * (UTC by contract; a zoned one would be cut into days by the session's zone); seq,
  * kafka_partition and kafka_offset integers; the vitals any number. Extra columns are allowed

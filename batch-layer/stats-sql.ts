@@ -1,5 +1,5 @@
 /**
- * The daily-statistics SQL (DESIGN.md, Daily statistics), generated here so that the clinical
+ * The daily-statistics SQL (docs/CONTRACT.md, Daily statistics), generated here so that the clinical
  * bands come from lib/bands.ts (the speed layer's table), never from numbers copied into SQL.
  *
  * Input: a relation with the lake's reading columns (patient_id, ts, the seven vitals).

@@ -1,5 +1,5 @@
 /**
- * Kafka and Redis client choice, by measurement (CONVENTIONS.md, Hot paths): kafkajs against
+ * Kafka and Redis client choice, by measurement (docs/CONVENTIONS.md, Hot paths): kafkajs against
  * @platformatic/kafka, ioredis against node-redis, on the real broker and Redis.
  *
  *   npx tsx bench/clients.ts [--messages 200000] [--commands 200000] [--rounds 3] [--out results.json]

@@ -1,5 +1,5 @@
 /**
- * The `vigil` command line (DESIGN.md, Commands). Each command lives in `cli/commands/<name>.ts`
+ * The `vigil` command line (docs/CONTRACT.md, Commands). Each command lives in `cli/commands/<name>.ts`
  * and only wires a stage's `start(config, deps)` to flags; the stages hold the logic.
  */
 import { Command, CommanderError } from 'commander'

@@ -1,6 +1,6 @@
 /**
  * FHIR R4 vital-sign Observations (http://hl7.org/fhir/R4/observation-vitalsigns.html) to
- * readings v1 (DESIGN.md, The reading).
+ * readings v1 (docs/CONTRACT.md, The reading).
  *
  * - The vital comes from the LOINC code in `code.coding` (LOINC_VITALS); a blood-pressure panel
  *   (85354-9) gives systolic and diastolic from its components (8480-6, 8462-4); a component with

@@ -1,5 +1,5 @@
 /**
- * The device gateway (`vigil ingest`, DESIGN.md, The gateway): HTTP in, `vitals.readings` out.
+ * The device gateway (`vigil ingest`, docs/CONTRACT.md, The gateway): HTTP in, `vitals.readings` out.
  *
  *   POST /v1/readings      one reading v1 (application/json) or many (application/x-ndjson)
  *   POST /fhir/Observation one FHIR R4 vital-sign Observation (application/fhir+json or json)

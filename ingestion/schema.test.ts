@@ -4,7 +4,7 @@ import { ID_POLICY, idProblem, parseReading, validateReading } from './schema.ts
 const good = { v: 1, patientId: 'p-0001', deviceId: 'wrist-0001', ts: 1763805600123, seq: 42, vitals: { heartRate: 72, spo2: 98 } }
 
 describe('reading schema v1', () => {
-  it('accepts the reading of DESIGN.md', () => {
+  it('accepts the reading of docs/CONTRACT.md', () => {
     const r = parseReading(
       '{"v":1,"patientId":"p-0001","deviceId":"wrist-0001","ts":1763805600123,"seq":42,"vitals":{"heartRate":72,"spo2":98,"glucose":104,"systolic":121,"diastolic":79,"respRate":14,"temperature":36.8}}',
     )

@@ -1,5 +1,5 @@
 /**
- * Reading schema v1 (DESIGN.md, The reading): the single source of truth for what a device
+ * Reading schema v1 (docs/CONTRACT.md, The reading): the single source of truth for what a device
  * sends. Types come from `z.infer`; every layer imports them from here.
  *
  * The schema checks shape and types only. Physiological plausibility (HR > 300, SpO2 > 100, ...)

@@ -1,5 +1,5 @@
 /**
- * Topic and consumer-group names (DESIGN.md, Topics). A prefix (VIGIL_TOPIC_PREFIX) is put in
+ * Topic and consumer-group names (docs/CONTRACT.md, Topics). A prefix (VIGIL_TOPIC_PREFIX) is put in
  * front of every name so that tests and parallel environments share one broker safely.
  */
 

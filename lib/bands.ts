@@ -4,7 +4,7 @@
  *
  * A vital's bands are an ordered list of contiguous intervals covering the whole number line;
  * each band has an upper edge (`max`, inclusive or not) and, for NEWS2 parameters, the NEWS2
- * score it carries. Status follows DESIGN.md: score 0 -> NORMAL, 1-2 -> WARNING, 3 ->
+ * score it carries. Status follows docs/CONTRACT.md: score 0 -> NORMAL, 1-2 -> WARNING, 3 ->
  * CRITICAL_LOW or CRITICAL_HIGH by side.
  *
  * Sources:
@@ -79,7 +79,7 @@ export function worse(a: Status, b: Status): Status {
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Per-patient overrides (DESIGN.md, Classification: "overridable per patient").
+ * Per-patient overrides (docs/CONTRACT.md, Classification: "overridable per patient").
  *
  * An override replaces one vital's whole band list for one patient; vitals without an override
  * keep DEFAULT_BANDS. In Redis (`redisKeys(prefix).bands(patientId)`) the overrides are a hash:

@@ -1,5 +1,5 @@
 /**
- * The one configuration of Vigil (DESIGN.md, Configuration): parsed once from command-line
+ * The one configuration of Vigil (docs/CONTRACT.md, Configuration): parsed once from command-line
  * flags, then `VIGIL_*` environment variables, then defaults; validated with zod and frozen.
  * No other module reads `process.env`.
  */

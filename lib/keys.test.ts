@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { redisKeys } from './keys.ts'
 
 describe('redisKeys', () => {
-  it('builds the keys of DESIGN.md under the default prefix, with patient ids in hash tags', () => {
+  it('builds the keys of docs/CONTRACT.md under the default prefix, with patient ids in hash tags', () => {
     const k = redisKeys()
     expect(k.latest('p-0001')).toBe('vigil:{p-0001}:latest')
     expect(k.series('p-0001')).toBe('vigil:{p-0001}:series')

@@ -1,5 +1,5 @@
 /**
- * The one builder of Redis keys (DESIGN.md, Redis). Every key starts with the configured prefix
+ * The one builder of Redis keys (docs/CONTRACT.md, Redis). Every key starts with the configured prefix
  * (VIGIL_REDIS_PREFIX, default `vigil:`), and per-patient keys put the patient id in a hash tag
  * (`vigil:{p-0001}:latest`) so that a Redis Cluster keeps one patient's keys in one slot.
  */

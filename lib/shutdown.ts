@@ -1,5 +1,5 @@
 /**
- * The lifecycle every long-running stage follows (CONVENTIONS.md): `start(config, deps)` returns
+ * The lifecycle every long-running stage follows (docs/CONVENTIONS.md): `start(config, deps)` returns
  * a `Stoppable`; entry points stop them in reverse order on SIGINT/SIGTERM, within a deadline.
  */
 import type { Logger } from 'pino'

@@ -1,5 +1,5 @@
 /**
- * The shapes the layers exchange through Redis (DESIGN.md, Redis): what the speed layer and the
+ * The shapes the layers exchange through Redis (docs/CONTRACT.md, Redis): what the speed layer and the
  * batch job write, and what the serving layer reads and pushes. Keys come from `keys.ts`.
  *
  * - `{p}:latest` hash: for each vital present `<vital>` (value), `<vital>:status`, `<vital>:ts`;

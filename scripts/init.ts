@@ -1,5 +1,5 @@
 /**
- * `vigil init`: resets Vigil to a clean state (DESIGN.md, Commands), and this file's own entry
+ * `vigil init`: resets Vigil to a clean state (docs/CONTRACT.md, Commands), and this file's own entry
  * point (`npx tsx scripts/init.ts --yes`) for those who run the reset as a script.
  *
  * - Kafka: deletes and recreates the topics with their configured partitions, and deletes the

@@ -124,7 +124,7 @@ describe('serving API', () => {
     expect(res.status).toBe(200)
   })
 
-  it('GET /api/patients/:id has the DESIGN.md shape with the patient\'s alerts, and /api/patients lists it', async () => {
+  it('GET /api/patients/:id has the docs/CONTRACT.md shape with the patient\'s alerts, and /api/patients lists it', async () => {
     await writeReadings(redis, keys, [{ patientId: 'p-1', ts: T0, seq: 1, vitals: { heartRate: 72, spo2: 91, glucose: 104 } }], { news2: 3 })
     const alert: AlertEvent = { id: 'p-1|spo2|raised|1', patientId: 'p-1', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 91, ts: T0, message: 'SpO2 91 % is critically low' }
     await writeAlert(redis, keys, alert)

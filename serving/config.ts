@@ -1,5 +1,5 @@
 /**
- * The serving layer's own options (DESIGN.md, Serving). Everything shared (port, token, Redis,
+ * The serving layer's own options (docs/CONTRACT.md, Serving). Everything shared (port, token, Redis,
  * Kafka) comes from lib/config.ts; these are the knobs of the push loop and the API's bounds.
  */
 import { z } from 'zod'

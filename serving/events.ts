@@ -1,5 +1,5 @@
 /**
- * The Socket.io event maps (DESIGN.md, Serving), shared by the server (serving/push.ts) and the
+ * The Socket.io event maps (docs/CONTRACT.md, Serving), shared by the server (serving/push.ts) and the
  * page (public/app.js refers to them in JSDoc). Names are the contract: `snapshot`, `reading`,
  * `alert`, `stats`, `batch:progress` from server to client; `subscribe` / `unsubscribe` from
  * client to server.

@@ -1,5 +1,5 @@
 /**
- * The serving layer (DESIGN.md, Serving): the HTTP API, Socket.io push and the dashboard in
+ * The serving layer (docs/CONTRACT.md, Serving): the HTTP API, Socket.io push and the dashboard in
  * one process. `start` resolves once the server listens; it never touches Kafka topics, only
  * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics).
  */
@@ -88,7 +88,7 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    // No per-request log lines (CONVENTIONS.md: no per-message logs); errors are still logged.
+    // No per-request log lines (docs/CONVENTIONS.md: no per-message logs); errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
   })

@@ -1,5 +1,5 @@
 /**
- * The Lambda merge (DESIGN.md, Daily statistics): the batch view is complete for event times
+ * The Lambda merge (docs/CONTRACT.md, Daily statistics): the batch view is complete for event times
  * before its cutoff; the speed layer's series covers what came after. The daily panel shows
  * both parts, labelled, and their combination. Pure functions, no I/O.
  */

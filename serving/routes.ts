@@ -1,5 +1,5 @@
 /**
- * The HTTP API (DESIGN.md, Serving). JSON everywhere; every route but /healthz is behind the
+ * The HTTP API (docs/CONTRACT.md, Serving). JSON everywhere; every route but /healthz is behind the
  * token (serving/index.ts installs the check before any route runs).
  */
 import type { Admin } from '@platformatic/kafka'

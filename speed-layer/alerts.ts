@@ -1,5 +1,5 @@
 /**
- * Alerts are state, not noise (DESIGN.md, Classification). Per patient and vital an alert is
+ * Alerts are state, not noise (docs/CONTRACT.md, Classification). Per patient and vital an alert is
  * raised when the vital leaves NORMAL, escalated when it gets worse than the alert's level, and
  * cleared only once the vital has stayed NORMAL for the hold-down time, in event time. A value
  * jittering on a band edge therefore raises one alert, which stays open while the jitter lasts.

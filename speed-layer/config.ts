@@ -31,7 +31,7 @@ export const speedOptionsSchema = z.object({
   outOfOrderToleranceMs: ms('the out-of-order tolerance').default(5_000),
   /**
    * Event-time span of the `{p}:series` sorted set, trimmed by event time.
-   * @defaultValue 900 000 ms: the 15 minutes DESIGN.md promises the dashboard
+   * @defaultValue 900 000 ms: the 15 minutes docs/CONTRACT.md promises the dashboard
    */
   seriesWindowMs: ms('the series window').default(900_000),
   /**

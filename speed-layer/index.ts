@@ -1,5 +1,5 @@
 /**
- * The speed layer (DESIGN.md): consumes `vitals.readings` as group `vigil-speed`, validates,
+ * The speed layer (docs/CONTRACT.md): consumes `vitals.readings` as group `vigil-speed`, validates,
  * classifies, raises alerts and keeps the real-time view in Redis.
  *
  * One loop, one batch at a time: take what the consumer has buffered (up to maxBatchReadings),

@@ -3,7 +3,7 @@
  * and late detection, classification under the patient's bands, "latest" per vital, the alert
  * state machines and the series entries. Pure: the Redis round trips live in view.ts.
  *
- * Event time (DESIGN.md, Principles): a reading older than the patient's newest one by at most
+ * Event time (docs/CONTRACT.md, Principles): a reading older than the patient's newest one by at most
  * the tolerance is placed in order in the series (its score is its event time); a vital's
  * "latest" (and its alert state machine) only ever moves forward in event time. A reading older
  * than the tolerance is counted as late and left to the lake (the archiver keeps every reading);

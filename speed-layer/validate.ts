@@ -1,7 +1,7 @@
 /**
  * Validation at the speed layer's boundary: schema v1 (ingestion/schema.ts) and then physiological
  * plausibility. A reading that fails is not classified: it goes to `vitals.rejected` with one of
- * the reason codes below and is counted by reason (DESIGN.md, Classification).
+ * the reason codes below and is counted by reason (docs/CONTRACT.md, Classification).
  */
 import { validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
 import { REJECT_HEADERS } from '../ingestion/topics.ts'

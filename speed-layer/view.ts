@@ -1,5 +1,5 @@
 /**
- * The speed layer's Redis round trips (layout: lib/views.ts header, DESIGN.md Redis):
+ * The speed layer's Redis round trips (layout: lib/views.ts header, docs/CONTRACT.md Redis):
  * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
  *   batch, so an override applies from the next reading) and, for patients not cached yet, their
  *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
@@ -31,7 +31,7 @@ export function rebuiltKey(keys: RedisKeys): string {
   return keys.other('speed', 'rebuilt')
 }
 
-/** The latest hash's fields (DESIGN.md Redis): `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`. */
+/** The latest hash's fields (docs/CONTRACT.md Redis): `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`. */
 export function latestFields(state: PatientState, only?: ReadonlySet<Vital>): Record<string, string> {
   const h: Record<string, string> = {
     status: state.status,

@@ -1,5 +1,5 @@
 /**
- * Isolation without mocks (CONVENTIONS.md): every integration test gets its own topic prefix,
+ * Isolation without mocks (docs/CONVENTIONS.md): every integration test gets its own topic prefix,
  * Redis key prefix and lake folder, on the one real broker and Redis, and removes them after.
  */
 import { execFileSync } from 'node:child_process'

@@ -1,5 +1,5 @@
 /**
- * Security checks of the two HTTP faces of Vigil, against the real stack (DESIGN.md, The gateway
+ * Security checks of the two HTTP faces of Vigil, against the real stack (docs/CONTRACT.md, The gateway
  * and Serving): every route either app registers refuses without the right token (the list comes
  * from the apps' route tables, so a route added later is checked too), Socket.io refuses a
  * handshake and every later request without it, a hostile patient id stays text in Chromium, and
@@ -23,7 +23,7 @@ import { gatewayOptions } from '../../ingestion/config.ts'
 
 const SERVING_TOKEN = 'security-serving-token-0123456789'
 const DEVICE_TOKEN = 'security-device-token-0123456789'
-/** Routes DESIGN.md makes public: /healthz everywhere, and /login, which takes the token itself. */
+/** Routes docs/CONTRACT.md makes public: /healthz everywhere, and /login, which takes the token itself. */
 const PUBLIC = { serving: new Set(['/healthz', '/login']), gateway: new Set(['/healthz']) }
 /** Markup that would set window.__pwned if any of it were parsed as HTML. */
 const PAYLOADS = ['<img src=x onerror="window.__pwned=1">', '<script>window.__pwned=1</script>', '"><svg onload=window.__pwned=1>']
@@ -182,7 +182,7 @@ describe.each([
   { name: 'serving layer', app: () => ({ base: serving.url, routes: servingRoutes, token: SERVING_TOKEN, otherToken: DEVICE_TOKEN, open: PUBLIC.serving }) },
   { name: 'device gateway', app: () => ({ base: gateway.url, routes: gatewayRoutes, token: DEVICE_TOKEN, otherToken: SERVING_TOKEN, open: PUBLIC.gateway }) },
 ])('the $name route table', ({ name, app }) => {
-  it('lists the routes DESIGN.md names, read from the app itself', () => {
+  it('lists the routes docs/CONTRACT.md names, read from the app itself', () => {
     const urls = new Set(app().routes.map((r) => `${r.method} ${r.url}`))
     const expected = name === 'serving layer'
       ? ['GET /api/patients', 'GET /api/patients/:id', 'GET /api/patients/:id/series', 'GET /api/alerts', 'GET /api/stats/daily', 'POST /api/batch/runs', 'GET /metrics', 'GET /healthz', 'GET /login']
