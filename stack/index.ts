@@ -16,6 +16,7 @@ import { pollUntil } from '../lib/backoff.ts'
 import * as P from './paths.ts'
 import { stackPaths } from './paths.ts'
 import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
+import { ensurePrerequisites, JAVA, MAVEN, REDIS } from './prerequisites.ts'
 
 export type ServiceName = 'kafka' | 'redis'
 export type Owner = 'native' | 'docker' | 'external'
@@ -117,7 +118,8 @@ export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log:
   if (missing.includes('redis')) {
     const started = Date.now()
     const pid = await startRedis(config, log, S)
-    results.push({ service: 'redis', address: fmt(redisAddress(config)), up: true, owner: 'native', pid, action: 'started', ms: Date.now() - started })
+    const how = pid === undefined ? ({ owner: 'external', action: 'reused' } as const) : ({ owner: 'native', pid, action: 'started' } as const)
+    results.push({ service: 'redis', address: fmt(redisAddress(config)), up: true, ...how, ms: Date.now() - started })
   }
   if (missing.includes('kafka')) {
     const started = Date.now()
@@ -166,15 +168,19 @@ const lastLine = (s: string) => s.trim().split('\n').pop() ?? ''
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.StackPaths): Promise<number> {
+/** Starts redis-server; undefined when installing it started a system-wide Redis that now answers. */
+async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.StackPaths): Promise<number | undefined> {
   const { host, port } = redisAddress(config)
   if (!isLoopback(host)) {
     throw new VigilError('STACK_NOT_LOCAL', `Redis at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_REDIS_URL to use a local one.`)
   }
-  const version = await run('redis-server', ['--version'])
-  if (version.code !== 0) {
-    throw new VigilError('STACK_REDIS_MISSING', 'redis-server not found: install it (`apt-get install redis-server`, or `brew install redis`) or start Redis yourself and set VIGIL_REDIS_URL.')
+  await ensurePrerequisites([REDIS], log)
+  // The Debian package may have started a system-wide Redis on the default port: reuse it.
+  if (await redisAnswers(config)) {
+    log(`Redis answers on ${host}:${port} now (a service the package started): reusing it`)
+    return undefined
   }
+  const version = await run('redis-server', ['--version'])
   await mkdir(S.redisDir, { recursive: true })
   log(`starting Redis on 127.0.0.1:${port} (${version.stdout.trim().split(' ').slice(0, 3).join(' ')})`)
   // Redis holds views rebuilt from Kafka, so no snapshots: `--save ""`.
@@ -200,15 +206,6 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.Stack
 // ---------------------------------------------------------------------------------------------
 // Kafka
 
-async function javaMajor(): Promise<number | undefined> {
-  const r = await run('java', ['-version'])
-  if (r.code !== 0) return undefined
-  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr + r.stdout)
-  if (m === null) return undefined
-  const major = Number(m[1])
-  return major === 1 ? Number(m[2]) : major
-}
-
 /** Fetches the broker's jars from Maven Central into .stack/kafka/libs, once per version of the pom. */
 async function ensureKafkaLibs(log: Log, S: P.StackPaths): Promise<void> {
   // A separate state folder takes the cached jars as they are: it must never refetch (and so
@@ -218,10 +215,7 @@ async function ensureKafkaLibs(log: Log, S: P.StackPaths): Promise<void> {
   const stamp = createHash('sha256').update(await readFile(pom)).digest('hex')
   const have = existsSync(P.KAFKA_LIBS_STAMP) ? (await readFile(P.KAFKA_LIBS_STAMP, 'utf8')).trim() : ''
   if (have === stamp) return
-  const mvn = await run('mvn', ['--version'])
-  if (mvn.code !== 0) {
-    throw new VigilError('STACK_MAVEN_MISSING', 'Maven not found, and it is needed once to fetch the Kafka broker from Maven Central: install it (`apt-get install maven`) or start Kafka yourself and set VIGIL_KAFKA_BROKERS.')
-  }
+  await ensurePrerequisites([MAVEN], log)
   log('fetching Apache Kafka from Maven Central (once; cached in .stack/kafka/libs)')
   await rm(P.KAFKA_LIBS, { recursive: true, force: true })
   const r = await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${P.KAFKA_LIBS}`], { cwd: P.PROJECT_ROOT })
@@ -267,11 +261,7 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
   if (!isLoopback(host)) {
     throw new VigilError('STACK_NOT_LOCAL', `Kafka at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_KAFKA_BROKERS to use a local one.`)
   }
-  const major = await javaMajor()
-  if (major === undefined || major < 17) {
-    const found = major === undefined ? 'not found' : `is ${major}`
-    throw new VigilError('STACK_JAVA_MISSING', `Java 17 or newer is needed to run Kafka and Java ${found}: install openjdk-17-jre-headless (or any JDK 17+), or start Kafka yourself and set VIGIL_KAFKA_BROKERS.`)
-  }
+  await ensurePrerequisites([JAVA], log)
   await ensureKafkaLibs(log, S)
   await ensureKafkaStorage(port, log, S)
   const jars = await readdir(P.KAFKA_LIBS)

@@ -1,16 +1,20 @@
 /**
- * Integration tests run against a real Kafka broker and a real Redis server. This brings the
- * stack up before the first test file (reusing whatever already answers, e.g. in CI where
- * .ci/run started it) and, at the end, stops only what it started itself.
+ * Integration tests run against a real Kafka broker, a real Redis server and Debian's Chromium.
+ * This installs what a fresh machine lacks (stack/prerequisites.ts: apt as root on Debian, else
+ * one sentence naming the command), brings the stack up before the first test file (reusing
+ * whatever already answers) and, at the end, stops only what it started itself.
  */
 import { loadConfig } from '../lib/config.ts'
 import * as stack from '../stack/index.ts'
+import { CHROMIUM, ensurePrerequisites } from '../stack/prerequisites.ts'
 
 let startedHere = false
 
 export async function setup(): Promise<void> {
   const config = loadConfig({})
-  const results = await stack.up(config, (line) => process.stderr.write(`[stack] ${line}\n`))
+  const log = (line: string) => process.stderr.write(`[stack] ${line}\n`)
+  await ensurePrerequisites([CHROMIUM], log)
+  const results = await stack.up(config, log)
   startedHere = results.some((r) => r.action === 'started')
 }
 

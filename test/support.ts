@@ -13,6 +13,7 @@ import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { topicNames, topicSpecs, type TopicNames } from '../ingestion/topics.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { chromium, type Browser } from 'playwright-core'
+import { CHROMIUM, missingMessage } from '../stack/prerequisites.ts'
 
 export interface TestEnv {
   config: Config
@@ -101,7 +102,7 @@ export async function launchChromium(): Promise<Browser> {
   try {
     executablePath = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim()
   } catch {
-    throw new Error('chromium is not on PATH: install Debian\'s package (apt-get install -y chromium); .ci/run does it')
+    throw new Error(missingMessage([CHROMIUM]))
   }
   return chromium.launch({
     executablePath,
