@@ -16,7 +16,8 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
-import { retry } from '../lib/backoff.ts'
+import { retry, withTimeout } from '../lib/backoff.ts'
+import { committedLag, describeLag, type GroupLag } from '../lib/lag.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../ingestion/topics.ts'
 import { parseReading } from '../ingestion/schema.ts'
@@ -289,14 +290,41 @@ class ArchiverStage implements Archiver {
     }
   }
 
+  /**
+   * The 10-second status line, with the group's committed-offset lag (lib/lag.ts). Logged when
+   * records were archived since the last one, or when the group is behind or Kafka did not answer
+   * (an archiver that stopped archiving says so). The line of a stop has no lag: the consumer has
+   * left the group, and the stop must not wait on the broker.
+   */
   private status(): void {
-    if (this.counters.records === this.lastStatus) return
+    const c = { ...this.counters }
+    const archived = c.records !== this.lastStatus
     const now = Date.now()
-    const rate = ((this.counters.records - this.lastStatus) * 1000) / Math.max(1, now - this.lastStatusAt)
-    this.lastStatus = this.counters.records
-    this.lastStatusAt = now
-    const c = this.counters
-    this.log.info(`${rate.toFixed(0)} records/s, archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`)
+    const rate = ((c.records - this.lastStatus) * 1000) / Math.max(1, now - this.lastStatusAt)
+    if (archived) {
+      this.lastStatus = c.records
+      this.lastStatusAt = now
+    }
+    const line = (lag: string) => `${rate.toFixed(0)} records/s, ${lag}archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`
+    if (this.stopping) {
+      if (archived) this.log.info(line(''))
+      return
+    }
+    void (async () => {
+      const admin = createAdmin(this.config, 'vigil-archiver-lag')
+      let lag: GroupLag | null | undefined
+      try {
+        const lags = await withTimeout(committedLag(admin, { groups: [consumerGroups(this.config.topicPrefix).archiver], topic: this.topic }), 5_000, 'Kafka did not answer within 5 s')
+        lag = lags?.[0] ?? null
+      } catch (error) {
+        // The lag is informative only: the line says "lag ?" and the next one asks again.
+        this.log.debug(`consumer lag not read: ${describeError(error)}`)
+      } finally {
+        await admin.close().catch(() => undefined)
+      }
+      if (this.stopping || !(archived || lag === undefined || (lag !== null && lag.total > 0))) return
+      this.log.info(line(`${describeLag(lag)}, `))
+    })()
   }
 
   stats(): ArchiverStats {

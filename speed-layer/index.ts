@@ -24,6 +24,7 @@ import type { Config } from '../lib/config.ts'
 import { retry, withTimeout } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
+import { committedLag, describeLag, type GroupLag } from '../lib/lag.ts'
 import { redisKeys } from '../lib/keys.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
@@ -43,6 +44,9 @@ class RereadFromCommit extends Error {}
 
 /** How long a stop waits for the batch in flight before closing the clients under it. */
 const STOP_GRACE_MS = 3_000
+
+/** How long the status line waits for the consumer lag before saying "lag ?". */
+const STATUS_LAG_TIMEOUT_MS = 5_000
 
 /** Whether `p` settles (either way) within `ms`. */
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -74,6 +78,11 @@ export interface SpeedStats {
   rebuilds: number
   /** Milliseconds spent, in total, reading state from Redis / producing to Kafka / writing the view / computing. */
   timeMs: { load: number; produce: number; write: number; compute: number }
+  /**
+   * The group's committed-offset lag on the readings topic (lib/lag.ts) as of the last status
+   * line; null before the topic exists, undefined before the first line or when Kafka did not answer.
+   */
+  lag?: GroupLag | null
 }
 
 export interface SpeedLayer extends Stoppable {
@@ -503,22 +512,38 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   }
 
   let lastStatus = { at: Date.now(), records: 0 }
-  async function statusLine(): Promise<void> {
-    let lag = -1n
-    try {
-      const lags = await consumer.getLag({ topics: [topics.readings] })
-      lag = (lags.get(topics.readings) ?? []).reduce((sum, l) => (l > 0n ? sum + l : sum), 0n)
-    } catch {
-      // The lag is informative only; the status line says "?" when the broker does not answer.
-    }
+  /** The status line waiting for the lag (one at a time: a slow broker must not pile them up). */
+  let statusInFlight: Promise<void> | undefined
+  /**
+   * Logs the status line once the group's committed-offset lag (lib/lag.ts) is read, off the
+   * batch loop: a slow or absent broker delays the line, never a batch.
+   */
+  function statusLine(): void {
+    if (statusInFlight !== undefined) return
     const now = Date.now()
     const rate = ((stats.records - lastStatus.records) * 1000) / Math.max(1, now - lastStatus.at)
     lastStatus = { at: now, records: stats.records }
-    const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0)
-    log.info(
-      { ...stats, lag: lag < 0n ? null : Number(lag), partitions: assigned() },
-      `${rate.toFixed(0)} readings/s, lag ${lag < 0n ? '?' : lag}, rejected ${rejected}, duplicates ${stats.duplicates}, late ${stats.late}, alerts ${stats.alertEvents}, batches ${stats.batches}`,
-    )
+    statusInFlight = (async () => {
+      const admin = createAdmin(config, 'vigil-speed-lag')
+      try {
+        const lags = await withTimeout(committedLag(admin, { groups: [groupId], topic: topics.readings }), STATUS_LAG_TIMEOUT_MS, `Kafka did not answer within ${STATUS_LAG_TIMEOUT_MS} ms`)
+        stats.lag = lags?.[0] ?? null
+      } catch (error) {
+        // The lag is informative only: the line says "lag ?" and the next one asks again.
+        log.debug({ err: describeError(error) }, 'consumer lag not read')
+        stats.lag = undefined
+      } finally {
+        await admin.close().catch(() => undefined)
+      }
+      const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0)
+      const lag = stats.lag
+      log.info(
+        { ...stats, lag: lag?.total ?? null, partitions: assigned() },
+        `${rate.toFixed(0)} readings/s, ${describeLag(lag)}, rejected ${rejected}, duplicates ${stats.duplicates}, late ${stats.late}, alerts ${stats.alertEvents}, batches ${stats.batches}`,
+      )
+    })().finally(() => {
+      statusInFlight = undefined
+    })
   }
 
   await openStream()
@@ -560,7 +585,7 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
         }
         if (now - lastStatusAt >= opts.statusIntervalMs) {
           lastStatusAt = now
-          await statusLine()
+          statusLine()
         }
       } catch (error) {
         if (signal.aborted) break

@@ -9,9 +9,10 @@ import { register as archive } from './archive.ts'
 import { register as batch } from './batch.ts'
 import { register as serve } from './serve.ts'
 import { register as all } from './all.ts'
+import { register as status } from './status.ts'
 import { register as bench } from './bench.ts'
 
 /** Every command, in the order `vigil --help` lists them: the data flow, then operations. */
 export function registerCommands(program: Command): void {
-  for (const r of [stack, init, edge, ingest, speed, patient, archive, batch, serve, all, bench]) r(program)
+  for (const r of [stack, init, edge, ingest, speed, patient, archive, batch, serve, all, status, bench]) r(program)
 }
