@@ -19,8 +19,8 @@ let redis: RedisClient
 let keys: RedisKeys
 const clients: Client[] = []
 
-function client(headers: Record<string, string>): Client {
-  const c: Client = connect(serving.url, { transports: ['websocket'], extraHeaders: headers, reconnection: false, forceNew: true })
+function client(headers: Record<string, string>, auth: Record<string, unknown> = {}): Client {
+  const c: Client = connect(serving.url, { transports: ['websocket'], extraHeaders: headers, auth, reconnection: false, forceNew: true })
   clients.push(c)
   return c
 }
@@ -61,6 +61,21 @@ describe('Socket.io push', () => {
       const error = await connectError(c)
       expect(error).toBeInstanceOf(Error)
       expect(c.connected).toBe(false)
+    }
+  })
+
+  it('takes the token in the handshake auth payload, and refuses a wrong or non-string one as it refuses none', async () => {
+    const c = client({}, { token: TOKEN })
+    const snapshot = await nextSnapshot(c)
+    expect(Array.isArray(snapshot.patients)).toBe(true)
+    expect(c.connected).toBe(true)
+    const none = await connectError(client({}))
+    expect(none.message).toBe('unauthorized')
+    for (const token of ['not-the-token-at-all', '', 42, [TOKEN], null]) {
+      const refused = client({}, { token })
+      const error = await connectError(refused)
+      expect({ token, message: error.message }).toEqual({ token, message: none.message })
+      expect(refused.connected).toBe(false)
     }
   })
 

@@ -1,9 +1,11 @@
 /**
  * Security checks of the two HTTP faces of Vigil, against the real stack (docs/CONTRACT.md, The gateway
  * and Serving): every route either app registers refuses without the right token (the list comes
- * from the apps' route tables, so a route added later is checked too), Socket.io refuses a
- * handshake and every later request without it, a hostile patient id stays text in Chromium, and
- * a body over the limit is answered 413 before it has been sent whole.
+ * from the apps' route tables, so a route added later is checked too), Socket.io lets a client
+ * in with the token as a bearer header, the session cookie or the handshake `auth` payload and
+ * refuses it without (and a session opened with the token in its headers every later request
+ * without it), a hostile patient id stays text in Chromium, and a body over the limit is answered
+ * 413 before it has been sent whole.
  */
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -285,31 +287,89 @@ describe('the device gateway\'s tokens', () => {
 describe('Socket.io', () => {
   type Client = Socket
   const clients: Client[] = []
+  /** `vigil_session=<value>` as /login sets it. */
+  let sessionCookie = ''
+  beforeAll(async () => {
+    const res = await fetch(`${serving.url}/login?token=${SERVING_TOKEN}`, { redirect: 'manual' })
+    sessionCookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+    expect(sessionCookie).toMatch(/^vigil_session=[^;]+$/)
+  })
   afterAll(() => {
     for (const c of clients) c.disconnect()
   })
 
-  function client(transport: 'polling' | 'websocket', headers: Record<string, string>): { c: Client; events: string[] } {
-    const c = connect(serving.url, { transports: [transport], extraHeaders: headers, reconnection: false, forceNew: true, timeout: 10_000 })
+  /** How a client carries (or fails to carry) the token: in its request headers, in the handshake `auth` payload, or not at all. */
+  interface Credential {
+    label: string
+    headers?: Record<string, string>
+    auth?: Record<string, unknown>
+  }
+  /** The three ways in, each with the right token. */
+  const rightCredentials = (): Credential[] => [
+    { label: 'a bearer header', headers: { authorization: `Bearer ${SERVING_TOKEN}` } },
+    { label: 'the session cookie', headers: { cookie: sessionCookie } },
+    { label: 'the handshake auth payload', auth: { token: SERVING_TOKEN } },
+  ]
+  /** Credentials in headers that are wrong: refused by the guard in front of Socket.io, before any session exists. */
+  const wrongHeaders = (): Credential[] => [
+    { label: 'a wrong bearer header', headers: { authorization: `Bearer ${SERVING_TOKEN}x` } },
+    { label: 'the device token as bearer', headers: { authorization: `Bearer ${DEVICE_TOKEN}` } },
+    { label: 'a forged session cookie', headers: { cookie: 'vigil_session=forged' } },
+  ]
+  /** No token, or an auth payload token that is wrong or not a string: all refused by the namespace, alike. */
+  const wrongPayloads = (): Credential[] => [
+    { label: 'no token' },
+    { label: 'a wrong auth token', auth: { token: `${SERVING_TOKEN}x` } },
+    { label: 'the device token as auth token', auth: { token: DEVICE_TOKEN } },
+    { label: 'the session cookie value as auth token', auth: { token: sessionCookie.slice('vigil_session='.length) } },
+    { label: 'an empty auth token', auth: { token: '' } },
+    { label: 'a number as auth token', auth: { token: 123 } },
+    { label: 'an array holding the token as auth token', auth: { token: [SERVING_TOKEN] } },
+    { label: 'an object holding the token as auth token', auth: { token: { token: SERVING_TOKEN } } },
+    { label: 'null as auth token', auth: { token: null } },
+    { label: 'the token under another key', auth: { Token: SERVING_TOKEN } },
+  ]
+
+  function client(transport: 'polling' | 'websocket', credential: Credential): { c: Client; events: string[] } {
+    const c = connect(serving.url, { transports: [transport], extraHeaders: credential.headers ?? {}, auth: credential.auth ?? {}, reconnection: false, forceNew: true, timeout: 10_000 })
     clients.push(c)
     const events: string[] = []
     c.onAny((event: string) => events.push(event))
     return { c, events }
   }
 
-  it('refuses a handshake without the token, with a wrong one or a device token, over polling and over WebSocket, and sends such a socket nothing', async () => {
-    const refused: Array<{ c: Client; events: string[] }> = []
+  it('lets the right token in as a bearer header, as the session cookie and in the handshake auth payload, over polling and over WebSocket', async () => {
     for (const transport of ['polling', 'websocket'] as const) {
-      for (const headers of [{}, { authorization: `Bearer ${SERVING_TOKEN}x` }, { authorization: `Bearer ${DEVICE_TOKEN}` }, { cookie: 'vigil_session=forged' }] as Array<Record<string, string>>) {
-        const r = client(transport, headers)
-        const error = await withTimeout(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error over ${transport}`)
-        expect(error).toBeInstanceOf(Error)
-        expect(r.c.connected).toBe(false)
-        refused.push(r)
+      for (const credential of rightCredentials()) {
+        const { c } = client(transport, credential)
+        await withTimeout(new Promise<void>((resolve, reject) => {
+          c.once('snapshot', () => resolve())
+          c.once('connect_error', reject)
+        }), 15_000, `no snapshot with ${credential.label} over ${transport}`)
+        expect(c.connected, `${credential.label} over ${transport}`).toBe(true)
+        expect(c.io.engine.transport.name, credential.label).toBe(transport)
+        c.disconnect()
       }
     }
+  })
+
+  it('refuses a wrong token in each of the three ways, no token, and a non-string auth token, over polling and over WebSocket, and sends such a socket nothing', async () => {
+    const refused: Array<{ c: Client; events: string[] }> = []
+    for (const transport of ['polling', 'websocket'] as const) {
+      const messages = new Map<string, string>()
+      for (const credential of [...wrongHeaders(), ...wrongPayloads()]) {
+        const r = client(transport, credential)
+        const error = await withTimeout(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error with ${credential.label} over ${transport}`)
+        expect(error).toBeInstanceOf(Error)
+        expect(r.c.connected, `${credential.label} over ${transport}`).toBe(false)
+        messages.set(credential.label, error.message)
+        refused.push(r)
+      }
+      // A wrong or non-string auth token is refused exactly as no token is: the same one word, nothing that tells why.
+      for (const credential of wrongPayloads()) expect(`${credential.label}: ${messages.get(credential.label)}`).toBe(`${credential.label}: unauthorized`)
+    }
     // A client with the token connects and sees an alert and readings go out: the refused ones saw nothing.
-    const ok = client('websocket', { authorization: `Bearer ${SERVING_TOKEN}` })
+    const ok = client('websocket', { label: 'auth payload', auth: { token: SERVING_TOKEN } })
     await withTimeout(new Promise<void>((resolve) => ok.c.once('snapshot', () => resolve())), 15_000, 'no snapshot with the right token')
     expect(ok.c.connected).toBe(true)
     const alertSeen = new Promise<void>((resolve) => ok.c.on('alert', (alerts: Array<{ id: string }>) => alerts.some((a) => a.id === 'sec-alert-1') && resolve()))
@@ -320,21 +380,69 @@ describe('Socket.io', () => {
     for (const r of refused) expect(r.events).toEqual([])
   })
 
-  it('refuses a raw WebSocket upgrade without the token and accepts one with it', async () => {
-    const upgrade = (headers: Record<string, string>, query = '') =>
-      head('GET', `/socket.io/?EIO=4&transport=websocket${query}`, serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers })
-    for (const [headers, expected] of [[{}, 401], [{ Authorization: `Bearer ${DEVICE_TOKEN}` }, 401], [{ Authorization: `Bearer ${SERVING_TOKEN}` }, 101]] as Array<[Record<string, string>, number]>) {
+  /** Opens an engine.io session by plain polling requests with no credential, sends one Socket.io CONNECT packet, and reads the packets that come back until `done`. */
+  async function rawPolling(connectPacket: string, done: (packets: string[]) => boolean): Promise<{ sid: string; packets: string[] }> {
+    const base = `${serving.url}/socket.io/?EIO=4&transport=polling`
+    const open = await fetch(base)
+    expect(open.status).toBe(200)
+    const sid = (JSON.parse((await open.text()).slice(1)) as { sid: string }).sid
+    const sent = await fetch(`${base}&sid=${sid}`, { method: 'POST', body: connectPacket, headers: { 'content-type': 'text/plain' } })
+    expect(sent.status).toBe(200)
+    const packets: string[] = []
+    for (let poll = 0; poll < 6 && !done(packets); poll++) {
+      const res = await withTimeout(fetch(`${base}&sid=${sid}`), 10_000, 'a poll got no answer')
+      if (res.status !== 200) {
+        packets.push(`HTTP ${res.status}`)
+        break
+      }
+      // engine.io v4 joins the packets of one poll with the record separator; '6' (noop) only releases a poll.
+      packets.push(...(await res.text()).split('\x1e').filter((p) => p !== '6'))
+    }
+    return { sid, packets }
+  }
+  const closedOrGone = (packets: string[]) => packets.some((p) => p === '1' || p.startsWith('HTTP '))
+
+  it('answers a raw CONNECT without the token, or with a wrong or non-string one, with one CONNECT_ERROR and then closes the session', async () => {
+    const wrong = ['40', '40{}', `40{"token":"${SERVING_TOKEN}x"}`, `40{"token":"${DEVICE_TOKEN}"}`, '40{"token":123}', `40{"token":["${SERVING_TOKEN}"]}`, `40{"token":{"token":"${SERVING_TOKEN}"}}`, '40{"token":null}', '40{"token":true}']
+    for (const packet of wrong) {
+      const { packets } = await rawPolling(packet, closedOrGone)
+      // CONNECT_ERROR, then engine.io's close packet: no snapshot, and no second try on this session.
+      expect({ packet, packets }).toEqual({ packet, packets: ['44{"message":"unauthorized"}', '1'] })
+    }
+  })
+
+  it('answers a raw CONNECT with the token in its auth payload with the snapshot, and the session then refuses a request carrying a wrong token', async () => {
+    const { sid, packets } = await rawPolling(`40{"token":"${SERVING_TOKEN}"}`, (p) => p.some((x) => x.startsWith('42["snapshot"')) || closedOrGone(p))
+    expect(packets[0]).toMatch(/^40\{"sid":"[\w-]+"\}$/)
+    expect(packets.some((p) => p.startsWith('42["snapshot"'))).toBe(true)
+    expect(closedOrGone(packets)).toBe(false)
+    const poll = `${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`
+    expect((await fetch(poll, { headers: { authorization: `Bearer ${DEVICE_TOKEN}` } })).status).toBe(401)
+    expect((await fetch(poll, { headers: { cookie: 'vigil_session=forged' } })).status).toBe(401)
+  })
+
+  it('refuses a raw WebSocket upgrade carrying a wrong token, and opens one carrying the right token or none (the namespace then asks for it)', async () => {
+    const upgrade = (headers: Record<string, string>) =>
+      head('GET', '/socket.io/?EIO=4&transport=websocket', serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers })
+    for (const [headers, expected] of [
+      [{ Authorization: `Bearer ${DEVICE_TOKEN}` }, 401],
+      [{ Authorization: `Bearer ${SERVING_TOKEN}x` }, 401],
+      [{ Cookie: 'vigil_session=forged' }, 401],
+      [{ Authorization: `Bearer ${SERVING_TOKEN}` }, 101],
+      [{ Cookie: sessionCookie }, 101],
+      [{}, 101],
+    ] as Array<[Record<string, string>, number]>) {
       const c = await RawConnection.open(serving.url)
       try {
         await c.write(upgrade(headers))
-        expect(await withTimeout(c.status(), 10_000, 'no answer to the upgrade')).toBe(expected)
+        expect({ headers, status: await withTimeout(c.status(), 10_000, 'no answer to the upgrade') }).toEqual({ headers, status: expected })
       } finally {
         c.destroy()
       }
     }
   })
 
-  it('refuses a session id used without the token, over polling and WebSocket, even while that session is live', async () => {
+  it('refuses a session id opened with the token in its headers when used without it, over polling and WebSocket, even while that session is live', async () => {
     const auth = { authorization: `Bearer ${SERVING_TOKEN}` }
     const handshake = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling`, { headers: auth })
     expect(handshake.status).toBe(200)
@@ -351,14 +459,26 @@ describe('Socket.io', () => {
     } finally {
       c.destroy()
     }
+    // Spellings that engine.io reads as the same session: a repeated sid (it takes the last), a dot segment, a fragment.
+    for (const target of [`/socket.io/?EIO=4&transport=polling&sid=other&sid=${sid}`, `/socket.io/x/../?EIO=4&transport=polling&sid=${sid}`, `/socket.io/?EIO=4&transport=polling&sid=${sid}#`]) {
+      const raw = await RawConnection.open(serving.url)
+      try {
+        await raw.write(head('GET', target, serving.url, {}))
+        expect({ target, status: await withTimeout(raw.status(), 10_000, `no answer to ${target}`) }).toEqual({ target, status: 401 })
+      } finally {
+        raw.destroy()
+      }
+    }
     // The session is still there for its owner: the refusals were about the token, not the sid.
     const owner = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '1', headers: { 'content-type': 'text/plain', ...auth } })
     expect(owner.status).toBe(200)
   })
 
-  it('serves its client bundle only with the token', async () => {
+  it('serves its client bundle only with the token in a header or the session cookie', async () => {
     expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`)).status).toBe(401)
+    expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`, { headers: { authorization: `Bearer ${SERVING_TOKEN}x` } })).status).toBe(401)
     expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`, { headers: { authorization: `Bearer ${SERVING_TOKEN}` } })).status).toBe(200)
+    expect((await fetch(`${serving.url}/socket.io/socket.io.esm.min.js`, { headers: { cookie: sessionCookie } })).status).toBe(200)
   })
 })
 
