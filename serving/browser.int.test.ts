@@ -1,6 +1,20 @@
-import { mkdir } from 'node:fs/promises'
+/**
+ * The dashboard in a real Chromium against a live serving layer and Redis: login, the grid, live
+ * charts, alerts and acknowledgements, the daily panel and its batch run, a narrow window, a
+ * reconnect, and hostile text.
+ *
+ * The README's picture comes from here: 'a ward of eight patients' saves a 1280x800 screenshot
+ * (device scale factor 1) of a populated dashboard to test-artifacts/dashboard.png (gitignored),
+ * or to docs/dashboard.png, the file README.md shows, when VIGIL_UPDATE_SCREENSHOT=1:
+ *
+ *   VIGIL_UPDATE_SCREENSHOT=1 npx vitest run serving/browser.int.test.ts
+ *
+ * Its other screenshots go to test-artifacts/ only.
+ */
+import { mkdir, stat } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Browser, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
@@ -13,6 +27,8 @@ import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings, type Tes
 const TOKEN = 'browser-test-token-0123456789'
 const HOSTILE = '<img src=x onerror=alert(1)>'
 const ARTIFACTS = 'test-artifacts'
+/** Where the ward's screenshot goes: the README's picture when asked for, else beside the other artifacts. */
+const SCREENSHOT = fileURLToPath(new URL(process.env.VIGIL_UPDATE_SCREENSHOT === '1' ? '../docs/dashboard.png' : `../${ARTIFACTS}/dashboard.png`, import.meta.url))
 
 let env: TestEnv
 let config: Config
@@ -144,7 +160,7 @@ describe('the dashboard in Chromium', () => {
     await page.dispatchEvent('#nurse', 'change')
     await first.locator('button.ack').click()
     await first.locator('.acked', { hasText: 'Nurse Kim' }).waitFor()
-    await page.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true })
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-ack.png`, fullPage: true })
   })
 
   it('shows the day\'s merged statistics with the glucose time in range', async () => {
@@ -188,5 +204,128 @@ describe('the dashboard in Chromium', () => {
     serving = await start(config, { log: createLogger({ level: 'silent' }) })
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor({ timeout: 20_000 })
     await page.locator('.tile-id', { hasText: 'bed-06-New-Arrival' }).waitFor({ timeout: 5_000 })
+  })
+})
+
+describe('a ward of eight patients (the README picture)', () => {
+  type Tile = 'critical' | 'warning' | 'normal'
+  /** Each patient's vitals for the last two minutes, the reading that arrives live, and the tile it must get. */
+  const WARD: Array<{ id: string; base: TestReading['vitals']; live: TestReading['vitals'] | null; news2: number; tile: Tile }> = [
+    // Sepsis picture: SpO2 89 % and respiratory rate 26 are NEWS2 3 each (RCP 2017).
+    { id: 'bed-03-Li-Wei', base: { heartRate: 124, spo2: 91, glucose: 184, systolic: 96, diastolic: 58, respRate: 25, temperature: 39.2 }, live: { heartRate: 132, spo2: 89, glucose: 196, systolic: 94, diastolic: 56, respRate: 26, temperature: 39.3 }, news2: 13, tile: 'critical' },
+    // CGM: glucose 52 mg/dL is below 54, critically low (Battelino 2019).
+    { id: 'bed-07-Jon-Meyer', base: { heartRate: 88, spo2: 97, glucose: 64, respRate: 16, temperature: 36.7 }, live: { heartRate: 94, glucose: 52 }, news2: 1, tile: 'critical' },
+    { id: 'bed-02-Tom-Berg', base: { heartRate: 104, spo2: 95, systolic: 118, diastolic: 74, respRate: 21, temperature: 38.2 }, live: { heartRate: 108, spo2: 95, respRate: 22, temperature: 38.4 }, news2: 5, tile: 'warning' },
+    { id: 'bed-06-Maria-Costa', base: { heartRate: 82, spo2: 96, glucose: 188, systolic: 132, diastolic: 84, respRate: 17, temperature: 37.2 }, live: { glucose: 204, spo2: 94 }, news2: 1, tile: 'warning' },
+    { id: 'bed-01-Ana-Ruiz', base: { heartRate: 72, spo2: 98, glucose: 110, systolic: 122, diastolic: 78, respRate: 14, temperature: 36.8 }, live: { heartRate: 74, spo2: 98 }, news2: 0, tile: 'normal' },
+    { id: 'bed-04-Sara-Novak', base: { heartRate: 64, spo2: 97, systolic: 118, diastolic: 74, respRate: 13, temperature: 36.5 }, live: { heartRate: 66, spo2: 97, respRate: 14 }, news2: 0, tile: 'normal' },
+    { id: 'bed-08-Eva-Lind', base: { heartRate: 78, spo2: 99, systolic: 126, diastolic: 80, respRate: 15, temperature: 36.9 }, live: { heartRate: 77, spo2: 99 }, news2: 0, tile: 'normal' },
+    // A wrist device that fell silent three minutes ago: no live reading.
+    { id: 'bed-05-Omar-Haddad', base: { heartRate: 80, spo2: 96 }, live: null, news2: 0, tile: 'normal' },
+  ]
+  const SELECTED = 'bed-03-Li-Wei'
+  let wardEnv: TestEnv
+  let ward: Serving
+  let wardRedis: RedisClient
+  let wardKeys: RedisKeys
+  let context: BrowserContext
+  let now = 0
+
+  beforeAll(async () => {
+    wardEnv = await createTestEnv()
+    const wardConfig: Config = Object.freeze({ ...wardEnv.config, port: await freePort(), token: TOKEN })
+    wardKeys = redisKeys(wardConfig.redisPrefix)
+    wardRedis = await connectRedis(wardConfig)
+    now = Date.now()
+    for (const [n, p] of WARD.entries()) {
+      const end = p.live === null ? now - 180_000 : now - 2_000
+      const readings = Array.from({ length: 120 }, (_, i) => ({ patientId: p.id, ts: end - (119 - i) * 1000, seq: i, vitals: vitalsAt(i + n * 7, p.base) }))
+      await writeReadings(wardRedis, wardKeys, readings, { news2: p.news2, publish: false })
+    }
+    const alert = (id: string, patientId: string, vital: 'spo2' | 'heartRate' | 'respRate' | 'glucose' | 'temperature', level: 'WARNING' | 'CRITICAL_LOW' | 'CRITICAL_HIGH', value: number, ago: number, message: string) =>
+      writeAlert(wardRedis, wardKeys, { id, patientId, vital, kind: 'raised', level, value, ts: now - ago, message }, false)
+    await alert('w-1', 'bed-02-Tom-Berg', 'temperature', 'WARNING', 38.2, 95_000, 'Temperature 38.2 °C is above 38.0')
+    await alert('w-2', 'bed-03-Li-Wei', 'respRate', 'CRITICAL_HIGH', 25, 80_000, 'Respiratory rate 25 /min is critically high')
+    await alert('w-3', 'bed-06-Maria-Costa', 'glucose', 'WARNING', 188, 60_000, 'Glucose 188 mg/dL is above 180')
+    await alert('w-4', 'bed-03-Li-Wei', 'spo2', 'CRITICAL_LOW', 91, 45_000, 'SpO₂ 91 % is critically low')
+    ward = await start(wardConfig, { log: createLogger({ level: 'silent' }) })
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
+  })
+
+  afterAll(async () => {
+    await context?.close()
+    await ward?.stop()
+    wardRedis?.destroy()
+    await wardEnv?.cleanup()
+  })
+
+  it('shows every patient worst first with its status, draws the live readings of the selected one, and puts a live alert on top of the feed', async () => {
+    const wardPage = await context.newPage()
+    const errors: string[] = []
+    wardPage.on('pageerror', (e) => errors.push(e.message))
+    wardPage.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
+    await wardPage.goto(`${ward.url}/login?token=${TOKEN}`)
+    await wardPage.locator('#conn-text', { hasText: 'Live' }).waitFor()
+    await wardPage.fill('#nurse', 'Nurse Kim')
+    await wardPage.dispatchEvent('#nurse', 'change')
+    await wardPage.locator('.tile').nth(WARD.length - 1).waitFor()
+    await wardPage.locator('.tile-id', { hasText: SELECTED }).click()
+    await wardPage.locator('#detail-title', { hasText: SELECTED }).waitFor()
+    await wardPage.locator('.chart-card canvas').first().waitFor()
+
+    // Readings arrive over the socket while the page is open, then a new alert.
+    const t = Date.now()
+    for (const p of WARD) {
+      if (p.live !== null) await writeReadings(wardRedis, wardKeys, [{ patientId: p.id, ts: t, seq: 1_000, vitals: p.live }], { news2: p.news2 })
+    }
+    await writeAlert(wardRedis, wardKeys, { id: 'w-live', patientId: 'bed-07-Jon-Meyer', vital: 'glucose', kind: 'raised', level: 'CRITICAL_LOW', value: 52, ts: t, message: 'Glucose 52 mg/dL is critically low' })
+
+    // The selected patient's charts end at the live reading.
+    const lastPoints = () =>
+      wardPage.evaluate(() => [...document.querySelectorAll('.chart-card canvas')].map((canvas) => {
+        const chart = (globalThis as unknown as { Chart: { getChart(c: Element): { data: { datasets: Array<{ data: Array<{ y: number }> }> } } | undefined } }).Chart.getChart(canvas)
+        return { points: chart?.data.datasets[0]?.data.length ?? 0, last: chart?.data.datasets[0]?.data.at(-1)?.y ?? null }
+      }))
+    const live = WARD[0]!.live!
+    await expect.poll(async () => (await lastPoints())[0]?.last, { timeout: 5_000 }).toBe(live.heartRate)
+    const charts = await lastPoints()
+    expect(charts.length).toBeGreaterThanOrEqual(5)
+    // Every chart of a vital the patient has is drawn from the last minute of readings, not a single point.
+    for (const c of charts.filter((x) => x.last !== null)) expect(c.points).toBeGreaterThan(30)
+    await wardPage.locator('.vital.status-critical', { hasText: String(live.spo2) }).waitFor()
+
+    // The grid: worst first, each tile coloured by the patient's status, the silent device marked stale.
+    const tileOf = async (id: string): Promise<string> => (await wardPage.locator('.tile', { hasText: id }).getAttribute('class')) ?? ''
+    await expect.poll(() => tileOf('bed-07-Jon-Meyer'), { timeout: 5_000 }).toContain('status-critical')
+    await expect.poll(async () => (await wardPage.locator('.tile-id').allTextContents()).slice(0, 2).sort(), { timeout: 5_000 }).toEqual(['bed-03-Li-Wei', 'bed-07-Jon-Meyer'])
+    const ids = await wardPage.locator('.tile-id').allTextContents()
+    expect([...ids].sort()).toEqual(WARD.map((p) => p.id).sort())
+    const rank: Record<Tile, number> = { critical: 0, warning: 1, normal: 2 }
+    const tiles: Array<{ id: string; tile: Tile }> = []
+    for (const id of ids) {
+      const cls = await tileOf(id)
+      const tile = (['critical', 'warning', 'normal'] as const).find((k) => cls.includes(`status-${k}`))
+      tiles.push({ id, tile: tile ?? 'normal' })
+    }
+    expect(tiles).toEqual(WARD.map((p) => ({ id: p.id, tile: p.tile })).sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id)))
+    expect(tiles.map((x) => rank[x.tile])).toEqual([...tiles.map((x) => rank[x.tile])].sort((a, b) => a - b))
+    expect(await wardPage.locator('.tile', { hasText: 'bed-05-Omar-Haddad' }).locator('.stale-badge').isVisible()).toBe(true)
+
+    // The feed: the live alert on top, newest first after it; acknowledging one records the nurse.
+    const feed = wardPage.locator('#alert-feed li')
+    await expect.poll(() => feed.first().textContent(), { timeout: 5_000 }).toContain('Glucose 52 mg/dL is critically low')
+    expect(await feed.count()).toBe(5)
+    const spo2Alert = feed.filter({ hasText: 'SpO₂ 91 % is critically low' })
+    await spo2Alert.locator('button.ack').click()
+    await spo2Alert.locator('.acked', { hasText: 'Nurse Kim' }).waitFor()
+    expect(errors).toEqual([])
+
+    await mkdir(new URL(`../${ARTIFACTS}/`, import.meta.url), { recursive: true })
+    const png = await wardPage.screenshot({ path: SCREENSHOT })
+    // PNG header: width and height at bytes 16 and 20. Small enough to sit in the repository.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 800])
+    expect((await stat(SCREENSHOT)).size).toBeLessThan(300 * 1024)
   })
 })
