@@ -113,7 +113,7 @@ describe('Socket.io push', () => {
     for (let i = 0; i < 500; i++) {
       await writeReadings(redis, keys, [{ patientId: 'p-burst', ts: base + i, seq: i, vitals: { heartRate: 70 } }])
     }
-    await pollUntil(async () => pushes.some((p) => p.series.some((s) => s.entries.some((e) => e.seq === 499))), { timeoutMs: 5_000, intervalMs: 20, what: 'the last entry' })
+    await pollUntil(async () => pushes.some((p) => p.series.some((s) => s.entries.some((e) => e.seq === 499))), { timeoutMs: 30_000, intervalMs: 20, what: 'the last entry' })
     const seconds = (Date.now() - t0) / 1000
     expect(pushes.length).toBeLessThanOrEqual(Math.ceil(seconds * 10) + 2)
     const seqs = new Set(pushes.flatMap((p) => p.series.flatMap((s) => s.entries.map((e) => e.seq))))
