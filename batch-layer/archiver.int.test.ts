@@ -113,6 +113,16 @@ function items(count: number, seed: number, startTs: number): { items: ProduceIt
   return { items: out, invalid }
 }
 
+async function produceInChunks(e: TestEnv, records: readonly ProduceItem[], chunk: number): Promise<void> {
+  for (let i = 0; i < records.length; i += chunk) await produceAll(e.config, e.topics.readings, records.slice(i, i + chunk))
+}
+
+/** Why a child is no longer running, if it is not (for pollUntil's giveUpIf). */
+function exitedEarly(child: ChildProcess): string | undefined {
+  if (child.exitCode === null && child.signalCode === null) return undefined
+  return `the archiver exited (${child.exitCode ?? child.signalCode})`
+}
+
 async function killHard(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
@@ -126,20 +136,33 @@ describe('the archiver', () => {
     const e = env
     const total = 24_000
     const { items: all, invalid } = items(total, 7, Date.UTC(2026, 10, 22, 23, 50))
-    // Produce in the background while the archiver is killed and restarted.
-    const producing = (async () => {
-      for (let i = 0; i < all.length; i += 4_000) await produceAll(e.config, e.topics.readings, all.slice(i, i + 4_000))
-    })()
+    const rounds = 4
+    const share = total / rounds
     const rnd = prng(42)
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < rounds; round++) {
       const before = await countLakeFiles(e.config.datalakeDir)
-      const child = startArchiverProcess(e)
-      // Let it commit at least one more file, then kill it at a random moment of its work.
-      await pollUntil(async () => (await countLakeFiles(e.config.datalakeDir)) > before, { timeoutMs: 60_000, intervalMs: 20, what: 'the archiver to write a file' })
-      await new Promise((r) => setTimeout(r, Math.floor(rnd() * 400)))
-      await killHard(child)
+      const child = startArchiverProcess(e, [], 'info')
+      let producing: Promise<void> = Promise.resolve()
+      try {
+        await running(child)
+        // Each round's share is produced while its archiver runs, so every round has offsets the
+        // lake does not hold yet. (Producing all 24 000 up front took under a second: the first
+        // three archivers archived everything and the fourth waited for a file that could not come.)
+        producing = produceInChunks(e, all.slice(round * share, (round + 1) * share), 1_000)
+        // Let it commit at least one more file, then kill it at a random moment of its work.
+        await pollUntil(async () => (await countLakeFiles(e.config.datalakeDir)) > before, {
+          timeoutMs: 60_000,
+          intervalMs: 20,
+          what: `archiver ${round + 1} of ${rounds} to write a file`,
+          giveUpIf: () => exitedEarly(child),
+        })
+        await new Promise((r) => setTimeout(r, Math.floor(rnd() * 400)))
+      } finally {
+        // Also on a failure: a child left running would outlive its topic and log fetch errors.
+        await killHard(child)
+        await producing
+      }
     }
-    await producing
     const ends = await endOffsets(e)
     expect(ends.reduce((a, b) => a + b, 0)).toBe(total)
 
