@@ -178,7 +178,7 @@ class ArchiverStage implements Archiver {
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.take(m))
     stream.on('error', (error: Error) => {
       if (this.stopping) return
-      this.log.warn(`Kafka stream failed (${describeError(error)}); resuming from the archiver's own positions`)
+      this.log.warn(`Kafka stream failed (${describeKafkaError(error)}); resuming from the archiver's own positions`)
       this.stream = undefined
       void this.restart()
     })
@@ -192,7 +192,7 @@ class ArchiverStage implements Archiver {
       await retry(() => this.consume(), {
         maxDelayMs: 5_000,
         isFatal: () => this.stopping,
-        onRetry: (n, error, delay) => this.log.warn(`cannot consume ${this.topic} (${describeError(error)}); retry ${n} in ${delay} ms`),
+        onRetry: (n, error, delay) => this.log.warn(`cannot consume ${this.topic} (${describeKafkaError(error)}); retry ${n} in ${delay} ms`),
       })
     } catch (error) {
       if (!this.stopping) this.fail(error)
@@ -372,6 +372,25 @@ function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]>
     else list.push(r)
   }
   return out
+}
+
+/**
+ * describeError plus the broker's error codes, which @platformatic/kafka keeps inside nested
+ * AggregateErrors: "fetch failed 4 times." alone does not tell a deleted topic
+ * (UNKNOWN_TOPIC_ID) from a timeout.
+ */
+export function describeKafkaError(error: unknown): string {
+  const codes = new Set<string>()
+  const visit = (e: unknown, depth: number): void => {
+    if (depth > 4 || typeof e !== 'object' || e === null) return
+    const apiId = (e as { apiId?: unknown }).apiId
+    if (typeof apiId === 'string') codes.add(apiId)
+    else if (e instanceof Error && !(e instanceof AggregateError)) codes.add(e.message)
+    if (e instanceof AggregateError) for (const inner of e.errors) visit(inner, depth + 1)
+  }
+  if (error instanceof AggregateError) for (const inner of error.errors) visit(inner, 0)
+  const text = describeError(error)
+  return codes.size === 0 ? text : `${text} [${[...codes].join(', ')}]`
 }
 
 /** A failed start as one sentence (a VigilError already is one). */
