@@ -8,8 +8,15 @@
  * or when its oldest record is `flushIntervalMs` old; write each sealed batch as one Parquet
  * file per (kind, dt) under a temporary name, fsync, rename; only then commit the group offset
  * (kept for lag monitoring: the lake, not the group, decides where a restart resumes).
+ *
+ * Exactly once, in short: a flush is in the lake when all its parts are renamed; a restart
+ * deletes the parts of a flush that is not, and resumes each partition after its last complete
+ * flush, so a crash at any point loses nothing and archives nothing twice. `vigil compact`
+ * (compact.ts) may rewrite complete files into larger ones while this runs; lake.ts's rules make
+ * a compacted file count as the flushes it replaced, so neither where a partition resumes nor
+ * which flushes are complete changes, and this process never deletes what compaction wrote.
  */
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { rename } from 'node:fs/promises'
 import path from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
@@ -22,7 +29,8 @@ import type { Stoppable } from '../lib/shutdown.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../ingestion/topics.ts'
 import { parseReading } from '../ingestion/schema.ts'
 import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
-import { dtDir, ensureDir, fileName, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
+import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
+import { takeLock } from './lock.ts'
 import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
 
 export interface ArchiverStats {
@@ -70,7 +78,7 @@ export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Pr
   const lake = path.resolve(config.datalakeDir)
 
   await ensureDir(rawDir(lake, 'readings'))
-  const releaseLock = await takeLock(lake, topic)
+  const releaseLock = await takeLock(lake, 'archiver', topic)
   try {
     if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
     const admin = createAdmin(config, 'vigil-archiver-admin')
@@ -401,46 +409,4 @@ function startFailure(error: unknown): unknown {
 /** Closes a consumer without waiting for in-flight fetches (force). */
 function closeConsumer(consumer: Consumer): Promise<void> {
   return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())))
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
-
-/**
- * One archiver per lake and topic: two would interleave flushes of the same partition. The lock
- * file holds the owner's pid; a lock whose process is gone (kill -9) is taken over.
- */
-async function takeLock(lake: string, topic: string): Promise<() => Promise<void>> {
-  const file = path.join(rawDir(lake, 'readings'), '..', `.archiver-${topic}.lock`)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(file, String(process.pid), { flag: 'wx' })
-      return async () => {
-        await rm(file, { force: true })
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim())
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new VigilError('STAGE_FAILED', `another archiver (pid ${owner}) is writing ${topic} into ${lake}: stop it first, or delete ${file} if that process is not an archiver.`)
-      }
-      await rm(file, { force: true })
-    }
-  }
-  throw new VigilError('STAGE_FAILED', `cannot take the archiver lock ${file}: delete it and retry.`)
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
