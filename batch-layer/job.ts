@@ -30,7 +30,7 @@ import { redisKeys } from '../lib/keys.ts'
 import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
 import type { Vital } from '../ingestion/schema.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
-import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay } from './lake.ts'
+import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay, visibleNames } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { firstLine, inspectFiles, notAboutTheFile, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { dailyStatsSql } from './stats-sql.ts'
@@ -89,9 +89,36 @@ interface DayFiles {
 
 const STATE_FILE = '_state.json'
 
+/** Listings taken before a run gives up on a lake whose files keep vanishing under it. */
+const MAX_LISTINGS = 5
+
+/**
+ * A raw file listed by this run vanished before it was read: a compaction (compact.ts) replaced
+ * it, or a repair or another run's quarantine removed it. Its rows may be in a file this listing
+ * does not hold, so the run lists the days again instead of computing without it.
+ */
+class LakeChanged extends Error {}
+
 export async function runBatchJob(config: Config, options: BatchRunOptions = {}, deps: BatchDeps = {}): Promise<BatchRunResult> {
   const started = Date.now()
   const runId = `${new Date(started).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`
+  // Files quarantined by an attempt stay quarantined and are reported by the run.
+  const quarantined: Quarantined[] = []
+  for (let listing = 1; ; listing++) {
+    try {
+      return await runOnce(config, options, deps, { started, runId, quarantined })
+    } catch (error) {
+      if (!(error instanceof LakeChanged)) throw error
+      if (listing >= MAX_LISTINGS) {
+        throw new VigilError('STAGE_FAILED', `the batch job listed ${config.datalakeDir} ${listing} times and each time a file vanished before it was read (last: ${error.message}); run it again when compaction or the archiver's repair is done.`)
+      }
+      deps.log?.info(`${error.message} vanished after it was listed; listing the lake again`)
+    }
+  }
+}
+
+async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps, run: { started: number; runId: string; quarantined: Quarantined[] }): Promise<BatchRunResult> {
+  const { started, runId, quarantined } = run
   const progress = options.onProgress ?? (() => undefined)
   const lake = config.datalakeDir
   const dates = requestedDates(options, deps.now ?? Date.now)
@@ -135,8 +162,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
     }
 
     // Check: every file of the days to compute, before one bad file can fail the query.
-    const quarantined: Quarantined[] = []
-    /** Files no longer in the raw tree (moved, or gone): left out of the days' fingerprints. */
+    /** Files moved out of the raw tree (quarantined): left out of the days' fingerprints. */
     const leftRaw = new Set<string>()
     let files = todo.flatMap((d) => d.files.map((f) => f.path))
     progress({ phase: 'scan', done: dates.length, total: dates.length, message: `checking ${files.length} files` })
@@ -144,7 +170,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
       checkAborted(options.signal)
       throw error
     })
-    for (const f of inspection.gone) drop(f)
+    if (inspection.gone.length > 0) throw new LakeChanged(inspection.gone[0])
     for (const f of files.filter((x) => inspection.bad.has(x))) await reject(f, inspection.bad.get(f) as Verdict)
     function drop(file: string): void {
       leftRaw.add(file)
@@ -190,7 +216,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
         const named = files.find((f) => describeError(error).includes(f))
         const bad = named === undefined ? await findUnreadable(conn, files) : { file: named, why: firstLine(describeError(error)) }
         if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
-        if (!(await exists(bad.file))) drop(bad.file)
+        if (!(await exists(bad.file))) throw new LakeChanged(bad.file)
         else await reject(bad.file, { kind: 'CORRUPT', detail: `the data cannot be read: ${bad.why}` })
       }
     }
@@ -258,7 +284,8 @@ async function listDay(lake: string, date: string): Promise<DayFiles> {
   const dir = dtDir(lake, 'readings', date)
   let names: string[]
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.parquet') && !n.startsWith('.')).sort()
+    // Without the files a compacted file supersedes (lake.ts, rule 1).
+    names = visibleNames(await readdir(dir)).sort()
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { date, files: [], fingerprint: '' }
     throw error
