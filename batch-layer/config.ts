@@ -40,6 +40,24 @@ export const batchOptionsSchema = z
 
 export type BatchOptions = z.infer<typeof batchOptionsSchema>
 
+export const compactOptionsSchema = z
+  .strictObject({
+    date: day.optional(),
+    from: day.optional(),
+    to: day.optional(),
+    /**
+     * A compacted file holds at most this many rows.
+     * @defaultValue 10 000 000 rows: about 30 MB of readings (zstd), large enough that a day at
+     * 5 000 readings/s is 48 files, small enough that DuckDB streams one with a bounded memory.
+     */
+    maxRowsPerFile: z.coerce.number().int().min(2, { error: 'expected a whole number of rows of at least 2' }).default(10_000_000),
+  })
+  .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })
+  .refine((o) => (o.from === undefined) === (o.to === undefined), { error: '--from and --to go together', path: ['from'] })
+  .refine((o) => o.from === undefined || o.to === undefined || o.from <= o.to, { error: '--from must not be after --to', path: ['from'] })
+
+export type CompactOptions = z.infer<typeof compactOptionsSchema>
+
 /** Days from..to inclusive, YYYY-MM-DD (UTC). */
 export function daysBetween(from: string, to: string): string[] {
   const out: string[] = []

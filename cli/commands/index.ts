@@ -7,6 +7,7 @@ import { register as speed } from './speed.ts'
 import { register as patient } from './patient.ts'
 import { register as archive } from './archive.ts'
 import { register as batch } from './batch.ts'
+import { register as compact } from './compact.ts'
 import { register as serve } from './serve.ts'
 import { register as all } from './all.ts'
 import { register as status } from './status.ts'
@@ -14,5 +15,5 @@ import { register as bench } from './bench.ts'
 
 /** Every command, in the order `vigil --help` lists them: the data flow, then operations. */
 export function registerCommands(program: Command): void {
-  for (const r of [stack, init, edge, ingest, speed, patient, archive, batch, serve, all, status, bench]) r(program)
+  for (const r of [stack, init, edge, ingest, speed, patient, archive, batch, compact, serve, all, status, bench]) r(program)
 }

@@ -1,0 +1,281 @@
+/**
+ * Compaction (`vigil compact`): rewrites the lake's small files into few large ones, each offset
+ * still exactly once, whenever the run is killed (the rules readers and the archiver follow are
+ * in lake.ts).
+ *
+ * Why: the archiver writes a file per partition per flush, every 10 s by default, so that the
+ * lake stays fresh for the batch job; at a ward's rate (~21 readings/s) that is ~52 000 files a
+ * day of ~35 rows, and the batch job opens every one of them.
+ *
+ * A run: take the compaction lock (one compaction per lake and topic; the archiver may run
+ * beside it); delete what a killed compaction left (its `.compacting` files, and the sources of
+ * a compacted file it had renamed); then for each day, kind and partition, cut the complete raw
+ * files, in offset order, into runs of at most `maxRowsPerFile` rows that no incomplete or
+ * quarantined file interrupts, and rewrite each run of two files or more: COPY to a temporary
+ * name, check the row count, fsync, rename, fsync the folder, delete the sources. A day already
+ * compacted has one file per run and is left alone, so a second run rewrites nothing.
+ */
+import { rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import type { Config } from '../lib/config.ts'
+import { VigilError, describeError } from '../lib/errors.ts'
+import type { Logger } from '../lib/log.ts'
+import { topicNames } from '../ingestion/topics.ts'
+import { compactOptionsSchema } from './config.ts'
+import { compactingName, exists, fileName, fsyncFile, scanLake, type LakeFile, type LakeScan, type RawKind } from './lake.ts'
+import { takeLock } from './lock.ts'
+import { sqlString } from './parquet.ts'
+import { firstLine, inspectFiles, notAboutTheFile } from './quarantine.ts'
+
+/** The moments a rewrite passes, in order (tests stop or read the lake at each). */
+export type CompactStep = 'written' | 'renamed' | 'deleted'
+
+export interface CompactRunOptions {
+  /** Days to compact, YYYY-MM-DD; default every day in the lake, today included. */
+  dates?: string[]
+  maxRowsPerFile?: number
+}
+
+export interface CompactDeps {
+  log?: Logger
+  /** Called after each step of each rewrite with the file it concerns; a throw stops the run there. */
+  onStep?: (step: CompactStep, file: string) => Promise<void> | void
+}
+
+export interface SkippedGroup {
+  /** The folder, relative to the lake: raw/<kind>/dt=<day>. */
+  dir: string
+  partition: number
+  reason: string
+}
+
+export interface CompactResult {
+  days: string[]
+  /** Raw files of those days before and after the run (files a compacted one supersedes not counted). */
+  filesBefore: number
+  filesAfter: number
+  /** Compacted files written, and the rows they hold. */
+  written: number
+  rows: number
+  /** Leftovers of a killed compaction deleted at the start. */
+  cleaned: number
+  /** Runs left as they are because a file in them cannot be read; `vigil batch` quarantines such files. */
+  skipped: SkippedGroup[]
+  seconds: number
+}
+
+/** The complete raw files of one kind, day and partition, and what a run must not reach across. */
+interface Group {
+  kind: RawKind
+  dt: string
+  partition: number
+  files: LakeFile[]
+  /** Incomplete or quarantined files of the same folder and partition. */
+  breakers: LakeFile[]
+}
+
+export interface Sized {
+  first: number
+  last: number
+  rows: number
+}
+
+export async function compactLake(config: Config, options: CompactRunOptions = {}, deps: CompactDeps = {}): Promise<CompactResult> {
+  const started = Date.now()
+  const { maxRowsPerFile } = compactOptionsSchema.parse({ maxRowsPerFile: options.maxRowsPerFile })
+  const lake = path.resolve(config.datalakeDir)
+  const topic = topicNames(config.topicPrefix).readings
+  if (!(await exists(path.join(lake, 'raw')))) {
+    throw new VigilError('INPUT_INVALID', `there is no raw lake in ${lake}: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
+  }
+  const release = await takeLock(lake, 'compaction', topic)
+  const db = await DuckDBInstance.create(':memory:', { threads: '2' })
+  const conn = await db.connect()
+  try {
+    const cleaned = await removeLeftovers(await scanLake(lake, topic))
+    if (cleaned > 0) deps.log?.info(`removed ${cleaned} leftover file(s) of an interrupted compaction`)
+    const scan = await scanLake(lake, topic)
+    const days = options.dates ?? [...new Set(scan.complete.map((f) => f.dt))].sort()
+    const groups = groupsOf(scan, new Set(days))
+    const result: CompactResult = { days, filesBefore: 0, filesAfter: 0, written: 0, rows: 0, cleaned, skipped: [], seconds: 0 }
+    result.filesBefore = groups.reduce((n, g) => n + g.files.length + g.breakers.filter((f) => f.quarantined !== true).length, 0)
+    result.filesAfter = result.filesBefore
+    for (const g of groups) {
+      const outcome = await compactGroup(conn, topic, g, maxRowsPerFile, deps)
+      if (outcome.skipped !== undefined) {
+        result.skipped.push({ dir: path.join('raw', g.kind, `dt=${g.dt}`), partition: g.partition, reason: outcome.skipped })
+        deps.log?.warn(`left raw/${g.kind}/dt=${g.dt} partition ${g.partition} as it is: ${outcome.skipped}`)
+      }
+      for (const run of outcome.runs) {
+        result.written++
+        result.rows += run.rows
+        result.filesAfter -= run.sources - 1
+      }
+    }
+    result.seconds = (Date.now() - started) / 1000
+    return result
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+    await release()
+  }
+}
+
+/** Deletes a killed compaction's temporary files and the sources its renamed files supersede. */
+async function removeLeftovers(scan: LakeScan): Promise<number> {
+  const doomed = [...scan.compacting, ...scan.superseded.map((f) => f.path)]
+  for (const p of doomed) await rm(p, { force: true })
+  return doomed.length
+}
+
+function groupsOf(scan: LakeScan, days: ReadonlySet<string>): Group[] {
+  const groups = new Map<string, Group>()
+  const groupOf = (f: LakeFile): Group => {
+    const key = `${f.kind}/${f.dt}/${f.partition}`
+    let g = groups.get(key)
+    if (g === undefined) groups.set(key, (g = { kind: f.kind, dt: f.dt, partition: f.partition, files: [], breakers: [] }))
+    return g
+  }
+  for (const f of scan.complete) {
+    if (!days.has(f.dt)) continue
+    if (f.quarantined === true) groupOf(f).breakers.push(f)
+    else groupOf(f).files.push(f)
+  }
+  for (const f of scan.incomplete) if (days.has(f.dt)) groupOf(f).breakers.push(f)
+  for (const g of groups.values()) g.files.sort((a, b) => a.first - b.first)
+  return [...groups.values()].sort((a, b) => (a.dt === b.dt ? (a.kind === b.kind ? a.partition - b.partition : a.kind < b.kind ? -1 : 1) : a.dt < b.dt ? -1 : 1))
+}
+
+type GroupOutcome = { runs: { sources: number; rows: number }[]; skipped?: string }
+
+async function compactGroup(conn: DuckDBConnection, topic: string, g: Group, maxRowsPerFile: number, deps: CompactDeps): Promise<GroupOutcome> {
+  if (g.files.length < 2) return { runs: [] }
+  const paths = g.files.map((f) => f.path)
+  const done: { sources: number; rows: number }[] = []
+  try {
+    const problem = await aboutTheFiles(() => unreadable(conn, g.kind, paths))
+    if (problem !== undefined) return { runs: [], skipped: problem }
+    const rows = await aboutTheFiles(() => rowCounts(conn, paths))
+    const runs = planRuns(g.files.map((f) => ({ ...f, rows: rows.get(f.path) ?? 0 })), g.breakers, maxRowsPerFile)
+    for (const run of runs) {
+      await rewrite(conn, topic, g.partition, run, deps)
+      done.push({ sources: run.length, rows: run.reduce((n, f) => n + f.rows, 0) })
+    }
+    return { runs: done }
+  } catch (error) {
+    if (!(error instanceof UnreadableSource)) throw error
+    // The runs rewritten before stay rewritten; the rest of the folder is left as it is.
+    return { skipped: `a file cannot be read (${error.message}); \`vigil batch\` quarantines it`, runs: done }
+  }
+}
+
+/** A DuckDB error about a source file (not about memory, disk or an interrupt). */
+class UnreadableSource extends Error {}
+
+/** Runs a DuckDB read of the sources, turning an error about a file into UnreadableSource. */
+async function aboutTheFiles<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (error) {
+    if (notAboutTheFile(error) || error instanceof VigilError) throw error
+    throw new UnreadableSource(firstLine(describeError(error)), { cause: error })
+  }
+}
+
+/**
+ * Consecutive files, in offset order, cut into runs of at most `maxRows` rows; a breaker (a file
+ * that is not to be rewritten) between two files ends a run, so no compacted file spans a file
+ * it did not read. Runs of one file are left out: rewriting them gains nothing.
+ */
+export function planRuns<F extends Sized>(files: readonly F[], breakers: readonly { first: number; last: number }[], maxRows: number): F[][] {
+  const runs: F[][] = []
+  let run: F[] = []
+  let rows = 0
+  const close = (): void => {
+    if (run.length > 1) runs.push(run)
+    run = []
+    rows = 0
+  }
+  for (const f of files) {
+    const prev = run[run.length - 1]
+    const interrupted = prev !== undefined && breakers.some((b) => b.first > prev.last && b.first < f.first)
+    if (interrupted || (run.length > 0 && rows + f.rows > maxRows)) close()
+    run.push(f)
+    rows += f.rows
+  }
+  close()
+  return runs
+}
+
+/** Why the files cannot be rewritten together, or undefined when they can. */
+async function unreadable(conn: DuckDBConnection, kind: RawKind, paths: readonly string[]): Promise<string | undefined> {
+  if (kind === 'readings') {
+    const inspection = await inspectFiles(conn, paths)
+    const [file, verdict] = [...inspection.bad][0] ?? []
+    if (file !== undefined && verdict !== undefined) return `${path.basename(file)} is ${verdict.kind} (${verdict.detail}); \`vigil batch\` quarantines it`
+    if (inspection.gone.length > 0) return `${path.basename(inspection.gone[0] as string)} vanished while being read; the next run takes the folder again`
+  }
+  // One COPY reads every file with the first file's columns: all must have the same ones.
+  const schemas = (await conn.runAndReadAll(`SELECT file_name, string_agg(name || ' ' || coalesce(type, '') || ' ' || coalesce(converted_type, ''), ', ' ORDER BY name) AS columns FROM parquet_schema([${paths.map(sqlString).join(', ')}]) GROUP BY file_name`)).getRowObjectsJS()
+  const distinct = new Set(schemas.map((r) => String(r.columns)))
+  if (distinct.size > 1) return `its files do not all have the same columns (${distinct.size} different sets)`
+  return undefined
+}
+
+async function rowCounts(conn: DuckDBConnection, paths: readonly string[]): Promise<Map<string, number>> {
+  const rows = (await conn.runAndReadAll(`SELECT file_name, num_rows FROM parquet_file_metadata([${paths.map(sqlString).join(', ')}])`)).getRowObjectsJS()
+  return new Map(rows.map((r) => [String(r.file_name), Number(r.num_rows)]))
+}
+
+/**
+ * The select list that writes the columns back as the archiver wrote them: DuckDB reads a
+ * millisecond timestamp (the lake's `ts`, `kafka_ts`) as microseconds and would write it so.
+ */
+async function columnsAsWritten(conn: DuckDBConnection, file: string): Promise<string> {
+  const rows = (await conn.runAndReadAll(`SELECT name, converted_type, num_children FROM parquet_schema(${sqlString(file)}) ORDER BY column_id`)).getRowObjectsJS()
+  // The first element is the schema's root; the lake's columns are flat.
+  return rows
+    .slice(1)
+    .map((r) => {
+      const name = `"${String(r.name).replaceAll('"', '""')}"`
+      return r.converted_type === 'TIMESTAMP_MILLIS' ? `${name}::TIMESTAMP_MS AS ${name}` : name
+    })
+    .join(', ')
+}
+
+/** One compacted file from `run` (one folder, one partition, offset order), then its sources deleted. */
+async function rewrite(conn: DuckDBConnection, topic: string, partition: number, run: readonly (LakeFile & Sized)[], deps: CompactDeps): Promise<void> {
+  const first = run[0] as LakeFile & Sized
+  const dir = path.dirname(first.path)
+  const name = fileName({ topic, partition, first: first.first, last: (run[run.length - 1] as LakeFile).last, parts: 1, compacted: true })
+  const final = path.join(dir, name)
+  const tmp = path.join(dir, compactingName(name))
+  const expected = run.reduce((n, f) => n + f.rows, 0)
+  try {
+    const columns = await aboutTheFiles(() => columnsAsWritten(conn, first.path))
+    // Files in offset order, each in offset order: DuckDB keeps that order (insertion order is
+    // preserved by default). No hive partitioning: a `dt` column must not enter the file.
+    await aboutTheFiles(() => conn.run(`COPY (SELECT ${columns} FROM read_parquet([${run.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false)) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`))
+    const written = (await rowCounts(conn, [tmp])).get(tmp)
+    if (written !== expected) {
+      throw new VigilError('STAGE_FAILED', `compaction wrote ${written ?? 0} rows to ${tmp} where its ${run.length} sources hold ${expected}; the sources are left as they are.`)
+    }
+    await fsyncFile(tmp)
+  } catch (error) {
+    await rm(tmp, { force: true })
+    throw error
+  }
+  await deps.onStep?.('written', tmp)
+  // The rename makes the compacted file visible and its sources superseded in one step; the
+  // folder is synced before a source is deleted, so a power cut cannot keep the deletes and
+  // lose the rename.
+  await rename(tmp, final)
+  await fsyncFile(dir)
+  await deps.onStep?.('renamed', final)
+  for (const f of run) {
+    await rm(f.path, { force: true })
+    await deps.onStep?.('deleted', f.path)
+  }
+  await fsyncFile(dir)
+}
