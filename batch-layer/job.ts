@@ -26,60 +26,15 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import { redisKeys } from '../lib/keys.ts'
-import type { BatchMeta, DailyStatsRow, Update } from '../lib/views.ts'
-import type { Vital } from '../ingestion/schema.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import type { BatchMeta, DailyStatsRow, Update } from '../lib/contract/views.ts'
+import type { Vital } from '../lib/contract/schema.ts'
+import type { BatchDeps, BatchProgress, BatchRunOptions, BatchRunResult } from '../lib/contract/batch.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
 import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay, visibleNames } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { firstLine, inspectFiles, notAboutTheFile, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { dailyStatsSql } from './stats-sql.ts'
-
-export interface BatchProgress {
-  phase: 'scan' | 'compute' | 'write'
-  done: number
-  total: number
-  message?: string
-}
-
-export interface BatchRunOptions {
-  /** Days to compute, YYYY-MM-DD; or `from`..`to`; default today (UTC). */
-  dates?: string[]
-  from?: string
-  to?: string
-  /** Recompute every requested day, not only those whose files changed. */
-  full?: boolean
-  /** Fail on the first bad Parquet file instead of quarantining it with a warning. */
-  strict?: boolean
-  onProgress?: (p: BatchProgress) => void
-  signal?: AbortSignal
-}
-
-export interface BatchRunResult {
-  runId: string
-  /** Days computed in this run (unchanged days skipped by the incremental mode are not listed). */
-  dates: string[]
-  /** Rows of statistics written (patient × vital × day). */
-  rows: number
-  patients: number
-  /** Raw readings read. */
-  readings: number
-  seconds: number
-  cutoffTs: number
-  /**
-   * Bad raw files left out of the statistics, each moved to <lake>/quarantine (see
-   * quarantine.ts for the kinds); empty on a clean run.
-   */
-  quarantined: Quarantined[]
-}
-
-export interface BatchDeps {
-  log?: Logger
-  /** A connected client to reuse (the serving layer's); otherwise the job connects and disconnects. */
-  redis?: RedisClient
-  /** Clock, for tests of the default day. */
-  now?: () => number
-}
 
 interface DayFiles {
   date: string
@@ -98,6 +53,8 @@ const MAX_LISTINGS = 5
  * does not hold, so the run lists the days again instead of computing without it.
  */
 class LakeChanged extends Error {}
+
+export type { BatchDeps, BatchProgress, BatchRunOptions, BatchRunResult }
 
 export async function runBatchJob(config: Config, options: BatchRunOptions = {}, deps: BatchDeps = {}): Promise<BatchRunResult> {
   const started = Date.now()

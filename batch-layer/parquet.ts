@@ -9,7 +9,7 @@
  * the COPY casts them to the lake's types.
  */
 import { DuckDBDataChunk, DuckDBDoubleType, DuckDBInstance, DuckDBIntegerType, DuckDBVarCharType, type DuckDBAppender, type DuckDBConnection, type DuckDBVector } from '@duckdb/node-api'
-import { VITALS, type Vital } from '../ingestion/schema.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
 
 /** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
 export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {

@@ -27,23 +27,13 @@ import { appendFile, open, rename, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { describeError } from '../lib/errors.ts'
-import { VITALS } from '../ingestion/schema.ts'
+import { VITALS } from '../lib/contract/schema.ts'
 import { ensureDir, exists, quarantineRoot } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 
-export type QuarantineKind = 'EMPTY' | 'NOT_PARQUET' | 'TRUNCATED' | 'CORRUPT' | 'SCHEMA_DRIFT'
+import type { QuarantineKind, Quarantined, Verdict } from '../lib/contract/batch.ts'
 
-export interface Verdict {
-  kind: QuarantineKind
-  detail: string
-}
-
-export interface Quarantined extends Verdict {
-  /** Where the file was in the raw tree (absolute). */
-  file: string
-  /** Where it is now; null when it could not be moved and was left in place (not read). */
-  movedTo: string | null
-}
+export type { QuarantineKind, Quarantined, Verdict }
 
 type Family = 'text' | 'timestamp' | 'integer' | 'number'
 

@@ -11,7 +11,7 @@
  * time (`ts`), which is also the lake's `dt` partition.
  */
 import { DEFAULT_BANDS, type Band, type BandTable, type Status } from '../lib/bands.ts'
-import { VITALS, type Vital } from '../ingestion/schema.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { VITAL_COLUMNS } from './parquet.ts'
 
 /** The glucose time-in-range columns, in the order of the glucose bands (Battelino 2019). */

@@ -7,7 +7,7 @@ import { Producer } from '@platformatic/kafka'
 import { DuckDBInstance } from '@duckdb/node-api'
 import type { Config } from '../lib/config.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
-import type { Reading } from '../ingestion/schema.ts'
+import type { Reading } from '../lib/contract/schema.ts'
 import { ensureDir, dtDir } from './lake.ts'
 import { sqlString } from './parquet.ts'
 

@@ -31,10 +31,10 @@ import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
 import { loadConfig, parseOptions, kebabFlag, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
-import { redisKeys } from '../lib/keys.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
 import { describeError, isVigilError } from '../lib/errors.ts'
-import { TOPIC_PARTITIONS } from '../ingestion/topics.ts'
-import type { Reading } from '../ingestion/schema.ts'
+import { TOPIC_PARTITIONS } from '../lib/contract/topics.ts'
+import type { Reading } from '../lib/contract/schema.ts'
 
 const { Kafka, Partitioners, logLevel: KafkaJsLogLevel } = kafkajs
 

@@ -19,10 +19,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { io as connect } from 'socket.io-client'
 import { loadConfig } from '../lib/config.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
-import { redisKeys } from '../lib/keys.ts'
-import type { Update } from '../lib/views.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import type { Update } from '../lib/contract/views.ts'
 import type { ReadingPush, Snapshot } from '../serving/events.ts'
-import { freePort, stateOf } from '../serving/test-view.ts'
+import { freePort, stateOf } from '../test/view-fixtures.ts'
 
 export interface ServingBenchOptions {
   /** Distinct patients. @defaultValue 1 000 */

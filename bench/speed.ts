@@ -20,10 +20,11 @@ import { Producer } from '@platformatic/kafka'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
-import { redisKeys } from '../lib/keys.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import type { Update } from '../lib/views.ts'
-import { TOPIC_PARTITIONS, consumerGroups, topicNames, type Reading } from '../ingestion/index.ts'
+import type { Update } from '../lib/contract/views.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
+import type { Reading } from '../lib/contract/schema.ts'
 
 export interface SpeedBenchOptions {
   /** Readings pre-filled for the drain measurement. @defaultValue 200 000 */

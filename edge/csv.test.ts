@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { validateReading } from '../ingestion/schema.ts'
+import { validateReading } from '../lib/contract/schema.ts'
 import { parseColumnsFlag, parseTimestamp, readCsv, resolveColumns, zonedToUtc, type CsvItem } from './csv.ts'
 
 const SEIZURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/patient_seizure_dataset.csv')

@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
-import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../ingestion/schema.ts'
+import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
 import { VigilError } from '../lib/errors.ts'
 
 export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS] as const

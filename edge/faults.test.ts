@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseReading, VITALS, type Reading } from '../ingestion/schema.ts'
+import { parseReading, VITALS, type Reading } from '../lib/contract/schema.ts'
 import { FAULT_KINDS, FaultInjector, SCHEMA_INVALID_FAULTS, encodeReading, type EdgeRecord } from './faults.ts'
 import { Prng } from './prng.ts'
 import { Simulator } from './simulator.ts'

@@ -15,7 +15,7 @@
  *
  * Every fault is counted when its record is actually emitted, so the summary matches the stream.
  */
-import { VITALS, type Reading } from '../ingestion/schema.ts'
+import { VITALS, type Reading } from '../lib/contract/schema.ts'
 import type { Prng } from './prng.ts'
 
 export const FAULT_KINDS = ['impossibleValue', 'missingField', 'wrongType', 'malformedJson', 'duplicate', 'outOfOrder', 'late', 'clockSkew'] as const

@@ -8,7 +8,7 @@
  * G6/G7, Libre 2/3), an automatic BP cuff every 15 min (ward observation protocols), a thermometer
  * every 30 min.
  */
-import type { Vital } from '../ingestion/schema.ts'
+import type { Vital } from '../lib/contract/schema.ts'
 
 export type DeviceKind = 'wrist' | 'oximeter' | 'resp' | 'cgm' | 'bp' | 'thermo'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { classifyVital, type Status } from '../lib/bands.ts'
-import { VITALS, validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
+import { VITALS, validateReading, type Reading, type Vital } from '../lib/contract/schema.ts'
 import { Simulator } from './simulator.ts'
 import { PERSONAS, personaOf, patientId } from './personas.ts'
 import { encodeReading } from './faults.ts'

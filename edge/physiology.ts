@@ -13,7 +13,7 @@
  *  - measurement noise of the device.
  * Everything random comes from seeded generators forked per patient, so a run is reproducible.
  */
-import type { Vital, Vitals } from '../ingestion/schema.ts'
+import type { Vital, Vitals } from '../lib/contract/schema.ts'
 import { Prng } from './prng.ts'
 import { EPISODE_SHAPES, type Baselines, type EpisodeKind, type Persona } from './personas.ts'
 

@@ -3,7 +3,7 @@
  * its own cadence. `next()` returns the readings of all devices merged in event-time order (ties
  * broken by device number), so a run is one deterministic sequence for a given seed and start.
  */
-import type { Reading, Vitals } from '../ingestion/schema.ts'
+import type { Reading, Vitals } from '../lib/contract/schema.ts'
 import { Prng } from './prng.ts'
 import { Patient } from './physiology.ts'
 import { DEVICES, deviceId, patientId, personaOf, type DeviceKind } from './personas.ts'

@@ -8,8 +8,8 @@ import type { Logger } from 'pino'
 import type { Config } from '../lib/config.ts'
 import { backoffDelay } from '../lib/backoff.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
-import { BatchingProducer, type Compression } from '../ingestion/producer.ts'
-import { TOPIC_PARTITIONS, topicNames } from '../ingestion/topics.ts'
+import { BatchingProducer, type Compression } from '../lib/producer.ts'
+import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
 import { SCHEMA_INVALID_FAULTS, type EdgeRecord } from './faults.ts'
 
 export interface SinkStats {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLogger } from '../lib/log.ts'
-import { parseReading } from '../ingestion/schema.ts'
-import { readTopic } from '../ingestion/read-topic.ts'
+import { parseReading } from '../lib/contract/schema.ts'
+import { readTopic } from '../test/read-topic.ts'
 import { createTestEnv, type TestEnv } from '../test/support.ts'
 import { run } from './index.ts'
 

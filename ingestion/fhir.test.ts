@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { validateReading } from './schema.ts'
+import { validateReading } from '../lib/contract/schema.ts'
 import { bundleToReadings, observationToReading, parseFhirDateTime, patientIdOf } from './fhir.ts'
 import { EXPECTED, bodyTemperature, heartRate, bloodPressure } from './fixtures/fhir-vitalsigns-examples.ts'
 

@@ -20,7 +20,7 @@
  *   the same (deviceId, seq), which is what makes it idempotent downstream, and two Observations
  *   of one device at one instant (heart rate and SpO2) keep distinct keys.
  */
-import { idProblem, type Reading, type Vital, type Vitals } from './schema.ts'
+import { idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
 
 export const LOINC_SYSTEM = 'http://loinc.org'
 export const UCUM_SYSTEM = 'http://unitsofmeasure.org'

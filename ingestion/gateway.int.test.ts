@@ -3,11 +3,11 @@ import { createLogger } from '../lib/log.ts'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { createTestEnv, freePort, startTcpProxy, type TestEnv } from '../test/support.ts'
-import { readTopic, recordCount } from './read-topic.ts'
+import { readTopic, recordCount } from '../test/read-topic.ts'
 import { startGateway, type Gateway } from './gateway.ts'
 import { gatewayOptions, type GatewayOptionsInput } from './config.ts'
 import { EXPECTED } from './fixtures/fhir-vitalsigns-examples.ts'
-import type { Reading } from './schema.ts'
+import type { Reading } from '../lib/contract/schema.ts'
 
 const TOKEN = 'device-token-for-tests'
 const quiet = createLogger({ level: 'warn', destination: process.stderr })

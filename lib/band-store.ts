@@ -4,7 +4,7 @@
  * patient's next reading.
  */
 import { applyBandSpecs, mergeBands, overridesFromHash, overridesToHash, type BandOverrides, type BandSpec, type BandTable } from './bands.ts'
-import type { RedisKeys } from './keys.ts'
+import type { RedisKeys } from './contract/keys.ts'
 import type { RedisClient } from './redis.ts'
 
 export interface PatientBands {

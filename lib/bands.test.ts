@@ -15,7 +15,7 @@ import {
   worse,
   type Status,
 } from './bands.ts'
-import type { Vital } from '../ingestion/schema.ts'
+import type { Vital } from './contract/schema.ts'
 
 // Every edge of every band, the value on the edge and just beyond it (whole units for vitals charted in
 // whole numbers, 0.1 °C for temperature), with the status and NEWS2 score the published tables give.

@@ -19,7 +19,7 @@
  *   (stage 2 hypertension DBP >= 90; hypertensive crisis DBP > 120) and the usual clinical
  *   hypotension threshold (DBP < 50 warning, < 40 critical).
  */
-import type { Vital } from '../ingestion/schema.ts'
+import type { Vital } from './contract/schema.ts'
 
 export const STATUSES = ['NORMAL', 'WARNING', 'CRITICAL_LOW', 'CRITICAL_HIGH'] as const
 export type Status = (typeof STATUSES)[number]

@@ -11,8 +11,8 @@ import { io } from '/socket.io/socket.io.esm.min.js'
 /** @typedef {import('../serving/events.ts').ReadingPush} ReadingPush */
 /** @typedef {import('../serving/events.ts').AlertView} AlertView */
 /** @typedef {import('../serving/events.ts').BatchProgress} BatchProgress */
-/** @typedef {import('../lib/views.ts').PatientState} PatientState */
-/** @typedef {import('../lib/views.ts').SeriesEntry} SeriesEntry */
+/** @typedef {import('../lib/contract/views.ts').PatientState} PatientState */
+/** @typedef {import('../lib/contract/views.ts').SeriesEntry} SeriesEntry */
 
 const VITAL_LABELS = {
   heartRate: 'Heart rate',

@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
-import { redisKeys } from '../lib/keys.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { consumerGroups, topicNames, topicSpecs } from '../ingestion/topics.ts'
+import { consumerGroups, topicNames, topicSpecs } from '../lib/contract/topics.ts'
 
 export interface ResetSummary {
   topicsRecreated: string[]

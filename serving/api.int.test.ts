@@ -2,15 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestEnv, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import { redisKeys, type RedisKeys } from '../lib/keys.ts'
+import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
-import type { AlertEvent } from '../lib/views.ts'
+import type { AlertEvent } from '../lib/contract/views.ts'
 import { start, servingOptions, type Serving } from './index.ts'
+import { runBatchJob } from '../batch-layer/job.ts'
 import { ackKey } from './view.ts'
 import { produceAll } from '../batch-layer/synthetic.ts'
 import { createAdmin } from '../lib/kafka.ts'
-import { TOPIC_PARTITIONS, consumerGroups } from '../ingestion/topics.ts'
-import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings } from './test-view.ts'
+import { TOPIC_PARTITIONS, consumerGroups } from '../lib/contract/topics.ts'
+import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings } from '../test/view-fixtures.ts'
 
 const TOKEN = 'api-test-token-0123456789'
 const DAY = '2026-11-20'
@@ -28,7 +29,7 @@ beforeAll(async () => {
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  serving = await start(config, { log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
+  serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
 })
 
 afterAll(async () => {

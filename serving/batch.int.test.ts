@@ -6,8 +6,9 @@ import { createLogger } from '../lib/log.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { generateLake } from '../batch-layer/synthetic.ts'
 import { start, servingOptions, type Serving } from './index.ts'
+import { runBatchJob } from '../batch-layer/job.ts'
 import type { BatchProgress, ClientToServerEvents, ServerToClientEvents, StatsNotice } from './events.ts'
-import { freePort } from './test-view.ts'
+import { freePort } from '../test/view-fixtures.ts'
 
 const TOKEN = 'batch-test-token-0123456789'
 const DAY = '2026-11-20'
@@ -25,7 +26,7 @@ beforeAll(async () => {
   env = await createTestEnv()
   await generateLake(env.config.datalakeDir, 60_000, { days: 1, patients: 50, startDay: DAY })
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
-  serving = await start(config, { log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
+  serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
   client = connect(serving.url, { transports: ['websocket'], extraHeaders: { authorization: `Bearer ${TOKEN}` }, reconnection: false })
   client.on('batch:progress', (p) => progress.push(p))
   client.on('stats', (n) => stats.push(n))

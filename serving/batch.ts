@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import type { runBatchJob } from '../batch-layer/index.ts'
+import type { RunBatchJob } from '../lib/contract/batch.ts'
 import type { Config } from '../lib/config.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
@@ -14,7 +14,7 @@ import type { BatchProgress, StatsNotice } from './events.ts'
 import type { ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'
 
-export type RunBatchJob = typeof runBatchJob
+export type { RunBatchJob }
 
 /** Quarantined files listed in a run's result to pages (the count, `skippedFiles`, is always whole). */
 const MAX_QUARANTINED_SHOWN = 20

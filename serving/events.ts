@@ -4,8 +4,8 @@
  * `alert`, `stats`, `batch:progress` from server to client; `subscribe` / `unsubscribe` from
  * client to server.
  */
-import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/views.ts'
-import type { BatchRunResult } from '../batch-layer/job.ts'
+import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/contract/views.ts'
+import type { BatchRunResult } from '../lib/contract/batch.ts'
 
 /** An alert as the feed shows it: the event, the stream entry id, and who acknowledged it. */
 export interface AlertView extends AlertEvent {

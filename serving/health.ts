@@ -5,7 +5,7 @@
  * summed over partitions.
  */
 import type { Admin } from '@platformatic/kafka'
-import { consumerGroups, topicNames } from '../ingestion/topics.ts'
+import { consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import type { Config } from '../lib/config.ts'
 import { describeError } from '../lib/errors.ts'
 import { withTimeout } from '../lib/backoff.ts'

@@ -13,11 +13,10 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifyStatic from '@fastify/static'
 import { Server } from 'socket.io'
-import { runBatchJob } from '../batch-layer/index.ts'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin } from '../lib/kafka.ts'
-import { redisKeys } from '../lib/keys.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis } from '../lib/redis.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
@@ -32,10 +31,18 @@ import { View } from './view.ts'
 
 export { servingOptions, type ServingOptions } from './config.ts'
 
+/** Stands in for the batch job when the process was started without one. */
+const noBatchJob: RunBatchJob = () =>
+  Promise.reject(new VigilError('STAGE_FAILED', 'this server was started without the batch job: start it with `vigil serve` or `vigil all`, or run `vigil batch`.'))
+
 export interface ServingDeps {
   log?: Logger
   options?: ServingOptions
-  /** The batch job to run on POST /api/batch/runs (the batch layer's). */
+  /**
+   * The batch job to run on POST /api/batch/runs, handed in by the composition root (cli/) so
+   * that the serving layer never imports the batch layer. Without it, a run fails with a message
+   * that says so.
+   */
   runBatchJob?: RunBatchJob
   /** Called for every route registered (the security suite checks each one refuses without the token). */
   onRoute?: (route: RouteOptions) => void
@@ -96,7 +103,7 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
   let io: VigilServer | undefined
   const batch = new BatchRunner({
     config,
-    run: deps.runBatchJob ?? runBatchJob,
+    run: deps.runBatchJob ?? noBatchJob,
     redis,
     view,
     log,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { mergeDay } from './merge.ts'
-import { dailyRow } from './test-view.ts'
-import type { SeriesEntry } from '../lib/views.ts'
+import { dailyRow } from '../test/view-fixtures.ts'
+import type { SeriesEntry } from '../lib/contract/views.ts'
 
 const DAY = '2026-11-20'
 const START = Date.parse(`${DAY}T00:00:00Z`)

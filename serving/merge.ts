@@ -3,8 +3,8 @@
  * before its cutoff; the speed layer's series covers what came after. The daily panel shows
  * both parts, labelled, and their combination. Pure functions, no I/O.
  */
-import { VITALS, type Vital } from '../ingestion/schema.ts'
-import type { DailyStatsRow, SeriesEntry } from '../lib/views.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
+import type { DailyStatsRow, SeriesEntry } from '../lib/contract/views.ts'
 
 export interface Figures {
   count: number

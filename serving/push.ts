@@ -8,13 +8,13 @@
  * view is announced at once.
  */
 import type { Server, Socket } from 'socket.io'
-import { patientIdSchema } from '../ingestion/schema.ts'
-import type { RedisKeys } from '../lib/keys.ts'
+import { patientIdSchema } from '../lib/contract/schema.ts'
+import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { Logger } from '../lib/log.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
 import { describeError } from '../lib/errors.ts'
-import type { AlertEvent, PatientState, SeriesEntry, Update } from '../lib/views.ts'
+import type { AlertEvent, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
 import type { ServingOptions } from './config.ts'
 import type { AlertView, ClientToServerEvents, RoomAck, InterServerEvents, ReadingPush, ServerToClientEvents, Snapshot, SocketData } from './events.ts'
 import type { ServingMetrics } from './metrics.ts'

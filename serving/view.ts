@@ -1,13 +1,13 @@
 /**
- * Reads the Redis views (lib/views.ts describes the layout) into the API's shapes. The serving
+ * Reads the Redis views (lib/contract/views.ts describes the layout) into the API's shapes. The serving
  * layer only reads what the speed layer and the batch job write, except alert acknowledgements,
  * which are its own (`<prefix>alerts:acks` hash: alert id -> {by, at} JSON).
  */
-import { VITALS, type Vital } from '../ingestion/schema.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { STATUSES, type Status } from '../lib/bands.ts'
-import type { RedisKeys } from '../lib/keys.ts'
+import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, BatchMeta, DailyStatsRow, News2Risk, PatientState, SeriesEntry, VitalState } from '../lib/views.ts'
+import type { AlertEvent, BatchMeta, DailyStatsRow, News2Risk, PatientState, SeriesEntry, VitalState } from '../lib/contract/views.ts'
 import type { AlertView } from './events.ts'
 
 const RISKS: readonly News2Risk[] = ['low', 'low-medium', 'medium', 'high']

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { classifyVital } from '../lib/bands.ts'
-import type { AlertEvent } from '../lib/views.ts'
+import type { AlertEvent } from '../lib/contract/views.ts'
 import { staleThresholdMs, stepVitalAlert, type VitalAlertState } from './alerts.ts'
 import { applyReadings, emptyPatient } from './patients.ts'
 

@@ -10,8 +10,8 @@
  * readings yields the same ids, which is what lets consumers of `vitals.alerts` drop duplicates.
  */
 import { STATUS_SEVERITY, type Status } from '../lib/bands.ts'
-import { VITAL_UNITS, type Vital } from '../ingestion/schema.ts'
-import type { AlertEvent, AlertKind, AlertLevel } from '../lib/views.ts'
+import { VITAL_UNITS, type Vital } from '../lib/contract/schema.ts'
+import type { AlertEvent, AlertKind, AlertLevel } from '../lib/contract/views.ts'
 
 export type OpenLevel = Exclude<Status, 'NORMAL'>
 

@@ -6,8 +6,8 @@
  * override scores SpO2 on scale 2.
  */
 import { bandOf, type BandTable } from '../lib/bands.ts'
-import type { Vital } from '../ingestion/schema.ts'
-import type { News2Risk } from '../lib/views.ts'
+import type { Vital } from '../lib/contract/schema.ts'
+import type { News2Risk } from '../lib/contract/views.ts'
 
 /** The NEWS2 parameters Vigil measures (glucose and diastolic are not NEWS2 parameters). */
 export const NEWS2_VITALS = ['respRate', 'spo2', 'systolic', 'heartRate', 'temperature'] as const satisfies readonly Vital[]

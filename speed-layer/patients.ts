@@ -15,8 +15,8 @@
  * alert events, with the same ids.
  */
 import { DEFAULT_BANDS, STATUS_SEVERITY, classifyVital, worse, type BandTable, type Status } from '../lib/bands.ts'
-import type { AlertEvent, PatientState, SeriesEntry, VitalState } from '../lib/views.ts'
-import type { Reading, Vital } from '../ingestion/schema.ts'
+import type { AlertEvent, PatientState, SeriesEntry, VitalState } from '../lib/contract/views.ts'
+import type { Reading, Vital } from '../lib/contract/schema.ts'
 import { staleCleared, stepVitalAlert, type VitalAlertState } from './alerts.ts'
 import { isDuplicate, markSeen, type DeviceState } from './devices.ts'
 import { news2 } from './news2.ts'
@@ -104,7 +104,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Reading[], o
   return out
 }
 
-/** The patient's state as the API shows it (PatientState in lib/views.ts). */
+/** The patient's state as the API shows it (PatientState in lib/contract/views.ts). */
 export function patientState(p: PatientRuntime): PatientState {
   let status: Status = 'NORMAL'
   const values: Partial<Record<Vital, number>> = {}

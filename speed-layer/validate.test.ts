@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
-import { REJECT_HEADERS } from '../ingestion/topics.ts'
+import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADER_BYTES, PLAUSIBLE_RANGES, deadLetterHeaders, deadLetterPayload, printable, produceChunks, validateRecord } from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
-import { VITALS, type Reading } from '../ingestion/schema.ts'
+import { VITALS, type Reading } from '../lib/contract/schema.ts'
 
 const base = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000_000, seq: 1 }
 const facts = { key: 'p-1', brokerTs: 1_000_000 }

@@ -1,10 +1,10 @@
 /**
- * Validation at the speed layer's boundary: schema v1 (ingestion/schema.ts) and then physiological
+ * Validation at the speed layer's boundary: schema v1 (lib/contract/schema.ts) and then physiological
  * plausibility. A reading that fails is not classified: it goes to `vitals.rejected` with one of
  * the reason codes below and is counted by reason (docs/CONTRACT.md, Classification).
  */
-import { validateReading, type Reading, type Vital } from '../ingestion/schema.ts'
-import { REJECT_HEADERS } from '../ingestion/topics.ts'
+import { validateReading, type Reading, type Vital } from '../lib/contract/schema.ts'
+import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
 /**

@@ -1,5 +1,5 @@
 /**
- * The speed layer's Redis round trips (layout: lib/views.ts header, docs/CONTRACT.md Redis):
+ * The speed layer's Redis round trips (layout: lib/contract/views.ts header, docs/CONTRACT.md Redis):
  * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
  *   batch, so an override applies from the next reading) and, for patients not cached yet, their
  *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
@@ -9,10 +9,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { DEFAULT_BANDS, mergeBands, overridesFromHash, type Status } from '../lib/bands.ts'
-import type { RedisKeys } from '../lib/keys.ts'
+import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, PatientState, Update, VitalState } from '../lib/views.ts'
-import { VITALS, type Vital } from '../ingestion/schema.ts'
+import type { AlertEvent, PatientState, Update, VitalState } from '../lib/contract/views.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import type { VitalAlertState } from './alerts.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'

@@ -1,6 +1,6 @@
 --[[
   write-batch.lua: applies one speed-layer batch to the real-time view in one round trip, atomically
-  (speed-layer/view.ts writeBatch builds the arguments; layout in lib/views.ts and docs/CONTRACT.md, Redis).
+  (speed-layer/view.ts writeBatch builds the arguments; layout in lib/contract/views.ts and docs/CONTRACT.md, Redis).
 
   KEYS: for each patient p (0-based), four keys:
           KEYS[4p+1] latest hash, KEYS[4p+2] series sorted set, KEYS[4p+3] device-state hash,

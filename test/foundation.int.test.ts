@@ -5,8 +5,8 @@ import { Consumer, Producer, stringDeserializers, stringSerializers } from '@pla
 import { createTestEnv, type TestEnv } from './support.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis } from '../lib/redis.ts'
-import { redisKeys } from '../lib/keys.ts'
-import { parseReading, type Reading } from '../ingestion/schema.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import { parseReading, type Reading } from '../lib/contract/schema.ts'
 
 const run = promisify(execFile)
 

@@ -7,6 +7,7 @@
  * are stopped cleanly: no half-alive process.
  */
 import type { Command } from 'commander'
+import { lazyBatchJob } from './batch.ts'
 import { kebabFlag, parseOptions } from '../../lib/config.ts'
 import { VigilError, describeError } from '../../lib/errors.ts'
 import { stageLogger } from '../../lib/log.ts'
@@ -14,7 +15,7 @@ import { createAdmin, ensureTopics } from '../../lib/kafka.ts'
 import { onSignal, stopAll, stopAllWithin, type Stoppable } from '../../lib/shutdown.ts'
 import { action, commandConfig, commandLogger, waitForServices } from '../command.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
-import { topicSpecs } from '../../ingestion/topics.ts'
+import { topicSpecs } from '../../lib/contract/topics.ts'
 import { DEFAULT_SPEED_OPTIONS } from '../../speed-layer/config.ts'
 import { servingOptions } from '../../serving/config.ts'
 import { edgeOptionsSchema } from '../../edge/config.ts'
@@ -99,7 +100,7 @@ export function register(program: Command): void {
             [
               'serve',
               async () => {
-                const s = await startServing(config, { log: stageLogger(root, 'serve'), options: servingOptions() })
+                const s = await startServing(config, { log: stageLogger(root, 'serve'), options: servingOptions(), runBatchJob: lazyBatchJob })
                 process.stdout.write(`\nDashboard: ${s.loginUrl}\n${s.tokenGenerated ? '(VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''}\n`)
                 return { name: 'serve', stage: s }
               },

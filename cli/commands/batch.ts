@@ -3,9 +3,15 @@ import type { Command } from 'commander'
 import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { batchOptionsSchema } from '../../batch-layer/config.ts'
-import type { BatchProgress } from '../../batch-layer/job.ts'
+import type { BatchProgress, RunBatchJob } from '../../lib/contract/batch.ts'
 import { quarantineRoot } from '../../batch-layer/lake.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
+
+/**
+ * The batch job as the serving layer receives it: loaded on the first run, so DuckDB stays out of
+ * a serving process until someone asks for a batch.
+ */
+export const lazyBatchJob: RunBatchJob = async (config, options, deps) => (await import('../../batch-layer/job.ts')).runBatchJob(config, options, deps)
 
 /** Exit status of a run that computed its days but quarantined bad lake files (a warning, not a failure). */
 export const EXIT_QUARANTINED = 3

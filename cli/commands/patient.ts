@@ -2,9 +2,9 @@ import type { Command } from 'commander'
 import { BAND_PRESETS, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
 import { readPatientBands, writePatientBands } from '../../lib/band-store.ts'
 import { VigilError } from '../../lib/errors.ts'
-import { redisKeys } from '../../lib/keys.ts'
+import { redisKeys } from '../../lib/contract/keys.ts'
 import { connectRedis } from '../../lib/redis.ts'
-import { VITALS, patientIdSchema } from '../../ingestion/schema.ts'
+import { VITALS, patientIdSchema } from '../../lib/contract/schema.ts'
 import { action, commandConfig } from '../command.ts'
 
 const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(BAND_PRESETS)

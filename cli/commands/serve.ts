@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { lazyBatchJob } from './batch.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
@@ -18,7 +19,7 @@ export function register(program: Command): void {
         const options = servingOptions({ host: opts.host, pushIntervalMs: opts.pushIntervalMs })
         if (!(await servicesUp(config, log, { redis: true }))) return 0
         const { start } = await import('../../serving/index.ts')
-        const serving = await start(config, { log, options })
+        const serving = await start(config, { log, options, runBatchJob: lazyBatchJob })
         if (serving.tokenGenerated) {
           // Printed on stdout, not in the log: it is the one way in when VIGIL_TOKEN is unset.
           process.stdout.write(`Dashboard: ${serving.loginUrl}\n(VIGIL_TOKEN is unset: this token was generated for this run)\n`)

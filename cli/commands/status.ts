@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { consumerGroups, topicNames } from '../../ingestion/topics.ts'
+import { consumerGroups, topicNames } from '../../lib/contract/topics.ts'
 import { withTimeout } from '../../lib/backoff.ts'
 import type { Config } from '../../lib/config.ts'
 import { describeError } from '../../lib/errors.ts'

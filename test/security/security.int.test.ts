@@ -17,9 +17,10 @@ import type { Config } from '../../lib/config.ts'
 import { withTimeout } from '../../lib/backoff.ts'
 import { createLogger } from '../../lib/log.ts'
 import { connectRedis, type RedisClient } from '../../lib/redis.ts'
-import { redisKeys, type RedisKeys } from '../../lib/keys.ts'
+import { redisKeys, type RedisKeys } from '../../lib/contract/keys.ts'
 import { start, servingOptions, type Serving } from '../../serving/index.ts'
-import { freePort, writeAlert, writeReadings } from '../../serving/test-view.ts'
+import { runBatchJob } from '../../batch-layer/job.ts'
+import { freePort, writeAlert, writeReadings } from '../view-fixtures.ts'
 import { startGateway, type Gateway } from '../../ingestion/gateway.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
 
@@ -169,7 +170,7 @@ beforeAll(async () => {
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
   await writeReadings(redis, keys, [{ patientId: 'p-0001', ts: Date.now(), seq: 1, vitals: { heartRate: 72, spo2: 98 } }], { publish: false })
-  serving = await start(config, { log: quiet, options: servingOptions({ pushIntervalMs: 50 }), onRoute: collector(servingRoutes) })
+  serving = await start(config, { runBatchJob, log: quiet, options: servingOptions({ pushIntervalMs: 50 }), onRoute: collector(servingRoutes) })
   gateway = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet, onRoute: collector(gatewayRoutes) })
 })
 

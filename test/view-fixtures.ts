@@ -1,13 +1,13 @@
 /**
- * Writes the Redis view exactly as lib/views.ts describes it (latest hash, series sorted set,
+ * Writes the Redis view exactly as lib/contract/views.ts describes it (latest hash, series sorted set,
  * patients sorted set, alerts stream, batch view) and publishes the matching Update, so that
  * the serving layer's tests and benchmark run against real Redis without the speed layer.
  */
-import { VITALS, type Vital } from '../ingestion/schema.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { classifyVital, worse, type Status } from '../lib/bands.ts'
-import type { RedisKeys } from '../lib/keys.ts'
+import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, BatchMeta, DailyStatsRow, PatientState, SeriesEntry, Update } from '../lib/views.ts'
+import type { AlertEvent, BatchMeta, DailyStatsRow, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
 
 export interface TestReading {
   patientId: string
@@ -105,4 +105,4 @@ export function dailyRow(date: string, patientId: string, vital: Vital, f: { cou
 }
 
 /** A TCP port free right now on 127.0.0.1 (the config refuses port 0). */
-export { freePort } from '../test/support.ts'
+export { freePort } from './support.ts'

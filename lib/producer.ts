@@ -20,10 +20,10 @@
  */
 import { Producer, murmur2 } from '@platformatic/kafka'
 import type { Logger } from 'pino'
-import type { Config } from '../lib/config.ts'
-import { backoffDelay } from '../lib/backoff.ts'
-import { VigilError, describeError } from '../lib/errors.ts'
-import { createAdmin, ensureTopics, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
+import type { Config } from './config.ts'
+import { backoffDelay } from './backoff.ts'
+import { VigilError, describeError } from './errors.ts'
+import { createAdmin, ensureTopics, kafkaBaseOptions, kafkaUnreachable } from './kafka.ts'
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4'
 

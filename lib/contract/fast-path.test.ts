@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { isPlainlyValid, parseReading, readingSchema } from './schema.ts'
-import { prng, syntheticReadings } from '../batch-layer/synthetic.ts'
+import { prng, syntheticReadings } from '../../batch-layer/synthetic.ts'
 
 /** Mutations that each may or may not break schema v1. */
 const mutations: ((r: Record<string, unknown>, rnd: () => number) => void)[] = [

@@ -12,8 +12,8 @@
  * - `batch:daily:<date>` hash: field patientId, value a JSON array of `DailyStatsRow`.
  * - `batch:meta` hash: `BatchMeta` fields as strings.
  */
-import type { Vital } from '../ingestion/schema.ts'
-import type { Status } from './bands.ts'
+import type { Vital } from './schema.ts'
+import type { Status } from '../bands.ts'
 
 export type News2Risk = 'low' | 'low-medium' | 'medium' | 'high'
 
