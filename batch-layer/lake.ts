@@ -153,7 +153,9 @@ export async function scanLake(lake: string, topic: string): Promise<LakeScan> {
             continue
           }
           if (name.startsWith('.') && name.endsWith('.compacting')) {
-            if (!quarantined) compacting.push(path.join(dir, name))
+            // Only this topic's: another topic's compaction may be writing in the same folder.
+            const final = parseFileName(name.slice(1).replace(/\.\d+\.compacting$/, ''))
+            if (!quarantined && final?.topic === topic) compacting.push(path.join(dir, name))
             continue
           }
           const f = parseFileName(name)
