@@ -173,7 +173,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const result = await runBatchBench({
     drainRows: values['skip-drain'] === true ? 0 : Number(values['drain-rows']),
     batchRows: values['skip-job'] === true ? 0 : Number(values['batch-rows']),
-    config: loadConfig({}, process.env),
+    config: loadConfig({}),
   })
   console.table(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v])))
   console.log(JSON.stringify(result))

@@ -30,7 +30,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { io as connect, type Socket } from 'socket.io-client'
-import { loadConfig, type Config } from '../lib/config.ts'
+import { childEnv, loadBenchConfig, loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
@@ -176,7 +176,7 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
   const { rate = 5_000, seconds = 10, maxSeconds = 10, patients = 1_000, catchUpTimeoutS = 90 } = options
   const id = `bench-${randomUUID().slice(0, 8)}`
   const lake = await mkdtemp(path.join(tmpdir(), 'vigil-e2e-'))
-  const base = options.config ?? loadConfig({}, process.env)
+  const base = options.config ?? loadConfig({})
   const config = loadConfig(
     { kafkaBrokers: base.kafkaBrokers.join(','), redisUrl: base.redisUrl, topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir: lake, logLevel: 'warn' },
     {},
@@ -212,18 +212,18 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
   }
 
   try {
-    const env = {
-      ...process.env,
+    const bench = loadBenchConfig()
+    const env = childEnv({
       VIGIL_KAFKA_BROKERS: config.kafkaBrokers.join(','),
       VIGIL_REDIS_URL: config.redisUrl,
       VIGIL_TOPIC_PREFIX: config.topicPrefix,
       VIGIL_REDIS_PREFIX: config.redisPrefix,
       VIGIL_DATALAKE_DIR: lake,
       VIGIL_TOKEN: token,
-      VIGIL_LOG_LEVEL: process.env.VIGIL_BENCH_LOG_LEVEL ?? 'warn',
-    }
+      VIGIL_LOG_LEVEL: bench.benchLogLevel,
+    })
     // VIGIL_BENCH_CPU_PROF=<dir>: V8 CPU profiles of the three processes (open them in Chrome DevTools).
-    const prof = process.env.VIGIL_BENCH_CPU_PROF
+    const prof = bench.benchCpuProf
     const nodeArgs = prof === undefined || prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]
     for (const [name, args] of [
       ['speed', ['speed']],

@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { loadConfig, type Config } from '../lib/config.ts'
+import { childEnv, loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { createLogger } from '../lib/log.ts'
 import { pollUntil } from '../lib/backoff.ts'
@@ -116,7 +116,7 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
       const token = randomBytes(16).toString('hex')
       const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
       const child = spawn(process.execPath, [path.join(root, 'bin/vigil.js'), 'ingest', '--port', String(port), '--host', '127.0.0.1'], {
-        env: { ...process.env, VIGIL_TOPIC_PREFIX: prefix, VIGIL_KAFKA_BROKERS: config.kafkaBrokers.join(','), VIGIL_DEVICE_TOKENS: token, VIGIL_LOG_LEVEL: 'warn' },
+        env: childEnv({ VIGIL_TOPIC_PREFIX: prefix, VIGIL_KAFKA_BROKERS: config.kafkaBrokers.join(','), VIGIL_DEVICE_TOKENS: token, VIGIL_LOG_LEVEL: 'warn' }),
         stdio: ['ignore', 'ignore', 'inherit'],
       })
       try {

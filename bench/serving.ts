@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { io as connect } from 'socket.io-client'
-import { loadConfig } from '../lib/config.ts'
+import { childEnv, loadConfig } from '../lib/config.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import type { Update } from '../lib/contract/views.ts'
@@ -89,7 +89,7 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
   let socket: ReturnType<typeof connect> | undefined
   try {
     child = spawn(process.execPath, ['bin/vigil.js', 'serve', '--port', String(port)], {
-      env: { ...process.env, VIGIL_TOKEN: token, VIGIL_REDIS_PREFIX: base.redisPrefix, VIGIL_TOPIC_PREFIX: base.topicPrefix, VIGIL_LOG_LEVEL: 'warn' },
+      env: childEnv({ VIGIL_TOKEN: token, VIGIL_REDIS_PREFIX: base.redisPrefix, VIGIL_TOPIC_PREFIX: base.topicPrefix, VIGIL_LOG_LEVEL: 'warn' }),
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const pid = child.pid as number

@@ -17,7 +17,7 @@ import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { Producer } from '@platformatic/kafka'
-import { loadConfig, type Config } from '../lib/config.ts'
+import { childEnv, loadBenchConfig, loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
@@ -107,14 +107,15 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     }
 
     // VIGIL_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the speed process there (open it in Chrome DevTools).
-    const profile = process.env.VIGIL_BENCH_CPU_PROF
+    const bench = loadBenchConfig()
+    const profile = bench.benchCpuProf
     const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
     // VIGIL_BENCH_NODE_ARGS: extra node flags for the speed process (e.g. --max-semi-space-size=64), to compare tunings.
-    nodeArgs.push(...(process.env.VIGIL_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''))
+    nodeArgs.push(...bench.benchNodeArgs)
     // VIGIL_BENCH_SPEED_ARGS: extra `vigil speed` flags (e.g. --max-batch-readings 20000), to compare settings.
-    const speedArgs = (process.env.VIGIL_BENCH_SPEED_ARGS ?? '').split(' ').filter((a) => a !== '')
+    const speedArgs = bench.benchSpeedArgs
     child = spawn(process.execPath, [...nodeArgs, 'bin/vigil.js', 'speed', ...speedArgs], {
-      env: { ...process.env, VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: process.env.VIGIL_BENCH_LOG_LEVEL ?? 'warn' },
+      env: childEnv({ VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: bench.benchLogLevel }),
       stdio: ['ignore', 'ignore', 'inherit'],
     })
     const orphan = child

@@ -3,7 +3,7 @@
  * and the error handling that turns a VigilError into one sentence and an exit code.
  */
 import { Command, Option } from 'commander'
-import { configFlagHelp, loadConfig, CONFIG_FIELDS, type Config } from '../lib/config.ts'
+import { configFlagHelp, loadConfig, loadSetting, CONFIG_FIELDS, type Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
 import { retry } from '../lib/backoff.ts'
@@ -52,7 +52,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     } catch (error) {
       if (isVigilError(error)) {
         process.stderr.write(`vigil: ${error.message}\n`)
-        if (process.env.VIGIL_DEBUG === '1' && error.cause !== undefined) process.stderr.write(`cause: ${describeError(error.cause)}\n`)
+        if (loadSetting('debug') && error.cause !== undefined) process.stderr.write(`cause: ${describeError(error.cause)}\n`)
         process.exitCode = error.exitCode
       } else {
         process.stderr.write(`vigil: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)

@@ -1,7 +1,9 @@
 /**
  * The one configuration of Vigil (docs/CONTRACT.md, Configuration): parsed once from command-line
  * flags, then `VIGIL_*` environment variables, then defaults; validated with zod and frozen.
- * No other module reads `process.env`.
+ * No other module reads `process.env` (lib/config.test.ts checks it): one setting alone is
+ * `loadSetting`, the benchmarks' `VIGIL_BENCH_*` are `loadBenchConfig`, a child process's
+ * environment is `childEnv`.
  */
 import { z } from 'zod'
 import { VigilError } from './errors.ts'
@@ -22,6 +24,14 @@ const list = (item: z.ZodString, what: string) =>
     .string()
     .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
     .pipe(z.array(item).min(1, { error: `expected a comma-separated list of ${what}` }))
+
+const logLevel = z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })
+
+/** A switch variable: on when it is exactly "1" (any other value, or none, is off). */
+const onSwitch = z.string().optional().transform((v) => v === '1')
+
+/** Space-separated words, e.g. extra command-line arguments. */
+const words = z.string().transform((s) => s.split(' ').filter((a) => a !== ''))
 
 interface Field<T> {
   /** The environment variable that sets it. */
@@ -112,14 +122,67 @@ export const CONFIG_FIELDS = {
   logLevel: field({
     env: 'VIGIL_LOG_LEVEL',
     flag: '--log-level <level>',
-    schema: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
+    schema: logLevel,
     default: 'info',
     describe: 'log level',
   }),
+
+  /** Prints a VigilError's cause under its one sentence (cli/command.ts), for a bug report. */
+  debug: field({
+    env: 'VIGIL_DEBUG',
+    schema: onSwitch,
+    describe: '1: print the cause under an error\'s one sentence',
+  }),
+  /** `vigil stack up` never tries Docker (the chaos suite's private stack runs natively). */
+  stackNoDocker: field({
+    env: 'VIGIL_STACK_NO_DOCKER',
+    schema: onSwitch,
+    describe: '1: `vigil stack up` runs Kafka and Redis natively even when a Docker engine answers',
+  }),
+  /** The stack and the test setup name a missing package instead of installing it with apt. */
+  noInstall: field({
+    env: 'VIGIL_NO_INSTALL',
+    schema: onSwitch,
+    describe: '1: never install a missing redis-server, Java, Maven or Chromium with apt',
+  }),
 } as const
 
+/** The benchmarks' own settings (bench/), apart from the config every command shares. */
+export const BENCH_FIELDS = {
+  /** Log level of the layers a benchmark runs as child processes. */
+  benchLogLevel: field({
+    env: 'VIGIL_BENCH_LOG_LEVEL',
+    schema: logLevel,
+    default: 'warn',
+    describe: 'log level of the layers a benchmark starts',
+  }),
+  /** A folder: the speed, archive and serve processes of a benchmark write V8 CPU profiles there. */
+  benchCpuProf: field({
+    env: 'VIGIL_BENCH_CPU_PROF',
+    schema: z.string().optional(),
+    describe: 'folder for V8 CPU profiles of the layers a benchmark starts',
+  }),
+  /** Extra node flags of the speed benchmark's process (e.g. --max-semi-space-size=64). */
+  benchNodeArgs: field({
+    env: 'VIGIL_BENCH_NODE_ARGS',
+    schema: words,
+    default: '',
+    describe: 'extra node flags of the speed benchmark\'s process, space-separated',
+  }),
+  /** Extra `vigil speed` flags of the speed benchmark (e.g. --max-batch-readings 20000). */
+  benchSpeedArgs: field({
+    env: 'VIGIL_BENCH_SPEED_ARGS',
+    schema: words,
+    default: '',
+    describe: 'extra `vigil speed` flags of the speed benchmark, space-separated',
+  }),
+} as const
+
+type AnyFields = Record<string, Field<unknown>>
+type Values<F extends AnyFields> = Readonly<{ [K in keyof F]: F[K] extends Field<infer T> ? T : never }>
 type Fields = typeof CONFIG_FIELDS
-export type Config = Readonly<{ [K in keyof Fields]: Fields[K] extends Field<infer T> ? T : never }>
+export type Config = Values<Fields>
+export type BenchConfig = Values<typeof BENCH_FIELDS>
 
 /** The flag's long name without its argument, e.g. `--brokers`. */
 function flagName(flag: string): string {
@@ -132,35 +195,64 @@ export function zodReason(error: z.ZodError): string {
   return issue === undefined ? 'invalid value' : issue.message
 }
 
+/** One field's value: its flag, else its variable (unless empty), else its default; parsed by its schema. */
+function resolveField(key: string, f: Field<unknown>, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): unknown {
+  const fromFlag = f.flag === undefined ? undefined : flags[key]
+  const fromEnv = env[f.env]
+  let raw: unknown
+  let source: string
+  if (fromFlag !== undefined) {
+    raw = fromFlag
+    source = `${flagName(f.flag ?? key)} ${JSON.stringify(String(fromFlag))}`
+  } else if (fromEnv !== undefined && fromEnv !== '') {
+    raw = fromEnv
+    source = `${f.env}=${JSON.stringify(fromEnv)}`
+  } else {
+    raw = f.default
+    source = `the default of ${f.env}`
+  }
+  const parsed = f.schema.safeParse(raw)
+  if (!parsed.success) {
+    throw new VigilError('CONFIG_INVALID', `${source} is not valid: ${zodReason(parsed.error)}.`, { cause: parsed.error })
+  }
+  return parsed.data
+}
+
+function loadFields<F extends AnyFields>(fields: F, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Values<F> {
+  const out: Record<string, unknown> = {}
+  for (const [key, f] of Object.entries(fields)) out[key] = resolveField(key, f, flags, env)
+  return Object.freeze(out) as Values<F>
+}
+
 /**
  * Builds the frozen configuration. `flags` holds commander's parsed options (camelCase keys,
  * absent when the user did not pass the flag); `env` defaults to the process environment.
  * Throws a `VigilError` whose message names the flag or variable and what it accepts.
  */
 export function loadConfig(flags: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = process.env): Config {
-  const out: Record<string, unknown> = {}
-  for (const [key, f] of Object.entries(CONFIG_FIELDS) as [keyof Fields, Field<unknown>][]) {
-    const fromFlag = f.flag === undefined ? undefined : flags[key]
-    const fromEnv = env[f.env]
-    let raw: unknown
-    let source: string
-    if (fromFlag !== undefined) {
-      raw = fromFlag
-      source = `${flagName(f.flag ?? key)} ${JSON.stringify(String(fromFlag))}`
-    } else if (fromEnv !== undefined && fromEnv !== '') {
-      raw = fromEnv
-      source = `${f.env}=${JSON.stringify(fromEnv)}`
-    } else {
-      raw = f.default
-      source = `the default of ${f.env}`
-    }
-    const parsed = f.schema.safeParse(raw)
-    if (!parsed.success) {
-      throw new VigilError('CONFIG_INVALID', `${source} is not valid: ${zodReason(parsed.error)}.`, { cause: parsed.error })
-    }
-    out[key] = parsed.data
-  }
-  return Object.freeze(out) as Config
+  return loadFields(CONFIG_FIELDS, flags, env)
+}
+
+/**
+ * One setting of the config, read when asked, for code that runs outside a command's config: the
+ * error handler (a bad config is the error it reports) and the stack's helpers (the chaos suite
+ * sets VIGIL_STACK_NO_DOCKER in its own process before it starts the stack).
+ */
+export function loadSetting<K extends keyof Fields>(key: K, env: NodeJS.ProcessEnv = process.env): Config[K] {
+  return resolveField(key, CONFIG_FIELDS[key], {}, env) as Config[K]
+}
+
+/** The benchmarks' settings (`VIGIL_BENCH_*`), frozen. */
+export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  return loadFields(BENCH_FIELDS, {}, env)
+}
+
+/**
+ * The environment of a child process: this process's, with `extra` over it. Layers a benchmark
+ * or the stack starts read their own configuration from it.
+ */
+export function childEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, ...extra }
 }
 
 /** Help text for a config field's flag: what it is, its default and its environment variable. */

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Config } from '../lib/config.ts'
+import { loadSetting, type Config } from '../lib/config.ts'
 import { VigilError } from '../lib/errors.ts'
 import { kafkaAnswers } from '../lib/kafka.ts'
 import { redisAnswers } from '../lib/redis.ts'
@@ -61,7 +61,7 @@ function redisAddress(config: Pick<Config, 'redisUrl'>): { host: string; port: n
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '[::1]'
 
 async function dockerEngineAnswers(): Promise<boolean> {
-  if (process.env.VIGIL_STACK_NO_DOCKER === '1') return false
+  if (loadSetting('stackNoDocker')) return false
   const r = await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 5_000 })
   return r.code === 0 && r.stdout.trim().length > 0
 }

@@ -5,6 +5,7 @@
  * else the error names the exact command to run. `VIGIL_NO_INSTALL=1` turns the install off.
  */
 import { spawn } from 'node:child_process'
+import { childEnv, loadSetting } from '../lib/config.ts'
 import { VigilError, type VigilErrorCode } from '../lib/errors.ts'
 import { run } from './process.ts'
 
@@ -78,8 +79,8 @@ export const CHROMIUM: Prerequisite = {
 }
 
 /** True when this process may install Debian packages itself: Linux, root, apt-get present. */
-async function canApt(env: NodeJS.ProcessEnv): Promise<boolean> {
-  if (env.VIGIL_NO_INSTALL === '1') return false
+async function canApt(env: NodeJS.ProcessEnv | undefined): Promise<boolean> {
+  if (loadSetting('noInstall', env)) return false
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return false
   return answers('apt-get', ['--version'])
 }
@@ -102,7 +103,7 @@ function apt(args: string[]): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], {
       stdio: ['ignore', process.stderr, process.stderr],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      env: childEnv({ DEBIAN_FRONTEND: 'noninteractive' }),
     })
     child.on('error', () => resolve(127))
     child.on('close', (code) => resolve(code ?? 1))
@@ -113,7 +114,7 @@ function apt(args: string[]): Promise<number> {
  * Makes sure every prerequisite is present: installs the missing ones with apt where this process
  * may (root on Debian/Ubuntu), else throws one VigilError naming the command to run.
  */
-export async function ensurePrerequisites(wanted: readonly Prerequisite[], log: Log, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function ensurePrerequisites(wanted: readonly Prerequisite[], log: Log, env?: NodeJS.ProcessEnv): Promise<void> {
   const found = await Promise.all(wanted.map((p) => p.present()))
   const missing = wanted.filter((_, i) => !found[i])
   if (missing.length === 0) return
