@@ -1,0 +1,103 @@
+/**
+ * What a run of the edge reports when it ends: the summary (`--json` prints it as it is) and its
+ * lines for a person.
+ */
+import { FAULT_KINDS, SCHEMA_INVALID_FAULTS, type FaultCounts } from './faults.ts'
+import type { SinkStats } from './sinks.ts'
+
+export type StoppedBy = 'count' | 'duration' | 'end-of-file' | 'stop' | 'error'
+
+/** Rows of a replayed file, over every pass (--loop). */
+export interface ReplayInfo {
+  file: string
+  passes: number
+  rowsRead: number
+  rowsSent: number
+  rowsSkipped: number
+}
+
+export interface EdgeSummary {
+  mode: 'simulate' | 'replay'
+  via: 'kafka' | 'http'
+  /** The seed used (pass it back with --seed to reproduce the run). */
+  seed: number
+  /** Event time of the simulation's start, epoch ms (simulation only). */
+  startMs?: number
+  /** Records handed to the sink (readings and injected faults). */
+  sent: number
+  /** Records acknowledged: by Kafka, or by the gateway's 202. */
+  acked: number
+  /** Records the gateway refused with 400 (schema faults sent over HTTP). */
+  refusedByGateway: number
+  /** Records sent and never acknowledged (stopped while the target was unreachable). */
+  unacknowledged: number
+  /** Injected faults actually sent, by kind. */
+  faults: FaultCounts
+  /** Records the speed layer should dead-letter: impossible values and schema faults. */
+  expectedRejected: number
+  elapsedMs: number
+  readingsPerSecond: number
+  outages: number
+  outageMs: number
+  replay?: ReplayInfo
+  stoppedBy: StoppedBy
+}
+
+/** What the summary is made of, gathered when the run has ended. */
+export interface RunOutcome {
+  via: EdgeSummary['via']
+  seed: number
+  /** The simulation's start, epoch ms; undefined for a replay. */
+  startMs: number | undefined
+  replay: ReplayInfo | undefined
+  sent: number
+  stats: SinkStats
+  faults: FaultCounts
+  elapsedMs: number
+  stoppedBy: StoppedBy
+}
+
+export function summarize(r: RunOutcome): EdgeSummary {
+  const fc = { ...r.faults }
+  return {
+    mode: r.replay === undefined ? 'simulate' : 'replay',
+    via: r.via,
+    seed: r.seed,
+    ...(r.replay === undefined ? { startMs: r.startMs } : {}),
+    sent: r.sent,
+    acked: r.stats.acked,
+    refusedByGateway: r.stats.refused,
+    unacknowledged: r.sent - r.stats.acked - r.stats.refused,
+    faults: fc,
+    expectedRejected: fc.impossibleValue + [...SCHEMA_INVALID_FAULTS].reduce((s, k) => s + fc[k], 0),
+    elapsedMs: Math.round(r.elapsedMs),
+    readingsPerSecond: r.elapsedMs > 0 ? Math.round((r.sent / r.elapsedMs) * 1000) : 0,
+    outages: r.stats.outages,
+    outageMs: r.stats.outageMs,
+    ...(r.replay === undefined ? {} : { replay: r.replay }),
+    stoppedBy: r.stoppedBy,
+  }
+}
+
+/** Summary lines for a person. */
+export function formatSummary(s: EdgeSummary): string {
+  const verb = s.mode === 'replay' ? 'replayed' : 'simulated'
+  const lines = [
+    `${verb} via ${s.via}: ${s.sent} records sent, ${s.acked} acknowledged in ${(s.elapsedMs / 1000).toFixed(1)} s ` +
+      `(${s.readingsPerSecond} readings/s), stopped by ${s.stoppedBy}`,
+    `seed ${s.seed}${s.startMs === undefined ? '' : `, start ${new Date(s.startMs).toISOString()}`}`,
+  ]
+  const injected = FAULT_KINDS.filter((k) => s.faults[k] > 0)
+  if (injected.length > 0) {
+    lines.push(`faults injected: ${injected.map((k) => `${k} ${s.faults[k]}`).join(', ')} (expected dead letters: ${s.expectedRejected})`)
+  }
+  if (s.refusedByGateway > 0) lines.push(`refused by the gateway (400): ${s.refusedByGateway}`)
+  const r = s.replay
+  if (r !== undefined) {
+    const passes = `${r.passes} pass${r.passes === 1 ? '' : 'es'}`
+    lines.push(`rows: ${r.rowsRead + r.rowsSkipped} read, ${r.rowsSent} sent, ${r.rowsSkipped} skipped (${passes} over ${r.file})`)
+  }
+  if (s.outages > 0) lines.push(`outages: ${s.outages}, ${(s.outageMs / 1000).toFixed(1)} s in total; nothing lost`)
+  if (s.unacknowledged > 0) lines.push(`WARNING: ${s.unacknowledged} records were not acknowledged before the edge stopped`)
+  return lines.join('\n') + '\n'
+}
