@@ -1,0 +1,67 @@
+/**
+ * What the speed layer says to Kafka, each written once: the records it produces (alert events on
+ * `vitals.alerts`, dead letters on `vitals.rejected`, docs/CONTRACT.md Topics) and the options of
+ * its consumer group, which the client needs both when built and when it joins. Pure.
+ */
+import type { AlertEvent } from '../lib/contract/views.ts'
+import { REJECT_HEADERS } from '../lib/contract/topics.ts'
+import type { SpeedOptions } from './config.ts'
+import { deadLetterHeaders, deadLetterPayload, type RejectReason } from './validate.ts'
+
+/** A consumed record, as much of it as the speed layer reads (a @platformatic/kafka `Message` is one). */
+export interface SourceRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  /** Broker timestamp, epoch milliseconds. */
+  timestamp: bigint
+  key: Buffer | null | undefined
+  value: Buffer | null | undefined
+  headers: ReadonlyMap<Buffer, Buffer>
+}
+
+/** A record to produce. */
+export interface OutRecord {
+  topic: string
+  key?: Buffer
+  value: Buffer
+  headers?: Map<Buffer, Buffer>
+}
+
+/** An alert event on `vitals.alerts`: keyed by patient, the event as JSON. */
+export function alertRecord(topic: string, e: AlertEvent): OutRecord {
+  return { topic, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) }
+}
+
+/**
+ * The dead letter of `m` on `topic` (docs/CONTRACT.md Topics): its bytes (cut past
+ * DEAD_LETTER_MAX_BYTES), keyed by the patientId when the value passed the schema, with the
+ * reject headers after the record's own.
+ */
+export function deadLetterRecord(topic: string, m: SourceRecord, reason: RejectReason, detail: string, patientId: string | undefined): OutRecord {
+  const headers = deadLetterHeaders(m.headers)
+  headers.set(Buffer.from(REJECT_HEADERS.reason), Buffer.from(reason))
+  headers.set(Buffer.from(REJECT_HEADERS.detail), Buffer.from(detail))
+  headers.set(Buffer.from(REJECT_HEADERS.sourceTopic), Buffer.from(m.topic))
+  headers.set(Buffer.from(REJECT_HEADERS.sourcePartition), Buffer.from(String(m.partition)))
+  headers.set(Buffer.from(REJECT_HEADERS.sourceOffset), Buffer.from(String(m.offset)))
+  const payload = deadLetterPayload(patientId !== undefined ? Buffer.from(patientId) : m.key, m.value)
+  if (payload.originalBytes !== undefined) headers.set(Buffer.from(REJECT_HEADERS.originalBytes), Buffer.from(String(payload.originalBytes)))
+  return { topic, key: payload.key, value: payload.value, headers }
+}
+
+/**
+ * The group options the consumer is built with and joins with (the same values both times):
+ * manual commits, the session timeout as the rebalance timeout, heartbeats ten per session
+ * (every 100 ms at least), and the fetch wait and buffer bound of the options.
+ */
+export function groupOptions(opts: Pick<SpeedOptions, 'sessionTimeoutMs' | 'fetchMaxWaitMs' | 'maxBufferedRecords'>) {
+  return {
+    autocommit: false,
+    sessionTimeout: opts.sessionTimeoutMs,
+    rebalanceTimeout: opts.sessionTimeoutMs,
+    heartbeatInterval: Math.max(100, Math.floor(opts.sessionTimeoutMs / 10)),
+    maxWaitTime: opts.fetchMaxWaitMs,
+    highWaterMark: opts.maxBufferedRecords,
+  } as const
+}
