@@ -3,44 +3,15 @@
  * layer only reads what the speed layer and the batch job write, except alert acknowledgements,
  * which are its own (`<prefix>alerts:acks` hash: alert id -> {by, at} JSON).
  */
-import { VITALS, type Vital } from '../lib/contract/schema.ts'
-import { STATUSES, type Status } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, BatchMeta, DailyStatsRow, News2Risk, PatientState, SeriesEntry, VitalState } from '../lib/contract/views.ts'
+import type { BatchMeta, DailyStatsRow, PatientState, SeriesEntry } from '../lib/contract/views.ts'
+import { decodeLatest } from '../lib/contract/codecs/latest.ts'
+import { decodeSeriesEntries } from '../lib/contract/codecs/series.ts'
+import { decodeAck, decodeAlertEntry, encodeAck } from '../lib/contract/codecs/alerts.ts'
+import { decodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
+import { decodeDailyValues } from '../lib/contract/codecs/daily-stats.ts'
 import type { AlertView } from './events.ts'
-
-const RISKS: readonly News2Risk[] = ['low', 'low-medium', 'medium', 'high']
-
-function asStatus(s: string | undefined): Status {
-  return (STATUSES as readonly string[]).includes(s ?? '') ? (s as Status) : 'NORMAL'
-}
-
-function num(s: string | undefined): number | undefined {
-  if (s === undefined || s === '') return undefined
-  const n = Number(s)
-  return Number.isFinite(n) ? n : undefined
-}
-
-/** A `latest` hash as a PatientState; null when the hash is empty (unknown patient). */
-export function patientFromHash(patientId: string, hash: Record<string, string>): PatientState | null {
-  const ts = num(hash.ts)
-  if (ts === undefined) return null
-  const vitals: Partial<Record<Vital, VitalState>> = {}
-  for (const v of VITALS) {
-    const value = num(hash[v])
-    if (value === undefined) continue
-    vitals[v] = { value, status: asStatus(hash[`${v}:status`]), ts: num(hash[`${v}:ts`]) ?? ts }
-  }
-  const risk = hash.news2Risk
-  return {
-    patientId,
-    ts,
-    status: asStatus(hash.status),
-    news2: { score: num(hash.news2) ?? 0, risk: (RISKS as readonly string[]).includes(risk ?? '') ? (risk as News2Risk) : 'low' },
-    vitals,
-  }
-}
 
 export function ackKey(keys: RedisKeys): string {
   return keys.other('alerts', 'acks')
@@ -63,14 +34,14 @@ export class View {
     const hashes = await Promise.all(list.map((id) => this.redis.hGetAll(this.keys.latest(id))))
     const out: PatientState[] = []
     list.forEach((id, i) => {
-      const p = patientFromHash(id, hashes[i] ?? {})
+      const p = decodeLatest(id, hashes[i] ?? {})
       if (p !== null) out.push(p)
     })
     return out
   }
 
   async patient(id: string): Promise<PatientState | null> {
-    return patientFromHash(id, await this.redis.hGetAll(this.keys.latest(id)))
+    return decodeLatest(id, await this.redis.hGetAll(this.keys.latest(id)))
   }
 
   /** The patient's series entries of the last `seconds` before their newest entry (event time), oldest first. */
@@ -81,7 +52,7 @@ export class View {
     if (to === undefined) return { from: 0, to: 0, entries: [] }
     const from = to - seconds * 1000
     const members = await this.redis.zRange(key, from, '+inf', { BY: 'SCORE' })
-    return { from, to, entries: parseEntries(members) }
+    return { from, to, entries: decodeSeriesEntries(members) }
   }
 
   /** Series entries with event time at or after `fromTs` (for the Lambda merge), oldest first. */
@@ -89,7 +60,7 @@ export class View {
     const key = this.keys.series(id)
     const first = await this.redis.zRangeWithScores(key, 0, 0)
     const members = await this.redis.zRange(key, fromTs, `(${toTs}`, { BY: 'SCORE' })
-    return { earliest: first[0]?.score ?? null, entries: parseEntries(members) }
+    return { earliest: first[0]?.score ?? null, entries: decodeSeriesEntries(members) }
   }
 
   /** Newest first, with acknowledgements; only the patient's when `patientId` is given. */
@@ -102,7 +73,7 @@ export class View {
     // the batch, with the same ids: each alert is listed once, at its newest position.
     const seen = new Set<string>()
     for (const e of entries ?? []) {
-      const alert = parseAlert(e.message.event)
+      const alert = decodeAlertEntry(e.message)
       if (alert === null || (patientId !== undefined && alert.patientId !== patientId) || seen.has(alert.id)) continue
       seen.add(alert.id)
       out.push({ ...alert, streamId: e.id })
@@ -115,15 +86,9 @@ export class View {
     if (alerts.length === 0) return alerts
     const acks = await this.redis.hmGet(ackKey(this.keys), alerts.map((a) => a.id))
     return alerts.map((a, i) => {
-      const raw = acks[i]
-      if (typeof raw !== 'string') return a
-      try {
-        const ack = JSON.parse(raw) as { by: string; at: number }
-        return { ...a, ack: { by: String(ack.by), at: Number(ack.at) } }
-      } catch {
-        // Only this process writes acks; an unreadable one shows the alert as unacknowledged.
-        return a
-      }
+      // Only this process writes acks; an unreadable one shows the alert as unacknowledged.
+      const ack = decodeAck(acks[i])
+      return ack === undefined ? a : { ...a, ack }
     })
   }
 
@@ -133,67 +98,18 @@ export class View {
     const alert = recent.find((a) => a.id === alertId)
     if (alert === undefined) return null
     const ack = { by, at }
-    await this.redis.hSet(ackKey(this.keys), alertId, JSON.stringify(ack))
+    await this.redis.hSet(ackKey(this.keys), alertId, encodeAck(ack))
     return { ...alert, ack }
   }
 
   async batchMeta(): Promise<BatchMeta | null> {
-    const h = await this.redis.hGetAll(this.keys.batchMeta)
-    const runId = h.runId
-    if (runId === undefined) return null
-    let dates: string[] = []
-    try {
-      const parsed: unknown = JSON.parse(h.dates ?? '[]')
-      if (Array.isArray(parsed)) dates = parsed.map(String)
-    } catch {
-      dates = (h.dates ?? '').split(',').filter((d) => d.length > 0)
-    }
-    return {
-      runId,
-      cutoffTs: num(h.cutoffTs) ?? 0,
-      startedAt: num(h.startedAt) ?? 0,
-      finishedAt: num(h.finishedAt) ?? 0,
-      dates,
-      rows: num(h.rows) ?? 0,
-    }
+    return decodeBatchMeta(await this.redis.hGetAll(this.keys.batchMeta))
   }
 
   /** The batch view of one day: the patient's rows, or every patient's. */
   async daily(date: string, patientId?: string): Promise<DailyStatsRow[]> {
     const key = this.keys.batchDaily(date)
     const values = patientId === undefined ? Object.values(await this.redis.hGetAll(key)) : [await this.redis.hGet(key, patientId)]
-    const rows: DailyStatsRow[] = []
-    for (const v of values) {
-      if (typeof v !== 'string') continue
-      try {
-        const parsed: unknown = JSON.parse(v)
-        if (Array.isArray(parsed)) rows.push(...(parsed as DailyStatsRow[]))
-      } catch {
-        // A malformed value is the writer's bug; the API shows what it can read.
-      }
-    }
-    return rows
-  }
-}
-
-function parseEntries(members: string[]): SeriesEntry[] {
-  const out: SeriesEntry[] = []
-  for (const m of members) {
-    try {
-      out.push(JSON.parse(m) as SeriesEntry)
-    } catch {
-      // Skip a member that is not JSON rather than fail the whole chart.
-    }
-  }
-  return out
-}
-
-function parseAlert(raw: string | undefined): AlertEvent | null {
-  if (raw === undefined) return null
-  try {
-    const a = JSON.parse(raw) as AlertEvent
-    return typeof a.id === 'string' && typeof a.patientId === 'string' ? a : null
-  } catch {
-    return null
+    return decodeDailyValues(values)
   }
 }

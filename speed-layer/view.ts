@@ -3,17 +3,25 @@
  * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
  *   batch, so an override applies from the next reading) and, for patients not cached yet, their
  *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
- * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed (a few calls of whole patients for a batch too large for one).
+ * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed
+ *   (a few calls of whole patients for a batch too large for one); the script is called by its
+ *   digest (EVALSHA), its text sent again only when the server lost it (`LuaScript`).
+ * Every value is encoded by the view's codec in lib/contract/codecs/ (one module per view).
  * Every write is idempotent: series members are pure functions of the reading, hashes are
  * overwritten with full values, so replaying the same offsets leaves the same state.
  */
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { DEFAULT_BANDS, mergeBands, overridesFromHash, type Status } from '../lib/bands.ts'
+import { ErrorReply } from 'redis'
+import { DEFAULT_BANDS, mergeBands, overridesFromHash } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, PatientState, Update, VitalState } from '../lib/contract/views.ts'
-import { VITALS, type Vital } from '../lib/contract/schema.ts'
-import type { VitalAlertState } from './alerts.ts'
+import type { AlertEvent } from '../lib/contract/views.ts'
+import { decodeLatestTs, decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
+import { encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
+import { alertEntry, decodeAlertState, encodeAlertEvent, encodeAlertState } from '../lib/contract/codecs/alerts.ts'
+import { encodeReadingsUpdate, encodeUpdate } from '../lib/contract/codecs/updates.ts'
+import { VITALS } from '../lib/contract/schema.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'
 
@@ -31,33 +39,14 @@ export function rebuiltKey(keys: RedisKeys): string {
   return keys.other('speed', 'rebuilt')
 }
 
-/** The latest hash's fields (docs/CONTRACT.md Redis): `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`. */
-export function latestFields(state: PatientState, only?: ReadonlySet<Vital>): Record<string, string> {
-  const h: Record<string, string> = {
-    status: state.status,
-    news2: String(state.news2.score),
-    news2Risk: state.news2.risk,
-    ts: String(state.ts),
-  }
-  for (const [vital, v] of Object.entries(state.vitals) as [Vital, VitalState][]) {
-    if (only !== undefined && !only.has(vital)) continue
-    h[vital] = String(v.value)
-    h[`${vital}:status`] = v.status
-    h[`${vital}:ts`] = String(v.ts)
-  }
-  return h
-}
-
+/** A patient's runtime state from their latest hash (codec: lib/contract/codecs/latest.ts), alert-state hash and device-state hash. */
 function runtimeFrom(patientId: string, latest: Record<string, string>, alerts: Record<string, string>, devices: Record<string, string>): PatientRuntime {
   const p = emptyPatient(patientId)
-  p.ts = Number(latest.ts ?? 0) || 0
+  p.ts = decodeLatestTs(latest) ?? 0
+  p.latest = decodeLatestVitals(latest, p.ts)
   for (const vital of VITALS) {
-    const value = latest[vital]
-    const status = latest[`${vital}:status`]
-    const ts = latest[`${vital}:ts`]
-    if (value !== undefined && status !== undefined && ts !== undefined) p.latest[vital] = { value: Number(value), status: status as Status, ts: Number(ts) }
     const alert = alerts[vital]
-    if (alert !== undefined) p.alerts[vital] = JSON.parse(alert) as VitalAlertState
+    if (alert !== undefined) p.alerts[vital] = decodeAlertState(alert)
   }
   for (const [deviceId, text] of Object.entries(devices)) {
     const d = parseDevice(text)
@@ -128,16 +117,40 @@ export interface WriteOptions {
 /** How often (event time) a patient's series is trimmed to the window. */
 const SERIES_TRIM_EVERY_MS = 60_000
 
-/** The batch script (header in the file); EVAL caches it by digest on the server after the first call. */
-const WRITE_BATCH_LUA = readFileSync(new URL('./write-batch.lua', import.meta.url), 'utf8')
+/**
+ * A Lua script registered once per server: called by its SHA1 digest (EVALSHA, a few bytes per
+ * call instead of the whole text). A server that does not know the digest (first call, or its
+ * script cache emptied by a restart, a failover or SCRIPT FLUSH) answers NOSCRIPT without running
+ * anything, and the call is sent once more with the text (EVAL), which caches it again.
+ */
+export class LuaScript {
+  readonly sha1: string
+
+  constructor(readonly source: string) {
+    this.sha1 = createHash('sha1').update(source).digest('hex')
+  }
+
+  async run(redis: RedisClient, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
+    try {
+      return await redis.evalSha(this.sha1, options)
+    } catch (error) {
+      if (!(error instanceof ErrorReply) || !error.message.startsWith('NOSCRIPT')) throw error
+      return await redis.eval(this.source, options)
+    }
+  }
+}
+
+/** The batch script (header in the file). */
+export const WRITE_BATCH_SCRIPT = new LuaScript(readFileSync(new URL('./write-batch.lua', import.meta.url), 'utf8'))
+
+/** Arguments of one call of write-batch.lua, roughly: well below what the client can spread. */
+const MAX_ARGS_PER_CALL = 20_000
 
 /**
- * Everything one batch changed, as one call of write-batch.lua: one command, so one round trip
- * and one reply for the whole batch, atomic like a MULTI/EXEC, with far less client-side work
- * than thousands of queued commands. `events` are the batch's alert events in order; they are
- * appended to the alert stream and announced on `updates`.
- */
-/**
+ * Everything one batch changed, as calls of write-batch.lua: one command per call, so one round
+ * trip and one reply, atomic like a MULTI/EXEC, with far less client-side work than thousands of
+ * queued commands. `events` are the batch's alert events in order; they are appended to the alert
+ * stream and announced on `updates`.
  * Writes the batch against `epoch` (the view's epoch its state was read under). Returns false,
  * having written nothing more, when Redis no longer holds that epoch (wiped meanwhile).
  */
@@ -149,11 +162,24 @@ export async function writeBatch(
   options: WriteOptions,
   epoch: string,
 ): Promise<boolean> {
-  // The client spreads a command's arguments into one function call: past ~100 000 of them (a
-  // batch touching a few thousand patients) that overflows the stack and the batch could never be
-  // written. Large batches go in several calls of whole patients, events with the last; every
-  // write is idempotent and the offsets are committed after the last call, so a crash between
-  // calls replays the batch like any other.
+  const slices = callSlices(changes)
+  for (const [k, slice] of slices.entries()) {
+    const call = batchCall(keys, slice, k === slices.length - 1 ? events : [], options, epoch)
+    if (call !== null && (await WRITE_BATCH_SCRIPT.run(redis, call)) === -1) return false
+  }
+  return true
+}
+
+/**
+ * The changes cut into runs of whole patients, each small enough for one call (at least one run,
+ * possibly empty, so a batch of events alone is written). The client spreads a command's
+ * arguments into one function call: past ~100 000 of them (a batch touching a few thousand
+ * patients) that overflows the stack and the batch could never be written. Every write is
+ * idempotent and the offsets are committed after the last call, so a crash between calls
+ * replays the batch like any other.
+ */
+export function callSlices(changes: readonly PatientChange[], maxArgs = MAX_ARGS_PER_CALL): (readonly PatientChange[])[] {
+  const slices: (readonly PatientChange[])[] = []
   let from = 0
   while (from < changes.length) {
     let to = from
@@ -162,82 +188,82 @@ export async function writeBatch(
       const o = changes[to]!.outcome
       estimate += 64 + 2 * (o.entries.length + o.changedDevices.size + o.changedAlerts.size)
       to++
-    } while (to < changes.length && estimate < MAX_ARGS_PER_CALL)
-    if (!(await writeBatchCall(redis, keys, changes.slice(from, to), to === changes.length ? events : [], options, epoch))) return false
+    } while (to < changes.length && estimate < maxArgs)
+    slices.push(changes.slice(from, to))
     from = to
   }
-  if (changes.length === 0) return writeBatchCall(redis, keys, changes, events, options, epoch)
-  return true
+  return slices.length === 0 ? [[]] : slices
 }
 
-/** Arguments of one call of write-batch.lua, roughly: well below what the client can spread. */
-const MAX_ARGS_PER_CALL = 20_000
-
-async function writeBatchCall(
-  redis: RedisClient,
+/**
+ * The KEYS and ARGV of one call of write-batch.lua (layout in its header), or null when there is
+ * nothing to write. Marks the trimmed patients (`trimmedAt`), as the call will trim them.
+ */
+export function batchCall(
   keys: RedisKeys,
   changes: readonly PatientChange[],
   events: readonly AlertEvent[],
   options: WriteOptions,
   epoch: string,
-): Promise<boolean> {
+): { keys: string[]; arguments: string[] } | null {
   const scriptKeys: string[] = []
   const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0', epoch]
   const patients: string[] = []
   let n = 0
   for (const { runtime: p, outcome: o } of changes) {
     if (o.entries.length === 0 && o.changedDevices.size === 0 && o.changedAlerts.size === 0) continue
-    const id = p.patientId
     n++
-    scriptKeys.push(keys.latest(id), keys.series(id), keys.dedup(id), keys.alertState(id))
-    let update = ''
-    if (o.entries.length > 0) {
-      const state = patientState(p)
-      // Only the vitals this batch changed: the others' fields already hold their values.
-      const fields = Object.entries(latestFields(state, o.changedVitals))
-      args.push(String(fields.length))
-      for (const [f, v] of fields) args.push(f, v)
-      // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
-      const members = o.entries.map((e) => JSON.stringify(e))
-      args.push(String(members.length))
-      o.entries.forEach((e, k) => args.push(String(e.ts), members[k] as string))
-      // Trimmed once per minute of event time, not every batch: the series then spans between the
-      // window and the window plus a minute, always at least the window.
-      if (p.ts - p.trimmedAt >= SERIES_TRIM_EVERY_MS) {
-        args.push(`(${p.ts - options.seriesWindowMs}`)
-        p.trimmedAt = p.ts
-      } else {
-        args.push('')
-      }
-      patients.push(String(p.ts), id)
-      update = `{"type":"readings","patient":${JSON.stringify(state)},"entries":[${members.join(',')}]}`
-    } else {
-      args.push('0', '0', '')
-    }
-    args.push(String(o.changedDevices.size))
-    for (const d of o.changedDevices) {
-      const dev = p.devices.get(d)
-      args.push(d, dev === undefined ? '' : serializeDevice(dev))
-    }
-    const set: string[] = []
-    const del: string[] = []
-    for (const v of o.changedAlerts) {
-      const a = p.alerts[v]
-      if (a === undefined) del.push(v)
-      else set.push(v, JSON.stringify(a))
-    }
-    args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
+    scriptKeys.push(keys.latest(p.patientId), keys.series(p.patientId), keys.dedup(p.patientId), keys.alertState(p.patientId))
+    if (o.entries.length > 0) patients.push(String(p.ts), p.patientId)
+    pushPatientArgs(args, p, o, options)
   }
-  if (n === 0 && events.length === 0) return true
+  if (n === 0 && events.length === 0) return null
   args[2] = String(n)
   args.push(String(events.length))
-  for (const e of events) {
-    const update: Update = { type: 'alert', alert: e }
-    args.push(JSON.stringify(e), JSON.stringify(update))
-  }
+  for (const e of events) args.push(encodeAlertEvent(e), encodeUpdate({ type: 'alert', alert: e }))
   args.push(String(patients.length / 2), ...patients)
   scriptKeys.push(keys.patients, keys.alerts, epochKey(keys))
-  return (await redis.eval(WRITE_BATCH_LUA, { keys: scriptKeys, arguments: args })) !== -1
+  return { keys: scriptKeys, arguments: args }
+}
+
+/** One patient's part of ARGV: latest fields, series entries, trim bound, devices, alert states, update. */
+function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, options: WriteOptions): void {
+  let update = ''
+  if (o.entries.length > 0) {
+    const state = patientState(p)
+    // Only the vitals this batch changed: the others' fields already hold their values.
+    const fields = Object.entries(encodeLatest(state, o.changedVitals))
+    args.push(String(fields.length))
+    for (const [f, v] of fields) args.push(f, v)
+    // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
+    const members = o.entries.map(encodeSeriesEntry)
+    args.push(String(members.length))
+    o.entries.forEach((e, k) => args.push(String(e.ts), members[k] as string))
+    // Trimmed once per minute of event time, not every batch: the series then spans between the
+    // window and the window plus a minute, always at least the window.
+    if (p.ts - p.trimmedAt >= SERIES_TRIM_EVERY_MS) {
+      args.push(`(${p.ts - options.seriesWindowMs}`)
+      p.trimmedAt = p.ts
+    } else {
+      args.push('')
+    }
+    update = encodeReadingsUpdate(state, members)
+  } else {
+    args.push('0', '0', '')
+  }
+  args.push(String(o.changedDevices.size))
+  for (const d of o.changedDevices) {
+    const dev = p.devices.get(d)
+    args.push(d, dev === undefined ? '' : serializeDevice(dev))
+  }
+  const set: string[] = []
+  const del: string[] = []
+  for (const v of o.changedAlerts) {
+    const a = p.alerts[v]
+    if (a === undefined) del.push(v)
+    else set.push(v, encodeAlertState(a))
+  }
+  args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
 }
 
 /** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */
@@ -245,9 +271,8 @@ export async function writeDevices(redis: RedisClient, keys: RedisKeys, changes:
   const m = redis.multi()
   for (const c of changes) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
   for (const e of events) {
-    m.xAdd(keys.alerts, '*', { event: JSON.stringify(e) }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
-    const update: Update = { type: 'alert', alert: e }
-    m.publish(keys.updates, JSON.stringify(update))
+    m.xAdd(keys.alerts, '*', alertEntry(e), { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
+    m.publish(keys.updates, encodeUpdate({ type: 'alert', alert: e }))
   }
   await m.exec()
 }

@@ -1,6 +1,10 @@
 --[[
   write-batch.lua: applies one speed-layer batch to the real-time view in one round trip, atomically
   (speed-layer/view.ts writeBatch builds the arguments; layout in lib/contract/views.ts and docs/CONTRACT.md, Redis).
+  Called by its SHA1 digest (EVALSHA); the caller falls back to EVAL on NOSCRIPT. The script spells
+  no field name: the values come encoded by lib/contract/codecs/ (latest.ts: the latest hash's
+  `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`; series.ts;
+  alerts.ts: the alert state JSON, and the stream's one field `event`, written below; updates.ts).
 
   KEYS: for each patient p (0-based), four keys:
           KEYS[4p+1] latest hash, KEYS[4p+2] series sorted set, KEYS[4p+3] device-state hash,

@@ -1,13 +1,20 @@
 /**
- * Writes the Redis view exactly as lib/contract/views.ts describes it (latest hash, series sorted set,
- * patients sorted set, alerts stream, batch view) and publishes the matching Update, so that
- * the serving layer's tests and benchmark run against real Redis without the speed layer.
+ * Writes the Redis view (latest hash, series sorted set, patients sorted set, alerts stream, batch
+ * view) with the codecs the speed layer and the batch job use (lib/contract/codecs/), and publishes
+ * the matching Update, so that the serving layer's tests and benchmark run against real Redis
+ * without the speed layer.
  */
 import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { classifyVital, worse, type Status } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { AlertEvent, BatchMeta, DailyStatsRow, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
+import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
+import { seriesMember } from '../lib/contract/codecs/series.ts'
+import { alertEntry } from '../lib/contract/codecs/alerts.ts'
+import { encodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
+import { encodeDailyDay } from '../lib/contract/codecs/daily-stats.ts'
+import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
 
 export interface TestReading {
   patientId: string
@@ -42,54 +49,35 @@ export async function writeReadings(redis: RedisClient, keys: RedisKeys, reading
   const entries = readings.map((r) => stateOf(r, options.news2).entry)
   const { patient } = stateOf(last, options.news2)
   // Like the speed layer: a vital missing from this reading keeps its last value and status.
-  const before = await redis.hGetAll(keys.latest(last.patientId))
+  const before = decodeLatestVitals(await redis.hGetAll(keys.latest(last.patientId)), last.ts)
   for (const v of VITALS) {
-    if (patient.vitals[v] !== undefined || before[v] === undefined) continue
-    const status = (before[`${v}:status`] ?? 'NORMAL') as Status
-    patient.vitals[v] = { value: Number(before[v]), status, ts: Number(before[`${v}:ts`] ?? last.ts) }
-    patient.status = worse(patient.status, status)
-  }
-  const latest: Record<string, string> = { status: patient.status, news2: String(patient.news2.score), news2Risk: patient.news2.risk, ts: String(patient.ts) }
-  for (const [v, s] of Object.entries(patient.vitals)) {
-    latest[v] = String(s.value)
-    latest[`${v}:status`] = s.status
-    latest[`${v}:ts`] = String(s.ts)
+    const kept = before[v]
+    if (patient.vitals[v] !== undefined || kept === undefined) continue
+    patient.vitals[v] = kept
+    patient.status = worse(patient.status, kept.status)
   }
   const m = redis.multi()
-  m.hSet(keys.latest(last.patientId), latest)
-  m.zAdd(keys.series(last.patientId), entries.map((e) => ({ score: e.ts, value: JSON.stringify(e) })))
+  m.hSet(keys.latest(last.patientId), encodeLatest(patient))
+  m.zAdd(keys.series(last.patientId), entries.map(seriesMember))
   m.zAdd(keys.patients, { score: last.ts, value: last.patientId })
   await m.exec()
   const update: Update = { type: 'readings', patient, entries }
-  if (options.publish !== false) await redis.publish(keys.updates, JSON.stringify(update))
+  if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
   return update
 }
 
 export async function writeAlert(redis: RedisClient, keys: RedisKeys, alert: AlertEvent, publish = true): Promise<string> {
-  const id = await redis.xAdd(keys.alerts, '*', { event: JSON.stringify(alert) }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10_000 } })
-  if (publish) await redis.publish(keys.updates, JSON.stringify({ type: 'alert', alert } satisfies Update))
+  const id = await redis.xAdd(keys.alerts, '*', alertEntry(alert), { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10_000 } })
+  if (publish) await redis.publish(keys.updates, encodeUpdate({ type: 'alert', alert }))
   return id
 }
 
 export async function writeBatchView(redis: RedisClient, keys: RedisKeys, rows: DailyStatsRow[], meta: BatchMeta): Promise<void> {
-  const byDay = new Map<string, Map<string, DailyStatsRow[]>>()
-  for (const r of rows) {
-    const day = byDay.get(r.date) ?? new Map<string, DailyStatsRow[]>()
-    byDay.set(r.date, day)
-    day.set(r.patientId, [...(day.get(r.patientId) ?? []), r])
-  }
+  const byDay = new Map<string, DailyStatsRow[]>()
+  for (const r of rows) byDay.set(r.date, [...(byDay.get(r.date) ?? []), r])
   const m = redis.multi()
-  for (const [date, patients] of byDay) {
-    for (const [patientId, list] of patients) m.hSet(keys.batchDaily(date), patientId, JSON.stringify(list))
-  }
-  m.hSet(keys.batchMeta, {
-    runId: meta.runId,
-    cutoffTs: String(meta.cutoffTs),
-    startedAt: String(meta.startedAt),
-    finishedAt: String(meta.finishedAt),
-    dates: JSON.stringify(meta.dates),
-    rows: String(meta.rows),
-  })
+  for (const [date, dayRows] of byDay) m.hSet(keys.batchDaily(date), encodeDailyDay(dayRows))
+  m.hSet(keys.batchMeta, encodeBatchMeta(meta))
   await m.exec()
 }
 

@@ -2,8 +2,9 @@
  * The shapes the layers exchange through Redis (docs/CONTRACT.md, Redis): what the speed layer and the
  * batch job write, and what the serving layer reads and pushes. Keys come from `keys.ts`.
  *
- * - `{p}:latest` hash: for each vital present `<vital>` (value), `<vital>:status`, `<vital>:ts`;
- *   and `status` (worst), `news2` (aggregate score), `news2Risk`, `ts` (newest event time).
+ * - `{p}:latest` hash: a `PatientState` as flat string fields, one value, status and event time per
+ *   vital present, and the patient's worst status, NEWS2 score and risk, newest event time.
+ * - `{p}:alerts` hash: field vital, value an `OpenAlertState` as JSON.
  * - `{p}:series` sorted set scored by event time (ms); each member is a `SeriesEntry` as JSON.
  *   The member is a pure function of the reading, so writing it again is a no-op (idempotent).
  * - `patients` sorted set: member patientId, score newest event time.
@@ -11,11 +12,15 @@
  * - `updates` channel: each message is an `Update` as JSON.
  * - `batch:daily:<date>` hash: field patientId, value a JSON array of `DailyStatsRow`.
  * - `batch:meta` hash: `BatchMeta` fields as strings.
+ * Each view is encoded and decoded by one module of `codecs/` (latest.ts, series.ts, alerts.ts,
+ * updates.ts, batch-meta.ts, daily-stats.ts); no other code spells a field or parses a value.
  */
 import type { Vital } from './schema.ts'
 import type { Status } from '../bands.ts'
 
-export type News2Risk = 'low' | 'low-medium' | 'medium' | 'high'
+/** NEWS2 risk bands (RCP 2017), lowest first; the `news2Risk` field of the latest hash holds one. */
+export const NEWS2_RISKS = ['low', 'low-medium', 'medium', 'high'] as const
+export type News2Risk = (typeof NEWS2_RISKS)[number]
 
 export interface SeriesEntry {
   ts: number
@@ -42,8 +47,23 @@ export interface PatientState {
   vitals: Partial<Record<Vital, VitalState>>
 }
 
-export type AlertKind = 'raised' | 'escalated' | 'cleared'
-export type AlertLevel = 'WARNING' | 'CRITICAL_LOW' | 'CRITICAL_HIGH' | 'STALE'
+export const ALERT_KINDS = ['raised', 'escalated', 'cleared'] as const
+export type AlertKind = (typeof ALERT_KINDS)[number]
+export const ALERT_LEVELS = ['WARNING', 'CRITICAL_LOW', 'CRITICAL_HIGH', 'STALE'] as const
+export type AlertLevel = (typeof ALERT_LEVELS)[number]
+
+/**
+ * One vital's open alert, as the `{p}:alerts` hash stores it (field vital, value this as JSON);
+ * absent when none is open. The speed layer's alert state machine (speed-layer/alerts.ts) owns it.
+ */
+export interface OpenAlertState {
+  /** The open alert's level: the worst status since it was raised. */
+  level: Exclude<Status, 'NORMAL'>
+  /** Event time of the raise (ms). */
+  raisedTs: number
+  /** Event time since which the vital has been NORMAL without interruption, or null while it is not. */
+  normalSince: number | null
+}
 
 export interface AlertEvent {
   /** Deterministic id (patient, vital, event time of the transition, kind): a replay produces the same id. */
@@ -70,6 +90,8 @@ export type Update =
   | { type: 'readings'; patient: PatientState; entries: SeriesEntry[] }
   | { type: 'alert'; alert: AlertEvent }
   | { type: 'batch'; meta: BatchMeta }
+
+export const UPDATE_TYPES = ['readings', 'alert', 'batch'] as const satisfies readonly Update['type'][]
 
 export interface DailyStatsRow {
   date: string

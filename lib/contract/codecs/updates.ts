@@ -1,0 +1,22 @@
+/**
+ * The codec of the `updates` channel (docs/CONTRACT.md, Redis): each message is one `Update` as JSON.
+ */
+import type { PatientState, Update } from '../views.ts'
+
+export function encodeUpdate(update: Update): string {
+  return JSON.stringify(update)
+}
+
+/**
+ * A `readings` update from series members already encoded by `encodeSeriesEntry`: the speed layer
+ * serialises each entry once, for the series and for the update. Equal to
+ * `encodeUpdate({type: 'readings', patient, entries})` (the codec's tests check it).
+ */
+export function encodeReadingsUpdate(patient: PatientState, encodedEntries: readonly string[]): string {
+  return `{"type":"readings","patient":${JSON.stringify(patient)},"entries":[${encodedEntries.join(',')}]}`
+}
+
+/** The message as an Update; throws on a message that is not JSON. Its type is not checked (see UPDATE_TYPES). */
+export function decodeUpdate(message: string): Update {
+  return JSON.parse(message) as Update
+}

@@ -1,0 +1,105 @@
+/**
+ * write-batch.lua against a real Redis: the flat latest hash it writes is the layout the codec
+ * reads (written out literally here), and a server that lost its script cache (SCRIPT FLUSH, as a
+ * restart or a failover does) still gets the next batch, the script sent again after NOSCRIPT.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Producer } from '@platformatic/kafka'
+import { createTestEnv, type TestEnv } from '../test/support.ts'
+import { pollUntil } from '../lib/backoff.ts'
+import { kafkaBaseOptions } from '../lib/kafka.ts'
+import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
+import { decodeLatest } from '../lib/contract/codecs/latest.ts'
+import { createLogger } from '../lib/log.ts'
+import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import type { Reading } from '../lib/contract/schema.ts'
+import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
+import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
+import { WRITE_BATCH_SCRIPT, epochKey, writeBatch, type PatientChange } from './view.ts'
+
+const T = 1_763_805_600_000
+const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000 }
+
+function reading(patientId: string, seq: number, ts: number, vitals: Reading['vitals']): Reading {
+  return { v: 1, patientId, deviceId: `dev-${patientId}`, ts, seq, vitals }
+}
+
+function changeOf(runtime: PatientRuntime, readings: Reading[]): PatientChange {
+  return { runtime, outcome: applyReadings(runtime, readings, { holdDownMs: 60_000, outOfOrderToleranceMs: 5_000 }) }
+}
+
+async function scriptCached(redis: RedisClient): Promise<boolean> {
+  const [cached] = await redis.scriptExists(WRITE_BATCH_SCRIPT.sha1)
+  return cached === 1
+}
+
+describe('write-batch.lua', () => {
+  let env: TestEnv
+  let redis: RedisClient
+  let keys: RedisKeys
+
+  beforeEach(async () => {
+    env = await createTestEnv()
+    redis = await connectRedis(env.config)
+    keys = redisKeys(env.config.redisPrefix)
+  })
+  afterEach(async () => {
+    redis.destroy()
+    await env.cleanup()
+  })
+
+  it('writes the latest hash field by field as the codec decodes it, and the next batch after SCRIPT FLUSH', async () => {
+    await redis.set(epochKey(keys), 'epoch-1')
+    const p = emptyPatient('p-lua')
+    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })])], [], options, 'epoch-1')).toBe(true)
+    const first = {
+      status: 'WARNING', news2: '2', news2Risk: 'low', ts: '1763805600000',
+      heartRate: '112', 'heartRate:status': 'WARNING', 'heartRate:ts': '1763805600000',
+      spo2: '96', 'spo2:status': 'NORMAL', 'spo2:ts': '1763805600000',
+    }
+    expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(first)
+    expect(await scriptCached(redis)).toBe(true)
+
+    await redis.scriptFlush()
+    expect(await scriptCached(redis)).toBe(false)
+    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], options, 'epoch-1')).toBe(true)
+    const second = { ...first, status: 'NORMAL', news2: '0', ts: '1763805601000', heartRate: '75', 'heartRate:status': 'NORMAL', 'heartRate:ts': '1763805601000' }
+    expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
+    expect(decodeLatest('p-lua', second)).toEqual({
+      patientId: 'p-lua', ts: T + 1_000, status: 'NORMAL', news2: { score: 0, risk: 'low' },
+      vitals: { heartRate: { value: 75, status: 'NORMAL', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
+    })
+    expect(await redis.zCard(keys.series('p-lua'))).toBe(2)
+    expect(await scriptCached(redis)).toBe(true)
+  })
+
+  it('writes nothing against an epoch Redis no longer holds, with or without the script cached', async () => {
+    await redis.set(epochKey(keys), 'epoch-2')
+    await redis.scriptFlush()
+    const p = emptyPatient('p-fenced')
+    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 1, T, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
+    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 2, T + 1, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
+    expect(await redis.exists([keys.latest('p-fenced'), keys.series('p-fenced')])).toBe(0)
+  })
+
+  it('lands the speed layer batch that follows a SCRIPT FLUSH', async () => {
+    const producer = new Producer({ ...kafkaBaseOptions(env.config, 'test-producer'), idempotent: true, acks: -1 })
+    const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr })
+    const layer = await start({ ...env.config, speed: { ...DEFAULT_SPEED_OPTIONS, housekeepingIntervalMs: 300 } }, { log })
+    const send = (r: Reading) => producer.send({ messages: [{ topic: env.topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) }] })
+    const latestTs = async () => (await redis.hGet(keys.latest('p-flush'), 'ts')) ?? null
+    try {
+      const now = Date.now()
+      await send(reading('p-flush', 1, now - 2_000, { heartRate: 72 }))
+      await pollUntil(async () => (await latestTs()) === String(now - 2_000), { timeoutMs: 30_000, what: 'the first batch in Redis' })
+      await redis.scriptFlush()
+      await send(reading('p-flush', 2, now - 1_000, { heartRate: 131 }))
+      await pollUntil(async () => (await latestTs()) === String(now - 1_000), { timeoutMs: 30_000, what: 'the batch after SCRIPT FLUSH in Redis' })
+      expect(await redis.hGet(keys.latest('p-flush'), 'heartRate:status')).toBe('CRITICAL_HIGH')
+      expect(await redis.zCard(keys.series('p-flush'))).toBe(2)
+    } finally {
+      await layer.stop()
+      await producer.close()
+    }
+  })
+})
