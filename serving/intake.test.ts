@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { RateWindow, decodeUpdate } from './intake.ts'
+
+const patient = { patientId: 'p-1', ts: 1, status: 'NORMAL', news2: { score: 0, risk: 'low' }, vitals: {} }
+
+describe('decodeUpdate', () => {
+  it.each([
+    ['not JSON', '{', { kind: 'malformed' }],
+    ['a JSON string', '"readings"', { kind: 'malformed' }],
+    ['JSON null', 'null', { kind: 'malformed' }],
+    ['an unknown type', '{"type":"gossip"}', { kind: 'ignored', type: 'unknown' }],
+    ['a readings update without a patient id', '{"type":"readings","patient":{}}', { kind: 'ignored', type: 'readings' }],
+    ['an alert without an id', '{"type":"alert","alert":{"patientId":"p-1"}}', { kind: 'ignored', type: 'alert' }],
+  ])('reads %s as %j', (_label, message, expected) => {
+    expect(decodeUpdate(message)).toEqual(expected)
+  })
+
+  it('reads a readings update, with no entries when they are not a list', () => {
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: [{ seq: 1 }] }))).toEqual({ kind: 'readings', type: 'readings', patient, entries: [{ seq: 1 }] })
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: 'x' }))).toEqual({ kind: 'readings', type: 'readings', patient, entries: [] })
+  })
+
+  it('labels an alert by level and kind, and an unknown level or kind as unknown', () => {
+    const alert = { id: 'a-1', patientId: 'p-1', level: 'CRITICAL_LOW', kind: 'raised' }
+    expect(decodeUpdate(JSON.stringify({ type: 'alert', alert }))).toEqual({ kind: 'alert', type: 'alert', alert, level: 'CRITICAL_LOW', alertKind: 'raised' })
+    const odd = { ...alert, level: 'PANIC', kind: 42 }
+    expect(decodeUpdate(JSON.stringify({ type: 'alert', alert: odd }))).toMatchObject({ level: 'unknown', alertKind: 'unknown' })
+  })
+
+  it('reads a batch notice', () => {
+    expect(decodeUpdate('{"type":"batch","meta":{"runId":"r-1"}}')).toEqual({ kind: 'batch', type: 'batch', meta: { runId: 'r-1' } })
+  })
+})
+
+describe('RateWindow', () => {
+  it('averages the counts of the last 10 seconds, forgetting the oldest second as time moves on', () => {
+    const rate = new RateWindow(10)
+    rate.add(100)
+    expect(rate.tick()).toBe(10)
+    rate.add(50)
+    expect(rate.tick()).toBe(15)
+    for (let s = 0; s < 8; s++) expect(rate.tick()).toBe(15)
+    // The slot with 100 has now been reused.
+    expect(rate.tick()).toBe(5)
+    expect(rate.tick()).toBe(0)
+  })
+})

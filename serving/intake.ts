@@ -1,0 +1,67 @@
+/**
+ * What comes in on the updates channel (docs/CONTRACT.md, Redis: `{type:"readings"|"alert"|"batch"}`
+ * JSON), decoded and checked before the push loop sees it, and the readings-per-second window.
+ * Pure: no Redis, no Socket.io.
+ */
+import { ALERT_KINDS, ALERT_LEVELS, UPDATE_TYPES, type AlertEvent, type BatchMeta, type PatientState, type SeriesEntry } from '../lib/contract/views.ts'
+
+/** One message, as the push loop acts on it; `type` is its metric label ('unknown' for an unknown type). */
+export type Intake =
+  | { kind: 'malformed' }
+  | ({ type: string } & (
+      /** A readings or alert update without the id it needs, or of an unknown type: counted, then ignored. */
+      | { kind: 'ignored' }
+      | { kind: 'readings'; patient: PatientState; entries: SeriesEntry[] }
+      | { kind: 'alert'; alert: AlertEvent; level: string; alertKind: string }
+      | { kind: 'batch'; meta: BatchMeta | null }
+    ))
+
+/** A label value from a closed set, else 'unknown': a stray publisher must not grow a metric without bound. */
+function label(known: readonly string[], value: unknown): string {
+  return typeof value === 'string' && known.includes(value) ? value : 'unknown'
+}
+
+/** Decodes one message of the updates channel. */
+export function decodeUpdate(message: string): Intake {
+  let update: unknown
+  try {
+    update = JSON.parse(message)
+  } catch {
+    return { kind: 'malformed' }
+  }
+  if (typeof update !== 'object' || update === null) return { kind: 'malformed' }
+  const u = update as { type?: unknown; patient?: PatientState; entries?: unknown; alert?: AlertEvent; meta?: BatchMeta | null }
+  const type = label(UPDATE_TYPES, u.type)
+  if (u.type === 'readings') {
+    if (typeof u.patient?.patientId !== 'string') return { kind: 'ignored', type }
+    return { kind: 'readings', type, patient: u.patient, entries: Array.isArray(u.entries) ? (u.entries as SeriesEntry[]) : [] }
+  }
+  if (u.type === 'alert') {
+    if (typeof u.alert?.id !== 'string') return { kind: 'ignored', type }
+    return { kind: 'alert', type, alert: u.alert, level: label(ALERT_LEVELS, u.alert.level), alertKind: label(ALERT_KINDS, u.alert.kind) }
+  }
+  if (u.type === 'batch') return { kind: 'batch', type, meta: u.meta as BatchMeta | null }
+  return { kind: 'ignored', type }
+}
+
+/** Counts per second over a sliding window of whole seconds, one slot per second. */
+export class RateWindow {
+  private readonly slots: number[]
+  private slot = 0
+
+  constructor(seconds = 10) {
+    this.slots = new Array<number>(seconds).fill(0)
+  }
+
+  add(n: number): void {
+    this.slots[this.slot] = (this.slots[this.slot] ?? 0) + n
+  }
+
+  /** Called once a second: the mean per second over the window, then a fresh slot for the next second. */
+  tick(): number {
+    const rate = this.slots.reduce((a, b) => a + b, 0) / this.slots.length
+    this.slot = (this.slot + 1) % this.slots.length
+    this.slots[this.slot] = 0
+    return rate
+  }
+}
