@@ -1,0 +1,81 @@
+/**
+ * Patient routes: the grid, one patient, their series, and their band overrides (the same specs
+ * as `vigil patient set --band`, e.g. "spo2:news2-scale2", "heartRate:normal=40-90",
+ * "heartRate:default"; the speed layer applies them from the next reading).
+ */
+import type { FastifyPluginAsync } from 'fastify'
+import { VITALS, VITAL_UNITS } from '../lib/contract/schema.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import { BandSpecError, DEFAULT_BANDS, parseBandSpec, type Band, type BandTable } from '../lib/bands.ts'
+import { readPatientBands, writePatientBands, type PatientBands } from '../lib/band-store.ts'
+import type { RouteDeps } from './routes.ts'
+import { alertView, bandTable, bandsBody, idParams, patientBands, patientState, problem, seriesEntry } from './schemas.ts'
+
+/** Bands as JSON (Infinity has no JSON form: the open upper edge is null). */
+function bandListJson(bands: readonly Band[]) {
+  return bands.map((b) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null }))
+}
+
+/** The band table as JSON. */
+export function bandsJson(table: BandTable = DEFAULT_BANDS) {
+  return {
+    vitals: VITALS,
+    units: VITAL_UNITS,
+    bands: Object.fromEntries(VITALS.map((v) => [v, bandListJson(table[v])])),
+  }
+}
+
+/** A patient's bands in force and which vitals are overridden. */
+function patientBandsJson(patientId: string, b: PatientBands) {
+  return { patientId, overridden: VITALS.filter((v) => b.overrides[v] !== undefined), ...bandsJson(b.table) }
+}
+
+type IdParams = { Params: { id: string } }
+
+export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
+  const { view, options } = deps
+  const keys = redisKeys(deps.config.redisPrefix)
+  const seriesQuery = { type: 'object', properties: { seconds: { type: 'integer', minimum: 1, maximum: options.maxSeriesSeconds, default: 60 } } } as const
+  const seriesAnswer = {
+    type: 'object',
+    properties: { patientId: { type: 'string' }, seconds: { type: 'integer' }, from: { type: 'number' }, to: { type: 'number' }, entries: { type: 'array', items: seriesEntry } },
+  } as const
+  const onePatient = { ...patientState, properties: { ...patientState.properties, alerts: { type: 'array', items: alertView } } } as const
+
+  return async (app) => {
+    app.get('/api/bands', { schema: { response: { 200: bandTable } } }, async () => bandsJson())
+
+    app.get('/api/patients', { schema: { response: { 200: { type: 'array', items: patientState } } } }, async () => view.patients())
+
+    app.get<IdParams>('/api/patients/:id', { schema: { params: idParams, response: { 200: onePatient, 400: problem, 404: problem } } }, async (request, reply) => {
+      const patient = await view.patient(request.params.id)
+      if (patient === null) return reply.code(404).send({ error: 'Not Found', message: 'no such patient' })
+      return { ...patient, alerts: await view.alerts(options.alertFeedSize, request.params.id) }
+    })
+
+    app.get<IdParams>('/api/patients/:id/bands', { schema: { params: idParams, response: { 200: patientBands, 400: problem } } }, async (request) =>
+      patientBandsJson(request.params.id, await readPatientBands(deps.redis, keys, request.params.id)),
+    )
+
+    app.put<IdParams & { Body: { bands: string[] } }>(
+      '/api/patients/:id/bands',
+      { schema: { params: idParams, body: bandsBody, response: { 200: patientBands, 400: problem } } },
+      async (request, reply) => {
+        let specs
+        try {
+          specs = request.body.bands.map(parseBandSpec)
+        } catch (error) {
+          if (error instanceof BandSpecError) return reply.code(400).send({ error: 'Bad Request', message: error.message })
+          throw error
+        }
+        return patientBandsJson(request.params.id, await writePatientBands(deps.redis, keys, request.params.id, specs))
+      },
+    )
+
+    app.get<IdParams & { Querystring: { seconds: number } }>(
+      '/api/patients/:id/series',
+      { schema: { params: idParams, querystring: seriesQuery, response: { 200: seriesAnswer, 400: problem } } },
+      async (request) => ({ patientId: request.params.id, seconds: request.query.seconds, ...(await view.series(request.params.id, request.query.seconds)) }),
+    )
+  }
+}
