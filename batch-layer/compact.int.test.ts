@@ -15,7 +15,7 @@ import { pollUntil } from '../lib/backoff.ts'
 import { startArchiver } from './archiver.ts'
 import { compactLake, type CompactStep } from './compact.ts'
 import { runBatchJob } from './job.ts'
-import { RAW_KINDS, parseFileName, rawDir, scanLake, visibleNames } from './lake.ts'
+import { RAW_KINDS, rawDir, scanLake, visibleNames } from './lake.ts'
 import { lockFile } from './lock.ts'
 import { sqlString } from './parquet.ts'
 import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
@@ -57,9 +57,18 @@ async function readerView(lake: string): Promise<View> {
   const db = await DuckDBInstance.create(':memory:')
   const conn = await db.connect()
   try {
-    const union = files.map((f) => `SELECT kafka_partition, kafka_offset, ${f.kind === 'readings' ? 1 : 0} AS reading FROM read_parquet(${sqlString(f.file)}, hive_partitioning = false)`).join(' UNION ALL ')
-    const totals = (await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER, sum(reading)::INTEGER FROM (${union})`)).getRows()[0] as number[]
-    const per = (await conn.runAndReadAll(`SELECT kafka_partition, count(*)::INTEGER, min(kafka_offset)::INTEGER, max(kafka_offset)::INTEGER FROM (${union}) GROUP BY 1`)).getRows() as number[][]
+    const union = files
+      .map(
+        (f) =>
+          `SELECT kafka_partition, kafka_offset, ${f.kind === 'readings' ? 1 : 0} AS reading FROM read_parquet(${sqlString(f.file)}, hive_partitioning = false)`,
+      )
+      .join(' UNION ALL ')
+    const totals = (
+      await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER, sum(reading)::INTEGER FROM (${union})`)
+    ).getRows()[0] as number[]
+    const per = (
+      await conn.runAndReadAll(`SELECT kafka_partition, count(*)::INTEGER, min(kafka_offset)::INTEGER, max(kafka_offset)::INTEGER FROM (${union}) GROUP BY 1`)
+    ).getRows() as number[][]
     return {
       rows: totals[0] as number,
       distinct: totals[1] as number,
@@ -97,7 +106,11 @@ async function endOffsets(e: TestEnv): Promise<number[]> {
 async function archiveAll(config: Config, expected: number): Promise<void> {
   const archiver = await startArchiver(config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
   try {
-    await pollUntil(async () => (await readerView(config.datalakeDir)).distinct >= expected || undefined, { timeoutMs: 60_000, intervalMs: 250, what: `${expected} offsets in the lake` })
+    await pollUntil(async () => (await readerView(config.datalakeDir)).distinct >= expected || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: `${expected} offsets in the lake`,
+    })
   } finally {
     await archiver.stop()
   }
@@ -182,12 +195,19 @@ describe('compaction', () => {
     const conn = await db.connect()
     try {
       // Parquet types, not DuckDB's: a millisecond timestamp must stay one.
-      const schema = async (file: string) => (await conn.runAndReadAll(`SELECT name, type, converted_type, logical_type FROM parquet_schema(${sqlString(file)}) ORDER BY column_id`)).getRows().map((r) => r.map(String).join(' '))
+      const schema = async (file: string) =>
+        (await conn.runAndReadAll(`SELECT name, type, converted_type, logical_type FROM parquet_schema(${sqlString(file)}) ORDER BY column_id`))
+          .getRows()
+          .map((r) => r.map(String).join(' '))
       for (const kind of RAW_KINDS) {
         const source = scanBefore.complete.find((f) => f.kind === kind) as (typeof scanBefore.complete)[number]
         const compacted = scanAfter.complete.find((f) => f.kind === kind && f.compacted === true) as (typeof scanAfter.complete)[number]
         expect(await schema(compacted.path)).toEqual(await schema(path.join(pristine, path.relative(lake, source.path))))
-        const disorder = (await conn.runAndReadAll(`SELECT count(*)::INTEGER FROM (SELECT kafka_offset - lag(kafka_offset) OVER () AS step FROM read_parquet(${sqlString(compacted.path)})) WHERE step <= 0`)).getRows()[0]?.[0]
+        const disorder = (
+          await conn.runAndReadAll(
+            `SELECT count(*)::INTEGER FROM (SELECT kafka_offset - lag(kafka_offset) OVER () AS step FROM read_parquet(${sqlString(compacted.path)})) WHERE step <= 0`,
+          )
+        ).getRows()[0]?.[0]
         expect(disorder).toBe(0)
       }
     } finally {
@@ -206,35 +226,49 @@ describe('compaction', () => {
     const next = (await scanLake(lake, env.topics.readings)).next
     const checkedWithBatch = new Set<CompactStep>()
     let steps = 0
-    await compactLake(config, {}, {
-      async onStep(step) {
-        steps++
-        await expectExact(lake)
-        const scan = await scanLake(lake, env.topics.readings)
-        expect(scan.next).toEqual(next)
-        expect(scan.incomplete).toEqual([])
-        // The batch job itself, once at each kind of step (it takes a second).
-        if (!checkedWithBatch.has(step)) {
-          checkedWithBatch.add(step)
-          expect(await batchReadings(config)).toBe(readings)
-        }
+    await compactLake(
+      config,
+      {},
+      {
+        async onStep(step) {
+          steps++
+          await expectExact(lake)
+          const scan = await scanLake(lake, env.topics.readings)
+          expect(scan.next).toEqual(next)
+          expect(scan.incomplete).toEqual([])
+          // The batch job itself, once at each kind of step (it takes a second).
+          if (!checkedWithBatch.has(step)) {
+            checkedWithBatch.add(step)
+            expect(await batchReadings(config)).toBe(readings)
+          }
+        },
       },
-    })
+    )
     expect([...checkedWithBatch].sort()).toEqual(['deleted', 'renamed', 'written'])
     expect(steps).toBeGreaterThan(20)
   })
 
-  for (const [step, nth] of [['written', 3], ['renamed', 2], ['deleted', 1]] as const) {
+  for (const [step, nth] of [
+    ['written', 3],
+    ['renamed', 2],
+    ['deleted', 1],
+  ] as const) {
     it(`leaves a compaction killed after step "${step}" readable with no duplicate, and the next run finishes or undoes it`, async () => {
       const config = await freshLake(`killed-${step}`)
       const lake = config.datalakeDir
       const next = (await scanLake(lake, env.topics.readings)).next
       let seen = 0
-      await expect(compactLake(config, {}, {
-        onStep(s) {
-          if (s === step && ++seen === nth) throw new Error('killed here')
-        },
-      })).rejects.toThrow('killed here')
+      await expect(
+        compactLake(
+          config,
+          {},
+          {
+            onStep(s) {
+              if (s === step && ++seen === nth) throw new Error('killed here')
+            },
+          },
+        ),
+      ).rejects.toThrow('killed here')
       const names = await rawNames(lake)
       if (step === 'written') expect(names.some((n) => n.endsWith('.compacting'))).toBe(true)
       else expect(names.some((n) => n.endsWith('-compacted.parquet'))).toBe(true)
@@ -323,7 +357,11 @@ describe('compaction', () => {
         await Promise.all([produceAll(config, env.topics.readings, chunk), compactLake(config)])
         compactions++
         sent += chunk.length
-        await pollUntil(async () => (await readerView(lake)).distinct >= sent || undefined, { timeoutMs: 60_000, intervalMs: 100, what: `${sent} offsets in the lake` })
+        await pollUntil(async () => (await readerView(lake)).distinct >= sent || undefined, {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          what: `${sent} offsets in the lake`,
+        })
         const view = await readerView(lake)
         expect(view.rows).toBe(view.distinct)
       }

@@ -4,16 +4,48 @@ import { planRuns } from './compact.ts'
 
 const T = 't.vitals.readings'
 
-const part = (partition: number, first: number, last: number, parts: number, dt = '2026-11-22', kind: LakeFile['kind'] = 'readings', extra: Partial<LakeFile> = {}): LakeFile => ({
-  topic: T, partition, first, last, parts, dt, kind, path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-of${parts}`, ...extra,
+const part = (
+  partition: number,
+  first: number,
+  last: number,
+  parts: number,
+  dt = '2026-11-22',
+  kind: LakeFile['kind'] = 'readings',
+  extra: Partial<LakeFile> = {},
+): LakeFile => ({
+  topic: T,
+  partition,
+  first,
+  last,
+  parts,
+  dt,
+  kind,
+  path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-of${parts}`,
+  ...extra,
 })
 
-const compacted = (partition: number, first: number, last: number, dt = '2026-11-22', kind: LakeFile['kind'] = 'readings', extra: Partial<LakeFile> = {}): LakeFile => ({
-  topic: T, partition, first, last, parts: 1, compacted: true, dt, kind, path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-compacted`, ...extra,
+const compacted = (
+  partition: number,
+  first: number,
+  last: number,
+  dt = '2026-11-22',
+  kind: LakeFile['kind'] = 'readings',
+  extra: Partial<LakeFile> = {},
+): LakeFile => ({
+  topic: T,
+  partition,
+  first,
+  last,
+  parts: 1,
+  compacted: true,
+  dt,
+  kind,
+  path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-compacted`,
+  ...extra,
 })
 
 describe('compacted file names', () => {
-  it('round-trip and are told apart from a flush\'s parts', () => {
+  it("round-trip and are told apart from a flush's parts", () => {
     const c = { topic: 'test-1a2b.vitals.readings', partition: 3, first: 0, last: 4999, parts: 1, compacted: true as const }
     expect(fileName(c)).toBe('test-1a2b.vitals.readings-p3-0-4999-compacted.parquet')
     expect(parseFileName(fileName(c))).toEqual(c)
@@ -27,11 +59,21 @@ describe('a compacted file in the lake scan', () => {
     const sources = [part(0, 0, 9, 1), part(0, 10, 19, 1), part(0, 20, 29, 1)]
     const before = classify(sources)
     const during = classify([...sources, compacted(0, 0, 29), part(0, 30, 39, 1), part(1, 0, 9, 1), part(0, 5, 5, 1, '2026-11-23')])
-    expect(during.next).toEqual(new Map([[0, 40], [1, 10]]))
+    expect(during.next).toEqual(
+      new Map([
+        [0, 40],
+        [1, 10],
+      ]),
+    )
     expect(before.next.get(0)).toBe(30)
     expect(during.superseded.map((f) => f.first)).toEqual([0, 10, 20])
     // Another partition, a later range and another day are not superseded.
-    expect(during.complete.map((f) => `${f.dt}:${f.partition}:${f.first}:${f.compacted === true}`).sort()).toEqual(['2026-11-22:0:0:true', '2026-11-22:0:30:false', '2026-11-22:1:0:false', '2026-11-23:0:5:false'])
+    expect(during.complete.map((f) => `${f.dt}:${f.partition}:${f.first}:${f.compacted === true}`).sort()).toEqual([
+      '2026-11-22:0:0:true',
+      '2026-11-22:0:30:false',
+      '2026-11-22:1:0:false',
+      '2026-11-23:0:5:false',
+    ])
     expect(during.incomplete).toEqual([])
   })
 
@@ -94,6 +136,9 @@ describe('compaction runs', () => {
 
   it('never span a file they do not rewrite (incomplete or quarantined)', () => {
     const files = [f(0, 9, 10), f(10, 19, 10), f(30, 39, 10), f(40, 49, 10)]
-    expect(planRuns(files, [{ first: 20, last: 29 }], 1_000).map((r) => r.map((x) => x.first))).toEqual([[0, 10], [30, 40]])
+    expect(planRuns(files, [{ first: 20, last: 29 }], 1_000).map((r) => r.map((x) => x.first))).toEqual([
+      [0, 10],
+      [30, 40],
+    ])
   })
 })

@@ -133,8 +133,8 @@ function groupsOf(scan: LakeScan, days: ReadonlySet<string>): Group[] {
   const groups = new Map<string, Group>()
   const groupOf = (f: LakeFile): Group => {
     const key = `${f.kind}/${f.dt}/${f.partition}`
-    let g = groups.get(key)
-    if (g === undefined) groups.set(key, (g = { kind: f.kind, dt: f.dt, partition: f.partition, files: [], breakers: [] }))
+    const g = groups.get(key) ?? { kind: f.kind, dt: f.dt, partition: f.partition, files: [], breakers: [] }
+    groups.set(key, g)
     return g
   }
   for (const f of scan.complete) {
@@ -144,7 +144,9 @@ function groupsOf(scan: LakeScan, days: ReadonlySet<string>): Group[] {
   }
   for (const f of scan.incomplete) if (days.has(f.dt)) groupOf(f).breakers.push(f)
   for (const g of groups.values()) g.files.sort((a, b) => a.first - b.first)
-  return [...groups.values()].sort((a, b) => (a.dt === b.dt ? (a.kind === b.kind ? a.partition - b.partition : a.kind < b.kind ? -1 : 1) : a.dt < b.dt ? -1 : 1))
+  return [...groups.values()].sort((a, b) =>
+    a.dt === b.dt ? (a.kind === b.kind ? a.partition - b.partition : a.kind < b.kind ? -1 : 1) : a.dt < b.dt ? -1 : 1,
+  )
 }
 
 type GroupOutcome = { runs: { sources: number; rows: number }[]; skipped?: string }
@@ -157,7 +159,11 @@ async function compactGroup(conn: DuckDBConnection, topic: string, g: Group, max
     const problem = await aboutTheFiles(() => unreadable(conn, g.kind, paths))
     if (problem !== undefined) return { runs: [], skipped: problem }
     const rows = await aboutTheFiles(() => rowCounts(conn, paths))
-    const runs = planRuns(g.files.map((f) => ({ ...f, rows: rows.get(f.path) ?? 0 })), g.breakers, maxRowsPerFile)
+    const runs = planRuns(
+      g.files.map((f) => ({ ...f, rows: rows.get(f.path) ?? 0 })),
+      g.breakers,
+      maxRowsPerFile,
+    )
     for (const run of runs) {
       await rewrite(conn, topic, g.partition, run, deps)
       done.push({ sources: run.length, rows: run.reduce((n, f) => n + f.rows, 0) })
@@ -217,7 +223,11 @@ async function unreadable(conn: DuckDBConnection, kind: RawKind, paths: readonly
     if (inspection.gone.length > 0) return `${path.basename(inspection.gone[0] as string)} vanished while being read; the next run takes the folder again`
   }
   // One COPY reads every file with the first file's columns: all must have the same ones.
-  const schemas = (await conn.runAndReadAll(`SELECT file_name, string_agg(name || ' ' || coalesce(type, '') || ' ' || coalesce(converted_type, ''), ', ' ORDER BY name) AS columns FROM parquet_schema([${paths.map(sqlString).join(', ')}]) GROUP BY file_name`)).getRowObjectsJS()
+  const schemas = (
+    await conn.runAndReadAll(
+      `SELECT file_name, string_agg(name || ' ' || coalesce(type, '') || ' ' || coalesce(converted_type, ''), ', ' ORDER BY name) AS columns FROM parquet_schema([${paths.map(sqlString).join(', ')}]) GROUP BY file_name`,
+    )
+  ).getRowObjectsJS()
   const distinct = new Set(schemas.map((r) => String(r.columns)))
   if (distinct.size > 1) return `its files do not all have the same columns (${distinct.size} different sets)`
   return undefined
@@ -233,7 +243,9 @@ async function rowCounts(conn: DuckDBConnection, paths: readonly string[]): Prom
  * millisecond timestamp (the lake's `ts`, `kafka_ts`) as microseconds and would write it so.
  */
 async function columnsAsWritten(conn: DuckDBConnection, file: string): Promise<string> {
-  const rows = (await conn.runAndReadAll(`SELECT name, converted_type, num_children FROM parquet_schema(${sqlString(file)}) ORDER BY column_id`)).getRowObjectsJS()
+  const rows = (
+    await conn.runAndReadAll(`SELECT name, converted_type, num_children FROM parquet_schema(${sqlString(file)}) ORDER BY column_id`)
+  ).getRowObjectsJS()
   // The first element is the schema's root; the lake's columns are flat.
   return rows
     .slice(1)
@@ -256,10 +268,17 @@ async function rewrite(conn: DuckDBConnection, topic: string, partition: number,
     const columns = await aboutTheFiles(() => columnsAsWritten(conn, first.path))
     // Files in offset order, each in offset order: DuckDB keeps that order (insertion order is
     // preserved by default). No hive partitioning: a `dt` column must not enter the file.
-    await aboutTheFiles(() => conn.run(`COPY (SELECT ${columns} FROM read_parquet([${run.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false)) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`))
+    await aboutTheFiles(() =>
+      conn.run(
+        `COPY (SELECT ${columns} FROM read_parquet([${run.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false)) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`,
+      ),
+    )
     const written = (await rowCounts(conn, [tmp])).get(tmp)
     if (written !== expected) {
-      throw new VigilError('STAGE_FAILED', `compaction wrote ${written ?? 0} rows to ${tmp} where its ${run.length} sources hold ${expected}; the sources are left as they are.`)
+      throw new VigilError(
+        'STAGE_FAILED',
+        `compaction wrote ${written ?? 0} rows to ${tmp} where its ${run.length} sources hold ${expected}; the sources are left as they are.`,
+      )
     }
     await fsyncFile(tmp)
   } catch (error) {

@@ -29,8 +29,14 @@ export async function takeLock(lake: string, holder: LockHolder, topic: string):
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim())
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        const what = holder === 'archiver' ? `another archiver (pid ${owner}) is writing ${topic} into ${lake}` : `another compaction (pid ${owner}) is rewriting ${topic}'s files in ${lake}`
-        throw new VigilError('STAGE_FAILED', `${what}: stop it first, or delete ${file} if that process is not a ${holder === 'archiver' ? 'vigil archive' : 'vigil compact'}.`)
+        const what =
+          holder === 'archiver'
+            ? `another archiver (pid ${owner}) is writing ${topic} into ${lake}`
+            : `another compaction (pid ${owner}) is rewriting ${topic}'s files in ${lake}`
+        throw new VigilError(
+          'STAGE_FAILED',
+          `${what}: stop it first, or delete ${file} if that process is not a ${holder === 'archiver' ? 'vigil archive' : 'vigil compact'}.`,
+        )
       }
       await rm(file, { force: true })
     }
