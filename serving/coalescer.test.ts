@@ -102,15 +102,24 @@ describe('the coalescer', () => {
     const { clock, flushes, coalescer } = harness({ maxEntriesPerPatient: 200 })
     coalescer.addReadings(patient('p-warm', 0), [entry(-1)])
     await clock.advanceTo(T)
-    coalescer.addReadings(patient('p-1', 1), Array.from({ length: 300 }, (_, i) => entry(i)))
-    coalescer.addReadings(patient('p-1', 2), Array.from({ length: 200 }, (_, i) => entry(300 + i)))
+    coalescer.addReadings(
+      patient('p-1', 1),
+      Array.from({ length: 300 }, (_, i) => entry(i)),
+    )
+    coalescer.addReadings(
+      patient('p-1', 2),
+      Array.from({ length: 200 }, (_, i) => entry(300 + i)),
+    )
     coalescer.addReadings(patient('p-2', 3), [entry(1_000)])
     await clock.advanceTo(T + 100)
     expect(flushes).toHaveLength(2)
     const last = flushes[1]!
     expect(last.series.get('p-1')?.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => 300 + i))
     expect(last.series.get('p-2')?.map((e) => e.seq)).toEqual([1_000])
-    expect(last.patients.map((p) => [p.patientId, p.ts])).toEqual([['p-1', 2], ['p-2', 3]])
+    expect(last.patients.map((p) => [p.patientId, p.ts])).toEqual([
+      ['p-1', 2],
+      ['p-2', 3],
+    ])
   })
 
   it('bounds pending alerts to the newest ones, oldest first', async () => {
@@ -153,12 +162,26 @@ describe('the coalescer', () => {
 })
 
 describe('planPush', () => {
-  const client = (id: string, rooms: string[], pendingPackets = 0, needsSnapshot = false): ClientState => ({ id, rooms: [id, ...rooms], pendingPackets, needsSnapshot })
-  const series = new Map([['p-1', []], ['p-2', []]])
+  const client = (id: string, rooms: string[], pendingPackets = 0, needsSnapshot = false): ClientState => ({
+    id,
+    rooms: [id, ...rooms],
+    pendingPackets,
+    needsSnapshot,
+  })
+  const series = new Map([
+    ['p-1', []],
+    ['p-2', []],
+  ])
 
-  it('sends each patient\'s entries only to its room, one group per set of rooms, and the grid to everyone else', () => {
+  it("sends each patient's entries only to its room, one group per set of rooms, and the grid to everyone else", () => {
     const plan = planPush(
-      [client('a', [patientRoom('p-1')]), client('b', []), client('c', [patientRoom('p-2'), patientRoom('p-1')]), client('d', [patientRoom('p-1')]), client('e', [patientRoom('p-9')])],
+      [
+        client('a', [patientRoom('p-1')]),
+        client('b', []),
+        client('c', [patientRoom('p-2'), patientRoom('p-1')]),
+        client('d', [patientRoom('p-1')]),
+        client('e', [patientRoom('p-9')]),
+      ],
       series,
       50,
     )
@@ -172,7 +195,11 @@ describe('planPush', () => {
   })
 
   it('skips a client with more packets waiting than the bound, and gives a drained skipped client a snapshot instead', () => {
-    const plan = planPush([client('slow', [], 51), client('edge', [], 50), client('drained', [patientRoom('p-1')], 0, true), client('still-slow', [], 3, true)], series, 50)
+    const plan = planPush(
+      [client('slow', [], 51), client('edge', [], 50), client('drained', [patientRoom('p-1')], 0, true), client('still-slow', [], 3, true)],
+      series,
+      50,
+    )
     expect(plan.skip).toEqual(['slow'])
     expect(plan.snapshot).toEqual(['drained'])
     expect(plan.groups).toEqual([{ patientIds: [], clientIds: ['edge', 'still-slow'] }])

@@ -31,7 +31,9 @@ export { servingOptions, type ServingOptions } from './config.ts'
 
 /** Stands in for the batch job when the process was started without one. */
 const noBatchJob: RunBatchJob = () =>
-  Promise.reject(new VigilError('STAGE_FAILED', 'this server was started without the batch job: start it with `vigil serve` or `vigil all`, or run `vigil batch`.'))
+  Promise.reject(
+    new VigilError('STAGE_FAILED', 'this server was started without the batch job: start it with `vigil serve` or `vigil all`, or run `vigil batch`.'),
+  )
 
 export interface ServingDeps {
   log?: Logger

@@ -16,7 +16,12 @@ describe('decodeUpdate', () => {
   })
 
   it('reads a readings update, with no entries when they are not a list', () => {
-    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: [{ seq: 1 }] }))).toEqual({ kind: 'readings', type: 'readings', patient, entries: [{ seq: 1 }] })
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: [{ seq: 1 }] }))).toEqual({
+      kind: 'readings',
+      type: 'readings',
+      patient,
+      entries: [{ seq: 1 }],
+    })
     expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: 'x' }))).toEqual({ kind: 'readings', type: 'readings', patient, entries: [] })
   })
 

@@ -5,11 +5,14 @@
  */
 import { ALERT_KINDS, ALERT_LEVELS, UPDATE_TYPES, type AlertEvent, type BatchMeta, type PatientState, type SeriesEntry } from '../lib/contract/views.ts'
 
-/** One message, as the push loop acts on it; `type` is its metric label ('unknown' for an unknown type). */
+/**
+ * One message, as the push loop acts on it; `type` is its metric label ('unknown' for an unknown
+ * type). `ignored`: a readings or alert update without the id it needs, or an unknown type:
+ * counted, then dropped.
+ */
 export type Intake =
   | { kind: 'malformed' }
   | ({ type: string } & (
-      /** A readings or alert update without the id it needs, or of an unknown type: counted, then ignored. */
       | { kind: 'ignored' }
       | { kind: 'readings'; patient: PatientState; entries: SeriesEntry[] }
       | { kind: 'alert'; alert: AlertEvent; level: string; alertKind: string }

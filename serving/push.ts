@@ -112,7 +112,9 @@ class Fanout {
     const { io, options, metrics } = this.deps
     const serverTime = Date.now()
     const sockets = io.sockets.sockets
-    const clients = [...sockets.values()].map((s): ClientState => ({ id: s.id, rooms: s.rooms, pendingPackets: pendingPackets(s), needsSnapshot: s.data.needsSnapshot }))
+    const clients = [...sockets.values()].map(
+      (s): ClientState => ({ id: s.id, rooms: s.rooms, pendingPackets: pendingPackets(s), needsSnapshot: s.data.needsSnapshot }),
+    )
     const plan = planPush(clients, series, options.maxPendingPackets)
     for (const id of plan.snapshot) {
       const socket = sockets.get(id)

@@ -34,7 +34,8 @@ export function batchRoutes(deps: RouteDeps): FastifyPluginAsync {
 
   function run(body: RunBody, reply: FastifyReply) {
     // A rule JSON Schema states only with an unclear message: the range needs both ends.
-    if ((body.from === undefined) !== (body.to === undefined)) return reply.code(400).send({ error: 'Bad Request', message: 'give both from and to, or neither' })
+    if ((body.from === undefined) !== (body.to === undefined))
+      return reply.code(400).send({ error: 'Bad Request', message: 'give both from and to, or neither' })
     const { date, ...rest } = body
     const { started, job } = batch.start({ ...rest, ...(date === undefined ? {} : { dates: [date] }) })
     if (!started) return reply.code(409).send({ error: 'Conflict', message: 'a batch run is already running', jobId: job.jobId })
@@ -57,8 +58,12 @@ export function batchRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (request, reply) => run(request.body, reply),
     )
 
-    app.get('/api/batch/runs/current', { schema: { response: { 200: { type: 'object', properties: { running: { anyOf: [runningJob, { type: 'null' }] } } } } } }, async () => ({
-      running: batch.running,
-    }))
+    app.get(
+      '/api/batch/runs/current',
+      { schema: { response: { 200: { type: 'object', properties: { running: { anyOf: [runningJob, { type: 'null' }] } } } } } },
+      async () => ({
+        running: batch.running,
+      }),
+    )
   }
 }

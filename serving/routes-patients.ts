@@ -38,7 +38,13 @@ export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
   const seriesQuery = { type: 'object', properties: { seconds: { type: 'integer', minimum: 1, maximum: options.maxSeriesSeconds, default: 60 } } } as const
   const seriesAnswer = {
     type: 'object',
-    properties: { patientId: { type: 'string' }, seconds: { type: 'integer' }, from: { type: 'number' }, to: { type: 'number' }, entries: { type: 'array', items: seriesEntry } },
+    properties: {
+      patientId: { type: 'string' },
+      seconds: { type: 'integer' },
+      from: { type: 'number' },
+      to: { type: 'number' },
+      entries: { type: 'array', items: seriesEntry },
+    },
   } as const
   const onePatient = { ...patientState, properties: { ...patientState.properties, alerts: { type: 'array', items: alertView } } } as const
 
@@ -47,11 +53,15 @@ export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
 
     app.get('/api/patients', { schema: { response: { 200: { type: 'array', items: patientState } } } }, async () => view.patients())
 
-    app.get<IdParams>('/api/patients/:id', { schema: { params: idParams, response: { 200: onePatient, 400: problem, 404: problem } } }, async (request, reply) => {
-      const patient = await view.patient(request.params.id)
-      if (patient === null) return reply.code(404).send({ error: 'Not Found', message: 'no such patient' })
-      return { ...patient, alerts: await view.alerts(options.alertFeedSize, request.params.id) }
-    })
+    app.get<IdParams>(
+      '/api/patients/:id',
+      { schema: { params: idParams, response: { 200: onePatient, 400: problem, 404: problem } } },
+      async (request, reply) => {
+        const patient = await view.patient(request.params.id)
+        if (patient === null) return reply.code(404).send({ error: 'Not Found', message: 'no such patient' })
+        return { ...patient, alerts: await view.alerts(options.alertFeedSize, request.params.id) }
+      },
+    )
 
     app.get<IdParams>('/api/patients/:id/bands', { schema: { params: idParams, response: { 200: patientBands, 400: problem } } }, async (request) =>
       patientBandsJson(request.params.id, await readPatientBands(deps.redis, keys, request.params.id)),
@@ -61,7 +71,7 @@ export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
       '/api/patients/:id/bands',
       { schema: { params: idParams, body: bandsBody, response: { 200: patientBands, 400: problem } } },
       async (request, reply) => {
-        let specs
+        let specs: ReturnType<typeof parseBandSpec>[]
         try {
           specs = request.body.bands.map(parseBandSpec)
         } catch (error) {

@@ -10,21 +10,27 @@ import { validationMessage } from './schemas.ts'
 const calls: string[] = []
 let app: FastifyInstance
 
+/** Records a call, then answers `value`. */
+function record<T>(call: string, value: T): T {
+  calls.push(call)
+  return value
+}
+
 const alert: AlertView = { id: 'a-1', patientId: 'p-1', vital: 'spo2', kind: 'raised', level: 'WARNING', ts: 1, message: 'SpO2 93' }
 
 beforeAll(async () => {
   const view = {
     patients: async () => [],
     patient: async () => null,
-    series: async (id: string, seconds: number) => (calls.push(`series ${id} ${seconds}`), { from: 0, to: 0, entries: [] }),
-    alerts: async (limit: number, patientId?: string) => (calls.push(`alerts ${limit} ${patientId ?? '-'}`), []),
-    acknowledge: async (id: string, by: string) => (calls.push(`ack ${id} ${JSON.stringify(by)}`), id === alert.id ? { ...alert, ack: { by, at: 2 } } : null),
+    series: async (id: string, seconds: number) => record(`series ${id} ${seconds}`, { from: 0, to: 0, entries: [] }),
+    alerts: async (limit: number, patientId?: string) => record(`alerts ${limit} ${patientId ?? '-'}`, []),
+    acknowledge: async (id: string, by: string) => record(`ack ${id} ${JSON.stringify(by)}`, id === alert.id ? { ...alert, ack: { by, at: 2 } } : null),
     batchMeta: async () => null,
-    daily: async (date: string, patientId?: string) => (calls.push(`daily ${date} ${patientId ?? '-'}`), []),
+    daily: async (date: string, patientId?: string) => record(`daily ${date} ${patientId ?? '-'}`, []),
   }
   const batch = {
     running: null,
-    start: (request: unknown) => (calls.push(`batch ${JSON.stringify(request)}`), { started: true, job: { jobId: 'j-1', startedAt: 5 } }),
+    start: (request: unknown) => record(`batch ${JSON.stringify(request)}`, { started: true, job: { jobId: 'j-1', startedAt: 5 } }),
   }
   const deps = {
     config: { redisPrefix: 'unit:' } as Config,
@@ -48,14 +54,24 @@ async function call(method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown)
   return { status: res.statusCode, body: res.body === '' ? null : (res.json() as { error?: string; message?: string }) }
 }
 
-describe('the API\'s route schemas', () => {
+describe("the API's route schemas", () => {
   it.each([
     ['GET', '/api/patients/p-1/series?seconds=100000', undefined, 'querystring/seconds must be <= 900'],
     ['GET', '/api/patients/p-1/series?seconds=0', undefined, 'querystring/seconds must be >= 1'],
     ['GET', '/api/patients/p-1/series?seconds=ten', undefined, 'querystring/seconds must be integer'],
-    ['GET', `/api/patients/${encodeURIComponent('<script>')}/series`, undefined, "params/id must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"],
+    [
+      'GET',
+      `/api/patients/${encodeURIComponent('<script>')}/series`,
+      undefined,
+      "params/id must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit",
+    ],
     ['GET', '/api/alerts?limit=51', undefined, 'querystring/limit must be <= 50'],
-    ['GET', '/api/alerts?patientId=-x', undefined, "querystring/patientId must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"],
+    [
+      'GET',
+      '/api/alerts?patientId=-x',
+      undefined,
+      "querystring/patientId must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit",
+    ],
     ['GET', '/api/stats/daily?date=2026-13-45', undefined, 'querystring/date must be a date YYYY-MM-DD'],
     ['POST', '/api/alerts/a-1/ack', { by: '   ' }, 'body/by must be a name of 1-64 characters'],
     ['POST', '/api/alerts/a-1/ack', { by: 'x'.repeat(65) }, 'body/by must be a name of 1-64 characters'],
@@ -105,12 +121,27 @@ describe('the API\'s route schemas', () => {
 })
 
 describe('validationMessage', () => {
-  it('names where, then the rule: a pattern by its meaning, an extra property by its name, else ajv\'s words', () => {
+  it("names where, then the rule: a pattern by its meaning, an extra property by its name, else ajv's words", () => {
     expect(validationMessage([], 'body')).toBe('body is invalid')
-    expect(validationMessage([{ keyword: 'pattern', instancePath: '/date', schemaPath: '', params: { pattern: '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$' }, message: 'must match' }], 'querystring')).toBe(
-      'querystring/date must be a date YYYY-MM-DD',
-    )
-    expect(validationMessage([{ keyword: 'pattern', instancePath: '/x', schemaPath: '', params: { pattern: '^a$' }, message: 'must match pattern "^a$"' }], 'body')).toBe('body/x must match pattern "^a$"')
-    expect(validationMessage([{ keyword: 'additionalProperties', instancePath: '', schemaPath: '', params: { additionalProperty: 'x' }, message: 'no' }], 'body')).toBe('body must not have the property "x"')
+    expect(
+      validationMessage(
+        [
+          {
+            keyword: 'pattern',
+            instancePath: '/date',
+            schemaPath: '',
+            params: { pattern: '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$' },
+            message: 'must match',
+          },
+        ],
+        'querystring',
+      ),
+    ).toBe('querystring/date must be a date YYYY-MM-DD')
+    expect(
+      validationMessage([{ keyword: 'pattern', instancePath: '/x', schemaPath: '', params: { pattern: '^a$' }, message: 'must match pattern "^a$"' }], 'body'),
+    ).toBe('body/x must match pattern "^a$"')
+    expect(
+      validationMessage([{ keyword: 'additionalProperties', instancePath: '', schemaPath: '', params: { additionalProperty: 'x' }, message: 'no' }], 'body'),
+    ).toBe('body must not have the property "x"')
   })
 })

@@ -81,7 +81,10 @@ export const seriesEntry = {
   properties: { ts: { type: 'number' }, deviceId: { type: 'string' }, seq: { type: 'number' }, vitals: { type: 'object' }, status: { enum: STATUSES } },
 } as const
 
-const band = { type: 'object', properties: { max: nullable({ type: 'number' }), maxInclusive: { type: 'boolean' }, status: { enum: STATUSES }, score: nullable({ type: 'number' }) } }
+const band = {
+  type: 'object',
+  properties: { max: nullable({ type: 'number' }), maxInclusive: { type: 'boolean' }, status: { enum: STATUSES }, score: nullable({ type: 'number' }) },
+}
 
 /** The band table as JSON (an open upper edge is null). */
 export const bandTable = {
@@ -136,7 +139,11 @@ export const batchRunBody = {
   properties: { date: dateSchema, from: dateSchema, to: dateSchema, full: { type: 'boolean' } },
 } as const
 
-export const runningJob = { type: 'object', required: ['jobId', 'startedAt'], properties: { jobId: { type: 'string' }, startedAt: { type: 'number' } } } as const
+export const runningJob = {
+  type: 'object',
+  required: ['jobId', 'startedAt'],
+  properties: { jobId: { type: 'string' }, startedAt: { type: 'number' } },
+} as const
 
 export const bandsBody = {
   type: 'object',

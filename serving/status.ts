@@ -13,7 +13,12 @@ async function total(m: { get(): Promise<{ values: Array<{ value: number }> }> }
 export function startStatusLine(metrics: ServingMetrics, log: Logger): Stoppable {
   let last = { at: Date.now(), readings: 0, pushes: 0 }
   const report = async () => {
-    const [readings, pushes, alerts, clients] = await Promise.all([total(metrics.readingsSeen), total(metrics.pushes), total(metrics.alertsSeen), total(metrics.connectedClients)])
+    const [readings, pushes, alerts, clients] = await Promise.all([
+      total(metrics.readingsSeen),
+      total(metrics.pushes),
+      total(metrics.alertsSeen),
+      total(metrics.connectedClients),
+    ])
     const now = Date.now()
     // Per second over the time since the last line, to one decimal.
     const per = (n: number) => Math.round(((n * 1000) / Math.max(1, now - last.at)) * 10) / 10
