@@ -17,17 +17,20 @@
  * Device tokens: `Authorization: Bearer <token>`, one of VIGIL_DEVICE_TOKENS. When none is set,
  * the gateway generates one at start, logs it, and exposes it on the handle, so a local demo works
  * and nothing is ever open without a token.
+ *
+ * This module composes the gateway: the tokens (device-tokens.ts), the producer, the fastify
+ * plugin (plugin.ts, routes.ts) and the status line (counts.ts).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify'
 import type { Config } from '../lib/config.ts'
 import type { Logger } from '../lib/log.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
-import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
-import { readingSchema, type Reading } from '../lib/contract/schema.ts'
+import { VigilError } from '../lib/errors.ts'
 import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
-import { BatchingProducer, type ProducerRecord } from '../lib/producer.ts'
-import { MAX_FIELD_ERRORS, bundleToReadings, observationToReading, type FieldError } from './fhir.ts'
+import { BatchingProducer } from '../lib/producer.ts'
+import { GatewayCounts } from './counts.ts'
+import { DeviceTokens } from './device-tokens.ts'
+import { gatewayPlugin } from './plugin.ts'
 import type { GatewayOptions } from './config.ts'
 
 export interface GatewayDeps {
@@ -47,261 +50,69 @@ export interface Gateway extends Stoppable {
   producer: BatchingProducer
 }
 
-const PROBLEM = 'application/problem+json'
+/** Interval of the status line, ms. */
+const STATUS_EVERY_MS = 10_000
 
-interface Problem {
-  status: number
-  title: string
-  detail: string
-  errors?: FieldError[]
-  /** Extra members (RFC 9457 extensions). */
-  [key: string]: unknown
-}
-
-const TITLES: Record<number, [string, string]> = {
-  400: ['invalid-input', 'The request holds invalid input'],
-  401: ['unauthorized', 'A valid device token is required'],
-  404: ['not-found', 'No such endpoint'],
-  405: ['method-not-allowed', 'Method not allowed'],
-  413: ['body-too-large', 'The request body is too large'],
-  415: ['unsupported-media-type', 'Unsupported content type'],
-  503: ['kafka-unavailable', 'The broker is unavailable'],
-  500: ['internal', 'Internal error'],
-}
-
-function problem(status: number, detail: string, extra: Record<string, unknown> = {}): Problem {
-  const [slug, title] = TITLES[status] ?? TITLES[500]!
-  return { type: `urn:vigil:problem:${slug}`, title, status, detail, ...extra }
-}
-
-function send(reply: FastifyReply, p: Problem): FastifyReply {
-  return reply.code(p.status).type(PROBLEM).send(p)
-}
-
-/** Content types each route takes (the media type without parameters). */
-const READING_TYPES = new Set(['application/json', 'application/x-ndjson'])
-/** application/json+fhir is the media type of FHIR before R3, still sent by some devices. */
-const FHIR_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir'])
-
-function mediaType(req: FastifyRequest): string {
-  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-}
-
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest()
-}
-
-/** The 400 answer naming the bad fields (the first MAX_FIELD_ERRORS: collecting stops there). */
-function invalidFields(errors: readonly FieldError[], source: string) {
-  const count = errors.length >= MAX_FIELD_ERRORS ? `${MAX_FIELD_ERRORS} or more` : String(errors.length)
-  return problem(400, `${count} invalid field${errors.length === 1 ? '' : 's'}: nothing from ${source} was stored; fix them and send it again.`, { errors: errors.slice(0, MAX_FIELD_ERRORS) })
-}
-
-/** Validates each item against schema v1; every bad field named (up to MAX_FIELD_ERRORS), with its line for NDJSON. */
-function validateAll(items: Array<{ json: unknown; raw?: string; pointer: string; line?: number }>): { records: ProducerRecord[]; errors: FieldError[] } {
-  const records: ProducerRecord[] = []
-  const errors: FieldError[] = []
-  for (const item of items) {
-    if (errors.length >= MAX_FIELD_ERRORS) break
-    const parsed = readingSchema.safeParse(item.json)
-    if (parsed.success) {
-      // A valid NDJSON line goes to Kafka as it came (strict schema: it holds exactly the known fields).
-      records.push({ key: parsed.data.patientId, value: item.raw ?? JSON.stringify(parsed.data) })
-    } else {
-      for (const issue of parsed.error.issues) {
-        errors.push({
-          pointer: `${item.pointer}/${issue.path.map(String).join('/')}`.replace(/\/$/, '') || '/',
-          detail: issue.message,
-          ...(item.line === undefined ? {} : { line: item.line }),
-        })
-      }
-    }
+function deviceTokens(config: Config, log: Logger): DeviceTokens {
+  const tokens = new DeviceTokens(config.deviceTokens)
+  if (tokens.generated) {
+    const t = tokens.tokens[0]
+    log.warn(
+      `VIGIL_DEVICE_TOKENS is not set: generated the device token ${t} ` +
+        `(devices send "Authorization: Bearer ${t}"; set VIGIL_DEVICE_TOKENS to keep tokens across restarts)`,
+    )
   }
-  return { records, errors }
+  return tokens
 }
 
-export async function startGateway(config: Config, options: GatewayOptions, deps: GatewayDeps): Promise<Gateway> {
-  const log = deps.log
-  let tokens = config.deviceTokens ?? []
-  const generatedToken = tokens.length === 0
-  if (generatedToken) {
-    tokens = [randomBytes(24).toString('base64url')]
-    log.warn(`VIGIL_DEVICE_TOKENS is not set: generated the device token ${tokens[0]} (devices send "Authorization: Bearer ${tokens[0]}"; set VIGIL_DEVICE_TOKENS to keep tokens across restarts)`)
-  }
-  const tokenHashes = tokens.map(sha256)
-  const producer = new BatchingProducer(config, {
+function gatewayProducer(config: Config, options: GatewayOptions, log: Logger): BatchingProducer {
+  return new BatchingProducer(config, {
     topic: topicNames(config.topicPrefix).readings,
     clientId: 'vigil-gateway',
+    // A failed produce is answered 503: the device keeps its readings and retries.
     onFailure: 'fail',
     maxBatchRecords: options.maxBatchRecords,
     maxBufferedRecords: options.maxBufferedRecords,
     maxRetryDelayMs: options.retryAfterS * 1000,
     log,
   })
+}
 
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, return503OnClosing: true })
-  if (deps.onRoute !== undefined) app.addHook('onRoute', deps.onRoute)
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json', 'application/x-ndjson', 'application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, (_req, body, done) => done(null, body))
-
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    const status = error.statusCode ?? 500
-    if (status === 413) return send(reply, problem(413, `The body is larger than ${options.bodyLimitBytes} bytes: send smaller batches.`))
-    if (status === 415 || error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return send(reply, problem(415, 'Send application/json or application/x-ndjson to /v1/readings, and application/fhir+json to /fhir.'))
-    }
-    if (status >= 400 && status < 500) return send(reply, problem(status in TITLES ? status : 400, error.message))
-    log.error({ err: describeError(error) }, 'gateway request failed')
-    return send(reply, problem(500, 'The gateway failed to handle the request; it has been logged.'))
-  })
-  app.setNotFoundHandler((req, reply) => send(reply, problem(404, `${req.method} ${req.url} is not an endpoint of the gateway: use POST /v1/readings, POST /fhir/Observation, POST /fhir or GET /healthz.`)))
-
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return
-    const header = req.headers.authorization ?? ''
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    // A refused request's connection is closed, so a body the device may still be sending is never read.
-    if (m === null) {
-      reply.header('www-authenticate', 'Bearer').header('connection', 'close')
-      return send(reply, problem(401, 'Send the device token as "Authorization: Bearer <token>".'))
-    }
-    const presented = sha256(m[1]!)
-    if (!tokenHashes.some((h) => timingSafeEqual(h, presented))) {
-      reply.header('www-authenticate', 'Bearer error="invalid_token"').header('connection', 'close')
-      return send(reply, problem(401, 'The device token is not one the gateway accepts: check VIGIL_DEVICE_TOKENS.'))
-    }
-  })
-
-  // Counted for the status line every 10 s (never a line per request).
-  const counts = { accepted: 0, refused: 0, unavailable: 0 }
-  app.addHook('onResponse', async (_req, reply) => {
-    if (reply.statusCode === 503) counts.unavailable++
-    else if (reply.statusCode >= 400) counts.refused++
-  })
-
-  /** Produces and answers 202 after Kafka acknowledged, 503 while it is unreachable. */
-  async function accept(reply: FastifyReply, records: ProducerRecord[], extra: Record<string, unknown> = {}): Promise<FastifyReply> {
-    try {
-      await producer.send(records)
-    } catch (error) {
-      if (isVigilError(error) && error.code === 'KAFKA_UNREACHABLE') {
-        reply.header('retry-after', String(options.retryAfterS))
-        return send(reply, problem(503, 'Kafka is unreachable: nothing from this request was stored; retry after the delay given.'))
-      }
-      throw error
-    }
-    counts.accepted += records.length
-    return reply.code(202).send({ accepted: records.length, ...extra })
-  }
-
-  function unsupported(reply: FastifyReply, req: FastifyRequest, accepted: Set<string>): FastifyReply {
-    return send(reply, problem(415, `Content type "${mediaType(req) || '(none)'}" is not accepted here: send ${[...accepted].join(' or ')}.`))
-  }
-
-  function parseJson(body: unknown): { ok: true; json: unknown } | { ok: false; detail: string } {
-    if (typeof body !== 'string' || body.trim().length === 0) return { ok: false, detail: 'the body is empty' }
-    try {
-      return { ok: true, json: JSON.parse(body) }
-    } catch (error) {
-      return { ok: false, detail: `the body is not valid JSON: ${(error as Error).message}` }
-    }
-  }
-
-  app.post('/v1/readings', async (req, reply) => {
-    const type = mediaType(req)
-    if (!READING_TYPES.has(type)) return unsupported(reply, req, READING_TYPES)
-    const items: Array<{ json: unknown; raw?: string; pointer: string; line?: number }> = []
-    const errors: FieldError[] = []
-    if (type === 'application/x-ndjson') {
-      const body = typeof req.body === 'string' ? req.body : ''
-      const lines = body.split('\n')
-      for (let i = 0; i < lines.length; i++) {
-        const raw = lines[i]!.trim()
-        if (raw.length === 0) continue
-        try {
-          items.push({ json: JSON.parse(raw), raw, pointer: `/${i}`, line: i + 1 })
-        } catch (error) {
-          errors.push({ pointer: `/${i}`, line: i + 1, detail: `not valid JSON: ${(error as Error).message}` })
-          if (errors.length >= MAX_FIELD_ERRORS) break
-        }
-      }
-      if (items.length === 0 && errors.length === 0) return send(reply, problem(400, 'The NDJSON body holds no reading: send one JSON reading per line.'))
-    } else {
-      const parsed = parseJson(req.body)
-      if (!parsed.ok) return send(reply, problem(400, `The reading could not be read: ${parsed.detail}.`, { errors: [{ pointer: '/', detail: parsed.detail }] }))
-      if (Array.isArray(parsed.json)) parsed.json.forEach((json, i) => items.push({ json, pointer: `/${i}` }))
-      else items.push({ json: parsed.json, pointer: '' })
-    }
-    const v = validateAll(items)
-    errors.push(...v.errors)
-    if (errors.length > 0) {
-      return send(reply, invalidFields(errors, 'this request'))
-    }
-    return accept(reply, v.records)
-  })
-
-  function readingsToRecords(readings: Reading[]): { records: ProducerRecord[]; errors: FieldError[] } {
-    return validateAll(readings.map((r, i) => ({ json: r, pointer: `/mapped/${i}` })))
-  }
-
-  app.post('/fhir/Observation', async (req, reply) => {
-    if (!FHIR_TYPES.has(mediaType(req))) return unsupported(reply, req, FHIR_TYPES)
-    const parsed = parseJson(req.body)
-    if (!parsed.ok) return send(reply, problem(400, `The Observation could not be read: ${parsed.detail}.`, { errors: [{ pointer: '/', detail: parsed.detail }] }))
-    const r = observationToReading(parsed.json)
-    if (!r.ok) return send(reply, problem(400, `The Observation cannot become a reading: ${r.errors.map((e) => `${e.pointer}: ${e.detail}`).join('; ')}.`, { errors: r.errors }))
-    const v = readingsToRecords([r.reading])
-    if (v.errors.length > 0) return send(reply, problem(400, 'The mapped reading is not valid.', { errors: v.errors }))
-    return accept(reply, v.records)
-  })
-
-  app.post('/fhir', async (req, reply) => {
-    if (!FHIR_TYPES.has(mediaType(req))) return unsupported(reply, req, FHIR_TYPES)
-    const parsed = parseJson(req.body)
-    if (!parsed.ok) return send(reply, problem(400, `The Bundle could not be read: ${parsed.detail}.`, { errors: [{ pointer: '/', detail: parsed.detail }] }))
-    const b = bundleToReadings(parsed.json)
-    if (b.errors.length > 0) {
-      return send(reply, invalidFields(b.errors, 'the Bundle'))
-    }
-    const v = readingsToRecords(b.readings)
-    if (v.errors.length > 0) return send(reply, problem(400, 'A mapped reading is not valid.', { errors: v.errors }))
-    return accept(reply, v.records, b.ignored > 0 ? { ignored: b.ignored } : {})
-  })
-
-  app.get('/healthz', async (_req, reply) => {
-    const kafka = producer.unreachable ? 'unreachable' : 'ok'
-    return reply.code(producer.unreachable ? 503 : 200).send({ status: producer.unreachable ? 'degraded' : 'ok', kafka })
-  })
-
-  const port = options.port ?? config.ingestPort
+/** Listens, and returns the base URL (a wildcard host is reached through 127.0.0.1) and the port. */
+async function listen(app: FastifyInstance, producer: BatchingProducer, host: string, port: number): Promise<{ url: string; port: number }> {
   try {
-    await app.listen({ host: options.host, port })
+    await app.listen({ host, port })
   } catch (error) {
     await producer.close({ drain: false })
-    throw new VigilError('STAGE_FAILED', `The gateway cannot listen on ${options.host}:${port}: free the port or set VIGIL_INGEST_PORT / --port.`, { cause: error })
+    throw new VigilError('STAGE_FAILED', `The gateway cannot listen on ${host}:${port}: free the port or set VIGIL_INGEST_PORT / --port.`, { cause: error })
   }
+  const address = app.server.address()
+  const actualPort = typeof address === 'object' && address !== null ? address.port : port
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return { url: `http://${reachable}:${actualPort}`, port: actualPort }
+}
+
+export async function startGateway(config: Config, options: GatewayOptions, deps: GatewayDeps): Promise<Gateway> {
+  const log = deps.log
+  const tokens = deviceTokens(config, log)
+  const producer = gatewayProducer(config, options, log)
+  const counts = new GatewayCounts()
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, return503OnClosing: true })
+  if (deps.onRoute !== undefined) app.addHook('onRoute', deps.onRoute)
+  await app.register(gatewayPlugin, { producer, tokens, counts, bodyLimitBytes: options.bodyLimitBytes, retryAfterS: options.retryAfterS, log })
+  const { url, port } = await listen(app, producer, options.host, options.port ?? config.ingestPort)
   await producer.ensureTopic(TOPIC_PARTITIONS.readings)
   // Learn the broker's state now, so /healthz and the first requests are right from the start.
   await producer.checkBroker()
-  const address = app.server.address()
-  const actualPort = typeof address === 'object' && address !== null ? address.port : port
-  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host
-  const url = `http://${host}:${actualPort}`
   log.info(`gateway listening on ${url} (POST /v1/readings, /fhir/Observation, /fhir)`)
-  let last = { at: Date.now(), accepted: 0 }
-  const statusTimer = setInterval(() => {
-    const now = Date.now()
-    const rate = ((counts.accepted - last.accepted) * 1000) / Math.max(1, now - last.at)
-    last = { at: now, accepted: counts.accepted }
-    log.info(`${rate.toFixed(0)} readings/s accepted (${counts.accepted} in all), requests refused ${counts.refused}, answered 503 ${counts.unavailable}, Kafka ${producer.unreachable ? 'unreachable' : 'ok'}`)
-  }, 10_000)
+  counts.startLines(Date.now())
+  const statusTimer = setInterval(() => log.info(counts.statusLine(Date.now(), producer.unreachable)), STATUS_EVERY_MS)
   statusTimer.unref()
-
   return {
     url,
-    port: actualPort,
-    deviceTokens: tokens,
-    generatedToken,
+    port,
+    deviceTokens: tokens.tokens,
+    generatedToken: tokens.generated,
     producer,
     async stop() {
       clearInterval(statusTimer)

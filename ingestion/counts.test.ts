@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest'
+import { GatewayCounts } from './counts.ts'
+
+describe('the gateway\'s status line', () => {
+  it('counts 4xx answers as refused and 503 as unavailable, and gives the rate since the last line', () => {
+    const c = new GatewayCounts()
+    c.startLines(1_000)
+    for (const s of [202, 400, 401, 413, 503, 503, 200]) c.answered(s)
+    c.accepted += 5_000
+    expect(c.statusLine(11_000, false)).toBe('500 readings/s accepted (5000 in all), requests refused 3, answered 503 2, Kafka ok')
+    c.accepted += 100
+    expect(c.statusLine(21_000, true)).toBe('10 readings/s accepted (5100 in all), requests refused 3, answered 503 2, Kafka unreachable')
+  })
+})

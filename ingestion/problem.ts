@@ -1,0 +1,56 @@
+/**
+ * The gateway's error answers (docs/CONTRACT.md, The gateway): application/problem+json (RFC 9457)
+ * with a `type` URN, a title, the status, a detail that says what to do, and for bad input an
+ * `errors` array naming every bad field (the first MAX_FIELD_ERRORS: collecting stops there).
+ */
+import type { FastifyReply } from 'fastify'
+import { MAX_FIELD_ERRORS, type FieldError } from './fhir.ts'
+
+export const PROBLEM = 'application/problem+json'
+
+export interface Problem {
+  status: number
+  title: string
+  detail: string
+  errors?: FieldError[]
+  /** Extra members (RFC 9457 extensions). */
+  [key: string]: unknown
+}
+
+/** Status to the slug of its type URN and its title; any other status answers as 500. */
+const TITLES: Record<number, [string, string]> = {
+  400: ['invalid-input', 'The request holds invalid input'],
+  401: ['unauthorized', 'A valid device token is required'],
+  404: ['not-found', 'No such endpoint'],
+  405: ['method-not-allowed', 'Method not allowed'],
+  413: ['body-too-large', 'The request body is too large'],
+  415: ['unsupported-media-type', 'Unsupported content type'],
+  503: ['kafka-unavailable', 'The broker is unavailable'],
+  500: ['internal', 'Internal error'],
+}
+
+/** True for a status the gateway has a problem type for. */
+export function hasProblemType(status: number): boolean {
+  return status in TITLES
+}
+
+export function problem(status: number, detail: string, extra: Record<string, unknown> = {}): Problem {
+  const [slug, title] = TITLES[status] ?? TITLES[500]!
+  return { type: `urn:vigil:problem:${slug}`, title, status, detail, ...extra }
+}
+
+export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  return reply.code(p.status).type(PROBLEM).send(p)
+}
+
+/** The 400 answer naming the bad fields of `source` ("this request", "the Bundle"). */
+export function invalidFields(errors: readonly FieldError[], source: string): Problem {
+  const count = errors.length >= MAX_FIELD_ERRORS ? `${MAX_FIELD_ERRORS} or more` : String(errors.length)
+  const detail = `${count} invalid field${errors.length === 1 ? '' : 's'}: nothing from ${source} was stored; fix them and send it again.`
+  return problem(400, detail, { errors: errors.slice(0, MAX_FIELD_ERRORS) })
+}
+
+/** The 400 answer to a body that is not JSON; `what` names it ("The reading", "The Bundle"). */
+export function unreadable(what: string, detail: string): Problem {
+  return problem(400, `${what} could not be read: ${detail}.`, { errors: [{ pointer: '/', detail }] })
+}
