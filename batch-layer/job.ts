@@ -16,6 +16,10 @@
  * magic bytes, footer, schema); a bad one is moved to <lake>/quarantine and reported in
  * `quarantined`, and the rest is computed. With `strict` the first bad file fails the run and
  * nothing is moved.
+ *
+ * The run's parts, in order: `listDays` (scan), `daysToCompute` (incremental), `RawFiles` (check
+ * and quarantine), `computeStats` (DuckDB), `writeDays` (lake and Redis, and each day's
+ * fingerprint for the state file), `publishRun` (`batch:meta` and the update).
  */
 import { randomUUID } from 'node:crypto'
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -26,8 +30,11 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import { redisKeys } from '../lib/contract/keys.ts'
-import type { BatchMeta, DailyStatsRow, Update } from '../lib/contract/views.ts'
+import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
+import type { BatchMeta, DailyStatsRow } from '../lib/contract/views.ts'
+import { encodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
+import { encodeDailyDay } from '../lib/contract/codecs/daily-stats.ts'
+import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
 import type { Vital } from '../lib/contract/schema.ts'
 import type { BatchDeps, BatchProgress, BatchRunOptions, BatchRunResult } from '../lib/contract/batch.ts'
 import { batchOptionsSchema, daysBetween } from './config.ts'
@@ -74,31 +81,57 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
   }
 }
 
-async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps, run: { started: number; runId: string; quarantined: Quarantined[] }): Promise<BatchRunResult> {
-  const { started, runId, quarantined } = run
-  const progress = options.onProgress ?? (() => undefined)
-  const lake = config.datalakeDir
-  const dates = requestedDates(options, deps.now ?? Date.now)
-  const rawLabel = path.join(lake, 'raw')
-  const rangeLabel = dates.length === 1 ? dates[0] : `${dates[0]} to ${dates[dates.length - 1]}`
+/** One attempt of a run: what it was asked, and how it reports. */
+interface Attempt {
+  config: Config
+  options: BatchRunOptions
+  deps: BatchDeps
+  started: number
+  runId: string
+  /** Files quarantined by this run (every attempt of it). */
+  quarantined: Quarantined[]
+  progress: (p: BatchProgress) => void
+  lake: string
+  dates: string[]
+  rawLabel: string
+  rangeLabel: string
+}
 
-  if (!(await isDir(lake))) {
-    throw new VigilError('INPUT_INVALID', `the data lake folder ${lake} does not exist: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
+/** Where the computed view goes: DuckDB's `stats` table, the lake's views folder and Redis. */
+interface Outputs {
+  conn: DuckDBConnection
+  redis: RedisClient
+  keys: RedisKeys
+  statsRoot: string
+}
+
+/** What the write step wrote. */
+interface Written {
+  computed: string[]
+  rows: number
+  patients: Set<string>
+}
+
+interface Totals {
+  readings: number
+  cutoffTs: number
+}
+
+async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps, run: { started: number; runId: string; quarantined: Quarantined[] }): Promise<BatchRunResult> {
+  const dates = requestedDates(options, deps.now ?? Date.now)
+  const a: Attempt = {
+    config, options, deps, ...run, dates,
+    progress: options.onProgress ?? (() => undefined),
+    lake: config.datalakeDir,
+    rawLabel: path.join(config.datalakeDir, 'raw'),
+    rangeLabel: dates.length === 1 ? (dates[0] as string) : `${dates[0]} to ${dates[dates.length - 1]}`,
+  }
+  if (!(await isDir(a.lake))) {
+    throw new VigilError('INPUT_INVALID', `the data lake folder ${a.lake} does not exist: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
   }
   checkAborted(options.signal)
-
-  // Scan: list the files of each requested day (partition pruning by folder).
-  const days: DayFiles[] = []
-  for (const [i, date] of dates.entries()) {
-    const day = await listDay(lake, date)
-    if (day.files.length > 0) days.push(day)
-    progress({ phase: 'scan', done: i + 1, total: dates.length, message: date })
-  }
-  if (days.length === 0) {
-    throw new VigilError('INPUT_INVALID', `no readings in ${rawLabel} for ${rangeLabel}: is \`vigil archive\` running?`)
-  }
-
-  const statsRoot = path.join(lake, 'views', 'daily_stats')
+  const days = await listDays(a)
+  const statsRoot = path.join(a.lake, 'views', 'daily_stats')
   const state = await readState(statsRoot)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? (await connectRedis(config, { log: deps.log }))
@@ -108,110 +141,17 @@ async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps
   const onAbort = () => conn.interrupt()
   options.signal?.addEventListener('abort', onAbort)
   try {
-    const todo: DayFiles[] = []
-    for (const d of days) {
-      const unchanged = options.full !== true && state[d.date] === d.fingerprint && (await redis.exists(keys.batchDaily(d.date))) === 1
-      if (!unchanged) todo.push(d)
-    }
+    const todo = await daysToCompute(days, state, options.full === true, redis, keys)
     if (todo.length === 0) {
-      deps.log?.info(`nothing changed in ${rawLabel} for ${rangeLabel} since the last run (use --full to recompute)`)
-      return { runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - started) / 1000, cutoffTs: 0, quarantined: [] }
+      deps.log?.info(`nothing changed in ${a.rawLabel} for ${a.rangeLabel} since the last run (use --full to recompute)`)
+      return { runId: a.runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - a.started) / 1000, cutoffTs: 0, quarantined: [] }
     }
-
-    // Check: every file of the days to compute, before one bad file can fail the query.
-    /** Files moved out of the raw tree (quarantined): left out of the days' fingerprints. */
-    const leftRaw = new Set<string>()
-    let files = todo.flatMap((d) => d.files.map((f) => f.path))
-    progress({ phase: 'scan', done: dates.length, total: dates.length, message: `checking ${files.length} files` })
-    const inspection = await inspectFiles(conn, files).catch((error: unknown) => {
-      checkAborted(options.signal)
-      throw error
-    })
-    if (inspection.gone.length > 0) throw new LakeChanged(inspection.gone[0])
-    for (const f of files.filter((x) => inspection.bad.has(x))) await reject(f, inspection.bad.get(f) as Verdict)
-    function drop(file: string): void {
-      leftRaw.add(file)
-      files = files.filter((x) => x !== file)
-    }
-    async function reject(file: string, verdict: Verdict): Promise<void> {
-      if (options.strict === true) {
-        throw new VigilError('INPUT_INVALID', `${file} cannot be read (${verdict.kind}: ${verdict.detail}); move it out of the lake or run without --strict to quarantine it.`)
-      }
-      const q = await quarantineFile(lake, file, verdict, runId)
-      if (q === undefined) return drop(file)
-      deps.log?.warn(`quarantined ${file} (${q.kind}: ${q.detail})${q.movedTo === null ? '' : ` to ${q.movedTo}`}`)
-      quarantined.push(q)
-      files = files.filter((x) => x !== file)
-      if (q.movedTo !== null) leftRaw.add(file)
-    }
-
-    // Compute: one query over every file of every day to recompute, retried without a file
-    // DuckDB cannot read (quarantined as CORRUPT).
-    let totals: { readings: number; cutoffTs: number } | undefined
-    for (;;) {
-      if (files.length === 0) {
-        throw new VigilError('INPUT_INVALID', `no readable readings in ${rawLabel} for ${rangeLabel}: ${quarantined.length} bad file(s) were quarantined and no other file is left; see ${path.join(quarantineRoot(lake), '_log.ndjson')}.`)
-      }
-      checkAborted(options.signal)
-      const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
-      try {
-        progress({ phase: 'compute', done: 0, total: 100, message: `${files.length} files` })
-        // Footers first: row counts and the newest event time per file come from the Parquet
-        // metadata (no scan), and a file with a broken footer is named here.
-        const footers = (await conn.runAndReadAll(`SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`)).getRowObjectsJS()
-        await withQueryProgress(conn, (pct) => progress({ phase: 'compute', done: pct, total: 100 }), async () => {
-          await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
-        })
-        totals = footerTotals(footers)
-        break
-      } catch (error) {
-        checkAborted(options.signal)
-        if (notAboutTheFile(error)) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
-        // The footers and schemas were checked, so this is a data page DuckDB cannot decode
-        // (or a file removed since the check). DuckDB names the file for some errors, not for
-        // all: then probe each file alone to find the one that cannot be read.
-        const named = files.find((f) => describeError(error).includes(f))
-        const bad = named === undefined ? await findUnreadable(conn, files) : { file: named, why: firstLine(describeError(error)) }
-        if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
-        if (!(await exists(bad.file))) throw new LakeChanged(bad.file)
-        else await reject(bad.file, { kind: 'CORRUPT', detail: `the data cannot be read: ${bad.why}` })
-      }
-    }
-    progress({ phase: 'compute', done: 100, total: 100 })
-
-    // Write: per day, the Parquet view (atomic replace) and the Redis view.
-    const computed: string[] = []
-    let rows = 0
-    const patients = new Set<string>()
-    for (const [i, d] of todo.entries()) {
-      checkAborted(options.signal)
-      const dayRows = toRows((await conn.runAndReadAll(`SELECT * FROM stats WHERE date = ${sqlString(d.date)} ORDER BY patient_id, vital`)).getRowObjectsJS())
-      const dir = path.join(statsRoot, `dt=${d.date}`)
-      await ensureDir(dir)
-      const final = path.join(dir, 'daily_stats.parquet')
-      const tmp = path.join(dir, `.daily_stats.parquet.${runId}.tmp`)
-      await conn.run(`COPY (SELECT * FROM stats WHERE date = ${sqlString(d.date)} ORDER BY patient_id, vital) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
-      await rename(tmp, final)
-      await writeRedisDay(redis, keys.batchDaily(d.date), dayRows)
-      for (const r of dayRows) patients.add(r.patientId)
-      rows += dayRows.length
-      computed.push(d.date)
-      // The fingerprint of the files the next run will list: without those moved out.
-      state[d.date] = fingerprint(d.files.filter((f) => !leftRaw.has(f.path)))
-      progress({ phase: 'write', done: i + 1, total: todo.length, message: d.date })
-    }
+    const raw = new RawFiles(a, todo)
+    await raw.check(conn)
+    const totals = await computeStats(a, conn, raw)
+    const written = await writeDays(a, { conn, redis, keys, statsRoot }, todo, state, raw.leftRaw)
     await writeState(statsRoot, state)
-
-    // The batch view is complete up to the newest reading every partition has reached, and
-    // never past the end of the last day computed.
-    const lastDayEnd = Date.parse(`${computed[computed.length - 1]}T00:00:00Z`) + 86_400_000
-    const cutoffTs = Math.min(lastDayEnd, (totals?.cutoffTs ?? 0) + 1)
-    const finished = Date.now()
-    const meta: BatchMeta = { runId, cutoffTs, startedAt: started, finishedAt: finished, dates: computed, rows }
-    await redis.hSet(keys.batchMeta, { runId, cutoffTs: String(cutoffTs), startedAt: String(started), finishedAt: String(finished), dates: JSON.stringify(computed), rows: String(rows) })
-    const update: Update = { type: 'batch', meta }
-    await redis.publish(keys.updates, JSON.stringify(update))
-    return { runId, dates: computed, rows, patients: patients.size, readings: totals?.readings ?? 0, seconds: (finished - started) / 1000, cutoffTs, quarantined }
+    return await publishRun(a, redis, keys, written, totals)
   } catch (error) {
     if (options.signal?.aborted === true && !isVigilError(error)) throw cancelled()
     throw error
@@ -221,6 +161,168 @@ async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps
     db.closeSync()
     if (ownRedis) redis.destroy()
   }
+}
+
+/** Scan: the files of each requested day (partition pruning by folder); the days that have any. */
+async function listDays(a: Attempt): Promise<DayFiles[]> {
+  const days: DayFiles[] = []
+  for (const [i, date] of a.dates.entries()) {
+    const day = await listDay(a.lake, date)
+    if (day.files.length > 0) days.push(day)
+    a.progress({ phase: 'scan', done: i + 1, total: a.dates.length, message: date })
+  }
+  if (days.length === 0) {
+    throw new VigilError('INPUT_INVALID', `no readings in ${a.rawLabel} for ${a.rangeLabel}: is \`vigil archive\` running?`)
+  }
+  return days
+}
+
+/** The days to recompute: all with `full`, else those whose files changed since the last run or whose Redis view is missing. */
+async function daysToCompute(days: readonly DayFiles[], state: Record<string, string>, full: boolean, redis: RedisClient, keys: RedisKeys): Promise<DayFiles[]> {
+  const todo: DayFiles[] = []
+  for (const d of days) {
+    const unchanged = !full && state[d.date] === d.fingerprint && (await redis.exists(keys.batchDaily(d.date))) === 1
+    if (!unchanged) todo.push(d)
+  }
+  return todo
+}
+
+/**
+ * The raw files of the days to compute, as the checks leave them: a bad file is quarantined and
+ * left out of the query (with `strict`, it fails the run and nothing is moved).
+ */
+class RawFiles {
+  files: string[]
+  /** Files moved out of the raw tree (quarantined): left out of the days' fingerprints. */
+  readonly leftRaw = new Set<string>()
+
+  constructor(
+    private readonly a: Attempt,
+    todo: readonly DayFiles[],
+  ) {
+    this.files = todo.flatMap((d) => d.files.map((f) => f.path))
+  }
+
+  /** Check: every file of the days to compute, before one bad file can fail the query. */
+  async check(conn: DuckDBConnection): Promise<void> {
+    const { dates, options } = this.a
+    this.a.progress({ phase: 'scan', done: dates.length, total: dates.length, message: `checking ${this.files.length} files` })
+    const inspection = await inspectFiles(conn, this.files).catch((error: unknown) => {
+      checkAborted(options.signal)
+      throw error
+    })
+    if (inspection.gone.length > 0) throw new LakeChanged(inspection.gone[0])
+    for (const f of this.files.filter((x) => inspection.bad.has(x))) await this.reject(f, inspection.bad.get(f) as Verdict)
+  }
+
+  async reject(file: string, verdict: Verdict): Promise<void> {
+    const { options, lake, runId, deps } = this.a
+    if (options.strict === true) {
+      throw new VigilError('INPUT_INVALID', `${file} cannot be read (${verdict.kind}: ${verdict.detail}); move it out of the lake or run without --strict to quarantine it.`)
+    }
+    const q = await quarantineFile(lake, file, verdict, runId)
+    this.files = this.files.filter((x) => x !== file)
+    if (q === undefined) {
+      this.leftRaw.add(file)
+      return
+    }
+    deps.log?.warn(`quarantined ${file} (${q.kind}: ${q.detail})${q.movedTo === null ? '' : ` to ${q.movedTo}`}`)
+    this.a.quarantined.push(q)
+    if (q.movedTo !== null) this.leftRaw.add(file)
+  }
+}
+
+/**
+ * Compute: one query over every file of every day to recompute, into DuckDB's `stats` table,
+ * retried without a file DuckDB cannot read (quarantined as CORRUPT).
+ */
+async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles): Promise<Totals> {
+  for (;;) {
+    if (raw.files.length === 0) {
+      throw new VigilError('INPUT_INVALID', `no readable readings in ${a.rawLabel} for ${a.rangeLabel}: ${a.quarantined.length} bad file(s) were quarantined and no other file is left; see ${path.join(quarantineRoot(a.lake), '_log.ndjson')}.`)
+    }
+    checkAborted(a.options.signal)
+    let totals: Totals
+    try {
+      totals = await queryStats(a, conn, raw.files)
+    } catch (error) {
+      checkAborted(a.options.signal)
+      const bad = await unreadableFile(conn, raw.files, error)
+      if (!(await exists(bad.file))) throw new LakeChanged(bad.file)
+      await raw.reject(bad.file, { kind: 'CORRUPT', detail: `the data cannot be read: ${bad.why}` })
+      continue
+    }
+    a.progress({ phase: 'compute', done: 100, total: 100 })
+    return totals
+  }
+}
+
+async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly string[]): Promise<Totals> {
+  const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
+  a.progress({ phase: 'compute', done: 0, total: 100, message: `${files.length} files` })
+  // Footers first: row counts and the newest event time per file come from the Parquet
+  // metadata (no scan), and a file with a broken footer is named here.
+  const footers = (await conn.runAndReadAll(`SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`)).getRowObjectsJS()
+  await withQueryProgress(conn, (pct) => a.progress({ phase: 'compute', done: pct, total: 100 }), async () => {
+    await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
+  })
+  return footerTotals(footers)
+}
+
+/**
+ * The file the failed query could not read. The footers and schemas were checked, so this is a
+ * data page DuckDB cannot decode (or a file removed since the check). DuckDB names the file for
+ * some errors, not for all: then each file is probed alone. Throws when the error is not a file's.
+ */
+async function unreadableFile(conn: DuckDBConnection, files: readonly string[], error: unknown): Promise<{ file: string; why: string }> {
+  if (notAboutTheFile(error)) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
+  const named = files.find((f) => describeError(error).includes(f))
+  const bad = named === undefined ? await findUnreadable(conn, files) : { file: named, why: firstLine(describeError(error)) }
+  if (bad === undefined) throw new VigilError('STAGE_FAILED', `the batch job failed in DuckDB: ${describeError(error)}.`, { cause: error })
+  return bad
+}
+
+/** Write: per day, the Parquet view (atomic replace) and the Redis view; records each day's fingerprint in `state`. */
+async function writeDays(a: Attempt, out: Outputs, todo: readonly DayFiles[], state: Record<string, string>, leftRaw: ReadonlySet<string>): Promise<Written> {
+  const w: Written = { computed: [], rows: 0, patients: new Set() }
+  for (const [i, d] of todo.entries()) {
+    checkAborted(a.options.signal)
+    const dayRows = await writeDay(out, a.runId, d.date)
+    for (const r of dayRows) w.patients.add(r.patientId)
+    w.rows += dayRows.length
+    w.computed.push(d.date)
+    // The fingerprint of the files the next run will list: without those moved out.
+    state[d.date] = fingerprint(d.files.filter((f) => !leftRaw.has(f.path)))
+    a.progress({ phase: 'write', done: i + 1, total: todo.length, message: d.date })
+  }
+  return w
+}
+
+/** One day's rows of `stats`: to <lake>/views/daily_stats/dt=D (temporary file, then rename) and to Redis. */
+async function writeDay(out: Outputs, runId: string, date: string): Promise<DailyStatsRow[]> {
+  const { conn } = out
+  const dayRows = toRows((await conn.runAndReadAll(`SELECT * FROM stats WHERE date = ${sqlString(date)} ORDER BY patient_id, vital`)).getRowObjectsJS())
+  const dir = path.join(out.statsRoot, `dt=${date}`)
+  await ensureDir(dir)
+  const final = path.join(dir, 'daily_stats.parquet')
+  const tmp = path.join(dir, `.daily_stats.parquet.${runId}.tmp`)
+  await conn.run(`COPY (SELECT * FROM stats WHERE date = ${sqlString(date)} ORDER BY patient_id, vital) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
+  await rename(tmp, final)
+  await writeRedisDay(out.redis, out.keys.batchDaily(date), dayRows)
+  return dayRows
+}
+
+/** `batch:meta` and the `batch` update (codecs in lib/contract/codecs/), and the run's result. */
+async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Written, totals: Totals): Promise<BatchRunResult> {
+  // The batch view is complete up to the newest reading every partition has reached, and
+  // never past the end of the last day computed.
+  const lastDayEnd = Date.parse(`${w.computed[w.computed.length - 1]}T00:00:00Z`) + 86_400_000
+  const cutoffTs = Math.min(lastDayEnd, totals.cutoffTs + 1)
+  const finished = Date.now()
+  const meta: BatchMeta = { runId: a.runId, cutoffTs, startedAt: a.started, finishedAt: finished, dates: w.computed, rows: w.rows }
+  await redis.hSet(keys.batchMeta, encodeBatchMeta(meta))
+  await redis.publish(keys.updates, encodeUpdate({ type: 'batch', meta }))
+  return { runId: a.runId, dates: w.computed, rows: w.rows, patients: w.patients.size, readings: totals.readings, seconds: (finished - a.started) / 1000, cutoffTs, quarantined: a.quarantined }
 }
 
 function requestedDates(o: BatchRunOptions, now: () => number): string[] {
@@ -340,16 +442,9 @@ function toRows(objs: Record<string, unknown>[]): DailyStatsRow[] {
 
 /** Replaces one day's Redis view in one transaction: readers see the old day or the new one. */
 async function writeRedisDay(redis: RedisClient, key: string, rows: DailyStatsRow[]): Promise<void> {
-  const byPatient = new Map<string, DailyStatsRow[]>()
-  for (const r of rows) {
-    const list = byPatient.get(r.patientId)
-    if (list === undefined) byPatient.set(r.patientId, [r])
-    else list.push(r)
-  }
+  const fields = encodeDailyDay(rows)
   const multi = redis.multi().del(key)
-  if (byPatient.size > 0) {
-    multi.hSet(key, Object.fromEntries([...byPatient].map(([p, list]) => [p, JSON.stringify(list)])))
-  }
+  if (Object.keys(fields).length > 0) multi.hSet(key, fields)
   await multi.exec()
 }
 
