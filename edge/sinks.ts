@@ -116,150 +116,175 @@ function laneOf(key: string, lanes: number): number {
 }
 
 export function httpSink(options: HttpSinkOptions): Sink {
-  const lanes = Array.from({ length: options.lanes }, () => new Lane())
-  const laneCache = new Map<string, number>()
-  const stats: SinkStats = { acked: 0, refused: 0, outages: 0, outageMs: 0 }
-  const max = options.maxBufferedRecords ?? 50_000
-  let pending = 0
-  let fatal: Error | undefined
-  let closed = false
-  let downSince: number | undefined
-  let capacityWaiters: Array<() => void> = []
-  let idleWaiters: Array<() => void> = []
-  const readingsUrl = new URL('/v1/readings', options.url).toString()
-  const auth = `Bearer ${options.token}`
+  return new HttpSink(options)
+}
 
-  const release = () => {
-    if (pending < max || fatal !== undefined || closed) {
-      const w = capacityWaiters
-      capacityWaiters = []
+/** Gateway answers that no retry can fix: the run stops with a sentence naming the fix. */
+const FATAL_STATUSES = new Set([401, 403, 413, 415])
+
+/** Records queued per lane, each lane posting its batches one at a time so that per-patient order holds. */
+class HttpSink implements Sink {
+  readonly stats: SinkStats = { acked: 0, refused: 0, outages: 0, outageMs: 0 }
+  readonly #options: HttpSinkOptions
+  readonly #lanes: Lane[]
+  readonly #laneCache = new Map<string, number>()
+  readonly #max: number
+  readonly #readingsUrl: string
+  readonly #auth: string
+  #pending = 0
+  #fatal: Error | undefined
+  #closed = false
+  #downSince: number | undefined
+  #capacityWaiters: Array<() => void> = []
+  #idleWaiters: Array<() => void> = []
+
+  constructor(options: HttpSinkOptions) {
+    this.#options = options
+    this.#lanes = Array.from({ length: options.lanes }, () => new Lane())
+    this.#max = options.maxBufferedRecords ?? 50_000
+    this.#readingsUrl = new URL('/v1/readings', options.url).toString()
+    this.#auth = `Bearer ${options.token}`
+  }
+
+  get pending(): number {
+    return this.#pending
+  }
+
+  get fatal(): Error | undefined {
+    return this.#fatal
+  }
+
+  send(records: EdgeRecord[]): void {
+    for (const r of records) {
+      let i = this.#laneCache.get(r.key)
+      if (i === undefined) {
+        i = laneOf(r.key, this.#lanes.length)
+        this.#laneCache.set(r.key, i)
+      }
+      this.#lanes[i]!.queue.push(r)
+    }
+    this.#pending += records.length
+    for (const lane of this.#lanes) if (!lane.running && lane.head < lane.queue.length) void this.#runLane(lane)
+  }
+
+  waitForCapacity(): Promise<void> | undefined {
+    if (this.#pending < this.#max || this.#fatal !== undefined) return undefined
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve))
+  }
+
+  flush(): Promise<void> {
+    if (this.#pending === 0 || this.#fatal !== undefined) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  async close(o?: { drain?: boolean }): Promise<void> {
+    if (o?.drain !== false) await this.flush()
+    this.#closed = true
+    this.#release()
+  }
+
+  #release(): void {
+    if (this.#pending < this.#max || this.#fatal !== undefined || this.#closed) {
+      const w = this.#capacityWaiters
+      this.#capacityWaiters = []
       for (const f of w) f()
     }
-    if (pending === 0 || fatal !== undefined) {
-      const w = idleWaiters
-      idleWaiters = []
+    if (this.#pending === 0 || this.#fatal !== undefined) {
+      const w = this.#idleWaiters
+      this.#idleWaiters = []
       for (const f of w) f()
     }
   }
 
-  const down = (why: string) => {
-    if (downSince !== undefined) return
-    downSince = Date.now()
-    stats.outages++
-    options.log.warn(`gateway at ${options.url} unavailable (${why}): holding readings and retrying with backoff`)
+  #down(why: string): void {
+    if (this.#downSince !== undefined) return
+    this.#downSince = Date.now()
+    this.stats.outages++
+    this.#options.log.warn(`gateway at ${this.#options.url} unavailable (${why}): holding readings and retrying with backoff`)
   }
-  const up = () => {
-    if (downSince === undefined) return
-    const ms = Date.now() - downSince
-    stats.outageMs += ms
-    downSince = undefined
-    options.log.info(`gateway reachable again after ${(ms / 1000).toFixed(1)} s`)
+
+  #up(): void {
+    if (this.#downSince === undefined) return
+    const ms = Date.now() - this.#downSince
+    this.stats.outageMs += ms
+    this.#downSince = undefined
+    this.#options.log.info(`gateway reachable again after ${(ms / 1000).toFixed(1)} s`)
   }
 
   /** Posts one body until the gateway answers something other than 5xx/429 or a network error. */
-  async function post(body: string, contentType: string, n: number): Promise<'accepted' | 'refused'> {
+  async #post(body: string, contentType: string, n: number): Promise<'accepted' | 'refused'> {
     for (let attempt = 1; ; attempt++) {
       let retryAfterMs = 0
       try {
-        const res = await fetch(readingsUrl, { method: 'POST', headers: { 'content-type': contentType, authorization: auth }, body })
+        const res = await fetch(this.#readingsUrl, { method: 'POST', headers: { 'content-type': contentType, authorization: this.#auth }, body })
         const text = await res.text()
-        if (res.status === 202) {
-          up()
-          return 'accepted'
+        if (res.status === 202 || res.status === 400) {
+          this.#up()
+          return res.status === 202 ? 'accepted' : 'refused'
         }
-        if (res.status === 400) {
-          up()
-          return 'refused'
-        }
-        if (res.status === 401 || res.status === 403 || res.status === 413 || res.status === 415) {
-          throw new VigilError('STAGE_FAILED', `The gateway at ${options.url} answered ${res.status} to a batch of ${n} readings (${text.slice(0, 200)}): ${res.status === 401 || res.status === 403 ? 'set VIGIL_DEVICE_TOKENS to a token the gateway accepts' : 'lower --http-batch'}.`)
-        }
+        if (FATAL_STATUSES.has(res.status)) throw this.#fatalAnswer(res.status, text, n)
         retryAfterMs = Number(res.headers.get('retry-after') ?? '0') * 1000
-        down(`HTTP ${res.status}`)
+        this.#down(`HTTP ${res.status}`)
       } catch (error) {
         if (error instanceof VigilError) throw error
-        down(describeError(error))
+        this.#down(describeError(error))
       }
-      if (closed) throw new VigilError('STAGE_FAILED', 'The edge stopped before the gateway accepted these readings.')
+      if (this.#closed) throw new VigilError('STAGE_FAILED', 'The edge stopped before the gateway accepted these readings.')
       const delay = Math.max(backoffDelay(attempt, 200, 5_000), Math.min(retryAfterMs, 5_000))
       await new Promise((resolve) => setTimeout(resolve, delay))
     }
   }
 
-  async function runLane(lane: Lane): Promise<void> {
+  #fatalAnswer(status: number, text: string, n: number): VigilError {
+    const fix = status === 401 || status === 403 ? 'set VIGIL_DEVICE_TOKENS to a token the gateway accepts' : 'lower --http-batch'
+    return new VigilError('STAGE_FAILED', `The gateway at ${this.#options.url} answered ${status} to a batch of ${n} readings (${text.slice(0, 200)}): ${fix}.`)
+  }
+
+  async #runLane(lane: Lane): Promise<void> {
     lane.running = true
     try {
-      while (lane.head < lane.queue.length && fatal === undefined) {
+      while (lane.head < lane.queue.length && this.#fatal === undefined) {
         const first = lane.queue[lane.head]!
-        if (first.fault !== undefined && SCHEMA_INVALID_FAULTS.has(first.fault)) {
-          // Sent alone: the gateway refuses a whole request when one of its readings is invalid.
-          lane.head++
-          const outcome = await post(first.value, 'application/json', 1)
-          if (outcome === 'refused') stats.refused++
-          else stats.acked++
-          pending--
-        } else {
-          const lines: string[] = []
-          while (lane.head < lane.queue.length && lines.length < options.batch) {
-            const r = lane.queue[lane.head]!
-            if (r.fault !== undefined && SCHEMA_INVALID_FAULTS.has(r.fault)) break
-            lines.push(r.value)
-            lane.head++
-          }
-          const outcome = await post(lines.join('\n') + '\n', 'application/x-ndjson', lines.length)
-          if (outcome === 'accepted') stats.acked += lines.length
-          else {
-            stats.refused += lines.length
-            options.log.error(`the gateway refused a batch of ${lines.length} valid readings with 400`)
-          }
-          pending -= lines.length
-        }
+        if (first.fault !== undefined && SCHEMA_INVALID_FAULTS.has(first.fault)) await this.#postAlone(lane)
+        else await this.#postBatch(lane)
         if (lane.head > 10_000) {
           lane.queue.splice(0, lane.head)
           lane.head = 0
         }
-        release()
+        this.#release()
       }
     } catch (error) {
-      fatal = error instanceof Error ? error : new Error(String(error))
+      this.#fatal = error instanceof Error ? error : new Error(String(error))
     } finally {
       lane.running = false
-      release()
+      this.#release()
     }
   }
 
-  return {
-    send(records) {
-      for (const r of records) {
-        let i = laneCache.get(r.key)
-        if (i === undefined) {
-          i = laneOf(r.key, lanes.length)
-          laneCache.set(r.key, i)
-        }
-        lanes[i]!.queue.push(r)
-      }
-      pending += records.length
-      for (const lane of lanes) if (!lane.running && lane.head < lane.queue.length) void runLane(lane)
-    },
-    waitForCapacity() {
-      if (pending < max || fatal !== undefined) return undefined
-      return new Promise((resolve) => capacityWaiters.push(resolve))
-    },
-    flush() {
-      if (pending === 0 || fatal !== undefined) return Promise.resolve()
-      return new Promise((resolve) => idleWaiters.push(resolve))
-    },
-    async close(o) {
-      if (o?.drain !== false) await this.flush()
-      closed = true
-      release()
-    },
-    get pending() {
-      return pending
-    },
-    stats,
-    get fatal() {
-      return fatal
-    },
+  /** A schema fault is sent alone: the gateway refuses a whole request when one of its readings is invalid. */
+  async #postAlone(lane: Lane): Promise<void> {
+    const record = lane.queue[lane.head++]!
+    const outcome = await this.#post(record.value, 'application/json', 1)
+    if (outcome === 'refused') this.stats.refused++
+    else this.stats.acked++
+    this.#pending--
+  }
+
+  /** Up to `batch` valid records of the lane as one NDJSON request. */
+  async #postBatch(lane: Lane): Promise<void> {
+    const lines: string[] = []
+    while (lane.head < lane.queue.length && lines.length < this.#options.batch) {
+      const r = lane.queue[lane.head]!
+      if (r.fault !== undefined && SCHEMA_INVALID_FAULTS.has(r.fault)) break
+      lines.push(r.value)
+      lane.head++
+    }
+    const outcome = await this.#post(lines.join('\n') + '\n', 'application/x-ndjson', lines.length)
+    if (outcome === 'accepted') this.stats.acked += lines.length
+    else {
+      this.stats.refused += lines.length
+      this.#options.log.error(`the gateway refused a batch of ${lines.length} valid readings with 400`)
+    }
+    this.#pending -= lines.length
   }
 }
