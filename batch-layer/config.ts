@@ -1,6 +1,7 @@
 /**
  * The batch layer's own options (the shared ones, like the lake folder, are in lib/config.ts).
- * Each default is written once, here, with its unit and why.
+ * Each default is written once, here, with its unit and why; a field offered as a flag carries
+ * its help in `.describe()` and `.meta()` (cli/options.ts makes the flags).
  */
 import { z } from 'zod'
 
@@ -12,27 +13,44 @@ export const archiverOptionsSchema = z.strictObject({
    * @defaultValue 50 000 records: files of a few MB (zstd) that DuckDB scans efficiently, and a
    * memory bound of partitions × this many buffered records.
    */
-  flushRecords: z.coerce.number().int().min(1, { error: 'expected a whole number of records of at least 1' }).default(50_000),
+  flushRecords: z.coerce
+    .number()
+    .int()
+    .min(1, { error: 'expected a whole number of records of at least 1' })
+    .default(50_000)
+    .describe("write a partition's file when it holds this many records")
+    .meta({ unit: 'records' }),
   /**
    * ... or when its oldest buffered record has waited this long, in milliseconds.
    * @defaultValue 10 000 ms: the lake is at most ~10 s behind Kafka under a trickle of readings.
    */
-  flushIntervalMs: z.coerce.number().int().min(100, { error: 'expected milliseconds, at least 100' }).default(10_000),
+  flushIntervalMs: z.coerce
+    .number()
+    .int()
+    .min(100, { error: 'expected milliseconds, at least 100' })
+    .default(10_000)
+    .describe('... or when its oldest record is this old')
+    .meta({ unit: 'ms' }),
 })
 
 export type ArchiverOptions = z.infer<typeof archiverOptionsSchema>
 
-const day = z.string().regex(DAY, { error: 'expected a day as YYYY-MM-DD' }).refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), { error: 'expected a real calendar day' })
+const day = z
+  .string()
+  .regex(DAY, { error: 'expected a day as YYYY-MM-DD' })
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), {
+    error: 'expected a real calendar day',
+  })
 
 export const batchOptionsSchema = z
   .strictObject({
-    date: day.optional(),
-    from: day.optional(),
-    to: day.optional(),
+    date: day.optional().meta({ description: 'one day of event time, UTC', arg: 'YYYY-MM-DD', unset: 'today, UTC' }),
+    from: day.optional().meta({ description: 'first day of a range, UTC', arg: 'YYYY-MM-DD', unset: 'none; needs --to' }),
+    to: day.optional().meta({ description: 'last day of a range, inclusive', arg: 'YYYY-MM-DD', unset: 'none; needs --from' }),
     /** Recompute every day in the range, not only days whose lake files changed since the last run. */
-    full: z.boolean().default(false),
+    full: z.boolean().default(false).describe('recompute every requested day, not only days whose lake files changed since the last run'),
     /** Fail on the first bad raw Parquet file instead of quarantining it (quarantine.ts). */
-    strict: z.boolean().default(false),
+    strict: z.boolean().default(false).describe('fail on the first bad Parquet file instead of quarantining it'),
   })
   .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })
   .refine((o) => (o.from === undefined) === (o.to === undefined), { error: '--from and --to go together', path: ['from'] })
@@ -42,15 +60,21 @@ export type BatchOptions = z.infer<typeof batchOptionsSchema>
 
 export const compactOptionsSchema = z
   .strictObject({
-    date: day.optional(),
-    from: day.optional(),
-    to: day.optional(),
+    date: day.optional().meta({ description: 'one day of the lake, UTC', arg: 'YYYY-MM-DD', unset: 'every day in the lake, today included' }),
+    from: day.optional().meta({ description: 'first day of a range, UTC', arg: 'YYYY-MM-DD', unset: 'none; needs --to' }),
+    to: day.optional().meta({ description: 'last day of a range, inclusive', arg: 'YYYY-MM-DD', unset: 'none; needs --from' }),
     /**
      * A compacted file holds at most this many rows.
      * @defaultValue 10 000 000 rows: about 45 MB of readings (zstd, 4.4 bytes a row measured),
      * so a day at 5 000 readings/s is ~47 files; DuckDB writes one streaming, in bounded memory.
      */
-    maxRowsPerFile: z.coerce.number().int().min(2, { error: 'expected a whole number of rows of at least 2' }).default(10_000_000),
+    maxRowsPerFile: z.coerce
+      .number()
+      .int()
+      .min(2, { error: 'expected a whole number of rows of at least 2' })
+      .default(10_000_000)
+      .describe('rows of a compacted file at most')
+      .meta({ unit: 'rows' }),
   })
   .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })
   .refine((o) => (o.from === undefined) === (o.to === undefined), { error: '--from and --to go together', path: ['from'] })

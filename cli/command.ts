@@ -14,14 +14,18 @@ import { onSignal } from '../lib/shutdown.ts'
 /** Config fields settable by a flag on every command (others, like --port, belong to one command). */
 const GLOBAL_FIELDS = ['kafkaBrokers', 'redisUrl', 'topicPrefix', 'redisPrefix', 'datalakeDir', 'logLevel'] as const
 
+/**
+ * A config field's flag, its help (what, default, variable) from CONFIG_FIELDS. `flag` renames it
+ * for one command (`vigil ingest --port` sets the gateway's port, VIGIL_INGEST_PORT).
+ */
+export function configOption(key: keyof typeof CONFIG_FIELDS, flag?: string): Option {
+  const f: { flag?: string } = CONFIG_FIELDS[key]
+  return new Option(flag ?? f.flag ?? '', configFlagHelp(key))
+}
+
 /** Adds the global flags to the root program. */
 export function addGlobalOptions(program: Command): Command {
-  for (const key of GLOBAL_FIELDS) {
-    const f: { flag?: string } = CONFIG_FIELDS[key]
-    // attributeName maps e.g. --brokers to the config key kafkaBrokers.
-    const opt = new Option(f.flag ?? '', configFlagHelp(key))
-    program.addOption(opt)
-  }
+  for (const key of GLOBAL_FIELDS) program.addOption(configOption(key))
   return program
 }
 

@@ -1,22 +1,41 @@
 /**
  * Options of the device gateway (`vigil ingest`), each default written once with its unit.
  * The port and the device tokens are in the global config (VIGIL_INGEST_PORT, VIGIL_DEVICE_TOKENS).
+ * Each flag's help is the field's `.describe()` and `.meta()` (cli/options.ts makes the flags).
  */
 import { z } from 'zod'
 
 export const gatewayOptionsSchema = z.object({
   /** Interface to listen on. @defaultValue 0.0.0.0: devices are on the network; every request but /healthz needs a token */
-  host: z.string().min(1).default('0.0.0.0'),
+  host: z.string().min(1).default('0.0.0.0').describe('interface to listen on').meta({ arg: 'address' }),
   /** TCP port, overriding VIGIL_INGEST_PORT; 0 picks a free one (tests). */
   port: z.coerce.number().int().min(0).max(65535).optional(),
   /** Largest request body, in bytes. @defaultValue 4 MiB: an NDJSON batch of 10 000 readings is about 1.7 MB */
-  bodyLimitBytes: z.coerce.number().int().positive().default(4 * 1024 * 1024),
+  bodyLimitBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024)
+    .describe('largest request body')
+    .meta({ unit: 'bytes' }),
   /** Largest produce request, in records; concurrent HTTP requests share produce requests up to this size. @defaultValue 10 000 */
-  maxBatchRecords: z.coerce.number().int().positive().default(10_000),
+  maxBatchRecords: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe('largest produce request (shared by concurrent requests)')
+    .meta({ unit: 'records' }),
   /** Records waiting for Kafka before new requests wait too. @defaultValue 100 000 */
-  maxBufferedRecords: z.coerce.number().int().positive().default(100_000),
+  maxBufferedRecords: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100_000)
+    .describe('records waiting for Kafka before requests wait too')
+    .meta({ unit: 'records' }),
   /** Seconds a device is told to wait (Retry-After) while the broker is unreachable. @defaultValue 5 s */
-  retryAfterS: z.coerce.number().int().positive().default(5),
+  retryAfterS: z.coerce.number().int().positive().default(5).describe('Retry-After sent with 503 while the broker is unreachable').meta({ unit: 's' }),
 })
 
 export type GatewayOptions = Readonly<z.infer<typeof gatewayOptionsSchema>>

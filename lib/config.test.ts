@@ -43,7 +43,9 @@ describe('loadConfig', () => {
   it('names the variable and what it accepts when an environment value is bad', () => {
     expect(() => loadConfig({}, { VIGIL_PORT: 'abc' })).toThrow('VIGIL_PORT="abc" is not valid: expected a TCP port number.')
     expect(() => loadConfig({}, { VIGIL_PORT: '70000' })).toThrow('VIGIL_PORT="70000" is not valid: expected a TCP port from 1 to 65535.')
-    expect(() => loadConfig({}, { VIGIL_REDIS_URL: 'localhost:6379' })).toThrow('VIGIL_REDIS_URL="localhost:6379" is not valid: expected a redis:// or rediss:// URL.')
+    expect(() => loadConfig({}, { VIGIL_REDIS_URL: 'localhost:6379' })).toThrow(
+      'VIGIL_REDIS_URL="localhost:6379" is not valid: expected a redis:// or rediss:// URL.',
+    )
     expect(() => loadConfig({}, { VIGIL_LOG_LEVEL: 'loud' })).toThrow(/VIGIL_LOG_LEVEL="loud" is not valid: expected one of fatal, error/)
   })
 
@@ -63,7 +65,7 @@ describe('loadConfig', () => {
 describe('parseOptions', () => {
   const schema = z.object({ ratePerSecond: z.coerce.number().positive({ error: 'expected a number above 0' }) })
 
-  it('parses and freezes a stage\'s options', () => {
+  it("parses and freezes a stage's options", () => {
     const o = parseOptions(schema, { ratePerSecond: '12.5' }, kebabFlag)
     expect(o.ratePerSecond).toBe(12.5)
     expect(Object.isFrozen(o)).toBe(true)
@@ -101,7 +103,7 @@ describe('switches and benchmark settings', () => {
 })
 
 /** Repo-relative paths of the non-test TypeScript files, other than lib/config.ts, that mention process.env. */
-export function envReaders(files: ReadonlyMap<string, string>): string[] {
+function envReaders(files: ReadonlyMap<string, string>): string[] {
   const isTest = (f: string) => f.endsWith('.test.ts') || f.startsWith('test/')
   return [...files].filter(([f, src]) => f.endsWith('.ts') && !isTest(f) && f !== 'lib/config.ts' && /process\.env\b/.test(src)).map(([f]) => f)
 }

@@ -22,13 +22,21 @@ const port = z.coerce
 const list = (item: z.ZodString, what: string) =>
   z
     .string()
-    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
     .pipe(z.array(item).min(1, { error: `expected a comma-separated list of ${what}` }))
 
 const logLevel = z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })
 
 /** A switch variable: on when it is exactly "1" (any other value, or none, is off). */
-const onSwitch = z.string().optional().transform((v) => v === '1')
+const onSwitch = z
+  .string()
+  .optional()
+  .transform((v) => v === '1')
 
 /** Space-separated words, e.g. extra command-line arguments. */
 const words = z.string().transform((s) => s.split(' ').filter((a) => a !== ''))
@@ -131,7 +139,7 @@ export const CONFIG_FIELDS = {
   debug: field({
     env: 'VIGIL_DEBUG',
     schema: onSwitch,
-    describe: '1: print the cause under an error\'s one sentence',
+    describe: "1: print the cause under an error's one sentence",
   }),
   /** `vigil stack up` never tries Docker (the chaos suite's private stack runs natively). */
   stackNoDocker: field({
@@ -167,7 +175,7 @@ export const BENCH_FIELDS = {
     env: 'VIGIL_BENCH_NODE_ARGS',
     schema: words,
     default: '',
-    describe: 'extra node flags of the speed benchmark\'s process, space-separated',
+    describe: "extra node flags of the speed benchmark's process, space-separated",
   }),
   /** Extra `vigil speed` flags of the speed benchmark (e.g. --max-batch-readings 20000). */
   benchSpeedArgs: field({

@@ -1,18 +1,19 @@
 /**
  * The serving layer's own options (docs/CONTRACT.md, Serving). Everything shared (port, token, Redis,
- * Kafka) comes from lib/config.ts; these are the knobs of the push loop and the API's bounds.
+ * Kafka) comes from lib/config.ts; these are the knobs of the push loop and the API's bounds. A
+ * field offered as a flag carries its help in `.describe()` and `.meta()` (cli/options.ts).
  */
 import { z } from 'zod'
 import { parseOptions, kebabFlag } from '../lib/config.ts'
 
 export const servingOptionsSchema = z.object({
   /** Address to listen on. @defaultValue 127.0.0.1: the dashboard is local unless asked otherwise */
-  host: z.string().min(1).default('127.0.0.1'),
+  host: z.string().min(1).default('127.0.0.1').describe('address to listen on (0.0.0.0 for every interface)').meta({ arg: 'address' }),
   /**
    * Interval of the push loop, in milliseconds: every client gets at most one `reading` event per
    * interval, whatever the rate of readings. @defaultValue 100 ms: 10 updates/s per chart
    */
-  pushIntervalMs: z.coerce.number().int().min(20).max(5_000).default(100),
+  pushIntervalMs: z.coerce.number().int().min(20).max(5_000).default(100).describe('interval of live pushes to each page').meta({ unit: 'ms' }),
   /** Most series entries kept per patient between two pushes (the newest win). @defaultValue 200 */
   maxEntriesPerPush: z.coerce.number().int().min(1).max(10_000).default(200),
   /**

@@ -1,16 +1,15 @@
 import type { Command } from 'commander'
-import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { archiverOptionsSchema } from '../../batch-layer/config.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
+import { schemaFlags } from '../options.ts'
+
+const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs'])
 
 export function register(program: Command): void {
-  program
-    .command('archive')
-    .description('archiver: vitals.readings into the Parquet data lake, exactly once')
-    .option('--flush-records <n>', 'write a partition\'s file when it holds this many records (default: 50000 records)')
-    .option('--flush-interval-ms <ms>', '... or when its oldest record is this old (default: 10000 ms)')
+  const cmd = program.command('archive').description('archiver: vitals.readings into the Parquet data lake, exactly once')
+  ARCHIVER_FLAGS.addTo(cmd)
     .addHelpText(
       'after',
       `
@@ -19,9 +18,9 @@ a day at 21 readings/s with the defaults): \`vigil compact\` rewrites them into 
 beside a running archiver.`,
     )
     .action(
-      action(async (opts: Record<string, unknown>, cmd: Command) => {
+      action(async (_opts: unknown, cmd: Command) => {
         const config = commandConfig(cmd)
-        const options = parseOptions(archiverOptionsSchema, { flushRecords: opts.flushRecords, flushIntervalMs: opts.flushIntervalMs }, kebabFlag)
+        const options = ARCHIVER_FLAGS.parse(cmd)
         const log = stageLogger(commandLogger(config), 'archive')
         if (!(await servicesUp(config, log, { kafka: true }))) return 0
         const { startArchiver } = await import('../../batch-layer/archiver.ts')

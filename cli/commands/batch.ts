@@ -1,11 +1,13 @@
 import path from 'node:path'
 import type { Command } from 'commander'
-import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { batchOptionsSchema } from '../../batch-layer/config.ts'
 import type { BatchProgress, RunBatchJob } from '../../lib/contract/batch.ts'
 import { quarantineRoot } from '../../batch-layer/lake.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
+import { schemaFlags } from '../options.ts'
+
+const BATCH_FLAGS = schemaFlags(batchOptionsSchema, ['date', 'from', 'to', 'full', 'strict'])
 
 /**
  * The batch job as the serving layer receives it: loaded on the first run, so DuckDB stays out of
@@ -17,14 +19,8 @@ export const lazyBatchJob: RunBatchJob = async (config, options, deps) => (await
 export const EXIT_QUARANTINED = 3
 
 export function register(program: Command): void {
-  program
-    .command('batch')
-    .description('batch job: daily statistics from the data lake with DuckDB')
-    .option('--date <YYYY-MM-DD>', 'one day of event time, UTC (default: today, UTC)')
-    .option('--from <YYYY-MM-DD>', 'first day of a range, UTC (default: none; needs --to)')
-    .option('--to <YYYY-MM-DD>', 'last day of a range, inclusive (default: none; needs --from)')
-    .option('--full', 'recompute every requested day, not only days whose lake files changed since the last run (default: off)')
-    .option('--strict', 'fail on the first bad Parquet file instead of quarantining it (default: off)')
+  const cmd = program.command('batch').description('batch job: daily statistics from the data lake with DuckDB')
+  BATCH_FLAGS.addTo(cmd)
     .addHelpText(
       'after',
       `
@@ -36,9 +32,9 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
 1 failed (nothing published for the days not yet written); 2 bad flag.`,
     )
     .action(
-      action(async (opts: Record<string, unknown>, cmd: Command) => {
+      action(async (_opts: unknown, cmd: Command) => {
         const config = commandConfig(cmd)
-        const o = parseOptions(batchOptionsSchema, { date: opts.date, from: opts.from, to: opts.to, full: opts.full === true, strict: opts.strict === true }, kebabFlag)
+        const o = BATCH_FLAGS.parse(cmd)
         const log = stageLogger(commandLogger(config), 'batch')
         const bar = process.stderr.isTTY === true ? progressBar(process.stderr) : undefined
         const { runBatchJob } = await import('../../batch-layer/job.ts')
@@ -57,7 +53,9 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
           ['readings', String(result.readings)],
           ['statistics rows', String(result.rows)],
           ['seconds', result.seconds.toFixed(2)],
-          ...(result.quarantined.length > 0 ? [['quarantined files', `${result.quarantined.length} (log: ${path.join(quarantineRoot(config.datalakeDir), '_log.ndjson')})`]] : []),
+          ...(result.quarantined.length > 0
+            ? [['quarantined files', `${result.quarantined.length} (log: ${path.join(quarantineRoot(config.datalakeDir), '_log.ndjson')})`]]
+            : []),
         ]
         const width = Math.max(...table.map((r) => (r[0] ?? '').length))
         process.stdout.write(`${table.map(([k, v]) => `${(k ?? '').padEnd(width)}  ${v}`).join('\n')}\n`)
@@ -65,7 +63,9 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         const kindWidth = Math.max(...result.quarantined.map((q) => q.kind.length))
         // Paths relative to the lake; a moved file keeps its path under <lake>/quarantine/.
         const lines = result.quarantined.map((q) => `  ${q.kind.padEnd(kindWidth)}  ${path.relative(config.datalakeDir, q.file)}: ${q.detail}`)
-        process.stdout.write(`quarantined (left out of the statistics; moved under ${quarantineRoot(config.datalakeDir)} unless the line says it was left in place):\n${lines.join('\n')}\n`)
+        process.stdout.write(
+          `quarantined (left out of the statistics; moved under ${quarantineRoot(config.datalakeDir)} unless the line says it was left in place):\n${lines.join('\n')}\n`,
+        )
         return EXIT_QUARANTINED
       }),
     )

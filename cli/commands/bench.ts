@@ -7,10 +7,16 @@ import { stageLogger } from '../../lib/log.ts'
 
 function stagesOf(list: string | undefined): BenchStage[] | undefined {
   if (list === undefined) return undefined
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
   const unknown = names.filter((n) => !(BENCH_STAGES as readonly string[]).includes(n))
   if (unknown.length > 0 || names.length === 0) {
-    throw new VigilError('INPUT_INVALID', `--only ${list}: ${unknown.join(', ') || 'nothing'} is not a benchmark; use a comma-separated list of ${BENCH_STAGES.join(', ')}.`)
+    throw new VigilError(
+      'INPUT_INVALID',
+      `--only ${list}: ${unknown.join(', ') || 'nothing'} is not a benchmark; use a comma-separated list of ${BENCH_STAGES.join(', ')}.`,
+    )
   }
   return names as BenchStage[]
 }

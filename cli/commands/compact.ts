@@ -1,21 +1,18 @@
 import path from 'node:path'
 import type { Command } from 'commander'
-import { parseOptions, kebabFlag } from '../../lib/config.ts'
 import { stageLogger } from '../../lib/log.ts'
 import { compactOptionsSchema, daysBetween } from '../../batch-layer/config.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
+import { schemaFlags } from '../options.ts'
+
+const COMPACT_FLAGS = schemaFlags(compactOptionsSchema, ['date', 'from', 'to', 'maxRowsPerFile'])
 
 /** Exit status of a run that compacted what it could but left folders with unreadable files. */
 export const EXIT_SKIPPED = 3
 
 export function register(program: Command): void {
-  program
-    .command('compact')
-    .description('rewrite the data lake\'s small files into few large ones, every offset still exactly once')
-    .option('--date <YYYY-MM-DD>', 'one day of the lake, UTC (default: every day in the lake, today included)')
-    .option('--from <YYYY-MM-DD>', 'first day of a range, UTC (default: none; needs --to)')
-    .option('--to <YYYY-MM-DD>', 'last day of a range, inclusive (default: none; needs --from)')
-    .option('--max-rows-per-file <n>', 'rows of a compacted file at most (default: 10000000 rows)')
+  const cmd = program.command('compact').description("rewrite the data lake's small files into few large ones, every offset still exactly once")
+  COMPACT_FLAGS.addTo(cmd)
     .addHelpText(
       'after',
       `
@@ -29,15 +26,22 @@ Exit status: 0 done; ${EXIT_SKIPPED} done, but folders holding an unreadable fil
 (\`vigil batch\` quarantines such files); 1 failed; 2 bad flag.`,
     )
     .action(
-      action(async (opts: Record<string, unknown>, cmd: Command) => {
+      action(async (_opts: unknown, cmd: Command) => {
         const config = commandConfig(cmd)
-        const o = parseOptions(compactOptionsSchema, { date: opts.date, from: opts.from, to: opts.to, maxRowsPerFile: opts.maxRowsPerFile }, kebabFlag)
+        const o = COMPACT_FLAGS.parse(cmd)
         const log = stageLogger(commandLogger(config), 'compact')
         const dates = o.date !== undefined ? [o.date] : o.from !== undefined && o.to !== undefined ? daysBetween(o.from, o.to) : undefined
         const { compactLake } = await import('../../batch-layer/compact.ts')
         const r = await compactLake(config, { dates, maxRowsPerFile: o.maxRowsPerFile }, { log })
         const table = [
-          ['days', r.days.length === 0 ? '(none in the lake)' : r.days.length <= 3 ? r.days.join(', ') : `${r.days[0]} to ${r.days[r.days.length - 1]} (${r.days.length})`],
+          [
+            'days',
+            r.days.length === 0
+              ? '(none in the lake)'
+              : r.days.length <= 3
+                ? r.days.join(', ')
+                : `${r.days[0]} to ${r.days[r.days.length - 1]} (${r.days.length})`,
+          ],
           ['files before', String(r.filesBefore)],
           ['files after', String(r.filesAfter)],
           ['compacted files written', String(r.written)],

@@ -5,7 +5,7 @@ import { confirm, reset } from '../../scripts/init.ts'
 export function register(program: Command): void {
   program
     .command('init')
-    .description('reset to a clean state: recreate topics, delete consumer groups, delete the prefix\'s Redis keys (never FLUSHALL), empty the data lake')
+    .description("reset to a clean state: recreate topics, delete consumer groups, delete the prefix's Redis keys (never FLUSHALL), empty the data lake")
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)', false)
     .action(
       action(async (opts: { yes: boolean }, c: Command) => {

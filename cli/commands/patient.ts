@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { BAND_PRESETS, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
+import { BAND_PRESETS, type BandSpec, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
 import { readPatientBands, writePatientBands } from '../../lib/band-store.ts'
 import { VigilError } from '../../lib/errors.ts'
 import { redisKeys } from '../../lib/contract/keys.ts'
@@ -7,7 +7,9 @@ import { connectRedis } from '../../lib/redis.ts'
 import { VITALS, patientIdSchema } from '../../lib/contract/schema.ts'
 import { action, commandConfig } from '../command.ts'
 
-const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(BAND_PRESETS)
+const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(
+  BAND_PRESETS,
+)
   .map(([name, p]) => `${p.vital}:${name}`)
   .join(', ')})`
 
@@ -21,8 +23,9 @@ export function register(program: Command): void {
       action(async (patientId: string, opts: { band?: string[] }, cmd: Command) => {
         const id = patientIdSchema.safeParse(patientId)
         if (!id.success) throw new VigilError('USAGE', `"${patientId}" is not a valid patient id: ${id.error.issues[0]?.message ?? 'invalid'}.`)
-        if (opts.band === undefined || opts.band.length === 0) throw new VigilError('USAGE', 'Pass at least one --band, e.g. --band heartRate:normal=40-90 or --band spo2:news2-scale2.')
-        let specs
+        if (opts.band === undefined || opts.band.length === 0)
+          throw new VigilError('USAGE', 'Pass at least one --band, e.g. --band heartRate:normal=40-90 or --band spo2:news2-scale2.')
+        let specs: BandSpec[]
         try {
           specs = opts.band.map(parseBandSpec)
         } catch (error) {

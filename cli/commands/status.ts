@@ -40,7 +40,11 @@ export async function readStatus(config: Pick<Config, 'kafkaBrokers' | 'topicPre
   const groups = consumerGroups(config.topicPrefix)
   const admin = createAdmin(config, 'vigil-status')
   try {
-    const lags = await withTimeout(committedLag(admin, { groups: [groups.speed, groups.archiver], topic }), QUERY_TIMEOUT_MS, `Kafka did not answer within ${QUERY_TIMEOUT_MS / 1000} s`)
+    const lags = await withTimeout(
+      committedLag(admin, { groups: [groups.speed, groups.archiver], topic }),
+      QUERY_TIMEOUT_MS,
+      `Kafka did not answer within ${QUERY_TIMEOUT_MS / 1000} s`,
+    )
     return { topic, exists: lags !== null, groups: lags ?? [] }
   } finally {
     await admin.close().catch(() => undefined)
@@ -51,7 +55,11 @@ export function register(program: Command): void {
   program
     .command('status')
     .description('consumer lag of each Vigil group on the readings topic, per partition: end offset, committed offset, lag (exit 3 when Kafka does not answer)')
-    .option('--json', 'print the report as JSON: {topic, exists, groups: [{group, topic, total, partitions: [{partition, start, end, committed, lag}]}]}', false)
+    .option(
+      '--json',
+      'print the report as JSON: {topic, exists, groups: [{group, topic, total, partitions: [{partition, start, end, committed, lag}]}]}',
+      false,
+    )
     .action(
       action(async (opts: { json: boolean }, c: Command) => {
         const config = commandConfig(c)
@@ -64,7 +72,9 @@ export function register(program: Command): void {
         try {
           report = await readStatus(config)
         } catch (error) {
-          process.stderr.write(`vigil status: Kafka at ${config.kafkaBrokers.join(',')} answered but did not report the group offsets (${describeError(error)}); check it with \`npx vigil stack status\` and run this again.\n`)
+          process.stderr.write(
+            `vigil status: Kafka at ${config.kafkaBrokers.join(',')} answered but did not report the group offsets (${describeError(error)}); check it with \`npx vigil stack status\` and run this again.\n`,
+          )
           return 3
         }
         process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatStatus(report))
