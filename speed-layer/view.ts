@@ -67,7 +67,13 @@ export interface Loaded {
 }
 
 /** One pipeline: the epoch, the rebuild marks of `partitions`, every patient's bands, and the full state of the `uncached` ones. */
-export async function loadPatients(redis: RedisClient, keys: RedisKeys, ids: readonly string[], uncached: ReadonlySet<string>, partitions: readonly number[] = []): Promise<Loaded> {
+export async function loadPatients(
+  redis: RedisClient,
+  keys: RedisKeys,
+  ids: readonly string[],
+  uncached: ReadonlySet<string>,
+  partitions: readonly number[] = [],
+): Promise<Loaded> {
   const m = redis.multi()
   m.get(epochKey(keys))
   if (partitions.length > 0) m.hmGet(rebuiltKey(keys), partitions.map(String))
@@ -267,7 +273,13 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
 }
 
 /** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */
-export async function writeDevices(redis: RedisClient, keys: RedisKeys, changes: ReadonlyArray<{ patientId: string; deviceId: string; text: string }>, events: readonly AlertEvent[], alertStreamMaxLen: number): Promise<void> {
+export async function writeDevices(
+  redis: RedisClient,
+  keys: RedisKeys,
+  changes: ReadonlyArray<{ patientId: string; deviceId: string; text: string }>,
+  events: readonly AlertEvent[],
+  alertStreamMaxLen: number,
+): Promise<void> {
   const m = redis.multi()
   for (const c of changes) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
   for (const e of events) {

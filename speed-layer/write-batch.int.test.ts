@@ -63,7 +63,10 @@ describe('write-batch.lua', () => {
     await redis.scriptFlush()
     expect(await scriptCached(redis)).toBe(false)
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], options, 'epoch-1')).toBe(true)
-    const second = { ...first, status: 'NORMAL', news2: '0', ts: '1763805601000', heartRate: '75', 'heartRate:status': 'NORMAL', 'heartRate:ts': '1763805601000' }
+    const second = {
+      ...first, status: 'NORMAL', news2: '0', ts: '1763805601000',
+      heartRate: '75', 'heartRate:status': 'NORMAL', 'heartRate:ts': '1763805601000',
+    }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
     expect(decodeLatest('p-lua', second)).toEqual({
       patientId: 'p-lua', ts: T + 1_000, status: 'NORMAL', news2: { score: 0, risk: 'low' },
@@ -86,7 +89,8 @@ describe('write-batch.lua', () => {
     const producer = new Producer({ ...kafkaBaseOptions(env.config, 'test-producer'), idempotent: true, acks: -1 })
     const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr })
     const layer = await start({ ...env.config, speed: { ...DEFAULT_SPEED_OPTIONS, housekeepingIntervalMs: 300 } }, { log })
-    const send = (r: Reading) => producer.send({ messages: [{ topic: env.topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) }] })
+    const send = (r: Reading) =>
+      producer.send({ messages: [{ topic: env.topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) }] })
     const latestTs = async () => (await redis.hGet(keys.latest('p-flush'), 'ts')) ?? null
     try {
       const now = Date.now()

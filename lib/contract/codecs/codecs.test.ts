@@ -24,9 +24,14 @@ const patient: PatientState = {
 
 const entry: SeriesEntry = { ts: T, deviceId: 'wrist-0001', seq: 42, vitals: { heartRate: 131, spo2: 93.5 }, status: 'CRITICAL_HIGH' }
 
-const alert: AlertEvent = { id: `p-0001|heartRate|${T}|raised`, patientId: 'p-0001', vital: 'heartRate', kind: 'raised', level: 'CRITICAL_HIGH', value: 131, ts: T, message: 'heart rate 131 bpm' }
+const alert: AlertEvent = {
+  id: `p-0001|heartRate|${T}|raised`, patientId: 'p-0001', vital: 'heartRate', kind: 'raised', level: 'CRITICAL_HIGH', value: 131, ts: T,
+  message: 'heart rate 131 bpm',
+}
 
-const meta: BatchMeta = { runId: '20251122T100000-abcdef12', cutoffTs: T, startedAt: T + 1_000, finishedAt: T + 9_000, dates: ['2025-11-21', '2025-11-22'], rows: 3 }
+const meta: BatchMeta = {
+  runId: '20251122T100000-abcdef12', cutoffTs: T, startedAt: T + 1_000, finishedAt: T + 9_000, dates: ['2025-11-21', '2025-11-22'], rows: 3,
+}
 
 function row(patientId: string, vital: DailyStatsRow['vital'], mean: number): DailyStatsRow {
   return {
@@ -83,7 +88,9 @@ describe('the series codec', () => {
 
   it('encodes an entry as the same member every time (a replay adds nothing)', () => {
     expect(encodeSeriesEntry({ ...entry, vitals: { ...entry.vitals } })).toBe(encodeSeriesEntry(entry))
-    expect(encodeSeriesEntry(entry)).toBe('{"ts":1763805600123,"deviceId":"wrist-0001","seq":42,"vitals":{"heartRate":131,"spo2":93.5},"status":"CRITICAL_HIGH"}')
+    expect(encodeSeriesEntry(entry)).toBe(
+      '{"ts":1763805600123,"deviceId":"wrist-0001","seq":42,"vitals":{"heartRate":131,"spo2":93.5},"status":"CRITICAL_HIGH"}',
+    )
   })
 
   it('skips a member that is not JSON', () => {
