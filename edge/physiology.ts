@@ -220,94 +220,110 @@ export class Patient {
   measure(vitals: readonly Vital[], t: number): Vitals {
     this.#ensureEpisodes(t)
     if (this.#episodes.length > 0 && this.#episodes[0]!.end <= t) this.#dropEnded(t)
-    const hourOfDay = ((t % DAY_MS) + DAY_MS) % DAY_MS / HOUR_MS
+    const hourOfDay = (((t % DAY_MS) + DAY_MS) % DAY_MS) / HOUR_MS
     // Circadian phase: cosine with its minimum at 04:00 and maximum at 16:00.
-    const circ = -Math.cos(((hourOfDay - 4) / 24) * 2 * Math.PI)
-    // Effects of the episodes in progress.
-    let hr = 0
-    let spo2 = 0
-    let glucoseTarget: number | undefined
-    let glucoseWeight = 0
-    let sys = 0
-    let dia = 0
-    let rr = 0
-    let temp = 0
-    for (const e of this.#episodes) {
-      if (e.start >= t) break
-      const k = intensity(e, t)
-      if (k === 0) continue
-      const s = e.severity
-      switch (e.kind) {
-        case 'tachycardia':
-          hr += k * (150 + 35 * s - this.baselines.heartRate)
-          rr += k * 4
-          break
-        case 'desaturation':
-          spo2 -= k * (5 + 9 * s)
-          hr += k * 15
-          rr += k * (4 + 6 * s)
-          break
-        case 'fever':
-          temp += k * (1.3 + 1.4 * s)
-          break
-        case 'hypotension':
-          sys -= k * (30 + 35 * s)
-          dia -= k * (18 + 14 * s)
-          hr += k * 25
-          break
-        case 'hypertensiveCrisis':
-          sys += k * (45 + 35 * s)
-          dia += k * (15 + 17 * s)
-          break
-        case 'hypoglycaemia':
-          glucoseTarget = 68 - 28 * s
-          glucoseWeight = k
-          hr += k * 14
-          break
-        case 'hyperglycaemia':
-          glucoseTarget = 200 + 140 * s
-          glucoseWeight = k
-          break
-      }
+    const at: Moment = { t, hourOfDay, circ: -Math.cos(((hourOfDay - 4) / 24) * 2 * Math.PI), effects: this.#episodeEffects(t) }
+    const out: Vitals = {}
+    // One drift step, then one noise draw, per vital in the order asked: the seeded streams depend on it.
+    for (const v of vitals) out[v] = this.#value(v, this.#driftAt(v, t), at)
+    return out
+  }
+
+  /** The summed effects of the episodes in progress at `t`, fever's coupling to heart and respiratory rate included. */
+  #episodeEffects(t: number): Effects {
+    const e: Effects = { hr: 0, spo2: 0, glucoseTarget: undefined, glucoseWeight: 0, sys: 0, dia: 0, rr: 0, temp: 0 }
+    for (const episode of this.#episodes) {
+      if (episode.start >= t) break
+      const k = intensity(episode, t)
+      if (k !== 0) addEpisode(e, episode.kind, k, episode.severity, this.baselines.heartRate)
     }
     // Fever raises heart rate (~10 bpm per °C) and respiratory rate.
-    hr += temp * 10
-    rr += temp * 2
-    const out: Vitals = {}
+    e.hr += e.temp * 10
+    e.rr += e.temp * 2
+    return e
+  }
+
+  /** One vital's reported value: baseline + circadian + drift + episodes + device noise, clamped and rounded. */
+  #value(v: Vital, d: number, { t, hourOfDay, circ, effects: e }: Moment): number {
     const b = this.baselines
     const n = this.#noise
-    for (const v of vitals) {
-      const d = this.#driftAt(v, t)
-      switch (v) {
-        case 'heartRate':
-          out.heartRate = Math.round(clamp(b.heartRate + 5 * circ + d + hr + n.normal(0, NOISE.heartRate), 30, 220))
-          break
-        case 'spo2':
-          out.spo2 = Math.round(clamp(b.spo2 + d + spo2 + n.normal(0, NOISE.spo2), 70, 100))
-          break
-        case 'glucose': {
-          const free = b.glucose + this.#mealEffect(t) + d
-          const g = glucoseTarget === undefined ? free : free + (glucoseTarget - free) * glucoseWeight
-          out.glucose = Math.round(clamp(g + n.normal(0, NOISE.glucose), 40, 400))
-          break
-        }
-        case 'systolic': {
-          // Morning surge: +8 mmHg around 08:00.
-          const surge = 8 * Math.exp(-(((hourOfDay - 8) / 2) ** 2))
-          out.systolic = Math.round(clamp(b.systolic + 3 * circ + surge + d + sys + n.normal(0, NOISE.systolic), 60, 250))
-          break
-        }
-        case 'diastolic':
-          out.diastolic = Math.round(clamp(b.diastolic + 2 * circ + d + dia + n.normal(0, NOISE.diastolic), 35, 150))
-          break
-        case 'respRate':
-          out.respRate = Math.round(clamp(b.respRate + 0.8 * circ + d + rr + n.normal(0, NOISE.respRate), 6, 45))
-          break
-        case 'temperature':
-          out.temperature = Math.round(clamp(b.temperature + 0.3 * circ + d + temp + n.normal(0, NOISE.temperature), 34, 42) * 10) / 10
-          break
+    switch (v) {
+      case 'heartRate':
+        return Math.round(clamp(b.heartRate + 5 * circ + d + e.hr + n.normal(0, NOISE.heartRate), 30, 220))
+      case 'spo2':
+        return Math.round(clamp(b.spo2 + d + e.spo2 + n.normal(0, NOISE.spo2), 70, 100))
+      case 'glucose': {
+        const free = b.glucose + this.#mealEffect(t) + d
+        const g = e.glucoseTarget === undefined ? free : free + (e.glucoseTarget - free) * e.glucoseWeight
+        return Math.round(clamp(g + n.normal(0, NOISE.glucose), 40, 400))
       }
+      case 'systolic': {
+        // Morning surge: +8 mmHg around 08:00.
+        const surge = 8 * Math.exp(-(((hourOfDay - 8) / 2) ** 2))
+        return Math.round(clamp(b.systolic + 3 * circ + surge + d + e.sys + n.normal(0, NOISE.systolic), 60, 250))
+      }
+      case 'diastolic':
+        return Math.round(clamp(b.diastolic + 2 * circ + d + e.dia + n.normal(0, NOISE.diastolic), 35, 150))
+      case 'respRate':
+        return Math.round(clamp(b.respRate + 0.8 * circ + d + e.rr + n.normal(0, NOISE.respRate), 6, 45))
+      case 'temperature':
+        return Math.round(clamp(b.temperature + 0.3 * circ + d + e.temp + n.normal(0, NOISE.temperature), 34, 42) * 10) / 10
     }
-    return out
+  }
+}
+
+/** What the episodes in progress add to each vital at one instant. */
+interface Effects {
+  hr: number
+  spo2: number
+  /** Glucose is pulled towards a target (hypo/hyper) with the episode's intensity as the weight. */
+  glucoseTarget: number | undefined
+  glucoseWeight: number
+  sys: number
+  dia: number
+  rr: number
+  temp: number
+}
+
+interface Moment {
+  t: number
+  hourOfDay: number
+  circ: number
+  effects: Effects
+}
+
+/** Adds one episode of intensity `k` (0-1) and severity `s` (0-1) to the effects. */
+function addEpisode(e: Effects, kind: EpisodeKind, k: number, s: number, baselineHr: number): void {
+  switch (kind) {
+    case 'tachycardia':
+      e.hr += k * (150 + 35 * s - baselineHr)
+      e.rr += k * 4
+      break
+    case 'desaturation':
+      e.spo2 -= k * (5 + 9 * s)
+      e.hr += k * 15
+      e.rr += k * (4 + 6 * s)
+      break
+    case 'fever':
+      e.temp += k * (1.3 + 1.4 * s)
+      break
+    case 'hypotension':
+      e.sys -= k * (30 + 35 * s)
+      e.dia -= k * (18 + 14 * s)
+      e.hr += k * 25
+      break
+    case 'hypertensiveCrisis':
+      e.sys += k * (45 + 35 * s)
+      e.dia += k * (15 + 17 * s)
+      break
+    case 'hypoglycaemia':
+      e.glucoseTarget = 68 - 28 * s
+      e.glucoseWeight = k
+      e.hr += k * 14
+      break
+    case 'hyperglycaemia':
+      e.glucoseTarget = 200 + 140 * s
+      e.glucoseWeight = k
+      break
   }
 }

@@ -182,6 +182,96 @@ function quantity(q: unknown, vital: Vital, pointer: string, errors: FieldError[
   return convert(q.value)
 }
 
+/** The patient an Observation's subject names, or undefined with an error recorded. */
+function subjectPatient(obs: Record<string, unknown>, pointer: string, errors: FieldError[]): string | undefined {
+  const subject = obs.subject
+  if (!isObject(subject) || typeof subject.reference !== 'string') {
+    errors.push({ pointer: `${pointer}/subject/reference`, detail: 'expected a reference to the Patient (e.g. "Patient/123")' })
+    return undefined
+  }
+  const p = patientIdOf(subject.reference)
+  const problem = 'error' in p ? p.error : idProblem('patientId', p.id)
+  if (problem !== undefined) errors.push({ pointer: `${pointer}/subject/reference`, detail: problem })
+  return problem === undefined && 'id' in p ? p.id : undefined
+}
+
+/** The device an Observation names, else one derived from the patient (`fhir-<patientId>`). */
+function observationDevice(obs: Record<string, unknown>, patientId: string | undefined, pointer: string, errors: FieldError[]): string | undefined {
+  if (isObject(obs.device) && typeof obs.device.reference === 'string' && obs.device.reference.trim().length > 0) {
+    const d = deviceIdOf(obs.device.reference)
+    const problem = 'error' in d ? d.error : idProblem('deviceId', d.id)
+    if (problem !== undefined) errors.push({ pointer: `${pointer}/device/reference`, detail: problem })
+    return problem === undefined && 'id' in d ? d.id : undefined
+  }
+  if (patientId === undefined) return undefined
+  const deviceId = `fhir-${patientId}`
+  const problem = idProblem('deviceId', deviceId)
+  if (problem === undefined) return deviceId
+  errors.push({
+    pointer: `${pointer}/device/reference`,
+    detail: `the Observation names no device and the patient id is too long to derive one (${problem}): send device.reference`,
+  })
+  return undefined
+}
+
+/** The measurement's time in ms since the epoch: effectiveDateTime, effectiveInstant or effectivePeriod.start. */
+function effectiveTime(obs: Record<string, unknown>, pointer: string, errors: FieldError[]): number | undefined {
+  let tsPointer = `${pointer}/effectiveDateTime`
+  let tsText: unknown = obs.effectiveDateTime
+  if (tsText === undefined && obs.effectiveInstant !== undefined) {
+    tsPointer = `${pointer}/effectiveInstant`
+    tsText = obs.effectiveInstant
+  }
+  if (tsText === undefined && isObject(obs.effectivePeriod)) {
+    tsPointer = `${pointer}/effectivePeriod/start`
+    tsText = obs.effectivePeriod.start
+  }
+  if (tsText === undefined) {
+    const detail = 'expected the time of the measurement (effectiveDateTime, effectiveInstant or effectivePeriod.start): Vigil works in event time'
+    errors.push({ pointer: `${pointer}/effectiveDateTime`, detail })
+    return undefined
+  }
+  const ts = typeof tsText === 'string' ? parseFhirDateTime(tsText) : undefined
+  if (ts === undefined) {
+    errors.push({ pointer: tsPointer, detail: `expected a FHIR dateTime such as 2014-12-05T09:30:10+01:00, received ${JSON.stringify(tsText)}` })
+    return undefined
+  }
+  if (ts < 0) {
+    errors.push({ pointer: tsPointer, detail: `${String(tsText)} is before 1970-01-01, which readings v1 cannot carry` })
+    return undefined
+  }
+  return ts
+}
+
+/** The systolic and diastolic components of a blood-pressure panel. */
+function panelVitals(obs: Record<string, unknown>, pointer: string, errors: FieldError[]): Vitals {
+  const vitals: Vitals = {}
+  const components = Array.isArray(obs.component) ? obs.component : []
+  components.forEach((c: unknown, i: number) => {
+    if (!isObject(c)) return
+    const f = loincFamily(c.code)?.family
+    if (f !== 'systolic' && f !== 'diastolic') return
+    if (c.valueQuantity === undefined && c.dataAbsentReason !== undefined) return
+    const v = quantity(c.valueQuantity, f, `${pointer}/component/${i}/valueQuantity`, errors)
+    if (v !== undefined) vitals[f] = v
+  })
+  if (vitals.systolic === undefined && vitals.diastolic === undefined && !errors.some((e) => e.pointer.startsWith(`${pointer}/component`))) {
+    errors.push({ pointer: `${pointer}/component`, detail: 'a blood-pressure panel needs a systolic (8480-6) or diastolic (8462-4) component with a valueQuantity' })
+  }
+  return vitals
+}
+
+/** The vitals an Observation of a mapped LOINC family carries. */
+function observationVitals(obs: Record<string, unknown>, family: Family, pointer: string, errors: FieldError[]): Vitals {
+  if (family === 'bloodPressure') return panelVitals(obs, pointer, errors)
+  if (obs.valueQuantity === undefined && obs.dataAbsentReason !== undefined) {
+    errors.push({ pointer: `${pointer}/valueQuantity`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
+    return {}
+  }
+  const v = quantity(obs.valueQuantity, family, `${pointer}/valueQuantity`, errors)
+  return v === undefined ? {} : { [family]: v }
+}
+
 /**
  * Maps one Observation to a reading. `pointer` prefixes every error's pointer (e.g.
  * `/entry/2/resource` inside a Bundle).
@@ -203,71 +293,10 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
       detail: `no LOINC vital-sign code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} with system ${LOINC_SYSTEM}`,
     })
   }
-  let patientId: string | undefined
-  const subject = obs.subject
-  if (!isObject(subject) || typeof subject.reference !== 'string') {
-    errors.push({ pointer: `${pointer}/subject/reference`, detail: 'expected a reference to the Patient (e.g. "Patient/123")' })
-  } else {
-    const p = patientIdOf(subject.reference)
-    const problem = 'error' in p ? p.error : idProblem('patientId', p.id)
-    if (problem !== undefined) errors.push({ pointer: `${pointer}/subject/reference`, detail: problem })
-    else if ('id' in p) patientId = p.id
-  }
-  let deviceId: string | undefined
-  if (isObject(obs.device) && typeof obs.device.reference === 'string' && obs.device.reference.trim().length > 0) {
-    const d = deviceIdOf(obs.device.reference)
-    const problem = 'error' in d ? d.error : idProblem('deviceId', d.id)
-    if (problem !== undefined) errors.push({ pointer: `${pointer}/device/reference`, detail: problem })
-    else if ('id' in d) deviceId = d.id
-  } else if (patientId !== undefined) {
-    deviceId = `fhir-${patientId}`
-    const problem = idProblem('deviceId', deviceId)
-    if (problem !== undefined) errors.push({ pointer: `${pointer}/device/reference`, detail: `the Observation names no device and the patient id is too long to derive one (${problem}): send device.reference` })
-  }
-  let ts: number | undefined
-  let tsPointer = `${pointer}/effectiveDateTime`
-  let tsText: unknown = obs.effectiveDateTime
-  if (tsText === undefined && obs.effectiveInstant !== undefined) {
-    tsPointer = `${pointer}/effectiveInstant`
-    tsText = obs.effectiveInstant
-  }
-  if (tsText === undefined && isObject(obs.effectivePeriod)) {
-    tsPointer = `${pointer}/effectivePeriod/start`
-    tsText = obs.effectivePeriod.start
-  }
-  if (tsText === undefined) {
-    errors.push({ pointer: `${pointer}/effectiveDateTime`, detail: 'expected the time of the measurement (effectiveDateTime, effectiveInstant or effectivePeriod.start): Vigil works in event time' })
-  } else if (typeof tsText !== 'string' || (ts = parseFhirDateTime(tsText)) === undefined) {
-    errors.push({ pointer: tsPointer, detail: `expected a FHIR dateTime such as 2014-12-05T09:30:10+01:00, received ${JSON.stringify(tsText)}` })
-  } else if (ts < 0) {
-    errors.push({ pointer: tsPointer, detail: `${tsText} is before 1970-01-01, which readings v1 cannot carry` })
-  }
-
-  const vitals: Vitals = {}
-  if (loinc !== undefined) {
-    if (loinc.family === 'bloodPressure') {
-      const components = Array.isArray(obs.component) ? obs.component : []
-      components.forEach((c: unknown, i: number) => {
-        if (!isObject(c)) return
-        const f = loincFamily(c.code)?.family
-        if (f !== 'systolic' && f !== 'diastolic') return
-        if (c.valueQuantity === undefined && c.dataAbsentReason !== undefined) return
-        const v = quantity(c.valueQuantity, f, `${pointer}/component/${i}/valueQuantity`, errors)
-        if (v !== undefined) vitals[f] = v
-      })
-      if (vitals.systolic === undefined && vitals.diastolic === undefined && !errors.some((e) => e.pointer.startsWith(`${pointer}/component`))) {
-        errors.push({ pointer: `${pointer}/component`, detail: 'a blood-pressure panel needs a systolic (8480-6) or diastolic (8462-4) component with a valueQuantity' })
-      }
-    } else {
-      const vital: Vital = loinc.family
-      if (obs.valueQuantity === undefined && obs.dataAbsentReason !== undefined) {
-        errors.push({ pointer: `${pointer}/valueQuantity`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
-      } else {
-        const v = quantity(obs.valueQuantity, vital, `${pointer}/valueQuantity`, errors)
-        if (v !== undefined) vitals[vital] = v
-      }
-    }
-  }
+  const patientId = subjectPatient(obs, pointer, errors)
+  const deviceId = observationDevice(obs, patientId, pointer, errors)
+  const ts = effectiveTime(obs, pointer, errors)
+  const vitals = loinc === undefined ? {} : observationVitals(obs, loinc.family, pointer, errors)
   if (errors.length > 0 || patientId === undefined || deviceId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
   const seq = ts * 8 + FAMILY_INDEX[loinc.family]
   return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, vitals } }
