@@ -18,7 +18,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, Producer } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
-import { retry, withTimeout } from '../lib/backoff.ts'
+import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
@@ -38,6 +38,7 @@ import { Rebuilder } from './rebuilder.ts'
 import { groupOptions } from './records.ts'
 import { emptyStats, type SpeedStats } from './stats.ts'
 import { StatusLine } from './status-line.ts'
+import { StopBudget } from './stop.ts'
 
 export { DEFAULT_SPEED_OPTIONS, speedOptionsSchema, type SpeedOptions } from './config.ts'
 export type { SpeedStats } from './stats.ts'
@@ -57,16 +58,17 @@ export interface SpeedLayer extends Stoppable {
 /** How long a stop waits for the batch in flight before closing the clients under it. */
 const STOP_GRACE_MS = 3_000
 
+/**
+ * The most a whole stop takes: half of the 10 s in which `vigil all` stops every stage, so the
+ * other stages have the rest. Each step past the grace waits only what is left of it.
+ */
+const STOP_BUDGET_MS = 5_000
+
+/** The most one client's close may take (the stream, leaving the group, the producer). */
+const CLOSE_MS = 2_000
+
 /** A batch whose newest record is older than this (broker time) means a backlog is being drained. */
 const BEHIND_MS = 5_000
-
-/** Whether `p` settles (either way) within `ms`. */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return withTimeout(p.catch(() => undefined), ms, 'not settled').then(
-    () => true,
-    () => false,
-  )
-}
 
 type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>
 type KafkaConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>
@@ -176,22 +178,26 @@ async function runLoop(parts: Parts, opts: SpeedOptions, log: Logger, signal: Ab
 }
 
 /**
- * Stops the loop, then the clients. A batch waiting on a Redis reconnect, or a group join waiting
- * out a crashed member's session, must not hold the shutdown: past the grace period the clients
- * are closed under it. Nothing is lost: an uncommitted batch is replayed at the next start.
+ * Stops the loop, then the clients, within STOP_BUDGET_MS. A batch waiting on a Redis reconnect,
+ * or a group join waiting out a crashed member's session, must not hold the shutdown: past the
+ * grace period the clients are closed under it. A close that does not finish in time (a broker
+ * slow to answer under load) is left behind, named in a warning. Nothing is lost: an uncommitted
+ * batch is replayed at the next start.
  */
 async function stopLayer(parts: Parts, loop: Promise<void>, abort: AbortController, log: Logger): Promise<void> {
+  const budget = new StopBudget(STOP_BUDGET_MS, log)
   abort.abort()
-  if (!(await settlesWithin(loop, STOP_GRACE_MS))) {
+  if (!(await budget.wait(loop, STOP_GRACE_MS))) {
     log.warn(`the batch in flight did not finish within ${STOP_GRACE_MS / 1000} s of the stop: abandoning it (the next start replays it from the last commit)`)
     parts.redis.destroy()
-    await settlesWithin(new Promise<void>((resolve) => parts.consumer.close(true, () => resolve())), STOP_GRACE_MS)
-    await settlesWithin(loop, STOP_GRACE_MS)
+    const forced = new Promise<void>((resolve) => parts.consumer.close(true, () => resolve()))
+    await budget.step('closing the Kafka consumer under the batch', forced, STOP_GRACE_MS)
+    await budget.step('the abandoned batch', loop, STOP_GRACE_MS)
   }
-  await settlesWithin(parts.commits.settled(), STOP_GRACE_MS)
-  await parts.reader.close()
-  await parts.consumer.close().catch(() => undefined)
-  await parts.producer.close().catch(() => undefined)
+  await budget.step('the commit in flight', parts.commits.settled(), STOP_GRACE_MS)
+  await budget.step('closing the consumer stream', parts.reader.close(), CLOSE_MS)
+  await budget.step('leaving the consumer group', parts.consumer.close(), CLOSE_MS)
+  await budget.step('closing the Kafka producer', parts.producer.close(), CLOSE_MS)
   parts.redis.destroy()
 }
 
