@@ -9,8 +9,9 @@ import { createTestEnv, type TestEnv } from '../test/support.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
-import { fileName, rawDir, scanLake, tempName, type RawKind } from './lake.ts'
-import { startArchiver } from './archiver.ts'
+import { exists, fileName, rawDir, scanLake, tempName, type RawKind } from './lake.ts'
+import { lockFile } from './lock.ts'
+import { startArchiver, type Archiver } from './archiver.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 let env: TestEnv | undefined
@@ -121,6 +122,32 @@ async function produceInChunks(e: TestEnv, records: readonly ProduceItem[], chun
 function exitedEarly(child: ChildProcess): string | undefined {
   if (child.exitCode === null && child.signalCode === null) return undefined
   return `the archiver exited (${child.exitCode ?? child.signalCode})`
+}
+
+/** The most complete files any kind, day and partition holds, and whether a compaction left anything behind. */
+async function filesPerGroup(e: TestEnv): Promise<{ most: number; groups: number; leftovers: number }> {
+  const scan = await scanLake(e.config.datalakeDir, e.topics.readings)
+  const counts = new Map<string, number>()
+  for (const f of scan.complete) counts.set(`${f.kind}/${f.dt}/${f.partition}`, (counts.get(`${f.kind}/${f.dt}/${f.partition}`) ?? 0) + 1)
+  return { most: Math.max(0, ...counts.values()), groups: counts.size, leftovers: scan.superseded.length + scan.compacting.length + scan.temporary.length }
+}
+
+/** Every offset 0..end-1 of each partition once, and nothing else. */
+async function expectExact(e: TestEnv, total: number, invalid: number): Promise<void> {
+  const lake = await lakeOffsets(e.config.datalakeDir)
+  expect({ rows: lake.rows, distinct: lake.distinct, rejected: lake.rejected }).toEqual({ rows: total, distinct: total, rejected: invalid })
+  for (const [p, end] of (await endOffsets(e)).entries()) if (end > 0) expect(lake.perPartition.get(p)).toEqual({ n: end, min: 0, max: end - 1 })
+}
+
+/** Every file name in the raw folders, hidden ones included. */
+async function rawNamesOf(e: TestEnv): Promise<string[]> {
+  const out: string[] = []
+  for (const kind of ['readings', 'rejected'] as const) {
+    for (const dt of await readdir(rawDir(e.config.datalakeDir, kind)).catch(() => [] as string[])) {
+      out.push(...(await readdir(path.join(rawDir(e.config.datalakeDir, kind), dt))))
+    }
+  }
+  return out
 }
 
 async function killHard(child: ChildProcess): Promise<void> {
@@ -250,4 +277,140 @@ describe('the archiver', () => {
       db.closeSync()
     }
   })
+
+  it('compacts on its own every --compact-interval-ms: a slow stream ends in one file per day, kind and partition, every offset once', async () => {
+    env = await createTestEnv()
+    const e = env
+    // 50 ms apart from 23:59:40: flushes span midnight, so two days are compacted.
+    const { items: all, invalid } = items(1_200, 9, Date.UTC(2026, 10, 22, 23, 59, 40))
+    const child = startArchiverProcess(e, ['--compact-interval-ms', '2000'], 'info')
+    let log = ''
+    child.stderr?.on('data', (s: string) => {
+      log += s
+    })
+    let most = 0
+    try {
+      await running(child)
+      // A slow stream: 40 records every 300 ms for 9 s, so the 300 ms flushes leave small files
+      // between compactions, and compactions run while flushes land in the same folders.
+      for (let i = 0; i < all.length; i += 40) {
+        await produceAll(e.config, e.topics.readings, all.slice(i, i + 40))
+        await new Promise((r) => setTimeout(r, 300))
+      }
+      most = await pollUntil(
+        async () => {
+          const files = await filesPerGroup(e)
+          return files.most === 1 && files.leftovers === 0 && (await lakeOffsets(e.config.datalakeDir)).distinct === all.length && files.most
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: 'every offset in the lake in one file per day, kind and partition', giveUpIf: () => exitedEarly(child) },
+      )
+    } finally {
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const [code, sig] = await exited
+      expect({ code, sig }).toEqual({ code: 0, sig: null })
+    }
+    expect(most).toBe(1)
+    await expectExact(e, all.length, invalid)
+    const runs = log.match(/compaction: \d+ day\(s\) \([^)]*\), \d+ files before, \d+ after, \d+ written \(\d+ rows\) in \d+\.\d\d s/g) ?? []
+    expect(runs.length).toBeGreaterThanOrEqual(2)
+    expect((await filesPerGroup(e)).groups).toBeGreaterThanOrEqual(6)
+  })
+
+  it('stopped mid-compaction, stops within its budget with the compaction ended and the lake exact', async () => {
+    env = await createTestEnv()
+    const e = env
+    const { items: all, invalid } = items(2_400, 5, Date.UTC(2026, 10, 22, 23, 59, 30))
+    await produceAll(e.config, e.topics.readings, all)
+    let archiver: Archiver | undefined
+    let stopped: Promise<number> | undefined
+    let renamed = 0
+    archiver = await startArchiver(e.config, {
+      options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 },
+      onCompactStep: (step) => {
+        // Stop between two rewrites of the first compaction, without waiting here for the stop.
+        if (step !== 'renamed' || ++renamed !== 2 || archiver === undefined) return
+        const at = Date.now()
+        stopped = archiver.stop().then(() => Date.now() - at)
+      },
+    })
+    try {
+      await pollUntil(async () => stopped, { timeoutMs: 60_000, intervalMs: 20, what: 'the second rename of the first compaction' })
+    } finally {
+      await archiver.stop()
+    }
+    // The stop's flush, the abort and the end of the compaction: well within the stop's budget.
+    expect(await stopped).toBeLessThan(4_000)
+    expect(await exists(lockFile(e.config.datalakeDir, 'compaction', e.topics.readings))).toBe(false)
+    expect((await filesPerGroup(e)).leftovers).toBe(0)
+    const consumed = archiver.stats().consumed
+    const lake = await lakeOffsets(e.config.datalakeDir)
+    expect({ rows: lake.rows, distinct: lake.distinct }).toEqual({ rows: consumed, distinct: consumed })
+    for (const { n, min, max } of lake.perPartition.values()) expect({ n, min }).toEqual({ n: max + 1, min: 0 })
+
+    // The next archiver archives the rest and finishes the compaction.
+    archiver = await startArchiver(e.config, { options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 1_000 } })
+    try {
+      await pollUntil(
+        async () => (await filesPerGroup(e)).most === 1 && (await lakeOffsets(e.config.datalakeDir)).distinct === all.length,
+        { timeoutMs: 60_000, intervalMs: 250, what: 'every offset in one file per day, kind and partition' },
+      )
+    } finally {
+      await archiver.stop()
+    }
+    await expectExact(e, all.length, invalid)
+  })
+
+  it('stopped while a compaction step hangs, stops after a bounded wait, and the compaction ends on its own leaving the lake exact', async () => {
+    env = await createTestEnv()
+    const e = env
+    const { items: all, invalid } = items(600, 6, Date.UTC(2026, 10, 22, 12, 0))
+    await produceAll(e.config, e.topics.readings, all)
+    let archiver: Archiver | undefined
+    let stopped: Promise<number> | undefined
+    let release: (() => void) | undefined
+    archiver = await startArchiver(e.config, {
+      options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 },
+      onCompactStep: async (step) => {
+        if (step !== 'written' || stopped !== undefined || archiver === undefined) return
+        const at = Date.now()
+        stopped = archiver.stop().then(() => Date.now() - at)
+        // A step that takes far longer than the stop may wait (a slow disk).
+        await new Promise<void>((resolve) => {
+          release = resolve
+        })
+      },
+    })
+    try {
+      await pollUntil(async () => stopped, { timeoutMs: 60_000, intervalMs: 20, what: 'the first compacted file written' })
+      const ms = await (stopped as Promise<number>)
+      expect(ms).toBeGreaterThanOrEqual(1_900)
+      expect(ms).toBeLessThan(4_000)
+      // Stopped, with the compaction still holding its lock and its temporary file: readers see the sources.
+      const lock = lockFile(e.config.datalakeDir, 'compaction', e.topics.readings)
+      expect(await exists(lock)).toBe(true)
+      const consumed = archiver.stats().consumed
+      const lake = await lakeOffsets(e.config.datalakeDir)
+      expect({ rows: lake.rows, distinct: lake.distinct }).toEqual({ rows: consumed, distinct: consumed })
+      release?.()
+      // Aborted before its rename: it deletes its temporary file and releases the lock.
+      await pollUntil(async () => !(await exists(lock)), { timeoutMs: 10_000, intervalMs: 20, what: 'the abandoned compaction to end' })
+      expect((await filesPerGroup(e)).leftovers).toBe(0)
+      expect((await rawNamesOf(e)).filter((n) => n.endsWith('-compacted.parquet'))).toEqual([])
+    } finally {
+      release?.()
+      await archiver.stop()
+    }
+    archiver = await startArchiver(e.config, { options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 0 } })
+    try {
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
+        timeoutMs: 60_000,
+        what: 'every offset in the lake',
+      })
+    } finally {
+      await archiver.stop()
+    }
+    await expectExact(e, all.length, invalid)
+  })
 })
+

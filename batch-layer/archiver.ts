@@ -15,6 +15,16 @@
  * (compact.ts) may rewrite complete files into larger ones while this runs; lake.ts's rules make
  * a compacted file count as the flushes it replaced, so neither where a partition resumes nor
  * which flushes are complete changes, and this process never deletes what compaction wrote.
+ *
+ * The archiver also compacts on its own, every `compactIntervalMs` (periodic-compaction.ts).
+ * A compaction never delays a flush or a commit by more than a bounded amount: the archiver
+ * never awaits it (its own DuckDB instance, its own lock, no shared queue); what they share is the
+ * event loop, which a run holds only for the synchronous slices of listing the lake and reading
+ * DuckDB's answers about one kind, day and partition's files (bounded by the files one interval
+ * leaves: 360 a partition an hour at 10 s flushes), libuv's thread pool, of which a run holds one
+ * thread at a time (one query or file operation awaited at a time), one core (DuckDB with one
+ * thread), and the disk. Stop aborts a running compaction and waits for it at most
+ * COMPACTION_STOP_WAIT_MS, beside the last flush.
  */
 import { rename } from 'node:fs/promises'
 import path from 'node:path'
@@ -28,10 +38,12 @@ import { committedLag, describeLag, type GroupLag } from '../lib/lag.ts'
 import type { Stoppable } from '../lib/shutdown.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { parseReading } from '../lib/contract/schema.ts'
+import { compactLake, type CompactDeps } from './compact.ts'
 import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
 import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
+import { PeriodicCompaction } from './periodic-compaction.ts'
 
 export interface ArchiverStats {
   /** Records taken from Kafka by this process (written or still buffered). */
@@ -53,6 +65,8 @@ export interface Archiver extends Stoppable {
 export interface ArchiverDeps {
   log?: Logger
   options?: Partial<ArchiverOptions>
+  /** Called at each step of the periodic compaction's rewrites (tests stop the archiver there). */
+  onCompactStep?: CompactDeps['onStep']
 }
 
 interface PartitionBuffer {
@@ -70,6 +84,13 @@ interface Sealed extends PartitionBuffer {
 
 /** Bound on sealed batches waiting to be written before the stream is paused (backpressure). */
 const MAX_SEALED = 2
+
+/**
+ * How long stop waits for an aborted compaction, beside the last flush, before leaving it. An
+ * abort usually ends a run in milliseconds (at its next step, or by interrupting DuckDB); 2 s keeps
+ * the archiver's stop well inside `vigil all`'s 10 s.
+ */
+const COMPACTION_STOP_WAIT_MS = 2_000
 
 export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Promise<Archiver> {
   const log = deps.log ?? createLogger({ level: config.logLevel })
@@ -90,7 +111,12 @@ export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Pr
     const scan = await scanLake(lake, topic)
     const removed = await repairLake(scan)
     if (removed > 0) log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
-    const archiver = new ArchiverStage(config, options, log, lake, topic, scan.next, await LakeWriter.open(), releaseLock)
+    const compaction = new PeriodicCompaction(
+      options.compactIntervalMs,
+      (signal) => compactLake(config, { onlyDaysWithSmallFiles: true, threads: 1 }, { log, signal, onStep: deps.onCompactStep }),
+      log,
+    )
+    const archiver = new ArchiverStage(config, options, log, lake, topic, scan.next, await LakeWriter.open(), releaseLock, compaction)
     try {
       await archiver.begin()
     } catch (error) {
@@ -133,6 +159,7 @@ class ArchiverStage implements Archiver {
     resume: Map<number, number>,
     private readonly writer: LakeWriter,
     private readonly releaseLock: () => Promise<void>,
+    private readonly compaction: PeriodicCompaction,
   ) {
     this.next = new Map(resume)
     this.failed = new Promise<never>((_, reject) => {
@@ -169,6 +196,7 @@ class ArchiverStage implements Archiver {
     this.timer = setInterval(() => this.sealAged(), tick)
     this.statusTimer = setInterval(() => this.status(), 10_000)
     this.statusTimer.unref()
+    this.compaction.start()
   }
 
   private async consume(): Promise<void> {
@@ -344,11 +372,14 @@ class ArchiverStage implements Archiver {
     this.stopping = true
     clearInterval(this.timer)
     clearInterval(this.statusTimer)
+    // Aborted first, waited for beside the last flush: the two share the stop's time.
+    const compactionStopped = this.compaction.stop(COMPACTION_STOP_WAIT_MS)
     try {
       await this.stream?.close().catch((error: unknown) => this.log.debug(`stream close: ${describeError(error)}`))
       // What was consumed is written before leaving, so a clean stop leaves the lake current.
       for (const partition of [...this.buffers.keys()]) this.seal(partition)
       await this.writing.catch(() => undefined)
+      await compactionStopped
       await closeConsumer(this.consumer).catch((error: unknown) => this.log.debug(`consumer close: ${describeError(error)}`))
     } finally {
       this.writer.close()

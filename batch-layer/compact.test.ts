@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { classify, fileName, parseFileName, visibleNames, type LakeFile } from './lake.ts'
-import { planRuns } from './compact.ts'
+import { daysWithSmallFiles, planRuns } from './compact.ts'
 
 const T = 't.vitals.readings'
 
@@ -140,5 +140,27 @@ describe('compaction runs', () => {
       [0, 10],
       [30, 40],
     ])
+  })
+})
+
+describe('the days the archiver compacts', () => {
+  it('are those where a kind and partition has two files or more, quarantined ones not counted', () => {
+    const files = [
+      // Compacted already: one file a kind and partition.
+      compacted(0, 0, 99, '2026-11-20'),
+      compacted(1, 0, 99, '2026-11-20'),
+      part(0, 0, 9, 1, '2026-11-20', 'rejected'),
+      // Yesterday: a compacted file and a flush after it.
+      compacted(0, 100, 199, '2026-11-21'),
+      part(0, 200, 209, 2, '2026-11-21'),
+      // A day with one small file and a quarantined one beside it: nothing to rewrite.
+      part(2, 0, 9, 1, '2026-11-19'),
+      part(2, 10, 19, 1, '2026-11-19', 'readings', { quarantined: true }),
+      // Today: rejected records only, in two flushes.
+      part(3, 5, 9, 1, '2026-11-22', 'rejected'),
+      part(3, 10, 14, 1, '2026-11-22', 'rejected'),
+    ]
+    expect(daysWithSmallFiles(files)).toEqual(['2026-11-21', '2026-11-22'])
+    expect(daysWithSmallFiles([])).toEqual([])
   })
 })

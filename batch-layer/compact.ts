@@ -34,13 +34,23 @@ export type CompactStep = 'written' | 'renamed' | 'deleted'
 export interface CompactRunOptions {
   /** Days to compact, YYYY-MM-DD; default every day in the lake, today included. */
   dates?: string[]
+  /** Without `dates`: only the days holding small files (daysWithSmallFiles), so the result counts those days' files. */
+  onlyDaysWithSmallFiles?: boolean
   maxRowsPerFile?: number
+  /** DuckDB worker threads. @defaultValue 2; the archiver's periodic compaction uses 1, leaving it the other core. */
+  threads?: number
 }
 
 export interface CompactDeps {
   log?: Logger
   /** Called after each step of each rewrite with the file it concerns; a throw stops the run there. */
   onStep?: (step: CompactStep, file: string) => Promise<void> | void
+  /**
+   * Stops the run: the running DuckDB query is interrupted, and the run throws before its next
+   * group, before a COPY and before a rename (then its temporary file is deleted). A rename's
+   * deletes are never cut short, so an abort leaves no superseded file behind.
+   */
+  signal?: AbortSignal
 }
 
 export interface SkippedGroup {
@@ -89,37 +99,74 @@ export async function compactLake(config: Config, options: CompactRunOptions = {
   if (!(await exists(path.join(lake, 'raw')))) {
     throw new VigilError('INPUT_INVALID', `there is no raw lake in ${lake}: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
   }
+  deps.signal?.throwIfAborted()
   const release = await takeLock(lake, 'compaction', topic)
-  const db = await DuckDBInstance.create(':memory:', { threads: '2' })
+  const db = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2) })
   const conn = await db.connect()
+  const interrupt = (): void => conn.interrupt()
+  deps.signal?.addEventListener('abort', interrupt, { once: true })
   try {
     const cleaned = await removeLeftovers(await scanLake(lake, topic))
     if (cleaned > 0) deps.log?.info(`removed ${cleaned} leftover file(s) of an interrupted compaction`)
     const scan = await scanLake(lake, topic)
-    const days = options.dates ?? [...new Set(scan.complete.map((f) => f.dt))].sort()
-    const groups = groupsOf(scan, new Set(days))
+    const days = options.dates ?? (options.onlyDaysWithSmallFiles === true ? daysWithSmallFiles(scan.complete) : allDays(scan.complete))
     const result: CompactResult = { days, filesBefore: 0, filesAfter: 0, written: 0, rows: 0, cleaned, skipped: [], seconds: 0 }
-    result.filesBefore = groups.reduce((n, g) => n + g.files.length + g.breakers.filter((f) => f.quarantined !== true).length, 0)
-    result.filesAfter = result.filesBefore
-    for (const g of groups) {
-      const outcome = await compactGroup(conn, topic, g, maxRowsPerFile, deps)
-      if (outcome.skipped !== undefined) {
-        result.skipped.push({ dir: path.join('raw', g.kind, `dt=${g.dt}`), partition: g.partition, reason: outcome.skipped })
-        deps.log?.warn(`left raw/${g.kind}/dt=${g.dt} partition ${g.partition} as it is: ${outcome.skipped}`)
-      }
-      for (const run of outcome.runs) {
-        result.written++
-        result.rows += run.rows
-        result.filesAfter -= run.sources - 1
-      }
-    }
+    await compactGroups(conn, topic, groupsOf(scan, new Set(days)), { maxRowsPerFile, deps, result })
     result.seconds = (Date.now() - started) / 1000
     return result
   } finally {
+    deps.signal?.removeEventListener('abort', interrupt)
     conn.closeSync()
     db.closeSync()
     await release()
   }
+}
+
+/** Every group in turn, counting into `result` the files before and after, what was written and what was skipped. */
+async function compactGroups(
+  conn: DuckDBConnection,
+  topic: string,
+  groups: readonly Group[],
+  run: { maxRowsPerFile: number; deps: CompactDeps; result: CompactResult },
+): Promise<void> {
+  const { result, deps } = run
+  result.filesBefore = groups.reduce((n, g) => n + g.files.length + g.breakers.filter((f) => f.quarantined !== true).length, 0)
+  result.filesAfter = result.filesBefore
+  for (const g of groups) {
+    deps.signal?.throwIfAborted()
+    const outcome = await compactGroup(conn, topic, g, run.maxRowsPerFile, deps)
+    if (outcome.skipped !== undefined) {
+      result.skipped.push({ dir: path.join('raw', g.kind, `dt=${g.dt}`), partition: g.partition, reason: outcome.skipped })
+      deps.log?.warn(`left raw/${g.kind}/dt=${g.dt} partition ${g.partition} as it is: ${outcome.skipped}`)
+    }
+    for (const done of outcome.runs) {
+      result.written++
+      result.rows += done.rows
+      result.filesAfter -= done.sources - 1
+    }
+  }
+}
+
+/** The days of the lake's complete files, in order. */
+function allDays(complete: readonly LakeFile[]): string[] {
+  return [...new Set(complete.map((f) => f.dt))].sort()
+}
+
+/**
+ * The days holding small files: those where some kind and partition has two complete files or
+ * more (not quarantined), the only folders a run can rewrite. A day compacted since its last
+ * flush has one file per kind and partition and is left out.
+ */
+export function daysWithSmallFiles(complete: readonly LakeFile[]): string[] {
+  const seen = new Set<string>()
+  const days = new Set<string>()
+  for (const f of complete) {
+    if (f.quarantined === true) continue
+    const group = `${f.kind}/${f.dt}/${f.partition}`
+    if (seen.has(group)) days.add(f.dt)
+    else seen.add(group)
+  }
+  return [...days].sort()
 }
 
 /** Deletes a killed compaction's temporary files and the sources its renamed files supersede. */
@@ -264,6 +311,7 @@ async function rewrite(conn: DuckDBConnection, topic: string, partition: number,
   const final = path.join(dir, name)
   const tmp = path.join(dir, compactingName(name))
   const expected = run.reduce((n, f) => n + f.rows, 0)
+  deps.signal?.throwIfAborted()
   try {
     const columns = await aboutTheFiles(() => columnsAsWritten(conn, first.path))
     // Files in offset order, each in offset order: DuckDB keeps that order (insertion order is
@@ -286,6 +334,11 @@ async function rewrite(conn: DuckDBConnection, topic: string, partition: number,
     throw error
   }
   await deps.onStep?.('written', tmp)
+  // The last moment to stop: once renamed, the sources are deleted whatever happens.
+  if (deps.signal?.aborted === true) {
+    await rm(tmp, { force: true })
+    deps.signal.throwIfAborted()
+  }
   // The rename makes the compacted file visible and its sources superseded in one step; the
   // folder is synced before a source is deleted, so a power cut cannot keep the deletes and
   // lose the rename.

@@ -31,6 +31,22 @@ export const archiverOptionsSchema = z.strictObject({
     .default(10_000)
     .describe('... or when its oldest record is this old')
     .meta({ unit: 'ms' }),
+  /**
+   * The running archiver compacts the days that hold small files (compact.ts) this often, in
+   * milliseconds, the first time one interval after it starts; 0 turns it off (then schedule
+   * `vigil compact`).
+   * @defaultValue 3 600 000 ms (1 hour): the lake holds at most about an hour of small files (at
+   * 10 s flushes, 360 a partition), so a run rewrites a few thousand files in seconds and the
+   * batch job opens a handful of files a day instead of ~52,000.
+   */
+  compactIntervalMs: z.coerce
+    .number()
+    .int()
+    .min(0, { error: 'expected milliseconds: 0 (off) or at least 1000' })
+    .refine((ms) => ms === 0 || ms >= 1_000, { error: 'expected milliseconds: 0 (off) or at least 1000' })
+    .default(3_600_000)
+    .describe('compact the lake\'s days holding small files this often while archiving; 0: off')
+    .meta({ unit: 'ms' }),
 })
 
 export type ArchiverOptions = z.infer<typeof archiverOptionsSchema>

@@ -5,7 +5,7 @@ import { archiverOptionsSchema } from '../../batch-layer/config.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 import { schemaFlags } from '../options.ts'
 
-const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs'])
+const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs', 'compactIntervalMs'])
 
 export function register(program: Command): void {
   const cmd = program.command('archive').description('archiver: vitals.readings into the Parquet data lake, exactly once')
@@ -14,8 +14,9 @@ export function register(program: Command): void {
       'after',
       `
 Each flush writes one file per partition, so a slow stream makes many small files (about 52,000
-a day at 21 readings/s with the defaults): \`vigil compact\` rewrites them into few large ones,
-beside a running archiver.`,
+a day at 21 readings/s with the defaults). Every --compact-interval-ms the archiver rewrites the
+days holding them into few large ones, as \`vigil compact\` does (one file per day, kind and
+partition); with --compact-interval-ms 0, schedule \`vigil compact\` instead.`,
     )
     .action(
       action(async (_opts: unknown, cmd: Command) => {
