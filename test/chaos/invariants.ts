@@ -10,6 +10,7 @@ import { classifyVital, DEFAULT_BANDS, worse, type Status } from '../../lib/band
 import type { RedisKeys } from '../../lib/contract/keys.ts'
 import type { RedisClient } from '../../lib/redis.ts'
 import type { AlertEvent, SeriesEntry } from '../../lib/contract/views.ts'
+import { vitalFields } from '../../lib/contract/codecs/latest.ts'
 import { REJECT_HEADERS } from '../../lib/contract/topics.ts'
 import type { Reading, Vital } from '../../lib/contract/schema.ts'
 import { validateRecord, type RejectReason } from '../../speed-layer/validate.ts'
@@ -338,15 +339,18 @@ export async function checkLatest(expected: Expected, redis: RedisClient, keys: 
   for (const [k, want] of expected.latest) {
     const [p, vital] = k.split('\u0000') as [string, Vital]
     const h = hashes[index.get(p)!] ?? {}
-    const value = Number(h[vital])
-    const ts = Number(h[`${vital}:ts`])
-    const status = h[`${vital}:status`]
+    // The raw fields, not decodeLatest: its lenient defaults (NORMAL for an unreadable status) would hide a wrong field.
+    const f = vitalFields(vital)
+    const value = Number(h[f.value])
+    const ts = Number(h[f.ts])
+    const status = h[f.status]
     if (status !== classifyVital(vital, want.value, DEFAULT_BANDS)) statusBad++
     if (value === want.value && ts === want.ts) exact++
     else {
       bad++
       badBy[vital] = (badBy[vital] ?? 0) + 1
-      firstBad ||= `${p} ${vital}: Redis ${h[vital] ?? '(none)'} at ${h[`${vital}:ts`] ?? '(none)'}, the topic's ${want.value} at ${want.ts} (partition ${want.rec.partition} offset ${want.rec.offset}, written at ${((want.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock)`
+      const where = `partition ${want.rec.partition} offset ${want.rec.offset}, written at ${((want.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock`
+      firstBad ||= `${p} ${vital}: Redis ${h[f.value] ?? '(none)'} at ${h[f.ts] ?? '(none)'}, the topic's ${want.value} at ${want.ts} (${where})`
     }
   }
   const zcard = await redis.zCard(keys.patients)
