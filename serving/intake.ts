@@ -1,8 +1,9 @@
 /**
  * What comes in on the updates channel (docs/CONTRACT.md, Redis: `{type:"readings"|"alert"|"batch"}`
- * JSON), decoded and checked before the push loop sees it, and the readings-per-second window.
- * Pure: no Redis, no Socket.io.
+ * JSON), decoded with the channel's codec and checked before the push loop sees it, and the
+ * readings-per-second window. Pure: no Redis, no Socket.io.
  */
+import { decodeUpdate as parseUpdate } from '../lib/contract/codecs/updates.ts'
 import { ALERT_KINDS, ALERT_LEVELS, UPDATE_TYPES, type AlertEvent, type BatchMeta, type PatientState, type SeriesEntry } from '../lib/contract/views.ts'
 
 /**
@@ -24,26 +25,28 @@ function label(known: readonly string[], value: unknown): string {
   return typeof value === 'string' && known.includes(value) ? value : 'unknown'
 }
 
-/** Decodes one message of the updates channel. */
+/** Decodes one message of the updates channel: the codec parses, the fields each kind needs are checked here. */
 export function decodeUpdate(message: string): Intake {
   let update: unknown
   try {
-    update = JSON.parse(message)
+    update = parseUpdate(message)
   } catch {
     return { kind: 'malformed' }
   }
   if (typeof update !== 'object' || update === null) return { kind: 'malformed' }
   const u = update as { type?: unknown; patient?: PatientState; entries?: unknown; alert?: AlertEvent; meta?: BatchMeta | null }
-  const type = label(UPDATE_TYPES, u.type)
-  if (u.type === 'readings') {
+  // One of the contract's update types, or undefined: a type the contract does not know is ignored.
+  const known = UPDATE_TYPES.find((t) => t === u.type)
+  const type = known ?? 'unknown'
+  if (known === 'readings') {
     if (typeof u.patient?.patientId !== 'string') return { kind: 'ignored', type }
     return { kind: 'readings', type, patient: u.patient, entries: Array.isArray(u.entries) ? (u.entries as SeriesEntry[]) : [] }
   }
-  if (u.type === 'alert') {
+  if (known === 'alert') {
     if (typeof u.alert?.id !== 'string') return { kind: 'ignored', type }
     return { kind: 'alert', type, alert: u.alert, level: label(ALERT_LEVELS, u.alert.level), alertKind: label(ALERT_KINDS, u.alert.kind) }
   }
-  if (u.type === 'batch') return { kind: 'batch', type, meta: u.meta as BatchMeta | null }
+  if (known === 'batch') return { kind: 'batch', type, meta: u.meta as BatchMeta | null }
   return { kind: 'ignored', type }
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { ALERT_EVENT_FIELD, alertEntry } from '../lib/contract/codecs/alerts.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import { alertRecord, deadLetterRecord, groupOptions, type SourceRecord } from './records.ts'
@@ -25,6 +26,9 @@ describe('records the speed layer produces', () => {
     expect(m.topic).toBe('vitals.alerts')
     expect(m.key?.toString()).toBe('p-1')
     expect(JSON.parse(m.value.toString())).toEqual(e)
+    // Byte for byte the event the alerts stream holds: consumers compare copies of an id by their text.
+    expect(m.value.toString()).toBe(alertEntry(e)[ALERT_EVENT_FIELD])
+    expect(m.value.toString()).toBe('{"id":"p-1|heartRate|5|raised","patientId":"p-1","vital":"heartRate","kind":"raised","ts":5}')
   })
 
   it('a dead letter keeps the record\'s own headers, drops a forged reject header and names its source', () => {

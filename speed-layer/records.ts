@@ -3,6 +3,7 @@
  * `vitals.alerts`, dead letters on `vitals.rejected`, docs/CONTRACT.md Topics) and the options of
  * its consumer group, which the client needs both when built and when it joins. Pure.
  */
+import { encodeAlertEvent } from '../lib/contract/codecs/alerts.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import type { SpeedOptions } from './config.ts'
@@ -28,9 +29,9 @@ export interface OutRecord {
   headers?: Map<Buffer, Buffer>
 }
 
-/** An alert event on `vitals.alerts`: keyed by patient, the event as JSON. */
+/** An alert event on `vitals.alerts`: keyed by patient, the event as JSON (the same text as in the alerts stream). */
 export function alertRecord(topic: string, e: AlertEvent): OutRecord {
-  return { topic, key: Buffer.from(e.patientId), value: Buffer.from(JSON.stringify(e)) }
+  return { topic, key: Buffer.from(e.patientId), value: Buffer.from(encodeAlertEvent(e)) }
 }
 
 /**
