@@ -7,13 +7,16 @@ function setup(budgetMs: number) {
   let t = 1_000
   const warnings: string[] = []
   const budget = new StopBudget(budgetMs, { warn: (msg: string) => void warnings.push(msg) } as unknown as Pick<Logger, 'warn'>, () => t)
-  return { budget, warnings, advance: (ms: number) => void (t += ms) }
+  const advance = (ms: number) => {
+    t += ms
+  }
+  return { budget, warnings, advance }
 }
 
 const never = () => new Promise<void>(() => undefined)
 
 describe('StopBudget', () => {
-  it("allots a step its own bound while the budget has more, then what is left of the budget, never less than 0", () => {
+  it('allots a step its own bound while the budget has more, then what is left of the budget, never less than 0', () => {
     const { budget, advance } = setup(5_000)
     expect(budget.allot(3_000)).toBe(3_000)
     advance(3_000)

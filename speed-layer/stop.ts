@@ -9,7 +9,11 @@ import type { Logger } from '../lib/log.ts'
 
 /** Whether `p` settles (either way) within `ms`. */
 export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return withTimeout(p.catch(() => undefined), ms, 'not settled').then(
+  return withTimeout(
+    p.catch(() => undefined),
+    ms,
+    'not settled',
+  ).then(
     () => true,
     () => false,
   )
