@@ -349,7 +349,8 @@ export async function checkLatest(expected: Expected, redis: RedisClient, keys: 
     else {
       bad++
       badBy[vital] = (badBy[vital] ?? 0) + 1
-      const where = `partition ${want.rec.partition} offset ${want.rec.offset}, written at ${((want.rec.timestamp - runStartMs) / 1000).toFixed(1)} s on the run's clock`
+      const writtenS = ((want.rec.timestamp - runStartMs) / 1000).toFixed(1)
+      const where = `partition ${want.rec.partition} offset ${want.rec.offset}, written at ${writtenS} s on the run's clock`
       firstBad ||= `${p} ${vital}: Redis ${h[f.value] ?? '(none)'} at ${h[f.ts] ?? '(none)'}, the topic's ${want.value} at ${want.ts} (${where})`
     }
   }
