@@ -44,6 +44,9 @@ export function commandLogger(config: Config): Logger {
   return createLogger({ level: config.logLevel, destination: process.stderr, pretty: process.stderr.isTTY === true })
 }
 
+/** How long a finished command may wait for open connections to close before it exits anyway. */
+const LINGER_AFTER_DONE_MS = 2_000
+
 /**
  * Wraps a command action: a VigilError prints its one sentence (no stack trace) and sets the
  * exit code; anything else is a bug and prints its stack.
@@ -63,6 +66,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
         process.exitCode = 1
       }
     }
+    // The command is done, but a client may still hold a socket open while it retries (a Kafka
+    // close given up on waits out its request timeout): that must never hold the exit, which a
+    // supervisor waits for. Unref'd, so a process with nothing left open exits at once.
+    setTimeout(() => process.exit(), LINGER_AFTER_DONE_MS).unref()
   }
 }
 
