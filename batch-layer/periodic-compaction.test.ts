@@ -91,11 +91,15 @@ describe('the periodic compaction', () => {
   it('logs a failed run as a warning and tries again an interval later', async () => {
     let calls = 0
     const { log, lines } = recordingLog()
-    const p = new PeriodicCompaction(60_000, async () => {
-      calls++
-      if (calls === 1) throw new Error('another compaction (pid 42) is rewriting t.vitals.readings')
-      return result()
-    }, log)
+    const p = new PeriodicCompaction(
+      60_000,
+      async () => {
+        calls++
+        if (calls === 1) throw new Error('another compaction (pid 42) is rewriting t.vitals.readings')
+        return result()
+      },
+      log,
+    )
     p.start()
     await vi.advanceTimersByTimeAsync(60_000)
     expect(lines).toHaveLength(1)
@@ -156,9 +160,7 @@ describe('the periodic compaction', () => {
 
 describe('the compaction log line', () => {
   it('names the days, the files before and after, what was written and the time', () => {
-    expect(compactionLine(result())).toBe(
-      'compaction: 2 day(s) (2026-11-22, 2026-11-23), 2170 files before, 14 after, 12 written (48000 rows) in 1.83 s',
-    )
+    expect(compactionLine(result())).toBe('compaction: 2 day(s) (2026-11-22, 2026-11-23), 2170 files before, 14 after, 12 written (48000 rows) in 1.83 s')
   })
 
   it('shortens many days to a range, and says what was cleaned and skipped', () => {

@@ -94,10 +94,13 @@ export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<bo
     timer = setTimeout(() => resolve(false), ms)
   })
   try {
-    return await Promise.race([p.then(
-      () => true,
-      () => true,
-    ), late])
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ])
   } finally {
     clearTimeout(timer)
   }
@@ -108,7 +111,8 @@ export function compactionLine(r: CompactResult): string {
   const days = r.days.length === 0 ? 'no day with small files' : `${r.days.length} day(s) (${describeDays(r.days)})`
   const skipped = r.skipped.length === 0 ? '' : `; ${r.skipped.length} folder(s) with an unreadable file left as they are`
   const cleaned = r.cleaned === 0 ? '' : `, ${r.cleaned} leftover(s) removed`
-  return `compaction: ${days}, ${r.filesBefore} files before, ${r.filesAfter} after, ${r.written} written (${r.rows} rows)${cleaned} in ${r.seconds.toFixed(2)} s${skipped}`
+  const files = `${r.filesBefore} files before, ${r.filesAfter} after, ${r.written} written (${r.rows} rows)${cleaned}`
+  return `compaction: ${days}, ${files} in ${r.seconds.toFixed(2)} s${skipped}`
 }
 
 function describeDays(days: readonly string[]): string {

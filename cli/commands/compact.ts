@@ -20,7 +20,8 @@ Per day, kind (readings, rejected) and Kafka partition, the archiver's files are
 offset order into files of at most --max-rows-per-file rows, named
 <topic>-p<partition>-<first>-<last>-compacted.parquet. Safe beside a running archiver and a
 batch job, and safe to kill: the next run finishes or removes what a killed one left. A day
-already compacted is left alone. Run it from cron, e.g. hourly.
+already compacted is left alone. A running archiver does this itself every
+--compact-interval-ms (default 1 hour); run this by hand, or from cron when that is 0.
 
 Exit status: 0 done; ${EXIT_SKIPPED} done, but folders holding an unreadable file were left as they are
 (\`vigil batch\` quarantines such files); 1 failed; 2 bad flag.`,
