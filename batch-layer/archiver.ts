@@ -19,12 +19,12 @@
  * The archiver also compacts on its own, every `compactIntervalMs` (periodic-compaction.ts).
  * A compaction never delays a flush or a commit by more than a bounded amount: the archiver
  * never awaits it (its own DuckDB instance, its own lock, no shared queue); what they share is the
- * event loop, which a run holds only for the synchronous slices of listing the lake and reading
- * DuckDB's answers about one kind, day and partition's files (bounded by the files one interval
- * leaves: 360 a partition an hour at 10 s flushes), libuv's thread pool, of which a run holds one
- * thread at a time (one query or file operation awaited at a time), one core (DuckDB with one
- * thread), and the disk. Stop aborts a running compaction and waits for it at most
- * COMPACTION_STOP_WAIT_MS, beside the last flush.
+ * event loop, which a run holds only for synchronous slices: listing the lake (proportional to its
+ * small files, which the interval bounds: ~2,000 an hour at 10 s flushes) and reading DuckDB's
+ * answers about at most 500 files (measured in docs/ARCHITECTURE.md); libuv's thread pool, of
+ * which a run holds one thread at a time (one query or file operation awaited at a time); one
+ * core (DuckDB with one thread); and the disk. Stop aborts a running compaction and waits for it
+ * at most COMPACTION_STOP_WAIT_MS, beside the last flush.
  */
 import { rename } from 'node:fs/promises'
 import path from 'node:path'
