@@ -70,9 +70,17 @@ async function lakeOffsets(lake: string): Promise<LakeOffsets> {
   try {
     const src = (kind: RawKind) => `read_parquet('${rawDir(lake, kind)}/*/*.parquet', hive_partitioning = true, union_by_name = true)`
     const hasRejected = (await readdir(rawDir(lake, 'rejected')).catch(() => [])).length > 0
-    const union = `SELECT kafka_partition, kafka_offset, 'r' AS kind FROM ${src('readings')}` + (hasRejected ? ` UNION ALL SELECT kafka_partition, kafka_offset, 'x' FROM ${src('rejected')}` : '')
-    const totals = (await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER, count(*) FILTER (kind = 'r')::INTEGER, count(*) FILTER (kind = 'x')::INTEGER FROM (${union})`)).getRows()[0] as number[]
-    const per = (await conn.runAndReadAll(`SELECT kafka_partition, count(*)::INTEGER, min(kafka_offset)::INTEGER, max(kafka_offset)::INTEGER FROM (${union}) GROUP BY 1`)).getRows() as number[][]
+    const union =
+      `SELECT kafka_partition, kafka_offset, 'r' AS kind FROM ${src('readings')}` +
+      (hasRejected ? ` UNION ALL SELECT kafka_partition, kafka_offset, 'x' FROM ${src('rejected')}` : '')
+    const totals = (
+      await conn.runAndReadAll(
+        `SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER, count(*) FILTER (kind = 'r')::INTEGER, count(*) FILTER (kind = 'x')::INTEGER FROM (${union})`,
+      )
+    ).getRows()[0] as number[]
+    const per = (
+      await conn.runAndReadAll(`SELECT kafka_partition, count(*)::INTEGER, min(kafka_offset)::INTEGER, max(kafka_offset)::INTEGER FROM (${union}) GROUP BY 1`)
+    ).getRows() as number[][]
     return {
       rows: totals[0] as number,
       distinct: totals[1] as number,
@@ -198,7 +206,11 @@ describe('the archiver', () => {
       // The lake may be complete already (the killed runs archived everything): wait for this
       // process to run, so the SIGTERM below tests its clean shutdown, not its start-up.
       await running(child)
-      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total, { timeoutMs: 90_000, intervalMs: 500, what: 'every offset in the lake' })
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total, {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+        what: 'every offset in the lake',
+      })
     } finally {
       const exited = once(child, 'exit')
       child.kill('SIGTERM')
@@ -225,7 +237,7 @@ describe('the archiver', () => {
     }
   })
 
-  it('deletes a crash\'s temporary file and incomplete flush on start, then archives their offsets once', async () => {
+  it("deletes a crash's temporary file and incomplete flush on start, then archives their offsets once", async () => {
     env = await createTestEnv()
     const e = env
     const first = items(600, 3, Date.UTC(2026, 10, 22, 23, 59, 30))
@@ -244,8 +256,14 @@ describe('the archiver', () => {
     const scan = await scanLake(e.config.datalakeDir, e.topics.readings)
     const victim = scan.complete.find((f) => f.kind === 'readings') as (typeof scan.complete)[number]
     const next = scan.next.get(victim.partition) as number
-    const orphan = path.join(path.dirname(victim.path), fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 39, parts: 2 }))
-    const temp = path.join(path.dirname(victim.path), tempName(fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 9, parts: 1 })))
+    const orphan = path.join(
+      path.dirname(victim.path),
+      fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 39, parts: 2 }),
+    )
+    const temp = path.join(
+      path.dirname(victim.path),
+      tempName(fileName({ topic: e.topics.readings, partition: victim.partition, first: next, last: next + 9, parts: 1 })),
+    )
     await copyFile(victim.path, orphan)
     await copyFile(victim.path, temp)
 
@@ -268,7 +286,11 @@ describe('the archiver', () => {
     const db = await DuckDBInstance.create(':memory:')
     const conn = await db.connect()
     try {
-      const rows = (await conn.runAndReadAll(`SELECT reason, count(*)::INTEGER, bool_and(length(detail) > 0), bool_and(octet_length(raw) > 0) FROM read_parquet('${rawDir(e.config.datalakeDir, 'rejected')}/*/*.parquet') GROUP BY 1 ORDER BY 1`)).getRowsJS()
+      const rows = (
+        await conn.runAndReadAll(
+          `SELECT reason, count(*)::INTEGER, bool_and(length(detail) > 0), bool_and(octet_length(raw) > 0) FROM read_parquet('${rawDir(e.config.datalakeDir, 'rejected')}/*/*.parquet') GROUP BY 1 ORDER BY 1`,
+        )
+      ).getRowsJS()
       expect(rows.map((r) => r[0])).toEqual(['MALFORMED_JSON', 'SCHEMA'])
       expect(rows.every((r) => r[2] === true && r[3] === true)).toBe(true)
       expect(rows.reduce((a, r) => a + (r[1] as number), 0)).toBe(first.invalid + second.invalid)
@@ -351,10 +373,11 @@ describe('the archiver', () => {
     // The next archiver archives the rest and finishes the compaction.
     archiver = await startArchiver(e.config, { options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 1_000 } })
     try {
-      await pollUntil(
-        async () => (await filesPerGroup(e)).most === 1 && (await lakeOffsets(e.config.datalakeDir)).distinct === all.length,
-        { timeoutMs: 60_000, intervalMs: 250, what: 'every offset in one file per day, kind and partition' },
-      )
+      await pollUntil(async () => (await filesPerGroup(e)).most === 1 && (await lakeOffsets(e.config.datalakeDir)).distinct === all.length, {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        what: 'every offset in one file per day, kind and partition',
+      })
     } finally {
       await archiver.stop()
     }
@@ -413,4 +436,3 @@ describe('the archiver', () => {
     await expectExact(e, all.length, invalid)
   })
 })
-

@@ -267,14 +267,20 @@ class ArchiverStage implements Archiver {
     this.buffers.delete(partition)
     this.sealed.push({ ...buf, partition })
     if (this.sealed.length >= MAX_SEALED) this.stream?.pause()
-    this.writing = this.writing.then(() => this.writeNext()).catch((error: unknown) => {
-      this.broken = true
-      this.log.error(`cannot write to the lake at ${this.lake}: ${describeError(error)}`)
-      this.fail(new VigilError('STAGE_FAILED', `the archiver cannot write to ${this.lake}: ${describeError(error)}; check the disk and restart \`vigil archive\`.`, { cause: error }))
-      // Stop taking records: what is not in the lake will be consumed again on restart.
-      this.stream?.pause()
-      throw error
-    })
+    this.writing = this.writing
+      .then(() => this.writeNext())
+      .catch((error: unknown) => {
+        this.broken = true
+        this.log.error(`cannot write to the lake at ${this.lake}: ${describeError(error)}`)
+        this.fail(
+          new VigilError('STAGE_FAILED', `the archiver cannot write to ${this.lake}: ${describeError(error)}; check the disk and restart \`vigil archive\`.`, {
+            cause: error,
+          }),
+        )
+        // Stop taking records: what is not in the lake will be consumed again on restart.
+        this.stream?.pause()
+        throw error
+      })
   }
 
   private sealAged(): void {
@@ -341,7 +347,8 @@ class ArchiverStage implements Archiver {
       this.lastStatus = c.records
       this.lastStatusAt = now
     }
-    const line = (lag: string) => `${rate.toFixed(0)} records/s, ${lag}archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`
+    const line = (lag: string) =>
+      `${rate.toFixed(0)} records/s, ${lag}archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`
     if (this.stopping) {
       if (archived) this.log.info(line(''))
       return
@@ -350,7 +357,11 @@ class ArchiverStage implements Archiver {
       const admin = createAdmin(this.config, 'vigil-archiver-lag')
       let lag: GroupLag | null | undefined
       try {
-        const lags = await withTimeout(committedLag(admin, { groups: [consumerGroups(this.config.topicPrefix).archiver], topic: this.topic }), 5_000, 'Kafka did not answer within 5 s')
+        const lags = await withTimeout(
+          committedLag(admin, { groups: [consumerGroups(this.config.topicPrefix).archiver], topic: this.topic }),
+          5_000,
+          'Kafka did not answer within 5 s',
+        )
         lag = lags?.[0] ?? null
       } catch (error) {
         // The lag is informative only: the line says "lag ?" and the next one asks again.
@@ -434,7 +445,9 @@ export function describeKafkaError(error: unknown): string {
 
 /** A failed start as one sentence (a VigilError already is one). */
 function startFailure(error: unknown): unknown {
-  return error instanceof VigilError ? error : new VigilError('STAGE_FAILED', `the archiver could not start consuming: ${describeError(error)}.`, { cause: error })
+  return error instanceof VigilError
+    ? error
+    : new VigilError('STAGE_FAILED', `the archiver could not start consuming: ${describeError(error)}.`, { cause: error })
 }
 
 /** Closes a consumer without waiting for in-flight fetches (force). */

@@ -45,7 +45,7 @@ export const archiverOptionsSchema = z.strictObject({
     .min(0, { error: 'expected milliseconds: 0 (off) or at least 1000' })
     .refine((ms) => ms === 0 || ms >= 1_000, { error: 'expected milliseconds: 0 (off) or at least 1000' })
     .default(3_600_000)
-    .describe('compact the lake\'s days holding small files this often while archiving; 0: off')
+    .describe("compact the lake's days holding small files this often while archiving; 0: off")
     .meta({ unit: 'ms' }),
 })
 

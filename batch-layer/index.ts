@@ -5,5 +5,5 @@
  */
 export { startArchiver, type Archiver, type ArchiverDeps, type ArchiverStats } from './archiver.ts'
 export { runBatchJob, type BatchDeps, type BatchProgress, type BatchRunOptions, type BatchRunResult } from './job.ts'
-export { type Quarantined, type QuarantineKind } from './quarantine.ts'
+export type { Quarantined, QuarantineKind } from './quarantine.ts'
 export { archiverOptionsSchema, batchOptionsSchema, type ArchiverOptions, type BatchOptions } from './config.ts'

@@ -34,7 +34,10 @@ function expectedStats(readings: Reading[]): Map<string, DailyStatsRow> {
       if (v === undefined) continue
       const key = `${date}|${r.patientId}|${vital}`
       let g = groups.get(key)
-      if (g === undefined) groups.set(key, (g = { date, patientId: r.patientId, vital, values: [] }))
+      if (g === undefined) {
+        g = { date, patientId: r.patientId, vital, values: [] }
+        groups.set(key, g)
+      }
       g.values.push(v)
     }
   }
@@ -48,11 +51,26 @@ function expectedStats(readings: Reading[]): Map<string, DailyStatsRow> {
     for (const v of g.values) byStatus[classifyVital(g.vital, v)] = (byStatus[classifyVital(g.vital, v)] ?? 0) + 1
     const frac = (pred: (v: number) => boolean) => (g.vital === 'glucose' ? g.values.filter(pred).length / n : null)
     out.set(key, {
-      date: g.date, patientId: g.patientId, vital: g.vital, count: n, mean, min: sorted[0] as number, max: sorted[n - 1] as number, stddev: sd,
-      p05: quantile(sorted, 0.05), p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95),
-      nNormal: byStatus.NORMAL ?? 0, nWarning: byStatus.WARNING ?? 0, nCriticalLow: byStatus.CRITICAL_LOW ?? 0, nCriticalHigh: byStatus.CRITICAL_HIGH ?? 0,
-      tirLt54: frac((v) => v < 54), tir54_69: frac((v) => v >= 54 && v < 70), tir70_180: frac((v) => v >= 70 && v <= 180),
-      tir181_250: frac((v) => v > 180 && v <= 250), tirGt250: frac((v) => v > 250),
+      date: g.date,
+      patientId: g.patientId,
+      vital: g.vital,
+      count: n,
+      mean,
+      min: sorted[0] as number,
+      max: sorted[n - 1] as number,
+      stddev: sd,
+      p05: quantile(sorted, 0.05),
+      p50: quantile(sorted, 0.5),
+      p95: quantile(sorted, 0.95),
+      nNormal: byStatus.NORMAL ?? 0,
+      nWarning: byStatus.WARNING ?? 0,
+      nCriticalLow: byStatus.CRITICAL_LOW ?? 0,
+      nCriticalHigh: byStatus.CRITICAL_HIGH ?? 0,
+      tirLt54: frac((v) => v < 54),
+      tir54_69: frac((v) => v >= 54 && v < 70),
+      tir70_180: frac((v) => v >= 70 && v <= 180),
+      tir181_250: frac((v) => v > 180 && v <= 250),
+      tirGt250: frac((v) => v > 250),
       cv: g.vital === 'glucose' && sd !== null ? sd / mean : null,
     })
   }
@@ -89,7 +107,11 @@ describe('the batch job', () => {
   beforeAll(async () => {
     env = await createTestEnv()
     redis = await connectRedis(env.config)
-    await produceAll(env.config, env.topics.readings, readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })))
+    await produceAll(
+      env.config,
+      env.topics.readings,
+      readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+    )
     const archiver = await startArchiver(env.config, { options: { flushIntervalMs: 200 } })
     try {
       await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
@@ -105,7 +127,11 @@ describe('the batch job', () => {
 
   it('computes per patient, vital and event-time day the same statistics as an independent computation, in Redis and in the lake', async () => {
     const phases = new Set<string>()
-    const result = await runBatchJob(env.config, { from: '2026-11-22', to: '2026-11-23', full: true, onProgress: (p: BatchProgress) => phases.add(p.phase) }, { redis })
+    const result = await runBatchJob(
+      env.config,
+      { from: '2026-11-22', to: '2026-11-23', full: true, onProgress: (p: BatchProgress) => phases.add(p.phase) },
+      { redis },
+    )
     expect(result.dates).toEqual(['2026-11-22', '2026-11-23'])
     expect(result.readings).toBe(readings.length)
     expect(result.rows).toBe(expected.size)
@@ -122,9 +148,27 @@ describe('the batch job', () => {
       const glob = path.join(env.config.datalakeDir, 'views', 'daily_stats', '*', '*.parquet')
       const rows = (await conn.runAndReadAll(`SELECT * EXCLUDE (dt) FROM read_parquet('${glob}', hive_partitioning = true)`)).getRowObjectsJS()
       const camel = rows.map((o) => ({
-        date: o.date, patientId: o.patient_id, vital: o.vital, count: o.count, mean: o.mean, min: o.min, max: o.max, stddev: o.stddev,
-        p05: o.p05, p50: o.p50, p95: o.p95, nNormal: o.n_normal, nWarning: o.n_warning, nCriticalLow: o.n_critical_low, nCriticalHigh: o.n_critical_high,
-        tirLt54: o.tir_lt54, tir54_69: o.tir_54_69, tir70_180: o.tir_70_180, tir181_250: o.tir_181_250, tirGt250: o.tir_gt250, cv: o.cv,
+        date: o.date,
+        patientId: o.patient_id,
+        vital: o.vital,
+        count: o.count,
+        mean: o.mean,
+        min: o.min,
+        max: o.max,
+        stddev: o.stddev,
+        p05: o.p05,
+        p50: o.p50,
+        p95: o.p95,
+        nNormal: o.n_normal,
+        nWarning: o.n_warning,
+        nCriticalLow: o.n_critical_low,
+        nCriticalHigh: o.n_critical_high,
+        tirLt54: o.tir_lt54,
+        tir54_69: o.tir_54_69,
+        tir70_180: o.tir_70_180,
+        tir181_250: o.tir_181_250,
+        tirGt250: o.tir_gt250,
+        cv: o.cv,
       })) as DailyStatsRow[]
       expectRowsEqual(camel, expected)
     } finally {
@@ -260,7 +304,9 @@ describe('the batch job', () => {
       }
       const values = cases.map(([v, x]) => `('${v}', ${x})`).join(', ')
       // For each value, the statuses whose predicate holds: exactly the band table's one.
-      const holds = STATUSES.map((st) => `CASE vital ${VITALS.map((v) => `WHEN '${v}' THEN ${statusPredicateSql(v, st, 'value')}`).join(' ')} END AS "${st}"`).join(', ')
+      const holds = STATUSES.map(
+        (st) => `CASE vital ${VITALS.map((v) => `WHEN '${v}' THEN ${statusPredicateSql(v, st, 'value')}`).join(' ')} END AS "${st}"`,
+      ).join(', ')
       const rows = (await conn.runAndReadAll(`SELECT vital, value, ${holds} FROM (VALUES ${values}) t(vital, value)`)).getRowsJS()
       expect(rows.length).toBe(cases.length)
       for (const [vital, value, ...flags] of rows as unknown as [Vital, number, ...boolean[]][]) {
@@ -270,8 +316,21 @@ describe('the batch job', () => {
       // An absent vital is in no band, and glucose values fall in exactly one time-in-range band.
       const absent = (await conn.runAndReadAll(`SELECT ${STATUSES.map((st) => statusPredicateSql('heartRate', st, 'NULL::DOUBLE')).join(', ')}`)).getRowsJS()
       expect(absent[0]?.every((x) => x !== true)).toBe(true)
-      const tir = (await conn.runAndReadAll(`SELECT g, ${TIR_COLUMNS.map((_, i) => glucoseBandPredicateSql(i, 'g')).join(', ')} FROM (VALUES (53.9), (54), (69.9), (70), (180), (180.5), (250), (250.1)) t(g)`)).getRowsJS()
-      expect(tir.map(([g, ...f]) => [g, f.findIndex((x) => x === true)])).toEqual([[53.9, 0], [54, 1], [69.9, 1], [70, 2], [180, 2], [180.5, 3], [250, 3], [250.1, 4]])
+      const tir = (
+        await conn.runAndReadAll(
+          `SELECT g, ${TIR_COLUMNS.map((_, i) => glucoseBandPredicateSql(i, 'g')).join(', ')} FROM (VALUES (53.9), (54), (69.9), (70), (180), (180.5), (250), (250.1)) t(g)`,
+        )
+      ).getRowsJS()
+      expect(tir.map(([g, ...f]) => [g, f.indexOf(true)])).toEqual([
+        [53.9, 0],
+        [54, 1],
+        [69.9, 1],
+        [70, 2],
+        [180, 2],
+        [180.5, 3],
+        [250, 3],
+        [250.1, 4],
+      ])
     } finally {
       conn.closeSync()
       db.closeSync()

@@ -28,7 +28,6 @@ import { createHash } from 'node:crypto'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
-import type { Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import type { BatchMeta, DailyStatsRow } from '../lib/contract/views.ts'
@@ -74,7 +73,10 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
     } catch (error) {
       if (!(error instanceof LakeChanged)) throw error
       if (listing >= MAX_LISTINGS) {
-        throw new VigilError('STAGE_FAILED', `the batch job listed ${config.datalakeDir} ${listing} times and each time a file vanished before it was read (last: ${error.message}); run it again when compaction or the archiver's repair is done.`)
+        throw new VigilError(
+          'STAGE_FAILED',
+          `the batch job listed ${config.datalakeDir} ${listing} times and each time a file vanished before it was read (last: ${error.message}); run it again when compaction or the archiver's repair is done.`,
+        )
       }
       deps.log?.info(`${error.message} vanished after it was listed; listing the lake again`)
     }
@@ -117,17 +119,29 @@ interface Totals {
   cutoffTs: number
 }
 
-async function runOnce(config: Config, options: BatchRunOptions, deps: BatchDeps, run: { started: number; runId: string; quarantined: Quarantined[] }): Promise<BatchRunResult> {
+async function runOnce(
+  config: Config,
+  options: BatchRunOptions,
+  deps: BatchDeps,
+  run: { started: number; runId: string; quarantined: Quarantined[] },
+): Promise<BatchRunResult> {
   const dates = requestedDates(options, deps.now ?? Date.now)
   const a: Attempt = {
-    config, options, deps, ...run, dates,
+    config,
+    options,
+    deps,
+    ...run,
+    dates,
     progress: options.onProgress ?? (() => undefined),
     lake: config.datalakeDir,
     rawLabel: path.join(config.datalakeDir, 'raw'),
     rangeLabel: dates.length === 1 ? (dates[0] as string) : `${dates[0]} to ${dates[dates.length - 1]}`,
   }
   if (!(await isDir(a.lake))) {
-    throw new VigilError('INPUT_INVALID', `the data lake folder ${a.lake} does not exist: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`)
+    throw new VigilError(
+      'INPUT_INVALID',
+      `the data lake folder ${a.lake} does not exist: run \`vigil archive\` first, or set VIGIL_DATALAKE_DIR / --datalake-dir.`,
+    )
   }
   checkAborted(options.signal)
   const days = await listDays(a)
@@ -178,7 +192,13 @@ async function listDays(a: Attempt): Promise<DayFiles[]> {
 }
 
 /** The days to recompute: all with `full`, else those whose files changed since the last run or whose Redis view is missing. */
-async function daysToCompute(days: readonly DayFiles[], state: Record<string, string>, full: boolean, redis: RedisClient, keys: RedisKeys): Promise<DayFiles[]> {
+async function daysToCompute(
+  days: readonly DayFiles[],
+  state: Record<string, string>,
+  full: boolean,
+  redis: RedisClient,
+  keys: RedisKeys,
+): Promise<DayFiles[]> {
   const todo: DayFiles[] = []
   for (const d of days) {
     const unchanged = !full && state[d.date] === d.fingerprint && (await redis.exists(keys.batchDaily(d.date))) === 1
@@ -218,7 +238,10 @@ class RawFiles {
   async reject(file: string, verdict: Verdict): Promise<void> {
     const { options, lake, runId, deps } = this.a
     if (options.strict === true) {
-      throw new VigilError('INPUT_INVALID', `${file} cannot be read (${verdict.kind}: ${verdict.detail}); move it out of the lake or run without --strict to quarantine it.`)
+      throw new VigilError(
+        'INPUT_INVALID',
+        `${file} cannot be read (${verdict.kind}: ${verdict.detail}); move it out of the lake or run without --strict to quarantine it.`,
+      )
     }
     const q = await quarantineFile(lake, file, verdict, runId)
     this.files = this.files.filter((x) => x !== file)
@@ -239,7 +262,10 @@ class RawFiles {
 async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles): Promise<Totals> {
   for (;;) {
     if (raw.files.length === 0) {
-      throw new VigilError('INPUT_INVALID', `no readable readings in ${a.rawLabel} for ${a.rangeLabel}: ${a.quarantined.length} bad file(s) were quarantined and no other file is left; see ${path.join(quarantineRoot(a.lake), '_log.ndjson')}.`)
+      throw new VigilError(
+        'INPUT_INVALID',
+        `no readable readings in ${a.rawLabel} for ${a.rangeLabel}: ${a.quarantined.length} bad file(s) were quarantined and no other file is left; see ${path.join(quarantineRoot(a.lake), '_log.ndjson')}.`,
+      )
     }
     checkAborted(a.options.signal)
     let totals: Totals
@@ -262,10 +288,18 @@ async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly st
   a.progress({ phase: 'compute', done: 0, total: 100, message: `${files.length} files` })
   // Footers first: row counts and the newest event time per file come from the Parquet
   // metadata (no scan), and a file with a broken footer is named here.
-  const footers = (await conn.runAndReadAll(`SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`)).getRowObjectsJS()
-  await withQueryProgress(conn, (pct) => a.progress({ phase: 'compute', done: pct, total: 100 }), async () => {
-    await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
-  })
+  const footers = (
+    await conn.runAndReadAll(
+      `SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`,
+    )
+  ).getRowObjectsJS()
+  await withQueryProgress(
+    conn,
+    (pct) => a.progress({ phase: 'compute', done: pct, total: 100 }),
+    async () => {
+      await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
+    },
+  )
   return footerTotals(footers)
 }
 
@@ -306,7 +340,9 @@ async function writeDay(out: Outputs, runId: string, date: string): Promise<Dail
   await ensureDir(dir)
   const final = path.join(dir, 'daily_stats.parquet')
   const tmp = path.join(dir, `.daily_stats.parquet.${runId}.tmp`)
-  await conn.run(`COPY (SELECT * FROM stats WHERE date = ${sqlString(date)} ORDER BY patient_id, vital) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
+  await conn.run(
+    `COPY (SELECT * FROM stats WHERE date = ${sqlString(date)} ORDER BY patient_id, vital) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`,
+  )
   await rename(tmp, final)
   await writeRedisDay(out.redis, out.keys.batchDaily(date), dayRows)
   return dayRows
@@ -322,7 +358,16 @@ async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Wr
   const meta: BatchMeta = { runId: a.runId, cutoffTs, startedAt: a.started, finishedAt: finished, dates: w.computed, rows: w.rows }
   await redis.hSet(keys.batchMeta, encodeBatchMeta(meta))
   await redis.publish(keys.updates, encodeUpdate({ type: 'batch', meta }))
-  return { runId: a.runId, dates: w.computed, rows: w.rows, patients: w.patients.size, readings: totals.readings, seconds: (finished - a.started) / 1000, cutoffTs, quarantined: a.quarantined }
+  return {
+    runId: a.runId,
+    dates: w.computed,
+    rows: w.rows,
+    patients: w.patients.size,
+    readings: totals.readings,
+    seconds: (finished - a.started) / 1000,
+    cutoffTs,
+    quarantined: a.quarantined,
+  }
 }
 
 function requestedDates(o: BatchRunOptions, now: () => number): string[] {
@@ -334,7 +379,8 @@ function requestedDates(o: BatchRunOptions, now: () => number): string[] {
     return [...new Set(o.dates)].sort()
   }
   const parsed = batchOptionsSchema.safeParse({ from: o.from, to: o.to })
-  if (!parsed.success) throw new VigilError('INPUT_INVALID', `the day range ${o.from ?? '?'}..${o.to ?? '?'} is not valid: ${parsed.error.issues[0]?.message ?? 'invalid'}.`)
+  if (!parsed.success)
+    throw new VigilError('INPUT_INVALID', `the day range ${o.from ?? '?'}..${o.to ?? '?'} is not valid: ${parsed.error.issues[0]?.message ?? 'invalid'}.`)
   if (o.from !== undefined && o.to !== undefined) return daysBetween(o.from, o.to)
   return [utcDay(now())]
 }
@@ -349,11 +395,13 @@ async function listDay(lake: string, date: string): Promise<DayFiles> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { date, files: [], fingerprint: '' }
     throw error
   }
-  const files = await Promise.all(names.map(async (n) => {
-    const p = path.join(dir, n)
-    const s = await stat(p)
-    return { path: p, size: s.size, mtimeMs: s.mtimeMs }
-  }))
+  const files = await Promise.all(
+    names.map(async (n) => {
+      const p = path.join(dir, n)
+      const s = await stat(p)
+      return { path: p, size: s.size, mtimeMs: s.mtimeMs }
+    }),
+  )
   return { date, files, fingerprint: fingerprint(files) }
 }
 
@@ -367,7 +415,10 @@ function fingerprint(files: readonly DayFiles['files'][number][]): string {
 async function findUnreadable(conn: DuckDBConnection, files: readonly string[]): Promise<{ file: string; why: string } | undefined> {
   for (const probe of [
     (f: string) => `SELECT count(*) FROM parquet_metadata(${sqlString(f)})`,
-    (f: string) => `SELECT count(*), max(patient_id), max(ts), ${Object.values(VITAL_COLUMNS).map((c) => `sum(${c})`).join(', ')} FROM read_parquet(${sqlString(f)})`,
+    (f: string) =>
+      `SELECT count(*), max(patient_id), max(ts), ${Object.values(VITAL_COLUMNS)
+        .map((c) => `sum(${c})`)
+        .join(', ')} FROM read_parquet(${sqlString(f)})`,
   ]) {
     for (const file of files) {
       try {

@@ -3,7 +3,14 @@ import { classify, fileName, parseFileName, utcDay, type LakeFile } from './lake
 import { batchOptionsSchema, daysBetween } from './config.ts'
 
 const file = (partition: number, first: number, last: number, parts: number, dt = '2026-11-22', kind: LakeFile['kind'] = 'readings'): LakeFile => ({
-  topic: 't.vitals.readings', partition, first, last, parts, dt, kind, path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}`,
+  topic: 't.vitals.readings',
+  partition,
+  first,
+  last,
+  parts,
+  dt,
+  kind,
+  path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}`,
 })
 
 describe('lake file names', () => {
@@ -22,7 +29,12 @@ describe('lake file names', () => {
 describe('resuming from the lake', () => {
   it('resumes each partition after the last offset of its complete flushes', () => {
     const scan = classify([file(0, 0, 99, 1), file(0, 100, 199, 1), file(1, 0, 49, 1)])
-    expect(scan.next).toEqual(new Map([[0, 200], [1, 50]]))
+    expect(scan.next).toEqual(
+      new Map([
+        [0, 200],
+        [1, 50],
+      ]),
+    )
     expect(scan.incomplete).toEqual([])
   })
 

@@ -8,7 +8,16 @@
  * schema enforces for seq and Kafka offsets never reach) so the hot path allocates no BigInt;
  * the COPY casts them to the lake's types.
  */
-import { DuckDBDataChunk, DuckDBDoubleType, DuckDBInstance, DuckDBIntegerType, DuckDBVarCharType, type DuckDBAppender, type DuckDBConnection, type DuckDBVector } from '@duckdb/node-api'
+import {
+  DuckDBDataChunk,
+  DuckDBDoubleType,
+  DuckDBInstance,
+  DuckDBIntegerType,
+  DuckDBVarCharType,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBVector,
+} from '@duckdb/node-api'
 import { VITALS, type Vital } from '../lib/contract/schema.ts'
 
 /** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
@@ -95,7 +104,9 @@ export class LakeWriter {
     await this.conn.run(STAGE_READINGS)
     const app = await this.conn.createAppender('stage_readings')
     try {
-      outputs.forEach((o, grp) => appendReadings(app, grp, o.rows))
+      outputs.forEach((o, grp) => {
+        appendReadings(app, grp, o.rows)
+      })
       app.flushSync()
     } finally {
       app.closeSync()
@@ -139,8 +150,14 @@ export class LakeWriter {
 
 /** Column types of `stage_readings`, in order. */
 const STAGE_READING_TYPES = [
-  DuckDBIntegerType.instance, DuckDBVarCharType.instance, DuckDBVarCharType.instance, DuckDBDoubleType.instance, DuckDBDoubleType.instance,
-  ...VITALS.map(() => DuckDBDoubleType.instance), DuckDBIntegerType.instance, DuckDBDoubleType.instance,
+  DuckDBIntegerType.instance,
+  DuckDBVarCharType.instance,
+  DuckDBVarCharType.instance,
+  DuckDBDoubleType.instance,
+  DuckDBDoubleType.instance,
+  ...VITALS.map(() => DuckDBDoubleType.instance),
+  DuckDBIntegerType.instance,
+  DuckDBDoubleType.instance,
 ]
 
 /** DuckDB's vector size: the most rows one data chunk holds. */

@@ -37,10 +37,17 @@ async function buildDay(writer: LakeWriter, env: TestEnv, date: string, base: nu
   const dir = dtDir(lake, 'readings', date)
   await ensureDir(dir)
   const start = Date.parse(`${date}T00:00:00Z`)
-  const name = (partition: number, first: number, last: number, parts = 1) => path.join(dir, fileName({ topic, partition, first: base + first, last: base + last, parts }))
+  const name = (partition: number, first: number, last: number, parts = 1) =>
+    path.join(dir, fileName({ topic, partition, first: base + first, last: base + last, parts }))
   const write = async (file: string, partition: number, count: number, seed: number) => {
     const rows: ReadingRow[] = syntheticReadings({ count, startTs: start + seed * 1_000, stepMs: 20_000, patients: 5, seed }).map((r, i) => ({
-      patientId: r.patientId, deviceId: r.deviceId, ts: r.ts, seq: r.seq, vitals: r.vitals, partition, offset: base + i,
+      patientId: r.patientId,
+      deviceId: r.deviceId,
+      ts: r.ts,
+      seq: r.seq,
+      vitals: r.vitals,
+      partition,
+      offset: base + i,
     }))
     await writer.writeReadings([{ rows, file }])
   }
@@ -72,7 +79,9 @@ async function buildDay(writer: LakeWriter, env: TestEnv, date: string, base: nu
   const db = await DuckDBInstance.create(':memory:')
   const conn = await db.connect()
   try {
-    await conn.run(`COPY (SELECT * EXCLUDE (glucose) REPLACE (CAST(spo2 AS VARCHAR) AS spo2) FROM read_parquet(${sqlString(plain)})) TO ${sqlString(drift)} (FORMAT parquet)`)
+    await conn.run(
+      `COPY (SELECT * EXCLUDE (glucose) REPLACE (CAST(spo2 AS VARCHAR) AS spo2) FROM read_parquet(${sqlString(plain)})) TO ${sqlString(drift)} (FORMAT parquet)`,
+    )
   } finally {
     conn.closeSync()
     db.closeSync()
@@ -122,7 +131,10 @@ describe('quarantining bad raw files', () => {
       expect(await exists(target), target).toBe(true)
     }
     expect(result.quarantined.find((q) => q.kind === 'SCHEMA_DRIFT')?.detail).toBe('missing column glucose; spo2 is VARCHAR, expected number')
-    const log = (await readFile(path.join(lake, 'quarantine', '_log.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { runId: string; file: string; kind: string })
+    const log = (await readFile(path.join(lake, 'quarantine', '_log.ndjson'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { runId: string; file: string; kind: string })
     expect(new Map(log.map((l) => [path.join(lake, l.file), l.kind]))).toEqual(day.bad)
     expect(log.every((l) => l.runId === result.runId)).toBe(true)
     // The archiver's in-progress file is left alone.
@@ -134,7 +146,9 @@ describe('quarantining bad raw files', () => {
     let truth: Record<string, unknown>
     try {
       const counts = VITALS.map((v) => `count(${VITAL_COLUMNS[v]})::INTEGER AS "${v}"`).join(', ')
-      truth = (await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n, ${counts} FROM read_parquet([${day.valid.map(sqlString).join(', ')}])`)).getRowObjectsJS()[0] as Record<string, unknown>
+      truth = (
+        await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n, ${counts} FROM read_parquet([${day.valid.map(sqlString).join(', ')}])`)
+      ).getRowObjectsJS()[0] as Record<string, unknown>
     } finally {
       conn.closeSync()
       db.closeSync()
@@ -154,7 +168,12 @@ describe('quarantining bad raw files', () => {
     expect(before.incomplete).toEqual([])
     expect(after.next).toEqual(before.next)
     expect(after.incomplete).toEqual([])
-    expect(after.complete.filter((f) => f.quarantined === true).map((f) => f.path).sort()).toEqual(result.quarantined.map((q) => q.movedTo).sort())
+    expect(
+      after.complete
+        .filter((f) => f.quarantined === true)
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual(result.quarantined.map((q) => q.movedTo).sort())
 
     // The next incremental run sees the day unchanged: the moved files left its fingerprint.
     expect((await runBatchJob(env.config, { dates: [day.date] }, { redis })).dates).toEqual([])
@@ -182,7 +201,9 @@ describe('quarantining bad raw files', () => {
     }
     expect(out.stdout).toMatch(/^quarantined files +4 \(log: /m)
     expect(out.stdout).toMatch(/^readings +2800$/m)
-    expect((await readdir(dtDir(env.config.datalakeDir, 'readings', cliDay.date))).filter((n) => n.endsWith('.parquet')).sort()).toEqual(cliDay.valid.map((f) => path.basename(f)).sort())
+    expect((await readdir(dtDir(env.config.datalakeDir, 'readings', cliDay.date))).filter((n) => n.endsWith('.parquet')).sort()).toEqual(
+      cliDay.valid.map((f) => path.basename(f)).sort(),
+    )
     // Partition 1's last flush is the truncated one: the archiver still resumes after it.
     const after = await scanLake(env.config.datalakeDir, env.topics.readings)
     expect(after.next.get(1)).toBe(101_000)
@@ -220,7 +241,9 @@ describe('quarantining bad raw files', () => {
     } finally {
       writer.close()
     }
-    await expect(runBatchJob(env.config, { dates: [strictDay.date], full: true, strict: true }, { redis })).rejects.toThrow(/cannot be read \((EMPTY|NOT_PARQUET|TRUNCATED|SCHEMA_DRIFT): .*run without --strict to quarantine it/)
+    await expect(runBatchJob(env.config, { dates: [strictDay.date], full: true, strict: true }, { redis })).rejects.toThrow(
+      /cannot be read \((EMPTY|NOT_PARQUET|TRUNCATED|SCHEMA_DRIFT): .*run without --strict to quarantine it/,
+    )
     for (const f of strictDay.bad.keys()) expect(await exists(f), f).toBe(true)
   })
 })

@@ -29,18 +29,28 @@ function flat(columns: Record<string, string>): SchemaNode[] {
 }
 
 const ARCHIVER_TYPES: Record<string, string> = {
-  patient_id: 'VARCHAR', device_id: 'VARCHAR', ts: 'TIMESTAMP', seq: 'BIGINT',
-  heart_rate: 'DOUBLE', spo2: 'DOUBLE', glucose: 'DOUBLE', systolic: 'DOUBLE', diastolic: 'DOUBLE', resp_rate: 'DOUBLE', temperature: 'DOUBLE',
-  kafka_partition: 'INTEGER', kafka_offset: 'BIGINT',
+  patient_id: 'VARCHAR',
+  device_id: 'VARCHAR',
+  ts: 'TIMESTAMP',
+  seq: 'BIGINT',
+  heart_rate: 'DOUBLE',
+  spo2: 'DOUBLE',
+  glucose: 'DOUBLE',
+  systolic: 'DOUBLE',
+  diastolic: 'DOUBLE',
+  resp_rate: 'DOUBLE',
+  temperature: 'DOUBLE',
+  kafka_partition: 'INTEGER',
+  kafka_offset: 'BIGINT',
 }
 
-describe('checking a raw file\'s schema', () => {
+describe("checking a raw file's schema", () => {
   it('expects exactly the columns the archiver writes', () => {
     expect(Object.keys(RAW_READING_SCHEMA).sort()).toEqual(Object.keys(ARCHIVER_TYPES).sort())
   })
 
   it.each([
-    ['the archiver\'s own schema passes', {}, undefined],
+    ["the archiver's own schema passes", {}, undefined],
     ['an extra column passes (an additive change)', { note: 'VARCHAR' }, undefined],
     ['integer and decimal vitals pass', { heart_rate: 'INTEGER', temperature: 'DECIMAL(4,1)' }, undefined],
     ['a timestamp of another precision passes', { ts: 'TIMESTAMP_NS' }, undefined],
@@ -69,7 +79,11 @@ describe('checking a raw file\'s schema', () => {
       { name: 'element', duckdbType: 'VARCHAR', numChildren: null },
       { name: 'seq', duckdbType: 'BIGINT', numChildren: null },
     ]
-    expect(topLevelColumns(nodes)).toEqual([{ name: 'patient_id', type: null }, { name: 'tags', type: null }, { name: 'seq', type: 'BIGINT' }])
+    expect(topLevelColumns(nodes)).toEqual([
+      { name: 'patient_id', type: null },
+      { name: 'tags', type: null },
+      { name: 'seq', type: 'BIGINT' },
+    ])
     expect(schemaDrift(topLevelColumns(nodes))).toContain('patient_id is a nested column, expected text')
   })
 })

@@ -23,7 +23,7 @@
  * flush, so moving one neither makes a flush incomplete (whose other parts the archiver would
  * delete) nor moves a partition's resume position back (which would archive the range again).
  */
-import { appendFile, open, rename, stat } from 'node:fs/promises'
+import { appendFile, open, rename } from 'node:fs/promises'
 import path from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { describeError } from '../lib/errors.ts'
@@ -66,7 +66,8 @@ export function classifyBytes(size: number, head: Uint8Array, tail: Uint8Array):
   const h = Buffer.from(head).toString('latin1')
   if (h !== MAGIC) return { kind: 'NOT_PARQUET', detail: `${size} bytes that start with 0x${Buffer.from(head).toString('hex')}, not the Parquet magic PAR1` }
   if (size < MIN_PARQUET_BYTES) return { kind: 'TRUNCATED', detail: `${size} bytes: too short to hold a Parquet footer` }
-  if (Buffer.from(tail).toString('latin1') !== MAGIC) return { kind: 'TRUNCATED', detail: `${size} bytes that do not end with the Parquet magic PAR1: the footer is missing (cut short while written?)` }
+  if (Buffer.from(tail).toString('latin1') !== MAGIC)
+    return { kind: 'TRUNCATED', detail: `${size} bytes that do not end with the Parquet magic PAR1: the footer is missing (cut short while written?)` }
   return undefined
 }
 
@@ -160,7 +161,11 @@ export async function inspectFiles(conn: DuckDBConnection, files: readonly strin
   for (const r of rows) {
     const file = String(r.file_name)
     const list = schemas.get(file) ?? []
-    list.push({ name: String(r.name), duckdbType: r.duckdb_type === null ? null : String(r.duckdb_type), numChildren: r.num_children === null ? null : Number(r.num_children) })
+    list.push({
+      name: String(r.name),
+      duckdbType: r.duckdb_type === null ? null : String(r.duckdb_type),
+      numChildren: r.num_children === null ? null : Number(r.num_children),
+    })
     schemas.set(file, list)
   }
   for (const file of readable) {
@@ -174,7 +179,7 @@ export async function inspectFiles(conn: DuckDBConnection, files: readonly strin
 
 /** Size and first/last 4 bytes; undefined when the file no longer exists. */
 async function magicBytes(file: string): Promise<{ size: number; head: Buffer; tail: Buffer } | undefined> {
-  let fh
+  let fh: import('node:fs/promises').FileHandle
   try {
     fh = await open(file, 'r')
   } catch (error) {

@@ -60,7 +60,9 @@ export function dailyStatsSql(source: string, where = 'true'): string {
   const structs = VITALS.map((v) => {
     const c = VITAL_COLUMNS[v]
     const n = (status: Status) => `count_if(${statusPredicateSql(v, status, c)})::INTEGER`
-    const tir = TIR_COLUMNS.map((t, i) => `'${t}': ${v === 'glucose' ? `count_if(${glucoseBandPredicateSql(i, c)}) / nullif(count(${c}), 0)` : 'NULL::DOUBLE'}`).join(', ')
+    const tir = TIR_COLUMNS.map(
+      (t, i) => `'${t}': ${v === 'glucose' ? `count_if(${glucoseBandPredicateSql(i, c)}) / nullif(count(${c}), 0)` : 'NULL::DOUBLE'}`,
+    ).join(', ')
     const cv = v === 'glucose' ? `stddev_samp(${c}) / nullif(avg(${c}), 0)` : 'NULL::DOUBLE'
     return `{'count': count(${c})::INTEGER, 'mean': avg(${c}), 'min': min(${c}), 'max': max(${c}), 'stddev': stddev_samp(${c}),
       'q': quantile_cont(${c}, [0.05, 0.5, 0.95]),
@@ -83,6 +85,21 @@ WHERE s.count > 0`
 
 /** Output column names, in order (the lake's daily_stats files). */
 export const STATS_COLUMNS = [
-  'date', 'patient_id', 'vital', 'count', 'mean', 'min', 'max', 'stddev', 'p05', 'p50', 'p95',
-  'n_normal', 'n_warning', 'n_critical_low', 'n_critical_high', ...TIR_COLUMNS, 'cv',
+  'date',
+  'patient_id',
+  'vital',
+  'count',
+  'mean',
+  'min',
+  'max',
+  'stddev',
+  'p05',
+  'p50',
+  'p95',
+  'n_normal',
+  'n_warning',
+  'n_critical_low',
+  'n_critical_high',
+  ...TIR_COLUMNS,
+  'cv',
 ] as const

@@ -91,7 +91,11 @@ export async function produceAll(config: Config, topic: string, items: readonly 
  * Writes `rows` synthetic readings straight into a raw lake (DuckDB `range()` + COPY), one file
  * per day, named like the archiver's: for benchmarking the batch job without Kafka.
  */
-export async function generateLake(lake: string, rows: number, options: { days?: number; patients?: number; startDay?: string; topic?: string } = {}): Promise<void> {
+export async function generateLake(
+  lake: string,
+  rows: number,
+  options: { days?: number; patients?: number; startDay?: string; topic?: string } = {},
+): Promise<void> {
   const days = options.days ?? 1
   const patients = options.patients ?? 1_000
   const start = Date.parse(`${options.startDay ?? '2026-11-20'}T00:00:00Z`)

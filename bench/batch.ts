@@ -85,7 +85,12 @@ async function benchDrain(config: Config, rows: number): Promise<NonNullable<Bat
     await admin.close()
   }
   const readings = syntheticReadings({ count: rows, startTs: Date.UTC(2026, 10, 22, 8), stepMs: 100, patients: 200, seed: 11 })
-  await produceAll(config, topic, readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })), 5_000)
+  await produceAll(
+    config,
+    topic,
+    readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+    5_000,
+  )
   const t0 = performance.now()
   // Files of 10 000 records and a 1 s age: the tail of the drain (partitions short of a full
   // file) waits at most 1 s instead of the default 10 s, so the figure is the sustained rate.
@@ -93,7 +98,11 @@ async function benchDrain(config: Config, rows: number): Promise<NonNullable<Bat
   let first = 0
   try {
     first = await pollUntil(async () => archiver.stats().consumed > 0 && performance.now(), { timeoutMs: 60_000, intervalMs: 5, what: 'the first record' })
-    await pollUntil(async () => archiver.stats().consumed >= rows || undefined, { timeoutMs: 600_000, intervalMs: 5, what: 'the archiver to consume the topic' })
+    await pollUntil(async () => archiver.stats().consumed >= rows || undefined, {
+      timeoutMs: 600_000,
+      intervalMs: 5,
+      what: 'the archiver to consume the topic',
+    })
   } finally {
     // A clean stop writes the partitions' last, partial files at once (no wait for their age).
     await archiver.stop()
@@ -102,8 +111,12 @@ async function benchDrain(config: Config, rows: number): Promise<NonNullable<Bat
   if (archiver.stats().records !== rows) throw new Error(`the archiver wrote ${archiver.stats().records} of ${rows} records`)
   const seconds = (end - t0) / 1000
   return {
-    rows, seconds: round(seconds), rowsPerSecond: Math.round(rows / seconds),
-    steadyRowsPerSecond: Math.round(rows / ((end - first) / 1000)), startupSeconds: round((first - t0) / 1000), files: archiver.stats().files,
+    rows,
+    seconds: round(seconds),
+    rowsPerSecond: Math.round(rows / seconds),
+    steadyRowsPerSecond: Math.round(rows / ((end - first) / 1000)),
+    startupSeconds: round((first - t0) / 1000),
+    files: archiver.stats().files,
   }
 }
 
@@ -117,7 +130,9 @@ async function benchJob(config: Config, rows: number): Promise<NonNullable<Batch
   const conn = await db.connect()
   const source = `read_parquet('${glob}', hive_partitioning = true)`
   const p0 = performance.now()
-  const cols = Object.values(VITAL_COLUMNS).map((c) => `count(${c}), avg(${c}), min(${c}), max(${c})`).join(', ')
+  const cols = Object.values(VITAL_COLUMNS)
+    .map((c) => `count(${c}), avg(${c}), min(${c}), max(${c})`)
+    .join(', ')
   await conn.run(`CREATE TABLE plain AS SELECT patient_id, CAST(ts AS DATE) AS day, ${cols} FROM ${source} GROUP BY ALL`)
   const plainAggregateSeconds = (performance.now() - p0) / 1000
   const d0 = performance.now()
@@ -135,7 +150,15 @@ async function benchJob(config: Config, rows: number): Promise<NonNullable<Batch
     const j0 = performance.now()
     const r = await runBatchJob(config, { dates: [day], full: true }, { redis })
     const jobSeconds = (performance.now() - j0) / 1000
-    return { rows, jobSeconds: round(jobSeconds), directSqlSeconds: round(directSqlSeconds), overheadRatio: round(jobSeconds / directSqlSeconds), plainAggregateSeconds: round(plainAggregateSeconds), peakRssMB: Math.round(peak / 1e6), statsRows: r.rows }
+    return {
+      rows,
+      jobSeconds: round(jobSeconds),
+      directSqlSeconds: round(directSqlSeconds),
+      overheadRatio: round(jobSeconds / directSqlSeconds),
+      plainAggregateSeconds: round(plainAggregateSeconds),
+      peakRssMB: Math.round(peak / 1e6),
+      statsRows: r.rows,
+    }
   } finally {
     clearInterval(sampler)
     redis.destroy()

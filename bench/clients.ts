@@ -225,7 +225,10 @@ async function benchKafka(
 
   const admin = createAdmin(config, `${prefix}admin`)
   try {
-    await ensureTopics(admin, topics.map((name) => ({ name, partitions: TOPIC_PARTITIONS.readings })))
+    await ensureTopics(
+      admin,
+      topics.map((name) => ({ name, partitions: TOPIC_PARTITIONS.readings })),
+    )
     for (let round = 0; round < opts.rounds; round++) {
       const produced = new Map<KafkaClientName, boolean>()
       for (const client of KAFKA_CLIENTS) {
@@ -385,7 +388,10 @@ async function consumeKafkajs(
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     const clock = new ConsumeClock(opts.messages)
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)), opts.consumeTimeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)),
+        opts.consumeTimeoutMs,
+      )
       consumer.on(consumer.events.CRASH, (event) => {
         clearTimeout(timer)
         reject(new Error(`consumer crashed: ${String(event.payload.error)}`))
@@ -435,7 +441,10 @@ async function consumePlatformatic(
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)), opts.consumeTimeoutMs)
+        const timer = setTimeout(
+          () => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)),
+          opts.consumeTimeoutMs,
+        )
         stream.on('error', (error: unknown) => {
           clearTimeout(timer)
           reject(error)
@@ -535,7 +544,8 @@ async function attempt(round: number, fn: () => Promise<Omit<RunResult, 'round'>
 
 function measurement(client: string, operation: Measurement['operation'], unit: Measurement['unit'], runs: RunResult[]): Measurement {
   const rates = runs.flatMap((r) => (r.rate === null ? [] : [r.rate])).sort((a, b) => a - b)
-  const median = rates.length === 0 ? null : rates.length % 2 === 1 ? rates[(rates.length - 1) / 2]! : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2
+  const median =
+    rates.length === 0 ? null : rates.length % 2 === 1 ? rates[(rates.length - 1) / 2]! : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2
   const min = rates[0] ?? null
   const max = rates[rates.length - 1] ?? null
   const spreadPct = median === null || min === null || max === null ? null : ((max - min) / median) * 100
@@ -554,7 +564,9 @@ export function formatClientsBench(result: ClientsBenchResult): string {
   const lines = [
     `machine: ${m.cpus} x ${m.cpuModel}, ${m.totalMemGiB} GiB memory (${m.freeMemGiBAtStart} GiB free), ${m.platform}, node ${m.node}`,
     `load average (1/5/15 min): ${m.loadAvgAtStart.join(' / ')} at start, ${m.loadAvgAtEnd.join(' / ')} at end`,
-    `versions: ${Object.entries(result.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `versions: ${Object.entries(result.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `kafka: ${result.options.messages} messages per run in batches of ${result.options.batchSize}, acks=all, idempotent, ${TOPIC_PARTITIONS.readings} partitions; ` +
       `redis: ${result.options.commands} commands per run (HSET+ZADD) in pipelines of ${result.options.pipelineSize}; ${result.options.rounds} runs each, alternating`,
     '',
@@ -575,7 +587,13 @@ export function formatClientsBench(result: ClientsBenchResult): string {
     ])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  for (const r of rows) lines.push(r.map((c, i) => (i === 2 || i === 4 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd())
+  for (const r of rows)
+    lines.push(
+      r
+        .map((c, i) => (i === 2 || i === 4 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
   if (result.kafkajsLog.length > 0) lines.push('', 'kafkajs reported:', ...result.kafkajsLog.map((l) => `  ${l}`))
   return lines.join('\n')
 }

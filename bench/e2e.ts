@@ -160,7 +160,7 @@ function stampingSink(inner: Sink, seqOffset: number): Sink {
       const seqAt = r.value.indexOf(',"seq":', at)
       const seqEnd = r.value.indexOf(',', seqAt + 7)
       const seq = Number(r.value.slice(seqAt + 7, seqEnd)) + seqOffset
-      r.value = r.value.slice(0, at + 5) + now + ',"seq":' + seq + r.value.slice(seqEnd)
+      r.value = `${r.value.slice(0, at + 5) + now},"seq":${seq}${r.value.slice(seqEnd)}`
     }
     inner.send(records)
   }
@@ -310,8 +310,14 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       measureRedis = target !== 'max'
       measureBrowser = true
       const before = producedTotal
-      const watched: Array<{ name: keyof E2ePhaseResult['processes']; pid: number | undefined }> = [...children.map((c) => ({ name: c.name, pid: c.proc.pid })), ...services]
-      const cpu0 = { bench: ownCpuMs(), ...Object.fromEntries(await Promise.all(watched.map(async (c) => [c.name, await cpuMsOf(c.pid)]))) } as Record<string, number>
+      const watched: Array<{ name: keyof E2ePhaseResult['processes']; pid: number | undefined }> = [
+        ...children.map((c) => ({ name: c.name, pid: c.proc.pid })),
+        ...services,
+      ]
+      const cpu0 = { bench: ownCpuMs(), ...Object.fromEntries(await Promise.all(watched.map(async (c) => [c.name, await cpuMsOf(c.pid)]))) } as Record<
+        string,
+        number
+      >
       const t0 = Date.now()
       const summary = await produce(target, duration, results.length + 1)
       const tEnd = Date.now()
@@ -328,13 +334,18 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       ).catch(() => undefined)
       // Notifications still on their way count too (leaving them out would flatter the p99):
       // measurement ends once none has arrived for a second.
-      await pollUntil(async () => Date.now() - lastSampleAt > 1_000, { timeoutMs: 30_000, intervalMs: 100, what: 'the last notifications' }).catch(() => undefined)
+      await pollUntil(async () => Date.now() - lastSampleAt > 1_000, { timeoutMs: 30_000, intervalMs: 100, what: 'the last notifications' }).catch(
+        () => undefined,
+      )
       measureRedis = false
       measureBrowser = false
       const tDone = Math.max(speedAt ?? Date.now(), archiverAt ?? Date.now())
       const elapsedMs = tDone - t0
       const processes = {} as E2ePhaseResult['processes']
-      processes.bench = { cpuPercent: Math.round(((ownCpuMs() - cpu0.bench!) / elapsedMs) * 1000) / 10, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }
+      processes.bench = {
+        cpuPercent: Math.round(((ownCpuMs() - cpu0.bench!) / elapsedMs) * 1000) / 10,
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      }
       for (const c of watched) {
         processes[c.name] = { cpuPercent: Math.round((((await cpuMsOf(c.pid)) - cpu0[c.name]!) / elapsedMs) * 1000) / 10, peakRssMb: await peakRssMbOf(c.pid) }
       }
@@ -390,8 +401,15 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'max-seconds': { type: 'string' }, patients: { type: 'string' } } })
+  const { values } = parseArgs({
+    options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'max-seconds': { type: 'string' }, patients: { type: 'string' } },
+  })
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
-  const result = await runE2eBench({ rate: num(values.rate), seconds: num(values.seconds), maxSeconds: num(values['max-seconds']), patients: num(values.patients) })
+  const result = await runE2eBench({
+    rate: num(values.rate),
+    seconds: num(values.seconds),
+    maxSeconds: num(values['max-seconds']),
+    patients: num(values.patients),
+  })
   console.log(JSON.stringify(result, null, 2))
 }

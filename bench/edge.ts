@@ -120,13 +120,30 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
         stdio: ['ignore', 'ignore', 'inherit'],
       })
       try {
-        await pollUntil(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { timeoutMs: 60_000, intervalMs: 200, what: 'the gateway to answer /healthz' })
-        await run(config, { patients, rate: 'max', duration: 1, seed: 8, via: 'http', gatewayUrl: `http://127.0.0.1:${port}`, httpBatch: 500, httpLanes: options.lanes ?? 8 }, { log, deviceToken: token })
+        await pollUntil(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+          what: 'the gateway to answer /healthz',
+        })
+        await run(
+          config,
+          { patients, rate: 'max', duration: 1, seed: 8, via: 'http', gatewayUrl: `http://127.0.0.1:${port}`, httpBatch: 500, httpLanes: options.lanes ?? 8 },
+          { log, deviceToken: token },
+        )
         const cpuEdge0 = ownCpuMs()
         const cpuGateway0 = await cpuMsOf(child.pid)
         const viaHttp = await run(
           config,
-          { patients, rate: 'max', duration: seconds, seed: 2, via: 'http', gatewayUrl: `http://127.0.0.1:${port}`, httpBatch: 500, httpLanes: options.lanes ?? 8 },
+          {
+            patients,
+            rate: 'max',
+            duration: seconds,
+            seed: 2,
+            via: 'http',
+            gatewayUrl: `http://127.0.0.1:${port}`,
+            httpBatch: 500,
+            httpLanes: options.lanes ?? 8,
+          },
           { log, deviceToken: token },
         )
         const cpu = ownCpuMs() - cpuEdge0 + (await cpuMsOf(child.pid)) - cpuGateway0
@@ -145,9 +162,10 @@ export async function benchEdge(base: Config, options: EdgeBenchOptions = {}): P
 
 export function formatEdgeBench(rows: EdgeBenchResult[]): string {
   const lines = rows.map(
-    (r) => `${r.name.padEnd(42)} ${String(r.readingsPerSecond).padStart(9)} readings/s  ${String(r.cpuMicrosPerReading).padStart(6)} µs CPU/reading  (${r.acked} acked in ${r.seconds.toFixed(1)} s; aim ${r.aim}/s)`,
+    (r) =>
+      `${r.name.padEnd(42)} ${String(r.readingsPerSecond).padStart(9)} readings/s  ${String(r.cpuMicrosPerReading).padStart(6)} µs CPU/reading  (${r.acked} acked in ${r.seconds.toFixed(1)} s; aim ${r.aim}/s)`,
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -158,7 +176,13 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   }
   const i = args.indexOf('--compression')
   const compression = i >= 0 ? (args[i + 1] as Compression) : undefined
-  const rows = await benchEdge(loadConfig({}), { seconds: flag('seconds'), patients: flag('patients'), lanes: flag('lanes'), compression, directOnly: args.includes('--direct-only') })
+  const rows = await benchEdge(loadConfig({}), {
+    seconds: flag('seconds'),
+    patients: flag('patients'),
+    lanes: flag('lanes'),
+    compression,
+    directOnly: args.includes('--direct-only'),
+  })
   process.stdout.write(formatEdgeBench(rows))
-  process.stdout.write(JSON.stringify(rows) + '\n')
+  process.stdout.write(`${JSON.stringify(rows)}\n`)
 }

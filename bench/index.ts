@@ -112,7 +112,14 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       const r = await benchEdge(config, { seconds: quick ? 2 : 5, patients: 1_000 })
       report.results.edge = r
       for (const e of r) {
-        rows.push(row('edge', e.name, { throughput: e.readingsPerSecond, unit: 'readings/s', cpu: `${e.cpuMicrosPerReading} µs/reading`, aim: `≥ ${e.aim}: ${met(e.readingsPerSecond >= e.aim)}` }))
+        rows.push(
+          row('edge', e.name, {
+            throughput: e.readingsPerSecond,
+            unit: 'readings/s',
+            cpu: `${e.cpuMicrosPerReading} µs/reading`,
+            aim: `≥ ${e.aim}: ${met(e.readingsPerSecond >= e.aim)}`,
+          }),
+        )
       }
     },
     async speed() {
@@ -130,7 +137,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       }
       if (r.batchJob !== undefined) {
         const j = r.batchJob
-        rows.push(row('batch', `batch job over ${j.rows} rows: ${j.jobSeconds} s (${j.overheadRatio}x plain SQL)`, { throughput: Math.round(j.rows / j.jobSeconds), unit: 'rows/s', peakMemMb: j.peakRssMB }))
+        rows.push(
+          row('batch', `batch job over ${j.rows} rows: ${j.jobSeconds} s (${j.overheadRatio}x plain SQL)`, {
+            throughput: Math.round(j.rows / j.jobSeconds),
+            unit: 'rows/s',
+            peakMemMb: j.peakRssMB,
+          }),
+        )
       }
     },
     async parquet() {
@@ -156,16 +169,19 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       const n = quick ? 10_000 : 50_000
       const r = await runClientsBench({ messages: n, commands: n, rounds: 1 }, { config })
       report.results.clients = r
-      for (const m of [...r.kafka, ...r.redis]) rows.push(row('clients', `${m.client} ${m.operation}`, { throughput: m.median === null ? null : Math.round(m.median), unit: m.unit }))
+      for (const m of [...r.kafka, ...r.redis])
+        rows.push(row('clients', `${m.client} ${m.operation}`, { throughput: m.median === null ? null : Math.round(m.median), unit: m.unit }))
     },
     async e2e() {
       const r = await runE2eBench({ rate: 5_000, seconds: quick ? 5 : 15, maxSeconds: quick ? 5 : 15, patients: 1_000, config })
       report.results.e2e = r
       for (const p of r) {
         const pr = p.processes
-        const sustained = p.speedPerSecond === null || p.archiverPerSecond === null ? null : Math.min(p.speedPerSecond, p.archiverPerSecond, p.producedPerSecond)
+        const sustained =
+          p.speedPerSecond === null || p.archiverPerSecond === null ? null : Math.min(p.speedPerSecond, p.archiverPerSecond, p.producedPerSecond)
         const aims: string[] = []
-        if (p.target === 'max') aims.push(`≥ ${E2E_AIMS.sustainedReadingsPerSecond}/s kept up: ${met(p.keptUp && p.producedPerSecond >= E2E_AIMS.sustainedReadingsPerSecond)}`)
+        if (p.target === 'max')
+          aims.push(`≥ ${E2E_AIMS.sustainedReadingsPerSecond}/s kept up: ${met(p.keptUp && p.producedPerSecond >= E2E_AIMS.sustainedReadingsPerSecond)}`)
         else aims.push(`browser p99 ≤ ${E2E_AIMS.steadyBrowserP99Ms} ms: ${met(p.browserP99Ms !== null && p.browserP99Ms <= E2E_AIMS.steadyBrowserP99Ms)}`)
         const lag = `lag 0 after ${p.speedCatchUpS ?? '>timeout'} s (speed), ${p.archiverCatchUpS ?? '>timeout'} s (archiver)`
         rows.push(
@@ -211,9 +227,22 @@ const fmt = (x: number | null) => (x === null ? '' : x.toLocaleString('en-US'))
 export function formatBench(report: BenchReport): string {
   const m = report.machine
   const header = ['stage', 'measurement', 'throughput', 'p50 ms', 'p99 ms', 'CPU', 'peak MB', 'aim']
-  const body = report.rows.map((r) => [r.stage, r.measurement, r.throughput === null ? '' : `${fmt(r.throughput)} ${r.unit}`, fmt(r.p50Ms), fmt(r.p99Ms), r.cpu, fmt(r.peakMemMb), r.aim])
+  const body = report.rows.map((r) => [
+    r.stage,
+    r.measurement,
+    r.throughput === null ? '' : `${fmt(r.throughput)} ${r.unit}`,
+    fmt(r.p50Ms),
+    fmt(r.p99Ms),
+    r.cpu,
+    fmt(r.peakMemMb),
+    r.aim,
+  ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd()
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd()
   return [
     `machine: ${m.cpus} cores (${m.cpuModel}), ${m.totalMemGiB} GiB memory (${m.freeMemGiBAtStart} GiB free), ${m.platform}, Node ${m.node}`,
     `load average (1/5/15 min): ${m.loadAvgAtStart.join(' / ')} at start, ${m.loadAvgAtEnd.join(' / ')} at end; ${report.seconds} s${report.quick ? ' (--quick)' : ''}`,

@@ -23,14 +23,30 @@ export interface ParquetBenchResult {
 export function generateRows(n: number, start = Date.UTC(2026, 10, 22)): ReadingRow[] {
   const rows: ReadingRow[] = new Array(n)
   let x = 12345
-  const rnd = () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) >>> 0
+    return x / 2 ** 32
+  }
   for (let i = 0; i < n; i++) {
     const p = i % 1000
     const vitals: ReadingRow['vitals'] =
       i % 10 === 0
         ? { glucose: Math.round(60 + rnd() * 200) }
-        : { heartRate: Math.round(55 + rnd() * 60), spo2: Math.round(90 + rnd() * 10), respRate: Math.round(10 + rnd() * 12), temperature: Math.round(360 + rnd() * 25) / 10 }
-    rows[i] = { patientId: `p-${String(p).padStart(4, '0')}`, deviceId: `dev-${p}`, ts: start + Math.floor(i / 10) * 10, seq: Math.floor(i / 1000), vitals, partition: p % 6, offset: i }
+        : {
+            heartRate: Math.round(55 + rnd() * 60),
+            spo2: Math.round(90 + rnd() * 10),
+            respRate: Math.round(10 + rnd() * 12),
+            temperature: Math.round(360 + rnd() * 25) / 10,
+          }
+    rows[i] = {
+      patientId: `p-${String(p).padStart(4, '0')}`,
+      deviceId: `dev-${p}`,
+      ts: start + Math.floor(i / 10) * 10,
+      seq: Math.floor(i / 1000),
+      vitals,
+      partition: p % 6,
+      offset: i,
+    }
   }
   return rows
 }
@@ -78,9 +94,19 @@ export async function benchParquetjs(rows: ReadingRow[], file: string): Promise<
     for (const r of rows) {
       const v = r.vitals
       await w.appendRow({
-        patient_id: r.patientId, device_id: r.deviceId, ts: new Date(r.ts), seq: r.seq,
-        heart_rate: v.heartRate, spo2: v.spo2, glucose: v.glucose, systolic: v.systolic, diastolic: v.diastolic,
-        resp_rate: v.respRate, temperature: v.temperature, kafka_partition: r.partition, kafka_offset: r.offset,
+        patient_id: r.patientId,
+        device_id: r.deviceId,
+        ts: new Date(r.ts),
+        seq: r.seq,
+        heart_rate: v.heartRate,
+        spo2: v.spo2,
+        glucose: v.glucose,
+        systolic: v.systolic,
+        diastolic: v.diastolic,
+        resp_rate: v.respRate,
+        temperature: v.temperature,
+        kafka_partition: r.partition,
+        kafka_offset: r.offset,
       })
     }
     await w.close()
@@ -92,7 +118,10 @@ export async function runParquetBench(n = 1_000_000): Promise<ParquetBenchResult
   try {
     const rows = generateRows(n)
     const out: ParquetBenchResult[] = []
-    for (const [writer, fn] of [['duckdb appender + COPY (zstd)', benchDuckdb], ['parquetjs-lite (snappy)', benchParquetjs]] as const) {
+    for (const [writer, fn] of [
+      ['duckdb appender + COPY (zstd)', benchDuckdb],
+      ['parquetjs-lite (snappy)', benchParquetjs],
+    ] as const) {
       const file = path.join(dir, `${writer.split(' ')[0]}.parquet`)
       const seconds = await fn(rows, file)
       const megabytes = (await stat(file)).size / 1e6

@@ -126,7 +126,12 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
       for (let i = 0; i < perTick; i++) {
         const patientId = ids[cursor] as string
         cursor = (cursor + 1) % ids.length
-        const { patient, entry } = stateOf({ patientId, ts: now, seq: seq++, vitals: { heartRate: 60 + (seq % 40), spo2: 95 + (seq % 5), respRate: 12 + (seq % 8) } })
+        const { patient, entry } = stateOf({
+          patientId,
+          ts: now,
+          seq: seq++,
+          vitals: { heartRate: 60 + (seq % 40), spo2: 95 + (seq % 5), respRate: 12 + (seq % 8) },
+        })
         m.publish(keys.updates, JSON.stringify({ type: 'readings', patient, entries: [entry] } satisfies Update))
       }
       await m.execAsPipeline()

@@ -169,7 +169,10 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     } catch (error) {
       const newest = await redis.zRangeWithScores(keys.patients, -1, -1)
       const c = await committedTotal(config, topics.readings)
-      throw new Error(`${latencies.length} of ${total} latency readings seen (${updatesSeen} updates, child exit ${child.exitCode}, newest ${Date.now() - (newest[0]?.score ?? 0)} ms ago, committed ${c})`, { cause: error })
+      throw new Error(
+        `${latencies.length} of ${total} latency readings seen (${updatesSeen} updates, child exit ${child.exitCode}, newest ${Date.now() - (newest[0]?.score ?? 0)} ms ago, committed ${c})`,
+        { cause: error },
+      )
     }
     latencies.sort((a, b) => a - b)
     return {
@@ -201,7 +204,9 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { readings: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, patients: { type: 'string' } } })
+  const { values } = parseArgs({
+    options: { readings: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, patients: { type: 'string' } },
+  })
   const result = await runSpeedBench({
     readings: values.readings === undefined ? undefined : Number(values.readings),
     rate: values.rate === undefined ? undefined : Number(values.rate),

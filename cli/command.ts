@@ -2,7 +2,7 @@
  * What every `vigil` command shares: the global flags, the config built from them, the logger,
  * and the error handling that turns a VigilError into one sentence and an exit code.
  */
-import { Command, Option } from 'commander'
+import { type Command, Option } from 'commander'
 import { configFlagHelp, loadConfig, loadSetting, CONFIG_FIELDS, type Config } from '../lib/config.ts'
 import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
@@ -51,6 +51,7 @@ const LINGER_AFTER_DONE_MS = 2_000
  * Wraps a command action: a VigilError prints its one sentence (no stack trace) and sets the
  * exit code; anything else is a bug and prints its stack.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: an action returns an exit code, or nothing for exit 0
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {

@@ -19,7 +19,13 @@ afterEach(async () => {
 })
 
 function vigilEnv(e: TestEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, VIGIL_TOPIC_PREFIX: e.config.topicPrefix, VIGIL_REDIS_PREFIX: e.config.redisPrefix, VIGIL_DATALAKE_DIR: e.config.datalakeDir, ...extra }
+  return {
+    ...process.env,
+    VIGIL_TOPIC_PREFIX: e.config.topicPrefix,
+    VIGIL_REDIS_PREFIX: e.config.redisPrefix,
+    VIGIL_DATALAKE_DIR: e.config.datalakeDir,
+    ...extra,
+  }
 }
 
 describe('vigil init', () => {
@@ -38,10 +44,14 @@ describe('vigil init', () => {
     }
   })
 
-  it('recreates the topics, deletes only the prefix\'s Redis keys and empties the lake but keeps the folder', async () => {
+  it("recreates the topics, deletes only the prefix's Redis keys and empties the lake but keeps the folder", async () => {
     const e = await createTestEnv()
     envs.push(e)
-    await produceAll(e.config, e.topics.readings, syntheticReadings({ count: 50, startTs: Date.UTC(2026, 10, 22) }).map((r) => ({ key: r.patientId, value: JSON.stringify(r) })))
+    await produceAll(
+      e.config,
+      e.topics.readings,
+      syntheticReadings({ count: 50, startTs: Date.UTC(2026, 10, 22) }).map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+    )
     const redis = await connectRedis(e.config)
     const neighbour = `other-app-${e.config.redisPrefix}key`
     try {
@@ -87,14 +97,23 @@ describe('vigil init', () => {
 })
 
 describe('vigil all', () => {
-  it('runs every layer in one process and, on SIGTERM, stops them within 10 s with the archiver\'s open files flushed', async () => {
+  it("runs every layer in one process and, on SIGTERM, stops them within 10 s with the archiver's open files flushed", async () => {
     const e = await createTestEnv()
     envs.push(e)
     const count = 300
-    await produceAll(e.config, e.topics.readings, syntheticReadings({ count, startTs: Date.now() - 60_000, stepMs: 100 }).map((r) => ({ key: r.patientId, value: JSON.stringify(r) })))
+    await produceAll(
+      e.config,
+      e.topics.readings,
+      syntheticReadings({ count, startTs: Date.now() - 60_000, stepMs: 100 }).map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+    )
     const port = await freePort()
     const child = spawn(process.execPath, ['bin/vigil.js', 'all', '--no-edge'], {
-      env: vigilEnv(e, { VIGIL_PORT: String(port), VIGIL_INGEST_PORT: String(await freePort()), VIGIL_TOKEN: 'all-test-token-0123456789', VIGIL_LOG_LEVEL: 'info' }),
+      env: vigilEnv(e, {
+        VIGIL_PORT: String(port),
+        VIGIL_INGEST_PORT: String(await freePort()),
+        VIGIL_TOKEN: 'all-test-token-0123456789',
+        VIGIL_LOG_LEVEL: 'info',
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
@@ -104,14 +123,20 @@ describe('vigil all', () => {
       // Every reading in the real-time view: the speed layer runs.
       const redis = await connectRedis(e.config)
       try {
-        await pollUntil(async () => (await redis.zCard(redisKeys(e.config.redisPrefix).patients)) > 0, { timeoutMs: 60_000, what: 'the speed layer to write the view' })
+        await pollUntil(async () => (await redis.zCard(redisKeys(e.config.redisPrefix).patients)) > 0, {
+          timeoutMs: 60_000,
+          what: 'the speed layer to write the view',
+        })
       } finally {
         redis.destroy()
       }
-      const health = await pollUntil(async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`)
-        return res.ok ? ((await res.json()) as { kafka: { reachable: boolean }; redis: { reachable: boolean } }) : undefined
-      }, { timeoutMs: 30_000, what: 'the serving layer' })
+      const health = await pollUntil(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/healthz`)
+          return res.ok ? ((await res.json()) as { kafka: { reachable: boolean }; redis: { reachable: boolean } }) : undefined
+        },
+        { timeoutMs: 30_000, what: 'the serving layer' },
+      )
       expect(health.kafka.reachable).toBe(true)
       expect(health.redis.reachable).toBe(true)
       expect(stderr).toContain('running: ingest, speed, archive, serve')
@@ -127,7 +152,9 @@ describe('vigil all', () => {
     const conn = await db.connect()
     try {
       const glob = path.join(e.config.datalakeDir, 'raw', 'readings', '*', '*.parquet')
-      const rows = (await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER FROM read_parquet('${glob}')`)).getRows()[0] as number[]
+      const rows = (
+        await conn.runAndReadAll(`SELECT count(*)::INTEGER, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER FROM read_parquet('${glob}')`)
+      ).getRows()[0] as number[]
       expect(rows).toEqual([count, count])
     } finally {
       conn.closeSync()

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest'
  * stderr, sends SIGTERM and resolves with that line and the exit code.
  */
 async function waitThenStop(args: string[], env: Record<string, string>): Promise<{ line: string; code: number | null; signal: string | null }> {
-  const child = spawn(process.execPath, ['bin/vigil.js', ...args], { env: { ...process.env, VIGIL_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['bin/vigil.js', ...args], {
+    env: { ...process.env, VIGIL_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   const line = await new Promise<string>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {

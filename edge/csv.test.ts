@@ -50,8 +50,11 @@ describe('CSV timestamps', () => {
 })
 
 describe('CSV columns', () => {
-  it('recognises the seizure export\'s columns and ignores the others', () => {
-    const header = 'time,patient_id,heart_rate_bpm,spo2_percent,body_temperature_c,movement_g,stress_level,blood_glucose_mgdl,sleep_hours,noise_exposure_db,ambient_light_lux,seizure_label,risk_level'.split(',')
+  it("recognises the seizure export's columns and ignores the others", () => {
+    const header =
+      'time,patient_id,heart_rate_bpm,spo2_percent,body_temperature_c,movement_g,stress_level,blood_glucose_mgdl,sleep_hours,noise_exposure_db,ambient_light_lux,seizure_label,risk_level'.split(
+        ',',
+      )
     const c = resolveColumns(header)
     expect(Object.fromEntries(Object.entries(c.fields).map(([k, v]) => [k, v.name]))).toEqual({
       ts: 'time',
@@ -105,7 +108,7 @@ describe('CSV replay', () => {
     const file = path.join(dir, 'bad.csv')
     await writeFile(
       file,
-      [
+      `${[
         'time,patient_id,heart_rate_bpm,spo2_percent,notes',
         '2025-10-10 20:45:48,patient_1,84,95.8,ok',
         '2025-10-10 20:46:18,patient_1,abc,96,bad number',
@@ -114,10 +117,18 @@ describe('CSV replay', () => {
         '2025-10-10 20:47:48,,80,96,no patient',
         '2025-10-10 20:48:18,patient_1,,,no vital',
         '2025-10-10 20:48:48,patient_2,70,,partial row is fine',
-      ].join('\n') + '\n',
+      ].join('\n')}\n`,
     )
     const items = await all(file, { timeZone: 'UTC' })
-    expect(items.map((i) => (i.kind === 'skip' ? `skip ${i.line}` : `ok ${i.line}`))).toEqual(['ok 2', 'skip 3', 'skip 4', 'skip 5', 'skip 6', 'skip 7', 'ok 8'])
+    expect(items.map((i) => (i.kind === 'skip' ? `skip ${i.line}` : `ok ${i.line}`))).toEqual([
+      'ok 2',
+      'skip 3',
+      'skip 4',
+      'skip 5',
+      'skip 6',
+      'skip 7',
+      'ok 8',
+    ])
     const skips = items.filter((i) => i.kind === 'skip') as Array<{ reason: string }>
     expect(skips[0]!.reason).toMatch(/heart_rate_bpm "abc" is not a number/)
     expect(skips[1]!.reason).toMatch(/time "not-a-time" is not a timestamp/)
@@ -128,7 +139,10 @@ describe('CSV replay', () => {
 
   it('skips a row whose patient or device id breaks the id policy, naming the column and the character', async () => {
     const file = path.join(dir, 'ids.csv')
-    await writeFile(file, 'time,patient_id,device_id,heart_rate_bpm\n2025-10-10 20:45:48,Jos\u00e9,w-1,80\n2025-10-10 20:45:49,bed 4,w-1,80\n2025-10-10 20:45:50,p-1,w/1,80\n2025-10-10 20:45:51,p-1,w-1,80\n')
+    await writeFile(
+      file,
+      'time,patient_id,device_id,heart_rate_bpm\n2025-10-10 20:45:48,Jos\u00e9,w-1,80\n2025-10-10 20:45:49,bed 4,w-1,80\n2025-10-10 20:45:50,p-1,w/1,80\n2025-10-10 20:45:51,p-1,w-1,80\n',
+    )
     const items = await all(file, { timeZone: 'UTC' })
     expect(items.map((i) => (i.kind === 'skip' ? i.reason : 'ok'))).toEqual([
       expect.stringMatching(/^patient_id must be .*; got a non-ASCII character U\+00E9 at position 4$/),

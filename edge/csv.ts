@@ -58,7 +58,10 @@ export interface ColumnMap {
 /** Parses `--columns field=column,...` into a map of field to header name. */
 export function parseColumnsFlag(text: string): Partial<Record<CsvField, string>> {
   const out: Partial<Record<CsvField, string>> = {}
-  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)) {
     const eq = part.indexOf('=')
     const field = part.slice(0, eq).trim() as CsvField
     const column = part.slice(eq + 1).trim()
@@ -76,7 +79,8 @@ export function resolveColumns(header: readonly string[], explicit: Partial<Reco
   const used = new Set<number>()
   for (const [field, name] of Object.entries(explicit) as [CsvField, string][]) {
     const index = header.findIndex((h) => h === name || h.trim() === name)
-    if (index < 0) throw new VigilError('INPUT_INVALID', `--columns names "${name}" for ${field}, but the CSV header has no such column (it has ${header.join(', ')}).`)
+    if (index < 0)
+      throw new VigilError('INPUT_INVALID', `--columns names "${name}" for ${field}, but the CSV header has no such column (it has ${header.join(', ')}).`)
     fields[field] = { index, unit: 'native', name }
     used.add(index)
   }
@@ -97,7 +101,10 @@ export function resolveColumns(header: readonly string[], explicit: Partial<Reco
   if (fields.ts === undefined) missing.push('a timestamp column (e.g. time or timestamp)')
   if (!VITALS.some((v) => fields[v] !== undefined)) missing.push(`at least one vital column (e.g. heart_rate_bpm, spo2_percent)`)
   if (missing.length > 0) {
-    throw new VigilError('INPUT_INVALID', `The CSV header (${header.join(', ')}) lacks ${missing.join(' and ')}: rename the columns or map them with --columns field=column,...`)
+    throw new VigilError(
+      'INPUT_INVALID',
+      `The CSV header (${header.join(', ')}) lacks ${missing.join(' and ')}: rename the columns or map them with --columns field=column,...`,
+    )
   }
   return { fields, ignored: header.filter((_, i) => !used.has(i)) }
 }

@@ -109,7 +109,16 @@ describe('vigil edge (simulated devices into Kafka)', () => {
         continue
       }
       const v = p.reading.vitals
-      if ((v.heartRate ?? 0) > 300 || (v.spo2 ?? 0) > 100 || (v.glucose ?? 0) < 0 || (v.systolic ?? 0) > 300 || (v.diastolic ?? 0) < 0 || (v.respRate ?? 0) > 100 || (v.temperature ?? 0) > 45) implausible++
+      if (
+        (v.heartRate ?? 0) > 300 ||
+        (v.spo2 ?? 0) > 100 ||
+        (v.glucose ?? 0) < 0 ||
+        (v.systolic ?? 0) > 300 ||
+        (v.diastolic ?? 0) < 0 ||
+        (v.respRate ?? 0) > 100 ||
+        (v.temperature ?? 0) > 45
+      )
+        implausible++
       const id = `${p.reading.deviceId}/${p.reading.seq}`
       seen.set(id, (seen.get(id) ?? 0) + 1)
     }
@@ -164,7 +173,11 @@ describe('vigil edge --via http (through the gateway)', () => {
     const gw = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet })
     let schemaFaults: number
     try {
-      const summary = await run(config, { patients: 12, rate: 'max', count: 3_000, seed: 8, start: START, faults: 0.2, via: 'http', gatewayUrl: gw.url, httpBatch: 500 }, { log: quiet })
+      const summary = await run(
+        config,
+        { patients: 12, rate: 'max', count: 3_000, seed: 8, start: START, faults: 0.2, via: 'http', gatewayUrl: gw.url, httpBatch: 500 },
+        { log: quiet },
+      )
       schemaFaults = summary.faults.missingField + summary.faults.wrongType + summary.faults.malformedJson
       expect(schemaFaults).toBeGreaterThan(0)
       expect(summary).toMatchObject({ sent: 3_000, refusedByGateway: schemaFaults, acked: 3_000 - schemaFaults, unacknowledged: 0 })
@@ -185,10 +198,17 @@ describe('vigil edge --replay (CSV into Kafka)', () => {
     const keys = new Set(records.map((r) => r.key))
     expect(keys).toEqual(new Set(['patient_1', 'patient_2', 'patient_3', 'patient_4', 'patient_5']))
     const first = records.map((r) => JSON.parse(r.value.toString()) as Reading).find((r) => r.patientId === 'patient_3' && r.seq === 1)
-    expect(first).toEqual({ v: 1, patientId: 'patient_3', deviceId: 'csv-patient_3', ts: Date.UTC(2025, 9, 10, 20, 45, 48, 182), seq: 1, vitals: { heartRate: 84, spo2: 95.8, glucose: 96, temperature: 36.98 } })
+    expect(first).toEqual({
+      v: 1,
+      patientId: 'patient_3',
+      deviceId: 'csv-patient_3',
+      ts: Date.UTC(2025, 9, 10, 20, 45, 48, 182),
+      seq: 1,
+      vitals: { heartRate: 84, spo2: 95.8, glucose: 96, temperature: 36.98 },
+    })
   })
 
-  it('keeps the file\'s own timing with --realtime, divided by --speedup', async () => {
+  it("keeps the file's own timing with --realtime, divided by --speedup", async () => {
     const e = await env()
     const dir = await mkdtemp(path.join(tmpdir(), 'vigil-replay-'))
     try {

@@ -25,7 +25,15 @@ function inject(rate: number, n: number, seed = 9): { records: EdgeRecord[]; inj
 /** Impossible for a living body: the speed layer's plausibility check must refuse these. */
 function implausible(r: Reading): boolean {
   const v = r.vitals
-  return (v.heartRate ?? 70) > 300 || (v.spo2 ?? 95) > 100 || (v.glucose ?? 100) < 0 || (v.systolic ?? 120) > 300 || (v.diastolic ?? 80) < 0 || (v.respRate ?? 15) > 100 || (v.temperature ?? 37) > 45
+  return (
+    (v.heartRate ?? 70) > 300 ||
+    (v.spo2 ?? 95) > 100 ||
+    (v.glucose ?? 100) < 0 ||
+    (v.systolic ?? 120) > 300 ||
+    (v.diastolic ?? 80) < 0 ||
+    (v.respRate ?? 15) > 100 ||
+    (v.temperature ?? 37) > 45
+  )
 }
 
 describe('the fault injector', () => {
@@ -68,7 +76,7 @@ describe('the fault injector', () => {
     for (const { r, i } of dups) expect(records[i - 1]!.value).toBe(r.value)
   })
 
-  it('sends an out-of-order reading after the same device\'s next one, and a late one minutes behind the stream', () => {
+  it("sends an out-of-order reading after the same device's next one, and a late one minutes behind the stream", () => {
     const { records: all, drainedFrom } = inject(0.5, 4_000)
     // What the end of a run flushes has no successor to follow.
     const records = all.slice(0, drainedFrom)

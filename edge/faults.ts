@@ -46,7 +46,7 @@ const prefixes = new Map<string, { patientId: string; prefix: string }>()
 function prefixOf(patientId: string, deviceId: string): string {
   const cached = prefixes.get(deviceId)
   if (cached !== undefined && cached.patientId === patientId) return cached.prefix
-  const prefix = '{"v":1,"patientId":' + JSON.stringify(patientId) + ',"deviceId":' + JSON.stringify(deviceId) + ',"ts":'
+  const prefix = `{"v":1,"patientId":${JSON.stringify(patientId)},"deviceId":${JSON.stringify(deviceId)},"ts":`
   if (prefixes.size >= 100_000) prefixes.clear()
   prefixes.set(deviceId, { patientId, prefix })
   return prefix
@@ -62,9 +62,9 @@ export function encodeReading(r: Reading): string {
   const v = r.vitals
   for (const k of VITALS) {
     const x = v[k]
-    if (x !== undefined) vitals += (vitals.length === 0 ? '"' : ',"') + k + '":' + x
+    if (x !== undefined) vitals += `${(vitals.length === 0 ? '"' : ',"') + k}":${x}`
   }
-  return prefixOf(r.patientId, r.deviceId) + r.ts + ',"seq":' + r.seq + ',"vitals":{' + vitals + '}}'
+  return `${prefixOf(r.patientId, r.deviceId) + r.ts},"seq":${r.seq},"vitals":{${vitals}}}`
 }
 
 /** A vital set to a value outside any living body, keeping the JSON type (a number). */

@@ -51,7 +51,7 @@ describe('the flow from a source to the sink', () => {
     expect(f.stoppedBy).toBe('duration')
   })
 
-  it('ends the wait at the deadline, on stop(), and with the sink\'s fatal error', async () => {
+  it("ends the wait at the deadline, on stop(), and with the sink's fatal error", async () => {
     const late = flow({ durationS: 2 }, { t: 1_000 })
     expect(late.f.deadline).toBe(3_000)
     expect(await late.f.wait(1_000)).toBe(true)

@@ -39,7 +39,7 @@ describe('the pacer under --rate R', () => {
   })
 })
 
-describe('the pacer under --speedup K (the devices\' own cadences)', () => {
+describe("the pacer under --speedup K (the devices' own cadences)", () => {
   it('makes a reading due when its simulated time comes and stamps it with that moment', () => {
     const clock = fakeClock(2_000)
     const pacer = new Pacer(simulationSchedule(undefined, 60, START), clock.now)
@@ -80,7 +80,7 @@ describe('the pacer under --speedup K (the devices\' own cadences)', () => {
 })
 
 describe('the pacer as fast as possible (--rate max, a replay without --realtime)', () => {
-  it('makes every record due now and keeps the readings\' own event time', () => {
+  it("makes every record due now and keeps the readings' own event time", () => {
     const clock = fakeClock(7_000)
     const pacer = new Pacer(simulationSchedule('max', 60, START), clock.now)
     clock.t = 7_250
@@ -92,7 +92,7 @@ describe('the pacer as fast as possible (--rate max, a replay without --realtime
 })
 
 describe('the pacer of a replay', () => {
-  it('with --realtime, keeps the file\'s own timing divided by --speedup, counted from its first row', () => {
+  it("with --realtime, keeps the file's own timing divided by --speedup, counted from its first row", () => {
     const clock = fakeClock(100)
     const pacer = new Pacer(replaySchedule(true, 50, 2), clock.now)
     const first = Date.UTC(2025, 9, 10, 20, 0, 0)

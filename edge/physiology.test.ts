@@ -141,7 +141,7 @@ describe('the simulator', () => {
     expect(Math.max(...g) - Math.min(...g)).toBeGreaterThan(40)
   })
 
-  it('holds only the vitals the persona\'s devices measure', () => {
+  it("holds only the vitals the persona's devices measure", () => {
     const readings = collect(6, 2, 3_600_000)
     const seen = new Map<string, Set<string>>()
     for (const r of readings) for (const v of Object.keys(r.vitals)) seen.set(r.patientId, (seen.get(r.patientId) ?? new Set()).add(v))

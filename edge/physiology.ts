@@ -14,7 +14,7 @@
  * Everything random comes from seeded generators forked per patient, so a run is reproducible.
  */
 import type { Vital, Vitals } from '../lib/contract/schema.ts'
-import { Prng } from './prng.ts'
+import type { Prng } from './prng.ts'
 import { EPISODE_SHAPES, type Baselines, type EpisodeKind, type Persona } from './personas.ts'
 
 export interface Episode {
@@ -76,7 +76,7 @@ export function intensity(e: Episode, t: number): number {
 }
 
 function clamp(x: number, lo: number, hi: number): number {
-  return x < lo ? lo : x > hi ? hi : x
+  return x < lo ? lo : Math.min(x, hi)
 }
 
 export class Patient {

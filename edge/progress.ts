@@ -22,18 +22,21 @@ export function startProgress(
 ): { stop(): void } {
   let lastSent = 0
   let lastT = now()
-  const timer = setInterval(() => {
-    const t = now()
-    const rate = ((counters.sent - lastSent) / (t - lastT)) * 1000
-    lastSent = counters.sent
-    lastT = t
-    const s = sink.stats
-    const errors = s.refused + counters.skipped
-    const outages = s.outages > 0 ? ` · outages ${s.outages}` : ''
-    const line = `${Math.round(rate)} readings/s · total ${counters.sent} · acked ${s.acked} · errors ${errors}${outages}`
-    if (stream === undefined) log.info(line.replaceAll(' · ', ', '))
-    else stream.write(`\redge: ${line}   `)
-  }, stream === undefined ? 10_000 : 1_000)
+  const timer = setInterval(
+    () => {
+      const t = now()
+      const rate = ((counters.sent - lastSent) / (t - lastT)) * 1000
+      lastSent = counters.sent
+      lastT = t
+      const s = sink.stats
+      const errors = s.refused + counters.skipped
+      const outages = s.outages > 0 ? ` · outages ${s.outages}` : ''
+      const line = `${Math.round(rate)} readings/s · total ${counters.sent} · acked ${s.acked} · errors ${errors}${outages}`
+      if (stream === undefined) log.info(line.replaceAll(' · ', ', '))
+      else stream.write(`\redge: ${line}   `)
+    },
+    stream === undefined ? 10_000 : 1_000,
+  )
   timer.unref()
   return {
     stop() {

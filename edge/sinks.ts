@@ -279,7 +279,7 @@ class HttpSink implements Sink {
       lines.push(r.value)
       lane.head++
     }
-    const outcome = await this.#post(lines.join('\n') + '\n', 'application/x-ndjson', lines.length)
+    const outcome = await this.#post(`${lines.join('\n')}\n`, 'application/x-ndjson', lines.length)
     if (outcome === 'accepted') this.stats.acked += lines.length
     else {
       this.stats.refused += lines.length

@@ -99,5 +99,5 @@ export function formatSummary(s: EdgeSummary): string {
   }
   if (s.outages > 0) lines.push(`outages: ${s.outages}, ${(s.outageMs / 1000).toFixed(1)} s in total; nothing lost`)
   if (s.unacknowledged > 0) lines.push(`WARNING: ${s.unacknowledged} records were not acknowledged before the edge stopped`)
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }

@@ -4,7 +4,7 @@ import type { Reading } from '../lib/contract/schema.ts'
 
 const reading = (n: number): Reading => ({ v: 1, patientId: `p-${n}`, deviceId: `wrist-${n}`, ts: 1763805600000 + n, seq: n + 1, vitals: { heartRate: 70 } })
 
-describe('the gateway\'s request bodies', () => {
+describe("the gateway's request bodies", () => {
   it('reads the media type without parameters, in lower case', () => {
     expect(mediaType('Application/X-NDJSON; charset=utf-8')).toBe('application/x-ndjson')
     expect(mediaType(undefined)).toBe('')

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayCounts } from './counts.ts'
 
-describe('the gateway\'s status line', () => {
+describe("the gateway's status line", () => {
   it('counts 4xx answers as refused and 503 as unavailable, and gives the rate since the last line', () => {
     const c = new GatewayCounts()
     c.startLines(1_000)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DeviceTokens } from './device-tokens.ts'
 
-describe('the gateway\'s device tokens', () => {
+describe("the gateway's device tokens", () => {
   it('accepts only "Bearer <token>" with a configured token', () => {
     const t = new DeviceTokens(['alpha-token', 'beta-token'])
     expect(t.generated).toBe(false)

@@ -38,26 +38,47 @@ describe('FHIR mapping', () => {
   })
 
   it('takes the device id from device.reference and refuses ids outside the id policy, pointing at the reference', () => {
-    expect(observationToReading({ ...heartRate, device: { reference: 'https://fhir.example.org/r4/Device/monitor-7/_history/1' } })).toMatchObject({ ok: true, reading: { patientId: 'example', deviceId: 'monitor-7' } })
-    expect(observationToReading({ ...heartRate, device: { reference: 'DeviceMetric/monitor-7' } })).toMatchObject({ ok: true, reading: { deviceId: 'DeviceMetric-monitor-7' } })
+    expect(observationToReading({ ...heartRate, device: { reference: 'https://fhir.example.org/r4/Device/monitor-7/_history/1' } })).toMatchObject({
+      ok: true,
+      reading: { patientId: 'example', deviceId: 'monitor-7' },
+    })
+    expect(observationToReading({ ...heartRate, device: { reference: 'DeviceMetric/monitor-7' } })).toMatchObject({
+      ok: true,
+      reading: { deviceId: 'DeviceMetric-monitor-7' },
+    })
     expect(observationToReading({ ...heartRate, device: { reference: 'Location/ward-3' } })).toMatchObject({ ok: false })
     expect(observationToReading({ ...heartRate, subject: { reference: 'Patient/\u0440-1' } })).toEqual({
       ok: false,
       errors: [{ pointer: '/subject/reference', detail: expect.stringContaining('got a non-ASCII character U+0440 at position 1') }],
     })
-    expect(observationToReading({ ...heartRate, device: { reference: 'Device/a<b>' } })).toEqual({ ok: false, errors: [{ pointer: '/device/reference', detail: expect.stringContaining('got "<" at position 2') }] })
-    expect(observationToReading({ ...heartRate, subject: { reference: `Patient/${'p'.repeat(64)}` } })).toEqual({ ok: false, errors: [{ pointer: '/device/reference', detail: expect.stringContaining('send device.reference') }] })
+    expect(observationToReading({ ...heartRate, device: { reference: 'Device/a<b>' } })).toEqual({
+      ok: false,
+      errors: [{ pointer: '/device/reference', detail: expect.stringContaining('got "<" at position 2') }],
+    })
+    expect(observationToReading({ ...heartRate, subject: { reference: `Patient/${'p'.repeat(64)}` } })).toEqual({
+      ok: false,
+      errors: [{ pointer: '/device/reference', detail: expect.stringContaining('send device.reference') }],
+    })
   })
 
   it('converts [degF] to Cel and refuses a unit UCUM cannot convert, naming the field', () => {
     const f = observationToReading({ ...bodyTemperature, valueQuantity: { value: 98.6, unit: '°F', system: 'http://unitsofmeasure.org', code: '[degF]' } })
     expect(f).toMatchObject({ ok: true, reading: { vitals: { temperature: 37 } } })
     const bad = observationToReading({ ...heartRate, valueQuantity: { value: 1.2, system: 'http://unitsofmeasure.org', code: 'Hz' } })
-    expect(bad).toEqual({ ok: false, errors: [{ pointer: '/valueQuantity/code', detail: expect.stringMatching(/unit "Hz" is not accepted for heartRate: use one of \/min/) }] })
+    expect(bad).toEqual({
+      ok: false,
+      errors: [{ pointer: '/valueQuantity/code', detail: expect.stringMatching(/unit "Hz" is not accepted for heartRate: use one of \/min/) }],
+    })
   })
 
   it('names every bad field at once', () => {
-    const r = observationToReading({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '1234-5' }] }, subject: { reference: 'Device/1' }, effectiveDateTime: 'yesterday' })
+    const r = observationToReading({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '1234-5' }] },
+      subject: { reference: 'Device/1' },
+      effectiveDateTime: 'yesterday',
+    })
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r.errors.map((e) => e.pointer)).toEqual(['/code/coding', '/subject/reference', '/effectiveDateTime'])
   })
@@ -72,11 +93,18 @@ describe('FHIR mapping', () => {
   })
 
   it('maps a Bundle entry by entry, leaves other resources out and points at the bad entry', () => {
-    const ok = bundleToReadings({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: heartRate }, { resource: { resourceType: 'Patient', id: 'example' } }, { resource: bloodPressure }] })
+    const ok = bundleToReadings({
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [{ resource: heartRate }, { resource: { resourceType: 'Patient', id: 'example' } }, { resource: bloodPressure }],
+    })
     expect(ok.errors).toEqual([])
     expect(ok.ignored).toBe(1)
     expect(ok.readings.map((r) => r.vitals)).toEqual([{ heartRate: 44 }, { systolic: 107, diastolic: 60 }])
-    const bad = bundleToReadings({ resourceType: 'Bundle', entry: [{ resource: heartRate }, { resource: { ...heartRate, valueQuantity: { value: 'fast', code: '/min' } } }] })
+    const bad = bundleToReadings({
+      resourceType: 'Bundle',
+      entry: [{ resource: heartRate }, { resource: { ...heartRate, valueQuantity: { value: 'fast', code: '/min' } } }],
+    })
     expect(bad.errors).toEqual([{ pointer: '/entry/1/resource/valueQuantity/value', detail: 'expected a number, received "fast"' }])
   })
 })

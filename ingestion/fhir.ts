@@ -256,7 +256,10 @@ function panelVitals(obs: Record<string, unknown>, pointer: string, errors: Fiel
     if (v !== undefined) vitals[f] = v
   })
   if (vitals.systolic === undefined && vitals.diastolic === undefined && !errors.some((e) => e.pointer.startsWith(`${pointer}/component`))) {
-    errors.push({ pointer: `${pointer}/component`, detail: 'a blood-pressure panel needs a systolic (8480-6) or diastolic (8462-4) component with a valueQuantity' })
+    errors.push({
+      pointer: `${pointer}/component`,
+      detail: 'a blood-pressure panel needs a systolic (8480-6) or diastolic (8462-4) component with a valueQuantity',
+    })
   }
   return vitals
 }

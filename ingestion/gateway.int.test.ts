@@ -29,10 +29,25 @@ async function setup(options: GatewayOptionsInput = {}, configOverride: Partial<
 }
 
 function reading(n: number, over: Partial<Reading> = {}): Reading {
-  return { v: 1, patientId: `p-${String(n % 5).padStart(4, '0')}`, deviceId: `wrist-${n % 5}`, ts: 1763805600000 + n * 1000, seq: n + 1, vitals: { heartRate: 60 + (n % 40), spo2: 97 }, ...over }
+  return {
+    v: 1,
+    patientId: `p-${String(n % 5).padStart(4, '0')}`,
+    deviceId: `wrist-${n % 5}`,
+    ts: 1763805600000 + n * 1000,
+    seq: n + 1,
+    vitals: { heartRate: 60 + (n % 40), spo2: 97 },
+    ...over,
+  }
 }
 
-async function post(gw: Gateway, path: string, body: string, contentType: string, token: string | null = TOKEN): Promise<{ status: number; type: string; json: any; headers: Headers }> {
+async function post(
+  gw: Gateway,
+  path: string,
+  body: string,
+  contentType: string,
+  token: string | null = TOKEN,
+  // biome-ignore lint/suspicious/noExplicitAny: answers of many shapes, each test reads the fields it checks
+): Promise<{ status: number; type: string; json: any; headers: Headers }> {
   const headers: Record<string, string> = { 'content-type': contentType }
   if (token !== null) headers.authorization = `Bearer ${token}`
   const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers, body })
@@ -52,7 +67,7 @@ describe('vigil ingest (the device gateway)', () => {
     const { gw, env } = await setup()
     const one = await post(gw, '/v1/readings', JSON.stringify(reading(1)), 'application/json')
     expect(one).toMatchObject({ status: 202, json: { accepted: 1 } })
-    const batch = [2, 3, 4].map((n) => JSON.stringify(reading(n))).join('\n') + '\n'
+    const batch = `${[2, 3, 4].map((n) => JSON.stringify(reading(n))).join('\n')}\n`
     const many = await post(gw, '/v1/readings', batch, 'application/x-ndjson; charset=utf-8')
     expect(many).toMatchObject({ status: 202, json: { accepted: 3 } })
     expect(await recordCount(env.config, env.topics.readings)).toBe(4)
@@ -67,19 +82,34 @@ describe('vigil ingest (the device gateway)', () => {
       const res = await post(gw, '/fhir/Observation', JSON.stringify(obs), 'application/fhir+json')
       expect(res, JSON.stringify(res.json)).toMatchObject({ status: 202, json: { accepted: 1 } })
     }
-    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [...EXPECTED.map(({ obs }) => ({ resource: obs })), { resource: { resourceType: 'Patient', id: 'example' } }] }
-    expect(await post(gw, '/fhir', JSON.stringify(bundle), 'application/fhir+json')).toMatchObject({ status: 202, json: { accepted: EXPECTED.length, ignored: 1 } })
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [...EXPECTED.map(({ obs }) => ({ resource: obs })), { resource: { resourceType: 'Patient', id: 'example' } }],
+    }
+    expect(await post(gw, '/fhir', JSON.stringify(bundle), 'application/fhir+json')).toMatchObject({
+      status: 202,
+      json: { accepted: EXPECTED.length, ignored: 1 },
+    })
     const n = EXPECTED.length * 2
     const records = await readTopic(env.config, env.topics.readings, n)
     const values = records.map((r) => JSON.parse(r.value.toString()) as Reading)
-    for (const { name, reading: expected } of EXPECTED) expect(values.filter((v) => JSON.stringify(v) === JSON.stringify(expected)), name).toHaveLength(2)
+    for (const { name, reading: expected } of EXPECTED)
+      expect(
+        values.filter((v) => JSON.stringify(v) === JSON.stringify(expected)),
+        name,
+      ).toHaveLength(2)
   })
 
   it('answers each bad request with its status and an application/problem+json naming every bad field, and stores nothing', async () => {
     const { gw, env } = await setup({ bodyLimitBytes: 4_096 })
     const good = JSON.stringify(reading(1))
     const noToken = await post(gw, '/v1/readings', good, 'application/json', null)
-    expect(noToken).toMatchObject({ status: 401, type: expect.stringContaining('application/problem+json'), json: { status: 401, title: expect.any(String), type: expect.any(String) } })
+    expect(noToken).toMatchObject({
+      status: 401,
+      type: expect.stringContaining('application/problem+json'),
+      json: { status: 401, title: expect.any(String), type: expect.any(String) },
+    })
     expect(noToken.headers.get('www-authenticate')).toMatch(/^Bearer/)
     expect(await post(gw, '/v1/readings', good, 'application/json', 'not-a-valid-token')).toMatchObject({ status: 401 })
     expect(await post(gw, '/v1/readings', good, 'text/plain')).toMatchObject({ status: 415, type: expect.stringContaining('application/problem+json') })
@@ -88,7 +118,12 @@ describe('vigil ingest (the device gateway)', () => {
     expect(await post(gw, '/v1/readings', big, 'application/x-ndjson')).toMatchObject({ status: 413, json: { status: 413 } })
     expect(await post(gw, '/v1/readings', '{"v":1,', 'application/json')).toMatchObject({ status: 400, json: { errors: [{ pointer: '/' }] } })
 
-    const invalid = await post(gw, '/v1/readings', JSON.stringify({ v: 1, patientId: '', ts: 'noon', seq: -1, vitals: { heartRate: 'fast' } }), 'application/json')
+    const invalid = await post(
+      gw,
+      '/v1/readings',
+      JSON.stringify({ v: 1, patientId: '', ts: 'noon', seq: -1, vitals: { heartRate: 'fast' } }),
+      'application/json',
+    )
     expect(invalid.status).toBe(400)
     const pointers = [...new Set((invalid.json.errors as Array<{ pointer: string }>).map((e) => e.pointer))].sort()
     expect(pointers).toEqual(['/deviceId', '/patientId', '/seq', '/ts', '/vitals/heartRate'])
@@ -101,9 +136,20 @@ describe('vigil ingest (the device gateway)', () => {
       { pointer: '/2/vitals/spo2', line: 3, detail: expect.any(String) },
     ])
 
-    const fhirBad = await post(gw, '/fhir/Observation', JSON.stringify({ ...EXPECTED[0]!.obs, valueQuantity: { value: 44, system: 'http://unitsofmeasure.org', code: 'kg' } }), 'application/fhir+json')
-    expect(fhirBad).toMatchObject({ status: 400, json: { errors: [{ pointer: '/valueQuantity/code', detail: expect.stringMatching(/unit "kg" is not accepted for heartRate/) }] } })
-    expect(await post(gw, '/fhir', JSON.stringify({ resourceType: 'Observation' }), 'application/fhir+json')).toMatchObject({ status: 400, json: { errors: [{ pointer: '/resourceType' }] } })
+    const fhirBad = await post(
+      gw,
+      '/fhir/Observation',
+      JSON.stringify({ ...EXPECTED[0]!.obs, valueQuantity: { value: 44, system: 'http://unitsofmeasure.org', code: 'kg' } }),
+      'application/fhir+json',
+    )
+    expect(fhirBad).toMatchObject({
+      status: 400,
+      json: { errors: [{ pointer: '/valueQuantity/code', detail: expect.stringMatching(/unit "kg" is not accepted for heartRate/) }] },
+    })
+    expect(await post(gw, '/fhir', JSON.stringify({ resourceType: 'Observation' }), 'application/fhir+json')).toMatchObject({
+      status: 400,
+      json: { errors: [{ pointer: '/resourceType' }] },
+    })
     expect(await post(gw, '/v2/readings', good, 'application/json')).toMatchObject({ status: 404, json: { status: 404 } })
 
     expect(await recordCount(env.config, env.topics.readings)).toBe(0)

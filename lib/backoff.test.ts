@@ -52,9 +52,9 @@ describe('pollUntil', () => {
 
   it('gives up at once when told the awaited thing will never come', async () => {
     const started = Date.now()
-    await expect(pollUntil(async () => false, { timeoutMs: 10_000, intervalMs: 5, what: 'the broker', giveUpIf: () => 'the broker process exited' })).rejects.toThrow(
-      'the broker process exited while waiting for the broker',
-    )
+    await expect(
+      pollUntil(async () => false, { timeoutMs: 10_000, intervalMs: 5, what: 'the broker', giveUpIf: () => 'the broker process exited' }),
+    ).rejects.toThrow('the broker process exited while waiting for the broker')
     expect(Date.now() - started).toBeLessThan(1_000)
   })
 

@@ -46,7 +46,10 @@ async function kafkajsLag(brokers: readonly string[], group: string, topic: stri
   }
 }
 
-const strip = (g: Pick<GroupLag, 'total' | 'partitions'>) => ({ total: g.total, partitions: g.partitions.map(({ partition, end, committed, lag }) => ({ partition, end, committed, lag })) })
+const strip = (g: Pick<GroupLag, 'total' | 'partitions'>) => ({
+  total: g.total,
+  partitions: g.partitions.map(({ partition, end, committed, lag }) => ({ partition, end, committed, lag })),
+})
 
 describe('committed-offset lag', () => {
   let env: TestEnv
@@ -69,7 +72,9 @@ describe('committed-offset lag', () => {
     // Records per partition (6 partitions): p5 stays empty.
     const counts = [12, 9, 7, 15, 10, 0]
     await producer.send({
-      messages: counts.flatMap((n, partition) => Array.from({ length: n }, (_, i) => ({ topic, partition, key: Buffer.from(`k-${partition}-${i}`), value: Buffer.from('{}') }))),
+      messages: counts.flatMap((n, partition) =>
+        Array.from({ length: n }, (_, i) => ({ topic, partition, key: Buffer.from(`k-${partition}-${i}`), value: Buffer.from('{}') })),
+      ),
     })
 
     // The speed layer's group reads everything, then commits p0 to its end, p1 to 3 and p2 to 0;
@@ -158,7 +163,7 @@ describe('committed-offset lag', () => {
     expect(failed?.stderr).toBe(`vigil status: Kafka is not reachable at 127.0.0.1:${port}: start it with \`npx vigil stack up\` or set VIGIL_KAFKA_BROKERS.\n`)
   })
 
-  it('the speed layer\'s status line reports lag 0 once it has caught up, as kafkajs does, however much it has read', async () => {
+  it("the speed layer's status line reports lag 0 once it has caught up, as kafkajs does, however much it has read", async () => {
     const topic = env.topics.readings
     const lines: { msg: string; lag: number | null }[] = []
     const sink = new Writable({

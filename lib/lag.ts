@@ -53,9 +53,11 @@ export async function committedLag(admin: Admin, target: { groups: readonly stri
   const committed = await admin.listConsumerGroupOffsets({
     groups: target.groups.map((groupId) => ({ groupId, topics: [{ name: topic, partitionIndexes: indexes }] })),
   })
-  const at = (timestamp: bigint) => admin.listOffsets({ topics: [{ name: topic, partitions: indexes.map((partitionIndex) => ({ partitionIndex, timestamp })) }] })
+  const at = (timestamp: bigint) =>
+    admin.listOffsets({ topics: [{ name: topic, partitions: indexes.map((partitionIndex) => ({ partitionIndex, timestamp })) }] })
   const [ends, starts] = await Promise.all([at(LATEST), at(EARLIEST)])
-  const offsetsOf = (listed: Awaited<ReturnType<typeof at>>) => new Map(listed.find((t) => t.name === topic)?.partitions.map((p) => [p.partitionIndex, Number(p.offset)]) ?? [])
+  const offsetsOf = (listed: Awaited<ReturnType<typeof at>>) =>
+    new Map(listed.find((t) => t.name === topic)?.partitions.map((p) => [p.partitionIndex, Number(p.offset)]) ?? [])
   const endOf = offsetsOf(ends)
   const startOf = offsetsOf(starts)
 

@@ -93,7 +93,10 @@ const DEFAULTS = {
 
 export class BatchingProducer {
   readonly #config: Pick<Config, 'kafkaBrokers'>
-  readonly #options: Required<Pick<BatchingProducerOptions, 'maxBatchRecords' | 'lingerMs' | 'maxBufferedRecords' | 'compression' | 'initialRetryDelayMs' | 'maxRetryDelayMs'>> & BatchingProducerOptions
+  readonly #options: Required<
+    Pick<BatchingProducerOptions, 'maxBatchRecords' | 'lingerMs' | 'maxBufferedRecords' | 'compression' | 'initialRetryDelayMs' | 'maxRetryDelayMs'>
+  > &
+    BatchingProducerOptions
   #producer: Producer<Buffer, Buffer | string, string, string>
   #queue: Pending[] = []
   #buffered = 0
@@ -358,7 +361,10 @@ export class BatchingProducer {
     if (this.#down !== undefined) return
     this.#down = { since: Date.now(), error }
     this.stats.outages++
-    this.#options.log?.warn({ err: describeError(error) }, `Kafka unreachable at ${this.#config.kafkaBrokers.join(',')}: ${this.#options.onFailure === 'retry' ? 'holding readings and retrying with backoff' : 'answering 503 until it is back'}`)
+    this.#options.log?.warn(
+      { err: describeError(error) },
+      `Kafka unreachable at ${this.#config.kafkaBrokers.join(',')}: ${this.#options.onFailure === 'retry' ? 'holding readings and retrying with backoff' : 'answering 503 until it is back'}`,
+    )
     this.#options.onOutage?.(error)
   }
 

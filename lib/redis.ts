@@ -72,11 +72,9 @@ export async function redisAnswers(config: Pick<Config, 'redisUrl'>, timeoutMs =
 }
 
 export function redisUnreachable(config: Pick<Config, 'redisUrl'>, cause?: unknown): VigilError {
-  return new VigilError(
-    'REDIS_UNREACHABLE',
-    `Redis is not reachable at ${config.redisUrl}: start it with \`npx vigil stack up\` or set VIGIL_REDIS_URL.`,
-    { cause },
-  )
+  return new VigilError('REDIS_UNREACHABLE', `Redis is not reachable at ${config.redisUrl}: start it with \`npx vigil stack up\` or set VIGIL_REDIS_URL.`, {
+    cause,
+  })
 }
 
 /**

@@ -36,8 +36,21 @@ const CHARTS = [
   { id: 'respRate', title: 'Respiratory rate', vitals: ['respRate'], min: 5, max: 35, decimals: 0 },
   { id: 'temperature', title: 'Temperature', vitals: ['temperature'], min: 34, max: 41, decimals: 1 },
 ]
-const LINE_COLORS = { heartRate: '#1f5fa8', spo2: '#1f5fa8', glucose: '#1f5fa8', systolic: '#1f5fa8', diastolic: '#7a4fb5', respRate: '#1f5fa8', temperature: '#1f5fa8' }
-const BAND_FILL = { NORMAL: 'rgba(46, 125, 50, 0.07)', WARNING: 'rgba(230, 145, 0, 0.16)', CRITICAL_LOW: 'rgba(198, 40, 40, 0.13)', CRITICAL_HIGH: 'rgba(198, 40, 40, 0.13)' }
+const LINE_COLORS = {
+  heartRate: '#1f5fa8',
+  spo2: '#1f5fa8',
+  glucose: '#1f5fa8',
+  systolic: '#1f5fa8',
+  diastolic: '#7a4fb5',
+  respRate: '#1f5fa8',
+  temperature: '#1f5fa8',
+}
+const BAND_FILL = {
+  NORMAL: 'rgba(46, 125, 50, 0.07)',
+  WARNING: 'rgba(230, 145, 0, 0.16)',
+  CRITICAL_LOW: 'rgba(198, 40, 40, 0.13)',
+  CRITICAL_HIGH: 'rgba(198, 40, 40, 0.13)',
+}
 const TIR_SEGMENTS = [
   { key: 'lt54', label: '<54', cls: 'tir-vlow' },
   { key: 'r54_69', label: '54–69', cls: 'tir-low' },
@@ -157,7 +170,16 @@ function tileFor(/** @type {string} */ id) {
   const news = el('span', { class: 'tile-news' })
   const seen = el('span', { class: 'tile-seen' })
   const stale = el('span', { class: 'stale-badge', text: 'STALE', hidden: true })
-  const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', class: 'tile' }, el('span', { class: 'tile-id', text: id, title: id }), status, news, el('span', { class: 'tile-foot' }, seen, stale)))
+  const button = /** @type {HTMLButtonElement} */ (
+    el(
+      'button',
+      { type: 'button', class: 'tile' },
+      el('span', { class: 'tile-id', text: id, title: id }),
+      status,
+      news,
+      el('span', { class: 'tile-foot' }, seen, stale),
+    )
+  )
   button.addEventListener('click', () => select(id))
   const li = /** @type {HTMLLIElement} */ (el('li', {}, button))
   t = { li, button, status, news, seen, stale, key: '' }
@@ -167,11 +189,16 @@ function tileFor(/** @type {string} */ id) {
 
 function matchesFilter(/** @type {PatientState} */ p) {
   switch (state.filter) {
-    case 'critical': return SEVERITY[p.status] === 2
-    case 'warning': return p.status === 'WARNING'
-    case 'normal': return p.status === 'NORMAL'
-    case 'stale': return isStale(p)
-    default: return true
+    case 'critical':
+      return SEVERITY[p.status] === 2
+    case 'warning':
+      return p.status === 'WARNING'
+    case 'normal':
+      return p.status === 'NORMAL'
+    case 'stale':
+      return isStale(p)
+    default:
+      return true
   }
 }
 
@@ -256,7 +283,13 @@ function renderCurrent() {
   const cards = Object.keys(VITAL_LABELS).map((v) => {
     const vs = p.vitals[v]
     if (vs === undefined) {
-      return el('div', { class: 'vital status-none' }, el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })), el('span', { class: 'vital-value', text: '—' }), el('span', { class: 'vital-status', text: 'No data' }))
+      return el(
+        'div',
+        { class: 'vital status-none' },
+        el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })),
+        el('span', { class: 'vital-value', text: '—' }),
+        el('span', { class: 'vital-status', text: 'No data' }),
+      )
     }
     return el(
       'div',
@@ -305,7 +338,12 @@ function buildCharts() {
     const canvas = el('canvas', { role: 'img', 'aria-label': `${def.title} over the chart window` })
     // Blood pressure shades the systolic bands (NEWS2 scores systolic only).
     const unit = `${state.units[def.vitals[0]] ?? ''}${def.vitals.length > 1 ? ' · bands: systolic' : ''}`
-    const card = el('figure', { class: 'chart-card' }, el('figcaption', {}, el('span', { class: 'chart-title', text: def.title }), el('span', { class: 'unit', text: unit }), value), el('div', { class: 'chart-box' }, canvas))
+    const card = el(
+      'figure',
+      { class: 'chart-card' },
+      el('figcaption', {}, el('span', { class: 'chart-title', text: def.title }), el('span', { class: 'unit', text: unit }), value),
+      el('div', { class: 'chart-box' }, canvas),
+    )
     box.append(card)
     const chart = new Chart(canvas, {
       type: 'line',
@@ -381,10 +419,11 @@ function drawCharts() {
     // The usual range of the vital, widened to the data so that an extreme value stays on screen.
     let lo = def.min
     let hi = def.max
-    for (const ds of chart.data.datasets) for (const pt of ds.data) {
-      if (pt.y < lo) lo = pt.y
-      if (pt.y > hi) hi = pt.y
-    }
+    for (const ds of chart.data.datasets)
+      for (const pt of ds.data) {
+        if (pt.y < lo) lo = pt.y
+        if (pt.y > hi) hi = pt.y
+      }
     const pad = def.decimals > 0 ? 0.5 : 5
     chart.options.scales.y.min = lo === def.min ? def.min : Math.floor(lo - pad)
     chart.options.scales.y.max = hi === def.max ? def.max : Math.ceil(hi + pad)
@@ -546,10 +585,26 @@ function renderDaily(body) {
   const sources = $('daily-sources')
   sources.replaceChildren()
   const cutoff = merged?.cutoffTs ?? null
-  const batchPart = el('span', { class: 'src src-batch' }, el('strong', { text: 'Batch' }), cutoff === null ? 'no batch run yet' : `readings before ${fmtDateTime(cutoff)} · job finished ${meta ? fmtTime(meta.finishedAt) : '?'}`)
-  const livePart = el('span', { class: 'src src-live' }, el('strong', { text: 'Live' }), cutoff === null ? 'every reading the real-time view holds' : `readings since ${fmtDateTime(merged.live.from)}, from the real-time view`)
+  const batchPart = el(
+    'span',
+    { class: 'src src-batch' },
+    el('strong', { text: 'Batch' }),
+    cutoff === null ? 'no batch run yet' : `readings before ${fmtDateTime(cutoff)} · job finished ${meta ? fmtTime(meta.finishedAt) : '?'}`,
+  )
+  const livePart = el(
+    'span',
+    { class: 'src src-live' },
+    el('strong', { text: 'Live' }),
+    cutoff === null ? 'every reading the real-time view holds' : `readings since ${fmtDateTime(merged.live.from)}, from the real-time view`,
+  )
   sources.append(batchPart, livePart)
-  if (merged?.live.partial) sources.append(el('span', { class: 'src-note', text: `Live figures cover only the readings the real-time view still keeps (the last minutes), not the whole time since ${cutoff === null ? 'midnight' : 'the cutoff'}.` }))
+  if (merged?.live.partial)
+    sources.append(
+      el('span', {
+        class: 'src-note',
+        text: `Live figures cover only the readings the real-time view still keeps (the last minutes), not the whole time since ${cutoff === null ? 'midnight' : 'the cutoff'}.`,
+      }),
+    )
   const rows = merged?.vitals ?? []
   $('daily-empty').hidden = rows.length > 0
   $('daily-empty').textContent = rows.length > 0 ? '' : 'No statistics for this day yet. Run the batch job, or wait for readings.'
@@ -559,7 +614,14 @@ function renderDaily(body) {
       const d = decimalsOf(r.vital)
       const f = r.merged
       const count = el('td', { class: 'num' }, (f?.count ?? 0).toLocaleString())
-      count.append(el('span', { class: 'split' }, el('span', { class: 'chip chip-batch', text: `batch ${(r.batch?.count ?? 0).toLocaleString()}` }), el('span', { class: 'chip chip-live', text: `live ${(r.live?.count ?? 0).toLocaleString()}` })))
+      count.append(
+        el(
+          'span',
+          { class: 'split' },
+          el('span', { class: 'chip chip-batch', text: `batch ${(r.batch?.count ?? 0).toLocaleString()}` }),
+          el('span', { class: 'chip chip-live', text: `live ${(r.live?.count ?? 0).toLocaleString()}` }),
+        ),
+      )
       return el(
         'tr',
         {},

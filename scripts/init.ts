@@ -45,7 +45,10 @@ export async function reset(config: Config, say: (line: string) => void = () => 
       const described = await admin.describeGroups({ groups: ours })
       const busy = [...described.values()].filter((g) => g.members.size > 0).map((g) => g.id)
       if (busy.length > 0) {
-        throw new VigilError('STAGE_FAILED', `consumer group${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still ha${busy.length > 1 ? 've' : 's'} running members: stop the running layers (vigil speed, archive, serve, all) before \`vigil init\`.`)
+        throw new VigilError(
+          'STAGE_FAILED',
+          `consumer group${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still ha${busy.length > 1 ? 've' : 's'} running members: stop the running layers (vigil speed, archive, serve, all) before \`vigil init\`.`,
+        )
       }
       await admin.deleteGroups({ groups: ours })
       summary.groupsDeleted = ours
@@ -63,7 +66,17 @@ export async function reset(config: Config, say: (line: string) => void = () => 
     }
     const specs = topicSpecs(config.topicPrefix)
     // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
-    await pollUntil(async () => (await ensureTopics(admin, specs), true), { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
+    await pollUntil(
+      async () => {
+        await ensureTopics(admin, specs)
+        return true
+      },
+      {
+        timeoutMs: TOPIC_DELETE_TIMEOUT_MS,
+        intervalMs: 250,
+        what: 'the topics to be created',
+      },
+    )
     summary.topicsRecreated = specs.map((s) => `${s.name} (${s.partitions} partitions)`)
     say(`topics recreated: ${summary.topicsRecreated.join(', ')}`)
     say(`consumer groups deleted: ${summary.groupsDeleted.length === 0 ? 'none existed' : summary.groupsDeleted.join(', ')}`)
@@ -117,7 +130,10 @@ export async function confirm(config: Config, yes: boolean): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr })
   try {
     const lake = path.resolve(config.datalakeDir)
-    const exists = await stat(lake).then(() => true, () => false)
+    const exists = await stat(lake).then(
+      () => true,
+      () => false,
+    )
     const answer = await rl.question(
       `This deletes the topics ${Object.values(topicNames(config.topicPrefix)).join(', ')} (recreated empty), ` +
         `every Redis key under "${config.redisPrefix}" at ${config.redisUrl}, and ${exists ? 'everything in' : 'the folder'} ${lake}. Go on? [y/N] `,

@@ -22,7 +22,8 @@ let serving: Serving
 let redis: RedisClient
 let keys: RedisKeys
 
-const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) => fetch(`${serving.url}${path}`, { headers, redirect: 'manual' })
+const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
+  fetch(`${serving.url}${path}`, { headers, redirect: 'manual' })
 
 beforeAll(async () => {
   env = await createTestEnv()
@@ -58,7 +59,11 @@ describe('serving API', () => {
 
   it.each(protectedRoutes)('%s %s without the token or with a wrong one is 401 with an empty body', async (method, path) => {
     for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { cookie: 'vigil_session=forged' }] as Record<string, string>[]) {
-      const res = await fetch(`${serving.url}${path}`, { method, headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, body: method === 'POST' ? '{}' : undefined })
+      const res = await fetch(`${serving.url}${path}`, {
+        method,
+        headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        body: method === 'POST' ? '{}' : undefined,
+      })
       expect(res.status).toBe(401)
       expect(await res.text()).toBe('')
     }
@@ -77,7 +82,11 @@ describe('serving API', () => {
 
   it('/healthz needs no token and reports Redis, Kafka and the lag of both consumer groups', async () => {
     const res = await get('/healthz', {})
-    const body = (await res.json()) as { status: string; redis: { reachable: boolean }; kafka: { reachable: boolean; lag: Array<{ group: string; lag: number | null }> } }
+    const body = (await res.json()) as {
+      status: string
+      redis: { reachable: boolean }
+      kafka: { reachable: boolean; lag: Array<{ group: string; lag: number | null }> }
+    }
     expect(res.status).toBe(200)
     expect(body.status).toBe('ok')
     expect(body.redis.reachable).toBe(true)
@@ -85,17 +94,29 @@ describe('serving API', () => {
     expect(body.kafka.lag.map((g) => g.group)).toEqual([`${env.config.topicPrefix}vigil-speed`, `${env.config.topicPrefix}vigil-archiver`])
   })
 
-  it('/healthz computes each group\'s lag as log-end minus committed offsets over the partitions', async () => {
-    await produceAll(env.config, env.topics.readings, Array.from({ length: 20 }, (_, i) => ({ key: `p-${i}`, value: '{}' })))
+  it("/healthz computes each group's lag as log-end minus committed offsets over the partitions", async () => {
+    await produceAll(
+      env.config,
+      env.topics.readings,
+      Array.from({ length: 20 }, (_, i) => ({ key: `p-${i}`, value: '{}' })),
+    )
     const groups = consumerGroups(env.config.topicPrefix)
     const admin = createAdmin(env.config)
     try {
       const partitions = Array.from({ length: TOPIC_PARTITIONS.readings }, (_, i) => i)
-      const ends = await admin.listOffsets({ topics: [{ name: env.topics.readings, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) }] })
+      const ends = await admin.listOffsets({
+        topics: [{ name: env.topics.readings, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
+      })
       const endOf = (p: number) => ends[0]?.partitions.find((x) => x.partitionIndex === p)?.offset ?? 0n
       // The speed layer has committed nothing past 0, the archiver everything.
-      await admin.alterConsumerGroupOffsets({ groupId: groups.speed, topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: 0n })) }] })
-      await admin.alterConsumerGroupOffsets({ groupId: groups.archiver, topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: endOf(partition) })) }] })
+      await admin.alterConsumerGroupOffsets({
+        groupId: groups.speed,
+        topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: 0n })) }],
+      })
+      await admin.alterConsumerGroupOffsets({
+        groupId: groups.archiver,
+        topics: [{ name: env.topics.readings, partitionOffsets: partitions.map((partition) => ({ partition, offset: endOf(partition) })) }],
+      })
     } finally {
       await admin.close()
     }
@@ -125,9 +146,18 @@ describe('serving API', () => {
     expect(res.status).toBe(200)
   })
 
-  it('GET /api/patients/:id has the docs/CONTRACT.md shape with the patient\'s alerts, and /api/patients lists it', async () => {
+  it("GET /api/patients/:id has the docs/CONTRACT.md shape with the patient's alerts, and /api/patients lists it", async () => {
     await writeReadings(redis, keys, [{ patientId: 'p-1', ts: T0, seq: 1, vitals: { heartRate: 72, spo2: 91, glucose: 104 } }], { news2: 3 })
-    const alert: AlertEvent = { id: 'p-1|spo2|raised|1', patientId: 'p-1', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 91, ts: T0, message: 'SpO2 91 % is critically low' }
+    const alert: AlertEvent = {
+      id: 'p-1|spo2|raised|1',
+      patientId: 'p-1',
+      vital: 'spo2',
+      kind: 'raised',
+      level: 'CRITICAL_LOW',
+      value: 91,
+      ts: T0,
+      message: 'SpO2 91 % is critically low',
+    }
     await writeAlert(redis, keys, alert)
     await writeAlert(redis, keys, { ...alert, id: 'p-2|x', patientId: 'p-2' })
     const res = await get('/api/patients/p-1')
@@ -162,7 +192,16 @@ describe('serving API', () => {
   })
 
   it('GET /api/alerts lists alerts newest first, and acknowledging one records who and when in Redis', async () => {
-    const older: AlertEvent = { id: 'p-a|hr|1', patientId: 'p-a', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 105, ts: T0 + 1, message: 'HR 105' }
+    const older: AlertEvent = {
+      id: 'p-a|hr|1',
+      patientId: 'p-a',
+      vital: 'heartRate',
+      kind: 'raised',
+      level: 'WARNING',
+      value: 105,
+      ts: T0 + 1,
+      message: 'HR 105',
+    }
     const newer: AlertEvent = { ...older, id: 'p-a|hr|2', kind: 'escalated', level: 'CRITICAL_HIGH', value: 140, ts: T0 + 2, message: 'HR 140' }
     await writeAlert(redis, keys, older)
     await writeAlert(redis, keys, newer)
@@ -184,7 +223,16 @@ describe('serving API', () => {
   })
 
   it('GET /api/alerts lists an alert once when a replay of the speed layer appended it to the stream again', async () => {
-    const raised: AlertEvent = { id: 'p-r|spo2|1', patientId: 'p-r', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 84, ts: T0 + 5, message: 'SpO2 84' }
+    const raised: AlertEvent = {
+      id: 'p-r|spo2|1',
+      patientId: 'p-r',
+      vital: 'spo2',
+      kind: 'raised',
+      level: 'CRITICAL_LOW',
+      value: 84,
+      ts: T0 + 5,
+      message: 'SpO2 84',
+    }
     const cleared: AlertEvent = { ...raised, id: 'p-r|spo2|2', kind: 'cleared', level: 'CRITICAL_LOW', value: 97, ts: T0 + 6, message: 'SpO2 97' }
     for (const e of [raised, cleared, raised, cleared]) await writeAlert(redis, keys, e)
     const list = (await (await get('/api/alerts?limit=50')).json()) as Array<{ id: string; patientId: string }>
@@ -193,20 +241,48 @@ describe('serving API', () => {
 
   it('GET /api/stats/daily merges the batch view before the cutoff with real-time readings after it, and says which is which', async () => {
     const cutoff = T0 + 60_000
-    await writeBatchView(redis, keys, [dailyRow(DAY, 'p-m', 'heartRate', { count: 100, mean: 70, min: 60, max: 80 }), dailyRow(DAY, 'p-m', 'glucose', { count: 10, mean: 120, min: 90, max: 150, tir: [0, 0, 1, 0, 0] })], {
-      runId: 'run-1', cutoffTs: cutoff, startedAt: cutoff, finishedAt: cutoff + 5_000, dates: [DAY], rows: 2,
-    })
+    await writeBatchView(
+      redis,
+      keys,
+      [
+        dailyRow(DAY, 'p-m', 'heartRate', { count: 100, mean: 70, min: 60, max: 80 }),
+        dailyRow(DAY, 'p-m', 'glucose', { count: 10, mean: 120, min: 90, max: 150, tir: [0, 0, 1, 0, 0] }),
+      ],
+      {
+        runId: 'run-1',
+        cutoffTs: cutoff,
+        startedAt: cutoff,
+        finishedAt: cutoff + 5_000,
+        dates: [DAY],
+        rows: 2,
+      },
+    )
     // Two readings before the cutoff (already in the batch view) and two after it.
-    await writeReadings(redis, keys, [
-      { patientId: 'p-m', ts: cutoff - 2_000, seq: 1, vitals: { heartRate: 200 } },
-      { patientId: 'p-m', ts: cutoff - 1_000, seq: 2, vitals: { heartRate: 200 } },
-      { patientId: 'p-m', ts: cutoff, seq: 3, vitals: { heartRate: 90, glucose: 300 } },
-      { patientId: 'p-m', ts: cutoff + 1_000, seq: 4, vitals: { heartRate: 110 } },
-    ], { publish: false })
+    await writeReadings(
+      redis,
+      keys,
+      [
+        { patientId: 'p-m', ts: cutoff - 2_000, seq: 1, vitals: { heartRate: 200 } },
+        { patientId: 'p-m', ts: cutoff - 1_000, seq: 2, vitals: { heartRate: 200 } },
+        { patientId: 'p-m', ts: cutoff, seq: 3, vitals: { heartRate: 90, glucose: 300 } },
+        { patientId: 'p-m', ts: cutoff + 1_000, seq: 4, vitals: { heartRate: 110 } },
+      ],
+      { publish: false },
+    )
     const body = (await (await get(`/api/stats/daily?date=${DAY}&patientId=p-m`)).json()) as {
       rows: unknown[]
       batch: { runId: string }
-      merged: { cutoffTs: number; live: { from: number }; vitals: Array<{ vital: string; batch: { count: number } | null; live: { count: number; mean: number; max: number } | null; merged: { count: number; mean: number; max: number }; tir: { merged: { r70_180: number; gt250: number } } | null }> }
+      merged: {
+        cutoffTs: number
+        live: { from: number }
+        vitals: Array<{
+          vital: string
+          batch: { count: number } | null
+          live: { count: number; mean: number; max: number } | null
+          merged: { count: number; mean: number; max: number }
+          tir: { merged: { r70_180: number; gt250: number } } | null
+        }>
+      }
     }
     expect(body.rows).toHaveLength(2)
     expect(body.batch.runId).toBe('run-1')

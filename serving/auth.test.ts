@@ -17,7 +17,18 @@ describe('dashboard auth', () => {
     expect(auth.allowsHandshake({}, { token: 'a-configured-token-123456' })).toBe(true)
     expect(auth.allowsHandshake({ authorization: 'Bearer a-configured-token-123456' }, {})).toBe(true)
     expect(auth.allowsHandshake({ cookie: `${SESSION_COOKIE}=${auth.sessionValue}` }, {})).toBe(true)
-    for (const payload of [{}, { token: 'a-configured-token-12345' }, { token: '' }, { token: 123 }, { token: ['a-configured-token-123456'] }, { token: null }, { Token: 'a-configured-token-123456' }, 'a-configured-token-123456', null, undefined]) {
+    for (const payload of [
+      {},
+      { token: 'a-configured-token-12345' },
+      { token: '' },
+      { token: 123 },
+      { token: ['a-configured-token-123456'] },
+      { token: null },
+      { Token: 'a-configured-token-123456' },
+      'a-configured-token-123456',
+      null,
+      undefined,
+    ]) {
       expect(auth.allowsHandshake({}, payload), JSON.stringify(payload)).toBe(false)
     }
     // The session cookie's value is not the token: it opens nothing as an auth payload.

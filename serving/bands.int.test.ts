@@ -44,7 +44,7 @@ describe('per-patient band overrides over the API', () => {
     expect(body.bands.heartRate?.[0]).toEqual({ max: 40, maxInclusive: true, status: 'CRITICAL_LOW', score: 3 })
   })
 
-  it('stores an athlete\'s resting heart rate of 45 as normal, where the speed layer reads it', async () => {
+  it("stores an athlete's resting heart rate of 45 as normal, where the speed layer reads it", async () => {
     const res = await call('PUT', '/api/patients/p-athlete/bands', { bands: ['heartRate:normal=40-90'] })
     expect(res.status).toBe(200)
     const body = (await res.json()) as { overridden: string[] }
@@ -71,7 +71,11 @@ describe('per-patient band overrides over the API', () => {
   })
 
   it('needs the token', async () => {
-    const res = await fetch(`${serving.url}/api/patients/p-copd/bands`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"bands":["spo2:default"]}' })
+    const res = await fetch(`${serving.url}/api/patients/p-copd/bands`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"bands":["spo2:default"]}',
+    })
     expect(res.status).toBe(401)
   })
 })

@@ -20,7 +20,11 @@ const progress: BatchProgress[] = []
 const stats: StatsNotice[] = []
 
 const post = (body: unknown) =>
-  fetch(`${serving.url}/api/batch/runs`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  fetch(`${serving.url}/api/batch/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
 
 beforeAll(async () => {
   env = await createTestEnv()
@@ -40,7 +44,7 @@ afterAll(async () => {
 })
 
 describe('batch runs from the API', () => {
-  it('runs one job at a time: a second request gets 409 with the running job\'s id; progress and the result arrive over Socket.io', async () => {
+  it("runs one job at a time: a second request gets 409 with the running job's id; progress and the result arrive over Socket.io", async () => {
     const first = await post({ date: DAY })
     expect(first.status).toBe(202)
     const { jobId } = (await first.json()) as { jobId: string }
@@ -57,7 +61,9 @@ describe('batch runs from the API', () => {
     expect(mine.some((p) => p.phase === 'compute' || p.phase === 'scan')).toBe(true)
     expect(mine.at(-1)?.state).toBe('succeeded')
 
-    const daily = (await (await fetch(`${serving.url}/api/stats/daily?date=${DAY}&patientId=p-0001`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { rows: Array<{ vital: string; count: number }> }
+    const daily = (await (
+      await fetch(`${serving.url}/api/stats/daily?date=${DAY}&patientId=p-0001`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { rows: Array<{ vital: string; count: number }> }
     expect(daily.rows.length).toBeGreaterThan(0)
     const metrics = await (await fetch(`${serving.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
     expect(metrics).toMatch(/vigil_batch_run_duration_seconds_count\{outcome="succeeded"\} 1/)
@@ -69,7 +75,11 @@ describe('batch runs from the API', () => {
     expect([202, 409]).toContain(third.status)
     const fourth = await post({ date: DAY })
     expect(fourth.status).toBe(429)
-    await pollUntil(async () => (await (await fetch(`${serving.url}/api/batch/runs/current`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { running: unknown }).running === null, { timeoutMs: 60_000, what: 'the third run to end' })
+    await pollUntil(
+      async () =>
+        ((await (await fetch(`${serving.url}/api/batch/runs/current`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { running: unknown })
+          .running === null,
+      { timeoutMs: 60_000, what: 'the third run to end' },
+    )
   })
-
 })

@@ -97,7 +97,10 @@ export class BatchRunner {
         })),
       }
       const quarantinedNote = result.quarantined.length === 0 ? '' : `; ${result.quarantined.length} bad file(s) quarantined`
-      const message = result.dates.length === 0 ? 'nothing changed in the lake since the last run' : `${result.rows} rows for ${result.dates.join(', ')} from ${result.readings} readings${quarantinedNote}`
+      const message =
+        result.dates.length === 0
+          ? 'nothing changed in the lake since the last run'
+          : `${result.rows} rows for ${result.dates.join(', ')} from ${result.readings} readings${quarantinedNote}`
       deps.progress({ jobId: job.jobId, phase: 'done', done: 1, total: 1, state: 'succeeded', message })
       deps.stats({ meta: await deps.view.batchMeta(), jobId: job.jobId, result: summary })
     } catch (error) {

@@ -14,7 +14,7 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
@@ -29,7 +29,9 @@ const TOKEN = 'browser-test-token-0123456789'
 const HOSTILE = '<img src=x onerror=alert(1)>'
 const ARTIFACTS = 'test-artifacts'
 /** Where the ward's screenshot goes: the README's picture when asked for, else beside the other artifacts. */
-const SCREENSHOT = fileURLToPath(new URL(process.env.VIGIL_UPDATE_SCREENSHOT === '1' ? '../docs/dashboard.png' : `../${ARTIFACTS}/dashboard.png`, import.meta.url))
+const SCREENSHOT = fileURLToPath(
+  new URL(process.env.VIGIL_UPDATE_SCREENSHOT === '1' ? '../docs/dashboard.png' : `../${ARTIFACTS}/dashboard.png`, import.meta.url),
+)
 
 let env: TestEnv
 let config: Config
@@ -46,7 +48,8 @@ const consoleErrors: string[] = []
 function vitalsAt(i: number, base: TestReading['vitals']): TestReading['vitals'] {
   const wobble = Math.sin(i / 5)
   const out: TestReading['vitals'] = {}
-  for (const [k, v] of Object.entries(base)) out[k as keyof typeof base] = Math.min(k === 'spo2' ? 100 : Infinity, Math.round((v + wobble * (k === 'temperature' ? 0.2 : 3)) * 10) / 10)
+  for (const [k, v] of Object.entries(base))
+    out[k as keyof typeof base] = Math.min(k === 'spo2' ? 100 : Infinity, Math.round((v + wobble * (k === 'temperature' ? 0.2 : 3)) * 10) / 10)
   return out
 }
 
@@ -64,19 +67,62 @@ async function seed(now: number): Promise<void> {
     await writeReadings(redis, keys, readings, { news2, publish: false })
   }
   // A patient whose raw readings of today are in the lake, for the batch job.
-  await writeReadings(redis, keys, Array.from({ length: 30 }, (_, i) => ({ patientId: 'p-0001', ts: now - (29 - i) * 1000, seq: i, vitals: vitalsAt(i, { heartRate: 76, spo2: 97, respRate: 15 }) })), { publish: false })
+  await writeReadings(
+    redis,
+    keys,
+    Array.from({ length: 30 }, (_, i) => ({
+      patientId: 'p-0001',
+      ts: now - (29 - i) * 1000,
+      seq: i,
+      vitals: vitalsAt(i, { heartRate: 76, spo2: 97, respRate: 15 }),
+    })),
+    { publish: false },
+  )
   // A patient whose device fell silent two minutes ago.
   await writeReadings(redis, keys, [{ patientId: 'bed-05-Omar-Haddad', ts: now - 120_000, seq: 1, vitals: { heartRate: 80, spo2: 96 } }], { publish: false })
-  await writeAlert(redis, keys, { id: 'a-1', patientId: 'bed-03-Li-Wei', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 89, ts: now - 40_000, message: 'SpO₂ 89 % is critically low' }, false)
-  await writeAlert(redis, keys, { id: 'a-2', patientId: 'bed-02-Tom-Berg', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 118, ts: now - 30_000, message: 'Heart rate 118 bpm is above 110' }, false)
+  await writeAlert(
+    redis,
+    keys,
+    {
+      id: 'a-1',
+      patientId: 'bed-03-Li-Wei',
+      vital: 'spo2',
+      kind: 'raised',
+      level: 'CRITICAL_LOW',
+      value: 89,
+      ts: now - 40_000,
+      message: 'SpO₂ 89 % is critically low',
+    },
+    false,
+  )
+  await writeAlert(
+    redis,
+    keys,
+    {
+      id: 'a-2',
+      patientId: 'bed-02-Tom-Berg',
+      vital: 'heartRate',
+      kind: 'raised',
+      level: 'WARNING',
+      value: 118,
+      ts: now - 30_000,
+      message: 'Heart rate 118 bpm is above 110',
+    },
+    false,
+  )
   const day = new Date(now).toISOString().slice(0, 10)
   const cutoff = now - 60_000
-  await writeBatchView(redis, keys, [
-    dailyRow(day, 'bed-01-Ana-Ruiz', 'heartRate', { count: 28_800, mean: 73.2, min: 58, max: 104 }),
-    dailyRow(day, 'bed-01-Ana-Ruiz', 'spo2', { count: 28_800, mean: 97.4, min: 93, max: 100 }),
-    dailyRow(day, 'bed-01-Ana-Ruiz', 'glucose', { count: 96, mean: 128.5, min: 62, max: 214, tir: [0.01, 0.04, 0.78, 0.14, 0.03] }),
-    dailyRow(day, 'bed-01-Ana-Ruiz', 'temperature', { count: 480, mean: 36.9, min: 36.4, max: 37.6 }),
-  ], { runId: 'run-seed', cutoffTs: cutoff, startedAt: cutoff, finishedAt: cutoff + 4_000, dates: [day], rows: 4 })
+  await writeBatchView(
+    redis,
+    keys,
+    [
+      dailyRow(day, 'bed-01-Ana-Ruiz', 'heartRate', { count: 28_800, mean: 73.2, min: 58, max: 104 }),
+      dailyRow(day, 'bed-01-Ana-Ruiz', 'spo2', { count: 28_800, mean: 97.4, min: 93, max: 100 }),
+      dailyRow(day, 'bed-01-Ana-Ruiz', 'glucose', { count: 96, mean: 128.5, min: 62, max: 214, tir: [0.01, 0.04, 0.78, 0.14, 0.03] }),
+      dailyRow(day, 'bed-01-Ana-Ruiz', 'temperature', { count: 480, mean: 36.9, min: 36.4, max: 37.6 }),
+    ],
+    { runId: 'run-seed', cutoffTs: cutoff, startedAt: cutoff, finishedAt: cutoff + 4_000, dates: [day], rows: 4 },
+  )
 }
 
 beforeAll(async () => {
@@ -137,14 +183,16 @@ describe('the dashboard in Chromium', () => {
     expect(consoleErrors).toEqual([])
   })
 
-  it('draws a reading produced now into the selected patient\'s chart', async () => {
+  it("draws a reading produced now into the selected patient's chart", async () => {
     await page.locator('.tile-id', { hasText: 'bed-03-Li-Wei' }).click()
     await page.locator('#detail-title', { hasText: 'bed-03-Li-Wei' }).waitFor()
     await page.locator('.chart-card canvas').first().waitFor()
     const lastHr = () =>
       page.evaluate(() => {
         const canvas = document.querySelector('.chart-card canvas')
-        const chart = (globalThis as unknown as { Chart: { getChart(c: Element | null): { data: { datasets: Array<{ data: Array<{ y: number }> }> } } | undefined } }).Chart.getChart(canvas)
+        const chart = (
+          globalThis as unknown as { Chart: { getChart(c: Element | null): { data: { datasets: Array<{ data: Array<{ y: number }> }> } } | undefined } }
+        ).Chart.getChart(canvas)
         return chart?.data.datasets[0]?.data.at(-1)?.y ?? null
       })
     await expect.poll(lastHr, { timeout: 5_000 }).not.toBeNull()
@@ -154,7 +202,16 @@ describe('the dashboard in Chromium', () => {
   })
 
   it('shows a new alert at the top of the feed and records the acknowledgement', async () => {
-    await writeAlert(redis, keys, { id: 'a-live', patientId: 'bed-03-Li-Wei', vital: 'heartRate', kind: 'escalated', level: 'CRITICAL_HIGH', value: 151, ts: Date.now(), message: 'Heart rate 151 bpm is critically high' })
+    await writeAlert(redis, keys, {
+      id: 'a-live',
+      patientId: 'bed-03-Li-Wei',
+      vital: 'heartRate',
+      kind: 'escalated',
+      level: 'CRITICAL_HIGH',
+      value: 151,
+      ts: Date.now(),
+      message: 'Heart rate 151 bpm is critically high',
+    })
     const first = page.locator('#alert-feed li').first()
     await expect.poll(() => first.textContent(), { timeout: 3_000 }).toContain('Heart rate 151 bpm is critically high')
     await page.fill('#nurse', 'Nurse Kim')
@@ -164,7 +221,7 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-ack.png`, fullPage: true })
   })
 
-  it('shows the day\'s merged statistics with the glucose time in range', async () => {
+  it("shows the day's merged statistics with the glucose time in range", async () => {
     await page.locator('.tile-id', { hasText: 'bed-01-Ana-Ruiz' }).click()
     await page.locator('#daily-body tr').first().waitFor()
     const text = await page.locator('#daily-sources').textContent()
@@ -213,14 +270,56 @@ describe('a ward of eight patients (the README picture)', () => {
   /** Each patient's vitals for the last two minutes, the reading that arrives live, and the tile it must get. */
   const WARD: Array<{ id: string; base: TestReading['vitals']; live: TestReading['vitals'] | null; news2: number; tile: Tile }> = [
     // Sepsis picture: SpO2 89 % and respiratory rate 26 are NEWS2 3 each (RCP 2017).
-    { id: 'bed-03-Li-Wei', base: { heartRate: 124, spo2: 91, glucose: 184, systolic: 96, diastolic: 58, respRate: 25, temperature: 39.2 }, live: { heartRate: 132, spo2: 89, glucose: 196, systolic: 94, diastolic: 56, respRate: 26, temperature: 39.3 }, news2: 13, tile: 'critical' },
+    {
+      id: 'bed-03-Li-Wei',
+      base: { heartRate: 124, spo2: 91, glucose: 184, systolic: 96, diastolic: 58, respRate: 25, temperature: 39.2 },
+      live: { heartRate: 132, spo2: 89, glucose: 196, systolic: 94, diastolic: 56, respRate: 26, temperature: 39.3 },
+      news2: 13,
+      tile: 'critical',
+    },
     // CGM: glucose 52 mg/dL is below 54, critically low (Battelino 2019).
-    { id: 'bed-07-Jon-Meyer', base: { heartRate: 88, spo2: 97, glucose: 64, respRate: 16, temperature: 36.7 }, live: { heartRate: 94, glucose: 52 }, news2: 1, tile: 'critical' },
-    { id: 'bed-02-Tom-Berg', base: { heartRate: 104, spo2: 95, systolic: 118, diastolic: 74, respRate: 21, temperature: 38.2 }, live: { heartRate: 108, spo2: 95, respRate: 22, temperature: 38.4 }, news2: 5, tile: 'warning' },
-    { id: 'bed-06-Maria-Costa', base: { heartRate: 82, spo2: 96, glucose: 188, systolic: 132, diastolic: 84, respRate: 17, temperature: 37.2 }, live: { glucose: 204, spo2: 94 }, news2: 1, tile: 'warning' },
-    { id: 'bed-01-Ana-Ruiz', base: { heartRate: 72, spo2: 98, glucose: 110, systolic: 122, diastolic: 78, respRate: 14, temperature: 36.8 }, live: { heartRate: 74, spo2: 98 }, news2: 0, tile: 'normal' },
-    { id: 'bed-04-Sara-Novak', base: { heartRate: 64, spo2: 97, systolic: 118, diastolic: 74, respRate: 13, temperature: 36.5 }, live: { heartRate: 66, spo2: 97, respRate: 14 }, news2: 0, tile: 'normal' },
-    { id: 'bed-08-Eva-Lind', base: { heartRate: 78, spo2: 99, systolic: 126, diastolic: 80, respRate: 15, temperature: 36.9 }, live: { heartRate: 77, spo2: 99 }, news2: 0, tile: 'normal' },
+    {
+      id: 'bed-07-Jon-Meyer',
+      base: { heartRate: 88, spo2: 97, glucose: 64, respRate: 16, temperature: 36.7 },
+      live: { heartRate: 94, glucose: 52 },
+      news2: 1,
+      tile: 'critical',
+    },
+    {
+      id: 'bed-02-Tom-Berg',
+      base: { heartRate: 104, spo2: 95, systolic: 118, diastolic: 74, respRate: 21, temperature: 38.2 },
+      live: { heartRate: 108, spo2: 95, respRate: 22, temperature: 38.4 },
+      news2: 5,
+      tile: 'warning',
+    },
+    {
+      id: 'bed-06-Maria-Costa',
+      base: { heartRate: 82, spo2: 96, glucose: 188, systolic: 132, diastolic: 84, respRate: 17, temperature: 37.2 },
+      live: { glucose: 204, spo2: 94 },
+      news2: 1,
+      tile: 'warning',
+    },
+    {
+      id: 'bed-01-Ana-Ruiz',
+      base: { heartRate: 72, spo2: 98, glucose: 110, systolic: 122, diastolic: 78, respRate: 14, temperature: 36.8 },
+      live: { heartRate: 74, spo2: 98 },
+      news2: 0,
+      tile: 'normal',
+    },
+    {
+      id: 'bed-04-Sara-Novak',
+      base: { heartRate: 64, spo2: 97, systolic: 118, diastolic: 74, respRate: 13, temperature: 36.5 },
+      live: { heartRate: 66, spo2: 97, respRate: 14 },
+      news2: 0,
+      tile: 'normal',
+    },
+    {
+      id: 'bed-08-Eva-Lind',
+      base: { heartRate: 78, spo2: 99, systolic: 126, diastolic: 80, respRate: 15, temperature: 36.9 },
+      live: { heartRate: 77, spo2: 99 },
+      news2: 0,
+      tile: 'normal',
+    },
     // A wrist device that fell silent three minutes ago: no live reading.
     { id: 'bed-05-Omar-Haddad', base: { heartRate: 80, spo2: 96 }, live: null, news2: 0, tile: 'normal' },
   ]
@@ -243,8 +342,15 @@ describe('a ward of eight patients (the README picture)', () => {
       const readings = Array.from({ length: 120 }, (_, i) => ({ patientId: p.id, ts: end - (119 - i) * 1000, seq: i, vitals: vitalsAt(i + n * 7, p.base) }))
       await writeReadings(wardRedis, wardKeys, readings, { news2: p.news2, publish: false })
     }
-    const alert = (id: string, patientId: string, vital: 'spo2' | 'heartRate' | 'respRate' | 'glucose' | 'temperature', level: 'WARNING' | 'CRITICAL_LOW' | 'CRITICAL_HIGH', value: number, ago: number, message: string) =>
-      writeAlert(wardRedis, wardKeys, { id, patientId, vital, kind: 'raised', level, value, ts: now - ago, message }, false)
+    const alert = (
+      id: string,
+      patientId: string,
+      vital: 'spo2' | 'heartRate' | 'respRate' | 'glucose' | 'temperature',
+      level: 'WARNING' | 'CRITICAL_LOW' | 'CRITICAL_HIGH',
+      value: number,
+      ago: number,
+      message: string,
+    ) => writeAlert(wardRedis, wardKeys, { id, patientId, vital, kind: 'raised', level, value, ts: now - ago, message }, false)
     await alert('w-1', 'bed-02-Tom-Berg', 'temperature', 'WARNING', 38.2, 95_000, 'Temperature 38.2 °C is above 38.0')
     await alert('w-2', 'bed-03-Li-Wei', 'respRate', 'CRITICAL_HIGH', 25, 80_000, 'Respiratory rate 25 /min is critically high')
     await alert('w-3', 'bed-06-Maria-Costa', 'glucose', 'WARNING', 188, 60_000, 'Glucose 188 mg/dL is above 180')
@@ -271,7 +377,10 @@ describe('a ward of eight patients (the README picture)', () => {
     await wardPage.locator('#conn-text', { hasText: 'Live' }).waitFor()
     await wardPage.fill('#nurse', 'Nurse Kim')
     await wardPage.dispatchEvent('#nurse', 'change')
-    await wardPage.locator('.tile').nth(WARD.length - 1).waitFor()
+    await wardPage
+      .locator('.tile')
+      .nth(WARD.length - 1)
+      .waitFor()
     await wardPage.locator('.tile-id', { hasText: SELECTED }).click()
     await wardPage.locator('#detail-title', { hasText: SELECTED }).waitFor()
     await wardPage.locator('.chart-card canvas').first().waitFor()
@@ -281,14 +390,27 @@ describe('a ward of eight patients (the README picture)', () => {
     for (const p of WARD) {
       if (p.live !== null) await writeReadings(wardRedis, wardKeys, [{ patientId: p.id, ts: t, seq: 1_000, vitals: p.live }], { news2: p.news2 })
     }
-    await writeAlert(wardRedis, wardKeys, { id: 'w-live', patientId: 'bed-07-Jon-Meyer', vital: 'glucose', kind: 'raised', level: 'CRITICAL_LOW', value: 52, ts: t, message: 'Glucose 52 mg/dL is critically low' })
+    await writeAlert(wardRedis, wardKeys, {
+      id: 'w-live',
+      patientId: 'bed-07-Jon-Meyer',
+      vital: 'glucose',
+      kind: 'raised',
+      level: 'CRITICAL_LOW',
+      value: 52,
+      ts: t,
+      message: 'Glucose 52 mg/dL is critically low',
+    })
 
     // The selected patient's charts end at the live reading.
     const lastPoints = () =>
-      wardPage.evaluate(() => [...document.querySelectorAll('.chart-card canvas')].map((canvas) => {
-        const chart = (globalThis as unknown as { Chart: { getChart(c: Element): { data: { datasets: Array<{ data: Array<{ y: number }> }> } } | undefined } }).Chart.getChart(canvas)
-        return { points: chart?.data.datasets[0]?.data.length ?? 0, last: chart?.data.datasets[0]?.data.at(-1)?.y ?? null }
-      }))
+      wardPage.evaluate(() =>
+        [...document.querySelectorAll('.chart-card canvas')].map((canvas) => {
+          const chart = (
+            globalThis as unknown as { Chart: { getChart(c: Element): { data: { datasets: Array<{ data: Array<{ y: number }> }> } } | undefined } }
+          ).Chart.getChart(canvas)
+          return { points: chart?.data.datasets[0]?.data.length ?? 0, last: chart?.data.datasets[0]?.data.at(-1)?.y ?? null }
+        }),
+      )
     const live = WARD[0]!.live!
     await expect.poll(async () => (await lastPoints())[0]?.last, { timeout: 5_000 }).toBe(live.heartRate)
     const charts = await lastPoints()
@@ -300,7 +422,9 @@ describe('a ward of eight patients (the README picture)', () => {
     // The grid: worst first, each tile coloured by the patient's status, the silent device marked stale.
     const tileOf = async (id: string): Promise<string> => (await wardPage.locator('.tile', { hasText: id }).getAttribute('class')) ?? ''
     await expect.poll(() => tileOf('bed-07-Jon-Meyer'), { timeout: 5_000 }).toContain('status-critical')
-    await expect.poll(async () => (await wardPage.locator('.tile-id').allTextContents()).slice(0, 2).sort(), { timeout: 5_000 }).toEqual(['bed-03-Li-Wei', 'bed-07-Jon-Meyer'])
+    await expect
+      .poll(async () => (await wardPage.locator('.tile-id').allTextContents()).slice(0, 2).sort(), { timeout: 5_000 })
+      .toEqual(['bed-03-Li-Wei', 'bed-07-Jon-Meyer'])
     const ids = await wardPage.locator('.tile-id').allTextContents()
     expect([...ids].sort()).toEqual(WARD.map((p) => p.id).sort())
     const rank: Record<Tile, number> = { critical: 0, warning: 1, normal: 2 }

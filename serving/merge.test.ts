@@ -26,8 +26,17 @@ describe('mergeDay (the Lambda merge)', () => {
   })
 
   it('counts only readings of the requested day', () => {
-    const m = mergeDay({ date: DAY, patientId: 'p', rows: [], cutoffTs: null, entries: [entry(START - 1, { spo2: 90 }), entry(START, { spo2: 97 }), entry(START + 86_400_000, { spo2: 80 })], seriesEarliest: START - 1 })
-    expect(m.vitals).toEqual([{ vital: 'spo2', batch: null, live: { count: 1, mean: 97, min: 97, max: 97 }, merged: { count: 1, mean: 97, min: 97, max: 97 }, tir: null }])
+    const m = mergeDay({
+      date: DAY,
+      patientId: 'p',
+      rows: [],
+      cutoffTs: null,
+      entries: [entry(START - 1, { spo2: 90 }), entry(START, { spo2: 97 }), entry(START + 86_400_000, { spo2: 80 })],
+      seriesEarliest: START - 1,
+    })
+    expect(m.vitals).toEqual([
+      { vital: 'spo2', batch: null, live: { count: 1, mean: 97, min: 97, max: 97 }, merged: { count: 1, mean: 97, min: 97, max: 97 }, tir: null },
+    ])
   })
 
   it('weights glucose time in range by the readings on each side of the cutoff', () => {

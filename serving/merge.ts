@@ -98,7 +98,13 @@ function combineTir(a: TimeInRange | null, na: number, b: TimeInRange | null, nb
   if (b === null || nb === 0) return a
   const n = na + nb
   const mix = (x: number, y: number) => (x * na + y * nb) / n
-  return { lt54: mix(a.lt54, b.lt54), r54_69: mix(a.r54_69, b.r54_69), r70_180: mix(a.r70_180, b.r70_180), r181_250: mix(a.r181_250, b.r181_250), gt250: mix(a.gt250, b.gt250) }
+  return {
+    lt54: mix(a.lt54, b.lt54),
+    r54_69: mix(a.r54_69, b.r54_69),
+    r70_180: mix(a.r70_180, b.r70_180),
+    r181_250: mix(a.r181_250, b.r181_250),
+    gt250: mix(a.gt250, b.gt250),
+  }
 }
 
 /**
@@ -125,7 +131,10 @@ export function mergeDay(input: {
       const x = e.vitals[v]
       if (x === undefined) continue
       let list = values.get(v)
-      if (list === undefined) values.set(v, (list = []))
+      if (list === undefined) {
+        list = []
+        values.set(v, list)
+      }
       list.push(x)
     }
   }

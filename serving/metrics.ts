@@ -25,11 +25,30 @@ export function createMetrics(lag: () => Promise<Record<string, number | null>>)
   const m: ServingMetrics = {
     registry,
     connectedClients: new Gauge({ name: 'vigil_serving_connected_clients', help: 'Socket.io clients connected now', registers: [registry] }),
-    pushes: new Counter({ name: 'vigil_serving_pushes_total', help: 'Socket.io events sent to clients, by event', labelNames: ['event'], registers: [registry] }),
+    pushes: new Counter({
+      name: 'vigil_serving_pushes_total',
+      help: 'Socket.io events sent to clients, by event',
+      labelNames: ['event'],
+      registers: [registry],
+    }),
     readingsSeen: new Counter({ name: 'vigil_serving_readings_seen_total', help: 'Readings seen on the updates channel', registers: [registry] }),
-    readingsPerSecond: new Gauge({ name: 'vigil_serving_readings_per_second', help: 'Readings per second seen on the updates channel over the last 10 s', registers: [registry] }),
-    alertsSeen: new Counter({ name: 'vigil_serving_alerts_seen_total', help: 'Alert events seen on the updates channel, by level and kind', labelNames: ['level', 'kind'], registers: [registry] }),
-    updatesSeen: new Counter({ name: 'vigil_serving_updates_seen_total', help: 'Messages seen on the updates channel, by type', labelNames: ['type'], registers: [registry] }),
+    readingsPerSecond: new Gauge({
+      name: 'vigil_serving_readings_per_second',
+      help: 'Readings per second seen on the updates channel over the last 10 s',
+      registers: [registry],
+    }),
+    alertsSeen: new Counter({
+      name: 'vigil_serving_alerts_seen_total',
+      help: 'Alert events seen on the updates channel, by level and kind',
+      labelNames: ['level', 'kind'],
+      registers: [registry],
+    }),
+    updatesSeen: new Counter({
+      name: 'vigil_serving_updates_seen_total',
+      help: 'Messages seen on the updates channel, by type',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     batchRuns: new Histogram({
       name: 'vigil_batch_run_duration_seconds',
       help: 'Duration of batch runs started from the API, by outcome',
@@ -48,7 +67,11 @@ export function createMetrics(lag: () => Promise<Record<string, number | null>>)
         for (const [group, value] of Object.entries(byGroup)) if (value !== null) this.set({ group }, value)
       },
     }),
-    slowClients: new Counter({ name: 'vigil_serving_slow_client_skips_total', help: 'Pushes skipped because a client could not keep up (it gets a snapshot later)', registers: [registry] }),
+    slowClients: new Counter({
+      name: 'vigil_serving_slow_client_skips_total',
+      help: 'Pushes skipped because a client could not keep up (it gets a snapshot later)',
+      registers: [registry],
+    }),
   }
   return m
 }

@@ -81,13 +81,18 @@ describe('Socket.io push', () => {
 
   it('sends a snapshot of patients and alerts on connect', async () => {
     await writeReadings(redis, keys, [{ patientId: 'p-snap', ts: Date.now(), seq: 1, vitals: { heartRate: 80 } }], { publish: false })
-    await writeAlert(redis, keys, { id: 'p-snap|hr|1', patientId: 'p-snap', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 105, ts: Date.now(), message: 'HR 105' }, false)
+    await writeAlert(
+      redis,
+      keys,
+      { id: 'p-snap|hr|1', patientId: 'p-snap', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 105, ts: Date.now(), message: 'HR 105' },
+      false,
+    )
     const { snapshot } = await connected()
     expect(snapshot.patients.find((p) => p.patientId === 'p-snap')?.vitals.heartRate?.value).toBe(80)
     expect(snapshot.alerts[0]?.id).toBe('p-snap|hr|1')
   })
 
-  it('delivers a reading to the patient\'s room within 1 s of the Update, and only the grid state to others', async () => {
+  it("delivers a reading to the patient's room within 1 s of the Update, and only the grid state to others", async () => {
     const { c: member } = await connected()
     const { c: other } = await connected()
     expect(await member.emitWithAck('subscribe', { patientId: 'p-live' })).toEqual({ ok: true })
@@ -97,7 +102,9 @@ describe('Socket.io push', () => {
     await writeReadings(redis, keys, [{ patientId: 'p-live', ts: published, seq: 7, vitals: { heartRate: 131, spo2: 97 } }])
     const push = await memberGot
     expect(Date.now() - published).toBeLessThan(1_000)
-    expect(push.series).toEqual([{ patientId: 'p-live', entries: [expect.objectContaining({ seq: 7, vitals: { heartRate: 131, spo2: 97 }, status: 'CRITICAL_HIGH' })] }])
+    expect(push.series).toEqual([
+      { patientId: 'p-live', entries: [expect.objectContaining({ seq: 7, vitals: { heartRate: 131, spo2: 97 }, status: 'CRITICAL_HIGH' })] },
+    ])
     const seen = await otherGot
     expect(seen.series).toEqual([])
     expect(seen.patients.find((p) => p.patientId === 'p-live')?.status).toBe('CRITICAL_HIGH')
@@ -113,7 +120,11 @@ describe('Socket.io push', () => {
     for (let i = 0; i < 500; i++) {
       await writeReadings(redis, keys, [{ patientId: 'p-burst', ts: base + i, seq: i, vitals: { heartRate: 70 } }])
     }
-    await pollUntil(async () => pushes.some((p) => p.series.some((s) => s.entries.some((e) => e.seq === 499))), { timeoutMs: 30_000, intervalMs: 20, what: 'the last entry' })
+    await pollUntil(async () => pushes.some((p) => p.series.some((s) => s.entries.some((e) => e.seq === 499))), {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      what: 'the last entry',
+    })
     const seconds = (Date.now() - t0) / 1000
     expect(pushes.length).toBeLessThanOrEqual(Math.ceil(seconds * 10) + 2)
     const seqs = new Set(pushes.flatMap((p) => p.series.flatMap((s) => s.entries.map((e) => e.seq))))
@@ -123,7 +134,16 @@ describe('Socket.io push', () => {
   it('forwards alerts to every client', async () => {
     const { c } = await connected()
     const got = new Promise<string[]>((resolve) => c.on('alert', (alerts) => resolve(alerts.map((a) => a.id))))
-    await writeAlert(redis, keys, { id: 'p-x|spo2|1', patientId: 'p-x', vital: 'spo2', kind: 'raised', level: 'CRITICAL_LOW', value: 88, ts: Date.now(), message: 'SpO2 88' })
+    await writeAlert(redis, keys, {
+      id: 'p-x|spo2|1',
+      patientId: 'p-x',
+      vital: 'spo2',
+      kind: 'raised',
+      level: 'CRITICAL_LOW',
+      value: 88,
+      ts: Date.now(),
+      message: 'SpO2 88',
+    })
     expect(await got).toEqual(['p-x|spo2|1'])
   })
 

@@ -84,7 +84,10 @@ export class View {
 
   async withAcks(alerts: AlertView[]): Promise<AlertView[]> {
     if (alerts.length === 0) return alerts
-    const acks = await this.redis.hmGet(ackKey(this.keys), alerts.map((a) => a.id))
+    const acks = await this.redis.hmGet(
+      ackKey(this.keys),
+      alerts.map((a) => a.id),
+    )
     return alerts.map((a, i) => {
       // Only this process writes acks; an unreadable one shows the alert as unacknowledged.
       const ack = decodeAck(acks[i])

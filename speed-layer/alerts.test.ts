@@ -90,7 +90,14 @@ describe('stale devices', () => {
 
   it('learns a CGM cadence of five minutes from its readings', () => {
     const p = emptyPatient('p-cgm')
-    const readings = Array.from({ length: 5 }, (_, i) => ({ v: 1 as const, patientId: 'p-cgm', deviceId: 'cgm', ts: i * 300_000, seq: i, vitals: { glucose: 110 } }))
+    const readings = Array.from({ length: 5 }, (_, i) => ({
+      v: 1 as const,
+      patientId: 'p-cgm',
+      deviceId: 'cgm',
+      ts: i * 300_000,
+      seq: i,
+      vitals: { glucose: 110 },
+    }))
     applyReadings(p, readings, { holdDownMs: HOLD, outOfOrderToleranceMs: 5_000 })
     expect(p.devices.get('cgm')?.cadenceMs).toBe(300_000)
     expect(staleThresholdMs(p.devices.get('cgm')?.cadenceMs ?? null, 3, 120_000)).toBe(900_000)

@@ -54,7 +54,16 @@ function vitalEvent(input: VitalInput, kind: AlertKind, level: AlertLevel): Aler
     kind === 'cleared'
       ? `${input.patientId}: ${what}, back to normal (alert ${level} cleared)`
       : `${input.patientId}: ${what} is ${level}${kind === 'escalated' ? ' (escalated)' : ''}`
-  return { id: alertId(input.patientId, input.vital, input.ts, kind), patientId: input.patientId, vital: input.vital, kind, level, value: input.value, ts: input.ts, message }
+  return {
+    id: alertId(input.patientId, input.vital, input.ts, kind),
+    patientId: input.patientId,
+    vital: input.vital,
+    kind,
+    level,
+    value: input.value,
+    ts: input.ts,
+    message,
+  }
 }
 
 /**

@@ -32,7 +32,10 @@ describe('decoding a batch', () => {
     expect(d.groups.get('a')!.fresh.map((r) => r.seq)).toEqual([2, 1])
     expect(d.groups.get('a')!.partition).toBe(1)
     expect(d.groups.get('b')!.fresh.map((r) => r.seq)).toEqual([1, 2])
-    expect([...d.lastOffsets]).toEqual([[1, 11n], [2, 6n]])
+    expect([...d.lastOffsets]).toEqual([
+      [1, 11n],
+      [2, 6n],
+    ])
     expect(d.deadLetters).toEqual([])
   })
 
@@ -46,7 +49,7 @@ describe('decoding a batch', () => {
     expect(d.lastOffsets.get(0)).toBe(4n)
   })
 
-  it('marks the records below a partition\'s replay offset as replayed and produces no dead letter for them', () => {
+  it("marks the records below a partition's replay offset as replayed and produces no dead letter for them", () => {
     const batch = [rec(3, 7, reading('d', 1)), rec(3, 8, 'bad'), rec(3, 9, reading('d', 2)), rec(3, 10, 'bad'), rec(4, 1, reading('e', 1))]
     const d = decodeBatch(batch, opts({ 3: 9n }))
     expect(d.groups.get('d')!.replayed.map((r) => r.seq)).toEqual([1])

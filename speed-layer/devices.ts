@@ -43,7 +43,7 @@ export function markSeen(dev: DeviceState | undefined, seq: number, ts: number):
   let top = dev.seq
   if (seq > top) {
     const shift = seq - top
-    mask = shift > DEDUP_WINDOW ? 0 : (((shift === DEDUP_WINDOW ? 0 : mask << shift) | (1 << (shift - 1))) >>> 0)
+    mask = shift > DEDUP_WINDOW ? 0 : ((shift === DEDUP_WINDOW ? 0 : mask << shift) | (1 << (shift - 1))) >>> 0
     top = seq
   } else {
     mask = (mask | (1 << (top - seq - 1))) >>> 0

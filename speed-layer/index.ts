@@ -129,16 +129,38 @@ function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: C
   const cache = new PatientCache()
   const book = new OffsetBook()
   const reader = new BatchReader(consumer, {
-    topic: topics.readings, groupId, brokers: config.kafkaBrokers, opts, retry: retrier, log, onOpen: () => cache.invalidate(),
+    topic: topics.readings,
+    groupId,
+    brokers: config.kafkaBrokers,
+    opts,
+    retry: retrier,
+    log,
+    onOpen: () => cache.invalidate(),
   })
   const commits = new CommitPipeline(consumer, book, topics.readings, log)
   const rebuilder = new Rebuilder({
-    redis, keys, consumer, reader, book, commits, cache, stats, log, topic: topics.readings, seriesWindowMs: opts.seriesWindowMs,
+    redis,
+    keys,
+    consumer,
+    reader,
+    book,
+    commits,
+    cache,
+    stats,
+    log,
+    topic: topics.readings,
+    seriesWindowMs: opts.seriesWindowMs,
   })
   const processor = new BatchProcessor({ redis, keys, producer, cache, book, commits, rebuilder, retry: retrier, stats, opts, topics })
   const housekeeping = new Housekeeping({ redis, keys, consumer, producer, reader, cache, rebuilder, retry: retrier, stats, opts, topics })
   const statusLine = new StatusLine({
-    config, groupId, topic: topics.readings, intervalMs: opts.statusIntervalMs, stats, log, partitions: () => reader.assigned(),
+    config,
+    groupId,
+    topic: topics.readings,
+    intervalMs: opts.statusIntervalMs,
+    stats,
+    log,
+    partitions: () => reader.assigned(),
   })
   consumer.on('consumer:group:join', () => {
     cache.invalidate()

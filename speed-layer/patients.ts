@@ -59,7 +59,16 @@ export interface BatchOutcome {
 
 /** Applies one patient's valid readings, in the order they arrived (offset order), to its runtime state. */
 export function applyReadings(p: PatientRuntime, readings: readonly Reading[], options: PatientOptions): BatchOutcome {
-  const out: BatchOutcome = { entries: [], events: [], changedDevices: new Set(), changedAlerts: new Set(), changedVitals: new Set(), duplicates: 0, late: 0, reordered: 0 }
+  const out: BatchOutcome = {
+    entries: [],
+    events: [],
+    changedDevices: new Set(),
+    changedAlerts: new Set(),
+    changedVitals: new Set(),
+    duplicates: 0,
+    late: 0,
+    reordered: 0,
+  }
   for (const r of readings) {
     const dev = p.devices.get(r.deviceId)
     if (isDuplicate(dev, r.seq)) {

@@ -111,7 +111,10 @@ export class BatchProcessor {
         this.p.cache.set(id, p)
       }
       p.table = loaded.tables.get(id) ?? p.table
-      for (const [readings, produce] of [[g.replayed, false], [g.fresh, true]] as const) {
+      for (const [readings, produce] of [
+        [g.replayed, false],
+        [g.fresh, true],
+      ] as const) {
         if (readings.length === 0) continue
         const outcome = applyReadings(p, readings, this.p.opts)
         countOutcome(this.p.stats, outcome)

@@ -75,7 +75,12 @@ export class BatchReader {
 
   /** Partitions of the topic this instance owns now, ascending. */
   assigned(): number[] {
-    return this.consumer.assignments?.find((a) => a.topic === this.o.topic)?.partitions.slice().sort((a, b) => a - b) ?? []
+    return (
+      this.consumer.assignments
+        ?.find((a) => a.topic === this.o.topic)
+        ?.partitions.slice()
+        .sort((a, b) => a - b) ?? []
+    )
   }
 
   /** Up to maxBatchReadings buffered records; waits for the first up to `waitMs` (less on abort or a stream error). */

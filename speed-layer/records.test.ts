@@ -16,7 +16,10 @@ const source = (value: Buffer, key: string | null = 'raw-key'): SourceRecord => 
   timestamp: 0n,
   key: key === null ? null : Buffer.from(key),
   value,
-  headers: new Map([[Buffer.from('trace'), Buffer.from('t-1')], [Buffer.from(REJECT_HEADERS.reason), Buffer.from('forged')]]),
+  headers: new Map([
+    [Buffer.from('trace'), Buffer.from('t-1')],
+    [Buffer.from(REJECT_HEADERS.reason), Buffer.from('forged')],
+  ]),
 })
 
 describe('records the speed layer produces', () => {
@@ -31,7 +34,7 @@ describe('records the speed layer produces', () => {
     expect(m.value.toString()).toBe('{"id":"p-1|heartRate|5|raised","patientId":"p-1","vital":"heartRate","kind":"raised","ts":5}')
   })
 
-  it('a dead letter keeps the record\'s own headers, drops a forged reject header and names its source', () => {
+  it("a dead letter keeps the record's own headers, drops a forged reject header and names its source", () => {
     const m = deadLetterRecord('vitals.rejected', source(Buffer.from('{}')), 'SCHEMA', 'no vitals', 'p-9')
     expect(m.key?.toString()).toBe('p-9')
     expect(m.value.toString()).toBe('{}')
@@ -45,7 +48,7 @@ describe('records the speed layer produces', () => {
     })
   })
 
-  it('a dead letter of a value over the bound is cut, says its original size, and keeps the record\'s key without a patient', () => {
+  it("a dead letter of a value over the bound is cut, says its original size, and keeps the record's key without a patient", () => {
     const m = deadLetterRecord('vitals.rejected', source(Buffer.alloc(DEAD_LETTER_MAX_BYTES + 10, 0x61)), 'MALFORMED_JSON', 'x', undefined)
     expect(m.key?.toString()).toBe('raw-key')
     expect(m.value.length).toBe(DEAD_LETTER_MAX_BYTES)

@@ -102,7 +102,9 @@ describe('the speed layer', () => {
     expect(alerts.map((a) => [a.kind, a.level, a.value])).toEqual([['raised', 'WARNING', 91]])
 
     // 25 more normal seconds: 60 s of normal values since the last WARNING at t0 + 49 s, so the alert clears at t0 + 109 s.
-    await send(Array.from({ length: 25 }, (_, k) => record(env.topics.readings, reading('p-episode', 90 + k, t0 + (90 + k) * 1000, { heartRate: 75, spo2: 97 }))))
+    await send(
+      Array.from({ length: 25 }, (_, k) => record(env.topics.readings, reading('p-episode', 90 + k, t0 + (90 + k) * 1000, { heartRate: 75, spo2: 97 }))),
+    )
     await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the alert to clear' })
     alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
     expect(alerts.map((a) => [a.kind, a.level, a.ts])).toEqual([
@@ -110,7 +112,15 @@ describe('the speed layer', () => {
       ['cleared', 'WARNING', t0 + 109_000],
     ])
     const latest = await redis.hGetAll(keys.latest('p-episode'))
-    expect(latest).toMatchObject({ status: 'NORMAL', heartRate: '75', 'heartRate:status': 'NORMAL', spo2: '97', news2: '0', news2Risk: 'low', ts: String(t0 + 114_000) })
+    expect(latest).toMatchObject({
+      status: 'NORMAL',
+      heartRate: '75',
+      'heartRate:status': 'NORMAL',
+      spo2: '97',
+      news2: '0',
+      news2Risk: 'low',
+      ts: String(t0 + 114_000),
+    })
     expect(await redis.zScore(keys.patients, 'p-episode')).toBe(t0 + 114_000)
     expect(await redis.hLen(keys.alertState('p-episode'))).toBe(0)
 
@@ -148,7 +158,9 @@ describe('the speed layer', () => {
       expect(m.headers.get(REJECT_HEADERS.detail)?.length).toBeGreaterThan(5)
     }
     // p-bad's records sit in one partition at offsets 0 (good), 1..8 (bad ones), 9 (the duplicate); p-other's in its own.
-    const offsets = rejected.filter((m) => m.headers.get(REJECT_HEADERS.reason) !== 'KEY_MISMATCH').map((m) => Number(m.headers.get(REJECT_HEADERS.sourceOffset)))
+    const offsets = rejected
+      .filter((m) => m.headers.get(REJECT_HEADERS.reason) !== 'KEY_MISMATCH')
+      .map((m) => Number(m.headers.get(REJECT_HEADERS.sourceOffset)))
     expect(offsets.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     await pollUntil(async () => layer.stats().records === bad.length + 2, { timeoutMs: 10_000, what: 'every record counted' })
     expect(layer.stats().rejected).toMatchObject({ MALFORMED_JSON: 1, SCHEMA: 1, OUT_OF_RANGE: 4, INCONSISTENT: 1, KEY_MISMATCH: 1, FUTURE_TS: 1 })
@@ -219,7 +231,8 @@ describe('the speed layer', () => {
     const now = Date.now()
     const patients = Array.from({ length: 40 }, (_, i) => `p-${i}`)
     const messages: Out[] = []
-    for (let seq = 0; seq < 20; seq++) for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - 20_000 + seq * 1000, { heartRate: 70 + seq })))
+    for (let seq = 0; seq < 20; seq++)
+      for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - 20_000 + seq * 1000, { heartRate: 70 + seq })))
     await send(messages)
     // A rebalance in the middle (a slow machine can miss a heartbeat) hands a partition over before
     // its last batch was committed; the new owner then sees those readings again as duplicates.
@@ -249,7 +262,8 @@ describe('the speed layer', () => {
     const perPatient = 300
     const now = Date.now()
     const messages: Out[] = []
-    for (let seq = 0; seq < perPatient; seq++) for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - perPatient * 1000 + seq * 1000, { heartRate: 72, spo2: 98 })))
+    for (let seq = 0; seq < perPatient; seq++)
+      for (const p of patients) messages.push(record(env.topics.readings, reading(p, seq, now - perPatient * 1000 + seq * 1000, { heartRate: 72, spo2: 98 })))
     const first = spawnSpeed()
     // Produce in the background while the first process consumes; kill it once part of the load is in Redis.
     const producing = send(messages)
@@ -278,7 +292,8 @@ describe('the speed layer', () => {
     const layer = await startLayer()
     const now = Date.now()
     const messages: Out[] = []
-    for (let i = 0; i < 30; i++) messages.push(record(env.topics.readings, reading('p-wipe', i, now - 30_000 + i * 1000, { heartRate: i < 10 ? 140 : 72, glucose: 110 })))
+    for (let i = 0; i < 30; i++)
+      messages.push(record(env.topics.readings, reading('p-wipe', i, now - 30_000 + i * 1000, { heartRate: i < 10 ? 140 : 72, glucose: 110 })))
     await send(messages)
     await pollUntil(async () => (await redis.zCard(keys.series('p-wipe'))) === 30, { timeoutMs: 30_000, what: 'the readings in the series' })
     const before = await redis.hGetAll(keys.latest('p-wipe'))

@@ -23,7 +23,7 @@ describe('the stale-device check', () => {
     expect(raiseStaleDevices([p], 500_000, opts).events).toEqual([])
   })
 
-  it('places a patient in the default partitioner\'s partition (murmur2 of the patientId)', () => {
+  it("places a patient in the default partitioner's partition (murmur2 of the patientId)", () => {
     expect(['p-0001', 'p-0002', 'patient-42'].map((id) => partitionOf(id, 6))).toEqual([4, 0, 3])
   })
 })

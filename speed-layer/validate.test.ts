@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
-import { DEAD_LETTER_MAX_BYTES, DEAD_LETTER_MAX_HEADER_BYTES, PLAUSIBLE_RANGES, deadLetterHeaders, deadLetterPayload, printable, produceChunks, validateRecord } from './validate.ts'
+import {
+  DEAD_LETTER_MAX_BYTES,
+  DEAD_LETTER_MAX_HEADER_BYTES,
+  PLAUSIBLE_RANGES,
+  deadLetterHeaders,
+  deadLetterPayload,
+  printable,
+  produceChunks,
+  validateRecord,
+} from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import { VITALS, type Reading } from '../lib/contract/schema.ts'
 
@@ -39,12 +48,16 @@ describe('validation', () => {
 
   it('rejects a valid reading in a record without a key, which may sit in another partition than its patient', () => {
     const good = { ...base, vitals: { heartRate: 70 } }
-    expect(check(good, { key: undefined as unknown as string, brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH', detail: 'the record has no key: key it by its patientId "p-1"' })
+    expect(check(good, { key: undefined as unknown as string, brokerTs: 1_000_000 })).toMatchObject({
+      ok: false,
+      reason: 'KEY_MISMATCH',
+      detail: 'the record has no key: key it by its patientId "p-1"',
+    })
     expect(check(good, { key: '', brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH' })
   })
 
   it('escapes control and bidi characters of a hostile record in the reject detail', () => {
-    const hostile = check({ ...base, vitals: { heartRate: 70 }, ['\u202eevil\u0000']: 1 })
+    const hostile = check({ ...base, vitals: { heartRate: 70 }, '\u202eevil\u0000': 1 })
     expect(hostile).toMatchObject({ ok: false, reason: 'SCHEMA' })
     if (!hostile.ok) expect(hostile.detail).toMatch(/^[\x20-\x7e]*$/)
     const key = check({ ...base, vitals: { heartRate: 70 } }, { key: 'p-1\u202e', brokerTs: 1_000_000 })
@@ -115,9 +128,15 @@ describe('dead letters', () => {
     expect(produceChunks([])).toEqual([])
   })
 
-  it('keep the rejected record\'s own headers up to a bound, never one forging a reject header, and count headers in the request size', () => {
+  it("keep the rejected record's own headers up to a bound, never one forging a reject header, and count headers in the request size", () => {
     const h = (k: string, bytes: number): [Buffer, Buffer] => [Buffer.from(k), Buffer.alloc(bytes, 0x61)]
-    const source = new Map([h('trace-id', 16), h(REJECT_HEADERS.reason, 5), h(REJECT_HEADERS.originalBytes, 3), h('big', DEAD_LETTER_MAX_HEADER_BYTES), h('after', 1)])
+    const source = new Map([
+      h('trace-id', 16),
+      h(REJECT_HEADERS.reason, 5),
+      h(REJECT_HEADERS.originalBytes, 3),
+      h('big', DEAD_LETTER_MAX_HEADER_BYTES),
+      h('after', 1),
+    ])
     const kept = deadLetterHeaders(source)
     expect([...kept.keys()].map(String)).toEqual(['trace-id'])
     const heavy = { value: Buffer.alloc(10), headers: new Map([h('x', 500_000)]) }

@@ -39,9 +39,7 @@ export const PLAUSIBLE_RANGES: Readonly<Record<Vital, { min: number; max: number
   temperature: { min: 25, max: 45, unit: '°C' },
 })
 
-export type ValidationResult =
-  | { ok: true; reading: Reading }
-  | { ok: false; reason: RejectReason; detail: string; patientId?: string }
+export type ValidationResult = { ok: true; reading: Reading } | { ok: false; reason: RejectReason; detail: string; patientId?: string }
 
 export interface RecordFacts {
   /** The record's key as text, if any. */
@@ -72,10 +70,20 @@ export function validateRecord(value: Buffer | undefined, facts: RecordFacts, ma
     return { ok: false, reason: 'KEY_MISMATCH', detail: `the record has no key: key it by its patientId "${r.patientId}"`, patientId: r.patientId }
   }
   if (facts.key !== r.patientId) {
-    return { ok: false, reason: 'KEY_MISMATCH', detail: `record key "${printable(facts.key, 100)}" is not the patientId "${r.patientId}"`, patientId: r.patientId }
+    return {
+      ok: false,
+      reason: 'KEY_MISMATCH',
+      detail: `record key "${printable(facts.key, 100)}" is not the patientId "${r.patientId}"`,
+      patientId: r.patientId,
+    }
   }
   if (r.ts > facts.brokerTs + maxClockSkewMs) {
-    return { ok: false, reason: 'FUTURE_TS', detail: `ts ${r.ts} is ${r.ts - facts.brokerTs} ms ahead of the broker (allowed ${maxClockSkewMs} ms)`, patientId: r.patientId }
+    return {
+      ok: false,
+      reason: 'FUTURE_TS',
+      detail: `ts ${r.ts} is ${r.ts - facts.brokerTs} ms ahead of the broker (allowed ${maxClockSkewMs} ms)`,
+      patientId: r.patientId,
+    }
   }
   return { ok: true, reading: r }
 }
@@ -86,7 +94,7 @@ export function validateRecord(value: Buffer | undefined, facts: RecordFacts, ma
  */
 export function printable(text: string, max: number): string {
   const cut = text.length > max ? text.slice(0, max) : text
-  const escaped = cut.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
+  const escaped = cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
   return text.length > max ? `${escaped}... (${text.length} characters)` : escaped
 }
 

@@ -37,7 +37,7 @@ function readArgs(argv: string[]) {
   return { patients, events, scores, rest: argv.length - i }
 }
 
-describe("the arguments of write-batch.lua", () => {
+describe('the arguments of write-batch.lua', () => {
   it('carry the latest hash as the flat fields the serving layer decodes', () => {
     const c = change('p-0001', [
       { ts: T, seq: 1, vitals: { heartRate: 112, spo2: 96 } },
@@ -50,13 +50,23 @@ describe("the arguments of write-batch.lua", () => {
     const { patients, events, scores, rest } = readArgs(call!.arguments)
     expect(rest).toBe(0)
     const hash = {
-      status: 'WARNING', news2: '2', news2Risk: 'low', ts: '1763805601000',
-      heartRate: '115', 'heartRate:status': 'WARNING', 'heartRate:ts': '1763805601000',
-      spo2: '96', 'spo2:status': 'NORMAL', 'spo2:ts': '1763805600000',
+      status: 'WARNING',
+      news2: '2',
+      news2Risk: 'low',
+      ts: '1763805601000',
+      heartRate: '115',
+      'heartRate:status': 'WARNING',
+      'heartRate:ts': '1763805601000',
+      spo2: '96',
+      'spo2:status': 'NORMAL',
+      'spo2:ts': '1763805600000',
     }
     expect(patients[0]!.latest).toEqual(hash)
     expect(decodeLatest('p-0001', hash)).toEqual({
-      patientId: 'p-0001', ts: T + 1_000, status: 'WARNING', news2: { score: 2, risk: 'low' },
+      patientId: 'p-0001',
+      ts: T + 1_000,
+      status: 'WARNING',
+      news2: { score: 2, risk: 'low' },
       vitals: { heartRate: { value: 115, status: 'WARNING', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
     expect(decodeSeriesEntries(patients[0]!.series.map((s) => s.member))).toEqual(c.outcome.entries)

@@ -244,7 +244,9 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
     // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
     const members = o.entries.map(encodeSeriesEntry)
     args.push(String(members.length))
-    o.entries.forEach((e, k) => args.push(String(e.ts), members[k] as string))
+    o.entries.forEach((e, k) => {
+      args.push(String(e.ts), members[k] as string)
+    })
     // Trimmed once per minute of event time, not every batch: the series then spans between the
     // window and the window plus a minute, always at least the window.
     if (p.ts - p.trimmedAt >= SERIES_TRIM_EVERY_MS) {

@@ -53,9 +53,16 @@ describe('write-batch.lua', () => {
     const p = emptyPatient('p-lua')
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })])], [], options, 'epoch-1')).toBe(true)
     const first = {
-      status: 'WARNING', news2: '2', news2Risk: 'low', ts: '1763805600000',
-      heartRate: '112', 'heartRate:status': 'WARNING', 'heartRate:ts': '1763805600000',
-      spo2: '96', 'spo2:status': 'NORMAL', 'spo2:ts': '1763805600000',
+      status: 'WARNING',
+      news2: '2',
+      news2Risk: 'low',
+      ts: '1763805600000',
+      heartRate: '112',
+      'heartRate:status': 'WARNING',
+      'heartRate:ts': '1763805600000',
+      spo2: '96',
+      'spo2:status': 'NORMAL',
+      'spo2:ts': '1763805600000',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(first)
     expect(await scriptCached(redis)).toBe(true)
@@ -64,12 +71,20 @@ describe('write-batch.lua', () => {
     expect(await scriptCached(redis)).toBe(false)
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], options, 'epoch-1')).toBe(true)
     const second = {
-      ...first, status: 'NORMAL', news2: '0', ts: '1763805601000',
-      heartRate: '75', 'heartRate:status': 'NORMAL', 'heartRate:ts': '1763805601000',
+      ...first,
+      status: 'NORMAL',
+      news2: '0',
+      ts: '1763805601000',
+      heartRate: '75',
+      'heartRate:status': 'NORMAL',
+      'heartRate:ts': '1763805601000',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
     expect(decodeLatest('p-lua', second)).toEqual({
-      patientId: 'p-lua', ts: T + 1_000, status: 'NORMAL', news2: { score: 0, risk: 'low' },
+      patientId: 'p-lua',
+      ts: T + 1_000,
+      status: 'NORMAL',
+      news2: { score: 0, risk: 'low' },
       vitals: { heartRate: { value: 75, status: 'NORMAL', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
     expect(await redis.zCard(keys.series('p-lua'))).toBe(2)

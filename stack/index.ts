@@ -86,7 +86,11 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, 
 }
 
 /** Starts whatever does not answer yet (of `only`, when given); returns what it did for each service. */
-export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log: Log = () => undefined, options: StackOptions & { only?: ServiceName } = {}): Promise<UpResult[]> {
+export async function up(
+  config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>,
+  log: Log = () => undefined,
+  options: StackOptions & { only?: ServiceName } = {},
+): Promise<UpResult[]> {
   const S = stackPaths(options.dir)
   const t0 = Date.now()
   // `only`: the other service is left alone, whether it answers or not.
@@ -106,10 +110,13 @@ export async function up(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, log:
     log(`starting ${missing.join(' and ')} with docker compose`)
     const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'up', '-d', '--wait', ...missing], { cwd: P.PROJECT_ROOT })
     if (r.code !== 0) {
-      throw new VigilError('STACK_START_FAILED', `docker compose could not start ${missing.join(' and ')} (${lastLine(r.stderr)}): fix the Docker engine or stop it so that \`vigil stack up\` runs the services natively.`)
+      throw new VigilError(
+        'STACK_START_FAILED',
+        `docker compose could not start ${missing.join(' and ')} (${lastLine(r.stderr)}): fix the Docker engine or stop it so that \`vigil stack up\` runs the services natively.`,
+      )
     }
     await mkdir(S.stackDir, { recursive: true })
-    await writeFile(S.dockerMarker, missing.join('\n') + '\n')
+    await writeFile(S.dockerMarker, `${missing.join('\n')}\n`)
     for (const s of missing) results.push({ ...(await statusOf(config, s, options)), action: 'started', ms: Date.now() - t0 })
     return results
   }
@@ -150,7 +157,11 @@ export async function down(log: Log = () => undefined, options: StackOptions & {
     const services = (await readFile(S.dockerMarker, 'utf8')).split('\n').filter(Boolean)
     log(`stopping ${services.join(' and ')} (docker compose)`)
     const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'stop', ...services], { cwd: P.PROJECT_ROOT })
-    if (r.code !== 0) throw new VigilError('STACK_START_FAILED', `docker compose could not stop ${services.join(' and ')} (${lastLine(r.stderr)}): run \`docker compose down\` in ${P.PROJECT_ROOT}.`)
+    if (r.code !== 0)
+      throw new VigilError(
+        'STACK_START_FAILED',
+        `docker compose could not stop ${services.join(' and ')} (${lastLine(r.stderr)}): run \`docker compose down\` in ${P.PROJECT_ROOT}.`,
+      )
     await rm(S.dockerMarker, { force: true })
     stopped.push(...services.map((s) => `${s} (docker compose)`))
   }
@@ -172,7 +183,10 @@ const lastLine = (s: string) => s.trim().split('\n').pop() ?? ''
 async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.StackPaths): Promise<number | undefined> {
   const { host, port } = redisAddress(config)
   if (!isLoopback(host)) {
-    throw new VigilError('STACK_NOT_LOCAL', `Redis at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_REDIS_URL to use a local one.`)
+    throw new VigilError(
+      'STACK_NOT_LOCAL',
+      `Redis at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_REDIS_URL to use a local one.`,
+    )
   }
   await ensurePrerequisites([REDIS], log)
   // The Debian package may have started a system-wide Redis on the default port: reuse it.
@@ -186,7 +200,24 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.Stack
   // Redis holds views rebuilt from Kafka, so no snapshots: `--save ""`.
   const pid = spawnDetached(
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', S.redisDir, '--logfile', S.redisLog, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      S.redisDir,
+      '--logfile',
+      S.redisLog,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
     { cwd: S.redisDir, stdout: 'ignore' },
   )
   await writeFile(S.redisPid, `${pid}\n`)
@@ -198,7 +229,9 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.Stack
     })
   } catch (error) {
     const why = (await tail(S.redisLog, 3)) || (error as Error).message
-    throw new VigilError('STACK_START_FAILED', `Redis did not start on 127.0.0.1:${port} (${why.split('\n').pop()}): free the port or see ${S.redisLog}.`, { cause: error })
+    throw new VigilError('STACK_START_FAILED', `Redis did not start on 127.0.0.1:${port} (${why.split('\n').pop()}): free the port or see ${S.redisLog}.`, {
+      cause: error,
+    })
   }
   return pid
 }
@@ -212,15 +245,22 @@ async function ensureKafkaLibs(log: Log, S: P.StackPaths): Promise<void> {
   // delete) the jars under a broker that `.stack/` may be running from.
   if (S.stackDir !== P.STACK_DIR && existsSync(P.KAFKA_LIBS) && (await readdir(P.KAFKA_LIBS)).some((j) => /^kafka_2\.13-.*\.jar$/.test(j))) return
   const pom = path.join(P.STACK_SOURCES, 'pom.xml')
-  const stamp = createHash('sha256').update(await readFile(pom)).digest('hex')
+  const stamp = createHash('sha256')
+    .update(await readFile(pom))
+    .digest('hex')
   const have = existsSync(P.KAFKA_LIBS_STAMP) ? (await readFile(P.KAFKA_LIBS_STAMP, 'utf8')).trim() : ''
   if (have === stamp) return
   await ensurePrerequisites([MAVEN], log)
   log('fetching Apache Kafka from Maven Central (once; cached in .stack/kafka/libs)')
   await rm(P.KAFKA_LIBS, { recursive: true, force: true })
-  const r = await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${P.KAFKA_LIBS}`], { cwd: P.PROJECT_ROOT })
+  const r = await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${P.KAFKA_LIBS}`], {
+    cwd: P.PROJECT_ROOT,
+  })
   if (r.code !== 0) {
-    throw new VigilError('STACK_FETCH_FAILED', `Maven could not fetch the Kafka jars (${lastLine(r.stdout + r.stderr)}): check that this machine reaches Maven Central, then run \`vigil stack up\` again.`)
+    throw new VigilError(
+      'STACK_FETCH_FAILED',
+      `Maven could not fetch the Kafka jars (${lastLine(r.stdout + r.stderr)}): check that this machine reaches Maven Central, then run \`vigil stack up\` again.`,
+    )
   }
   await writeFile(P.KAFKA_LIBS_STAMP, `${stamp}\n`)
 }
@@ -243,7 +283,10 @@ function kafkaJvmArgs(S: P.StackPaths): string[] {
 /** Writes server.properties and formats the storage once (KRaft needs a cluster id on disk). */
 async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Promise<void> {
   const template = await readFile(path.join(P.STACK_SOURCES, 'server.properties'), 'utf8')
-  const props = template.replaceAll('@LOG_DIRS@', S.kafkaData).replaceAll('@PORT@', String(port)).replaceAll('@CONTROLLER_PORT@', String(port + 1))
+  const props = template
+    .replaceAll('@LOG_DIRS@', S.kafkaData)
+    .replaceAll('@PORT@', String(port))
+    .replaceAll('@CONTROLLER_PORT@', String(port + 1))
   await mkdir(S.kafkaDir, { recursive: true })
   await writeFile(S.kafkaProps, props)
   if (existsSync(path.join(S.kafkaData, 'meta.properties'))) return
@@ -252,14 +295,20 @@ async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Prom
   const clusterId = randomBytes(16).toString('base64url')
   const r = await run('java', [...kafkaJvmArgs(S), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', S.kafkaProps])
   if (r.code !== 0) {
-    throw new VigilError('STACK_START_FAILED', `Kafka storage could not be formatted (${lastLine(r.stdout + r.stderr)}): delete .stack/kafka/data and run \`vigil stack up\` again.`)
+    throw new VigilError(
+      'STACK_START_FAILED',
+      `Kafka storage could not be formatted (${lastLine(r.stdout + r.stderr)}): delete .stack/kafka/data and run \`vigil stack up\` again.`,
+    )
   }
 }
 
 async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.StackPaths): Promise<number> {
   const { host, port } = kafkaAddress(config)
   if (!isLoopback(host)) {
-    throw new VigilError('STACK_NOT_LOCAL', `Kafka at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_KAFKA_BROKERS to use a local one.`)
+    throw new VigilError(
+      'STACK_NOT_LOCAL',
+      `Kafka at ${host}:${port} is not answering and is not on this machine: start it there, or unset VIGIL_KAFKA_BROKERS to use a local one.`,
+    )
   }
   await ensurePrerequisites([JAVA], log)
   await ensureKafkaLibs(log, S)
@@ -288,8 +337,17 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
     const at = lines.findLastIndex((l) => / (ERROR|FATAL) /.test(l))
     const cause = at < 0 ? undefined : lines.slice(at + 1).find((l) => /Exception: /.test(l))
     const bind = lines.find((l) => /Address already in use/.test(l))
-    const why = bind !== undefined ? bind.replace(/^\S*Exception: /, '') : at < 0 ? (error as Error).message : `${lines[at]!.replace(/^\[[^\]]*\] /, '')}${cause === undefined ? '' : `: ${cause.replace(/^\S*Exception: /, '')}`}`
-    throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`, { cause: error })
+    const why =
+      bind !== undefined
+        ? bind.replace(/^\S*Exception: /, '')
+        : at < 0
+          ? (error as Error).message
+          : `${lines[at]!.replace(/^\[[^\]]*\] /, '')}${cause === undefined ? '' : `: ${cause.replace(/^\S*Exception: /, '')}`}`
+    throw new VigilError(
+      'STACK_START_FAILED',
+      `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`,
+      { cause: error },
+    )
   }
   return pid
 }

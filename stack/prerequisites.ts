@@ -120,10 +120,16 @@ export async function ensurePrerequisites(wanted: readonly Prerequisite[], log: 
   if (missing.length === 0) return
   if (!(await canApt(env))) throw new VigilError(missing[0]!.code, missingMessage(missing))
   const packages = missing.flatMap((p) => p.debian)
-  log(`installing ${packages.join(', ')} from Debian's packages (${missing.map((p) => `${p.name} ${p.why}`).join('; ')}); set VIGIL_NO_INSTALL=1 to do it yourself`)
+  log(
+    `installing ${packages.join(', ')} from Debian's packages (${missing.map((p) => `${p.name} ${p.why}`).join('; ')}); set VIGIL_NO_INSTALL=1 to do it yourself`,
+  )
   const t0 = Date.now()
   if (!aptUpdated) {
-    if ((await apt(['update'])) !== 0) throw new VigilError(missing[0]!.code, `apt-get update failed (see above): fix the package sources, then run the install yourself: ${missingMessage(missing)}`)
+    if ((await apt(['update'])) !== 0)
+      throw new VigilError(
+        missing[0]!.code,
+        `apt-get update failed (see above): fix the package sources, then run the install yourself: ${missingMessage(missing)}`,
+      )
     aptUpdated = true
   }
   // Service packages (redis-server) must not start a system-wide service of their own: Vigil runs
@@ -133,6 +139,10 @@ export async function ensurePrerequisites(wanted: readonly Prerequisite[], log: 
   }
   const still = []
   for (const p of missing) if (!(await p.present())) still.push(p)
-  if (still.length > 0) throw new VigilError(still[0]!.code, `installed ${packages.join(' ')}, yet ${still.map((p) => p.name).join(' and ')} still does not answer: ${missingMessage(still)}`)
+  if (still.length > 0)
+    throw new VigilError(
+      still[0]!.code,
+      `installed ${packages.join(' ')}, yet ${still.map((p) => p.name).join(' and ')} still does not answer: ${missingMessage(still)}`,
+    )
   log(`installed ${packages.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
 }

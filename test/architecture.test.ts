@@ -30,7 +30,8 @@ export function ruleBroken(file: string, target: string): string | undefined {
   if (to === 'test') return 'production code never imports tests'
   if (to === 'bench' && from !== 'cli') return 'only the CLI (`vigil bench`) imports the benchmarks'
   if (from === 'lib' && to !== 'lib') return 'lib/ imports no stage'
-  if ((STAGES as readonly string[]).includes(from) && to !== from && to !== 'lib') return `a stage imports lib/ and its own folder only (the composition root, cli/, wires ${from}/ to ${to}/)`
+  if ((STAGES as readonly string[]).includes(from) && to !== from && to !== 'lib')
+    return `a stage imports lib/ and its own folder only (the composition root, cli/, wires ${from}/ to ${to}/)`
   return undefined
 }
 
@@ -58,11 +59,16 @@ describe('code layout', () => {
       ['cli/commands/all.ts', "import { start } from '../../speed-layer/index.ts'"],
       ['serving/view.test.ts', "import { f } from '../test/view-fixtures.ts'"],
     ])
-    expect(violations(sample).map((v) => `${v.file} -> ${v.imports}`)).toEqual(['lib/bands.ts -> speed-layer/alerts.ts', 'serving/index.ts -> batch-layer/job.ts'])
+    expect(violations(sample).map((v) => `${v.file} -> ${v.imports}`)).toEqual([
+      'lib/bands.ts -> speed-layer/alerts.ts',
+      'serving/index.ts -> batch-layer/job.ts',
+    ])
   })
 
   it('holds for every import of the tree', () => {
-    const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean)
+    const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
     const files = new Map(tracked.map((f) => [f, readFileSync(path.join(ROOT, f), 'utf8')] as const))
     expect(violations(files)).toEqual([])
   })

@@ -120,7 +120,13 @@ export function checkDocReferences(files: RepoFiles, scan: Iterable<string> = fi
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'))
   }
   const topDirs = [...dirs].filter((d) => d !== '' && !d.includes('/') && !d.startsWith('.'))
-  const repoPath = topDirs.length === 0 ? undefined : new RegExp(`(?<![\\w./-])((?:${topDirs.map((d) => d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/[\\w./-]*\\.(?:${PATH_EXTENSIONS}))(?![\\w/-])`, 'g')
+  const repoPath =
+    topDirs.length === 0
+      ? undefined
+      : new RegExp(
+          `(?<![\\w./-])((?:${topDirs.map((d) => d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/[\\w./-]*\\.(?:${PATH_EXTENSIONS}))(?![\\w/-])`,
+          'g',
+        )
   const headingCache = new Map<string, Heading[]>()
   const headings = (file: string) => {
     let h = headingCache.get(file)
@@ -151,7 +157,7 @@ export function checkDocReferences(files: RepoFiles, scan: Iterable<string> = fi
       const ref = m[1] as string
       const target = [inRepo(ref), inRepo(path.posix.join(here, ref))].find((p) => p !== undefined && files.has(p))
       if (target === undefined) {
-        report(m.index, ref, 'no such file (looked from the repository root and from this file\'s folder)')
+        report(m.index, ref, "no such file (looked from the repository root and from this file's folder)")
         continue
       }
       const after = text.slice(m.index + ref.length, m.index + ref.length + 400)
@@ -199,7 +205,7 @@ export function checkDocReferences(files: RepoFiles, scan: Iterable<string> = fi
           continue
         }
       }
-      if (anchor !== undefined && anchor !== '' && resolved !== undefined && resolved.endsWith('.md') && files.has(resolved)) {
+      if (anchor !== undefined && anchor !== '' && resolved?.endsWith('.md') && files.has(resolved)) {
         if (!headings(resolved).some((h) => h.slug === anchor)) report(m.index, ref, `${resolved} has no heading with the anchor #${anchor}`)
       }
     }
@@ -251,38 +257,52 @@ describe('documentation references', () => {
     const md = (s: string) => s.replaceAll('@md', '.md')
     const files: RepoFiles = new Map([
       [md('docs/GUIDE@md'), '# Guide\n\n## Alpha\n\n## Alpha beta\n\n```\n## Not a heading\n```\n\n### Gamma\n'],
-      [md('docs/OTHER@md'), md('See [the guide](GUIDE@md#alpha-beta), [a folder](../src/) and `src/a.ts`.\n' +
-        'Broken: [anchor](GUIDE@md#alpah), [file](../src/b.ts), [out](../../outside@md), [here](#nowhere), `src/missing.ts`.\n' +
-        'Fine: [web](https://example.com/x@md), `[not a link](nowhere@md-ish)`.\n')],
-      ['src/a.ts', md([
-        '// docs/GUIDE@md, Alpha beta: the longest heading wins',
-        '// docs/GUIDE@md Gamma and Alpha',
-        '// docs/GUIDE@md, Alpha,',
-        '// Gamma (a list across lines)',
-        '// docs/GUIDE@md promises prose, not a section',
-        '// docs/GUIDE@md, Alpah',
-        '// docs/GUIDE@md Alphabet',
-        '// docs/GUIDE@md, Alpha and Delta',
-        '// docs/MISSING@md',
-        '// GUIDE@md (resolved from neither the root nor src/)',
-      ].join('\n'))],
+      [
+        md('docs/OTHER@md'),
+        md(
+          'See [the guide](GUIDE@md#alpha-beta), [a folder](../src/) and `src/a.ts`.\n' +
+            'Broken: [anchor](GUIDE@md#alpah), [file](../src/b.ts), [out](../../outside@md), [here](#nowhere), `src/missing.ts`.\n' +
+            'Fine: [web](https://example.com/x@md), `[not a link](nowhere@md-ish)`.\n',
+        ),
+      ],
+      [
+        'src/a.ts',
+        md(
+          [
+            '// docs/GUIDE@md, Alpha beta: the longest heading wins',
+            '// docs/GUIDE@md Gamma and Alpha',
+            '// docs/GUIDE@md, Alpha,',
+            '// Gamma (a list across lines)',
+            '// docs/GUIDE@md promises prose, not a section',
+            '// docs/GUIDE@md, Alpah',
+            '// docs/GUIDE@md Alphabet',
+            '// docs/GUIDE@md, Alpha and Delta',
+            '// docs/MISSING@md',
+            '// GUIDE@md (resolved from neither the root nor src/)',
+          ].join('\n'),
+        ),
+      ],
     ])
     const problems = checkDocReferences(files)
     const where = problems.map((p) => `${p.file}:${p.line} ${p.ref}`).sort()
     expect(where).toEqual(
-      md([
-        'docs/OTHER@md:2 #nowhere',
-        'docs/OTHER@md:2 ../../outside@md',
-        'docs/OTHER@md:2 ../src/b.ts',
-        'docs/OTHER@md:2 GUIDE@md#alpah',
-        'docs/OTHER@md:2 src/missing.ts',
-        'docs/OTHER@md:2 ../../outside@md',
-        'src/a.ts:6 docs/GUIDE@md, Alpah',
-        'src/a.ts:7 docs/GUIDE@md, Alphabet',
-        'src/a.ts:8 docs/GUIDE@md, Delta',
-        'src/a.ts:9 docs/MISSING@md',
-        'src/a.ts:10 GUIDE@md',
-      ].join('\n')).split('\n').sort(),
+      md(
+        [
+          'docs/OTHER@md:2 #nowhere',
+          'docs/OTHER@md:2 ../../outside@md',
+          'docs/OTHER@md:2 ../src/b.ts',
+          'docs/OTHER@md:2 GUIDE@md#alpah',
+          'docs/OTHER@md:2 src/missing.ts',
+          'docs/OTHER@md:2 ../../outside@md',
+          'src/a.ts:6 docs/GUIDE@md, Alpah',
+          'src/a.ts:7 docs/GUIDE@md, Alphabet',
+          'src/a.ts:8 docs/GUIDE@md, Delta',
+          'src/a.ts:9 docs/MISSING@md',
+          'src/a.ts:10 GUIDE@md',
+        ].join('\n'),
+      )
+        .split('\n')
+        .sort(),
     )
   })
 

@@ -29,7 +29,14 @@ describe('the real stack', () => {
         const messages = []
         for (let i = seq; i < seq + 50; i++) {
           for (const p of patients) {
-            const reading: Reading = { v: 1, patientId: p, deviceId: `wrist-${p}`, ts: 1_763_805_600_000 + i * 1_000, seq: i, vitals: { heartRate: 60 + (i % 40) } }
+            const reading: Reading = {
+              v: 1,
+              patientId: p,
+              deviceId: `wrist-${p}`,
+              ts: 1_763_805_600_000 + i * 1_000,
+              seq: i,
+              vitals: { heartRate: 60 + (i % 40) },
+            }
             sent.push(reading)
             messages.push({ topic: env.topics.readings, key: p, value: JSON.stringify(reading) })
           }
@@ -40,7 +47,11 @@ describe('the real stack', () => {
       await producer.close()
     }
 
-    const consumer = new Consumer({ ...kafkaBaseOptions(env.config, 'test-consumer'), groupId: `${env.config.topicPrefix}test-group`, deserializers: stringDeserializers })
+    const consumer = new Consumer({
+      ...kafkaBaseOptions(env.config, 'test-consumer'),
+      groupId: `${env.config.topicPrefix}test-group`,
+      deserializers: stringDeserializers,
+    })
     const received = new Map<string, number[]>()
     const partitionOf = new Map<string, number>()
     try {
@@ -93,7 +104,9 @@ describe('vigil stack status', () => {
   })
 
   it('reports a service that does not answer as down and exits 3', async () => {
-    const result = await run('node', ['bin/vigil.js', 'stack', 'status'], { env: { ...process.env, VIGIL_REDIS_URL: 'redis://127.0.0.1:1' } }).catch((e: { code: number; stdout: string }) => e)
+    const result = await run('node', ['bin/vigil.js', 'stack', 'status'], { env: { ...process.env, VIGIL_REDIS_URL: 'redis://127.0.0.1:1' } }).catch(
+      (e: { code: number; stdout: string }) => e,
+    )
     expect('code' in result ? result.code : 0).toBe(3)
     expect(result.stdout).toMatch(/^redis\s+127\.0\.0\.1:1\s+down/m)
   })
@@ -101,7 +114,9 @@ describe('vigil stack status', () => {
 
 describe('the vigil command', () => {
   it('answers a bad environment value with one sentence and exit code 2', async () => {
-    const result = await run('node', ['bin/vigil.js', 'stack', 'status'], { env: { ...process.env, VIGIL_KAFKA_BROKERS: 'nowhere' } }).catch((e: { code: number; stderr: string }) => e)
+    const result = await run('node', ['bin/vigil.js', 'stack', 'status'], { env: { ...process.env, VIGIL_KAFKA_BROKERS: 'nowhere' } }).catch(
+      (e: { code: number; stderr: string }) => e,
+    )
     expect('code' in result ? result.code : 0).toBe(2)
     expect(result.stderr.trim()).toBe('vigil: VIGIL_KAFKA_BROKERS="nowhere" is not valid: expected host:port.')
   })

@@ -43,7 +43,12 @@ export function stateOf(r: TestReading, news2 = 0): { patient: PatientState; ent
 }
 
 /** Writes readings of one patient into the view (one pipeline) and publishes one `readings` Update. */
-export async function writeReadings(redis: RedisClient, keys: RedisKeys, readings: TestReading[], options: { news2?: number; publish?: boolean } = {}): Promise<Update | null> {
+export async function writeReadings(
+  redis: RedisClient,
+  keys: RedisKeys,
+  readings: TestReading[],
+  options: { news2?: number; publish?: boolean } = {},
+): Promise<Update | null> {
   const last = readings.at(-1)
   if (last === undefined) return null
   const entries = readings.map((r) => stateOf(r, options.news2).entry)
@@ -82,12 +87,34 @@ export async function writeBatchView(redis: RedisClient, keys: RedisKeys, rows: 
 }
 
 /** A daily row with the given figures and the rest filled plausibly. */
-export function dailyRow(date: string, patientId: string, vital: Vital, f: { count: number; mean: number; min: number; max: number; tir?: [number, number, number, number, number] }): DailyStatsRow {
+export function dailyRow(
+  date: string,
+  patientId: string,
+  vital: Vital,
+  f: { count: number; mean: number; min: number; max: number; tir?: [number, number, number, number, number] },
+): DailyStatsRow {
   const t = f.tir
   return {
-    date, patientId, vital, count: f.count, mean: f.mean, min: f.min, max: f.max, stddev: 1, p05: f.min, p50: f.mean, p95: f.max,
-    nNormal: f.count, nWarning: 0, nCriticalLow: 0, nCriticalHigh: 0,
-    tirLt54: t?.[0] ?? null, tir54_69: t?.[1] ?? null, tir70_180: t?.[2] ?? null, tir181_250: t?.[3] ?? null, tirGt250: t?.[4] ?? null,
+    date,
+    patientId,
+    vital,
+    count: f.count,
+    mean: f.mean,
+    min: f.min,
+    max: f.max,
+    stddev: 1,
+    p05: f.min,
+    p50: f.mean,
+    p95: f.max,
+    nNormal: f.count,
+    nWarning: 0,
+    nCriticalLow: 0,
+    nCriticalHigh: 0,
+    tirLt54: t?.[0] ?? null,
+    tir54_69: t?.[1] ?? null,
+    tir70_180: t?.[2] ?? null,
+    tir181_250: t?.[3] ?? null,
+    tirGt250: t?.[4] ?? null,
     cv: vital === 'glucose' ? 0.2 : null,
   }
 }

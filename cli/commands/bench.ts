@@ -38,7 +38,7 @@ export function register(program: Command): void {
         const report = await runBench({ config, only, quick: opts.quick === true, progress: (line) => process.stderr.write(`bench: ${line}\n`) })
         process.stdout.write(formatBench(report))
         if (opts.out !== undefined) {
-          await writeFile(opts.out, JSON.stringify(report, null, 2) + '\n')
+          await writeFile(opts.out, `${JSON.stringify(report, null, 2)}\n`)
           process.stdout.write(`results written to ${opts.out}\n`)
         }
         return Object.keys(report.errors).length > 0 ? 1 : 0

@@ -45,7 +45,7 @@ export function register(program: Command): void {
         const dispose = onSignal(() => void run.stop())
         try {
           const summary = await run.done
-          process.stdout.write(json === true ? JSON.stringify(summary) + '\n' : formatSummary(summary))
+          process.stdout.write(json === true ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
           return summary.unacknowledged > 0 ? 1 : 0
         } finally {
           dispose()

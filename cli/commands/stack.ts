@@ -17,7 +17,7 @@ function describe(s: stack.ServiceStatus): string {
 }
 
 function table(rows: stack.ServiceStatus[]): string {
-  return rows.map((s) => `${s.service.padEnd(6)} ${s.address.padEnd(16)} ${describe(s)}`).join('\n') + '\n'
+  return `${rows.map((s) => `${s.service.padEnd(6)} ${s.address.padEnd(16)} ${describe(s)}`).join('\n')}\n`
 }
 
 export function register(program: Command): void {

@@ -31,7 +31,7 @@ export function formatStatus(r: StatusReport): string {
     out.push(`  ${cols('total', '', '', String(g.total))}${worst === undefined ? '' : `   (furthest behind: partition ${worst.partition}, ${worst.lag})`}`)
   }
   out.push('', NOTE)
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }
 
 /** The committed-offset lag of every Vigil consumer group on the readings topic. */
@@ -77,7 +77,7 @@ export function register(program: Command): void {
           )
           return 3
         }
-        process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatStatus(report))
+        process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatStatus(report))
         return 0
       }),
     )

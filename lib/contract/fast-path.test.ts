@@ -4,32 +4,84 @@ import { prng, syntheticReadings } from '../../batch-layer/synthetic.ts'
 
 /** Mutations that each may or may not break schema v1. */
 const mutations: ((r: Record<string, unknown>, rnd: () => number) => void)[] = [
-  (r) => { r.v = 2 },
-  (r) => { r.extra = true },
-  (r) => { delete r.seq },
-  (r) => { r.seq = -1 },
-  (r) => { r.seq = 1.5 },
-  (r) => { r.seq = '7' },
-  (r) => { r.seq = 2 ** 53 },
-  (r) => { r.ts = 8_640_000_000_001 },
-  (r) => { r.ts = -0 },
-  (r) => { r.ts = 0 },
-  (r) => { r.patientId = '' },
-  (r) => { r.patientId = 'p{1}' },
-  (r) => { r.patientId = 'x'.repeat(128) },
-  (r) => { r.patientId = 'x'.repeat(129) },
-  (r) => { r.patientId = 'tab\there' },
-  (r) => { r.patientId = '<b>ok</b> ünïcode' },
-  (r) => { r.deviceId = 'dev{1}' },
-  (r) => { r.deviceId = 'a\u007f' },
-  (r) => { r.vitals = {} },
-  (r) => { r.vitals = [] },
-  (r) => { r.vitals = null },
-  (r) => { r.vitals = { heartRate: '72' } },
-  (r) => { r.vitals = { pulse: 72 } },
-  (r) => { r.vitals = { heartRate: 72, spo2: null } },
-  (r) => { r.vitals = { temperature: -400 } },
-  (r, rnd) => { r.vitals = { glucose: rnd() * 1e6 } },
+  (r) => {
+    r.v = 2
+  },
+  (r) => {
+    r.extra = true
+  },
+  (r) => {
+    delete r.seq
+  },
+  (r) => {
+    r.seq = -1
+  },
+  (r) => {
+    r.seq = 1.5
+  },
+  (r) => {
+    r.seq = '7'
+  },
+  (r) => {
+    r.seq = 2 ** 53
+  },
+  (r) => {
+    r.ts = 8_640_000_000_001
+  },
+  (r) => {
+    r.ts = -0
+  },
+  (r) => {
+    r.ts = 0
+  },
+  (r) => {
+    r.patientId = ''
+  },
+  (r) => {
+    r.patientId = 'p{1}'
+  },
+  (r) => {
+    r.patientId = 'x'.repeat(128)
+  },
+  (r) => {
+    r.patientId = 'x'.repeat(129)
+  },
+  (r) => {
+    r.patientId = 'tab\there'
+  },
+  (r) => {
+    r.patientId = '<b>ok</b> ünïcode'
+  },
+  (r) => {
+    r.deviceId = 'dev{1}'
+  },
+  (r) => {
+    r.deviceId = 'a\u007f'
+  },
+  (r) => {
+    r.vitals = {}
+  },
+  (r) => {
+    r.vitals = []
+  },
+  (r) => {
+    r.vitals = null
+  },
+  (r) => {
+    r.vitals = { heartRate: '72' }
+  },
+  (r) => {
+    r.vitals = { pulse: 72 }
+  },
+  (r) => {
+    r.vitals = { heartRate: 72, spo2: null }
+  },
+  (r) => {
+    r.vitals = { temperature: -400 }
+  },
+  (r, rnd) => {
+    r.vitals = { glucose: rnd() * 1e6 }
+  },
 ]
 
 describe('the fast path of schema v1 (isPlainlyValid, first step of parseReading)', () => {
@@ -41,7 +93,7 @@ describe('the fast path of schema v1 (isPlainlyValid, first step of parseReading
     }
   })
 
-  it('never accepts on its fast path a record the schema refuses, and gives the schema\'s verdict otherwise', () => {
+  it("never accepts on its fast path a record the schema refuses, and gives the schema's verdict otherwise", () => {
     const rnd = prng(9)
     const base = syntheticReadings({ count: 50, startTs: Date.UTC(2026, 10, 22), seed: 6 })
     let refused = 0

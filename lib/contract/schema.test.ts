@@ -68,7 +68,10 @@ describe('reading schema v1', () => {
   it('applies the same policy to device ids', () => {
     const r = validateReading({ ...good, deviceId: 'wrist\u200d01' })
     expect(r).toMatchObject({ ok: false, reason: 'SCHEMA' })
-    if (!r.ok) expect(r.detail).toBe("deviceId: deviceId must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit; got a non-ASCII character U+200D at position 6")
+    if (!r.ok)
+      expect(r.detail).toBe(
+        "deviceId: deviceId must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit; got a non-ASCII character U+200D at position 6",
+      )
     expect(idProblem('deviceId', 'wrist-0001')).toBeUndefined()
   })
 

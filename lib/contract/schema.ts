@@ -42,7 +42,7 @@ const ID_CHAR = /^[A-Za-z0-9._-]$/
 
 /** `U+202E` for a code point: never the character itself, which may be invisible or reorder a log line. */
 export function codePointName(cp: number): string {
-  return 'U+' + cp.toString(16).toUpperCase().padStart(4, '0')
+  return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`
 }
 
 /**
@@ -88,7 +88,7 @@ export const vitalsSchema = z
     respRate: vitalValue.optional(),
     temperature: vitalValue.optional(),
   })
-  .refine((v) => VITALS.some((k) => v[k] !== undefined), { error: 'vitals must hold at least one of ' + VITALS.join(', ') })
+  .refine((v) => VITALS.some((k) => v[k] !== undefined), { error: `vitals must hold at least one of ${VITALS.join(', ')}` })
 
 export const readingSchema = z.strictObject({
   /** Schema version. */
@@ -105,9 +105,7 @@ export const readingSchema = z.strictObject({
 export type Reading = z.infer<typeof readingSchema>
 export type Vitals = z.infer<typeof vitalsSchema>
 
-export type ParseResult =
-  | { ok: true; reading: Reading }
-  | { ok: false; reason: 'MALFORMED_JSON' | 'SCHEMA'; detail: string }
+export type ParseResult = { ok: true; reading: Reading } | { ok: false; reason: 'MALFORMED_JSON' | 'SCHEMA'; detail: string }
 
 /** Parses raw bytes (or a string) into a reading, with the reject reason and detail when it fails. */
 export function parseReading(raw: Buffer | string): ParseResult {
@@ -130,9 +128,7 @@ export function validateReading(json: unknown): ParseResult {
 
 /** `vitals.spo2: expected number, received string; seq: ...` — every bad field, named. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(reading)'}: ${i.message}`)
-    .join('; ')
+  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(reading)'}: ${i.message}`).join('; ')
 }
 
 const READING_KEYS: ReadonlySet<string> = new Set(['v', 'patientId', 'deviceId', 'ts', 'seq', 'vitals'])

@@ -93,7 +93,11 @@ export class Layer {
     if (this.#child !== undefined) return
     const fd = openSync(this.logFile, 'a')
     try {
-      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'vigil.js'), ...this.args], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', fd, fd] })
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'vigil.js'), ...this.args], {
+        cwd: PROJECT_ROOT,
+        env: this.env,
+        stdio: ['ignore', fd, fd],
+      })
       this.#child = child
       this.#cpuNowMs = 0
       this.#exited = once(child, 'exit').then(([code]) => {

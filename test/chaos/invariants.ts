@@ -62,7 +62,7 @@ async function lakeFiles(lake: string): Promise<{ files: string[]; temps: string
   const files: string[] = []
   const temps: string[] = []
   const walk = async (dir: string): Promise<void> => {
-    let entries
+    let entries: import('node:fs').Dirent[]
     try {
       entries = await readdir(dir, { withFileTypes: true })
     } catch {
@@ -195,13 +195,18 @@ export function checkConservation(ledger: readonly EdgeRecord[], summary: EdgeSu
       name: 'conservation: acknowledged records = records in vitals.readings',
       pass: summary.unacknowledged === 0 && summary.acked === ledger.length && missing === 0 && extra === 0 && ledgerIds.size === topicIds.size,
       figures: `sent ${summary.sent}, acked ${summary.acked}, unacked ${summary.unacknowledged}, ledger ${ledger.length}, topic ${topic.length}; lost ${missing}, extra ${extra}; distinct (deviceId, seq) ledger ${ledgerIds.size} = topic ${topicIds.size}`,
-      evidence: [summary.unacknowledged > 0 ? `${summary.unacknowledged} records never acknowledged` : '', firstMissing, firstExtra].filter(Boolean).join('; ') || undefined,
+      evidence:
+        [summary.unacknowledged > 0 ? `${summary.unacknowledged} records never acknowledged` : '', firstMissing, firstExtra].filter(Boolean).join('; ') ||
+        undefined,
     },
     {
       name: 'conservation: topic = classified + dead-lettered + duplicates',
       pass: accounted === topic.length && c.duplicates === summary.faults.duplicate,
       figures: `${c.valid.length} classified + ${c.rejected.size} dead-lettered + ${c.duplicates} duplicates = ${accounted} of ${topic.length}; duplicates injected ${summary.faults.duplicate}`,
-      evidence: c.duplicates !== summary.faults.duplicate ? `${c.duplicates} repeated (deviceId, seq) in the topic, the simulator injected ${summary.faults.duplicate}` : undefined,
+      evidence:
+        c.duplicates !== summary.faults.duplicate
+          ? `${c.duplicates} repeated (deviceId, seq) in the topic, the simulator injected ${summary.faults.duplicate}`
+          : undefined,
     },
   ]
 }
@@ -245,7 +250,10 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
   }
   const simulatorKinds = (byReason.OUT_OF_RANGE ?? 0) + (byReason.INCONSISTENT ?? 0) + (byReason.SCHEMA ?? 0) + (byReason.MALFORMED_JSON ?? 0)
   const kindsMatch = Object.entries(expectByReason).every(([r, n]) => (byReason[r] ?? 0) === n) && simulatorKinds === summary.expectedRejected
-  const fmt = (o: Record<string, number | undefined>) => Object.entries(o).map(([k, v]) => `${k} ${v ?? 0}`).join(', ')
+  const fmt = (o: Record<string, number | undefined>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${v ?? 0}`)
+      .join(', ')
   return [
     {
       name: 'every rejected reading is in vitals.rejected with its reason',
@@ -257,7 +265,9 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
       name: 'dead letters by kind = faults the simulator injected',
       pass: kindsMatch,
       figures: `found ${fmt(byReason)}; injected ${fmt(expectByReason)} (expectedRejected ${summary.expectedRejected}); FUTURE_TS come from clockSkew (${f.clockSkew} injected)`,
-      evidence: kindsMatch ? undefined : `by reason ${JSON.stringify(byReason)} vs injected ${JSON.stringify(expectByReason)}, expectedRejected ${summary.expectedRejected}`,
+      evidence: kindsMatch
+        ? undefined
+        : `by reason ${JSON.stringify(byReason)} vs injected ${JSON.stringify(expectByReason)}, expectedRejected ${summary.expectedRejected}`,
     },
   ]
 }
@@ -310,7 +320,10 @@ export function expectedView(c: Classified, toleranceMs: number): Expected {
       if (cur === undefined || r.ts >= cur.ts) out.latest.set(k, { value, ts: r.ts, rec })
     }
     let entries = out.series.get(r.patientId)
-    if (entries === undefined) out.series.set(r.patientId, (entries = []))
+    if (entries === undefined) {
+      entries = []
+      out.series.set(r.patientId, entries)
+    }
     entries.push({ ts: r.ts, member: seriesMember(r.deviceId, r.seq, r.ts, status, r.vitals) })
   }
   return out
@@ -447,7 +460,10 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
     const e = JSON.parse(text) as AlertEvent
     const k = `${e.patientId} ${e.id.split('|')[1] ?? e.vital}`
     let s = series.get(k)
-    if (s === undefined) series.set(k, (s = []))
+    if (s === undefined) {
+      s = []
+      series.set(k, s)
+    }
     s.push(e)
   }
   let raised = 0

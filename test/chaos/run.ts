@@ -109,7 +109,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main(): Promise<number> {
-  say(`chaos run: seed ${seed}, ${seconds} s at ${rate} readings/s, ${patients} patients, ${kills} kills per layer (replay: --seed ${seed} --seconds ${seconds} --rate ${rate})`)
+  say(
+    `chaos run: seed ${seed}, ${seconds} s at ${rate} readings/s, ${patients} patients, ${kills} kills per layer (replay: --seed ${seed} --seconds ${seconds} --rate ${rate})`,
+  )
   const chaosRng = new Prng(seed).fork('chaos')
   const id = `chaos-${randomBytes(4).toString('hex')}`
   const dir = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
@@ -153,7 +155,9 @@ async function main(): Promise<number> {
   const speed = new Layer('speed', ['speed', '--instance-id', 'chaos-speed'], env, path.join(dir, 'speed.log'))
   const archiver = new Layer('archive', ['archive', '--flush-interval-ms', '2000'], env, path.join(dir, 'archive.log'))
   const layers = [speed, archiver]
-  cleanups.push(() => layers.forEach((l) => l.forceStop()))
+  cleanups.push(() => {
+    for (const l of layers) l.forceStop()
+  })
   speed.start()
   archiver.start()
 
@@ -191,7 +195,12 @@ async function main(): Promise<number> {
         if (Date.now() - lastProgress >= 10_000) {
           lastProgress = Date.now()
           const inRedis = await redis.zCard(keys.patients).catch(() => '?')
-          say(`sent ${edge.sent}, speed lag ${lag ?? '?'}, patients in Redis ${inRedis}, layers up: ${layers.filter((l) => l.running).map((l) => l.name).join(' ')}`)
+          say(
+            `sent ${edge.sent}, speed lag ${lag ?? '?'}, patients in Redis ${inRedis}, layers up: ${layers
+              .filter((l) => l.running)
+              .map((l) => l.name)
+              .join(' ')}`,
+          )
         }
       } catch {
         // The broker is down on purpose now and then.
@@ -251,39 +260,63 @@ async function main(): Promise<number> {
     // Not while the broker is down: the rebuild time would measure the broker's outage.
     await brokerDone
     // A view to lose: the speed layer has written some patients.
-    await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) > 0, { timeoutMs: 60_000, intervalMs: 250, what: 'the speed layer to write a view' }).catch(() => undefined)
+    await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) > 0, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'the speed layer to write a view',
+    }).catch(() => undefined)
     const before = await redis.zCard(keys.patients)
     const ms = await stack!.restartRedis()
     const back = Date.now()
     say(`Redis restarted empty (${ms} ms); ${before} patients to rebuild`)
     let rebuildMs = -1
     try {
-      await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) >= before, { timeoutMs: 60_000, intervalMs: 250, what: 'the view to be rebuilt' })
+      await pollUntil(async () => (await redis.zCard(keys.patients).catch(() => 0)) >= before, {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        what: 'the view to be rebuilt',
+      })
       rebuildMs = Date.now() - back
     } catch {
       // Reported as not rebuilt within 60 s; the final invariants say whether it ever was.
     }
-    return { fault: 'Redis restart, empty dataset', count: 1, detail: rebuildMs >= 0 ? `view rebuilt (${before} patients) in ${(rebuildMs / 1000).toFixed(1)} s` : 'view NOT rebuilt within 60 s' }
+    return {
+      fault: 'Redis restart, empty dataset',
+      count: 1,
+      detail: rebuildMs >= 0 ? `view rebuilt (${before} patients) in ${(rebuildMs / 1000).toFixed(1)} s` : 'view NOT rebuilt within 60 s',
+    }
   }
   const allFault = async (): Promise<FaultRow> => {
     const rng = chaosRng.fork('all')
     await at(rng.uniform(0.7 * T, 0.75 * T))
     return withArchiver(async () => {
       await archiver.terminate()
-      const ports = { VIGIL_PORT: String(20000 + randomInt(0, 20000)), VIGIL_INGEST_PORT: String(40000 + randomInt(0, 20000)), VIGIL_TOKEN: randomBytes(16).toString('hex') }
+      const ports = {
+        VIGIL_PORT: String(20000 + randomInt(0, 20000)),
+        VIGIL_INGEST_PORT: String(40000 + randomInt(0, 20000)),
+        VIGIL_TOKEN: randomBytes(16).toString('hex'),
+      }
       const all = new Layer('all', ['all', '--no-edge'], childEnv(config, ports), path.join(dir, 'all.log'))
       layers.push(all)
       try {
         all.start()
         // SIGTERM while it works: once the dashboard answers (every stage started), a few seconds in.
         const ready = Date.now()
-        await pollUntil(async () => (await fetch(`http://127.0.0.1:${ports.VIGIL_PORT}/healthz`).catch(() => undefined))?.status !== undefined, { timeoutMs: 90_000, intervalMs: 250, what: 'vigil all to answer' })
+        await pollUntil(async () => (await fetch(`http://127.0.0.1:${ports.VIGIL_PORT}/healthz`).catch(() => undefined))?.status !== undefined, {
+          timeoutMs: 90_000,
+          intervalMs: 250,
+          what: 'vigil all to answer',
+        })
         const startedMs = Date.now() - ready
         await sleep(rng.uniform(1_000, 6_000))
         const { code, ms } = await all.terminate(30_000)
         say(`vigil all --no-edge: SIGTERM, exit ${code} after ${ms} ms`)
         allExit = { code, ms }
-        return { fault: 'SIGTERM vigil all --no-edge', count: 1, detail: `answered after ${(startedMs / 1000).toFixed(1)} s; exit code ${code}, ${ms} ms after SIGTERM` }
+        return {
+          fault: 'SIGTERM vigil all --no-edge',
+          count: 1,
+          detail: `answered after ${(startedMs / 1000).toFixed(1)} s; exit code ${code}, ${ms} ms after SIGTERM`,
+        }
       } finally {
         all.forceStop()
         archiver.start()
@@ -304,7 +337,9 @@ async function main(): Promise<number> {
   const summary: EdgeSummary = await edge.done
   faults.push(...(await chaos))
   say(`kill -9 at (s, clock of these lines): ${killTimes.join(', ')}`)
-  say(`simulator done: ${summary.sent} sent, ${summary.acked} acked, ${summary.outages} outages (${summary.outageMs} ms) in ${(summary.elapsedMs / 1000).toFixed(1)} s`)
+  say(
+    `simulator done: ${summary.sent} sent, ${summary.acked} acked, ${summary.outages} outages (${summary.outageMs} ms) in ${(summary.elapsedMs / 1000).toFixed(1)} s`,
+  )
   const cpuEdgeMs = (() => {
     const u = process.cpuUsage(cpuBefore)
     return (u.user + u.system) / 1000
@@ -327,11 +362,14 @@ async function main(): Promise<number> {
     { timeoutMs: 180_000, intervalMs: 500, what: 'the speed layer to catch up' },
   )
   const lock = path.join(rawDir(config.datalakeDir, 'readings'), '..', `.archiver-${topics.readings}.lock`)
-  await pollUntil(async () => (await readFile(lock, 'utf8').catch(() => '')).trim() === String(archiver.pid) && (await lakeCoverage(config.datalakeDir, ends)) === 0, {
-    timeoutMs: 180_000,
-    intervalMs: 500,
-    what: 'the archiver to reach the end of every partition',
-  })
+  await pollUntil(
+    async () => (await readFile(lock, 'utf8').catch(() => '')).trim() === String(archiver.pid) && (await lakeCoverage(config.datalakeDir, ends)) === 0,
+    {
+      timeoutMs: 180_000,
+      intervalMs: 500,
+      what: 'the archiver to reach the end of every partition',
+    },
+  )
   say(`layers caught up in ${((Date.now() - drainStart) / 1000).toFixed(1)} s`)
   sampling = false
   await samplers
@@ -364,9 +402,19 @@ async function main(): Promise<number> {
   const total = summary.sent
   const perK = (ms: number) => ((ms / 1000) * 1000) / Math.max(1, total)
   process.stdout.write('\nFaults injected\n')
-  process.stdout.write(table(['fault', 'count', 'detail'], faults.map((f) => [f.fault, String(f.count), f.detail])))
+  process.stdout.write(
+    table(
+      ['fault', 'count', 'detail'],
+      faults.map((f) => [f.fault, String(f.count), f.detail]),
+    ),
+  )
   process.stdout.write('\nInvariants\n')
-  process.stdout.write(table(['invariant', 'result', 'figures'], verdicts.map((v) => [v.name, v.pass ? 'PASS' : 'FAIL', v.figures])))
+  process.stdout.write(
+    table(
+      ['invariant', 'result', 'figures'],
+      verdicts.map((v) => [v.name, v.pass ? 'PASS' : 'FAIL', v.figures]),
+    ),
+  )
   process.stdout.write('\nFigures\n')
   process.stdout.write(
     table(
@@ -374,8 +422,14 @@ async function main(): Promise<number> {
       [
         ['readings sent / lost / duplicated in the lake', `${total} / ${verdicts[1]!.pass ? 0 : 'see above'} / ${verdicts[1]!.pass ? 0 : 'see above'}`],
         ['longest speed-layer lag in records (consumer group)', `${maxLag} (at ${maxLagAt.toFixed(0)} s into the run)`],
-        ['longest view lag while loaded (wall clock - newest event time in Redis)', `${(maxViewLagMs / 1000).toFixed(1)} s (at ${maxViewLagAt.toFixed(0)} s into the run)`],
-        ['CPU s per 1,000 readings: simulator + suite / speed / archiver', `${perK(cpuEdgeMs).toFixed(3)} / ${perK(speed.cpuMs).toFixed(3)} / ${perK(archiver.cpuMs).toFixed(3)} (speed and archiver include their restarts)`],
+        [
+          'longest view lag while loaded (wall clock - newest event time in Redis)',
+          `${(maxViewLagMs / 1000).toFixed(1)} s (at ${maxViewLagAt.toFixed(0)} s into the run)`,
+        ],
+        [
+          'CPU s per 1,000 readings: simulator + suite / speed / archiver',
+          `${perK(cpuEdgeMs).toFixed(3)} / ${perK(speed.cpuMs).toFixed(3)} / ${perK(archiver.cpuMs).toFixed(3)} (speed and archiver include their restarts)`,
+        ],
         ['drain after the load / checks', `${((checkStart - drainStart) / 1000).toFixed(1)} s / ${(checkMs / 1000).toFixed(1)} s`],
         ['seed', String(seed)],
       ],
@@ -383,7 +437,11 @@ async function main(): Promise<number> {
   )
   const failed = verdicts.filter((v) => !v.pass)
   for (const v of failed) process.stdout.write(`\nFAILED: ${v.name}\n  ${v.figures}\n  evidence: ${v.evidence ?? '(see figures)'}\n`)
-  say(failed.length === 0 ? `all ${verdicts.length} invariants hold (seed ${seed})` : `${failed.length} of ${verdicts.length} invariants broken (seed ${seed}; logs of the layers in ${dir}, kept with --keep)`)
+  say(
+    failed.length === 0
+      ? `all ${verdicts.length} invariants hold (seed ${seed})`
+      : `${failed.length} of ${verdicts.length} invariants broken (seed ${seed}; logs of the layers in ${dir}, kept with --keep)`,
+  )
   return failed.length === 0 ? 0 : 1
 }
 
@@ -409,7 +467,7 @@ async function lakeCoverage(lake: string, ends: readonly number[]): Promise<numb
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |\n'
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |\n`
   return line(head) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('')
 }
 

@@ -79,10 +79,38 @@ export function httpExpectation(m: CorpusMessage, bodyLimitBytes: number): { sta
 }
 
 const POOL = 50
-const KINDS = ['malformedJson', 'wrongType', 'nonFinite', 'hugeNumber', 'implausible', 'deepNesting', 'unicodeId', 'htmlId', 'protoKey', 'pastTs', 'futureTs', 'empty', 'keyProblem', 'duplicate'] as const
+const KINDS = [
+  'malformedJson',
+  'wrongType',
+  'nonFinite',
+  'hugeNumber',
+  'implausible',
+  'deepNesting',
+  'unicodeId',
+  'htmlId',
+  'protoKey',
+  'pastTs',
+  'futureTs',
+  'empty',
+  'keyProblem',
+  'duplicate',
+] as const
 /** Relative frequency of each kind (deep nesting is rarer: its records are large). */
 const WEIGHTS: Record<(typeof KINDS)[number], number> = {
-  malformedJson: 10, wrongType: 10, nonFinite: 6, hugeNumber: 8, implausible: 8, deepNesting: 2, unicodeId: 12, htmlId: 6, protoKey: 8, pastTs: 6, futureTs: 6, empty: 6, keyProblem: 8, duplicate: 6,
+  malformedJson: 10,
+  wrongType: 10,
+  nonFinite: 6,
+  hugeNumber: 8,
+  implausible: 8,
+  deepNesting: 2,
+  unicodeId: 12,
+  htmlId: 6,
+  protoKey: 8,
+  pastTs: 6,
+  futureTs: 6,
+  empty: 6,
+  keyProblem: 8,
+  duplicate: 6,
 }
 const MEMBER_NAMES = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', 'isPrototypeOf']
 
@@ -117,9 +145,19 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
     return { v: 1, patientId: poolPatient(n), deviceId: poolDevice(n), ts: tsOf(id), seq: nextSeq(poolDevice(n)), vitals: vitals(), ...over }
   }
   /** A reading of a patient of its own (its first and only reading). */
-  const freshReading = (id: number, over: Record<string, unknown> = {}) => ({ v: 1, patientId: `${px}hx-${id}`, deviceId: `${px}hxd-${id}`, ts: tsOf(id), seq: 1, vitals: vitals(), ...over })
+  const freshReading = (id: number, over: Record<string, unknown> = {}) => ({
+    v: 1,
+    patientId: `${px}hx-${id}`,
+    deviceId: `${px}hxd-${id}`,
+    ts: tsOf(id),
+    seq: 1,
+    vitals: vitals(),
+    ...over,
+  })
 
-  function push(m: Omit<CorpusMessage, 'id' | 'big' | 'compressed' | 'valueExpect'> & Partial<Pick<CorpusMessage, 'big' | 'compressed' | 'valueExpect'>>): void {
+  function push(
+    m: Omit<CorpusMessage, 'id' | 'big' | 'compressed' | 'valueExpect'> & Partial<Pick<CorpusMessage, 'big' | 'compressed' | 'valueExpect'>>,
+  ): void {
     const msg: CorpusMessage = { big: false, compressed: false, valueExpect: m.expect, ...m, id: out.length }
     out.push(msg)
     if (msg.expect === 'valid' && msg.reading?.patientId.startsWith(`${px}hp-`) === true && (msg.value?.length ?? 0) < 10_000) sentValid.push(msg)
@@ -129,8 +167,20 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
     const key = typeof keyHint === 'string' && keyHint.length > 0 && keyHint.length < 200 ? keyHint : poolPatient(rng.int(0, POOL - 1))
     push({ kind, variant, key: Buffer.from(key), value: Buffer.isBuffer(value) ? value : Buffer.from(value), expect })
   }
-  function validMessage(kind: string, variant: string, r: { v: number; patientId: string; deviceId: string; ts: number; seq: number; vitals: Record<string, number> }, text = JSON.stringify(r)): void {
-    push({ kind, variant, key: Buffer.from(r.patientId), value: Buffer.from(text), expect: 'valid', reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts } })
+  function validMessage(
+    kind: string,
+    variant: string,
+    r: { v: number; patientId: string; deviceId: string; ts: number; seq: number; vitals: Record<string, number> },
+    text = JSON.stringify(r),
+  ): void {
+    push({
+      kind,
+      variant,
+      key: Buffer.from(r.patientId),
+      value: Buffer.from(text),
+      expect: 'valid',
+      reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+    })
   }
   function schemaWith(kind: string, variant: string, id: number, over: Record<string, unknown>, expect: Outcome = 'SCHEMA'): void {
     const r = poolReading(id, over)
@@ -143,12 +193,12 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       const variants: Array<[string, string | Buffer]> = [
         ['truncated', text.slice(0, rng.int(1, text.length - 2))],
         ['garbage bytes', Buffer.from([0xff, ...Array.from({ length: rng.int(1, 200) }, () => rng.int(0, 255))])],
-        ['byte order mark', '\ufeff' + text],
+        ['byte order mark', `\ufeff${text}`],
         ['single quotes', text.replaceAll('"', "'")],
-        ['trailing comma', text.slice(0, -2) + '},}'],
+        ['trailing comma', `${text.slice(0, -2)}},}`],
         ['unquoted keys', text.replace(/"(\w+)":/g, '$1:')],
         ['two readings concatenated', text + text],
-        ['comment', '/* device */' + text],
+        ['comment', `/* device */${text}`],
       ]
       const [variant, value] = rng.pick(variants)
       json('malformedJson', variant, value, 'MALFORMED_JSON')
@@ -175,7 +225,10 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       json('wrongType', variant, JSON.stringify(value), 'SCHEMA', r.patientId)
       if (variant === 'a top-level array') {
         // The gateway takes a JSON array as a batch of readings: this one is valid there.
-        Object.assign(out[out.length - 1]!, { overHttp: { status: 202, then: 'valid' }, reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts } })
+        Object.assign(out[out.length - 1]!, {
+          overHttp: { status: 202, then: 'valid' },
+          reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+        })
       }
     },
     nonFinite(id) {
@@ -196,10 +249,13 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       const variants: Array<[string, () => void]> = [
         ['1e308 heart rate', () => schemaWith('hugeNumber', '1e308 heart rate', id, { vitals: { heartRate: 1e308 } }, 'OUT_OF_RANGE')],
         ['-1e308 glucose', () => schemaWith('hugeNumber', '-1e308 glucose', id, { vitals: { glucose: -1e308 } }, 'OUT_OF_RANGE')],
-        ['30-digit spo2', () => {
-          const text = JSON.stringify(poolReading(id)).replace(/"spo2":\d+/, '"spo2":123456789012345678901234567890')
-          json('hugeNumber', '30-digit spo2', text, 'OUT_OF_RANGE', JSON.parse(text).patientId)
-        }],
+        [
+          '30-digit spo2',
+          () => {
+            const text = JSON.stringify(poolReading(id)).replace(/"spo2":\d+/, '"spo2":123456789012345678901234567890')
+            json('hugeNumber', '30-digit spo2', text, 'OUT_OF_RANGE', JSON.parse(text).patientId)
+          },
+        ],
         ['seq 2^53', () => schemaWith('hugeNumber', 'seq 2^53', id, { seq: 2 ** 53 })],
         ['seq 1e21', () => schemaWith('hugeNumber', 'seq 1e21', id, { seq: 1e21 })],
         ['ts 1e300', () => schemaWith('hugeNumber', 'ts 1e300', id, { ts: 1e300 })],
@@ -227,7 +283,11 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
         ['top-level arrays', '['.repeat(depth) + ']'.repeat(depth), 'SCHEMA'],
         ['objects in an extra field', `${head},"extra":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`, 'SCHEMA'],
         ['arrays as vitals', JSON.stringify({ ...r, vitals: null }).replace('null', '['.repeat(depth) + ']'.repeat(depth)), 'SCHEMA'],
-        ['objects as a vital', JSON.stringify({ ...r, vitals: { heartRate: null } }).replace('null', '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)), 'SCHEMA'],
+        [
+          'objects as a vital',
+          JSON.stringify({ ...r, vitals: { heartRate: null } }).replace('null', `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
+          'SCHEMA',
+        ],
         ['unclosed arrays', '['.repeat(depth), 'MALFORMED_JSON'],
       ]
       const [variant, value, expect] = rng.pick(variants)
@@ -255,12 +315,25 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       json('unicodeId', `${variant} in ${field}`, JSON.stringify(r), 'SCHEMA', field === 'patientId' ? bad : r.patientId)
       if (rng.chance(0.2)) {
         // The same id as raw invalid UTF-8 bytes inside the string: decoded as U+FFFD.
-        const bytes = Buffer.concat([Buffer.from(`{"v":1,"patientId":"${p}`), Buffer.from([0xc3, 0x28]), Buffer.from(`","deviceId":"d","ts":${tsOf(id)},"seq":1,"vitals":{"heartRate":70}}`)])
+        const bytes = Buffer.concat([
+          Buffer.from(`{"v":1,"patientId":"${p}`),
+          Buffer.from([0xc3, 0x28]),
+          Buffer.from(`","deviceId":"d","ts":${tsOf(id)},"seq":1,"vitals":{"heartRate":70}}`),
+        ])
         push({ kind: 'unicodeId', variant: 'invalid UTF-8 in patientId', key: Buffer.from(p), value: bytes, expect: 'SCHEMA' })
       }
     },
     htmlId(id) {
-      const variants = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', 'p-1<b>bold</b>', '&lt;b&gt;', "javascript:alert('x')", 'p-1%3Cscript%3E', '{{7*7}}', '${7*7}']
+      const variants = [
+        '<script>alert(1)</script>',
+        '"><img src=x onerror=alert(1)>',
+        'p-1<b>bold</b>',
+        '&lt;b&gt;',
+        "javascript:alert('x')",
+        'p-1%3Cscript%3E',
+        '{{7*7}}',
+        '${7*7}',
+      ]
       const bad = rng.pick(variants)
       const field = rng.chance(0.7) ? 'patientId' : 'deviceId'
       const r = poolReading(id, { [field]: bad })
@@ -271,17 +344,46 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       const head = JSON.stringify(r).slice(0, -1)
       const variants: Array<[string, () => void]> = [
         ['__proto__ at the top', () => json('protoKey', '__proto__ at the top', `${head},"__proto__":{"polluted":"yes"}}`, 'SCHEMA', r.patientId)],
-        ['__proto__ in vitals', () => json('protoKey', '__proto__ in vitals', JSON.stringify(r).replace('"vitals":{', '"vitals":{"__proto__":{"polluted":"yes"},'), 'SCHEMA', r.patientId)],
-        ['constructor.prototype at the top', () => json('protoKey', 'constructor.prototype at the top', `${head},"constructor":{"prototype":{"polluted":"yes"}}}`, 'SCHEMA', r.patientId)],
-        ['constructor as a vital', () => json('protoKey', 'constructor as a vital', JSON.stringify({ ...r, vitals: { constructor: 70 } }), 'SCHEMA', r.patientId)],
+        [
+          '__proto__ in vitals',
+          () =>
+            json(
+              'protoKey',
+              '__proto__ in vitals',
+              JSON.stringify(r).replace('"vitals":{', '"vitals":{"__proto__":{"polluted":"yes"},'),
+              'SCHEMA',
+              r.patientId,
+            ),
+        ],
+        [
+          'constructor.prototype at the top',
+          () => json('protoKey', 'constructor.prototype at the top', `${head},"constructor":{"prototype":{"polluted":"yes"}}}`, 'SCHEMA', r.patientId),
+        ],
+        [
+          'constructor as a vital',
+          () => json('protoKey', 'constructor as a vital', JSON.stringify({ ...r, vitals: { constructor: 70 } }), 'SCHEMA', r.patientId),
+        ],
         ['patientId __proto__', () => json('protoKey', 'patientId __proto__', JSON.stringify({ ...r, patientId: '__proto__' }), 'SCHEMA', '__proto__')],
         ['deviceId __proto__', () => json('protoKey', 'deviceId __proto__', JSON.stringify({ ...r, deviceId: '__proto__' }), 'SCHEMA', r.patientId)],
-        ['deviceId named like an Object member', () => validMessage('protoKey', 'deviceId named like an Object member', freshReading(id, { deviceId: rng.pick(MEMBER_NAMES) }))],
-        ['patientId named like an Object member', () => {
-          if (!memberNamed) return validMessage('protoKey', 'deviceId named like an Object member', freshReading(id, { deviceId: rng.pick(MEMBER_NAMES) }))
-          const name = rng.pick(MEMBER_NAMES)
-          validMessage('protoKey', 'patientId named like an Object member', { v: 1, patientId: name, deviceId: `${name}-dev`, ts: tsOf(id), seq: nextSeq(`${name}-dev`), vitals: vitals() })
-        }],
+        [
+          'deviceId named like an Object member',
+          () => validMessage('protoKey', 'deviceId named like an Object member', freshReading(id, { deviceId: rng.pick(MEMBER_NAMES) })),
+        ],
+        [
+          'patientId named like an Object member',
+          () => {
+            if (!memberNamed) return validMessage('protoKey', 'deviceId named like an Object member', freshReading(id, { deviceId: rng.pick(MEMBER_NAMES) }))
+            const name = rng.pick(MEMBER_NAMES)
+            validMessage('protoKey', 'patientId named like an Object member', {
+              v: 1,
+              patientId: name,
+              deviceId: `${name}-dev`,
+              ts: tsOf(id),
+              seq: nextSeq(`${name}-dev`),
+              vitals: vitals(),
+            })
+          },
+        ],
       ]
       rng.pick(variants)[1]()
     },
@@ -292,7 +394,13 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       } else {
         // Older than the pool patient's newest reading by far more than the out-of-order tolerance.
         const r = poolReading(id, { ts })
-        push({ kind: 'pastTs', variant: 'older than the patient\'s newest', key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)), expect: 'late' })
+        push({
+          kind: 'pastTs',
+          variant: "older than the patient's newest",
+          key: Buffer.from(r.patientId),
+          value: Buffer.from(JSON.stringify(r)),
+          expect: 'late',
+        })
       }
     },
     futureTs(id) {
@@ -330,13 +438,22 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       const variants: Array<[string, Buffer | null]> = [
         ['null key', null],
         ['empty key', Buffer.alloc(0)],
-        ['another patient\'s key', Buffer.from(r.patientId === poolPatient(0) ? poolPatient(1) : poolPatient(0))],
+        ["another patient's key", Buffer.from(r.patientId === poolPatient(0) ? poolPatient(1) : poolPatient(0))],
         ['key with a bidi override', Buffer.from(`${r.patientId}\u202e`)],
         ['key in NFD', Buffer.from(`${r.patientId}e\u0301`)],
       ]
       const [variant, key] = rng.pick(variants)
-      push({ kind: 'keyProblem', variant, key, value, expect: 'KEY_MISMATCH', valueExpect: 'valid', reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts } })
-      if (rng.chance(0.3)) push({ kind: 'keyProblem', variant: 'null key on malformed JSON', key: null, value: value.subarray(0, 10), expect: 'MALFORMED_JSON' })
+      push({
+        kind: 'keyProblem',
+        variant,
+        key,
+        value,
+        expect: 'KEY_MISMATCH',
+        valueExpect: 'valid',
+        reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+      })
+      if (rng.chance(0.3))
+        push({ kind: 'keyProblem', variant: 'null key on malformed JSON', key: null, value: value.subarray(0, 10), expect: 'MALFORMED_JSON' })
     },
     duplicate(id) {
       const original = sentValid.length > 0 ? rng.pick(sentValid) : undefined
@@ -355,35 +472,74 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
     },
     (id) => {
       const r = poolReading(id, { note: 'x'.repeat(900_000) })
-      push({ kind: 'largePayload', variant: '900 kB string in an extra field', key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)), expect: 'SCHEMA', big: true })
+      push({
+        kind: 'largePayload',
+        variant: '900 kB string in an extra field',
+        key: Buffer.from(r.patientId),
+        value: Buffer.from(JSON.stringify(r)),
+        expect: 'SCHEMA',
+        big: true,
+      })
     },
     (id) => {
       const r = poolReading(id, { patientId: 'p'.repeat(900_000) })
-      push({ kind: 'largePayload', variant: '900 kB patientId', key: Buffer.from(poolPatient(0)), value: Buffer.from(JSON.stringify(r)), expect: 'SCHEMA', big: true })
+      push({
+        kind: 'largePayload',
+        variant: '900 kB patientId',
+        key: Buffer.from(poolPatient(0)),
+        value: Buffer.from(JSON.stringify(r)),
+        expect: 'SCHEMA',
+        big: true,
+      })
     },
     (id) => {
       const r = poolReading(id, { note: 'y'.repeat(2_000_000) })
-      push({ kind: 'largePayload', variant: '2 MB compressible extra field, sent compressed', key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)), expect: 'SCHEMA', big: true, compressed: true })
+      push({
+        kind: 'largePayload',
+        variant: '2 MB compressible extra field, sent compressed',
+        key: Buffer.from(r.patientId),
+        value: Buffer.from(JSON.stringify(r)),
+        expect: 'SCHEMA',
+        big: true,
+        compressed: true,
+      })
     },
     (id) => {
       const r = poolReading(id)
-      validMessage('largePayload', '2 MB of whitespace in a valid reading, sent compressed', r, JSON.stringify(r).replace('"vitals"', `${' '.repeat(2_000_000)}"vitals"`))
+      validMessage(
+        'largePayload',
+        '2 MB of whitespace in a valid reading, sent compressed',
+        r,
+        JSON.stringify(r).replace('"vitals"', `${' '.repeat(2_000_000)}"vitals"`),
+      )
       Object.assign(out[out.length - 1]!, { big: true, compressed: true })
     },
     () => {
       const bytes = Buffer.alloc(5 * 1024 * 1024)
       for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE(rng.nextUint32(), i)
       bytes[0] = 0x7b
-      push({ kind: 'largePayload', variant: '5 MB of random bytes', key: Buffer.from(poolPatient(rng.int(0, POOL - 1))), value: bytes, expect: 'refused', valueExpect: 'MALFORMED_JSON', big: true })
+      push({
+        kind: 'largePayload',
+        variant: '5 MB of random bytes',
+        key: Buffer.from(poolPatient(rng.int(0, POOL - 1))),
+        value: bytes,
+        expect: 'refused',
+        valueExpect: 'MALFORMED_JSON',
+        big: true,
+      })
     },
   ]
   const largeAt = new Map<number, (id: number) => void>()
-  if (largePayloads) large.forEach((f, i) => largeAt.set(Math.floor(((i + 1) * count) / (large.length + 1)) + 5, f))
+  if (largePayloads) {
+    large.forEach((f, i) => {
+      largeAt.set(Math.floor(((i + 1) * count) / (large.length + 1)) + 5, f)
+    })
+  }
 
   // Every pool patient's first reading comes first, so "older than the patient's newest" is late from the start.
   for (let n = 0; n < POOL && out.length < count; n++) {
     const r = { v: 1, patientId: poolPatient(n), deviceId: poolDevice(n), ts: tsOf(out.length), seq: nextSeq(poolDevice(n)), vitals: vitals() }
-    validMessage('valid', 'a pool patient\'s reading', r)
+    validMessage('valid', "a pool patient's reading", r)
   }
   while (out.length < count) {
     const id = out.length
@@ -392,10 +548,14 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       largeAt.delete(id)
       f(id)
     } else if (id % 10 === 0) {
-      validMessage('valid', 'a pool patient\'s reading', poolReading(id))
+      validMessage('valid', "a pool patient's reading", poolReading(id))
     } else {
       let x = rng.next() * totalWeight
-      const kind = KINDS.find((k) => (x -= WEIGHTS[k]) < 0) ?? 'malformedJson'
+      const kind =
+        KINDS.find((k) => {
+          x -= WEIGHTS[k]
+          return x < 0
+        }) ?? 'malformedJson'
       generators[kind](id)
     }
   }

@@ -105,7 +105,11 @@ describe('the hostile-input corpus', () => {
         const ts = Date.now()
         const r = { v: 1, patientId: 'probe-1', deviceId: 'probe-dev', ts, seq: ++probeSeq, vitals: { heartRate: 70, spo2: 98 } }
         await probes.send({ messages: [{ topic: env.topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) }] })
-        await pollUntil(async () => Number((await redis.hGet(keys.latest('probe-1'), 'ts')) ?? 0) >= ts, { timeoutMs: 60_000, intervalMs: 5, what: `probe ${r.seq} in the view` })
+        await pollUntil(async () => Number((await redis.hGet(keys.latest('probe-1'), 'ts')) ?? 0) >= ts, {
+          timeoutMs: 60_000,
+          intervalMs: 5,
+          what: `probe ${r.seq} in the view`,
+        })
         into.push(Date.now() - ts)
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
@@ -118,7 +122,8 @@ describe('the hostile-input corpus', () => {
 
       // (a) Straight to Kafka, in corpus order; a large record goes alone, compressible ones compressed.
       const headers = (m: CorpusMessage) => new Map([[Buffer.from(CORPUS_ID), Buffer.from(String(m.id))]])
-      const toRecord = (m: CorpusMessage): Out => ({ topic: env.topics.readings, key: m.key ?? undefined, value: m.value ?? undefined, headers: headers(m) }) as Out
+      const toRecord = (m: CorpusMessage): Out =>
+        ({ topic: env.topics.readings, key: m.key ?? undefined, value: m.value ?? undefined, headers: headers(m) }) as Out
       let chunk: Out[] = []
       const flush = async () => {
         if (chunk.length > 0) await plain.send({ messages: chunk })
@@ -156,7 +161,11 @@ describe('the hostile-input corpus', () => {
       const accepted: CorpusMessage[] = []
       for (const m of overHttp) {
         const want = httpExpectation(m, limit)
-        const res = await fetch(`${gateway.url}/v1/readings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: new Uint8Array(m.value ?? Buffer.alloc(0)) })
+        const res = await fetch(`${gateway.url}/v1/readings`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: new Uint8Array(m.value ?? Buffer.alloc(0)),
+        })
         const text = await res.text()
         httpGot.push([`${m.kind}/${m.variant}`, String(res.status)])
         httpWant.push([`${m.kind}/${m.variant}`, String(want.status)])
@@ -169,7 +178,12 @@ describe('the hostile-input corpus', () => {
           if (res.status === 400) expect(problem.errors?.length ?? 0).toBeGreaterThan(0)
           // An id outside the policy is named with the rule it breaks.
           if (m.kind === 'unicodeId' || m.kind === 'htmlId') {
-            expect(problem.errors?.some((e) => /^\/(patientId|deviceId)$/.test(e.pointer) && e.detail.includes("must be 1-64 ASCII letters, digits, '.', '_' or '-'")), text.slice(0, 300)).toBe(true)
+            expect(
+              problem.errors?.some(
+                (e) => /^\/(patientId|deviceId)$/.test(e.pointer) && e.detail.includes("must be 1-64 ASCII letters, digits, '.', '_' or '-'"),
+              ),
+              text.slice(0, 300),
+            ).toBe(true)
           }
         }
       }
@@ -194,11 +208,14 @@ describe('the hostile-input corpus', () => {
       const total = await recordCount(env.config, env.topics.readings)
       const admin = createAdmin(env.config)
       try {
-        await pollUntil(async () => (await consumerLag(admin, env.config)).find((l) => l.group.endsWith('vigil-speed'))?.lag === 0 && layer.stats().records >= total, {
-          timeoutMs: 90_000,
-          intervalMs: 200,
-          what: 'the speed layer to process and commit every record',
-        })
+        await pollUntil(
+          async () => (await consumerLag(admin, env.config)).find((l) => l.group.endsWith('vigil-speed'))?.lag === 0 && layer.stats().records >= total,
+          {
+            timeoutMs: 90_000,
+            intervalMs: 200,
+            what: 'the speed layer to process and commit every record',
+          },
+        )
       } finally {
         await admin.close()
       }

@@ -129,13 +129,20 @@ function head(method: string, path: string, base: string, headers: Record<string
 }
 
 /** Declares a 100 MB body, sends its first 64 KiB, and returns what the server does then. */
-async function declaredOversize(base: string, path: string, headers: Record<string, string>): Promise<{ status: number | null; sent: number; closed: boolean }> {
+async function declaredOversize(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number | null; sent: number; closed: boolean }> {
   const c = await RawConnection.open(base)
   try {
     await c.write(head('POST', path, base, { 'Content-Type': 'application/json', 'Content-Length': String(100 * MB), ...headers }))
     await c.write(Buffer.alloc(64 * 1024, 0x20))
     const status = await withTimeout(c.status(), 10_000, `no answer to a 100 MB body on ${path} after its first 64 KiB`)
-    const closed = await withTimeout(c.closed, 10_000, 'still open').then(() => true, () => false)
+    const closed = await withTimeout(c.closed, 10_000, 'still open').then(
+      () => true,
+      () => false,
+    )
     return { status, sent: c.sent, closed }
   } finally {
     c.destroy()
@@ -143,7 +150,12 @@ async function declaredOversize(base: string, path: string, headers: Record<stri
 }
 
 /** Streams a chunked body (no Content-Length) until `limit` + 64 KiB has been sent, then stops and waits for the answer. */
-async function chunkedOversize(base: string, path: string, headers: Record<string, string>, limit: number): Promise<{ status: number | null; sent: number; closed: boolean }> {
+async function chunkedOversize(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  limit: number,
+): Promise<{ status: number | null; sent: number; closed: boolean }> {
   const c = await RawConnection.open(base)
   try {
     await c.write(head('POST', path, base, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', ...headers }))
@@ -156,7 +168,10 @@ async function chunkedOversize(base: string, path: string, headers: Record<strin
     }
     // The body is never finished (no terminating chunk): only a server that stops at the limit answers.
     const status = await withTimeout(c.status(), 10_000, `no answer to a chunked body past the limit on ${path}`)
-    const closed = await withTimeout(c.closed, 10_000, 'still open').then(() => true, () => false)
+    const closed = await withTimeout(c.closed, 10_000, 'still open').then(
+      () => true,
+      () => false,
+    )
     return { status, sent: payload, closed }
   } finally {
     c.destroy()
@@ -187,13 +202,24 @@ describe.each([
 ])('the $name route table', ({ name, app }) => {
   it('lists the routes docs/CONTRACT.md names, read from the app itself', () => {
     const urls = new Set(app().routes.map((r) => `${r.method} ${r.url}`))
-    const expected = name === 'serving layer'
-      ? ['GET /api/patients', 'GET /api/patients/:id', 'GET /api/patients/:id/series', 'GET /api/alerts', 'GET /api/stats/daily', 'POST /api/batch/runs', 'GET /metrics', 'GET /healthz', 'GET /login']
-      : ['POST /v1/readings', 'POST /fhir/Observation', 'POST /fhir', 'GET /healthz']
+    const expected =
+      name === 'serving layer'
+        ? [
+            'GET /api/patients',
+            'GET /api/patients/:id',
+            'GET /api/patients/:id/series',
+            'GET /api/alerts',
+            'GET /api/stats/daily',
+            'POST /api/batch/runs',
+            'GET /metrics',
+            'GET /healthz',
+            'GET /login',
+          ]
+        : ['POST /v1/readings', 'POST /fhir/Observation', 'POST /fhir', 'GET /healthz']
     for (const e of expected) expect(urls, e).toContain(e)
   })
 
-  it('refuses every route but the public ones with 401 without a token, with a wrong one, and with the other service\'s token', async () => {
+  it("refuses every route but the public ones with 401 without a token, with a wrong one, and with the other service's token", async () => {
     const { base, routes, token, otherToken, open } = app()
     const guarded = routes.filter((r) => !open.has(r.url))
     expect(guarded.length).toBeGreaterThan(name === 'serving layer' ? 10 : 2)
@@ -202,7 +228,7 @@ describe.each([
       for (const [label, headers] of [
         ['no token', {}],
         ['a wrong token', { authorization: `Bearer ${token}x` }],
-        ['the other service\'s token', { authorization: `Bearer ${otherToken}` }],
+        ["the other service's token", { authorization: `Bearer ${otherToken}` }],
         ['a forged session cookie', { cookie: 'vigil_session=forged' }],
       ] as Array<[string, Record<string, string>]>) {
         const res = await request(base, route, headers)
@@ -247,7 +273,7 @@ describe.each([
   })
 })
 
-describe('the serving layer\'s public /login', () => {
+describe("the serving layer's public /login", () => {
   it('sets no session and shows nothing without the right token', async () => {
     for (const q of ['', '?token=', `?token=${SERVING_TOKEN}x`, `?token=${DEVICE_TOKEN}`]) {
       const res = await fetch(`${serving.url}/login${q}`, { redirect: 'manual' })
@@ -268,9 +294,10 @@ describe('the serving layer\'s public /login', () => {
   })
 })
 
-describe('the device gateway\'s tokens', () => {
+describe("the device gateway's tokens", () => {
   const reading = JSON.stringify({ v: 1, patientId: 'p-0001', deviceId: 'wrist-0001', ts: Date.now(), seq: 1, vitals: { heartRate: 72 } })
-  const post = (path: string, headers: Record<string, string>) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: reading })
+  const post = (path: string, headers: Record<string, string>) =>
+    fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: reading })
 
   it('takes the token only as a Bearer credential in the Authorization header', async () => {
     expect((await post(`/v1/readings?token=${DEVICE_TOKEN}`, {})).status).toBe(401)
@@ -332,7 +359,14 @@ describe('Socket.io', () => {
   ]
 
   function client(transport: 'polling' | 'websocket', credential: Credential): { c: Client; events: string[] } {
-    const c = connect(serving.url, { transports: [transport], extraHeaders: credential.headers ?? {}, auth: credential.auth ?? {}, reconnection: false, forceNew: true, timeout: 10_000 })
+    const c = connect(serving.url, {
+      transports: [transport],
+      extraHeaders: credential.headers ?? {},
+      auth: credential.auth ?? {},
+      reconnection: false,
+      forceNew: true,
+      timeout: 10_000,
+    })
     clients.push(c)
     const events: string[] = []
     c.onAny((event: string) => events.push(event))
@@ -343,10 +377,14 @@ describe('Socket.io', () => {
     for (const transport of ['polling', 'websocket'] as const) {
       for (const credential of rightCredentials()) {
         const { c } = client(transport, credential)
-        await withTimeout(new Promise<void>((resolve, reject) => {
-          c.once('snapshot', () => resolve())
-          c.once('connect_error', reject)
-        }), 15_000, `no snapshot with ${credential.label} over ${transport}`)
+        await withTimeout(
+          new Promise<void>((resolve, reject) => {
+            c.once('snapshot', () => resolve())
+            c.once('connect_error', reject)
+          }),
+          15_000,
+          `no snapshot with ${credential.label} over ${transport}`,
+        )
         expect(c.connected, `${credential.label} over ${transport}`).toBe(true)
         expect(c.io.engine.transport.name, credential.label).toBe(transport)
         c.disconnect()
@@ -360,7 +398,11 @@ describe('Socket.io', () => {
       const messages = new Map<string, string>()
       for (const credential of [...wrongHeaders(), ...wrongPayloads()]) {
         const r = client(transport, credential)
-        const error = await withTimeout(new Promise<Error>((resolve) => r.c.once('connect_error', resolve)), 15_000, `no connect_error with ${credential.label} over ${transport}`)
+        const error = await withTimeout(
+          new Promise<Error>((resolve) => r.c.once('connect_error', resolve)),
+          15_000,
+          `no connect_error with ${credential.label} over ${transport}`,
+        )
         expect(error).toBeInstanceOf(Error)
         expect(r.c.connected, `${credential.label} over ${transport}`).toBe(false)
         messages.set(credential.label, error.message)
@@ -373,10 +415,23 @@ describe('Socket.io', () => {
     const ok = client('websocket', { label: 'auth payload', auth: { token: SERVING_TOKEN } })
     await withTimeout(new Promise<void>((resolve) => ok.c.once('snapshot', () => resolve())), 15_000, 'no snapshot with the right token')
     expect(ok.c.connected).toBe(true)
-    const alertSeen = new Promise<void>((resolve) => ok.c.on('alert', (alerts: Array<{ id: string }>) => alerts.some((a) => a.id === 'sec-alert-1') && resolve()))
-    const readingSeen = new Promise<void>((resolve) => ok.c.on('reading', (push: { patients: Array<{ patientId: string }> }) => push.patients.some((p) => p.patientId === 'p-socket') && resolve()))
+    const alertSeen = new Promise<void>((resolve) =>
+      ok.c.on('alert', (alerts: Array<{ id: string }>) => alerts.some((a) => a.id === 'sec-alert-1') && resolve()),
+    )
+    const readingSeen = new Promise<void>((resolve) =>
+      ok.c.on('reading', (push: { patients: Array<{ patientId: string }> }) => push.patients.some((p) => p.patientId === 'p-socket') && resolve()),
+    )
     await writeReadings(redis, keys, [{ patientId: 'p-socket', ts: Date.now(), seq: 1, vitals: { heartRate: 120 } }])
-    await writeAlert(redis, keys, { id: 'sec-alert-1', patientId: 'p-socket', vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120, ts: Date.now(), message: 'HR 120' })
+    await writeAlert(redis, keys, {
+      id: 'sec-alert-1',
+      patientId: 'p-socket',
+      vital: 'heartRate',
+      kind: 'raised',
+      level: 'WARNING',
+      value: 120,
+      ts: Date.now(),
+      message: 'HR 120',
+    })
     await withTimeout(Promise.all([alertSeen, readingSeen]), 10_000, 'the authorised client got no alert or reading')
     for (const r of refused) expect(r.events).toEqual([])
   })
@@ -404,7 +459,17 @@ describe('Socket.io', () => {
   const closedOrGone = (packets: string[]) => packets.some((p) => p === '1' || p.startsWith('HTTP '))
 
   it('answers a raw CONNECT without the token, or with a wrong or non-string one, with one CONNECT_ERROR and then closes the session', async () => {
-    const wrong = ['40', '40{}', `40{"token":"${SERVING_TOKEN}x"}`, `40{"token":"${DEVICE_TOKEN}"}`, '40{"token":123}', `40{"token":["${SERVING_TOKEN}"]}`, `40{"token":{"token":"${SERVING_TOKEN}"}}`, '40{"token":null}', '40{"token":true}']
+    const wrong = [
+      '40',
+      '40{}',
+      `40{"token":"${SERVING_TOKEN}x"}`,
+      `40{"token":"${DEVICE_TOKEN}"}`,
+      '40{"token":123}',
+      `40{"token":["${SERVING_TOKEN}"]}`,
+      `40{"token":{"token":"${SERVING_TOKEN}"}}`,
+      '40{"token":null}',
+      '40{"token":true}',
+    ]
     for (const packet of wrong) {
       const { packets } = await rawPolling(packet, closedOrGone)
       // CONNECT_ERROR, then engine.io's close packet: no snapshot, and no second try on this session.
@@ -424,7 +489,13 @@ describe('Socket.io', () => {
 
   it('refuses a raw WebSocket upgrade carrying a wrong token, and opens one carrying the right token or none (the namespace then asks for it)', async () => {
     const upgrade = (headers: Record<string, string>) =>
-      head('GET', '/socket.io/?EIO=4&transport=websocket', serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers })
+      head('GET', '/socket.io/?EIO=4&transport=websocket', serving.url, {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      })
     for (const [headers, expected] of [
       [{ Authorization: `Bearer ${DEVICE_TOKEN}` }, 401],
       [{ Authorization: `Bearer ${SERVING_TOKEN}x` }, 401],
@@ -451,17 +522,32 @@ describe('Socket.io', () => {
     expect(sid).toMatch(/^[\w-]{10,}$/)
     const poll = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`)
     expect(poll.status).toBe(401)
-    const send = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40', headers: { 'content-type': 'text/plain' } })
+    const send = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+      method: 'POST',
+      body: '40',
+      headers: { 'content-type': 'text/plain' },
+    })
     expect(send.status).toBe(401)
     const c = await RawConnection.open(serving.url)
     try {
-      await c.write(head('GET', `/socket.io/?EIO=4&transport=websocket&sid=${sid}`, serving.url, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }))
+      await c.write(
+        head('GET', `/socket.io/?EIO=4&transport=websocket&sid=${sid}`, serving.url, {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        }),
+      )
       expect(await withTimeout(c.status(), 10_000, 'no answer to the upgrade')).toBe(401)
     } finally {
       c.destroy()
     }
     // Spellings that engine.io reads as the same session: a repeated sid (it takes the last), a dot segment, a fragment.
-    for (const target of [`/socket.io/?EIO=4&transport=polling&sid=other&sid=${sid}`, `/socket.io/x/../?EIO=4&transport=polling&sid=${sid}`, `/socket.io/?EIO=4&transport=polling&sid=${sid}#`]) {
+    for (const target of [
+      `/socket.io/?EIO=4&transport=polling&sid=other&sid=${sid}`,
+      `/socket.io/x/../?EIO=4&transport=polling&sid=${sid}`,
+      `/socket.io/?EIO=4&transport=polling&sid=${sid}#`,
+    ]) {
       const raw = await RawConnection.open(serving.url)
       try {
         await raw.write(head('GET', target, serving.url, {}))
@@ -471,7 +557,11 @@ describe('Socket.io', () => {
       }
     }
     // The session is still there for its owner: the refusals were about the token, not the sid.
-    const owner = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '1', headers: { 'content-type': 'text/plain', ...auth } })
+    const owner = await fetch(`${serving.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+      method: 'POST',
+      body: '1',
+      headers: { 'content-type': 'text/plain', ...auth },
+    })
     expect(owner.status).toBe(200)
   })
 
@@ -485,8 +575,12 @@ describe('Socket.io', () => {
 
 describe('bodies over the limit', () => {
   const cases = () => [
-    ...gatewayRoutes.filter((r) => r.method === 'POST').map((r) => ({ base: gateway.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${DEVICE_TOKEN}` }, limit: gatewayLimit })),
-    ...servingRoutes.filter((r) => r.method === 'POST' || r.method === 'PUT').map((r) => ({ base: serving.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${SERVING_TOKEN}` }, limit: servingLimit, method: r.method })),
+    ...gatewayRoutes
+      .filter((r) => r.method === 'POST')
+      .map((r) => ({ base: gateway.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${DEVICE_TOKEN}` }, limit: gatewayLimit })),
+    ...servingRoutes
+      .filter((r) => r.method === 'POST' || r.method === 'PUT')
+      .map((r) => ({ base: serving.url, path: samplePath(r.url), auth: { Authorization: `Bearer ${SERVING_TOKEN}` }, limit: servingLimit, method: r.method })),
   ]
 
   it('are answered 413 after the first 64 KiB of a declared 100 MB body, and the connection is closed rather than drained', async () => {
@@ -523,8 +617,27 @@ describe('a hostile patient id on the dashboard', () => {
   beforeAll(async () => {
     const now = Date.now()
     for (const [i, id] of PAYLOADS.entries()) {
-      await writeReadings(redis, keys, Array.from({ length: 10 }, (_, k) => ({ patientId: id, ts: now - (9 - k) * 1000, seq: k, vitals: { heartRate: 120 + i, spo2: 91 } })), { news2: 7, publish: false })
-      await writeAlert(redis, keys, { id: `xss-${i}`, patientId: id, vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 120 + i, ts: now - i, message: PAYLOADS[(i + 1) % PAYLOADS.length]! }, false)
+      await writeReadings(
+        redis,
+        keys,
+        Array.from({ length: 10 }, (_, k) => ({ patientId: id, ts: now - (9 - k) * 1000, seq: k, vitals: { heartRate: 120 + i, spo2: 91 } })),
+        { news2: 7, publish: false },
+      )
+      await writeAlert(
+        redis,
+        keys,
+        {
+          id: `xss-${i}`,
+          patientId: id,
+          vital: 'heartRate',
+          kind: 'raised',
+          level: 'WARNING',
+          value: 120 + i,
+          ts: now - i,
+          message: PAYLOADS[(i + 1) % PAYLOADS.length]!,
+        },
+        false,
+      )
     }
     browser = await launchChromium()
     // The page's CSP would stop an injected handler on its own; bypassing it here tests the rendering itself.
@@ -543,11 +656,12 @@ describe('a hostile patient id on the dashboard', () => {
     const res = await page.goto(`${serving.url}/login?token=${SERVING_TOKEN}`)
     expect(res?.headers()['content-security-policy']).toContain("script-src 'self'")
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
-    const flags = () => page.evaluate(() => ({
-      pwned: (window as unknown as { __pwned?: unknown }).__pwned,
-      handlers: document.querySelectorAll('[onerror], [onload]').length,
-      injected: document.querySelectorAll('img, svg, body script').length,
-    }))
+    const flags = () =>
+      page.evaluate(() => ({
+        pwned: (window as unknown as { __pwned?: unknown }).__pwned,
+        handlers: document.querySelectorAll('[onerror], [onload]').length,
+        injected: document.querySelectorAll('img, svg, body script').length,
+      }))
     // Every patient's tile is drawn (the three hostile ones and p-0001): whatever the markup did, it has done it by now.
     await page.locator('.tile').nth(PAYLOADS.length).waitFor()
     expect(await flags()).toEqual({ pwned: undefined, handlers: 0, injected: 0 })

@@ -25,18 +25,48 @@ const patient: PatientState = {
 const entry: SeriesEntry = { ts: T, deviceId: 'wrist-0001', seq: 42, vitals: { heartRate: 131, spo2: 93.5 }, status: 'CRITICAL_HIGH' }
 
 const alert: AlertEvent = {
-  id: `p-0001|heartRate|${T}|raised`, patientId: 'p-0001', vital: 'heartRate', kind: 'raised', level: 'CRITICAL_HIGH', value: 131, ts: T,
+  id: `p-0001|heartRate|${T}|raised`,
+  patientId: 'p-0001',
+  vital: 'heartRate',
+  kind: 'raised',
+  level: 'CRITICAL_HIGH',
+  value: 131,
+  ts: T,
   message: 'heart rate 131 bpm',
 }
 
 const meta: BatchMeta = {
-  runId: '20251122T100000-abcdef12', cutoffTs: T, startedAt: T + 1_000, finishedAt: T + 9_000, dates: ['2025-11-21', '2025-11-22'], rows: 3,
+  runId: '20251122T100000-abcdef12',
+  cutoffTs: T,
+  startedAt: T + 1_000,
+  finishedAt: T + 9_000,
+  dates: ['2025-11-21', '2025-11-22'],
+  rows: 3,
 }
 
 function row(patientId: string, vital: DailyStatsRow['vital'], mean: number): DailyStatsRow {
   return {
-    date: '2025-11-22', patientId, vital, count: 10, mean, min: mean - 5, max: mean + 5, stddev: null, p05: mean - 4, p50: mean, p95: mean + 4,
-    nNormal: 8, nWarning: 2, nCriticalLow: 0, nCriticalHigh: 0, tirLt54: null, tir54_69: null, tir70_180: null, tir181_250: null, tirGt250: null, cv: null,
+    date: '2025-11-22',
+    patientId,
+    vital,
+    count: 10,
+    mean,
+    min: mean - 5,
+    max: mean + 5,
+    stddev: null,
+    p05: mean - 4,
+    p50: mean,
+    p95: mean + 4,
+    nNormal: 8,
+    nWarning: 2,
+    nCriticalLow: 0,
+    nCriticalHigh: 0,
+    tirLt54: null,
+    tir54_69: null,
+    tir70_180: null,
+    tir181_250: null,
+    tirGt250: null,
+    cv: null,
   }
 }
 
@@ -48,10 +78,19 @@ describe('the latest hash codec', () => {
   it('decodes the flat hash write-batch.lua writes, field by field as docs/CONTRACT.md, Redis names them', () => {
     // Written out literally: a change of a field name or format in the codec fails here.
     const hash = {
-      status: 'CRITICAL_HIGH', news2: '7', news2Risk: 'high', ts: '1763805600123',
-      heartRate: '131', 'heartRate:status': 'CRITICAL_HIGH', 'heartRate:ts': '1763805600123',
-      spo2: '93.5', 'spo2:status': 'WARNING', 'spo2:ts': '1763805596123',
-      temperature: '36.8', 'temperature:status': 'NORMAL', 'temperature:ts': '1763805540123',
+      status: 'CRITICAL_HIGH',
+      news2: '7',
+      news2Risk: 'high',
+      ts: '1763805600123',
+      heartRate: '131',
+      'heartRate:status': 'CRITICAL_HIGH',
+      'heartRate:ts': '1763805600123',
+      spo2: '93.5',
+      'spo2:status': 'WARNING',
+      'spo2:ts': '1763805596123',
+      temperature: '36.8',
+      'temperature:status': 'NORMAL',
+      'temperature:ts': '1763805540123',
     }
     expect(encodeLatest(patient)).toEqual(hash)
     expect(decodeLatest('p-0001', hash)).toEqual(patient)
@@ -59,7 +98,13 @@ describe('the latest hash codec', () => {
 
   it("encodes only the given vitals' fields, and always the patient-wide ones", () => {
     expect(encodeLatest(patient, new Set(['spo2']))).toEqual({
-      status: 'CRITICAL_HIGH', news2: '7', news2Risk: 'high', ts: String(T), spo2: '93.5', 'spo2:status': 'WARNING', 'spo2:ts': String(T - 4_000),
+      status: 'CRITICAL_HIGH',
+      news2: '7',
+      news2Risk: 'high',
+      ts: String(T),
+      spo2: '93.5',
+      'spo2:status': 'WARNING',
+      'spo2:ts': String(T - 4_000),
     })
   })
 
@@ -73,7 +118,11 @@ describe('the latest hash codec', () => {
     const f = vitalFields('glucose')
     const hash = { ts: '100', status: 'PURPLE', news2Risk: 'extreme', [f.value]: '104', [f.status]: 'ODD', heartRate: 'abc', 'heartRate:status': 'WARNING' }
     expect(decodeLatest('p-2', hash)).toEqual({
-      patientId: 'p-2', ts: 100, status: 'NORMAL', news2: { score: 0, risk: 'low' }, vitals: { glucose: { value: 104, status: 'NORMAL', ts: 100 } },
+      patientId: 'p-2',
+      ts: 100,
+      status: 'NORMAL',
+      news2: { score: 0, risk: 'low' },
+      vitals: { glucose: { value: 104, status: 'NORMAL', ts: 100 } },
     })
     expect(decodeLatestVitals(hash, 7)).toEqual({ glucose: { value: 104, status: 'NORMAL', ts: 7 } })
   })
@@ -159,15 +208,24 @@ describe('the batch meta codec', () => {
 
   it('writes every field as a string, the days as a JSON array', () => {
     expect(encodeBatchMeta(meta)).toEqual({
-      runId: '20251122T100000-abcdef12', cutoffTs: '1763805600123', startedAt: '1763805601123', finishedAt: '1763805609123',
-      dates: '["2025-11-21","2025-11-22"]', rows: '3',
+      runId: '20251122T100000-abcdef12',
+      cutoffTs: '1763805600123',
+      startedAt: '1763805601123',
+      finishedAt: '1763805609123',
+      dates: '["2025-11-21","2025-11-22"]',
+      rows: '3',
     })
   })
 
   it('reads no run as null, comma-separated days, and unreadable numbers as 0', () => {
     expect(decodeBatchMeta({})).toBeNull()
     expect(decodeBatchMeta({ runId: 'r', dates: '2025-11-21,2025-11-22', rows: 'x' })).toEqual({
-      runId: 'r', cutoffTs: 0, startedAt: 0, finishedAt: 0, dates: ['2025-11-21', '2025-11-22'], rows: 0,
+      runId: 'r',
+      cutoffTs: 0,
+      startedAt: 0,
+      finishedAt: 0,
+      dates: ['2025-11-21', '2025-11-22'],
+      rows: 0,
     })
   })
 })
