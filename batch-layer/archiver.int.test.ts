@@ -11,7 +11,8 @@ import { pollUntil } from '../lib/backoff.ts'
 import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
 import { exists, fileName, rawDir, scanLake, tempName, type RawKind } from './lake.ts'
 import { lockFile } from './lock.ts'
-import { startArchiver, type Archiver } from './archiver.ts'
+import { start, type Archiver } from './archiver.ts'
+import { archiverOptions } from './config.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 let env: TestEnv | undefined
@@ -242,7 +243,7 @@ describe('the archiver', () => {
     const e = env
     const first = items(600, 3, Date.UTC(2026, 10, 22, 23, 59, 30))
     await produceAll(e.config, e.topics.readings, first.items)
-    const a1 = await startArchiver(e.config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+    const a1 = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 40, flushIntervalMs: 200 }) })
     try {
       await pollUntil(async () => a1.stats().consumed === 600 || undefined, { timeoutMs: 60_000, what: 'the first 600 records' })
     } finally {
@@ -269,7 +270,7 @@ describe('the archiver', () => {
 
     const second = items(400, 4, Date.UTC(2026, 10, 23, 0, 10))
     await produceAll(e.config, e.topics.readings, second.items)
-    const a2 = await startArchiver(e.config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+    const a2 = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 40, flushIntervalMs: 200 }) })
     try {
       await pollUntil(async () => a2.stats().consumed === 400 || undefined, { timeoutMs: 60_000, what: 'the next 400 records' })
     } finally {
@@ -347,15 +348,17 @@ describe('the archiver', () => {
     let archiver: Archiver | undefined
     let stopped: Promise<number> | undefined
     let renamed = 0
-    archiver = await startArchiver(e.config, {
-      options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 },
-      onCompactStep: (step) => {
-        // Stop between two rewrites of the first compaction, without waiting here for the stop.
-        if (step !== 'renamed' || ++renamed !== 2 || archiver === undefined) return
-        const at = Date.now()
-        stopped = archiver.stop().then(() => Date.now() - at)
+    archiver = await start(
+      { ...e.config, archiver: archiverOptions({ flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 }) },
+      {
+        onCompactStep: (step) => {
+          // Stop between two rewrites of the first compaction, without waiting here for the stop.
+          if (step !== 'renamed' || ++renamed !== 2 || archiver === undefined) return
+          const at = Date.now()
+          stopped = archiver.stop().then(() => Date.now() - at)
+        },
       },
-    })
+    )
     try {
       await pollUntil(async () => stopped, { timeoutMs: 60_000, intervalMs: 20, what: 'the second rename of the first compaction' })
     } finally {
@@ -371,7 +374,7 @@ describe('the archiver', () => {
     for (const { n, min, max } of lake.perPartition.values()) expect({ n, min }).toEqual({ n: max + 1, min: 0 })
 
     // The next archiver archives the rest and finishes the compaction.
-    archiver = await startArchiver(e.config, { options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 1_000 } })
+    archiver = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 1_000 }) })
     try {
       await pollUntil(async () => (await filesPerGroup(e)).most === 1 && (await lakeOffsets(e.config.datalakeDir)).distinct === all.length, {
         timeoutMs: 60_000,
@@ -392,18 +395,20 @@ describe('the archiver', () => {
     let archiver: Archiver | undefined
     let stopped: Promise<number> | undefined
     let release: (() => void) | undefined
-    archiver = await startArchiver(e.config, {
-      options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 },
-      onCompactStep: async (step) => {
-        if (step !== 'written' || stopped !== undefined || archiver === undefined) return
-        const at = Date.now()
-        stopped = archiver.stop().then(() => Date.now() - at)
-        // A step that takes far longer than the stop may wait (a slow disk).
-        await new Promise<void>((resolve) => {
-          release = resolve
-        })
+    archiver = await start(
+      { ...e.config, archiver: archiverOptions({ flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 2_000 }) },
+      {
+        onCompactStep: async (step) => {
+          if (step !== 'written' || stopped !== undefined || archiver === undefined) return
+          const at = Date.now()
+          stopped = archiver.stop().then(() => Date.now() - at)
+          // A step that takes far longer than the stop may wait (a slow disk).
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+        },
       },
-    })
+    )
     try {
       await pollUntil(async () => stopped, { timeoutMs: 60_000, intervalMs: 20, what: 'the first compacted file written' })
       const ms = await (stopped as Promise<number>)
@@ -424,7 +429,7 @@ describe('the archiver', () => {
       release?.()
       await archiver.stop()
     }
-    archiver = await startArchiver(e.config, { options: { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 0 } })
+    archiver = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 0 }) })
     try {
       await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
         timeoutMs: 60_000,

@@ -31,15 +31,15 @@ import path from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
-import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
+import { consumerGroupOptions, createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
 import { retry, withTimeout } from '../lib/backoff.ts'
 import { committedLag, describeLag, type GroupLag } from '../lib/lag.ts'
-import type { Stoppable } from '../lib/shutdown.ts'
+import type { Stage, StageConfig } from '../lib/stage.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { parseReading } from '../lib/contract/schema.ts'
 import { compactLake, type CompactDeps } from './compact.ts'
-import { archiverOptionsSchema, type ArchiverOptions } from './config.ts'
+import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
 import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
@@ -56,15 +56,16 @@ export interface ArchiverStats {
   flushes: number
 }
 
-export interface Archiver extends Stoppable {
-  stats(): ArchiverStats
+export interface Archiver extends Stage<ArchiverStats> {
   /** Rejects when the archiver stops on an error it cannot recover from (e.g. the disk is full). */
   readonly failed: Promise<never>
 }
 
+/** The config the archiver starts with: its options under `archiver` (lib/stage.ts). */
+export type ArchiverConfig = StageConfig<'archiver', ArchiverOptions>
+
 export interface ArchiverDeps {
   log?: Logger
-  options?: Partial<ArchiverOptions>
   /** Called at each step of the periodic compaction's rewrites (tests stop the archiver there). */
   onCompactStep?: CompactDeps['onStep']
 }
@@ -92,9 +93,19 @@ const MAX_SEALED = 2
  */
 const COMPACTION_STOP_WAIT_MS = 2_000
 
-export async function startArchiver(config: Config, deps: ArchiverDeps = {}): Promise<Archiver> {
+/**
+ * The archiver's consumer group (lib/kafka.ts): 10 s sessions, so a killed archiver's partitions
+ * move (or a restarted one, by its static membership, takes them back) within seconds; fetches
+ * wait at most 500 ms. The rebalance timeout and the read-ahead stay at the client's defaults (102 s,
+ * 1 024 records), as they always were here, unlike the speed layer's (speed-layer/records.ts): a
+ * restarted archiver takes its partitions back by static membership, not by a quick rebalance, and
+ * its memory is bounded by its own buffers (flushRecords per partition, MAX_SEALED sealed batches).
+ */
+const GROUP = consumerGroupOptions({ sessionTimeoutMs: 10_000, fetchMaxWaitMs: 500 })
+
+export async function start(config: ArchiverConfig, deps: ArchiverDeps = {}): Promise<Archiver> {
   const log = deps.log ?? createLogger({ level: config.logLevel })
-  const options = archiverOptionsSchema.parse(deps.options ?? {})
+  const options = config.archiver
   const topic = topicNames(config.topicPrefix).readings
   const lake = path.resolve(config.datalakeDir)
 
@@ -177,11 +188,8 @@ class ArchiverStage implements Archiver {
       // Static membership: a restarted archiver takes its partitions back at once instead of
       // waiting for the killed one's session to expire.
       groupInstanceId: `vigil-archiver-${this.topic}`,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
       // The lake decides positions; offsets are committed by hand after each rename.
-      autocommit: false,
-      maxWaitTime: 500,
+      ...GROUP,
       // Large fetches when draining a backlog: ~20 000 readings per partition per fetch.
       maxBytes: 32 * 1024 * 1024,
       maxBytesPerPartition: 4 * 1024 * 1024,
@@ -207,8 +215,10 @@ class ArchiverStage implements Archiver {
       offsets,
       // A partition the lake has never seen starts at the topic's beginning.
       fallbackMode: 'earliest',
-      autocommit: false,
-      maxWaitTime: 500,
+      // The stream's own settings only; the client was built with the rest of GROUP (lib/kafka.ts:
+      // a join given a heartbeat without a rebalance timeout fails the client's validation).
+      autocommit: GROUP.autocommit,
+      maxWaitTime: GROUP.maxWaitTime,
     })
     this.stream = stream
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.take(m))

@@ -12,7 +12,8 @@ import { kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { startArchiver } from './archiver.ts'
+import { start } from './archiver.ts'
+import { archiverOptions } from './config.ts'
 import { compactLake, type CompactStep } from './compact.ts'
 import { runBatchJob } from './job.ts'
 import { RAW_KINDS, rawDir, scanLake, visibleNames } from './lake.ts'
@@ -104,7 +105,7 @@ async function endOffsets(e: TestEnv): Promise<number[]> {
 }
 
 async function archiveAll(config: Config, expected: number): Promise<void> {
-  const archiver = await startArchiver(config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+  const archiver = await start({ ...config, archiver: archiverOptions({ flushRecords: 40, flushIntervalMs: 200 }) })
   try {
     await pollUntil(async () => (await readerView(config.datalakeDir)).distinct >= expected || undefined, {
       timeoutMs: 60_000,
@@ -346,7 +347,7 @@ describe('compaction', () => {
     const config = await freshLake('beside')
     const lake = config.datalakeDir
     const more = records(1_200, 12, Date.UTC(2026, 10, 22, 23, 58))
-    const archiver = await startArchiver(config, { options: { flushRecords: 40, flushIntervalMs: 200 } })
+    const archiver = await start({ ...config, archiver: archiverOptions({ flushRecords: 40, flushIntervalMs: 200 }) })
     let compactions = 0
     try {
       let sent = total

@@ -51,6 +51,11 @@ export const archiverOptionsSchema = z.strictObject({
 
 export type ArchiverOptions = z.infer<typeof archiverOptionsSchema>
 
+/** The archiver's options from a partial input (tests, `vigil all`), defaults filled in and frozen. */
+export function archiverOptions(input: z.input<typeof archiverOptionsSchema> = {}): ArchiverOptions {
+  return Object.freeze(archiverOptionsSchema.parse(input))
+}
+
 const day = z
   .string()
   .regex(DAY, { error: 'expected a day as YYYY-MM-DD' })

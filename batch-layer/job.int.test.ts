@@ -9,7 +9,8 @@ import { pollUntil } from '../lib/backoff.ts'
 import { classifyVital, DEFAULT_BANDS, STATUSES } from '../lib/bands.ts'
 import type { DailyStatsRow, Update } from '../lib/contract/views.ts'
 import { VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
-import { startArchiver } from './archiver.ts'
+import { start } from './archiver.ts'
+import { archiverOptions } from './config.ts'
 import { runBatchJob, type BatchProgress } from './job.ts'
 import { produceAll, syntheticReadings } from './synthetic.ts'
 import { dtDir } from './lake.ts'
@@ -112,7 +113,7 @@ describe('the batch job', () => {
       env.topics.readings,
       readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
     )
-    const archiver = await startArchiver(env.config, { options: { flushIntervalMs: 200 } })
+    const archiver = await start({ ...env.config, archiver: archiverOptions({ flushIntervalMs: 200 }) })
     try {
       await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
     } finally {

@@ -22,7 +22,7 @@ import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { createLogger } from '../lib/log.ts'
 import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
-import { startArchiver, runBatchJob } from '../batch-layer/index.ts'
+import { archiverOptions, start, runBatchJob } from '../batch-layer/index.ts'
 import { generateLake, produceAll, syntheticReadings } from '../batch-layer/synthetic.ts'
 import { rawDir } from '../batch-layer/lake.ts'
 import { dailyStatsSql } from '../batch-layer/stats-sql.ts'
@@ -94,7 +94,10 @@ async function benchDrain(config: Config, rows: number): Promise<NonNullable<Bat
   const t0 = performance.now()
   // Files of 10 000 records and a 1 s age: the tail of the drain (partitions short of a full
   // file) waits at most 1 s instead of the default 10 s, so the figure is the sustained rate.
-  const archiver = await startArchiver(config, { log: createLogger({ level: 'warn' }), options: { flushRecords: 10_000, flushIntervalMs: 1_000 } })
+  const archiver = await start(
+    { ...config, archiver: archiverOptions({ flushRecords: 10_000, flushIntervalMs: 1_000 }) },
+    { log: createLogger({ level: 'warn' }) },
+  )
   let first = 0
   try {
     first = await pollUntil(async () => archiver.stats().consumed > 0 && performance.now(), { timeoutMs: 60_000, intervalMs: 5, what: 'the first record' })

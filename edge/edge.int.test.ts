@@ -9,7 +9,7 @@ import { loadConfig } from '../lib/config.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { parseReading, type Reading } from '../lib/contract/schema.ts'
 import { readTopic, recordCount, type TopicRecord } from '../test/read-topic.ts'
-import { gatewayOptions, startGateway } from '../ingestion/index.ts'
+import * as ingestion from '../ingestion/index.ts'
 import { createTestEnv, freePort, startTcpProxy, type TestEnv } from '../test/support.ts'
 import { edgeOptions, run, start, FAULT_KINDS } from './index.ts'
 
@@ -137,7 +137,7 @@ describe('vigil edge (simulated devices into Kafka)', () => {
     const { log, lines } = capturingLogger()
     const edge = await start({ ...config, edge: edgeOptions({ patients: 6, rate: 'max', count: 2_000, seed: 4, start: START }) }, { log })
     await pollUntil(async () => lines.some((l) => l.includes('Kafka unreachable')), { timeoutMs: 30_000, what: 'the outage to be reported' })
-    expect(edge.sent).toBeGreaterThan(0)
+    expect(edge.stats().sent).toBeGreaterThan(0)
     const proxy = await startTcpProxy(port, e.config.kafkaBrokers[0]!)
     try {
       const summary = await edge.done
@@ -157,7 +157,7 @@ describe('vigil edge (simulated devices into Kafka)', () => {
   it('stops at once on stop() and reports what it sent', async () => {
     const e = await env()
     const edge = await start({ ...e.config, edge: edgeOptions({ patients: 6, seed: 1, speedup: 1 }) }, { log: quiet })
-    await pollUntil(async () => edge.sent > 0, { timeoutMs: 10_000, what: 'the first readings' })
+    await pollUntil(async () => edge.stats().sent > 0, { timeoutMs: 10_000, what: 'the first readings' })
     await edge.stop()
     const summary = await edge.done
     expect(summary.stoppedBy).toBe('stop')
@@ -170,7 +170,7 @@ describe('vigil edge --via http (through the gateway)', () => {
   it('sends valid readings through the gateway to Kafka; schema faults are refused with 400 and counted', async () => {
     const e = await env()
     const config = { ...e.config, deviceTokens: ['edge-test-device-token'] }
-    const gw = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet })
+    const gw = await ingestion.start({ ...config, gateway: ingestion.gatewayOptions({ host: '127.0.0.1', port: 0 }) }, { log: quiet })
     let schemaFaults: number
     try {
       const summary = await run(

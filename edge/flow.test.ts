@@ -43,6 +43,18 @@ describe('the flow from a source to the sink', () => {
     expect(f.stoppedBy).toBe('count')
   })
 
+  it("gives its counters and the sink's as a copy", () => {
+    const { f, sink } = flow({ count: 10 })
+    f.emit(records(4))
+    f.skipped = 2
+    sink.stats.acked = 3
+    sink.stats.outages = 1
+    const stats = f.stats()
+    f.emit(records(1))
+    expect(stats).toEqual({ sent: 4, skipped: 2, acked: 3, refused: 0, outages: 1, outageMs: 0 })
+    expect(f.stats().sent).toBe(5)
+  })
+
   it('takes --rate × --duration as the limit when no --count is given, and ends by duration', () => {
     expect(flow({ rate: 400, durationS: 1.5 }).f.limit).toBe(600)
     expect(flow({ rate: 'max', durationS: 1 }).f.limit).toBe(Infinity)

@@ -7,11 +7,19 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FaultInjector, EdgeRecord } from './faults.ts'
 import type { Pacer } from './pacer.ts'
-import type { Sink } from './sinks.ts'
+import type { Sink, SinkStats } from './sinks.ts'
 import type { StoppedBy } from './summary.ts'
 
 /** Longest single sleep, ms: a stop or the deadline is noticed within it. */
 const MAX_TICK_MS = 100
+
+/** The edge's counters (its `stats()`, lib/stage.ts): the flow's and the sink's, as its progress line reports them. */
+export interface EdgeStats extends SinkStats {
+  /** Records handed to the sink. */
+  sent: number
+  /** CSV rows skipped. */
+  skipped: number
+}
 
 export interface FlowLimits {
   /** --count: records to send. */
@@ -46,6 +54,11 @@ export class Flow {
     this.limit = count ?? (typeof rate === 'number' && durationS !== undefined ? Math.floor(rate * durationS) : Infinity)
     this.deadline = durationS === undefined ? Infinity : pacer.t0 + durationS * 1000
     this.#byLimit = count !== undefined ? 'count' : 'duration'
+  }
+
+  /** The counters now, a copy. */
+  stats(): EdgeStats {
+    return { sent: this.sent, skipped: this.skipped, ...this.sink.stats }
   }
 
   /** True once stop() was called. */

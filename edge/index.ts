@@ -15,7 +15,7 @@ import { randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../lib/config.ts'
 import type { Logger } from '../lib/log.ts'
-import type { Stoppable } from '../lib/shutdown.ts'
+import type { Stage, StageConfig } from '../lib/stage.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { Prng } from './prng.ts'
 import { FaultInjector } from './faults.ts'
@@ -23,7 +23,7 @@ import { checkTimeZone, parseColumnsFlag, type CsvField } from './csv.ts'
 import { httpSink, kafkaSink, type Sink } from './sinks.ts'
 import { edgeOptions, type EdgeOptions, type EdgeOptionsInput } from './config.ts'
 import { Pacer } from './pacer.ts'
-import { Flow } from './flow.ts'
+import { Flow, type EdgeStats } from './flow.ts'
 import { SimulationSource, simulationSchedule } from './simulation.ts'
 import { ReplaySource, replaySchedule } from './replay.ts'
 import { startProgress } from './progress.ts'
@@ -34,6 +34,7 @@ export { Simulator } from './simulator.ts'
 export { FAULT_KINDS, SCHEMA_INVALID_FAULTS, type FaultKind, type FaultCounts, type EdgeRecord } from './faults.ts'
 export { PERSONAS, personaOf, patientId } from './personas.ts'
 export { formatSummary, type EdgeSummary } from './summary.ts'
+export type { EdgeStats } from './flow.ts'
 
 export interface EdgeDeps {
   log: Logger
@@ -47,13 +48,12 @@ export interface EdgeDeps {
   now?: () => number
 }
 
-export type EdgeConfig = Config & { edge: EdgeOptions }
+/** The config the edge starts with: its options under `edge` (lib/stage.ts). */
+export type EdgeConfig = StageConfig<'edge', EdgeOptions>
 
-export interface EdgeRun extends Stoppable {
+export interface EdgeRun extends Stage<EdgeStats> {
   /** Resolves when the run ends (count, duration, end of file, stop) with its summary. */
   done: Promise<EdgeSummary>
-  /** Records sent so far. */
-  readonly sent: number
 }
 
 /** What a started run is made of. */
@@ -156,9 +156,7 @@ export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun
   done.catch((error: unknown) => deps.log.debug({ err: describeError(error) }, 'edge ended with an error'))
   return {
     done,
-    get sent() {
-      return flow.sent
-    },
+    stats: () => flow.stats(),
     async stop() {
       if (!ended) flow.stop()
       await done.catch(() => undefined)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayCounts } from './counts.ts'
 
-describe("the gateway's status line", () => {
+describe("the gateway's counters and status line", () => {
   it('counts 4xx answers as refused and 503 as unavailable, and gives the rate since the last line', () => {
     const c = new GatewayCounts()
     c.startLines(1_000)
@@ -10,5 +10,15 @@ describe("the gateway's status line", () => {
     expect(c.statusLine(11_000, false)).toBe('500 readings/s accepted (5000 in all), requests refused 3, answered 503 2, Kafka ok')
     c.accepted += 100
     expect(c.statusLine(21_000, true)).toBe('10 readings/s accepted (5100 in all), requests refused 3, answered 503 2, Kafka unreachable')
+  })
+
+  it('gives its counters as a copy that later answers do not change', () => {
+    const c = new GatewayCounts()
+    for (const s of [202, 400, 503, 503]) c.answered(s)
+    c.accepted += 7
+    const stats = c.stats()
+    c.answered(400)
+    expect(stats).toEqual({ accepted: 7, refused: 1, unavailable: 2 })
+    expect(c.stats()).toEqual({ accepted: 7, refused: 2, unavailable: 2 })
   })
 })

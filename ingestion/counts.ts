@@ -3,7 +3,17 @@
  * accepted, requests refused (4xx), requests answered 503 while Kafka was unreachable.
  */
 
-export class GatewayCounts {
+/** The gateway's counters (its `stats()`, lib/stage.ts). */
+export interface GatewayStats {
+  /** Readings acknowledged by Kafka and answered 202. */
+  accepted: number
+  /** Requests answered 4xx. */
+  refused: number
+  /** Requests answered 503. */
+  unavailable: number
+}
+
+export class GatewayCounts implements GatewayStats {
   /** Readings acknowledged by Kafka and answered 202. */
   accepted = 0
   /** Requests answered 4xx. */
@@ -22,6 +32,11 @@ export class GatewayCounts {
   answered(status: number): void {
     if (status === 503) this.unavailable++
     else if (status >= 400) this.refused++
+  }
+
+  /** The counters now, a copy. */
+  stats(): GatewayStats {
+    return { accepted: this.accepted, refused: this.refused, unavailable: this.unavailable }
   }
 
   /** The status line at `now` (epoch ms), with the rate of readings accepted since the last line. */

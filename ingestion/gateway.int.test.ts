@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '../lib/config.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { createTestEnv, freePort, startTcpProxy, type TestEnv } from '../test/support.ts'
 import { readTopic, recordCount } from '../test/read-topic.ts'
-import { startGateway, type Gateway } from './gateway.ts'
+import { start, type Gateway } from './gateway.ts'
 import { gatewayOptions, type GatewayOptionsInput } from './config.ts'
 import { EXPECTED } from './fixtures/fhir-vitalsigns-examples.ts'
 import type { Reading } from '../lib/contract/schema.ts'
@@ -23,7 +23,7 @@ async function setup(options: GatewayOptionsInput = {}, configOverride: Partial<
   const env = await createTestEnv()
   envs.push(env)
   const config = { ...env.config, deviceTokens: [TOKEN], ...configOverride }
-  const gw = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0, ...options }), { log: quiet })
+  const gw = await start({ ...config, gateway: gatewayOptions({ host: '127.0.0.1', port: 0, ...options }) }, { log: quiet })
   gateways.push(gw)
   return { env, gw, config }
 }
@@ -170,7 +170,7 @@ describe('vigil ingest (the device gateway)', () => {
     envs.push(env)
     const port = await freePort()
     const config = { ...loadConfig({ kafkaBrokers: `127.0.0.1:${port}`, topicPrefix: env.config.topicPrefix }, {}), deviceTokens: [TOKEN] }
-    const gw = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0, retryAfterS: 1 }), { log: quiet })
+    const gw = await start({ ...config, gateway: gatewayOptions({ host: '127.0.0.1', port: 0, retryAfterS: 1 }) }, { log: quiet })
     gateways.push(gw)
     const down = await post(gw, '/v1/readings', JSON.stringify(reading(1)), 'application/json')
     expect(down).toMatchObject({ status: 503, type: expect.stringContaining('application/problem+json'), json: { status: 503 } })

@@ -24,14 +24,17 @@
 import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify'
 import type { Config } from '../lib/config.ts'
 import type { Logger } from '../lib/log.ts'
-import type { Stoppable } from '../lib/shutdown.ts'
+import type { Stage, StageConfig } from '../lib/stage.ts'
 import { VigilError } from '../lib/errors.ts'
 import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
 import { BatchingProducer } from '../lib/producer.ts'
-import { GatewayCounts } from './counts.ts'
+import { GatewayCounts, type GatewayStats } from './counts.ts'
 import { DeviceTokens } from './device-tokens.ts'
 import { gatewayPlugin } from './plugin.ts'
 import type { GatewayOptions } from './config.ts'
+
+/** The config the gateway starts with: its options under `gateway` (lib/stage.ts). */
+export type GatewayConfig = StageConfig<'gateway', GatewayOptions>
 
 export interface GatewayDeps {
   log: Logger
@@ -39,7 +42,7 @@ export interface GatewayDeps {
   onRoute?: (route: RouteOptions) => void
 }
 
-export interface Gateway extends Stoppable {
+export interface Gateway extends Stage<GatewayStats> {
   /** Base URL it listens on, e.g. http://127.0.0.1:8080. */
   url: string
   port: number
@@ -92,7 +95,8 @@ async function listen(app: FastifyInstance, producer: BatchingProducer, host: st
   return { url: `http://${reachable}:${actualPort}`, port: actualPort }
 }
 
-export async function startGateway(config: Config, options: GatewayOptions, deps: GatewayDeps): Promise<Gateway> {
+export async function start(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+  const options = config.gateway
   const log = deps.log
   const tokens = deviceTokens(config, log)
   const producer = gatewayProducer(config, options, log)
@@ -114,6 +118,7 @@ export async function startGateway(config: Config, options: GatewayOptions, deps
     deviceTokens: tokens.tokens,
     generatedToken: tokens.generated,
     producer,
+    stats: () => counts.stats(),
     async stop() {
       clearInterval(statusTimer)
       await app.close()

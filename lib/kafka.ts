@@ -1,6 +1,7 @@
 /**
  * Kafka client plumbing shared by every stage (@platformatic/kafka; chosen by measurement, see
- * docs/ARCHITECTURE.md): client options from the config, topic creation, readiness.
+ * docs/ARCHITECTURE.md): client options from the config, consumer-group options, topic creation,
+ * readiness.
  */
 import { Admin } from '@platformatic/kafka'
 import type { Config } from './config.ts'
@@ -17,6 +18,36 @@ export function kafkaBaseOptions(config: Pick<Config, 'kafkaBrokers'>, clientId:
     retries: 3,
     retryDelay: 250,
   }
+}
+
+/** The consumer-group settings a stage chooses; the rest of a group's options are the same for every stage. */
+export interface ConsumerGroupSettings {
+  /** A member that sends no heartbeat for this long, in milliseconds, leaves the group and its partitions move. */
+  sessionTimeoutMs: number
+  /** Longest a fetch waits for records, in milliseconds. */
+  fetchMaxWaitMs: number
+  /** Longest a rebalance waits for members to rejoin, in milliseconds; unset: the client's default (102 s). */
+  rebalanceTimeoutMs?: number
+  /** Records the client fetches ahead of the stage; unset: the client's default (1 024). */
+  maxBufferedRecords?: number
+}
+
+/**
+ * The options a consumer is built with: manual commits (every stage commits only what it has made
+ * durable), heartbeats ten per session (every 100 ms at least), and the stage's own settings. Given
+ * again to `consume()`, they are the ones it joins the group with, but only when they include a
+ * rebalance timeout: @platformatic/kafka refuses a join whose heartbeat interval it cannot compare
+ * with one (it checks heartbeat < rebalance timeout on the options as given).
+ */
+export function consumerGroupOptions(s: ConsumerGroupSettings) {
+  return {
+    autocommit: false,
+    sessionTimeout: s.sessionTimeoutMs,
+    ...(s.rebalanceTimeoutMs === undefined ? {} : { rebalanceTimeout: s.rebalanceTimeoutMs }),
+    heartbeatInterval: Math.max(100, Math.floor(s.sessionTimeoutMs / 10)),
+    maxWaitTime: s.fetchMaxWaitMs,
+    ...(s.maxBufferedRecords === undefined ? {} : { highWaterMark: s.maxBufferedRecords }),
+  } as const
 }
 
 export function createAdmin(config: Pick<Config, 'kafkaBrokers'>, clientId = 'vigil-admin'): Admin {

@@ -1,6 +1,7 @@
 /**
- * The lifecycle every long-running stage follows (docs/CONVENTIONS.md): `start(config, deps)` returns
- * a `Stoppable`; entry points stop them in reverse order on SIGINT/SIGTERM, within a deadline.
+ * The lifecycle every long-running stage follows (docs/CONVENTIONS.md): its `start(config, deps)`
+ * resolves to a `Stage` (lib/stage.ts), a `Stoppable`; entry points stop stages in reverse order on
+ * SIGINT/SIGTERM, within a deadline.
  */
 import type { Logger } from 'pino'
 import { describeError } from './errors.ts'

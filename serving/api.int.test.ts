@@ -30,7 +30,7 @@ beforeAll(async () => {
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
+  serving = await start({ ...config, serving: servingOptions({ batchRunsPerMinute: 3 }) }, { runBatchJob, log: createLogger({ level: 'silent' }) })
 })
 
 afterAll(async () => {

@@ -26,7 +26,7 @@ beforeAll(async () => {
   env = await createTestEnv()
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   redis = await connectRedis(config)
-  serving = await start(config, { log: createLogger({ level: 'silent' }), options: servingOptions() })
+  serving = await start({ ...config, serving: servingOptions() }, { log: createLogger({ level: 'silent' }) })
 })
 
 afterAll(async () => {

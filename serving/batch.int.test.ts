@@ -30,7 +30,7 @@ beforeAll(async () => {
   env = await createTestEnv()
   await generateLake(env.config.datalakeDir, 60_000, { days: 1, patients: 50, startDay: DAY })
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
-  serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }), options: servingOptions({ batchRunsPerMinute: 3 }) })
+  serving = await start({ ...config, serving: servingOptions({ batchRunsPerMinute: 3 }) }, { runBatchJob, log: createLogger({ level: 'silent' }) })
   client = connect(serving.url, { transports: ['websocket'], extraHeaders: { authorization: `Bearer ${TOKEN}` }, reconnection: false })
   client.on('batch:progress', (p) => progress.push(p))
   client.on('stats', (n) => stats.push(n))

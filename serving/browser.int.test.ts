@@ -21,7 +21,7 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
 import { generateLake } from '../batch-layer/synthetic.ts'
-import { start, type Serving } from './index.ts'
+import { start, servingOptions, type Serving } from './index.ts'
 import { runBatchJob } from '../batch-layer/job.ts'
 import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings, type TestReading } from '../test/view-fixtures.ts'
 
@@ -134,7 +134,7 @@ beforeAll(async () => {
   const now = Date.now()
   await seed(now)
   await generateLake(env.config.datalakeDir, 20_000, { days: 1, patients: 4, startDay: new Date(now).toISOString().slice(0, 10) })
-  serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }) })
+  serving = await start({ ...config, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
   browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
   page.on('dialog', (d) => {
@@ -259,7 +259,7 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-reconnecting.png` })
     // Written while the page is cut off: only the snapshot on reconnect can bring it.
     await writeReadings(redis, keys, [{ patientId: 'bed-06-New-Arrival', ts: Date.now(), seq: 1, vitals: { heartRate: 99, spo2: 95 } }], { publish: false })
-    serving = await start(config, { runBatchJob, log: createLogger({ level: 'silent' }) })
+    serving = await start({ ...config, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor({ timeout: 20_000 })
     await page.locator('.tile-id', { hasText: 'bed-06-New-Arrival' }).waitFor({ timeout: 5_000 })
   })
@@ -355,7 +355,7 @@ describe('a ward of eight patients (the README picture)', () => {
     await alert('w-2', 'bed-03-Li-Wei', 'respRate', 'CRITICAL_HIGH', 25, 80_000, 'Respiratory rate 25 /min is critically high')
     await alert('w-3', 'bed-06-Maria-Costa', 'glucose', 'WARNING', 188, 60_000, 'Glucose 188 mg/dL is above 180')
     await alert('w-4', 'bed-03-Li-Wei', 'spo2', 'CRITICAL_LOW', 91, 45_000, 'SpO₂ 91 % is critically low')
-    ward = await start(wardConfig, { runBatchJob, log: createLogger({ level: 'silent' }) })
+    ward = await start({ ...wardConfig, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
   })
 

@@ -13,14 +13,14 @@ import { createAdmin } from '../lib/kafka.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import type { Stoppable } from '../lib/shutdown.ts'
+import type { Stage, StageConfig } from '../lib/stage.ts'
 import { createAuth } from './auth.ts'
 import { BatchRunner, type RunBatchJob } from './batch.ts'
-import { servingOptions, type ServingOptions } from './config.ts'
+import type { ServingOptions } from './config.ts'
 import type { ServerToClientEvents } from './events.ts'
 import { consumerLag } from './health.ts'
 import { createHttpApp, dashboardRoutes } from './http.ts'
-import { createMetrics, type ServingMetrics } from './metrics.ts'
+import { countPush, createMetrics, type ServingMetrics, type ServingStats } from './metrics.ts'
 import { startPush, type Push, type VigilServer } from './push.ts'
 import { apiRoutes } from './routes.ts'
 import { createSocketServer } from './socket-guard.ts'
@@ -28,6 +28,7 @@ import { startStatusLine } from './status.ts'
 import { View } from './view.ts'
 
 export { servingOptions, type ServingOptions } from './config.ts'
+export type { ServingStats } from './metrics.ts'
 
 /** Stands in for the batch job when the process was started without one. */
 const noBatchJob: RunBatchJob = () =>
@@ -35,9 +36,11 @@ const noBatchJob: RunBatchJob = () =>
     new VigilError('STAGE_FAILED', 'this server was started without the batch job: start it with `vigil serve` or `vigil all`, or run `vigil batch`.'),
   )
 
+/** The config the serving layer starts with: its options under `serving` (lib/stage.ts). */
+export type ServingConfig = StageConfig<'serving', ServingOptions>
+
 export interface ServingDeps {
   log?: Logger
-  options?: ServingOptions
   /**
    * The batch job to run on POST /api/batch/runs, handed in by the composition root (cli/) so
    * that the serving layer never imports the batch layer. Without it, a run fails with a message
@@ -48,7 +51,7 @@ export interface ServingDeps {
   onRoute?: (route: RouteOptions) => void
 }
 
-export interface Serving extends Stoppable {
+export interface Serving extends Stage<ServingStats> {
   /** Base URL, e.g. http://127.0.0.1:3000 */
   url: string
   /** The token in force (generated when the config has none). */
@@ -99,12 +102,12 @@ class Broadcast {
 
   send<E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>): void {
     this.io?.emit(event, ...args)
-    this.metrics.pushes.inc({ event })
+    countPush(this.metrics, event)
   }
 }
 
-export async function start(config: Config, deps: ServingDeps = {}): Promise<Serving> {
-  const options = deps.options ?? servingOptions()
+export async function start(config: ServingConfig, deps: ServingDeps = {}): Promise<Serving> {
+  const options = config.serving
   const log = deps.log ?? stageLogger(createLogger({ level: config.logLevel }), 'serve')
   const auth = createAuth(config.token)
   const clients = await openClients(config, log)
@@ -137,6 +140,7 @@ export async function start(config: Config, deps: ServingDeps = {}): Promise<Ser
     token: auth.token,
     tokenGenerated: auth.generated,
     loginUrl: `${url}/login?token=${encodeURIComponent(auth.token)}`,
+    stats: () => ({ ...metrics.totals }),
     async stop() {
       await status.stop()
       await push?.stop()

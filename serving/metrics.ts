@@ -2,12 +2,29 @@
  * Prometheus metrics of the serving process (prom-client). Its own registry, so that two
  * servers in one process (tests) never collide. What it can see from where it sits: connected
  * clients, pushes, batch runs, and what flows past on the updates channel (readings, alerts by
- * level), plus consumer lag by group, read from the broker at scrape time.
+ * level), plus consumer lag by group, read from the broker at scrape time. The four the status line
+ * and `stats()` report are also summed in plain numbers (`totals`), since prom-client reads its own
+ * values only asynchronously; they change only through the `count*` functions below, which move
+ * both together.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
+/** The serving layer's counters (its `stats()`, lib/stage.ts, and its status line), summed over their labels. */
+export interface ServingStats {
+  /** Socket.io clients connected now. */
+  clients: number
+  /** Socket.io events sent (a `reading` event sent to n clients counts n). */
+  pushes: number
+  /** Readings seen on the updates channel. */
+  readings: number
+  /** Alert events seen on the updates channel. */
+  alerts: number
+}
+
 export interface ServingMetrics {
   registry: Registry
+  /** connectedClients, pushes, readingsSeen and alertsSeen summed, kept by the count* functions. */
+  readonly totals: ServingStats
   connectedClients: Gauge
   pushes: Counter<'event'>
   readingsSeen: Counter
@@ -24,6 +41,7 @@ export function createMetrics(lag: () => Promise<Record<string, number | null>>)
   collectDefaultMetrics({ register: registry, prefix: 'vigil_serving_' })
   const m: ServingMetrics = {
     registry,
+    totals: { clients: 0, pushes: 0, readings: 0, alerts: 0 },
     connectedClients: new Gauge({ name: 'vigil_serving_connected_clients', help: 'Socket.io clients connected now', registers: [registry] }),
     pushes: new Counter({
       name: 'vigil_serving_pushes_total',
@@ -74,4 +92,29 @@ export function createMetrics(lag: () => Promise<Record<string, number | null>>)
     }),
   }
   return m
+}
+
+/** `n` events of kind `event` sent to clients. */
+export function countPush(m: ServingMetrics, event: string, n = 1): void {
+  m.pushes.inc({ event }, n)
+  m.totals.pushes += n
+}
+
+/** A client connected (+1) or left (-1). */
+export function countClient(m: ServingMetrics, delta: 1 | -1): void {
+  if (delta > 0) m.connectedClients.inc()
+  else m.connectedClients.dec()
+  m.totals.clients += delta
+}
+
+/** `n` readings seen on the updates channel. */
+export function countReadings(m: ServingMetrics, n: number): void {
+  m.readingsSeen.inc(n)
+  m.totals.readings += n
+}
+
+/** One alert event seen on the updates channel. */
+export function countAlert(m: ServingMetrics, labels: { level: string; kind: string }): void {
+  m.alertsSeen.inc(labels)
+  m.totals.alerts++
 }

@@ -16,7 +16,7 @@ import { Coalescer, patientRoom, planPush, systemClock, type ClientState, type R
 import type { ServingOptions } from './config.ts'
 import type { ClientToServerEvents, RoomAck, InterServerEvents, ReadingPush, ServerToClientEvents, Snapshot, SocketData } from './events.ts'
 import { RateWindow, decodeUpdate } from './intake.ts'
-import type { ServingMetrics } from './metrics.ts'
+import { countAlert, countClient, countPush, countReadings, type ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'
 
 export { patientRoom } from './coalescer.ts'
@@ -63,7 +63,7 @@ class Fanout {
   async sendSnapshot(socket: VigilSocket): Promise<void> {
     try {
       socket.emit('snapshot', await this.snapshot())
-      this.deps.metrics.pushes.inc({ event: 'snapshot' })
+      countPush(this.deps.metrics, 'snapshot')
     } catch (error) {
       // The page keeps its last state and shows it as not live; the next reconnect retries.
       socket.data.needsSnapshot = true
@@ -74,8 +74,8 @@ class Fanout {
   onConnection(socket: VigilSocket): void {
     const { metrics } = this.deps
     socket.data.needsSnapshot = false
-    metrics.connectedClients.inc()
-    socket.on('disconnect', () => metrics.connectedClients.dec())
+    countClient(metrics, 1)
+    socket.on('disconnect', () => countClient(metrics, -1))
     socket.on('subscribe', (request, ack) => this.room(socket, true, request, ack))
     socket.on('unsubscribe', (request, ack) => this.room(socket, false, request, ack))
     void this.sendSnapshot(socket)
@@ -99,7 +99,7 @@ class Fanout {
       const alerts = coalescer.takeAlerts()
       if (alerts.length > 0) {
         io.emit('alert', await view.withAcks(alerts.reverse()))
-        metrics.pushes.inc({ event: 'alert' })
+        countPush(metrics, 'alert')
       }
       const readings = coalescer.takeReadings()
       if (readings !== null) this.sendReadings(readings)
@@ -130,7 +130,7 @@ class Fanout {
     for (const { patientIds, clientIds } of plan.groups) {
       const push: ReadingPush = { serverTime, patients, series: patientIds.map((patientId) => ({ patientId, entries: series.get(patientId) ?? [] })) }
       io.to(clientIds).emit('reading', push)
-      metrics.pushes.inc({ event: 'reading' }, clientIds.length)
+      countPush(metrics, 'reading', clientIds.length)
     }
   }
 }
@@ -151,15 +151,15 @@ export async function startPush(deps: PushDeps): Promise<Push> {
     }
     metrics.updatesSeen.inc({ type: update.type })
     if (update.kind === 'readings') {
-      metrics.readingsSeen.inc(update.entries.length)
+      countReadings(metrics, update.entries.length)
       rate.add(update.entries.length)
       coalescer.addReadings(update.patient, update.entries)
     } else if (update.kind === 'alert') {
-      metrics.alertsSeen.inc({ level: update.level, kind: update.alertKind })
+      countAlert(metrics, { level: update.level, kind: update.alertKind })
       coalescer.addAlert(update.alert)
     } else if (update.kind === 'batch') {
       io.emit('stats', { meta: update.meta })
-      metrics.pushes.inc({ event: 'stats' })
+      countPush(metrics, 'stats')
     }
   }
 

@@ -44,7 +44,7 @@ beforeAll(async () => {
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  serving = await start(config, { log: createLogger({ level: 'silent' }), options: servingOptions({ pushIntervalMs: 100 }) })
+  serving = await start({ ...config, serving: servingOptions({ pushIntervalMs: 100 }) }, { log: createLogger({ level: 'silent' }) })
 })
 
 afterAll(async () => {

@@ -5,27 +5,17 @@ import type { ServingMetrics } from './metrics.ts'
 
 const STATUS_INTERVAL_MS = 10_000
 
-/** A counter's or gauge's value summed over its labels. */
-async function total(m: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
-  return (await m.get()).values.reduce((sum, v) => sum + v.value, 0)
-}
-
 export function startStatusLine(metrics: ServingMetrics, log: Logger): Stoppable {
   let last = { at: Date.now(), readings: 0, pushes: 0 }
-  const report = async () => {
-    const [readings, pushes, alerts, clients] = await Promise.all([
-      total(metrics.readingsSeen),
-      total(metrics.pushes),
-      total(metrics.alertsSeen),
-      total(metrics.connectedClients),
-    ])
+  const report = () => {
+    const { readings, pushes, alerts, clients } = metrics.totals
     const now = Date.now()
     // Per second over the time since the last line, to one decimal.
     const per = (n: number) => Math.round(((n * 1000) / Math.max(1, now - last.at)) * 10) / 10
     log.info(`${per(readings - last.readings)} readings/s seen, ${per(pushes - last.pushes)} pushes/s to ${clients} clients, alerts ${alerts}`)
     last = { at: now, readings, pushes }
   }
-  const timer = setInterval(() => void report().catch(() => undefined), STATUS_INTERVAL_MS)
+  const timer = setInterval(report, STATUS_INTERVAL_MS)
   timer.unref()
   return {
     async stop() {

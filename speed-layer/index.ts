@@ -17,14 +17,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, Producer } from '@platformatic/kafka'
-import type { Config } from '../lib/config.ts'
 import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
-import type { Stoppable } from '../lib/shutdown.ts'
+import type { Stage, StageConfig } from '../lib/stage.ts'
 import { consumerGroups, topicNames, topicSpecs } from '../lib/contract/topics.ts'
 import { PatientCache } from './cache.ts'
 import { CommitPipeline } from './commit-pipeline.ts'
@@ -43,14 +42,14 @@ import { StopBudget } from './stop.ts'
 export { DEFAULT_SPEED_OPTIONS, speedOptionsSchema, type SpeedOptions } from './config.ts'
 export type { SpeedStats } from './stats.ts'
 
-export type SpeedConfig = Config & { speed: SpeedOptions }
+/** The config the speed layer starts with: its options under `speed` (lib/stage.ts). */
+export type SpeedConfig = StageConfig<'speed', SpeedOptions>
 
 export interface SpeedDeps {
   log?: Logger
 }
 
-export interface SpeedLayer extends Stoppable {
-  stats(): Readonly<SpeedStats>
+export interface SpeedLayer extends Stage<Readonly<SpeedStats>> {
   /** Partitions of `vitals.readings` this instance owns now. */
   partitions(): number[]
 }

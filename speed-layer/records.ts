@@ -4,6 +4,7 @@
  * its consumer group, which the client needs both when built and when it joins. Pure.
  */
 import { encodeAlertEvent } from '../lib/contract/codecs/alerts.ts'
+import { consumerGroupOptions } from '../lib/kafka.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import type { SpeedOptions } from './config.ts'
@@ -52,17 +53,16 @@ export function deadLetterRecord(topic: string, m: SourceRecord, reason: RejectR
 }
 
 /**
- * The group options the consumer is built with and joins with (the same values both times):
- * manual commits, the session timeout as the rebalance timeout, heartbeats ten per session
- * (every 100 ms at least), and the fetch wait and buffer bound of the options.
+ * The group options the consumer is built with and joins with (lib/kafka.ts, the same values both
+ * times): the session timeout also as the rebalance timeout, so that a rebalance after a member
+ * left never waits longer than a session for the others, and the fetch wait and buffer bound of
+ * the options.
  */
 export function groupOptions(opts: Pick<SpeedOptions, 'sessionTimeoutMs' | 'fetchMaxWaitMs' | 'maxBufferedRecords'>) {
-  return {
-    autocommit: false,
-    sessionTimeout: opts.sessionTimeoutMs,
-    rebalanceTimeout: opts.sessionTimeoutMs,
-    heartbeatInterval: Math.max(100, Math.floor(opts.sessionTimeoutMs / 10)),
-    maxWaitTime: opts.fetchMaxWaitMs,
-    highWaterMark: opts.maxBufferedRecords,
-  } as const
+  return consumerGroupOptions({
+    sessionTimeoutMs: opts.sessionTimeoutMs,
+    rebalanceTimeoutMs: opts.sessionTimeoutMs,
+    fetchMaxWaitMs: opts.fetchMaxWaitMs,
+    maxBufferedRecords: opts.maxBufferedRecords,
+  })
 }

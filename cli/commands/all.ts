@@ -17,6 +17,7 @@ import { Supervisor, type StageStart } from '../supervisor.ts'
 import { SIMULATOR_FLAGS } from './edge.ts'
 import type { EdgeOptions } from '../../edge/config.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
+import { archiverOptions } from '../../batch-layer/config.ts'
 import { topicSpecs } from '../../lib/contract/topics.ts'
 import { DEFAULT_SPEED_OPTIONS } from '../../speed-layer/config.ts'
 import { servingOptions } from '../../serving/config.ts'
@@ -100,7 +101,7 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
     [
       'ingest',
       async () => {
-        const g = await m.gateway.startGateway(config, gatewayOptions(), { log: stageLogger(root, 'ingest') })
+        const g = await m.gateway.start({ ...config, gateway: gatewayOptions() }, { log: stageLogger(root, 'ingest') })
         if (g.generatedToken) log.info(`device gateway: ${g.url} (device token for this run: ${g.deviceTokens[0]})`)
         return { name: 'ingest', stage: g }
       },
@@ -109,14 +110,14 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
     [
       'archive',
       async () => {
-        const a = await m.archiver.startArchiver(config, { log: stageLogger(root, 'archive') })
+        const a = await m.archiver.start({ ...config, archiver: archiverOptions() }, { log: stageLogger(root, 'archive') })
         return { name: 'archive', stage: a, ended: a.failed }
       },
     ],
     [
       'serve',
       async () => {
-        const s = await m.serving.start(config, { log: stageLogger(root, 'serve'), options: servingOptions(), runBatchJob: lazyBatchJob })
+        const s = await m.serving.start({ ...config, serving: servingOptions() }, { log: stageLogger(root, 'serve'), runBatchJob: lazyBatchJob })
         process.stdout.write(`\nDashboard: ${s.loginUrl}\n${s.tokenGenerated ? '(VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''}\n`)
         return { name: 'serve', stage: s }
       },

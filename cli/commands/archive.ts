@@ -24,8 +24,8 @@ partition); with --compact-interval-ms 0, schedule \`vigil compact\` instead.`,
         const options = ARCHIVER_FLAGS.parse(cmd)
         const log = stageLogger(commandLogger(config), 'archive')
         if (!(await servicesUp(config, log, { kafka: true }))) return 0
-        const { startArchiver } = await import('../../batch-layer/archiver.ts')
-        const archiver = await startArchiver(config, { log, options })
+        const { start } = await import('../../batch-layer/archiver.ts')
+        const archiver = await start({ ...config, archiver: options }, { log })
         const stages = [{ name: 'archive', stage: archiver }]
         return Promise.race([
           runUntilSignal(stages, { log }),

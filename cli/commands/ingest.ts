@@ -22,8 +22,8 @@ export function register(program: Command): void {
         const options = GATEWAY_FLAGS.parse(cmd)
         const root = commandLogger(config)
         const log = stageLogger(root, 'ingest')
-        const { startGateway } = await import('../../ingestion/gateway.ts')
-        const gateway = await startGateway(config, options, { log })
+        const { start } = await import('../../ingestion/gateway.ts')
+        const gateway = await start({ ...config, gateway: options }, { log })
         // The gateway listens without Kafka (devices get 503 and retry); say what to do about it.
         if (gateway.producer.unreachable) log.warn(`${kafkaUnreachable(config).message} Devices get 503 until it answers; retrying.`)
         if (gateway.generatedToken) process.stdout.write(`device token: ${gateway.deviceTokens[0]}\n`)

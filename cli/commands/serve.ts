@@ -17,7 +17,7 @@ export function register(program: Command): void {
       const options = SERVING_FLAGS.parse(c)
       if (!(await servicesUp(config, log, { redis: true }))) return 0
       const { start } = await import('../../serving/index.ts')
-      const serving = await start(config, { log, options, runBatchJob: lazyBatchJob })
+      const serving = await start({ ...config, serving: options }, { log, runBatchJob: lazyBatchJob })
       if (serving.tokenGenerated) {
         // Printed on stdout, not in the log: it is the one way in when VIGIL_TOKEN is unset.
         process.stdout.write(`Dashboard: ${serving.loginUrl}\n(VIGIL_TOKEN is unset: this token was generated for this run)\n`)

@@ -183,7 +183,7 @@ async function main(): Promise<number> {
       for (const l of layers) l.sampleCpu()
       try {
         const newest = (await redis.zRangeWithScores(keys.patients, -1, -1).catch(() => []))[0]?.score
-        if (newest !== undefined && edge.sent > 0 && Date.now() - newest > maxViewLagMs && Date.now() - runStart < T) {
+        if (newest !== undefined && edge.stats().sent > 0 && Date.now() - newest > maxViewLagMs && Date.now() - runStart < T) {
           maxViewLagMs = Date.now() - newest
           maxViewLagAt = (Date.now() - runStart) / 1000
         }
@@ -196,7 +196,7 @@ async function main(): Promise<number> {
           lastProgress = Date.now()
           const inRedis = await redis.zCard(keys.patients).catch(() => '?')
           say(
-            `sent ${edge.sent}, speed lag ${lag ?? '?'}, patients in Redis ${inRedis}, layers up: ${layers
+            `sent ${edge.stats().sent}, speed lag ${lag ?? '?'}, patients in Redis ${inRedis}, layers up: ${layers
               .filter((l) => l.running)
               .map((l) => l.name)
               .join(' ')}`,

@@ -17,7 +17,8 @@ import { connectRedis, type RedisClient } from '../../lib/redis.ts'
 import type { SeriesEntry } from '../../lib/contract/views.ts'
 import { REJECT_HEADERS } from '../../lib/contract/topics.ts'
 import { recordCount } from '../read-topic.ts'
-import { startGateway, type Gateway } from '../../ingestion/gateway.ts'
+import * as ingestion from '../../ingestion/gateway.ts'
+import type { Gateway } from '../../ingestion/gateway.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
 import { consumerLag } from '../../serving/health.ts'
 import { readWholeTopic } from '../chaos/ledger.ts'
@@ -49,7 +50,7 @@ beforeAll(async () => {
   keys = redisKeys(env.config.redisPrefix)
   const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr })
   layer = await start({ ...env.config, speed: { ...DEFAULT_SPEED_OPTIONS, housekeepingIntervalMs: 1_000 } }, { log })
-  gateway = await startGateway({ ...env.config, deviceTokens: [TOKEN] }, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log })
+  gateway = await ingestion.start({ ...env.config, deviceTokens: [TOKEN], gateway: gatewayOptions({ host: '127.0.0.1', port: 0 }) }, { log })
 })
 
 afterAll(async () => {

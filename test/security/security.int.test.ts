@@ -21,7 +21,8 @@ import { redisKeys, type RedisKeys } from '../../lib/contract/keys.ts'
 import { start, servingOptions, type Serving } from '../../serving/index.ts'
 import { runBatchJob } from '../../batch-layer/job.ts'
 import { freePort, writeAlert, writeReadings } from '../view-fixtures.ts'
-import { startGateway, type Gateway } from '../../ingestion/gateway.ts'
+import * as ingestion from '../../ingestion/gateway.ts'
+import type { Gateway } from '../../ingestion/gateway.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
 
 const SERVING_TOKEN = 'security-serving-token-0123456789'
@@ -185,8 +186,8 @@ beforeAll(async () => {
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
   await writeReadings(redis, keys, [{ patientId: 'p-0001', ts: Date.now(), seq: 1, vitals: { heartRate: 72, spo2: 98 } }], { publish: false })
-  serving = await start(config, { runBatchJob, log: quiet, options: servingOptions({ pushIntervalMs: 50 }), onRoute: collector(servingRoutes) })
-  gateway = await startGateway(config, gatewayOptions({ host: '127.0.0.1', port: 0 }), { log: quiet, onRoute: collector(gatewayRoutes) })
+  serving = await start({ ...config, serving: servingOptions({ pushIntervalMs: 50 }) }, { runBatchJob, log: quiet, onRoute: collector(servingRoutes) })
+  gateway = await ingestion.start({ ...config, gateway: gatewayOptions({ host: '127.0.0.1', port: 0 }) }, { log: quiet, onRoute: collector(gatewayRoutes) })
 })
 
 afterAll(async () => {
