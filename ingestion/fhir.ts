@@ -12,9 +12,13 @@
  * - `ts` comes from effectiveDateTime (or effectiveInstant, or effectivePeriod.start), in any form
  *   FHIR allows: `2014`, `2014-12`, `2014-12-05` (midnight UTC of that day),
  *   `2014-12-05T09:30:10+01:00`, fractional seconds, `Z`. A time without an offset is read as UTC.
- * - Units are UCUM codes, checked per vital and converted where UCUM defines the conversion:
- *   [degF] and K to Cel, mmol/L and g/L of glucose to mg/dL, kPa to mm[Hg]. Anything else is
- *   refused with a message naming the field and the units accepted.
+ * - Units are UCUM codes, checked per vital and against the LOINC code's property (LOINC_CODES:
+ *   a [Mass/volume] glucose code takes mg/dL or g/L, a [Moles/volume] one mmol/L), and converted
+ *   to the schema's unit: [degF] and K to Cel, g/L and mmol/L of glucose to mg/dL, kPa to mm[Hg].
+ *   Conversions are exact on the decimal sent and never rounded (`affine`); glucose mmol/L runs
+ *   through the CGM consensus edge pairs (glucoseMmolToMgDl) and kPa uses 7.5 (KPA_TO_MMHG), so
+ *   a value on a band edge in its own unit classifies as that edge. Anything else is refused with
+ *   a message naming the field, the unit, the code and the units accepted.
  * - FHIR Observations carry no per-device sequence number, so `seq` is derived from the event
  *   time and the vital: ts x 8 + index of the LOINC family. Re-posting the same Observation gives
  *   the same (deviceId, seq), which is what makes it idempotent downstream, and two Observations
@@ -27,23 +31,53 @@ export const UCUM_SYSTEM = 'http://unitsofmeasure.org'
 
 type Family = 'heartRate' | 'spo2' | 'glucose' | 'bloodPressure' | 'respRate' | 'temperature' | 'systolic' | 'diastolic'
 
-/** LOINC code to the vital family it measures. */
-export const LOINC_VITALS: Readonly<Record<string, Family>> = {
-  '8867-4': 'heartRate',
-  '2708-6': 'spo2',
-  '59408-5': 'spo2',
-  '99504-3': 'glucose',
-  '2339-0': 'glucose',
-  '2345-7': 'glucose',
-  '15074-8': 'glucose',
-  '14743-9': 'glucose',
-  '41653-7': 'glucose',
-  '85354-9': 'bloodPressure',
-  '8480-6': 'systolic',
-  '8462-4': 'diastolic',
-  '9279-1': 'respRate',
-  '8310-5': 'temperature',
+/**
+ * The kind of quantity a LOINC code measures (its Property axis), which fixes the units its value
+ * may carry: a [Mass/volume] code (MCnc) takes mg/dL or g/L, a [Moles/volume] code (SCnc) takes
+ * mmol/L, and never the other way round.
+ */
+type Property = 'NRat' | 'MFr' | 'MCnc' | 'SCnc' | 'Pres' | 'Temp' | 'panel'
+
+const PROPERTY_WORDS: Readonly<Record<Property, string>> = {
+  NRat: 'rate',
+  MFr: 'fraction',
+  MCnc: 'mass concentration',
+  SCnc: 'substance concentration',
+  Pres: 'pressure',
+  Temp: 'temperature',
+  panel: 'panel',
 }
+
+interface LoincCode {
+  family: Family
+  property: Property
+  /** LOINC's long common name. */
+  name: string
+}
+
+/** The LOINC codes Vigil maps: the vital family each measures and its property (docs/CONTRACT.md, The gateway). */
+export const LOINC_CODES: Readonly<Record<string, LoincCode>> = {
+  '8867-4': { family: 'heartRate', property: 'NRat', name: 'Heart rate' },
+  '2708-6': { family: 'spo2', property: 'MFr', name: 'Oxygen saturation in Arterial blood' },
+  '59408-5': { family: 'spo2', property: 'MFr', name: 'Oxygen saturation in Arterial blood by Pulse oximetry' },
+  '99504-3': { family: 'glucose', property: 'MCnc', name: 'Glucose [Mass/volume] in Interstitial fluid' },
+  // The HL7 CGM IG's molar sensor reading (CGMSensorReadingMolesPerVolume), which mmol/L CGMs send.
+  '105272-9': { family: 'glucose', property: 'SCnc', name: 'Glucose [Moles/volume] in Interstitial fluid' },
+  '2339-0': { family: 'glucose', property: 'MCnc', name: 'Glucose [Mass/volume] in Blood' },
+  '15074-8': { family: 'glucose', property: 'SCnc', name: 'Glucose [Moles/volume] in Blood' },
+  '2345-7': { family: 'glucose', property: 'MCnc', name: 'Glucose [Mass/volume] in Serum or Plasma' },
+  '14749-6': { family: 'glucose', property: 'SCnc', name: 'Glucose [Moles/volume] in Serum or Plasma' },
+  '41653-7': { family: 'glucose', property: 'MCnc', name: 'Glucose [Mass/volume] in Capillary blood by Glucometer' },
+  '14743-9': { family: 'glucose', property: 'SCnc', name: 'Glucose [Moles/volume] in Capillary blood by Glucometer' },
+  '85354-9': { family: 'bloodPressure', property: 'panel', name: 'Blood pressure panel with all children optional' },
+  '8480-6': { family: 'systolic', property: 'Pres', name: 'Systolic blood pressure' },
+  '8462-4': { family: 'diastolic', property: 'Pres', name: 'Diastolic blood pressure' },
+  '9279-1': { family: 'respRate', property: 'NRat', name: 'Respiratory rate' },
+  '8310-5': { family: 'temperature', property: 'Temp', name: 'Body temperature' },
+}
+
+/** LOINC code to the vital family it measures. */
+export const LOINC_VITALS: Readonly<Record<string, Family>> = Object.fromEntries(Object.entries(LOINC_CODES).map(([code, c]) => [code, c.family]))
 
 /** Position of each family in `seq` (see the header). */
 const FAMILY_INDEX: Readonly<Record<Family, number>> = {
@@ -57,22 +91,110 @@ const FAMILY_INDEX: Readonly<Record<Family, number>> = {
   temperature: 7,
 }
 
-/** mg/dL per mmol/L of glucose (molar mass 180.16 g/mol). */
-const GLUCOSE_MG_PER_MMOL = 18.016
-
 type Converter = (x: number) => number
 const same: Converter = (x) => x
-const round2 = (x: number) => Math.round(x * 100) / 100
 
-/** UCUM codes accepted per vital, with the conversion to the schema's unit. */
-const UNITS: Readonly<Record<Vital, Readonly<Record<string, Converter>>>> = {
-  heartRate: { '/min': same, '{beats}/min': same, '{beat}/min': same, '1/min': same },
-  spo2: { '%': same },
-  glucose: { 'mg/dL': same, 'mmol/L': (x) => Math.round(x * GLUCOSE_MG_PER_MMOL * 10) / 10, 'g/L': (x) => round2(x * 100) },
-  systolic: { 'mm[Hg]': same, kPa: (x) => round2(x * 7.500617) },
-  diastolic: { 'mm[Hg]': same, kPa: (x) => round2(x * 7.500617) },
-  respRate: { '/min': same, '{breaths}/min': same, '{breath}/min': same, '{Breaths}/min': same, '1/min': same },
-  temperature: { Cel: same, '[degF]': (x) => round2(((x - 32) * 5) / 9), K: (x) => round2(x - 273.15) },
+/** x = n / s exactly, for the decimal JavaScript prints for x (the one the JSON body carried); undefined for a non-finite x. */
+function decimalOf(x: number): { n: bigint; s: bigint } | undefined {
+  const m = /^(-?\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(x))
+  if (m === null) return undefined
+  const [, int = '0', frac = '', exp = '0'] = m
+  const e = Number(exp) - frac.length
+  const digits = BigInt(int + frac)
+  return e >= 0 ? { n: digits * 10n ** BigInt(e), s: 1n } : { n: digits, s: 10n ** BigInt(-e) }
+}
+
+/**
+ * y = (a·x + b) / c, with a, b, c integers, computed exactly on the decimal x and rounded once:
+ * the result is the double nearest the exact conversion (while numerator and denominator stay
+ * below 2^53, i.e. for any value a device sends), so a value that converts exactly onto a band
+ * edge lands on it: 100.4 [degF] is 38 Cel, where (100.4 - 32) * 5 / 9 is 38.00000000000001.
+ */
+function affine(a: number, b: number, c: number): Converter {
+  return (x) => {
+    const d = decimalOf(x)
+    if (d === undefined) return (a * x + b) / c
+    return Number(BigInt(a) * d.n + BigInt(b) * d.s) / Number(BigInt(c) * d.s)
+  }
+}
+
+/**
+ * Glucose mmol/L to mg/dL. The CGM consensus (Battelino 2019, docs in lib/bands.ts) publishes its
+ * edges in both units: <3.0 mmol/L = <54 mg/dL, <3.9 = <70, 3.9-10.0 = 70-180, >13.9 = >250. No
+ * single factor maps all four pairs onto each other (the mg/dL edges are the mmol/L ones times 18,
+ * rounded: 13.9 x 18 = 250.2, 13.9 x 18.016 = 250.4, 10.0 x 18.016 = 180.2), and the reading
+ * carries mg/dL only, so the conversion runs through the published pairs: linear between them,
+ * through 0 below 3.0, and with the molar-mass factor 18.016 mg/dL per mmol/L (glucose
+ * 180.16 g/mol) above 13.9. Every mmol/L value thus falls in the mg/dL band whose mmol/L
+ * counterpart holds it; the converted value stays within 0.43 mg/dL (0.4 %) of x x 18.016.
+ * Pairs are [mmol/L in tenths, mg/dL], integers so that the arithmetic stays exact.
+ */
+const GLUCOSE_EDGE_PAIRS: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [30, 54],
+  [39, 70],
+  [100, 180],
+  [139, 250],
+]
+/** mg/dL per mmol/L above the last pair, as a fraction: 18.016 = 18016 / 1000. */
+const GLUCOSE_MG_PER_MMOL = [18_016, 1_000] as const
+
+/** The line through (x0/10, y0) and (x1/10, y1) as an affine converter (x in mmol/L, pairs in tenths). */
+function throughPairs([x0, y0]: readonly [number, number], [x1, y1]: readonly [number, number]): Converter {
+  return affine(10 * (y1 - y0), y0 * (x1 - x0) - x0 * (y1 - y0), x1 - x0)
+}
+
+const GLUCOSE_PIECES: readonly { below: number; convert: Converter }[] = [
+  ...GLUCOSE_EDGE_PAIRS.slice(1).map((p, i) => ({ below: p[0] / 10, convert: throughPairs(GLUCOSE_EDGE_PAIRS[i]!, p) })),
+  (() => {
+    const [x0, y0] = GLUCOSE_EDGE_PAIRS[GLUCOSE_EDGE_PAIRS.length - 1]!
+    const [p, q] = GLUCOSE_MG_PER_MMOL
+    return { below: Infinity, convert: affine(10 * p, 10 * q * y0 - x0 * p, 10 * q) }
+  })(),
+]
+
+/** Glucose in mmol/L to mg/dL through the consensus edge pairs (see GLUCOSE_EDGE_PAIRS). */
+export function glucoseMmolToMgDl(mmol: number): number {
+  const piece = GLUCOSE_PIECES.find((p) => mmol < p.below) ?? GLUCOSE_PIECES[GLUCOSE_PIECES.length - 1]!
+  return piece.convert(mmol)
+}
+
+/**
+ * mm[Hg] per kPa: 7.5, the conventional clinical factor. The physical one is 7.50062 (UCUM:
+ * m[Hg] = 133.3220 kPa), but NEWS2's chart is in whole mmHg and 12.0 kPa x 7.50062 = 90.0074 would
+ * score 2 where 90 mmHg scores 3 (and 29.2 kPa, 219.02, 3 where 219 scores 0). With 7.5 a kPa
+ * value within 0.03 mmHg of a whole number (what a mmHg device shows) lands on that number; the
+ * two factors differ by 0.008 % (0.02 mmHg at 250 mmHg).
+ */
+const KPA_TO_MMHG = affine(15, 0, 2)
+
+/** A UCUM unit a vital accepts: the property it measures and its conversion to the schema's unit. */
+interface UnitRule {
+  property: Property
+  convert: Converter
+}
+
+const rate: UnitRule = { property: 'NRat', convert: same }
+const pressure = { 'mm[Hg]': { property: 'Pres', convert: same }, kPa: { property: 'Pres', convert: KPA_TO_MMHG } } as const
+
+/** UCUM codes accepted per vital, with the conversion to the schema's unit (docs/CONTRACT.md, The reading). */
+const UNITS: Readonly<Record<Vital, Readonly<Record<string, UnitRule>>>> = {
+  heartRate: { '/min': rate, '{beats}/min': rate, '{beat}/min': rate, '1/min': rate },
+  spo2: { '%': { property: 'MFr', convert: same } },
+  glucose: {
+    'mg/dL': { property: 'MCnc', convert: same },
+    'g/L': { property: 'MCnc', convert: affine(100, 0, 1) },
+    'mmol/L': { property: 'SCnc', convert: glucoseMmolToMgDl },
+  },
+  systolic: pressure,
+  diastolic: pressure,
+  respRate: { '/min': rate, '{breaths}/min': rate, '{breath}/min': rate, '{Breaths}/min': rate, '1/min': rate },
+  temperature: {
+    Cel: { property: 'Temp', convert: same },
+    // (x - 32) x 5 / 9 and x - 273.15, exact on the decimal sent.
+    '[degF]': { property: 'Temp', convert: affine(5, -160, 9) },
+    K: { property: 'Temp', convert: affine(100, -27_315, 100) },
+  },
 }
 
 export interface FieldError {
@@ -147,15 +269,21 @@ function loincFamily(code: unknown): { family: Family; code: string } | undefine
   if (!isObject(code) || !Array.isArray(code.coding)) return undefined
   for (const c of code.coding) {
     if (isObject(c) && c.system === LOINC_SYSTEM && typeof c.code === 'string') {
-      const family = LOINC_VITALS[c.code]
+      const family = LOINC_CODES[c.code]?.family
       if (family !== undefined) return { family, code: c.code }
     }
   }
   return undefined
 }
 
-/** The value of a Quantity in the schema's unit, or the errors found. */
-function quantity(q: unknown, vital: Vital, pointer: string, errors: FieldError[]): number | undefined {
+/** The UCUM units `vital` accepts under LOINC `code`: those of the code's property. */
+function unitsFor(vital: Vital, code: string): Record<string, UnitRule> {
+  const property = LOINC_CODES[code]?.property
+  return Object.fromEntries(Object.entries(UNITS[vital]).filter(([, rule]) => rule.property === property))
+}
+
+/** The value of a Quantity in the schema's unit, or the errors found; `code` is the LOINC code the value is of. */
+function quantity(q: unknown, vital: Vital, code: string, pointer: string, errors: FieldError[]): number | undefined {
   if (!isObject(q)) {
     errors.push({ pointer, detail: `expected a valueQuantity holding the ${vital} value` })
     return undefined
@@ -168,18 +296,31 @@ function quantity(q: unknown, vital: Vital, pointer: string, errors: FieldError[
     errors.push({ pointer: `${pointer}/system`, detail: `expected the UCUM system ${UCUM_SYSTEM}, received ${JSON.stringify(q.system)}` })
     return undefined
   }
-  const accepted = UNITS[vital]
+  const accepted = unitsFor(vital, code)
+  const loinc = LOINC_CODES[code]!
+  const units = Object.keys(accepted).join(', ')
+  const fitting = `${units} (the ${PROPERTY_WORDS[loinc.property]} units of LOINC ${code}, ${loinc.name})`
   const unit = typeof q.code === 'string' ? q.code : typeof q.unit === 'string' && q.system === undefined ? q.unit : undefined
   if (unit === undefined) {
-    errors.push({ pointer: `${pointer}/code`, detail: `expected a UCUM unit code for ${vital}: one of ${Object.keys(accepted).join(', ')}` })
+    errors.push({ pointer: `${pointer}/code`, detail: `expected a UCUM unit code for ${vital}: one of ${fitting}` })
     return undefined
   }
-  const convert = accepted[unit]
-  if (convert === undefined) {
-    errors.push({ pointer: `${pointer}/code`, detail: `unit "${unit}" is not accepted for ${vital}: use one of ${Object.keys(accepted).join(', ')}` })
+  const rule = accepted[unit]
+  if (rule === undefined) {
+    const other = UNITS[vital][unit]
+    const detail =
+      other === undefined
+        ? `unit "${unit}" is not accepted for ${vital}: use one of ${fitting}`
+        : `unit "${unit}" is a ${PROPERTY_WORDS[other.property]} and does not fit LOINC ${code} (${loinc.name}), a ${PROPERTY_WORDS[loinc.property]}: use one of ${units}, or the LOINC code of what was measured`
+    errors.push({ pointer: `${pointer}/code`, detail })
     return undefined
   }
-  return convert(q.value)
+  const value = rule.convert(q.value)
+  if (!Number.isFinite(value)) {
+    errors.push({ pointer: `${pointer}/value`, detail: `${q.value} ${unit} is not a finite ${vital} in the schema's unit` })
+    return undefined
+  }
+  return value
 }
 
 /** The patient an Observation's subject names, or undefined with an error recorded. */
@@ -249,10 +390,11 @@ function panelVitals(obs: Record<string, unknown>, pointer: string, errors: Fiel
   const components = Array.isArray(obs.component) ? obs.component : []
   components.forEach((c: unknown, i: number) => {
     if (!isObject(c)) return
-    const f = loincFamily(c.code)?.family
-    if (f !== 'systolic' && f !== 'diastolic') return
+    const loinc = loincFamily(c.code)
+    const f = loinc?.family
+    if (loinc === undefined || (f !== 'systolic' && f !== 'diastolic')) return
     if (c.valueQuantity === undefined && c.dataAbsentReason !== undefined) return
-    const v = quantity(c.valueQuantity, f, `${pointer}/component/${i}/valueQuantity`, errors)
+    const v = quantity(c.valueQuantity, f, loinc.code, `${pointer}/component/${i}/valueQuantity`, errors)
     if (v !== undefined) vitals[f] = v
   })
   if (vitals.systolic === undefined && vitals.diastolic === undefined && !errors.some((e) => e.pointer.startsWith(`${pointer}/component`))) {
@@ -265,13 +407,13 @@ function panelVitals(obs: Record<string, unknown>, pointer: string, errors: Fiel
 }
 
 /** The vitals an Observation of a mapped LOINC family carries. */
-function observationVitals(obs: Record<string, unknown>, family: Family, pointer: string, errors: FieldError[]): Vitals {
+function observationVitals(obs: Record<string, unknown>, { family, code }: { family: Family; code: string }, pointer: string, errors: FieldError[]): Vitals {
   if (family === 'bloodPressure') return panelVitals(obs, pointer, errors)
   if (obs.valueQuantity === undefined && obs.dataAbsentReason !== undefined) {
     errors.push({ pointer: `${pointer}/valueQuantity`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
     return {}
   }
-  const v = quantity(obs.valueQuantity, family, `${pointer}/valueQuantity`, errors)
+  const v = quantity(obs.valueQuantity, family, code, `${pointer}/valueQuantity`, errors)
   return v === undefined ? {} : { [family]: v }
 }
 
@@ -299,7 +441,7 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
   const patientId = subjectPatient(obs, pointer, errors)
   const deviceId = observationDevice(obs, patientId, pointer, errors)
   const ts = effectiveTime(obs, pointer, errors)
-  const vitals = loinc === undefined ? {} : observationVitals(obs, loinc.family, pointer, errors)
+  const vitals = loinc === undefined ? {} : observationVitals(obs, loinc, pointer, errors)
   if (errors.length > 0 || patientId === undefined || deviceId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
   const seq = ts * 8 + FAMILY_INDEX[loinc.family]
   return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, vitals } }
