@@ -4,7 +4,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { validateReading } from '../lib/contract/schema.ts'
-import { parseColumnsFlag, parseTimestamp, readCsv, resolveColumns, zonedToUtc, type CsvItem } from './csv.ts'
+import { parseColumnsFlag, parseTimestamp, readCsv, resolveColumns, type CsvItem } from './csv.ts'
 
 const SEIZURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/patient_seizure_dataset.csv')
 
@@ -41,11 +41,143 @@ describe('CSV timestamps', () => {
   it('refuses what is not a timestamp', () => {
     for (const bad of ['yesterday', '2025-13-01 00:00:00', '2025-02-30 10:00:00', '10/10/2025', '']) expect(parseTimestamp(bad, 'UTC'), bad).toBeUndefined()
   })
+})
 
-  it('maps a wall-clock time that does not exist (spring forward) to a real instant', () => {
-    const t = zonedToUtc(Date.UTC(2025, 2, 30, 2, 30), 'Europe/Paris')
-    expect(Number.isFinite(t)).toBe(true)
-    expect(Math.abs(t - Date.UTC(2025, 2, 30, 0, 30))).toBeLessThanOrEqual(3_600_000)
+/**
+ * Local times around both offset changes of several years, with the instant they must become,
+ * written out: [zone, local time, instant, then 'gap' for a spring-forward time that does not exist
+ * or the second instant of a fall-back time that happens twice]. A gap time moves forward by the
+ * gap's length; an overlap time takes the earlier instant unless the row follows, for its device,
+ * a row already past it (docs/ARCHITECTURE.md, CSV replay). Every instant was checked against GNU
+ * date with the system's tzdata (a non-gap instant reads back as the local time).
+ */
+const DST_CASES: ReadonlyArray<readonly [string, string, string, string?]> = [
+  ['Europe/Berlin', '2023-03-26 01:59:59', '2023-03-26T00:59:59Z'],
+  ['Europe/Berlin', '2023-03-26 02:30:00', '2023-03-26T01:30:00Z', 'gap'],
+  ['Europe/Berlin', '2023-03-26 03:00:00', '2023-03-26T01:00:00Z'],
+  ['Europe/Berlin', '2023-10-29 01:59:59', '2023-10-28T23:59:59Z'],
+  ['Europe/Berlin', '2023-10-29 02:30:00', '2023-10-29T00:30:00Z', '2023-10-29T01:30:00Z'],
+  ['Europe/Berlin', '2023-10-29 03:00:00', '2023-10-29T02:00:00Z'],
+  ['Europe/Berlin', '2024-03-31 01:30:00', '2024-03-31T00:30:00Z'],
+  ['Europe/Berlin', '2024-03-31 02:00:00', '2024-03-31T01:00:00Z', 'gap'],
+  ['Europe/Berlin', '2024-03-31 02:59:59', '2024-03-31T01:59:59Z', 'gap'],
+  ['Europe/Berlin', '2024-03-31 03:00:00', '2024-03-31T01:00:00Z'],
+  ['Europe/Berlin', '2024-10-27 01:59:59', '2024-10-26T23:59:59Z'],
+  ['Europe/Berlin', '2024-10-27 02:00:00', '2024-10-27T00:00:00Z', '2024-10-27T01:00:00Z'],
+  ['Europe/Berlin', '2024-10-27 02:59:59', '2024-10-27T00:59:59Z', '2024-10-27T01:59:59Z'],
+  ['Europe/Berlin', '2024-10-27 03:00:00', '2024-10-27T02:00:00Z'],
+  ['Europe/Berlin', '2026-03-29 01:59:59', '2026-03-29T00:59:59Z'],
+  ['Europe/Berlin', '2026-03-29 02:30:00', '2026-03-29T01:30:00Z', 'gap'],
+  ['Europe/Berlin', '2026-10-25 02:30:00', '2026-10-25T00:30:00Z', '2026-10-25T01:30:00Z'],
+  ['Europe/Berlin', '2026-10-25 03:00:00', '2026-10-25T02:00:00Z'],
+  ['Europe/London', '2023-03-26 00:59:59', '2023-03-26T00:59:59Z'],
+  ['Europe/London', '2023-03-26 01:30:00', '2023-03-26T01:30:00Z', 'gap'],
+  ['Europe/London', '2023-10-29 01:30:00', '2023-10-29T00:30:00Z', '2023-10-29T01:30:00Z'],
+  ['Europe/London', '2024-03-31 00:59:59', '2024-03-31T00:59:59Z'],
+  ['Europe/London', '2024-03-31 01:30:00', '2024-03-31T01:30:00Z', 'gap'],
+  ['Europe/London', '2024-03-31 02:00:00', '2024-03-31T01:00:00Z'],
+  ['Europe/London', '2024-10-27 00:59:59', '2024-10-26T23:59:59Z'],
+  ['Europe/London', '2024-10-27 01:30:00', '2024-10-27T00:30:00Z', '2024-10-27T01:30:00Z'],
+  ['Europe/London', '2024-10-27 02:00:00', '2024-10-27T02:00:00Z'],
+  ['Europe/London', '2026-03-29 01:30:00', '2026-03-29T01:30:00Z', 'gap'],
+  ['Europe/London', '2026-10-25 01:30:00', '2026-10-25T00:30:00Z', '2026-10-25T01:30:00Z'],
+  ['America/New_York', '2023-03-12 02:30:00', '2023-03-12T07:30:00Z', 'gap'],
+  ['America/New_York', '2023-11-05 01:30:00', '2023-11-05T05:30:00Z', '2023-11-05T06:30:00Z'],
+  ['America/New_York', '2024-03-10 01:59:59', '2024-03-10T06:59:59Z'],
+  ['America/New_York', '2024-03-10 02:30:00', '2024-03-10T07:30:00Z', 'gap'],
+  ['America/New_York', '2024-03-10 03:00:00', '2024-03-10T07:00:00Z'],
+  ['America/New_York', '2024-11-03 00:59:59', '2024-11-03T04:59:59Z'],
+  ['America/New_York', '2024-11-03 01:30:00', '2024-11-03T05:30:00Z', '2024-11-03T06:30:00Z'],
+  ['America/New_York', '2024-11-03 02:00:00', '2024-11-03T07:00:00Z'],
+  ['America/New_York', '2026-03-08 02:30:00', '2026-03-08T07:30:00Z', 'gap'],
+  ['America/New_York', '2026-11-01 01:30:00', '2026-11-01T05:30:00Z', '2026-11-01T06:30:00Z'],
+  ['Australia/Sydney', '2023-04-02 02:30:00', '2023-04-01T15:30:00Z', '2023-04-01T16:30:00Z'],
+  ['Australia/Sydney', '2023-10-01 02:30:00', '2023-09-30T16:30:00Z', 'gap'],
+  ['Australia/Sydney', '2024-04-07 01:59:59', '2024-04-06T14:59:59Z'],
+  ['Australia/Sydney', '2024-04-07 02:30:00', '2024-04-06T15:30:00Z', '2024-04-06T16:30:00Z'],
+  ['Australia/Sydney', '2024-04-07 03:00:00', '2024-04-06T17:00:00Z'],
+  ['Australia/Sydney', '2024-10-06 01:59:59', '2024-10-05T15:59:59Z'],
+  ['Australia/Sydney', '2024-10-06 02:30:00', '2024-10-05T16:30:00Z', 'gap'],
+  ['Australia/Sydney', '2024-10-06 03:00:00', '2024-10-05T16:00:00Z'],
+  ['Australia/Sydney', '2026-04-05 02:30:00', '2026-04-04T15:30:00Z', '2026-04-04T16:30:00Z'],
+  ['Australia/Sydney', '2026-10-04 02:30:00', '2026-10-03T16:30:00Z', 'gap'],
+  ['Asia/Kolkata', '2024-02-29 23:59:59', '2024-02-29T18:29:59Z'],
+  ['Asia/Kolkata', '2024-03-31 02:30:00', '2024-03-30T21:00:00Z'],
+  ['Asia/Kolkata', '2024-10-27 02:30:00', '2024-10-26T21:00:00Z'],
+  ['Asia/Kolkata', '2026-11-01 01:30:00', '2026-10-31T20:00:00Z'],
+  ['Pacific/Chatham', '2024-04-07 02:44:59', '2024-04-06T12:59:59Z'],
+  ['Pacific/Chatham', '2024-04-07 03:00:00', '2024-04-06T13:15:00Z', '2024-04-06T14:15:00Z'],
+  ['Pacific/Chatham', '2024-04-07 03:45:00', '2024-04-06T15:00:00Z'],
+  ['Pacific/Chatham', '2024-09-29 02:44:59', '2024-09-28T13:59:59Z'],
+  ['Pacific/Chatham', '2024-09-29 03:00:00', '2024-09-28T14:15:00Z', 'gap'],
+  ['Pacific/Chatham', '2024-09-29 03:45:00', '2024-09-28T14:00:00Z'],
+  ['Pacific/Chatham', '2026-04-05 03:00:00', '2026-04-04T13:15:00Z', '2026-04-04T14:15:00Z'],
+  ['Pacific/Chatham', '2026-09-27 03:00:00', '2026-09-26T14:15:00Z', 'gap'],
+  ['America/St_Johns', '2024-03-10 01:59:59', '2024-03-10T05:29:59Z'],
+  ['America/St_Johns', '2024-03-10 02:30:00', '2024-03-10T06:00:00Z', 'gap'],
+  ['America/St_Johns', '2024-03-10 03:00:00', '2024-03-10T05:30:00Z'],
+  ['America/St_Johns', '2024-11-03 00:59:59', '2024-11-03T03:29:59Z'],
+  ['America/St_Johns', '2024-11-03 01:30:00', '2024-11-03T04:00:00Z', '2024-11-03T05:00:00Z'],
+  ['America/St_Johns', '2024-11-03 02:00:00', '2024-11-03T05:30:00Z'],
+  ['Australia/Lord_Howe', '2024-04-07 01:45:00', '2024-04-06T14:45:00Z', '2024-04-06T15:15:00Z'],
+  ['Australia/Lord_Howe', '2024-10-06 02:15:00', '2024-10-05T15:45:00Z', 'gap'],
+]
+
+const iso = (ms: number | undefined) => (ms === undefined ? 'undefined' : new Date(ms).toISOString().replace('.000Z', 'Z'))
+
+describe('CSV local times around daylight-saving changes', () => {
+  it.each(DST_CASES.map(([zone, local, instant]) => [zone, local, instant] as const))('%s %s is %s', (zone, local, instant) => {
+    expect(iso(parseTimestamp(local, zone))).toBe(instant)
+  })
+
+  it.each(DST_CASES.flatMap(([zone, local, first, second]) => (second === undefined || second === 'gap' ? [] : [[zone, local, first, second] as const])))(
+    "%s %s (first %s), twice in the night, is %s when its device's previous row is past the first",
+    (zone, local, first, second) => {
+      const firstMs = Date.parse(first)
+      // The device's previous row at or after the first occurrence: the clock has gone back since.
+      expect(iso(parseTimestamp(local, zone, firstMs + 1_000))).toBe(second)
+      expect(iso(parseTimestamp(local, zone, firstMs))).toBe(second)
+      // The previous row before it: the first occurrence.
+      expect(iso(parseTimestamp(local, zone, firstMs - 1_000))).toBe(first)
+    },
+  )
+
+  it('moves a gap time forward whatever the previous row, and ignores the previous row outside an overlap', () => {
+    expect(iso(parseTimestamp('2024-03-31 02:30:00', 'Europe/Berlin', Date.parse('2024-03-31T05:00:00Z')))).toBe('2024-03-31T01:30:00Z')
+    expect(iso(parseTimestamp('2024-10-27 03:30:00', 'Europe/Berlin', Date.parse('2024-10-27T05:00:00Z')))).toBe('2024-10-27T02:30:00Z')
+    expect(iso(parseTimestamp('2024-10-27T02:30:00+01:00', 'Europe/Berlin', Date.parse('2024-10-27T05:00:00Z')))).toBe('2024-10-27T01:30:00Z')
+  })
+
+  it('replays a Berlin fall-back night exported in local time, a row a minute, as strictly increasing instants one minute apart', async () => {
+    // 01:00 CEST to 03:59 CET: local times 02:00-02:59 appear twice.
+    const lines = ['time,patient_id,heart_rate_bpm']
+    const start = Date.parse('2024-10-26T23:00:00Z')
+    const local = (ms: number) => {
+      const offsetH = ms < Date.parse('2024-10-27T01:00:00Z') ? 2 : 1
+      return new Date(ms + offsetH * 3_600_000).toISOString().slice(0, 19).replace('T', ' ')
+    }
+    for (let i = 0; i < 240; i++) lines.push(`${local(start + i * 60_000)},p-1,${60 + (i % 30)}`)
+    expect(lines.filter((l) => l.startsWith('2024-10-27 02:30:00'))).toHaveLength(2)
+    const file = path.join(dir, 'fall-back.csv')
+    await writeFile(file, `${lines.join('\n')}\n`)
+    const items = await all(file, { timeZone: 'Europe/Berlin' })
+    expect(items.map((i) => (i.kind === 'reading' ? i.reading.ts : i.reason))).toEqual(Array.from({ length: 240 }, (_, i) => start + i * 60_000))
+  })
+
+  it('decides the repeated hour per device: interleaved patients each follow their own previous row, a first row takes the first occurrence', async () => {
+    const file = path.join(dir, 'fall-back-mixed.csv')
+    await writeFile(
+      file,
+      'time,patient_id,hr\n2024-10-27 02:59:00,a,60\n2024-10-27 02:10:00,b,61\n2024-10-27 02:00:00,a,62\n2024-10-27 02:11:00,b,63\n2024-10-27 02:01:00,a,64\n',
+    )
+    const items = await all(file, { timeZone: 'Europe/Berlin' })
+    expect(items.map((i) => (i.kind === 'reading' ? `${i.reading.patientId} ${iso(i.reading.ts)}` : i.reason))).toEqual([
+      'a 2024-10-27T00:59:00Z',
+      'b 2024-10-27T00:10:00Z',
+      'a 2024-10-27T01:00:00Z',
+      'b 2024-10-27T00:11:00Z',
+      'a 2024-10-27T01:01:00Z',
+    ])
   })
 })
 

@@ -8,8 +8,12 @@
  * in its name (`glucose_mmol_l` x 18.016, `temperature_f` to °C).
  *
  * Timestamps: epoch seconds or milliseconds, ISO 8601 with an offset, or a local date-time without
- * one (`2025-10-10 20:45:48.182588`), which is read in `--timezone` (an IANA zone, UTC by default).
- * Sub-millisecond digits are truncated.
+ * one (`2025-10-10 20:45:48.182588`), which is read in `--timezone` (an IANA zone, UTC by default)
+ * by the zone's rules at that instant (`lib/zoned-time.ts`): a local time in a spring-forward gap
+ * moves forward by the gap's length; one that happens twice (fall-back) is its first occurrence,
+ * unless the previous row of the same device in the file is already at or past that first
+ * occurrence (the device's clock has gone back), then its second. Sub-millisecond digits are
+ * truncated.
  *
  * A row that cannot become a reading (wrong number of cells, unreadable time, a vital that is not a
  * number, no vital at all) is reported with its line number and skipped, never guessed at.
@@ -18,6 +22,7 @@ import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
 import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
 import { VigilError } from '../lib/errors.ts'
+import { isTimeZone, localToUtc } from '../lib/zoned-time.ts'
 
 export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS] as const
 export type CsvField = (typeof CSV_FIELDS)[number]
@@ -109,55 +114,22 @@ export function resolveColumns(header: readonly string[], explicit: Partial<Reco
   return { fields, ignored: header.filter((_, i) => !used.has(i)) }
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone)
-  if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    })
-    formatters.set(timeZone, f)
-  }
-  return f
-}
-
 /** Throws a clear error when `timeZone` is not an IANA zone the runtime knows. */
 export function checkTimeZone(timeZone: string): void {
-  try {
-    formatter(timeZone)
-  } catch (error) {
-    throw new VigilError('CONFIG_INVALID', `--timezone "${timeZone}" is not valid: expected an IANA time zone such as UTC or Europe/Paris.`, { cause: error })
-  }
-}
-
-/** Offset of `timeZone` from UTC at instant `utcMs`, in milliseconds. */
-function zoneOffsetMs(utcMs: number, timeZone: string): number {
-  if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return 0
-  const parts: Record<string, number> = {}
-  for (const p of formatter(timeZone).formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value)
-  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!)
-  return asUtc - Math.floor(utcMs / 1000) * 1000
-}
-
-/** Epoch ms of a wall-clock time in `timeZone` (the earlier instant when a DST change makes it ambiguous). */
-export function zonedToUtc(wallMs: number, timeZone: string): number {
-  const first = wallMs - zoneOffsetMs(wallMs, timeZone)
-  const second = wallMs - zoneOffsetMs(first, timeZone)
-  return Math.min(first, second)
+  if (!isTimeZone(timeZone))
+    throw new VigilError('CONFIG_INVALID', `--timezone "${timeZone}" is not valid: expected an IANA time zone such as UTC or Europe/Paris.`)
 }
 
 const LOCAL_OR_ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i
 
-/** Parses a CSV timestamp to epoch ms; undefined when it is not one. */
-export function parseTimestamp(text: string, timeZone: string): number | undefined {
+/**
+ * Parses a CSV timestamp to epoch ms; undefined when it is not one. `previousMs`, the instant of the
+ * previous row of the same device in the file, decides a local time that happens twice (fall-back):
+ * its second occurrence when the first would not come after `previousMs` (the device's clock has
+ * gone back), else its first. A local time that does not exist (spring-forward) moves forward by
+ * the gap's length. docs/ARCHITECTURE.md, CSV replay.
+ */
+export function parseTimestamp(text: string, timeZone: string, previousMs?: number): number | undefined {
   const s = text.trim()
   if (/^\d+(\.\d+)?$/.test(s)) {
     const n = Number(s)
@@ -176,7 +148,10 @@ export function parseTimestamp(text: string, timeZone: string): number | undefin
   const ms = frac.length === 0 ? 0 : Math.floor(Number(`0.${frac}`) * 1000)
   const wall = Date.UTC(Number(y), month - 1, day, hour, minute, second, ms)
   if (new Date(wall).getUTCDate() !== day) return undefined
-  if (zone === undefined) return zonedToUtc(wall, timeZone)
+  if (zone === undefined) {
+    const local = localToUtc(wall, timeZone)
+    return local.kind === 'overlap' && previousMs !== undefined && local.earlier <= previousMs ? local.later : local.earlier
+  }
   if (zone.toUpperCase() === 'Z') return wall
   const sign = zone.startsWith('-') ? -1 : 1
   const digits = zone.slice(1).replace(':', '')
@@ -190,6 +165,8 @@ export interface RowContext {
   timeZone: string
   /** Next seq per device, when the file has no seq column. */
   seqs: Map<string, number>
+  /** Instant of each device's previous row in this pass, before the shift: decides a local time that happens twice. */
+  previousTs: Map<string, number>
   /** Added to every timestamp (a loop pass shifts the file forward in time). */
   shiftMs: number
   /** Added to every seq taken from the file (a loop pass continues the sequence). */
@@ -209,10 +186,10 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
   if (cells.length < width) return { ok: false, reason: `expected at least ${width} cells, found ${cells.length}` }
   const patientId = cells[fields.patientId!.index]!.trim()
   if (patientId.length === 0) return { ok: false, reason: `empty ${fields.patientId!.name}` }
-  const tsText = cells[fields.ts!.index]!
-  const ts = parseTimestamp(tsText, ctx.timeZone)
-  if (ts === undefined) return { ok: false, reason: `${fields.ts!.name} "${tsText}" is not a timestamp` }
   const deviceId = fields.deviceId === undefined ? `csv-${patientId}` : cells[fields.deviceId.index]!.trim() || `csv-${patientId}`
+  const tsText = cells[fields.ts!.index]!
+  const ts = parseTimestamp(tsText, ctx.timeZone, ctx.previousTs.get(deviceId))
+  if (ts === undefined) return { ok: false, reason: `${fields.ts!.name} "${tsText}" is not a timestamp` }
   // Rows whose ids break the id policy are skipped with the reason, as the speed layer would refuse them.
   const idError = idProblem(fields.patientId!.name, patientId) ?? idProblem(fields.deviceId?.name ?? 'deviceId', deviceId)
   if (idError !== undefined) return { ok: false, reason: idError }
@@ -231,6 +208,7 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
     any = true
   }
   if (!any) return { ok: false, reason: 'no vital value in the row' }
+  ctx.previousTs.set(deviceId, ts)
   let seq: number
   if (fields.seq !== undefined) {
     seq = Number(cells[fields.seq.index])
@@ -268,7 +246,14 @@ export async function* readCsv(file: string, options: CsvReadOptions): AsyncGene
     if (ctx === undefined) {
       const columns = resolveColumns(item.record, options.columns)
       options.onColumns?.(columns)
-      ctx = { columns, timeZone: options.timeZone, seqs: options.seqs ?? new Map(), shiftMs: options.shiftMs ?? 0, seqOffset: options.seqOffset ?? 0 }
+      ctx = {
+        columns,
+        timeZone: options.timeZone,
+        seqs: options.seqs ?? new Map(),
+        previousTs: new Map(),
+        shiftMs: options.shiftMs ?? 0,
+        seqOffset: options.seqOffset ?? 0,
+      }
       continue
     }
     const r = rowToReading(item.record, ctx)
