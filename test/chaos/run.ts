@@ -185,9 +185,8 @@ async function main(): Promise<number> {
         // The newest event time not ahead of the wall clock: a device whose clock runs fast (the
         // simulator's clock-skew fault, within the future tolerance) would otherwise hide the lag.
         const now = Date.now()
-        const newest = (
-          await redis.zRangeWithScores(keys.patients, now, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: 1 } }).catch(() => [])
-        )[0]?.score
+        const newest = (await redis.zRangeWithScores(keys.patients, now, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: 1 } }).catch(() => []))[0]
+          ?.score
         if (newest !== undefined && edge.stats().sent > 0 && Date.now() - newest > maxViewLagMs && Date.now() - runStart < T) {
           maxViewLagMs = Date.now() - newest
           maxViewLagAt = (Date.now() - runStart) / 1000
