@@ -1,4 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { glucoseMmolToMgDl } from '../lib/contract/units.ts'
+import { observationToReading } from '../ingestion/fhir.ts'
+import { classifyVital } from '../lib/bands.ts'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -288,7 +291,42 @@ describe('CSV replay', () => {
     const file = path.join(dir, 'units.csv')
     await writeFile(file, 'timestamp,patient,glucose_mmol_l,temp_f\n2025-01-01T00:00:00Z,a,5.5,98.6\n')
     const [item] = await all(file, { timeZone: 'UTC' })
-    expect(item).toMatchObject({ kind: 'reading', reading: { patientId: 'a', ts: Date.UTC(2025, 0, 1), vitals: { glucose: 99, temperature: 37 } } })
+    expect(item).toMatchObject({
+      kind: 'reading',
+      reading: { patientId: 'a', ts: Date.UTC(2025, 0, 1), vitals: { glucose: glucoseMmolToMgDl(5.5), temperature: 37 } },
+    })
+  })
+
+  it('gives the same number and status as the FHIR gateway for the same physical value (CGM consensus edges, a fever in °F)', async () => {
+    const file = path.join(dir, 'same-as-fhir.csv')
+    const rows = [
+      [10.0, 100.4],
+      [13.9, 101.3],
+      [3.9, 96.8],
+      [3.0, 95.9],
+    ]
+    await writeFile(file, `timestamp,patient,glucose_mmol_l,temp_f\n${rows.map(([g, t], i) => `2025-01-01T00:0${i}:00Z,a,${g},${t}`).join('\n')}\n`)
+    const got = (await all(file, { timeZone: 'UTC' })).map((item) => (item.kind === 'reading' ? item.reading.vitals : undefined))
+    const viaFhir = rows.map(([g, t]) => {
+      const obs = (code: string, value: number, unit: string) => ({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code }] },
+        subject: { reference: 'Patient/a' },
+        effectiveDateTime: '2025-01-01T00:00:00Z',
+        valueQuantity: { value, unit, system: 'http://unitsofmeasure.org', code: unit },
+      })
+      const glucose = observationToReading(obs('105272-9', g!, 'mmol/L'))
+      const temperature = observationToReading(obs('8310-5', t!, '[degF]'))
+      return {
+        glucose: glucose.ok ? glucose.reading.vitals.glucose : undefined,
+        temperature: temperature.ok ? temperature.reading.vitals.temperature : undefined,
+      }
+    })
+    expect(got).toEqual(viaFhir)
+    expect(got.map((v) => v?.glucose)).toEqual([180, 250, 70, 54])
+    expect(got.map((v) => classifyVital('glucose', v!.glucose!))).toEqual(['NORMAL', 'WARNING', 'NORMAL', 'WARNING'])
+    expect(got.map((v) => v?.temperature)).toEqual([38, 38.5, 36, 35.5])
   })
 
   it('shifts time and continues sequences on a loop pass', async () => {

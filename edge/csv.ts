@@ -5,7 +5,7 @@
  * `patient_id`, `time`/`timestamp`, `heart_rate_bpm`, `spo2_percent`, `blood_glucose_mgdl`,
  * `body_temperature_c`, ... (see COLUMN_NAMES); `--columns field=column,...` names them
  * explicitly. Unknown columns are ignored. A column in other units is converted where the unit is
- * in its name (`glucose_mmol_l` x 18.016, `temperature_f` to °C).
+ * in its name (`glucose_mmol_l` to mg/dL, `temperature_f` to °C, both with the gateway's exact conversions in lib/contract/units.ts).
  *
  * Timestamps: epoch seconds or milliseconds, ISO 8601 with an offset, or a local date-time without
  * one (`2025-10-10 20:45:48.182588`), which is read in `--timezone` (an IANA zone, UTC by default)
@@ -21,6 +21,7 @@
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
 import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
+import { fahrenheitToCelsius, glucoseMmolToMgDl } from '../lib/contract/units.ts'
 import { VigilError } from '../lib/errors.ts'
 import { isTimeZone, localToUtc } from '../lib/zoned-time.ts'
 
@@ -45,9 +46,6 @@ const COLUMN_NAMES: ReadonlyArray<[CsvField, Unit, readonly string[]]> = [
   ['temperature', 'native', ['temperature', 'temp', 'temperaturec', 'tempc', 'bodytemperature', 'bodytemperaturec', 'bodytemp']],
   ['temperature', 'fahrenheit', ['temperaturef', 'tempf', 'bodytemperaturef']],
 ]
-
-/** mg/dL per mmol/L of glucose (molar mass 180.16 g/mol). */
-export const GLUCOSE_MG_PER_MMOL = 18.016
 
 export function normaliseHeader(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]/g, '')
@@ -173,11 +171,6 @@ export interface RowContext {
   seqOffset: number
 }
 
-function round(x: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(x * f) / f
-}
-
 /** Turns one CSV row into a reading, or the reason it cannot be one. */
 export function rowToReading(cells: readonly string[], ctx: RowContext): RowResult {
   const { fields } = ctx.columns
@@ -202,8 +195,9 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
     if (text === '' || /^(na|nan|null|none|-)$/i.test(text)) continue
     let n = Number(text)
     if (!Number.isFinite(n)) return { ok: false, reason: `${col.name} "${text}" is not a number` }
-    if (col.unit === 'mmolL') n = Math.round(n * GLUCOSE_MG_PER_MMOL)
-    if (col.unit === 'fahrenheit') n = round(((n - 32) * 5) / 9, 2)
+    // The gateway's conversions (lib/contract/units.ts), unrounded: CSV and FHIR agree on a value's status.
+    if (col.unit === 'mmolL') n = glucoseMmolToMgDl(n)
+    if (col.unit === 'fahrenheit') n = fahrenheitToCelsius(n)
     vitals[v as Vital] = n
     any = true
   }
