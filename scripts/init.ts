@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
+import type { Admin } from '@platformatic/kafka'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
@@ -33,51 +34,12 @@ const TOPIC_DELETE_TIMEOUT_MS = 30_000
 
 export async function reset(config: Config, say: (line: string) => void = () => undefined): Promise<ResetSummary> {
   if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
-  const topics = topicNames(config.topicPrefix)
-  const groups = consumerGroups(config.topicPrefix)
   const admin = createAdmin(config, 'vigil-init')
   const summary: ResetSummary = { topicsRecreated: [], groupsDeleted: [], redisKeysDeleted: 0, lakeFilesDeleted: 0, lakeDir: path.resolve(config.datalakeDir) }
   try {
     // Consumer groups first: a group with live members means a layer is still running.
-    const existingGroups = await admin.listGroups()
-    const ours = Object.values(groups).filter((g) => existingGroups.has(g))
-    if (ours.length > 0) {
-      const described = await admin.describeGroups({ groups: ours })
-      const busy = [...described.values()].filter((g) => g.members.size > 0).map((g) => g.id)
-      if (busy.length > 0) {
-        throw new VigilError(
-          'STAGE_FAILED',
-          `consumer group${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still ha${busy.length > 1 ? 've' : 's'} running members: stop the running layers (vigil speed, archive, serve, all) before \`vigil init\`.`,
-        )
-      }
-      await admin.deleteGroups({ groups: ours })
-      summary.groupsDeleted = ours
-    }
-
-    const names = Object.values(topics)
-    const present = (await admin.listTopics()).filter((t) => names.includes(t))
-    if (present.length > 0) {
-      await admin.deleteTopics({ topics: present })
-      await pollUntil(async () => !(await admin.listTopics()).some((t) => present.includes(t)), {
-        timeoutMs: TOPIC_DELETE_TIMEOUT_MS,
-        intervalMs: 200,
-        what: `the broker to delete ${present.join(', ')}`,
-      })
-    }
-    const specs = topicSpecs(config.topicPrefix)
-    // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
-    await pollUntil(
-      async () => {
-        await ensureTopics(admin, specs)
-        return true
-      },
-      {
-        timeoutMs: TOPIC_DELETE_TIMEOUT_MS,
-        intervalMs: 250,
-        what: 'the topics to be created',
-      },
-    )
-    summary.topicsRecreated = specs.map((s) => `${s.name} (${s.partitions} partitions)`)
+    summary.groupsDeleted = await deleteIdleGroups(admin, Object.values(consumerGroups(config.topicPrefix)))
+    summary.topicsRecreated = await recreateTopics(admin, config.topicPrefix)
     say(`topics recreated: ${summary.topicsRecreated.join(', ')}`)
     say(`consumer groups deleted: ${summary.groupsDeleted.length === 0 ? 'none existed' : summary.groupsDeleted.join(', ')}`)
   } finally {
@@ -95,6 +57,45 @@ export async function reset(config: Config, say: (line: string) => void = () => 
   summary.lakeFilesDeleted = await emptyFolder(summary.lakeDir)
   say(`data lake emptied: ${summary.lakeFilesDeleted} files deleted in ${summary.lakeDir}`)
   return summary
+}
+
+/** Deletes Vigil's consumer groups that exist; refuses while one still has running members. Returns those deleted. */
+async function deleteIdleGroups(admin: Admin, groups: string[]): Promise<string[]> {
+  const existing = await admin.listGroups()
+  const ours = groups.filter((g) => existing.has(g))
+  if (ours.length === 0) return []
+  const described = await admin.describeGroups({ groups: ours })
+  const busy = [...described.values()].filter((g) => g.members.size > 0).map((g) => g.id)
+  if (busy.length > 0) {
+    throw new VigilError(
+      'STAGE_FAILED',
+      `consumer group${busy.length > 1 ? 's' : ''} ${busy.join(', ')} still ha${busy.length > 1 ? 've' : 's'} running members: stop the running layers (vigil speed, archive, serve, all) before \`vigil init\`.`,
+    )
+  }
+  await admin.deleteGroups({ groups: ours })
+  return ours
+}
+
+/** Deletes Vigil's topics, waits until the broker has, and creates them again. Returns them with their partitions. */
+async function recreateTopics(admin: Admin, topicPrefix: string): Promise<string[]> {
+  const names = Object.values(topicNames(topicPrefix))
+  const present = (await admin.listTopics()).filter((t) => names.includes(t))
+  if (present.length > 0) {
+    await admin.deleteTopics({ topics: present })
+    await pollUntil(async () => !(await admin.listTopics()).some((t) => present.includes(t)), {
+      timeoutMs: TOPIC_DELETE_TIMEOUT_MS,
+      intervalMs: 200,
+      what: `the broker to delete ${present.join(', ')}`,
+    })
+  }
+  const specs = topicSpecs(topicPrefix)
+  // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
+  const create = async () => {
+    await ensureTopics(admin, specs)
+    return true
+  }
+  await pollUntil(create, { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
+  return specs.map((s) => `${s.name} (${s.partitions} partitions)`)
 }
 
 /** Deletes everything inside `dir` but the folder itself (and its README); returns the number of files deleted. */
