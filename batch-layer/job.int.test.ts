@@ -314,6 +314,17 @@ describe('the batch job', () => {
         const statuses = STATUSES.filter((_, i) => flags[i] === true)
         expect(statuses, `${vital} ${value}`).toEqual([classifyVital(vital, value)])
       }
+      // Hyperpyrexia: the band whose status (CRITICAL_HIGH) is not its NEWS2 score's (2) is counted by status.
+      const hot = (
+        await conn.runAndReadAll(
+          `SELECT t, ${statusPredicateSql('temperature', 'WARNING', 't')}, ${statusPredicateSql('temperature', 'CRITICAL_HIGH', 't')} FROM (VALUES (41.4), (41.5), (47)) v(t)`,
+        )
+      ).getRowsJS()
+      expect(hot.map(([t, w, c]) => [Number(t), w, c])).toEqual([
+        [41.4, true, false],
+        [41.5, false, true],
+        [47, false, true],
+      ])
       // An absent vital is in no band, and glucose values fall in exactly one time-in-range band.
       const absent = (await conn.runAndReadAll(`SELECT ${STATUSES.map((st) => statusPredicateSql('heartRate', st, 'NULL::DOUBLE')).join(', ')}`)).getRowsJS()
       expect(absent[0]?.every((x) => x !== true)).toBe(true)

@@ -6,6 +6,7 @@ import {
   applyBandSpecs,
   bandOf,
   classifyVital,
+  describeBands,
   mergeBands,
   overridesFromHash,
   overridesToHash,
@@ -13,6 +14,7 @@ import {
   parseBands,
   serializeBands,
   worse,
+  type Band,
   type Status,
 } from './bands.ts'
 import type { Vital } from './contract/schema.ts'
@@ -79,7 +81,9 @@ const EDGES: ReadonlyArray<[Vital, number, Status, number | undefined]> = [
   ['respRate', 21, 'WARNING', 2],
   ['respRate', 24, 'WARNING', 2],
   ['respRate', 25, 'CRITICAL_HIGH', 3],
-  // NEWS2 temperature: <=35.0 3 | 35.1-36.0 1 | 36.1-38.0 0 | 38.1-39.0 1 | >=39.1 2
+  // NEWS2 temperature: <=35.0 3 | 35.1-36.0 1 | 36.1-38.0 0 | 38.1-39.0 1 | >=39.1 2; Vigil: >=41.5 hyperpyrexia, CRITICAL_HIGH, NEWS2 still 2
+  ['temperature', 10, 'CRITICAL_LOW', 3],
+  ['temperature', 22, 'CRITICAL_LOW', 3],
   ['temperature', 35.0, 'CRITICAL_LOW', 3],
   ['temperature', 35.1, 'WARNING', 1],
   ['temperature', 36.0, 'WARNING', 1],
@@ -88,7 +92,10 @@ const EDGES: ReadonlyArray<[Vital, number, Status, number | undefined]> = [
   ['temperature', 38.1, 'WARNING', 1],
   ['temperature', 39.0, 'WARNING', 1],
   ['temperature', 39.1, 'WARNING', 2],
-  ['temperature', 42, 'WARNING', 2],
+  ['temperature', 41.4, 'WARNING', 2],
+  ['temperature', 41.5, 'CRITICAL_HIGH', 2],
+  ['temperature', 42, 'CRITICAL_HIGH', 2],
+  ['temperature', 47, 'CRITICAL_HIGH', 2],
 ]
 
 describe('the default band table', () => {
@@ -110,6 +117,35 @@ describe('the default band table', () => {
     expect(worse('CRITICAL_LOW', 'WARNING')).toBe('CRITICAL_LOW')
     expect(worse('NORMAL', 'CRITICAL_HIGH')).toBe('CRITICAL_HIGH')
     expect(worse('WARNING', 'NORMAL')).toBe('WARNING')
+  })
+})
+
+describe('the hyperpyrexia band, whose status and NEWS2 score disagree', () => {
+  it('is the only default band whose status is not the one its score implies (docs/CONTRACT.md, Classification)', () => {
+    const implied = (b: Band) => (b.score === 0 ? 'NORMAL' : b.score === 3 ? 'CRITICAL' : 'WARNING')
+    const odd = Object.entries(DEFAULT_BANDS).flatMap(([vital, bands]) =>
+      bands.filter((b) => b.score !== undefined && !b.status.startsWith(implied(b))).map((b) => [vital, b.max, b.status, b.score]),
+    )
+    expect(odd).toEqual([['temperature', Infinity, 'CRITICAL_HIGH', 2]])
+  })
+
+  it('keeps hyperpyrexia CRITICAL_HIGH with score 2 beside a temperature override, and through the Redis hash form', () => {
+    const overrides = applyBandSpecs({}, [parseBandSpec('temperature:normal=36-38.5')])
+    const table = mergeBands(overrides)
+    expect(classifyVital('temperature', 38.5, table)).toBe('NORMAL')
+    expect(bandOf(table.temperature, 41.4)).toMatchObject({ status: 'WARNING', score: 2 })
+    expect(bandOf(table.temperature, 41.5)).toMatchObject({ status: 'CRITICAL_HIGH', score: 2 })
+    const stored = overridesFromHash(overridesToHash(overrides))
+    expect(stored).toEqual(overrides)
+    expect(bandOf(stored.temperature ?? [], 41.5)).toMatchObject({ status: 'CRITICAL_HIGH', score: 2 })
+    expect(describeBands(DEFAULT_BANDS.temperature)).toContain('<41.5 WARNING (2) | rest CRITICAL_HIGH (2)')
+  })
+
+  it('accepts stored bands that pair a critical status with score 2', () => {
+    expect(parseBands('[[41.5,0,"WARNING",2],[null,1,"CRITICAL_HIGH",2]]')).toEqual([
+      { max: 41.5, maxInclusive: false, status: 'WARNING', score: 2 },
+      { max: Infinity, maxInclusive: true, status: 'CRITICAL_HIGH', score: 2 },
+    ])
   })
 })
 

@@ -5,7 +5,10 @@
  * A vital's bands are an ordered list of contiguous intervals covering the whole number line;
  * each band has an upper edge (`max`, inclusive or not) and, for NEWS2 parameters, the NEWS2
  * score it carries. Status follows docs/CONTRACT.md: score 0 -> NORMAL, 1-2 -> WARNING, 3 ->
- * CRITICAL_LOW or CRITICAL_HIGH by side.
+ * CRITICAL_LOW or CRITICAL_HIGH by side, with one documented exception: Vigil's hyperpyrexia band
+ * (temperature >= 41.5 °C) is CRITICAL_HIGH while its NEWS2 score stays 2, because NEWS2 scores
+ * every temperature >= 39.1 °C as 2 and is not re-scored here (status and score are separate
+ * fields of a band; nothing derives one from the other).
  *
  * Sources:
  * - NEWS2: Royal College of Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 1.
@@ -15,6 +18,10 @@
  * - Glucose: Battelino T. et al., "Clinical Targets for CGM Data Interpretation:
  *   Recommendations From the International Consensus on Time in Range", Diabetes Care
  *   2019;42:1593-1603, and ADA Standards of Care 6 (level 1/2 hypo- and hyperglycaemia).
+ * - Hyperpyrexia (a Vigil band above NEWS2's top temperature band): fever > 41.5 °C, the common
+ *   clinical definition (Harrison's Principles of Internal Medicine, 21st ed., 2022, ch. 20
+ *   "Fever": "hyperpyrexia: fevers > 41.5 °C"; a medical emergency). Vigil makes 41.5 itself
+ *   critical: readings come to 0.1 °C, and at the edge the safe error is an alert.
  * - Diastolic BP (not a NEWS2 parameter): Vigil's own table, from the ACC/AHA 2017 guideline
  *   (stage 2 hypertension DBP >= 90; hypertensive crisis DBP > 120) and the usual clinical
  *   hypotension threshold (DBP < 50 warning, < 40 critical).
@@ -56,8 +63,16 @@ export const DEFAULT_BANDS: BandTable = Object.freeze({
   diastolic: [lt(40, 'CRITICAL_LOW'), lt(50, 'WARNING'), lt(90, 'NORMAL'), le(120, 'WARNING'), rest('CRITICAL_HIGH')],
   // NEWS2 respiration rate: <=8 3 | 9-11 1 | 12-20 0 | 21-24 2 | >=25 3
   respRate: [le(8, 'CRITICAL_LOW', 3), le(11, 'WARNING', 1), le(20, 'NORMAL', 0), le(24, 'WARNING', 2), rest('CRITICAL_HIGH', 3)],
-  // NEWS2 temperature, °C: <=35.0 3 | 35.1-36.0 1 | 36.1-38.0 0 | 38.1-39.0 1 | >=39.1 2 (NEWS2 never scores fever 3)
-  temperature: [le(35.0, 'CRITICAL_LOW', 3), le(36.0, 'WARNING', 1), le(38.0, 'NORMAL', 0), le(39.0, 'WARNING', 1), rest('WARNING', 2)],
+  // NEWS2 temperature, °C: <=35.0 3 | 35.1-36.0 1 | 36.1-38.0 0 | 38.1-39.0 1 | >=39.1 2 (NEWS2 never scores fever 3);
+  // Vigil splits the last band at 41.5: >=41.5 is hyperpyrexia (Harrison's), CRITICAL_HIGH with its NEWS2 score still 2.
+  temperature: [
+    le(35.0, 'CRITICAL_LOW', 3),
+    le(36.0, 'WARNING', 1),
+    le(38.0, 'NORMAL', 0),
+    le(39.0, 'WARNING', 1),
+    lt(41.5, 'WARNING', 2),
+    rest('CRITICAL_HIGH', 2),
+  ],
 })
 
 /** The band a value falls in. */
@@ -92,7 +107,10 @@ export function worse(a: Status, b: Status): Status {
  *   heartRate:default         drop the override (back to DEFAULT_BANDS)
  *
  * A band written by a range spec scores NORMAL 0, WARNING 1, CRITICAL_* 3 in the NEWS2 aggregate
- * (for vitals NEWS2 scores); presets carry NEWS2's own scores.
+ * (for vitals NEWS2 scores); presets carry NEWS2's own scores. Bands a range spec does not cover
+ * keep their status and score as they are, so the default hyperpyrexia band (CRITICAL_HIGH,
+ * score 2) stays CRITICAL_HIGH 2 beside an override; stored bands may pair any status with any
+ * score (parseBands checks each on its own).
  * ----------------------------------------------------------------------------------------------*/
 
 export type BandOverrides = Partial<Record<Vital, readonly Band[]>>

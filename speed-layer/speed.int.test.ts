@@ -140,7 +140,7 @@ describe('the speed layer', () => {
       ['SCHEMA', { topic: env.topics.readings, key: Buffer.from('p-bad'), value: Buffer.from(JSON.stringify({ ...good, vitals: { heartRate: '70' } })) }],
       ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 2, now, { heartRate: 301 }))],
       ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 3, now, { spo2: 101 }))],
-      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 4, now, { temperature: 24.9 }))],
+      ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 4, now, { temperature: 9.9 }))],
       ['OUT_OF_RANGE', record(env.topics.readings, reading('p-bad', 5, now, { respRate: -1 }))],
       ['INCONSISTENT', record(env.topics.readings, reading('p-bad', 6, now, { systolic: 80, diastolic: 80 }))],
       ['KEY_MISMATCH', record(env.topics.readings, reading('p-bad', 7, now, { heartRate: 70 }), 'p-other')],
@@ -166,6 +166,37 @@ describe('the speed layer', () => {
     expect(layer.stats().rejected).toMatchObject({ MALFORMED_JSON: 1, SCHEMA: 1, OUT_OF_RANGE: 4, INCONSISTENT: 1, KEY_MISMATCH: 1, FUTURE_TS: 1 })
     expect(layer.stats().duplicates).toBe(1)
     expect(await redis.zCard(keys.series('p-bad'))).toBe(1)
+  })
+
+  it('classifies a hypothermic 22 °C as CRITICAL_LOW with NEWS2 3 and a hyperpyrexic 41.5 °C as CRITICAL_HIGH with NEWS2 2, neither dead-lettered', async () => {
+    const layer = await startLayer()
+    const now = Date.now()
+    await send([
+      record(env.topics.readings, reading('p-cold', 1, now - 1000, { temperature: 22 })),
+      record(env.topics.readings, reading('p-hot', 1, now - 1000, { temperature: 41.5 })),
+    ])
+    await pollUntil(async () => (await redis.exists([keys.latest('p-cold'), keys.latest('p-hot')])) === 2, {
+      timeoutMs: 20_000,
+      what: 'both patients in the view',
+    })
+    expect(await redis.hGetAll(keys.latest('p-cold'))).toMatchObject({
+      temperature: '22',
+      'temperature:status': 'CRITICAL_LOW',
+      status: 'CRITICAL_LOW',
+      news2: '3',
+    })
+    expect(await redis.hGetAll(keys.latest('p-hot'))).toMatchObject({
+      temperature: '41.5',
+      'temperature:status': 'CRITICAL_HIGH',
+      status: 'CRITICAL_HIGH',
+      news2: '2',
+    })
+    const raised = (await alertsInStream()).filter((a) => a.vital === 'temperature').map((a) => [a.patientId, a.kind, a.level])
+    expect(raised.sort()).toEqual([
+      ['p-cold', 'raised', 'CRITICAL_LOW'],
+      ['p-hot', 'raised', 'CRITICAL_HIGH'],
+    ])
+    expect(layer.stats().rejected.OUT_OF_RANGE ?? 0).toBe(0)
   })
 
   it('applies a per-patient band override from the next reading and places out-of-order readings in event-time order', async () => {

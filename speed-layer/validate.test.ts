@@ -13,6 +13,8 @@ import {
 } from './validate.ts'
 import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import { VITALS, type Reading } from '../lib/contract/schema.ts'
+import { DEFAULT_BANDS, classifyVital, type Status } from '../lib/bands.ts'
+import { news2 } from './news2.ts'
 
 const base = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000_000, seq: 1 }
 const facts = { key: 'p-1', brokerTs: 1_000_000 }
@@ -26,8 +28,9 @@ describe('validation', () => {
     ['a negative heart rate', { ...base, vitals: { heartRate: -1 } }, 'OUT_OF_RANGE'],
     ['heart rate 301', { ...base, vitals: { heartRate: 301 } }, 'OUT_OF_RANGE'],
     ['SpO2 101', { ...base, vitals: { spo2: 101 } }, 'OUT_OF_RANGE'],
-    ['temperature 24.9 °C', { ...base, vitals: { temperature: 24.9 } }, 'OUT_OF_RANGE'],
-    ['temperature 45.1 °C', { ...base, vitals: { temperature: 45.1 } }, 'OUT_OF_RANGE'],
+    ['temperature 9.9 °C', { ...base, vitals: { temperature: 9.9 } }, 'OUT_OF_RANGE'],
+    ['temperature 47.1 °C', { ...base, vitals: { temperature: 47.1 } }, 'OUT_OF_RANGE'],
+    ['temperature 98.6 (°F sent as °C)', { ...base, vitals: { temperature: 98.6 } }, 'OUT_OF_RANGE'],
     ['glucose 9 mg/dL', { ...base, vitals: { glucose: 9 } }, 'OUT_OF_RANGE'],
     ['respiratory rate 81', { ...base, vitals: { respRate: 81 } }, 'OUT_OF_RANGE'],
     ['systolic 301', { ...base, vitals: { systolic: 301 } }, 'OUT_OF_RANGE'],
@@ -66,6 +69,21 @@ describe('validation', () => {
     expect(notJson).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
     if (!notJson.ok) expect(notJson.detail).toMatch(/^[\x20-\x7e]*$/)
     expect(printable('x'.repeat(10), 4)).toBe('xxxx... (10 characters)')
+  })
+
+  it.each<[number, Status, number]>([
+    [10, 'CRITICAL_LOW', 3],
+    [13.7, 'CRITICAL_LOW', 3],
+    [22, 'CRITICAL_LOW', 3],
+    [41.4, 'WARNING', 2],
+    [41.5, 'CRITICAL_HIGH', 2],
+    [47, 'CRITICAL_HIGH', 2],
+  ])('accepts a temperature of %d °C and classifies it %s with NEWS2 score %d, never dead-lettered', (temperature, status, score) => {
+    const r = check({ ...base, vitals: { temperature } })
+    expect(r.ok).toBe(true)
+    if (!r.ok) return
+    expect(classifyVital('temperature', temperature)).toBe(status)
+    expect(news2(r.reading.vitals, DEFAULT_BANDS).score).toBe(score)
   })
 
   it.each(VITALS)('accepts %s at both ends of its plausible range', (vital) => {

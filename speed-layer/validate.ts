@@ -20,23 +20,51 @@ export type RejectReason = (typeof REJECT_REASONS)[number]
 /**
  * Physiologically possible values, inclusive, per vital and unit. Outside them a value is a
  * sensor or unit error, not a patient state. The bounds are deliberately wide: extreme but real
- * values (asystole's 0 bpm, a hyperosmolar glucose of 1 500 mg/dL) are classified, not rejected.
+ * values (asystole's 0 bpm, a hyperosmolar glucose of 1 500 mg/dL, a 13.7 °C accidental
+ * hypothermia) are classified, not rejected. Each limit's source: docs/CONTRACT.md, Classification.
  */
 export const PLAUSIBLE_RANGES: Readonly<Record<Vital, { min: number; max: number; unit: string }>> = Object.freeze({
-  /** 0 (asystole) to 300 bpm (the fastest recorded adult tachyarrhythmias). */
+  /**
+   * 0 (asystole) to 300 bpm. Stated reason: adult tachyarrhythmias reach about 300 bpm (atrial
+   * flutter with 1:1 conduction, pre-excited atrial fibrillation); isolated case reports above
+   * that exist, but a monitor value over 300 is far more often an artefact (QRS and T counted
+   * twice, motion). 300 is deep in CRITICAL_HIGH (>= 131), so nothing clinical is lost. Kept.
+   */
   heartRate: { min: 0, max: 300, unit: 'bpm' },
-  /** A saturation is a percentage: 0-100. */
+  /** A saturation is a fraction of haemoglobin: 0-100 % by definition. */
   spo2: { min: 0, max: 100, unit: '%' },
-  /** 10 mg/dL (below any meter's range) to 1 500 mg/dL (hyperosmolar state). */
+  /**
+   * 10 mg/dL to 1 500 mg/dL. Low: below the reporting range of meters and CGMs (their floor is
+   * 20-40 mg/dL), so a lower number is a device error. High: the hyperosmolar hyperglycaemic state
+   * starts at > 600 mg/dL (Kitabchi et al., ADA consensus, Diabetes Care 2009;32:1335-43) and case
+   * values reach 1 000-1 500 mg/dL. Kept.
+   */
   glucose: { min: 10, max: 1_500, unit: 'mg/dL' },
-  /** 20-300 mmHg. */
+  /**
+   * 20-300 mmHg. Stated reason: 300 mmHg is the top of the usual cuff and transducer measuring
+   * range, and a systolic under 20 is a circulatory arrest, not a pressure a device reports. Kept.
+   */
   systolic: { min: 20, max: 300, unit: 'mmHg' },
-  /** 10-200 mmHg. */
+  /** 10-200 mmHg: inside the cuff's 0-300 mmHg range, below any systolic (INCONSISTENT catches the rest). Kept. */
   diastolic: { min: 10, max: 200, unit: 'mmHg' },
-  /** 0 (apnoea) to 80 breaths/min. */
+  /**
+   * 0 (apnoea) to 80 breaths/min: neonatal tachypnoea reaches 60-80+/min, adult rates above
+   * ~60/min are not sustained; beyond 80 an impedance or capnography reading is artefact
+   * (motion, cardiac oscillation). Kept.
+   */
   respRate: { min: 0, max: 80, unit: 'breaths/min' },
-  /** 25-45 °C: outside this range a body temperature is not survivable or not a body's. */
-  temperature: { min: 25, max: 45, unit: '°C' },
+  /**
+   * Core/body temperature, 10-47 °C. Low: accidental hypothermia is survived far below 25 °C
+   * (HT IV, < 24 °C, Swiss staging, Brown et al., NEJM 2012;367:1930-8; lowest survived core
+   * temperature 13.7 °C, Gilbert et al., Lancet 2000;355:375-6), so a hypothermic reading must
+   * be classified CRITICAL_LOW, never dead-lettered. 10 °C leaves a margin below the lowest
+   * survivor (a colder one is possible, and a body is monitored while it is rewarmed); lower is a
+   * probe in air or ice. High: the highest survived heat-stroke temperature is about 46.5 °C
+   * (Slovis et al., Ann Emerg Med 1982;11:269-71, a case from 1980); 47 °C keeps it and rejects
+   * non-body values (a probe in hot water, a °F value taken as °C: 98.6). Skin temperature is out
+   * of scope (docs/CONTRACT.md, Classification).
+   */
+  temperature: { min: 10, max: 47, unit: '°C' },
 })
 
 export type ValidationResult = { ok: true; reading: Reading } | { ok: false; reason: RejectReason; detail: string; patientId?: string }
