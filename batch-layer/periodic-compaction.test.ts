@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Logger } from '../lib/log.ts'
 import type { CompactResult } from './compact.ts'
-import { PeriodicCompaction, compactionLine, settlesWithin, type CompactionRunner } from './periodic-compaction.ts'
+import { settlesWithin } from '../lib/backoff.ts'
+import { PeriodicCompaction, compactionLine, type CompactionRunner } from './periodic-compaction.ts'
 
 const result = (extra: Partial<CompactResult> = {}): CompactResult => ({
   days: ['2026-11-22', '2026-11-23'],

@@ -12,6 +12,7 @@
  * or another, deletes what it left). The runner is injected, so this pacing is unit-tested
  * without DuckDB.
  */
+import { settlesWithin } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
 import type { CompactResult } from './compact.ts'
@@ -84,25 +85,6 @@ export class PeriodicCompaction {
       `compaction still running ${waitMs} ms after the stop: left to end on its own; the lake stays exact, the next compaction removes what it leaves`,
     )
     return false
-  }
-}
-
-/** Whether `p` settles within `ms`. */
-export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([
-      p.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ])
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -88,3 +88,12 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
   })
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
+
+/** Whether `p` settles (resolves or rejects) within `ms`; the timer is cleared as soon as it does. */
+export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = p.then(
+    () => true,
+    () => true,
+  )
+  return withTimeout(settled, ms, 'not settled').catch(() => false)
+}
