@@ -439,7 +439,7 @@ function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]>
  * AggregateErrors: "fetch failed 4 times." alone does not tell a deleted topic
  * (UNKNOWN_TOPIC_ID) from a timeout.
  */
-export function describeKafkaError(error: unknown): string {
+function describeKafkaError(error: unknown): string {
   const codes = new Set<string>()
   const visit = (e: unknown, depth: number): void => {
     if (depth > 4 || typeof e !== 'object' || e === null) return

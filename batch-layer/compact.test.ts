@@ -31,18 +31,8 @@ const compacted = (
   dt = '2026-11-22',
   kind: LakeFile['kind'] = 'readings',
   extra: Partial<LakeFile> = {},
-): LakeFile => ({
-  topic: T,
-  partition,
-  first,
-  last,
-  parts: 1,
-  compacted: true,
-  dt,
-  kind,
-  path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-compacted`,
-  ...extra,
-})
+): LakeFile =>
+  part(partition, first, last, 1, dt, kind, { compacted: true, path: `/lake/raw/${kind}/dt=${dt}/${partition}-${first}-${last}-compacted`, ...extra })
 
 describe('compacted file names', () => {
   it("round-trip and are told apart from a flush's parts", () => {
