@@ -19,8 +19,8 @@ import type { RedisClient } from '../lib/redis.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { decodeLatestTs, decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
-import { alertEntry, decodeAlertState, encodeAlertEvent, encodeAlertState } from '../lib/contract/codecs/alerts.ts'
-import { encodeReadingsUpdate, encodeUpdate } from '../lib/contract/codecs/updates.ts'
+import { ALERT_EVENT_FIELD, decodeAlertState, encodeAlertEvent, encodeAlertState } from '../lib/contract/codecs/alerts.ts'
+import { encodeAlertUpdate, encodeReadingsUpdate } from '../lib/contract/codecs/updates.ts'
 import { VITALS } from '../lib/contract/schema.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'
@@ -226,7 +226,10 @@ export function batchCall(
   if (n === 0 && events.length === 0) return null
   args[2] = String(n)
   args.push(String(events.length))
-  for (const e of events) args.push(encodeAlertEvent(e), encodeUpdate({ type: 'alert', alert: e }))
+  for (const e of events) {
+    const event = encodeAlertEvent(e)
+    args.push(event, encodeAlertUpdate(event))
+  }
   args.push(String(patients.length / 2), ...patients)
   scriptKeys.push(keys.patients, keys.alerts, epochKey(keys))
   return { keys: scriptKeys, arguments: args }
@@ -285,8 +288,9 @@ export async function writeDevices(
   const m = redis.multi()
   for (const c of changes) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
   for (const e of events) {
-    m.xAdd(keys.alerts, '*', alertEntry(e), { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
-    m.publish(keys.updates, encodeUpdate({ type: 'alert', alert: e }))
+    const event = encodeAlertEvent(e)
+    m.xAdd(keys.alerts, '*', { [ALERT_EVENT_FIELD]: event }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
+    m.publish(keys.updates, encodeAlertUpdate(event))
   }
   await m.exec()
 }

@@ -3,8 +3,8 @@ import type { AlertEvent, BatchMeta, DailyStatsRow, OpenAlertState, PatientState
 import { UPDATE_TYPES } from '../views.ts'
 import { decodeLatest, decodeLatestTs, decodeLatestVitals, encodeLatest, vitalFields } from './latest.ts'
 import { decodeSeriesEntries, encodeSeriesEntry, seriesMember } from './series.ts'
-import { encodeReadingsUpdate, encodeUpdate, decodeUpdate } from './updates.ts'
-import { alertEntry, decodeAck, decodeAlertEntry, decodeAlertState, encodeAck, encodeAlertState } from './alerts.ts'
+import { encodeAlertUpdate, encodeReadingsUpdate, encodeUpdate, decodeUpdate } from './updates.ts'
+import { alertEntry, decodeAck, encodeAlertEvent, decodeAlertEntry, decodeAlertState, encodeAck, encodeAlertState } from './alerts.ts'
 import { decodeBatchMeta, encodeBatchMeta } from './batch-meta.ts'
 import { decodeDailyValues, encodeDailyDay } from './daily-stats.ts'
 
@@ -163,6 +163,10 @@ describe('the updates codec', () => {
     const u = updates[0] as Extract<Update, { type: 'readings' }>
     expect(encodeReadingsUpdate(u.patient, u.entries.map(encodeSeriesEntry))).toBe(encodeUpdate(u))
     expect(encodeReadingsUpdate(patient, [])).toBe(encodeUpdate({ type: 'readings', patient, entries: [] }))
+  })
+
+  it('builds an alert update from the encoded event byte for byte like the whole update', () => {
+    expect(encodeAlertUpdate(encodeAlertEvent(alert))).toBe(encodeUpdate({ type: 'alert', alert }))
   })
 
   it('throws on a message that is not JSON', () => {

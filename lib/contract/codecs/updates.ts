@@ -16,6 +16,15 @@ export function encodeReadingsUpdate(patient: PatientState, encodedEntries: read
   return `{"type":"readings","patient":${JSON.stringify(patient)},"entries":[${encodedEntries.join(',')}]}`
 }
 
+/**
+ * An `alert` update from the event already encoded by `encodeAlertEvent`: the speed layer
+ * serialises each event once, for the alerts stream and for the update. Equal to
+ * `encodeUpdate({type: 'alert', alert})` (the codec's tests check it).
+ */
+export function encodeAlertUpdate(encodedEvent: string): string {
+  return `{"type":"alert","alert":${encodedEvent}}`
+}
+
 /** The message as an Update; throws on a message that is not JSON. Its type is not checked (see UPDATE_TYPES). */
 export function decodeUpdate(message: string): Update {
   return JSON.parse(message) as Update
