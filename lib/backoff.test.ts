@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDelay, retry, pollUntil } from './backoff.ts'
+import { backoffDelay, retry, pollUntil, settlesWithin } from './backoff.ts'
 
 describe('backoffDelay', () => {
   it('doubles from the initial delay up to the cap, with jitter in the upper half', () => {
@@ -60,5 +60,16 @@ describe('pollUntil', () => {
 
   it('names what it waited for when it times out', async () => {
     await expect(pollUntil(async () => false, { timeoutMs: 20, intervalMs: 5, what: 'the broker' })).rejects.toThrow('waiting for the broker')
+  })
+})
+
+const never = () => new Promise<never>(() => undefined)
+
+describe('settlesWithin', () => {
+  it('is true for a promise that settles either way within the time, false for one that does not', async () => {
+    expect(await settlesWithin(Promise.resolve(1), 50)).toBe(true)
+    expect(await settlesWithin(Promise.reject(new Error('x')), 50)).toBe(true)
+    expect(await settlesWithin(new Promise((resolve) => setTimeout(resolve, 10)), 500)).toBe(true)
+    expect(await settlesWithin(never(), 10)).toBe(false)
   })
 })

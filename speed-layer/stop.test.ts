@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Logger } from '../lib/log.ts'
-import { StopBudget, settlesWithin } from './stop.ts'
+import { StopBudget } from './stop.ts'
 
 /** A clock the test moves, and the warnings logged. */
 function setup(budgetMs: number) {
@@ -55,14 +55,5 @@ describe('StopBudget', () => {
     const { budget, warnings } = setup(5_000)
     expect(await budget.wait(never(), 10)).toBe(false)
     expect(warnings).toEqual([])
-  })
-})
-
-describe('settlesWithin', () => {
-  it('is true for a promise that settles either way within the time, false for one that does not', async () => {
-    expect(await settlesWithin(Promise.resolve(1), 50)).toBe(true)
-    expect(await settlesWithin(Promise.reject(new Error('x')), 50)).toBe(true)
-    expect(await settlesWithin(new Promise((resolve) => setTimeout(resolve, 10)), 500)).toBe(true)
-    expect(await settlesWithin(never(), 10)).toBe(false)
   })
 })

@@ -4,20 +4,8 @@
  * all` stops every stage within 10 s, docs/CONTRACT.md Commands). A step cut short is logged by
  * name and the stop goes on: nothing is lost, an uncommitted batch is replayed at the next start.
  */
-import { withTimeout } from '../lib/backoff.ts'
+import { settlesWithin } from '../lib/backoff.ts'
 import type { Logger } from '../lib/log.ts'
-
-/** Whether `p` settles (either way) within `ms`. */
-export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return withTimeout(
-    p.catch(() => undefined),
-    ms,
-    'not settled',
-  ).then(
-    () => true,
-    () => false,
-  )
-}
 
 export class StopBudget {
   private readonly deadline: number
