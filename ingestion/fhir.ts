@@ -27,10 +27,8 @@
 import { idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
 import { affine, type Converter, fahrenheitToCelsius, glucoseMmolToMgDl, KPA_TO_MMHG, kelvinToCelsius, same } from '../lib/contract/units.ts'
 
-export { glucoseMmolToMgDl }
-
-export const LOINC_SYSTEM = 'http://loinc.org'
-export const UCUM_SYSTEM = 'http://unitsofmeasure.org'
+const LOINC_SYSTEM = 'http://loinc.org'
+const UCUM_SYSTEM = 'http://unitsofmeasure.org'
 
 type Family = 'heartRate' | 'spo2' | 'glucose' | 'bloodPressure' | 'respRate' | 'temperature' | 'systolic' | 'diastolic'
 
@@ -59,7 +57,7 @@ interface LoincCode {
 }
 
 /** The LOINC codes Vigil maps: the vital family each measures and its property (docs/CONTRACT.md, The gateway). */
-export const LOINC_CODES: Readonly<Record<string, LoincCode>> = {
+const LOINC_CODES: Readonly<Record<string, LoincCode>> = {
   '8867-4': { family: 'heartRate', property: 'NRat', name: 'Heart rate' },
   '2708-6': { family: 'spo2', property: 'MFr', name: 'Oxygen saturation in Arterial blood' },
   '59408-5': { family: 'spo2', property: 'MFr', name: 'Oxygen saturation in Arterial blood by Pulse oximetry' },
@@ -130,7 +128,7 @@ export interface FieldError {
   line?: number
 }
 
-export type FhirResult = { ok: true; reading: Reading } | { ok: false; errors: FieldError[] }
+type FhirResult = { ok: true; reading: Reading } | { ok: false; errors: FieldError[] }
 
 type Json = Record<string, unknown>
 
@@ -171,7 +169,7 @@ export function patientIdOf(reference: string): { id: string } | { error: string
  * `abc`; `DeviceMetric/abc` is `DeviceMetric-abc`, so that a metric and a device sharing an id
  * stay two devices (their sequence numbers are deduplicated per device).
  */
-export function deviceIdOf(reference: string): { id: string } | { error: string } {
+function deviceIdOf(reference: string): { id: string } | { error: string } {
   const r = referenceOf(reference)
   if ('error' in r) return { error: `"${reference}" is not a reference to a Device (expected Device/<id>)` }
   if (r.type === undefined || r.type === 'Device') return { id: r.id }
@@ -372,7 +370,7 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
   return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, vitals } }
 }
 
-export interface BundleResult {
+interface BundleResult {
   readings: Reading[]
   errors: FieldError[]
   /** Entries that are not Observations (Patient, Device, ...): not readings, left out. */

@@ -5,6 +5,7 @@
  * it came, and every bad field is named in an application/problem+json answer.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Reading } from '../lib/contract/schema.ts'
 import type { BatchingProducer, ProducerRecord } from '../lib/producer.ts'
 import { FHIR_TYPES, READING_TYPES, jsonItems, mediaType, ndjsonItems, parseJson, validateAll, validateMapped, type BodyItem } from './bodies.ts'
 import { bundleToReadings, observationToReading, type FieldError } from './fhir.ts'
@@ -61,34 +62,40 @@ export function readingRoutes(app: FastifyInstance, accept: Accept): void {
   })
 }
 
+/** What a FHIR body maps to: the readings (and the Bundle entries ignored), or the answer refusing it. */
+type Mapped = { readings: Reading[]; ignored?: number } | { problem: Problem }
+
+/**
+ * One FHIR route: checks the media type, parses the body (`what` names it: "The Observation"),
+ * maps it with `map`, validates the mapped readings (`invalid` is the 400 detail when one is not
+ * valid) and accepts them.
+ */
+function fhirRoute(app: FastifyInstance, accept: Accept, url: string, what: string, invalid: string, map: (json: unknown) => Mapped): void {
+  app.post(url, { schema: { response: { 202: ACCEPTED_SCHEMA } } }, async (req, reply) => {
+    const type = mediaType(req.headers['content-type'])
+    if (!FHIR_TYPES.has(type)) return unsupported(reply, type, FHIR_TYPES)
+    const parsed = parseJson(req.body)
+    if (!parsed.ok) return sendProblem(reply, unreadable(what, parsed.detail))
+    const m = map(parsed.json)
+    if ('problem' in m) return sendProblem(reply, m.problem)
+    const v = validateMapped(m.readings)
+    if (v.errors.length > 0) return sendProblem(reply, problem(400, invalid, { errors: v.errors }))
+    return accept(reply, v.records, m.ignored !== undefined && m.ignored > 0 ? { ignored: m.ignored } : {})
+  })
+}
+
 /** POST /fhir/Observation (one vital-sign Observation) and POST /fhir (a Bundle of them). */
 export function fhirRoutes(app: FastifyInstance, accept: Accept): void {
-  const schema = { response: { 202: ACCEPTED_SCHEMA } }
-  app.post('/fhir/Observation', { schema }, async (req, reply) => {
-    const type = mediaType(req.headers['content-type'])
-    if (!FHIR_TYPES.has(type)) return unsupported(reply, type, FHIR_TYPES)
-    const parsed = parseJson(req.body)
-    if (!parsed.ok) return sendProblem(reply, unreadable('The Observation', parsed.detail))
-    const r = observationToReading(parsed.json)
-    if (!r.ok) {
-      const listed = r.errors.map((e) => `${e.pointer}: ${e.detail}`).join('; ')
-      return sendProblem(reply, problem(400, `The Observation cannot become a reading: ${listed}.`, { errors: r.errors }))
-    }
-    const v = validateMapped([r.reading])
-    if (v.errors.length > 0) return sendProblem(reply, problem(400, 'The mapped reading is not valid.', { errors: v.errors }))
-    return accept(reply, v.records)
+  fhirRoute(app, accept, '/fhir/Observation', 'The Observation', 'The mapped reading is not valid.', (json) => {
+    const r = observationToReading(json)
+    if (r.ok) return { readings: [r.reading] }
+    const listed = r.errors.map((e) => `${e.pointer}: ${e.detail}`).join('; ')
+    return { problem: problem(400, `The Observation cannot become a reading: ${listed}.`, { errors: r.errors }) }
   })
-
-  app.post('/fhir', { schema }, async (req, reply) => {
-    const type = mediaType(req.headers['content-type'])
-    if (!FHIR_TYPES.has(type)) return unsupported(reply, type, FHIR_TYPES)
-    const parsed = parseJson(req.body)
-    if (!parsed.ok) return sendProblem(reply, unreadable('The Bundle', parsed.detail))
-    const b = bundleToReadings(parsed.json)
-    if (b.errors.length > 0) return sendProblem(reply, invalidFields(b.errors, 'the Bundle'))
-    const v = validateMapped(b.readings)
-    if (v.errors.length > 0) return sendProblem(reply, problem(400, 'A mapped reading is not valid.', { errors: v.errors }))
-    return accept(reply, v.records, b.ignored > 0 ? { ignored: b.ignored } : {})
+  fhirRoute(app, accept, '/fhir', 'The Bundle', 'A mapped reading is not valid.', (json) => {
+    const b = bundleToReadings(json)
+    if (b.errors.length > 0) return { problem: invalidFields(b.errors, 'the Bundle') }
+    return { readings: b.readings, ignored: b.ignored }
   })
 }
 
