@@ -9,7 +9,7 @@ import { redisKeys } from '../lib/contract/keys.ts'
 import { BandSpecError, DEFAULT_BANDS, parseBandSpec, type Band, type BandTable } from '../lib/bands.ts'
 import { readPatientBands, writePatientBands, type PatientBands } from '../lib/band-store.ts'
 import type { RouteDeps } from './routes.ts'
-import { alertView, bandTable, bandsBody, idParams, patientBands, patientState, problem, seriesEntry } from './schemas.ts'
+import { bandTable, bandsBody, idParams, onePatient, patientBands, patientState, problem, seriesAnswer } from './schemas.ts'
 
 /** Bands as JSON (Infinity has no JSON form: the open upper edge is null). */
 function bandListJson(bands: readonly Band[]) {
@@ -36,17 +36,6 @@ export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
   const { view, options } = deps
   const keys = redisKeys(deps.config.redisPrefix)
   const seriesQuery = { type: 'object', properties: { seconds: { type: 'integer', minimum: 1, maximum: options.maxSeriesSeconds, default: 60 } } } as const
-  const seriesAnswer = {
-    type: 'object',
-    properties: {
-      patientId: { type: 'string' },
-      seconds: { type: 'integer' },
-      from: { type: 'number' },
-      to: { type: 'number' },
-      entries: { type: 'array', items: seriesEntry },
-    },
-  } as const
-  const onePatient = { ...patientState, properties: { ...patientState.properties, alerts: { type: 'array', items: alertView } } } as const
 
   return async (app) => {
     app.get('/api/bands', { schema: { response: { 200: bandTable } } }, async () => bandsJson())

@@ -81,6 +81,21 @@ export const seriesEntry = {
   properties: { ts: { type: 'number' }, deviceId: { type: 'string' }, seq: { type: 'number' }, vitals: { type: 'object' }, status: { enum: STATUSES } },
 } as const
 
+/** GET /api/patients/:id: the patient's state and its alerts. */
+export const onePatient = { ...patientState, properties: { ...patientState.properties, alerts: { type: 'array', items: alertView } } } as const
+
+/** GET /api/patients/:id/series. */
+export const seriesAnswer = {
+  type: 'object',
+  properties: {
+    patientId: { type: 'string' },
+    seconds: { type: 'integer' },
+    from: { type: 'number' },
+    to: { type: 'number' },
+    entries: { type: 'array', items: seriesEntry },
+  },
+} as const
+
 const band = {
   type: 'object',
   properties: { max: nullable({ type: 'number' }), maxInclusive: { type: 'boolean' }, status: { enum: STATUSES }, score: nullable({ type: 'number' }) },
