@@ -4,12 +4,10 @@ import { observationToReading } from '../ingestion/fhir.ts'
 import { classifyVital } from '../lib/bands.ts'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { SEIZURE, SEIZURE_FIRST_READING } from './fixtures/seizure.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { validateReading } from '../lib/contract/schema.ts'
 import { parseColumnsFlag, parseTimestamp, readCsv, resolveColumns, type CsvItem } from './csv.ts'
-
-const SEIZURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/patient_seizure_dataset.csv')
 
 async function all(file: string, options: Parameters<typeof readCsv>[1]): Promise<CsvItem[]> {
   const out: CsvItem[] = []
@@ -219,14 +217,7 @@ describe('CSV replay', () => {
     expect(items.filter((i) => i.kind === 'skip')).toEqual([])
     expect(readings).toHaveLength(12_000)
     expect(new Set(readings.map((r) => r.patientId))).toEqual(new Set(['patient_1', 'patient_2', 'patient_3', 'patient_4', 'patient_5']))
-    expect(readings[0]).toEqual({
-      v: 1,
-      patientId: 'patient_3',
-      deviceId: 'csv-patient_3',
-      ts: Date.UTC(2025, 9, 10, 20, 45, 48, 182),
-      seq: 1,
-      vitals: { heartRate: 84, spo2: 95.8, glucose: 96, temperature: 36.98 },
-    })
+    expect(readings[0]).toEqual(SEIZURE_FIRST_READING)
     for (const r of readings) expect(validateReading(r).ok).toBe(true)
     const last = new Map<string, { ts: number; seq: number }>()
     for (const r of readings) {

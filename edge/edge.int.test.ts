@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
+import { SEIZURE, SEIZURE_FIRST_READING } from './fixtures/seizure.ts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLogger, type Logger } from '../lib/log.ts'
 import { loadConfig } from '../lib/config.ts'
@@ -13,7 +13,6 @@ import * as ingestion from '../ingestion/index.ts'
 import { createTestEnv, freePort, startTcpProxy, type TestEnv } from '../test/support.ts'
 import { edgeOptions, run, start, FAULT_KINDS } from './index.ts'
 
-const SEIZURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/patient_seizure_dataset.csv')
 const START = '2025-11-22T06:00:00Z'
 
 function capturingLogger(): { log: Logger; lines: string[] } {
@@ -198,14 +197,7 @@ describe('vigil edge --replay (CSV into Kafka)', () => {
     const keys = new Set(records.map((r) => r.key))
     expect(keys).toEqual(new Set(['patient_1', 'patient_2', 'patient_3', 'patient_4', 'patient_5']))
     const first = records.map((r) => JSON.parse(r.value.toString()) as Reading).find((r) => r.patientId === 'patient_3' && r.seq === 1)
-    expect(first).toEqual({
-      v: 1,
-      patientId: 'patient_3',
-      deviceId: 'csv-patient_3',
-      ts: Date.UTC(2025, 9, 10, 20, 45, 48, 182),
-      seq: 1,
-      vitals: { heartRate: 84, spo2: 95.8, glucose: 96, temperature: 36.98 },
-    })
+    expect(first).toEqual(SEIZURE_FIRST_READING)
   })
 
   it("keeps the file's own timing with --realtime, divided by --speedup", async () => {
