@@ -78,29 +78,48 @@ export const deviceIdSchema = idSchema('deviceId')
 
 const vitalValue = z.number().finite()
 
-export const vitalsSchema = z
-  .strictObject({
-    heartRate: vitalValue.optional(),
-    spo2: vitalValue.optional(),
-    glucose: vitalValue.optional(),
-    systolic: vitalValue.optional(),
-    diastolic: vitalValue.optional(),
-    respRate: vitalValue.optional(),
-    temperature: vitalValue.optional(),
-  })
-  .refine((v) => VITALS.some((k) => v[k] !== undefined), { error: `vitals must hold at least one of ${VITALS.join(', ')}` })
-
-export const readingSchema = z.strictObject({
-  /** Schema version. */
-  v: z.literal(1),
-  patientId: patientIdSchema,
-  deviceId: deviceIdSchema,
-  /** Event time, epoch milliseconds UTC. */
-  ts: z.number().int().min(0).max(8_640_000_000_000),
-  /** Per-device monotonic sequence number; (deviceId, seq) is the idempotency key. */
-  seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  vitals: vitalsSchema,
+export const vitalsSchema = z.strictObject({
+  heartRate: vitalValue.optional(),
+  spo2: vitalValue.optional(),
+  glucose: vitalValue.optional(),
+  systolic: vitalValue.optional(),
+  diastolic: vitalValue.optional(),
+  respRate: vitalValue.optional(),
+  temperature: vitalValue.optional(),
 })
+
+/**
+ * ACVPU (RCP NEWS2 2017, Chart 1 "Consciousness"): Alert, new Confusion, responds to Voice,
+ * responds to Pain, Unresponsive. NEWS2 scores A 0 and each of C, V, P, U 3.
+ */
+export const CONSCIOUSNESS_LEVELS = ['A', 'C', 'V', 'P', 'U'] as const
+export type Consciousness = (typeof CONSCIOUSNESS_LEVELS)[number]
+
+/** The two NEWS2 parameters that are observations, not measured vitals (docs/CONTRACT.md, The reading). */
+export const ASSESSMENTS = ['onOxygen', 'consciousness'] as const
+export type Assessment = (typeof ASSESSMENTS)[number]
+
+const NOTHING_OBSERVED = `a reading must hold at least one of vitals.${VITALS.join(', vitals.')}, onOxygen or consciousness`
+
+export const readingSchema = z
+  .strictObject({
+    /** Schema version. */
+    v: z.literal(1),
+    patientId: patientIdSchema,
+    deviceId: deviceIdSchema,
+    /** Event time, epoch milliseconds UTC. */
+    ts: z.number().int().min(0).max(8_640_000_000_000),
+    /** Per-device monotonic sequence number; (deviceId, seq) is the idempotency key. */
+    seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    vitals: vitalsSchema,
+    /** Supplemental oxygen at the time of the reading (NEWS2 "Air or oxygen?": oxygen scores 2). Optional: unknown when absent. */
+    onOxygen: z.boolean().optional(),
+    /** Level of consciousness, ACVPU. Optional: unknown when absent. */
+    consciousness: z.enum(CONSCIOUSNESS_LEVELS).optional(),
+  })
+  .refine((r) => VITALS.some((k) => r.vitals[k] !== undefined) || r.onOxygen !== undefined || r.consciousness !== undefined, {
+    error: NOTHING_OBSERVED,
+  })
 
 export type Reading = z.infer<typeof readingSchema>
 export type Vitals = z.infer<typeof vitalsSchema>
@@ -132,7 +151,9 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 const READING_KEYS: ReadonlySet<string> = new Set(['v', 'patientId', 'deviceId', 'ts', 'seq', 'vitals'])
+const OPTIONAL_KEYS: ReadonlySet<string> = new Set(ASSESSMENTS)
 const VITAL_KEYS: ReadonlySet<string> = new Set(VITALS)
+const CONSCIOUSNESS_SET: ReadonlySet<unknown> = new Set(CONSCIOUSNESS_LEVELS)
 const MAX_TS = 8_640_000_000_000
 
 /**
@@ -146,9 +167,14 @@ export function isPlainlyValid(x: unknown): x is Reading {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false
   const o = x as Record<string, unknown>
   let keys = 0
+  let assessed = false
   for (const k in o) {
-    if (!READING_KEYS.has(k)) return false
-    keys++
+    if (READING_KEYS.has(k)) keys++
+    else if (OPTIONAL_KEYS.has(k)) {
+      const value = o[k]
+      if (k === 'onOxygen' ? typeof value !== 'boolean' : !CONSCIOUSNESS_SET.has(value)) return false
+      assessed = true
+    } else return false
   }
   if (keys !== READING_KEYS.size || o.v !== 1) return false
   const { patientId, deviceId, ts, seq, vitals } = o
@@ -163,5 +189,5 @@ export function isPlainlyValid(x: unknown): x is Reading {
     if (!VITAL_KEYS.has(k) || typeof v !== 'number' || !Number.isFinite(v)) return false
     present++
   }
-  return present > 0
+  return present > 0 || assessed
 }

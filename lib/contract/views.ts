@@ -15,12 +15,60 @@
  * Each view is encoded and decoded by one module of `codecs/` (latest.ts, series.ts, alerts.ts,
  * updates.ts, batch-meta.ts, daily-stats.ts); no other code spells a field or parses a value.
  */
-import type { Vital } from './schema.ts'
+import type { Consciousness, Vital } from './schema.ts'
 import type { Status } from '../bands.ts'
 
 /** NEWS2 risk bands (RCP 2017), lowest first; the `news2Risk` field of the latest hash holds one. */
 export const NEWS2_RISKS = ['low', 'low-medium', 'medium', 'high'] as const
 export type News2Risk = (typeof NEWS2_RISKS)[number]
+
+/**
+ * The seven NEWS2 parameters (RCP 2017, Chart 1), in the chart's order: respiration rate, SpO2,
+ * air or oxygen, systolic BP, pulse, consciousness, temperature.
+ */
+export const NEWS2_PARAMETERS = ['respRate', 'spo2', 'onOxygen', 'systolic', 'heartRate', 'consciousness', 'temperature'] as const
+export type News2Parameter = (typeof NEWS2_PARAMETERS)[number]
+
+/**
+ * A patient's NEWS2 aggregate as Vigil can honestly state it (docs/CLINICAL.md, NEWS2).
+ * Only parameters observed within their freshness window count. `complete` when all seven count;
+ * otherwise the score is a lower bound ("NEWS2 ≥ score, partial: counted.length of 7") and `risk`
+ * is the risk that lower bound already implies, or null when it implies nothing above `low` (a
+ * partial score is never "low risk").
+ */
+export interface News2State {
+  /** Sum of the counted parameters' scores (a lower bound when not complete). */
+  score: number
+  /** The RCP risk band of a complete score; for a partial one the band its lower bound reaches, or null. */
+  risk: News2Risk | null
+  complete: boolean
+  /** Parameters counted (observed within their freshness window), chart order. */
+  counted: News2Parameter[]
+  /** Parameters not counted: never observed, or observed too long ago (those are also in `old`), chart order. */
+  missing: News2Parameter[]
+  /** Parameters observed, but longer ago than their freshness window (a subset of `missing`). */
+  old: News2Parameter[]
+  /** The patient's SpO2 scale (1, or 2 for a prescribed 88-92 % target). */
+  scale: 1 | 2
+}
+
+/** CGM trend arrows (the usual CGM display, docs/CLINICAL.md, Glucose trend): rate in mg/dL per minute. */
+export const TREND_ARROWS = ['↑↑', '↑', '↗', '→', '↘', '↓', '↓↓'] as const
+export type TrendArrow = (typeof TREND_ARROWS)[number]
+
+export interface GlucoseTrend {
+  /** Rate of change, mg/dL per minute. */
+  rate: number
+  arrow: TrendArrow
+  /** Event time of the newest glucose value the trend is computed to (ms). */
+  ts: number
+}
+
+/** One observed assessment (onOxygen or consciousness) with its event time. */
+export interface AssessmentState<T> {
+  value: T
+  ts: number
+}
 
 export interface SeriesEntry {
   ts: number
@@ -43,41 +91,99 @@ export interface PatientState {
   patientId: string
   ts: number
   status: Status
-  news2: { score: number; risk: News2Risk }
+  news2: News2State
   vitals: Partial<Record<Vital, VitalState>>
+  /** Newest supplemental-oxygen observation, if any. */
+  onOxygen?: AssessmentState<boolean>
+  /** Newest ACVPU observation, if any. */
+  consciousness?: AssessmentState<Consciousness>
+  /** The CGM trend, once enough recent glucose values exist. */
+  glucoseTrend?: GlucoseTrend
 }
 
 export const ALERT_KINDS = ['raised', 'escalated', 'cleared'] as const
 export type AlertKind = (typeof ALERT_KINDS)[number]
-export const ALERT_LEVELS = ['WARNING', 'CRITICAL_LOW', 'CRITICAL_HIGH', 'STALE'] as const
+/**
+ * - WARNING, CRITICAL_LOW, CRITICAL_HIGH: one vital out of its bands (subject: the vital)
+ * - STALE: a device silent too long; NO_SIGNAL: a device sending its probe-off value (subject: `device`)
+ * - NEWS2_SINGLE_3, NEWS2_MEDIUM, NEWS2_HIGH: the NEWS2 aggregate's RCP trigger levels (subject: `news2`)
+ * - URGENT_LOW_SOON: the glucose trend predicts < 55 mg/dL within 20 minutes (subject: `glucoseForecast`)
+ */
+export const ALERT_LEVELS = [
+  'WARNING',
+  'CRITICAL_LOW',
+  'CRITICAL_HIGH',
+  'STALE',
+  'NO_SIGNAL',
+  'NEWS2_SINGLE_3',
+  'NEWS2_MEDIUM',
+  'NEWS2_HIGH',
+  'URGENT_LOW_SOON',
+] as const
 export type AlertLevel = (typeof ALERT_LEVELS)[number]
 
+/** What an alert is about: a vital, a device (stale, no signal), the NEWS2 aggregate, or the glucose forecast. */
+export type AlertSubject = Vital | 'device' | 'news2' | 'glucoseForecast'
+
+/** Which side of the normal band a value is on. */
+export type Side = 'low' | 'high'
+
 /**
- * One vital's open alert, as the `{p}:alerts` hash stores it (field vital, value this as JSON);
- * absent when none is open. The speed layer's alert state machine (speed-layer/alerts.ts) owns it.
+ * One open alert, as the `{p}:alerts` hash stores it (field: the subject, `news2` or
+ * `glucoseForecast` or a vital; value this as JSON); absent when none is open. Updated with every
+ * reading while open, so its message always shows the current value and side. The speed layer's
+ * alert state machines (speed-layer/alerts.ts) own it.
  */
 export interface OpenAlertState {
-  /** The open alert's level: the worst status since it was raised. */
-  level: Exclude<Status, 'NORMAL'>
+  /** The open alert's level: the worst since it was raised. */
+  level: AlertLevel
   /** Event time of the raise (ms). */
   raisedTs: number
-  /** Event time since which the vital has been NORMAL without interruption, or null while it is not. */
+  /** Event time since which the subject has been back to normal without interruption, or null while it is not. */
   normalSince: number | null
+  /** The current value (a vital's value, the NEWS2 score, the predicted glucose). */
+  value?: number
+  /** The current side of a vital's value. */
+  side?: Side
+  /** The current NEWS2 parameter score of a vital, or the aggregate's score. */
+  score?: number
+  /** Event time of the value (ms). */
+  ts: number
+  /** The current one-line text: value, side, level (and, for NEWS2, the RCP response). */
+  message: string
+}
+
+/**
+ * Persistence of an out-of-band run not yet alerted on (docs/CLINICAL.md, Persistence): stored in
+ * the `{p}:alerts` hash under `<subject>:pending` so that a replay after a crash decides as the
+ * first run did.
+ */
+export interface PendingAlertState {
+  /** Event time of the first sample of the current run out of NORMAL, or null. */
+  outSince: number | null
+  /** Event time of the first sample of the current run in a CRITICAL band, or null. */
+  criticalSince: number | null
 }
 
 export interface AlertEvent {
-  /** Deterministic id (patient, vital, event time of the transition, kind): a replay produces the same id. */
+  /** Deterministic id (patient, subject, event time of the transition, kind): a replay produces the same id. */
   id: string
   patientId: string
-  /** The vital, or 'device' for a stale-data alert. */
-  vital: Vital | 'device'
+  /** What the alert is about (the field keeps its historical name). */
+  vital: AlertSubject
   kind: AlertKind
   level: AlertLevel
-  /** Value that caused the transition (absent for stale alerts). */
+  /** Value that caused the transition (absent for stale and no-signal alerts). */
   value?: number
+  /** Side of a vital's value. */
+  side?: Side
+  /** NEWS2 parameter score of the vital, or the aggregate score for a `news2` alert. */
+  score?: number
+  /** The device of a STALE or NO_SIGNAL alert. */
+  deviceId?: string
   /** Event time of the reading that caused the transition (ms). */
   ts: number
-  /** Human-readable one-line description for the feed. */
+  /** Human-readable one-line description for the feed (for NEWS2 alerts, with the RCP recommended response). */
   message: string
 }
 
