@@ -44,6 +44,8 @@ export interface News2State {
   complete: boolean
   /** Parameters counted (observed within their freshness window), chart order. */
   counted: News2Parameter[]
+  /** Each counted parameter's score (RCP chart). */
+  scores: Partial<Record<News2Parameter, number>>
   /** Parameters not counted: never observed, or observed too long ago (those are also in `old`), chart order. */
   missing: News2Parameter[]
   /** Parameters observed, but longer ago than their freshness window (a subset of `missing`). */
