@@ -82,6 +82,43 @@ const mutations: ((r: Record<string, unknown>, rnd: () => number) => void)[] = [
   (r, rnd) => {
     r.vitals = { glucose: rnd() * 1e6 }
   },
+  (r) => {
+    r.onOxygen = true
+  },
+  (r) => {
+    r.onOxygen = 'yes'
+  },
+  (r) => {
+    r.onOxygen = null
+  },
+  (r) => {
+    r.onOxygen = 0
+  },
+  (r, rnd) => {
+    r.consciousness = 'ACVPU'[Math.floor(rnd() * 5)]
+  },
+  (r) => {
+    r.consciousness = 'c'
+  },
+  (r) => {
+    r.consciousness = ''
+  },
+  (r) => {
+    r.vitals = {}
+    r.consciousness = 'C'
+  },
+  (r) => {
+    r.vitals = {}
+    r.onOxygen = false
+  },
+  (r) => {
+    r.vitals = {}
+    r.onOxygen = 'false'
+  },
+  (r) => {
+    r.vitals = {}
+    r.consciousness = 'X'
+  },
 ]
 
 describe('the fast path of schema v1 (isPlainlyValid, first step of parseReading)', () => {
@@ -110,6 +147,34 @@ describe('the fast path of schema v1 (isPlainlyValid, first step of parseReading
       }
     }
     expect(refused).toBeGreaterThan(base.length * 15)
+  })
+
+  it('agrees with the schema on readings with assessments, with empty vitals and with nothing at all', () => {
+    const rnd = prng(11)
+    const base = syntheticReadings({ count: 200, startTs: Date.UTC(2026, 10, 22), seed: 7 })
+    const counts = { accepted: 0, nurseOnly: 0, nothing: 0 }
+    for (const r of base) {
+      const copy = JSON.parse(JSON.stringify(r)) as Record<string, unknown>
+      const pick = rnd()
+      if (pick < 0.3) copy.vitals = {}
+      if (rnd() < 0.5) copy.onOxygen = rnd() < 0.5
+      if (rnd() < 0.5) copy.consciousness = 'ACVPU'[Math.floor(rnd() * 5)]
+      const schemaOk = readingSchema.safeParse(copy).success
+      expect(isPlainlyValid(copy), JSON.stringify(copy)).toBe(schemaOk)
+      const d = parseReading(JSON.stringify(copy))
+      expect(d.ok).toBe(schemaOk)
+      if (d.ok) {
+        expect(d.reading).toEqual(copy)
+        counts.accepted++
+        if (Object.keys(d.reading.vitals).length === 0) counts.nurseOnly++
+      } else {
+        expect(d).toMatchObject({ reason: 'SCHEMA', detail: expect.stringContaining('a reading must hold at least one of') })
+        counts.nothing++
+      }
+    }
+    expect(counts.nurseOnly).toBeGreaterThan(10)
+    expect(counts.nothing).toBeGreaterThan(5)
+    expect(counts.accepted).toBeGreaterThan(150)
   })
 
   it('names malformed JSON as such', () => {
@@ -149,6 +214,23 @@ describe('the fast path on ids and edge values', () => {
     null,
     'reading',
     { v: 1, patientId: 'p', deviceId: 'd', ts: 0, seq: 0, vitals: { glucose: 100 }, seqq: 1 },
+    { ...good, onOxygen: true },
+    { ...good, onOxygen: false, consciousness: 'A' },
+    { ...good, consciousness: 'U' },
+    { ...good, vitals: {}, consciousness: 'C' },
+    { ...good, vitals: {}, onOxygen: false },
+    { ...good, vitals: {}, onOxygen: true, consciousness: 'V' },
+    { ...good, vitals: {}, onOxygen: undefined },
+    { ...good, vitals: {}, consciousness: undefined },
+    { ...good, vitals: {}, onOxygen: 'true' },
+    { ...good, vitals: {}, onOxygen: 1 },
+    { ...good, vitals: {}, onOxygen: null },
+    { ...good, vitals: {}, consciousness: 'c' },
+    { ...good, vitals: {}, consciousness: 'Alert' },
+    { ...good, consciousness: 3 },
+    { ...good, vitals: null, consciousness: 'A' },
+    { ...good, vitals: { pulse: 1 }, onOxygen: true },
+    { ...good, onOxygen: true, oxygen: true },
   ]
   it.each(cases.map((c) => [JSON.stringify(c)?.slice(0, 60) ?? String(c), c]))('agrees with the zod schema on %s', (_name, value) => {
     const zodOk = readingSchema.safeParse(value).success

@@ -17,10 +17,46 @@ describe('reading schema v1', () => {
     expect(r).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
   })
 
-  it('rejects a reading without any vital, naming the field', () => {
+  it('rejects a reading that observes nothing, naming what it must hold', () => {
     const r = validateReading({ ...good, vitals: {} })
     expect(r).toMatchObject({ ok: false, reason: 'SCHEMA' })
-    if (!r.ok) expect(r.detail).toContain('vitals: vitals must hold at least one of')
+    if (!r.ok)
+      expect(r.detail).toBe(
+        '(reading): a reading must hold at least one of vitals.heartRate, vitals.spo2, vitals.glucose, vitals.systolic, ' +
+          'vitals.diastolic, vitals.respRate, vitals.temperature, onOxygen or consciousness',
+      )
+  })
+
+  it.each<[string, Record<string, unknown>]>([
+    ['onOxygen true', { onOxygen: true }],
+    ['onOxygen false (air)', { onOxygen: false }],
+    ['consciousness C (new confusion)', { consciousness: 'C' }],
+    ['both', { onOxygen: true, consciousness: 'U' }],
+  ])('accepts a nurse observation with empty vitals and only %s', (_name, extra) => {
+    const r = validateReading({ ...good, vitals: {}, ...extra })
+    expect(r).toEqual({ ok: true, reading: { ...good, vitals: {}, ...extra } })
+  })
+
+  it('accepts every ACVPU level beside vitals, and a reading without either assessment (old readings stay valid)', () => {
+    for (const level of ['A', 'C', 'V', 'P', 'U']) {
+      const r = validateReading({ ...good, consciousness: level, onOxygen: false })
+      expect(r.ok && r.reading.consciousness).toBe(level)
+    }
+    const old = validateReading(good)
+    expect(old.ok && 'onOxygen' in old.reading).toBe(false)
+  })
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a lower-case level', { consciousness: 'a' }, 'consciousness:'],
+    ['the old AVPU word', { consciousness: 'Alert' }, 'consciousness:'],
+    ['a number', { consciousness: 1 }, 'consciousness:'],
+    ['onOxygen as a string', { onOxygen: 'true' }, 'onOxygen: '],
+    ['onOxygen as a flow number', { onOxygen: 2 }, 'onOxygen: '],
+    ['onOxygen null', { onOxygen: null }, 'onOxygen: '],
+  ])('refuses %s, naming the field', (_name, extra, field) => {
+    const r = validateReading({ ...good, ...extra })
+    expect(r).toMatchObject({ ok: false, reason: 'SCHEMA' })
+    if (!r.ok) expect(r.detail).toContain(field)
   })
 
   it('names every bad field of a reading with wrong types', () => {
