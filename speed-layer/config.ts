@@ -4,6 +4,7 @@
  * its help in `.describe()` and `.meta()` (cli/options.ts makes the flags).
  */
 import { z } from 'zod'
+import { NEWS2_PARAMETERS, type News2Parameter } from '../lib/contract/views.ts'
 
 const ms = (what: string) =>
   z.coerce
@@ -16,12 +17,101 @@ const count = (what: string, min = 1) =>
     .int({ error: `expected a whole count of ${what}` })
     .min(min, { error: `expected at least ${min} ${what}` })
 
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|min|h)?$/
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, min: 60_000, h: 3_600_000 }
+
+/** `90s`, `5m`, `1h`, `500ms` or a bare number of milliseconds, as whole milliseconds; undefined when unreadable. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text.trim())
+  if (m === null) return undefined
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] as number))
+}
+
+/**
+ * How recent each NEWS2 parameter's newest observation must be to count in the aggregate (event time, relative to the
+ * patient's newest reading; docs/CLINICAL.md, NEWS2). A parameter observed longer ago is shown as old and the score is
+ * partial. Continuous wearable values (pulse, SpO2, respiration) age in minutes; a ward cuff cycles every 15 min, so a
+ * systolic counts for two cycles; a spot temperature for an hour; the nurse's air/oxygen and ACVPU observations for 4 h
+ * (RCP 2017, Chart 4: observations at least 4-6-hourly at a score of 1-4, 12-hourly at 0).
+ */
+export const DEFAULT_NEWS2_FRESHNESS: Readonly<Record<News2Parameter, string>> = Object.freeze({
+  respRate: '5m',
+  spo2: '5m',
+  onOxygen: '4h',
+  systolic: '30m',
+  heartRate: '5m',
+  consciousness: '4h',
+  temperature: '1h',
+})
+const DEFAULT_NEWS2_FRESHNESS_TEXT = NEWS2_PARAMETERS.map((p) => `${p}=${DEFAULT_NEWS2_FRESHNESS[p]}`).join(',')
+
+/** The defaults with the entries of `respRate=5m,systolic=30m` (or of a partial record of milliseconds) over them. */
+function news2Freshness(input: string | Partial<Record<News2Parameter, number>>, ctx: z.RefinementCtx): Record<News2Parameter, number> {
+  const out = Object.fromEntries(NEWS2_PARAMETERS.map((p) => [p, parseDuration(DEFAULT_NEWS2_FRESHNESS[p]) as number])) as Record<News2Parameter, number>
+  const entries: [string, string | number | undefined][] =
+    typeof input === 'string'
+      ? input
+          .split(',')
+          .filter((e) => e.trim() !== '')
+          .map((e) => e.split('=', 2).map((x) => x.trim()) as [string, string])
+      : Object.entries(input)
+  for (const [key, raw] of entries) {
+    const param = NEWS2_PARAMETERS.find((p) => p === key)
+    const value = typeof raw === 'number' ? raw : raw === undefined ? undefined : parseDuration(raw)
+    if (param === undefined) ctx.addIssue({ code: 'custom', message: `unknown NEWS2 parameter "${key}" (expected ${NEWS2_PARAMETERS.join(', ')})` })
+    else if (value === undefined || !Number.isInteger(value) || value < 0)
+      ctx.addIssue({ code: 'custom', message: `expected a duration such as 5m, 1h or 90s for ${key}` })
+    else out[param] = value
+  }
+  return out
+}
+
 export const speedOptionsSchema = z.object({
   /**
    * How long a vital must stay NORMAL (event time) before its alert clears.
    * @defaultValue 60 000 ms: one minute of good values; a value jittering on an edge never clears and re-raises.
    */
   holdDownMs: ms('the hold-down time').default(60_000).describe('how long a vital must stay normal before its alert clears').meta({ unit: 'ms' }),
+  /**
+   * How long a vital must stay out of its NORMAL band (event time) before a WARNING alert is raised, unless the sample comes
+   * from an intermittent device (cuff, CGM, thermometer, nurse observation: cadence >= this), which alerts on the reading.
+   * Görges M, Markewitz BA, Westenskow DR, "Improving alarm performance in the medical intensive care unit using delays and
+   * clinical context", Anesth Analg 2009;108:1546-52: short delays remove most false (self-correcting) alarms.
+   * @defaultValue 60 000 ms: one minute; a single artefact sample or a brief excursion raises nothing
+   */
+  warningPersistenceMs: ms('the warning persistence')
+    .default(60_000)
+    .describe('how long a vital must stay out of its normal band before a warning is raised')
+    .meta({ unit: 'ms' }),
+  /**
+   * How long a vital must stay in a CRITICAL band before a CRITICAL alert is raised (same rule for intermittent devices).
+   * Welch J, "An evidence-based approach to reduce nuisance alarms and alarm fatigue", Biomed Instrum Technol
+   * 2011;45(s1):46-52: a 15 s SpO2 alarm delay removed most nuisance alarms without missing a true desaturation.
+   * @defaultValue 15 000 ms
+   */
+  criticalPersistenceMs: ms('the critical persistence')
+    .default(15_000)
+    .describe('how long a vital must stay in a critical band before a critical alert is raised')
+    .meta({ unit: 'ms' }),
+  /**
+   * How long a device must keep sending its no-signal value (probe off: heart rate 0, SpO2 0) before NO_SIGNAL is raised.
+   * @defaultValue 15 000 ms: as a critical value (Welch 2011); a probe repositioned within seconds raises nothing
+   */
+  noSignalPersistenceMs: ms('the no-signal persistence')
+    .default(15_000)
+    .describe('how long a device must send its no-signal value before a no-signal alert is raised')
+    .meta({ unit: 'ms' }),
+  /**
+   * Freshness window of each NEWS2 parameter (see DEFAULT_NEWS2_FRESHNESS). As a flag, `param=duration` pairs separated by
+   * commas, each over the default: `--news2-freshness systolic=1h,temperature=2h`.
+   * @defaultValue heart rate, SpO2, respiration 5 min; systolic 30 min; temperature 60 min; air/oxygen and consciousness 4 h
+   */
+  news2FreshnessMs: z
+    .union([z.string(), z.partialRecord(z.enum(NEWS2_PARAMETERS), z.number())])
+    .transform(news2Freshness)
+    .prefault(DEFAULT_NEWS2_FRESHNESS_TEXT)
+    .describe('how recent each NEWS2 parameter must be to count (param=duration,..., e.g. systolic=1h; a bare number is ms)')
+    .meta({ arg: 'param=duration,...' }),
   /**
    * A device is stale after this many of its own cadences without a reading.
    * @defaultValue 3 cadences
