@@ -141,6 +141,7 @@ export class BatchProcessor {
     stats.alertEvents += alertEvents
     this.p.commits.schedule(decoded.lastOffsets)
     for (const r of decoded.rejects) stats.rejected[r]++
+    stats.partialRejects += decoded.partialRejects
     stats.records += records
     stats.batches++
   }

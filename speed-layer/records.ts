@@ -5,6 +5,7 @@
  */
 import { encodeAlertEvent } from '../lib/contract/codecs/alerts.ts'
 import { consumerGroupOptions } from '../lib/kafka.ts'
+import type { Vital } from '../lib/contract/schema.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import type { SpeedOptions } from './config.ts'
@@ -38,12 +39,21 @@ export function alertRecord(topic: string, e: AlertEvent): OutRecord {
 /**
  * The dead letter of `m` on `topic` (docs/CONTRACT.md Topics): its bytes (cut past
  * DEAD_LETTER_MAX_BYTES), keyed by the patientId when the value passed the schema, with the
- * reject headers after the record's own.
+ * reject headers after the record's own. `fields`: the vitals refused of a record whose other
+ * fields were accepted (the `vigil-reject-fields` header).
  */
-export function deadLetterRecord(topic: string, m: SourceRecord, reason: RejectReason, detail: string, patientId: string | undefined): OutRecord {
+export function deadLetterRecord(
+  topic: string,
+  m: SourceRecord,
+  reason: RejectReason,
+  detail: string,
+  patientId: string | undefined,
+  fields?: readonly Vital[],
+): OutRecord {
   const headers = deadLetterHeaders(m.headers)
   headers.set(Buffer.from(REJECT_HEADERS.reason), Buffer.from(reason))
   headers.set(Buffer.from(REJECT_HEADERS.detail), Buffer.from(detail))
+  if (fields !== undefined && fields.length > 0) headers.set(Buffer.from(REJECT_HEADERS.fields), Buffer.from(fields.join(',')))
   headers.set(Buffer.from(REJECT_HEADERS.sourceTopic), Buffer.from(m.topic))
   headers.set(Buffer.from(REJECT_HEADERS.sourcePartition), Buffer.from(String(m.partition)))
   headers.set(Buffer.from(REJECT_HEADERS.sourceOffset), Buffer.from(String(m.offset)))

@@ -5,7 +5,7 @@
 import { murmur2 } from '@platformatic/kafka'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { staleRaised, staleThresholdMs } from './alerts.ts'
-import { serializeDevice } from './devices.ts'
+import { effectiveCadenceMs, serializeDevice, type DeviceState } from './devices.ts'
 import type { PatientRuntime } from './patients.ts'
 import type { SpeedOptions } from './config.ts'
 
@@ -25,9 +25,21 @@ export interface DeviceChange {
 }
 
 /**
- * Raises the stale-data alert of every device silent for longer than its threshold at `nowMs`
- * (wall-clock time: a silent device sends no event time) and not stale already. Marks those
- * devices stale in `patients` and returns their new state and the alert events, in cache order.
+ * A device's stale threshold: `staleCadences` of its cadence (estimated, or its kind's default
+ * before two readings were seen), never below `staleMinMs`.
+ */
+export function deviceStaleThresholdMs(d: DeviceState, opts: Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>): number {
+  return staleThresholdMs(effectiveCadenceMs(d), opts.staleCadences, opts.staleMinMs)
+}
+
+/**
+ * Raises the stale-data alert of every device whose newest reading ARRIVED longer than its
+ * threshold before `nowMs` (wall-clock time: a silent device sends no event time) and not stale
+ * already. Silence is measured on the broker's arrival timestamps, not the device's clock: a
+ * device whose clock lags never looks silent while it keeps sending, and a replay of old readings
+ * arriving now raises nothing. The alert's ts is the arrival plus the threshold, the moment it
+ * became stale. Marks those devices stale in `patients` and returns their new state and the alert
+ * events, in cache order.
  */
 export function raiseStaleDevices(
   patients: Iterable<PatientRuntime>,
@@ -39,9 +51,9 @@ export function raiseStaleDevices(
   for (const p of patients) {
     for (const [deviceId, d] of p.devices) {
       if (d.staleTs !== null) continue
-      const threshold = staleThresholdMs(d.cadenceMs, opts.staleCadences, opts.staleMinMs)
-      if (nowMs - d.ts <= threshold) continue
-      const e = staleRaised(p.patientId, deviceId, d.ts, threshold)
+      const threshold = deviceStaleThresholdMs(d, opts)
+      if (nowMs - d.arrivedAt <= threshold) continue
+      const e = staleRaised(p.patientId, deviceId, d.arrivedAt, threshold)
       d.staleTs = e.ts
       changes.push({ patientId: p.patientId, deviceId, text: serializeDevice(d) })
       events.push(e)

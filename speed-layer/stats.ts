@@ -11,7 +11,10 @@ export interface SpeedStats {
   records: number
   /** Valid readings applied to the view (not duplicates, not late). */
   applied: number
+  /** Dead letters by reason: records rejected whole, and records with refused fields (counted under their first field's reason). */
   rejected: Record<RejectReason, number>
+  /** Of those, the records whose other fields were accepted and classified. */
+  partialRejects: number
   duplicates: number
   late: number
   reordered: number
@@ -32,6 +35,7 @@ export function emptyStats(): SpeedStats {
     records: 0,
     applied: 0,
     rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,
+    partialRejects: 0,
     duplicates: 0,
     late: 0,
     reordered: 0,
@@ -59,7 +63,7 @@ export function recordsPerSecond(records: number, previous: number, elapsedMs: n
 export function statusMessage(stats: Readonly<SpeedStats>, ratePerS: number): string {
   const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0)
   return (
-    `${ratePerS.toFixed(0)} readings/s, ${describeLag(stats.lag)}, rejected ${rejected}, duplicates ${stats.duplicates}, ` +
+    `${ratePerS.toFixed(0)} readings/s, ${describeLag(stats.lag)}, rejected ${rejected} (${stats.partialRejects} in part), duplicates ${stats.duplicates}, ` +
     `late ${stats.late}, alerts ${stats.alertEvents}, batches ${stats.batches}`
   )
 }

@@ -1,17 +1,20 @@
 /**
- * Validation at the speed layer's boundary: schema v1 (lib/contract/schema.ts) and then physiological
- * plausibility. A reading that fails is not classified: it goes to `vitals.rejected` with one of
- * the reason codes below and is counted by reason (docs/CONTRACT.md, Classification).
+ * Validation at the speed layer's boundary: schema v1 (lib/contract/schema.ts), the record's key
+ * and timestamp, then physiological plausibility one field at a time. A record that fails a
+ * record-level check, or has no field left to use, is not classified: it goes to `vitals.rejected`
+ * with one of the reason codes below. A record with some fields refused is classified on the rest
+ * and also dead-lettered once, naming the refused fields. Both are counted by reason
+ * (docs/CONTRACT.md, Classification; docs/CLINICAL.md, Validation, one field at a time).
  */
-import { validateReading, type Reading, type Vital } from '../lib/contract/schema.ts'
+import { validateReading, VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
 /**
  * - MALFORMED_JSON: not JSON (or an empty record)
  * - SCHEMA: JSON but not schema v1
- * - OUT_OF_RANGE: a vital outside PLAUSIBLE_RANGES
- * - INCONSISTENT: vitals that contradict each other (diastolic >= systolic)
+ * - OUT_OF_RANGE: a vital outside PLAUSIBLE_RANGES (that field refused; the record whole when nothing else is left)
+ * - INCONSISTENT: a diastolic not below the systolic (the diastolic refused; the record whole when nothing else is left)
  * - KEY_MISMATCH: the record key is missing or is not the reading's patientId, so it may sit in another patient's partition
  * - FUTURE_TS: event time further ahead of the broker's timestamp than the allowed clock skew
  */
@@ -20,12 +23,12 @@ export type RejectReason = (typeof REJECT_REASONS)[number]
 /**
  * Physiologically possible values, inclusive, per vital and unit. Outside them a value is a
  * sensor or unit error, not a patient state. The bounds are deliberately wide: extreme but real
- * values (asystole's 0 bpm, a hyperosmolar glucose of 1 500 mg/dL, a 13.7 °C accidental
+ * values (a hyperosmolar glucose of 1 500 mg/dL, a 13.7 °C accidental
  * hypothermia) are classified, not rejected. Each limit's source: docs/CONTRACT.md, Classification.
  */
 export const PLAUSIBLE_RANGES: Readonly<Record<Vital, { min: number; max: number; unit: string }>> = Object.freeze({
   /**
-   * 0 (asystole) to 300 bpm. Stated reason: adult tachyarrhythmias reach about 300 bpm (atrial
+   * 0 to 300 bpm; 0 is a no-signal value (NO_SIGNAL_VALUES), not classified. Stated reason for 300: adult tachyarrhythmias reach about 300 bpm (atrial
    * flutter with 1:1 conduction, pre-excited atrial fibrillation); isolated case reports above
    * that exist, but a monitor value over 300 is far more often an artefact (QRS and T counted
    * twice, motion). 300 is deep in CRITICAL_HIGH (>= 131), so nothing clinical is lost. Kept.
@@ -67,7 +70,31 @@ export const PLAUSIBLE_RANGES: Readonly<Record<Vital, { min: number; max: number
   temperature: { min: 10, max: 47, unit: '°C' },
 })
 
-export type ValidationResult = { ok: true; reading: Reading } | { ok: false; reason: RejectReason; detail: string; patientId?: string }
+/** Why one field of a reading was refused while the rest of it was kept. */
+export interface FieldReject {
+  vital: Vital
+  reason: 'OUT_OF_RANGE' | 'INCONSISTENT'
+  detail: string
+}
+
+/**
+ * A record's verdict. Accepted: `reading` is a copy of the reading holding only its accepted vitals
+ * (field-rejected and no-signal fields removed, onOxygen and consciousness kept); `fieldRejects`
+ * the refused fields (the record is also dead-lettered once, decode.ts), `noSignal` its no-signal
+ * fields. Rejected whole: bad JSON, schema, key or timestamp, or no field left to use.
+ */
+export type ValidationResult =
+  | { ok: true; reading: Reading; fieldRejects: FieldReject[]; noSignal: Vital[] }
+  | { ok: false; reason: RejectReason; detail: string; patientId?: string }
+
+/**
+ * Values that mean "no signal", not a measurement: pulse oximeters and wearables report 0 when the
+ * probe is off or perfusion is lost (a pulse oximeter finds no pulsatile signal). Vigil's heart
+ * rate is pulse-derived, so a 0 is a lost signal, not asystole: detecting asystole is the bedside
+ * ECG monitor's own alarm, out of Vigil's scope (docs/CLINICAL.md). Such a field is neither
+ * classified nor dead-lettered; the device gets a NO_SIGNAL condition instead.
+ */
+export const NO_SIGNAL_VALUES: Readonly<Partial<Record<Vital, number>>> = Object.freeze({ heartRate: 0, spo2: 0 })
 
 export interface RecordFacts {
   /** The record's key as text, if any. */
@@ -76,7 +103,7 @@ export interface RecordFacts {
   brokerTs: number
 }
 
-/** Schema, then plausibility, then the record-level checks. */
+/** JSON, schema, key, timestamp; then each field on its own (checkFields). */
 export function validateRecord(value: Buffer | undefined, facts: RecordFacts, maxClockSkewMs: number): ValidationResult {
   if (value === undefined || value.length === 0) return { ok: false, reason: 'MALFORMED_JSON', detail: 'empty record value' }
   let json: unknown
@@ -90,30 +117,77 @@ export function validateRecord(value: Buffer | undefined, facts: RecordFacts, ma
   // zod quotes unknown keys as they were sent.
   if (!parsed.ok) return { ...parsed, detail: printable(parsed.detail, 1000) }
   const r = parsed.reading
-  const plausible = checkPlausible(r)
-  if (plausible !== undefined) return { ...plausible, patientId: r.patientId }
+  const recordProblem = checkRecord(r, facts, maxClockSkewMs)
+  if (recordProblem !== undefined) return { ...recordProblem, patientId: r.patientId }
+  const fields = checkFields(r)
+  if (isEmpty(fields.reading) && fields.noSignal.length === 0) {
+    // Nothing left to use: the record is rejected whole, with every field's problem.
+    const first = fields.fieldRejects[0] as FieldReject
+    return { ok: false, reason: first.reason, detail: describeFieldRejects(fields.fieldRejects), patientId: r.patientId }
+  }
+  return { ok: true, ...fields }
+}
+
+/** The record-level checks of a schema-valid reading: its key, then its event time against the broker's. */
+function checkRecord(r: Reading, facts: RecordFacts, maxClockSkewMs: number): { ok: false; reason: RejectReason; detail: string } | undefined {
   // A record without a key lands on whatever partition its producer picked, where another
   // instance may own the patient: its order with the patient's other readings is lost.
   if (facts.key === undefined || facts.key === '') {
-    return { ok: false, reason: 'KEY_MISMATCH', detail: `the record has no key: key it by its patientId "${r.patientId}"`, patientId: r.patientId }
+    return { ok: false, reason: 'KEY_MISMATCH', detail: `the record has no key: key it by its patientId "${r.patientId}"` }
   }
   if (facts.key !== r.patientId) {
-    return {
-      ok: false,
-      reason: 'KEY_MISMATCH',
-      detail: `record key "${printable(facts.key, 100)}" is not the patientId "${r.patientId}"`,
-      patientId: r.patientId,
-    }
+    return { ok: false, reason: 'KEY_MISMATCH', detail: `record key "${printable(facts.key, 100)}" is not the patientId "${r.patientId}"` }
   }
   if (r.ts > facts.brokerTs + maxClockSkewMs) {
-    return {
-      ok: false,
-      reason: 'FUTURE_TS',
-      detail: `ts ${r.ts} is ${r.ts - facts.brokerTs} ms ahead of the broker (allowed ${maxClockSkewMs} ms)`,
-      patientId: r.patientId,
-    }
+    return { ok: false, reason: 'FUTURE_TS', detail: `ts ${r.ts} is ${r.ts - facts.brokerTs} ms ahead of the broker (allowed ${maxClockSkewMs} ms)` }
   }
-  return { ok: true, reading: r }
+  return undefined
+}
+
+/** Whether an accepted reading holds nothing: no vital, no onOxygen, no consciousness. */
+function isEmpty(r: Reading): boolean {
+  return VITALS.every((v) => r.vitals[v] === undefined) && r.onOxygen === undefined && r.consciousness === undefined
+}
+
+/** Every field problem of a record, for a dead letter's detail. */
+export function describeFieldRejects(rejects: readonly FieldReject[]): string {
+  return rejects.map((f) => f.detail).join('; ')
+}
+
+/**
+ * Each vital of a schema-valid reading on its own, in VITALS order: a no-signal value
+ * (NO_SIGNAL_VALUES) goes to `noSignal`; a value outside PLAUSIBLE_RANGES is refused OUT_OF_RANGE;
+ * a diastolic not below a plausible systolic is refused INCONSISTENT and the systolic kept (the
+ * systolic is the NEWS2 parameter and a low one the danger; oscillometric cuffs measure the mean
+ * pressure and derive the diastolic least reliably: Alpert BS, Quinn D, Gallick D, "Oscillometric
+ * blood pressure: a review for clinicians", J Am Soc Hypertens 2014;8:930-938). `reading` is a copy
+ * holding the rest; the parsed reading is untouched.
+ */
+export function checkFields(r: Reading): { reading: Reading; fieldRejects: FieldReject[]; noSignal: Vital[] } {
+  const fieldRejects: FieldReject[] = []
+  const noSignal: Vital[] = []
+  const vitals: Partial<Record<Vital, number>> = {}
+  for (const vital of VITALS) {
+    const value = r.vitals[vital]
+    if (value === undefined) continue
+    if (NO_SIGNAL_VALUES[vital] === value) {
+      noSignal.push(vital)
+      continue
+    }
+    const range = PLAUSIBLE_RANGES[vital]
+    if (value < range.min || value > range.max) {
+      fieldRejects.push({ vital, reason: 'OUT_OF_RANGE', detail: `${vital} ${value} ${range.unit} is outside ${range.min}-${range.max}` })
+      continue
+    }
+    vitals[vital] = value
+  }
+  const { systolic, diastolic } = vitals
+  if (systolic !== undefined && diastolic !== undefined && diastolic >= systolic) {
+    delete vitals.diastolic
+    fieldRejects.push({ vital: 'diastolic', reason: 'INCONSISTENT', detail: `diastolic ${diastolic} mmHg is not below systolic ${systolic} mmHg` })
+  }
+  const untouched = fieldRejects.length === 0 && noSignal.length === 0
+  return { reading: untouched ? r : { ...r, vitals }, fieldRejects, noSignal }
 }
 
 /**
@@ -124,22 +198,6 @@ export function printable(text: string, max: number): string {
   const cut = text.length > max ? text.slice(0, max) : text
   const escaped = cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
   return text.length > max ? `${escaped}... (${text.length} characters)` : escaped
-}
-
-/** The first implausible vital of a schema-valid reading, or undefined when all are plausible. */
-export function checkPlausible(r: Reading): { ok: false; reason: RejectReason; detail: string } | undefined {
-  const bad: string[] = []
-  for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
-    if (value === undefined) continue
-    const range = PLAUSIBLE_RANGES[vital]
-    if (value < range.min || value > range.max) bad.push(`${vital} ${value} ${range.unit} is outside ${range.min}-${range.max}`)
-  }
-  if (bad.length > 0) return { ok: false, reason: 'OUT_OF_RANGE', detail: bad.join('; ') }
-  const { systolic, diastolic } = r.vitals
-  if (systolic !== undefined && diastolic !== undefined && diastolic >= systolic) {
-    return { ok: false, reason: 'INCONSISTENT', detail: `diastolic ${diastolic} mmHg is not below systolic ${systolic} mmHg` }
-  }
-  return undefined
 }
 
 /**

@@ -47,6 +47,11 @@ export const REJECT_HEADERS = {
   sourceTopic: 'vigil-source-topic',
   sourcePartition: 'vigil-source-partition',
   sourceOffset: 'vigil-source-offset',
+  /**
+   * Set only on a record whose other fields were accepted and classified: its refused vitals,
+   * comma-separated (e.g. `temperature` or `diastolic`); the reason is the first one's.
+   */
+  fields: 'vigil-reject-fields',
   /** Set only when the value was cut to the dead letter's size bound: the size of the whole record's value. */
   originalBytes: 'vigil-original-bytes',
 } as const
