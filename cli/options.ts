@@ -52,7 +52,8 @@ export function fieldInfo(field: z.ZodType): FieldInfo {
     // An outer wrapper's meta wins over an inner one's.
     info.meta = { ...((s.meta() ?? {}) as FlagMeta), ...info.meta }
     const def = defOf(s)
-    if (def.type === 'default' && !info.hasDefault) {
+    // A prefault is a default given as input (parsed through the field like a typed value): the help shows it as typed.
+    if ((def.type === 'default' || def.type === 'prefault') && !info.hasDefault) {
       info.hasDefault = true
       info.defaultValue = def.defaultValue
     }

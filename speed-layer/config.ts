@@ -110,7 +110,7 @@ export const speedOptionsSchema = z.object({
     .union([z.string(), z.partialRecord(z.enum(NEWS2_PARAMETERS), z.number())])
     .transform(news2Freshness)
     .prefault(DEFAULT_NEWS2_FRESHNESS_TEXT)
-    .describe('how recent each NEWS2 parameter must be to count (param=duration,..., e.g. systolic=1h; a bare number is ms)')
+    .describe("how recent each NEWS2 parameter's value must be to count, e.g. systolic=1h,temperature=2h (units ms, s, m, h; a bare number is ms)")
     .meta({ arg: 'param=duration,...' }),
   /**
    * A device is stale after this many of its own cadences without a reading.

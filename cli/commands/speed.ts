@@ -7,6 +7,10 @@ import { schemaFlags } from '../options.ts'
 /** The speed layer's flags; the other knobs of its schema have no flag. */
 export const SPEED_FLAGS = schemaFlags(speedOptionsSchema, [
   'holdDownMs',
+  'warningPersistenceMs',
+  'criticalPersistenceMs',
+  'noSignalPersistenceMs',
+  'news2FreshnessMs',
   'outOfOrderToleranceMs',
   'staleMinMs',
   'seriesWindowMs',
