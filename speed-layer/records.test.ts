@@ -48,6 +48,13 @@ describe('records the speed layer produces', () => {
     })
   })
 
+  it('a dead letter of a record with refused fields names them in vigil-reject-fields; a whole reject has no such header', () => {
+    const m = deadLetterRecord('vitals.rejected', source(Buffer.from('{}')), 'OUT_OF_RANGE', 'x', 'p-9', ['spo2', 'diastolic'])
+    expect(headers(m)[REJECT_HEADERS.fields]).toBe('spo2,diastolic')
+    expect(headers(deadLetterRecord('vitals.rejected', source(Buffer.from('{}')), 'SCHEMA', 'x', 'p-9'))[REJECT_HEADERS.fields]).toBeUndefined()
+    expect(headers(deadLetterRecord('vitals.rejected', source(Buffer.from('{}')), 'SCHEMA', 'x', 'p-9', []))[REJECT_HEADERS.fields]).toBeUndefined()
+  })
+
   it("a dead letter of a value over the bound is cut, says its original size, and keeps the record's key without a patient", () => {
     const m = deadLetterRecord('vitals.rejected', source(Buffer.alloc(DEAD_LETTER_MAX_BYTES + 10, 0x61)), 'MALFORMED_JSON', 'x', undefined)
     expect(m.key?.toString()).toBe('raw-key')

@@ -1,20 +1,19 @@
 import { describe, expect, it } from 'vitest'
-import { DEDUP_WINDOW, isDuplicate, markSeen, parseDevice, serializeDevice, type DeviceState } from './devices.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import {
   DEAD_LETTER_MAX_BYTES,
   DEAD_LETTER_MAX_HEADER_BYTES,
+  NO_SIGNAL_VALUES,
   PLAUSIBLE_RANGES,
+  checkFields,
   deadLetterHeaders,
   deadLetterPayload,
   printable,
   produceChunks,
   validateRecord,
 } from './validate.ts'
-import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import { VITALS, type Reading } from '../lib/contract/schema.ts'
-import { DEFAULT_BANDS, classifyVital, type Status } from '../lib/bands.ts'
-import { news2 } from './news2.ts'
+import { classifyVital, type Status } from '../lib/bands.ts'
 
 const base = { v: 1, patientId: 'p-1', deviceId: 'd-1', ts: 1_000_000, seq: 1 }
 const facts = { key: 'p-1', brokerTs: 1_000_000 }
@@ -34,9 +33,8 @@ describe('validation', () => {
     ['glucose 9 mg/dL', { ...base, vitals: { glucose: 9 } }, 'OUT_OF_RANGE'],
     ['respiratory rate 81', { ...base, vitals: { respRate: 81 } }, 'OUT_OF_RANGE'],
     ['systolic 301', { ...base, vitals: { systolic: 301 } }, 'OUT_OF_RANGE'],
-    ['diastolic equal to systolic', { ...base, vitals: { systolic: 90, diastolic: 90 } }, 'INCONSISTENT'],
-    ['diastolic above systolic', { ...base, vitals: { systolic: 90, diastolic: 100 } }, 'INCONSISTENT'],
-  ])('rejects %s with %s', (_name, value, reason) => {
+    ['heart rate 400 and SpO2 101', { ...base, vitals: { heartRate: 400, spo2: 101 } }, 'OUT_OF_RANGE'],
+  ])('rejects %s (nothing else in the record) with %s', (_name, value, reason) => {
     const r = check(value)
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r.reason).toBe(reason)
@@ -71,19 +69,17 @@ describe('validation', () => {
     expect(printable('x'.repeat(10), 4)).toBe('xxxx... (10 characters)')
   })
 
-  it.each<[number, Status, number]>([
-    [10, 'CRITICAL_LOW', 3],
-    [13.7, 'CRITICAL_LOW', 3],
-    [22, 'CRITICAL_LOW', 3],
-    [41.4, 'WARNING', 2],
-    [41.5, 'CRITICAL_HIGH', 2],
-    [47, 'CRITICAL_HIGH', 2],
-  ])('accepts a temperature of %d °C and classifies it %s with NEWS2 score %d, never dead-lettered', (temperature, status, score) => {
+  it.each<[number, Status]>([
+    [10, 'CRITICAL_LOW'],
+    [13.7, 'CRITICAL_LOW'],
+    [22, 'CRITICAL_LOW'],
+    [41.4, 'WARNING'],
+    [41.5, 'CRITICAL_HIGH'],
+    [47, 'CRITICAL_HIGH'],
+  ])('accepts a temperature of %d °C and classifies it %s, never dead-lettered', (temperature, status) => {
     const r = check({ ...base, vitals: { temperature } })
-    expect(r.ok).toBe(true)
-    if (!r.ok) return
+    expect(r).toMatchObject({ ok: true, reading: { vitals: { temperature } }, fieldRejects: [], noSignal: [] })
     expect(classifyVital('temperature', temperature)).toBe(status)
-    expect(news2(r.reading.vitals, DEFAULT_BANDS).score).toBe(score)
   })
 
   it.each(VITALS)('accepts %s at both ends of its plausible range', (vital) => {
@@ -93,35 +89,95 @@ describe('validation', () => {
   })
 })
 
-describe('duplicate detection', () => {
-  it('sees a repeated seq as a duplicate, and a gap filled later as new', () => {
-    let d: DeviceState | undefined
-    for (const seq of [1, 2, 5]) {
-      expect(isDuplicate(d, seq)).toBe(false)
-      d = markSeen(d, seq, seq * 1000)
-    }
-    expect(isDuplicate(d, 5)).toBe(true)
-    expect(isDuplicate(d, 2)).toBe(true)
-    expect(isDuplicate(d, 3)).toBe(false)
-    d = markSeen(d, 3, 3000)
-    expect(isDuplicate(d, 3)).toBe(true)
-    expect(isDuplicate(d, 4)).toBe(false)
-    d = markSeen(d, 5 + DEDUP_WINDOW, 99_000)
-    expect(isDuplicate(d, 5)).toBe(true)
-    expect(isDuplicate(d, 4)).toBe(true) // beyond the window: only a replay can be that old
-    expect(parseDevice(serializeDevice(d))).toEqual(d)
+describe('validation, one field at a time', () => {
+  it.each<[string, number]>([
+    ['equal to', 90],
+    ['above', 100],
+  ])('refuses a diastolic %s the systolic as INCONSISTENT, on its own', (_name, diastolic) => {
+    expect(check({ ...base, vitals: { systolic: 90, diastolic } })).toMatchObject({ ok: true, fieldRejects: [{ vital: 'diastolic', reason: 'INCONSISTENT' }] })
   })
 
-  it('leaves the state unchanged when a batch is applied twice', () => {
-    const p = emptyPatient('p-1')
-    const readings: Reading[] = Array.from({ length: 10 }, (_, i) => ({ ...base, v: 1, seq: i, ts: 1_000_000 + i * 1000, vitals: { heartRate: 60 + i * 10 } }))
-    const opts = { holdDownMs: 60_000, outOfOrderToleranceMs: 5_000 }
-    const first = applyReadings(p, readings, opts)
-    const state = JSON.stringify(patientState(p))
-    const again = applyReadings(p, readings, opts)
-    expect(first.entries).toHaveLength(10)
-    expect(again).toMatchObject({ entries: [], events: [], duplicates: 10 })
-    expect(JSON.stringify(patientState(p))).toBe(state)
+  it('keeps the heart rate and SpO2 of a reading whose temperature is implausible, refusing only the temperature', () => {
+    const r = check({ ...base, vitals: { heartRate: 140, spo2: 82, temperature: 98.6 } })
+    expect(r).toEqual({
+      ok: true,
+      reading: { ...base, vitals: { heartRate: 140, spo2: 82 } },
+      fieldRejects: [{ vital: 'temperature', reason: 'OUT_OF_RANGE', detail: 'temperature 98.6 °C is outside 10-47' }],
+      noSignal: [],
+    })
+  })
+
+  it('keeps a temperature of 22 °C beside the other vitals: hypothermia, classified, not refused', () => {
+    const r = check({ ...base, vitals: { heartRate: 140, spo2: 82, temperature: 22 } })
+    expect(r).toMatchObject({ ok: true, reading: { vitals: { heartRate: 140, spo2: 82, temperature: 22 } }, fieldRejects: [] })
+  })
+
+  it('refuses a diastolic not below the systolic and keeps the systolic', () => {
+    const r = check({ ...base, vitals: { systolic: 70, diastolic: 72 } })
+    expect(r).toEqual({
+      ok: true,
+      reading: { ...base, vitals: { systolic: 70 } },
+      fieldRejects: [{ vital: 'diastolic', reason: 'INCONSISTENT', detail: 'diastolic 72 mmHg is not below systolic 70 mmHg' }],
+      noSignal: [],
+    })
+  })
+
+  it('puts a heart rate and SpO2 of 0 aside as no signal, neither classified nor refused', () => {
+    expect(NO_SIGNAL_VALUES).toEqual({ heartRate: 0, spo2: 0 })
+    const r = check({ ...base, vitals: { heartRate: 0, spo2: 0 } })
+    expect(r).toEqual({ ok: true, reading: { ...base, vitals: {} }, fieldRejects: [], noSignal: ['heartRate', 'spo2'] })
+    expect(check({ ...base, vitals: { heartRate: 0, spo2: 97 } })).toMatchObject({ ok: true, reading: { vitals: { spo2: 97 } }, noSignal: ['heartRate'] })
+  })
+
+  it('keeps a respiratory rate of 0 (apnoea) as a measurement: only heart rate and SpO2 have a no-signal value', () => {
+    expect(check({ ...base, vitals: { respRate: 0 } })).toMatchObject({ ok: true, reading: { vitals: { respRate: 0 } }, noSignal: [] })
+  })
+
+  it('keeps a no-signal field, an oxygen or a consciousness beside a refused field, so the record is not rejected whole', () => {
+    expect(check({ ...base, vitals: { heartRate: 0, temperature: 5 } })).toMatchObject({
+      ok: true,
+      reading: { vitals: {} },
+      fieldRejects: [{ vital: 'temperature' }],
+      noSignal: ['heartRate'],
+    })
+    expect(check({ ...base, vitals: { temperature: 5 }, consciousness: 'C', onOxygen: true })).toMatchObject({
+      ok: true,
+      reading: { vitals: {}, consciousness: 'C', onOxygen: true },
+      fieldRejects: [{ vital: 'temperature', reason: 'OUT_OF_RANGE' }],
+    })
+  })
+
+  it('rejects a record whole when no field is left, with its first reason and every problem', () => {
+    expect(check({ ...base, vitals: { heartRate: 400, spo2: 101 } })).toEqual({
+      ok: false,
+      reason: 'OUT_OF_RANGE',
+      detail: 'heartRate 400 bpm is outside 0-300; spo2 101 % is outside 0-100',
+      patientId: 'p-1',
+    })
+    expect(check({ ...base, vitals: { systolic: 350, diastolic: 250 } })).toMatchObject({ ok: false, reason: 'OUT_OF_RANGE' })
+  })
+
+  it('judges a diastolic on its own range when the systolic is refused', () => {
+    expect(check({ ...base, vitals: { systolic: 350, diastolic: 80 } })).toMatchObject({
+      ok: true,
+      reading: { vitals: { diastolic: 80 } },
+      fieldRejects: [{ vital: 'systolic', reason: 'OUT_OF_RANGE' }],
+    })
+  })
+
+  it('checks the key and the timestamp before the fields', () => {
+    const bad = { ...base, vitals: { heartRate: 400 } }
+    expect(check(bad, { key: 'p-2', brokerTs: 1_000_000 })).toMatchObject({ ok: false, reason: 'KEY_MISMATCH' })
+    expect(check({ ...bad, ts: 1_000_000 + 3_600_000 })).toMatchObject({ ok: false, reason: 'FUTURE_TS' })
+  })
+
+  it('leaves the parsed reading untouched and returns it as it is when every field is accepted', () => {
+    const r: Reading = { ...base, v: 1, vitals: { heartRate: 0, systolic: 90, diastolic: 95 } }
+    const out = checkFields(r)
+    expect(r.vitals).toEqual({ heartRate: 0, systolic: 90, diastolic: 95 })
+    expect(out.reading.vitals).toEqual({ systolic: 90 })
+    const clean: Reading = { ...base, v: 1, vitals: { heartRate: 70 } }
+    expect(checkFields(clean).reading).toBe(clean)
   })
 })
 
