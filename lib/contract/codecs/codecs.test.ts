@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import type { AlertEvent, BatchMeta, DailyStatsRow, OpenAlertState, PatientState, SeriesEntry, Update } from '../views.ts'
 import { UPDATE_TYPES } from '../views.ts'
-import { decodeLatest, decodeLatestTs, decodeLatestVitals, encodeLatest, vitalFields } from './latest.ts'
+import {
+  decodeGlucoseRecent,
+  decodeLatest,
+  decodeLatestTs,
+  decodeLatestVitals,
+  decodeNews2,
+  encodeGlucoseRecent,
+  encodeLatest,
+  type GlucosePoint,
+  vitalFields,
+} from './latest.ts'
 import { decodeSeriesEntries, encodeSeriesEntry, seriesMember } from './series.ts'
 import { encodeAlertUpdate, encodeReadingsUpdate, encodeUpdate, decodeUpdate } from './updates.ts'
 import { alertEntry, decodeAck, encodeAlertEvent, decodeAlertEntry, decodeAlertState, encodeAck, encodeAlertState } from './alerts.ts'
@@ -14,12 +24,47 @@ const patient: PatientState = {
   patientId: 'p-0001',
   ts: T,
   status: 'CRITICAL_HIGH',
-  news2: { score: 7, risk: 'high' },
+  news2: {
+    score: 7,
+    risk: 'high',
+    complete: false,
+    counted: ['spo2', 'onOxygen', 'heartRate', 'consciousness', 'temperature'],
+    scores: { spo2: 2, onOxygen: 2, heartRate: 3, consciousness: 0, temperature: 0 },
+    missing: ['respRate', 'systolic'],
+    old: ['systolic'],
+    scale: 2,
+  },
   vitals: {
     heartRate: { value: 131, status: 'CRITICAL_HIGH', ts: T },
-    spo2: { value: 93.5, status: 'WARNING', ts: T - 4_000 },
+    spo2: { value: 95.5, status: 'NORMAL', ts: T - 4_000 },
     temperature: { value: 36.8, status: 'NORMAL', ts: T - 60_000 },
+    systolic: { value: 88, status: 'CRITICAL_LOW', ts: T - 6 * 3_600_000 },
+    glucose: { value: 80, status: 'NORMAL', ts: T - 1_000 },
   },
+  onOxygen: { value: true, ts: T - 3_600_000 },
+  consciousness: { value: 'A', ts: T - 7_200_000 },
+  glucoseTrend: { rate: -2.25, arrow: '↓', ts: T - 1_000 },
+}
+
+/** The patient-wide fields of `patient`, as write-batch.lua writes them. */
+const PATIENT_FIELDS = {
+  status: 'CRITICAL_HIGH',
+  ts: '1763805600123',
+  news2: '7',
+  news2Risk: 'high',
+  news2Complete: '0',
+  news2Counted: 'spo2,onOxygen,heartRate,consciousness,temperature',
+  news2Missing: 'respRate,systolic',
+  news2Old: 'systolic',
+  news2Scale: '2',
+  news2Scores: '{"spo2":2,"onOxygen":2,"heartRate":3,"consciousness":0,"temperature":0}',
+  onOxygen: '1',
+  'onOxygen:ts': '1763802000123',
+  consciousness: 'A',
+  'consciousness:ts': '1763798400123',
+  'glucoseTrend:rate': '-2.25',
+  'glucoseTrend:arrow': '↓',
+  'glucoseTrend:ts': '1763805599123',
 }
 
 const entry: SeriesEntry = { ts: T, deviceId: 'wrist-0001', seq: 42, vitals: { heartRate: 131, spo2: 93.5 }, status: 'CRITICAL_HIGH' }
@@ -71,26 +116,49 @@ function row(patientId: string, vital: DailyStatsRow['vital'], mean: number): Da
 }
 
 describe('the latest hash codec', () => {
-  it('decodes what it encodes to the same patient state', () => {
+  it('decodes what it encodes to the same patient state (NEWS2 state, oxygen, consciousness, trend)', () => {
     expect(decodeLatest('p-0001', encodeLatest(patient))).toEqual(patient)
+  })
+
+  it('round-trips a complete NEWS2 and a patient with no assessments and no trend', () => {
+    const plain: PatientState = {
+      patientId: 'p-0002',
+      ts: T,
+      status: 'NORMAL',
+      news2: {
+        score: 0,
+        risk: 'low',
+        complete: true,
+        counted: ['respRate', 'spo2', 'onOxygen', 'systolic', 'heartRate', 'consciousness', 'temperature'],
+        scores: { respRate: 0, spo2: 0, onOxygen: 0, systolic: 0, heartRate: 0, consciousness: 0, temperature: 0 },
+        missing: [],
+        old: [],
+        scale: 1,
+      },
+      vitals: { heartRate: { value: 72, status: 'NORMAL', ts: T } },
+    }
+    expect(decodeLatest('p-0002', encodeLatest(plain))).toEqual(plain)
   })
 
   it('decodes the flat hash write-batch.lua writes, field by field as docs/CONTRACT.md, Redis names them', () => {
     // Written out literally: a change of a field name or format in the codec fails here.
     const hash = {
-      status: 'CRITICAL_HIGH',
-      news2: '7',
-      news2Risk: 'high',
-      ts: '1763805600123',
+      ...PATIENT_FIELDS,
       heartRate: '131',
       'heartRate:status': 'CRITICAL_HIGH',
       'heartRate:ts': '1763805600123',
-      spo2: '93.5',
-      'spo2:status': 'WARNING',
+      spo2: '95.5',
+      'spo2:status': 'NORMAL',
       'spo2:ts': '1763805596123',
       temperature: '36.8',
       'temperature:status': 'NORMAL',
       'temperature:ts': '1763805540123',
+      systolic: '88',
+      'systolic:status': 'CRITICAL_LOW',
+      'systolic:ts': '1763784000123',
+      glucose: '80',
+      'glucose:status': 'NORMAL',
+      'glucose:ts': '1763805599123',
     }
     expect(encodeLatest(patient)).toEqual(hash)
     expect(decodeLatest('p-0001', hash)).toEqual(patient)
@@ -98,14 +166,50 @@ describe('the latest hash codec', () => {
 
   it("encodes only the given vitals' fields, and always the patient-wide ones", () => {
     expect(encodeLatest(patient, new Set(['spo2']))).toEqual({
-      status: 'CRITICAL_HIGH',
-      news2: '7',
-      news2Risk: 'high',
-      ts: String(T),
-      spo2: '93.5',
-      'spo2:status': 'WARNING',
+      ...PATIENT_FIELDS,
+      spo2: '95.5',
+      'spo2:status': 'NORMAL',
       'spo2:ts': String(T - 4_000),
     })
+  })
+
+  it('writes an absent trend, oxygen or consciousness and a null risk as empty fields (overwriting older values) that decode as absent', () => {
+    const { onOxygen: _o, consciousness: _c, glucoseTrend: _g, ...bare } = patient
+    const partial: PatientState = { ...bare, news2: { ...patient.news2, score: 2, risk: null, scores: { spo2: 2 }, counted: ['spo2'] } }
+    const h = encodeLatest(partial)
+    expect(h).toMatchObject({
+      news2Risk: '',
+      onOxygen: '',
+      'onOxygen:ts': '',
+      consciousness: '',
+      'consciousness:ts': '',
+      'glucoseTrend:rate': '',
+      'glucoseTrend:arrow': '',
+      'glucoseTrend:ts': '',
+    })
+    // Written over an older hash (HSET), the empty fields replace the old values.
+    const decoded = decodeLatest('p-0001', { ...encodeLatest(patient), ...h })
+    expect(decoded).toEqual({ ...partial, news2: { ...partial.news2, missing: ['respRate', 'systolic'] } })
+    expect(decoded?.news2.risk).toBeNull()
+  })
+
+  it('decodes a hash written before the honest NEWS2 (no news2Complete) as partial with risk null, whatever its old risk', () => {
+    const old = { status: 'WARNING', news2: '3', news2Risk: 'low', ts: '1763805600123', heartRate: '115', 'heartRate:status': 'WARNING' }
+    const state = decodeLatest('p-old', old)
+    expect(state?.news2).toEqual({
+      score: 3,
+      risk: null,
+      complete: false,
+      counted: [],
+      scores: {},
+      missing: ['respRate', 'spo2', 'onOxygen', 'systolic', 'heartRate', 'consciousness', 'temperature'],
+      old: [],
+      scale: 1,
+    })
+    expect(decodeLatest('p-old', { ...old, news2Risk: 'high', news2: '9' })?.news2).toMatchObject({ score: 9, risk: null, complete: false })
+    expect(state?.onOxygen).toBeUndefined()
+    expect(state?.consciousness).toBeUndefined()
+    expect(state?.glucoseTrend).toBeUndefined()
   })
 
   it('reads an empty hash as an unknown patient', () => {
@@ -114,17 +218,65 @@ describe('the latest hash codec', () => {
     expect(decodeLatestVitals({}, T)).toEqual({})
   })
 
-  it('reads an unknown status as NORMAL, an unknown risk as low, a missing vital time as the fallback, and skips an unreadable value', () => {
+  it('reads an unknown status as NORMAL, an unknown risk as none, a missing vital time as the fallback, and skips an unreadable value', () => {
     const f = vitalFields('glucose')
     const hash = { ts: '100', status: 'PURPLE', news2Risk: 'extreme', [f.value]: '104', [f.status]: 'ODD', heartRate: 'abc', 'heartRate:status': 'WARNING' }
-    expect(decodeLatest('p-2', hash)).toEqual({
+    expect(decodeLatest('p-2', hash)).toMatchObject({
       patientId: 'p-2',
       ts: 100,
       status: 'NORMAL',
-      news2: { score: 0, risk: 'low' },
+      news2: { score: 0, risk: null, complete: false },
       vitals: { glucose: { value: 104, status: 'NORMAL', ts: 100 } },
     })
     expect(decodeLatestVitals(hash, 7)).toEqual({ glucose: { value: 104, status: 'NORMAL', ts: 7 } })
+  })
+
+  it('drops unknown NEWS2 parameters and scores outside 0-3, keeps old a subset of missing, and reads unknown assessments as absent', () => {
+    const hash = {
+      ...PATIENT_FIELDS,
+      news2Counted: 'spo2,pulse,heartRate',
+      news2Scores: '{"spo2":2,"heartRate":7,"pulse":1}',
+      news2Missing: 'respRate',
+      news2Old: 'respRate,systolic',
+      news2Risk: 'extreme',
+      news2Scale: '3',
+      onOxygen: 'yes',
+      consciousness: 'Q',
+      'glucoseTrend:arrow': '?',
+    }
+    const state = decodeLatest('p-3', hash)
+    expect(state?.news2).toEqual({
+      score: 7,
+      risk: null,
+      complete: false,
+      counted: ['spo2', 'heartRate'],
+      scores: { spo2: 2 },
+      missing: ['respRate'],
+      old: ['respRate'],
+      scale: 1,
+    })
+    expect(decodeNews2({ ...hash, news2Scores: 'not json' }).scores).toEqual({})
+    expect(state?.onOxygen).toBeUndefined()
+    expect(state?.consciousness).toBeUndefined()
+    expect(state?.glucoseTrend).toBeUndefined()
+  })
+
+  it('round-trips the glucose values of the trend window, and reads a missing or unreadable field as none', () => {
+    const points: GlucosePoint[] = [
+      [T - 600_000, 100],
+      [T - 300_000, 90.5],
+      [T, 80],
+    ]
+    const h = encodeGlucoseRecent(points)
+    expect(h).toEqual({ glucoseRecent: `[[${T - 600_000},100],[${T - 300_000},90.5],[${T},80]]` })
+    expect(decodeGlucoseRecent(h)).toEqual(points)
+    expect(decodeGlucoseRecent({})).toEqual([])
+    expect(decodeGlucoseRecent({ glucoseRecent: '' })).toEqual([])
+    expect(decodeGlucoseRecent({ glucoseRecent: '{' })).toEqual([])
+    expect(decodeGlucoseRecent({ glucoseRecent: '[[1,2],[3],"x",[4,"5"],[6,7]]' })).toEqual([
+      [1, 2],
+      [6, 7],
+    ])
   })
 })
 
