@@ -44,6 +44,26 @@ describe("the gateway's request bodies", () => {
     expect([...new Set(v.errors.slice(1).map((e) => e.pointer))].sort()).toEqual(['/deviceId', '/patientId', '/seq', '/ts', '/vitals/heartRate'])
   })
 
+  it('accepts the NEWS2 assessments as the schema does: beside vitals, alone with empty vitals, never a reading of nothing', () => {
+    const nurse = { ...reading(3), vitals: {}, onOxygen: true, consciousness: 'C' }
+    const v = validateAll([
+      { json: { ...reading(1), onOxygen: false, consciousness: 'A' }, pointer: '/0' },
+      { json: nurse, pointer: '/1' },
+      { json: { ...reading(4), vitals: {} }, pointer: '/2' },
+      { json: { ...reading(5), consciousness: 'confused' }, pointer: '/3' },
+      { json: { ...reading(6), onOxygen: 'yes' }, pointer: '/4' },
+    ])
+    expect(v.records).toEqual([
+      { key: 'p-1', value: JSON.stringify({ ...reading(1), onOxygen: false, consciousness: 'A' }) },
+      { key: 'p-3', value: JSON.stringify(nurse) },
+    ])
+    expect(v.errors).toEqual([
+      { pointer: '/2', detail: expect.stringContaining('a reading must hold at least one of vitals.heartRate') },
+      { pointer: '/3/consciousness', detail: expect.any(String) },
+      { pointer: '/4/onOxygen', detail: expect.any(String) },
+    ])
+  })
+
   it('stops validating once 100 errors are collected: a flood of bad items is never amplified', () => {
     const v = validateAll(Array.from({ length: 3_000 }, (_, i) => ({ json: {}, pointer: `/${i}` })))
     expect(v.errors.length).toBeGreaterThanOrEqual(100)

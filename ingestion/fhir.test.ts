@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { validateReading } from '../lib/contract/schema.ts'
 import { bundleToReadings, observationToReading, parseFhirDateTime, patientIdOf } from './fhir.ts'
-import { EXPECTED, bodyTemperature, heartRate, bloodPressure } from './fixtures/fhir-vitalsigns-examples.ts'
+import { EXPECTED, bodyTemperature, heartRate, bloodPressure, satO2 } from './fixtures/fhir-vitalsigns-examples.ts'
 
 describe('FHIR R4 vital-signs profile examples', () => {
   it.each(EXPECTED)('maps the $name example to the expected reading v1', ({ obs, reading }) => {
@@ -106,5 +106,113 @@ describe('FHIR mapping', () => {
       entry: [{ resource: heartRate }, { resource: { ...heartRate, valueQuantity: { value: 'fast', code: '/min' } } }],
     })
     expect(bad.errors).toEqual([{ pointer: '/entry/1/resource/valueQuantity/value', detail: 'expected a number, received "fast"' }])
+  })
+})
+
+describe('supplemental oxygen and ACVPU (fhir-assessments.ts)', () => {
+  const base = {
+    resourceType: 'Observation',
+    status: 'final',
+    subject: { reference: 'Patient/p-0001' },
+    device: { reference: 'Device/obs-0001' },
+    effectiveDateTime: '2026-03-01T10:00:00Z',
+  }
+  const ts = Date.UTC(2026, 2, 1, 10)
+  const loinc = (code: string) => ({ coding: [{ system: 'http://loinc.org', code }] })
+  const oxygen = (code: string, value: number, unit: string) => ({
+    ...base,
+    code: loinc(code),
+    valueQuantity: { value, system: 'http://unitsofmeasure.org', code: unit },
+  })
+  const acvpu = (...coding: { system: string; code: string }[]) => ({ ...base, code: loinc('67775-7'), valueCodeableConcept: { coding } })
+
+  it.each<[string, Record<string, unknown>, boolean]>([
+    ['an O2 flow of 2 L/min', oxygen('3151-8', 2, 'L/min'), true],
+    ['an O2 flow of 0.5 L/min', oxygen('3151-8', 0.5, 'L/min'), true],
+    ['an O2 flow of 500 mL/min', oxygen('3151-8', 500, 'mL/min'), true],
+    ['an O2 flow of 0 L/min (air)', oxygen('3151-8', 0, 'L/min'), false],
+    ['an FiO2 of 28 %', oxygen('3150-0', 28, '%'), true],
+    ['an FiO2 of 21.5 %', oxygen('3150-0', 21.5, '%'), true],
+    ['an FiO2 of 21 % (room air)', oxygen('3150-0', 21, '%'), false],
+    ['an FiO2 of 20.9 % (room air)', oxygen('3150-0', 20.9, '%'), false],
+    ['a ventilator O2 setting of 40 %', oxygen('19994-3', 40, '%'), true],
+    ['a ventilator O2 setting of 100 %', oxygen('19994-3', 100, '%'), true],
+  ])('maps %s to onOxygen, with empty vitals', (_name, obs, onOxygen) => {
+    const r = observationToReading(obs)
+    expect(r).toEqual({ ok: true, reading: { v: 1, patientId: 'p-0001', deviceId: 'obs-0001', ts, seq: ts * 16 + 8, vitals: {}, onOxygen } })
+    if (r.ok) expect(validateReading(r.reading).ok).toBe(true)
+  })
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['a negative flow', oxygen('3151-8', -1, 'L/min'), '/valueQuantity/value', 'cannot be negative'],
+    ['an FiO2 sent as a fraction', oxygen('3150-0', 0.21, '%'), '/valueQuantity/value', 'send a fraction such as 0.4 as 40 %'],
+    ['an FiO2 over 100 %', oxygen('3150-0', 101, '%'), '/valueQuantity/value', 'at most 100 %'],
+    ['a flow in %', oxygen('3151-8', 2, '%'), '/valueQuantity/code', 'unit "%" does not fit LOINC 3151-8 (Inhaled oxygen flow rate): use L/min or mL/min'],
+    ['an FiO2 as a UCUM fraction', oxygen('3150-0', 0.4, '1'), '/valueQuantity/code', 'does not fit LOINC 3150-0'],
+    ['a flow without a value', { ...base, code: loinc('3151-8') }, '/valueQuantity', 'expected a valueQuantity with a number'],
+  ])('refuses %s, naming the field', (_name, obs, pointer, detail) => {
+    expect(observationToReading(obs)).toEqual({ ok: false, errors: [{ pointer, detail: expect.stringContaining(detail) }] })
+  })
+
+  it.each<[string, string, string]>([
+    ['http://loinc.org', 'LA9340-6', 'A'],
+    ['http://loinc.org', 'LA6560-2', 'C'],
+    ['http://loinc.org', 'LA17108-4', 'V'],
+    ['http://loinc.org', 'LA17107-6', 'P'],
+    ['http://loinc.org', 'LA9343-0', 'U'],
+    ['http://snomed.info/sct', '248234008', 'A'],
+    ['http://snomed.info/sct', '300202002', 'V'],
+    ['http://snomed.info/sct', '450847001', 'P'],
+    ['http://snomed.info/sct', '422768004', 'U'],
+  ])('maps the ACVPU answer %s|%s to %s', (system, code, level) => {
+    const r = observationToReading(acvpu({ system, code }))
+    expect(r).toEqual({ ok: true, reading: { v: 1, patientId: 'p-0001', deviceId: 'obs-0001', ts, seq: ts * 16 + 9, vitals: {}, consciousness: level } })
+  })
+
+  it('refuses an unknown or contradictory ACVPU answer, naming the accepted ones', () => {
+    expect(observationToReading(acvpu({ system: 'http://loinc.org', code: 'LA6561-0' }))).toEqual({
+      ok: false,
+      errors: [
+        {
+          pointer: '/valueCodeableConcept/coding',
+          detail: expect.stringMatching(/^not an ACVPU level Vigil knows \(http:\/\/loinc.org\|LA6561-0\): expected LOINC LA9340-6 \(A\)/),
+        },
+      ],
+    })
+    expect(observationToReading({ ...base, code: loinc('67775-7'), valueCodeableConcept: { text: 'Alert' } })).toMatchObject({
+      ok: false,
+      errors: [{ pointer: '/valueCodeableConcept/coding', detail: expect.stringContaining('(no coding)') }],
+    })
+    const both = acvpu({ system: 'http://loinc.org', code: 'LA9340-6' }, { system: 'http://snomed.info/sct', code: '422768004' })
+    expect(observationToReading(both)).toMatchObject({ ok: false, errors: [{ detail: expect.stringContaining('different ACVPU levels (A, U)') }] })
+    const agreeing = acvpu({ system: 'http://loinc.org', code: 'LA6560-2' }, { system: 'http://example.org/local', code: 'new-confusion' })
+    expect(observationToReading(agreeing)).toMatchObject({ ok: true, reading: { consciousness: 'C' } })
+  })
+
+  it('does not map 80288-4 (its answers are not ACVPU), saying which codes it maps', () => {
+    const r = observationToReading({ ...acvpu({ system: 'http://loinc.org', code: 'LA9340-6' }), code: loinc('80288-4') })
+    expect(r).toMatchObject({ ok: false, errors: [{ pointer: '/code/coding', detail: expect.stringContaining('3151-8, 3150-0, 19994-3, 67775-7') }] })
+  })
+
+  it('reads the inspired oxygen components of a US Core pulse oximetry Observation', () => {
+    const flow = (value: number) => ({ code: loinc('3151-8'), valueQuantity: { value, unit: 'L/min', system: 'http://unitsofmeasure.org', code: 'L/min' } })
+    const fio2 = (value: number) => ({ code: loinc('3150-0'), valueQuantity: { value, unit: '%', system: 'http://unitsofmeasure.org', code: '%' } })
+    const pulseOx = (component: unknown[]) => ({ ...satO2, component })
+    expect(observationToReading(pulseOx([flow(6)]))).toMatchObject({ ok: true, reading: { vitals: { spo2: 95 }, onOxygen: true } })
+    expect(observationToReading(pulseOx([flow(0), fio2(21)]))).toMatchObject({ ok: true, reading: { vitals: { spo2: 95 }, onOxygen: false } })
+    expect(observationToReading(pulseOx([fio2(21), flow(2)]))).toMatchObject({ ok: true, reading: { onOxygen: true } })
+    const absent = observationToReading(pulseOx([{ code: loinc('3151-8'), dataAbsentReason: { text: 'not asked' } }]))
+    expect(absent.ok && 'onOxygen' in absent.reading).toBe(false)
+    expect(observationToReading(pulseOx([fio2(0.3)]))).toMatchObject({ ok: false, errors: [{ pointer: '/component/0/valueQuantity/value' }] })
+    const plain = observationToReading(satO2)
+    expect(plain.ok && 'onOxygen' in plain.reading).toBe(false)
+  })
+
+  it('keeps distinct seqs for the SpO2, oxygen and ACVPU Observations of one device at one instant', () => {
+    const seqs = [oxygen('3151-8', 2, 'L/min'), acvpu({ system: 'http://loinc.org', code: 'LA9340-6' }), { ...satO2, ...base }].map((o) => {
+      const r = observationToReading(o)
+      return r.ok ? r.reading.seq : -1
+    })
+    expect(seqs).toEqual([ts * 16 + 8, ts * 16 + 9, ts * 16 + 1])
   })
 })

@@ -19,25 +19,29 @@
  *   through the CGM consensus edge pairs (glucoseMmolToMgDl) and kPa uses 7.5 (KPA_TO_MMHG), so
  *   a value on a band edge in its own unit classifies as that edge. Anything else is refused with
  *   a message naming the field, the unit, the code and the units accepted.
+ * - Supplemental oxygen (inspired oxygen flow 3151-8, concentration 3150-0 or 19994-3, alone or
+ *   as components of an SpO2 Observation) becomes `onOxygen`, and the ACVPU observation 67775-7
+ *   becomes `consciousness` (fhir-assessments.ts, which documents the codes and the rules).
  * - FHIR Observations carry no per-device sequence number, so `seq` is derived from the event
- *   time and the vital: ts x 8 + index of the LOINC family. Re-posting the same Observation gives
- *   the same (deviceId, seq), which is what makes it idempotent downstream, and two Observations
- *   of one device at one instant (heart rate and SpO2) keep distinct keys.
+ *   time and the LOINC family: ts x SEQ_PER_MS (16) + index of the family. Re-posting the same
+ *   Observation gives the same (deviceId, seq), which is what makes it idempotent downstream, and
+ *   two Observations of one device at one instant (heart rate and SpO2) keep distinct keys.
  */
 import { idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
 import { affine, type Converter, fahrenheitToCelsius, glucoseMmolToMgDl, KPA_TO_MMHG, kelvinToCelsius, same } from '../lib/contract/units.ts'
+import { consciousnessFrom, onOxygenFrom, oxygenComponents } from './fhir-assessments.ts'
 
 const LOINC_SYSTEM = 'http://loinc.org'
 const UCUM_SYSTEM = 'http://unitsofmeasure.org'
 
-type Family = 'heartRate' | 'spo2' | 'glucose' | 'bloodPressure' | 'respRate' | 'temperature' | 'systolic' | 'diastolic'
+type Family = 'heartRate' | 'spo2' | 'glucose' | 'bloodPressure' | 'respRate' | 'temperature' | 'systolic' | 'diastolic' | 'oxygen' | 'consciousness'
 
 /**
  * The kind of quantity a LOINC code measures (its Property axis), which fixes the units its value
  * may carry: a [Mass/volume] code (MCnc) takes mg/dL or g/L, a [Moles/volume] code (SCnc) takes
  * mmol/L, and never the other way round.
  */
-type Property = 'NRat' | 'MFr' | 'MCnc' | 'SCnc' | 'Pres' | 'Temp' | 'panel'
+type Property = 'NRat' | 'MFr' | 'MCnc' | 'SCnc' | 'Pres' | 'Temp' | 'panel' | 'VRat' | 'VFr' | 'Find'
 
 const PROPERTY_WORDS: Readonly<Record<Property, string>> = {
   NRat: 'rate',
@@ -47,6 +51,9 @@ const PROPERTY_WORDS: Readonly<Record<Property, string>> = {
   Pres: 'pressure',
   Temp: 'temperature',
   panel: 'panel',
+  VRat: 'volume rate',
+  VFr: 'volume fraction',
+  Find: 'finding',
 }
 
 interface LoincCode {
@@ -75,12 +82,23 @@ const LOINC_CODES: Readonly<Record<string, LoincCode>> = {
   '8462-4': { family: 'diastolic', property: 'Pres', name: 'Diastolic blood pressure' },
   '9279-1': { family: 'respRate', property: 'NRat', name: 'Respiratory rate' },
   '8310-5': { family: 'temperature', property: 'Temp', name: 'Body temperature' },
+  // Supplemental oxygen and ACVPU (fhir-assessments.ts).
+  '3151-8': { family: 'oxygen', property: 'VRat', name: 'Inhaled oxygen flow rate' },
+  '3150-0': { family: 'oxygen', property: 'VFr', name: 'Inhaled oxygen concentration' },
+  '19994-3': { family: 'oxygen', property: 'VFr', name: 'Oxygen/Inspired gas setting [Volume Fraction] Ventilator' },
+  '67775-7': { family: 'consciousness', property: 'Find', name: 'Level of responsiveness' },
 }
 
 /** LOINC code to the vital family it measures. */
 export const LOINC_VITALS: Readonly<Record<string, Family>> = Object.fromEntries(Object.entries(LOINC_CODES).map(([code, c]) => [code, c.family]))
 
-/** Position of each family in `seq` (see the header). */
+/**
+ * `seq` per millisecond of event time: room for one Observation of each family per device and
+ * instant (see the header). It was 8 before oxygen and consciousness were mapped.
+ */
+export const SEQ_PER_MS = 16
+
+/** Position of each family in `seq` (see the header), below SEQ_PER_MS. */
 const FAMILY_INDEX: Readonly<Record<Family, number>> = {
   heartRate: 0,
   spo2: 1,
@@ -90,6 +108,8 @@ const FAMILY_INDEX: Readonly<Record<Family, number>> = {
   diastolic: 5,
   respRate: 6,
   temperature: 7,
+  oxygen: 8,
+  consciousness: 9,
 }
 
 /** A UCUM unit a vital accepts: the property it measures and its conversion to the schema's unit. */
@@ -329,15 +349,29 @@ function panelVitals(obs: Record<string, unknown>, pointer: string, errors: Fiel
   return vitals
 }
 
-/** The vitals an Observation of a mapped LOINC family carries. */
-function observationVitals(obs: Record<string, unknown>, { family, code }: { family: Family; code: string }, pointer: string, errors: FieldError[]): Vitals {
-  if (family === 'bloodPressure') return panelVitals(obs, pointer, errors)
-  if (obs.valueQuantity === undefined && obs.dataAbsentReason !== undefined) {
-    errors.push({ pointer: `${pointer}/valueQuantity`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
-    return {}
+/** What one Observation adds to a reading: vitals, and the oxygen and consciousness assessments. */
+type Content = Pick<Reading, 'vitals' | 'onOxygen' | 'consciousness'>
+
+/** The vitals and assessments an Observation of a mapped LOINC family carries. */
+function observationContent(obs: Record<string, unknown>, { family, code }: { family: Family; code: string }, pointer: string, errors: FieldError[]): Content {
+  if (family === 'bloodPressure') return { vitals: panelVitals(obs, pointer, errors) }
+  const valueField = family === 'consciousness' ? 'valueCodeableConcept' : 'valueQuantity'
+  if (obs[valueField] === undefined && obs.dataAbsentReason !== undefined) {
+    errors.push({ pointer: `${pointer}/${valueField}`, detail: 'the Observation has a dataAbsentReason and no value: there is no reading to record' })
+    return { vitals: {} }
   }
+  if (family === 'oxygen') return assessed({}, 'onOxygen', onOxygenFrom(obs.valueQuantity, code, `${pointer}/valueQuantity`, errors))
+  if (family === 'consciousness') return assessed({}, 'consciousness', consciousnessFrom(obs.valueCodeableConcept, `${pointer}/valueCodeableConcept`, errors))
   const v = quantity(obs.valueQuantity, family, code, `${pointer}/valueQuantity`, errors)
-  return v === undefined ? {} : { [family]: v }
+  const vitals: Vitals = v === undefined ? {} : { [family]: v }
+  // US Core Pulse Oximetry: the inspired oxygen rides along as components of the SpO2 Observation.
+  if (family === 'spo2') return assessed(vitals, 'onOxygen', oxygenComponents(obs.component, `${pointer}/component`, errors))
+  return { vitals }
+}
+
+/** `vitals` with the assessment `key` set when it is known. */
+function assessed<K extends 'onOxygen' | 'consciousness'>(vitals: Vitals, key: K, value: Reading[K] | undefined): Content {
+  return value === undefined ? { vitals } : { vitals, [key]: value }
 }
 
 /**
@@ -358,16 +392,16 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
   if (loinc === undefined) {
     errors.push({
       pointer: `${pointer}/code/coding`,
-      detail: `no LOINC vital-sign code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} with system ${LOINC_SYSTEM}`,
+      detail: `no LOINC vital-sign, inspired-oxygen or ACVPU code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} with system ${LOINC_SYSTEM}`,
     })
   }
   const patientId = subjectPatient(obs, pointer, errors)
   const deviceId = observationDevice(obs, patientId, pointer, errors)
   const ts = effectiveTime(obs, pointer, errors)
-  const vitals = loinc === undefined ? {} : observationVitals(obs, loinc, pointer, errors)
+  const content = loinc === undefined ? { vitals: {} } : observationContent(obs, loinc, pointer, errors)
   if (errors.length > 0 || patientId === undefined || deviceId === undefined || ts === undefined || loinc === undefined) return { ok: false, errors }
-  const seq = ts * 8 + FAMILY_INDEX[loinc.family]
-  return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, vitals } }
+  const seq = ts * SEQ_PER_MS + FAMILY_INDEX[loinc.family]
+  return { ok: true, reading: { v: 1, patientId, deviceId, ts, seq, ...content } }
 }
 
 interface BundleResult {

@@ -101,6 +101,44 @@ describe('vigil ingest (the device gateway)', () => {
       ).toHaveLength(2)
   })
 
+  it('carries onOxygen and consciousness from a reading, an NDJSON nurse observation and FHIR oxygen and ACVPU Observations to the topic', async () => {
+    const { gw, env } = await setup()
+    const withAssessments = reading(1, { onOxygen: true, consciousness: 'A' })
+    expect(await post(gw, '/v1/readings', JSON.stringify(withAssessments), 'application/json')).toMatchObject({ status: 202 })
+    const nurseLine = JSON.stringify(reading(2, { deviceId: 'obs-2', vitals: {}, consciousness: 'C' }))
+    expect(await post(gw, '/v1/readings', `${nurseLine}\n`, 'application/x-ndjson')).toMatchObject({ status: 202 })
+    const nothing = await post(gw, '/v1/readings', JSON.stringify(reading(3, { vitals: {} })), 'application/json')
+    expect(nothing).toMatchObject({ status: 400, json: { errors: [{ pointer: '/', detail: expect.stringContaining('a reading must hold at least one of') }] } })
+    const base = { resourceType: 'Observation', status: 'final', subject: { reference: 'Patient/p-0009' }, effectiveDateTime: '2026-03-01T10:00:00Z' }
+    const flow = {
+      ...base,
+      code: { coding: [{ system: 'http://loinc.org', code: '3151-8' }] },
+      valueQuantity: { value: 2, system: 'http://unitsofmeasure.org', code: 'L/min' },
+    }
+    const acvpu = (code: string) => ({
+      ...base,
+      code: { coding: [{ system: 'http://loinc.org', code: '67775-7' }] },
+      valueCodeableConcept: { coding: [{ system: 'http://loinc.org', code }] },
+    })
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: flow }, { resource: acvpu('LA17108-4') }] }
+    expect(await post(gw, '/fhir', JSON.stringify(bundle), 'application/fhir+json')).toMatchObject({ status: 202, json: { accepted: 2 } })
+    const unknown = await post(gw, '/fhir/Observation', JSON.stringify(acvpu('LA6561-0')), 'application/fhir+json')
+    expect(unknown).toMatchObject({
+      status: 400,
+      type: expect.stringContaining('application/problem+json'),
+      json: { errors: [{ pointer: '/valueCodeableConcept/coding', detail: expect.stringContaining('not an ACVPU level Vigil knows') }] },
+    })
+    const values = (await readTopic(env.config, env.topics.readings, 4)).map((r) => JSON.parse(r.value.toString()) as Reading)
+    const ts = Date.UTC(2026, 2, 1, 10)
+    expect(values.sort((a, b) => a.patientId.localeCompare(b.patientId) || a.seq - b.seq)).toEqual([
+      withAssessments,
+      JSON.parse(nurseLine),
+      { v: 1, patientId: 'p-0009', deviceId: 'fhir-p-0009', ts, seq: ts * 16 + 8, vitals: {}, onOxygen: true },
+      { v: 1, patientId: 'p-0009', deviceId: 'fhir-p-0009', ts, seq: ts * 16 + 9, vitals: {}, consciousness: 'V' },
+    ])
+    expect(await recordCount(env.config, env.topics.readings)).toBe(4)
+  })
+
   it('answers each bad request with its status and an application/problem+json naming every bad field, and stores nothing', async () => {
     const { gw, env } = await setup({ bodyLimitBytes: 4_096 })
     const good = JSON.stringify(reading(1))
