@@ -341,11 +341,28 @@ describe('the alert codecs', () => {
   })
 
   it('decodes an open alert state it encodes', () => {
-    const open: OpenAlertState = { level: 'CRITICAL_LOW', raisedTs: T, normalSince: null }
-    const clearing: OpenAlertState = { level: 'WARNING', raisedTs: T, normalSince: T + 5_000 }
+    const open: OpenAlertState = {
+      level: 'CRITICAL_LOW',
+      raisedTs: T,
+      normalSince: null,
+      value: 38,
+      side: 'low',
+      score: 3,
+      ts: T,
+      message: 'p-0001: heart rate 38 bpm',
+    }
+    const clearing: OpenAlertState = {
+      level: 'NEWS2_MEDIUM',
+      raisedTs: T,
+      normalSince: T + 5_000,
+      value: 4,
+      score: 4,
+      ts: T + 5_000,
+      message: 'p-0001: NEWS2 4',
+    }
     expect(decodeAlertState(encodeAlertState(open))).toEqual(open)
     expect(decodeAlertState(encodeAlertState(clearing))).toEqual(clearing)
-    expect(encodeAlertState(open)).toBe('{"level":"CRITICAL_LOW","raisedTs":1763805600123,"normalSince":null}')
+    expect(JSON.parse(encodeAlertState(open))).toEqual(open)
   })
 
   it('decodes an acknowledgement it encodes, and reads a missing or unreadable one as none', () => {
