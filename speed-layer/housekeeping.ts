@@ -2,7 +2,8 @@
  * What the speed layer does between batches, every housekeepingIntervalMs: notice a wiped view
  * (or a partition not rebuilt under its epoch) while no readings arrive and rebuild it; after an
  * assignment, load the recently active patients of the owned partitions into the cache; raise the
- * stale-data alerts of the cached devices that fell silent.
+ * stale-data alerts of the cached devices that fell silent (nothing arrived from them for their
+ * threshold, by the records' Kafka timestamps against this clock: stale.ts).
  */
 import type { Consumer, Producer } from '@platformatic/kafka'
 import type { RedisKeys } from '../lib/contract/keys.ts'
@@ -95,7 +96,10 @@ export class Housekeeping {
     }
   }
 
-  /** Stale-device check over the cached patients: alert events to Kafka, then the devices and events to Redis. */
+  /**
+   * Stale-device check over the cached patients at wall-clock now (compared with the devices'
+   * arrival times): alert events to Kafka, then the devices and events to Redis.
+   */
   private async checkStale(): Promise<void> {
     const { retry, redis, keys, opts } = this.p
     const { changes, events } = raiseStaleDevices(this.p.cache.values(), Date.now(), opts)

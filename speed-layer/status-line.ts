@@ -1,6 +1,7 @@
 /**
  * The speed layer's status line, every statusIntervalMs (docs/CONTRACT.md, Commands): readings/s,
- * the group's committed-offset lag (lib/lag.ts), rejected, duplicates, late, alerts, batches. The
+ * the group's committed-offset lag (lib/lag.ts), rejected (and how many of those only in part: a
+ * refused field, the rest classified), duplicates, late, alerts, batches. The
  * lag is read off the batch loop, one read at a time: a slow or absent broker delays the line,
  * never a batch, and lines do not pile up.
  */
