@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { PatientState, SeriesEntry } from '../lib/contract/views.ts'
 import { Coalescer, patientRoom, planPush, type Clock, type ClientState } from './coalescer.ts'
+import { completeNews2 } from './state-fixtures.ts'
 
 /** A clock that only moves when told: timers fire in time order, and each flush's promise settles before the next timer. */
 class FakeClock implements Clock {
@@ -41,7 +42,7 @@ class FakeClock implements Clock {
 const T = 1_000_000
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-const patient = (patientId: string, ts: number): PatientState => ({ patientId, ts, status: 'NORMAL', news2: { score: 0, risk: 'low' }, vitals: {} })
+const patient = (patientId: string, ts: number): PatientState => ({ patientId, ts, status: 'NORMAL', news2: completeNews2(0), vitals: {} })
 const entry = (seq: number): SeriesEntry => ({ ts: seq, deviceId: 'd-1', seq, vitals: { heartRate: 70 }, status: 'NORMAL' })
 
 interface Flushed {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { RateWindow, decodeUpdate } from './intake.ts'
+import { news2Of } from './state-fixtures.ts'
 
 const patient = { patientId: 'p-1', ts: 1, status: 'NORMAL', news2: { score: 0, risk: 'low' }, vitals: {} }
 
@@ -30,6 +31,26 @@ describe('decodeUpdate', () => {
     expect(decodeUpdate(JSON.stringify({ type: 'alert', alert }))).toEqual({ kind: 'alert', type: 'alert', alert, level: 'CRITICAL_LOW', alertKind: 'raised' })
     const odd = { ...alert, level: 'PANIC', kind: 42 }
     expect(decodeUpdate(JSON.stringify({ type: 'alert', alert: odd }))).toMatchObject({ level: 'unknown', alertKind: 'unknown' })
+  })
+
+  it('passes the whole patient state and the new alert levels through unchanged (partial NEWS2, oxygen, ACVPU, trend; NEWS2 and no-signal alerts)', () => {
+    const whole = {
+      ...patient,
+      news2: news2Of({ heartRate: 2, spo2: 1 }, { old: ['systolic'] }),
+      onOxygen: { value: false, ts: 1 },
+      consciousness: { value: 'C', ts: 1 },
+      glucoseTrend: { rate: -1.2, arrow: '↘', ts: 1 },
+    }
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient: whole, entries: [] }))).toEqual({
+      kind: 'readings',
+      type: 'readings',
+      patient: whole,
+      entries: [],
+    })
+    for (const level of ['NEWS2_HIGH', 'NEWS2_SINGLE_3', 'NO_SIGNAL', 'URGENT_LOW_SOON']) {
+      const alert = { id: 'a-1', patientId: 'p-1', vital: 'news2', level, kind: 'escalated', side: 'low', score: 7, deviceId: 'w-1', message: 'm' }
+      expect(decodeUpdate(JSON.stringify({ type: 'alert', alert }))).toEqual({ kind: 'alert', type: 'alert', alert, level, alertKind: 'escalated' })
+    }
   })
 
   it('reads a batch notice', () => {

@@ -48,7 +48,8 @@ export function patientRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (request, reply) => {
         const patient = await view.patient(request.params.id)
         if (patient === null) return reply.code(404).send({ error: 'Not Found', message: 'no such patient' })
-        return { ...patient, alerts: await view.alerts(options.alertFeedSize, request.params.id) }
+        const [alerts, openAlerts] = await Promise.all([view.alerts(options.alertFeedSize, request.params.id), view.openAlerts(request.params.id)])
+        return { ...patient, alerts, openAlerts }
       },
     )
 

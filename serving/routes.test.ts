@@ -4,7 +4,10 @@ import type { Config } from '../lib/config.ts'
 import type { AlertView } from './events.ts'
 import { servingOptions } from './config.ts'
 import { API_AJV_OPTIONS, apiRoutes, type RouteDeps } from './routes.ts'
-import { validationMessage } from './schemas.ts'
+import { onePatient, validationMessage } from './schemas.ts'
+import type { OpenAlertView } from './open-alerts.ts'
+import { news2Of } from './state-fixtures.ts'
+import type { PatientState } from '../lib/contract/views.ts'
 
 /** The API plugin on a bare app, over stand-ins that record what reached them: no Redis, no broker. */
 const calls: string[] = []
@@ -18,12 +21,61 @@ function record<T>(call: string, value: T): T {
 
 const alert: AlertView = { id: 'a-1', patientId: 'p-1', vital: 'spo2', kind: 'raised', level: 'WARNING', ts: 1, message: 'SpO2 93' }
 
+/** A patient with every field the state can have: a partial NEWS2 with an old value, oxygen, ACVPU, the glucose trend. */
+const full: PatientState = {
+  patientId: 'p-full',
+  ts: 50_000_000,
+  status: 'WARNING',
+  news2: news2Of({ spo2: 1, onOxygen: 2, heartRate: 2, consciousness: 0 }, { old: ['systolic'], scale: 2 }),
+  vitals: { heartRate: { value: 115, status: 'WARNING', ts: 50_000_000 }, systolic: { value: 88, status: 'CRITICAL_LOW', ts: 28_400_000 } },
+  onOxygen: { value: true, ts: 49_000_000 },
+  consciousness: { value: 'A', ts: 49_000_000 },
+  glucoseTrend: { rate: -2.4, arrow: '↓', ts: 50_000_000 },
+}
+const news2Alert: AlertView = {
+  id: 'a-n',
+  patientId: 'p-full',
+  vital: 'news2',
+  kind: 'raised',
+  level: 'NEWS2_MEDIUM',
+  value: 5,
+  score: 5,
+  ts: 50_000_000,
+  message: 'p-full: NEWS2 ≥ 5 (partial), urgent response',
+  streamId: '1-0',
+}
+const signalAlert: AlertView = { id: 'a-s', patientId: 'p-full', vital: 'device', kind: 'raised', level: 'NO_SIGNAL', deviceId: 'w-1', ts: 1, message: 'check' }
+const open: OpenAlertView[] = [
+  { subject: 'heartRate', level: 'WARNING', raisedTs: 1, normalSince: null, value: 115, side: 'high', score: 2, ts: 50_000_000, message: 'heart rate 115' },
+]
+
+/** Paths of `value` a JSON Schema does not describe (no property, or an enum it breaks): the answer's documentation must be whole. */
+function undescribed(schema: Record<string, unknown>, value: unknown, at = ''): string[] {
+  if (Array.isArray(schema.anyOf)) {
+    const each = (schema.anyOf as Record<string, unknown>[]).map((s) => undescribed(s, value, at))
+    return each.some((e) => e.length === 0) ? [] : (each[0] ?? [])
+  }
+  if (Array.isArray(schema.enum)) return (schema.enum as unknown[]).includes(value) ? [] : [`${at} ${JSON.stringify(value)} not in enum`]
+  if (schema.type === 'null') return value === null ? [] : [`${at} not null`]
+  if (Array.isArray(value))
+    return schema.items === undefined ? [] : value.flatMap((v, i) => undescribed(schema.items as Record<string, unknown>, v, `${at}/${i}`))
+  if (typeof value !== 'object' || value === null) return []
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>
+  const extra = schema.additionalProperties as Record<string, unknown> | undefined
+  return Object.entries(value).flatMap(([k, v]) => {
+    const s = props[k] ?? (typeof extra === 'object' ? extra : undefined)
+    return s === undefined ? [`${at}/${k} not described`] : undescribed(s, v, `${at}/${k}`)
+  })
+}
+
 beforeAll(async () => {
   const view = {
     patients: async () => [],
-    patient: async () => null,
+    patient: async (id: string) => (id === full.patientId ? full : null),
+    openAlerts: async (id: string) => record(`open ${id}`, id === full.patientId ? open : []),
     series: async (id: string, seconds: number) => record(`series ${id} ${seconds}`, { from: 0, to: 0, entries: [] }),
-    alerts: async (limit: number, patientId?: string) => record(`alerts ${limit} ${patientId ?? '-'}`, []),
+    alerts: async (limit: number, patientId?: string) =>
+      record(`alerts ${limit} ${patientId ?? '-'}`, patientId === full.patientId ? [news2Alert, signalAlert] : []),
     acknowledge: async (id: string, by: string) => record(`ack ${id} ${JSON.stringify(by)}`, id === alert.id ? { ...alert, ack: { by, at: 2 } } : null),
     batchMeta: async () => null,
     daily: async (date: string, patientId?: string) => record(`daily ${date} ${patientId ?? '-'}`, []),
@@ -113,6 +165,19 @@ describe("the API's route schemas", () => {
     expect(calls).toEqual(['batch {"from":"2026-11-01","to":"2026-11-20","full":true}'])
     await call('POST', '/api/batch/runs')
     expect(calls).toEqual(['batch {}'])
+  })
+
+  it('answers a patient whole: the partial NEWS2, oxygen, ACVPU, the trend, NEWS2 and no-signal alerts and the open alerts, every field described', async () => {
+    const res = await call('GET', '/api/patients/p-full')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ ...full, alerts: [news2Alert, signalAlert], openAlerts: open })
+    expect(calls.sort()).toEqual(['alerts 50 p-full', 'open p-full'])
+    expect(undescribed(onePatient as unknown as Record<string, unknown>, res.body)).toEqual([])
+    // The check can fail: a risk word the contract does not know, a field no schema lists.
+    expect(undescribed(onePatient as unknown as Record<string, unknown>, { ...full, news2: { ...full.news2, risk: 'fine' }, extra: 1 })).toEqual([
+      '/news2/risk "fine" not in enum',
+      '/extra not described',
+    ])
   })
 
   it('answers 404 for a patient it does not know', async () => {

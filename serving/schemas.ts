@@ -4,8 +4,8 @@
  * message of a refused input (`validationMessage`), so a 400 names the field and the rule.
  */
 import type { FastifySchemaValidationError } from 'fastify'
-import { ID_POLICY, VITALS } from '../lib/contract/schema.ts'
-import { ALERT_KINDS, ALERT_LEVELS, NEWS2_RISKS } from '../lib/contract/views.ts'
+import { CONSCIOUSNESS_LEVELS, ID_POLICY, VITALS } from '../lib/contract/schema.ts'
+import { ALERT_KINDS, ALERT_LEVELS, NEWS2_PARAMETERS, NEWS2_RISKS, TREND_ARROWS } from '../lib/contract/views.ts'
 import { STATUSES } from '../lib/bands.ts'
 
 /** A calendar date as Date.parse accepts it after `T00:00:00Z` (month 01-12, day 01-31). */
@@ -47,6 +47,29 @@ export const problem = {
 const figures = { type: 'object', properties: { count: { type: 'number' }, mean: { type: 'number' }, min: { type: 'number' }, max: { type: 'number' } } }
 const vitalState = { type: 'object', properties: { value: { type: 'number' }, status: { enum: STATUSES }, ts: { type: 'number' } } }
 
+const parameterList = { type: 'array', items: { enum: NEWS2_PARAMETERS } } as const
+
+/**
+ * The NEWS2 aggregate as Vigil can state it (docs/CLINICAL.md, NEWS2): a complete score, or a
+ * partial one (a lower bound) with what it counts, what it misses and which values are too old.
+ */
+const news2State = {
+  type: 'object',
+  required: ['score', 'risk', 'complete', 'counted', 'scores', 'missing', 'old', 'scale'],
+  properties: {
+    score: { type: 'number' },
+    risk: { anyOf: [{ enum: NEWS2_RISKS }, { type: 'null' }], description: 'null: a partial score that implies no risk band (never "low")' },
+    complete: { type: 'boolean' },
+    counted: parameterList,
+    scores: { type: 'object', propertyNames: { enum: NEWS2_PARAMETERS }, additionalProperties: { type: 'number' } },
+    missing: parameterList,
+    old: parameterList,
+    scale: { enum: [1, 2] },
+  },
+} as const
+
+const assessment = (value: object) => ({ type: 'object', required: ['value', 'ts'], properties: { value, ts: { type: 'number' } } }) as const
+
 export const patientState = {
   type: 'object',
   required: ['patientId', 'ts', 'status', 'news2', 'vitals'],
@@ -54,10 +77,21 @@ export const patientState = {
     patientId: { type: 'string' },
     ts: { type: 'number' },
     status: { enum: STATUSES },
-    news2: { type: 'object', properties: { score: { type: 'number' }, risk: { enum: NEWS2_RISKS } } },
+    news2: news2State,
     vitals: { type: 'object', propertyNames: { enum: VITALS }, additionalProperties: vitalState },
+    onOxygen: assessment({ type: 'boolean' }),
+    consciousness: assessment({ enum: CONSCIOUSNESS_LEVELS }),
+    glucoseTrend: {
+      type: 'object',
+      required: ['rate', 'arrow', 'ts'],
+      properties: { rate: { type: 'number', description: 'mg/dL per minute' }, arrow: { enum: TREND_ARROWS }, ts: { type: 'number' } },
+    },
   },
 } as const
+
+/** What an alert is about: a vital, a device, the NEWS2 aggregate or the glucose forecast. */
+const alertSubject = { enum: [...VITALS, 'device', 'news2', 'glucoseForecast'] } as const
+const side = { enum: ['low', 'high'] } as const
 
 export const alertView = {
   type: 'object',
@@ -65,14 +99,34 @@ export const alertView = {
   properties: {
     id: { type: 'string' },
     patientId: { type: 'string' },
-    vital: { type: 'string' },
+    vital: alertSubject,
     kind: { enum: ALERT_KINDS },
     level: { enum: ALERT_LEVELS },
     value: { type: 'number' },
+    side,
+    score: { type: 'number' },
+    deviceId: { type: 'string' },
     ts: { type: 'number' },
     message: { type: 'string' },
     streamId: { type: 'string' },
     ack: { type: 'object', properties: { by: { type: 'string' }, at: { type: 'number' } } },
+  },
+} as const
+
+/** One open alert of a patient (the `{p}:alerts` hash): its subject and its state, whose message follows the current value. */
+export const openAlert = {
+  type: 'object',
+  required: ['subject', 'level', 'raisedTs', 'normalSince', 'ts', 'message'],
+  properties: {
+    subject: alertSubject,
+    level: { enum: ALERT_LEVELS },
+    raisedTs: { type: 'number' },
+    normalSince: nullable({ type: 'number' }),
+    value: { type: 'number' },
+    side,
+    score: { type: 'number' },
+    ts: { type: 'number' },
+    message: { type: 'string' },
   },
 } as const
 
@@ -81,8 +135,11 @@ export const seriesEntry = {
   properties: { ts: { type: 'number' }, deviceId: { type: 'string' }, seq: { type: 'number' }, vitals: { type: 'object' }, status: { enum: STATUSES } },
 } as const
 
-/** GET /api/patients/:id: the patient's state and its alerts. */
-export const onePatient = { ...patientState, properties: { ...patientState.properties, alerts: { type: 'array', items: alertView } } } as const
+/** GET /api/patients/:id: the patient's state, its recent alert events and its open alerts. */
+export const onePatient = {
+  ...patientState,
+  properties: { ...patientState.properties, alerts: { type: 'array', items: alertView }, openAlerts: { type: 'array', items: openAlert } },
+} as const
 
 /** GET /api/patients/:id/series. */
 export const seriesAnswer = {

@@ -12,6 +12,7 @@ import { decodeAck, decodeAlertEntry, encodeAck } from '../lib/contract/codecs/a
 import { decodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
 import { decodeDailyValues } from '../lib/contract/codecs/daily-stats.ts'
 import type { AlertView } from './events.ts'
+import { openAlertsOf, type OpenAlertView } from './open-alerts.ts'
 
 export function ackKey(keys: RedisKeys): string {
   return keys.other('alerts', 'acks')
@@ -53,6 +54,11 @@ export class View {
     const from = to - seconds * 1000
     const members = await this.redis.zRange(key, from, '+inf', { BY: 'SCORE' })
     return { from, to, entries: decodeSeriesEntries(members) }
+  }
+
+  /** The patient's open alerts, most urgent first, each with its current value, side and message. */
+  async openAlerts(id: string): Promise<OpenAlertView[]> {
+    return openAlertsOf(await this.redis.hGetAll(this.keys.alertState(id)))
   }
 
   /** Series entries with event time at or after `fromTs` (for the Lambda merge), oldest first. */

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest'
+import type { PatientState } from '../lib/contract/views.ts'
+import { ALERT_LEVELS } from '../lib/contract/views.ts'
+import {
+  ALERT_LEVEL_VIEW,
+  agoText,
+  alertRank,
+  alertStyle,
+  isOld,
+  news2MissingText,
+  news2Text,
+  oxygenText,
+  patientUrgency,
+  tileClass,
+  trendText,
+} from '../public/page-rules.js'
+import { ALERT_URGENCY } from './open-alerts.ts'
+import { completeNews2, news2Of } from './state-fixtures.ts'
+
+const H = 3_600_000
+const patient = (over: Partial<PatientState> = {}): PatientState => ({
+  patientId: 'p-1',
+  ts: 10 * H,
+  status: 'NORMAL',
+  news2: completeNews2(0),
+  vitals: {},
+  ...over,
+})
+
+describe('news2Text: a complete score with its risk, a partial one as a lower bound, never "low risk"', () => {
+  it('labels a complete score with its RCP risk band', () => {
+    expect(news2Text(completeNews2(6))).toEqual({ text: 'NEWS2 6 · medium risk', partial: false })
+    expect(news2Text(completeNews2(0))).toEqual({ text: 'NEWS2 0 · low risk', partial: false })
+    expect(news2Text(completeNews2(7))).toEqual({ text: 'NEWS2 7 · high risk', partial: false })
+  })
+
+  it('labels the wearable of the issue (heart rate 115 and SpO2 95 only) as partial, with no risk word', () => {
+    // Heart rate 115 (2) and SpO2 95 (1): "NEWS2 3 · low risk" before; respiration, BP, ACVPU and oxygen unknown.
+    const n = news2Of({ heartRate: 2, spo2: 1 })
+    expect(n.risk).toBeNull()
+    expect(news2Text(n)).toEqual({ text: 'NEWS2 ≥ 3 · partial: 2 of 7', partial: true })
+    expect(news2Text(n).text).not.toMatch(/low risk/)
+  })
+
+  it('says "at least" the band a partial lower bound already reaches', () => {
+    expect(news2Text(news2Of({ respRate: 3, spo2: 3, heartRate: 2 })).text).toBe('NEWS2 ≥ 8 · partial: 3 of 7 · at least high risk')
+    expect(news2Text(news2Of({ respRate: 3, heartRate: 2 })).text).toBe('NEWS2 ≥ 5 · partial: 2 of 7 · at least medium risk')
+    expect(news2Text(news2Of({ spo2: 3 })).text).toBe('NEWS2 ≥ 3 · partial: 1 of 7 · at least low-medium risk')
+  })
+
+  it('never shows "low risk" for a partial score, even when the state says low', () => {
+    expect(news2Text({ ...news2Of({ heartRate: 0 }), risk: 'low' }).text).toBe('NEWS2 ≥ 0 · partial: 1 of 7')
+  })
+
+  it('shows no number when nothing is counted, and a dash for a state it cannot read', () => {
+    expect(news2Text(news2Of({})).text).toBe('NEWS2 — · partial: 0 of 7')
+    expect(news2Text(undefined)).toEqual({ text: 'NEWS2 —', partial: true })
+    // A state without `complete` (an older writer) is not taken as complete.
+    expect(news2Text({ score: 0, risk: 'low' } as never)).toEqual({ text: 'NEWS2 — · partial: 0 of 7', partial: true })
+  })
+})
+
+describe('news2MissingText', () => {
+  it('lists what a partial score misses in chart order, the old ones marked', () => {
+    const n = news2Of({ heartRate: 1, spo2: 0 }, { old: ['systolic', 'respRate'] })
+    expect(news2MissingText(n)).toBe('Missing: Resp. rate (old), Air/O₂, Systolic BP (old), ACVPU, Temperature')
+    expect(news2MissingText(completeNews2(3))).toBe('')
+  })
+})
+
+describe('isOld: dimmed values', () => {
+  it("follows the NEWS2 state's old list for a NEWS2 parameter", () => {
+    const p = patient({ news2: news2Of({ heartRate: 1 }, { old: ['systolic', 'respRate'] }) })
+    expect(isOld('systolic', 10 * H - 6 * H, p)).toBe(true)
+    expect(isOld('respRate', 10 * H - 6 * H, p)).toBe(true)
+    // Not in `old`: the speed layer's window (configurable) decides, whatever the page's default says.
+    expect(isOld('heartRate', 10 * H - H, p)).toBe(false)
+  })
+
+  it('judges the other vitals by their window before the newest reading', () => {
+    const p = patient()
+    expect(isOld('glucose', 10 * H - 15 * 60_000, p)).toBe(false)
+    expect(isOld('glucose', 10 * H - 15 * 60_000 - 1, p)).toBe(true)
+    expect(isOld('diastolic', 10 * H - 31 * 60_000, p)).toBe(true)
+    expect(isOld('diastolic', 10 * H - 29 * 60_000, p)).toBe(false)
+  })
+})
+
+describe('texts', () => {
+  it('ages', () => {
+    expect(agoText(45_000)).toBe('45 s ago')
+    expect(agoText(6 * 60_000)).toBe('6 min ago')
+    expect(agoText(6 * H + 59 * 60_000)).toBe('6 h ago')
+    expect(agoText(50 * H)).toBe('2 d ago')
+    expect(agoText(-5)).toBe('0 s ago')
+  })
+
+  it('the CGM trend with its arrow, a true minus and one decimal', () => {
+    expect(trendText({ rate: -1.44, arrow: '↘', ts: 1 })).toBe('↘ −1.4 mg/dL/min')
+    expect(trendText({ rate: 3.25, arrow: '↑↑', ts: 1 })).toBe('↑↑ +3.3 mg/dL/min')
+    expect(trendText({ rate: 0.01, arrow: '→', ts: 1 })).toBe('→ 0.0 mg/dL/min')
+    expect(trendText(undefined)).toBe('')
+  })
+
+  it('air or oxygen', () => {
+    expect(oxygenText(true)).toBe('O₂')
+    expect(oxygenText(false)).toBe('Air')
+  })
+})
+
+describe('urgency: NEWS2 ≥ 7 is the most urgent', () => {
+  it('orders a NEWS2 7 patient of WARNING vitals above a patient with one critical vital', () => {
+    const aggregate = patient({ status: 'WARNING', news2: completeNews2(7) })
+    const critical = patient({ status: 'CRITICAL_LOW', news2: completeNews2(3) })
+    const medium = patient({ status: 'WARNING', news2: completeNews2(5) })
+    const warning = patient({ status: 'WARNING', news2: completeNews2(2) })
+    const quiet = patient({ status: 'NORMAL', news2: news2Of({ heartRate: 0 }) })
+    const ranks = [aggregate, critical, medium, warning, quiet].map(patientUrgency)
+    expect(ranks).toEqual([4, 3, 2, 1, 0])
+    expect([aggregate, critical, medium, warning, quiet].map(tileClass)).toEqual(['critical', 'critical', 'warning', 'warning', 'normal'])
+  })
+
+  it('colours a partial lower bound of 7 red, and a new confusion (a single 3) amber although every vital is normal', () => {
+    expect(tileClass(patient({ news2: news2Of({ respRate: 3, spo2: 3, heartRate: 1 }) }))).toBe('critical')
+    expect(tileClass(patient({ news2: news2Of({ consciousness: 3, heartRate: 0 }) }))).toBe('warning')
+  })
+
+  it('ranks alert levels as the API does, NEWS2_HIGH first and the technical alarms last', () => {
+    const pageOrder = [...ALERT_LEVELS].sort((a, b) => alertRank(a) - alertRank(b) || ALERT_URGENCY.indexOf(a) - ALERT_URGENCY.indexOf(b))
+    expect(pageOrder).toEqual(ALERT_URGENCY)
+    expect(Object.keys(ALERT_LEVEL_VIEW).sort()).toEqual([...ALERT_LEVELS].sort())
+  })
+})
+
+describe('alertStyle', () => {
+  it.each([
+    ['NEWS2_HIGH', 'critical', 'NEWS2 ≥ 7'],
+    ['NEWS2_MEDIUM', 'urgent', 'NEWS2 5–6'],
+    ['NEWS2_SINGLE_3', 'warning', 'NEWS2 single 3'],
+    ['NO_SIGNAL', 'technical', 'No signal'],
+    ['STALE', 'stale', 'No data'],
+    ['URGENT_LOW_SOON', 'urgent', 'Urgent low soon'],
+    ['CRITICAL_LOW', 'critical', 'Critical low'],
+    ['WARNING', 'warning', 'Warning'],
+  ])('%s is styled %s, "%s"', (level, cls, text) => {
+    expect(alertStyle({ level, kind: 'raised' })).toEqual({ cls, text })
+  })
+
+  it('a cleared alert is "Cleared" whatever its level; NO_SIGNAL is never critical', () => {
+    expect(alertStyle({ level: 'NEWS2_HIGH', kind: 'cleared' })).toEqual({ cls: 'cleared', text: 'Cleared' })
+    expect(alertStyle({ level: 'NO_SIGNAL', kind: 'escalated' }).cls).not.toBe('critical')
+  })
+})
