@@ -4,6 +4,19 @@
 // `<img src=x onerror=alert(1)>` shows as those characters.
 
 import { io } from '/socket.io/socket.io.esm.min.js'
+import {
+  ACVPU_TEXT,
+  NEWS2_LABELS,
+  agoText,
+  alertStyle,
+  isOld,
+  news2MissingText,
+  news2Text,
+  oxygenText,
+  patientUrgency,
+  tileClass,
+  trendText,
+} from '/page-rules.js'
 
 /** @typedef {import('../serving/events.ts').ServerToClientEvents} ServerToClientEvents */
 /** @typedef {import('../serving/events.ts').ClientToServerEvents} ClientToServerEvents */
@@ -13,6 +26,7 @@ import { io } from '/socket.io/socket.io.esm.min.js'
 /** @typedef {import('../serving/events.ts').BatchProgress} BatchProgress */
 /** @typedef {import('../lib/contract/views.ts').PatientState} PatientState */
 /** @typedef {import('../lib/contract/views.ts').SeriesEntry} SeriesEntry */
+/** @typedef {import('../serving/open-alerts.ts').OpenAlertView} OpenAlertView */
 
 const VITAL_LABELS = {
   heartRate: 'Heart rate',
@@ -26,7 +40,8 @@ const VITAL_LABELS = {
 const STATUS_TEXT = { NORMAL: 'Normal', WARNING: 'Warning', CRITICAL_LOW: 'Critical low', CRITICAL_HIGH: 'Critical high', STALE: 'No data' }
 const STATUS_CLASS = { NORMAL: 'normal', WARNING: 'warning', CRITICAL_LOW: 'critical', CRITICAL_HIGH: 'critical' }
 const SEVERITY = { NORMAL: 0, WARNING: 1, CRITICAL_LOW: 2, CRITICAL_HIGH: 2 }
-const RISK_TEXT = { low: 'low risk', 'low-medium': 'low-medium risk', medium: 'medium risk', high: 'high risk' }
+/** What an alert is about, beyond the vitals. */
+const SUBJECT_LABELS = { device: 'Device', news2: 'NEWS2', glucoseForecast: 'Glucose in 20 min' }
 /** The charts: one per vital, blood pressure draws systolic and diastolic together (bands: systolic's). */
 const CHARTS = [
   { id: 'heartRate', title: 'Heart rate', vitals: ['heartRate'], min: 30, max: 170, decimals: 0 },
@@ -81,6 +96,8 @@ const state = {
   bands: null,
   units: /** @type {Record<string, string>} */ ({}),
   batchRunning: false,
+  /** @type {OpenAlertView[]} the selected patient's open alerts, most urgent first */
+  openAlerts: [],
 }
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id))
@@ -106,13 +123,7 @@ function el(tag, props = {}, ...children) {
 const serverNow = () => Date.now() + state.clockSkew
 const fmtTime = (/** @type {number} */ ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
 const fmtDateTime = (/** @type {number} */ ts) => `${new Date(ts).toISOString().slice(0, 10)} ${fmtTime(ts)}`
-function fmtAgo(/** @type {number} */ ts) {
-  const s = Math.max(0, Math.round((serverNow() - ts) / 1000))
-  if (s < 60) return `${s} s ago`
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`
-  return `${Math.floor(s / 86_400)} d ago`
-}
+const fmtAgo = (/** @type {number} */ ts) => agoText(serverNow() - ts)
 function fmtNum(/** @type {number | null | undefined} */ v, decimals = 1) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—'
   return v.toLocaleString(undefined, { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
@@ -190,11 +201,9 @@ function tileFor(/** @type {string} */ id) {
 function matchesFilter(/** @type {PatientState} */ p) {
   switch (state.filter) {
     case 'critical':
-      return SEVERITY[p.status] === 2
     case 'warning':
-      return p.status === 'WARNING'
     case 'normal':
-      return p.status === 'NORMAL'
+      return tileClass(p) === state.filter
     case 'stale':
       return isStale(p)
     default:
@@ -205,18 +214,21 @@ function matchesFilter(/** @type {PatientState} */ p) {
 function renderGrid() {
   gridDirty = false
   const list = [...state.patients.values()]
-  list.sort((a, b) => (SEVERITY[b.status] ?? 0) - (SEVERITY[a.status] ?? 0) || b.news2.score - a.news2.score || (a.patientId < b.patientId ? -1 : 1))
+  // Most urgent first: NEWS2 ≥ 7, then a critical vital, NEWS2 5-6, a warning (page-rules.js, patientUrgency).
+  list.sort((a, b) => patientUrgency(b) - patientUrgency(a) || b.news2.score - a.news2.score || (a.patientId < b.patientId ? -1 : 1))
   const grid = $('grid')
   const shown = []
   for (const p of list) {
     const t = tileFor(p.patientId)
     const stale = isStale(p)
-    const key = `${p.status}|${p.news2.score}|${p.news2.risk}|${stale}|${state.selected === p.patientId}`
+    const news2 = news2Text(p.news2)
+    const key = `${p.status}|${news2.text}|${p.news2.risk}|${stale}|${state.selected === p.patientId}`
     if (key !== t.key) {
       t.key = key
-      t.button.className = `tile status-${STATUS_CLASS[p.status] ?? 'normal'}${stale ? ' is-stale' : ''}`
+      t.button.className = `tile status-${tileClass(p)}${stale ? ' is-stale' : ''}`
       t.status.textContent = STATUS_TEXT[p.status] ?? p.status
-      t.news.textContent = `NEWS2 ${p.news2.score} · ${RISK_TEXT[p.news2.risk] ?? p.news2.risk}`
+      t.news.textContent = news2.text
+      t.news.className = `tile-news${news2.partial ? ' is-partial' : ''} risk-${p.news2.risk ?? 'none'}`
       t.stale.hidden = !stale
       t.button.setAttribute('aria-pressed', String(state.selected === p.patientId))
     }
@@ -239,7 +251,11 @@ setInterval(() => {
 }, 500)
 setInterval(() => {
   gridDirty = true
-  if (state.selected !== null) renderDetailHeader()
+  if (state.selected !== null) {
+    renderDetailHeader()
+    // The "old · 6 h ago" tags age with the clock.
+    renderCurrent()
+  }
 }, 1000)
 
 for (const b of document.querySelectorAll('.filter')) {
@@ -257,10 +273,12 @@ function renderDetailHeader() {
   const title = $('detail-title')
   const status = $('detail-status')
   const news = $('detail-news')
+  const missing = $('detail-missing')
   if (state.selected === null) {
     title.textContent = 'Select a patient'
     status.hidden = true
     news.hidden = true
+    missing.hidden = true
     return
   }
   title.textContent = state.selected
@@ -269,8 +287,69 @@ function renderDetailHeader() {
   status.hidden = false
   status.className = `status-label status-${STATUS_CLASS[p.status] ?? 'normal'}`
   status.textContent = `${STATUS_TEXT[p.status] ?? p.status}${stale ? ' · STALE' : ''}`
+  const news2 = news2Text(p.news2)
   news.hidden = false
-  news.textContent = `NEWS2 ${p.news2.score} (${RISK_TEXT[p.news2.risk] ?? p.news2.risk}) · last reading ${fmtAgo(p.ts)}`
+  news.className = `news${news2.partial ? ' is-partial' : ''} risk-${p.news2.risk ?? 'none'}`
+  news.textContent = `${news2.text}${p.news2.scale === 2 ? ' · SpO₂ scale 2' : ''} · last reading ${fmtAgo(p.ts)}`
+  const missingText = news2MissingText(p.news2)
+  missing.hidden = missingText === ''
+  missing.textContent = missingText
+}
+
+/** The NEWS2 score of a counted parameter, as a small tag (nothing when it is not counted). */
+function scoreTag(/** @type {PatientState} */ p, /** @type {string} */ param) {
+  const score = p.news2.scores?.[param]
+  return score === undefined ? null : el('span', { class: 'vital-score', text: `NEWS2 ${score}`, title: 'NEWS2 parameter score (RCP 2017)' })
+}
+
+/** "old · 6 h ago" on a value older than its freshness window (page-rules.js, isOld). */
+function oldTag(/** @type {PatientState} */ p, /** @type {string} */ key, /** @type {number} */ ts) {
+  return isOld(key, ts, p) ? el('span', { class: 'old-tag', text: `old · ${fmtAgo(ts)}`, title: `measured at ${fmtDateTime(ts)}` }) : null
+}
+
+function emptyCard(/** @type {string} */ name, /** @type {string} */ unit) {
+  return el(
+    'div',
+    { class: 'vital status-none' },
+    el('span', { class: 'vital-name' }, name, el('span', { class: 'unit', text: unit })),
+    el('span', { class: 'vital-value', text: '—' }),
+    el('span', { class: 'vital-status', text: 'No data' }),
+  )
+}
+
+function vitalCard(/** @type {PatientState} */ p, /** @type {string} */ v) {
+  const vs = p.vitals[v]
+  if (vs === undefined) return emptyCard(VITAL_LABELS[v], state.units[v] ?? '')
+  const old = isOld(v, vs.ts, p)
+  const trend = v === 'glucose' ? trendText(p.glucoseTrend) : ''
+  return el(
+    'div',
+    { class: `vital status-${STATUS_CLASS[vs.status] ?? 'normal'}${old ? ' is-old' : ''}`, title: `at ${fmtDateTime(vs.ts)}`, 'data-vital': v },
+    el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })),
+    el('span', { class: 'vital-value', text: fmtNum(vs.value, decimalsOf(v)) }),
+    trend === '' ? null : el('span', { class: 'vital-trend', text: trend, title: 'CGM trend over the last 15 minutes' }),
+    el('span', { class: 'vital-status' }, STATUS_TEXT[vs.status] ?? vs.status, scoreTag(p, v)),
+    oldTag(p, v, vs.ts),
+  )
+}
+
+/** Air/O₂ and ACVPU, the two NEWS2 parameters that are observations rather than vitals. */
+function assessmentCard(/** @type {PatientState} */ p, /** @type {'onOxygen' | 'consciousness'} */ key) {
+  const a = p[key]
+  const name = NEWS2_LABELS[key]
+  if (a === undefined) return emptyCard(name, '')
+  const text = key === 'onOxygen' ? oxygenText(a.value) : a.value
+  const meaning = key === 'onOxygen' ? (a.value ? 'Supplemental oxygen' : 'Room air') : (ACVPU_TEXT[a.value] ?? '')
+  const flagged = p.news2.scores?.[key] ?? 0
+  const old = isOld(key, a.ts, p)
+  return el(
+    'div',
+    { class: `vital ${flagged > 0 ? 'status-warning' : 'status-normal'}${old ? ' is-old' : ''}`, title: `at ${fmtDateTime(a.ts)}`, 'data-vital': key },
+    el('span', { class: 'vital-name', text: name }),
+    el('span', { class: 'vital-value', text }),
+    el('span', { class: 'vital-status' }, meaning, scoreTag(p, key)),
+    oldTag(p, key, a.ts),
+  )
 }
 
 function renderCurrent() {
@@ -280,26 +359,52 @@ function renderCurrent() {
     box.replaceChildren()
     return
   }
-  const cards = Object.keys(VITAL_LABELS).map((v) => {
-    const vs = p.vitals[v]
-    if (vs === undefined) {
-      return el(
-        'div',
-        { class: 'vital status-none' },
-        el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })),
-        el('span', { class: 'vital-value', text: '—' }),
-        el('span', { class: 'vital-status', text: 'No data' }),
-      )
-    }
+  const cards = Object.keys(VITAL_LABELS).map((v) => vitalCard(p, v))
+  cards.push(assessmentCard(p, 'onOxygen'), assessmentCard(p, 'consciousness'))
+  box.replaceChildren(...cards)
+}
+
+/** The selected patient's open alerts, each with its current text (GET /api/patients/:id, openAlerts). */
+function renderOpenAlerts() {
+  const box = $('open-alerts')
+  const items = state.openAlerts.map((a) => {
+    const style = alertStyle(a)
+    const subject = SUBJECT_LABELS[a.subject] ?? VITAL_LABELS[a.subject] ?? a.subject
     return el(
-      'div',
-      { class: `vital status-${STATUS_CLASS[vs.status] ?? 'normal'}`, title: `at ${fmtTime(vs.ts)}` },
-      el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })),
-      el('span', { class: 'vital-value', text: fmtNum(vs.value, decimalsOf(v)) }),
-      el('span', { class: 'vital-status', text: STATUS_TEXT[vs.status] ?? vs.status }),
+      'li',
+      { class: `open-alert level-${style.cls}` },
+      el('span', { class: 'alert-level', text: style.text }),
+      el('span', { class: 'open-msg', text: a.message !== '' ? a.message : subject }),
+      el('time', { class: 'alert-time', text: `since ${fmtTime(a.raisedTs)}`, title: `raised ${fmtDateTime(a.raisedTs)}, value at ${fmtDateTime(a.ts)}` }),
     )
   })
-  box.replaceChildren(...cards)
+  box.replaceChildren(...items)
+  box.hidden = items.length === 0
+}
+
+let openAlertsTimer = 0
+let openAlertsLoaded = 0
+/** Loads the selected patient's open alerts, at most every 2 s (their text follows each reading). */
+function scheduleOpenAlerts() {
+  if (openAlertsTimer !== 0) return
+  const wait = Math.max(0, openAlertsLoaded + 2_000 - Date.now())
+  openAlertsTimer = window.setTimeout(() => {
+    openAlertsTimer = 0
+    openAlertsLoaded = Date.now()
+    loadOpenAlerts().catch(showError)
+  }, wait)
+}
+
+async function loadOpenAlerts() {
+  const id = state.selected
+  if (id === null) return
+  const body = await api(`/api/patients/${encodeURIComponent(id)}`).catch((error) => {
+    if (error.status === 404) return null
+    throw error
+  })
+  if (state.selected !== id) return
+  state.openAlerts = body?.openAlerts ?? []
+  renderOpenAlerts()
 }
 
 /** @type {Map<string, {chart: any, value: HTMLElement, def: typeof CHARTS[number]}>} */
@@ -465,6 +570,8 @@ function select(/** @type {string} */ id) {
   if (state.selected !== null) socket.emit('unsubscribe', { patientId: state.selected })
   state.selected = id
   state.series = []
+  state.openAlerts = []
+  renderOpenAlerts()
   history.replaceState(null, '', `#patient=${encodeURIComponent(id)}`)
   socket.emit('subscribe', { patientId: id })
   $('detail-empty').hidden = true
@@ -478,6 +585,7 @@ function select(/** @type {string} */ id) {
   renderAlerts()
   loadSeries().catch(showError)
   loadDaily(true).catch(showError)
+  loadOpenAlerts().catch(showError)
 }
 
 for (const b of document.querySelectorAll('.range-btn')) {
@@ -494,6 +602,7 @@ for (const b of document.querySelectorAll('.range-btn')) {
 function upsertAlerts(/** @type {AlertView[]} */ incoming) {
   const byId = new Map(state.alerts.map((a) => [a.id, a]))
   for (const a of incoming) byId.set(a.id, { ...byId.get(a.id), ...a })
+  if (state.selected !== null && incoming.some((a) => a.patientId === state.selected)) scheduleOpenAlerts()
   state.alerts = [...byId.values()].sort((a, b) => b.ts - a.ts || (b.streamId ?? '').localeCompare(a.streamId ?? '')).slice(0, MAX_ALERTS)
   renderAlerts()
 }
@@ -502,10 +611,8 @@ function renderAlerts() {
   const mine = /** @type {HTMLInputElement} */ ($('alerts-mine')).checked && state.selected !== null
   const list = mine ? state.alerts.filter((a) => a.patientId === state.selected) : state.alerts
   const items = list.map((a) => {
-    const level = a.kind === 'cleared' ? 'cleared' : a.level === 'WARNING' ? 'warning' : a.level === 'STALE' ? 'stale' : 'critical'
-    const levelText = a.kind === 'cleared' ? 'Cleared' : a.level === 'STALE' ? 'No data' : (STATUS_TEXT[a.level] ?? a.level)
-    const vital = a.vital === 'device' ? 'Device' : (VITAL_LABELS[a.vital] ?? a.vital)
-    const value = a.value === undefined ? '' : ` ${fmtNum(a.value, decimalsOf(a.vital))} ${state.units[a.vital] ?? ''}`
+    const style = alertStyle(a)
+    const meta = alertMeta(a)
     let action
     if (a.ack) {
       action = el('span', { class: 'acked', text: `✓ ${a.ack.by} · ${fmtTime(a.ack.at)}` })
@@ -520,12 +627,12 @@ function renderAlerts() {
     patient.addEventListener('click', () => select(a.patientId))
     return el(
       'li',
-      { class: `alert level-${level}${a.ack ? ' is-acked' : ''}` },
-      el('span', { class: 'alert-level', text: `${levelText}${a.kind === 'escalated' ? ' ↑' : ''}` }),
+      { class: `alert level-${style.cls}${a.ack ? ' is-acked' : ''}`, 'data-level': a.level },
+      el('span', { class: 'alert-level', text: `${style.text}${a.kind === 'escalated' ? ' ↑' : ''}` }),
       el('time', { class: 'alert-time', text: fmtTime(a.ts), title: fmtDateTime(a.ts) }),
       el('div', { class: 'alert-title' }, patient),
       el('div', { class: 'alert-msg', text: a.message }),
-      el('span', { class: 'alert-meta', text: `${vital}${value}` }),
+      el('span', { class: 'alert-meta', text: meta }),
       el('span', { class: 'alert-action' }, action),
     )
   })
@@ -535,6 +642,19 @@ function renderAlerts() {
   $('alerts-empty').hidden = items.length > 0
 }
 $('alerts-mine').addEventListener('change', renderAlerts)
+
+/** The feed's small line: what the alert is about and its value ("Heart rate 120 bpm · high", "NEWS2 7", "Device wrist-1"). */
+function alertMeta(/** @type {AlertView} */ a) {
+  if (a.vital === 'device') return `Device${a.deviceId ? ` ${a.deviceId}` : ''}`
+  if (a.vital === 'news2') {
+    const score = a.score ?? a.value
+    return score === undefined ? 'NEWS2' : `NEWS2 ${score}`
+  }
+  const unitOf = a.vital === 'glucoseForecast' ? 'glucose' : a.vital
+  const label = SUBJECT_LABELS[a.vital] ?? VITAL_LABELS[a.vital] ?? a.vital
+  const value = a.value === undefined ? '' : ` ${fmtNum(a.value, decimalsOf(unitOf))} ${state.units[unitOf] ?? ''}`.trimEnd()
+  return `${label}${value}${a.side ? ` · ${a.side}` : ''}`
+}
 
 const nurse = /** @type {HTMLInputElement} */ ($('nurse'))
 nurse.value = localStorage.getItem('vigil.nurse') ?? ''
@@ -755,6 +875,7 @@ socket.on('snapshot', (s) => {
     // Whatever was missed while offline comes back from the series.
     loadSeries().catch(showError)
     loadDaily(false).catch(showError)
+    loadOpenAlerts().catch(showError)
   }
 })
 
@@ -765,6 +886,8 @@ socket.on('reading', (push) => {
   if (state.selected !== null && push.patients.some((p) => p.patientId === state.selected)) {
     renderDetailHeader()
     renderCurrent()
+    // An open alert's text follows the current value.
+    scheduleOpenAlerts()
   }
   for (const s of push.series) if (s.patientId === state.selected) addEntries(s.entries)
 })

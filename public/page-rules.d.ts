@@ -1,0 +1,19 @@
+// Types of page-rules.js for the TypeScript that imports it (the serving layer's unit tests).
+import type { GlucoseTrend, News2Parameter, News2Risk, News2State, PatientState } from '../lib/contract/views.ts'
+
+export declare const NEWS2_LABELS: Readonly<Record<News2Parameter, string>>
+export declare const RISK_TEXT: Readonly<Record<News2Risk, string>>
+export declare const FRESHNESS_MS: Readonly<Record<string, number>>
+export declare const ACVPU_TEXT: Readonly<Record<'A' | 'C' | 'V' | 'P' | 'U', string>>
+export declare function news2Text(news2: News2State | undefined): { text: string; partial: boolean }
+export declare function news2MissingText(news2: News2State | undefined): string
+export declare function isOld(key: string, ts: number, p: PatientState): boolean
+export declare function agoText(ms: number): string
+export declare function trendText(trend: GlucoseTrend | undefined): string
+export declare function oxygenText(onOxygen: boolean): string
+export declare function patientUrgency(p: PatientState): number
+export declare function tileClass(p: PatientState): 'critical' | 'warning' | 'normal'
+export type AlertClass = 'critical' | 'urgent' | 'warning' | 'technical' | 'stale' | 'cleared'
+export declare const ALERT_LEVEL_VIEW: Readonly<Record<string, { cls: AlertClass; text: string; rank: number }>>
+export declare function alertStyle(a: { level: string; kind?: string }): { cls: AlertClass; text: string }
+export declare function alertRank(level: string): number

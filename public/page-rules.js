@@ -1,0 +1,158 @@
+// The page's decisions, without the DOM (docs/CLINICAL.md, The page): how a NEWS2 aggregate is
+// labelled (complete, or partial and never "low risk"), when a value is shown as old, how urgent a
+// patient or an alert is, and the texts of the trend, oxygen and consciousness. Plain ES module,
+// loaded by app.js and by the serving layer's unit tests (types in page-rules.d.ts).
+
+/** The NEWS2 parameters' names on the page, in the RCP chart's order. */
+export const NEWS2_LABELS = {
+  respRate: 'Resp. rate',
+  spo2: 'SpO₂',
+  onOxygen: 'Air/O₂',
+  systolic: 'Systolic BP',
+  heartRate: 'Pulse',
+  consciousness: 'ACVPU',
+  temperature: 'Temperature',
+}
+const NEWS2_COUNT = Object.keys(NEWS2_LABELS).length
+
+export const RISK_TEXT = { low: 'low risk', 'low-medium': 'low-medium risk', medium: 'medium risk', high: 'high risk' }
+
+/**
+ * How long a value stays current on the page when the NEWS2 state does not say (the vitals NEWS2
+ * does not score, or a state without `old`): the speed layer's default NEWS2 freshness windows
+ * (docs/CLINICAL.md, NEWS2); the diastolic as its cuff's systolic; glucose three CGM intervals
+ * (5 min each), the trend's window.
+ */
+export const FRESHNESS_MS = {
+  heartRate: 5 * 60_000,
+  spo2: 5 * 60_000,
+  respRate: 5 * 60_000,
+  systolic: 30 * 60_000,
+  diastolic: 30 * 60_000,
+  temperature: 60 * 60_000,
+  glucose: 15 * 60_000,
+  onOxygen: 4 * 3_600_000,
+  consciousness: 4 * 3_600_000,
+}
+
+/** ACVPU (RCP 2017): what each level means. */
+export const ACVPU_TEXT = { A: 'Alert', C: 'New confusion', V: 'Responds to voice', P: 'Responds to pain', U: 'Unresponsive' }
+
+/**
+ * The NEWS2 line of a tile and of the detail header. A complete score: "NEWS2 6 · medium risk". A
+ * partial one is a lower bound: "NEWS2 ≥ 3 · partial: 2 of 7", with the band that lower bound
+ * already reaches ("· at least medium risk") when the state gives one, and never a risk word
+ * otherwise: missing parameters could raise the score, so "low risk" would be a reassurance the
+ * data does not support.
+ * @param {import('../lib/contract/views.ts').News2State | undefined} news2
+ * @returns {{ text: string, partial: boolean }}
+ */
+export function news2Text(news2) {
+  if (news2 === undefined || news2 === null || typeof news2.score !== 'number') return { text: 'NEWS2 —', partial: true }
+  if (news2.complete === true) return { text: `NEWS2 ${news2.score} · ${RISK_TEXT[news2.risk] ?? news2.risk}`, partial: false }
+  const counted = Array.isArray(news2.counted) ? news2.counted.length : 0
+  const bound = counted === 0 ? 'NEWS2 —' : `NEWS2 ≥ ${news2.score}`
+  const risk = news2.risk === null || news2.risk === undefined || news2.risk === 'low' ? '' : ` · at least ${RISK_TEXT[news2.risk] ?? news2.risk}`
+  return { text: `${bound} · partial: ${counted} of ${NEWS2_COUNT}${risk}`, partial: true }
+}
+
+/**
+ * What a partial score does not count: "Missing: Resp. rate, Air/O₂, Systolic BP (old), …"; an
+ * empty string for a complete one.
+ * @param {import('../lib/contract/views.ts').News2State | undefined} news2
+ */
+export function news2MissingText(news2) {
+  if (news2 === undefined || news2 === null || news2.complete === true) return ''
+  const missing = Array.isArray(news2.missing) ? news2.missing : Object.keys(NEWS2_LABELS)
+  const old = new Set(Array.isArray(news2.old) ? news2.old : [])
+  if (missing.length === 0) return ''
+  return `Missing: ${missing.map((p) => `${NEWS2_LABELS[p] ?? p}${old.has(p) ? ' (old)' : ''}`).join(', ')}`
+}
+
+/**
+ * Whether a value of the patient (a vital, onOxygen or consciousness) is old: for a NEWS2
+ * parameter, the NEWS2 state's `old` list decides (the speed layer's configured windows); else
+ * its age before the patient's newest reading exceeds FRESHNESS_MS (event time, as NEWS2 judges).
+ * @param {string} key
+ * @param {number} ts
+ * @param {import('../lib/contract/views.ts').PatientState} p
+ */
+export function isOld(key, ts, p) {
+  if (key in NEWS2_LABELS && Array.isArray(p.news2?.old)) return p.news2.old.includes(key)
+  const window = FRESHNESS_MS[key]
+  return window !== undefined && p.ts - ts > window
+}
+
+/** "45 s ago", "6 min ago", "6 h ago", "2 d ago". */
+export function agoText(/** @type {number} */ ms) {
+  const s = Math.max(0, Math.round(ms / 1000))
+  if (s < 60) return `${s} s ago`
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`
+  return `${Math.floor(s / 86_400)} d ago`
+}
+
+/**
+ * The CGM trend: arrow and rate, "↘ −1.4 mg/dL/min" (a true minus sign; + for a rise).
+ * @param {import('../lib/contract/views.ts').GlucoseTrend | undefined} trend
+ */
+export function trendText(trend) {
+  if (trend === undefined || trend === null || !Number.isFinite(trend.rate)) return ''
+  const r = Math.round(trend.rate * 10) / 10
+  const sign = r > 0 ? '+' : r < 0 ? '−' : ''
+  return `${trend.arrow} ${sign}${Math.abs(r).toFixed(1)} mg/dL/min`
+}
+
+/** "O₂" (supplemental oxygen, NEWS2 +2) or "Air". */
+export function oxygenText(/** @type {boolean} */ onOxygen) {
+  return onOxygen ? 'O₂' : 'Air'
+}
+
+const STATUS_SEVERITY = { NORMAL: 0, WARNING: 1, CRITICAL_LOW: 3, CRITICAL_HIGH: 3 }
+const RISK_URGENCY = { high: 4, medium: 2, 'low-medium': 1 }
+
+/**
+ * How urgent a patient is, for the grid's order and colour: 4 NEWS2 ≥ 7 (complete, or a partial
+ * lower bound already there: the RCP emergency-response threshold, ranked above any single vital),
+ * 3 a vital in its critical band, 2 NEWS2 5-6, 1 a warning or a single NEWS2 parameter scoring 3,
+ * 0 none of these.
+ * @param {import('../lib/contract/views.ts').PatientState} p
+ */
+export function patientUrgency(p) {
+  return Math.max(STATUS_SEVERITY[p.status] ?? 0, RISK_URGENCY[p.news2?.risk] ?? 0)
+}
+
+/** The tile's colour: red from a critical vital or NEWS2 ≥ 7, amber from a warning or a NEWS2 trigger, else green. */
+export function tileClass(/** @type {import('../lib/contract/views.ts').PatientState} */ p) {
+  const u = patientUrgency(p)
+  return u >= 3 ? 'critical' : u >= 1 ? 'warning' : 'normal'
+}
+
+/** Alert levels: the feed's class, badge text and urgency (0 the most urgent; NEWS2 ≥ 7 first, the technical alarms last). */
+export const ALERT_LEVEL_VIEW = {
+  NEWS2_HIGH: { cls: 'critical', text: 'NEWS2 ≥ 7', rank: 0 },
+  CRITICAL_LOW: { cls: 'critical', text: 'Critical low', rank: 1 },
+  CRITICAL_HIGH: { cls: 'critical', text: 'Critical high', rank: 1 },
+  NEWS2_MEDIUM: { cls: 'urgent', text: 'NEWS2 5–6', rank: 2 },
+  URGENT_LOW_SOON: { cls: 'urgent', text: 'Urgent low soon', rank: 3 },
+  NEWS2_SINGLE_3: { cls: 'warning', text: 'NEWS2 single 3', rank: 4 },
+  WARNING: { cls: 'warning', text: 'Warning', rank: 5 },
+  NO_SIGNAL: { cls: 'technical', text: 'No signal', rank: 6 },
+  STALE: { cls: 'stale', text: 'No data', rank: 7 },
+}
+
+/**
+ * An alert's class and badge: a cleared one is "Cleared"; NO_SIGNAL is a technical alarm (check
+ * the sensor), never styled as a critical value.
+ * @param {{ level: string, kind?: string }} a
+ */
+export function alertStyle(a) {
+  if (a.kind === 'cleared') return { cls: 'cleared', text: 'Cleared' }
+  const v = ALERT_LEVEL_VIEW[a.level]
+  return v === undefined ? { cls: 'critical', text: a.level } : { cls: v.cls, text: v.text }
+}
+
+/** A level's urgency rank (0 the most urgent; an unknown level after every known one). */
+export function alertRank(/** @type {string} */ level) {
+  return ALERT_LEVEL_VIEW[level]?.rank ?? 8
+}
