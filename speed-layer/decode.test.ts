@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { Reading } from '../lib/contract/schema.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
+import { DEFAULT_SPEED_OPTIONS } from './config.ts'
 import { decodeBatch } from './decode.ts'
+import { applyReadings, emptyPatient, patientState } from './patients.ts'
 import type { SourceRecord } from './records.ts'
 
 const NOW = 1_763_805_600_000
@@ -109,5 +111,25 @@ describe('decoding a batch', () => {
     expect(d.groups.get('j')!.replayed.map((a) => a.reading.vitals)).toEqual([{ heartRate: 80 }])
     expect(d.deadLetters).toEqual([])
     expect(d.rejects).toEqual([])
+  })
+})
+
+describe('a decoded batch applied to a patient', () => {
+  it('classifies the accepted vitals of a record with a refused field, and leaves the state unchanged when applied twice', () => {
+    const batch = [
+      rec(0, 1, { ...reading('k', 1), vitals: { heartRate: 140, spo2: 82, temperature: 98.6 } }),
+      rec(0, 2, { ...reading('k', 2), vitals: { heartRate: 0, spo2: 0 } }),
+      ...Array.from({ length: 8 }, (_, i) => rec(0, 3 + i, reading('k', 3 + i, 60 + i * 10))),
+    ]
+    const accepted = decodeBatch(batch, opts()).groups.get('k')!.fresh
+    const p = emptyPatient('k')
+    const first = applyReadings(p, accepted, DEFAULT_SPEED_OPTIONS)
+    expect(p.latest.spo2).toMatchObject({ value: 82, status: 'CRITICAL_LOW' })
+    expect(p.latest.temperature).toBeUndefined()
+    expect(first.entries.length).toBeGreaterThan(0)
+    const state = JSON.stringify(patientState(p, DEFAULT_SPEED_OPTIONS.news2FreshnessMs))
+    const again = applyReadings(p, accepted, DEFAULT_SPEED_OPTIONS)
+    expect(again).toMatchObject({ entries: [], events: [], duplicates: 10 })
+    expect(JSON.stringify(patientState(p, DEFAULT_SPEED_OPTIONS.news2FreshnessMs))).toBe(state)
   })
 })
