@@ -8,6 +8,7 @@ import { SEIZURE, SEIZURE_FIRST_READING } from './fixtures/seizure.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { validateReading } from '../lib/contract/schema.ts'
 import { parseColumnsFlag, parseTimestamp, readCsv, resolveColumns, type CsvItem } from './csv.ts'
+import { parseConsciousness, parseOnOxygen } from './csv-assessments.ts'
 
 async function all(file: string, options: Parameters<typeof readCsv>[1]): Promise<CsvItem[]> {
   const out: CsvItem[] = []
@@ -207,6 +208,111 @@ describe('CSV columns', () => {
     expect(c.fields.heartRate?.index).toBe(2)
     expect(() => resolveColumns(['who', 'when', 'pulse_x'])).toThrow(/lacks a patient id column .* and a timestamp column .* and at least one vital column/)
     expect(() => resolveColumns(['a'], { patientId: 'nope' })).toThrow(/no such column/)
+  })
+})
+
+describe('CSV oxygen and consciousness columns', () => {
+  it.each<[string, boolean]>([
+    ['true', true],
+    ['Yes', true],
+    ['y', true],
+    ['1', true],
+    ['O2', true],
+    ['oxygen', true],
+    ['false', false],
+    ['NO', false],
+    ['n', false],
+    ['0', false],
+    ['Air', false],
+    ['room air', false],
+    ['RA', false],
+  ])('reads the on_oxygen cell %s', (text, value) => {
+    expect(parseOnOxygen(text, 'on_oxygen')).toEqual({ ok: true, value })
+  })
+
+  it.each<[string, string]>([
+    ['A', 'A'],
+    ['c', 'C'],
+    ['V', 'V'],
+    ['P', 'P'],
+    ['u', 'U'],
+    ['Alert', 'A'],
+    ['Confusion', 'C'],
+    ['confused', 'C'],
+    ['New confusion', 'C'],
+    ['Voice', 'V'],
+    ['verbal', 'V'],
+    ['Pain', 'P'],
+    ['painful', 'P'],
+    ['UNRESPONSIVE', 'U'],
+  ])('reads the consciousness cell %s as %s', (text, level) => {
+    expect(parseConsciousness(text, 'acvpu')).toEqual({ ok: true, value: level })
+  })
+
+  it('reads a blank cell as not recorded and refuses any other spelling, naming the column and the accepted ones', () => {
+    for (const blank of ['', ' ', 'NA', 'null', '-']) {
+      expect(parseOnOxygen(blank, 'o2')).toEqual({ ok: true, value: undefined })
+      expect(parseConsciousness(blank, 'avpu')).toEqual({ ok: true, value: undefined })
+    }
+    expect(parseOnOxygen('2 L/min', 'o2')).toEqual({ ok: false, reason: 'o2 "2 L/min" is not one of true/false, yes/no, 1/0, O2/air' })
+    expect(parseConsciousness('drowsy', 'avpu')).toEqual({
+      ok: false,
+      reason: 'avpu "drowsy" is not an ACVPU level: A, C, V, P, U or Alert, Confusion, Voice, Pain, Unresponsive',
+    })
+    expect(parseConsciousness('GCS 14', 'avpu').ok).toBe(false)
+  })
+
+  it.each([
+    ['on_oxygen', 'consciousness'],
+    ['O2', 'ACVPU'],
+    ['Supplemental Oxygen', 'AVPU'],
+    ['oxygen-therapy', 'level_of_consciousness'],
+  ])('recognises the columns %s and %s, and a header with no vital column but them', (o2, loc) => {
+    const c = resolveColumns(['time', 'patient_id', o2, loc])
+    expect(c.fields.onOxygen?.name).toBe(o2)
+    expect(c.fields.consciousness?.name).toBe(loc)
+    expect(resolveColumns(['time', 'patient_id', loc]).fields.consciousness?.index).toBe(2)
+  })
+
+  it('still asks for an observation column when there is none, and maps them by --columns', () => {
+    expect(() => resolveColumns(['time', 'patient_id', 'notes'])).toThrow(/at least one vital column .* or an on_oxygen or consciousness column/)
+    expect(parseColumnsFlag('onOxygen=Device, consciousness=Neuro')).toEqual({ onOxygen: 'Device', consciousness: 'Neuro' })
+    expect(resolveColumns(['t', 'p', 'Device', 'Neuro'], { ts: 't', patientId: 'p', onOxygen: 'Device', consciousness: 'Neuro' }).fields.onOxygen?.index).toBe(
+      2,
+    )
+  })
+
+  it('replays nurse observations: a row with only those columns is a reading, beside vitals they ride along, a bad spelling skips the row', async () => {
+    const file = path.join(dir, 'obs.csv')
+    await writeFile(
+      file,
+      `${[
+        'time,patient_id,device_id,heart_rate_bpm,spo2_percent,on_oxygen,acvpu',
+        '2025-10-10 08:00:00,p-1,obs-1,,,air,A',
+        '2025-10-10 09:00:00,p-1,obs-1,,,yes,',
+        '2025-10-10 10:00:00,p-1,obs-1,,,,Confused',
+        '2025-10-10 10:00:05,p-1,wrist-1,92,89,O2,',
+        '2025-10-10 11:00:00,p-1,obs-1,,,maybe,A',
+        '2025-10-10 11:00:01,p-1,obs-1,,,,drowsy',
+        '2025-10-10 12:00:00,p-1,obs-1,,,NA,',
+      ].join('\n')}\n`,
+    )
+    const items = await all(file, { timeZone: 'UTC' })
+    const shown = items.map((i) =>
+      i.kind === 'skip' ? `skip ${i.line}: ${i.reason}` : { vitals: i.reading.vitals, onOxygen: i.reading.onOxygen, consciousness: i.reading.consciousness },
+    )
+    expect(shown).toEqual([
+      { vitals: {}, onOxygen: false, consciousness: 'A' },
+      { vitals: {}, onOxygen: true, consciousness: undefined },
+      { vitals: {}, onOxygen: undefined, consciousness: 'C' },
+      { vitals: { heartRate: 92, spo2: 89 }, onOxygen: true, consciousness: undefined },
+      expect.stringMatching(/^skip 6: on_oxygen "maybe" is not one of/),
+      expect.stringMatching(/^skip 7: acvpu "drowsy" is not an ACVPU level/),
+      'skip 8: no vital, oxygen or consciousness value in the row',
+    ])
+    for (const i of items) if (i.kind === 'reading') expect(validateReading(i.reading)).toEqual({ ok: true, reading: i.reading })
+    const nurse = items[1]!
+    expect(nurse.kind === 'reading' && Object.keys(nurse.reading)).toEqual(['v', 'patientId', 'deviceId', 'ts', 'seq', 'vitals', 'onOxygen'])
   })
 })
 

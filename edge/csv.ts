@@ -15,17 +15,25 @@
  * occurrence (the device's clock has gone back), then its second. Sub-millisecond digits are
  * truncated.
  *
+ * The NEWS2 assessments have columns too: `on_oxygen` (also `o2`, `supplemental_oxygen`,
+ * `oxygen_therapy`, `air_or_oxygen`) with true/false, yes/no, y/n, 1/0, O2/oxygen or air/room air/RA,
+ * and `consciousness` (also `acvpu`, `avpu`, `level_of_consciousness`) with A, C, V, P, U or
+ * Alert, Confusion/Confused/New confusion, Voice/Verbal, Pain/Painful, Unresponsive
+ * (csv-assessments.ts). A row with only these (a nurse observation) is a reading with no vitals.
+ *
  * A row that cannot become a reading (wrong number of cells, unreadable time, a vital that is not a
- * number, no vital at all) is reported with its line number and skipped, never guessed at.
+ * number, an assessment spelled otherwise, nothing observed at all) is reported with its line
+ * number and skipped, never guessed at.
  */
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
 import { VITALS, idProblem, type Reading, type Vital, type Vitals } from '../lib/contract/schema.ts'
+import { isBlankCell, parseConsciousness, parseOnOxygen } from './csv-assessments.ts'
 import { fahrenheitToCelsius, glucoseMmolToMgDl } from '../lib/contract/units.ts'
 import { VigilError } from '../lib/errors.ts'
 import { isTimeZone, localToUtc } from '../lib/zoned-time.ts'
 
-export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS] as const
+export const CSV_FIELDS = ['patientId', 'deviceId', 'ts', 'seq', ...VITALS, 'onOxygen', 'consciousness'] as const
 export type CsvField = (typeof CSV_FIELDS)[number]
 
 type Unit = 'native' | 'mmolL' | 'fahrenheit'
@@ -45,6 +53,8 @@ const COLUMN_NAMES: ReadonlyArray<[CsvField, Unit, readonly string[]]> = [
   ['respRate', 'native', ['resprate', 'respiratoryrate', 'rr', 'respirationrate', 'breathingrate', 'respiratoryratebpm', 'resp']],
   ['temperature', 'native', ['temperature', 'temp', 'temperaturec', 'tempc', 'bodytemperature', 'bodytemperaturec', 'bodytemp']],
   ['temperature', 'fahrenheit', ['temperaturef', 'tempf', 'bodytemperaturef']],
+  ['onOxygen', 'native', ['onoxygen', 'o2', 'supplementaloxygen', 'oxygentherapy', 'airoroxygen', 'ono2']],
+  ['consciousness', 'native', ['consciousness', 'acvpu', 'avpu', 'levelofconsciousness', 'consciousnesslevel']],
 ]
 
 export function normaliseHeader(name: string): string {
@@ -102,7 +112,9 @@ export function resolveColumns(header: readonly string[], explicit: Partial<Reco
   const missing: string[] = []
   if (fields.patientId === undefined) missing.push('a patient id column (e.g. patient_id)')
   if (fields.ts === undefined) missing.push('a timestamp column (e.g. time or timestamp)')
-  if (!VITALS.some((v) => fields[v] !== undefined)) missing.push(`at least one vital column (e.g. heart_rate_bpm, spo2_percent)`)
+  if (!VITALS.some((v) => fields[v] !== undefined) && fields.onOxygen === undefined && fields.consciousness === undefined) {
+    missing.push('at least one vital column (e.g. heart_rate_bpm, spo2_percent) or an on_oxygen or consciousness column')
+  }
   if (missing.length > 0) {
     throw new VigilError(
       'INPUT_INVALID',
@@ -186,22 +198,8 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
   // Rows whose ids break the id policy are skipped with the reason, as the speed layer would refuse them.
   const idError = idProblem(fields.patientId!.name, patientId) ?? idProblem(fields.deviceId?.name ?? 'deviceId', deviceId)
   if (idError !== undefined) return { ok: false, reason: idError }
-  const vitals: Vitals = {}
-  let any = false
-  for (const v of VITALS) {
-    const col = fields[v]
-    if (col === undefined) continue
-    const text = cells[col.index]!.trim()
-    if (text === '' || /^(na|nan|null|none|-)$/i.test(text)) continue
-    let n = Number(text)
-    if (!Number.isFinite(n)) return { ok: false, reason: `${col.name} "${text}" is not a number` }
-    // The gateway's conversions (lib/contract/units.ts), unrounded: CSV and FHIR agree on a value's status.
-    if (col.unit === 'mmolL') n = glucoseMmolToMgDl(n)
-    if (col.unit === 'fahrenheit') n = fahrenheitToCelsius(n)
-    vitals[v as Vital] = n
-    any = true
-  }
-  if (!any) return { ok: false, reason: 'no vital value in the row' }
+  const observed = rowObservations(cells, fields)
+  if ('reason' in observed) return { ok: false, reason: observed.reason }
   ctx.previousTs.set(deviceId, ts)
   let seq: number
   if (fields.seq !== undefined) {
@@ -212,7 +210,48 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
     seq = ctx.seqs.get(deviceId) ?? 1
     ctx.seqs.set(deviceId, seq + 1)
   }
-  return { ok: true, reading: { v: 1, patientId, deviceId, ts: ts + ctx.shiftMs, seq, vitals } }
+  return { ok: true, reading: { v: 1, patientId, deviceId, ts: ts + ctx.shiftMs, seq, ...observed } }
+}
+
+type Observed = Pick<Reading, 'vitals' | 'onOxygen' | 'consciousness'>
+
+/** The vitals of a row, in the schema's units, or why one is not a number. */
+function rowVitals(cells: readonly string[], fields: ColumnMap['fields']): { vitals: Vitals } | { reason: string } {
+  const vitals: Vitals = {}
+  for (const v of VITALS) {
+    const col = fields[v]
+    if (col === undefined) continue
+    const text = cells[col.index]!.trim()
+    if (isBlankCell(text)) continue
+    let n = Number(text)
+    if (!Number.isFinite(n)) return { reason: `${col.name} "${text}" is not a number` }
+    // The gateway's conversions (lib/contract/units.ts), unrounded: CSV and FHIR agree on a value's status.
+    if (col.unit === 'mmolL') n = glucoseMmolToMgDl(n)
+    if (col.unit === 'fahrenheit') n = fahrenheitToCelsius(n)
+    vitals[v as Vital] = n
+  }
+  return { vitals }
+}
+
+/** What a row observed: its vitals and assessments, or why it cannot be a reading (a bad cell, or nothing at all). */
+function rowObservations(cells: readonly string[], fields: ColumnMap['fields']): Observed | { reason: string } {
+  const read = rowVitals(cells, fields)
+  if ('reason' in read) return read
+  const out: Observed = { vitals: read.vitals }
+  if (fields.onOxygen !== undefined) {
+    const o = parseOnOxygen(cells[fields.onOxygen.index]!, fields.onOxygen.name)
+    if (!o.ok) return { reason: o.reason }
+    if (o.value !== undefined) out.onOxygen = o.value
+  }
+  if (fields.consciousness !== undefined) {
+    const c = parseConsciousness(cells[fields.consciousness.index]!, fields.consciousness.name)
+    if (!c.ok) return { reason: c.reason }
+    if (c.value !== undefined) out.consciousness = c.value
+  }
+  if (Object.keys(out.vitals).length === 0 && out.onOxygen === undefined && out.consciousness === undefined) {
+    return { reason: 'no vital, oxygen or consciousness value in the row' }
+  }
+  return out
 }
 
 export type CsvItem = { kind: 'reading'; reading: Reading; line: number } | { kind: 'skip'; line: number; reason: string }
