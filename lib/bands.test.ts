@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { parameterScore, spo2Scale } from './news2.ts'
 import {
   BAND_PRESETS,
   BandSpecError,
@@ -175,6 +176,18 @@ describe('per-patient band overrides', () => {
     const table = mergeBands(applyBandSpecs({}, [parseBandSpec('spo2:news2-scale2')]))
     expect(classifyVital('spo2', value, table)).toBe(status)
     expect(bandOf(table.spo2, value).score).toBe(score)
+  })
+
+  it('keeps a scale-2 patient on scale 2 for NEWS2 through the Redis hash form, and scores NEWS2 from the chart whatever the override', () => {
+    const stored = mergeBands(overridesFromHash(overridesToHash(applyBandSpecs({}, [parseBandSpec('spo2:news2-scale2')]))))
+    expect(spo2Scale(stored)).toBe(2)
+    // On oxygen, 97 % is NORMAL in the preset's (on-air) bands, and scores 3 on the NEWS2 chart.
+    expect(classifyVital('spo2', 97, stored)).toBe('NORMAL')
+    expect(parameterScore('spo2', 97, { scale: spo2Scale(stored), onOxygen: true })).toBe(3)
+    // A range override changes the status only: its band's nominal score is not the NEWS2 score.
+    const athlete = mergeBands(applyBandSpecs({}, [parseBandSpec('heartRate:normal=40-90')]))
+    expect(bandOf(athlete.heartRate, 45)).toMatchObject({ status: 'NORMAL', score: 0 })
+    expect(parameterScore('heartRate', 45, { scale: spo2Scale(athlete), onOxygen: undefined })).toBe(1)
   })
 
   it('goes back to the default bands with <vital>:default', () => {

@@ -10,6 +10,11 @@
  * every temperature >= 39.1 °C as 2 and is not re-scored here (status and score are separate
  * fields of a band; nothing derives one from the other).
  *
+ * The NEWS2 score of a value is the RCP chart's (lib/news2.ts `parameterScore`), read from the
+ * `score` fields of DEFAULT_BANDS only: a patient's overrides change statuses (when Vigil alerts),
+ * never a NEWS2 score. The SpO2 scale (1, or 2 with the `news2-scale2` preset) is the one
+ * per-patient NEWS2 setting.
+ *
  * Sources:
  * - NEWS2: Royal College of Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 1.
  *   The chart's bands are whole numbers (pulse 41-50); values between two whole numbers belong
@@ -40,7 +45,11 @@ export interface Band {
   /** Whether a value equal to `max` belongs to this band (true) or to the next one (false). */
   maxInclusive: boolean
   status: Status
-  /** The NEWS2 parameter score of the band; undefined for vitals NEWS2 does not score. */
+  /**
+   * The NEWS2 parameter score of the band; undefined for vitals NEWS2 does not score. Only
+   * DEFAULT_BANDS' scores are the NEWS2 chart (lib/news2.ts); an override band's score is kept for
+   * display and storage, and scores nothing.
+   */
   score?: 0 | 1 | 2 | 3
 }
 
@@ -106,11 +115,15 @@ export function worse(a: Status, b: Status): Status {
  *   spo2:news2-scale2         a named preset (BAND_PRESETS)
  *   heartRate:default         drop the override (back to DEFAULT_BANDS)
  *
- * A band written by a range spec scores NORMAL 0, WARNING 1, CRITICAL_* 3 in the NEWS2 aggregate
- * (for vitals NEWS2 scores); presets carry NEWS2's own scores. Bands a range spec does not cover
- * keep their status and score as they are, so the default hyperpyrexia band (CRITICAL_HIGH,
- * score 2) stays CRITICAL_HIGH 2 beside an override; stored bands may pair any status with any
- * score (parseBands checks each on its own).
+ * Overrides never re-score NEWS2: the aggregate takes its scores from the RCP chart (lib/news2.ts),
+ * whatever a patient's bands say, so `respRate:warning=21-30` makes a respiratory rate of 28 a
+ * WARNING for alerts while NEWS2 still scores it 3. The only override that changes NEWS2 is the
+ * `spo2:news2-scale2` preset, which selects SpO2 scale 2 (lib/news2.ts `spo2Scale`).
+ * A band written by a range spec still carries a nominal score (NORMAL 0, WARNING 1, CRITICAL_* 3,
+ * for vitals NEWS2 scores), stored and shown with the bands but used by no score; presets carry
+ * the chart's scores. Bands a range spec does not cover keep their status and score as they are,
+ * so the default hyperpyrexia band (CRITICAL_HIGH, score 2) stays CRITICAL_HIGH 2 beside an
+ * override; stored bands may pair any status with any score (parseBands checks each on its own).
  * ----------------------------------------------------------------------------------------------*/
 
 export type BandOverrides = Partial<Record<Vital, readonly Band[]>>
@@ -123,9 +136,12 @@ export interface BandPreset {
 
 /**
  * Named presets. `news2-scale2`: NEWS2 (RCP 2017) SpO2 scale 2, for patients with hypercapnic
- * respiratory failure (e.g. COPD) whose prescribed target is 88-92 %: <=83 3 | 84-85 2 | 86-87 1 |
- * 88-92 0 | >=93 on air 0. Vigil has no supplemental-oxygen input yet, so the scale's on-oxygen
- * bands (93-94 1, 95-96 2, >=97 3) are not applied: every value >= 88 scores 0.
+ * respiratory failure (e.g. COPD) whose prescribed target is 88-92 %. Its bands are the patient's
+ * SpO2 alert statuses, the scale on air: <=83 3 | 84-85 2 | 86-87 1 | 88-92 0 | >=93 0. The preset
+ * also makes the patient a scale-2 patient for NEWS2 (lib/news2.ts `spo2Scale`), where SpO2 >= 93
+ * on oxygen scores 93-94 1, 95-96 2, >=97 3 (over-oxygenation); that score is the NEWS2 chart's,
+ * not these bands', so a scale-2 patient at 97 % on oxygen is NORMAL here and raises the NEWS2
+ * single-parameter-3 alert instead.
  */
 export const BAND_PRESETS: Readonly<Record<string, BandPreset>> = Object.freeze({
   'news2-scale2': {
