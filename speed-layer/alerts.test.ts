@@ -1,83 +1,184 @@
 import { describe, expect, it } from 'vitest'
-import { classifyVital } from '../lib/bands.ts'
-import type { AlertEvent } from '../lib/contract/views.ts'
-import { staleThresholdMs, stepVitalAlert, type VitalAlertState } from './alerts.ts'
-import { applyReadings, emptyPatient } from './patients.ts'
+import { bandOf, DEFAULT_BANDS } from '../lib/bands.ts'
+import type { Vital } from '../lib/contract/schema.ts'
+import { parameterScore, NEWS2_VITALS } from '../lib/news2.ts'
+import { alertId, sideOf, staleThresholdMs, stepNoSignal, stepVitalAlert, type NoSignalState, type SubjectState } from './alerts.ts'
 
-const HOLD = 60_000
+const TIMING = { warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, holdDownMs: 60_000 }
+const WEARABLE = 1_000
+const CUFF = 900_000
+const CGM = 300_000
 
-/** Feeds a heart-rate series (one value per second from t = 0) and returns the events, as [kind, level, t in s]. */
-function run(values: number[], holdDownMs = HOLD): { events: [string, string, number][]; state: VitalAlertState | undefined } {
-  let state: VitalAlertState | undefined
-  const events: [string, string, number][] = []
+type Ev = [kind: string, level: string, tSeconds: number]
+
+/** Feeds one vital's values (one every `stepMs`, from t = 0, default bands) and returns the events and the final state. */
+function run(vital: Vital, values: number[], cadenceMs = WEARABLE, stepMs = 1_000) {
+  let state: SubjectState = {}
+  const events: Ev[] = []
+  const full: NonNullable<ReturnType<typeof stepVitalAlert>['event']>[] = []
   values.forEach((value, i) => {
-    const step = stepVitalAlert(state, { patientId: 'p', vital: 'heartRate', value, status: classifyVital('heartRate', value), ts: i * 1000 }, holdDownMs)
+    const band = bandOf(DEFAULT_BANDS[vital], value)
+    const score = (NEWS2_VITALS as readonly string[]).includes(vital)
+      ? parameterScore(vital as 'heartRate', value, { scale: 1, onOxygen: undefined })
+      : undefined
+    const sample = { patientId: 'p-0001', vital, value, status: band.status, side: sideOf(DEFAULT_BANDS[vital], band), score, ts: i * stepMs, cadenceMs }
+    const step = stepVitalAlert(state, sample, TIMING)
     state = step.state
-    if (step.event !== undefined) events.push([step.event.kind, step.event.level, step.event.ts / 1000])
+    if (step.event !== undefined) {
+      events.push([step.event.kind, step.event.level, step.event.ts / 1000])
+      full.push(step.event)
+    }
   })
-  return { events, state }
+  return { events, state, full }
 }
 
 const repeat = (value: number, n: number) => Array.from({ length: n }, () => value)
 
-describe('the alert state machine', () => {
-  it('raises nothing while a vital stays normal', () => {
-    expect(run(repeat(72, 100)).events).toEqual([])
+describe('persistence of a vital out of its bands', () => {
+  it('raises nothing for one SpO2 85 artefact among normal 1 Hz readings', () => {
+    expect(run('spo2', [...repeat(97, 30), 85, ...repeat(97, 60)]).events).toEqual([])
   })
 
-  it('raises one alert for a value jittering on a band edge, however long the jitter lasts', () => {
-    const jitter = Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? 91 : 90))
-    const { events, state } = run([...repeat(72, 10), ...jitter])
-    expect(events).toEqual([['raised', 'WARNING', 10]])
-    expect(state?.level).toBe('WARNING')
+  it('raises nothing for a single 91 bpm every 62 s for 5 minutes', () => {
+    const hr = Array.from({ length: 300 }, (_, i) => (i % 62 === 0 ? 91 : 88))
+    expect(run('heartRate', hr).events).toEqual([])
   })
 
-  it('escalates once when a warning becomes critical, and keeps the critical level while it improves to warning', () => {
-    const { events, state } = run([...repeat(72, 5), ...repeat(115, 5), ...repeat(135, 5), ...repeat(115, 5), ...repeat(135, 5)])
+  it('raises CRITICAL_LOW for a sustained SpO2 85 once it has lasted the critical persistence (15 s)', () => {
+    const { events, state } = run('spo2', [...repeat(97, 10), ...repeat(85, 30)])
+    expect(events).toEqual([['raised', 'CRITICAL_LOW', 25]])
+    expect(state.open).toMatchObject({ level: 'CRITICAL_LOW', raisedTs: 25_000, value: 85, side: 'low', score: 3 })
+  })
+
+  it('raises a WARNING for a value out of NORMAL for the warning persistence (60 s), not before', () => {
+    const { events } = run('heartRate', [...repeat(72, 5), ...repeat(100, 70)])
+    expect(events).toEqual([['raised', 'WARNING', 65]])
+  })
+
+  it('raises at once on a reading of an intermittent device (a cuff systolic 70)', () => {
+    const { events, full } = run('systolic', [70], CUFF)
+    expect(events).toEqual([['raised', 'CRITICAL_LOW', 0]])
+    expect(full[0]?.message).toBe('p-0001: systolic BP 70 mmHg, low (NEWS2 3), CRITICAL_LOW')
+  })
+
+  it('confirms a WARNING after 60 s and a CRITICAL inside it after 15 s more of critical values', () => {
+    const { events, state } = run('heartRate', [...repeat(115, 70), ...repeat(135, 20), ...repeat(115, 5)])
     expect(events).toEqual([
-      ['raised', 'WARNING', 5],
-      ['escalated', 'CRITICAL_HIGH', 10],
+      ['raised', 'WARNING', 60],
+      ['escalated', 'CRITICAL_HIGH', 85],
     ])
-    expect(state?.level).toBe('CRITICAL_HIGH')
+    // Keeps its worst level while the value improves; the text follows the value.
+    expect(state.open).toMatchObject({ level: 'CRITICAL_HIGH', value: 115, score: 3 })
+    expect(state.open?.message).toBe('p-0001: heart rate 115 bpm, high (NEWS2 2), CRITICAL_HIGH (now WARNING)')
+  })
+
+  it('raises one alert for a value jittering on a band edge once out of NORMAL long enough, however long the jitter lasts', () => {
+    const jitter = Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? 91 : 90))
+    const { events, state } = run('heartRate', [...repeat(72, 10), ...repeat(95, 60), ...jitter])
+    expect(events).toEqual([['raised', 'WARNING', 70]])
+    expect(state.open?.level).toBe('WARNING')
+  })
+})
+
+describe('escalation inside an open alert', () => {
+  it('escalates once when a heart rate goes from 95 to 120 inside WARNING (NEWS2 1 to 2)', () => {
+    const { events, full, state } = run('heartRate', [...repeat(95, 70), ...repeat(120, 60), ...repeat(100, 10)])
+    expect(events).toEqual([
+      ['raised', 'WARNING', 60],
+      ['escalated', 'WARNING', 70],
+    ])
+    expect(full[1]).toMatchObject({ value: 120, side: 'high', score: 2, message: 'p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING (escalated)' })
+    expect(state.open).toMatchObject({ score: 2, value: 100 })
+  })
+
+  it('escalates when the side changes (45 to 100 bpm), the open alert then reading 100 bpm, high', () => {
+    const { events, full, state } = run('heartRate', [...repeat(45, 70), ...repeat(100, 10)])
+    expect(events).toEqual([
+      ['raised', 'WARNING', 60],
+      ['escalated', 'WARNING', 70],
+    ])
+    expect(full.map((e) => e.side)).toEqual(['low', 'high'])
+    expect(state.open).toMatchObject({ value: 100, side: 'high', ts: 79_000 })
+    expect(state.open?.message).toBe('p-0001: heart rate 100 bpm, high (NEWS2 1), WARNING')
   })
 
   it('escalates when a critical value crosses to the other side', () => {
-    const { events } = run([35, 35, 140])
+    const { events } = run('heartRate', [...repeat(35, 20), 140])
     expect(events).toEqual([
-      ['raised', 'CRITICAL_LOW', 0],
-      ['escalated', 'CRITICAL_HIGH', 2],
+      ['raised', 'CRITICAL_LOW', 15],
+      ['escalated', 'CRITICAL_HIGH', 20],
     ])
   })
+})
 
-  it('clears only after the value has stayed normal for the whole hold-down', () => {
-    // WARNING at t=0..9, normal from t=10: clears at t=70 (60 s of normal values), not before.
-    const { events, state } = run([...repeat(100, 10), ...repeat(72, 61)])
+describe('clearing', () => {
+  it('clears only after the value has stayed normal for the whole hold-down, the pending runs gone', () => {
+    const { events, state } = run('heartRate', [...repeat(100, 70), ...repeat(72, 61)])
     expect(events).toEqual([
-      ['raised', 'WARNING', 0],
-      ['cleared', 'WARNING', 70],
+      ['raised', 'WARNING', 60],
+      ['cleared', 'WARNING', 130],
     ])
-    expect(state).toBeUndefined()
+    expect(state).toEqual({ open: undefined, pending: undefined })
   })
 
   it('restarts the hold-down when the value leaves normal again before it ends', () => {
-    const { events } = run([...repeat(100, 5), ...repeat(72, 50), 100, ...repeat(72, 59), ...repeat(72, 2)])
-    // normal from t=56 after the relapse at t=55: cleared at t=116
+    const { events } = run('heartRate', [...repeat(100, 65), ...repeat(72, 50), 100, ...repeat(72, 61)])
+    // raised at 60; normal from 65; a relapse at 115; normal from 116: cleared at 176
     expect(events).toEqual([
-      ['raised', 'WARNING', 0],
-      ['cleared', 'WARNING', 116],
+      ['raised', 'WARNING', 60],
+      ['cleared', 'WARNING', 176],
     ])
   })
+})
 
-  it('raises again after a clear when the value leaves normal once more', () => {
-    const { events } = run([100, ...repeat(72, 61), 100])
-    expect(events.map((e) => e[0])).toEqual(['raised', 'cleared', 'raised'])
+describe('glucose alerts', () => {
+  it('say level 1 hypoglycaemia for 60 mg/dL and level 2 hyperglycaemia for 260 mg/dL, on the CGM reading', () => {
+    const low = run('glucose', [60], CGM).full[0]
+    expect(low).toMatchObject({ kind: 'raised', level: 'WARNING', side: 'low', message: 'p-0001: glucose 60 mg/dL, level 1 hypoglycaemia, WARNING' })
+    const high = run('glucose', [260], CGM).full[0]
+    expect(high).toMatchObject({ level: 'CRITICAL_HIGH', side: 'high', message: 'p-0001: glucose 260 mg/dL, level 2 hyperglycaemia, CRITICAL_HIGH' })
+    expect(high?.score).toBeUndefined()
+  })
+})
+
+describe('event ids', () => {
+  it('depend only on patient, subject, event time, kind (and the device for device alerts)', () => {
+    expect(run('spo2', [88], CUFF).full[0]?.id).toBe('p-0001|spo2|0|raised')
+    expect(alertId('p-1', 'device', 5, 'raised', 'd-1:signal')).toBe('p-1|device:d-1:signal|5|raised')
+  })
+})
+
+describe('side', () => {
+  it('is low below the NORMAL band and high above it, none inside', () => {
+    const side = (v: number) => sideOf(DEFAULT_BANDS.heartRate, bandOf(DEFAULT_BANDS.heartRate, v))
+    expect([side(35), side(45), side(70), side(95), side(140)]).toEqual(['low', 'low', undefined, 'high', 'high'])
+  })
+})
+
+describe('no signal', () => {
+  const NONE: NoSignalState = { noSignalSince: null, noSignalTs: null }
+  const sample = (ts: number, noSignal: Vital[]) => ({ patientId: 'p-1', deviceId: 'wrist-1', noSignal, ts, cadenceMs: WEARABLE })
+
+  it('raises one NO_SIGNAL after 15 s of probe-off readings and clears it on the next good reading', () => {
+    let state = NONE
+    const events: [string, string, number][] = []
+    for (let i = 0; i < 20; i++) {
+      const step = stepNoSignal(state, sample(i * 1000, ['heartRate']), 15_000)
+      state = step.state
+      if (step.event) events.push([step.event.kind, step.event.level, step.event.ts])
+    }
+    expect(events).toEqual([['raised', 'NO_SIGNAL', 15_000]])
+    const back = stepNoSignal(state, sample(20_000, []), 15_000)
+    expect(back.state).toEqual(NONE)
+    expect(back.event).toMatchObject({ kind: 'cleared', level: 'NO_SIGNAL', deviceId: 'wrist-1', id: 'p-1|device:wrist-1:signal|20000|cleared' })
   })
 
-  it('gives every event an id that depends only on patient, vital, event time and kind', () => {
-    const a = stepVitalAlert(undefined, { patientId: 'p-1', vital: 'spo2', value: 90, status: 'CRITICAL_LOW', ts: 1234 }, HOLD).event as AlertEvent
-    const b = stepVitalAlert(undefined, { patientId: 'p-1', vital: 'spo2', value: 90, status: 'CRITICAL_LOW', ts: 1234 }, HOLD).event as AlertEvent
-    expect(a.id).toBe(b.id)
-    expect(a.id).toBe('p-1|spo2|1234|raised')
+  it('raises nothing for a probe off for a few seconds', () => {
+    let state = NONE
+    for (let i = 0; i < 5; i++) state = stepNoSignal(state, sample(i * 1000, ['spo2']), 15_000).state
+    const back = stepNoSignal(state, sample(5_000, []), 15_000)
+    expect(back.event).toBeUndefined()
+    expect(back.state).toEqual(NONE)
   })
 })
 
@@ -86,32 +187,5 @@ describe('stale devices', () => {
     expect(staleThresholdMs(1_000, 3, 120_000)).toBe(120_000)
     expect(staleThresholdMs(300_000, 3, 120_000)).toBe(900_000)
     expect(staleThresholdMs(null, 3, 120_000)).toBe(120_000)
-  })
-
-  it('learns a CGM cadence of five minutes from its readings', () => {
-    const p = emptyPatient('p-cgm')
-    const readings = Array.from({ length: 5 }, (_, i) => ({
-      v: 1 as const,
-      patientId: 'p-cgm',
-      deviceId: 'cgm',
-      ts: i * 300_000,
-      seq: i,
-      vitals: { glucose: 110 },
-    }))
-    applyReadings(p, readings, { holdDownMs: HOLD, outOfOrderToleranceMs: 5_000 })
-    expect(p.devices.get('cgm')?.cadenceMs).toBe(300_000)
-    expect(staleThresholdMs(p.devices.get('cgm')?.cadenceMs ?? null, 3, 120_000)).toBe(900_000)
-  })
-
-  it('clears a stale-data alert when the device is heard from again', () => {
-    const p = emptyPatient('p-s')
-    const opts = { holdDownMs: HOLD, outOfOrderToleranceMs: 5_000 }
-    applyReadings(p, [{ v: 1, patientId: 'p-s', deviceId: 'd', ts: 0, seq: 0, vitals: { heartRate: 70 } }], opts)
-    const dev = p.devices.get('d')
-    if (dev === undefined) throw new Error('device state missing')
-    dev.staleTs = 120_000
-    const out = applyReadings(p, [{ v: 1, patientId: 'p-s', deviceId: 'd', ts: 500_000, seq: 1, vitals: { heartRate: 70 } }], opts)
-    expect(out.events.map((e) => [e.vital, e.kind, e.level, e.ts])).toEqual([['device', 'cleared', 'STALE', 500_000]])
-    expect(p.devices.get('d')?.staleTs).toBeNull()
   })
 })

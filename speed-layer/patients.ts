@@ -1,7 +1,9 @@
 /**
  * One patient's state in the speed layer and what a batch of their readings does to it: duplicate
- * and late detection, classification under the patient's bands, "latest" per vital, the alert
- * state machines and the series entries. Pure: the Redis round trips live in view.ts.
+ * and late detection, classification under the patient's bands, "latest" per vital and per
+ * assessment (oxygen, consciousness), the glucose trend window, the alert state machines (vitals,
+ * no signal, NEWS2 aggregate, urgent low soon) and the series entries. Pure: the Redis round trips
+ * live in view.ts.
  *
  * Event time (docs/CONTRACT.md, Principles): a reading older than the patient's newest one by at most
  * the tolerance is placed in order in the series (its score is its event time); a vital's
@@ -10,23 +12,47 @@
  * it changes nothing in the real-time view.
  *
  * Readings are decided in arrival (offset) order, whatever the batching: duplicate, late, latest
- * and every alert step are then a function of the partition's record sequence alone. A replay
+ * and every alert step are then a function of the partition's record sequence and of the stored
+ * state alone (open alerts and their pending persistence runs are stored with the view). A replay
  * after a crash or a Redis rebuild, cut into other batches, reaches the same view and the same
  * alert events, with the same ids.
  */
-import { DEFAULT_BANDS, STATUS_SEVERITY, classifyVital, worse, type BandTable, type Status } from '../lib/bands.ts'
-import type { AlertEvent, PatientState, SeriesEntry, VitalState } from '../lib/contract/views.ts'
-import type { Reading, Vital } from '../lib/contract/schema.ts'
-import { staleCleared, stepVitalAlert, type VitalAlertState } from './alerts.ts'
-import { isDuplicate, markSeen, type DeviceState } from './devices.ts'
-import { news2 } from './news2.ts'
+import { bandOf, DEFAULT_BANDS, STATUS_SEVERITY, worse, type BandTable, type Status } from '../lib/bands.ts'
+import type { GlucosePoint } from '../lib/contract/codecs/latest.ts'
+import type { Consciousness, Reading, Vital } from '../lib/contract/schema.ts'
+import type {
+  AlertEvent,
+  AssessmentState,
+  News2Parameter,
+  OpenAlertState,
+  PatientState,
+  PendingAlertState,
+  SeriesEntry,
+  VitalState,
+} from '../lib/contract/views.ts'
+import { NEWS2_VITALS, type News2Vital, parameterScore, spo2Scale } from '../lib/news2.ts'
+import { stepForecastAlert, stepNews2Alert } from './aggregate.ts'
+import { sideOf, staleCleared, stepNoSignal, stepVitalAlert, type AlertTiming, type PatientAlertSubject, type StepResult } from './alerts.ts'
+import type { Accepted } from './decode.ts'
+import { effectiveCadenceMs, isDuplicate, markSeen, type DeviceState } from './devices.ts'
+import { news2State } from './news2.ts'
+import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, URGENT_LOW_SOON_MG_DL } from './trend.ts'
 
 export interface PatientRuntime {
   patientId: string
   /** Event time of the newest reading applied (0: none yet). */
   ts: number
   latest: Partial<Record<Vital, VitalState>>
-  alerts: Partial<Record<Vital, VitalAlertState>>
+  /** Newest supplemental-oxygen observation. */
+  onOxygen?: AssessmentState<boolean>
+  /** Newest ACVPU observation. */
+  consciousness?: AssessmentState<Consciousness>
+  /** The glucose values of the trend window (trend.ts), oldest first. */
+  glucoseRecent: GlucosePoint[]
+  /** Open alerts, by subject. */
+  alerts: Partial<Record<PatientAlertSubject, OpenAlertState>>
+  /** Persistence runs not yet (or no longer) alerted on, by subject. */
+  pending: Partial<Record<PatientAlertSubject, PendingAlertState>>
   devices: Map<string, DeviceState>
   /** The patient's bands (defaults merged with their overrides). */
   table: BandTable
@@ -35,12 +61,13 @@ export interface PatientRuntime {
 }
 
 export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS): PatientRuntime {
-  return { patientId, ts: 0, latest: {}, alerts: {}, devices: new Map(), table, trimmedAt: 0 }
+  return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, trimmedAt: 0 }
 }
 
-export interface PatientOptions {
-  holdDownMs: number
+export interface PatientOptions extends AlertTiming {
   outOfOrderToleranceMs: number
+  noSignalPersistenceMs: number
+  news2FreshnessMs: Readonly<Record<News2Parameter, number>>
 }
 
 export interface BatchOutcome {
@@ -48,7 +75,8 @@ export interface BatchOutcome {
   entries: SeriesEntry[]
   events: AlertEvent[]
   changedDevices: Set<string>
-  changedAlerts: Set<Vital>
+  /** Subjects whose open alert or pending run changed. */
+  changedAlerts: Set<PatientAlertSubject>
   /** Vitals whose latest value changed. */
   changedVitals: Set<Vital>
   duplicates: number
@@ -57,8 +85,16 @@ export interface BatchOutcome {
   reordered: number
 }
 
-/** Applies one patient's valid readings, in the order they arrived (offset order), to its runtime state. */
-export function applyReadings(p: PatientRuntime, readings: readonly Reading[], options: PatientOptions): BatchOutcome {
+/** What one reading is judged with: the patient's SpO2 scale and the reading's device cadence. */
+interface ReadingContext {
+  scale: 1 | 2
+  cadenceMs: number
+  options: PatientOptions
+  out: BatchOutcome
+}
+
+/** Applies one patient's accepted readings, in the order they arrived (offset order), to its runtime state. */
+export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], options: PatientOptions): BatchOutcome {
   const out: BatchOutcome = {
     entries: [],
     events: [],
@@ -69,57 +105,152 @@ export function applyReadings(p: PatientRuntime, readings: readonly Reading[], o
     late: 0,
     reordered: 0,
   }
-  for (const r of readings) {
-    const dev = p.devices.get(r.deviceId)
-    if (isDuplicate(dev, r.seq)) {
-      out.duplicates++
-      continue
-    }
-    const next = markSeen(dev, r.seq, r.ts)
-    if (next.staleTs !== null) {
-      out.events.push(staleCleared(p.patientId, r.deviceId, r.ts))
-      next.staleTs = null
-    }
-    p.devices.set(r.deviceId, next)
-    out.changedDevices.add(r.deviceId)
-
+  const scale = spo2Scale(p.table)
+  for (const a of readings) {
+    const dev = seeDevice(p, a, out)
+    if (dev === undefined) continue
+    const r = a.reading
     if (p.ts > 0 && r.ts < p.ts - options.outOfOrderToleranceMs) {
       out.late++
       continue
     }
-    if (r.ts < p.ts) out.reordered++
-    let status: Status = 'NORMAL'
-    for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
-      if (value === undefined) continue
-      const s = classifyVital(vital, value, p.table)
-      status = worse(status, s)
-      const cur = p.latest[vital]
-      if (cur !== undefined && r.ts < cur.ts) continue
-      p.latest[vital] = { value, status: s, ts: r.ts }
-      out.changedVitals.add(vital)
-      const step = stepVitalAlert(p.alerts[vital], { patientId: p.patientId, vital, value, status: s, ts: r.ts }, options.holdDownMs)
-      if (step.state !== p.alerts[vital]) {
-        if (step.state === undefined) delete p.alerts[vital]
-        else p.alerts[vital] = step.state
-        out.changedAlerts.add(vital)
-      }
-      if (step.event !== undefined) out.events.push(step.event)
-    }
+    const ctx: ReadingContext = { scale, cadenceMs: effectiveCadenceMs(dev), options, out }
+    stepDeviceSignal(p, dev, a, ctx)
+    const newest = r.ts >= p.ts
+    if (!newest) out.reordered++
+    else p.ts = r.ts
+    applyAssessments(p, r)
+    const status = applyVitals(p, r, ctx)
+    applyGlucose(p, r, ctx)
+    if (newest)
+      setSubject(
+        p,
+        'news2',
+        stepNews2Alert(subjectOf(p, 'news2'), { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs }, options),
+        out,
+      )
     out.entries.push({ ts: r.ts, deviceId: r.deviceId, seq: r.seq, vitals: r.vitals, status })
-    if (r.ts > p.ts) p.ts = r.ts
   }
   // Stable: equal event times keep their arrival order.
   if (out.reordered > 0) out.entries.sort((a, b) => a.ts - b.ts)
   return out
 }
 
-/** The patient's state as the API shows it (PatientState in lib/contract/views.ts). */
-export function patientState(p: PatientRuntime): PatientState {
-  let status: Status = 'NORMAL'
-  const values: Partial<Record<Vital, number>> = {}
-  for (const [vital, v] of Object.entries(p.latest) as [Vital, VitalState][]) {
-    if (STATUS_SEVERITY[v.status] > STATUS_SEVERITY[status]) status = v.status
-    values[vital] = v.value
+/** Duplicate detection and the device's state after the reading; undefined for a duplicate. Clears an open stale-data alert. */
+function seeDevice(p: PatientRuntime, a: Accepted, out: BatchOutcome): DeviceState | undefined {
+  const r = a.reading
+  const dev = p.devices.get(r.deviceId)
+  if (isDuplicate(dev, r.seq)) {
+    out.duplicates++
+    return undefined
   }
-  return { patientId: p.patientId, ts: p.ts, status, news2: news2(values, p.table), vitals: { ...p.latest } }
+  const next = markSeen(dev, r, a.arrivedAt, a.noSignal)
+  if (next.staleTs !== null) {
+    out.events.push(staleCleared(p.patientId, r.deviceId, r.ts))
+    next.staleTs = null
+  }
+  p.devices.set(r.deviceId, next)
+  out.changedDevices.add(r.deviceId)
+  return next
+}
+
+/** The device's NO_SIGNAL run (alerts.ts stepNoSignal), kept in its device state. */
+function stepDeviceSignal(p: PatientRuntime, dev: DeviceState, a: Accepted, ctx: ReadingContext): void {
+  const sample = { patientId: p.patientId, deviceId: a.reading.deviceId, noSignal: a.noSignal, ts: a.reading.ts, cadenceMs: ctx.cadenceMs }
+  const step = stepNoSignal(dev, sample, ctx.options.noSignalPersistenceMs)
+  dev.noSignalSince = step.state.noSignalSince
+  dev.noSignalTs = step.state.noSignalTs
+  if (step.event !== undefined) ctx.out.events.push(step.event)
+}
+
+/** The reading's oxygen and consciousness observations become the latest unless a newer one is known. */
+function applyAssessments(p: PatientRuntime, r: Reading): void {
+  if (r.onOxygen !== undefined && (p.onOxygen === undefined || r.ts >= p.onOxygen.ts)) p.onOxygen = { value: r.onOxygen, ts: r.ts }
+  if (r.consciousness !== undefined && (p.consciousness === undefined || r.ts >= p.consciousness.ts)) p.consciousness = { value: r.consciousness, ts: r.ts }
+}
+
+const isNews2Vital = (v: Vital): v is News2Vital => (NEWS2_VITALS as readonly string[]).includes(v)
+
+/** Oxygen as NEWS2 counts it now: the newest observation within its freshness window, else unknown. */
+function freshOnOxygen(p: PatientRuntime, options: PatientOptions): boolean | undefined {
+  const o = p.onOxygen
+  return o !== undefined && o.ts >= p.ts - options.news2FreshnessMs.onOxygen ? o.value : undefined
+}
+
+/** Classifies the reading's vitals, moves "latest" forward and steps each vital's alert; returns the reading's worst status. */
+function applyVitals(p: PatientRuntime, r: Reading, ctx: ReadingContext): Status {
+  let status: Status = 'NORMAL'
+  const onOxygen = freshOnOxygen(p, ctx.options)
+  for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
+    if (value === undefined) continue
+    const band = bandOf(p.table[vital], value)
+    status = worse(status, band.status)
+    const cur = p.latest[vital]
+    if (cur !== undefined && r.ts < cur.ts) continue
+    p.latest[vital] = { value, status: band.status, ts: r.ts }
+    ctx.out.changedVitals.add(vital)
+    const score = isNews2Vital(vital) ? parameterScore(vital, value, { scale: ctx.scale, onOxygen }) : undefined
+    const sample = { patientId: p.patientId, vital, value, status: band.status, side: sideOf(p.table[vital], band), score, ts: r.ts, cadenceMs: ctx.cadenceMs }
+    setSubject(p, vital, stepVitalAlert(subjectOf(p, vital), sample, ctx.options), ctx.out)
+  }
+  return status
+}
+
+/** Adds a glucose value to the trend window (pruned to the patient's newest time) and steps the urgent-low-soon alert. */
+function applyGlucose(p: PatientRuntime, r: Reading, ctx: ReadingContext): void {
+  const glucose = r.vitals.glucose
+  const points = glucose === undefined ? p.glucoseRecent : [...p.glucoseRecent, [r.ts, glucose] as const]
+  const pruned = prunePoints(points, p.ts)
+  if (pruned.length !== p.glucoseRecent.length || glucose !== undefined) p.glucoseRecent = pruned
+  if (glucose === undefined || p.latest.glucose?.ts !== r.ts) return
+  const forecast = forecastGlucose(pruned)
+  const sample = {
+    patientId: p.patientId,
+    glucose,
+    rate: glucoseTrend(pruned)?.rate,
+    forecast,
+    minutes: FORECAST_MINUTES,
+    thresholdMgDl: URGENT_LOW_SOON_MG_DL,
+    ts: r.ts,
+    cadenceMs: ctx.cadenceMs,
+  }
+  setSubject(p, 'glucoseForecast', stepForecastAlert(subjectOf(p, 'glucoseForecast'), sample, ctx.options), ctx.out)
+}
+
+function news2Of(p: PatientRuntime, ctx: ReadingContext) {
+  return news2State({ vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }, p.ts, ctx.scale, ctx.options.news2FreshnessMs)
+}
+
+function subjectOf(p: PatientRuntime, subject: PatientAlertSubject) {
+  return { open: p.alerts[subject], pending: p.pending[subject] }
+}
+
+/** Stores a subject's new alert state (marking it changed when it is) and collects its event. */
+function setSubject(p: PatientRuntime, subject: PatientAlertSubject, step: StepResult, out: BatchOutcome): void {
+  const { open, pending } = step.state
+  if (open !== p.alerts[subject] || pending !== p.pending[subject]) out.changedAlerts.add(subject)
+  if (open === undefined) delete p.alerts[subject]
+  else p.alerts[subject] = open
+  if (pending === undefined) delete p.pending[subject]
+  else p.pending[subject] = pending
+  if (step.event !== undefined) out.events.push(step.event)
+}
+
+/** The patient's state as the API shows it (PatientState in lib/contract/views.ts), with the honest NEWS2 at the newest reading's time. */
+export function patientState(p: PatientRuntime, news2FreshnessMs: Readonly<Record<News2Parameter, number>>): PatientState {
+  let status: Status = 'NORMAL'
+  for (const v of Object.values(p.latest) as VitalState[]) if (STATUS_SEVERITY[v.status] > STATUS_SEVERITY[status]) status = v.status
+  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  const state: PatientState = {
+    patientId: p.patientId,
+    ts: p.ts,
+    status,
+    news2: news2State(inputs, p.ts, spo2Scale(p.table), news2FreshnessMs),
+    vitals: { ...p.latest },
+  }
+  if (p.onOxygen !== undefined) state.onOxygen = p.onOxygen
+  if (p.consciousness !== undefined) state.consciousness = p.consciousness
+  const trend = glucoseTrend(p.glucoseRecent)
+  if (trend !== undefined) state.glucoseTrend = trend
+  return state
 }

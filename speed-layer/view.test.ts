@@ -4,18 +4,23 @@ import type { Reading } from '../lib/contract/schema.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { decodeSeriesEntries } from '../lib/contract/codecs/series.ts'
 import { decodeUpdate } from '../lib/contract/codecs/updates.ts'
-import { decodeAlertState } from '../lib/contract/codecs/alerts.ts'
-import { applyReadings, emptyPatient } from './patients.ts'
-import { batchCall, callSlices, epochKey, type PatientChange } from './view.ts'
+import { encodePending } from '../lib/contract/codecs/alerts.ts'
+import { DEFAULT_SPEED_OPTIONS } from './config.ts'
+import type { Accepted } from './decode.ts'
+import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
+import { batchCall, callSlices, epochKey, runtimeFrom, type PatientChange } from './view.ts'
 
 const keys = redisKeys('t:')
 const T = 1_763_805_600_000
-const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000 }
+const OPTS = DEFAULT_SPEED_OPTIONS
+const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000, news2FreshnessMs: OPTS.news2FreshnessMs }
+
+const accepted = (r: Reading): Accepted => ({ reading: r, noSignal: [], arrivedAt: r.ts })
 
 function change(patientId: string, readings: Array<Pick<Reading, 'ts' | 'seq' | 'vitals'>>): PatientChange {
   const runtime = emptyPatient(patientId)
-  const full = readings.map((r) => ({ v: 1 as const, patientId, deviceId: `wrist-${patientId}`, ...r }))
-  return { runtime, outcome: applyReadings(runtime, full, { holdDownMs: 60_000, outOfOrderToleranceMs: 5_000 }) }
+  const full = readings.map((r) => accepted({ v: 1 as const, patientId, deviceId: `wrist-${patientId}`, ...r }))
+  return { runtime, outcome: applyReadings(runtime, full, OPTS) }
 }
 
 /** ARGV read as write-batch.lua reads it (its header): the script's side of the layout. */
@@ -51,31 +56,54 @@ describe('the arguments of write-batch.lua', () => {
     expect(rest).toBe(0)
     const hash = {
       status: 'WARNING',
-      news2: '2',
-      news2Risk: 'low',
       ts: '1763805601000',
+      news2: '2',
+      news2Risk: '',
+      news2Complete: '0',
+      news2Counted: 'spo2,heartRate',
+      news2Missing: 'respRate,onOxygen,systolic,consciousness,temperature',
+      news2Old: '',
+      news2Scale: '1',
+      news2Scores: '{"spo2":0,"heartRate":2}',
+      onOxygen: '',
+      'onOxygen:ts': '',
+      consciousness: '',
+      'consciousness:ts': '',
+      'glucoseTrend:rate': '',
+      'glucoseTrend:arrow': '',
+      'glucoseTrend:ts': '',
       heartRate: '115',
       'heartRate:status': 'WARNING',
       'heartRate:ts': '1763805601000',
       spo2: '96',
       'spo2:status': 'NORMAL',
       'spo2:ts': '1763805600000',
+      glucoseRecent: '[]',
     }
     expect(patients[0]!.latest).toEqual(hash)
     expect(decodeLatest('p-0001', hash)).toEqual({
       patientId: 'p-0001',
       ts: T + 1_000,
       status: 'WARNING',
-      news2: { score: 2, risk: 'low' },
+      news2: {
+        score: 2,
+        risk: null,
+        complete: false,
+        counted: ['spo2', 'heartRate'],
+        scores: { spo2: 0, heartRate: 2 },
+        missing: ['respRate', 'onOxygen', 'systolic', 'consciousness', 'temperature'],
+        old: [],
+        scale: 1,
+      },
       vitals: { heartRate: { value: 115, status: 'WARNING', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
     expect(decodeSeriesEntries(patients[0]!.series.map((s) => s.member))).toEqual(c.outcome.entries)
     expect(patients[0]!.series.map((s) => s.score)).toEqual([T, T + 1_000])
     expect(patients[0]!.trim).toBe(`(${T + 1_000 - 900_000}`)
     expect(decodeUpdate(patients[0]!.update)).toEqual({ type: 'readings', patient: decodeLatest('p-0001', hash), entries: c.outcome.entries })
-    // HR 112 left NORMAL: its alert state goes to the alert-state hash.
-    expect(decodeAlertState(patients[0]!.alertSet.heartRate!)).toEqual({ level: 'WARNING', raisedTs: T, normalSince: null })
-    expect(patients[0]!.alertDel).toEqual([])
+    // HR 112 left NORMAL one second ago: no alert yet (a WARNING needs 60 s), its pending run goes to the alert-state hash.
+    expect(patients[0]!.alertSet).toEqual({ 'heartRate:pending': encodePending({ outSince: T, criticalSince: null }) })
+    expect(patients[0]!.alertDel).toEqual(['heartRate'])
     expect(events).toEqual([])
     expect(scores).toEqual({ [String(T + 1_000)]: 'p-0001' })
   })
@@ -84,10 +112,11 @@ describe('the arguments of write-batch.lua', () => {
     const c = change('p-0002', [{ ts: T, seq: 1, vitals: { heartRate: 70 } }])
     batchCall(keys, [c], [], options, 'e')
     expect(c.runtime.trimmedAt).toBe(T)
-    c.outcome = applyReadings(c.runtime, [{ v: 1, patientId: 'p-0002', deviceId: 'wrist-p-0002', ts: T + 30_000, seq: 2, vitals: { heartRate: 71 } }], {
-      holdDownMs: 60_000,
-      outOfOrderToleranceMs: 5_000,
-    })
+    c.outcome = applyReadings(
+      c.runtime,
+      [accepted({ v: 1, patientId: 'p-0002', deviceId: 'wrist-p-0002', ts: T + 30_000, seq: 2, vitals: { heartRate: 71 } })],
+      OPTS,
+    )
     expect(readArgs(batchCall(keys, [c], [], options, 'e')!.arguments).patients[0]!.trim).toBe('')
   })
 
@@ -106,9 +135,74 @@ describe('cutting a batch into calls', () => {
 
   it('cuts a large batch into runs of whole patients, each under the argument budget', () => {
     const many = Array.from({ length: 10 }, (_, k) => change(`p-${k}`, [{ ts: T, seq: 1, vitals: { heartRate: 70 } }]))
-    // Each patient counts 64 + 2 x (1 entry + 1 device) = 68 arguments.
+    // Each patient counts 64 + 6 x 1 vital + 2 x (1 entry + 1 device) = 74 arguments.
     const slices = callSlices(many, 200)
     expect(slices.map((s) => s.length)).toEqual([3, 3, 3, 1])
     expect(slices.flat()).toEqual(many)
+  })
+})
+
+describe('a replay from the stored state', () => {
+  /** A wearable at 1 Hz (HR 125, RR 22, SpO2 94; a probe off for 20 s), a cuff and a falling CGM: 20 minutes. */
+  function scenario(): Accepted[] {
+    const out: Accepted[] = [accepted({ v: 1, patientId: 'p-r', deviceId: 'cuff', ts: T, seq: 0, vitals: { systolic: 105 } })]
+    for (let i = 0; i < 1_200; i++) {
+      const off = i >= 300 && i < 320
+      const r: Reading = {
+        v: 1,
+        patientId: 'p-r',
+        deviceId: 'wrist',
+        ts: T + i * 1000,
+        seq: i,
+        vitals: off ? { respRate: 22, spo2: 94 } : { heartRate: 125, respRate: 22, spo2: 94 },
+      }
+      out.push({ reading: r, noSignal: off ? ['heartRate'] : [], arrivedAt: r.ts + 20 })
+      if (i % 300 === 299) out.push(accepted({ v: 1, patientId: 'p-r', deviceId: 'cgm', ts: T + i * 1000, seq: i, vitals: { glucose: 160 - i / 10 } }))
+    }
+    return out
+  }
+
+  /** What write-batch.lua leaves in the patient's three hashes after the call. */
+  function store(hashes: { latest: Record<string, string>; alerts: Record<string, string>; devices: Record<string, string> }, change: PatientChange) {
+    const { patients } = readArgs(batchCall(keys, [change], [], options, 'e')!.arguments)
+    const p = patients[0]!
+    Object.assign(hashes.latest, p.latest)
+    Object.assign(hashes.devices, p.devices)
+    Object.assign(hashes.alerts, p.alertSet)
+    for (const f of p.alertDel) delete hashes.alerts[f]
+  }
+
+  it('yields the same events and ids as one uninterrupted run, pending runs included', () => {
+    const all = scenario()
+    const whole = emptyPatient('p-r')
+    const once = applyReadings(whole, all, OPTS).events
+    expect(once.map((e) => [e.vital, e.kind, e.level])).toEqual([
+      ['systolic', 'raised', 'WARNING'],
+      ['heartRate', 'raised', 'WARNING'],
+      ['respRate', 'raised', 'WARNING'],
+      ['spo2', 'raised', 'WARNING'],
+      ['news2', 'raised', 'NEWS2_MEDIUM'],
+      ['device', 'raised', 'NO_SIGNAL'],
+      ['device', 'cleared', 'NO_SIGNAL'],
+      ['glucoseForecast', 'raised', 'URGENT_LOW_SOON'],
+      ['glucose', 'raised', 'CRITICAL_LOW'],
+    ])
+    // Cut inside the persistence runs (30 s), inside the no-signal run (310 s) and elsewhere; each part starts from Redis.
+    const hashes = { latest: {}, alerts: {}, devices: {} }
+    const events = []
+    let from = 0
+    for (const cut of [31, 312, 700, all.length]) {
+      const runtime: PatientRuntime = runtimeFrom('p-r', hashes.latest, hashes.alerts, hashes.devices)
+      const outcome = applyReadings(runtime, all.slice(from, cut), OPTS)
+      events.push(...outcome.events)
+      store(hashes, { runtime, outcome })
+      from = cut
+    }
+    expect(events).toEqual(once)
+    const reloaded = runtimeFrom('p-r', hashes.latest, hashes.alerts, hashes.devices)
+    expect(reloaded.alerts).toEqual(whole.alerts)
+    expect(reloaded.pending).toEqual(whole.pending)
+    expect(reloaded.glucoseRecent).toEqual(whole.glucoseRecent)
+    expect(reloaded.devices).toEqual(whole.devices)
   })
 })

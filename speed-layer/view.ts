@@ -17,11 +17,11 @@ import { DEFAULT_BANDS, mergeBands, overridesFromHash } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
-import { decodeLatestTs, decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
+import { decodeAssessments, decodeGlucoseRecent, decodeLatestTs, decodeLatestVitals, encodeGlucoseRecent, encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
-import { ALERT_EVENT_FIELD, decodeAlertState, encodeAlertEvent, encodeAlertState } from '../lib/contract/codecs/alerts.ts'
+import { ALERT_EVENT_FIELD, decodeAlertHash, encodeAlertEvent, encodeAlertState, encodePending, pendingField } from '../lib/contract/codecs/alerts.ts'
 import { encodeAlertUpdate, encodeReadingsUpdate } from '../lib/contract/codecs/updates.ts'
-import { VITALS } from '../lib/contract/schema.ts'
+import type { News2Parameter } from '../lib/contract/views.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'
 
@@ -39,15 +39,25 @@ export function rebuiltKey(keys: RedisKeys): string {
   return keys.other('speed', 'rebuilt')
 }
 
-/** A patient's runtime state from their latest hash (codec: lib/contract/codecs/latest.ts), alert-state hash and device-state hash. */
-function runtimeFrom(patientId: string, latest: Record<string, string>, alerts: Record<string, string>, devices: Record<string, string>): PatientRuntime {
+/**
+ * A patient's runtime state from their latest hash (codec: lib/contract/codecs/latest.ts: vitals,
+ * assessments, the glucose trend window), alert-state hash (open alerts and pending runs) and
+ * device-state hash: everything the next reading is decided with.
+ */
+export function runtimeFrom(
+  patientId: string,
+  latest: Readonly<Record<string, string>>,
+  alerts: Readonly<Record<string, string>>,
+  devices: Readonly<Record<string, string>>,
+): PatientRuntime {
   const p = emptyPatient(patientId)
   p.ts = decodeLatestTs(latest) ?? 0
   p.latest = decodeLatestVitals(latest, p.ts)
-  for (const vital of VITALS) {
-    const alert = alerts[vital]
-    if (alert !== undefined) p.alerts[vital] = decodeAlertState(alert)
-  }
+  Object.assign(p, decodeAssessments(latest, p.ts))
+  p.glucoseRecent = decodeGlucoseRecent(latest)
+  const { open, pending } = decodeAlertHash(alerts)
+  p.alerts = open
+  p.pending = pending
   for (const [deviceId, text] of Object.entries(devices)) {
     const d = parseDevice(text)
     if (d !== undefined) p.devices.set(deviceId, d)
@@ -118,6 +128,8 @@ export interface PatientChange {
 export interface WriteOptions {
   seriesWindowMs: number
   alertStreamMaxLen: number
+  /** The NEWS2 freshness windows the latest hash's NEWS2 state is computed with. */
+  news2FreshnessMs: Readonly<Record<News2Parameter, number>>
 }
 
 /** How often (event time) a patient's series is trimmed to the window. */
@@ -192,7 +204,8 @@ export function callSlices(changes: readonly PatientChange[], maxArgs = MAX_ARGS
     let estimate = 0
     do {
       const o = changes[to]!.outcome
-      estimate += 64 + 2 * (o.entries.length + o.changedDevices.size + o.changedAlerts.size)
+      // The patient-wide latest fields, each changed vital's three, two per entry and device, four per alert subject (open and pending).
+      estimate += 64 + 6 * o.changedVitals.size + 2 * (o.entries.length + o.changedDevices.size) + 4 * o.changedAlerts.size
       to++
     } while (to < changes.length && estimate < maxArgs)
     slices.push(changes.slice(from, to))
@@ -235,13 +248,13 @@ export function batchCall(
   return { keys: scriptKeys, arguments: args }
 }
 
-/** One patient's part of ARGV: latest fields, series entries, trim bound, devices, alert states, update. */
+/** One patient's part of ARGV: latest fields, series entries, trim bound, devices, alert states and pending runs, update. */
 function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, options: WriteOptions): void {
   let update = ''
   if (o.entries.length > 0) {
-    const state = patientState(p)
+    const state = patientState(p, options.news2FreshnessMs)
     // Only the vitals this batch changed: the others' fields already hold their values.
-    const fields = Object.entries(encodeLatest(state, o.changedVitals))
+    const fields = Object.entries({ ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
     args.push(String(fields.length))
     for (const [f, v] of fields) args.push(f, v)
     // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
@@ -269,10 +282,13 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
   }
   const set: string[] = []
   const del: string[] = []
-  for (const v of o.changedAlerts) {
-    const a = p.alerts[v]
-    if (a === undefined) del.push(v)
-    else set.push(v, encodeAlertState(a))
+  for (const subject of o.changedAlerts) {
+    const a = p.alerts[subject]
+    if (a === undefined) del.push(subject)
+    else set.push(subject, encodeAlertState(a))
+    const runs = p.pending[subject]
+    if (runs === undefined) del.push(pendingField(subject))
+    else set.push(pendingField(subject), encodePending(runs))
   }
   args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
 }

@@ -3,8 +3,11 @@
   (speed-layer/view.ts writeBatch builds the arguments; layout in lib/contract/views.ts and docs/CONTRACT.md, Redis).
   Called by its SHA1 digest (EVALSHA); the caller falls back to EVAL on NOSCRIPT. The script spells
   no field name: the values come encoded by lib/contract/codecs/ (latest.ts: the latest hash's
-  `<vital>`, `<vital>:status`, `<vital>:ts`, `status`, `news2`, `news2Risk`, `ts`; series.ts;
-  alerts.ts: the alert state JSON, and the stream's one field `event`, written below; updates.ts).
+  `<vital>`, `<vital>:status`, `<vital>:ts`, the patient-wide fields and `glucoseRecent`; series.ts;
+  alerts.ts: each subject's open alert under `<subject>` and its pending persistence runs under
+  `<subject>:pending`, and the stream's one field `event`, written below; updates.ts). The alert
+  states and pending runs are written with the readings that decided them, in this one call, so a
+  replay after a crash starts from exactly the state the events were decided with.
 
   KEYS: for each patient p (0-based), four keys:
           KEYS[4p+1] latest hash, KEYS[4p+2] series sorted set, KEYS[4p+3] device-state hash,
@@ -18,8 +21,8 @@
           nEntries, (score, member) x nEntries     -- ZADD series
           trimBelow                                -- ZREMRANGEBYSCORE series -inf trimBelow ('' = none)
           nDevices, (field, value) x nDevices      -- HSET device state
-          nAlertSet, (field, value) x nAlertSet    -- HSET alert state
-          nAlertDel, field x nAlertDel             -- HDEL alert state
+          nAlertSet, (field, value) x nAlertSet    -- HSET open alerts and pending runs
+          nAlertDel, field x nAlertDel             -- HDEL open alerts and pending runs
           update                                   -- PUBLISH updates ('' = none)
         then nEvents, (event, update) x nEvents    -- XADD alerts MAXLEN ~, PUBLISH updates
         then nPatients, (score, id) x nPatients    -- ZADD patients GT

@@ -1,0 +1,126 @@
+/**
+ * The one-line texts of alerts (docs/CLINICAL.md, Alerts: persistence, escalation, text): every text
+ * states the current value, its side and, for a NEWS2 parameter, its score, then the alert's level,
+ * e.g. `p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING`. Glucose states the consensus level of
+ * hypo- or hyperglycaemia; NEWS2 aggregate alerts state the RCP recommended clinical response.
+ */
+import { VITAL_UNITS, type Vital } from '../lib/contract/schema.ts'
+import type { Status } from '../lib/bands.ts'
+import type { AlertLevel, News2Parameter, News2State, Side } from '../lib/contract/views.ts'
+
+export const VITAL_NAMES: Readonly<Record<Vital, string>> = {
+  heartRate: 'heart rate',
+  spo2: 'SpO2',
+  glucose: 'glucose',
+  systolic: 'systolic BP',
+  diastolic: 'diastolic BP',
+  respRate: 'respiratory rate',
+  temperature: 'temperature',
+}
+
+export const NEWS2_PARAMETER_NAMES: Readonly<Record<News2Parameter, string>> = {
+  respRate: 'respiratory rate',
+  spo2: 'SpO2',
+  onOxygen: 'supplemental oxygen',
+  systolic: 'systolic BP',
+  heartRate: 'heart rate',
+  consciousness: 'consciousness',
+  temperature: 'temperature',
+}
+
+/**
+ * The glucose level of a value, mg/dL (ADA Standards of Care 6, "Glycemic Goals and Hypoglycemia";
+ * Battelino T. et al., "Clinical Targets for CGM Data Interpretation", Diabetes Care 2019;42:1593-1603):
+ * < 54 level 2 hypoglycaemia, 54-69 level 1, 70-180 in range, 181-250 level 1 hyperglycaemia,
+ * > 250 level 2 (the same edges as the glucose bands of lib/bands.ts). Undefined in range.
+ */
+export function glucoseLevelText(mgdl: number): string | undefined {
+  if (mgdl < 54) return 'level 2 hypoglycaemia'
+  if (mgdl < 70) return 'level 1 hypoglycaemia'
+  if (mgdl <= 180) return undefined
+  if (mgdl <= 250) return 'level 1 hyperglycaemia'
+  return 'level 2 hyperglycaemia'
+}
+
+/** `low`/`high` (glucose: its consensus level when the value has one), or `normal` without a side. */
+function sideText(vital: Vital, value: number, side: Side | undefined): string {
+  if (side === undefined) return 'normal'
+  if (vital === 'glucose') return glucoseLevelText(value) ?? side
+  return side
+}
+
+export interface VitalText {
+  patientId: string
+  vital: Vital
+  value: number
+  status: Status
+  side: Side | undefined
+  /** The value's NEWS2 parameter score; undefined for vitals NEWS2 does not score. */
+  score: number | undefined
+}
+
+/** `p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING`; with `(now <status>)` when the value's status is not the alert's level. */
+export function vitalText(t: VitalText, level: AlertLevel): string {
+  const score = t.score === undefined ? '' : ` (NEWS2 ${t.score})`
+  const now = t.status === level ? '' : ` (now ${t.status})`
+  return `${t.patientId}: ${VITAL_NAMES[t.vital]} ${t.value} ${VITAL_UNITS[t.vital]}, ${sideText(t.vital, t.value, t.side)}${score}, ${level}${now}`
+}
+
+export function vitalClearedText(t: VitalText, level: AlertLevel): string {
+  return `${t.patientId}: ${VITAL_NAMES[t.vital]} ${t.value} ${VITAL_UNITS[t.vital]}, back to normal (alert ${level} cleared)`
+}
+
+/**
+ * The RCP recommended clinical response to each NEWS2 trigger (Royal College of Physicians,
+ * "National Early Warning Score (NEWS) 2", 2017, Chart 3 and "Clinical response to NEWS2 trigger thresholds").
+ */
+export const NEWS2_RESPONSES = {
+  NEWS2_SINGLE_3:
+    'a single parameter scores 3: urgent ward-based response, the registered nurse informs the medical team, who decide whether to escalate care; observations at least hourly',
+  NEWS2_MEDIUM:
+    'key threshold for an urgent response: the registered nurse immediately informs the medical team; urgent assessment by a clinician competent in acute illness; observations at least hourly',
+  NEWS2_HIGH:
+    'urgent or emergency response: the registered nurse immediately informs the medical team, at least at specialist-registrar level; emergency assessment by a team with critical-care competencies; continuous monitoring; consider transfer to a higher level of care',
+} as const satisfies Partial<Record<AlertLevel, string>>
+export type News2AlertLevel = keyof typeof NEWS2_RESPONSES
+
+/** `NEWS2 6 (complete)`, or `NEWS2 ≥ 3 (partial: 2 of 7)`, naming the parameters that score 3. */
+export function news2ScoreText(s: News2State): string {
+  const total = s.complete ? `NEWS2 ${s.score} (complete` : `NEWS2 ≥ ${s.score} (partial: ${s.counted.length} of 7`
+  const threes = s.counted.filter((p) => s.scores[p] === 3).map((p) => NEWS2_PARAMETER_NAMES[p])
+  return `${total}${threes.length === 0 ? '' : `; ${threes.join(', ')} ${threes.length === 1 ? 'scores' : 'score'} 3`})`
+}
+
+/** An open NEWS2 alert: the current score, the alert's level (and the current one when lower), and the level's RCP response. */
+export function news2Text(patientId: string, s: News2State, current: News2AlertLevel | undefined, level: News2AlertLevel): string {
+  const now = current === level ? '' : ` (now ${current ?? 'below every trigger'})`
+  return `${patientId}: ${news2ScoreText(s)}, ${level}${now}: ${NEWS2_RESPONSES[level]}`
+}
+
+export function news2ClearedText(patientId: string, s: News2State, level: News2AlertLevel): string {
+  return `${patientId}: ${news2ScoreText(s)}, below every NEWS2 trigger (alert ${level} cleared)`
+}
+
+/** Glucose `rate` in mg/dL per minute. */
+function rateText(rate: number | undefined): string {
+  if (rate === undefined) return 'no trend'
+  return `${rate < 0 ? 'falling' : 'rising'} ${Math.abs(rate).toFixed(1)} mg/dL/min`
+}
+
+export function forecastText(patientId: string, glucose: number, rate: number | undefined, forecast: number | undefined, minutes: number): string {
+  const predicted = forecast === undefined ? 'no forecast' : `predicted ${Math.round(forecast)} mg/dL in ${minutes} min`
+  return `${patientId}: glucose ${glucose} mg/dL, ${rateText(rate)}, ${predicted}`
+}
+
+export function urgentLowSoonText(patientId: string, glucose: number, rate: number | undefined, forecast: number | undefined, minutes: number): string {
+  return `${forecastText(patientId, glucose, rate, forecast, minutes)}: URGENT_LOW_SOON (below 55 mg/dL predicted), check the patient's glucose`
+}
+
+export function noSignalText(patientId: string, deviceId: string, vitals: readonly Vital[]): string {
+  const what = vitals.map((v) => `${VITAL_NAMES[v]} 0`).join(', ')
+  return `${patientId}: no signal from device ${deviceId} (${what}): check the sensor (probe off, poor contact or low perfusion); not a clinical reading`
+}
+
+export function signalBackText(patientId: string, deviceId: string): string {
+  return `${patientId}: device ${deviceId} has a signal again (NO_SIGNAL cleared)`
+}
