@@ -262,8 +262,8 @@ class ArchiverStage implements Archiver {
     const value = m.value ?? Buffer.alloc(0)
     const parsed = parseReading(value)
     if (parsed.ok) {
-      const r = parsed.reading
-      buf.readings.push({ patientId: r.patientId, deviceId: r.deviceId, ts: r.ts, seq: r.seq, vitals: r.vitals, partition, offset })
+      const { patientId, deviceId, ts, seq, vitals, onOxygen, consciousness } = parsed.reading
+      buf.readings.push({ patientId, deviceId, ts, seq, vitals, onOxygen, consciousness, partition, offset })
     } else {
       const key = m.key === undefined || m.key === null || m.key.length === 0 ? null : m.key.toString('utf8')
       buf.rejected.push({ partition, offset, kafkaTs: Number(m.timestamp), key, value: new Uint8Array(value), reason: parsed.reason, detail: parsed.detail })

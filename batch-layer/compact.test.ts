@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { classify, fileName, parseFileName, visibleNames, type LakeFile } from './lake.ts'
-import { daysWithSmallFiles, planRuns } from './compact.ts'
+import { columnsProblem, daysWithSmallFiles, planRuns, widestFile } from './compact.ts'
 
 const T = 't.vitals.readings'
 
@@ -152,5 +152,55 @@ describe('the days the archiver compacts', () => {
     ]
     expect(daysWithSmallFiles(files)).toEqual(['2026-11-21', '2026-11-22'])
     expect(daysWithSmallFiles([])).toEqual([])
+  })
+})
+
+describe('which files one compacted file can hold', () => {
+  const OPTIONAL = new Set(['on_oxygen', 'consciousness'])
+  const before = new Map([
+    ['patient_id', 'BYTE_ARRAY UTF8'],
+    ['ts', 'INT64 TIMESTAMP_MILLIS'],
+    ['heart_rate', 'DOUBLE '],
+  ])
+  const after = new Map([...before, ['on_oxygen', 'BOOLEAN '], ['consciousness', 'BYTE_ARRAY UTF8']])
+
+  it('takes files written before and after the assessment columns together, with the widest file as the template', () => {
+    expect(columnsProblem([before, after, before], OPTIONAL)).toBeUndefined()
+    const run = [{ path: 'a' }, { path: 'b' }, { path: 'c' }]
+    expect(
+      widestFile(
+        run,
+        new Map([
+          ['a', before],
+          ['b', after],
+          ['c', after],
+        ]),
+      ),
+    ).toEqual({ path: 'b' })
+    expect(
+      widestFile(
+        run,
+        new Map([
+          ['a', before],
+          ['b', before],
+          ['c', before],
+        ]),
+      ),
+    ).toEqual({ path: 'a' })
+  })
+
+  it('refuses files that differ in a column that is not optional, or in a column’s type', () => {
+    const extra = new Map([...before, ['note', 'BYTE_ARRAY UTF8']])
+    expect(columnsProblem([before, extra], OPTIONAL)).toBe('its files do not all have the same columns (2 different sets)')
+    const typed = new Map([...after, ['on_oxygen', 'BYTE_ARRAY UTF8']])
+    expect(columnsProblem([after, typed], OPTIONAL)).toBe(
+      'its files do not all have the same columns (on_oxygen is BOOLEAN in one, BYTE_ARRAY UTF8 in another)',
+    )
+  })
+
+  it('refuses two files each lacking an optional column the other has: no file holds every column', () => {
+    const oxygenOnly = new Map([...before, ['on_oxygen', 'BOOLEAN ']])
+    const acvpuOnly = new Map([...before, ['consciousness', 'BYTE_ARRAY UTF8']])
+    expect(columnsProblem([oxygenOnly, acvpuOnly], OPTIONAL)).toBe('its files do not all have the same columns (optional columns differ)')
   })
 })

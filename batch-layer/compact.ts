@@ -28,7 +28,7 @@ import { compactOptionsSchema } from './config.ts'
 import { compactingName, exists, fileName, fsyncFile, scanLake, type LakeFile, type LakeScan, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
 import { sqlString } from './parquet.ts'
-import { firstLine, inspectFiles, notAboutTheFile, type Inspection } from './quarantine.ts'
+import { firstLine, inspectFiles, notAboutTheFile, OPTIONAL_READING_SCHEMA, type Inspection } from './quarantine.ts'
 
 /** The moments a rewrite passes, in order (tests stop or read the lake at each). */
 export type CompactStep = 'written' | 'renamed' | 'deleted'
@@ -207,8 +207,8 @@ async function compactGroup(conn: DuckDBConnection, topic: string, g: Group, max
   const paths = g.files.map((f) => f.path)
   const done: { sources: number; rows: number }[] = []
   try {
-    const problem = await aboutTheFiles(() => unreadable(conn, g.kind, paths))
-    if (problem !== undefined) return { runs: [], skipped: problem }
+    const sources = await aboutTheFiles(() => checkSources(conn, g.kind, paths))
+    if ('problem' in sources) return { runs: [], skipped: sources.problem }
     const rows = await aboutTheFiles(() => rowCounts(conn, paths))
     const runs = planRuns(
       g.files.map((f) => ({ ...f, rows: rows.get(f.path) ?? 0 })),
@@ -216,7 +216,7 @@ async function compactGroup(conn: DuckDBConnection, topic: string, g: Group, max
       maxRowsPerFile,
     )
     for (const run of runs) {
-      await rewrite(conn, topic, g.partition, run, deps)
+      await rewrite(conn, topic, g.partition, run, widestFile(run, sources.columns), deps)
       done.push({ sources: run.length, rows: run.reduce((n, f) => n + f.rows, 0) })
     }
     return { runs: done }
@@ -279,8 +279,12 @@ function slices<T>(items: readonly T[]): T[][] {
   return out
 }
 
-/** Why the files cannot be rewritten together, or undefined when they can. */
-async function unreadable(conn: DuckDBConnection, kind: RawKind, paths: readonly string[]): Promise<string | undefined> {
+/** Why the files cannot be rewritten together, or each file's columns when they can. */
+async function checkSources(
+  conn: DuckDBConnection,
+  kind: RawKind,
+  paths: readonly string[],
+): Promise<{ problem: string } | { columns: Map<string, FileColumns> }> {
   if (kind === 'readings') {
     const inspection: Inspection = { bad: new Map(), gone: [] }
     for (const slice of slices(paths)) {
@@ -289,20 +293,77 @@ async function unreadable(conn: DuckDBConnection, kind: RawKind, paths: readonly
       inspection.gone.push(...part.gone)
     }
     const [file, verdict] = [...inspection.bad][0] ?? []
-    if (file !== undefined && verdict !== undefined) return `${path.basename(file)} is ${verdict.kind} (${verdict.detail}); \`vigil batch\` quarantines it`
-    if (inspection.gone.length > 0) return `${path.basename(inspection.gone[0] as string)} vanished while being read; the next run takes the folder again`
+    if (file !== undefined && verdict !== undefined)
+      return { problem: `${path.basename(file)} is ${verdict.kind} (${verdict.detail}); \`vigil batch\` quarantines it` }
+    if (inspection.gone.length > 0)
+      return { problem: `${path.basename(inspection.gone[0] as string)} vanished while being read; the next run takes the folder again` }
   }
-  // One COPY reads every file with the first file's columns: all must have the same ones.
-  const distinct = new Set<string>()
-  const columns = `string_agg(name || ' ' || coalesce(type, '') || ' ' || coalesce(converted_type, ''), ', ' ORDER BY name) AS columns`
+  const columns = await fileColumns(conn, paths)
+  const problem = columnsProblem([...columns.values()], new Set(Object.keys(OPTIONAL_READING_SCHEMA)))
+  if (problem !== undefined) return { problem }
+  return { columns }
+}
+
+/** Each file's columns: name -> Parquet type and converted type. */
+async function fileColumns(conn: DuckDBConnection, paths: readonly string[]): Promise<Map<string, FileColumns>> {
+  const out = new Map<string, Map<string, string>>()
   for (const slice of slices(paths)) {
-    const schemas = (
-      await conn.runAndReadAll(`SELECT file_name, ${columns} FROM parquet_schema([${slice.map(sqlString).join(', ')}]) GROUP BY file_name`)
+    const rows = (
+      await conn.runAndReadAll(
+        `SELECT file_name, name, coalesce(type, '') || ' ' || coalesce(converted_type, '') AS t FROM parquet_schema([${slice.map(sqlString).join(', ')}])`,
+      )
     ).getRowObjectsJS()
-    for (const r of schemas) distinct.add(String(r.columns))
+    for (const r of rows) {
+      const file = String(r.file_name)
+      const cols = out.get(file) ?? new Map<string, string>()
+      cols.set(String(r.name), String(r.t))
+      out.set(file, cols)
+    }
   }
+  return out
+}
+
+/** One file's columns: name -> type description. */
+export type FileColumns = ReadonlyMap<string, string>
+
+/**
+ * Pure: why files cannot be rewritten into one, or undefined when they can. One COPY reads them
+ * by name (union_by_name) with the select list of the run's widest file, so: every column a file
+ * has must have the same type in every file that has it; files may differ only in the `optional`
+ * columns (the assessment columns, absent from files written before them; such a file's rows get
+ * nulls); and each file's columns must include the next narrower one's, so that the widest file
+ * of any run holds every column of the run.
+ */
+export function columnsProblem(files: readonly FileColumns[], optional: ReadonlySet<string>): string | undefined {
+  const types = new Map<string, string>()
+  for (const f of files) {
+    for (const [name, type] of f) {
+      const seen = types.get(name)
+      if (seen !== undefined && seen !== type) return `its files do not all have the same columns (${name} is ${seen.trim()} in one, ${type.trim()} in another)`
+      types.set(name, type)
+    }
+  }
+  const required = (f: FileColumns) =>
+    [...f.keys()]
+      .filter((n) => !optional.has(n))
+      .sort()
+      .join(',')
+  const distinct = new Set(files.map(required))
   if (distinct.size > 1) return `its files do not all have the same columns (${distinct.size} different sets)`
+  const bySize = [...files].sort((a, b) => a.size - b.size)
+  for (let i = 1; i < bySize.length; i++) {
+    const narrower = bySize[i - 1] as FileColumns
+    const wider = bySize[i] as FileColumns
+    if ([...narrower.keys()].some((n) => !wider.has(n))) return 'its files do not all have the same columns (optional columns differ)'
+  }
   return undefined
+}
+
+/** Pure: the file of a run with the most columns (the first of them), whose select list the run is written with. */
+export function widestFile<F extends { path: string }>(run: readonly F[], columns: ReadonlyMap<string, FileColumns>): F {
+  let widest = run[0] as F
+  for (const f of run) if ((columns.get(f.path)?.size ?? 0) > (columns.get(widest.path)?.size ?? 0)) widest = f
+  return widest
 }
 
 async function rowCounts(conn: DuckDBConnection, paths: readonly string[]): Promise<Map<string, number>> {
@@ -332,8 +393,18 @@ async function columnsAsWritten(conn: DuckDBConnection, file: string): Promise<s
     .join(', ')
 }
 
-/** One compacted file from `run` (one folder, one partition, offset order), then its sources deleted. */
-async function rewrite(conn: DuckDBConnection, topic: string, partition: number, run: readonly (LakeFile & Sized)[], deps: CompactDeps): Promise<void> {
+/**
+ * One compacted file from `run` (one folder, one partition, offset order), with the columns of
+ * its widest file `template`, then its sources deleted.
+ */
+async function rewrite(
+  conn: DuckDBConnection,
+  topic: string,
+  partition: number,
+  run: readonly (LakeFile & Sized)[],
+  template: LakeFile,
+  deps: CompactDeps,
+): Promise<void> {
   const first = run[0] as LakeFile & Sized
   const dir = path.dirname(first.path)
   const name = fileName({ topic, partition, first: first.first, last: (run[run.length - 1] as LakeFile).last, parts: 1, compacted: true })
@@ -342,12 +413,13 @@ async function rewrite(conn: DuckDBConnection, topic: string, partition: number,
   const expected = run.reduce((n, f) => n + f.rows, 0)
   deps.signal?.throwIfAborted()
   try {
-    const columns = await aboutTheFiles(() => columnsAsWritten(conn, first.path))
+    const columns = await aboutTheFiles(() => columnsAsWritten(conn, template.path))
     // Files in offset order, each in offset order: DuckDB keeps that order (insertion order is
-    // preserved by default). No hive partitioning: a `dt` column must not enter the file.
+    // preserved by default). No hive partitioning: a `dt` column must not enter the file. By
+    // name: a file written before the assessment columns gives them as nulls.
     await aboutTheFiles(() =>
       conn.run(
-        `COPY (SELECT ${columns} FROM read_parquet([${run.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false)) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`,
+        `COPY (SELECT ${columns} FROM read_parquet([${run.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`,
       ),
     )
     const written = (await rowCounts(conn, [tmp])).get(tmp)

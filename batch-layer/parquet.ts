@@ -9,6 +9,7 @@
  * the COPY casts them to the lake's types.
  */
 import {
+  DuckDBBooleanType,
   DuckDBDataChunk,
   DuckDBDoubleType,
   DuckDBInstance,
@@ -18,7 +19,7 @@ import {
   type DuckDBConnection,
   type DuckDBVector,
 } from '@duckdb/node-api'
-import { VITALS, type Vital } from '../lib/contract/schema.ts'
+import { VITALS, type Assessment, type Consciousness, type Vital } from '../lib/contract/schema.ts'
 
 /** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
 export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {
@@ -31,6 +32,17 @@ export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {
   temperature: 'temperature',
 }
 
+/**
+ * The lake's columns of the two NEWS2 assessments (schema v1's optional `onOxygen` and
+ * `consciousness`): `on_oxygen BOOLEAN` and `consciousness VARCHAR` (one of A, C, V, P, U), null
+ * when the reading does not say. Files written before they existed lack both columns; readers
+ * take them as null (docs/CONTRACT.md, The data lake).
+ */
+export const ASSESSMENT_COLUMNS: Readonly<Record<Assessment, string>> = {
+  onOxygen: 'on_oxygen',
+  consciousness: 'consciousness',
+}
+
 /** One reading as the archiver buffers it; `vitals` holds the values present (absent: null). */
 export interface ReadingRow {
   patientId: string
@@ -38,6 +50,10 @@ export interface ReadingRow {
   ts: number
   seq: number
   vitals: Partial<Record<Vital, number>>
+  /** Supplemental oxygen, when the reading says (absent: null). */
+  onOxygen?: boolean
+  /** ACVPU, when the reading says (absent: null). */
+  consciousness?: Consciousness
   partition: number
   offset: number
 }
@@ -66,11 +82,11 @@ const vitalSelect = VITALS.map((v) => VITAL_COLUMNS[v]).join(', ')
  * Staging tables (inputs: the appenders) and the COPY statements (output: one Parquet file).
  * `grp` tells apart the rows of different output files appended in one batch.
  */
-const STAGE_READINGS = `CREATE OR REPLACE TABLE stage_readings (grp INTEGER, patient_id VARCHAR, device_id VARCHAR, ts DOUBLE, seq DOUBLE, ${vitalDefs}, kafka_partition INTEGER, kafka_offset DOUBLE)`
+const STAGE_READINGS = `CREATE OR REPLACE TABLE stage_readings (grp INTEGER, patient_id VARCHAR, device_id VARCHAR, ts DOUBLE, seq DOUBLE, ${vitalDefs}, on_oxygen BOOLEAN, consciousness VARCHAR, kafka_partition INTEGER, kafka_offset DOUBLE)`
 const STAGE_REJECTED = `CREATE OR REPLACE TABLE stage_rejected (grp INTEGER, kafka_partition INTEGER, kafka_offset DOUBLE, kafka_ts DOUBLE, kafka_key VARCHAR, raw BLOB, reason VARCHAR, detail VARCHAR)`
 
 const copyReadings = (grp: number, file: string) =>
-  `COPY (SELECT patient_id, device_id, epoch_ms(ts::BIGINT)::TIMESTAMP_MS AS ts, seq::BIGINT AS seq, ${vitalSelect}, kafka_partition, kafka_offset::BIGINT AS kafka_offset
+  `COPY (SELECT patient_id, device_id, epoch_ms(ts::BIGINT)::TIMESTAMP_MS AS ts, seq::BIGINT AS seq, ${vitalSelect}, on_oxygen, consciousness, kafka_partition, kafka_offset::BIGINT AS kafka_offset
      FROM stage_readings WHERE grp = ${grp} ORDER BY kafka_offset)
    TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
 const copyRejected = (grp: number, file: string) =>
@@ -156,6 +172,8 @@ const STAGE_READING_TYPES = [
   DuckDBDoubleType.instance,
   DuckDBDoubleType.instance,
   ...VITALS.map(() => DuckDBDoubleType.instance),
+  DuckDBBooleanType.instance,
+  DuckDBVarCharType.instance,
   DuckDBIntegerType.instance,
   DuckDBDoubleType.instance,
 ]
@@ -175,8 +193,10 @@ function appendReadings(app: DuckDBAppender, grp: number, rows: readonly Reading
     const chunk = DuckDBDataChunk.create(STAGE_READING_TYPES, n)
     const cols: DuckDBVector[] = STAGE_READING_TYPES.map((_, i) => chunk.getColumnVector(i))
     const [g, pid, did, ts, seq] = cols as [DuckDBVector, DuckDBVector, DuckDBVector, DuckDBVector, DuckDBVector]
-    const part = cols[5 + nv] as DuckDBVector
-    const off = cols[6 + nv] as DuckDBVector
+    const oxygen = cols[5 + nv] as DuckDBVector
+    const acvpu = cols[6 + nv] as DuckDBVector
+    const part = cols[7 + nv] as DuckDBVector
+    const off = cols[8 + nv] as DuckDBVector
     for (let i = 0; i < n; i++) {
       const r = rows[start + i] as ReadingRow
       g.setItem(i, grp)
@@ -186,6 +206,8 @@ function appendReadings(app: DuckDBAppender, grp: number, rows: readonly Reading
       seq.setItem(i, r.seq)
       const v = r.vitals
       for (let k = 0; k < nv; k++) (cols[5 + k] as DuckDBVector).setItem(i, v[VITALS[k] as Vital] ?? null)
+      oxygen.setItem(i, r.onOxygen ?? null)
+      acvpu.setItem(i, r.consciousness ?? null)
       part.setItem(i, r.partition)
       off.setItem(i, r.offset)
     }

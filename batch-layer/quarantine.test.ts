@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { classifyBytes, RAW_READING_SCHEMA, schemaDrift, topLevelColumns, type SchemaNode } from './quarantine.ts'
+import { classifyBytes, OPTIONAL_READING_SCHEMA, RAW_READING_SCHEMA, schemaDrift, topLevelColumns, type SchemaNode } from './quarantine.ts'
 
 const b = (s: string) => Buffer.from(s, 'latin1')
 
@@ -40,13 +40,23 @@ const ARCHIVER_TYPES: Record<string, string> = {
   diastolic: 'DOUBLE',
   resp_rate: 'DOUBLE',
   temperature: 'DOUBLE',
+  on_oxygen: 'BOOLEAN',
+  consciousness: 'VARCHAR',
   kafka_partition: 'INTEGER',
   kafka_offset: 'BIGINT',
 }
 
+/** The archiver's schema before the assessment columns existed. */
+const BEFORE_ASSESSMENTS = Object.fromEntries(Object.entries(ARCHIVER_TYPES).filter(([c]) => c !== 'on_oxygen' && c !== 'consciousness'))
+
 describe("checking a raw file's schema", () => {
-  it('expects exactly the columns the archiver writes', () => {
-    expect(Object.keys(RAW_READING_SCHEMA).sort()).toEqual(Object.keys(ARCHIVER_TYPES).sort())
+  it('expects exactly the columns the archiver writes, the assessments optional', () => {
+    expect([...Object.keys(RAW_READING_SCHEMA), ...Object.keys(OPTIONAL_READING_SCHEMA)].sort()).toEqual(Object.keys(ARCHIVER_TYPES).sort())
+    expect(Object.keys(OPTIONAL_READING_SCHEMA).sort()).toEqual(['consciousness', 'on_oxygen'])
+  })
+
+  it('passes a file written before the assessment columns existed', () => {
+    expect(schemaDrift(topLevelColumns(flat(BEFORE_ASSESSMENTS)))).toBeUndefined()
   })
 
   it.each([
@@ -59,6 +69,8 @@ describe("checking a raw file's schema", () => {
     ['an event time with a time zone drifts', { ts: 'TIMESTAMP WITH TIME ZONE' }, 'ts is TIMESTAMP WITH TIME ZONE, expected timestamp'],
     ['a fractional offset drifts', { kafka_offset: 'DOUBLE' }, 'kafka_offset is DOUBLE, expected integer'],
     ['a column named dt drifts', { dt: 'VARCHAR' }, 'a column dt collides with the dt= partition folder'],
+    ['an oxygen flag stored as text drifts', { on_oxygen: 'VARCHAR' }, 'on_oxygen is VARCHAR, expected boolean'],
+    ['an ACVPU level stored as a number drifts', { consciousness: 'INTEGER' }, 'consciousness is INTEGER, expected text'],
   ])('%s', (_, change, detail) => {
     expect(schemaDrift(topLevelColumns(flat({ ...ARCHIVER_TYPES, ...change })))).toBe(detail)
   })

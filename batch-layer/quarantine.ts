@@ -15,9 +15,11 @@
  * Schema rule (docs/CONTRACT.md, The data lake): every column the archiver writes must be there, flat,
  * in a compatible type family: patient_id and device_id text; ts a timestamp without time zone
  * (UTC by contract; a zoned one would be cut into days by the session's zone); seq,
- * kafka_partition and kafka_offset integers; the vitals any number. Extra columns are allowed
- * (an additive change; the statistics read columns by name) except `dt`, which would collide
- * with the Hive partition folder.
+ * kafka_partition and kafka_offset integers; the vitals any number. The assessment columns
+ * (on_oxygen boolean, consciousness text) are optional, since files written before them lack
+ * them, but must have their type when present. Extra columns are allowed (an additive change;
+ * the statistics read columns by name) except `dt`, which would collide with the Hive partition
+ * folder.
  *
  * The archiver stays exact: lake.ts's scan counts files under quarantine/raw as parts of their
  * flush, so moving one neither makes a flush incomplete (whose other parts the archiver would
@@ -29,13 +31,13 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import { describeError } from '../lib/errors.ts'
 import { VITALS } from '../lib/contract/schema.ts'
 import { ensureDir, exists, quarantineRoot } from './lake.ts'
-import { sqlString, VITAL_COLUMNS } from './parquet.ts'
+import { ASSESSMENT_COLUMNS, sqlString, VITAL_COLUMNS } from './parquet.ts'
 
 import type { QuarantineKind, Quarantined, Verdict } from '../lib/contract/batch.ts'
 
 export type { QuarantineKind, Quarantined, Verdict }
 
-type Family = 'text' | 'timestamp' | 'integer' | 'number'
+type Family = 'text' | 'timestamp' | 'integer' | 'number' | 'boolean'
 
 /** The raw readings' columns and the DuckDB type family each must have (see the header). */
 export const RAW_READING_SCHEMA: Readonly<Record<string, Family>> = {
@@ -48,12 +50,19 @@ export const RAW_READING_SCHEMA: Readonly<Record<string, Family>> = {
   kafka_offset: 'integer',
 }
 
+/** Columns a raw readings file may lack (written before they existed), with the family they must have when present. */
+export const OPTIONAL_READING_SCHEMA: Readonly<Record<string, Family>> = {
+  [ASSESSMENT_COLUMNS.onOxygen]: 'boolean',
+  [ASSESSMENT_COLUMNS.consciousness]: 'text',
+}
+
 const INTEGER = /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/
 const FAMILY: Readonly<Record<Family, (type: string) => boolean>> = {
   text: (t) => t === 'VARCHAR',
   timestamp: (t) => /^TIMESTAMP(_S|_MS|_NS)?$/.test(t),
   integer: (t) => INTEGER.test(t),
   number: (t) => INTEGER.test(t) || t === 'FLOAT' || t === 'DOUBLE' || t.startsWith('DECIMAL'),
+  boolean: (t) => t === 'BOOLEAN',
 }
 
 const MAGIC = 'PAR1'
@@ -104,7 +113,7 @@ export function schemaDrift(columns: readonly { name: string; type: string | nul
   const problems: string[] = []
   const missing = Object.keys(RAW_READING_SCHEMA).filter((c) => !byName.has(c))
   if (missing.length > 0) problems.push(`missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
-  for (const [name, family] of Object.entries(RAW_READING_SCHEMA)) {
+  for (const [name, family] of [...Object.entries(RAW_READING_SCHEMA), ...Object.entries(OPTIONAL_READING_SCHEMA)]) {
     if (!byName.has(name)) continue
     const type = byName.get(name) ?? null
     if (type === null || !FAMILY[family](type)) problems.push(`${name} is ${type ?? 'a nested column'}, expected ${family}`)
