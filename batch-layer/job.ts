@@ -17,9 +17,17 @@
  * `quarantined`, and the rest is computed. With `strict` the first bad file fails the run and
  * nothing is moved.
  *
- * The run's parts, in order: `listDays` (scan), `daysToCompute` (incremental), `RawFiles` (check
- * and quarantine), `computeStats` (DuckDB), `writeDays` (lake and Redis, and each day's
- * fingerprint for the state file), `publishRun` (`batch:meta` and the update).
+ * Bands: the status counts use each patient's band table in force when the job runs (the
+ * overrides in Redis, band-overrides.ts), joined in DuckDB as a small table of variants
+ * (stats-sql.ts); overrides keep no history, so a run classifies a whole day with the bands in
+ * force at the run (docs/CLINICAL.md, Per-patient bands and the batch job). A change of bands
+ * alone does not make a day "changed" for the incremental mode: `full` recomputes with the new
+ * bands.
+ *
+ * The run's parts, in order: `listDays` (scan), `daysToCompute` (incremental), `loadBands`
+ * (overrides into DuckDB), `RawFiles` (check and quarantine), `computeStats` (DuckDB),
+ * `writeDays` (lake and Redis, and each day's fingerprint for the state file), `publishRun`
+ * (`batch:meta` and the update).
  */
 import { randomUUID } from 'node:crypto'
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -40,7 +48,8 @@ import { batchOptionsSchema, daysBetween } from './config.ts'
 import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay, visibleNames } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { firstLine, inspectFiles, notAboutTheFile, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
-import { dailyStatsSql } from './stats-sql.ts'
+import { readBandOverrides } from './band-overrides.ts'
+import { ASSESSMENT_COUNT_COLUMNS, bandVariants, dailyStatsSql, patientBandsSql, type BandVariants } from './stats-sql.ts'
 
 interface DayFiles {
   date: string
@@ -158,14 +167,25 @@ async function runOnce(
     const todo = await daysToCompute(days, state, options.full === true, redis, keys)
     if (todo.length === 0) {
       deps.log?.info(`nothing changed in ${a.rawLabel} for ${a.rangeLabel} since the last run (use --full to recompute)`)
-      return { runId: a.runId, dates: [], rows: 0, patients: 0, readings: 0, seconds: (Date.now() - a.started) / 1000, cutoffTs: 0, quarantined: [] }
+      return {
+        runId: a.runId,
+        dates: [],
+        rows: 0,
+        patients: 0,
+        readings: 0,
+        seconds: (Date.now() - a.started) / 1000,
+        cutoffTs: 0,
+        quarantined: [],
+        bandOverrides: 0,
+      }
     }
+    const variants = await loadBands(conn, redis, keys, deps)
     const raw = new RawFiles(a, todo)
     await raw.check(conn)
-    const totals = await computeStats(a, conn, raw)
+    const totals = await computeStats(a, conn, raw, variants)
     const written = await writeDays(a, { conn, redis, keys, statsRoot }, todo, state, raw.leftRaw)
     await writeState(statsRoot, state)
-    return await publishRun(a, redis, keys, written, totals)
+    return await publishRun(a, redis, keys, written, { ...totals, bandOverrides: variants.patients.size })
   } catch (error) {
     if (options.signal?.aborted === true && !isVigilError(error)) throw cancelled()
     throw error
@@ -175,6 +195,13 @@ async function runOnce(
     db.closeSync()
     if (ownRedis) redis.destroy()
   }
+}
+
+/** Bands: every patient's overrides in Redis now, as variants, and the `patient_bands` table the query joins. */
+async function loadBands(conn: DuckDBConnection, redis: RedisClient, keys: RedisKeys, deps: BatchDeps): Promise<BandVariants> {
+  const variants = bandVariants(await readBandOverrides(redis, keys, deps.log))
+  for (const sql of patientBandsSql(variants)) await conn.run(sql)
+  return variants
 }
 
 /** Scan: the files of each requested day (partition pruning by folder); the days that have any. */
@@ -259,7 +286,7 @@ class RawFiles {
  * Compute: one query over every file of every day to recompute, into DuckDB's `stats` table,
  * retried without a file DuckDB cannot read (quarantined as CORRUPT).
  */
-async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles): Promise<Totals> {
+async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles, variants: BandVariants): Promise<Totals> {
   for (;;) {
     if (raw.files.length === 0) {
       throw new VigilError(
@@ -270,7 +297,7 @@ async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles): 
     checkAborted(a.options.signal)
     let totals: Totals
     try {
-      totals = await queryStats(a, conn, raw.files)
+      totals = await queryStats(a, conn, raw.files, variants)
     } catch (error) {
       checkAborted(a.options.signal)
       const bad = await unreadableFile(conn, raw.files, error)
@@ -283,7 +310,7 @@ async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles): 
   }
 }
 
-async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly string[]): Promise<Totals> {
+async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly string[], variants: BandVariants): Promise<Totals> {
   const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
   a.progress({ phase: 'compute', done: 0, total: 100, message: `${files.length} files` })
   // Footers first: row counts and the newest event time per file come from the Parquet
@@ -297,7 +324,7 @@ async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly st
     conn,
     (pct) => a.progress({ phase: 'compute', done: pct, total: 100 }),
     async () => {
-      await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source)}`)
+      await conn.run(`CREATE OR REPLACE TABLE stats AS ${dailyStatsSql(source, 'true', variants)}`)
     },
   )
   return footerTotals(footers)
@@ -349,7 +376,7 @@ async function writeDay(out: Outputs, runId: string, date: string): Promise<Dail
 }
 
 /** `batch:meta` and the `batch` update (codecs in lib/contract/codecs/), and the run's result. */
-async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Written, totals: Totals): Promise<BatchRunResult> {
+async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Written, totals: Totals & { bandOverrides: number }): Promise<BatchRunResult> {
   // The batch view is complete up to the newest reading every partition has reached, and
   // never past the end of the last day computed.
   const lastDayEnd = Date.parse(`${w.computed[w.computed.length - 1]}T00:00:00Z`) + 86_400_000
@@ -367,6 +394,7 @@ async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Wr
     seconds: (finished - a.started) / 1000,
     cutoffTs,
     quarantined: a.quarantined,
+    bandOverrides: totals.bandOverrides,
   }
 }
 
@@ -488,7 +516,14 @@ function toRows(objs: Record<string, unknown>[]): DailyStatsRow[] {
     tir181_250: n(o.tir_181_250),
     tirGt250: n(o.tir_gt250),
     cv: n(o.cv),
+    ...assessmentCounts(o),
   }))
+}
+
+/** The patient-day's assessment counts of a `stats` row, camelCase (n_on_oxygen -> nOnOxygen, n_acvpu_a -> nAcvpuA). */
+function assessmentCounts(o: Record<string, unknown>): Partial<DailyStatsRow> {
+  const camel = (c: string) => c.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase())
+  return Object.fromEntries(ASSESSMENT_COUNT_COLUMNS.map((c) => [camel(c), Number(o[c] ?? 0)]))
 }
 
 /** Replaces one day's Redis view in one transaction: readers see the old day or the new one. */

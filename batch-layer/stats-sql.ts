@@ -2,17 +2,29 @@
  * The daily-statistics SQL (docs/CONTRACT.md, Daily statistics), generated here so that the clinical
  * bands come from lib/bands.ts (the speed layer's table), never from numbers copied into SQL.
  *
- * Input: a relation with the lake's reading columns (patient_id, ts, the seven vitals).
- * Output: one row per (date, patient_id, vital) with date, patient_id, vital, count, mean, min,
- * max, stddev (sample), p05, p50, p95 (linear interpolation between closest ranks), n_normal,
- * n_warning, n_critical_low, n_critical_high, and for glucose tir_lt54, tir_54_69, tir_70_180,
- * tir_181_250, tir_gt250 (fractions of the day's readings in each glucose band) and cv
- * (stddev / mean, a fraction; the CGM consensus target is <= 0.36). Days are UTC days of event
- * time (`ts`), which is also the lake's `dt` partition.
+ * Input: a relation with the lake's reading columns (patient_id, ts, the seven vitals, and the
+ * assessments on_oxygen and consciousness, which files written before them lack: they are read as
+ * null). Output: one row per (date, patient_id, vital) with date, patient_id, vital, count, mean,
+ * min, max, stddev (sample), p05, p50, p95 (linear interpolation between closest ranks), n_normal,
+ * n_warning, n_critical_low, n_critical_high (by the patient's own bands, see below), for glucose
+ * tir_lt54, tir_54_69, tir_70_180, tir_181_250, tir_gt250 (fractions of the day's readings in each
+ * consensus glucose range, the same for every patient) and cv (stddev / mean, a fraction; the CGM
+ * consensus target is <= 0.36), and the patient-day's assessment counts, the same on each of its
+ * rows: n_on_oxygen, n_on_air (readings that said so; a reading that does not say is in neither)
+ * and n_acvpu_a .. n_acvpu_u (readings at each ACVPU level). Days are UTC days of event time
+ * (`ts`), which is also the lake's `dt` partition.
+ *
+ * Per-patient bands (docs/CLINICAL.md, Per-patient bands and the batch job): the status counts
+ * use each patient's band table in force when the job runs. The overrides are deduplicated per
+ * vital into variants (bandVariants): a small table `patient_bands` (patient_id, one variant
+ * number per vital) is joined to the readings by patient_id, and each status predicate is a
+ * `CASE <variant> WHEN 1 THEN <bands 1> ... ELSE <default bands> END`. One pass over the readings
+ * whatever the number of patients; the query grows with the number of distinct override lists,
+ * not of patients, and is the same as without overrides for a patient who has none.
  */
-import { DEFAULT_BANDS, type Band, type BandTable, type Status } from '../lib/bands.ts'
-import { VITALS, type Vital } from '../lib/contract/schema.ts'
-import { VITAL_COLUMNS } from './parquet.ts'
+import { DEFAULT_BANDS, serializeBands, type Band, type BandOverrides, type BandTable, type Status } from '../lib/bands.ts'
+import { CONSCIOUSNESS_LEVELS, VITALS, type Consciousness, type Vital } from '../lib/contract/schema.ts'
+import { ASSESSMENT_COLUMNS, sqlString, VITAL_COLUMNS } from './parquet.ts'
 
 /** The glucose time-in-range columns, in the order of the glucose bands (Battelino 2019). */
 export const TIR_COLUMNS = ['tir_lt54', 'tir_54_69', 'tir_70_180', 'tir_181_250', 'tir_gt250'] as const
@@ -35,9 +47,86 @@ function bandPredicate(bands: readonly Band[], i: number, column: string): strin
  * measured about twice as fast on 1M rows.
  */
 export function statusPredicateSql(vital: Vital, status: Status, column: string, table: BandTable = DEFAULT_BANDS): string {
-  const bands = table[vital]
+  return bandsStatusPredicate(table[vital], status, column)
+}
+
+function bandsStatusPredicate(bands: readonly Band[], status: Status, column: string): string {
   const parts = bands.flatMap((b, i) => (b.status === status ? [bandPredicate(bands, i, column)] : []))
   return parts.length === 0 ? 'false' : `(${parts.join(' OR ')})`
+}
+
+/** The per-patient band lists in force for a run, deduplicated per vital. */
+export interface BandVariants {
+  /** Per vital, the distinct override lists; variant i (from 1) is `lists[vital][i - 1]`; variant 0 is DEFAULT_BANDS. */
+  lists: Readonly<Record<Vital, readonly (readonly Band[])[]>>
+  /** Per patient with an override in force, the variant of each vital (0 where it has none). */
+  patients: ReadonlyMap<string, Readonly<Record<Vital, number>>>
+}
+
+/** No overrides: every patient on DEFAULT_BANDS. */
+export const NO_VARIANTS: BandVariants = { lists: Object.fromEntries(VITALS.map((v) => [v, []])) as unknown as BandVariants['lists'], patients: new Map() }
+
+/**
+ * Pure: the variants of a set of patients' overrides. Equal lists (compared as stored,
+ * serializeBands) share a variant; a list equal to the default is variant 0, and a patient
+ * whose every vital is on variant 0 is left out.
+ */
+export function bandVariants(overrides: ReadonlyMap<string, BandOverrides>, base: BandTable = DEFAULT_BANDS): BandVariants {
+  const lists = Object.fromEntries(VITALS.map((v) => [v, [] as (readonly Band[])[]])) as Record<Vital, (readonly Band[])[]>
+  const ids = Object.fromEntries(VITALS.map((v) => [v, new Map([[serializeBands(base[v]), 0]])])) as Record<Vital, Map<string, number>>
+  const patients = new Map<string, Record<Vital, number>>()
+  for (const [patientId, o] of [...overrides].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const row = Object.fromEntries(VITALS.map((v) => [v, 0])) as Record<Vital, number>
+    for (const v of VITALS) {
+      const bands = o[v]
+      if (bands === undefined) continue
+      const key = serializeBands(bands)
+      let id = ids[v].get(key)
+      if (id === undefined) {
+        lists[v].push(bands)
+        id = lists[v].length
+        ids[v].set(key, id)
+      }
+      row[v] = id
+    }
+    if (VITALS.some((v) => row[v] !== 0)) patients.set(patientId, row)
+  }
+  return { lists, patients }
+}
+
+/** The table of patients' variants that the statistics query joins. */
+export const PATIENT_BANDS_TABLE = 'patient_bands'
+
+/** The column of `patient_bands` holding a vital's variant. */
+export function bandColumn(vital: Vital): string {
+  return `bands_${VITAL_COLUMNS[vital]}`
+}
+
+/** Patients per INSERT statement of patientBandsSql. */
+const PATIENTS_PER_INSERT = 1_000
+
+/** Pure: the statements that create and fill `patient_bands` (run before dailyStatsSql). */
+export function patientBandsSql(variants: BandVariants): string[] {
+  const create = `CREATE OR REPLACE TABLE ${PATIENT_BANDS_TABLE} (patient_id VARCHAR PRIMARY KEY, ${VITALS.map((v) => `${bandColumn(v)} INTEGER NOT NULL`).join(', ')})`
+  const rows = [...variants.patients].map(([p, ids]) => `(${sqlString(p)}, ${VITALS.map((v) => ids[v]).join(', ')})`)
+  const inserts: string[] = []
+  for (let i = 0; i < rows.length; i += PATIENTS_PER_INSERT) {
+    inserts.push(`INSERT INTO ${PATIENT_BANDS_TABLE} VALUES ${rows.slice(i, i + PATIENTS_PER_INSERT).join(', ')}`)
+  }
+  return [create, ...inserts]
+}
+
+/**
+ * A predicate true when the vital's value in `column` has `status` under the reading's patient's
+ * bands: the variant in the joined `patient_bands` column picks the list; none (a patient
+ * without overrides, a null from the left join) is the default table.
+ */
+export function patientStatusPredicateSql(vital: Vital, status: Status, column: string, variants: BandVariants): string {
+  const fallback = statusPredicateSql(vital, status, column)
+  const lists = variants.lists[vital]
+  if (lists.length === 0) return fallback
+  const whens = lists.map((bands, i) => `WHEN ${i + 1} THEN ${bandsStatusPredicate(bands, status, column)}`).join(' ')
+  return `(CASE ${bandColumn(vital)} ${whens} ELSE ${fallback} END)`
 }
 
 /** A predicate true when the glucose value in `column` is in glucose band `i` (see TIR_COLUMNS). */
@@ -48,18 +137,46 @@ export function glucoseBandPredicateSql(i: number, column: string, table: BandTa
   return bandPredicate(table.glucose, i, column)
 }
 
+/** The patient-day assessment columns: readings on oxygen, on air, and at each ACVPU level. */
+export const ASSESSMENT_COUNT_COLUMNS = ['n_on_oxygen', 'n_on_air', ...CONSCIOUSNESS_LEVELS.map((l) => acvpuColumn(l))] as const
+
+/** The count column of one ACVPU level: n_acvpu_a .. n_acvpu_u. */
+export function acvpuColumn(level: Consciousness): `n_acvpu_${Lowercase<Consciousness>}` {
+  return `n_acvpu_${level.toLowerCase() as Lowercase<Consciousness>}`
+}
+
+/**
+ * `source` with the assessment columns guaranteed: a lake whose files all predate them has
+ * neither, and `read_parquet(..., union_by_name = true)` only fills a column some file has. The
+ * empty branch adds them as typed nulls; DuckDB still reads only the columns the query uses.
+ */
+export function withAssessmentsSql(source: string): string {
+  const o = ASSESSMENT_COLUMNS.onOxygen
+  const c = ASSESSMENT_COLUMNS.consciousness
+  return `(SELECT * FROM ${source} UNION ALL BY NAME SELECT NULL::BOOLEAN AS ${o}, NULL::VARCHAR AS ${c} WHERE false)`
+}
+
+function assessmentCountsSql(): string {
+  const o = ASSESSMENT_COLUMNS.onOxygen
+  const c = ASSESSMENT_COLUMNS.consciousness
+  const acvpu = CONSCIOUSNESS_LEVELS.map((l) => `count_if(${c} = '${l}')::INTEGER AS ${acvpuColumn(l)}`)
+  return [`count_if(${o})::INTEGER AS n_on_oxygen`, `count_if(NOT ${o})::INTEGER AS n_on_air`, ...acvpu].join(', ')
+}
+
 /**
  * The statistics query over `source` (a FROM item: a table name or a `read_parquet(...)` call),
- * optionally restricted by `where` on the source's columns.
+ * optionally restricted by `where` on the source's columns, with the status counts by each
+ * patient's `variants` (the `patient_bands` table must exist when there are any).
  *
  * Shape: aggregate the wide rows per (day, patient) with one struct of statistics per vital
- * (aggregates skip NULLs, i.e. absent vitals), then UNPIVOT the few aggregated rows into one row
- * per vital. Unpivoting the raw rows first would multiply them by the vitals present.
+ * (aggregates skip NULLs, i.e. absent vitals) and the patient-day's assessment counts, then
+ * UNPIVOT the few aggregated rows into one row per vital. Unpivoting the raw rows first would
+ * multiply them by the vitals present.
  */
-export function dailyStatsSql(source: string, where = 'true'): string {
+export function dailyStatsSql(source: string, where = 'true', variants: BandVariants = NO_VARIANTS): string {
   const structs = VITALS.map((v) => {
     const c = VITAL_COLUMNS[v]
-    const n = (status: Status) => `count_if(${statusPredicateSql(v, status, c)})::INTEGER`
+    const n = (status: Status) => `count_if(${patientStatusPredicateSql(v, status, c, variants)})::INTEGER`
     const tir = TIR_COLUMNS.map(
       (t, i) => `'${t}': ${v === 'glucose' ? `count_if(${glucoseBandPredicateSql(i, c)}) / nullif(count(${c}), 0)` : 'NULL::DOUBLE'}`,
     ).join(', ')
@@ -69,16 +186,18 @@ export function dailyStatsSql(source: string, where = 'true'): string {
       'n_normal': ${n('NORMAL')}, 'n_warning': ${n('WARNING')}, 'n_critical_low': ${n('CRITICAL_LOW')}, 'n_critical_high': ${n('CRITICAL_HIGH')},
       ${tir}, 'cv': ${cv}} AS "${v}"`
   }).join(',\n    ')
-  const out = STATS_COLUMNS.filter((c) => !['date', 'patient_id', 'vital'].includes(c))
+  const perVital = STATS_COLUMNS.filter((c) => !['date', 'patient_id', 'vital', ...ASSESSMENT_COUNT_COLUMNS].includes(c))
     .map((c) => (c === 'p05' ? 's.q[1] AS p05' : c === 'p50' ? 's.q[2] AS p50' : c === 'p95' ? 's.q[3] AS p95' : `s.${c} AS ${c}`))
     .join(', ')
+  const joined = variants.patients.size === 0 ? '' : ` LEFT JOIN ${PATIENT_BANDS_TABLE} USING (patient_id)`
   return `WITH agg AS (
   SELECT CAST(ts AS DATE) AS day, patient_id,
-    ${structs}
-  FROM ${source} WHERE ${where}
+    ${structs},
+    ${assessmentCountsSql()}
+  FROM ${withAssessmentsSql(source)}${joined} WHERE ${where}
   GROUP BY day, patient_id
 )
-SELECT strftime(day, '%Y-%m-%d') AS date, patient_id, vital, ${out}
+SELECT strftime(day, '%Y-%m-%d') AS date, patient_id, vital, ${perVital}, ${ASSESSMENT_COUNT_COLUMNS.join(', ')}
 FROM (UNPIVOT agg ON ${VITALS.map((v) => `"${v}"`).join(', ')} INTO NAME vital VALUE s)
 WHERE s.count > 0`
 }
@@ -102,4 +221,5 @@ export const STATS_COLUMNS = [
   'n_critical_high',
   ...TIR_COLUMNS,
   'cv',
+  ...ASSESSMENT_COUNT_COLUMNS,
 ] as const

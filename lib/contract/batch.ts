@@ -59,6 +59,11 @@ export interface BatchRunResult {
    * quarantine.ts for the kinds); empty on a clean run.
    */
   quarantined: Quarantined[]
+  /**
+   * Patients whose band overrides (read from Redis when the run started) classified their
+   * readings; every other patient's were classified with the default bands.
+   */
+  bandOverrides: number
 }
 
 export interface BatchDeps {

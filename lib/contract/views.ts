@@ -223,6 +223,19 @@ export interface DailyStatsRow {
   tir181_250: number | null
   tirGt250: number | null
   cv: number | null
+  /**
+   * The patient-day's NEWS2 assessments (docs/CONTRACT.md, Daily statistics), the same on each of
+   * its rows: readings that said the patient was on supplemental oxygen, on air (a reading that
+   * does not say is in neither), and at each ACVPU level. Absent from rows written before
+   * schema v1 had the assessments.
+   */
+  nOnOxygen?: number
+  nOnAir?: number
+  nAcvpuA?: number
+  nAcvpuC?: number
+  nAcvpuV?: number
+  nAcvpuP?: number
+  nAcvpuU?: number
 }
 
 export interface BatchMeta {

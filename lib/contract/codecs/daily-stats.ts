@@ -1,6 +1,8 @@
 /**
  * The codec of the `batch:daily:<date>` hashes (docs/CONTRACT.md, Redis, and Daily statistics): one
  * hash per day, field patientId, value a JSON array of that patient's `DailyStatsRow`s (camelCase).
+ * The patient-day's assessment counts (`nOnOxygen`, `nOnAir`, `nAcvpuA` .. `nAcvpuU`) ride on each
+ * row; a row written before they existed has none, and decodes without them (unknown, not zero).
  */
 import type { DailyStatsRow } from '../views.ts'
 

@@ -1,0 +1,60 @@
+/**
+ * The per-patient band overrides the batch job classifies with (docs/CLINICAL.md, Per-patient
+ * bands and the batch job): every `bands(patientId)` hash under the prefix, read when the job
+ * runs. Overrides keep no history, so a run applies the bands in force at the run to the whole
+ * of every day it computes.
+ */
+import { overridesFromHash, type BandOverrides } from '../lib/bands.ts'
+import type { RedisKeys } from '../lib/contract/keys.ts'
+import type { Logger } from '../lib/log.ts'
+import type { RedisClient } from '../lib/redis.ts'
+
+/** Keys per SCAN step and per pipeline of HGETALLs. */
+const BATCH = 1_000
+
+/** Pure: the SCAN pattern of every patient's bands key: the prefix matched literally, then `{*}:bands`. */
+export function bandsKeyPattern(keys: RedisKeys): string {
+  const literal = keys.prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+  return `${literal}{*}:bands`
+}
+
+/** Pure: the patient of a bands key (`<prefix>{<patientId>}:bands`), or undefined for another key. */
+export function patientOfBandsKey(keys: RedisKeys, key: string): string | undefined {
+  const head = `${keys.prefix}{`
+  const tail = '}:bands'
+  if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined
+  const id = key.slice(head.length, key.length - tail.length)
+  return keys.bands(id) === key ? id : undefined
+}
+
+/**
+ * Every patient's overrides in Redis now. A stored override that does not parse is left out (the
+ * patient's defaults apply, as in the speed layer) and named in a warning.
+ */
+export async function readBandOverrides(redis: RedisClient, keys: RedisKeys, log?: Logger): Promise<Map<string, BandOverrides>> {
+  // SCAN may return a key twice.
+  const found = new Set<string>()
+  for await (const batch of redis.scanIterator({ MATCH: bandsKeyPattern(keys), COUNT: BATCH })) {
+    for (const key of batch) {
+      const id = patientOfBandsKey(keys, key)
+      if (id !== undefined) found.add(id)
+    }
+  }
+  const patients = [...found]
+  const out = new Map<string, BandOverrides>()
+  for (let i = 0; i < patients.length; i += BATCH) {
+    const chunk = patients.slice(i, i + BATCH)
+    const m = redis.multi()
+    for (const id of chunk) m.hGetAll(keys.bands(id))
+    const replies = (await m.execAsPipeline()) as unknown as Record<string, string>[]
+    chunk.forEach((id, k) => {
+      try {
+        const overrides = overridesFromHash(replies[k] ?? {})
+        if (Object.keys(overrides).length > 0) out.set(id, overrides)
+      } catch (error) {
+        log?.warn(`the band overrides of ${id} cannot be read (${(error as Error).message}); its daily statistics use the default bands`)
+      }
+    })
+  }
+  return out
+}
