@@ -54,7 +54,7 @@ export interface News2State {
   scale: 1 | 2
 }
 
-/** CGM trend arrows (the usual CGM display, docs/CLINICAL.md, Glucose trend): rate in mg/dL per minute. */
+/** CGM trend arrows (the usual CGM display, docs/CLINICAL.md, Glucose trend and "urgent low soon"): rate in mg/dL per minute. */
 export const TREND_ARROWS = ['↑↑', '↑', '↗', '→', '↘', '↓', '↓↓'] as const
 export type TrendArrow = (typeof TREND_ARROWS)[number]
 
@@ -156,7 +156,7 @@ export interface OpenAlertState {
 }
 
 /**
- * Persistence of an out-of-band run not yet alerted on (docs/CLINICAL.md, Persistence): stored in
+ * Persistence of an out-of-band run not yet alerted on (docs/CLINICAL.md, Alerts: persistence, escalation, text): stored in
  * the `{p}:alerts` hash under `<subject>:pending` so that a replay after a crash decides as the
  * first run did.
  */
