@@ -64,6 +64,10 @@ describe('vigil edge (simulated devices into Kafka)', () => {
       lastSeq.set(r.deviceId, r.seq)
     }
     expect(partitionOf.size).toBe(12)
+    // Each patient's first nurse round (within the first 30 s): no vitals, oxygen and ACVPU; the COPD patients on oxygen.
+    const rounds = records.map((rec) => JSON.parse(rec.value.toString()) as Reading).filter((r) => r.deviceId.startsWith('obs-'))
+    expect(rounds.map((r) => r.patientId).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `p-${String(i + 1).padStart(4, '0')}`))
+    for (const r of rounds) expect(r).toMatchObject({ vitals: {}, onOxygen: r.patientId === 'p-0003' || r.patientId === 'p-0009', consciousness: 'A' })
   })
 
   it('gives identical bytes on the topic for two runs with the same seed and start', async () => {

@@ -42,6 +42,15 @@ describe('the fault injector', () => {
     expect(encodeReading(r)).toBe(JSON.stringify(r))
   })
 
+  it('encodes a nurse observation (no vitals, onOxygen and consciousness) as JSON.stringify does', () => {
+    for (const r of [
+      { v: 1, patientId: 'p-0003', deviceId: 'obs-0003', ts: 1, seq: 2, vitals: {}, onOxygen: true, consciousness: 'C' },
+      { v: 1, patientId: 'p-0003', deviceId: 'obs-0003', ts: 1, seq: 3, vitals: {}, onOxygen: false },
+      { v: 1, patientId: 'p-0003', deviceId: 'wrist-3', ts: 1, seq: 4, vitals: { spo2: 90 }, consciousness: 'U' },
+    ] satisfies Reading[])
+      expect(encodeReading(r)).toBe(JSON.stringify(r))
+  })
+
   it('passes readings through untouched at rate 0', () => {
     const { records, injector, readings } = inject(0, 500)
     expect(records.map((r) => r.value)).toEqual(readings.map(encodeReading))

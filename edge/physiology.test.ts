@@ -75,7 +75,7 @@ describe('the simulator', () => {
     expect(personaOf(7).name).toBe('healthy')
   })
 
-  it('keeps each device at its real cadence: HR/SpO2 1 s, respiratory rate 10 s, CGM 5 min, cuff 15 min, thermometer 30 min', () => {
+  it('keeps each device at its real cadence: HR/SpO2 1 s, respiratory rate 10 s, CGM 5 min, cuff 15 min, thermometer 30 min, nurse round 1 h', () => {
     const readings = collect(6, 3, 2 * 3_600_000)
     const gaps = new Map<string, Set<number>>()
     const last = new Map<string, number>()
@@ -89,6 +89,47 @@ describe('the simulator', () => {
     expect(gaps.get('cgm-0002')).toEqual(new Set([300_000]))
     expect(gaps.get('bp-0004')).toEqual(new Set([900_000]))
     expect(gaps.get('thermo-0004')).toEqual(new Set([1_800_000]))
+    expect(gaps.get('obs-0001')).toEqual(new Set([3_600_000]))
+  })
+
+  it("sends every patient's hourly nurse observation: onOxygen and ACVPU, no vitals; the COPD patient on oxygen with the scale-2 preset", () => {
+    const readings = collect(6, 3, 3 * 3_600_000 + 60_000)
+    const rounds = readings.filter((r) => r.deviceId.startsWith('obs-'))
+    expect(new Set(rounds.map((r) => r.patientId))).toEqual(new Set(['p-0001', 'p-0002', 'p-0003', 'p-0004', 'p-0005', 'p-0006']))
+    expect(rounds).toHaveLength(6 * 4)
+    for (const r of rounds) {
+      expect(r.vitals).toEqual({})
+      expect(r.onOxygen).toBe(r.patientId === 'p-0003')
+      expect(['A', 'C']).toContain(r.consciousness)
+      expect(validateReading(JSON.parse(encodeReading(r)))).toEqual({ ok: true, reading: r })
+    }
+    for (const r of readings) if (!r.deviceId.startsWith('obs-')) expect('onOxygen' in r || 'consciousness' in r).toBe(false)
+    expect(personaOf(3)).toMatchObject({ name: 'copd', onOxygen: true, bands: ['spo2:news2-scale2'] })
+    expect(PERSONAS.filter((p) => p.onOxygen).map((p) => p.name)).toEqual(['copd'])
+    expect(PERSONAS.every((p) => p.devices.includes('obs'))).toBe(true)
+  })
+
+  it('shows the post-operative patient newly confused (C) on a round and alert again later; every other persona stays alert', () => {
+    for (const seed of [3, 5, 11]) {
+      const rounds = collect(12, seed, 6 * 3_600_000).filter((r) => r.deviceId.startsWith('obs-'))
+      const postop = rounds.filter((r) => personaOf(Number(r.patientId.slice(2))).name === 'postop').map((r) => r.consciousness)
+      expect(postop, `seed ${seed}`).toContain('C')
+      expect(postop.indexOf('A'), `seed ${seed}`).toBe(0)
+      expect(postop.lastIndexOf('A'), `seed ${seed}`).toBeGreaterThan(postop.indexOf('C'))
+      const others = rounds.filter((r) => personaOf(Number(r.patientId.slice(2))).name !== 'postop')
+      expect(new Set(others.map((r) => r.consciousness))).toEqual(new Set(['A']))
+    }
+  })
+
+  it('confuses the post-operative patient while a confusion episode is at half intensity or more, with no effect on a sensor', () => {
+    const sim = new Simulator(4, 5, START)
+    const postop = sim.patients[3]!
+    postop.assess(START)
+    const episode = postop.episodes.find((e) => e.kind === 'confusion')!
+    expect(episode.recovery - episode.plateau).toBeGreaterThan(3_600_000)
+    expect(postop.assess(episode.start).consciousness).toBe('A')
+    expect(postop.assess(episode.plateau + 1).consciousness).toBe('C')
+    expect(postop.assess(episode.end + 1).consciousness).toBe('A')
   })
 
   it('makes every status appear within the first simulated hours: episodes reach warning and critical bands and recover', () => {

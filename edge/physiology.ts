@@ -11,9 +11,11 @@
  *    (fever raises heart rate ~10 bpm/°C and respiratory rate; desaturation and hypotension raise
  *    heart rate; hypoglycaemia causes an adrenergic tachycardia),
  *  - measurement noise of the device.
+ * The nurse's observations (assess) are the persona's oxygen and the level of consciousness: alert,
+ * or "C" (new confusion) while a confusion episode is at half its intensity or more.
  * Everything random comes from seeded generators forked per patient, so a run is reproducible.
  */
-import type { Vital, Vitals } from '../lib/contract/schema.ts'
+import type { Consciousness, Vital, Vitals } from '../lib/contract/schema.ts'
 import type { Prng } from './prng.ts'
 import { EPISODE_SHAPES, type Baselines, type EpisodeKind, type Persona } from './personas.ts'
 
@@ -57,6 +59,9 @@ const OPPOSED: Partial<Record<EpisodeKind, string>> = {
   hypotension: 'bloodPressure',
   hypertensiveCrisis: 'bloodPressure',
 }
+
+/** Intensity of a confusion episode from which the patient is "C" (new confusion) rather than alert. */
+const CONFUSED_AT = 0.5
 
 const DAY_MS = 86_400_000
 const HOUR_MS = 3_600_000
@@ -229,6 +234,18 @@ export class Patient {
     return out
   }
 
+  /**
+   * What the nurse's round records at `t`: supplemental oxygen (the persona's) and ACVPU. Draws
+   * nothing random, so adding the round leaves every vital of a seeded run as it was.
+   */
+  assess(t: number): { onOxygen: boolean; consciousness: Consciousness } {
+    this.#ensureEpisodes(t)
+    if (this.#episodes.length > 0 && this.#episodes[0]!.end <= t) this.#dropEnded(t)
+    let confusion = 0
+    for (const e of this.#episodes) if (e.kind === 'confusion') confusion = Math.max(confusion, intensity(e, t))
+    return { onOxygen: this.persona.onOxygen, consciousness: confusion >= CONFUSED_AT ? 'C' : 'A' }
+  }
+
   /** The summed effects of the episodes in progress at `t`, fever's coupling to heart and respiratory rate included. */
   #episodeEffects(t: number): Effects {
     const e: Effects = { hr: 0, spo2: 0, glucoseTarget: undefined, glucoseWeight: 0, sys: 0, dia: 0, rr: 0, temp: 0 }
@@ -324,6 +341,9 @@ function addEpisode(e: Effects, kind: EpisodeKind, k: number, s: number, baselin
     case 'hyperglycaemia':
       e.glucoseTarget = 200 + 140 * s
       e.glucoseWeight = k
+      break
+    case 'confusion':
+      // Seen by the nurse's round (assess), not by a sensor.
       break
   }
 }

@@ -44,12 +44,18 @@ export class Simulator {
     for (const d of devices) this.#push(d)
   }
 
-  /** The next reading in event-time order (the stream never ends). */
+  /** The next reading in event-time order (the stream never ends); a nurse's round sends onOxygen and consciousness. */
   next(): Reading {
     const d = this.#heap[0]!
     const ts = d.nextTs
-    const vitals: Vitals = d.patient.measure(DEVICES[d.kind].vitals, ts)
+    const spec = DEVICES[d.kind]
+    const vitals: Vitals = d.patient.measure(spec.vitals, ts)
     const reading: Reading = { v: 1, patientId: d.patient.id, deviceId: d.id, ts, seq: d.seq, vitals }
+    if (spec.assessments === true) {
+      const { onOxygen, consciousness } = d.patient.assess(ts)
+      reading.onOxygen = onOxygen
+      reading.consciousness = consciousness
+    }
     d.seq++
     d.nextTs += d.periodMs
     this.#siftDown(0)
