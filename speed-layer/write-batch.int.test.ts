@@ -10,6 +10,7 @@ import { pollUntil } from '../lib/backoff.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
+import { encodePending } from '../lib/contract/codecs/alerts.ts'
 import { createLogger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Reading } from '../lib/contract/schema.ts'
@@ -18,14 +19,15 @@ import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
 import { WRITE_BATCH_SCRIPT, epochKey, writeBatch, type PatientChange } from './view.ts'
 
 const T = 1_763_805_600_000
-const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000 }
+const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000, news2FreshnessMs: DEFAULT_SPEED_OPTIONS.news2FreshnessMs }
 
 function reading(patientId: string, seq: number, ts: number, vitals: Reading['vitals']): Reading {
   return { v: 1, patientId, deviceId: `dev-${patientId}`, ts, seq, vitals }
 }
 
 function changeOf(runtime: PatientRuntime, readings: Reading[]): PatientChange {
-  return { runtime, outcome: applyReadings(runtime, readings, { holdDownMs: 60_000, outOfOrderToleranceMs: 5_000 }) }
+  const accepted = readings.map((reading) => ({ reading, noSignal: [], arrivedAt: reading.ts }))
+  return { runtime, outcome: applyReadings(runtime, accepted, DEFAULT_SPEED_OPTIONS) }
 }
 
 async function scriptCached(redis: RedisClient): Promise<boolean> {
@@ -54,17 +56,33 @@ describe('write-batch.lua', () => {
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })])], [], options, 'epoch-1')).toBe(true)
     const first = {
       status: 'WARNING',
-      news2: '2',
-      news2Risk: 'low',
       ts: '1763805600000',
+      news2: '2',
+      news2Risk: '',
+      news2Complete: '0',
+      news2Counted: 'spo2,heartRate',
+      news2Missing: 'respRate,onOxygen,systolic,consciousness,temperature',
+      news2Old: '',
+      news2Scale: '1',
+      news2Scores: '{"spo2":0,"heartRate":2}',
+      onOxygen: '',
+      'onOxygen:ts': '',
+      consciousness: '',
+      'consciousness:ts': '',
+      'glucoseTrend:rate': '',
+      'glucoseTrend:arrow': '',
+      'glucoseTrend:ts': '',
       heartRate: '112',
       'heartRate:status': 'WARNING',
       'heartRate:ts': '1763805600000',
       spo2: '96',
       'spo2:status': 'NORMAL',
       'spo2:ts': '1763805600000',
+      glucoseRecent: '[]',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(first)
+    // HR 112 is out of NORMAL for the first second: no alert yet, its pending run written with the reading.
+    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending({ outSince: T, criticalSince: null }) })
     expect(await scriptCached(redis)).toBe(true)
 
     await redis.scriptFlush()
@@ -74,17 +92,19 @@ describe('write-batch.lua', () => {
       ...first,
       status: 'NORMAL',
       news2: '0',
+      news2Scores: '{"spo2":0,"heartRate":0}',
       ts: '1763805601000',
       heartRate: '75',
       'heartRate:status': 'NORMAL',
       'heartRate:ts': '1763805601000',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
-    expect(decodeLatest('p-lua', second)).toEqual({
+    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({})
+    expect(decodeLatest('p-lua', second)).toMatchObject({
       patientId: 'p-lua',
       ts: T + 1_000,
       status: 'NORMAL',
-      news2: { score: 0, risk: 'low' },
+      news2: { score: 0, risk: null, complete: false, counted: ['spo2', 'heartRate'] },
       vitals: { heartRate: { value: 75, status: 'NORMAL', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
     expect(await redis.zCard(keys.series('p-lua'))).toBe(2)
