@@ -89,11 +89,15 @@ export const edgeOptionsSchema = z.object({
   /** Replay at the file's own timing (divided by --speedup) instead of as fast as possible. @defaultValue false */
   realtime: z.boolean().default(false).describe("with --replay: keep the file's own timing (divided by --speedup)"),
   /** Explicit CSV column mapping, `field=column,...`. */
-  columns: z.string().optional().meta({
-    description:
-      'with --replay: explicit column mapping (fields: patientId, deviceId, ts, seq, heartRate, spo2, glucose, systolic, diastolic, respRate, temperature)',
-    arg: 'field=column,...',
-  }),
+  columns: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        'with --replay: explicit column mapping (fields: patientId, deviceId, ts, seq, heartRate, spo2, glucose, systolic, diastolic, respRate, ' +
+        'temperature, onOxygen, consciousness)',
+      arg: 'field=column,...',
+    }),
   /** IANA time zone of CSV timestamps that carry no offset. @defaultValue UTC */
   timezone: z.string().min(1).default('UTC').describe('with --replay: IANA zone of timestamps without an offset').meta({ arg: 'tz' }),
   /** Progress line on stderr (readings/s, total, errors). @defaultValue undefined: when stderr is a TTY */

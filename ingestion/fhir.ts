@@ -392,7 +392,9 @@ export function observationToReading(obs: unknown, pointer = ''): FhirResult {
   if (loinc === undefined) {
     errors.push({
       pointer: `${pointer}/code/coding`,
-      detail: `no LOINC vital-sign, inspired-oxygen or ACVPU code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} with system ${LOINC_SYSTEM}`,
+      detail:
+        `no LOINC vital-sign, inspired-oxygen or ACVPU code Vigil maps: expected one of ${Object.keys(LOINC_VITALS).join(', ')} ` +
+        `with system ${LOINC_SYSTEM}`,
     })
   }
   const patientId = subjectPatient(obs, pointer, errors)
