@@ -6,15 +6,18 @@ import { createTestEnv, type TestEnv } from '../test/support.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { classifyVital, DEFAULT_BANDS, STATUSES } from '../lib/bands.ts'
+import { applyBandSpecs, classifyVital, DEFAULT_BANDS, mergeBands, parseBandSpec, STATUSES, type BandOverrides } from '../lib/bands.ts'
 import type { DailyStatsRow, Update } from '../lib/contract/views.ts'
 import { VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
 import { start } from './archiver.ts'
 import { archiverOptions } from './config.ts'
 import { runBatchJob, type BatchProgress } from './job.ts'
 import { produceAll, syntheticReadings } from './synthetic.ts'
-import { dtDir } from './lake.ts'
-import { glucoseBandPredicateSql, statusPredicateSql, TIR_COLUMNS } from './stats-sql.ts'
+import { dtDir, ensureDir } from './lake.ts'
+import { LakeWriter } from './parquet.ts'
+import { compactLake } from './compact.ts'
+import { writePatientBands } from '../lib/band-store.ts'
+import { bandVariants, glucoseBandPredicateSql, patientBandsSql, patientStatusPredicateSql, statusPredicateSql, TIR_COLUMNS } from './stats-sql.ts'
 
 /** Linear interpolation between closest ranks, computed here without SQL. */
 function quantile(sorted: number[], q: number): number {
@@ -343,6 +346,230 @@ describe('the batch job', () => {
         [250, 3],
         [250.1, 4],
       ])
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
+  })
+})
+
+describe("the status predicates by each patient's bands", () => {
+  it('classify in SQL exactly as each patient’s merged band table does, at every band edge, in one query', async () => {
+    const overrides = new Map<string, BandOverrides>([
+      ['p-copd', applyBandSpecs({}, [parseBandSpec('spo2:news2-scale2')])],
+      ['p-athlete', applyBandSpecs({}, [parseBandSpec('heartRate:normal=38-95'), parseBandSpec('respRate:warning=21-30')])],
+      ['p-both', applyBandSpecs({}, [parseBandSpec('spo2:news2-scale2'), parseBandSpec('heartRate:normal=38-95')])],
+    ])
+    const variants = bandVariants(overrides)
+    const patients = ['p-default', ...overrides.keys()]
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    try {
+      for (const sql of patientBandsSql(variants)) await conn.run(sql)
+      const cases: [string, Vital, number][] = []
+      for (const p of patients) {
+        const table = mergeBands(overrides.get(p) ?? {})
+        for (const vital of VITALS) {
+          for (const b of table[vital]) if (Number.isFinite(b.max)) for (const d of [-0.5, 0, 0.5]) cases.push([p, vital, b.max + d])
+        }
+      }
+      const values = cases.map(([p, v, x]) => `('${p}', '${v}', ${x})`).join(', ')
+      const holds = STATUSES.map(
+        (st) => `CASE vital ${VITALS.map((v) => `WHEN '${v}' THEN ${patientStatusPredicateSql(v, st, 'value', variants)}`).join(' ')} END AS "${st}"`,
+      ).join(', ')
+      const rows = (
+        await conn.runAndReadAll(
+          `SELECT patient_id, vital, value, ${holds} FROM (VALUES ${values}) t(patient_id, vital, value) LEFT JOIN patient_bands USING (patient_id)`,
+        )
+      ).getRowsJS()
+      expect(rows.length).toBe(cases.length)
+      for (const [p, vital, value, ...flags] of rows as unknown as [string, Vital, number, ...boolean[]][]) {
+        const statuses = STATUSES.filter((_, i) => flags[i] === true)
+        expect(statuses, `${p} ${vital} ${value}`).toEqual([classifyVital(vital, value, mergeBands(overrides.get(p) ?? {}))])
+      }
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
+  })
+})
+
+describe('the batch job with per-patient bands and the NEWS2 assessments', () => {
+  let env: TestEnv
+  let redis: RedisClient
+  const DAY = '2026-11-24'
+  const t0 = Date.UTC(2026, 10, 24, 8, 0)
+  const reading = (patientId: string, seq: number, extra: Partial<Reading>): Reading => ({
+    v: 1,
+    patientId,
+    deviceId: `dev-${patientId}`,
+    ts: t0 + seq * 60_000,
+    seq,
+    vitals: {},
+    ...extra,
+  })
+  // p-copd is on NEWS2 SpO2 scale 2 (target 88-92 %); p-default is not. Both have SpO2 89 three
+  // times; p-copd's nurse observations say oxygen or air and ACVPU, one of them alone (no vitals).
+  const readings: Reading[] = [
+    reading('p-copd', 1, { vitals: { spo2: 89, heartRate: 80 }, onOxygen: true, consciousness: 'A' }),
+    reading('p-copd', 2, { vitals: { spo2: 89 }, onOxygen: true }),
+    reading('p-copd', 3, { vitals: { spo2: 89 }, consciousness: 'C' }),
+    reading('p-copd', 4, { onOxygen: false, consciousness: 'V' }),
+    reading('p-default', 1, { vitals: { spo2: 89 } }),
+    reading('p-default', 2, { vitals: { spo2: 89 } }),
+    reading('p-default', 3, { vitals: { spo2: 89 } }),
+  ]
+
+  beforeAll(async () => {
+    env = await createTestEnv()
+    redis = await connectRedis(env.config)
+    await produceAll(
+      env.config,
+      env.topics.readings,
+      readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+    )
+    const archiver = await start({ ...env.config, archiver: archiverOptions({ flushIntervalMs: 200 }) })
+    try {
+      await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
+    } finally {
+      await archiver.stop()
+    }
+  })
+
+  afterAll(async () => {
+    redis?.destroy()
+    await env?.cleanup()
+  })
+
+  it('archives onOxygen and consciousness into nullable lake columns', async () => {
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    try {
+      const glob = path.join(dtDir(env.config.datalakeDir, 'readings', DAY), '*.parquet')
+      const rows = (
+        await conn.runAndReadAll(`SELECT patient_id, seq, on_oxygen, consciousness FROM read_parquet('${glob}', union_by_name = true) ORDER BY patient_id, seq`)
+      ).getRowsJS()
+      expect(rows.map(([p, s, o, c]) => [p, Number(s), o, c])).toEqual([
+        ['p-copd', 1, true, 'A'],
+        ['p-copd', 2, true, null],
+        ['p-copd', 3, null, 'C'],
+        ['p-copd', 4, false, 'V'],
+        ['p-default', 1, null, null],
+        ['p-default', 2, null, null],
+        ['p-default', 3, null, null],
+      ])
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
+  })
+
+  it("classifies each patient's SpO2 with the bands in force: 89 is NORMAL on scale 2 and CRITICAL_LOW on the default", async () => {
+    await writePatientBands(redis, redisKeys(env.config.redisPrefix), 'p-copd', [parseBandSpec('spo2:news2-scale2')])
+    const result = await runBatchJob(env.config, { dates: [DAY], full: true }, { redis })
+    expect(result.bandOverrides).toBe(1)
+    const rows = await redisDay(redis, env, DAY)
+    const spo2 = (p: string) => rows.find((r) => r.patientId === p && r.vital === 'spo2')
+    expect(spo2('p-copd')).toMatchObject({ count: 3, nNormal: 3, nWarning: 0, nCriticalLow: 0, nCriticalHigh: 0 })
+    expect(spo2('p-default')).toMatchObject({ count: 3, nNormal: 0, nWarning: 0, nCriticalLow: 3, nCriticalHigh: 0 })
+    // Other vitals of the overridden patient keep the defaults.
+    expect(rows.find((r) => r.patientId === 'p-copd' && r.vital === 'heartRate')).toMatchObject({ count: 1, nNormal: 1 })
+
+    // Overrides keep no history: with the override dropped, a full run re-classifies the whole day by the defaults.
+    await writePatientBands(redis, redisKeys(env.config.redisPrefix), 'p-copd', [parseBandSpec('spo2:default')])
+    const again = await runBatchJob(env.config, { dates: [DAY], full: true }, { redis })
+    expect(again.bandOverrides).toBe(0)
+    const after = await redisDay(redis, env, DAY)
+    expect(after.find((r) => r.patientId === 'p-copd' && r.vital === 'spo2')).toMatchObject({ nNormal: 0, nCriticalLow: 3 })
+  })
+
+  it("counts the patient-day's readings on oxygen, on air and at each ACVPU level, on each of its rows and in the lake's view", async () => {
+    await runBatchJob(env.config, { dates: [DAY], full: true }, { redis })
+    const rows = await redisDay(redis, env, DAY)
+    const copd = rows.filter((r) => r.patientId === 'p-copd')
+    expect(copd.map((r) => r.vital).sort()).toEqual(['heartRate', 'spo2'])
+    for (const r of copd) expect(r).toMatchObject({ nOnOxygen: 2, nOnAir: 1, nAcvpuA: 1, nAcvpuC: 1, nAcvpuV: 1, nAcvpuP: 0, nAcvpuU: 0 })
+    for (const r of rows.filter((x) => x.patientId === 'p-default')) expect(r).toMatchObject({ nOnOxygen: 0, nOnAir: 0, nAcvpuA: 0, nAcvpuC: 0 })
+
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    try {
+      const file = path.join(env.config.datalakeDir, 'views', 'daily_stats', `dt=${DAY}`, 'daily_stats.parquet')
+      const view = (
+        await conn.runAndReadAll(`SELECT vital, n_on_oxygen, n_on_air, n_acvpu_c FROM read_parquet('${file}') WHERE patient_id = 'p-copd' ORDER BY vital`)
+      ).getRowsJS()
+      expect(view).toEqual([
+        ['heartRate', 2, 1, 1],
+        ['spo2', 2, 1, 1],
+      ])
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
+  })
+
+  it('reads a day whose files were all written before the assessment columns, and compacts them with newer files', async () => {
+    const OLD_DAY = '2026-11-25'
+    const dir = dtDir(env.config.datalakeDir, 'readings', OLD_DAY)
+    await ensureDir(dir)
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    const ts = Date.UTC(2026, 10, 25, 9, 0)
+    const oldFile = path.join(dir, `${env.topics.readings}-p0-100000-100001-of1.parquet`)
+    try {
+      // The archiver's columns before schema v1 had the assessments.
+      await conn.run(
+        `COPY (SELECT * FROM (VALUES ('p-old', 'dev-old', epoch_ms(${ts}::BIGINT)::TIMESTAMP_MS, 1::BIGINT, 72.0::DOUBLE, 97.0::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, 0, 100000::BIGINT),
+          ('p-old', 'dev-old', epoch_ms(${ts + 60_000}::BIGINT)::TIMESTAMP_MS, 2::BIGINT, 74.0::DOUBLE, 96.0::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, 0, 100001::BIGINT))
+          t(patient_id, device_id, ts, seq, heart_rate, spo2, glucose, systolic, diastolic, resp_rate, temperature, kafka_partition, kafka_offset))
+         TO '${oldFile}' (FORMAT parquet)`,
+      )
+      const only = await runBatchJob(env.config, { dates: [OLD_DAY], full: true }, { redis })
+      expect(only.quarantined).toEqual([])
+      expect((await redisDay(redis, env, OLD_DAY)).find((r) => r.vital === 'heartRate')).toMatchObject({ count: 2, nOnOxygen: 0, nAcvpuA: 0 })
+
+      // A newer file of the same partition, with the columns: compaction takes both, the old rows as nulls.
+      const writer = await LakeWriter.open(1)
+      try {
+        const newFile = path.join(dir, `${env.topics.readings}-p0-100002-100002-of1.parquet`)
+        await writer.writeReadings([
+          {
+            file: newFile,
+            rows: [
+              {
+                patientId: 'p-old',
+                deviceId: 'obs-old',
+                ts: ts + 120_000,
+                seq: 1,
+                vitals: {},
+                onOxygen: true,
+                consciousness: 'P',
+                partition: 0,
+                offset: 100002,
+              },
+            ],
+          },
+        ])
+      } finally {
+        writer.close()
+      }
+      const compacted = await compactLake(env.config, { dates: [OLD_DAY] })
+      expect(compacted.skipped).toEqual([])
+      expect(compacted.written).toBe(1)
+      const names = (await readdir(dir)).filter((n) => n.endsWith('.parquet'))
+      expect(names).toEqual([`${env.topics.readings}-p0-100000-100002-compacted.parquet`])
+      const rows = (
+        await conn.runAndReadAll(
+          `SELECT kafka_offset, heart_rate, on_oxygen, consciousness FROM read_parquet('${path.join(dir, names[0] as string)}') ORDER BY kafka_offset`,
+        )
+      ).getRowsJS()
+      expect(rows.map(([o, h, ox, c]) => [Number(o), h, ox, c])).toEqual([
+        [100000, 72, null, null],
+        [100001, 74, null, null],
+        [100002, null, true, 'P'],
+      ])
+      await runBatchJob(env.config, { dates: [OLD_DAY], full: true }, { redis })
+      expect((await redisDay(redis, env, OLD_DAY)).find((r) => r.vital === 'heartRate')).toMatchObject({ count: 2, nOnOxygen: 1, nAcvpuP: 1 })
     } finally {
       conn.closeSync()
       db.closeSync()
