@@ -296,15 +296,22 @@ function renderDetailHeader() {
   missing.textContent = missingText
 }
 
-/** The NEWS2 score of a counted parameter, as a small tag (nothing when it is not counted). */
+/** The NEWS2 score of a counted parameter that adds to the aggregate, as a small tag (nothing for 0 or not counted). */
 function scoreTag(/** @type {PatientState} */ p, /** @type {string} */ param) {
   const score = p.news2.scores?.[param]
-  return score === undefined ? null : el('span', { class: 'vital-score', text: `NEWS2 ${score}`, title: 'NEWS2 parameter score (RCP 2017)' })
+  return score === undefined || score === 0 ? null : el('span', { class: 'vital-score', text: `NEWS2 ${score}`, title: 'NEWS2 parameter score (RCP 2017)' })
 }
 
 /** "old · 6 h ago" on a value older than its freshness window (page-rules.js, isOld). */
 function oldTag(/** @type {PatientState} */ p, /** @type {string} */ key, /** @type {number} */ ts) {
   return isOld(key, ts, p) ? el('span', { class: 'old-tag', text: `old · ${fmtAgo(ts)}`, title: `measured at ${fmtDateTime(ts)}` }) : null
+}
+
+/** A card's last line: the NEWS2 parameter score and the old tag, when there are any. */
+function vitalFoot(/** @type {PatientState} */ p, /** @type {string} */ key, /** @type {number} */ ts) {
+  const score = scoreTag(p, key)
+  const old = oldTag(p, key, ts)
+  return score === null && old === null ? null : el('span', { class: 'vital-foot' }, score, old)
 }
 
 function emptyCard(/** @type {string} */ name, /** @type {string} */ unit) {
@@ -328,8 +335,8 @@ function vitalCard(/** @type {PatientState} */ p, /** @type {string} */ v) {
     el('span', { class: 'vital-name' }, VITAL_LABELS[v], el('span', { class: 'unit', text: state.units[v] ?? '' })),
     el('span', { class: 'vital-value', text: fmtNum(vs.value, decimalsOf(v)) }),
     trend === '' ? null : el('span', { class: 'vital-trend', text: trend, title: 'CGM trend over the last 15 minutes' }),
-    el('span', { class: 'vital-status' }, STATUS_TEXT[vs.status] ?? vs.status, scoreTag(p, v)),
-    oldTag(p, v, vs.ts),
+    el('span', { class: 'vital-status', text: STATUS_TEXT[vs.status] ?? vs.status }),
+    vitalFoot(p, v, vs.ts),
   )
 }
 
@@ -347,8 +354,8 @@ function assessmentCard(/** @type {PatientState} */ p, /** @type {'onOxygen' | '
     { class: `vital ${flagged > 0 ? 'status-warning' : 'status-normal'}${old ? ' is-old' : ''}`, title: `at ${fmtDateTime(a.ts)}`, 'data-vital': key },
     el('span', { class: 'vital-name', text: name }),
     el('span', { class: 'vital-value', text }),
-    el('span', { class: 'vital-status' }, meaning, scoreTag(p, key)),
-    oldTag(p, key, a.ts),
+    el('span', { class: 'vital-status', text: meaning }),
+    vitalFoot(p, key, a.ts),
   )
 }
 
@@ -538,10 +545,13 @@ function drawCharts() {
       value.textContent = '—'
       value.className = 'chart-value'
     } else {
-      value.textContent = parts.map((x) => (x === undefined ? '—' : fmtNum(x.value, def.decimals))).join('/')
+      // The value of an old measurement (a cuff six hours ago) is marked old, as on its card.
+      const oldest = def.vitals.find((v) => p?.vitals[v] !== undefined && isOld(v, p.vitals[v].ts, p))
+      value.textContent = `${parts.map((x) => (x === undefined ? '—' : fmtNum(x.value, def.decimals))).join('/')}${oldest === undefined ? '' : ' (old)'}`
       const worst = parts.reduce((w, x) => (x !== undefined && (SEVERITY[x.status] ?? 0) > (SEVERITY[w] ?? 0) ? x.status : w), 'NORMAL')
-      value.className = `chart-value status-${STATUS_CLASS[worst] ?? 'normal'}`
-      value.setAttribute('title', STATUS_TEXT[worst] ?? worst)
+      value.className = `chart-value status-${STATUS_CLASS[worst] ?? 'normal'}${oldest === undefined ? '' : ' is-old'}`
+      const age = oldest === undefined ? '' : `, measured ${fmtAgo(p.vitals[oldest].ts)}`
+      value.setAttribute('title', `${STATUS_TEXT[worst] ?? worst}${age}`)
     }
   }
 }

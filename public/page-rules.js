@@ -93,14 +93,15 @@ export function agoText(/** @type {number} */ ms) {
 }
 
 /**
- * The CGM trend: arrow and rate, "↘ −1.4 mg/dL/min" (a true minus sign; + for a rise).
+ * The CGM trend: arrow and rate, "↘ −1.4 mg/dL/min" (a true minus sign; + for a rise; a no-break space after the arrow).
  * @param {import('../lib/contract/views.ts').GlucoseTrend | undefined} trend
  */
 export function trendText(trend) {
   if (trend === undefined || trend === null || !Number.isFinite(trend.rate)) return ''
   const r = Math.round(trend.rate * 10) / 10
   const sign = r > 0 ? '+' : r < 0 ? '−' : ''
-  return `${trend.arrow} ${sign}${Math.abs(r).toFixed(1)} mg/dL/min`
+  // The arrow stays with its number when the line wraps (a no-break space between them).
+  return `${trend.arrow}\u00a0${sign}${Math.abs(r).toFixed(1)} mg/dL/min`
 }
 
 /** "O₂" (supplemental oxygen, NEWS2 +2) or "Air". */

@@ -9,7 +9,7 @@
  *
  *   VIGIL_UPDATE_SCREENSHOT=1 npx vitest run serving/browser.int.test.ts
  *
- * Its other screenshots go to test-artifacts/ only.
+ * Its other screenshots go to test-artifacts/ only ('an honest NEWS2' saves dashboard-news2.png).
  */
 import { mkdir, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -17,13 +17,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
+import type { AlertEvent, PatientState } from '../lib/contract/views.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
 import { generateLake } from '../batch-layer/synthetic.ts'
 import { start, servingOptions, type Serving } from './index.ts'
 import { runBatchJob } from '../batch-layer/job.ts'
-import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings, type TestReading } from '../test/view-fixtures.ts'
+import { dailyRow, freePort, writeAlert, writeBatchView, type TestReading } from '../test/view-fixtures.ts'
+import { news2Of, writeOpenAlert, writeReadings } from './state-fixtures.ts'
 
 const TOKEN = 'browser-test-token-0123456789'
 const HOSTILE = '<img src=x onerror=alert(1)>'
@@ -268,60 +270,71 @@ describe('the dashboard in Chromium', () => {
 describe('a ward of eight patients (the README picture)', () => {
   type Tile = 'critical' | 'warning' | 'normal'
   /** Each patient's vitals for the last two minutes, the reading that arrives live, and the tile it must get. */
-  const WARD: Array<{ id: string; base: TestReading['vitals']; live: TestReading['vitals'] | null; news2: number; tile: Tile }> = [
-    // Sepsis picture: SpO2 89 % and respiratory rate 26 are NEWS2 3 each (RCP 2017).
+  /** A nurse's observation of air or oxygen and ACVPU (NEWS2 counts it for 4 hours). */
+  const observed: Partial<PatientState> = {
+    onOxygen: { value: false, ts: Date.now() - 30 * 60_000 },
+    consciousness: { value: 'A', ts: Date.now() - 30 * 60_000 },
+  }
+  /**
+   * Each patient's NEWS2 is the RCP chart's score of its values (state-fixtures.ts, news2FromState):
+   * complete where a nurse observed air/oxygen and ACVPU (`extra`) and every vital is monitored,
+   * partial otherwise.
+   */
+  const WARD: Array<{ id: string; base: TestReading['vitals']; live: TestReading['vitals'] | null; extra?: Partial<PatientState>; tile: Tile }> = [
+    // Sepsis picture: SpO2 89 % and respiratory rate 26 are NEWS2 3 each (RCP 2017); NEWS2 13, complete.
     {
       id: 'bed-03-Li-Wei',
       base: { heartRate: 124, spo2: 91, glucose: 184, systolic: 96, diastolic: 58, respRate: 25, temperature: 39.2 },
       live: { heartRate: 132, spo2: 89, glucose: 196, systolic: 94, diastolic: 56, respRate: 26, temperature: 39.3 },
-      news2: 13,
+      extra: observed,
       tile: 'critical',
     },
-    // CGM: glucose 52 mg/dL is below 54, critically low (Battelino 2019).
+    // CGM: glucose 52 mg/dL is below 54, critically low (Battelino 2019), and falling. No cuff, no
+    // ACVPU, no oxygen record: the NEWS2 is partial.
     {
       id: 'bed-07-Jon-Meyer',
       base: { heartRate: 88, spo2: 97, glucose: 64, respRate: 16, temperature: 36.7 },
       live: { heartRate: 94, glucose: 52 },
-      news2: 1,
+      extra: { glucoseTrend: { rate: -2.2, arrow: '↓', ts: Date.now() } },
       tile: 'critical',
     },
     {
       id: 'bed-02-Tom-Berg',
       base: { heartRate: 104, spo2: 95, systolic: 118, diastolic: 74, respRate: 21, temperature: 38.2 },
       live: { heartRate: 108, spo2: 95, respRate: 22, temperature: 38.4 },
-      news2: 5,
+      extra: observed,
       tile: 'warning',
     },
     {
       id: 'bed-06-Maria-Costa',
       base: { heartRate: 82, spo2: 96, glucose: 188, systolic: 132, diastolic: 84, respRate: 17, temperature: 37.2 },
       live: { glucose: 204, spo2: 94 },
-      news2: 1,
+      extra: observed,
       tile: 'warning',
     },
     {
       id: 'bed-01-Ana-Ruiz',
       base: { heartRate: 72, spo2: 98, glucose: 110, systolic: 122, diastolic: 78, respRate: 14, temperature: 36.8 },
       live: { heartRate: 74, spo2: 98 },
-      news2: 0,
+      extra: observed,
       tile: 'normal',
     },
     {
       id: 'bed-04-Sara-Novak',
       base: { heartRate: 64, spo2: 97, systolic: 118, diastolic: 74, respRate: 13, temperature: 36.5 },
       live: { heartRate: 66, spo2: 97, respRate: 14 },
-      news2: 0,
+      extra: observed,
       tile: 'normal',
     },
     {
       id: 'bed-08-Eva-Lind',
       base: { heartRate: 78, spo2: 99, systolic: 126, diastolic: 80, respRate: 15, temperature: 36.9 },
       live: { heartRate: 77, spo2: 99 },
-      news2: 0,
+      extra: observed,
       tile: 'normal',
     },
-    // A wrist device that fell silent three minutes ago: no live reading.
-    { id: 'bed-05-Omar-Haddad', base: { heartRate: 80, spo2: 96 }, live: null, news2: 0, tile: 'normal' },
+    // A wrist device that fell silent three minutes ago: no live reading. Pulse and SpO2 only: partial.
+    { id: 'bed-05-Omar-Haddad', base: { heartRate: 80, spo2: 96 }, live: null, tile: 'normal' },
   ]
   const SELECTED = 'bed-03-Li-Wei'
   let wardEnv: TestEnv
@@ -340,7 +353,7 @@ describe('a ward of eight patients (the README picture)', () => {
     for (const [n, p] of WARD.entries()) {
       const end = p.live === null ? now - 180_000 : now - 2_000
       const readings = Array.from({ length: 120 }, (_, i) => ({ patientId: p.id, ts: end - (119 - i) * 1000, seq: i, vitals: vitalsAt(i + n * 7, p.base) }))
-      await writeReadings(wardRedis, wardKeys, readings, { news2: p.news2, publish: false })
+      await writeReadings(wardRedis, wardKeys, readings, { extra: p.extra, publish: false })
     }
     const alert = (
       id: string,
@@ -355,6 +368,22 @@ describe('a ward of eight patients (the README picture)', () => {
     await alert('w-2', 'bed-03-Li-Wei', 'respRate', 'CRITICAL_HIGH', 25, 80_000, 'Respiratory rate 25 /min is critically high')
     await alert('w-3', 'bed-06-Maria-Costa', 'glucose', 'WARNING', 188, 60_000, 'Glucose 188 mg/dL is above 180')
     await alert('w-4', 'bed-03-Li-Wei', 'spo2', 'CRITICAL_LOW', 91, 45_000, 'SpO₂ 91 % is critically low')
+    await writeAlert(
+      wardRedis,
+      wardKeys,
+      {
+        id: 'w-5',
+        patientId: 'bed-02-Tom-Berg',
+        vital: 'news2',
+        kind: 'raised',
+        level: 'NEWS2_MEDIUM',
+        value: 5,
+        score: 5,
+        ts: now - 30_000,
+        message: 'NEWS2 5 (medium): urgent response: inform the medical team at once; urgent assessment by a clinician competent in acute illness',
+      },
+      false,
+    )
     ward = await start({ ...wardConfig, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
   })
@@ -388,7 +417,7 @@ describe('a ward of eight patients (the README picture)', () => {
     // Readings arrive over the socket while the page is open, then a new alert.
     const t = Date.now()
     for (const p of WARD) {
-      if (p.live !== null) await writeReadings(wardRedis, wardKeys, [{ patientId: p.id, ts: t, seq: 1_000, vitals: p.live }], { news2: p.news2 })
+      if (p.live !== null) await writeReadings(wardRedis, wardKeys, [{ patientId: p.id, ts: t, seq: 1_000, vitals: p.live }], { extra: p.extra })
     }
     await writeAlert(wardRedis, wardKeys, {
       id: 'w-live',
@@ -441,7 +470,7 @@ describe('a ward of eight patients (the README picture)', () => {
     // The feed: the live alert on top, newest first after it; acknowledging one records the nurse.
     const feed = wardPage.locator('#alert-feed li')
     await expect.poll(() => feed.first().textContent(), { timeout: 5_000 }).toContain('Glucose 52 mg/dL is critically low')
-    expect(await feed.count()).toBe(5)
+    expect(await feed.count()).toBe(6)
     const spo2Alert = feed.filter({ hasText: 'SpO₂ 91 % is critically low' })
     await spo2Alert.locator('button.ack').click()
     await spo2Alert.locator('.acked', { hasText: 'Nurse Kim' }).waitFor()
@@ -452,5 +481,144 @@ describe('a ward of eight patients (the README picture)', () => {
     // PNG header: width and height at bytes 16 and 20. Small enough to sit in the repository.
     expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 800])
     expect((await stat(SCREENSHOT)).size).toBeLessThan(300 * 1024)
+  })
+})
+
+describe('an honest NEWS2 on the page (docs/CLINICAL.md, The page)', () => {
+  const H = 3_600_000
+  let nEnv: TestEnv
+  let nServing: Serving
+  let nRedis: RedisClient
+  let nKeys: RedisKeys
+  let context: BrowserContext
+  let now = 0
+
+  /** A minute of readings ending now, one a second. */
+  const minute = (patientId: string, vitals: TestReading['vitals'], seq0 = 0): TestReading[] =>
+    Array.from({ length: 60 }, (_, i) => ({ patientId, ts: now - (59 - i) * 1000, seq: seq0 + i, vitals }))
+
+  async function seedHonest(): Promise<void> {
+    const w = (readings: TestReading[], options: Parameters<typeof writeReadings>[3]) => writeReadings(nRedis, nKeys, readings, { publish: false, ...options })
+    // The issue's wearable: heart rate 115 and SpO2 95 only. Was "NEWS2 3 · low risk".
+    await w(minute('bed-21-Wrist-Only', { heartRate: 115, spo2: 95 }), { news2: news2Of({ heartRate: 2, spo2: 1 }) })
+    // A cuff and a respiratory rate six hours old, everything else fresh: old values are not counted.
+    await w([{ patientId: 'bed-22-Old-Cuff', ts: now - 6 * H, seq: 1, deviceId: 'cuff-22', vitals: { systolic: 88, diastolic: 60, respRate: 26 } }], {})
+    await w(minute('bed-22-Old-Cuff', { heartRate: 92, spo2: 96, temperature: 37, glucose: 82 }, 10), {
+      news2: news2Of({ spo2: 0, onOxygen: 0, heartRate: 1, consciousness: 0, temperature: 0 }, { old: ['respRate', 'systolic'] }),
+      extra: {
+        onOxygen: { value: false, ts: now - 20 * 60_000 },
+        consciousness: { value: 'A', ts: now - 20 * 60_000 },
+        glucoseTrend: { rate: -2.4, arrow: '↓', ts: now },
+      },
+    })
+    // Five warnings adding up to NEWS2 7, complete: more urgent than one critical vital.
+    const seven = { heartRate: 112, respRate: 22, spo2: 94, systolic: 105, diastolic: 70, temperature: 38.5 }
+    const sevenScores = { respRate: 2, spo2: 1, onOxygen: 0, systolic: 1, heartRate: 2, consciousness: 0, temperature: 1 }
+    const assessed = { onOxygen: { value: false, ts: now - 10 * 60_000 }, consciousness: { value: 'A' as const, ts: now - 10 * 60_000 } }
+    await w(minute('bed-23-Aggregate', seven), { news2: news2Of(sevenScores), extra: assessed })
+    const low = { heartRate: 80, respRate: 16, spo2: 91, systolic: 122, diastolic: 80, temperature: 36.8 }
+    await w(minute('bed-24-Low-Sat', low), {
+      news2: news2Of({ respRate: 0, spo2: 3, onOxygen: 0, systolic: 0, heartRate: 0, consciousness: 0, temperature: 0 }),
+      extra: assessed,
+    })
+    // The issue's aggregate: heart rate 105, respiration 22, SpO2 94, systolic 105, temperature 38.5 is NEWS2 6, complete.
+    const six = { heartRate: 105, respRate: 22, spo2: 94, systolic: 105, diastolic: 70, temperature: 38.5 }
+    await w(minute('bed-25-Medium', six), { news2: news2Of({ ...sevenScores, heartRate: 1 }), extra: assessed })
+    const alert = (a: Omit<AlertEvent, 'kind'>) => writeAlert(nRedis, nKeys, { kind: 'raised', ...a }, false)
+    await alert({
+      id: 'n-1',
+      patientId: 'bed-23-Aggregate',
+      vital: 'news2',
+      level: 'NEWS2_HIGH',
+      value: 7,
+      score: 7,
+      ts: now - 20_000,
+      message: 'bed-23-Aggregate: NEWS2 7 (high): emergency response: inform the medical team at once, emergency assessment, continuous monitoring',
+    })
+    await alert({
+      id: 'n-2',
+      patientId: 'bed-21-Wrist-Only',
+      vital: 'device',
+      level: 'NO_SIGNAL',
+      deviceId: 'wrist-21',
+      ts: now - 10_000,
+      message: 'bed-21-Wrist-Only: no signal from wrist-21: check the sensor',
+    })
+    await writeOpenAlert(nRedis, nKeys, 'bed-22-Old-Cuff', 'glucoseForecast', {
+      level: 'URGENT_LOW_SOON',
+      raisedTs: now - 5 * 60_000,
+      normalSince: null,
+      value: 34,
+      ts: now,
+      message: 'bed-22-Old-Cuff: glucose 82 mg/dL falling 2.4 mg/dL/min, predicted 34 mg/dL in 20 min: urgent low soon',
+    })
+  }
+
+  beforeAll(async () => {
+    nEnv = await createTestEnv()
+    const nConfig: Config = Object.freeze({ ...nEnv.config, port: await freePort(), token: TOKEN })
+    nKeys = redisKeys(nConfig.redisPrefix)
+    nRedis = await connectRedis(nConfig)
+    now = Date.now()
+    await seedHonest()
+    nServing = await start({ ...nConfig, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
+    context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 })
+  })
+
+  afterAll(async () => {
+    await context?.close()
+    await nServing?.stop()
+    nRedis?.destroy()
+    await nEnv?.cleanup()
+  })
+
+  it('labels a partial score partial (never low risk), a complete one with its risk, and puts NEWS2 7 first', async () => {
+    const api = await fetch(`${nServing.url}/api/patients/bed-21-Wrist-Only`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    const body = (await api.json()) as PatientState
+    expect(body.news2).toMatchObject({ score: 3, risk: null, complete: false, counted: ['spo2', 'heartRate'] })
+
+    const p = await context.newPage()
+    const errors: string[] = []
+    p.on('pageerror', (e) => errors.push(e.message))
+    p.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
+    await p.goto(`${nServing.url}/login?token=${TOKEN}`)
+    await p.locator('.tile').nth(4).waitFor()
+    const news = (id: string) => p.locator('.tile', { hasText: id }).locator('.tile-news').textContent()
+    expect(await news('bed-21-Wrist-Only')).toBe('NEWS2 ≥ 3 · partial: 2 of 7')
+    expect(await news('bed-21-Wrist-Only')).not.toContain('low risk')
+    expect(await news('bed-25-Medium')).toBe('NEWS2 6 · medium risk')
+    expect(await news('bed-23-Aggregate')).toBe('NEWS2 7 · high risk')
+    expect(await news('bed-22-Old-Cuff')).toBe('NEWS2 ≥ 1 · partial: 5 of 7')
+    const ids = await p.locator('.tile-id').allTextContents()
+    expect(ids.slice(0, 2)).toEqual(['bed-23-Aggregate', 'bed-24-Low-Sat'])
+    expect(await p.locator('.tile', { hasText: 'bed-23-Aggregate' }).getAttribute('class')).toContain('status-critical')
+
+    // The feed: the NEWS2 alert with its response, red; no signal a technical alarm, not red.
+    const high = p.locator('#alert-feed li', { hasText: 'NEWS2 7 (high)' })
+    expect(await high.getAttribute('class')).toContain('level-critical')
+    expect(await high.textContent()).toContain('emergency assessment')
+    const signal = p.locator('#alert-feed li', { hasText: 'no signal from wrist-21' })
+    expect(await signal.getAttribute('class')).toContain('level-technical')
+    expect(await signal.locator('.alert-level').textContent()).toBe('No signal')
+
+    // The detail: what is missing, old values dimmed with their age, Air/O2, ACVPU, the trend, the open alert's text.
+    await p.locator('.tile-id', { hasText: 'bed-22-Old-Cuff' }).click()
+    await p.locator('#detail-news', { hasText: 'partial: 5 of 7' }).waitFor()
+    expect(await p.locator('#detail-missing').textContent()).toBe('Missing: Resp. rate (old), Systolic BP (old)')
+    const card = (key: string) => p.locator(`.vital[data-vital="${key}"]`)
+    expect(await card('systolic').getAttribute('class')).toContain('is-old')
+    expect(await card('systolic').locator('.old-tag').textContent()).toBe('old · 6 h ago')
+    expect(await card('respRate').locator('.old-tag').textContent()).toBe('old · 6 h ago')
+    expect(await card('diastolic').getAttribute('class')).toContain('is-old')
+    expect(await card('heartRate').getAttribute('class')).not.toContain('is-old')
+    expect(await card('onOxygen').locator('.vital-value').textContent()).toBe('Air')
+    expect(await card('consciousness').locator('.vital-value').textContent()).toBe('A')
+    expect(await card('glucose').locator('.vital-trend').textContent()).toBe('↓\u00a0−2.4 mg/dL/min')
+    await p.locator('#open-alerts li', { hasText: 'predicted 34 mg/dL in 20 min' }).waitFor()
+    expect(errors).toEqual([])
+    await p.screenshot({ path: `${ARTIFACTS}/dashboard-news2.png` })
+    await p.close()
   })
 })

@@ -96,9 +96,9 @@ describe('texts', () => {
   })
 
   it('the CGM trend with its arrow, a true minus and one decimal', () => {
-    expect(trendText({ rate: -1.44, arrow: '↘', ts: 1 })).toBe('↘ −1.4 mg/dL/min')
-    expect(trendText({ rate: 3.25, arrow: '↑↑', ts: 1 })).toBe('↑↑ +3.3 mg/dL/min')
-    expect(trendText({ rate: 0.01, arrow: '→', ts: 1 })).toBe('→ 0.0 mg/dL/min')
+    expect(trendText({ rate: -1.44, arrow: '↘', ts: 1 })).toBe('↘\u00a0−1.4 mg/dL/min')
+    expect(trendText({ rate: 3.25, arrow: '↑↑', ts: 1 })).toBe('↑↑\u00a0+3.3 mg/dL/min')
+    expect(trendText({ rate: 0.01, arrow: '→', ts: 1 })).toBe('→\u00a00.0 mg/dL/min')
     expect(trendText(undefined)).toBe('')
   })
 

@@ -8,10 +8,14 @@ import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { AlertSubject, News2Parameter, News2Risk, News2State, OpenAlertState, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
 import { NEWS2_PARAMETERS } from '../lib/contract/views.ts'
-import { encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { seriesMember } from '../lib/contract/codecs/series.ts'
 import { encodeAlertState } from '../lib/contract/codecs/alerts.ts'
 import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
+import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
+import { VITALS } from '../lib/contract/schema.ts'
+import { worse } from '../lib/bands.ts'
+import { NEWS2_VITALS, consciousnessScore, onOxygenScore, parameterScore } from '../lib/news2.ts'
+import { stateOf, type TestReading } from '../test/view-fixtures.ts'
 
 /**
  * A NEWS2 state from each counted parameter's score; the others are missing, and those in `old`
@@ -37,9 +41,31 @@ export function news2Of(scores: Partial<Record<News2Parameter, number>>, options
   }
 }
 
-/** A complete NEWS2 of `score` (put on the respiration rate; the other parameters score 0). */
+/** A complete NEWS2 of `score`, spread over the parameters in chart order (at most 3 each). */
 export function completeNews2(score: number): News2State {
-  return news2Of({ respRate: score, spo2: 0, onOxygen: 0, systolic: 0, heartRate: 0, consciousness: 0, temperature: 0 })
+  let left = score
+  const scores: Partial<Record<News2Parameter, number>> = {}
+  for (const p of NEWS2_PARAMETERS) {
+    const s = Math.min(3, left)
+    scores[p] = s
+    left -= s
+  }
+  return news2Of(scores)
+}
+
+/**
+ * The NEWS2 state of a patient's current values by the RCP chart (lib/news2.ts, scale 1): every
+ * NEWS2 parameter present counts (the tests choose which are fresh), the others are missing.
+ */
+export function news2FromState(p: Pick<PatientState, 'vitals' | 'onOxygen' | 'consciousness'>): News2State {
+  const scores: Partial<Record<News2Parameter, number>> = {}
+  for (const v of NEWS2_VITALS) {
+    const value = p.vitals[v]?.value
+    if (value !== undefined) scores[v] = parameterScore(v, value, { scale: 1, onOxygen: p.onOxygen?.value })
+  }
+  if (p.onOxygen !== undefined) scores.onOxygen = onOxygenScore(p.onOxygen.value)
+  if (p.consciousness !== undefined) scores.consciousness = consciousnessScore(p.consciousness.value)
+  return news2Of(scores)
 }
 
 /** Writes a patient's whole state and series entries into the view (one transaction), and publishes the `readings` update unless told not to. */
@@ -52,6 +78,44 @@ export async function writePatientState(redis: RedisClient, keys: RedisKeys, pat
   await m.exec()
   const update: Update = { type: 'readings', patient, entries }
   if (publish) await redis.publish(keys.updates, encodeUpdate(update))
+  return update
+}
+
+/**
+ * Writes readings of one patient as the speed layer would (a vital missing from the last reading
+ * keeps its value and status) with the given NEWS2 state (a number: a complete score of that
+ * value; none: the RCP chart's score of the patient's values, `news2FromState`), and publishes one
+ * `readings` update unless `publish` is false.
+ */
+export async function writeReadings(
+  redis: RedisClient,
+  keys: RedisKeys,
+  readings: TestReading[],
+  options: { news2?: number | News2State; publish?: boolean; extra?: Partial<PatientState> } = {},
+): Promise<Update | null> {
+  const last = readings.at(-1)
+  if (last === undefined) return null
+  const { patient: base } = stateOf(last)
+  const patient: PatientState = { ...base, ...options.extra }
+  const before = decodeLatestVitals(await redis.hGetAll(keys.latest(last.patientId)), last.ts)
+  for (const v of VITALS) {
+    const kept = before[v]
+    if (patient.vitals[v] !== undefined || kept === undefined) continue
+    patient.vitals[v] = kept
+    patient.status = worse(patient.status, kept.status)
+  }
+  const given = options.news2
+  patient.news2 = typeof given === 'object' ? given : given === undefined ? news2FromState(patient) : completeNews2(given)
+  const m = redis.multi()
+  m.hSet(keys.latest(patient.patientId), encodeLatest(patient))
+  m.zAdd(
+    keys.series(patient.patientId),
+    readings.map((r) => seriesMember(stateOf(r).entry)),
+  )
+  m.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })
+  await m.exec()
+  const update: Update = { type: 'readings', patient, entries: readings.map((r) => stateOf(r).entry) }
+  if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
   return update
 }
 
