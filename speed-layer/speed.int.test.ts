@@ -85,12 +85,14 @@ describe('the speed layer', () => {
     return (await redis.zRange(keys.series(patientId), 0, -1)).map((s) => JSON.parse(s) as SeriesEntry)
   }
 
-  it('classifies a scripted episode and raises exactly one alert for a heart rate jittering on an edge, cleared after the hold-down', async () => {
+  it('classifies a scripted episode and raises exactly one alert for a sustained heart rate then jittering on an edge, cleared after the hold-down', async () => {
     const layer = await startLayer({ holdDownMs: 60_000 })
-    const t0 = Date.now() - 150_000
+    const t0 = Date.now() - 200_000
     const hr: number[] = []
     for (let i = 0; i < 30; i++) hr.push(75) // normal
-    for (let i = 0; i < 20; i++) hr.push(i % 2 === 0 ? 91 : 90) // jitter on the 90/91 edge: WARNING every other second
+    for (let i = 0; i < 5; i++) hr.push(i === 2 ? 95 : 75) // one artefact sample: no alert (warning persistence 60 s)
+    for (let i = 0; i < 62; i++) hr.push(95) // out of NORMAL from t0 + 35 s: WARNING confirmed at t0 + 95 s
+    for (let i = 0; i < 20; i++) hr.push(i % 2 === 0 ? 91 : 90) // jitter on the 90/91 edge: the alert stays open, nothing new
     for (let i = 0; i < 40; i++) hr.push(75) // normal for 40 s: below the hold-down, the alert stays open
     const messages = hr.map((v, i) => record(env.topics.readings, reading('p-episode', i, t0 + i * 1000, { heartRate: v, spo2: 97 })))
     await send(messages)
@@ -99,17 +101,17 @@ describe('the speed layer', () => {
     const entries = await series('p-episode')
     expect(entries.map((e) => e.status)).toEqual(hr.map((v) => (v > 90 ? 'WARNING' : 'NORMAL')))
     let alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
-    expect(alerts.map((a) => [a.kind, a.level, a.value])).toEqual([['raised', 'WARNING', 91]])
+    expect(alerts.map((a) => [a.kind, a.level, a.value, a.side, a.score])).toEqual([['raised', 'WARNING', 95, 'high', 1]])
+    expect(alerts[0]?.message).toBe('p-episode: heart rate 95 bpm, high (NEWS2 1), WARNING')
 
-    // 25 more normal seconds: 60 s of normal values since the last WARNING at t0 + 49 s, so the alert clears at t0 + 109 s.
-    await send(
-      Array.from({ length: 25 }, (_, k) => record(env.topics.readings, reading('p-episode', 90 + k, t0 + (90 + k) * 1000, { heartRate: 75, spo2: 97 }))),
-    )
+    // 25 more normal seconds: 60 s of normal values since the last WARNING at t0 + 115 s, so the alert clears at t0 + 176 s.
+    const n = hr.length
+    await send(Array.from({ length: 25 }, (_, k) => record(env.topics.readings, reading('p-episode', n + k, t0 + (n + k) * 1000, { heartRate: 75, spo2: 97 }))))
     await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the alert to clear' })
     alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
     expect(alerts.map((a) => [a.kind, a.level, a.ts])).toEqual([
-      ['raised', 'WARNING', t0 + 30_000],
-      ['cleared', 'WARNING', t0 + 109_000],
+      ['raised', 'WARNING', t0 + 95_000],
+      ['cleared', 'WARNING', t0 + 176_000],
     ])
     const latest = await redis.hGetAll(keys.latest('p-episode'))
     expect(latest).toMatchObject({
@@ -118,10 +120,12 @@ describe('the speed layer', () => {
       'heartRate:status': 'NORMAL',
       spo2: '97',
       news2: '0',
-      news2Risk: 'low',
-      ts: String(t0 + 114_000),
+      news2Complete: '0',
+      news2Risk: '',
+      ts: String(t0 + (n + 24) * 1000),
     })
-    expect(await redis.zScore(keys.patients, 'p-episode')).toBe(t0 + 114_000)
+    expect(await redis.zScore(keys.patients, 'p-episode')).toBe(t0 + (n + 24) * 1000)
+    // Neither an open alert nor a pending run is left.
     expect(await redis.hLen(keys.alertState('p-episode'))).toBe(0)
 
     // The same events went to vitals.alerts, keyed by patient.
@@ -165,7 +169,12 @@ describe('the speed layer', () => {
     await pollUntil(async () => layer.stats().records === bad.length + 2, { timeoutMs: 10_000, what: 'every record counted' })
     expect(layer.stats().rejected).toMatchObject({ MALFORMED_JSON: 1, SCHEMA: 1, OUT_OF_RANGE: 4, INCONSISTENT: 1, KEY_MISMATCH: 1, FUTURE_TS: 1 })
     expect(layer.stats().duplicates).toBe(1)
-    expect(await redis.zCard(keys.series('p-bad'))).toBe(1)
+    // The inconsistent cuff reading loses its diastolic only: its systolic 80 is classified (dead-lettered once, naming the field).
+    expect(await redis.zCard(keys.series('p-bad'))).toBe(2)
+    expect(await redis.hGetAll(keys.latest('p-bad'))).toMatchObject({ systolic: '80', 'systolic:status': 'CRITICAL_LOW' })
+    expect(await redis.hGet(keys.latest('p-bad'), 'diastolic')).toBeNull()
+    const partial = rejected.filter((m) => m.headers.get(REJECT_HEADERS.reason) === 'INCONSISTENT')
+    expect(partial.map((m) => m.headers.get(REJECT_HEADERS.fields))).toEqual(['diastolic'])
   })
 
   it('classifies a hypothermic 22 °C as CRITICAL_LOW with NEWS2 3 and a hyperpyrexic 41.5 °C as CRITICAL_HIGH with NEWS2 2, neither dead-lettered', async () => {
@@ -229,11 +238,13 @@ describe('the speed layer', () => {
     await send([record(env.topics.readings, reading('p-quiet', 2, Date.now(), { heartRate: 71 }))])
     await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the stale-data alert to clear' })
     const alerts = await alertsInStream()
-    expect(alerts.map((a) => [a.vital, a.kind, a.level])).toEqual([
-      ['device', 'raised', 'STALE'],
-      ['device', 'cleared', 'STALE'],
+    expect(alerts.map((a) => [a.vital, a.kind, a.level, a.deviceId])).toEqual([
+      ['device', 'raised', 'STALE', 'dev-p-quiet'],
+      ['device', 'cleared', 'STALE', 'dev-p-quiet'],
     ])
-    expect(alerts[0]?.ts).toBe(t + 1_000)
+    // Stale on arrival: 3 cadences of a wearable (1 s, its kind's default) after the reading reached the broker.
+    expect(alerts[0]?.ts).toBeGreaterThanOrEqual(t + 3_000)
+    expect(alerts[0]?.ts).toBeLessThan(t + 3_000 + 10_000)
     expect(await redis.hGet(keys.latest('p-quiet'), 'heartRate')).toBe('71')
   })
 
@@ -247,7 +258,11 @@ describe('the speed layer', () => {
     expect(await alertsInStream()).toEqual([])
     const second = await startLayer({ staleMinMs: 4_000 })
     await pollUntil(async () => (await alertsInStream()).length > 0, { timeoutMs: 30_000, what: 'the stale-data alert' })
-    expect((await alertsInStream()).map((a) => [a.patientId, a.vital, a.kind, a.ts])).toEqual([['p-gone', 'device', 'raised', t + 4_000]])
+    const stale = await alertsInStream()
+    expect(stale.map((a) => [a.patientId, a.vital, a.kind, a.level])).toEqual([['p-gone', 'device', 'raised', 'STALE']])
+    // The stale time is 4 s (staleMinMs) after the reading's arrival at the broker.
+    expect(stale[0]?.ts).toBeGreaterThanOrEqual(t + 4_000)
+    expect(stale[0]?.ts).toBeLessThan(t + 4_000 + 10_000)
     expect(second.stats().records).toBe(0)
   })
 
@@ -323,18 +338,22 @@ describe('the speed layer', () => {
     const layer = await startLayer()
     const now = Date.now()
     const messages: Out[] = []
+    // HR 140 for 20 s: a CRITICAL_HIGH and (heart rate scoring 3) a NEWS2_SINGLE_3, both confirmed whatever the device's cadence.
     for (let i = 0; i < 30; i++)
-      messages.push(record(env.topics.readings, reading('p-wipe', i, now - 30_000 + i * 1000, { heartRate: i < 10 ? 140 : 72, glucose: 110 })))
+      messages.push(record(env.topics.readings, reading('p-wipe', i, now - 30_000 + i * 1000, { heartRate: i < 20 ? 140 : 72, glucose: 110 })))
     await send(messages)
     await pollUntil(async () => (await redis.zCard(keys.series('p-wipe'))) === 30, { timeoutMs: 30_000, what: 'the readings in the series' })
     const before = await redis.hGetAll(keys.latest('p-wipe'))
     const alertsBefore = layer.stats().alertEvents
-    expect(alertsBefore).toBe(1)
+    expect(alertsBefore).toBe(2)
 
     await deleteKeys(redis, keys.everything)
     await pollUntil(async () => (await redis.zCard(keys.series('p-wipe'))) === 30, { timeoutMs: 30_000, what: 'the series rebuilt' })
     expect(await redis.hGetAll(keys.latest('p-wipe'))).toEqual(before)
-    expect((await alertsInStream()).map((a) => [a.vital, a.kind, a.level])).toEqual([['heartRate', 'raised', 'CRITICAL_HIGH']])
+    expect((await alertsInStream()).map((a) => [a.vital, a.kind, a.level])).toEqual([
+      ['heartRate', 'raised', 'CRITICAL_HIGH'],
+      ['news2', 'raised', 'NEWS2_SINGLE_3'],
+    ])
     expect(await redis.zScore(keys.patients, 'p-wipe')).toBe(now - 1000)
     expect(layer.stats().rebuilds).toBeGreaterThanOrEqual(1)
     expect(layer.stats().alertEvents).toBe(alertsBefore)
