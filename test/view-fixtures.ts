@@ -8,7 +8,16 @@ import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { classifyVital, worse, type Status } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { AlertEvent, BatchMeta, DailyStatsRow, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
+import {
+  type AlertEvent,
+  type BatchMeta,
+  type DailyStatsRow,
+  NEWS2_PARAMETERS,
+  type News2State,
+  type PatientState,
+  type SeriesEntry,
+  type Update,
+} from '../lib/contract/views.ts'
 import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { seriesMember } from '../lib/contract/codecs/series.ts'
 import { alertEntry } from '../lib/contract/codecs/alerts.ts'
@@ -24,6 +33,15 @@ export interface TestReading {
   vitals: Partial<Record<Vital, number>>
 }
 
+/**
+ * A partial NEWS2 of `score` with nothing counted (the serving layer's tests that need a detailed
+ * state build one with serving/state-fixtures.ts): its risk is only what the lower bound implies.
+ */
+export function partialNews2(score: number): News2State {
+  const risk = score >= 7 ? 'high' : score >= 5 ? 'medium' : null
+  return { score, risk, complete: false, counted: [], scores: {}, missing: [...NEWS2_PARAMETERS], old: [], scale: 1 }
+}
+
 /** The state and series entry a reading produces (NEWS2 simplified: the sum is not needed by the serving layer). */
 export function stateOf(r: TestReading, news2 = 0): { patient: PatientState; entry: SeriesEntry } {
   let status: Status = 'NORMAL'
@@ -35,9 +53,8 @@ export function stateOf(r: TestReading, news2 = 0): { patient: PatientState; ent
     status = worse(status, s)
     vitals[v] = { value, status: s, ts: r.ts }
   }
-  const risk = news2 >= 7 ? 'high' : news2 >= 5 ? 'medium' : news2 >= 1 ? 'low-medium' : 'low'
   return {
-    patient: { patientId: r.patientId, ts: r.ts, status, news2: { score: news2, risk }, vitals },
+    patient: { patientId: r.patientId, ts: r.ts, status, news2: partialNews2(news2), vitals },
     entry: { ts: r.ts, deviceId: r.deviceId ?? `dev-${r.patientId}`, seq: r.seq, vitals: r.vitals, status },
   }
 }
