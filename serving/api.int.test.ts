@@ -11,7 +11,8 @@ import { ackKey } from './view.ts'
 import { produceAll } from '../batch-layer/synthetic.ts'
 import { createAdmin } from '../lib/kafka.ts'
 import { TOPIC_PARTITIONS, consumerGroups } from '../lib/contract/topics.ts'
-import { dailyRow, freePort, writeAlert, writeBatchView, writeReadings } from '../test/view-fixtures.ts'
+import { dailyRow, freePort, writeAlert, writeBatchView } from '../test/view-fixtures.ts'
+import { news2Of, writeOpenAlert, writeReadings } from './state-fixtures.ts'
 
 const TOKEN = 'api-test-token-0123456789'
 const DAY = '2026-11-20'
@@ -146,8 +147,21 @@ describe('serving API', () => {
     expect(res.status).toBe(200)
   })
 
-  it("GET /api/patients/:id has the docs/CONTRACT.md shape with the patient's alerts, and /api/patients lists it", async () => {
-    await writeReadings(redis, keys, [{ patientId: 'p-1', ts: T0, seq: 1, vitals: { heartRate: 72, spo2: 91, glucose: 104 } }], { news2: 3 })
+  it("GET /api/patients/:id has the docs/CONTRACT.md shape with the patient's alerts and open alerts, and /api/patients lists it", async () => {
+    // A wearable and a CGM: pulse and SpO2 are the only NEWS2 parameters observed, so the score is partial.
+    await writeReadings(redis, keys, [{ patientId: 'p-1', ts: T0, seq: 1, vitals: { heartRate: 72, spo2: 91, glucose: 104 } }])
+    const open = {
+      level: 'CRITICAL_LOW' as const,
+      raisedTs: T0,
+      normalSince: null,
+      value: 91,
+      side: 'low' as const,
+      score: 3,
+      ts: T0,
+      message: 'p-1: SpO2 91 %, low (NEWS2 3), CRITICAL',
+    }
+    await writeOpenAlert(redis, keys, 'p-1', 'spo2', open)
+    await redis.hSet(keys.alertState('p-1'), 'spo2:pending', JSON.stringify({ outSince: null, criticalSince: null }))
     const alert: AlertEvent = {
       id: 'p-1|spo2|raised|1',
       patientId: 'p-1',
@@ -167,14 +181,16 @@ describe('serving API', () => {
       patientId: 'p-1',
       ts: T0,
       status: 'CRITICAL_LOW',
-      news2: { score: 3, risk: 'low-medium' },
+      news2: news2Of({ spo2: 3, heartRate: 0 }),
       vitals: {
         heartRate: { value: 72, status: 'NORMAL', ts: T0 },
         spo2: { value: 91, status: 'CRITICAL_LOW', ts: T0 },
         glucose: { value: 104, status: 'NORMAL', ts: T0 },
       },
       alerts: [{ ...alert, streamId: expect.any(String) }],
+      openAlerts: [{ subject: 'spo2', ...open }],
     })
+    expect(body.news2).toMatchObject({ score: 3, risk: 'low-medium', complete: false, counted: ['spo2', 'heartRate'] })
     const list = (await (await get('/api/patients')).json()) as Array<{ patientId: string }>
     expect(list.map((p) => p.patientId)).toContain('p-1')
     expect((await get('/api/patients/nobody')).status).toBe(404)

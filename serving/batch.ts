@@ -87,6 +87,7 @@ export class BatchRunner {
         readings: result.readings,
         seconds: result.seconds,
         cutoffTs: result.cutoffTs,
+        bandOverrides: result.bandOverrides,
         skippedFiles: result.quarantined.length,
         // Pages get lake-relative paths, and at most a screenful of them.
         quarantined: result.quarantined.slice(0, MAX_QUARANTINED_SHOWN).map((q) => ({

@@ -8,7 +8,8 @@ import { createLogger } from '../lib/log.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { start, servingOptions, type Serving } from './index.ts'
 import type { ClientToServerEvents, ReadingPush, ServerToClientEvents, Snapshot } from './events.ts'
-import { freePort, writeAlert, writeReadings } from '../test/view-fixtures.ts'
+import { freePort, writeAlert } from '../test/view-fixtures.ts'
+import { writeReadings } from './state-fixtures.ts'
 
 const TOKEN = 'socket-test-token-0123456789'
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>
