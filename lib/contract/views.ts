@@ -147,7 +147,7 @@ export interface OpenAlertState {
   value?: number
   /** The current side of a vital's value. */
   side?: Side
-  /** The current NEWS2 parameter score of a vital, or the aggregate's score. */
+  /** The worst NEWS2 parameter score of a vital since the raise, or the aggregate's worst score (the current one is in the message). */
   score?: number
   /** Event time of the value (ms). */
   ts: number
