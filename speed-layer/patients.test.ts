@@ -117,7 +117,19 @@ describe('devices', () => {
     if (dev === undefined) throw new Error('device state missing')
     dev.staleTs = 120_000
     const out = applyReadings(p, [acc('d', 1, 500_000, { vitals: { heartRate: 70 } })], OPTS)
-    expect(out.events.map((e) => [e.vital, e.kind, e.level, e.ts])).toEqual([['device', 'cleared', 'STALE', 500_000]])
+    // On the arrival clock, as the raise (acc: arrival 50 ms after the event time).
+    expect(out.events.map((e) => [e.vital, e.kind, e.level, e.ts])).toEqual([['device', 'cleared', 'STALE', 500_050]])
     expect(p.devices.get('d')?.staleTs).toBeNull()
+  })
+
+  it('never clears a stale-data alert before it was raised, whatever the device clock', () => {
+    const p = emptyPatient('p-lag')
+    applyReadings(p, [acc('d', 0, 0, { vitals: { heartRate: 70 } })], OPTS)
+    const dev = p.devices.get('d')
+    if (dev === undefined) throw new Error('device state missing')
+    dev.staleTs = 900_000
+    // The device's clock says 300 000, its record arrives at 300 050: both before the raise at 900 000.
+    const out = applyReadings(p, [acc('d', 1, 300_000, { vitals: { heartRate: 70 } })], OPTS)
+    expect(out.events.map((e) => [e.kind, e.ts])).toEqual([['cleared', 900_000]])
   })
 })

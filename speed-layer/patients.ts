@@ -146,7 +146,8 @@ function seeDevice(p: PatientRuntime, a: Accepted, out: BatchOutcome): DeviceSta
   }
   const next = markSeen(dev, r, a.arrivedAt, a.noSignal)
   if (next.staleTs !== null) {
-    out.events.push(staleCleared(p.patientId, r.deviceId, r.ts))
+    // On the arrival clock, as the raise was (stale.ts): a lagging device clock would put the clear before the raise.
+    out.events.push(staleCleared(p.patientId, r.deviceId, Math.max(a.arrivedAt, next.staleTs)))
     next.staleTs = null
   }
   p.devices.set(r.deviceId, next)
