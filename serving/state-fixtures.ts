@@ -12,10 +12,32 @@ import { seriesMember } from '../lib/contract/codecs/series.ts'
 import { encodeAlertState } from '../lib/contract/codecs/alerts.ts'
 import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
 import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
-import { VITALS } from '../lib/contract/schema.ts'
-import { worse } from '../lib/bands.ts'
+import { VITALS, type Vital } from '../lib/contract/schema.ts'
+import { classifyVital, worse, type Status } from '../lib/bands.ts'
 import { NEWS2_VITALS, consciousnessScore, onOxygenScore, parameterScore } from '../lib/news2.ts'
-import { stateOf, type TestReading } from '../test/view-fixtures.ts'
+
+/** One reading of a test (the shape test/view-fixtures.ts also takes). */
+export interface TestReading {
+  patientId: string
+  ts: number
+  seq: number
+  deviceId?: string
+  vitals: Partial<Record<Vital, number>>
+}
+
+/** The vitals, worst status and series entry a reading produces, classified with the default bands. */
+function readingState(r: TestReading): { vitals: PatientState['vitals']; status: Status; entry: SeriesEntry } {
+  let status: Status = 'NORMAL'
+  const vitals: PatientState['vitals'] = {}
+  for (const v of VITALS) {
+    const value = r.vitals[v]
+    if (value === undefined) continue
+    const s = classifyVital(v, value)
+    status = worse(status, s)
+    vitals[v] = { value, status: s, ts: r.ts }
+  }
+  return { vitals, status, entry: { ts: r.ts, deviceId: r.deviceId ?? `dev-${r.patientId}`, seq: r.seq, vitals: r.vitals, status } }
+}
 
 /**
  * A NEWS2 state from each counted parameter's score; the others are missing, and those in `old`
@@ -95,8 +117,8 @@ export async function writeReadings(
 ): Promise<Update | null> {
   const last = readings.at(-1)
   if (last === undefined) return null
-  const { patient: base } = stateOf(last)
-  const patient: PatientState = { ...base, ...options.extra }
+  const { vitals, status } = readingState(last)
+  const patient: PatientState = { patientId: last.patientId, ts: last.ts, status, news2: completeNews2(0), vitals, ...options.extra }
   const before = decodeLatestVitals(await redis.hGetAll(keys.latest(last.patientId)), last.ts)
   for (const v of VITALS) {
     const kept = before[v]
@@ -106,15 +128,13 @@ export async function writeReadings(
   }
   const given = options.news2
   patient.news2 = typeof given === 'object' ? given : given === undefined ? news2FromState(patient) : completeNews2(given)
+  const entries = readings.map((r) => readingState(r).entry)
   const m = redis.multi()
   m.hSet(keys.latest(patient.patientId), encodeLatest(patient))
-  m.zAdd(
-    keys.series(patient.patientId),
-    readings.map((r) => seriesMember(stateOf(r).entry)),
-  )
+  m.zAdd(keys.series(patient.patientId), entries.map(seriesMember))
   m.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })
   await m.exec()
-  const update: Update = { type: 'readings', patient, entries: readings.map((r) => stateOf(r).entry) }
+  const update: Update = { type: 'readings', patient, entries }
   if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
   return update
 }
