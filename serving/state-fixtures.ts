@@ -63,12 +63,12 @@ export function news2Of(scores: Partial<Record<News2Parameter, number>>, options
   }
 }
 
-/** A complete NEWS2 of `score`, spread over the parameters in chart order (at most 3 each). */
+/** A complete NEWS2 of `score` (at most 20), spread over the parameters in chart order (at most 3 each, 2 for oxygen). */
 export function completeNews2(score: number): News2State {
   let left = score
   const scores: Partial<Record<News2Parameter, number>> = {}
   for (const p of NEWS2_PARAMETERS) {
-    const s = Math.min(3, left)
+    const s = Math.min(p === 'onOxygen' ? 2 : 3, left)
     scores[p] = s
     left -= s
   }
