@@ -9,10 +9,11 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { classifyVital, DEFAULT_BANDS, worse, type Status } from '../../lib/bands.ts'
 import type { RedisKeys } from '../../lib/contract/keys.ts'
 import type { RedisClient } from '../../lib/redis.ts'
-import type { AlertEvent, SeriesEntry } from '../../lib/contract/views.ts'
-import { vitalFields } from '../../lib/contract/codecs/latest.ts'
+import { type AlertEvent, NEWS2_PARAMETERS, type News2Parameter, type News2State, type SeriesEntry } from '../../lib/contract/views.ts'
+import { NEWS2_FIELDS, vitalFields } from '../../lib/contract/codecs/latest.ts'
 import { REJECT_HEADERS } from '../../lib/contract/topics.ts'
-import type { Reading, Vital } from '../../lib/contract/schema.ts'
+import type { Consciousness, Reading, Vital } from '../../lib/contract/schema.ts'
+import { parameterScore } from '../../lib/news2.ts'
 import { validateRecord, type RejectReason } from '../../speed-layer/validate.ts'
 import { DEDUP_WINDOW } from '../../speed-layer/devices.ts'
 import type { EdgeSummary } from '../../edge/index.ts'
@@ -29,29 +30,45 @@ export interface Verdict {
 }
 
 export interface Classified {
-  /** Valid readings, first occurrence of each (deviceId, seq), in offset order per partition. */
-  valid: { rec: TopicRecord; reading: Reading }[]
+  /**
+   * Accepted readings, first occurrence of each (deviceId, seq), in offset order per partition:
+   * each holds only its accepted vitals (validate.ts: refused and no-signal fields removed).
+   */
+  valid: { rec: TopicRecord; reading: Reading; noSignal: readonly Vital[] }[]
   duplicates: number
+  /** Records rejected whole: dead-lettered, never classified. */
   rejected: Map<string, { rec: TopicRecord; reason: RejectReason }>
+  /**
+   * Records with refused fields and something accepted: classified on the rest (in `valid`, or
+   * counted as a duplicate) and dead-lettered once, with their first field's reason and the
+   * refused vitals in the `vigil-reject-fields` header.
+   */
+  partial: Map<string, { rec: TopicRecord; reason: RejectReason; fields: readonly Vital[] }>
 }
 
 const at = (p: number, o: number) => `${p}:${o}`
 
-/** Classifies every record of vitals.readings the way the speed layer does (validate.ts, then (deviceId, seq)). */
+/**
+ * Classifies every record of vitals.readings the way the speed layer does: validate.ts one field
+ * at a time, then (deviceId, seq). A record with a refused field is dead-lettered whatever its
+ * (deviceId, seq), as the layer decides dead letters before duplicates (decode.ts).
+ */
 export function classify(records: readonly TopicRecord[], maxClockSkewMs: number): Classified {
   const seen = new Set<string>()
-  const out: Classified = { valid: [], duplicates: 0, rejected: new Map() }
+  const out: Classified = { valid: [], duplicates: 0, rejected: new Map(), partial: new Map() }
   for (const rec of records) {
     const v = validateRecord(rec.value, { key: rec.key, brokerTs: rec.timestamp }, maxClockSkewMs)
     if (!v.ok) {
       out.rejected.set(at(rec.partition, rec.offset), { rec, reason: v.reason })
       continue
     }
+    const first = v.fieldRejects[0]
+    if (first !== undefined) out.partial.set(at(rec.partition, rec.offset), { rec, reason: first.reason, fields: v.fieldRejects.map((f) => f.vital) })
     const id = `${v.reading.deviceId}\u0000${v.reading.seq}`
     if (seen.has(id)) out.duplicates++
     else {
       seen.add(id)
-      out.valid.push({ rec, reading: v.reading })
+      out.valid.push({ rec, reading: v.reading, noSignal: v.noSignal })
     }
   }
   return out
@@ -200,9 +217,9 @@ export function checkConservation(ledger: readonly EdgeRecord[], summary: EdgeSu
         undefined,
     },
     {
-      name: 'conservation: topic = classified + dead-lettered + duplicates',
+      name: 'conservation: topic = classified + rejected whole + duplicates',
       pass: accounted === topic.length && c.duplicates === summary.faults.duplicate,
-      figures: `${c.valid.length} classified + ${c.rejected.size} dead-lettered + ${c.duplicates} duplicates = ${accounted} of ${topic.length}; duplicates injected ${summary.faults.duplicate}`,
+      figures: `${c.valid.length} classified (${c.partial.size} records partly refused, also dead-lettered) + ${c.rejected.size} rejected whole + ${c.duplicates} duplicates = ${accounted} of ${topic.length}; duplicates injected ${summary.faults.duplicate}`,
       evidence:
         c.duplicates !== summary.faults.duplicate
           ? `${c.duplicates} repeated (deviceId, seq) in the topic, the simulator injected ${summary.faults.duplicate}`
@@ -211,8 +228,15 @@ export function checkConservation(ledger: readonly EdgeRecord[], summary: EdgeSu
   ]
 }
 
-/** Every record the speed layer must refuse is in vitals.rejected with its reason; counts match the injected faults. */
-export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord[], summary: EdgeSummary): Verdict[] {
+/** The dead letters the speed layer owes, by source `partition:offset`: records rejected whole and records with refused fields. */
+function owedDeadLetters(c: Classified): Map<string, { rec: TopicRecord; reason: RejectReason; fields?: readonly Vital[] }> {
+  const owed = new Map<string, { rec: TopicRecord; reason: RejectReason; fields?: readonly Vital[] }>(c.rejected)
+  for (const [k, v] of c.partial) owed.set(k, v)
+  return owed
+}
+
+/** The dead letters of vitals.rejected by source, checked against what is owed: reason, and the refused fields of a partial one. */
+function readDeadLetters(owed: ReturnType<typeof owedDeadLetters>, rejectedTopic: readonly TopicRecord[]) {
   const found = new Map<string, string>()
   let copies = 0
   let foreign = 0
@@ -221,6 +245,7 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
     const p = r.headers.get(REJECT_HEADERS.sourcePartition)
     const o = r.headers.get(REJECT_HEADERS.sourceOffset)
     const reason = r.headers.get(REJECT_HEADERS.reason) ?? ''
+    const fields = r.headers.get(REJECT_HEADERS.fields)
     if (p === undefined || o === undefined) {
       foreign++
       continue
@@ -228,18 +253,37 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
     const k = `${p}:${o}`
     if (found.has(k)) copies++
     found.set(k, reason)
-    const want = c.rejected.get(k)
-    if (want === undefined) firstWrong ||= `vitals.rejected holds source ${k} (${reason}), which is a valid reading`
+    const want = owed.get(k)
+    if (want === undefined) firstWrong ||= `vitals.rejected holds source ${k} (${reason}), which is a reading with nothing refused`
     else if (want.reason !== reason) firstWrong ||= `source ${k} rejected as ${reason}, expected ${want.reason}`
+    else if (fields !== want.fields?.join(',')) {
+      const expected = want.fields === undefined ? 'none (rejected whole)' : want.fields.join(',')
+      firstWrong ||= `source ${k}: ${REJECT_HEADERS.fields} ${fields ?? '(none)'}, expected ${expected}`
+    }
   }
+  return { found, copies, foreign, firstWrong }
+}
+
+/**
+ * Every record the speed layer must dead-letter is in vitals.rejected with its reason: those
+ * rejected whole and those with a refused field (classified on the rest), the latter naming
+ * their refused fields. Counts by reason, both kinds together, match the injected faults: an
+ * impossible value beside other vitals is refused on its own, and still dead-lettered once.
+ */
+export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord[], summary: EdgeSummary): Verdict[] {
+  const owed = owedDeadLetters(c)
+  const { found, copies, foreign, firstWrong } = readDeadLetters(owed, rejectedTopic)
   let missing = 0
   let firstMissing = ''
   const byReason: Record<string, number> = {}
-  for (const [k, { reason, rec }] of c.rejected) {
+  const partialByReason: Record<string, number> = {}
+  for (const [k, { reason, rec, fields }] of owed) {
     byReason[reason] = (byReason[reason] ?? 0) + 1
+    if (fields !== undefined) partialByReason[reason] = (partialByReason[reason] ?? 0) + 1
     if (!found.has(k)) {
       missing++
-      firstMissing ||= `source ${k} (${reason}: ${rec.value.toString('utf8').slice(0, 80)}) is not in vitals.rejected`
+      const what = fields === undefined ? reason : `${reason} of ${fields.join(',')}, the rest classified`
+      firstMissing ||= `source ${k} (${what}: ${rec.value.toString('utf8').slice(0, 80)}) is not in vitals.rejected`
     }
   }
   const f = summary.faults
@@ -256,15 +300,15 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
       .join(', ')
   return [
     {
-      name: 'every rejected reading is in vitals.rejected with its reason',
+      name: 'every rejected reading or refused field is in vitals.rejected with its reason',
       pass: missing === 0 && firstWrong === '' && foreign === 0,
-      figures: `${c.rejected.size} to reject, ${found.size} distinct in vitals.rejected (+${copies} replayed copies); missing ${missing}`,
+      figures: `${owed.size} to dead-letter (${c.rejected.size} whole, ${c.partial.size} with refused fields), ${found.size} distinct in vitals.rejected (+${copies} replayed copies); missing ${missing}`,
       evidence: [firstMissing, firstWrong, foreign > 0 ? `${foreign} dead letters without source headers` : ''].filter(Boolean).join('; ') || undefined,
     },
     {
       name: 'dead letters by kind = faults the simulator injected',
       pass: kindsMatch,
-      figures: `found ${fmt(byReason)}; injected ${fmt(expectByReason)} (expectedRejected ${summary.expectedRejected}); FUTURE_TS come from clockSkew (${f.clockSkew} injected)`,
+      figures: `found ${fmt(byReason)} (of which partial: ${fmt(partialByReason) || 'none'}); injected ${fmt(expectByReason)} (expectedRejected ${summary.expectedRejected}); FUTURE_TS come from clockSkew (${f.clockSkew} injected)`,
       evidence: kindsMatch
         ? undefined
         : `by reason ${JSON.stringify(byReason)} vs injected ${JSON.stringify(expectByReason)}, expectedRejected ${summary.expectedRejected}`,
@@ -274,21 +318,30 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
 
 /**
  * What the speed layer must have applied, recomputed from the topic by its published rules
- * (speed-layer/patients.ts, devices.ts), independently of its code: readings decided in arrival
+ * (docs/CONTRACT.md, docs/CLINICAL.md), independently of its code: readings decided in arrival
  * (offset) order; a seq more than the dedup window below the device's highest is a replay; a
  * reading older than the patient's newest applied one by more than the tolerance is late and
- * changes nothing; a vital's latest is its newest applied reading by event time (equal event
- * times: the later arrival). None of it depends on how the records were cut into batches, so a
- * crash, a restart or a rebuild from Kafka must reach exactly this.
+ * changes nothing; only a reading's accepted vitals are classified (a refused or no-signal field
+ * is not); a vital's latest, and the newest air/oxygen and ACVPU observation, is the newest
+ * applied one by event time (equal event times: the later arrival). None of it depends on how
+ * the records were cut into batches, so a crash, a restart or a rebuild from Kafka must reach
+ * exactly this.
  */
 interface Expected {
   /** Per patient: newest event time applied. */
   ts: Map<string, number>
-  /** Per patient and vital: the latest value. */
+  /** Per patient and vital: the latest value (accepted vitals only). */
   latest: Map<string, { value: number; ts: number; rec: TopicRecord }>
+  /** Per patient: the newest air/oxygen and ACVPU observations, by the same rule as a vital's latest. */
+  assessments: Map<string, Assessments>
   /** Per patient: the series entries (`deviceId|seq|ts|status|vitals`). */
   series: Map<string, { ts: number; member: string }[]>
   late: number
+}
+
+interface Assessments {
+  onOxygen?: { value: boolean; ts: number }
+  consciousness?: { value: Consciousness; ts: number }
 }
 
 const seriesMember = (deviceId: string, seq: number, ts: number, status: string, vitals: Record<string, number | undefined>) =>
@@ -298,8 +351,11 @@ const seriesMember = (deviceId: string, seq: number, ts: number, status: string,
     .map(([k, v]) => `${k}=${v}`)
     .join(',')}`
 
+/** A newer (or equally new, later-arriving) observation replaces the one known. */
+const newer = <T extends { ts: number }>(cur: T | undefined, ts: number) => cur === undefined || ts >= cur.ts
+
 export function expectedView(c: Classified, toleranceMs: number): Expected {
-  const out: Expected = { ts: new Map(), latest: new Map(), series: new Map(), late: 0 }
+  const out: Expected = { ts: new Map(), latest: new Map(), assessments: new Map(), series: new Map(), late: 0 }
   const deviceTop = new Map<string, number>()
   for (const { reading: r, rec } of c.valid) {
     const top = deviceTop.get(r.deviceId) ?? -Infinity
@@ -311,13 +367,14 @@ export function expectedView(c: Classified, toleranceMs: number): Expected {
       continue
     }
     out.ts.set(r.patientId, Math.max(newest, r.ts))
+    applyAssessments(out, r)
+    // Only the accepted vitals: a refused or no-signal field is neither classified nor "latest".
     let status: Status = 'NORMAL'
     for (const [vital, value] of Object.entries(r.vitals) as [Vital, number | undefined][]) {
       if (value === undefined) continue
       status = worse(status, classifyVital(vital, value, DEFAULT_BANDS))
       const k = `${r.patientId}\u0000${vital}`
-      const cur = out.latest.get(k)
-      if (cur === undefined || r.ts >= cur.ts) out.latest.set(k, { value, ts: r.ts, rec })
+      if (newer(out.latest.get(k), r.ts)) out.latest.set(k, { value, ts: r.ts, rec })
     }
     let entries = out.series.get(r.patientId)
     if (entries === undefined) {
@@ -329,8 +386,62 @@ export function expectedView(c: Classified, toleranceMs: number): Expected {
   return out
 }
 
-/** Each patient's latest state in Redis = the recomputation from the topic (expectedView), exactly. */
-export async function checkLatest(expected: Expected, redis: RedisClient, keys: RedisKeys, runStartMs: number): Promise<Verdict[]> {
+function applyAssessments(out: Expected, r: Reading): void {
+  if (r.onOxygen === undefined && r.consciousness === undefined) return
+  const a = out.assessments.get(r.patientId) ?? {}
+  if (r.onOxygen !== undefined && newer(a.onOxygen, r.ts)) a.onOxygen = { value: r.onOxygen, ts: r.ts }
+  if (r.consciousness !== undefined && newer(a.consciousness, r.ts)) a.consciousness = { value: r.consciousness, ts: r.ts }
+  out.assessments.set(r.patientId, a)
+}
+
+const NEWS2_MEASURED = ['respRate', 'spo2', 'systolic', 'heartRate', 'temperature'] as const
+
+/**
+ * A patient's NEWS2 as docs/CLINICAL.md (NEWS2) states it, recomputed from the expected view: at
+ * the patient's newest applied reading, a parameter counts when its newest observation is within
+ * its freshness window (older: old and missing); measured ones scored by the RCP chart
+ * (lib/news2.ts parameterScore; SpO2 scale 2 by the oxygen counted), oxygen 2 / air 0, ACVPU A 0
+ * and C, V, P, U 3. Complete: all seven, with the RCP risk band; partial: the band its lower
+ * bound reaches (high >= 7, medium >= 5, low-medium for a counted 3), else none.
+ */
+export function expectedNews2(e: Expected, patientId: string, freshnessMs: Readonly<Record<News2Parameter, number>>, scale: 1 | 2 = 1): News2State {
+  const atTs = e.ts.get(patientId) ?? 0
+  const fresh = (param: News2Parameter, ts: number) => ts >= atTs - freshnessMs[param]
+  const a = e.assessments.get(patientId) ?? {}
+  const onOxygen = a.onOxygen !== undefined && fresh('onOxygen', a.onOxygen.ts) ? a.onOxygen.value : undefined
+  const observed: Partial<Record<News2Parameter, { ts: number; score: number }>> = {}
+  for (const vital of NEWS2_MEASURED) {
+    const l = e.latest.get(`${patientId}\u0000${vital}`)
+    if (l !== undefined) observed[vital] = { ts: l.ts, score: parameterScore(vital, l.value, { scale, onOxygen }) }
+  }
+  if (a.onOxygen !== undefined) observed.onOxygen = { ts: a.onOxygen.ts, score: a.onOxygen.value ? 2 : 0 }
+  if (a.consciousness !== undefined) observed.consciousness = { ts: a.consciousness.ts, score: a.consciousness.value === 'A' ? 0 : 3 }
+  const n: News2State = { score: 0, risk: null, complete: false, counted: [], scores: {}, missing: [], old: [], scale }
+  for (const param of NEWS2_PARAMETERS) {
+    const o = observed[param]
+    if (o !== undefined && fresh(param, o.ts)) {
+      n.counted.push(param)
+      n.scores[param] = o.score
+      n.score += o.score
+      continue
+    }
+    n.missing.push(param)
+    if (o !== undefined) n.old.push(param)
+  }
+  n.complete = n.missing.length === 0
+  const anyThree = Object.values(n.scores).includes(3)
+  n.risk = n.score >= 7 ? 'high' : n.score >= 5 ? 'medium' : anyThree ? 'low-medium' : n.complete ? 'low' : null
+  return n
+}
+
+/** Each patient's latest state in Redis = the recomputation from the topic (expectedView), exactly; NEWS2 too. */
+export async function checkLatest(
+  expected: Expected,
+  redis: RedisClient,
+  keys: RedisKeys,
+  runStartMs: number,
+  news2FreshnessMs: Readonly<Record<News2Parameter, number>>,
+): Promise<Verdict[]> {
   const patients = [...expected.ts.keys()]
   const m = redis.multi()
   for (const p of patients) m.hGetAll(keys.latest(p))
@@ -342,11 +453,17 @@ export async function checkLatest(expected: Expected, redis: RedisClient, keys: 
   let tsBad = 0
   const badBy: Record<string, number> = {}
   let statusBad = 0
+  let assessmentsBad = 0
   patients.forEach((p, i) => {
     const h = hashes[i] ?? {}
     if (Number(h.ts) !== expected.ts.get(p)) {
       tsBad++
       firstBad ||= `${p}: Redis ts ${h.ts ?? '(none)'}, newest applied reading in the topic ${expected.ts.get(p)}`
+    }
+    const wrong = assessmentMismatch(expected.assessments.get(p) ?? {}, h)
+    if (wrong !== undefined) {
+      assessmentsBad++
+      firstBad ||= `${p}: ${wrong}`
     }
   })
   for (const [k, want] of expected.latest) {
@@ -371,11 +488,86 @@ export async function checkLatest(expected: Expected, redis: RedisClient, keys: 
   return [
     {
       name: "each patient's latest state in Redis = recomputation from the topic",
-      pass: bad === 0 && tsBad === 0 && statusBad === 0 && zcard === patients.length,
-      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bad} wrong${bad > 0 ? ` ${JSON.stringify(badBy)}` : ''}; ts wrong ${tsBad}, status wrong ${statusBad}; ${expected.late} late readings left out`,
+      pass: bad === 0 && tsBad === 0 && statusBad === 0 && assessmentsBad === 0 && zcard === patients.length,
+      figures: `${patients.length} patients (${zcard} in Redis); ${exact} vitals exact, ${bad} wrong${bad > 0 ? ` ${JSON.stringify(badBy)}` : ''}; ts wrong ${tsBad}, status wrong ${statusBad}, oxygen/ACVPU wrong ${assessmentsBad}; ${expected.late} late readings left out`,
       evidence: firstBad || (zcard !== patients.length ? `${zcard} patients in Redis, ${patients.length} in the topic` : undefined),
     },
+    news2Verdict(expected, patients, hashes, news2FreshnessMs),
   ]
+}
+
+/** The air/oxygen and ACVPU fields of a latest hash against the expected observations; a description of the first difference. */
+function assessmentMismatch(want: Assessments, h: Readonly<Record<string, string>>): string | undefined {
+  const o = want.onOxygen
+  const oxygen = [o === undefined ? '' : o.value ? '1' : '0', o === undefined ? '' : String(o.ts)]
+  const gotOxygen = [h.onOxygen ?? '', h['onOxygen:ts'] ?? '']
+  if (oxygen.join() !== gotOxygen.join()) return `Redis onOxygen ${gotOxygen.join(' at ')}, the topic's ${oxygen.join(' at ')}`
+  const c = want.consciousness
+  const acvpu = [c?.value ?? '', c === undefined ? '' : String(c.ts)]
+  const gotAcvpu = [h.consciousness ?? '', h['consciousness:ts'] ?? '']
+  if (acvpu.join() !== gotAcvpu.join()) return `Redis consciousness ${gotAcvpu.join(' at ')}, the topic's ${acvpu.join(' at ')}`
+  return undefined
+}
+
+/** The NEWS2 fields of a latest hash, raw (not decodeNews2, whose defaults would hide a missing field), in a comparable form. */
+function storedNews2(h: Readonly<Record<string, string>>): string {
+  let scores: unknown = h[NEWS2_FIELDS.scores]
+  try {
+    scores = Object.entries(JSON.parse(h[NEWS2_FIELDS.scores] ?? '') as Record<string, number>).sort(([a], [b]) => (a < b ? -1 : 1))
+  } catch {
+    // Compared as the text it is.
+  }
+  const f = NEWS2_FIELDS
+  return JSON.stringify([h[f.score], h[f.risk], h[f.complete], h[f.counted], h[f.missing], h[f.old], h[f.scale], scores])
+}
+
+function news2Text(n: News2State): string {
+  const scores = Object.entries(n.scores).sort(([a], [b]) => (a < b ? -1 : 1))
+  return JSON.stringify([
+    String(n.score),
+    n.risk ?? '',
+    n.complete ? '1' : '0',
+    n.counted.join(','),
+    n.missing.join(','),
+    n.old.join(','),
+    String(n.scale),
+    scores,
+  ])
+}
+
+/** Each patient's NEWS2 in Redis (score, risk, complete, counted, missing, old, scale, scores) = expectedNews2. */
+function news2Verdict(
+  expected: Expected,
+  patients: readonly string[],
+  hashes: readonly Record<string, string>[],
+  freshnessMs: Readonly<Record<News2Parameter, number>>,
+): Verdict {
+  let exact = 0
+  let bad = 0
+  let complete = 0
+  let firstBad = ''
+  const byLabel: Record<string, number> = {}
+  patients.forEach((p, i) => {
+    const want = expectedNews2(expected, p, freshnessMs)
+    const h = hashes[i] ?? {}
+    const label = want.complete ? `complete ${want.risk}` : `partial ${want.risk ?? 'no band'}`
+    byLabel[label] = (byLabel[label] ?? 0) + 1
+    if (want.complete) complete++
+    if (storedNews2(h) === news2Text(want)) exact++
+    else {
+      bad++
+      firstBad ||= `${p} at ${expected.ts.get(p)}: Redis [score, risk, complete, counted, missing, old, scale, scores] ${storedNews2(h)}, recomputed ${news2Text(want)}`
+    }
+  })
+  return {
+    name: "each patient's NEWS2 in Redis = recomputation from the topic (fresh parameters only, complete or partial)",
+    pass: bad === 0 && patients.length > 0,
+    figures: `${patients.length} patients: ${exact} exact, ${bad} wrong; ${complete} complete; ${Object.entries(byLabel)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    evidence: firstBad || undefined,
+  }
 }
 
 /**
@@ -453,34 +645,46 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
       }
     } else byId.set(e.id, text)
   }
-  // One alert's life: a vital of a patient, or one device of a patient for stale-data alerts (the
-  // id's second field names it). A patient's events are in one partition, in the order produced.
+  // One alert's life: a subject of a patient (a vital, `news2`, `glucoseForecast`), or one device's
+  // stale-data or no-signal alert (two lives: a device can be silent and, before that, probe-off).
+  // A patient's events are in one partition, in the order produced.
   const series = new Map<string, AlertEvent[]>()
+  let misnamed = 0
   for (const text of byId.values()) {
     const e = JSON.parse(text) as AlertEvent
-    const k = `${e.patientId} ${e.id.split('|')[1] ?? e.vital}`
-    let s = series.get(k)
+    const life = alertLife(e)
+    if (life.subjectInId !== e.id.split('|')[1]) {
+      misnamed++
+      firstBad ||= `alert ${e.id} (${e.level}${e.deviceId === undefined ? '' : ` of device ${e.deviceId}`}) does not name its subject ${life.subjectInId}`
+    }
+    let s = series.get(life.key)
     if (s === undefined) {
       s = []
-      series.set(k, s)
+      series.set(life.key, s)
     }
     s.push(e)
   }
   let raised = 0
   let reRaised = 0
+  let orphans = 0
   const reRaisedBy: Record<string, number> = {}
+  const raisedBy: Record<string, number> = {}
   for (const [k, events] of series) {
     let open = false
     for (const e of events) {
       if (e.kind === 'raised') {
         raised++
+        raisedBy[e.level] = (raisedBy[e.level] ?? 0) + 1
         if (open) {
           reRaised++
           reRaisedBy[e.vital] = (reRaisedBy[e.vital] ?? 0) + 1
           firstBad ||= `${k}: raised again at ${e.ts} (${e.id}) while the alert raised before was never cleared`
         }
         open = true
-      } else if (e.kind === 'cleared') open = false
+      } else {
+        if (!open) orphans++
+        if (e.kind === 'cleared') open = false
+      }
     }
   }
   const stream = (await redis.xRange(keys.alerts, '-', '+')) ?? []
@@ -499,9 +703,29 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
   return [
     {
       name: 'each alert is raised once, not once per crash',
-      pass: differing === 0 && reRaised === 0 && notInTopic === 0 && raised > 0,
-      figures: `${alertsTopic.length} events in vitals.alerts, ${byId.size} distinct ids (${copies} replayed copies), ${raised} raised, ${reRaised} raised again while open${reRaised > 0 ? ` (${JSON.stringify(reRaisedBy)})` : ''}; Redis stream ${stream.length} entries, ${streamIds.size} ids, ${notInTopic} unknown`,
+      pass: differing === 0 && reRaised === 0 && misnamed === 0 && notInTopic === 0 && raised > 0,
+      figures:
+        `${alertsTopic.length} events in vitals.alerts, ${byId.size} distinct ids (${copies} replayed copies), ${raised} raised (${fmtCounts(raisedBy)}), ` +
+        `${reRaised} raised again while open${reRaised > 0 ? ` (${JSON.stringify(reRaisedBy)})` : ''}, ${misnamed} not naming their subject, ` +
+        `${orphans} escalated or cleared with no raise in the topic; Redis stream ${stream.length} entries, ${streamIds.size} ids, ${notInTopic} unknown`,
       evidence: firstBad || (raised === 0 ? 'no alert was raised at all' : undefined),
     },
   ]
 }
+
+/**
+ * Which alert an event belongs to, and the subject its id must name (speed-layer alertId:
+ * `patient|subject[:extra]|ts|kind`): a vital, `news2` or `glucoseForecast` is its own subject; a
+ * device's STALE alert is `device:<deviceId>`, its NO_SIGNAL alert `device:<deviceId>:signal`.
+ */
+export function alertLife(e: AlertEvent): { key: string; subjectInId: string } {
+  if (e.vital !== 'device') return { key: `${e.patientId} ${e.vital}`, subjectInId: e.vital }
+  const subjectInId = e.level === 'NO_SIGNAL' ? `device:${e.deviceId}:signal` : `device:${e.deviceId}`
+  return { key: `${e.patientId} ${subjectInId}`, subjectInId }
+}
+
+const fmtCounts = (o: Record<string, number>): string =>
+  Object.entries(o)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none'

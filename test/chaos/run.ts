@@ -391,7 +391,7 @@ async function main(): Promise<number> {
     ...(await checkLake(config.datalakeDir, readings.ends)),
     ...checkConservation(ledger.records, summary, readings.records, classified),
     ...checkRejected(classified, rejected.records, summary),
-    ...(await checkLatest(expected, redis, keys, t0)),
+    ...(await checkLatest(expected, redis, keys, t0, DEFAULT_SPEED_OPTIONS.news2FreshnessMs)),
     ...(await checkSeries(expected, redis, keys, DEFAULT_SPEED_OPTIONS.seriesWindowMs)),
     ...(await checkAlerts(alerts.records, redis, keys)),
     {
