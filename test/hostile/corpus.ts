@@ -11,8 +11,8 @@
  * | malformedJson | cut-off readings, garbage bytes, a BOM, single quotes, trailing commas | MALFORMED_JSON            |
  * | wrongType     | strings for numbers, arrays for objects, `null`, top-level scalars | SCHEMA                        |
  * | nonFinite     | NaN and Infinity literals (not JSON), 1e400 (parses to Infinity) | MALFORMED_JSON / SCHEMA         |
- * | hugeNumber    | 1e308 vitals, seq past 2^53, ts past year 275760; a denormal vital | OUT_OF_RANGE / SCHEMA / valid  |
- * | implausible   | HR 400, SpO2 101, diastolic above systolic                      | OUT_OF_RANGE / INCONSISTENT      |
+ * | hugeNumber    | 1e308 vitals, seq past 2^53, ts past year 275760; a denormal vital | OUT_OF_RANGE (a 30-digit SpO2 beside others: refused field) / SCHEMA / valid |
+ * | implausible   | HR 400, SpO2 101 alone; beside other vitals; diastolic above systolic; probe-off 0 | OUT_OF_RANGE / refused field, rest classified / no signal |
  * | largePayload  | ~900 kB values; 2 MB compressible values sent compressed; 5 MB  | valid / SCHEMA / refused by Kafka |
  * | deepNesting   | 1 000 to 20 000 levels of arrays or objects, closed or cut off   | SCHEMA / MALFORMED_JSON         |
  * | unicodeId     | NFC and NFD spellings, emoji, zero-width, bidi override, Cyrillic lookalikes, invalid UTF-8 | SCHEMA |
@@ -31,8 +31,16 @@
 import { Prng } from '../../edge/prng.ts'
 import type { RejectReason } from '../../speed-layer/validate.ts'
 
-/** What happens to a record: classified into the view, counted as duplicate or late, dead-lettered, or refused by Kafka. */
-export type Outcome = 'valid' | 'duplicate' | 'late' | 'refused' | RejectReason
+/**
+ * A record with an implausible or inconsistent field beside fields that can be used: dead-lettered
+ * once with its first refused field's reason (and the `vigil-reject-fields` header) AND classified
+ * on the rest (speed-layer/validate.ts, per-field validation).
+ */
+export type PartialOutcome = `${'OUT_OF_RANGE' | 'INCONSISTENT'} and classified`
+/** What happens to a record: classified into the view, counted as duplicate or late, dead-lettered, partly refused, or refused by Kafka. */
+export type Outcome = 'valid' | 'duplicate' | 'late' | 'refused' | RejectReason | PartialOutcome
+
+export const isPartialOutcome = (o: Outcome): o is PartialOutcome => o.endsWith(' and classified')
 
 export interface CorpusMessage {
   /** Position in the corpus, from 0; sent as the `x-corpus-id` header. */
@@ -52,8 +60,14 @@ export interface CorpusMessage {
   compressed: boolean
   /** The gateway's answer when it differs from what `valueExpect` implies (a top-level array is a batch there). */
   overHttp?: { status: 202 | 400 | 413; then?: Outcome }
-  /** The reading's patient and device when it is a valid one, to find it in the view. */
+  /** The reading's patient and device when it is a valid (or partly refused) one, to find it in the view. */
   reading?: { patientId: string; deviceId: string; seq: number; ts: number }
+  /**
+   * When some of the reading's vitals are not classified: the vitals its series entry must hold
+   * (the accepted ones), and the fields the dead letter names (none for a no-signal value, which
+   * is neither classified nor dead-lettered).
+   */
+  fields?: { applied: Record<string, number>; refused: string[] }
 }
 
 export interface CorpusOptions {
@@ -250,10 +264,19 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
         ['1e308 heart rate', () => schemaWith('hugeNumber', '1e308 heart rate', id, { vitals: { heartRate: 1e308 } }, 'OUT_OF_RANGE')],
         ['-1e308 glucose', () => schemaWith('hugeNumber', '-1e308 glucose', id, { vitals: { glucose: -1e308 } }, 'OUT_OF_RANGE')],
         [
-          '30-digit spo2',
+          '30-digit spo2 beside other vitals',
           () => {
-            const text = JSON.stringify(poolReading(id)).replace(/"spo2":\d+/, '"spo2":123456789012345678901234567890')
-            json('hugeNumber', '30-digit spo2', text, 'OUT_OF_RANGE', JSON.parse(text).patientId)
+            const r = poolReading(id)
+            const text = JSON.stringify(r).replace(/"spo2":\d+/, '"spo2":123456789012345678901234567890')
+            push({
+              kind: 'hugeNumber',
+              variant: '30-digit spo2 beside other vitals',
+              key: Buffer.from(r.patientId),
+              value: Buffer.from(text),
+              expect: 'OUT_OF_RANGE and classified',
+              reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+              fields: { applied: { heartRate: r.vitals.heartRate, respRate: r.vitals.respRate }, refused: ['spo2'] },
+            })
           },
         ],
         ['seq 2^53', () => schemaWith('hugeNumber', 'seq 2^53', id, { seq: 2 ** 53 })],
@@ -265,15 +288,38 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       rng.pick(variants)[1]()
     },
     implausible(id) {
-      const variants: Array<[string, Record<string, number>, Outcome]> = [
+      type Variant = [string, Record<string, number>, Outcome, CorpusMessage['fields']?]
+      const variants: Variant[] = [
         ['heart rate 400', { heartRate: 400 }, 'OUT_OF_RANGE'],
         ['SpO2 101', { spo2: 101 }, 'OUT_OF_RANGE'],
         ['negative glucose', { glucose: -5 }, 'OUT_OF_RANGE'],
         ['temperature 80', { temperature: 80 }, 'OUT_OF_RANGE'],
-        ['diastolic above systolic', { systolic: 90, diastolic: 120 }, 'INCONSISTENT'],
+        ['every field implausible', { heartRate: 400, temperature: 80 }, 'OUT_OF_RANGE'],
+        // One bad field is refused on its own: the critical heart rate and SpO2 beside a fallen-off probe are classified.
+        [
+          'a fallen-off temperature probe beside critical vitals',
+          { heartRate: 140, spo2: 82, temperature: 5 },
+          'OUT_OF_RANGE and classified',
+          { applied: { heartRate: 140, spo2: 82 }, refused: ['temperature'] },
+        ],
+        // The diastolic is refused and the systolic (the NEWS2 parameter) kept.
+        ['diastolic above systolic', { systolic: 90, diastolic: 120 }, 'INCONSISTENT and classified', { applied: { systolic: 90 }, refused: ['diastolic'] }],
+        // Probe off: no signal, neither classified nor dead-lettered.
+        ['heart rate 0 beside an SpO2', { heartRate: 0, spo2: 97 }, 'valid', { applied: { spo2: 97 }, refused: [] }],
+        ['SpO2 0 alone', { spo2: 0 }, 'valid', { applied: {}, refused: [] }],
       ]
-      const [variant, v, expect] = rng.pick(variants)
-      schemaWith('implausible', variant, id, { vitals: v }, expect)
+      const [variant, v, expect, fields] = rng.pick(variants)
+      if (fields === undefined) return schemaWith('implausible', variant, id, { vitals: v }, expect)
+      const r = poolReading(id, { vitals: v })
+      push({
+        kind: 'implausible',
+        variant,
+        key: Buffer.from(r.patientId),
+        value: Buffer.from(JSON.stringify(r)),
+        expect,
+        reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+        fields,
+      })
     },
     deepNesting(id) {
       const depth = rng.int(1_000, 20_000)

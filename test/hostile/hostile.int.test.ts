@@ -1,8 +1,8 @@
 /**
  * The hostile-input corpus (corpus.ts) against the real pipeline: straight to Kafka and through
  * the gateway, with the speed layer and the gateway in this process. Every record must end
- * classified, counted (duplicate, late), dead-lettered with the reason the corpus expects, or
- * refused by Kafka at produce time; no stage may crash or stall, and valid readings sent in
+ * classified, counted (duplicate, late), dead-lettered with the reason the corpus expects, both
+ * (a refused field dead-lettered, the rest classified), or refused by Kafka at produce time; no stage may crash or stall, and valid readings sent in
  * between must reach the view. The probe latency is printed, not asserted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,9 +24,11 @@ import { consumerLag } from '../../serving/health.ts'
 import { readWholeTopic } from '../chaos/ledger.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer } from '../../speed-layer/index.ts'
 import { DEAD_LETTER_MAX_BYTES } from '../../speed-layer/validate.ts'
-import { hostileCorpus, httpExpectation, type CorpusMessage, type Outcome } from './corpus.ts'
+import { hostileCorpus, httpExpectation, isPartialOutcome, type CorpusMessage, type Outcome } from './corpus.ts'
 
 type Out = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
+/** A dead letter's reason, and its `vigil-reject-fields` header (only on a record whose other fields were classified). */
+type DeadLetter = { reason: string; fields: string | undefined }
 
 const TOKEN = 'hostile-corpus-token'
 const SEED = Number(process.env.VIGIL_HOSTILE_SEED ?? 8)
@@ -226,40 +228,56 @@ describe('the hostile-input corpus', () => {
 
       // The dead letters, each traced back to its record.
       const { records: dead } = await readWholeTopic(env.config, env.topics.rejected)
-      const deadDirect = new Map<number, string>()
-      const deadHttp = new Map<string, string>()
+      // A dead letter's reason, and the refused fields of a record whose other fields were classified.
+      const deadDirect = new Map<number, DeadLetter>()
+      const deadHttp = new Map<string, DeadLetter>()
       const cut = new Map<number, number>()
       for (const d of dead) {
         expect(d.value.length).toBeLessThanOrEqual(DEAD_LETTER_MAX_BYTES)
         const original = d.headers.get(REJECT_HEADERS.originalBytes)
         if (original !== undefined) cut.set(Number(d.headers.get(CORPUS_ID)), Number(original))
         const reason = d.headers.get(REJECT_HEADERS.reason) ?? '(none)'
+        const dl: DeadLetter = { reason, fields: d.headers.get(REJECT_HEADERS.fields) }
         // The detail never carries what the record did: no control, zero-width or bidi character (units such as °C are the layer's own).
         expect(d.headers.get(REJECT_HEADERS.detail) ?? '').not.toMatch(INVISIBLE)
         const id = d.headers.get(CORPUS_ID)
         if (id !== undefined) {
           expect(deadDirect.has(Number(id))).toBe(false)
-          deadDirect.set(Number(id), reason)
+          deadDirect.set(Number(id), dl)
         } else {
-          deadHttp.set(readingKey(d.value), reason)
+          deadHttp.set(readingKey(d.value), dl)
         }
       }
 
-      // Valid readings are in the view; the others are not.
-      const inView = new Set<string>()
+      // Valid readings are in the view, with their accepted vitals only; the others are not.
+      const inView = new Map<string, SeriesEntry>()
       const patients = new Set([...direct, ...accepted].flatMap((m) => (m.reading === undefined ? [] : [m.reading.patientId])))
       for (const p of patients) {
         for (const s of await redis.zRange(keys.series(p), 0, -1)) {
           const e = JSON.parse(s) as SeriesEntry
-          inView.add(`${p}/${e.deviceId}/${e.seq}`)
+          inView.set(`${p}/${e.deviceId}/${e.seq}`, e)
         }
       }
-      const viewed = (m: CorpusMessage) => m.reading !== undefined && inView.has(`${m.reading.patientId}/${m.reading.deviceId}/${m.reading.seq}`)
+      /** 'in the view' with the vitals the corpus expects classified (all sent, or only the accepted ones), else what is wrong. */
+      const viewed = (m: CorpusMessage): string => {
+        const e = m.reading === undefined ? undefined : inView.get(`${m.reading.patientId}/${m.reading.deviceId}/${m.reading.seq}`)
+        if (e === undefined) return 'missing from the view'
+        if (m.fields === undefined) return 'in the view'
+        const sorted = (v: Record<string, unknown>) => JSON.stringify(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+        return sorted(e.vitals) === sorted(m.fields.applied) ? 'in the view' : `in the view with ${sorted(e.vitals)}, not ${sorted(m.fields.applied)}`
+      }
 
-      const outcomeOf = (m: CorpusMessage, dl: string | undefined, expected: Outcome): string => {
-        if (dl !== undefined) return dl
+      const outcomeOf = (m: CorpusMessage, dl: DeadLetter | undefined, expected: Outcome): string => {
+        if (dl !== undefined) {
+          if (dl.fields === undefined) return dl.reason
+          // Partly refused: the dead letter names the refused fields, and the rest is classified.
+          const named = dl.fields === m.fields?.refused.join(',') ? '' : ` naming ${dl.fields}`
+          const view = viewed(m)
+          return view === 'in the view' && named === '' ? `${dl.reason} and classified` : `${dl.reason}${named}, ${view}`
+        }
         if (refused.includes(m)) return 'refused'
-        if (expected === 'valid') return viewed(m) ? 'valid' : 'missing from the view'
+        if (expected === 'valid') return viewed(m) === 'in the view' ? 'valid' : viewed(m)
+        if (isPartialOutcome(expected)) return `not dead-lettered, ${viewed(m)}`
         // Duplicates and late readings are counted, not written: they must be neither dead-lettered nor in the view as a new entry.
         if (expected === 'duplicate' || expected === 'late') return expected
         return 'not dead-lettered'
@@ -278,11 +296,14 @@ describe('the hostile-input corpus', () => {
       // The speed layer's counters agree with the corpus.
       const all = [...direct.map((m) => m.expect), ...httpThen.map(([, then]) => then)]
       const stats = layer.stats()
-      const expectedRejects = Object.fromEntries(Object.keys(stats.rejected).map((r) => [r, all.filter((o) => o === r).length]))
+      // A partly refused record is counted once under its first refused field's reason, and applied.
+      const reasonOf = (o: Outcome) => (isPartialOutcome(o) ? o.slice(0, -' and classified'.length) : o)
+      const expectedRejects = Object.fromEntries(Object.keys(stats.rejected).map((r) => [r, all.filter((o) => reasonOf(o) === r).length]))
       expect(stats.rejected).toEqual(expectedRejects)
+      expect(stats.partialRejects).toBe(all.filter(isPartialOutcome).length)
       expect(stats.duplicates).toBe(all.filter((o) => o === 'duplicate').length)
       expect(stats.late).toBe(all.filter((o) => o === 'late').length)
-      expect(stats.applied).toBe(all.filter((o) => o === 'valid').length + baseline.length + latencies.length)
+      expect(stats.applied).toBe(all.filter((o) => o === 'valid' || isPartialOutcome(o)).length + baseline.length + latencies.length)
       expect(dead.length).toBe(Object.values(expectedRejects).reduce((a, b) => a + b, 0))
 
       // No key was added to Object.prototype by any of it (the layer and the gateway run in this process).
