@@ -1,7 +1,7 @@
 /**
  * Alarm burden: how many alerts the speed layer's rules raise, measured on its pure functions
  * (no broker, no Redis), so the figures are exact and repeatable. Not one of `vigil bench`'s
- * timed benchmarks (docs/ARCHITECTURE.md, "Alarm burden").
+ * timed benchmarks; the figures and what they show are in the alarm-burden section of docs/ARCHITECTURE.md.
  *
  * 1. The simulated ward: 30 patients (5 per persona), seed 20261129, from 2026-01-05T08:00Z, for
  *    `hours` of event time. Each reading goes through the speed layer's validation
@@ -11,7 +11,7 @@
  *    (speed-layer/stale.ts raiseStaleDevices) runs every 5 s. Printed: alerts raised or escalated
  *    per patient per hour, by persona, with the count of each kind:level. One extra line gives the
  *    COPD persona under the default bands, as the ward ran before it had its chart's preset.
- * 2. The noisy edge series of issue 14, one patient each: alerts raised or escalated, and cleared.
+ * 2. Noisy edge series (an artefact, a value on an edge, a lagging clock, new intermittent devices), one patient each: alerts raised or escalated, and cleared.
  *
  *   npx tsx bench/alarm-burden.ts [hours]      (default 24)
  */
@@ -192,7 +192,7 @@ export interface EdgeCase {
   events: AlertEvent[]
 }
 
-/** The noisy edge series of issue 14. */
+/** The noisy edge series: an artefact, a value on an edge, a lagging device clock, new intermittent devices. */
 export function edgeCases(): EdgeCase[] {
   const normal = { heartRate: 75, spo2: 97 }
   const tenMinutes = 600
