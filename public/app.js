@@ -86,6 +86,8 @@ const state = {
   /** server clock minus this page's clock (ms) */
   clockSkew: 0,
   staleAfterMs: 30_000,
+  /** @type {Map<string, number>} per patient, the server time its newest push arrived (stale is judged on arrival, as the speed layer judges it) */
+  heardAt: new Map(),
   filter: 'all',
   /** @type {string | null} */
   selected: null,
@@ -129,7 +131,8 @@ function fmtNum(/** @type {number | null | undefined} */ v, decimals = 1) {
   return v.toLocaleString(undefined, { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
 }
 const decimalsOf = (/** @type {string} */ vital) => (vital === 'temperature' ? 1 : 0)
-const isStale = (/** @type {PatientState} */ p) => serverNow() - p.ts > state.staleAfterMs
+// A device whose clock lags, or a replay of old readings, is not stale while its readings keep arriving.
+const isStale = (/** @type {PatientState} */ p) => serverNow() - Math.max(p.ts, state.heardAt.get(p.patientId) ?? 0) > state.staleAfterMs
 
 async function api(path, init) {
   const res = await fetch(path, { credentials: 'same-origin', headers: { 'content-type': 'application/json' }, ...init })
@@ -891,7 +894,10 @@ socket.on('snapshot', (s) => {
 
 socket.on('reading', (push) => {
   state.clockSkew = push.serverTime - Date.now()
-  for (const p of push.patients) state.patients.set(p.patientId, p)
+  for (const p of push.patients) {
+    state.patients.set(p.patientId, p)
+    state.heardAt.set(p.patientId, push.serverTime)
+  }
   gridDirty = true
   if (state.selected !== null && push.patients.some((p) => p.patientId === state.selected)) {
     renderDetailHeader()
