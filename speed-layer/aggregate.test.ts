@@ -40,6 +40,14 @@ describe('NEWS2 trigger levels (RCP 2017)', () => {
   ])('%s', (_name, scores, level) => {
     expect(news2AlertLevel(state(scores))).toBe(level)
   })
+
+  it('raises no NEWS2_SINGLE_3 for a 3 whose vital already has an open CRITICAL alert, but does for another 3', () => {
+    expect(news2AlertLevel(state({ heartRate: 3 }), new Set(['heartRate']))).toBeUndefined()
+    expect(news2AlertLevel(state({ heartRate: 3, consciousness: 3 }), new Set(['heartRate']))).toBe('NEWS2_MEDIUM')
+    expect(news2AlertLevel(state({ heartRate: 3, temperature: 1 }), new Set(['respRate']))).toBe('NEWS2_SINGLE_3')
+    // The aggregate triggers are never covered: 7 stays NEWS2_HIGH whatever the vitals' alerts.
+    expect(news2AlertLevel(state(FULL_7), new Set(['heartRate', 'respRate', 'spo2', 'systolic', 'temperature']))).toBe('NEWS2_HIGH')
+  })
 })
 
 describe('the NEWS2 aggregate alert', () => {

@@ -13,20 +13,28 @@
  * URGENT_LOW_SOON (subject `glucoseForecast`): the CGM trend predicts less than 55 mg/dL within 20
  * minutes (trend.ts forecastGlucose), evaluated on each glucose value.
  */
-import type { AlertEvent, AlertKind, News2State, OpenAlertState, PendingAlertState } from '../lib/contract/views.ts'
+import type { AlertEvent, AlertKind, News2Parameter, News2State, OpenAlertState, PendingAlertState } from '../lib/contract/views.ts'
 import { forecastText, news2ClearedText, news2Text, urgentLowSoonText, type News2AlertLevel } from './alert-text.ts'
 import { alertId, type AlertTiming, type StepResult, type SubjectState } from './alerts.ts'
 import { isConfirmed, nextPending } from './persistence.ts'
 
 const RANK: Readonly<Record<News2AlertLevel, number>> = { NEWS2_SINGLE_3: 1, NEWS2_MEDIUM: 2, NEWS2_HIGH: 3 }
 
-/** The RCP trigger a NEWS2 state reaches (a partial score's lower bound included), or undefined below every trigger. */
-export function news2AlertLevel(s: News2State): News2AlertLevel | undefined {
+/**
+ * The RCP trigger a NEWS2 state reaches (a partial score's lower bound included), or undefined below
+ * every trigger. A parameter scoring 3 whose vital already has an open CRITICAL alert (`covered`)
+ * does not raise NEWS2_SINGLE_3 as well: that alert names the same value and carries the same RCP
+ * response (alert-text.ts), and one event sounding twice is the alarm burden persistence removes.
+ * A 3 with no CRITICAL alert of its own (new confusion, a value an override calls normal) raises it.
+ */
+export function news2AlertLevel(s: News2State, covered: ReadonlySet<News2Parameter> = NONE): News2AlertLevel | undefined {
   if (s.score >= 7) return 'NEWS2_HIGH'
   if (s.score >= 5) return 'NEWS2_MEDIUM'
-  if (s.counted.some((p) => s.scores[p] === 3)) return 'NEWS2_SINGLE_3'
+  if (s.counted.some((p) => s.scores[p] === 3 && !covered.has(p))) return 'NEWS2_SINGLE_3'
   return undefined
 }
+
+const NONE: ReadonlySet<News2Parameter> = new Set()
 
 export interface News2Sample {
   patientId: string
@@ -35,6 +43,8 @@ export interface News2Sample {
   ts: number
   /** The effective cadence of the device of the reading that produced this state. */
   cadenceMs: number
+  /** Parameters whose vital has an open CRITICAL alert (news2AlertLevel). */
+  covered?: ReadonlySet<News2Parameter>
 }
 
 /** Without an open alert: the level the runs confirm (NEWS2_HIGH after criticalPersistenceMs, else the level capped at MEDIUM after warningPersistenceMs). */
@@ -81,7 +91,7 @@ function news2Open(
 
 /** One step of the NEWS2 aggregate alert. */
 export function stepNews2Alert(state: SubjectState, s: News2Sample, t: AlertTiming): StepResult {
-  const current = news2AlertLevel(s.news2)
+  const current = news2AlertLevel(s.news2, s.covered)
   const pending = nextPending(state.pending, current !== undefined, current === 'NEWS2_HIGH', s.ts)
   const open = state.open
   if (open === undefined) {

@@ -59,11 +59,16 @@ export interface VitalText {
   score: number | undefined
 }
 
-/** `p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING`; with `(now <status>)` when the value's status is not the alert's level. */
+/**
+ * `p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING`; with `(now <status>)` when the value's status
+ * is not the alert's level; a value scoring 3 adds the RCP response to a single parameter scoring 3
+ * (its NEWS2_SINGLE_3 is not raised apart while this alert is CRITICAL: aggregate.ts).
+ */
 export function vitalText(t: VitalText, level: AlertLevel): string {
   const score = t.score === undefined ? '' : ` (NEWS2 ${t.score})`
   const now = t.status === level ? '' : ` (now ${t.status})`
-  return `${t.patientId}: ${VITAL_NAMES[t.vital]} ${t.value} ${VITAL_UNITS[t.vital]}, ${sideText(t.vital, t.value, t.side)}${score}, ${level}${now}`
+  const response = t.score === 3 ? `: ${NEWS2_RESPONSES.NEWS2_SINGLE_3}` : ''
+  return `${t.patientId}: ${VITAL_NAMES[t.vital]} ${t.value} ${VITAL_UNITS[t.vital]}, ${sideText(t.vital, t.value, t.side)}${score}, ${level}${now}${response}`
 }
 
 export function vitalClearedText(t: VitalText, level: AlertLevel): string {

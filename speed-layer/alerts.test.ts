@@ -58,7 +58,10 @@ describe('persistence of a vital out of its bands', () => {
   it('raises at once on a reading of an intermittent device (a cuff systolic 70)', () => {
     const { events, full } = run('systolic', [70], CUFF)
     expect(events).toEqual([['raised', 'CRITICAL_LOW', 0]])
-    expect(full[0]?.message).toBe('p-0001: systolic BP 70 mmHg, low (NEWS2 3), CRITICAL_LOW')
+    // A value scoring 3 carries the RCP response to a single parameter scoring 3 (no NEWS2_SINGLE_3 apart while it is CRITICAL).
+    expect(full[0]?.message).toBe(
+      'p-0001: systolic BP 70 mmHg, low (NEWS2 3), CRITICAL_LOW: a single parameter scores 3: urgent ward-based response, the registered nurse informs the medical team, who decide whether to escalate care; observations at least hourly',
+    )
   })
 
   it('confirms a WARNING after 60 s and a CRITICAL inside it after 15 s more of critical values', () => {

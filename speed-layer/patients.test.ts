@@ -50,6 +50,22 @@ describe('NEWS2 aggregate alerts through the patient state', () => {
   })
 })
 
+describe('one event, one alert', () => {
+  it('a sustained heart rate of 140 raises its CRITICAL_HIGH, with the single-parameter response, and no NEWS2_SINGLE_3 beside it', () => {
+    const p = emptyPatient('p-0001')
+    const wrist = Array.from({ length: 120 }, (_, i) => acc('wrist-1', i, T + i * 1000, { vitals: { heartRate: 140, spo2: 97 } }))
+    const out = applyReadings(p, wrist, OPTS)
+    expect(out.events.map((e) => [e.vital, e.kind, e.level, e.ts - T])).toEqual([['heartRate', 'raised', 'CRITICAL_HIGH', 15_000]])
+    expect(out.events[0]?.message).toContain('urgent ward-based response')
+  })
+
+  it('new confusion, which has no alert of its own, raises NEWS2_SINGLE_3', () => {
+    const p = emptyPatient('p-0001')
+    const out = applyReadings(p, [acc('obs-1', 0, T, { consciousness: 'C' })], OPTS)
+    expect(out.events.map((e) => [e.vital, e.kind, e.level])).toEqual([['news2', 'raised', 'NEWS2_SINGLE_3']])
+  })
+})
+
 describe('no signal', () => {
   it('heart rate 0 from a wearable for 20 s raises one NO_SIGNAL (no CRITICAL) and a good reading clears it', () => {
     const p = emptyPatient('p-0001')

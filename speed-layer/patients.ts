@@ -126,7 +126,11 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
       setSubject(
         p,
         'news2',
-        stepNews2Alert(subjectOf(p, 'news2'), { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs }, options),
+        stepNews2Alert(
+          subjectOf(p, 'news2'),
+          { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs, covered: criticalVitals(p) },
+          options,
+        ),
         out,
       )
     out.entries.push({ ts: r.ts, deviceId: r.deviceId, seq: r.seq, vitals: r.vitals, status })
@@ -220,6 +224,16 @@ function applyGlucose(p: PatientRuntime, r: Reading, ctx: ReadingContext): void 
 
 function news2Of(p: PatientRuntime, ctx: ReadingContext) {
   return news2State({ vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }, p.ts, ctx.scale, ctx.options.news2FreshnessMs)
+}
+
+/** The NEWS2 vitals with an open CRITICAL alert: their score of 3 is already alerted on (aggregate.ts news2AlertLevel). */
+function criticalVitals(p: PatientRuntime): Set<News2Parameter> {
+  const out = new Set<News2Parameter>()
+  for (const v of NEWS2_VITALS) {
+    const level = p.alerts[v]?.level
+    if (level === 'CRITICAL_LOW' || level === 'CRITICAL_HIGH') out.add(v)
+  }
+  return out
 }
 
 function subjectOf(p: PatientRuntime, subject: PatientAlertSubject) {
