@@ -318,7 +318,7 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
 
 /**
  * What the speed layer must have applied, recomputed from the topic by its published rules
- * (docs/CONTRACT.md, docs/CLINICAL.md), independently of its code: readings decided in arrival
+ * (docs/CONTRACT.md and docs/CLINICAL.md) independently of its code: readings decided in arrival
  * (offset) order; a seq more than the dedup window below the device's highest is a replay; a
  * reading older than the patient's newest applied one by more than the tolerance is late and
  * changes nothing; only a reading's accepted vitals are classified (a refused or no-signal field
