@@ -65,7 +65,8 @@ function escalatedNews2(pending: PendingAlertState | undefined, level: News2Aler
 function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, current: News2AlertLevel | undefined): AlertEvent {
   const message = kind === 'cleared' ? news2ClearedText(s.patientId, s.news2, level) : news2Text(s.patientId, s.news2, current, level)
   return {
-    id: alertId(s.patientId, 'news2', s.ts, kind),
+    // The level in an escalation's id: two readings judged at the same newest time may escalate twice (MEDIUM, then HIGH).
+    id: alertId(s.patientId, 'news2', s.ts, kind, kind === 'escalated' ? level : ''),
     patientId: s.patientId,
     vital: 'news2',
     kind,

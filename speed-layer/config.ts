@@ -123,13 +123,13 @@ export const speedOptionsSchema = z.object({
    */
   staleMinMs: ms('the minimum stale time').default(120_000).describe('a device is stale after 3 cadences, never less than this').meta({ unit: 'ms' }),
   /**
-   * Readings up to this much older than the patient's newest reading are placed in order; older ones are counted as late
-   * and left to the lake.
+   * Readings up to this much older than their own device's newest reading are placed in order; older ones are counted as
+   * late and left to the lake. Per device, so that a device whose clock lags the patient's others still reaches the view.
    * @defaultValue 5 000 ms
    */
   outOfOrderToleranceMs: ms('the out-of-order tolerance')
     .default(5_000)
-    .describe('readings this much older than the newest are placed in order')
+    .describe("readings this much older than their device's newest are placed in order")
     .meta({ unit: 'ms' }),
   /**
    * Event-time span of the `{p}:series` sorted set, trimmed by event time.

@@ -66,6 +66,28 @@ describe('one event, one alert', () => {
   })
 })
 
+describe('late readings, judged on their own device', () => {
+  it("a cuff whose clock runs 2 minutes behind the wearable's still shows and alerts its systolic of 70", () => {
+    const p = emptyPatient('p-0001')
+    const wrist = Array.from({ length: 180 }, (_, i) => acc('wrist-1', i, T + i * 1000, { vitals: { heartRate: 72, spo2: 97 } }))
+    applyReadings(p, wrist, OPTS)
+    const out = applyReadings(p, [acc('cuff-1', 0, T + 179_000 - 120_000, { vitals: { systolic: 70, diastolic: 40 } })], OPTS)
+    expect(out.late).toBe(0)
+    expect(p.latest.systolic).toEqual({ value: 70, status: 'CRITICAL_LOW', ts: T + 59_000 })
+    expect(out.events.map((e) => [e.vital, e.kind, e.level])).toContainEqual(['systolic', 'raised', 'CRITICAL_LOW'])
+    expect(p.ts).toBe(T + 179_000)
+  })
+
+  it('a reading older than its own device has already sent, by more than the tolerance, is late and changes nothing', () => {
+    const p = emptyPatient('p-0001')
+    applyReadings(p, [acc('cuff-1', 0, T, { vitals: { systolic: 120 } }), acc('cuff-1', 1, T + 900_000, { vitals: { systolic: 125 } })], OPTS)
+    const out = applyReadings(p, [acc('cuff-1', 2, T + 800_000, { vitals: { systolic: 70 } })], OPTS)
+    expect(out.late).toBe(1)
+    expect(out.entries).toEqual([])
+    expect(p.latest.systolic?.value).toBe(125)
+  })
+})
+
 describe('no signal', () => {
   it('heart rate 0 from a wearable for 20 s raises one NO_SIGNAL (no CRITICAL) and a good reading clears it', () => {
     const p = emptyPatient('p-0001')

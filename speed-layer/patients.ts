@@ -5,11 +5,12 @@
  * no signal, NEWS2 aggregate, urgent low soon) and the series entries. Pure: the Redis round trips
  * live in view.ts.
  *
- * Event time (docs/CONTRACT.md, Principles): a reading older than the patient's newest one by at most
- * the tolerance is placed in order in the series (its score is its event time); a vital's
- * "latest" (and its alert state machine) only ever moves forward in event time. A reading older
- * than the tolerance is counted as late and left to the lake (the archiver keeps every reading);
- * it changes nothing in the real-time view.
+ * Event time (docs/CONTRACT.md, Principles): a reading is placed in order in the series (its score
+ * is its event time) unless its own device has already sent a reading newer by more than the
+ * tolerance: then it is counted as late and left to the lake (the archiver keeps every reading) and
+ * changes nothing in the real-time view. Judging late per device keeps a device whose clock lags
+ * the patient's others (or an observation charted afterwards) in the view. A vital's "latest"
+ * (and its alert state machine) only ever moves forward in event time.
  *
  * Readings are decided in arrival (offset) order, whatever the batching: duplicate, late, latest
  * and every alert step are then a function of the partition's record sequence and of the stored
@@ -107,32 +108,35 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
   }
   const scale = spo2Scale(p.table)
   for (const a of readings) {
+    const r = a.reading
+    const deviceNewest = p.devices.get(r.deviceId)?.ts
     const dev = seeDevice(p, a, out)
     if (dev === undefined) continue
-    const r = a.reading
-    if (p.ts > 0 && r.ts < p.ts - options.outOfOrderToleranceMs) {
+    // Late is judged against the reading's own device: a device whose clock lags the patient's other
+    // devices (or a nurse's observation charted afterwards) is in order on its own clock, and its
+    // values must reach the view; only a reading its own device has already moved past is late.
+    if (deviceNewest !== undefined && r.ts < deviceNewest - options.outOfOrderToleranceMs) {
       out.late++
       continue
     }
     const ctx: ReadingContext = { scale, cadenceMs: effectiveCadenceMs(dev), options, out }
     stepDeviceSignal(p, dev, a, ctx)
-    const newest = r.ts >= p.ts
-    if (!newest) out.reordered++
+    if (r.ts < p.ts) out.reordered++
     else p.ts = r.ts
     applyAssessments(p, r)
     const status = applyVitals(p, r, ctx)
     applyGlucose(p, r, ctx)
-    if (newest)
-      setSubject(
-        p,
-        'news2',
-        stepNews2Alert(
-          subjectOf(p, 'news2'),
-          { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs, covered: criticalVitals(p) },
-          options,
-        ),
-        out,
-      )
+    // Judged at the patient's newest time after every reading, so a value from a lagging device counts at once.
+    setSubject(
+      p,
+      'news2',
+      stepNews2Alert(
+        subjectOf(p, 'news2'),
+        { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs, covered: criticalVitals(p) },
+        options,
+      ),
+      out,
+    )
     out.entries.push({ ts: r.ts, deviceId: r.deviceId, seq: r.seq, vitals: r.vitals, status })
   }
   // Stable: equal event times keep their arrival order.

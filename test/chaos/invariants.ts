@@ -320,7 +320,7 @@ export function checkRejected(c: Classified, rejectedTopic: readonly TopicRecord
  * What the speed layer must have applied, recomputed from the topic by its published rules
  * (docs/CONTRACT.md and docs/CLINICAL.md) independently of its code: readings decided in arrival
  * (offset) order; a seq more than the dedup window below the device's highest is a replay; a
- * reading older than the patient's newest applied one by more than the tolerance is late and
+ * reading older than its own device's newest one by more than the tolerance is late and
  * changes nothing; only a reading's accepted vitals are classified (a refused or no-signal field
  * is not); a vital's latest, and the newest air/oxygen and ACVPU observation, is the newest
  * applied one by event time (equal event times: the later arrival). None of it depends on how
@@ -357,16 +357,19 @@ const newer = <T extends { ts: number }>(cur: T | undefined, ts: number) => cur 
 export function expectedView(c: Classified, toleranceMs: number): Expected {
   const out: Expected = { ts: new Map(), latest: new Map(), assessments: new Map(), series: new Map(), late: 0 }
   const deviceTop = new Map<string, number>()
+  const deviceNewest = new Map<string, number>()
   for (const { reading: r, rec } of c.valid) {
     const top = deviceTop.get(r.deviceId) ?? -Infinity
     if (r.seq < top - DEDUP_WINDOW) continue
     deviceTop.set(r.deviceId, Math.max(top, r.seq))
-    const newest = out.ts.get(r.patientId) ?? 0
-    if (newest > 0 && r.ts < newest - toleranceMs) {
+    // Late against the reading's own device (its newest event time so far, late readings included).
+    const seen = deviceNewest.get(r.deviceId)
+    deviceNewest.set(r.deviceId, Math.max(seen ?? -Infinity, r.ts))
+    if (seen !== undefined && r.ts < seen - toleranceMs) {
       out.late++
       continue
     }
-    out.ts.set(r.patientId, Math.max(newest, r.ts))
+    out.ts.set(r.patientId, Math.max(out.ts.get(r.patientId) ?? 0, r.ts))
     applyAssessments(out, r)
     // Only the accepted vitals: a refused or no-signal field is neither classified nor "latest".
     let status: Status = 'NORMAL'
@@ -719,6 +722,8 @@ export async function checkAlerts(alertsTopic: readonly TopicRecord[], redis: Re
  * device's STALE alert is `device:<deviceId>`, its NO_SIGNAL alert `device:<deviceId>:signal`.
  */
 export function alertLife(e: AlertEvent): { key: string; subjectInId: string } {
+  // A NEWS2 escalation names its level too (two escalations may share one event time).
+  if (e.vital === 'news2' && e.kind === 'escalated') return { key: `${e.patientId} news2`, subjectInId: `news2:${e.level}` }
   if (e.vital !== 'device') return { key: `${e.patientId} ${e.vital}`, subjectInId: e.vital }
   const subjectInId = e.level === 'NO_SIGNAL' ? `device:${e.deviceId}:signal` : `device:${e.deviceId}`
   return { key: `${e.patientId} ${subjectInId}`, subjectInId }
