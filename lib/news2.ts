@@ -60,9 +60,19 @@ export function consciousnessScore(level: Consciousness): 0 | 3 {
 
 const SCALE2_SPO2 = serializeBands((BAND_PRESETS['news2-scale2'] as { bands: readonly Band[] }).bands)
 
+/** Each band list's scale, once: a table is built once per override change, and asked on every batch. */
+const SCALES = new WeakMap<readonly Band[], 1 | 2>()
+
 /** The patient's SpO2 scale: 2 when the patient's SpO2 bands are the `news2-scale2` preset's, else 1. */
 export function spo2Scale(table: BandTable): 1 | 2 {
-  return serializeBands(table.spo2) === SCALE2_SPO2 ? 2 : 1
+  const bands = table.spo2
+  if (bands === DEFAULT_BANDS.spo2) return 1
+  let scale = SCALES.get(bands)
+  if (scale === undefined) {
+    scale = serializeBands(bands) === SCALE2_SPO2 ? 2 : 1
+    SCALES.set(bands, scale)
+  }
+  return scale
 }
 
 /**

@@ -108,3 +108,18 @@ describe('the trend window of a patient', () => {
     ])
   })
 })
+
+describe('a glucose source faster than a CGM', () => {
+  it('keeps its newest value per minute, so the window stays at about 16 values and the trend is the same line', () => {
+    let points: GlucosePoint[] = []
+    const t0 = 1_763_805_600_000
+    // 1 Hz for 15 minutes, falling 2 mg/dL per minute.
+    for (let s = 0; s < 900; s++) points = prunePoints([...points, [t0 + s * 1000, 150 - (2 * s) / 60]], t0 + s * 1000)
+    expect(points.length).toBeLessThanOrEqual(17)
+    expect(points.length).toBeGreaterThanOrEqual(15)
+    expect(points[points.length - 1]).toEqual([t0 + 899_000, 150 - (2 * 899) / 60])
+    // Every gap but the newest one is at least a minute.
+    for (let i = 1; i < points.length - 1; i++) expect((points[i] as GlucosePoint)[0] - (points[i - 1] as GlucosePoint)[0]).toBeGreaterThanOrEqual(60_000)
+    expect(glucoseTrend(points)?.rate).toBeCloseTo(-2, 6)
+  })
+})

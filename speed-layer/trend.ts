@@ -29,14 +29,32 @@ export const URGENT_LOW_SOON_MG_DL = 55
 export const FORECAST_MINUTES = 20
 
 /**
+ * Kept values are at least this far apart: a CGM (every 5 minutes) keeps every value, a faster
+ * source (a glucose sent every second) keeps one value per minute and its newest, so the window
+ * holds at most 17 values and a reading costs the same whatever the source's rate.
+ */
+export const TREND_MIN_SPACING_MS = 60_000
+
+/**
  * The points of the trend window ending at `atTs` (ts >= atTs - TREND_WINDOW_MS), sorted by event
  * time, one per event time (the later in `points` wins, so adding a replayed reading again changes
- * nothing).
+ * nothing), thinned to values TREND_MIN_SPACING_MS apart but for the newest.
  */
 export function prunePoints(points: readonly GlucosePoint[], atTs: number): GlucosePoint[] {
   const byTs = new Map<number, GlucosePoint>()
   for (const p of points) if (p[0] >= atTs - TREND_WINDOW_MS) byTs.set(p[0], p)
-  return [...byTs.values()].sort((a, b) => a[0] - b[0])
+  const sorted = [...byTs.values()].sort((a, b) => a[0] - b[0])
+  const newest = sorted.pop()
+  if (newest === undefined) return []
+  // Oldest first: a value is kept when it is TREND_MIN_SPACING_MS after the last one kept; the
+  // newest is always kept (the gap before it may be shorter, until a newer value replaces it).
+  const kept: GlucosePoint[] = []
+  for (const p of sorted) {
+    const before = kept[kept.length - 1]
+    if (before === undefined || p[0] - before[0] >= TREND_MIN_SPACING_MS) kept.push(p)
+  }
+  kept.push(newest)
+  return kept
 }
 
 /** Least-squares slope of mg/dL against time, in mg/dL per minute (points distinct in time). */
