@@ -24,7 +24,7 @@
  *   Recommendations From the International Consensus on Time in Range", Diabetes Care
  *   2019;42:1593-1603, and ADA Standards of Care 6 (level 1/2 hypo- and hyperglycaemia).
  * - Hyperpyrexia (a Vigil band above NEWS2's top temperature band): fever > 41.5 °C, the common
- *   clinical definition (Harrison's Principles of Internal Medicine, 21st ed., 2022, ch. 20
+ *   clinical definition (Harrison's Principles of Internal Medicine, 21st ed., 2022, chapter
  *   "Fever": "hyperpyrexia: fevers > 41.5 °C"; a medical emergency). Vigil makes 41.5 itself
  *   critical: readings come to 0.1 °C, and at the edge the safe error is an alert.
  * - Diastolic BP (not a NEWS2 parameter): Vigil's own table, from the ACC/AHA 2017 guideline

@@ -12,7 +12,7 @@ export type OpenAlertView = OpenAlertState & { subject: AlertSubject }
 
 /**
  * Most urgent first. NEWS2 ≥ 7 leads: the RCP's emergency-response threshold (Royal College of
- * Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 3) asks more than any single
+ * Physicians, "National Early Warning Score (NEWS) 2", 2017, "Clinical response to NEWS2 trigger thresholds") asks more than any single
  * vital's critical band; then a vital in its critical band, the NEWS2 urgent-response threshold
  * (5-6), a predicted urgent low, a single parameter scoring 3, a warning; the technical alarms
  * (no signal, no data) last, since they say nothing about the patient's condition.
