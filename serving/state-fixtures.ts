@@ -26,7 +26,7 @@ export interface TestReading {
 }
 
 /** The vitals, worst status and series entry a reading produces, classified with the default bands. */
-function readingState(r: TestReading): { vitals: PatientState['vitals']; status: Status; entry: SeriesEntry } {
+export function readingState(r: TestReading): { vitals: PatientState['vitals']; status: Status; entry: SeriesEntry } {
   let status: Status = 'NORMAL'
   const vitals: PatientState['vitals'] = {}
   for (const v of VITALS) {

@@ -4,8 +4,7 @@
  * the matching Update, so that the serving layer's tests and benchmark run against real Redis
  * without the speed layer.
  */
-import { VITALS, type Vital } from '../lib/contract/schema.ts'
-import { classifyVital, worse, type Status } from '../lib/bands.ts'
+import type { Vital } from '../lib/contract/schema.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import {
@@ -18,74 +17,34 @@ import {
   type SeriesEntry,
   type Update,
 } from '../lib/contract/views.ts'
-import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
-import { seriesMember } from '../lib/contract/codecs/series.ts'
 import { alertEntry } from '../lib/contract/codecs/alerts.ts'
 import { encodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
 import { encodeDailyDay } from '../lib/contract/codecs/daily-stats.ts'
 import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
+import { readingState, type TestReading, writeReadings as writeState } from '../serving/state-fixtures.ts'
 
-export interface TestReading {
-  patientId: string
-  ts: number
-  seq: number
-  deviceId?: string
-  vitals: Partial<Record<Vital, number>>
-}
+export type { TestReading }
 
-/**
- * A partial NEWS2 of `score` with nothing counted (the serving layer's tests that need a detailed
- * state build one with serving/state-fixtures.ts): its risk is only what the lower bound implies.
- */
+/** A partial NEWS2 of `score` with nothing counted: its risk is only what the lower bound implies. */
 export function partialNews2(score: number): News2State {
   const risk = score >= 7 ? 'high' : score >= 5 ? 'medium' : null
   return { score, risk, complete: false, counted: [], scores: {}, missing: [...NEWS2_PARAMETERS], old: [], scale: 1 }
 }
 
-/** The state and series entry a reading produces (NEWS2 simplified: the sum is not needed by the serving layer). */
+/** The state and series entry a reading produces, with a partial NEWS2 of `news2` (serving/state-fixtures.ts builds detailed ones). */
 export function stateOf(r: TestReading, news2 = 0): { patient: PatientState; entry: SeriesEntry } {
-  let status: Status = 'NORMAL'
-  const vitals: PatientState['vitals'] = {}
-  for (const v of VITALS) {
-    const value = r.vitals[v]
-    if (value === undefined) continue
-    const s = classifyVital(v, value)
-    status = worse(status, s)
-    vitals[v] = { value, status: s, ts: r.ts }
-  }
-  return {
-    patient: { patientId: r.patientId, ts: r.ts, status, news2: partialNews2(news2), vitals },
-    entry: { ts: r.ts, deviceId: r.deviceId ?? `dev-${r.patientId}`, seq: r.seq, vitals: r.vitals, status },
-  }
+  const { vitals, status, entry } = readingState(r)
+  return { patient: { patientId: r.patientId, ts: r.ts, status, news2: partialNews2(news2), vitals }, entry }
 }
 
-/** Writes readings of one patient into the view (one pipeline) and publishes one `readings` Update. */
-export async function writeReadings(
+/** Writes readings of one patient into the view (serving/state-fixtures.ts writeReadings) with a partial NEWS2 of `news2`. */
+export function writeReadings(
   redis: RedisClient,
   keys: RedisKeys,
   readings: TestReading[],
   options: { news2?: number; publish?: boolean } = {},
 ): Promise<Update | null> {
-  const last = readings.at(-1)
-  if (last === undefined) return null
-  const entries = readings.map((r) => stateOf(r, options.news2).entry)
-  const { patient } = stateOf(last, options.news2)
-  // Like the speed layer: a vital missing from this reading keeps its last value and status.
-  const before = decodeLatestVitals(await redis.hGetAll(keys.latest(last.patientId)), last.ts)
-  for (const v of VITALS) {
-    const kept = before[v]
-    if (patient.vitals[v] !== undefined || kept === undefined) continue
-    patient.vitals[v] = kept
-    patient.status = worse(patient.status, kept.status)
-  }
-  const m = redis.multi()
-  m.hSet(keys.latest(last.patientId), encodeLatest(patient))
-  m.zAdd(keys.series(last.patientId), entries.map(seriesMember))
-  m.zAdd(keys.patients, { score: last.ts, value: last.patientId })
-  await m.exec()
-  const update: Update = { type: 'readings', patient, entries }
-  if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
-  return update
+  return writeState(redis, keys, readings, { news2: partialNews2(options.news2 ?? 0), publish: options.publish })
 }
 
 export async function writeAlert(redis: RedisClient, keys: RedisKeys, alert: AlertEvent, publish = true): Promise<string> {
