@@ -516,6 +516,8 @@ function toRows(objs: Record<string, unknown>[]): DailyStatsRow[] {
     tir181_250: n(o.tir_181_250),
     tirGt250: n(o.tir_gt250),
     cv: n(o.cv),
+    nRefused: Number(o.n_refused),
+    nNoSignal: Number(o.n_no_signal),
     ...assessmentCounts(o),
   }))
 }

@@ -1,15 +1,22 @@
+import { DuckDBInstance } from '@duckdb/node-api'
 import { describe, expect, it } from 'vitest'
 import { applyBandSpecs, BAND_PRESETS, DEFAULT_BANDS, parseBandSpec, type BandOverrides } from '../lib/bands.ts'
-import { VITALS } from '../lib/contract/schema.ts'
+import { VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
+import { PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
+import { checkFields } from '../speed-layer/validate.ts'
+import { VITAL_COLUMNS } from './parquet.ts'
 import {
+  acceptedSql,
   acvpuColumn,
   ASSESSMENT_COUNT_COLUMNS,
   bandColumn,
   bandVariants,
   dailyStatsSql,
   NO_VARIANTS,
+  noSignalSql,
   patientBandsSql,
   patientStatusPredicateSql,
+  refusedSql,
   STATS_COLUMNS,
   statusPredicateSql,
   withAssessmentsSql,
@@ -110,5 +117,99 @@ describe('the statistics query', () => {
     const sql = dailyStatsSql('readings')
     expect(sql).toContain("count_if(consciousness = 'U')::INTEGER AS n_acvpu_u")
     expect(sql).toContain('count_if(NOT on_oxygen)::INTEGER AS n_on_air')
+  })
+})
+
+type Vitals = Partial<Record<Vital, number>>
+
+/** The daily statistics of `rows` (one patient, one day) run in an in-memory DuckDB, keyed by vital. */
+async function statsOf(rows: readonly Vitals[]): Promise<Map<string, Record<string, unknown>>> {
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  try {
+    const cols = VITALS.map((v) => VITAL_COLUMNS[v])
+    const values = rows.map(
+      (r, i) => `('p-1', TIMESTAMP '2026-11-24 08:00:00' + INTERVAL ${i} SECOND, ${VITALS.map((v) => `${r[v] ?? 'NULL'}::DOUBLE`).join(', ')})`,
+    )
+    await conn.run(`CREATE TABLE readings AS SELECT * FROM (VALUES ${values.join(', ')}) t(patient_id, ts, ${cols.join(', ')})`)
+    const out = (await conn.runAndReadAll(dailyStatsSql('readings'))).getRowObjectsJS()
+    return new Map(out.map((o) => [String(o.vital), o]))
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+}
+
+describe('values judged as the speed layer judges them', () => {
+  it('generates the no-signal, plausible and pair predicates from lib/plausibility.ts', () => {
+    expect(noSignalSql('heartRate')).toBe('coalesce(heart_rate = 0, false)')
+    expect(noSignalSql('glucose')).toBe('false')
+    expect(acceptedSql('glucose')).toBe(`coalesce(glucose BETWEEN ${PLAUSIBLE_RANGES.glucose.min} AND ${PLAUSIBLE_RANGES.glucose.max}, false)`)
+    expect(acceptedSql('spo2')).toBe('(coalesce(spo2 BETWEEN 0 AND 100, false) AND NOT coalesce(spo2 = 0, false))')
+    expect(acceptedSql('diastolic')).toBe(
+      '(coalesce(diastolic BETWEEN 10 AND 200, false) AND NOT (coalesce(systolic BETWEEN 20 AND 300, false) AND coalesce(diastolic >= systolic, false)))',
+    )
+    expect(refusedSql('temperature')).toBe('(temperature IS NOT NULL AND NOT false AND NOT coalesce(temperature BETWEEN 10 AND 47, false))')
+    expect(STATS_COLUMNS).toContain('n_refused')
+    expect(STATS_COLUMNS).toContain('n_no_signal')
+  })
+
+  it('counts only 72 of a day with heart rate 0, 400 and 72, and leaves out a diastolic above its systolic while the systolic counts', async () => {
+    const stats = await statsOf([{ heartRate: 0 }, { heartRate: 400 }, { heartRate: 72 }, { systolic: 90, diastolic: 95 }, { systolic: 120, diastolic: 80 }])
+    expect(stats.get('heartRate')).toMatchObject({
+      count: 1,
+      mean: 72,
+      min: 72,
+      max: 72,
+      n_normal: 1,
+      n_critical_low: 0,
+      n_critical_high: 0,
+      n_refused: 1,
+      n_no_signal: 1,
+    })
+    expect(stats.get('systolic')).toMatchObject({ count: 2, min: 90, max: 120, n_refused: 0, n_no_signal: 0 })
+    expect(stats.get('diastolic')).toMatchObject({ count: 1, mean: 80, n_refused: 1 })
+  })
+
+  it('leaves out a °F temperature and a probe-off SpO2, keeping the same reading’s other values', async () => {
+    const stats = await statsOf([
+      { temperature: 98.6, heartRate: 140, spo2: 82 },
+      { spo2: 0, respRate: 18 },
+    ])
+    expect(stats.get('temperature')).toBeUndefined()
+    expect(stats.get('heartRate')).toMatchObject({ count: 1, n_critical_high: 1 })
+    expect(stats.get('spo2')).toMatchObject({ count: 1, min: 82, n_critical_low: 1, n_no_signal: 1, n_refused: 0 })
+    expect(stats.get('respRate')).toMatchObject({ count: 1, n_refused: 0 })
+  })
+
+  it('agrees with the speed layer’s checkFields on every edge of every range and every blood-pressure pair', async () => {
+    const rows: Vitals[] = []
+    for (const v of VITALS) {
+      const { min, max } = PLAUSIBLE_RANGES[v]
+      for (const x of [min - 1, min - 0.5, min, min + 0.5, 0, max - 0.5, max, max + 0.5, max + 1]) rows.push({ [v]: x })
+    }
+    for (const systolic of [15, 20, 90, 120, 300, 301])
+      for (const diastolic of [0, 5, 10, 60, 89.5, 90, 90.5, 120, 200, 201]) rows.push({ systolic, diastolic })
+    rows.push({ heartRate: 0, spo2: 0, temperature: 9, systolic: 80, diastolic: 80, glucose: 1_501, respRate: 81 })
+    const want = new Map<Vital, { count: number; refused: number; noSignal: number; min: number; max: number }>()
+    for (const vitals of rows) {
+      const judged = checkFields({ v: 1, patientId: 'p-1', deviceId: 'd', ts: 0, seq: 0, vitals } as Reading)
+      for (const v of VITALS) {
+        if (vitals[v] === undefined) continue
+        const w = want.get(v) ?? { count: 0, refused: 0, noSignal: 0, min: Infinity, max: -Infinity }
+        const kept = judged.reading.vitals[v]
+        if (kept !== undefined) Object.assign(w, { count: w.count + 1, min: Math.min(w.min, kept), max: Math.max(w.max, kept) })
+        if (judged.noSignal.includes(v)) w.noSignal++
+        if (judged.fieldRejects.some((f) => f.vital === v)) w.refused++
+        want.set(v, w)
+      }
+    }
+    const stats = await statsOf(rows)
+    for (const v of VITALS) {
+      const w = want.get(v)
+      const got = stats.get(v)
+      expect(got, v).toBeDefined()
+      expect([got?.count, got?.n_refused, got?.n_no_signal, got?.min, got?.max], v).toEqual([w?.count, w?.refused, w?.noSignal, w?.min, w?.max])
+    }
   })
 })

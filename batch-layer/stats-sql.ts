@@ -14,6 +14,14 @@
  * and n_acvpu_a .. n_acvpu_u (readings at each ACVPU level). Days are UTC days of event time
  * (`ts`), which is also the lake's `dt` partition.
  *
+ * Values are judged as the speed layer judges them (lib/plausibility.ts; docs/CLINICAL.md,
+ * Per-patient bands and the batch job): the lake archives every schema-valid reading as sent, so a
+ * no-signal value (a heart rate or SpO2 of 0), a value outside PLAUSIBLE_RANGES and a diastolic not
+ * below its plausible systolic are left out of every statistic of their vital (count, mean, min,
+ * max, stddev, percentiles, status counts, time in range) and counted instead on the vital's row:
+ * n_no_signal and n_refused. The reading's other values count as usual. A vital whose every value
+ * of the day was left out has no row (there is nothing to describe).
+ *
  * Per-patient bands (docs/CLINICAL.md, Per-patient bands and the batch job): the status counts
  * use each patient's band table in force when the job runs. The overrides are deduplicated per
  * vital into variants (bandVariants): a small table `patient_bands` (patient_id, one variant
@@ -24,6 +32,7 @@
  */
 import { DEFAULT_BANDS, serializeBands, type Band, type BandOverrides, type BandTable, type Status } from '../lib/bands.ts'
 import { CONSCIOUSNESS_LEVELS, VITALS, type Consciousness, type Vital } from '../lib/contract/schema.ts'
+import { MUST_BE_BELOW, NO_SIGNAL_VALUES, PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
 import { ASSESSMENT_COLUMNS, sqlString, VITAL_COLUMNS } from './parquet.ts'
 
 /** The glucose time-in-range columns, in the order of the glucose bands (Battelino 2019). */
@@ -137,6 +146,54 @@ export function glucoseBandPredicateSql(i: number, column: string, table: BandTa
   return bandPredicate(table.glucose, i, column)
 }
 
+/** The column of a vital's flag in judgedReadingsSql: `no_signal_heart_rate`, `refused_heart_rate`. */
+function flagColumn(flag: 'no_signal' | 'refused', vital: Vital): string {
+  return `${flag}_${VITAL_COLUMNS[vital]}`
+}
+
+/** True when the vital's raw value is its no-signal value (NO_SIGNAL_VALUES); false when absent or without one. */
+export function noSignalSql(vital: Vital): string {
+  const value = NO_SIGNAL_VALUES[vital]
+  return value === undefined ? 'false' : `coalesce(${VITAL_COLUMNS[vital]} = ${value}, false)`
+}
+
+/** True when the vital's raw value is inside PLAUSIBLE_RANGES (inclusive) and not its no-signal value; false when absent. */
+export function plausibleSql(vital: Vital): string {
+  const { min, max } = PLAUSIBLE_RANGES[vital]
+  const inRange = `coalesce(${VITAL_COLUMNS[vital]} BETWEEN ${min} AND ${max}, false)`
+  return NO_SIGNAL_VALUES[vital] === undefined ? inRange : `(${inRange} AND NOT ${noSignalSql(vital)})`
+}
+
+/**
+ * True when the speed layer keeps the vital's raw value: plausible, and not the lower of a
+ * MUST_BE_BELOW pair whose upper value is plausible and not above it (a diastolic not below its
+ * systolic is refused, the systolic kept).
+ */
+export function acceptedSql(vital: Vital): string {
+  const c = VITAL_COLUMNS[vital]
+  const inconsistent = MUST_BE_BELOW.filter((p) => p.refused === vital).map(
+    (p) => ` AND NOT (${plausibleSql(p.below)} AND coalesce(${c} >= ${VITAL_COLUMNS[p.below]}, false))`,
+  )
+  return inconsistent.length === 0 ? plausibleSql(vital) : `(${plausibleSql(vital)}${inconsistent.join('')})`
+}
+
+/** True when the vital has a raw value the speed layer refuses (OUT_OF_RANGE or INCONSISTENT): present, not no-signal, not accepted. */
+export function refusedSql(vital: Vital): string {
+  return `(${VITAL_COLUMNS[vital]} IS NOT NULL AND NOT ${noSignalSql(vital)} AND NOT ${acceptedSql(vital)})`
+}
+
+/**
+ * `source` (already with the assessment columns) judged as the speed layer judges each field:
+ * every vital column holds only its accepted value (NULL where the value is no-signal, refused or
+ * absent), and two flag columns per vital say why a value was left out. The flags and the
+ * replacement read the raw columns of the same row, so the pair check sees the raw systolic.
+ */
+export function judgedReadingsSql(source: string, where = 'true'): string {
+  const replaced = VITALS.map((v) => `CASE WHEN ${acceptedSql(v)} THEN ${VITAL_COLUMNS[v]} END AS ${VITAL_COLUMNS[v]}`)
+  const flags = VITALS.flatMap((v) => [`${noSignalSql(v)} AS ${flagColumn('no_signal', v)}`, `${refusedSql(v)} AS ${flagColumn('refused', v)}`])
+  return `(SELECT * REPLACE (${replaced.join(', ')}), ${flags.join(', ')} FROM ${source} WHERE ${where})`
+}
+
 /** The patient-day assessment columns: readings on oxygen, on air, and at each ACVPU level. */
 export const ASSESSMENT_COUNT_COLUMNS = ['n_on_oxygen', 'n_on_air', ...CONSCIOUSNESS_LEVELS.map((l) => acvpuColumn(l))] as const
 
@@ -165,8 +222,9 @@ function assessmentCountsSql(): string {
 
 /**
  * The statistics query over `source` (a FROM item: a table name or a `read_parquet(...)` call),
- * optionally restricted by `where` on the source's columns, with the status counts by each
- * patient's `variants` (the `patient_bands` table must exist when there are any).
+ * optionally restricted by `where` on the source's raw columns, with the status counts by each
+ * patient's `variants` (the `patient_bands` table must exist when there are any), over the values
+ * the speed layer accepts (judgedReadingsSql).
  *
  * Shape: aggregate the wide rows per (day, patient) with one struct of statistics per vital
  * (aggregates skip NULLs, i.e. absent vitals) and the patient-day's assessment counts, then
@@ -184,7 +242,8 @@ export function dailyStatsSql(source: string, where = 'true', variants: BandVari
     return `{'count': count(${c})::INTEGER, 'mean': avg(${c}), 'min': min(${c}), 'max': max(${c}), 'stddev': stddev_samp(${c}),
       'q': quantile_cont(${c}, [0.05, 0.5, 0.95]),
       'n_normal': ${n('NORMAL')}, 'n_warning': ${n('WARNING')}, 'n_critical_low': ${n('CRITICAL_LOW')}, 'n_critical_high': ${n('CRITICAL_HIGH')},
-      ${tir}, 'cv': ${cv}} AS "${v}"`
+      ${tir}, 'cv': ${cv},
+      'n_refused': count_if(${flagColumn('refused', v)})::INTEGER, 'n_no_signal': count_if(${flagColumn('no_signal', v)})::INTEGER} AS "${v}"`
   }).join(',\n    ')
   const perVital = STATS_COLUMNS.filter((c) => !['date', 'patient_id', 'vital', ...ASSESSMENT_COUNT_COLUMNS].includes(c))
     .map((c) => (c === 'p05' ? 's.q[1] AS p05' : c === 'p50' ? 's.q[2] AS p50' : c === 'p95' ? 's.q[3] AS p95' : `s.${c} AS ${c}`))
@@ -194,7 +253,7 @@ export function dailyStatsSql(source: string, where = 'true', variants: BandVari
   SELECT CAST(ts AS DATE) AS day, patient_id,
     ${structs},
     ${assessmentCountsSql()}
-  FROM ${withAssessmentsSql(source)}${joined} WHERE ${where}
+  FROM ${judgedReadingsSql(withAssessmentsSql(source), where)}${joined}
   GROUP BY day, patient_id
 )
 SELECT strftime(day, '%Y-%m-%d') AS date, patient_id, vital, ${perVital}, ${ASSESSMENT_COUNT_COLUMNS.join(', ')}
@@ -221,5 +280,7 @@ export const STATS_COLUMNS = [
   'n_critical_high',
   ...TIR_COLUMNS,
   'cv',
+  'n_refused',
+  'n_no_signal',
   ...ASSESSMENT_COUNT_COLUMNS,
 ] as const

@@ -224,6 +224,14 @@ export interface DailyStatsRow {
   tirGt250: number | null
   cv: number | null
   /**
+   * Values of this vital that day left out of every statistic above because the speed layer
+   * refuses them (outside the plausible range, or a diastolic not below its systolic:
+   * lib/plausibility.ts), and no-signal values (a heart rate or SpO2 of 0, a probe off).
+   * Absent from rows written before the batch job judged values (docs/CONTRACT.md, Daily statistics).
+   */
+  nRefused?: number
+  nNoSignal?: number
+  /**
    * The patient-day's NEWS2 assessments (docs/CONTRACT.md, Daily statistics), the same on each of
    * its rows: readings that said the patient was on supplemental oxygen, on air (a reading that
    * does not say is in neither), and at each ACVPU level. Absent from rows written before

@@ -3,6 +3,8 @@
  * hash per day, field patientId, value a JSON array of that patient's `DailyStatsRow`s (camelCase).
  * The patient-day's assessment counts (`nOnOxygen`, `nOnAir`, `nAcvpuA` .. `nAcvpuU`) ride on each
  * row; a row written before they existed has none, and decodes without them (unknown, not zero).
+ * So do a vital's left-out values (`nRefused`, `nNoSignal`): absent from a row written before the
+ * batch job judged values as the speed layer.
  */
 import type { DailyStatsRow } from '../views.ts'
 
