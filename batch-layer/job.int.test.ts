@@ -9,6 +9,7 @@ import { pollUntil } from '../lib/backoff.ts'
 import { applyBandSpecs, classifyVital, DEFAULT_BANDS, mergeBands, parseBandSpec, STATUSES, type BandOverrides } from '../lib/bands.ts'
 import type { DailyStatsRow, Update } from '../lib/contract/views.ts'
 import { VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
+import { checkFields } from '../speed-layer/validate.ts'
 import { start } from './archiver.ts'
 import { archiverOptions } from './config.ts'
 import { runBatchJob, type BatchProgress } from './job.ts'
@@ -28,26 +29,35 @@ function quantile(sorted: number[], q: number): number {
   return a + (h - lo) * (b - a)
 }
 
-/** The expected statistics of a set of readings, computed independently of the job's SQL. */
+/**
+ * The expected statistics of a set of readings, computed independently of the job's SQL: each
+ * reading judged by the speed layer's own checkFields, its accepted values described, its
+ * refused and no-signal values counted.
+ */
 function expectedStats(readings: Reading[]): Map<string, DailyStatsRow> {
-  const groups = new Map<string, { date: string; patientId: string; vital: Vital; values: number[] }>()
+  const groups = new Map<string, { date: string; patientId: string; vital: Vital; values: number[]; refused: number; noSignal: number }>()
   for (const r of readings) {
     const date = new Date(r.ts).toISOString().slice(0, 10)
+    const judged = checkFields(r)
     for (const vital of VITALS) {
-      const v = r.vitals[vital]
-      if (v === undefined) continue
+      if (r.vitals[vital] === undefined) continue
       const key = `${date}|${r.patientId}|${vital}`
       let g = groups.get(key)
       if (g === undefined) {
-        g = { date, patientId: r.patientId, vital, values: [] }
+        g = { date, patientId: r.patientId, vital, values: [], refused: 0, noSignal: 0 }
         groups.set(key, g)
       }
-      g.values.push(v)
+      const kept = judged.reading.vitals[vital]
+      if (kept !== undefined) g.values.push(kept)
+      if (judged.noSignal.includes(vital)) g.noSignal++
+      if (judged.fieldRejects.some((f) => f.vital === vital)) g.refused++
     }
   }
   const out = new Map<string, DailyStatsRow>()
   for (const [key, g] of groups) {
     const n = g.values.length
+    // A vital whose every value was left out has no row.
+    if (n === 0) continue
     const mean = g.values.reduce((a, b) => a + b, 0) / n
     const sd = n > 1 ? Math.sqrt(g.values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : null
     const sorted = [...g.values].sort((a, b) => a - b)
@@ -76,6 +86,8 @@ function expectedStats(readings: Reading[]): Map<string, DailyStatsRow> {
       tir181_250: frac((v) => v > 180 && v <= 250),
       tirGt250: frac((v) => v > 250),
       cv: g.vital === 'glucose' && sd !== null ? sd / mean : null,
+      nRefused: g.refused,
+      nNoSignal: g.noSignal,
     })
   }
   return out
@@ -173,6 +185,8 @@ describe('the batch job', () => {
         tir181_250: o.tir_181_250,
         tirGt250: o.tir_gt250,
         cv: o.cv,
+        nRefused: o.n_refused,
+        nNoSignal: o.n_no_signal,
       })) as DailyStatsRow[]
       expectRowsEqual(camel, expected)
     } finally {
@@ -408,6 +422,19 @@ describe('the batch job with per-patient bands and the NEWS2 assessments', () =>
     vitals: {},
     ...extra,
   })
+  // p-probe, on a day of its own: a probe-off heart rate 0, an implausible 400 and a real 72; a
+  // diastolic above its systolic, then a consistent pair; a °F temperature beside a real SpO2.
+  const PROBE_DAY = '2026-11-26'
+  const probe = (seq: number, vitals: Reading['vitals']): Reading => ({ ...reading('p-probe', seq, { vitals }), ts: Date.UTC(2026, 10, 26, 8, seq) })
+  const probeDay: Reading[] = [
+    probe(1, { heartRate: 0 }),
+    probe(2, { heartRate: 400 }),
+    probe(3, { heartRate: 72 }),
+    probe(4, { systolic: 90, diastolic: 95 }),
+    probe(5, { systolic: 120, diastolic: 80 }),
+    probe(6, { temperature: 98.6, spo2: 0 }),
+    probe(7, { spo2: 96 }),
+  ]
   // p-copd is on NEWS2 SpO2 scale 2 (target 88-92 %); p-default is not. Both have SpO2 89 three
   // times; p-copd's nurse observations say oxygen or air and ACVPU, one of them alone (no vitals).
   const readings: Reading[] = [
@@ -418,6 +445,7 @@ describe('the batch job with per-patient bands and the NEWS2 assessments', () =>
     reading('p-default', 1, { vitals: { spo2: 89 } }),
     reading('p-default', 2, { vitals: { spo2: 89 } }),
     reading('p-default', 3, { vitals: { spo2: 89 } }),
+    ...probeDay,
   ]
 
   beforeAll(async () => {
@@ -506,6 +534,19 @@ describe('the batch job with per-patient bands and the NEWS2 assessments', () =>
       conn.closeSync()
       db.closeSync()
     }
+  })
+
+  it('judges values as the speed layer: heart rate 0, 400 and 72 count only 72; a diastolic above its systolic is left out, the systolic counts', async () => {
+    await runBatchJob(env.config, { dates: [PROBE_DAY], full: true }, { redis })
+    const rows = await redisDay(redis, env, PROBE_DAY)
+    const row = (vital: Vital) => rows.find((r) => r.patientId === 'p-probe' && r.vital === vital)
+    expect(row('heartRate')).toMatchObject({ count: 1, mean: 72, min: 72, max: 72, p05: 72, p95: 72, nNormal: 1, nCriticalLow: 0, nCriticalHigh: 0 })
+    expect(row('heartRate')).toMatchObject({ nRefused: 1, nNoSignal: 1 })
+    expect(row('systolic')).toMatchObject({ count: 2, min: 90, max: 120, nRefused: 0, nNoSignal: 0 })
+    expect(row('diastolic')).toMatchObject({ count: 1, mean: 80, min: 80, max: 80, nRefused: 1, nNoSignal: 0 })
+    expect(row('spo2')).toMatchObject({ count: 1, mean: 96, nNormal: 1, nCriticalLow: 0, nNoSignal: 1, nRefused: 0 })
+    // Every temperature of the day was refused: no row describes it.
+    expect(row('temperature')).toBeUndefined()
   })
 
   it('reads a day whose files were all written before the assessment columns, and compacts them with newer files', async () => {
