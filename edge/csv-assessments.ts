@@ -2,8 +2,9 @@
  * The CSV replay's spellings of the two NEWS2 assessments (docs/ARCHITECTURE.md, CSV replay):
  * supplemental oxygen (reading `onOxygen`) and ACVPU (reading `consciousness`). Case, spaces,
  * `_` and `-` are ignored. A cell that is empty or `NA`/`NaN`/`null`/`none`/`-` is "not recorded";
- * any other spelling not listed here makes the row skipped with its reason, never guessed at: a
- * level of consciousness read wrong would hide or invent a NEWS2 3.
+ * any other spelling not listed here is left out of the row's reading with its reason, never
+ * guessed at (a level of consciousness read wrong would hide or invent a NEWS2 3); the row's other
+ * fields still go out (csv.ts).
  */
 import type { Consciousness } from '../lib/contract/schema.ts'
 

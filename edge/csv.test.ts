@@ -282,7 +282,7 @@ describe('CSV oxygen and consciousness columns', () => {
     )
   })
 
-  it('replays nurse observations: a row with only those columns is a reading, beside vitals they ride along, a bad spelling skips the row', async () => {
+  it('replays nurse observations: a row with only those columns is a reading, beside vitals they ride along, a bad spelling is left out alone', async () => {
     const file = path.join(dir, 'obs.csv')
     await writeFile(
       file,
@@ -295,6 +295,7 @@ describe('CSV oxygen and consciousness columns', () => {
         '2025-10-10 11:00:00,p-1,obs-1,,,maybe,A',
         '2025-10-10 11:00:01,p-1,obs-1,,,,drowsy',
         '2025-10-10 12:00:00,p-1,obs-1,,,NA,',
+        '2025-10-10 12:00:05,p-1,wrist-1,140,82,O2,drowsy',
       ].join('\n')}\n`,
     )
     const items = await all(file, { timeZone: 'UTC' })
@@ -306,9 +307,18 @@ describe('CSV oxygen and consciousness columns', () => {
       { vitals: {}, onOxygen: true, consciousness: undefined },
       { vitals: {}, onOxygen: undefined, consciousness: 'C' },
       { vitals: { heartRate: 92, spo2: 89 }, onOxygen: true, consciousness: undefined },
-      expect.stringMatching(/^skip 6: on_oxygen "maybe" is not one of/),
-      expect.stringMatching(/^skip 7: acvpu "drowsy" is not an ACVPU level/),
+      // An unknown spelling is left out of the reading; the row's other fields go out.
+      { vitals: {}, onOxygen: undefined, consciousness: 'A' },
+      // Nothing else in the row: skipped whole, saying why.
+      expect.stringMatching(/^skip 7: nothing usable in the row: acvpu "drowsy" is not an ACVPU level/),
       'skip 8: no vital, oxygen or consciousness value in the row',
+      // The found case: one unknown ACVPU spelling never hides a critical heart rate and SpO2 beside it.
+      { vitals: { heartRate: 140, spo2: 82 }, onOxygen: true, consciousness: undefined },
+    ])
+    const dropped = items.flatMap((i) => (i.kind === 'reading' ? i.dropped.map((d) => `${i.line} ${d.field} ${d.column}: ${d.reason}`) : []))
+    expect(dropped).toEqual([
+      expect.stringMatching(/^6 onOxygen on_oxygen: on_oxygen "maybe" is not one of true\/false/),
+      expect.stringMatching(/^9 consciousness acvpu: acvpu "drowsy" is not an ACVPU level/),
     ])
     for (const i of items) if (i.kind === 'reading') expect(validateReading(i.reading)).toEqual({ ok: true, reading: i.reading })
     const nurse = items[1]!
@@ -349,24 +359,35 @@ describe('CSV replay', () => {
         '2025-10-10 20:47:48,,80,96,no patient',
         '2025-10-10 20:48:18,patient_1,,,no vital',
         '2025-10-10 20:48:48,patient_2,70,,partial row is fine',
+        '2025-10-10 20:49:18,patient_2,abc,,only a bad number',
       ].join('\n')}\n`,
     )
     const items = await all(file, { timeZone: 'UTC' })
     expect(items.map((i) => (i.kind === 'skip' ? `skip ${i.line}` : `ok ${i.line}`))).toEqual([
       'ok 2',
-      'skip 3',
+      'ok 3',
       'skip 4',
       'skip 5',
       'skip 6',
       'skip 7',
       'ok 8',
+      'skip 9',
+    ])
+    // A vital that is not a number is left out; the row's SpO2 goes out.
+    const third = items[1]!
+    expect(third.kind === 'reading' && third.reading.vitals).toEqual({ spo2: 96 })
+    expect(third.kind === 'reading' && third.dropped).toEqual([
+      { field: 'heartRate', column: 'heart_rate_bpm', reason: 'heart_rate_bpm "abc" is not a number' },
     ])
     const skips = items.filter((i) => i.kind === 'skip') as Array<{ reason: string }>
-    expect(skips[0]!.reason).toMatch(/heart_rate_bpm "abc" is not a number/)
-    expect(skips[1]!.reason).toMatch(/time "not-a-time" is not a timestamp/)
-    expect(skips[4]!.reason).toMatch(/no vital/)
-    const last = items[items.length - 1]!
-    expect(last.kind === 'reading' && last.reading.vitals).toEqual({ heartRate: 70 })
+    expect(skips[0]!.reason).toMatch(/time "not-a-time" is not a timestamp/)
+    expect(skips[1]!.reason).toMatch(/expected at least 4 cells, found 2/)
+    expect(skips[2]!.reason).toMatch(/empty patient_id/)
+    expect(skips[3]!.reason).toMatch(/no vital/)
+    expect(skips[4]!.reason).toBe('nothing usable in the row: heart_rate_bpm "abc" is not a number')
+    const ok = items[6]!
+    expect(ok.kind === 'reading' && ok.reading.vitals).toEqual({ heartRate: 70 })
+    expect(ok.kind === 'reading' && ok.dropped).toEqual([])
   })
 
   it('skips a row whose patient or device id breaks the id policy, naming the column and the character', async () => {

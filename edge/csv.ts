@@ -21,9 +21,13 @@
  * Alert, Confusion/Confused/New confusion, Voice/Verbal, Pain/Painful, Unresponsive
  * (csv-assessments.ts). A row with only these (a nurse observation) is a reading with no vitals.
  *
- * A row that cannot become a reading (wrong number of cells, unreadable time, a vital that is not a
- * number, an assessment spelled otherwise, nothing observed at all) is reported with its line
- * number and skipped, never guessed at.
+ * Field by field, as the speed layer validates (docs/ARCHITECTURE.md, CSV replay): a vital cell that
+ * is not a number or an assessment spelled otherwise is left out of the row's reading, never
+ * guessed at, and reported with its line number, column and reason (FieldDrop); the row's other
+ * fields still go out, so one unknown ACVPU spelling never hides a critical SpO2 beside it. A row is
+ * skipped whole, reported the same way, only when it cannot become a reading: fewer cells than
+ * the header (its columns cannot be trusted), no patient or an id the id policy refuses, an
+ * unreadable time or seq (the reading would have no identity), or nothing usable observed.
  */
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
@@ -168,7 +172,14 @@ export function parseTimestamp(text: string, timeZone: string, previousMs?: numb
   return wall - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000
 }
 
-export type RowResult = { ok: true; reading: Reading } | { ok: false; reason: string }
+/** A cell left out of its row's reading: the field, the column it came from, and why. */
+export interface FieldDrop {
+  field: CsvField
+  column: string
+  reason: string
+}
+
+export type RowResult = { ok: true; reading: Reading; dropped: FieldDrop[] } | { ok: false; reason: string }
 
 export interface RowContext {
   columns: ColumnMap
@@ -198,8 +209,8 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
   // Rows whose ids break the id policy are skipped with the reason, as the speed layer would refuse them.
   const idError = idProblem(fields.patientId!.name, patientId) ?? idProblem(fields.deviceId?.name ?? 'deviceId', deviceId)
   if (idError !== undefined) return { ok: false, reason: idError }
-  const observed = rowObservations(cells, fields)
-  if ('reason' in observed) return { ok: false, reason: observed.reason }
+  const { dropped, ...observed } = rowObservations(cells, fields)
+  if (isNothing(observed)) return { ok: false, reason: nothingReason(dropped) }
   ctx.previousTs.set(deviceId, ts)
   let seq: number
   if (fields.seq !== undefined) {
@@ -210,51 +221,63 @@ export function rowToReading(cells: readonly string[], ctx: RowContext): RowResu
     seq = ctx.seqs.get(deviceId) ?? 1
     ctx.seqs.set(deviceId, seq + 1)
   }
-  return { ok: true, reading: { v: 1, patientId, deviceId, ts: ts + ctx.shiftMs, seq, ...observed } }
+  return { ok: true, reading: { v: 1, patientId, deviceId, ts: ts + ctx.shiftMs, seq, ...observed }, dropped }
 }
 
 type Observed = Pick<Reading, 'vitals' | 'onOxygen' | 'consciousness'>
 
-/** The vitals of a row, in the schema's units, or why one is not a number. */
-function rowVitals(cells: readonly string[], fields: ColumnMap['fields']): { vitals: Vitals } | { reason: string } {
+/** The vitals of a row, in the schema's units, and the cells that are not a number (left out). */
+function rowVitals(cells: readonly string[], fields: ColumnMap['fields']): { vitals: Vitals; dropped: FieldDrop[] } {
   const vitals: Vitals = {}
+  const dropped: FieldDrop[] = []
   for (const v of VITALS) {
     const col = fields[v]
     if (col === undefined) continue
     const text = cells[col.index]!.trim()
     if (isBlankCell(text)) continue
     let n = Number(text)
-    if (!Number.isFinite(n)) return { reason: `${col.name} "${text}" is not a number` }
+    if (!Number.isFinite(n)) {
+      dropped.push({ field: v, column: col.name, reason: `${col.name} "${text}" is not a number` })
+      continue
+    }
     // The gateway's conversions (lib/contract/units.ts), unrounded: CSV and FHIR agree on a value's status.
     if (col.unit === 'mmolL') n = glucoseMmolToMgDl(n)
     if (col.unit === 'fahrenheit') n = fahrenheitToCelsius(n)
     vitals[v as Vital] = n
   }
-  return { vitals }
+  return { vitals, dropped }
 }
 
-/** What a row observed: its vitals and assessments, or why it cannot be a reading (a bad cell, or nothing at all). */
-function rowObservations(cells: readonly string[], fields: ColumnMap['fields']): Observed | { reason: string } {
-  const read = rowVitals(cells, fields)
-  if ('reason' in read) return read
-  const out: Observed = { vitals: read.vitals }
+/** What a row observed (its vitals and assessments) and the cells left out of it (a vital not a number, an assessment spelled otherwise). */
+function rowObservations(cells: readonly string[], fields: ColumnMap['fields']): Observed & { dropped: FieldDrop[] } {
+  const { vitals, dropped } = rowVitals(cells, fields)
+  const out: Observed & { dropped: FieldDrop[] } = { vitals, dropped }
   if (fields.onOxygen !== undefined) {
     const o = parseOnOxygen(cells[fields.onOxygen.index]!, fields.onOxygen.name)
-    if (!o.ok) return { reason: o.reason }
-    if (o.value !== undefined) out.onOxygen = o.value
+    if (!o.ok) dropped.push({ field: 'onOxygen', column: fields.onOxygen.name, reason: o.reason })
+    else if (o.value !== undefined) out.onOxygen = o.value
   }
   if (fields.consciousness !== undefined) {
     const c = parseConsciousness(cells[fields.consciousness.index]!, fields.consciousness.name)
-    if (!c.ok) return { reason: c.reason }
-    if (c.value !== undefined) out.consciousness = c.value
-  }
-  if (Object.keys(out.vitals).length === 0 && out.onOxygen === undefined && out.consciousness === undefined) {
-    return { reason: 'no vital, oxygen or consciousness value in the row' }
+    if (!c.ok) dropped.push({ field: 'consciousness', column: fields.consciousness.name, reason: c.reason })
+    else if (c.value !== undefined) out.consciousness = c.value
   }
   return out
 }
 
-export type CsvItem = { kind: 'reading'; reading: Reading; line: number } | { kind: 'skip'; line: number; reason: string }
+/** Whether a row observed nothing usable: no vital, no oxygen, no consciousness. */
+function isNothing(o: Observed): boolean {
+  return Object.keys(o.vitals).length === 0 && o.onOxygen === undefined && o.consciousness === undefined
+}
+
+/** Why a row with nothing usable is skipped: its unreadable cells, or that it has none. */
+function nothingReason(dropped: readonly FieldDrop[]): string {
+  if (dropped.length === 0) return 'no vital, oxygen or consciousness value in the row'
+  return `nothing usable in the row: ${dropped.map((d) => d.reason).join('; ')}`
+}
+
+/** A row: a reading (with the cells left out of it, often none), or a row skipped whole with why. */
+export type CsvItem = { kind: 'reading'; reading: Reading; line: number; dropped: readonly FieldDrop[] } | { kind: 'skip'; line: number; reason: string }
 
 export interface CsvReadOptions {
   timeZone: string
@@ -290,7 +313,7 @@ export async function* readCsv(file: string, options: CsvReadOptions): AsyncGene
       continue
     }
     const r = rowToReading(item.record, ctx)
-    if (r.ok) yield { kind: 'reading', reading: r.reading, line: item.info.lines }
+    if (r.ok) yield { kind: 'reading', reading: r.reading, line: item.info.lines, dropped: r.dropped }
     else yield { kind: 'skip', line: item.info.lines, reason: r.reason }
   }
   while (skipped.length > 0) yield skipped.shift()!

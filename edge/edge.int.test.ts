@@ -195,13 +195,42 @@ describe('vigil edge --replay (CSV into Kafka)', () => {
   it('streams the seizure export row by row, keyed by its patient ids, and reports rows read, sent and skipped', async () => {
     const e = await env()
     const summary = await run(e.config, { replay: SEIZURE, timezone: 'UTC' }, { log: quiet })
-    expect(summary.replay).toEqual({ file: SEIZURE, passes: 1, rowsRead: 12_000, rowsSent: 12_000, rowsSkipped: 0 })
+    expect(summary.replay).toEqual({
+      file: SEIZURE,
+      passes: 1,
+      rowsRead: 12_000,
+      rowsSent: 12_000,
+      rowsSkipped: 0,
+      cellsLeftOut: 0,
+      cellsLeftOutByColumn: {},
+    })
     expect(summary).toMatchObject({ sent: 12_000, acked: 12_000, stoppedBy: 'end-of-file' })
     const records = await readTopic(e.config, e.topics.readings, 12_000)
     const keys = new Set(records.map((r) => r.key))
     expect(keys).toEqual(new Set(['patient_1', 'patient_2', 'patient_3', 'patient_4', 'patient_5']))
     const first = records.map((r) => JSON.parse(r.value.toString()) as Reading).find((r) => r.patientId === 'patient_3' && r.seq === 1)
     expect(first).toEqual(SEIZURE_FIRST_READING)
+  })
+
+  it('sends a row with an unknown ACVPU spelling without that cell, its critical vitals included, and counts the cell left out', async () => {
+    const e = await env()
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-replay-'))
+    try {
+      const file = path.join(dir, 'spelling.csv')
+      await writeFile(
+        file,
+        'time,patient_id,heart_rate_bpm,spo2_percent,on_oxygen,acvpu\n2025-10-10 20:00:00,a,140,82,O2,drowsy\n2025-10-10 20:00:01,a,,,,sleepy\n2025-10-10 20:00:02,a,abc,90,,A\n',
+      )
+      const summary = await run(e.config, { replay: file }, { log: quiet })
+      expect(summary.replay).toMatchObject({ rowsRead: 2, rowsSent: 2, rowsSkipped: 1, cellsLeftOut: 2, cellsLeftOutByColumn: { acvpu: 1, heart_rate_bpm: 1 } })
+      const sent = (await readTopic(e.config, e.topics.readings, 2)).map((r) => JSON.parse(r.value.toString()) as Reading)
+      expect(sent.map((r) => [r.vitals, r.onOxygen, r.consciousness])).toEqual([
+        [{ heartRate: 140, spo2: 82 }, true, undefined],
+        [{ spo2: 90 }, undefined, 'A'],
+      ])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it("keeps the file's own timing with --realtime, divided by --speedup", async () => {

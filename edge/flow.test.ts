@@ -47,11 +47,12 @@ describe('the flow from a source to the sink', () => {
     const { f, sink } = flow({ count: 10 })
     f.emit(records(4))
     f.skipped = 2
+    f.leftOut = 1
     sink.stats.acked = 3
     sink.stats.outages = 1
     const stats = f.stats()
     f.emit(records(1))
-    expect(stats).toEqual({ sent: 4, skipped: 2, acked: 3, refused: 0, outages: 1, outageMs: 0 })
+    expect(stats).toEqual({ sent: 4, skipped: 2, leftOut: 1, acked: 3, refused: 0, outages: 1, outageMs: 0 })
     expect(f.stats().sent).toBe(5)
   })
 

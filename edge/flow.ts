@@ -19,6 +19,8 @@ export interface EdgeStats extends SinkStats {
   sent: number
   /** CSV rows skipped. */
   skipped: number
+  /** CSV cells left out of their row's reading (the rest of the row sent). */
+  leftOut: number
 }
 
 export interface FlowLimits {
@@ -35,6 +37,8 @@ export class Flow {
   sent = 0
   /** CSV rows skipped (counted here for the progress line). */
   skipped = 0
+  /** CSV cells left out of their row's reading (counted here for the progress line). */
+  leftOut = 0
   stoppedBy: StoppedBy = 'stop'
   /** Records the run may send: --count, or --rate × --duration. */
   readonly limit: number
@@ -58,7 +62,7 @@ export class Flow {
 
   /** The counters now, a copy. */
   stats(): EdgeStats {
-    return { sent: this.sent, skipped: this.skipped, ...this.sink.stats }
+    return { sent: this.sent, skipped: this.skipped, leftOut: this.leftOut, ...this.sink.stats }
   }
 
   /** True once stop() was called. */

@@ -11,6 +11,8 @@ export interface ProgressCounters {
   readonly sent: number
   /** CSV rows skipped (a replay's errors besides the gateway's refusals). */
   readonly skipped: number
+  /** CSV cells left out of their row's reading, the rest of the row sent. */
+  readonly leftOut: number
 }
 
 export function startProgress(
@@ -31,7 +33,8 @@ export function startProgress(
       const s = sink.stats
       const errors = s.refused + counters.skipped
       const outages = s.outages > 0 ? ` · outages ${s.outages}` : ''
-      const line = `${Math.round(rate)} readings/s · total ${counters.sent} · acked ${s.acked} · errors ${errors}${outages}`
+      const leftOut = counters.leftOut > 0 ? ` · cells left out ${counters.leftOut}` : ''
+      const line = `${Math.round(rate)} readings/s · total ${counters.sent} · acked ${s.acked} · errors ${errors}${leftOut}${outages}`
       if (stream === undefined) log.info(line.replaceAll(' · ', ', '))
       else stream.write(`\redge: ${line}   `)
     },

@@ -7,7 +7,7 @@
 import type { Logger } from '../lib/log.ts'
 import { VigilError } from '../lib/errors.ts'
 import type { Reading } from '../lib/contract/schema.ts'
-import { readCsv, type ColumnMap, type CsvField } from './csv.ts'
+import { readCsv, type ColumnMap, type CsvField, type FieldDrop } from './csv.ts'
 import type { EdgeRecord } from './faults.ts'
 import type { Flow } from './flow.ts'
 import type { Schedule } from './pacer.ts'
@@ -17,7 +17,7 @@ import type { ReplayInfo } from './summary.ts'
 /** Rows held before they are handed over, and the longest hold (ms), when none is due later. */
 const MAX_BATCH_ROWS = 500
 const MAX_HOLD_MS = 50
-/** Skipped rows named one by one in the log; past it, only the summary counts them. */
+/** Skipped rows (and, apart, cells left out) named one by one in the log; past it, only the summary counts them. */
 const MAX_SKIP_WARNINGS = 100
 
 export interface ReplaySettings {
@@ -51,7 +51,7 @@ export class ReplaySource {
   constructor(flow: Flow, settings: ReplaySettings) {
     this.#flow = flow
     this.#settings = settings
-    this.info = { file: settings.file, passes: 0, rowsRead: 0, rowsSent: 0, rowsSkipped: 0 }
+    this.info = { file: settings.file, passes: 0, rowsRead: 0, rowsSent: 0, rowsSkipped: 0, cellsLeftOut: 0, cellsLeftOutByColumn: {} }
   }
 
   /** Replays until the end of the file (or, with --loop, the limit), the deadline or a stop. */
@@ -94,7 +94,10 @@ export class ReplaySource {
     })
     for await (const item of rows) {
       if (item.kind === 'skip') this.#skip(item.line, item.reason)
-      else if (!(await this.#row(item.reading, span))) return false
+      else {
+        if (item.dropped.length > 0) this.#leftOut(item.line, item.dropped)
+        if (!(await this.#row(item.reading, span))) return false
+      }
     }
     return true
   }
@@ -141,6 +144,19 @@ export class ReplaySource {
     this.#flow.skipped++
     if (this.info.rowsSkipped <= MAX_SKIP_WARNINGS) log.warn(`${file}:${line}: row skipped: ${reason}`)
     else if (this.info.rowsSkipped === MAX_SKIP_WARNINGS + 1) log.warn(`${file}: more rows skipped; the summary has the count`)
+  }
+
+  /** Counts and names the cells left out of a row's reading (the rest of the row goes out). */
+  #leftOut(line: number, dropped: readonly FieldDrop[]): void {
+    const { file, log } = this.#settings
+    const byColumn = this.info.cellsLeftOutByColumn
+    for (const d of dropped) {
+      this.info.cellsLeftOut++
+      this.#flow.leftOut++
+      byColumn[d.column] = (byColumn[d.column] ?? 0) + 1
+      if (this.info.cellsLeftOut <= MAX_SKIP_WARNINGS) log.warn(`${file}:${line}: ${d.column} left out, the rest of the row sent: ${d.reason}`)
+      else if (this.info.cellsLeftOut === MAX_SKIP_WARNINGS + 1) log.warn(`${file}: more cells left out; the summary has the count per column`)
+    }
   }
 
   #logColumns(c: ColumnMap): void {

@@ -14,6 +14,12 @@ export interface ReplayInfo {
   rowsRead: number
   rowsSent: number
   rowsSkipped: number
+  /**
+   * Cells left out of their row's reading (a vital not a number, an assessment spelled otherwise)
+   * while the row's other fields went out, in all and per column of the file.
+   */
+  cellsLeftOut: number
+  cellsLeftOutByColumn: Record<string, number>
 }
 
 export interface EdgeSummary {
@@ -96,8 +102,17 @@ export function formatSummary(s: EdgeSummary): string {
   if (r !== undefined) {
     const passes = `${r.passes} pass${r.passes === 1 ? '' : 'es'}`
     lines.push(`rows: ${r.rowsRead + r.rowsSkipped} read, ${r.rowsSent} sent, ${r.rowsSkipped} skipped (${passes} over ${r.file})`)
+    if (r.cellsLeftOut > 0) lines.push(`cells left out of their rows' readings, the rest sent: ${r.cellsLeftOut} (${formatByColumn(r.cellsLeftOutByColumn)})`)
   }
   if (s.outages > 0) lines.push(`outages: ${s.outages}, ${(s.outageMs / 1000).toFixed(1)} s in total; nothing lost`)
   if (s.unacknowledged > 0) lines.push(`WARNING: ${s.unacknowledged} records were not acknowledged before the edge stopped`)
   return `${lines.join('\n')}\n`
+}
+
+/** `acvpu 2, heart_rate_bpm 1`: counts per column, most first. */
+function formatByColumn(byColumn: Readonly<Record<string, number>>): string {
+  return Object.entries(byColumn)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([column, n]) => `${column} ${n}`)
+    .join(', ')
 }
