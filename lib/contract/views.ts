@@ -153,6 +153,12 @@ export interface OpenAlertState {
   ts: number
   /** The current one-line text: value, side, level (and, for NEWS2, the RCP response). */
   message: string
+  /**
+   * A `news2` alert's parameters that scored more than 0 while it was open, chart order: it
+   * clears only once each of them is counted (observed within its freshness window) again, never
+   * because their values aged out. Absent for other subjects.
+   */
+  parameters?: News2Parameter[]
 }
 
 /**
@@ -165,6 +171,14 @@ export interface PendingAlertState {
   outSince: number | null
   /** Event time of the first sample of the current run in a CRITICAL band, or null. */
   criticalSince: number | null
+  /**
+   * Event time of the first sample back in NORMAL during the out run, or null while out (a run
+   * survives brief returns: it ends once the subject has stayed back for the persistence reset
+   * time). Absent from runs stored before it existed: read as null.
+   */
+  inSince?: number | null
+  /** Event time of the first sample out of the CRITICAL band during the critical run, or null (absent: null). */
+  belowCriticalSince?: number | null
 }
 
 export interface AlertEvent {

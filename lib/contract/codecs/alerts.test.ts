@@ -25,13 +25,27 @@ describe('the {p}:alerts hash', () => {
     expect(pendingField('glucoseForecast')).toBe('glucoseForecast:pending')
     expect(decodeAlertHash(hash)).toEqual({
       open: { heartRate: open },
-      pending: { heartRate: { outSince: 1_000, criticalSince: null }, news2: { outSince: 2_000, criticalSince: 2_000 } },
+      pending: {
+        heartRate: { outSince: 1_000, criticalSince: null, inSince: null, belowCriticalSince: null },
+        news2: { outSince: 2_000, criticalSince: 2_000, inSince: null, belowCriticalSince: null },
+      },
     })
   })
 
   it('reads an old alert state (before texts) as an open alert, and a pending value without a run as none', () => {
     expect(decodeAlertHash({ spo2: '{"level":"CRITICAL_LOW","raisedTs":1,"normalSince":null}' }).open.spo2?.level).toBe('CRITICAL_LOW')
     expect(decodePending('{"outSince":null,"criticalSince":null}')).toBeUndefined()
-    expect(decodePending('{"outSince":"x","criticalSince":7}')).toEqual({ outSince: null, criticalSince: 7 })
+    expect(decodePending('{"outSince":"x","criticalSince":7}')).toEqual({ outSince: null, criticalSince: 7, inSince: null, belowCriticalSince: null })
+  })
+
+  it('round-trips the first sample back of each run, and reads a run stored without them as none back', () => {
+    const runs = { outSince: 1_000, criticalSince: 2_000, inSince: 3_000, belowCriticalSince: 2_500 }
+    expect(decodePending(encodePending(runs))).toEqual(runs)
+    expect(decodePending('{"outSince":1000,"criticalSince":null}')).toEqual({ outSince: 1_000, criticalSince: null, inSince: null, belowCriticalSince: null })
+  })
+
+  it("round-trips a NEWS2 alert's parameters", () => {
+    const news2: OpenAlertState = { ...open, level: 'NEWS2_HIGH', parameters: ['respRate', 'heartRate'] }
+    expect(decodeAlertHash({ news2: encodeAlertState(news2) }).open.news2).toEqual(news2)
   })
 })

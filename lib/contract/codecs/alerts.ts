@@ -3,8 +3,10 @@
  * - the `alerts` stream: each entry has one field, `event`, holding an `AlertEvent` as JSON
  *   (write-batch.lua appends the encoded event under that field name);
  * - the `{p}:alerts` hash: field `<subject>` (a vital, `news2` or `glucoseForecast`), value the subject's
- *   `OpenAlertState` as JSON; field `<subject>:pending`, value its `PendingAlertState` as JSON (the
- *   persistence runs the speed layer decides with; absent when none);
+ *   `OpenAlertState` as JSON (a `news2` alert also with the `parameters` it waits for); field
+ *   `<subject>:pending`, value its `PendingAlertState` as JSON (the persistence runs the speed layer
+ *   decides with, with the first sample back of each; absent when none; a run stored without
+ *   `inSince`/`belowCriticalSince` reads them as null);
  * - the `alerts:acks` hash: field alert id, value `{by, at}` as JSON (the serving layer's own).
  */
 import { VITALS } from '../schema.ts'
@@ -71,7 +73,12 @@ export function decodePending(text: string): PendingAlertState | undefined {
   }
   if (typeof raw !== 'object' || raw === null) return undefined
   const r = raw as Record<string, unknown>
-  const state = { outSince: since(r.outSince), criticalSince: since(r.criticalSince) }
+  const state = {
+    outSince: since(r.outSince),
+    criticalSince: since(r.criticalSince),
+    inSince: since(r.inSince),
+    belowCriticalSince: since(r.belowCriticalSince),
+  }
   return state.outSince === null && state.criticalSince === null ? undefined : state
 }
 
