@@ -7,6 +7,7 @@ import {
   effectiveCadenceMs,
   isDuplicate,
   markSeen,
+  nextCadenceMs,
   parseDevice,
   serializeDevice,
   type DeviceState,
@@ -63,13 +64,14 @@ describe('device kinds', () => {
     expect(deviceKindOf(reading(1, 0, { temperature: 36 }), ['heartRate'])).toBe('wearable')
   })
 
-  it('has a default cadence per kind, used until two readings give an estimate', () => {
+  it('has a default cadence per kind, used until two readings were seen and the prior of the estimate after', () => {
     expect(KIND_CADENCE_MS).toEqual({ wearable: 1_000, cgm: 300_000, cuff: 900_000, thermometer: 1_800_000, observation: 14_400_000 })
     let d = markSeen(undefined, reading(1, 0, { glucose: 100 }), 50)
     expect(d).toMatchObject({ kind: 'cgm', cadenceMs: null, arrivedAt: 50 })
     expect(effectiveCadenceMs(d)).toBe(300_000)
     d = markSeen(d, reading(2, 290_000, { glucose: 100 }), 290_100)
-    expect(effectiveCadenceMs(d)).toBe(290_000)
+    // The first interval weighs 1/5 against the kind's default, as every later one.
+    expect(effectiveCadenceMs(d)).toBe(298_000)
   })
 })
 
@@ -111,5 +113,39 @@ describe('marking a device seen', () => {
     expect(parseDevice('[7,3,5000,null,null,"toaster",6000]')).toMatchObject({ kind: 'wearable', arrivedAt: 6_000 })
     expect(parseDevice('{"seq":1}')).toBeUndefined()
     expect(parseDevice('not json')).toBeUndefined()
+  })
+})
+
+describe('the cadence estimate', () => {
+  const STALE = { staleCadences: 3, staleMinMs: 120_000 }
+  const wearable = (cadenceMs: number | null): DeviceState => ({ ...markSeen(undefined, reading(1, 0), 0), cadenceMs })
+
+  it("starts from the kind's default: a cuff re-measuring 30 s after its first reading is still judged as a cuff", () => {
+    const cuff = markSeen(undefined, reading(1, 0, { systolic: 120 }), 0)
+    expect(nextCadenceMs(cuff, 30_000, STALE)).toBe(726_000)
+  })
+
+  it("folds an interval longer than the device's stale threshold in at that threshold (an hour off is an outage, not a pace)", () => {
+    expect(nextCadenceMs(wearable(1_000), 3_600_000, STALE)).toBe(24_800)
+    // Below the threshold, the interval counts whole.
+    expect(nextCadenceMs(wearable(1_000), 100_000, STALE)).toBe(20_800)
+    // The threshold is the device's: three cadences when that is more than the minimum.
+    expect(nextCadenceMs(wearable(100_000), 3_600_000, STALE)).toBe(140_000)
+  })
+
+  it('converges on a device that really slows down (1 s to 5 min): its stale threshold covers the interval within 5 readings', () => {
+    let d = wearable(1_000)
+    const thresholds: number[] = []
+    for (let i = 0; i < 5; i++) {
+      d = { ...d, cadenceMs: nextCadenceMs(d, 300_000, STALE) }
+      thresholds.push(Math.max(120_000, 3 * (d.cadenceMs as number)))
+    }
+    expect(thresholds.at(-1)).toBeGreaterThanOrEqual(300_000)
+    for (let i = 0; i < 15; i++) d = { ...d, cadenceMs: nextCadenceMs(d, 300_000, STALE) }
+    expect(d.cadenceMs).toBeGreaterThan(290_000)
+  })
+
+  it('honours the stale options it is given', () => {
+    expect(nextCadenceMs(wearable(1_000), 3_600_000, { staleCadences: 3, staleMinMs: 60_000 })).toBe(12_800)
   })
 })

@@ -10,6 +10,8 @@
  * so such a record can only be a replay.
  */
 import type { Reading, Vital } from '../lib/contract/schema.ts'
+import { staleThresholdMs } from './alerts.ts'
+import { DEFAULT_SPEED_OPTIONS, type SpeedOptions } from './config.ts'
 
 export const DEDUP_WINDOW = 32
 
@@ -18,9 +20,10 @@ export const DEVICE_KINDS = ['wearable', 'cgm', 'cuff', 'thermometer', 'observat
 export type DeviceKind = (typeof DEVICE_KINDS)[number]
 
 /**
- * The cadence a device of each kind is assumed to have until two of its readings give an
- * estimate: the first interval's stale threshold, and the alert persistence rule's "intermittent
- * device" test. Sources:
+ * The cadence a device of each kind is assumed to have before its readings give an estimate, and
+ * the prior the estimate starts from (markSeen): the stale threshold of its first interval, and a
+ * first interval weighs no more than any later one (a cuff re-measuring 30 s after its first
+ * reading is still judged as a cuff). Sources:
  * - wearable, 1 s: continuous pulse oximeters and wearables report about once a second.
  * - cgm, 5 min: CGMs report a glucose every 5 minutes (Dexcom G6/G7, FreeStyle Libre 3 sensors).
  * - cuff, 15 min: an automated ward cuff cycles every 15 minutes (the shortest routine ward
@@ -61,7 +64,7 @@ export interface DeviceState {
   mask: number
   /** Event time of the device's newest reading (ms). */
   ts: number
-  /** Smoothed interval between the device's readings' event times (ms), null until two readings were seen. */
+  /** Smoothed interval between the device's readings' event times (ms), from its kind's default; null until two readings were seen. */
   cadenceMs: number | null
   /** Event time of the open stale-data alert, or null. */
   staleTs: number | null
@@ -75,7 +78,7 @@ export interface DeviceState {
   noSignalTs: number | null
 }
 
-/** The device's cadence: estimated once two readings were seen, its kind's default before. */
+/** The device's cadence: estimated once two readings were seen (from its kind's default as the prior), the kind's default before. */
 export function effectiveCadenceMs(dev: DeviceState): number {
   return dev.cadenceMs ?? KIND_CADENCE_MS[dev.kind]
 }
@@ -92,12 +95,38 @@ export function isDuplicate(dev: DeviceState | undefined, seq: number): boolean 
 /** Smoothing of the cadence estimate: each new interval weighs 1/5. */
 const CADENCE_WEIGHT = 0.2
 
+/** What a device's stale threshold is made of (config.ts): `max(staleMinMs, staleCadences × cadence)`. */
+export type StaleTiming = Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>
+
+/**
+ * The cadence estimate after an interval of `intervalMs` between event times: an exponentially
+ * weighted mean starting from the kind's default (the prior), each interval weighing 1/5. An
+ * interval longer than the device's current stale threshold is folded in at that threshold: an
+ * outage (a wearable off for an hour) is an outage, already alerted on as STALE, not a new pace, so
+ * it cannot make a wearable look like a cuff (a 36-minute stale threshold, a reconnecting sample's
+ * artefact judged as a spot check). A device that really slows down still converges: each capped
+ * interval raises the threshold, so the estimate grows by 40 % a reading until it reaches the pace
+ * and the threshold covers the interval after a few readings.
+ */
+export function nextCadenceMs(dev: DeviceState, intervalMs: number, timing: StaleTiming): number {
+  const current = effectiveCadenceMs(dev)
+  const capped = Math.min(intervalMs, staleThresholdMs(current, timing.staleCadences, timing.staleMinMs))
+  return Math.round(current * (1 - CADENCE_WEIGHT) + capped * CADENCE_WEIGHT)
+}
+
 /**
  * The device's state after a (not duplicate) reading `r` that arrived at `arrivedAt` (its broker
- * timestamp, ms). `noSignal`: the reading's no-signal fields, for the kind of a first reading.
+ * timestamp, ms). `noSignal`: the reading's no-signal fields, for the kind of a first reading;
+ * `timing`: the stale options, which cap an interval folded into the cadence (nextCadenceMs).
  * The no-signal run is carried unchanged (the alert code sets it).
  */
-export function markSeen(dev: DeviceState | undefined, r: Reading, arrivedAt: number, noSignal: readonly Vital[] = []): DeviceState {
+export function markSeen(
+  dev: DeviceState | undefined,
+  r: Reading,
+  arrivedAt: number,
+  noSignal: readonly Vital[] = [],
+  timing: StaleTiming = DEFAULT_SPEED_OPTIONS,
+): DeviceState {
   const { seq, ts } = r
   if (dev === undefined) {
     return { seq, mask: 0, ts, cadenceMs: null, staleTs: null, kind: deviceKindOf(r, noSignal), arrivedAt, noSignalSince: null, noSignalTs: null }
@@ -111,11 +140,7 @@ export function markSeen(dev: DeviceState | undefined, r: Reading, arrivedAt: nu
   } else {
     mask = (mask | (1 << (top - seq - 1))) >>> 0
   }
-  let cadenceMs = dev.cadenceMs
-  if (ts > dev.ts) {
-    const interval = ts - dev.ts
-    cadenceMs = cadenceMs === null ? interval : Math.round(cadenceMs * (1 - CADENCE_WEIGHT) + interval * CADENCE_WEIGHT)
-  }
+  const cadenceMs = ts > dev.ts ? nextCadenceMs(dev, ts - dev.ts, timing) : dev.cadenceMs
   return {
     seq: top,
     mask,

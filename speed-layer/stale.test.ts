@@ -91,6 +91,26 @@ describe('the stale-device check', () => {
     expect(housekeep(p, t0 + 10_000, t0 + 2_700_000)).toEqual([])
   })
 
+  it('raises nothing for a cuff re-measuring 30 s after its first reading, 5 minutes later', () => {
+    const p = emptyPatient('p-1')
+    const t0 = 1_763_805_600_000
+    p.devices.set('cuff', markSeen(undefined, reading(1, t0, { systolic: 120, diastolic: 80 }), t0))
+    p.devices.set('cuff', markSeen(p.devices.get('cuff'), reading(2, t0 + 30_000, { systolic: 118, diastolic: 79 }), t0 + 30_000))
+    expect(housekeep(p, t0 + 40_000, t0 + 30_000 + 300_000)).toEqual([])
+  })
+
+  it('judges a wearable back from an hour off as a wearable: stale again after 2 minutes of silence', () => {
+    const p = emptyPatient('p-1')
+    const t0 = 1_763_805_600_000
+    for (let i = 0; i < 600; i++) p.devices.set('d-1', markSeen(p.devices.get('d-1'), reading(i + 1, t0 + i * 1_000), t0 + i * 1_000))
+    const back = t0 + 600_000 + 3_600_000
+    p.devices.set('d-1', { ...p.devices.get('d-1')!, staleTs: null })
+    p.devices.set('d-1', markSeen(p.devices.get('d-1'), reading(601, back), back))
+    expect(deviceStaleThresholdMs(p.devices.get('d-1')!, opts)).toBe(120_000)
+    expect(housekeep(p, back + 10_000, back + 120_000)).toEqual([])
+    expect(raiseStaleDevices([p], back + 120_001, opts).events.map((e) => e.ts)).toEqual([back + 120_000])
+  })
+
   it("raises no stale storm for a replay of last year's readings arriving now, and one alert when the replay stops", () => {
     const p = emptyPatient('p-1')
     const now = 1_763_805_600_000
