@@ -3,7 +3,7 @@ import type { News2Parameter, News2State } from '../lib/contract/views.ts'
 import { news2AlertLevel, stepForecastAlert, stepNews2Alert } from './aggregate.ts'
 import type { SubjectState } from './alerts.ts'
 
-const TIMING = { warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, holdDownMs: 60_000 }
+const TIMING = { warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, persistenceResetMs: 10_000, holdDownMs: 60_000 }
 const ALL: News2Parameter[] = ['respRate', 'spo2', 'onOxygen', 'systolic', 'heartRate', 'consciousness', 'temperature']
 
 /** A NEWS2 state from per-parameter scores (the parameters given are counted, the others missing). */
@@ -17,13 +17,14 @@ const FULL_6 = { respRate: 2, spo2: 1, onOxygen: 0, systolic: 1, heartRate: 1, c
 const FULL_7 = { ...FULL_6, heartRate: 2 }
 const QUIET = { respRate: 0, spo2: 0, onOxygen: 0, systolic: 0, heartRate: 0, consciousness: 0, temperature: 0 }
 
-function run(states: News2State[], cadenceMs = 1_000) {
+/** Steps the alert through `states`, one a second from `t0`, each `gapMs` after the previous evaluation; event times in seconds from `t0`. */
+function run(states: News2State[], gapMs = 1_000, observedAt: Partial<Record<News2Parameter, number>> = {}, t0 = 0) {
   let s: SubjectState = {}
   const events: [string, string, number, string][] = []
   states.forEach((news2, i) => {
-    const step = stepNews2Alert(s, { patientId: 'p-1', news2, ts: i * 1000, cadenceMs }, TIMING)
+    const step = stepNews2Alert(s, { patientId: 'p-1', news2, ts: t0 + i * 1000, gapMs, observedAt }, TIMING)
     s = step.state
-    if (step.event) events.push([step.event.kind, step.event.level, step.event.ts / 1000, step.event.message])
+    if (step.event) events.push([step.event.kind, step.event.level, (step.event.ts - t0) / 1000, step.event.message])
   })
   return { events, state: s }
 }
@@ -66,7 +67,7 @@ describe('the NEWS2 aggregate alert', () => {
     expect(events[0]?.[3]).toContain('emergency assessment by a team with critical-care competencies')
   })
 
-  it('raises at once from an intermittent device, names the parameter scoring 3 of a partial score, and never hides it', () => {
+  it('raises at once on an evaluation 15 min after the previous one (a cuff), names the parameter scoring 3 of a partial score, and never hides it', () => {
     const { events } = run([state({ systolic: 3 })], 900_000)
     expect(events.map((e) => e.slice(0, 3))).toEqual([['raised', 'NEWS2_SINGLE_3', 0]])
     expect(events[0]?.[3]).toMatch(
@@ -89,6 +90,45 @@ describe('the NEWS2 aggregate alert', () => {
   it('raises nothing for a brief excursion of a continuous device', () => {
     expect(run([...times(state(QUIET), 10), ...times(state(FULL_7), 10), ...times(state(QUIET), 100)]).events).toEqual([])
   })
+
+  it('confirms NEWS2_HIGH for a score hovering 6/7 (a run survives brief returns)', () => {
+    const hovering = Array.from({ length: 120 }, (_, i) => state(i % 2 === 0 ? FULL_7 : FULL_6))
+    expect(run(hovering).events.map((e) => e.slice(0, 3))).toEqual([['raised', 'NEWS2_HIGH', 16]])
+  })
+})
+
+describe('a NEWS2 alert never clears on missing data', () => {
+  // Complete 7 (heart rate, respiration, SpO2 from a wearable), then the probe falls off: the wearable's parameters age out.
+  const PROBE_OFF = { onOxygen: 0, systolic: 1, consciousness: 0, temperature: 1 }
+  const T0 = Date.UTC(2025, 10, 22, 21, 0, 0)
+  const observedAt = { respRate: T0 + 180_000, spo2: T0 + 180_000, heartRate: T0 + 180_000 }
+
+  it('stays open while the parameters that scored are not observed again, saying which and since when', () => {
+    const { events, state: last } = run([...times(state(FULL_7), 30), ...times(state(PROBE_OFF), 600)], 1_000, observedAt, T0)
+    expect(events.map((e) => e.slice(0, 3))).toEqual([['raised', 'NEWS2_HIGH', 15]])
+    expect(last.open).toMatchObject({
+      level: 'NEWS2_HIGH',
+      value: 2,
+      normalSince: null,
+      parameters: ['respRate', 'spo2', 'systolic', 'heartRate', 'temperature'],
+    })
+    expect(last.open?.message).toBe(
+      'p-1: NEWS2 ≥ 2 (partial: 4 of 7), respiratory rate, SpO2, heart rate not observed since 21:03:00Z; NEWS2_HIGH stays open until they are',
+    )
+  })
+
+  it('clears once they are observed again and the score has stayed below every trigger for the hold-down', () => {
+    const { events } = run([...times(state(FULL_7), 30), ...times(state(PROBE_OFF), 600), ...times(state(QUIET), 61)])
+    expect(events.map((e) => e.slice(0, 3))).toEqual([
+      ['raised', 'NEWS2_HIGH', 15],
+      ['cleared', 'NEWS2_HIGH', 690],
+    ])
+  })
+
+  it('names a parameter observed on another day with its date', () => {
+    const { state: last } = run([...times(state(FULL_7), 20), state(PROBE_OFF)], 1_000, { ...observedAt, heartRate: T0 - 86_400_000 }, T0)
+    expect(last.open?.message).toContain('respiratory rate, SpO2 not observed since 21:03:00Z, heart rate not observed since 2025-11-21T21:00:00Z')
+  })
 })
 
 describe('urgent low soon', () => {
@@ -100,7 +140,7 @@ describe('urgent low soon', () => {
     minutes: 20,
     thresholdMgDl: 55,
     ts,
-    cadenceMs: 300_000,
+    gapMs: 300_000,
   })
 
   it('raises on the CGM reading whose forecast is below 55 mg/dL and clears after the hold-down of forecasts at or above it', () => {

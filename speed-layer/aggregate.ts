@@ -7,14 +7,19 @@
  * Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 2 and Chart 3): an aggregate
  * of 7 or more is NEWS2_HIGH, 5-6 NEWS2_MEDIUM, a single parameter scoring 3 NEWS2_SINGLE_3. A partial
  * score is a lower bound and triggers too: a danger is never hidden because a parameter is
- * missing. NEWS2_HIGH is confirmed with criticalPersistenceMs, the others with warningPersistenceMs;
- * an open alert escalates to NEWS2_MEDIUM at once, to NEWS2_HIGH once that is confirmed.
+ * missing. NEWS2_HIGH is confirmed with criticalPersistenceMs, the others with warningPersistenceMs
+ * (at once when the evaluation follows the patient's previous one by at least that long); an open
+ * alert escalates to NEWS2_MEDIUM at once, to NEWS2_HIGH once that is confirmed. An open alert
+ * never clears on missing data: it remembers every parameter that scored above 0 while it was open
+ * and clears only once each of them is counted again and the score has stayed below every trigger
+ * for the hold-down; until then its text names what has not been observed again, and since when.
  *
  * URGENT_LOW_SOON (subject `glucoseForecast`): the CGM trend predicts less than 55 mg/dL within 20
  * minutes (trend.ts forecastGlucose), evaluated on each glucose value.
  */
 import type { AlertEvent, AlertKind, News2Parameter, News2State, OpenAlertState, PendingAlertState } from '../lib/contract/views.ts'
-import { forecastText, news2ClearedText, news2Text, urgentLowSoonText, type News2AlertLevel } from './alert-text.ts'
+import { NEWS2_PARAMETERS } from '../lib/contract/views.ts'
+import { forecastText, news2ClearedText, news2Text, news2WaitingText, urgentLowSoonText, type News2AlertLevel } from './alert-text.ts'
 import { alertId, type AlertTiming, type StepResult, type SubjectState } from './alerts.ts'
 import { isConfirmed, nextPending } from './persistence.ts'
 
@@ -41,24 +46,26 @@ export interface News2Sample {
   news2: News2State
   /** Event time the state was computed at (the patient's newest reading). */
   ts: number
-  /** The effective cadence of the device of the reading that produced this state. */
-  cadenceMs: number
+  /** Event time since the patient's previous evaluation (the newest reading before this one; NO_PREVIOUS_SAMPLE for the first). */
+  gapMs: number
   /** Parameters whose vital has an open CRITICAL alert (news2AlertLevel). */
   covered?: ReadonlySet<News2Parameter>
+  /** Event time of each parameter's newest observation, fresh or old (for the text of an alert waiting for one). */
+  observedAt?: Partial<Record<News2Parameter, number>>
 }
 
 /** Without an open alert: the level the runs confirm (NEWS2_HIGH after criticalPersistenceMs, else the level capped at MEDIUM after warningPersistenceMs). */
 function confirmedNews2(pending: PendingAlertState | undefined, level: News2AlertLevel | undefined, s: News2Sample, t: AlertTiming) {
   if (pending === undefined || level === undefined) return undefined
-  if (level === 'NEWS2_HIGH' && isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.cadenceMs)) return level
-  if (isConfirmed(pending.outSince, s.ts, t.warningPersistenceMs, s.cadenceMs)) return level === 'NEWS2_HIGH' ? 'NEWS2_MEDIUM' : level
+  if (level === 'NEWS2_HIGH' && isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.gapMs)) return level
+  if (isConfirmed(pending.outSince, s.ts, t.warningPersistenceMs, s.gapMs)) return level === 'NEWS2_HIGH' ? 'NEWS2_MEDIUM' : level
   return undefined
 }
 
 /** With an open alert: the level it may move to (MEDIUM at once, HIGH once confirmed). */
 function escalatedNews2(pending: PendingAlertState | undefined, level: News2AlertLevel | undefined, s: News2Sample, t: AlertTiming) {
   if (pending === undefined || level === undefined) return undefined
-  if (level === 'NEWS2_HIGH' && !isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.cadenceMs)) return 'NEWS2_MEDIUM'
+  if (level === 'NEWS2_HIGH' && !isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.gapMs)) return 'NEWS2_MEDIUM'
   return level
 }
 
@@ -78,39 +85,63 @@ function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, cur
   }
 }
 
-function news2Open(
-  s: News2Sample,
-  level: News2AlertLevel,
-  current: News2AlertLevel | undefined,
-  raisedTs: number,
-  worst: number,
-  normalSince: number | null,
-): OpenAlertState {
-  const score = Math.max(worst, s.news2.score)
-  return { level, raisedTs, normalSince, value: s.news2.score, score, ts: s.ts, message: news2Text(s.patientId, s.news2, current, level) }
+/** The parameters an open alert waits for: those it had, and those scoring above 0 now, chart order. */
+export function news2Parameters(had: readonly News2Parameter[] | undefined, s: News2State): News2Parameter[] {
+  const scoring = new Set<News2Parameter>(had ?? [])
+  for (const p of s.counted) if ((s.scores[p] ?? 0) > 0) scoring.add(p)
+  return NEWS2_PARAMETERS.filter((p) => scoring.has(p))
+}
+
+/** The alert's parameters not counted in the current state (not observed again within their freshness window). */
+export function unobserved(parameters: readonly News2Parameter[], s: News2State): News2Parameter[] {
+  return parameters.filter((p) => !s.counted.includes(p))
+}
+
+interface News2Open {
+  level: News2AlertLevel
+  current: News2AlertLevel | undefined
+  raisedTs: number
+  worst: number
+  normalSince: number | null
+  parameters: News2Parameter[]
+}
+
+function news2Open(s: News2Sample, o: News2Open): OpenAlertState {
+  const score = Math.max(o.worst, s.news2.score)
+  const waiting = o.current === undefined ? unobserved(o.parameters, s.news2) : []
+  const message =
+    waiting.length === 0
+      ? news2Text(s.patientId, s.news2, o.current, o.level)
+      : news2WaitingText(s.patientId, s.news2, o.level, waiting, s.observedAt ?? {}, s.ts)
+  return { level: o.level, raisedTs: o.raisedTs, normalSince: o.normalSince, value: s.news2.score, score, ts: s.ts, message, parameters: o.parameters }
 }
 
 /** One step of the NEWS2 aggregate alert. */
 export function stepNews2Alert(state: SubjectState, s: News2Sample, t: AlertTiming): StepResult {
   const current = news2AlertLevel(s.news2, s.covered)
-  const pending = nextPending(state.pending, current !== undefined, current === 'NEWS2_HIGH', s.ts)
+  const pending = nextPending(state.pending, { out: current !== undefined, critical: current === 'NEWS2_HIGH', ts: s.ts, gapMs: s.gapMs }, t)
   const open = state.open
   if (open === undefined) {
     const level = confirmedNews2(pending, current, s, t)
     if (level === undefined) return { state: { pending } }
-    return { state: { open: news2Open(s, level, current, s.ts, s.news2.score, null), pending }, event: news2Event(s, 'raised', level, current) }
+    const raised = news2Open(s, { level, current, raisedTs: s.ts, worst: s.news2.score, normalSince: null, parameters: news2Parameters([], s.news2) })
+    return { state: { open: raised, pending }, event: news2Event(s, 'raised', level, current) }
   }
-  const openLevel = open.level as News2AlertLevel
+  const base = { level: open.level as News2AlertLevel, current, raisedTs: open.raisedTs, worst: open.score ?? 0 }
+  const parameters = news2Parameters(open.parameters, s.news2)
   if (current === undefined) {
-    const normalSince = open.normalSince ?? s.ts
-    if (s.ts - normalSince >= t.holdDownMs) return { state: { pending }, event: news2Event(s, 'cleared', openLevel, current) }
-    return { state: { open: news2Open(s, openLevel, current, open.raisedTs, open.score ?? 0, normalSince), pending } }
+    // Back below every trigger counts only once every parameter that scored is observed again: missing data is no improvement.
+    const back = unobserved(parameters, s.news2).length === 0
+    const normalSince = back ? (open.normalSince ?? s.ts) : null
+    if (back && s.ts - (normalSince as number) >= t.holdDownMs) return { state: { pending }, event: news2Event(s, 'cleared', base.level, current) }
+    return { state: { open: news2Open(s, { ...base, normalSince, parameters }), pending } }
   }
   const target = escalatedNews2(pending, current, s, t)
-  if (target === undefined || RANK[target] <= RANK[openLevel]) {
-    return { state: { open: news2Open(s, openLevel, current, open.raisedTs, open.score ?? 0, null), pending } }
+  if (target === undefined || RANK[target] <= RANK[base.level]) {
+    return { state: { open: news2Open(s, { ...base, normalSince: null, parameters }), pending } }
   }
-  return { state: { open: news2Open(s, target, current, open.raisedTs, open.score ?? 0, null), pending }, event: news2Event(s, 'escalated', target, current) }
+  const escalated = news2Open(s, { ...base, level: target, normalSince: null, parameters })
+  return { state: { open: escalated, pending }, event: news2Event(s, 'escalated', target, current) }
 }
 
 export interface ForecastSample {
@@ -125,7 +156,8 @@ export interface ForecastSample {
   /** The urgent-low threshold, mg/dL (trend.ts URGENT_LOW_SOON_MG_DL). */
   thresholdMgDl: number
   ts: number
-  cadenceMs: number
+  /** Event time since the previous glucose value (NO_PREVIOUS_SAMPLE for the first). */
+  gapMs: number
 }
 
 function forecastEvent(s: ForecastSample, kind: AlertKind): AlertEvent {
@@ -158,15 +190,15 @@ function forecastOpen(s: ForecastSample, raisedTs: number, normalSince: number |
 
 /**
  * One step of the urgent-low-soon alert, on a glucose value: raised when the forecast below the
- * threshold is confirmed (warningPersistenceMs; a CGM's cadence confirms it at once), cleared once
+ * threshold is confirmed (warningPersistenceMs; a CGM's value 5 minutes after the previous one confirms it at once), cleared once
  * the forecast has been at or above it (or absent) for the hold-down.
  */
 export function stepForecastAlert(state: SubjectState, s: ForecastSample, t: AlertTiming): StepResult {
   const low = s.forecast !== undefined && s.forecast < s.thresholdMgDl
-  const pending = nextPending(state.pending, low, false, s.ts)
+  const pending = nextPending(state.pending, { out: low, critical: false, ts: s.ts, gapMs: s.gapMs }, t)
   const open = state.open
   if (open === undefined) {
-    if (!low || !isConfirmed(pending?.outSince ?? null, s.ts, t.warningPersistenceMs, s.cadenceMs)) return { state: { pending } }
+    if (!low || !isConfirmed(pending?.outSince ?? null, s.ts, t.warningPersistenceMs, s.gapMs)) return { state: { pending } }
     return { state: { open: forecastOpen(s, s.ts, null), pending }, event: forecastEvent(s, 'raised') }
   }
   if (low) return { state: { open: forecastOpen(s, open.raisedTs, null), pending } }

@@ -102,6 +102,35 @@ export function news2Text(patientId: string, s: News2State, current: News2AlertL
   return `${patientId}: ${news2ScoreText(s)}, ${level}${now}: ${NEWS2_RESPONSES[level]}`
 }
 
+/** An event time as ISO 8601 UTC to the second: `21:03:00Z` on the day of `nowTs`, `2025-11-21T21:03:00Z` on another day. */
+export function utcTimeText(ts: number, nowTs: number): string {
+  const iso = `${new Date(ts).toISOString().slice(0, 19)}Z`
+  return iso.slice(0, 10) === new Date(nowTs).toISOString().slice(0, 10) ? iso.slice(11) : iso
+}
+
+/**
+ * An open NEWS2 alert whose score fell below every trigger while parameters that scored are no
+ * longer counted: `p-1: NEWS2 ≥ 2 (partial: 4 of 7), heart rate, SpO2 not observed since 21:03:00Z;
+ * NEWS2_HIGH stays open until they are`. `observedAt`: each parameter's newest observation (the
+ * same time names the parameters together); `ts` the state's time.
+ */
+export function news2WaitingText(
+  patientId: string,
+  s: News2State,
+  level: News2AlertLevel,
+  waiting: readonly News2Parameter[],
+  observedAt: Readonly<Partial<Record<News2Parameter, number>>>,
+  ts: number,
+): string {
+  const byTime = new Map<number | undefined, string[]>()
+  for (const p of waiting) {
+    const at = observedAt[p]
+    byTime.set(at, [...(byTime.get(at) ?? []), NEWS2_PARAMETER_NAMES[p]])
+  }
+  const parts = [...byTime].map(([at, names]) => `${names.join(', ')} not observed ${at === undefined ? 'again' : `since ${utcTimeText(at, ts)}`}`)
+  return `${patientId}: ${news2ScoreText(s)}, ${parts.join(', ')}; ${level} stays open until ${waiting.length === 1 ? 'it is' : 'they are'}`
+}
+
 export function news2ClearedText(patientId: string, s: News2State, level: News2AlertLevel): string {
   return `${patientId}: ${news2ScoreText(s)}, below every NEWS2 trigger (alert ${level} cleared)`
 }

@@ -3,16 +3,21 @@ import { bandOf, DEFAULT_BANDS } from '../lib/bands.ts'
 import type { Vital } from '../lib/contract/schema.ts'
 import { parameterScore, NEWS2_VITALS } from '../lib/news2.ts'
 import { alertId, sideOf, staleThresholdMs, stepNoSignal, stepVitalAlert, type NoSignalState, type SubjectState } from './alerts.ts'
+import { NO_PREVIOUS_SAMPLE } from './persistence.ts'
 
-const TIMING = { warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, holdDownMs: 60_000 }
+const TIMING = { warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, persistenceResetMs: 10_000, holdDownMs: 60_000 }
+// The gap before a series' first value: a 1 Hz wearable's continuing readings, a cuff's or a CGM's cycle.
 const WEARABLE = 1_000
 const CUFF = 900_000
 const CGM = 300_000
 
 type Ev = [kind: string, level: string, tSeconds: number]
 
-/** Feeds one vital's values (one every `stepMs`, from t = 0, default bands) and returns the events and the final state. */
-function run(vital: Vital, values: number[], cadenceMs = WEARABLE, stepMs = 1_000) {
+/**
+ * Feeds one vital's values (one every `stepMs`, from t = 0, default bands), the first `firstGapMs`
+ * after the vital's previous value, and returns the events and the final state.
+ */
+function run(vital: Vital, values: number[], firstGapMs = WEARABLE, stepMs = 1_000) {
   let state: SubjectState = {}
   const events: Ev[] = []
   const full: NonNullable<ReturnType<typeof stepVitalAlert>['event']>[] = []
@@ -21,7 +26,16 @@ function run(vital: Vital, values: number[], cadenceMs = WEARABLE, stepMs = 1_00
     const score = (NEWS2_VITALS as readonly string[]).includes(vital)
       ? parameterScore(vital as 'heartRate', value, { scale: 1, onOxygen: undefined })
       : undefined
-    const sample = { patientId: 'p-0001', vital, value, status: band.status, side: sideOf(DEFAULT_BANDS[vital], band), score, ts: i * stepMs, cadenceMs }
+    const sample = {
+      patientId: 'p-0001',
+      vital,
+      value,
+      status: band.status,
+      side: sideOf(DEFAULT_BANDS[vital], band),
+      score,
+      ts: i * stepMs,
+      gapMs: i === 0 ? firstGapMs : stepMs,
+    }
     const step = stepVitalAlert(state, sample, TIMING)
     state = step.state
     if (step.event !== undefined) {
@@ -55,7 +69,7 @@ describe('persistence of a vital out of its bands', () => {
     expect(events).toEqual([['raised', 'WARNING', 65]])
   })
 
-  it('raises at once on a reading of an intermittent device (a cuff systolic 70)', () => {
+  it("raises at once on a value that follows the vital's previous one by at least the persistence (a cuff systolic 70)", () => {
     const { events, full } = run('systolic', [70], CUFF)
     expect(events).toEqual([['raised', 'CRITICAL_LOW', 0]])
     // A value scoring 3 carries the RCP response to a single parameter scoring 3 (no NEWS2_SINGLE_3 apart while it is CRITICAL).
@@ -80,6 +94,51 @@ describe('persistence of a vital out of its bands', () => {
     const { events, state } = run('heartRate', [...repeat(72, 10), ...repeat(95, 60), ...jitter])
     expect(events).toEqual([['raised', 'WARNING', 70]])
     expect(state.open?.level).toBe('WARNING')
+  })
+})
+
+describe('a first value, or one after a gap of the persistence time, is judged on its own', () => {
+  it("raises CRITICAL at once on a spot check's first value (SpO2 85), and a WARNING on a first heart rate of 120", () => {
+    expect(run('spo2', [85], NO_PREVIOUS_SAMPLE).events).toEqual([['raised', 'CRITICAL_LOW', 0]])
+    expect(run('heartRate', [120], NO_PREVIOUS_SAMPLE).events).toEqual([['raised', 'WARNING', 0]])
+  })
+
+  it('raises at once on a value 15 s after the previous one (critical) but waits on one 14 s after it', () => {
+    expect(run('spo2', [85], 15_000).events).toEqual([['raised', 'CRITICAL_LOW', 0]])
+    expect(run('spo2', [85], 14_000).events).toEqual([])
+    // A WARNING needs a gap of the warning persistence: 60 s.
+    expect(run('heartRate', [100], 59_000).events).toEqual([])
+    expect(run('heartRate', [100], 60_000).events).toEqual([['raised', 'WARNING', 0]])
+  })
+})
+
+describe('a run survives brief returns', () => {
+  it('raises CRITICAL_HIGH for a heart rate of 150 with one 80 every 10 s, after the critical persistence', () => {
+    const hr = Array.from({ length: 600 }, (_, i) => (i % 10 === 9 ? 80 : 150))
+    expect(run('heartRate', hr).events).toEqual([['raised', 'CRITICAL_HIGH', 15]])
+  })
+
+  it('raises CRITICAL_LOW for an SpO2 alternating 88/92 (critical, warning) once the critical run has lasted 15 s', () => {
+    const spo2 = Array.from({ length: 600 }, (_, i) => (i % 2 === 1 ? 92 : 88))
+    expect(run('spo2', spo2).events).toEqual([['raised', 'CRITICAL_LOW', 16]])
+  })
+
+  it('raises CRITICAL_LOW for SpO2 85, 85, 93 every 5 s', () => {
+    const spo2 = Array.from({ length: 120 }, (_, i) => (i % 3 === 2 ? 93 : 85))
+    expect(run('spo2', spo2, 5_000, 5_000).events).toEqual([['raised', 'CRITICAL_LOW', 15]])
+  })
+
+  it('ends a run once the value has stayed back for the reset time (10 s), not before', () => {
+    // 50 s out, 11 s back (the run ends at the 11th), 50 s out: no run lasted 60 s.
+    expect(run('heartRate', [...repeat(72, 5), ...repeat(100, 50), ...repeat(72, 11), ...repeat(100, 50)]).events).toEqual([])
+    // 50 s out, 9 s back, out again: one run, confirmed 60 s after it started.
+    expect(run('heartRate', [...repeat(72, 5), ...repeat(100, 50), ...repeat(72, 9), ...repeat(100, 20)]).events).toEqual([['raised', 'WARNING', 65]])
+  })
+
+  it('needs the current value out of band to confirm', () => {
+    // Out from 5 s; at 65 s the value is back (a brief return): nothing until the next value out.
+    const { events } = run('heartRate', [...repeat(72, 5), ...repeat(100, 60), 72, 72, 100])
+    expect(events).toEqual([['raised', 'WARNING', 67]])
   })
 })
 
@@ -160,7 +219,7 @@ describe('side', () => {
 
 describe('no signal', () => {
   const NONE: NoSignalState = { noSignalSince: null, noSignalTs: null }
-  const sample = (ts: number, noSignal: Vital[]) => ({ patientId: 'p-1', deviceId: 'wrist-1', noSignal, ts, cadenceMs: WEARABLE })
+  const sample = (ts: number, noSignal: Vital[], gapMs = WEARABLE) => ({ patientId: 'p-1', deviceId: 'wrist-1', noSignal, ts, gapMs })
 
   it('raises one NO_SIGNAL after 15 s of probe-off readings and clears it on the next good reading', () => {
     let state = NONE
@@ -174,6 +233,12 @@ describe('no signal', () => {
     const back = stepNoSignal(state, sample(20_000, []), 15_000)
     expect(back.state).toEqual(NONE)
     expect(back.event).toMatchObject({ kind: 'cleared', level: 'NO_SIGNAL', deviceId: 'wrist-1', id: 'p-1|device:wrist-1:signal|20000|cleared' })
+  })
+
+  it("raises at once on a device's first reading, or its first after a gap of 15 s, when it has no signal", () => {
+    expect(stepNoSignal(NONE, sample(0, ['spo2'], NO_PREVIOUS_SAMPLE), 15_000).event).toMatchObject({ kind: 'raised', level: 'NO_SIGNAL' })
+    expect(stepNoSignal(NONE, sample(0, ['spo2'], 15_000), 15_000).event).toMatchObject({ kind: 'raised', level: 'NO_SIGNAL' })
+    expect(stepNoSignal(NONE, sample(0, ['spo2'], 1_000), 15_000).event).toBeUndefined()
   })
 
   it('raises nothing for a probe off for a few seconds', () => {

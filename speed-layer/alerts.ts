@@ -3,7 +3,9 @@
  * Classification). Per patient and vital, in event time:
  * - raised once the vital's departure from NORMAL is confirmed by the persistence rule
  *   (persistence.ts): WARNING after warningPersistenceMs, CRITICAL after criticalPersistenceMs, at
- *   once from an intermittent device. A single artefact sample of a continuous device raises nothing;
+ *   once on a sample that follows the vital's previous one by at least that long (a first value, a
+ *   spot check, a cuff); a run survives brief returns shorter than persistenceResetMs. A single
+ *   artefact sample among a continuous source's readings raises nothing;
  * - escalated when it gets worse: a confirmed CRITICAL (from WARNING, or the other CRITICAL side),
  *   inside WARNING a NEWS2 parameter score above the alert's worst, or a change of side (low to
  *   high or back) at any level, at once, the alert being open already;
@@ -20,7 +22,7 @@ import type { Band, Status } from '../lib/bands.ts'
 import type { Vital } from '../lib/contract/schema.ts'
 import type { AlertEvent, AlertKind, AlertLevel, AlertSubject, OpenAlertState, PendingAlertState, Side } from '../lib/contract/views.ts'
 import { noSignalText, signalBackText, vitalClearedText, vitalText, type VitalText } from './alert-text.ts'
-import { isConfirmed, nextPending } from './persistence.ts'
+import { isConfirmed, nextPending, type RunTiming } from './persistence.ts'
 
 export type OpenLevel = Exclude<Status, 'NORMAL'>
 
@@ -33,9 +35,7 @@ export interface SubjectState {
   pending?: PendingAlertState
 }
 
-export interface AlertTiming {
-  warningPersistenceMs: number
-  criticalPersistenceMs: number
+export interface AlertTiming extends RunTiming {
   holdDownMs: number
 }
 
@@ -63,15 +63,15 @@ const isCritical = (s: Status | AlertLevel): boolean => s === 'CRITICAL_LOW' || 
 export interface VitalSample extends VitalText {
   /** Event time of the reading (ms). */
   ts: number
-  /** The effective cadence of the device the value came from (devices.ts effectiveCadenceMs). */
-  cadenceMs: number
+  /** Event time since the vital's previous value (persistence.ts gapSince; NO_PREVIOUS_SAMPLE for its first). */
+  gapMs: number
 }
 
 /** The level the sample's runs confirm: its CRITICAL status after criticalPersistenceMs, WARNING after warningPersistenceMs. */
 function confirmedLevel(pending: PendingAlertState | undefined, s: VitalSample, t: AlertTiming): OpenLevel | undefined {
   if (pending === undefined || s.status === 'NORMAL') return undefined
-  if (isCritical(s.status) && isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.cadenceMs)) return s.status
-  if (isConfirmed(pending.outSince, s.ts, t.warningPersistenceMs, s.cadenceMs)) return 'WARNING'
+  if (isCritical(s.status) && isConfirmed(pending.criticalSince, s.ts, t.criticalPersistenceMs, s.gapMs)) return s.status
+  if (isConfirmed(pending.outSince, s.ts, t.warningPersistenceMs, s.gapMs)) return 'WARNING'
   return undefined
 }
 
@@ -116,7 +116,7 @@ function escalation(open: OpenAlertState, s: VitalSample, confirmed: OpenLevel |
  * order (an older, out-of-order value is not fed: it never changes "latest").
  */
 export function stepVitalAlert(state: SubjectState, s: VitalSample, t: AlertTiming): StepResult {
-  const pending = nextPending(state.pending, s.status !== 'NORMAL', isCritical(s.status), s.ts)
+  const pending = nextPending(state.pending, { out: s.status !== 'NORMAL', critical: isCritical(s.status), ts: s.ts, gapMs: s.gapMs }, t)
   const confirmed = confirmedLevel(pending, s, t)
   const open = state.open
   if (open === undefined) {
@@ -148,7 +148,8 @@ export interface NoSignalSample {
   /** The reading's no-signal fields (validate.ts NO_SIGNAL_VALUES); empty for a reading with a signal. */
   noSignal: readonly Vital[]
   ts: number
-  cadenceMs: number
+  /** Event time since the device's previous reading (NO_PREVIOUS_SAMPLE for its first). */
+  gapMs: number
 }
 
 /**
@@ -162,7 +163,7 @@ export function stepNoSignal(state: NoSignalState, s: NoSignalSample, persistenc
     return { state: { noSignalSince: null, noSignalTs: null }, event: deviceEvent(s, 'cleared', signalBackText(s.patientId, s.deviceId)) }
   }
   const since = state.noSignalSince ?? s.ts
-  if (state.noSignalTs !== null || !isConfirmed(since, s.ts, persistenceMs, s.cadenceMs)) {
+  if (state.noSignalTs !== null || !isConfirmed(since, s.ts, persistenceMs, s.gapMs)) {
     return { state: since === state.noSignalSince ? state : { noSignalSince: since, noSignalTs: state.noSignalTs } }
   }
   return { state: { noSignalSince: since, noSignalTs: s.ts }, event: deviceEvent(s, 'raised', noSignalText(s.patientId, s.deviceId, s.noSignal)) }

@@ -8,7 +8,12 @@ const HOUR = 60 * MIN
 
 describe('the speed layer options', () => {
   it('defaults the persistence times and the NEWS2 freshness windows as docs/CLINICAL.md says', () => {
-    expect(DEFAULT_SPEED_OPTIONS).toMatchObject({ warningPersistenceMs: 60_000, criticalPersistenceMs: 15_000, noSignalPersistenceMs: 15_000 })
+    expect(DEFAULT_SPEED_OPTIONS).toMatchObject({
+      warningPersistenceMs: 60_000,
+      criticalPersistenceMs: 15_000,
+      noSignalPersistenceMs: 15_000,
+      persistenceResetMs: 10_000,
+    })
     expect(DEFAULT_SPEED_OPTIONS.news2FreshnessMs).toEqual({
       respRate: 5 * MIN,
       spo2: 5 * MIN,
@@ -51,6 +56,7 @@ describe('the speed layer options', () => {
     expect(help['--warning-persistence-ms <ms>']).toContain('(default: 60000 ms)')
     expect(help['--critical-persistence-ms <ms>']).toContain('(default: 15000 ms)')
     expect(help['--no-signal-persistence-ms <ms>']).toContain('(default: 15000 ms)')
+    expect(help['--persistence-reset-ms <ms>']).toContain('(default: 10000 ms)')
     expect(help['--news2-freshness-ms <param=duration,...>']).toContain(
       '(default: respRate=5m,spo2=5m,onOxygen=4h,systolic=30m,heartRate=5m,consciousness=4h,temperature=1h)',
     )

@@ -73,8 +73,9 @@ export const speedOptionsSchema = z.object({
    */
   holdDownMs: ms('the hold-down time').default(60_000).describe('how long a vital must stay normal before its alert clears').meta({ unit: 'ms' }),
   /**
-   * How long a vital must stay out of its NORMAL band (event time) before a WARNING alert is raised, unless the sample comes
-   * from an intermittent device (cuff, CGM, thermometer, nurse observation: cadence >= this), which alerts on the reading.
+   * How long a vital must stay out of its NORMAL band (event time) before a WARNING alert is raised, unless the sample came
+   * at least this long after the vital's previous one (a first value, a spot check, a cuff, a nurse's round), which alerts
+   * on the reading.
    * Görges M, Markewitz BA, Westenskow DR, "Improving alarm performance in the medical intensive care unit using delays and
    * clinical context", Anesth Analg 2009;108:1546-52: short delays remove most false (self-correcting) alarms.
    * @defaultValue 60 000 ms: one minute; a single artefact sample or a brief excursion raises nothing
@@ -84,7 +85,8 @@ export const speedOptionsSchema = z.object({
     .describe('how long a vital must stay out of its normal band before a warning is raised')
     .meta({ unit: 'ms' }),
   /**
-   * How long a vital must stay in a CRITICAL band before a CRITICAL alert is raised (same rule for intermittent devices).
+   * How long a vital must stay in a CRITICAL band before a CRITICAL alert is raised (a sample this long after the vital's
+   * previous one alerts on the reading).
    * Welch J, "An evidence-based approach to reduce nuisance alarms and alarm fatigue", Biomed Instrum Technol
    * 2011;45(s1):46-52: a 15 s SpO2 alarm delay removed most nuisance alarms without missing a true desaturation.
    * @defaultValue 15 000 ms
@@ -100,6 +102,18 @@ export const speedOptionsSchema = z.object({
   noSignalPersistenceMs: ms('the no-signal persistence')
     .default(15_000)
     .describe('how long a device must send its no-signal value before a no-signal alert is raised')
+    .meta({ unit: 'ms' }),
+  /**
+   * How long a subject must stay back (a vital in NORMAL, or out of its CRITICAL band; a NEWS2 score below the trigger; a
+   * forecast at or above 55 mg/dL) before its persistence run ends. A run survives shorter returns: brief in-band samples
+   * inside a sustained excursion are themselves typical artefacts or oscillation (a heart rate of 150 with one 80 every
+   * 10 s, an SpO2 alternating 88/92), and alarm-delay practice measures the time out of band within a window (Görges M,
+   * Markewitz BA, Westenskow DR, Anesth Analg 2009;108:1546-52). 0: any sample back ends the run.
+   * @defaultValue 10 000 ms: shorter than any persistence time, so one artefact among normal values still raises nothing
+   */
+  persistenceResetMs: ms('the persistence reset')
+    .default(10_000)
+    .describe('how long a value must stay back in band before its persistence run ends (shorter returns do not restart it)')
     .meta({ unit: 'ms' }),
   /**
    * Freshness window of each NEWS2 parameter (see DEFAULT_NEWS2_FRESHNESS). As a flag, `param=duration` pairs separated by

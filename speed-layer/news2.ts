@@ -22,7 +22,7 @@ export interface News2Inputs {
 const isVital = (p: News2Parameter): p is News2Vital => (NEWS2_VITALS as readonly string[]).includes(p)
 
 /** The newest observation's event time of one parameter, or undefined when it was never observed. */
-function observedTs(inputs: News2Inputs, param: News2Parameter): number | undefined {
+export function observedTs(inputs: News2Inputs, param: News2Parameter): number | undefined {
   if (param === 'onOxygen') return inputs.onOxygen?.ts
   if (param === 'consciousness') return inputs.consciousness?.ts
   return inputs.vitals[param]?.ts

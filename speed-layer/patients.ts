@@ -21,22 +21,24 @@
 import { bandOf, DEFAULT_BANDS, STATUS_SEVERITY, worse, type BandTable, type Status } from '../lib/bands.ts'
 import type { GlucosePoint } from '../lib/contract/codecs/latest.ts'
 import type { Consciousness, Reading, Vital } from '../lib/contract/schema.ts'
-import type {
-  AlertEvent,
-  AssessmentState,
-  News2Parameter,
-  OpenAlertState,
-  PatientState,
-  PendingAlertState,
-  SeriesEntry,
-  VitalState,
+import {
+  type AlertEvent,
+  type AssessmentState,
+  NEWS2_PARAMETERS,
+  type News2Parameter,
+  type OpenAlertState,
+  type PatientState,
+  type PendingAlertState,
+  type SeriesEntry,
+  type VitalState,
 } from '../lib/contract/views.ts'
 import { NEWS2_VITALS, type News2Vital, parameterScore, spo2Scale } from '../lib/news2.ts'
 import { stepForecastAlert, stepNews2Alert } from './aggregate.ts'
 import { sideOf, staleCleared, stepNoSignal, stepVitalAlert, type AlertTiming, type PatientAlertSubject, type StepResult } from './alerts.ts'
 import type { Accepted } from './decode.ts'
-import { effectiveCadenceMs, isDuplicate, markSeen, type DeviceState } from './devices.ts'
-import { news2State } from './news2.ts'
+import { isDuplicate, markSeen, type DeviceState, type StaleTiming } from './devices.ts'
+import { news2State, observedTs } from './news2.ts'
+import { gapSince } from './persistence.ts'
 import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, URGENT_LOW_SOON_MG_DL } from './trend.ts'
 
 export interface PatientRuntime {
@@ -65,7 +67,7 @@ export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS
   return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, trimmedAt: 0 }
 }
 
-export interface PatientOptions extends AlertTiming {
+export interface PatientOptions extends AlertTiming, StaleTiming {
   outOfOrderToleranceMs: number
   noSignalPersistenceMs: number
   news2FreshnessMs: Readonly<Record<News2Parameter, number>>
@@ -86,10 +88,9 @@ export interface BatchOutcome {
   reordered: number
 }
 
-/** What one reading is judged with: the patient's SpO2 scale and the reading's device cadence. */
+/** What one reading is judged with: the patient's SpO2 scale and the options. */
 interface ReadingContext {
   scale: 1 | 2
-  cadenceMs: number
   options: PatientOptions
   out: BatchOutcome
 }
@@ -110,7 +111,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
   for (const a of readings) {
     const r = a.reading
     const deviceNewest = p.devices.get(r.deviceId)?.ts
-    const dev = seeDevice(p, a, out)
+    const dev = seeDevice(p, a, options, out)
     if (dev === undefined) continue
     // Late is judged against the reading's own device: a device whose clock lags the patient's other
     // devices (or a nurse's observation charted afterwards) is in order on its own clock, and its
@@ -119,24 +120,17 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
       out.late++
       continue
     }
-    const ctx: ReadingContext = { scale, cadenceMs: effectiveCadenceMs(dev), options, out }
-    stepDeviceSignal(p, dev, a, ctx)
+    const ctx: ReadingContext = { scale, options, out }
+    stepDeviceSignal(p, dev, a, gapSince(deviceNewest, r.ts), ctx)
+    const previousTs = p.ts === 0 ? undefined : p.ts
+    const previousGlucoseTs = p.latest.glucose?.ts
+    const spotGapMs = parameterGapMs(p, r)
     if (r.ts < p.ts) out.reordered++
     else p.ts = r.ts
     applyAssessments(p, r)
     const status = applyVitals(p, r, ctx)
-    applyGlucose(p, r, ctx)
-    // Judged at the patient's newest time after every reading, so a value from a lagging device counts at once.
-    setSubject(
-      p,
-      'news2',
-      stepNews2Alert(
-        subjectOf(p, 'news2'),
-        { patientId: p.patientId, news2: news2Of(p, ctx), ts: p.ts, cadenceMs: ctx.cadenceMs, covered: criticalVitals(p) },
-        options,
-      ),
-      out,
-    )
+    applyGlucose(p, r, gapSince(previousGlucoseTs, r.ts), ctx)
+    stepNews2(p, Math.max(gapSince(previousTs, p.ts), spotGapMs), ctx)
     out.entries.push({ ts: r.ts, deviceId: r.deviceId, seq: r.seq, vitals: r.vitals, status })
   }
   // Stable: equal event times keep their arrival order.
@@ -145,14 +139,14 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
 }
 
 /** Duplicate detection and the device's state after the reading; undefined for a duplicate. Clears an open stale-data alert. */
-function seeDevice(p: PatientRuntime, a: Accepted, out: BatchOutcome): DeviceState | undefined {
+function seeDevice(p: PatientRuntime, a: Accepted, options: PatientOptions, out: BatchOutcome): DeviceState | undefined {
   const r = a.reading
   const dev = p.devices.get(r.deviceId)
   if (isDuplicate(dev, r.seq)) {
     out.duplicates++
     return undefined
   }
-  const next = markSeen(dev, r, a.arrivedAt, a.noSignal)
+  const next = markSeen(dev, r, a.arrivedAt, a.noSignal, options)
   if (next.staleTs !== null) {
     // On the arrival clock, as the raise was (stale.ts): a lagging device clock would put the clear before the raise.
     out.events.push(staleCleared(p.patientId, r.deviceId, Math.max(a.arrivedAt, next.staleTs)))
@@ -163,13 +157,32 @@ function seeDevice(p: PatientRuntime, a: Accepted, out: BatchOutcome): DeviceSta
   return next
 }
 
-/** The device's NO_SIGNAL run (alerts.ts stepNoSignal), kept in its device state. */
-function stepDeviceSignal(p: PatientRuntime, dev: DeviceState, a: Accepted, ctx: ReadingContext): void {
-  const sample = { patientId: p.patientId, deviceId: a.reading.deviceId, noSignal: a.noSignal, ts: a.reading.ts, cadenceMs: ctx.cadenceMs }
+/** The device's NO_SIGNAL run (alerts.ts stepNoSignal), kept in its device state; `gapMs` since the device's previous reading. */
+function stepDeviceSignal(p: PatientRuntime, dev: DeviceState, a: Accepted, gapMs: number, ctx: ReadingContext): void {
+  const sample = { patientId: p.patientId, deviceId: a.reading.deviceId, noSignal: a.noSignal, ts: a.reading.ts, gapMs }
   const step = stepNoSignal(dev, sample, ctx.options.noSignalPersistenceMs)
   dev.noSignalSince = step.state.noSignalSince
   dev.noSignalTs = step.state.noSignalTs
   if (step.event !== undefined) ctx.out.events.push(step.event)
+}
+
+/**
+ * The largest gap between a NEWS2 parameter the reading brings (and that becomes the latest) and
+ * that parameter's previous observation; 0 when it brings none. With the gap since the patient's
+ * previous evaluation it decides whether the NEWS2 evaluation is judged on its own: a charted set
+ * or a nurse's round split into readings at one event time (each after the first has a gap of 0
+ * since the patient's previous evaluation) brings parameters not observed for longer than the
+ * persistence time, and is a deliberate measurement as a whole.
+ */
+function parameterGapMs(p: PatientRuntime, r: Reading): number {
+  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  let gap = 0
+  for (const param of NEWS2_PARAMETERS) {
+    const present = param === 'onOxygen' || param === 'consciousness' ? r[param] !== undefined : r.vitals[param] !== undefined
+    const previous = observedTs(inputs, param)
+    if (present && (previous === undefined || r.ts >= previous)) gap = Math.max(gap, gapSince(previous, r.ts))
+  }
+  return gap
 }
 
 /** The reading's oxygen and consciousness observations become the latest unless a newer one is known. */
@@ -199,14 +212,19 @@ function applyVitals(p: PatientRuntime, r: Reading, ctx: ReadingContext): Status
     p.latest[vital] = { value, status: band.status, ts: r.ts }
     ctx.out.changedVitals.add(vital)
     const score = isNews2Vital(vital) ? parameterScore(vital, value, { scale: ctx.scale, onOxygen }) : undefined
-    const sample = { patientId: p.patientId, vital, value, status: band.status, side: sideOf(p.table[vital], band), score, ts: r.ts, cadenceMs: ctx.cadenceMs }
+    // The gap since the vital's previous value: a first value, or one after a gap of the persistence time, is judged on its own.
+    const gapMs = gapSince(cur?.ts, r.ts)
+    const sample = { patientId: p.patientId, vital, value, status: band.status, side: sideOf(p.table[vital], band), score, ts: r.ts, gapMs }
     setSubject(p, vital, stepVitalAlert(subjectOf(p, vital), sample, ctx.options), ctx.out)
   }
   return status
 }
 
-/** Adds a glucose value to the trend window (pruned to the patient's newest time) and steps the urgent-low-soon alert. */
-function applyGlucose(p: PatientRuntime, r: Reading, ctx: ReadingContext): void {
+/**
+ * Adds a glucose value to the trend window (pruned to the patient's newest time) and steps the
+ * urgent-low-soon alert; `gapMs` since the previous glucose value.
+ */
+function applyGlucose(p: PatientRuntime, r: Reading, gapMs: number, ctx: ReadingContext): void {
   const glucose = r.vitals.glucose
   const points = glucose === undefined ? p.glucoseRecent : [...p.glucoseRecent, [r.ts, glucose] as const]
   const pruned = prunePoints(points, p.ts)
@@ -221,13 +239,25 @@ function applyGlucose(p: PatientRuntime, r: Reading, ctx: ReadingContext): void 
     minutes: FORECAST_MINUTES,
     thresholdMgDl: URGENT_LOW_SOON_MG_DL,
     ts: r.ts,
-    cadenceMs: ctx.cadenceMs,
+    gapMs,
   }
   setSubject(p, 'glucoseForecast', stepForecastAlert(subjectOf(p, 'glucoseForecast'), sample, ctx.options), ctx.out)
 }
 
-function news2Of(p: PatientRuntime, ctx: ReadingContext) {
-  return news2State({ vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }, p.ts, ctx.scale, ctx.options.news2FreshnessMs)
+/**
+ * The NEWS2 aggregate alert, judged at the patient's newest time after every reading (so a value
+ * from a lagging device counts at once); `gapMs` since the patient's previous evaluation.
+ */
+function stepNews2(p: PatientRuntime, gapMs: number, ctx: ReadingContext): void {
+  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  const news2 = news2State(inputs, p.ts, ctx.scale, ctx.options.news2FreshnessMs)
+  const observedAt: Partial<Record<News2Parameter, number>> = {}
+  for (const param of news2.missing) {
+    const at = observedTs(inputs, param)
+    if (at !== undefined) observedAt[param] = at
+  }
+  const sample = { patientId: p.patientId, news2, ts: p.ts, gapMs, covered: criticalVitals(p), observedAt }
+  setSubject(p, 'news2', stepNews2Alert(subjectOf(p, 'news2'), sample, ctx.options), ctx.out)
 }
 
 /** The NEWS2 vitals with an open CRITICAL alert: their score of 3 is already alerted on (aggregate.ts news2AlertLevel). */

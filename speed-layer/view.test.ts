@@ -45,7 +45,7 @@ function readArgs(argv: string[]) {
 describe('the arguments of write-batch.lua', () => {
   it('carry the latest hash as the flat fields the serving layer decodes', () => {
     const c = change('p-0001', [
-      { ts: T, seq: 1, vitals: { heartRate: 112, spo2: 96 } },
+      { ts: T, seq: 1, vitals: { heartRate: 72, spo2: 96 } },
       { ts: T + 1_000, seq: 2, vitals: { heartRate: 115 } },
     ])
     const call = batchCall(keys, [c], [], options, 'epoch-1')
@@ -101,8 +101,9 @@ describe('the arguments of write-batch.lua', () => {
     expect(patients[0]!.series.map((s) => s.score)).toEqual([T, T + 1_000])
     expect(patients[0]!.trim).toBe(`(${T + 1_000 - 900_000}`)
     expect(decodeUpdate(patients[0]!.update)).toEqual({ type: 'readings', patient: decodeLatest('p-0001', hash), entries: c.outcome.entries })
-    // HR 112 left NORMAL one second ago: no alert yet (a WARNING needs 60 s), its pending run goes to the alert-state hash.
-    expect(patients[0]!.alertSet).toEqual({ 'heartRate:pending': encodePending({ outSince: T, criticalSince: null }) })
+    // HR 115 left NORMAL one second after the previous value: no alert yet (a WARNING needs 60 s), its pending run goes to the alert-state hash.
+    const run = { outSince: T + 1_000, criticalSince: null, inSince: null, belowCriticalSince: null }
+    expect(patients[0]!.alertSet).toEqual({ 'heartRate:pending': encodePending(run) })
     expect(patients[0]!.alertDel).toEqual(['heartRate'])
     expect(events).toEqual([])
     expect(scores).toEqual({ [String(T + 1_000)]: 'p-0001' })

@@ -53,7 +53,9 @@ describe('write-batch.lua', () => {
   it('writes the latest hash field by field as the codec decodes it, and the next batch after SCRIPT FLUSH', async () => {
     await redis.set(epochKey(keys), 'epoch-1')
     const p = emptyPatient('p-lua')
-    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })])], [], options, 'epoch-1')).toBe(true)
+    // A heart rate of 75 a second before: the 112 is not the vital's first value, so it is not judged on its own.
+    const firstBatch = [reading('p-lua', 0, T - 1_000, { heartRate: 75 }), reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })]
+    expect(await writeBatch(redis, keys, [changeOf(p, firstBatch)], [], options, 'epoch-1')).toBe(true)
     const first = {
       status: 'WARNING',
       ts: '1763805600000',
@@ -82,7 +84,8 @@ describe('write-batch.lua', () => {
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(first)
     // HR 112 is out of NORMAL for the first second: no alert yet, its pending run written with the reading.
-    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending({ outSince: T, criticalSince: null }) })
+    const run = { outSince: T, criticalSince: null, inSince: null, belowCriticalSince: null }
+    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending(run) })
     expect(await scriptCached(redis)).toBe(true)
 
     await redis.scriptFlush()
@@ -99,7 +102,8 @@ describe('write-batch.lua', () => {
       'heartRate:ts': '1763805601000',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
-    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({})
+    // Back in NORMAL for a second: the run survives (it ends after 10 s back), its first sample back written.
+    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending({ ...run, inSince: T + 1_000 }) })
     expect(decodeLatest('p-lua', second)).toMatchObject({
       patientId: 'p-lua',
       ts: T + 1_000,
@@ -107,7 +111,7 @@ describe('write-batch.lua', () => {
       news2: { score: 0, risk: null, complete: false, counted: ['spo2', 'heartRate'] },
       vitals: { heartRate: { value: 75, status: 'NORMAL', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
-    expect(await redis.zCard(keys.series('p-lua'))).toBe(2)
+    expect(await redis.zCard(keys.series('p-lua'))).toBe(3)
     expect(await scriptCached(redis)).toBe(true)
   })
 

@@ -10,6 +10,7 @@ export const SPEED_FLAGS = schemaFlags(speedOptionsSchema, [
   'warningPersistenceMs',
   'criticalPersistenceMs',
   'noSignalPersistenceMs',
+  'persistenceResetMs',
   'news2FreshnessMs',
   'outOfOrderToleranceMs',
   'staleMinMs',
