@@ -128,17 +128,29 @@ describe('a run survives brief returns', () => {
     expect(run('spo2', spo2, 5_000, 5_000).events).toEqual([['raised', 'CRITICAL_LOW', 15]])
   })
 
-  it('ends a run once the value has stayed back for the reset time (10 s), not before', () => {
-    // 50 s out, 11 s back (the run ends at the 11th), 50 s out: no run lasted 60 s.
-    expect(run('heartRate', [...repeat(72, 5), ...repeat(100, 50), ...repeat(72, 11), ...repeat(100, 50)]).events).toEqual([])
-    // 50 s out, 9 s back, out again: one run, confirmed 60 s after it started.
-    expect(run('heartRate', [...repeat(72, 5), ...repeat(100, 50), ...repeat(72, 9), ...repeat(100, 20)]).events).toEqual([['raised', 'WARNING', 65]])
+  it('ends a critical run once the value has stayed out of its band for the reset time (10 s), not before', () => {
+    // 10 s critical, 11 s back, 10 s critical: no critical run lasted 15 s.
+    expect(run('heartRate', [...repeat(72, 5), ...repeat(140, 10), ...repeat(72, 11), ...repeat(140, 10)]).events).toEqual([])
+    // 10 s critical, 9 s back, critical again: one run, confirmed 15 s after it started.
+    expect(run('heartRate', [...repeat(72, 5), ...repeat(140, 10), ...repeat(72, 9), ...repeat(140, 10)]).events).toEqual([['raised', 'CRITICAL_HIGH', 24]])
+  })
+
+  it('ends a WARNING run at its first value back: a heart rate hovering on a WARNING edge raises nothing', () => {
+    // 100 bpm for 50 s, one 72, 100 bpm for 50 s: neither run lasted 60 s.
+    expect(run('heartRate', [...repeat(72, 5), ...repeat(100, 50), 72, ...repeat(100, 50)]).events).toEqual([])
+    // A resting heart rate hovering between 49 and 51 at night.
+    expect(
+      run(
+        'heartRate',
+        Array.from({ length: 600 }, (_, i) => (i % 7 === 6 ? 51 : 49)),
+      ).events,
+    ).toEqual([])
   })
 
   it('needs the current value out of band to confirm', () => {
-    // Out from 5 s; at 65 s the value is back (a brief return): nothing until the next value out.
-    const { events } = run('heartRate', [...repeat(72, 5), ...repeat(100, 60), 72, 72, 100])
-    expect(events).toEqual([['raised', 'WARNING', 67]])
+    // Critical from 5 s; at 20 s the value is back (a brief return): nothing until the next value in the band.
+    const { events } = run('heartRate', [...repeat(72, 5), ...repeat(140, 15), 72, 72, 140])
+    expect(events).toEqual([['raised', 'CRITICAL_HIGH', 22]])
   })
 })
 

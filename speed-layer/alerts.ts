@@ -4,7 +4,7 @@
  * - raised once the vital's departure from NORMAL is confirmed by the persistence rule
  *   (persistence.ts): WARNING after warningPersistenceMs, CRITICAL after criticalPersistenceMs, at
  *   once on a sample that follows the vital's previous one by at least that long (a first value, a
- *   spot check, a cuff); a run survives brief returns shorter than persistenceResetMs. A single
+ *   spot check, a cuff); a critical run survives brief returns shorter than persistenceResetMs. A single
  *   artefact sample among a continuous source's readings raises nothing;
  * - escalated when it gets worse: a confirmed CRITICAL (from WARNING, or the other CRITICAL side),
  *   inside WARNING a NEWS2 parameter score above the alert's worst, or a change of side (low to

@@ -104,16 +104,16 @@ export const speedOptionsSchema = z.object({
     .describe('how long a device must send its no-signal value before a no-signal alert is raised')
     .meta({ unit: 'ms' }),
   /**
-   * How long a subject must stay back (a vital in NORMAL, or out of its CRITICAL band; a NEWS2 score below the trigger; a
-   * forecast at or above 55 mg/dL) before its persistence run ends. A run survives shorter returns: brief in-band samples
-   * inside a sustained excursion are themselves typical artefacts or oscillation (a heart rate of 150 with one 80 every
+   * How long a subject must stay out of its CRITICAL band (a NEWS2 score below 7) before its critical persistence run
+   * ends; a WARNING run ends at its first sample back. A critical run survives shorter returns: brief samples back
+   * inside a sustained dangerous excursion are themselves typical artefacts or oscillation (a heart rate of 150 with one 80 every
    * 10 s, an SpO2 alternating 88/92), and alarm-delay practice measures the time out of band within a window (Görges M,
-   * Markewitz BA, Westenskow DR, Anesth Analg 2009;108:1546-52). 0: any sample back ends the run.
+   * Markewitz BA, Westenskow DR, Anesth Analg 2009;108:1546-52). 0: any sample back ends it.
    * @defaultValue 10 000 ms: shorter than any persistence time, so one artefact among normal values still raises nothing
    */
   persistenceResetMs: ms('the persistence reset')
     .default(10_000)
-    .describe('how long a value must stay back in band before its persistence run ends (shorter returns do not restart it)')
+    .describe('how long a value must stay out of its critical band before its critical run ends (shorter returns do not restart it)')
     .meta({ unit: 'ms' }),
   /**
    * Freshness window of each NEWS2 parameter (see DEFAULT_NEWS2_FRESHNESS). As a flag, `param=duration` pairs separated by

@@ -54,19 +54,20 @@ describe('nextPending', () => {
     expect(a).toEqual({ outSince: 0, criticalSince: 0, inSince: null, belowCriticalSince: null })
     const b = nextPending(a, s(true, false, 1_000), T)
     expect(b).toEqual({ outSince: 0, criticalSince: 0, inSince: null, belowCriticalSince: 1_000 })
+    // Back in NORMAL: the WARNING run ends at once, the critical run survives the reset time.
     const c = nextPending(b, s(false, false, 2_000), T)
-    expect(c).toEqual({ outSince: 0, criticalSince: 0, inSince: 2_000, belowCriticalSince: 1_000 })
+    expect(c).toEqual({ outSince: null, criticalSince: 0, inSince: null, belowCriticalSince: 1_000 })
     expect(nextPending(c, s(false, false, 12_000), T)).toBeUndefined()
   })
 
   it('returns the same object when nothing changed, and reads a stored run without first samples back as none', () => {
     const a = nextPending(undefined, s(true, false, 0), T)
     expect(nextPending(a, s(true, false, 1_000), T)).toBe(a)
-    expect(nextPending({ outSince: 0, criticalSince: null }, s(false, false, 1_000), T)).toEqual({
-      outSince: 0,
-      criticalSince: null,
-      inSince: 1_000,
-      belowCriticalSince: null,
+    expect(nextPending({ outSince: 0, criticalSince: 0 }, s(false, false, 1_000), T)).toEqual({
+      outSince: null,
+      criticalSince: 0,
+      inSince: null,
+      belowCriticalSince: 1_000,
     })
   })
 })

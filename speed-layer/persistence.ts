@@ -10,13 +10,16 @@
  * reconnects), is judged on its own, while a continuous source needs the persistence time and a
  * single artefact sample among its readings raises nothing.
  *
- * A run survives brief returns: it ends only once the subject has stayed back (in NORMAL, or out
- * of the CRITICAL band) for `persistenceResetMs`, or when the sample back follows a gap of at
- * least the persistence time (judged on its own, as an out-of-band one would be). Brief in-band
- * samples inside a sustained excursion are themselves typical artefacts or oscillation (a heart
- * rate of 150 with one 80 every 10 s, an SpO2 alternating 88/92), and alarm-delay practice
- * measures the time out of band within a window. Confirmation still needs the current sample out
- * of band.
+ * A critical run survives brief returns: it ends only once the subject has stayed out of its
+ * CRITICAL band (or below NEWS2 7) for `persistenceResetMs`, or when the sample back follows a gap
+ * of at least the persistence time (judged on its own, as an out-of-band one would be). Brief
+ * samples back inside a sustained dangerous excursion are themselves typical artefacts or
+ * oscillation (a heart rate of 150 with one 80 every 10 s, an SpO2 alternating 88/92), and
+ * alarm-delay practice measures the time out of band within a window. A WARNING run (out of
+ * NORMAL, NEWS2 5-6 or a single 3, a low forecast) ends at its first sample back: a value hovering
+ * on a WARNING edge is the alarm burden the delay is there to remove (measured: docs/ARCHITECTURE.md,
+ * Alarm burden), and a danger behind it reaches a CRITICAL band or NEWS2 7. Confirmation still
+ * needs the current sample out of band.
  *
  * Sources: Görges M, Markewitz BA, Westenskow DR, "Improving alarm performance in the medical
  * intensive care unit using delays and clinical context", Anesth Analg 2009;108:1546-52 (short
@@ -84,7 +87,8 @@ export function nextRun(run: Run, holds: boolean, ts: number, gapMs: number, per
 export function nextPending(prev: PendingAlertState | undefined, s: RunSample, t: RunTiming): PendingAlertState | undefined {
   const outRun: Run = [prev?.outSince ?? null, prev?.inSince ?? null]
   const criticalRun: Run = [prev?.criticalSince ?? null, prev?.belowCriticalSince ?? null]
-  const [outSince, inSince] = nextRun(outRun, s.out, s.ts, s.gapMs, t.warningPersistenceMs, t.persistenceResetMs)
+  // A WARNING run ends at its first sample back (reset 0); only the critical run survives brief returns.
+  const [outSince, inSince] = nextRun(outRun, s.out, s.ts, s.gapMs, t.warningPersistenceMs, 0)
   const [criticalSince, belowCriticalSince] = nextRun(criticalRun, s.critical, s.ts, s.gapMs, t.criticalPersistenceMs, t.persistenceResetMs)
   if (outSince === null && criticalSince === null) return undefined
   const next: PendingAlertState = { outSince, criticalSince, inSince, belowCriticalSince }
