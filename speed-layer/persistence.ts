@@ -17,8 +17,8 @@
  * oscillation (a heart rate of 150 with one 80 every 10 s, an SpO2 alternating 88/92), and
  * alarm-delay practice measures the time out of band within a window. A WARNING run (out of
  * NORMAL, NEWS2 5-6 or a single 3, a low forecast) ends at its first sample back: a value hovering
- * on a WARNING edge is the alarm burden the delay is there to remove (measured: docs/ARCHITECTURE.md,
- * Alarm burden), and a danger behind it reaches a CRITICAL band or NEWS2 7. Confirmation still
+ * on a WARNING edge is the alarm burden the delay is there to remove (measured: the alarm-burden
+ * section of docs/ARCHITECTURE.md), and a danger behind it reaches a CRITICAL band or NEWS2 7. Confirmation still
  * needs the current sample out of band.
  *
  * Sources: Görges M, Markewitz BA, Westenskow DR, "Improving alarm performance in the medical
