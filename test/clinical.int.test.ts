@@ -104,12 +104,14 @@ afterAll(async () => {
 describe('clinical safety through Kafka, Redis, the speed layer and the serving layer', () => {
   it('classifies and alerts on the good fields of a reading with one implausible field, and dead-letters that field alone', async () => {
     // A wrist device with a temperature probe reporting a Fahrenheit value (98.6 is not a body temperature in °C):
-    // heart rate 140 and SpO2 82 are critical; 20 readings a second apart outlast the 15 s critical persistence.
+    // heart rate 140 and SpO2 82 are critical. After 3 normal readings (a continuous device: no first-sample confirmation),
+    // 20 bad readings a second apart outlast the 15 s critical persistence.
     // Event times end now: none is ahead of the broker, and none looks old on the page.
     const t0 = Date.now() - 25_000
     const id = 'p-bad-field'
     const vitals = { heartRate: 140, spo2: 82, temperature: 98.6 }
-    await send(Array.from({ length: 20 }, (_, i) => reading(id, 'wrist-bad', i, t0 + i * 1000, { vitals })))
+    const normal = { heartRate: 75, spo2: 97 }
+    await send(Array.from({ length: 23 }, (_, i) => reading(id, 'wrist-bad', i, t0 + i * 1000, { vitals: i < 3 ? normal : vitals })))
     // The same SpO2 82 as one artefact sample among normal ones of a continuous device raises nothing.
     const artefact = 'p-artefact'
     await send(Array.from({ length: 20 }, (_, i) => reading(artefact, 'wrist-art', i, t0 + i * 1000, { vitals: { heartRate: 75, spo2: i === 5 ? 82 : 97 } })))
@@ -117,10 +119,10 @@ describe('clinical safety through Kafka, Redis, the speed layer and the serving 
     expect(await alertsOf(artefact)).toEqual([])
 
     const raised = (await alertsOf(id)).filter((a) => a.kind !== 'cleared' && (a.vital === 'spo2' || a.vital === 'heartRate'))
-    // A run of a continuous device is confirmed once it has lasted the critical persistence: the 16th reading.
+    // A run of a continuous device is confirmed once it has lasted the critical persistence: 15 s after its first bad reading.
     expect(raised.map((a) => [a.vital, a.kind, a.level, a.value, a.side, a.ts]).sort()).toEqual([
-      ['heartRate', 'raised', 'CRITICAL_HIGH', 140, 'high', t0 + 15_000],
-      ['spo2', 'raised', 'CRITICAL_LOW', 82, 'low', t0 + 15_000],
+      ['heartRate', 'raised', 'CRITICAL_HIGH', 140, 'high', t0 + 3000 + 15_000],
+      ['spo2', 'raised', 'CRITICAL_LOW', 82, 'low', t0 + 3000 + 15_000],
     ])
     expect((await alertsOf(id)).some((a) => a.vital === 'temperature')).toBe(false)
 
@@ -173,19 +175,24 @@ describe('clinical safety through Kafka, Redis, the speed layer and the serving 
   it('raises exactly one NEWS2_HIGH alert for an aggregate of 7 from all seven parameters, sustained', async () => {
     // RCP 2017, Chart 1: on oxygen 2, ACVPU A 0, temperature 37.5 °C 0, systolic 105 1, heart rate 105 1,
     // respiration 22 2, SpO2 95 (scale 1) 1: 7, no parameter scoring 3. The nurse's round, the thermometer and
-    // the cuff come first (score 3); the wrist device then brings it to 7 and keeps it there for 25 s.
+    // the cuff come first (score 3); the wrist device sends normal values for 5 s (NEWS2 3), then brings it to 7 and keeps it
+    // there for 26 s: a continuous device, so NEWS2_HIGH is confirmed 15 s after the 7 began.
     const t0 = Date.now() - 35_000
     const id = 'p-news2-seven'
     await send([
       reading(id, 'obs-7', 1, t0, { vitals: {}, onOxygen: true, consciousness: 'A' }),
       reading(id, 'thermo-7', 1, t0 + 1000, { vitals: { temperature: 37.5 } }),
       reading(id, 'cuff-7', 1, t0 + 2000, { vitals: { systolic: 105, diastolic: 70 } }),
-      ...Array.from({ length: 26 }, (_, i) => reading(id, 'wrist-7', i, t0 + 3000 + i * 1000, { vitals: { heartRate: 105, respRate: 22, spo2: 95 } })),
+      ...Array.from({ length: 31 }, (_, i) =>
+        reading(id, 'wrist-7', i, t0 + 3000 + i * 1000, {
+          vitals: i < 5 ? { heartRate: 80, respRate: 16, spo2: 97 } : { heartRate: 105, respRate: 22, spo2: 95 },
+        }),
+      ),
     ])
     await settled()
 
     const news2 = (await alertsOf(id)).filter((a) => a.vital === 'news2')
-    expect(news2.map((a) => [a.kind, a.level, a.score, a.ts])).toEqual([['raised', 'NEWS2_HIGH', 7, t0 + 3000 + 15_000]])
+    expect(news2.map((a) => [a.kind, a.level, a.score, a.ts])).toEqual([['raised', 'NEWS2_HIGH', 7, t0 + 8000 + 15_000]])
     expect(news2[0]?.message).toContain('emergency')
 
     const state = (await (await api(`/api/patients/${id}`)).json()) as PatientState & { openAlerts: { level: string }[] }
