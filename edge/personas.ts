@@ -9,7 +9,7 @@
  * every 30 min. The nurse's observation round (`obs`) records the two NEWS2 parameters no sensor
  * measures, supplemental oxygen and ACVPU, every hour for every patient: hourly is the RCP's
  * minimum for a NEWS2 of 5 or a single 3 (Royal College of Physicians, National Early Warning
- * Score (NEWS) 2, 2017, Chart 3), the tightest routine ward round.
+ * Score (NEWS) 2, 2017, "Clinical response to NEWS2 trigger thresholds"), the tightest routine ward round.
  */
 import type { Vital } from '../lib/contract/schema.ts'
 

@@ -4,7 +4,7 @@
  * (persistence.ts), escalated when the level rises, cleared after the hold-down below every trigger.
  *
  * NEWS2 (subject `news2`), from the patient's News2State after each reading (Royal College of
- * Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 2 and Chart 3): an aggregate
+ * Physicians, "National Early Warning Score (NEWS) 2", 2017, Chart 2 and "Clinical response to NEWS2 trigger thresholds"): an aggregate
  * of 7 or more is NEWS2_HIGH, 5-6 NEWS2_MEDIUM, a single parameter scoring 3 NEWS2_SINGLE_3. A partial
  * score is a lower bound and triggers too: a danger is never hidden because a parameter is
  * missing. NEWS2_HIGH is confirmed with criticalPersistenceMs, the others with warningPersistenceMs

@@ -77,7 +77,7 @@ export function vitalClearedText(t: VitalText, level: AlertLevel): string {
 
 /**
  * The RCP recommended clinical response to each NEWS2 trigger (Royal College of Physicians,
- * "National Early Warning Score (NEWS) 2", 2017, Chart 3 and "Clinical response to NEWS2 trigger thresholds").
+ * "National Early Warning Score (NEWS) 2", 2017, "Clinical response to NEWS2 trigger thresholds").
  */
 export const NEWS2_RESPONSES = {
   NEWS2_SINGLE_3:

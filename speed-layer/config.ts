@@ -32,7 +32,7 @@ export function parseDuration(text: string): number | undefined {
  * patient's newest reading; docs/CLINICAL.md, NEWS2). A parameter observed longer ago is shown as old and the score is
  * partial. Continuous wearable values (pulse, SpO2, respiration) age in minutes; a ward cuff cycles every 15 min, so a
  * systolic counts for two cycles; a spot temperature for an hour; the nurse's air/oxygen and ACVPU observations for 4 h
- * (RCP 2017, Chart 4: observations at least 4-6-hourly at a score of 1-4, 12-hourly at 0).
+ * (RCP 2017, "Clinical response to NEWS2 trigger thresholds": observations at least 4-6-hourly at a score of 1-4, 12-hourly at 0).
  */
 export const DEFAULT_NEWS2_FRESHNESS: Readonly<Record<News2Parameter, string>> = Object.freeze({
   respRate: '5m',

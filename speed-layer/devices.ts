@@ -30,7 +30,7 @@ export type DeviceKind = (typeof DEVICE_KINDS)[number]
  *   interval; intensive care uses 1-5 min, and the estimated cadence takes over from the second reading).
  * - thermometer, 30 min: an intermittent temperature probe or continuous patch reporting periodically.
  * - observation, 4 h: nurse observations (oxygen, ACVPU) for a NEWS2 of 1-4 are due at least every
- *   4-6 hours (Royal College of Physicians, National Early Warning Score (NEWS) 2, 2017, Chart 3).
+ *   4-6 hours (Royal College of Physicians, National Early Warning Score (NEWS) 2, 2017, "Clinical response to NEWS2 trigger thresholds").
  */
 export const KIND_CADENCE_MS: Readonly<Record<DeviceKind, number>> = Object.freeze({
   wearable: 1_000,
