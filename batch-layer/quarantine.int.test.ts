@@ -10,6 +10,7 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import type { DailyStatsRow } from '../lib/contract/views.ts'
 import { VITALS } from '../lib/contract/schema.ts'
+import { checkFields } from '../speed-layer/validate.ts'
 import { runBatchJob } from './job.ts'
 import { dtDir, ensureDir, exists, fileName, scanLake, tempName } from './lake.ts'
 import { LakeWriter, sqlString, VITAL_COLUMNS, type ReadingRow } from './parquet.ts'
@@ -140,15 +141,21 @@ describe('quarantining bad raw files', () => {
     // The archiver's in-progress file is left alone.
     expect(await exists(day.temp)).toBe(true)
 
-    // Independent counts over the valid files alone.
+    // Independent counts over the valid files alone: each row's values judged by the speed layer's own checkFields
+    // (a value it refuses or reads as no signal is left out of the statistics too).
     const db = await DuckDBInstance.create(':memory:')
     const conn = await db.connect()
-    let truth: Record<string, unknown>
+    const truth: Record<string, number> = { n: 0 }
     try {
-      const counts = VITALS.map((v) => `count(${VITAL_COLUMNS[v]})::INTEGER AS "${v}"`).join(', ')
-      truth = (
-        await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n, ${counts} FROM read_parquet([${day.valid.map(sqlString).join(', ')}])`)
-      ).getRowObjectsJS()[0] as Record<string, unknown>
+      const columns = VITALS.map((v) => `${VITAL_COLUMNS[v]} AS "${v}"`).join(', ')
+      const rows = (await conn.runAndReadAll(`SELECT ${columns} FROM read_parquet([${day.valid.map(sqlString).join(', ')}])`)).getRowObjectsJS()
+      for (const row of rows) {
+        truth.n = (truth.n ?? 0) + 1
+        const vitals = Object.fromEntries(VITALS.filter((v) => row[v] !== null).map((v) => [v, Number(row[v])]))
+        const judged = checkFields({ v: 1, patientId: 'p', deviceId: 'd', ts: 0, seq: 0, vitals })
+        for (const v of Object.keys(judged.reading.vitals)) truth[v] = (truth[v] ?? 0) + 1
+      }
+      for (const v of VITALS) truth[v] ??= 0
     } finally {
       conn.closeSync()
       db.closeSync()

@@ -90,9 +90,9 @@ describe('the speed layer', () => {
     const t0 = Date.now() - 200_000
     const hr: number[] = []
     for (let i = 0; i < 30; i++) hr.push(75) // normal
-    // One artefact sample at t0 + 32 s, alone no alert (warning persistence 60 s); 2 s back in NORMAL do not end its run (10 s would).
+    // One artefact sample at t0 + 32 s, alone no alert (warning persistence 60 s): its run ends at the next value back.
     for (let i = 0; i < 5; i++) hr.push(i === 2 ? 95 : 75)
-    for (let i = 0; i < 62; i++) hr.push(95) // out of NORMAL from t0 + 35 s, the run from t0 + 32 s: WARNING confirmed at t0 + 92 s
+    for (let i = 0; i < 62; i++) hr.push(95) // out of NORMAL from t0 + 35 s: WARNING confirmed at t0 + 95 s
     for (let i = 0; i < 20; i++) hr.push(i % 2 === 0 ? 91 : 90) // jitter on the 90/91 edge: the alert stays open, nothing new
     for (let i = 0; i < 40; i++) hr.push(75) // normal for 40 s: below the hold-down, the alert stays open
     const messages = hr.map((v, i) => record(env.topics.readings, reading('p-episode', i, t0 + i * 1000, { heartRate: v, spo2: 97 })))
@@ -111,7 +111,7 @@ describe('the speed layer', () => {
     await pollUntil(async () => (await alertsInStream()).some((a) => a.kind === 'cleared'), { timeoutMs: 30_000, what: 'the alert to clear' })
     alerts = (await alertsInStream()).filter((a) => a.vital === 'heartRate')
     expect(alerts.map((a) => [a.kind, a.level, a.ts])).toEqual([
-      ['raised', 'WARNING', t0 + 92_000],
+      ['raised', 'WARNING', t0 + 95_000],
       ['cleared', 'WARNING', t0 + 176_000],
     ])
     const latest = await redis.hGetAll(keys.latest('p-episode'))

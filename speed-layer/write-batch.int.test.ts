@@ -102,8 +102,8 @@ describe('write-batch.lua', () => {
       'heartRate:ts': '1763805601000',
     }
     expect(await redis.hGetAll(keys.latest('p-lua'))).toEqual(second)
-    // Back in NORMAL for a second: the run survives (it ends after 10 s back), its first sample back written.
-    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending({ ...run, inSince: T + 1_000 }) })
+    // Back in NORMAL: a WARNING run ends at its first value back, and its pending field is deleted in the same call.
+    expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({})
     expect(decodeLatest('p-lua', second)).toMatchObject({
       patientId: 'p-lua',
       ts: T + 1_000,
