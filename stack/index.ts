@@ -280,6 +280,18 @@ function kafkaJvmArgs(S: P.StackPaths): string[] {
   ]
 }
 
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding, never starting with '-' (as
+ * Kafka's own Uuid.randomUuid does): the storage tool would read such an id as an option and fail
+ * with "argument --cluster-id/-t: expected one argument", one run in 64.
+ */
+export function kraftClusterId(random: (n: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
 /** Writes server.properties and formats the storage once (KRaft needs a cluster id on disk). */
 async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Promise<void> {
   const template = await readFile(path.join(P.STACK_SOURCES, 'server.properties'), 'utf8')
@@ -291,8 +303,7 @@ async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Prom
   await writeFile(S.kafkaProps, props)
   if (existsSync(path.join(S.kafkaData, 'meta.properties'))) return
   log('formatting Kafka storage (once)')
-  // A KRaft cluster id is 16 random bytes, base64url without padding.
-  const clusterId = randomBytes(16).toString('base64url')
+  const clusterId = kraftClusterId()
   const r = await run('java', [...kafkaJvmArgs(S), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', S.kafkaProps])
   if (r.code !== 0) {
     throw new VigilError(
