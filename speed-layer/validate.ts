@@ -8,7 +8,7 @@
  */
 import { validateReading, VITALS, type Reading, type Vital } from '../lib/contract/schema.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
-import { NO_SIGNAL_VALUES, PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
+import { MUST_BE_BELOW, NO_SIGNAL_VALUES, PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
 
 export { NO_SIGNAL_VALUES, PLAUSIBLE_RANGES }
 
@@ -101,11 +101,9 @@ export function describeFieldRejects(rejects: readonly FieldReject[]): string {
 /**
  * Each vital of a schema-valid reading on its own, in VITALS order: a no-signal value
  * (NO_SIGNAL_VALUES) goes to `noSignal`; a value outside PLAUSIBLE_RANGES is refused OUT_OF_RANGE;
- * a diastolic not below a plausible systolic is refused INCONSISTENT and the systolic kept (the
- * systolic is the NEWS2 parameter and a low one the danger; oscillometric cuffs measure the mean
- * pressure and derive the diastolic least reliably: Alpert BS, Quinn D, Gallick D, "Oscillometric
- * blood pressure: a review for clinicians", J Am Soc Hypertens 2014;8:930-938). `reading` is a copy
- * holding the rest; the parsed reading is untouched.
+ * of a pair in MUST_BE_BELOW (a diastolic not below a plausible systolic), the lower one is refused
+ * INCONSISTENT and the upper one kept (lib/plausibility.ts says why). The batch job's SQL is
+ * generated from the same tables. `reading` is a copy holding the rest; the parsed reading is untouched.
  */
 export function checkFields(r: Reading): { reading: Reading; fieldRejects: FieldReject[]; noSignal: Vital[] } {
   const fieldRejects: FieldReject[] = []
@@ -125,10 +123,17 @@ export function checkFields(r: Reading): { reading: Reading; fieldRejects: Field
     }
     vitals[vital] = value
   }
-  const { systolic, diastolic } = vitals
-  if (systolic !== undefined && diastolic !== undefined && diastolic >= systolic) {
-    delete vitals.diastolic
-    fieldRejects.push({ vital: 'diastolic', reason: 'INCONSISTENT', detail: `diastolic ${diastolic} mmHg is not below systolic ${systolic} mmHg` })
+  for (const { refused, below } of MUST_BE_BELOW) {
+    const low = vitals[refused]
+    const high = vitals[below]
+    if (low === undefined || high === undefined || low < high) continue
+    delete vitals[refused]
+    const unit = PLAUSIBLE_RANGES[refused].unit
+    fieldRejects.push({
+      vital: refused,
+      reason: 'INCONSISTENT',
+      detail: `${refused} ${low} ${unit} is not below ${below} ${high} ${PLAUSIBLE_RANGES[below].unit}`,
+    })
   }
   const untouched = fieldRejects.length === 0 && noSignal.length === 0
   return { reading: untouched ? r : { ...r, vitals }, fieldRejects, noSignal }
