@@ -107,6 +107,22 @@ describe('FHIR mapping', () => {
     })
     expect(bad.errors).toEqual([{ pointer: '/entry/1/resource/valueQuantity/value', detail: 'expected a number, received "fast"' }])
   })
+
+  it("puts a Bundle's readings in event-time order, whatever the order of its entries", () => {
+    const at = (iso: string, value: number) => ({ resource: { ...heartRate, effectiveDateTime: iso, valueQuantity: { ...heartRate.valueQuantity, value } } })
+    const b = bundleToReadings({
+      resourceType: 'Bundle',
+      entry: [at('2026-01-05T10:00:05Z', 130), at('2026-01-05T10:00:00Z', 140), at('2026-01-05T10:00:03Z', 135)],
+    })
+    expect(b.errors).toEqual([])
+    // One device (the same Observation source): a later seq first would make the earlier ones look like replays.
+    expect(b.readings.map((r) => [r.ts, r.vitals.heartRate])).toEqual([
+      [Date.parse('2026-01-05T10:00:00Z'), 140],
+      [Date.parse('2026-01-05T10:00:03Z'), 135],
+      [Date.parse('2026-01-05T10:00:05Z'), 130],
+    ])
+    expect(b.readings.map((r) => r.seq)).toEqual([...b.readings.map((r) => r.seq)].sort((x, y) => x - y))
+  })
 })
 
 describe('supplemental oxygen and ACVPU (fhir-assessments.ts)', () => {

@@ -449,5 +449,9 @@ export function bundleToReadings(bundle: unknown): BundleResult {
     else out.errors.push(...r.errors)
   }
   if (out.errors.length === 0 && out.readings.length === 0) out.errors.push({ pointer: '/entry', detail: 'the Bundle holds no Observation' })
+  // In event-time order (seq is ts x SEQ_PER_MS + family): a Bundle may list its Observations in any
+  // order, and the speed layer reads a seq more than 32 below its device's highest as a replay, so an
+  // earlier Observation sent after a later one of the same device would be dropped as a duplicate.
+  out.readings.sort((a, b) => a.seq - b.seq)
   return out
 }
