@@ -9,7 +9,7 @@ import path from 'node:path'
 import { once } from 'node:events'
 import type { Config } from '../../lib/config.ts'
 import { PROJECT_ROOT } from '../../stack/paths.ts'
-import { down, up } from '../../stack/index.ts'
+import { down, status, up } from '../../stack/index.ts'
 
 /** Linux's USER_HZ: /proc reports CPU time in these ticks. */
 const CLOCK_TICKS = 100
@@ -23,11 +23,26 @@ export interface PrivateStack {
   stopAll(): Promise<void>
 }
 
-/** Starts a broker and a Redis for `config` (their addresses must be free loopback ports), state in `dir`. */
+/**
+ * Starts a broker and a Redis for `config`, state in `dir`. Their ports must be free: a service
+ * already answering there (a chaos run's Redis left behind) would be reused, and the suite could
+ * neither kill nor wipe it, so a "Redis restart, empty dataset" would silently keep the view.
+ * If starting fails half-way, what was started is stopped again.
+ */
 export async function startPrivateStack(config: Config, dir: string, log: (line: string) => void): Promise<PrivateStack> {
   // Docker compose has fixed ports and one project: the private stack always runs natively.
   process.env.VIGIL_STACK_NO_DOCKER = '1'
-  await up(config, log, { dir })
+  const busy = (await status(config, { dir })).filter((s) => s.up)
+  if (busy.length > 0) {
+    const what = busy.map((s) => `${s.service} on ${s.address}`).join(' and ')
+    throw new Error(`${what} already answer${busy.length === 1 ? 's' : ''}: stop it (a chaos run left behind?) or pass --kafka-port / --redis-port`)
+  }
+  try {
+    await up(config, log, { dir })
+  } catch (error) {
+    await down(log, { dir }).catch(() => undefined)
+    throw error
+  }
   const timed = async (f: () => Promise<unknown>): Promise<number> => {
     const t0 = Date.now()
     await f()
