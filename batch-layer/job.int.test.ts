@@ -113,6 +113,21 @@ async function redisDay(redis: RedisClient, env: TestEnv, date: string): Promise
   return Object.values(hash).flatMap((v) => JSON.parse(v) as DailyStatsRow[])
 }
 
+/** Produces the readings to the test's topic and waits until the archiver has written every one to its lake. */
+async function archiveAll(env: TestEnv, readings: Reading[]): Promise<void> {
+  await produceAll(
+    env.config,
+    env.topics.readings,
+    readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
+  )
+  const archiver = await start({ ...env.config, archiver: archiverOptions({ flushIntervalMs: 200 }) })
+  try {
+    await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
+  } finally {
+    await archiver.stop()
+  }
+}
+
 describe('the batch job', () => {
   let env: TestEnv
   let redis: RedisClient
@@ -123,17 +138,7 @@ describe('the batch job', () => {
   beforeAll(async () => {
     env = await createTestEnv()
     redis = await connectRedis(env.config)
-    await produceAll(
-      env.config,
-      env.topics.readings,
-      readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
-    )
-    const archiver = await start({ ...env.config, archiver: archiverOptions({ flushIntervalMs: 200 }) })
-    try {
-      await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
-    } finally {
-      await archiver.stop()
-    }
+    await archiveAll(env, readings)
   })
 
   afterAll(async () => {
@@ -451,17 +456,7 @@ describe('the batch job with per-patient bands and the NEWS2 assessments', () =>
   beforeAll(async () => {
     env = await createTestEnv()
     redis = await connectRedis(env.config)
-    await produceAll(
-      env.config,
-      env.topics.readings,
-      readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
-    )
-    const archiver = await start({ ...env.config, archiver: archiverOptions({ flushIntervalMs: 200 }) })
-    try {
-      await pollUntil(async () => archiver.stats().records === readings.length || undefined, { timeoutMs: 60_000, what: 'the archiver to write every reading' })
-    } finally {
-      await archiver.stop()
-    }
+    await archiveAll(env, readings)
   })
 
   afterAll(async () => {
