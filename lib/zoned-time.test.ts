@@ -1,39 +1,21 @@
 import { describe, expect, it } from 'vitest'
-import { isTimeZone, localToUtc, offsetMs, zonedToUtc } from './zoned-time.ts'
+import { isTimeZone, type LocalInstants, localToUtc, offsetMs, zonedToUtc } from './zoned-time.ts'
 
 const H = 3_600_000
 const at = (iso: string) => Date.parse(iso)
 /** Wall ms of a local date-time: its digits read as if they were UTC. */
 const wall = (local: string) => Date.parse(`${local}Z`)
+/** What localToUtc returns for instants given as ISO strings; `later` is `earlier` unless the wall time is in an overlap. */
+const instants = (kind: LocalInstants['kind'], earlier: string, later = earlier): LocalInstants => ({ kind, earlier: at(earlier), later: at(later) })
 
 describe('zoned time', () => {
   it('classifies the local times around a change: a gap moves forward by its length, an overlap has both instants', () => {
-    expect(localToUtc(wall('2024-03-31T01:59:59'), 'Europe/Berlin')).toEqual({
-      kind: 'unique',
-      earlier: at('2024-03-31T00:59:59Z'),
-      later: at('2024-03-31T00:59:59Z'),
-    })
-    expect(localToUtc(wall('2024-03-31T02:15:00'), 'Europe/Berlin')).toEqual({
-      kind: 'gap',
-      earlier: at('2024-03-31T01:15:00Z'),
-      later: at('2024-03-31T01:15:00Z'),
-    })
-    expect(localToUtc(wall('2024-10-27T02:15:00'), 'Europe/Berlin')).toEqual({
-      kind: 'overlap',
-      earlier: at('2024-10-27T00:15:00Z'),
-      later: at('2024-10-27T01:15:00Z'),
-    })
-    expect(localToUtc(wall('2024-11-03T02:00:00'), 'America/New_York')).toEqual({
-      kind: 'unique',
-      earlier: at('2024-11-03T07:00:00Z'),
-      later: at('2024-11-03T07:00:00Z'),
-    })
+    expect(localToUtc(wall('2024-03-31T01:59:59'), 'Europe/Berlin')).toEqual(instants('unique', '2024-03-31T00:59:59Z'))
+    expect(localToUtc(wall('2024-03-31T02:15:00'), 'Europe/Berlin')).toEqual(instants('gap', '2024-03-31T01:15:00Z'))
+    expect(localToUtc(wall('2024-10-27T02:15:00'), 'Europe/Berlin')).toEqual(instants('overlap', '2024-10-27T00:15:00Z', '2024-10-27T01:15:00Z'))
+    expect(localToUtc(wall('2024-11-03T02:00:00'), 'America/New_York')).toEqual(instants('unique', '2024-11-03T07:00:00Z'))
     // Lord Howe changes by 30 minutes.
-    expect(localToUtc(wall('2024-04-07T01:45:00'), 'Australia/Lord_Howe')).toEqual({
-      kind: 'overlap',
-      earlier: at('2024-04-06T14:45:00Z'),
-      later: at('2024-04-06T15:15:00Z'),
-    })
+    expect(localToUtc(wall('2024-04-07T01:45:00'), 'Australia/Lord_Howe')).toEqual(instants('overlap', '2024-04-06T14:45:00Z', '2024-04-06T15:15:00Z'))
     expect(zonedToUtc(wall('2024-10-06T02:15:00'), 'Australia/Lord_Howe')).toBe(at('2024-10-05T15:45:00Z'))
   })
 
