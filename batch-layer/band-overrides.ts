@@ -12,16 +12,22 @@ import type { RedisClient } from '../lib/redis.ts'
 /** Keys per SCAN step and per pipeline of HGETALLs. */
 const BATCH = 1_000
 
+/** The text of a bands key before and after its patient id, taken from the key builder (docs/CONTRACT.md, Redis) rather than spelled again. */
+function bandsKeyParts(keys: RedisKeys): { head: string; tail: string } {
+  const marker = '\u0000'
+  const [head = '', tail = ''] = keys.bands(marker).split(marker)
+  return { head, tail }
+}
+
 /** Pure: the SCAN pattern of every patient's bands key: the prefix matched literally, then `{*}:bands`. */
 export function bandsKeyPattern(keys: RedisKeys): string {
-  const literal = keys.prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-  return `${literal}{*}:bands`
+  const { head, tail } = bandsKeyParts(keys)
+  return `${head.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*${tail}`
 }
 
 /** Pure: the patient of a bands key (`<prefix>{<patientId>}:bands`), or undefined for another key. */
 export function patientOfBandsKey(keys: RedisKeys, key: string): string | undefined {
-  const head = `${keys.prefix}{`
-  const tail = '}:bands'
+  const { head, tail } = bandsKeyParts(keys)
   if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined
   const id = key.slice(head.length, key.length - tail.length)
   return keys.bands(id) === key ? id : undefined
