@@ -4,7 +4,7 @@
  */
 import { type Command, Option } from 'commander'
 import { configFlagHelp, loadConfig, loadSetting, CONFIG_FIELDS, type Config } from '../lib/config.ts'
-import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
+import { describeError, isVigilError } from '../lib/errors.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
 import { retry } from '../lib/backoff.ts'
 import { kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
@@ -72,13 +72,6 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     // supervisor waits for. Unref'd, so a process with nothing left open exits at once.
     setTimeout(() => process.exit(), LINGER_AFTER_DONE_MS).unref()
   }
-}
-
-/** The action of a command whose stage is not built yet. */
-export function notImplemented(name: string): () => Promise<void> {
-  return action(async () => {
-    throw new VigilError('NOT_IMPLEMENTED', `\`vigil ${name}\` is not implemented yet.`)
-  })
 }
 
 /** Which services a command cannot start without. */
