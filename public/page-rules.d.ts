@@ -14,6 +14,6 @@ export declare function oxygenText(onOxygen: boolean): string
 export declare function patientUrgency(p: PatientState): number
 export declare function tileClass(p: PatientState): 'critical' | 'warning' | 'normal'
 export type AlertClass = 'critical' | 'urgent' | 'warning' | 'technical' | 'stale' | 'cleared'
-export declare const ALERT_LEVEL_VIEW: Readonly<Record<string, { cls: AlertClass; text: string; rank: number }>>
+export declare const ALERT_LEVEL_VIEW: Readonly<Record<string, { cls: AlertClass; text: string }>>
 export declare function alertStyle(a: { level: string; kind?: string }): { cls: AlertClass; text: string }
 export declare function alertRank(level: string): number

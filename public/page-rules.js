@@ -129,18 +129,22 @@ export function tileClass(/** @type {import('../lib/contract/views.ts').PatientS
   return u >= 3 ? 'critical' : u >= 1 ? 'warning' : 'normal'
 }
 
-/** Alert levels: the feed's class, badge text and urgency (0 the most urgent; NEWS2 ≥ 7 first, the technical alarms last). */
+/**
+ * Alert levels: the feed's class and badge text, most urgent first (NEWS2 ≥ 7 first, the technical
+ * alarms last), the order serving/open-alerts.ts ALERT_URGENCY gives the API (page-rules.test.ts holds them equal).
+ */
 export const ALERT_LEVEL_VIEW = {
-  NEWS2_HIGH: { cls: 'critical', text: 'NEWS2 ≥ 7', rank: 0 },
-  CRITICAL_LOW: { cls: 'critical', text: 'Critical low', rank: 1 },
-  CRITICAL_HIGH: { cls: 'critical', text: 'Critical high', rank: 1 },
-  NEWS2_MEDIUM: { cls: 'urgent', text: 'NEWS2 5–6', rank: 2 },
-  URGENT_LOW_SOON: { cls: 'urgent', text: 'Urgent low soon', rank: 3 },
-  NEWS2_SINGLE_3: { cls: 'warning', text: 'NEWS2 single 3', rank: 4 },
-  WARNING: { cls: 'warning', text: 'Warning', rank: 5 },
-  NO_SIGNAL: { cls: 'technical', text: 'No signal', rank: 6 },
-  STALE: { cls: 'stale', text: 'No data', rank: 7 },
+  NEWS2_HIGH: { cls: 'critical', text: 'NEWS2 ≥ 7' },
+  CRITICAL_LOW: { cls: 'critical', text: 'Critical low' },
+  CRITICAL_HIGH: { cls: 'critical', text: 'Critical high' },
+  NEWS2_MEDIUM: { cls: 'urgent', text: 'NEWS2 5–6' },
+  URGENT_LOW_SOON: { cls: 'urgent', text: 'Urgent low soon' },
+  NEWS2_SINGLE_3: { cls: 'warning', text: 'NEWS2 single 3' },
+  WARNING: { cls: 'warning', text: 'Warning' },
+  NO_SIGNAL: { cls: 'technical', text: 'No signal' },
+  STALE: { cls: 'stale', text: 'No data' },
 }
+const ALERT_ORDER = Object.keys(ALERT_LEVEL_VIEW)
 
 /**
  * An alert's class and badge: a cleared one is "Cleared"; NO_SIGNAL is a technical alarm (check
@@ -153,7 +157,8 @@ export function alertStyle(a) {
   return v === undefined ? { cls: 'critical', text: a.level } : { cls: v.cls, text: v.text }
 }
 
-/** A level's urgency rank (0 the most urgent; an unknown level after every known one). */
+/** A level's urgency rank, its place in ALERT_LEVEL_VIEW (0 the most urgent; an unknown level after every known one). */
 export function alertRank(/** @type {string} */ level) {
-  return ALERT_LEVEL_VIEW[level]?.rank ?? 8
+  const i = ALERT_ORDER.indexOf(level)
+  return i === -1 ? ALERT_ORDER.length : i
 }
