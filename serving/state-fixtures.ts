@@ -14,7 +14,7 @@ import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
 import { decodeLatestVitals, encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { VITALS, type Vital } from '../lib/contract/schema.ts'
 import { classifyVital, worse, type Status } from '../lib/bands.ts'
-import { NEWS2_VITALS, consciousnessScore, onOxygenScore, parameterScore } from '../lib/news2.ts'
+import { NEWS2_VITALS, consciousnessScore, news2Risk, onOxygenScore, parameterScore } from '../lib/news2.ts'
 
 /** One reading of a test (the shape test/view-fixtures.ts also takes). */
 export interface TestReading {
@@ -40,20 +40,27 @@ export function readingState(r: TestReading): { vitals: PatientState['vitals']; 
 }
 
 /**
+ * The risk the speed layer states (docs/CLINICAL.md, NEWS2): a complete score's RCP band
+ * (lib/news2.ts); for a partial one, the band its lower bound reaches, or null when that is only "low".
+ */
+export function statedRisk(score: number, anyThree: boolean, complete: boolean): News2Risk | null {
+  const band = news2Risk(score, anyThree)
+  return complete || band !== 'low' ? band : null
+}
+
+/**
  * A NEWS2 state from each counted parameter's score; the others are missing, and those in `old`
  * were observed too long ago. Risk as the speed layer states it (docs/CLINICAL.md, NEWS2): a
- * complete score's RCP band; a partial one's lower bound, or null.
+ * complete score's RCP band; a partial one's lower bound, or null (statedRisk).
  */
 export function news2Of(scores: Partial<Record<News2Parameter, number>>, options: { old?: News2Parameter[]; scale?: 1 | 2 } = {}): News2State {
   const counted = NEWS2_PARAMETERS.filter((p) => scores[p] !== undefined)
   const score = counted.reduce((sum, p) => sum + (scores[p] ?? 0), 0)
   const anyThree = counted.some((p) => scores[p] === 3)
   const complete = counted.length === NEWS2_PARAMETERS.length
-  let risk: News2Risk | null = score >= 7 ? 'high' : score >= 5 ? 'medium' : anyThree ? 'low-medium' : null
-  if (complete && risk === null) risk = 'low'
   return {
     score,
-    risk,
+    risk: statedRisk(score, anyThree, complete),
     complete,
     counted,
     scores: Object.fromEntries(counted.map((p) => [p, scores[p]])),
@@ -88,19 +95,6 @@ export function news2FromState(p: Pick<PatientState, 'vitals' | 'onOxygen' | 'co
   if (p.onOxygen !== undefined) scores.onOxygen = onOxygenScore(p.onOxygen.value)
   if (p.consciousness !== undefined) scores.consciousness = consciousnessScore(p.consciousness.value)
   return news2Of(scores)
-}
-
-/** Writes a patient's whole state and series entries into the view (one transaction), and publishes the `readings` update unless told not to. */
-export async function writePatientState(redis: RedisClient, keys: RedisKeys, patient: PatientState, entries: SeriesEntry[], publish = true): Promise<Update> {
-  const m = redis.multi()
-  m.del(keys.latest(patient.patientId))
-  m.hSet(keys.latest(patient.patientId), encodeLatest(patient))
-  if (entries.length > 0) m.zAdd(keys.series(patient.patientId), entries.map(seriesMember))
-  m.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })
-  await m.exec()
-  const update: Update = { type: 'readings', patient, entries }
-  if (publish) await redis.publish(keys.updates, encodeUpdate(update))
-  return update
 }
 
 /**

@@ -7,28 +7,18 @@
 import type { Vital } from '../lib/contract/schema.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import {
-  type AlertEvent,
-  type BatchMeta,
-  type DailyStatsRow,
-  NEWS2_PARAMETERS,
-  type News2State,
-  type PatientState,
-  type SeriesEntry,
-  type Update,
-} from '../lib/contract/views.ts'
+import type { AlertEvent, BatchMeta, DailyStatsRow, News2State, PatientState, SeriesEntry, Update } from '../lib/contract/views.ts'
 import { alertEntry } from '../lib/contract/codecs/alerts.ts'
 import { encodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
 import { encodeDailyDay } from '../lib/contract/codecs/daily-stats.ts'
 import { encodeUpdate } from '../lib/contract/codecs/updates.ts'
-import { readingState, type TestReading, writeReadings as writeState } from '../serving/state-fixtures.ts'
+import { news2Of, readingState, statedRisk, type TestReading, writeReadings as writeState } from '../serving/state-fixtures.ts'
 
 export type { TestReading }
 
 /** A partial NEWS2 of `score` with nothing counted: its risk is only what the lower bound implies. */
 export function partialNews2(score: number): News2State {
-  const risk = score >= 7 ? 'high' : score >= 5 ? 'medium' : null
-  return { score, risk, complete: false, counted: [], scores: {}, missing: [...NEWS2_PARAMETERS], old: [], scale: 1 }
+  return { ...news2Of({}), score, risk: statedRisk(score, false, false) }
 }
 
 /** The state and series entry a reading produces, with a partial NEWS2 of `news2` (serving/state-fixtures.ts builds detailed ones). */
