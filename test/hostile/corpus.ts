@@ -181,6 +181,13 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
     const key = typeof keyHint === 'string' && keyHint.length > 0 && keyHint.length < 200 ? keyHint : poolPatient(rng.int(0, POOL - 1))
     push({ kind, variant, key: Buffer.from(key), value: Buffer.isBuffer(value) ? value : Buffer.from(value), expect })
   }
+  /** Where a reading's series entry is found in the view. */
+  const readingRef = (r: { patientId: string; deviceId: string; seq: number; ts: number }) => ({
+    patientId: r.patientId,
+    deviceId: r.deviceId,
+    seq: r.seq,
+    ts: r.ts,
+  })
   function validMessage(
     kind: string,
     variant: string,
@@ -193,7 +200,7 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
       key: Buffer.from(r.patientId),
       value: Buffer.from(text),
       expect: 'valid',
-      reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+      reading: readingRef(r),
     })
   }
   function schemaWith(kind: string, variant: string, id: number, over: Record<string, unknown>, expect: Outcome = 'SCHEMA'): void {
@@ -241,7 +248,7 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
         // The gateway takes a JSON array as a batch of readings: this one is valid there.
         Object.assign(out[out.length - 1]!, {
           overHttp: { status: 202, then: 'valid' },
-          reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+          reading: readingRef(r),
         })
       }
     },
@@ -274,7 +281,7 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
               key: Buffer.from(r.patientId),
               value: Buffer.from(text),
               expect: 'OUT_OF_RANGE and classified',
-              reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+              reading: readingRef(r),
               fields: { applied: { heartRate: r.vitals.heartRate, respRate: r.vitals.respRate }, refused: ['spo2'] },
             })
           },
@@ -317,7 +324,7 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
         key: Buffer.from(r.patientId),
         value: Buffer.from(JSON.stringify(r)),
         expect,
-        reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+        reading: readingRef(r),
         fields,
       })
     },
@@ -496,7 +503,7 @@ export function hostileCorpus(options: CorpusOptions = {}): CorpusMessage[] {
         value,
         expect: 'KEY_MISMATCH',
         valueExpect: 'valid',
-        reading: { patientId: r.patientId, deviceId: r.deviceId, seq: r.seq, ts: r.ts },
+        reading: readingRef(r),
       })
       if (rng.chance(0.3))
         push({ kind: 'keyProblem', variant: 'null key on malformed JSON', key: null, value: value.subarray(0, 10), expect: 'MALFORMED_JSON' })
