@@ -48,6 +48,9 @@ export interface Classified {
 
 const at = (p: number, o: number) => `${p}:${o}`
 
+/** Orders `[key, value]` entries by key, so that two records compare whatever their insertion order. */
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : 1)
+
 /**
  * Classifies every record of vitals.readings the way the speed layer does: validate.ts one field
  * at a time, then (deviceId, seq). A record with a refused field is dead-lettered whatever its
@@ -347,7 +350,7 @@ interface Assessments {
 const seriesMember = (deviceId: string, seq: number, ts: number, status: string, vitals: Record<string, number | undefined>) =>
   `${deviceId}|${seq}|${ts}|${status}|${Object.entries(vitals)
     .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .sort(byKey)
     .map(([k, v]) => `${k}=${v}`)
     .join(',')}`
 
@@ -516,7 +519,7 @@ function assessmentMismatch(want: Assessments, h: Readonly<Record<string, string
 function storedNews2(h: Readonly<Record<string, string>>): string {
   let scores: unknown = h[NEWS2_FIELDS.scores]
   try {
-    scores = Object.entries(JSON.parse(h[NEWS2_FIELDS.scores] ?? '') as Record<string, number>).sort(([a], [b]) => (a < b ? -1 : 1))
+    scores = Object.entries(JSON.parse(h[NEWS2_FIELDS.scores] ?? '') as Record<string, number>).sort(byKey)
   } catch {
     // Compared as the text it is.
   }
@@ -525,7 +528,7 @@ function storedNews2(h: Readonly<Record<string, string>>): string {
 }
 
 function news2Text(n: News2State): string {
-  const scores = Object.entries(n.scores).sort(([a], [b]) => (a < b ? -1 : 1))
+  const scores = Object.entries(n.scores).sort(byKey)
   return JSON.stringify([
     String(n.score),
     n.risk ?? '',
@@ -566,7 +569,7 @@ function news2Verdict(
     name: "each patient's NEWS2 in Redis = recomputation from the topic (fresh parameters only, complete or partial)",
     pass: bad === 0 && patients.length > 0,
     figures: `${patients.length} patients: ${exact} exact, ${bad} wrong; ${complete} complete; ${Object.entries(byLabel)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .sort(byKey)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
     evidence: firstBad || undefined,
@@ -731,6 +734,6 @@ export function alertLife(e: AlertEvent): { key: string; subjectInId: string } {
 
 const fmtCounts = (o: Record<string, number>): string =>
   Object.entries(o)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .sort(byKey)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none'
