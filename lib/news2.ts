@@ -21,6 +21,9 @@ import type { News2Risk } from './contract/views.ts'
 export const NEWS2_VITALS = ['respRate', 'spo2', 'systolic', 'heartRate', 'temperature'] as const
 export type News2Vital = (typeof NEWS2_VITALS)[number]
 
+/** Whether a vital or NEWS2 parameter is one of the measured NEWS2 vitals. */
+export const isNews2Vital = (p: string): p is News2Vital => (NEWS2_VITALS as readonly string[]).includes(p)
+
 export type ParameterScore = 0 | 1 | 2 | 3
 
 /** What scores SpO2: the patient's scale and, on scale 2, whether the patient is on oxygen (undefined: unknown). */

@@ -6,11 +6,9 @@
  * already implies, never "low". Scores come from the RCP chart (lib/news2.ts), never from the
  * patient's band overrides; the SpO2 scale is the one per-patient setting.
  */
-import { consciousnessScore, NEWS2_VITALS, type News2Vital, news2Risk, onOxygenScore, parameterScore } from '../lib/news2.ts'
+import { consciousnessScore, isNews2Vital, news2Risk, onOxygenScore, parameterScore } from '../lib/news2.ts'
 import type { Consciousness, Vital } from '../lib/contract/schema.ts'
 import { type AssessmentState, NEWS2_PARAMETERS, type News2Parameter, type News2Risk, type News2State } from '../lib/contract/views.ts'
-
-export { news2Risk } from '../lib/news2.ts'
 
 /** What the aggregate is computed from: each parameter's newest observation with its event time. */
 export interface News2Inputs {
@@ -18,8 +16,6 @@ export interface News2Inputs {
   onOxygen?: AssessmentState<boolean>
   consciousness?: AssessmentState<Consciousness>
 }
-
-const isVital = (p: News2Parameter): p is News2Vital => (NEWS2_VITALS as readonly string[]).includes(p)
 
 /** The newest observation's event time of one parameter, or undefined when it was never observed. */
 export function observedTs(inputs: News2Inputs, param: News2Parameter): number | undefined {
@@ -32,7 +28,7 @@ export function observedTs(inputs: News2Inputs, param: News2Parameter): number |
 function scoreOf(inputs: News2Inputs, param: News2Parameter, scale: 1 | 2, onOxygen: boolean | undefined): number {
   if (param === 'onOxygen') return onOxygenScore(inputs.onOxygen?.value === true)
   if (param === 'consciousness') return consciousnessScore(inputs.consciousness?.value ?? 'A')
-  if (!isVital(param)) return 0
+  if (!isNews2Vital(param)) return 0
   const observed = inputs.vitals[param]
   return observed === undefined ? 0 : parameterScore(param, observed.value, { scale, onOxygen })
 }

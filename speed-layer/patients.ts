@@ -32,14 +32,14 @@ import {
   type SeriesEntry,
   type VitalState,
 } from '../lib/contract/views.ts'
-import { NEWS2_VITALS, type News2Vital, parameterScore, spo2Scale } from '../lib/news2.ts'
+import { isNews2Vital, NEWS2_VITALS, parameterScore, spo2Scale } from '../lib/news2.ts'
 import { stepForecastAlert, stepNews2Alert } from './aggregate.ts'
 import { sideOf, staleCleared, stepNoSignal, stepVitalAlert, type AlertTiming, type PatientAlertSubject, type StepResult } from './alerts.ts'
 import type { Accepted } from './decode.ts'
 import { isDuplicate, markSeen, type DeviceState, type StaleTiming } from './devices.ts'
-import { news2State, observedTs } from './news2.ts'
+import { type News2Inputs, news2State, observedTs } from './news2.ts'
 import { gapSince } from './persistence.ts'
-import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, URGENT_LOW_SOON_MG_DL } from './trend.ts'
+import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, TREND_WINDOW_MS, URGENT_LOW_SOON_MG_DL } from './trend.ts'
 
 export interface PatientRuntime {
   patientId: string
@@ -175,7 +175,7 @@ function stepDeviceSignal(p: PatientRuntime, dev: DeviceState, a: Accepted, gapM
  * persistence time, and is a deliberate measurement as a whole.
  */
 function parameterGapMs(p: PatientRuntime, r: Reading): number {
-  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  const inputs = news2Inputs(p)
   let gap = 0
   for (const param of NEWS2_PARAMETERS) {
     const present = param === 'onOxygen' || param === 'consciousness' ? r[param] !== undefined : r.vitals[param] !== undefined
@@ -185,13 +185,16 @@ function parameterGapMs(p: PatientRuntime, r: Reading): number {
   return gap
 }
 
+/** What the patient's NEWS2 aggregate is computed from: their latest vitals and assessments. */
+function news2Inputs(p: PatientRuntime): News2Inputs {
+  return { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+}
+
 /** The reading's oxygen and consciousness observations become the latest unless a newer one is known. */
 function applyAssessments(p: PatientRuntime, r: Reading): void {
   if (r.onOxygen !== undefined && (p.onOxygen === undefined || r.ts >= p.onOxygen.ts)) p.onOxygen = { value: r.onOxygen, ts: r.ts }
   if (r.consciousness !== undefined && (p.consciousness === undefined || r.ts >= p.consciousness.ts)) p.consciousness = { value: r.consciousness, ts: r.ts }
 }
-
-const isNews2Vital = (v: Vital): v is News2Vital => (NEWS2_VITALS as readonly string[]).includes(v)
 
 /** Oxygen as NEWS2 counts it now: the newest observation within its freshness window, else unknown. */
 function freshOnOxygen(p: PatientRuntime, options: PatientOptions): boolean | undefined {
@@ -222,20 +225,25 @@ function applyVitals(p: PatientRuntime, r: Reading, ctx: ReadingContext): Status
 
 /**
  * Adds a glucose value to the trend window (pruned to the patient's newest time) and steps the
- * urgent-low-soon alert; `gapMs` since the previous glucose value.
+ * urgent-low-soon alert; `gapMs` since the previous glucose value. Without a glucose value the
+ * window is pruned only when a value fell out of it: the window is already thinned (prunePoints),
+ * so pruning it again changes nothing else.
  */
 function applyGlucose(p: PatientRuntime, r: Reading, gapMs: number, ctx: ReadingContext): void {
   const glucose = r.vitals.glucose
-  const points = glucose === undefined ? p.glucoseRecent : [...p.glucoseRecent, [r.ts, glucose] as const]
-  const pruned = prunePoints(points, p.ts)
-  if (pruned.length !== p.glucoseRecent.length || glucose !== undefined) p.glucoseRecent = pruned
-  if (glucose === undefined || p.latest.glucose?.ts !== r.ts) return
-  const forecast = forecastGlucose(pruned)
+  if (glucose === undefined) {
+    if (p.glucoseRecent.some(([ts]) => ts < p.ts - TREND_WINDOW_MS)) p.glucoseRecent = prunePoints(p.glucoseRecent, p.ts)
+    return
+  }
+  const pruned = prunePoints([...p.glucoseRecent, [r.ts, glucose] as const], p.ts)
+  p.glucoseRecent = pruned
+  if (p.latest.glucose?.ts !== r.ts) return
+  const trend = glucoseTrend(pruned)
   const sample = {
     patientId: p.patientId,
     glucose,
-    rate: glucoseTrend(pruned)?.rate,
-    forecast,
+    rate: trend?.rate,
+    forecast: forecastGlucose(pruned, trend),
     minutes: FORECAST_MINUTES,
     thresholdMgDl: URGENT_LOW_SOON_MG_DL,
     ts: r.ts,
@@ -249,7 +257,7 @@ function applyGlucose(p: PatientRuntime, r: Reading, gapMs: number, ctx: Reading
  * from a lagging device counts at once); `gapMs` since the patient's previous evaluation.
  */
 function stepNews2(p: PatientRuntime, gapMs: number, ctx: ReadingContext): void {
-  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  const inputs = news2Inputs(p)
   const news2 = news2State(inputs, p.ts, ctx.scale, ctx.options.news2FreshnessMs)
   const observedAt: Partial<Record<News2Parameter, number>> = {}
   for (const param of news2.missing) {
@@ -289,7 +297,7 @@ function setSubject(p: PatientRuntime, subject: PatientAlertSubject, step: StepR
 export function patientState(p: PatientRuntime, news2FreshnessMs: Readonly<Record<News2Parameter, number>>): PatientState {
   let status: Status = 'NORMAL'
   for (const v of Object.values(p.latest) as VitalState[]) if (STATUS_SEVERITY[v.status] > STATUS_SEVERITY[status]) status = v.status
-  const inputs = { vitals: p.latest, onOxygen: p.onOxygen, consciousness: p.consciousness }
+  const inputs = news2Inputs(p)
   const state: PatientState = {
     patientId: p.patientId,
     ts: p.ts,

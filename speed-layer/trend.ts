@@ -109,9 +109,11 @@ export function glucoseTrend(points: readonly GlucosePoint[]): GlucoseTrend | un
   return { rate, arrow: trendArrow(rate), ts: newestTs }
 }
 
-/** The glucose predicted FORECAST_MINUTES after the newest value (newest + rate × 20), or undefined without a trend. */
-export function forecastGlucose(points: readonly GlucosePoint[]): number | undefined {
-  const trend = glucoseTrend(points)
+/**
+ * The glucose predicted FORECAST_MINUTES after the newest value (newest + rate × 20), or undefined
+ * without a trend; `trend` is the points' glucoseTrend, passed by a caller that has it already.
+ */
+export function forecastGlucose(points: readonly GlucosePoint[], trend = glucoseTrend(points)): number | undefined {
   if (trend === undefined) return undefined
   const newest = prunePoints(points, trend.ts).at(-1) as GlucosePoint
   return newest[1] + trend.rate * FORECAST_MINUTES
