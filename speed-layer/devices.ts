@@ -99,6 +99,14 @@ const CADENCE_WEIGHT = 0.2
 export type StaleTiming = Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>
 
 /**
+ * A device's stale threshold: `staleCadences` of its cadence (estimated, or its kind's default
+ * before two readings were seen), never below `staleMinMs`.
+ */
+export function deviceStaleThresholdMs(d: DeviceState, timing: StaleTiming): number {
+  return staleThresholdMs(effectiveCadenceMs(d), timing.staleCadences, timing.staleMinMs)
+}
+
+/**
  * The cadence estimate after an interval of `intervalMs` between event times: an exponentially
  * weighted mean starting from the kind's default (the prior), each interval weighing 1/5. An
  * interval longer than the device's current stale threshold is folded in at that threshold: an
@@ -109,9 +117,8 @@ export type StaleTiming = Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>
  * and the threshold covers the interval after a few readings.
  */
 export function nextCadenceMs(dev: DeviceState, intervalMs: number, timing: StaleTiming): number {
-  const current = effectiveCadenceMs(dev)
-  const capped = Math.min(intervalMs, staleThresholdMs(current, timing.staleCadences, timing.staleMinMs))
-  return Math.round(current * (1 - CADENCE_WEIGHT) + capped * CADENCE_WEIGHT)
+  const capped = Math.min(intervalMs, deviceStaleThresholdMs(dev, timing))
+  return Math.round(effectiveCadenceMs(dev) * (1 - CADENCE_WEIGHT) + capped * CADENCE_WEIGHT)
 }
 
 /**

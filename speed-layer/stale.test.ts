@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { PatientCache } from './cache.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
-import { markSeen, parseDevice, type DeviceState } from './devices.ts'
+import { deviceStaleThresholdMs, markSeen, parseDevice, type DeviceState } from './devices.ts'
 import { emptyPatient, type PatientRuntime } from './patients.ts'
-import { deviceStaleThresholdMs, partitionOf, raiseStaleDevices } from './stale.ts'
+import { partitionOf, raiseStaleDevices } from './stale.ts'
 
 const opts = { staleCadences: 3, staleMinMs: 120_000 }
 

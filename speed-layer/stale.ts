@@ -4,10 +4,9 @@
  */
 import { murmur2 } from '@platformatic/kafka'
 import type { AlertEvent } from '../lib/contract/views.ts'
-import { staleRaised, staleThresholdMs } from './alerts.ts'
-import { effectiveCadenceMs, serializeDevice, type DeviceState } from './devices.ts'
+import { staleRaised } from './alerts.ts'
+import { deviceStaleThresholdMs, serializeDevice, type StaleTiming } from './devices.ts'
 import type { PatientRuntime } from './patients.ts'
-import type { SpeedOptions } from './config.ts'
 
 /**
  * The partition a patient's readings go to: the default partitioner's, murmur2 of the key (the
@@ -25,14 +24,6 @@ export interface DeviceChange {
 }
 
 /**
- * A device's stale threshold: `staleCadences` of its cadence (estimated, or its kind's default
- * before two readings were seen), never below `staleMinMs`.
- */
-export function deviceStaleThresholdMs(d: DeviceState, opts: Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>): number {
-  return staleThresholdMs(effectiveCadenceMs(d), opts.staleCadences, opts.staleMinMs)
-}
-
-/**
  * Raises the stale-data alert of every device whose newest reading ARRIVED longer than its
  * threshold before `nowMs` (wall-clock time: a silent device sends no event time) and not stale
  * already. Silence is measured on the broker's arrival timestamps, not the device's clock: a
@@ -41,11 +32,7 @@ export function deviceStaleThresholdMs(d: DeviceState, opts: Pick<SpeedOptions, 
  * became stale. Marks those devices stale in `patients` and returns their new state and the alert
  * events, in cache order.
  */
-export function raiseStaleDevices(
-  patients: Iterable<PatientRuntime>,
-  nowMs: number,
-  opts: Pick<SpeedOptions, 'staleCadences' | 'staleMinMs'>,
-): { changes: DeviceChange[]; events: AlertEvent[] } {
+export function raiseStaleDevices(patients: Iterable<PatientRuntime>, nowMs: number, opts: StaleTiming): { changes: DeviceChange[]; events: AlertEvent[] } {
   const changes: DeviceChange[] = []
   const events: AlertEvent[] = []
   for (const p of patients) {
