@@ -5,7 +5,7 @@
  * hypo- or hyperglycaemia; NEWS2 aggregate alerts state the RCP recommended clinical response.
  */
 import { VITAL_UNITS, type Vital } from '../lib/contract/schema.ts'
-import type { Status } from '../lib/bands.ts'
+import { bandOf, DEFAULT_BANDS, type Status } from '../lib/bands.ts'
 import type { AlertLevel, News2Parameter, News2State, Side } from '../lib/contract/views.ts'
 
 export const VITAL_NAMES: Readonly<Record<Vital, string>> = {
@@ -28,18 +28,24 @@ export const NEWS2_PARAMETER_NAMES: Readonly<Record<News2Parameter, string>> = {
   temperature: 'temperature',
 }
 
+/** The consensus level of each default glucose band, in the order of DEFAULT_BANDS.glucose (undefined: in range). */
+const GLUCOSE_LEVELS: readonly (string | undefined)[] = [
+  'level 2 hypoglycaemia',
+  'level 1 hypoglycaemia',
+  undefined,
+  'level 1 hyperglycaemia',
+  'level 2 hyperglycaemia',
+]
+
 /**
  * The glucose level of a value, mg/dL (ADA Standards of Care 6, "Glycemic Goals and Hypoglycemia";
  * Battelino T. et al., "Clinical Targets for CGM Data Interpretation", Diabetes Care 2019;42:1593-1603):
  * < 54 level 2 hypoglycaemia, 54-69 level 1, 70-180 in range, 181-250 level 1 hyperglycaemia,
- * > 250 level 2 (the same edges as the glucose bands of lib/bands.ts). Undefined in range.
+ * > 250 level 2: the default glucose bands of lib/bands.ts, whatever the patient's overrides. Undefined in range.
  */
 export function glucoseLevelText(mgdl: number): string | undefined {
-  if (mgdl < 54) return 'level 2 hypoglycaemia'
-  if (mgdl < 70) return 'level 1 hypoglycaemia'
-  if (mgdl <= 180) return undefined
-  if (mgdl <= 250) return 'level 1 hyperglycaemia'
-  return 'level 2 hyperglycaemia'
+  const bands = DEFAULT_BANDS.glucose
+  return GLUCOSE_LEVELS[bands.indexOf(bandOf(bands, mgdl))]
 }
 
 /** `low`/`high` (glucose: its consensus level when the value has one), or `normal` without a side. */
