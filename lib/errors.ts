@@ -5,7 +5,6 @@
 export type VigilErrorCode =
   | 'CONFIG_INVALID'
   | 'USAGE'
-  | 'NOT_IMPLEMENTED'
   | 'KAFKA_UNREACHABLE'
   | 'REDIS_UNREACHABLE'
   | 'STACK_JAVA_MISSING'
@@ -19,8 +18,8 @@ export type VigilErrorCode =
   | 'INPUT_INVALID'
   | 'STAGE_FAILED'
 
-/** Exit codes by error code: 2 for usage (bad flag, not implemented), 1 for everything else. */
-const USAGE_CODES: ReadonlySet<VigilErrorCode> = new Set(['CONFIG_INVALID', 'USAGE', 'NOT_IMPLEMENTED'])
+/** Exit codes by error code: 2 for usage (a bad flag or configuration), 1 for everything else. */
+const USAGE_CODES: ReadonlySet<VigilErrorCode> = new Set(['CONFIG_INVALID', 'USAGE'])
 
 export class VigilError extends Error {
   override readonly name = 'VigilError'
