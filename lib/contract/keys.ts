@@ -25,6 +25,10 @@ export interface RedisKeys {
   readonly batchMeta: string
   /** Pub/sub channel the serving layer listens on. */
   readonly updates: string
+  /** A signed-in session, by the SHA-256 (hex) of its id; expires with the session. */
+  session(idHash: string): string
+  /** Failed sign-ins of one user name, by the SHA-256 (hex) of the name; expires with the window. */
+  loginFailures(nameHash: string): string
   /** Any other key of a stage, kept under the prefix (e.g. `speed:dedup`). */
   other(...parts: string[]): string
   /** Glob matching every key under the prefix, for SCAN in `vigil init`. */
@@ -45,6 +49,8 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     batchDaily: (date: string) => `${prefix}batch:daily:${date}`,
     batchMeta: `${prefix}batch:meta`,
     updates: `${prefix}updates`,
+    session: (idHash: string) => `${prefix}session:${idHash}`,
+    loginFailures: (nameHash: string) => `${prefix}login-failures:${nameHash}`,
     other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
     everything: `${escapeGlob(prefix)}*`,
   })
