@@ -17,3 +17,8 @@ export type AlertClass = 'critical' | 'urgent' | 'warning' | 'technical' | 'stal
 export declare const ALERT_LEVEL_VIEW: Readonly<Record<string, { cls: AlertClass; text: string }>>
 export declare function alertStyle(a: { level: string; kind?: string }): { cls: AlertClass; text: string }
 export declare function alertRank(level: string): number
+export declare const ROLES: readonly ['viewer', 'clinician', 'admin']
+export declare const ROLE_TEXT: Readonly<Record<'viewer' | 'clinician' | 'admin', string>>
+export declare function roleAllows(role: string | undefined, required: string): boolean
+export declare function canAcknowledge(role: string | undefined): boolean
+export declare function sessionEndText(reason: unknown): string

@@ -162,3 +162,45 @@ export function alertRank(/** @type {string} */ level) {
   const i = ALERT_ORDER.indexOf(level)
   return i === -1 ? ALERT_ORDER.length : i
 }
+
+/** The roles, least to most privileged, as lib/identity/model.ts ROLES (page-rules.test.ts holds them equal). */
+export const ROLES = ['viewer', 'clinician', 'admin']
+export const ROLE_TEXT = { viewer: 'Viewer', clinician: 'Clinician', admin: 'Admin' }
+
+/**
+ * Whether `role` holds the rights of `required`, as lib/identity/model.ts roleAllows. The page
+ * only hides what the server would refuse: the server's guard decides (docs/SECURITY.md).
+ * An unknown role holds none.
+ * @param {string | undefined} role
+ * @param {string} required
+ */
+export function roleAllows(role, required) {
+  if (required === 'public') return true
+  const have = ROLES.indexOf(role ?? '')
+  return have !== -1 && have >= ROLES.indexOf(required)
+}
+
+/** Acknowledging an alert takes a clinician (docs/SECURITY.md, Every route's role). */
+export function canAcknowledge(/** @type {string | undefined} */ role) {
+  return roleAllows(role, 'clinician')
+}
+
+/** Why the server ended a session ('session:end' { reason }), in words; an unknown reason as it came. */
+const SESSION_END_TEXT = {
+  logout: 'signed out in another window',
+  expired: 'the session expired',
+  disabled: 'the user was disabled',
+  'credential-changed': 'the password was changed',
+  unauthorized: 'the server no longer accepts this session',
+}
+
+/**
+ * The signed-out screen's detail line: "The session expired. Patient data is hidden until you sign in again."
+ * @param {unknown} reason
+ */
+export function sessionEndText(reason) {
+  const known = typeof reason === 'string' ? SESSION_END_TEXT[reason] : undefined
+  const why =
+    known ?? (typeof reason === 'string' && reason.trim() !== '' ? `reason: ${reason.trim().slice(0, 120)}` : 'the server no longer accepts this session')
+  return `${why[0].toUpperCase()}${why.slice(1)}. Patient data is hidden until you sign in again.`
+}

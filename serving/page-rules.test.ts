@@ -1,16 +1,22 @@
 import { describe, expect, it } from 'vitest'
 import type { PatientState } from '../lib/contract/views.ts'
 import { ALERT_LEVELS } from '../lib/contract/views.ts'
+import { ROLES as MODEL_ROLES, roleAllows as modelRoleAllows, type Requirement } from '../lib/identity/model.ts'
 import {
   ALERT_LEVEL_VIEW,
+  ROLES,
+  ROLE_TEXT,
   agoText,
   alertRank,
   alertStyle,
+  canAcknowledge,
   isOld,
   news2MissingText,
   news2Text,
   oxygenText,
   patientUrgency,
+  roleAllows,
+  sessionEndText,
   tileClass,
   trendText,
 } from '../public/page-rules.js'
@@ -149,5 +155,37 @@ describe('alertStyle', () => {
   it('a cleared alert is "Cleared" whatever its level; NO_SIGNAL is never critical', () => {
     expect(alertStyle({ level: 'NEWS2_HIGH', kind: 'cleared' })).toEqual({ cls: 'cleared', text: 'Cleared' })
     expect(alertStyle({ level: 'NO_SIGNAL', kind: 'escalated' }).cls).not.toBe('critical')
+  })
+})
+
+describe('roles on the page: only what the server would refuse is hidden', () => {
+  it('knows the roles of lib/identity/model.ts, in the same order, each with a name', () => {
+    expect(ROLES).toEqual(MODEL_ROLES)
+    expect(Object.keys(ROLE_TEXT).sort()).toEqual([...MODEL_ROLES].sort())
+  })
+
+  it('decides every role against every requirement as the server does', () => {
+    const requirements: Requirement[] = ['public', ...MODEL_ROLES]
+    for (const role of MODEL_ROLES)
+      for (const required of requirements) expect([role, required, roleAllows(role, required)]).toEqual([role, required, modelRoleAllows(role, required)])
+  })
+
+  it('offers acknowledging to clinicians and admins only, never to a viewer or an unknown role', () => {
+    expect(MODEL_ROLES.filter((r) => canAcknowledge(r))).toEqual(['clinician', 'admin'])
+    expect(canAcknowledge(undefined)).toBe(false)
+    expect(canAcknowledge('root')).toBe(false)
+  })
+})
+
+describe('sessionEndText', () => {
+  it("says why a session ended and that the patients' data is hidden", () => {
+    expect(sessionEndText('expired')).toBe('The session expired. Patient data is hidden until you sign in again.')
+    expect(sessionEndText('disabled')).toBe('The user was disabled. Patient data is hidden until you sign in again.')
+    expect(sessionEndText(undefined)).toBe('The server no longer accepts this session. Patient data is hidden until you sign in again.')
+  })
+
+  it('shows an unknown reason as it came, cut short', () => {
+    expect(sessionEndText('maintenance')).toBe('Reason: maintenance. Patient data is hidden until you sign in again.')
+    expect(sessionEndText('x'.repeat(500)).length).toBeLessThan(200)
   })
 })
