@@ -40,6 +40,7 @@ describe("the gateway's request bodies", () => {
       { json: { v: 1, patientId: '', ts: 'noon', seq: -1, vitals: { heartRate: 'fast' } }, pointer: '' },
     ])
     expect(v.records).toEqual([{ key: 'p-1', value: raw }])
+    expect(v.readings).toEqual([{ reading: reading(1), pointer: '/0', line: 1 }])
     expect(v.errors[0]).toMatchObject({ pointer: '/1/vitals/spo2', line: 2 })
     expect([...new Set(v.errors.slice(1).map((e) => e.pointer))].sort()).toEqual(['/deviceId', '/patientId', '/seq', '/ts', '/vitals/heartRate'])
   })
@@ -73,6 +74,7 @@ describe("the gateway's request bodies", () => {
   it('points at a mapped FHIR reading as /mapped/<i> and stores it as JSON', () => {
     const v = validateMapped([reading(1), { ...reading(2), seq: -1 }])
     expect(v.records).toEqual([{ key: 'p-1', value: JSON.stringify(reading(1)) }])
+    expect(v.readings).toEqual([{ reading: reading(1), pointer: '/mapped/0' }])
     expect(v.errors.map((e) => e.pointer)).toEqual(['/mapped/1/seq'])
   })
 })

@@ -26,6 +26,22 @@ export interface BodyItem {
   line?: number
 }
 
+/** A valid reading and where it was in the body: what the gateway checks against the sending device. */
+export interface LocatedReading {
+  reading: Reading
+  /** JSON pointer of the reading in the body ('' for a single reading, `/mapped/<i>` after the FHIR mapping). */
+  pointer: string
+  /** 1-based NDJSON line. */
+  line?: number
+}
+
+/** The records to produce, the readings they hold (same order), and the bad fields. */
+export interface Validated {
+  records: ProducerRecord[]
+  readings: LocatedReading[]
+  errors: FieldError[]
+}
+
 export type Parsed = { ok: true; json: unknown } | { ok: false; detail: string }
 
 /** The media type of a Content-Type header, without parameters, lower case; '' when absent. */
@@ -67,8 +83,9 @@ export function ndjsonItems(body: unknown): { items: BodyItem[]; errors: FieldEr
 }
 
 /** Validates each item against schema v1; stops once MAX_FIELD_ERRORS errors are collected. */
-export function validateAll(items: readonly BodyItem[]): { records: ProducerRecord[]; errors: FieldError[] } {
+export function validateAll(items: readonly BodyItem[]): Validated {
   const records: ProducerRecord[] = []
+  const readings: LocatedReading[] = []
   const errors: FieldError[] = []
   for (const item of items) {
     if (errors.length >= MAX_FIELD_ERRORS) break
@@ -76,6 +93,7 @@ export function validateAll(items: readonly BodyItem[]): { records: ProducerReco
     if (parsed.success) {
       // A valid NDJSON line goes to Kafka as it came (strict schema: it holds exactly the known fields).
       records.push({ key: parsed.data.patientId, value: item.raw ?? JSON.stringify(parsed.data) })
+      readings.push({ reading: parsed.data, pointer: item.pointer, ...(item.line === undefined ? {} : { line: item.line }) })
       continue
     }
     for (const issue of parsed.error.issues) {
@@ -86,10 +104,10 @@ export function validateAll(items: readonly BodyItem[]): { records: ProducerReco
       })
     }
   }
-  return { records, errors }
+  return { records, readings, errors }
 }
 
 /** Validates readings mapped from FHIR, pointed at as `/mapped/<i>`. */
-export function validateMapped(readings: readonly Reading[]): { records: ProducerRecord[]; errors: FieldError[] } {
+export function validateMapped(readings: readonly Reading[]): Validated {
   return validateAll(readings.map((r, i) => ({ json: r, pointer: `/mapped/${i}` })))
 }

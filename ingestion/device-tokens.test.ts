@@ -1,23 +1,30 @@
 import { describe, expect, it } from 'vitest'
-import { DeviceTokens } from './device-tokens.ts'
+import { DeviceTokens, bearerCredential } from './device-tokens.ts'
 
-describe("the gateway's device tokens", () => {
-  it('accepts only "Bearer <token>" with a configured token', () => {
-    const t = new DeviceTokens(['alpha-token', 'beta-token'])
-    expect(t.generated).toBe(false)
-    expect(t.tokens).toEqual(['alpha-token', 'beta-token'])
-    expect(['Bearer alpha-token', 'bearer beta-token', 'Bearer   alpha-token  '].map((h) => t.check(h))).toEqual(['ok', 'ok', 'ok'])
-    expect(['Bearer alpha-toke', 'Bearer alpha-tokenx', 'Bearer alpha-token alpha-token'].map((h) => t.check(h))).toEqual(['invalid', 'invalid', 'missing'])
-    expect([undefined, '', 'Basic YWxwaGEtdG9rZW4=', 'alpha-token'].map((h) => t.check(h))).toEqual(['missing', 'missing', 'missing', 'missing'])
+describe("the gateway's development tokens", () => {
+  it('reads only "Bearer <credential>" from an Authorization header', () => {
+    expect(['Bearer alpha-token', 'bearer beta-token', 'Bearer   alpha-token  '].map(bearerCredential)).toEqual(['alpha-token', 'beta-token', 'alpha-token'])
+    expect([undefined, '', 'Basic YWxwaGEtdG9rZW4=', 'alpha-token', 'Bearer alpha-token alpha-token'].map(bearerCredential)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
   })
 
-  it('generates one random token when none is configured, so the gateway is never open', () => {
-    const a = new DeviceTokens(undefined)
-    const b = new DeviceTokens([])
-    expect([a.generated, b.generated]).toEqual([true, true])
-    expect(a.tokens[0]).toMatch(/^[\w-]{32}$/)
-    expect(b.tokens[0]).not.toBe(a.tokens[0])
-    expect(a.check(`Bearer ${a.tokens[0]}`)).toBe('ok')
-    expect(a.check(`Bearer ${b.tokens[0]}`)).toBe('invalid')
+  it('accepts exactly a configured token', () => {
+    const t = new DeviceTokens(['alpha-token', 'beta-token'])
+    expect(t.development).toBe(true)
+    expect(t.tokens).toEqual(['alpha-token', 'beta-token'])
+    expect(['alpha-token', 'beta-token', 'alpha-toke', 'alpha-tokenx', 'ALPHA-TOKEN'].map((c) => t.accepts(c))).toEqual([true, true, false, false, false])
+  })
+
+  it('accepts no token and is not in development mode when none is configured (no token is generated)', () => {
+    for (const t of [new DeviceTokens(undefined), new DeviceTokens([])]) {
+      expect(t.development).toBe(false)
+      expect(t.tokens).toEqual([])
+      expect(t.accepts('anything-at-all')).toBe(false)
+    }
   })
 })

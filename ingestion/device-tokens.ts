@@ -1,35 +1,41 @@
 /**
- * The device tokens the gateway accepts (VIGIL_DEVICE_TOKENS), and the check of an Authorization
- * header against them: only `Bearer <token>`, compared by SHA-256 digest in constant time so that
- * neither a token's length nor its prefix leaks through timing. With no token configured one is
- * generated, so the gateway is never open without a token.
+ * The development tokens the gateway accepts (VIGIL_DEVICE_TOKENS), and the Bearer credential of
+ * an Authorization header. A development token is compared by SHA-256 digest in constant time so
+ * that neither its length nor its prefix leaks through timing. None configured: none accepted
+ * (the registry's devices only; docs/SECURITY.md, Devices bound to their patients).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-
-export type TokenCheck = 'ok' | 'missing' | 'invalid'
+import { createHash, timingSafeEqual } from 'node:crypto'
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
+/** The credential of `Authorization: Bearer <credential>`, or undefined for any other header. */
+export function bearerCredential(authorization: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
+  return m === null ? undefined : m[1]!
+}
+
 export class DeviceTokens {
   readonly tokens: readonly string[]
-  /** True when the token was generated at start (none configured). */
-  readonly generated: boolean
   readonly #hashes: readonly Buffer[]
 
   constructor(configured: readonly string[] | undefined) {
-    this.generated = (configured ?? []).length === 0
-    // 24 random bytes: 192 bits, 32 characters of base64url.
-    this.tokens = this.generated ? [randomBytes(24).toString('base64url')] : [...configured!]
+    this.tokens = [...(configured ?? [])]
     this.#hashes = this.tokens.map(sha256)
   }
 
-  /** `missing`: no Bearer credential in the header; `invalid`: one the gateway does not accept. */
-  check(authorization: string | undefined): TokenCheck {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
-    if (m === null) return 'missing'
-    const presented = sha256(m[1]!)
-    return this.#hashes.some((h) => timingSafeEqual(h, presented)) ? 'ok' : 'invalid'
+  /** True when tokens are configured: the gateway runs in development mode. */
+  get development(): boolean {
+    return this.tokens.length > 0
+  }
+
+  /** True when `credential` is one of the configured tokens. */
+  accepts(credential: string): boolean {
+    const presented = sha256(credential)
+    // Every token is compared, so the time taken does not say which one matched.
+    let match = false
+    for (const h of this.#hashes) match = timingSafeEqual(h, presented) || match
+    return match
   }
 }

@@ -1,22 +1,28 @@
 /**
  * The gateway as a fastify plugin: its bodies read as text, its error and not-found answers as
- * application/problem+json, the device token required on every route but /healthz, its answers
- * counted, and its routes (routes.ts). Everything is registered in the plugin's own context, so
- * the token check runs for unknown paths too and a route cannot be probed without a token.
+ * application/problem+json, a device credential required on every route but /healthz, the
+ * readings of a request checked against the device that sends them, its answers counted, and its
+ * routes (routes.ts). Everything is registered in the plugin's own context, so the credential
+ * check runs for unknown paths too and a route cannot be probed without a credential.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from '../lib/log.ts'
 import { describeError, isVigilError } from '../lib/errors.ts'
-import type { BatchingProducer, ProducerRecord } from '../lib/producer.ts'
+import type { RegistryReader } from '../lib/identity/registry.ts'
+import type { BatchingProducer } from '../lib/producer.ts'
 import { BODY_TYPES } from './bodies.ts'
+import { bindingRefusal, identify, type Sender } from './binding.ts'
 import type { GatewayCounts } from './counts.ts'
-import type { DeviceTokens } from './device-tokens.ts'
-import { hasProblemType, problem, sendProblem } from './problem.ts'
+import { bearerCredential, type DeviceTokens } from './device-tokens.ts'
+import { hasProblemType, notTheDevicesReadings, problem, revokedDevice, sendProblem, unknownCredential } from './problem.ts'
 import { fhirRoutes, healthRoute, readingRoutes, type Accept } from './routes.ts'
 
 export interface GatewayPluginOptions {
   producer: BatchingProducer
+  /** The development tokens (VIGIL_DEVICE_TOKENS); none outside development. */
   tokens: DeviceTokens
+  /** The registry as read so far (`reader` undefined until it is read). */
+  registry: { readonly reader: RegistryReader | undefined }
   counts: GatewayCounts
   /** The server's body limit, named in the 413 answer. */
   bodyLimitBytes: number
@@ -48,24 +54,48 @@ function answerErrors(app: FastifyInstance, opts: GatewayPluginOptions): void {
   })
 }
 
-function requireDeviceToken(app: FastifyInstance, tokens: DeviceTokens): void {
+/** The sender of each request that passed the credential check, for the binding check before producing. */
+type Senders = WeakMap<FastifyRequest, Sender>
+
+/**
+ * Requires a known, unrevoked credential on every request but /healthz, and remembers its sender.
+ * A refused request's connection is closed, so a body the device may still be sending is never read.
+ */
+function requireCredential(app: FastifyInstance, opts: GatewayPluginOptions, senders: Senders): void {
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return
-    const check = tokens.check(req.headers.authorization)
-    if (check === 'ok') return
-    // A refused request's connection is closed, so a body the device may still be sending is never read.
-    if (check === 'missing') {
-      reply.header('www-authenticate', 'Bearer').header('connection', 'close')
-      return sendProblem(reply, problem(401, 'Send the device token as "Authorization: Bearer <token>".'))
+    const identity = identify(bearerCredential(req.headers.authorization), opts.tokens, opts.registry.reader)
+    if (identity.outcome === 'sender') {
+      senders.set(req, identity.sender)
+      return
     }
-    reply.header('www-authenticate', 'Bearer error="invalid_token"').header('connection', 'close')
-    return sendProblem(reply, problem(401, 'The device token is not one the gateway accepts: check VIGIL_DEVICE_TOKENS.'))
+    reply.header('connection', 'close')
+    if (identity.outcome === 'registry-unavailable') {
+      reply.header('retry-after', String(opts.retryAfterS))
+      return sendProblem(reply, problem(503, 'The device registry is not read yet (Kafka is unreachable): nothing was stored; retry after the delay given.'))
+    }
+    opts.counts.refusedFor(identity.outcome)
+    if (identity.outcome === 'revoked') return sendProblem(reply, revokedDevice(identity.device))
+    reply.header('www-authenticate', identity.missing ? 'Bearer' : 'Bearer error="invalid_token"')
+    return sendProblem(reply, unknownCredential(identity.missing))
   })
 }
 
-/** Produces and answers 202 after Kafka acknowledged, 503 with Retry-After while it is unreachable. */
-function acceptor(opts: GatewayPluginOptions): Accept {
-  return async (reply: FastifyReply, records: ProducerRecord[], extra = {}) => {
+/**
+ * Refuses the whole request with 403 when a reading in it is not its device's to send; else
+ * produces and answers 202 after Kafka acknowledged, 503 with Retry-After while it is unreachable.
+ */
+function acceptor(opts: GatewayPluginOptions, senders: Senders): Accept {
+  return async (req: FastifyRequest, reply: FastifyReply, { records, readings }, extra = {}) => {
+    const sender = senders.get(req)
+    if (sender === undefined) throw new Error(`${req.method} ${req.url} reached a route without a sender: the credential check did not run`)
+    if (sender.kind === 'device') {
+      const refusal = bindingRefusal(sender.device, readings)
+      if (refusal !== undefined) {
+        opts.counts.refusedFor(refusal.reason)
+        return sendProblem(reply, notTheDevicesReadings(sender.device, refusal))
+      }
+    }
     try {
       await opts.producer.send(records)
     } catch (error) {
@@ -83,10 +113,11 @@ function acceptor(opts: GatewayPluginOptions): Accept {
 export const gatewayPlugin: FastifyPluginAsync<GatewayPluginOptions> = async (app, opts) => {
   readBodiesAsText(app)
   answerErrors(app, opts)
-  requireDeviceToken(app, opts.tokens)
+  const senders: Senders = new WeakMap()
+  requireCredential(app, opts, senders)
   // Counted for the status line every 10 s (never a line per request).
   app.addHook('onResponse', async (_req, reply) => opts.counts.answered(reply.statusCode))
-  const accept = acceptor(opts)
+  const accept = acceptor(opts, senders)
   readingRoutes(app, accept)
   fhirRoutes(app, accept)
   healthRoute(app, opts.producer)

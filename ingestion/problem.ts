@@ -4,6 +4,8 @@
  * `errors` array naming every bad field (the first MAX_FIELD_ERRORS: collecting stops there).
  */
 import type { FastifyReply } from 'fastify'
+import type { DeviceRecord } from '../lib/identity/model.ts'
+import type { BindingRefusal } from './binding.ts'
 import { MAX_FIELD_ERRORS, type FieldError } from './fhir.ts'
 
 export const PROBLEM = 'application/problem+json'
@@ -20,7 +22,8 @@ export interface Problem {
 /** Status to the slug of its type URN and its title; any other status answers as 500. */
 const TITLES: Record<number, [string, string]> = {
   400: ['invalid-input', 'The request holds invalid input'],
-  401: ['unauthorized', 'A valid device token is required'],
+  401: ['unauthorized', 'A valid device credential is required'],
+  403: ['forbidden', 'The device may not send this'],
   404: ['not-found', 'No such endpoint'],
   405: ['method-not-allowed', 'Method not allowed'],
   413: ['body-too-large', 'The request body is too large'],
@@ -53,4 +56,26 @@ export function invalidFields(errors: readonly FieldError[], source: string): Pr
 /** The 400 answer to a body that is not JSON; `what` names it ("The reading", "The Bundle"). */
 export function unreadable(what: string, detail: string): Problem {
   return problem(400, `${what} could not be read: ${detail}.`, { errors: [{ pointer: '/', detail }] })
+}
+
+/** The 401 answer to a request without a Bearer credential (`missing`) or with one the gateway does not know. */
+export function unknownCredential(missing: boolean): Problem {
+  const detail = missing
+    ? 'Send the device credential as "Authorization: Bearer <credential>": register the device with `vigil device add` (it prints the credential once) or, in development, set VIGIL_DEVICE_TOKENS.'
+    : 'The credential is not one the gateway accepts: register the device with `vigil device add` and send the credential it prints, or, in development, set VIGIL_DEVICE_TOKENS.'
+  return problem(401, detail, { reason: 'unknown-credential' })
+}
+
+/** The 403 answer to a revoked device. */
+export function revokedDevice(device: DeviceRecord): Problem {
+  const when = device.revokedAt === null ? '' : ` on ${new Date(device.revokedAt).toISOString()}`
+  const detail = `Device "${device.id}" was revoked${when}: nothing was stored; register its replacement with \`vigil device add\` and send the new credential.`
+  return problem(403, detail, { reason: 'revoked' })
+}
+
+/** The 403 answer to readings that are not the device's to send, each named in `errors`. */
+export function notTheDevicesReadings(device: DeviceRecord, refusal: BindingRefusal): Problem {
+  const count = refusal.count === 1 ? '1 reading is' : `${refusal.count} readings are`
+  const detail = `${count} not this device's to send: nothing from this request was stored; device "${device.id}" sends only readings with its own deviceId, for the patient it is assigned to at each reading's time (an admin assigns it with \`vigil device assign\`).`
+  return problem(403, detail, { reason: refusal.reason, errors: refusal.errors })
 }

@@ -4,15 +4,35 @@
  * validated here, not by route schemas: a body may be NDJSON, a valid NDJSON line goes to Kafka as
  * it came, and every bad field is named in an application/problem+json answer.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Reading } from '../lib/contract/schema.ts'
-import type { BatchingProducer, ProducerRecord } from '../lib/producer.ts'
-import { FHIR_TYPES, READING_TYPES, jsonItems, mediaType, ndjsonItems, parseJson, validateAll, validateMapped, type BodyItem } from './bodies.ts'
+import type { BatchingProducer } from '../lib/producer.ts'
+import {
+  FHIR_TYPES,
+  READING_TYPES,
+  jsonItems,
+  mediaType,
+  ndjsonItems,
+  parseJson,
+  validateAll,
+  validateMapped,
+  type BodyItem,
+  type Validated,
+} from './bodies.ts'
 import { bundleToReadings, observationToReading, type FieldError } from './fhir.ts'
 import { invalidFields, problem, sendProblem, unreadable, type Problem } from './problem.ts'
 
-/** Produces records and answers 202 once Kafka acknowledged them (or 503 while it is unreachable). */
-export type Accept = (reply: FastifyReply, records: ProducerRecord[], extra?: { ignored?: number }) => Promise<FastifyReply>
+/**
+ * Checks the valid readings of a request against the device that sends them (403 when one is not
+ * its to send), then produces their records and answers 202 once Kafka acknowledged them (or 503
+ * while it is unreachable).
+ */
+export type Accept = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  valid: Pick<Validated, 'records' | 'readings'>,
+  extra?: { ignored?: number },
+) => Promise<FastifyReply>
 
 /** 202: the readings stored, and the Bundle entries that were not Observations. */
 const ACCEPTED_SCHEMA = {
@@ -58,7 +78,7 @@ export function readingRoutes(app: FastifyInstance, accept: Accept): void {
     const v = validateAll(body.items)
     const errors = [...body.errors, ...v.errors]
     if (errors.length > 0) return sendProblem(reply, invalidFields(errors, 'this request'))
-    return accept(reply, v.records)
+    return accept(req, reply, v)
   })
 }
 
@@ -80,7 +100,7 @@ function fhirRoute(app: FastifyInstance, accept: Accept, url: string, what: stri
     if ('problem' in m) return sendProblem(reply, m.problem)
     const v = validateMapped(m.readings)
     if (v.errors.length > 0) return sendProblem(reply, problem(400, invalid, { errors: v.errors }))
-    return accept(reply, v.records, m.ignored !== undefined && m.ignored > 0 ? { ignored: m.ignored } : {})
+    return accept(req, reply, v, m.ignored !== undefined && m.ignored > 0 ? { ignored: m.ignored } : {})
   })
 }
 

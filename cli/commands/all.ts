@@ -102,7 +102,6 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
       'ingest',
       async () => {
         const g = await m.gateway.start({ ...config, gateway: gatewayOptions() }, { log: stageLogger(root, 'ingest') })
-        if (g.generatedToken) log.info(`device gateway: ${g.url} (device token for this run: ${g.deviceTokens[0]})`)
         return { name: 'ingest', stage: g }
       },
     ],

@@ -15,7 +15,10 @@ export function register(program: Command): void {
     .description('HTTP gateway for devices: JSON, NDJSON and FHIR R4 Observation/Bundle into Kafka')
     .addOption(configOption('ingestPort', '--port <port>'))
   GATEWAY_FLAGS.addTo(cmd)
-    .addHelpText('after', '\nDevice tokens: VIGIL_DEVICE_TOKENS (comma-separated). When unset, one is generated at start and printed.')
+    .addHelpText(
+      'after',
+      '\nDevices: each registered with `vigil device add` sends its own credential and only its readings, for the patient it is assigned to (docs/SECURITY.md).\nDevelopment mode: VIGIL_DEVICE_TOKENS (comma-separated) are accepted too, for any device and patient. No token is generated.',
+    )
     .action(
       action(async (opts: { port?: string }, cmd: Command) => {
         const config = commandConfig(cmd, opts.port === undefined ? {} : { ingestPort: opts.port })
@@ -26,7 +29,6 @@ export function register(program: Command): void {
         const gateway = await start({ ...config, gateway: options }, { log })
         // The gateway listens without Kafka (devices get 503 and retry); say what to do about it.
         if (gateway.producer.unreachable) log.warn(`${kafkaUnreachable(config).message} Devices get 503 until it answers; retrying.`)
-        if (gateway.generatedToken) process.stdout.write(`device token: ${gateway.deviceTokens[0]}\n`)
         return runUntilSignal([{ name: 'ingest', stage: gateway }], { log })
       }),
     )
