@@ -45,14 +45,17 @@ export function batchRoutes(deps: RouteDeps): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Querystring: { date?: string; patientId?: string } }>(
       '/api/stats/daily',
-      { schema: { querystring: dailyQuery, response: { 200: dailyStats, 400: problem } } },
+      { config: { role: 'viewer' }, schema: { querystring: dailyQuery, response: { 200: dailyStats, 400: problem } } },
       async (request) => daily(request.query),
     )
 
+    // Clinician, not viewer: a run reads the whole lake (minutes of CPU and disk on the server),
+    // only one runs at a time so it holds off everyone else's, and a full rebuild replaces the
+    // batch view every page shows. Reading the result is a viewer's.
     app.post<{ Body: RunBody }>(
       '/api/batch/runs',
       {
-        config: { rateLimit: { max: options.batchRunsPerMinute, timeWindow: 60_000 } },
+        config: { role: 'clinician', rateLimit: { max: options.batchRunsPerMinute, timeWindow: 60_000 } },
         schema: { body: batchRunBody, response: { 202: runningJob, 400: problem, 409: problem } },
       },
       async (request, reply) => run(request.body, reply),
@@ -60,7 +63,10 @@ export function batchRoutes(deps: RouteDeps): FastifyPluginAsync {
 
     app.get(
       '/api/batch/runs/current',
-      { schema: { response: { 200: { type: 'object', properties: { running: { anyOf: [runningJob, { type: 'null' }] } } } } } },
+      {
+        config: { role: 'viewer' },
+        schema: { response: { 200: { type: 'object', properties: { running: { anyOf: [runningJob, { type: 'null' }] } } } } },
+      },
       async () => ({
         running: batch.running,
       }),

@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Config } from '../lib/config.ts'
+import type { AuditInput } from '../lib/identity/audit.ts'
+import type { Principal, Requirement } from '../lib/identity/model.ts'
 import type { AlertView } from './events.ts'
 import { servingOptions } from './config.ts'
 import { API_AJV_OPTIONS, apiRoutes, type RouteDeps } from './routes.ts'
@@ -9,9 +11,17 @@ import type { OpenAlertView } from './open-alerts.ts'
 import { news2Of } from './state-fixtures.ts'
 import type { PatientState } from '../lib/contract/views.ts'
 
-/** The API plugin on a bare app, over stand-ins that record what reached them: no Redis, no broker. */
+/**
+ * The API plugin on a bare app, over stand-ins that record what reached them: no Redis, no broker,
+ * no role guard (serving/http.ts has it): a request acts as the user its `x-user` header names.
+ */
 const calls: string[] = []
 let app: FastifyInstance
+/** Every route the plugin registered, with the role it requires. */
+const roles = new Map<string, Requirement | undefined>()
+/** Whether the audit stand-in refuses, as the audit log does when Kafka does not acknowledge. */
+let auditDown = false
+const recorded: AuditInput[] = []
 
 /** Records a call, then answers `value`. */
 function record<T>(call: string, value: T): T {
@@ -20,6 +30,7 @@ function record<T>(call: string, value: T): T {
 }
 
 const alert: AlertView = { id: 'a-1', patientId: 'p-1', vital: 'spo2', kind: 'raised', level: 'WARNING', ts: 1, message: 'SpO2 93' }
+const acked: AlertView = { ...alert, id: 'a-2', ack: { by: 'Dr Ode', at: 1 } }
 
 /** A patient with every field the state can have: a partial NEWS2 with an old value, oxygen, ACVPU, the glucose trend. */
 const full: PatientState = {
@@ -76,7 +87,8 @@ beforeAll(async () => {
     series: async (id: string, seconds: number) => record(`series ${id} ${seconds}`, { from: 0, to: 0, entries: [] }),
     alerts: async (limit: number, patientId?: string) =>
       record(`alerts ${limit} ${patientId ?? '-'}`, patientId === full.patientId ? [news2Alert, signalAlert] : []),
-    acknowledge: async (id: string, by: string) => record(`ack ${id} ${JSON.stringify(by)}`, id === alert.id ? { ...alert, ack: { by, at: 2 } } : null),
+    recentAlert: async (id: string) => (id === alert.id ? alert : id === acked.id ? acked : null),
+    acknowledge: async (a: AlertView, ack: { by: string; at: number }) => record(`ack ${a.id} ${JSON.stringify(ack.by)}`, { ...a, ack }),
     batchMeta: async () => null,
     daily: async (date: string, patientId?: string) => record(`daily ${date} ${patientId ?? '-'}`, []),
   }
@@ -84,14 +96,39 @@ beforeAll(async () => {
     running: null,
     start: (request: unknown) => record(`batch ${JSON.stringify(request)}`, { started: true, job: { jobId: 'j-1', startedAt: 5 } }),
   }
+  const audit = {
+    record: async (input: AuditInput) => {
+      if (auditDown) throw new Error('connect ECONNREFUSED 127.0.0.1:9092')
+      recorded.push(input)
+      return record(`audit ${input.action} ${input.subject} by ${input.actor.user}`, { ...input, v: 1, id: 'e-1', at: input.at ?? 3 })
+    },
+  }
+  // Redis as the band store uses it: no overrides yet, and a write recorded.
+  const redis = {
+    hGetAll: async () => ({}),
+    multi: () => {
+      calls.push('write bands')
+      return { del: () => ({ hSet: () => undefined, exec: async () => [] }), hSet: () => undefined, exec: async () => [] }
+    },
+  }
   const deps = {
     config: { redisPrefix: 'unit:' } as Config,
     options: servingOptions({ alertFeedSize: 50, maxSeriesSeconds: 900 }),
     view,
     batch,
+    audit,
+    redis,
     alertChanged: (a: AlertView) => calls.push(`pushed ${a.id}`),
   } as unknown as RouteDeps
   app = Fastify({ ajv: API_AJV_OPTIONS })
+  app.decorateRequest('principal', null)
+  app.addHook('onRequest', async (request) => {
+    const user = request.headers['x-user']
+    request.principal = typeof user === 'string' ? ({ user, role: 'clinician', via: 'session' } satisfies Principal) : null
+  })
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') roles.set(`${method} ${route.url}`, route.config?.role)
+  })
   await app.register(apiRoutes(deps))
   await app.ready()
 })
@@ -102,7 +139,8 @@ afterAll(async () => {
 
 async function call(method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown) {
   calls.length = 0
-  const res = await app.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }) })
+  recorded.length = 0
+  const res = await app.inject({ method, url, headers: { 'x-user': 'Nurse Kim' }, ...(body === undefined ? {} : { payload: body as object }) })
   return { status: res.statusCode, body: res.body === '' ? null : (res.json() as { error?: string; message?: string }) }
 }
 
@@ -125,11 +163,15 @@ describe("the API's route schemas", () => {
       "querystring/patientId must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit",
     ],
     ['GET', '/api/stats/daily?date=2026-13-45', undefined, 'querystring/date must be a date YYYY-MM-DD'],
-    ['POST', '/api/alerts/a-1/ack', { by: '   ' }, 'body/by must be a name of 1-64 characters'],
-    ['POST', '/api/alerts/a-1/ack', { by: 'x'.repeat(65) }, 'body/by must be a name of 1-64 characters'],
-    ['POST', '/api/alerts/a-1/ack', {}, "body must have required property 'by'"],
-    ['PUT', '/api/patients/p-1/bands', { bands: [] }, 'body/bands must NOT have fewer than 1 items'],
-    ['PUT', '/api/patients/p-1/bands', { bands: ['pulse:normal=1-2'] }, null],
+    ['POST', '/api/alerts/a-1/ack', { by: 'Mallory' }, 'body must not have the property "by"'],
+    ['POST', '/api/alerts/a-1/ack', { note: 'x'.repeat(501) }, 'body/note must NOT have more than 500 characters'],
+    ['PUT', '/api/patients/p-1/bands', { bands: [], reason: 'COPD' }, 'body/bands must NOT have fewer than 1 items'],
+    ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'] }, "body must have required property 'reason'"],
+    ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: ' \n ' }, 'body/reason must be a reason of 1-500 characters'],
+    ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: 'x'.repeat(501) }, 'body/reason must be a reason of 1-500 characters'],
+    ['PUT', '/api/patients/p-1/bands', { bands: ['pulse:normal=1-2'], reason: 'athlete' }, null],
+    ['GET', '/api/patients/p-1/audit?limit=10001', undefined, 'querystring/limit must be <= 10000'],
+    ['GET', '/api/audit?since=yesterday', undefined, 'querystring/since must be integer'],
     ['POST', '/api/batch/runs', { probe: true }, 'body must not have the property "probe"'],
     ['POST', '/api/batch/runs', { from: '2026-11-20' }, 'give both from and to, or neither'],
     ['POST', '/api/batch/runs', { date: '2026-11-20', full: 'yes' }, 'body/full must be boolean'],
@@ -151,11 +193,62 @@ describe("the API's route schemas", () => {
     expect(calls).toEqual(['daily 2026-11-20 -'])
   })
 
-  it('acknowledges with the name trimmed, pushes the alert, and answers 404 for an alert it does not know', async () => {
-    const ok = await call('POST', '/api/alerts/a-1/ack', { by: '  Nurse Kim ' })
-    expect(ok).toEqual({ status: 200, body: { ...alert, ack: { by: 'Nurse Kim', at: 2 } } })
-    expect(calls).toEqual(['ack a-1 "Nurse Kim"', 'pushed a-1'])
-    expect(await call('POST', '/api/alerts/nope/ack', { by: 'Kim' })).toEqual({ status: 404, body: { error: 'Not Found', message: 'no such recent alert' } })
+  it('acknowledges as the signed-in user, records the audit event before writing the ack, then pushes the alert', async () => {
+    const ok = await call('POST', '/api/alerts/a-1/ack', { note: '  called the rapid response team ' })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toEqual({ ...alert, ack: { by: 'Nurse Kim', at: expect.any(Number) } })
+    expect(calls).toEqual(['audit alert.acknowledge a-1 by Nurse Kim', 'ack a-1 "Nurse Kim"', 'pushed a-1'])
+    expect(recorded).toEqual([
+      {
+        at: (ok.body as AlertView).ack?.at,
+        actor: { user: 'Nurse Kim', role: 'clinician', via: 'session' },
+        action: 'alert.acknowledge',
+        patientId: 'p-1',
+        subject: 'a-1',
+        before: null,
+        after: (ok.body as AlertView).ack,
+        reason: 'called the rapid response team',
+      },
+    ])
+    // No body at all is an acknowledgement without a note.
+    expect((await call('POST', '/api/alerts/a-1/ack')).status).toBe(200)
+    expect(recorded[0]?.reason).toBeNull()
+  })
+
+  it('answers an alert already acknowledged as it stands, with no second audit event, and 404 for an alert it does not know', async () => {
+    expect(await call('POST', '/api/alerts/a-2/ack', {})).toEqual({ status: 200, body: acked })
+    expect(calls).toEqual([])
+    expect(await call('POST', '/api/alerts/nope/ack', {})).toEqual({ status: 404, body: { error: 'Not Found', message: 'no such recent alert' } })
+    expect(calls).toEqual([])
+  })
+
+  it('refuses an acknowledgement or a band change with 503 and changes nothing when the audit trail cannot be written', async () => {
+    auditDown = true
+    try {
+      for (const [method, url, body] of [
+        ['POST', '/api/alerts/a-1/ack', {}],
+        ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: 'COPD, target 88-92 %' }],
+      ] as const) {
+        const res = await call(method, url, body)
+        expect(res.status).toBe(503)
+        expect(res.body?.error).toBe('Service Unavailable')
+        expect(res.body?.message).toMatch(/^the audit trail could not be written, so nothing was changed/)
+        expect(calls).toEqual([])
+      }
+    } finally {
+      auditDown = false
+    }
+  })
+
+  it('records a band change with its reason and the overrides before and after, then writes it', async () => {
+    const res = await call('PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: ' COPD, target 88-92 % ' })
+    expect(res.status).toBe(200)
+    expect(calls).toEqual(['audit patient.bands p-1 by Nurse Kim', 'write bands'])
+    const event = recorded[0]!
+    expect(event).toMatchObject({ action: 'patient.bands', patientId: 'p-1', before: {}, reason: 'COPD, target 88-92 %' })
+    const after = event.after as Record<string, unknown[]>
+    expect(Object.keys(after)).toEqual(['spo2'])
+    expect(after.spo2?.at(-1)).toEqual({ max: null, maxInclusive: true, status: 'NORMAL', score: 0 })
   })
 
   it('starts a batch run for a day, a range, or everything when the body is empty or missing', async () => {
@@ -182,6 +275,35 @@ describe("the API's route schemas", () => {
 
   it('answers 404 for a patient it does not know', async () => {
     expect(await call('GET', '/api/patients/nobody')).toEqual({ status: 404, body: { error: 'Not Found', message: 'no such patient' } })
+  })
+})
+
+describe("the API's route table", () => {
+  it('gives every route its role: reads a viewer, acting on a patient a clinician, devices, users and the whole trail an admin', () => {
+    expect(Object.fromEntries(roles)).toEqual({
+      'GET /healthz': 'public',
+      'GET /metrics': 'viewer',
+      'GET /api/bands': 'viewer',
+      'GET /api/patients': 'viewer',
+      'GET /api/patients/:id': 'viewer',
+      'GET /api/patients/:id/bands': 'viewer',
+      'PUT /api/patients/:id/bands': 'clinician',
+      'GET /api/patients/:id/series': 'viewer',
+      'GET /api/alerts': 'viewer',
+      'POST /api/alerts/:alertId/ack': 'clinician',
+      'GET /api/stats/daily': 'viewer',
+      'POST /api/batch/runs': 'clinician',
+      'GET /api/batch/runs/current': 'viewer',
+      'GET /api/admin/devices': 'admin',
+      'POST /api/admin/devices': 'admin',
+      'POST /api/admin/devices/:deviceId/assign': 'admin',
+      'POST /api/admin/devices/:deviceId/revoke': 'admin',
+      'GET /api/admin/users': 'admin',
+      'POST /api/admin/users': 'admin',
+      'PATCH /api/admin/users/:username': 'admin',
+      'GET /api/patients/:id/audit': 'clinician',
+      'GET /api/audit': 'admin',
+    })
   })
 })
 

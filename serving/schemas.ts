@@ -7,17 +7,18 @@ import type { FastifySchemaValidationError } from 'fastify'
 import { CONSCIOUSNESS_LEVELS, ID_POLICY, VITALS } from '../lib/contract/schema.ts'
 import { ALERT_KINDS, ALERT_LEVELS, NEWS2_PARAMETERS, NEWS2_RISKS, TREND_ARROWS } from '../lib/contract/views.ts'
 import { STATUSES } from '../lib/bands.ts'
+import { AUDIT_ACTIONS, DEVICE_KINDS, MAX_REASON_LENGTH, ROLES } from '../lib/identity/model.ts'
 
 /** A calendar date as Date.parse accepts it after `T00:00:00Z` (month 01-12, day 01-31). */
 const DATE_PATTERN = '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$'
-/** Who acknowledges: 1-64 characters once the surrounding white space is trimmed. */
-const ACK_BY_PATTERN = '^\\s*\\S(?:[\\s\\S]{0,62}\\S)?\\s*$'
+/** A reason: 1 to MAX_REASON_LENGTH characters once the surrounding white space is trimmed. */
+const REASON_PATTERN = `^\\s*\\S(?:[\\s\\S]{0,${MAX_REASON_LENGTH - 2}}\\S)?\\s*$`
 
 /** What a pattern means, for the 400 message (a regular expression is no message). */
 const PATTERN_RULES: ReadonlyMap<string, string> = new Map([
   [ID_POLICY.pattern.source, ID_POLICY.rule],
   [DATE_PATTERN, 'a date YYYY-MM-DD'],
-  [ACK_BY_PATTERN, 'a name of 1-64 characters'],
+  [REASON_PATTERN, `a reason of 1-${MAX_REASON_LENGTH} characters`],
 ])
 
 /** The 400 message of a refused input: where, then what is wrong (fastify's `dataVar` is body, params or querystring). */
@@ -37,7 +38,7 @@ const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] })
 
 export const idParams = { type: 'object', required: ['id'], properties: { id: patientIdSchema } } as const
 
-/** Every refusal the handlers answer themselves: 400, 404 and 409. */
+/** Every refusal the handlers answer themselves: 400, 404, 409 and 503 (the audit trail could not be written). */
 export const problem = {
   type: 'object',
   required: ['error', 'message'],
@@ -217,14 +218,24 @@ export const runningJob = {
   properties: { jobId: { type: 'string' }, startedAt: { type: 'number' } },
 } as const
 
+/** Why an action was taken, kept in the audit trail (docs/SECURITY.md, The audit trail). */
+const reason = { type: 'string', pattern: REASON_PATTERN, description: `1-${MAX_REASON_LENGTH} characters once trimmed` } as const
+
+/** PUT /api/patients/:id/bands: the band specs and, always, why (a clinical decision is recorded with its reason). */
 export const bandsBody = {
   type: 'object',
-  required: ['bands'],
-  properties: { bands: { type: 'array', minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 } } },
+  additionalProperties: false,
+  required: ['bands', 'reason'],
+  properties: { bands: { type: 'array', minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 } }, reason },
 } as const
 
 export const ackParams = { type: 'object', required: ['alertId'], properties: { alertId: { type: 'string', minLength: 1, maxLength: 512 } } } as const
-export const ackBody = { type: 'object', required: ['by'], properties: { by: { type: 'string', pattern: ACK_BY_PATTERN } } } as const
+/** POST /api/alerts/:alertId/ack: who acknowledges is the signed-in user, never the body; an optional note kept as the audit reason. */
+export const ackBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { note: { type: 'string', maxLength: MAX_REASON_LENGTH } },
+} as const
 
 export const health = {
   type: 'object',
@@ -242,3 +253,119 @@ export const health = {
     },
   },
 } as const
+
+/* ---------------------------------------------------------------------------------------------
+ * Identity and audit (docs/SECURITY.md): the admin API and the audit trail. No answer holds a
+ * credential hash or a password hash: the views list their fields, and the handlers build them.
+ * ------------------------------------------------------------------------------------------- */
+
+const epochMs = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'epoch ms' } as const
+/** A user name as the schema can state it; the handler adds usernameProblem's rules (no control characters, no surrounding space). */
+const usernameSchema = { type: 'string', minLength: 1, maxLength: 64 } as const
+
+export const deviceIdParams = { type: 'object', required: ['deviceId'], properties: { deviceId: patientIdSchema } } as const
+export const usernameParams = { type: 'object', required: ['username'], properties: { username: usernameSchema } } as const
+
+const assignment = {
+  type: 'object',
+  required: ['patientId', 'from', 'to'],
+  properties: { patientId: { type: 'string' }, from: { type: 'number' }, to: nullable({ type: 'number' }) },
+} as const
+
+/** A device as the admin API shows it: never its credential hash. `patientId` is the patient it is assigned to now. */
+export const deviceView = {
+  type: 'object',
+  required: ['id', 'kind', 'createdAt', 'revokedAt', 'assignments', 'patientId'],
+  properties: {
+    id: { type: 'string' },
+    kind: { enum: DEVICE_KINDS },
+    createdAt: { type: 'number' },
+    revokedAt: nullable({ type: 'number' }),
+    assignments: { type: 'array', items: assignment },
+    patientId: nullable({ type: 'string' }),
+  },
+} as const
+
+/** POST /api/admin/devices: 201 with the device and its credential, shown this once. */
+export const deviceAdded = {
+  type: 'object',
+  required: ['device', 'credential'],
+  properties: { device: deviceView, credential: { type: 'string', description: 'shown once; only its SHA-256 is kept' } },
+} as const
+
+export const addDeviceBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'kind'],
+  properties: { id: patientIdSchema, kind: { enum: DEVICE_KINDS }, patientId: nullable(patientIdSchema), reason },
+} as const
+
+/** POST /api/admin/devices/:deviceId/assign: to a patient, or to none (null), from `from` (default now). */
+export const assignDeviceBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['patientId'],
+  properties: { patientId: nullable(patientIdSchema), from: epochMs, reason },
+} as const
+
+export const revokeDeviceBody = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason } } as const
+
+/** A user as the admin API shows it: never the password hash. */
+export const userView = {
+  type: 'object',
+  required: ['username', 'role', 'disabled', 'createdAt', 'updatedAt'],
+  properties: {
+    username: { type: 'string' },
+    role: { enum: ROLES },
+    disabled: { type: 'boolean' },
+    createdAt: { type: 'number' },
+    updatedAt: { type: 'number' },
+  },
+} as const
+
+/** The password's own rules (length) are the registry's; 1 024 bounds what scrypt is given. */
+const password = { type: 'string', minLength: 1, maxLength: 1_024 } as const
+
+export const addUserBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['username', 'role', 'password'],
+  properties: { username: usernameSchema, role: { enum: ROLES }, password },
+} as const
+
+/** PATCH /api/admin/users/:username: any of a new role, a new password, or disabling (there is no re-enabling: add a new user). */
+export const patchUserBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { role: { enum: ROLES }, password, disabled: { const: true }, reason },
+} as const
+
+export const auditEvent = {
+  type: 'object',
+  required: ['v', 'id', 'at', 'actor', 'action', 'patientId', 'subject', 'before', 'after', 'reason'],
+  properties: {
+    v: { const: 1 },
+    id: { type: 'string' },
+    at: { type: 'number' },
+    actor: {
+      type: 'object',
+      required: ['user', 'role', 'via'],
+      properties: { user: { type: 'string' }, role: { enum: ROLES }, via: { enum: ['session', 'token', 'cli'] } },
+    },
+    action: { enum: AUDIT_ACTIONS },
+    patientId: nullable({ type: 'string' }),
+    subject: { type: 'string' },
+    before: { description: 'the state before, as the action records it (null: none)' },
+    after: { description: 'the state after' },
+    reason: nullable({ type: 'string' }),
+  },
+} as const
+
+/** The newest `limit` events at or after `since`, answered oldest first. */
+const auditWindow = {
+  since: epochMs,
+  limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 200 },
+} as const
+
+export const patientAuditQuery = { type: 'object', properties: auditWindow } as const
+export const auditQuery = { type: 'object', properties: { patientId: patientIdSchema, ...auditWindow } } as const

@@ -8,7 +8,7 @@ import type { RedisClient } from '../lib/redis.ts'
 import type { BatchMeta, DailyStatsRow, PatientState, SeriesEntry } from '../lib/contract/views.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { decodeSeriesEntries } from '../lib/contract/codecs/series.ts'
-import { decodeAck, decodeAlertEntry, encodeAck } from '../lib/contract/codecs/alerts.ts'
+import { decodeAck, decodeAlertEntry, encodeAck, type AlertAck } from '../lib/contract/codecs/alerts.ts'
 import { decodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
 import { decodeDailyValues } from '../lib/contract/codecs/daily-stats.ts'
 import type { AlertView } from './events.ts'
@@ -101,14 +101,21 @@ export class View {
     })
   }
 
-  /** Records who acknowledged an alert and when; returns the alert, or null when it is not among the newest `scan`. */
-  async acknowledge(alertId: string, by: string, at: number, scan: number): Promise<AlertView | null> {
+  /** The alert with its acknowledgement, or null when it is not among the newest `scan` alerts. Writes nothing. */
+  async recentAlert(alertId: string, scan: number): Promise<AlertView | null> {
     const recent = await this.alerts(scan)
-    const alert = recent.find((a) => a.id === alertId)
-    if (alert === undefined) return null
-    const ack = { by, at }
-    await this.redis.hSet(ackKey(this.keys), alertId, encodeAck(ack))
-    return { ...alert, ack }
+    return recent.find((a) => a.id === alertId) ?? null
+  }
+
+  /**
+   * Records who acknowledged an alert and when, unless it already is: the first acknowledgement
+   * stays (HSETNX), so two clinicians acknowledging at once leave the first one shown. Returns the
+   * alert with the acknowledgement stored.
+   */
+  async acknowledge(alert: AlertView, ack: AlertAck): Promise<AlertView> {
+    if ((await this.redis.hSetNX(ackKey(this.keys), alert.id, encodeAck(ack))) === 1) return { ...alert, ack }
+    const [stored] = await this.withAcks([alert])
+    return stored ?? alert
   }
 
   async batchMeta(): Promise<BatchMeta | null> {
