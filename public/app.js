@@ -1,19 +1,24 @@
 // Vigil dashboard. Plain ES module, no bundler; the Socket.io client comes from the server's
 // own /socket.io/ path and Chart.js from /vendor/, so the page works with no internet.
-// Every piece of data is written with textContent (never innerHTML): a patient id such as
-// `<img src=x onerror=alert(1)>` shows as those characters.
+// Every piece of data is written with textContent (never innerHTML): a patient id or a user name
+// such as `<img src=x onerror=alert(1)>` shows as those characters. Who is signed in comes from
+// GET /api/me; the server decides what each role may do, the page only hides what it would refuse.
 
 import { io } from '/socket.io/socket.io.esm.min.js'
 import {
   ACVPU_TEXT,
   NEWS2_LABELS,
+  ROLE_TEXT,
   agoText,
   alertStyle,
+  canAcknowledge,
+  canRunBatch,
   isOld,
   news2MissingText,
   news2Text,
   oxygenText,
   patientUrgency,
+  sessionEndText,
   tileClass,
   trendText,
 } from '/page-rules.js'
@@ -100,6 +105,10 @@ const state = {
   batchRunning: false,
   /** @type {OpenAlertView[]} the selected patient's open alerts, most urgent first */
   openAlerts: [],
+  /** @type {{ user: string, role: string, via: string, expiresAt: number } | null} who is signed in (GET /api/me) */
+  me: null,
+  /** Set once the session ended: nothing is shown or fetched any more until the user signs in again. */
+  signedOut: false,
 }
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id))
@@ -137,7 +146,8 @@ const isStale = (/** @type {PatientState} */ p) => serverNow() - Math.max(p.ts, 
 async function api(path, init) {
   const res = await fetch(path, { credentials: 'same-origin', headers: { 'content-type': 'application/json' }, ...init })
   if (res.status === 401) {
-    setConnection('signedout')
+    // No credential the server accepts: the session is gone, whatever the request was.
+    endSession('unauthorized')
     throw new Error('not signed in')
   }
   const body = res.status === 204 ? null : await res.json().catch(() => null)
@@ -150,8 +160,8 @@ async function api(path, init) {
 let offlineSince = /** @type {number | null} */ (null)
 let connMode = 'connecting'
 function setConnection(/** @type {'live'|'connecting'|'reconnecting'|'offline'|'signedout'} */ mode) {
-  // Signed out stays on screen until a connection succeeds: retries cannot fix it.
-  if (connMode === 'signedout' && mode !== 'live') return
+  // Signed out stays until the user signs in again (a new page): no retry can fix it.
+  if (connMode === 'signedout') return
   connMode = mode
   const box = $('conn')
   box.className = `conn conn-${mode}`
@@ -162,8 +172,7 @@ function setConnection(/** @type {'live'|'connecting'|'reconnecting'|'offline'|'
   } else if (mode === 'connecting') {
     text.textContent = 'Connecting…'
   } else if (mode === 'signedout') {
-    offlineSince ??= Date.now()
-    text.textContent = 'Signed out: open the login link again'
+    text.textContent = 'Signed out'
   } else {
     offlineSince ??= Date.now()
     text.textContent = `${mode === 'offline' ? 'Offline' : 'Reconnecting…'} since ${fmtTime(offlineSince)}`
@@ -560,7 +569,7 @@ function drawCharts() {
 }
 
 function addEntries(/** @type {SeriesEntry[]} */ incoming) {
-  if (incoming.length === 0) return
+  if (incoming.length === 0 || state.signedOut) return
   const byKey = new Map(state.series.map((e) => [`${e.deviceId}|${e.seq}`, e]))
   for (const e of incoming) byKey.set(`${e.deviceId}|${e.seq}`, e)
   const all = [...byKey.values()].sort((a, b) => a.ts - b.ts)
@@ -613,6 +622,7 @@ for (const b of document.querySelectorAll('.range-btn')) {
 // ---------------------------------------------------------------- alerts
 
 function upsertAlerts(/** @type {AlertView[]} */ incoming) {
+  if (state.signedOut) return
   const byId = new Map(state.alerts.map((a) => [a.id, a]))
   for (const a of incoming) byId.set(a.id, { ...byId.get(a.id), ...a })
   if (state.selected !== null && incoming.some((a) => a.patientId === state.selected)) scheduleOpenAlerts()
@@ -626,12 +636,11 @@ function renderAlerts() {
   const items = list.map((a) => {
     const style = alertStyle(a)
     const meta = alertMeta(a)
-    let action
+    let action = null
     if (a.ack) {
-      action = el('span', { class: 'acked', text: `✓ ${a.ack.by} · ${fmtTime(a.ack.at)}` })
-    } else if (a.kind === 'cleared') {
-      action = null
-    } else {
+      // The acknowledger's name is a user name: any text, written as text.
+      action = el('span', { class: 'acked', text: `✓ ${a.ack.by} · ${fmtTime(a.ack.at)}`, title: `acknowledged by ${a.ack.by} at ${fmtDateTime(a.ack.at)}` })
+    } else if (a.kind !== 'cleared' && canAcknowledge(state.me?.role)) {
       const btn = el('button', { type: 'button', class: 'ack', text: 'Acknowledge' })
       btn.addEventListener('click', () => acknowledge(a, /** @type {HTMLButtonElement} */ (btn)))
       action = btn
@@ -669,25 +678,16 @@ function alertMeta(/** @type {AlertView} */ a) {
   return `${label}${value}${a.side ? ` · ${a.side}` : ''}`
 }
 
-const nurse = /** @type {HTMLInputElement} */ ($('nurse'))
-nurse.value = localStorage.getItem('vigil.nurse') ?? ''
-nurse.addEventListener('change', () => localStorage.setItem('vigil.nurse', nurse.value.trim()))
-
+/** Acknowledges as the signed-in user: the server takes who from the session, never from the page. */
 async function acknowledge(/** @type {AlertView} */ a, /** @type {HTMLButtonElement} */ btn) {
-  const by = nurse.value.trim()
-  if (by === '') {
-    nurse.focus()
-    nurse.classList.add('needed')
-    nurse.placeholder = 'your name, to acknowledge'
-    return
-  }
-  nurse.classList.remove('needed')
   btn.disabled = true
   try {
-    upsertAlerts([await api(`/api/alerts/${encodeURIComponent(a.id)}/ack`, { method: 'POST', body: JSON.stringify({ by }) })])
+    upsertAlerts([await api(`/api/alerts/${encodeURIComponent(a.id)}/ack`, { method: 'POST', body: '{}' })])
   } catch (error) {
     btn.disabled = false
     showError(error)
+    // 403: the user's role changed since the page loaded (the registry holds the current one).
+    if (error.status === 403) loadMe().catch(showError)
   }
 }
 
@@ -824,6 +824,86 @@ function showBatch(/** @type {BatchProgress} */ p) {
   }
 }
 
+// ---------------------------------------------------------------- who is signed in
+
+async function loadMe() {
+  state.me = await api('/api/me')
+  renderMe()
+  renderAlerts()
+}
+
+function renderMe() {
+  const me = state.me
+  $('me').hidden = me === null || state.signedOut
+  $('ack-hint').hidden = me === null || canAcknowledge(me.role)
+  if (me === null) return
+  $('run-batch').hidden = !canRunBatch(me.role)
+  $('me-name').textContent = me.user
+  $('me-name').setAttribute(
+    'title',
+    `${me.via === 'token' ? 'signed in with VIGIL_TOKEN' : `signed in as ${me.user}`}, session until ${fmtDateTime(me.expiresAt)}`,
+  )
+  $('me-role').textContent = ROLE_TEXT[me.role] ?? me.role
+  $('me-role').className = `role-badge role-${me.role}`
+}
+
+/** Where "sign in again" leads: the login page, then back to this page and patient. */
+function loginHref() {
+  return `/login?next=${encodeURIComponent(`${location.pathname}${location.hash}`)}`
+}
+
+let signingOut = false
+$('sign-out').addEventListener('click', async () => {
+  const btn = /** @type {HTMLButtonElement} */ ($('sign-out'))
+  btn.disabled = true
+  // The server ends this page's socket too ('session:end'): that is this sign-out, not news.
+  signingOut = true
+  try {
+    const res = await fetch('/logout', { method: 'POST', credentials: 'same-origin' })
+    // 401: the session had already ended; either way it is over.
+    if (!res.ok && res.status !== 401) throw new Error(`Could not sign out (HTTP ${res.status}): try again.`)
+    location.assign('/login')
+  } catch (error) {
+    signingOut = false
+    btn.disabled = false
+    showError(error instanceof TypeError ? new Error('Could not sign out: the server is unreachable. Try again.') : error)
+  }
+})
+
+/**
+ * The session is over (signed out elsewhere, expired, the user disabled, any 401): say so, stop
+ * the socket, and take every patient's data off the screen. Values that no longer update must
+ * not stay on a monitor looking live; the next sign-in brings them back.
+ */
+function endSession(/** @type {unknown} */ reason) {
+  if (state.signedOut || signingOut) return
+  state.signedOut = true
+  socket.disconnect()
+  setConnection('signedout')
+  $('sign-in-again').setAttribute('href', loginHref())
+  $('signed-out-detail').textContent = sessionEndText(reason)
+  $('signed-out').hidden = false
+  $('dashboard').hidden = true
+  renderMe()
+  clearPatientData()
+}
+
+function clearPatientData() {
+  state.patients = new Map()
+  state.heardAt = new Map()
+  state.alerts = []
+  state.series = []
+  state.openAlerts = []
+  state.selected = null
+  tiles.clear()
+  for (const { chart } of charts.values()) chart.destroy()
+  charts.clear()
+  for (const id of ['grid', 'alert-feed', 'open-alerts', 'current', 'charts', 'daily-body', 'daily-sources', 'tir-bar', 'tir-legend']) $(id).replaceChildren()
+  renderDetailHeader()
+  renderAlerts()
+  renderGrid()
+}
+
 // ---------------------------------------------------------------- errors
 
 let errorTimer = 0
@@ -854,19 +934,23 @@ socket.on('connect', () => {
   if (state.selected !== null) socket.emit('subscribe', { patientId: state.selected })
 })
 socket.on('disconnect', (reason) => {
+  if (state.signedOut || signingOut) return
   setConnection('reconnecting')
-  // After a server-side disconnect Socket.io does not retry by itself; a monitor must.
+  // After a server-side disconnect Socket.io does not retry by itself; a monitor must. A session
+  // that ended was announced first ('session:end'), so this is a restart or an eviction.
   if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2_000)
 })
+// Sent before the server closes the socket of a session that ended (logout, expiry, user disabled).
+socket.on('session:end', (end) => endSession(end?.reason))
 let lastProbe = 0
 socket.on('connect_error', () => {
   setConnection(navigator.onLine ? 'reconnecting' : 'offline')
   // A refused handshake looks like any network error: ask the API whether the session is gone.
   if (Date.now() - lastProbe > 10_000) {
     lastProbe = Date.now()
-    fetch('/api/bands', { credentials: 'same-origin' })
+    fetch('/api/me', { credentials: 'same-origin' })
       .then((res) => {
-        if (res.status === 401) setConnection('signedout')
+        if (res.status === 401) endSession('unauthorized')
       })
       .catch(() => undefined)
   }
@@ -874,7 +958,11 @@ socket.on('connect_error', () => {
 socket.io.on('reconnect_failed', () => setConnection('offline'))
 window.addEventListener('offline', () => setConnection('offline'))
 
+// A role changed while the page was away shows once it is back.
+socket.io.on('reconnect', () => loadMe().catch(showError))
+
 socket.on('snapshot', (s) => {
+  if (state.signedOut) return
   state.clockSkew = s.serverTime - Date.now()
   state.staleAfterMs = s.staleAfterMs
   state.patients = new Map(s.patients.map((p) => [p.patientId, p]))
@@ -893,6 +981,7 @@ socket.on('snapshot', (s) => {
 })
 
 socket.on('reading', (push) => {
+  if (state.signedOut) return
   state.clockSkew = push.serverTime - Date.now()
   for (const p of push.patients) {
     state.patients.set(p.patientId, p)
@@ -918,6 +1007,7 @@ socket.on('stats', () => {
 
 async function init() {
   setConnection('connecting')
+  await loadMe()
   const bands = await api('/api/bands')
   state.bands = bands.bands
   state.units = bands.units

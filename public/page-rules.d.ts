@@ -21,4 +21,5 @@ export declare const ROLES: readonly ['viewer', 'clinician', 'admin']
 export declare const ROLE_TEXT: Readonly<Record<'viewer' | 'clinician' | 'admin', string>>
 export declare function roleAllows(role: string | undefined, required: string): boolean
 export declare function canAcknowledge(role: string | undefined): boolean
+export declare function canRunBatch(role: string | undefined): boolean
 export declare function sessionEndText(reason: unknown): string

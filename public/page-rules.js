@@ -180,17 +180,24 @@ export function roleAllows(role, required) {
   return have !== -1 && have >= ROLES.indexOf(required)
 }
 
-/** Acknowledging an alert takes a clinician (docs/SECURITY.md, Every route's role). */
+/** Acknowledging an alert takes a clinician (docs/SECURITY.md, Every route's role: POST /api/alerts/:alertId/ack). */
 export function canAcknowledge(/** @type {string | undefined} */ role) {
   return roleAllows(role, 'clinician')
 }
 
-/** Why the server ended a session ('session:end' { reason }), in words; an unknown reason as it came. */
+/** Starting the batch job takes a clinician (POST /api/batch/runs). */
+export function canRunBatch(/** @type {string | undefined} */ role) {
+  return roleAllows(role, 'clinician')
+}
+
+/**
+ * Why a session ended, in words: the reasons of 'session:end' (serving/events.ts, SessionEndReason)
+ * and `unauthorized`, the page's own for an API answer 401. An unknown reason shows as it came.
+ */
 const SESSION_END_TEXT = {
-  logout: 'signed out in another window',
+  'signed-out': 'signed out in another window',
   expired: 'the session expired',
-  disabled: 'the user was disabled',
-  'credential-changed': 'the password was changed',
+  revoked: 'the sign-in was withdrawn (user disabled or removed, or password changed)',
   unauthorized: 'the server no longer accepts this session',
 }
 

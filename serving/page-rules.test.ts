@@ -10,6 +10,7 @@ import {
   alertRank,
   alertStyle,
   canAcknowledge,
+  canRunBatch,
   isOld,
   news2MissingText,
   news2Text,
@@ -174,13 +175,17 @@ describe('roles on the page: only what the server would refuse is hidden', () =>
     expect(MODEL_ROLES.filter((r) => canAcknowledge(r))).toEqual(['clinician', 'admin'])
     expect(canAcknowledge(undefined)).toBe(false)
     expect(canAcknowledge('root')).toBe(false)
+    expect(MODEL_ROLES.filter((r) => canRunBatch(r))).toEqual(['clinician', 'admin'])
   })
 })
 
 describe('sessionEndText', () => {
   it("says why a session ended and that the patients' data is hidden", () => {
     expect(sessionEndText('expired')).toBe('The session expired. Patient data is hidden until you sign in again.')
-    expect(sessionEndText('disabled')).toBe('The user was disabled. Patient data is hidden until you sign in again.')
+    expect(sessionEndText('revoked')).toBe(
+      'The sign-in was withdrawn (user disabled or removed, or password changed). Patient data is hidden until you sign in again.',
+    )
+    expect(sessionEndText('signed-out')).toBe('Signed out in another window. Patient data is hidden until you sign in again.')
     expect(sessionEndText(undefined)).toBe('The server no longer accepts this session. Patient data is hidden until you sign in again.')
   })
 
