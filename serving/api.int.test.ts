@@ -42,7 +42,6 @@ afterAll(async () => {
 
 describe('serving API', () => {
   const protectedRoutes: Array<[string, string]> = [
-    ['GET', '/'],
     ['GET', '/app.js'],
     ['GET', '/vendor/chart.umd.min.js'],
     ['GET', '/socket.io/socket.io.esm.min.js'],
@@ -52,8 +51,16 @@ describe('serving API', () => {
     ['GET', '/api/patients/p-1/series?seconds=60'],
     ['GET', '/api/alerts'],
     ['POST', '/api/alerts/x/ack'],
+    ['PUT', '/api/patients/p-1/bands'],
+    ['GET', '/api/patients/p-1/audit'],
     ['GET', '/api/stats/daily'],
     ['POST', '/api/batch/runs'],
+    ['GET', '/api/admin/devices'],
+    ['POST', '/api/admin/devices'],
+    ['POST', '/api/admin/devices/w-1/revoke'],
+    ['GET', '/api/admin/users'],
+    ['PATCH', '/api/admin/users/kim'],
+    ['GET', '/api/audit'],
     ['GET', '/metrics'],
     ['GET', '/no-such-route'],
   ]
@@ -62,8 +69,8 @@ describe('serving API', () => {
     for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { cookie: 'vigil_session=forged' }] as Record<string, string>[]) {
       const res = await fetch(`${serving.url}${path}`, {
         method,
-        headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-        body: method === 'POST' ? '{}' : undefined,
+        headers: { ...headers, ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) },
+        body: method === 'GET' ? undefined : '{}',
       })
       expect(res.status).toBe(401)
       expect(await res.text()).toBe('')
@@ -207,7 +214,7 @@ describe('serving API', () => {
     expect((await get('/api/patients/p-s/series?seconds=100000')).status).toBe(400)
   })
 
-  it('GET /api/alerts lists alerts newest first, and acknowledging one records who and when in Redis', async () => {
+  it('GET /api/alerts lists alerts newest first, and acknowledging one records who (the token: VIGIL_TOKEN) and when in Redis', async () => {
     const older: AlertEvent = {
       id: 'p-a|hr|1',
       patientId: 'p-a',
@@ -227,14 +234,14 @@ describe('serving API', () => {
     const ack = await fetch(`${serving.url}/api/alerts/${encodeURIComponent('p-a|hr|2')}/ack`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ by: 'Nurse Kim' }),
+      body: '{}',
     })
     expect(ack.status).toBe(200)
     const stored = JSON.parse((await redis.hGet(ackKey(keys), 'p-a|hr|2')) ?? '{}') as { by: string; at: number }
-    expect(stored.by).toBe('Nurse Kim')
+    expect(stored.by).toBe('VIGIL_TOKEN')
     expect(stored.at).toBeGreaterThanOrEqual(before)
     const again = (await (await get('/api/alerts?limit=2')).json()) as Array<{ id: string; ack?: { by: string } }>
-    expect(again[0]?.ack?.by).toBe('Nurse Kim')
+    expect(again[0]?.ack?.by).toBe('VIGIL_TOKEN')
     expect(again[1]?.ack).toBeUndefined()
   })
 
@@ -336,7 +343,7 @@ describe('serving API', () => {
     const res = await fetch(`${serving.url}/api/alerts/x/ack`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ by: 'x'.repeat(20_000) }),
+      body: JSON.stringify({ note: 'x'.repeat(20_000) }),
     })
     expect(res.status).toBe(413)
   })

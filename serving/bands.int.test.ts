@@ -5,6 +5,7 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { readPatientBands } from '../lib/band-store.ts'
 import { classifyVital } from '../lib/bands.ts'
+import type { AuditEvent } from '../lib/identity/model.ts'
 import { createLogger } from '../lib/log.ts'
 import { start, servingOptions, type Serving } from './index.ts'
 import { freePort } from '../test/view-fixtures.ts'
@@ -45,7 +46,7 @@ describe('per-patient band overrides over the API', () => {
   })
 
   it("stores an athlete's resting heart rate of 45 as normal, where the speed layer reads it", async () => {
-    const res = await call('PUT', '/api/patients/p-athlete/bands', { bands: ['heartRate:normal=40-90'] })
+    const res = await call('PUT', '/api/patients/p-athlete/bands', { bands: ['heartRate:normal=40-90'], reason: 'athlete, resting pulse in the 40s' })
     expect(res.status).toBe(200)
     const body = (await res.json()) as { overridden: string[] }
     expect(body.overridden).toEqual(['heartRate'])
@@ -55,7 +56,7 @@ describe('per-patient band overrides over the API', () => {
   })
 
   it('applies the NEWS2 SpO2 scale 2 preset for a COPD patient: 89 % is normal', async () => {
-    const res = await call('PUT', '/api/patients/p-copd/bands', { bands: ['spo2:news2-scale2'] })
+    const res = await call('PUT', '/api/patients/p-copd/bands', { bands: ['spo2:news2-scale2'], reason: 'COPD, prescribed target 88-92 %' })
     expect(res.status).toBe(200)
     const stored = await readPatientBands(redis, redisKeys(env.config.redisPrefix), 'p-copd')
     expect(classifyVital('spo2', 89, stored.table)).toBe('NORMAL')
@@ -63,18 +64,49 @@ describe('per-patient band overrides over the API', () => {
   })
 
   it('refuses a malformed band spec with 400 naming it, and changes nothing', async () => {
-    const res = await call('PUT', '/api/patients/p-copd/bands', { bands: ['pulse:normal=1-2'] })
+    const res = await call('PUT', '/api/patients/p-copd/bands', { bands: ['pulse:normal=1-2'], reason: 'typo' })
     expect(res.status).toBe(400)
     expect(((await res.json()) as { message: string }).message).toContain('"pulse:normal=1-2"')
     const stored = await readPatientBands(redis, redisKeys(env.config.redisPrefix), 'p-copd')
     expect(Object.keys(stored.overrides)).toEqual(['spo2'])
   })
 
+  it('refuses a change without a reason with 400, and changes nothing', async () => {
+    for (const body of [{ bands: ['spo2:default'] }, { bands: ['spo2:default'], reason: '' }]) {
+      const res = await call('PUT', '/api/patients/p-copd/bands', body)
+      expect(res.status).toBe(400)
+    }
+    const stored = await readPatientBands(redis, redisKeys(env.config.redisPrefix), 'p-copd')
+    expect(Object.keys(stored.overrides)).toEqual(['spo2'])
+  })
+
+  it("records each change in the patient's audit trail with who, why, and the overrides before and after", async () => {
+    const res = await call('GET', '/api/patients/p-copd/audit')
+    expect(res.status).toBe(200)
+    const events = (await res.json()) as AuditEvent[]
+    expect(events).toHaveLength(1)
+    const event = events[0]!
+    expect(event).toMatchObject({
+      action: 'patient.bands',
+      actor: { user: 'VIGIL_TOKEN', role: 'admin', via: 'token' },
+      patientId: 'p-copd',
+      subject: 'p-copd',
+      before: {},
+      reason: 'COPD, prescribed target 88-92 %',
+    })
+    expect((event.after as { spo2: unknown[] }).spo2[0]).toEqual({
+      max: 83,
+      maxInclusive: true,
+      status: 'CRITICAL_LOW',
+      score: 3,
+    })
+  })
+
   it('needs the token', async () => {
     const res = await fetch(`${serving.url}/api/patients/p-copd/bands`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: '{"bands":["spo2:default"]}',
+      body: '{"bands":["spo2:default"],"reason":"x"}',
     })
     expect(res.status).toBe(401)
   })
