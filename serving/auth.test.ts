@@ -1,38 +1,103 @@
 import { describe, expect, it } from 'vitest'
-import { SESSION_COOKIE, cookieValue, createAuth } from './auth.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import type { UserRecord } from '../lib/identity/model.ts'
+import { disabled, newUser, withPassword, withRole } from '../lib/identity/records.ts'
+import { RegistryState, userKey } from '../lib/identity/registry-state.ts'
+import { createRedis } from '../lib/redis.ts'
+import { SESSION_COOKIE, bearerToken, cookieValue, createAuth, handshakeToken, same, sessionPrincipal, tokenTagOf } from './auth.ts'
+import { createSessionStore, type Session } from './sessions.ts'
 
-describe('dashboard auth', () => {
-  const auth = createAuth('a-configured-token-123456')
+const TOKEN = 'a-configured-token-123456'
 
-  it('lets in the bearer token and the session cookie, and nothing else', () => {
-    expect(auth.allows({ authorization: 'Bearer a-configured-token-123456' })).toBe(true)
-    expect(auth.allows({ cookie: `other=1; ${SESSION_COOKIE}=${auth.sessionValue}` })).toBe(true)
-    expect(auth.allows({ authorization: 'Bearer a-configured-token-12345' })).toBe(false)
-    expect(auth.allows({ authorization: 'Basic a-configured-token-123456' })).toBe(false)
-    expect(auth.allows({ cookie: `${SESSION_COOKIE}=a-configured-token-123456` })).toBe(false)
-    expect(auth.allows({})).toBe(false)
+/** The registry as a process holds it, from these user records (newest last). */
+function registryOf(...users: UserRecord[]): RegistryState {
+  const state = new RegistryState()
+  for (const u of users) expect(state.apply(userKey(u.username), Buffer.from(JSON.stringify(u)))).toEqual({ ok: true })
+  return state
+}
+
+/**
+ * An Auth whose session store was never connected: the token ways never reach Redis, so any
+ * lookup here would throw (the session ways are tested against Redis in sessions.int.test.ts).
+ */
+function tokenOnlyAuth(token: string | undefined) {
+  const sessions = createSessionStore(createRedis({ redisUrl: 'redis://127.0.0.1:1' }), redisKeys('unit:'), 60_000)
+  return createAuth({ token, sessions, registry: registryOf() })
+}
+
+const session = (user: string, credentialVersion: number, extra: Partial<Session> = {}): Session => ({
+  user,
+  credentialVersion,
+  createdAt: 0,
+  expiresAt: Number.MAX_SAFE_INTEGER,
+  ...extra,
+})
+
+describe('the principal of a stored session', () => {
+  const nurse = newUser({ username: 'nurse.ode', role: 'clinician', passwordHash: 'scrypt$unused' }, 1)
+  const tag = tokenTagOf(TOKEN)
+
+  it("acts as a user with the user's current role in the registry, not the role at sign-in", () => {
+    expect(sessionPrincipal(session('nurse.ode', 1), registryOf(nurse), tag)).toEqual({ user: 'nurse.ode', role: 'clinician', via: 'session' })
+    expect(sessionPrincipal(session('nurse.ode', 1), registryOf(nurse, withRole(nurse, 'viewer', 2)), tag)).toEqual({
+      user: 'nurse.ode',
+      role: 'viewer',
+      via: 'session',
+    })
   })
 
-  it('lets a Socket.io handshake in by its headers or by the token in its auth payload, and by nothing else', () => {
-    expect(auth.allowsHandshake({}, { token: 'a-configured-token-123456' })).toBe(true)
-    expect(auth.allowsHandshake({ authorization: 'Bearer a-configured-token-123456' }, {})).toBe(true)
-    expect(auth.allowsHandshake({ cookie: `${SESSION_COOKIE}=${auth.sessionValue}` }, {})).toBe(true)
+  it('is refused once the user is unknown, disabled, or has changed password', () => {
+    expect(sessionPrincipal(session('nobody', 1), registryOf(nurse), tag)).toBeNull()
+    expect(sessionPrincipal(session('nurse.ode', 1), registryOf(nurse, disabled(nurse, 2)), tag)).toBeNull()
+    expect(sessionPrincipal(session('nurse.ode', 1), registryOf(nurse, withPassword(nurse, 'scrypt$new', 2)), tag)).toBeNull()
+    // A session opened after the change carries the new version.
+    expect(sessionPrincipal(session('nurse.ode', 2), registryOf(nurse, withPassword(nurse, 'scrypt$new', 2)), tag)?.user).toBe('nurse.ode')
+  })
+
+  it('acts as the bootstrap admin for a token session while the server runs with the same token, and never by the user name alone', () => {
+    const tokenSession = session('VIGIL_TOKEN', 0, { tokenTag: tag })
+    expect(sessionPrincipal(tokenSession, registryOf(), tag)).toEqual({ user: 'VIGIL_TOKEN', role: 'admin', via: 'session' })
+    expect(sessionPrincipal(tokenSession, registryOf(), tokenTagOf(`${TOKEN}-rotated`))).toBeNull()
+    // Without the tag, the name is looked up in the registry like any other.
+    expect(sessionPrincipal(session('VIGIL_TOKEN', 0), registryOf(), tag)).toBeNull()
+  })
+
+  it("keeps the token out of the session's tag", () => {
+    expect(tokenTagOf(TOKEN)).not.toContain(TOKEN)
+    expect(tokenTagOf(TOKEN)).toBe(tokenTagOf(TOKEN))
+  })
+})
+
+describe('the token ways in', () => {
+  const auth = tokenOnlyAuth(TOKEN)
+
+  it('lets the bearer token in as the bootstrap admin, and no other Authorization header', async () => {
+    expect(await auth.identify({ authorization: `Bearer ${TOKEN}` })).toEqual({
+      principal: { user: 'VIGIL_TOKEN', role: 'admin', via: 'token' },
+      session: null,
+    })
+    for (const authorization of [`Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ', `bearer ${TOKEN}`]) {
+      expect(await auth.identify({ authorization }), authorization).toBeNull()
+    }
+    expect(await auth.identify({})).toBeNull()
+  })
+
+  it('lets a Socket.io handshake in by the token in its auth payload, and by nothing else there', async () => {
+    expect((await auth.identify({}, { token: TOKEN }))?.principal.user).toBe('VIGIL_TOKEN')
     for (const payload of [
       {},
-      { token: 'a-configured-token-12345' },
+      { token: `${TOKEN}x` },
       { token: '' },
       { token: 123 },
-      { token: ['a-configured-token-123456'] },
+      { token: [TOKEN] },
       { token: null },
-      { Token: 'a-configured-token-123456' },
-      'a-configured-token-123456',
+      { Token: TOKEN },
+      TOKEN,
       null,
       undefined,
     ]) {
-      expect(auth.allowsHandshake({}, payload), JSON.stringify(payload)).toBe(false)
+      expect(await auth.identify({}, payload), JSON.stringify(payload)).toBeNull()
     }
-    // The session cookie's value is not the token: it opens nothing as an auth payload.
-    expect(auth.allowsHandshake({}, { token: auth.sessionValue })).toBe(false)
   })
 
   it('tells a request that carries a credential in its headers, right or wrong, from one that carries none', () => {
@@ -44,17 +109,38 @@ describe('dashboard auth', () => {
   })
 
   it('generates a long random token when none is configured', () => {
-    const a = createAuth(undefined)
-    const b = createAuth(undefined)
+    const a = tokenOnlyAuth(undefined)
+    const b = tokenOnlyAuth(undefined)
     expect(a.generated).toBe(true)
     expect(a.token.length).toBeGreaterThanOrEqual(32)
     expect(a.token).not.toBe(b.token)
     expect(auth.generated).toBe(false)
+    expect(auth.isToken(TOKEN)).toBe(true)
+    expect(auth.isToken('')).toBe(false)
+    expect(auth.isToken(undefined)).toBe(false)
   })
+})
 
-  it('reads one cookie out of a Cookie header', () => {
+describe('reading credentials', () => {
+  it('reads one cookie out of a Cookie header, and a malformed escape as it came', () => {
     expect(cookieValue('a=1; b=two%20words; c=3', 'b')).toBe('two words')
     expect(cookieValue('a=1', 'b')).toBeUndefined()
     expect(cookieValue(undefined, 'b')).toBeUndefined()
+    expect(cookieValue('b=%E0%A4%A', 'b')).toBe('%E0%A4%A')
+  })
+
+  it('reads the bearer credential and the handshake token only in their exact forms', () => {
+    expect(bearerToken({ authorization: 'Bearer abc ' })).toBe('abc')
+    expect(bearerToken({ authorization: 'Basic abc' })).toBeUndefined()
+    expect(bearerToken({})).toBeUndefined()
+    expect(handshakeToken({ token: 'abc' })).toBe('abc')
+    expect(handshakeToken({ token: 1 })).toBeUndefined()
+    expect(handshakeToken('abc')).toBeUndefined()
+  })
+
+  it('compares strings of any lengths in constant time', () => {
+    expect(same('abc', 'abc')).toBe(true)
+    expect(same('abc', 'abcd')).toBe(false)
+    expect(same('', '')).toBe(true)
   })
 })

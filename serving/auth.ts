@@ -1,41 +1,58 @@
 /**
- * The dashboard's one secret (VIGIL_TOKEN). A request is let in with `Authorization: Bearer
- * <token>` or with the session cookie that `/login?token=` sets; a Socket.io connection also with
- * the token in its handshake `auth` payload (`io(url, { auth: { token } })`). The cookie holds an
- * HMAC of the token, not the token itself, so a leaked cookie jar does not leak the API token.
- * Every comparison goes through `same` (constant-time). A refused request gets a bare 401: no
- * body that could tell why.
+ * Who a request acts as (docs/SECURITY.md, Users, roles and sessions): `identify` turns a request's
+ * headers (and, for a Socket.io handshake, its `auth` payload) into an identity, or null.
+ *
+ * - `Authorization: Bearer <VIGIL_TOKEN>`: the bootstrap token, an admin (TOKEN_PRINCIPAL); scripts use it.
+ * - The `vigil_session` cookie: a session in Redis (serving/sessions.ts). A named user's session
+ *   acts with the user's current role in the registry, and is refused once the user is gone,
+ *   disabled, or has changed password (credentialVersion). A session opened with the token
+ *   (`/login?token=`) acts as `VIGIL_TOKEN`, an admin, as long as the server runs with that token.
+ * - A Socket.io handshake also with `auth: { token: <VIGIL_TOKEN> }`.
+ *
+ * Every comparison with the token goes through `same` (constant-time).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { TOKEN_PRINCIPAL, type Principal, type UserRecord } from '../lib/identity/model.ts'
+import type { RegistryReader } from '../lib/identity/registry.ts'
+import { sessionHandle, type Session, type SessionStore } from './sessions.ts'
 
 export const SESSION_COOKIE = 'vigil_session'
+
+type Headers = IncomingMessage['headers']
+
+/** Who a request acts as, and the session it came with (null for the bearer token). */
+export interface Identity {
+  principal: Principal
+  session: { handle: string; expiresAt: number } | null
+}
 
 export interface Auth {
   readonly token: string
   /** Whether the token was generated at start (VIGIL_TOKEN unset). */
   readonly generated: boolean
-  /** The value of the session cookie for this token. */
-  readonly sessionValue: string
-  /** True when the bearer token or session cookie of a raw request is right. */
-  allows(headers: IncomingMessage['headers']): boolean
-  /**
-   * True when a Socket.io connection is let in: by the headers of its handshake request, as
-   * `allows`, or by `token` in its handshake `auth` payload. A payload token that is wrong, not a
-   * string or absent lets nothing in by itself.
-   */
-  allowsHandshake(headers: IncomingMessage['headers'], payload: unknown): boolean
-  /** True when a raw request carries a credential in its headers (an Authorization header or the session cookie), right or wrong. */
-  carriesCredential(headers: IncomingMessage['headers']): boolean
+  readonly sessions: SessionStore
   /** True when `candidate` is the token. */
-  isToken(candidate: string | undefined): boolean
+  isToken(candidate: unknown): boolean
+  /**
+   * The identity of a request: by its bearer token, else its session cookie, else (a Socket.io
+   * handshake) the token in its `auth` payload. Null when none of them is right.
+   */
+  identify(headers: Headers, payload?: unknown): Promise<Identity | null>
+  /** The principal a stored session acts as now, or null when it no longer may act (see `sessionPrincipal`). */
+  principalOf(session: Session): Principal | null
+  /** Opens a session for a registry user, or (`'token'`) for the bootstrap token. */
+  openSession(user: UserRecord | 'token'): Promise<{ id: string; session: Session }>
+  /** True when a raw request carries a credential in its headers (an Authorization header or the session cookie), right or wrong. */
+  carriesCredential(headers: Headers): boolean
 }
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-function same(a: string, b: string): boolean {
+/** Constant-time equality of two strings. */
+export function same(a: string, b: string): boolean {
   // Hash both sides so that lengths never leak and timingSafeEqual gets equal-length buffers.
   return timingSafeEqual(digest(a), digest(b))
 }
@@ -46,36 +63,94 @@ export function cookieValue(header: string | undefined, name: string): string | 
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq < 0) continue
-    if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (part.slice(0, eq).trim() !== name) continue
+    const raw = part.slice(eq + 1).trim()
+    try {
+      return decodeURIComponent(raw)
+    } catch {
+      // A malformed escape is a wrong credential, not a server error: it is looked up as it came.
+      return raw
+    }
   }
   return undefined
 }
 
-export function createAuth(configured: string | undefined): Auth {
-  const generated = configured === undefined
-  const token = configured ?? randomBytes(24).toString('base64url')
-  const sessionValue = createHmac('sha256', token).update('vigil-session-v1').digest('base64url')
-  const isToken = (candidate: string | undefined) => typeof candidate === 'string' && candidate.length > 0 && same(candidate, token)
-  const allows = (headers: IncomingMessage['headers']) => {
-    const authorization = headers.authorization
-    if (typeof authorization === 'string' && authorization.startsWith('Bearer ')) {
-      return isToken(authorization.slice('Bearer '.length).trim())
-    }
-    const cookie = cookieValue(headers.cookie, SESSION_COOKIE)
-    return cookie !== undefined && same(cookie, sessionValue)
+/** The bearer credential of an Authorization header, or undefined when the header is absent or another scheme. */
+export function bearerToken(headers: Headers): string | undefined {
+  const authorization = headers.authorization
+  if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) return undefined
+  return authorization.slice('Bearer '.length).trim()
+}
+
+/** The `token` of a Socket.io handshake `auth` payload, when it is a string. */
+export function handshakeToken(payload: unknown): string | undefined {
+  const candidate = typeof payload === 'object' && payload !== null ? (payload as { token?: unknown }).token : undefined
+  return typeof candidate === 'string' ? candidate : undefined
+}
+
+/** What a bootstrap-token session carries of the token: an HMAC, so Redis never holds the token. */
+export function tokenTagOf(token: string): string {
+  return createHmac('sha256', token).update('vigil-session-v1').digest('base64url')
+}
+
+/** The principal of a session opened with the bootstrap token. */
+const TOKEN_SESSION_PRINCIPAL: Principal = Object.freeze({ ...TOKEN_PRINCIPAL, via: 'session' })
+
+/**
+ * The principal a stored session acts as now, or null: a token session only while the server
+ * runs with the same token; a user's only while the user exists, is not disabled and has the
+ * credentialVersion the session was opened with, and then with the user's current role.
+ */
+export function sessionPrincipal(session: Session, registry: RegistryReader, tokenTag: string): Principal | null {
+  if (session.tokenTag !== undefined) return same(session.tokenTag, tokenTag) ? TOKEN_SESSION_PRINCIPAL : null
+  const user = registry.user(session.user)
+  if (user === undefined || user.disabled || user.credentialVersion !== session.credentialVersion) return null
+  return { user: user.username, role: user.role, via: 'session' }
+}
+
+export interface AuthDeps {
+  /** VIGIL_TOKEN; generated when undefined. */
+  token: string | undefined
+  sessions: SessionStore
+  registry: RegistryReader
+}
+
+export function createAuth(deps: AuthDeps): Auth {
+  const { sessions, registry } = deps
+  const generated = deps.token === undefined
+  const token = deps.token ?? randomBytes(24).toString('base64url')
+  const tokenTag = tokenTagOf(token)
+  const isToken = (candidate: unknown) => typeof candidate === 'string' && candidate.length > 0 && same(candidate, token)
+  const tokenIdentity: Identity = Object.freeze({ principal: TOKEN_PRINCIPAL, session: null })
+  const principalOf = (session: Session) => sessionPrincipal(session, registry, tokenTag)
+
+  const bySession = async (id: string): Promise<Identity | null> => {
+    const session = await sessions.lookup(id)
+    const principal = session === null ? null : principalOf(session)
+    if (session === null || principal === null) return null
+    return { principal, session: { handle: sessionHandle(id), expiresAt: session.expiresAt } }
   }
+  const byHeaders = async (headers: Headers): Promise<Identity | null> => {
+    const bearer = bearerToken(headers)
+    if (bearer !== undefined) return isToken(bearer) ? tokenIdentity : null
+    const id = cookieValue(headers.cookie, SESSION_COOKIE)
+    return id === undefined ? null : bySession(id)
+  }
+
   return Object.freeze({
     token,
     generated,
-    sessionValue,
+    sessions,
     isToken,
-    allows,
-    allowsHandshake(headers: IncomingMessage['headers'], payload: unknown) {
-      if (allows(headers)) return true
-      const candidate = typeof payload === 'object' && payload !== null ? (payload as { token?: unknown }).token : undefined
-      return typeof candidate === 'string' && isToken(candidate)
+    principalOf,
+    async identify(headers: Headers, payload?: unknown) {
+      return (await byHeaders(headers)) ?? (isToken(handshakeToken(payload)) ? tokenIdentity : null)
     },
-    carriesCredential(headers: IncomingMessage['headers']) {
+    openSession(user: UserRecord | 'token') {
+      if (user === 'token') return sessions.create({ user: TOKEN_PRINCIPAL.user, credentialVersion: 0, tokenTag })
+      return sessions.create({ user: user.username, credentialVersion: user.credentialVersion })
+    },
+    carriesCredential(headers: Headers) {
       return headers.authorization !== undefined || cookieValue(headers.cookie, SESSION_COOKIE) !== undefined
     },
   })

@@ -1,11 +1,12 @@
 /**
  * The Socket.io event maps (docs/CONTRACT.md, Serving), shared by the server (serving/push.ts) and the
  * page (public/app.js refers to them in JSDoc). Names are the contract: `snapshot`, `reading`,
- * `alert`, `stats`, `batch:progress` from server to client; `subscribe` / `unsubscribe` from
+ * `alert`, `stats`, `batch:progress`, `session:end` from server to client; `subscribe` / `unsubscribe` from
  * client to server.
  */
 import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/contract/views.ts'
 import type { BatchRunResult } from '../lib/contract/batch.ts'
+import type { Principal } from '../lib/identity/model.ts'
 
 /** An alert as the feed shows it: the event, the stream entry id, and who acknowledged it. */
 export interface AlertView extends AlertEvent {
@@ -62,6 +63,18 @@ export interface ServerToClientEvents {
   alert: (alerts: AlertView[]) => void
   stats: (notice: StatsNotice) => void
   'batch:progress': (progress: BatchProgress) => void
+  /** The connection's sign-in ended; the server disconnects it right after (docs/SECURITY.md, Users, roles and sessions). */
+  'session:end': (end: SessionEnd) => void
+}
+
+/**
+ * Why a page's session ended: `signed-out` (POST /logout), `expired` (its time is up, or it was
+ * ended elsewhere), `revoked` (the user was disabled or removed, or changed password).
+ */
+export type SessionEndReason = 'signed-out' | 'expired' | 'revoked'
+
+export interface SessionEnd {
+  reason: SessionEndReason
 }
 
 /** Answer to subscribe / unsubscribe, for clients that want to know the room is joined. */
@@ -81,4 +94,8 @@ export type InterServerEvents = Record<string, never>
 export interface SocketData {
   /** Set when the client's socket buffer overflowed: it gets a fresh snapshot once drained. */
   needsSnapshot: boolean
+  /** Who the connection acts as, set by the namespace guard (serving/socket-guard.ts). */
+  principal: Principal
+  /** The handle (SHA-256 of the id) of the session it came with, or null for the bearer token. */
+  session: string | null
 }

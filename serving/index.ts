@@ -1,9 +1,11 @@
 /**
  * The serving layer (docs/CONTRACT.md, Serving): the HTTP API, Socket.io push and the dashboard in
  * one process. `start` resolves once the server listens; it never touches Kafka topics, only
- * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics). The parts:
- * serving/http.ts (the fastify app and its guard), routes.ts (the API plugin), socket-guard.ts
- * (Socket.io behind the token), push.ts (live push), status.ts (the status line).
+ * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics), and
+ * follows the identity registry and writes the audit trail (docs/SECURITY.md). The parts:
+ * serving/http.ts (the fastify app and its role guard), auth.ts and sessions.ts (who a request
+ * acts as), routes-session.ts (signing in and out), routes.ts (the API plugin), socket-guard.ts
+ * (Socket.io behind the same sign-in), push.ts (live push), status.ts (the status line).
  */
 import type { Admin } from '@platformatic/kafka'
 import type { FastifyInstance, RouteOptions } from 'fastify'
@@ -11,6 +13,8 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin } from '../lib/kafka.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
+import { openAuditLog, type AuditLog } from '../lib/identity/audit.ts'
+import { openRegistry, type Registry } from '../lib/identity/registry.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Stage, StageConfig } from '../lib/stage.ts'
@@ -23,7 +27,9 @@ import { createHttpApp, dashboardRoutes } from './http.ts'
 import { countPush, createMetrics, type ServingMetrics, type ServingStats } from './metrics.ts'
 import { startPush, type Push, type VigilServer } from './push.ts'
 import { apiRoutes } from './routes.ts'
-import { createSocketServer } from './socket-guard.ts'
+import { sessionRoutes } from './routes-session.ts'
+import { createSessionStore } from './sessions.ts'
+import { createSocketServer, type SocketServer } from './socket-guard.ts'
 import { startStatusLine } from './status.ts'
 import { View } from './view.ts'
 
@@ -47,26 +53,33 @@ export interface ServingDeps {
    * that says so.
    */
   runBatchJob?: RunBatchJob
-  /** Called for every route registered (the security suite checks each one refuses without the token). */
+  /** Called for every route registered, with its role settled (the security suite checks each one against every role). */
   onRoute?: (route: RouteOptions) => void
 }
 
 export interface Serving extends Stage<ServingStats> {
-  /** Base URL, e.g. http://127.0.0.1:3000 */
+  /** Base URL, e.g. http://127.0.0.1:3000 (https with --tls-cert/--tls-key). */
   url: string
   /** The token in force (generated when the config has none). */
   token: string
   tokenGenerated: boolean
-  /** The URL that logs a browser in. */
+  /** The URL that signs a browser in with the token, as the bootstrap admin. */
   loginUrl: string
+  /** The sign-in page of named users. */
+  signInUrl: string
 }
 
-/** What the serving layer holds open outside its HTTP server: two Redis connections and a Kafka admin client. */
+/**
+ * What the serving layer holds open outside its HTTP server: two Redis connections, a Kafka admin
+ * client, the identity registry (followed) and the audit log (a producer).
+ */
 interface Clients {
   keys: RedisKeys
   redis: RedisClient
   subscriber: RedisClient
   admin: Admin
+  registry: Registry
+  audit: AuditLog
   view: View
   metrics: ServingMetrics
   close(): Promise<void>
@@ -74,22 +87,30 @@ interface Clients {
 
 async function openClients(config: Config, log: Logger): Promise<Clients> {
   const keys = redisKeys(config.redisPrefix)
-  const redis = await connectRedis(config, { log, name: 'vigil-serving' })
-  const subscriber = await connectRedis(config, { log, name: 'vigil-serving-sub' }).catch((error: unknown) => {
-    redis.destroy()
-    throw error
-  })
-  const admin = createAdmin(config, 'vigil-serving')
-  const metrics = createMetrics(async () => {
-    const lag = await consumerLag(admin, config)
-    return Object.fromEntries(lag.map((g) => [g.group, g.lag]))
-  })
+  const opened: Array<() => Promise<void> | void> = []
   const close = async () => {
-    await admin.close().catch(() => undefined)
-    subscriber.destroy()
-    redis.destroy()
+    for (const closeOne of opened.reverse()) await Promise.resolve(closeOne()).catch(() => undefined)
   }
-  return { keys, redis, subscriber, admin, view: new View(redis, keys), metrics, close }
+  try {
+    const redis = await connectRedis(config, { log, name: 'vigil-serving' })
+    opened.push(() => redis.destroy())
+    const subscriber = await connectRedis(config, { log, name: 'vigil-serving-sub' })
+    opened.push(() => subscriber.destroy())
+    const admin = createAdmin(config, 'vigil-serving')
+    opened.push(() => admin.close())
+    const registry = await openRegistry(config, { log, clientId: 'vigil-serving' })
+    opened.push(() => registry.close())
+    const audit = await openAuditLog(config, { log, clientId: 'vigil-serving-audit' })
+    opened.push(() => audit.close())
+    const metrics = createMetrics(async () => {
+      const lag = await consumerLag(admin, config)
+      return Object.fromEntries(lag.map((g) => [g.group, g.lag]))
+    })
+    return { keys, redis, subscriber, admin, registry, audit, view: new View(redis, keys), metrics, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
 }
 
 /**
@@ -109,24 +130,30 @@ class Broadcast {
 export async function start(config: ServingConfig, deps: ServingDeps = {}): Promise<Serving> {
   const options = config.serving
   const log = deps.log ?? stageLogger(createLogger({ level: config.logLevel }), 'serve')
-  const auth = createAuth(config.token)
   const clients = await openClients(config, log)
-  const { view, metrics } = clients
+  const { view, metrics, registry } = clients
+  const auth = createAuth({ token: config.token, sessions: createSessionStore(clients.redis, clients.keys, options.sessionTtlMs), registry })
   const broadcast = new Broadcast(metrics)
   const run = deps.runBatchJob ?? noBatchJob
   const progress = (p: Parameters<ServerToClientEvents['batch:progress']>[0]) => broadcast.send('batch:progress', p)
   const batch = new BatchRunner({ config, run, redis: clients.redis, view, log, metrics, progress, stats: (n) => broadcast.send('stats', n) })
   let app: FastifyInstance | undefined
+  let sockets: SocketServer | undefined
   let push: Push | undefined
   try {
     app = await createHttpApp({ options, log, auth, onRoute: deps.onRoute })
     await app.register(dashboardRoutes)
+    const endConnections = (handle: string) => sockets?.endSession(handle, 'signed-out')
+    await app.register(sessionRoutes({ auth, registry, redis: clients.redis, keys: clients.keys, metrics, endConnections }))
     const alertChanged = (alert: Parameters<ServerToClientEvents['alert']>[0][number]) => broadcast.send('alert', [alert])
-    await app.register(apiRoutes({ config, options, auth, view, redis: clients.redis, admin: clients.admin, metrics, batch, alertChanged }))
+    const { redis, admin, audit } = clients
+    await app.register(apiRoutes({ config, options, auth, view, redis, admin, metrics, batch, registry, audit, alertChanged }))
     await app.listen({ port: config.port, host: options.host })
-    broadcast.io = createSocketServer(app.server, options, auth)
-    push = await startPush({ io: broadcast.io, subscriber: clients.subscriber, keys: clients.keys, view, options, metrics, log })
+    sockets = createSocketServer(app.server, options, auth, log)
+    broadcast.io = sockets.io
+    push = await startPush({ io: sockets.io, subscriber: clients.subscriber, keys: clients.keys, view, options, metrics, log })
   } catch (error) {
+    sockets?.stop()
     broadcast.io?.disconnectSockets(true)
     await app?.close().catch(() => undefined)
     await clients.close()
@@ -140,11 +167,13 @@ export async function start(config: ServingConfig, deps: ServingDeps = {}): Prom
     token: auth.token,
     tokenGenerated: auth.generated,
     loginUrl: `${url}/login?token=${encodeURIComponent(auth.token)}`,
+    signInUrl: `${url}/login`,
     stats: () => ({ ...metrics.totals }),
     async stop() {
       await status.stop()
       await push?.stop()
       await batch.stop()
+      sockets?.stop()
       // Close the transports rather than disconnect the sockets: a page then sees "transport
       // close" and reconnects by itself when the server is back (a server-side disconnect would
       // tell it not to).
@@ -155,8 +184,9 @@ export async function start(config: ServingConfig, deps: ServingDeps = {}): Prom
   }
 }
 
-/** One sentence that names the fix when the port is taken; else what failed. */
+/** One sentence that names the fix when the port is taken; a VigilError as it is (it names its fix); else what failed. */
 function startError(error: unknown, port: number): VigilError {
+  if (error instanceof VigilError) return error
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     return new VigilError('CONFIG_INVALID', `port ${port} is already in use: stop what uses it or pass --port.`, { cause: error })
   }
@@ -168,5 +198,18 @@ function listeningUrl(app: FastifyInstance, options: ServingOptions, configuredP
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : configuredPort
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+  const scheme = options.tlsCert === undefined ? 'http' : 'https'
+  return `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+}
+
+/**
+ * How to sign in, for the console of `vigil serve` and `vigil all` (stdout, not the log): the
+ * bootstrap admin's URL and the sign-in page of named users. The token is shown when `showToken`
+ * (by default only when it was generated for this run: then it is the one way in).
+ */
+export function signInHelp(serving: Serving, showToken = serving.tokenGenerated): string {
+  const named = `Named users sign in at ${serving.signInUrl} (add one with \`vigil user add\`).`
+  if (!showToken) return `Dashboard: ${serving.signInUrl}\n  ${named}\n  The bootstrap admin: ${serving.signInUrl}?token=<VIGIL_TOKEN>\n`
+  const generated = serving.tokenGenerated ? '  (VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''
+  return `Dashboard: ${serving.loginUrl}\n${generated}  That URL signs you in as the bootstrap admin. ${named}\n`
 }

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of the serving process (prom-client). Its own registry, so that two
  * servers in one process (tests) never collide. What it can see from where it sits: connected
- * clients, pushes, batch runs, and what flows past on the updates channel (readings, alerts by
+ * clients, pushes, batch runs, sign-ins, and what flows past on the updates channel (readings, alerts by
  * level), plus consumer lag by group, read from the broker at scrape time. The four the status line
  * and `stats()` report are also summed in plain numbers (`totals`), since prom-client reads its own
  * values only asynchronously; they change only through the `count*` functions below, which move
@@ -34,6 +34,8 @@ export interface ServingMetrics {
   batchRuns: Histogram<'outcome'>
   consumerLag: Gauge<'group'>
   slowClients: Counter
+  /** POST /login attempts by outcome: `signed-in`, `refused` (wrong name or password, disabled), `throttled` (429). */
+  signIns: Counter<'outcome'>
 }
 
 export function createMetrics(lag: () => Promise<Record<string, number | null>>): ServingMetrics {
@@ -88,6 +90,12 @@ export function createMetrics(lag: () => Promise<Record<string, number | null>>)
     slowClients: new Counter({
       name: 'vigil_serving_slow_client_skips_total',
       help: 'Pushes skipped because a client could not keep up (it gets a snapshot later)',
+      registers: [registry],
+    }),
+    signIns: new Counter({
+      name: 'vigil_serving_sign_ins_total',
+      help: 'Sign-in attempts with a user name and password, by outcome (signed-in, refused, throttled)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   }

@@ -1,27 +1,54 @@
 /**
- * Socket.io on the HTTP server, behind the same token as the API: the server with its limits, a
- * same-origin check on the handshake, and the token check in front of Socket.io's own path and in
- * its namespace.
+ * Socket.io on the HTTP server, behind the same sign-in as the API (serving/auth.ts): the server
+ * with its limits, a same-origin check on the handshake, the credential check in front of
+ * Socket.io's own path and in its namespace, and the end of a connection whose session ends.
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Server } from 'socket.io'
+import { roleAllows } from '../lib/identity/model.ts'
+import type { Logger } from '../lib/log.ts'
+import { describeError } from '../lib/errors.ts'
 import type { Auth } from './auth.ts'
 import type { ServingOptions } from './config.ts'
-import type { VigilServer } from './push.ts'
+import type { SessionEndReason } from './events.ts'
+import type { VigilServer, VigilSocket } from './push.ts'
 
-/** The Socket.io server of `server`, guarded (see guardSocketIo). */
-export function createSocketServer(server: HttpServer, options: ServingOptions, auth: Auth): VigilServer {
+/** Milliseconds an engine.io connection may stay open without joining the namespace (Socket.io's default is 45 s). */
+const SOCKET_CONNECT_TIMEOUT_MS = 10_000
+
+/**
+ * How often open connections are checked against their sessions, in milliseconds: a connection
+ * whose session expired, or whose user was disabled or changed password, ends within this.
+ * Sign-out ends its connections at once.
+ */
+const SESSION_CHECK_INTERVAL_MS = 30_000
+
+export interface SocketServer {
+  io: VigilServer
+  /** Tells the connections of a session why it ended, then disconnects them. */
+  endSession(handle: string, reason: SessionEndReason): void
+  /** Stops the session checks (the caller closes the server). */
+  stop(): void
+}
+
+/** The Socket.io server of `server`, guarded (see guardSocketIo), its connections checked against their sessions. */
+export function createSocketServer(server: HttpServer, options: ServingOptions, auth: Auth, log: Logger): SocketServer {
   const io: VigilServer = new Server(server, {
     serveClient: true,
     maxHttpBufferSize: options.bodyLimitBytes,
-    // A connection that has not asked for the namespace (and so shown no token) within this is closed.
+    // A connection that has not asked for the namespace (and so shown no credential) within this is closed.
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
     // A same-origin page: a WebSocket from another site's page is refused even if a cookie rode along.
     allowRequest: (req, callback) => callback(null, sameOrigin(req)),
   })
   guardSocketIo(server, io, auth)
-  return io
+  const endSession = (handle: string, reason: SessionEndReason) => endConnections(io, (s) => s.data.session === handle, reason)
+  const timer = setInterval(() => {
+    checkSessions(io, auth).catch((error: unknown) => log.warn(`could not check the sessions of open connections: ${describeError(error)}`))
+  }, SESSION_CHECK_INTERVAL_MS)
+  timer.unref()
+  return { io, endSession, stop: () => clearInterval(timer) }
 }
 
 /** True when the request has no Origin (not a browser) or comes from a page of this server. */
@@ -35,63 +62,120 @@ function sameOrigin(req: IncomingMessage): boolean {
   }
 }
 
-/** Milliseconds an engine.io connection may stay open without joining the namespace (Socket.io's default is 45 s). */
-const SOCKET_CONNECT_TIMEOUT_MS = 10_000
+/** Sends `session:end` to the connections that `which` picks, then disconnects them (the page then shows why, and does not reconnect). */
+function endConnections(io: VigilServer, which: (socket: VigilSocket) => boolean, reason: SessionEndReason): void {
+  for (const socket of io.sockets.sockets.values()) {
+    if (!which(socket)) continue
+    socket.emit('session:end', { reason })
+    socket.disconnect(true)
+  }
+}
 
 /**
- * The token check for Socket.io, in two places. Socket.io answers its own path (/socket.io/: the
- * client bundle and the transports) before fastify sees a request, so a guard in front of it
+ * One check of every connection opened with a session (one Redis round trip): a session gone
+ * from Redis has expired; one whose user may no longer act was revoked. The others take the
+ * user's current role.
+ */
+async function checkSessions(io: VigilServer, auth: Auth): Promise<void> {
+  const handles = new Set<string>()
+  for (const socket of io.sockets.sockets.values()) if (socket.data.session !== null) handles.add(socket.data.session)
+  if (handles.size === 0) return
+  const sessions = await auth.sessions.readMany([...handles])
+  for (const handle of handles) {
+    const session = sessions.get(handle)
+    const principal = session === undefined ? null : auth.principalOf(session)
+    if (principal === null) {
+      endConnections(io, (s) => s.data.session === handle, session === undefined ? 'expired' : 'revoked')
+      continue
+    }
+    for (const socket of io.sockets.sockets.values()) if (socket.data.session === handle) socket.data.principal = principal
+  }
+}
+
+/**
+ * The credential check for Socket.io, in two places. Socket.io answers its own path (/socket.io/:
+ * the client bundle and the transports) before fastify sees a request, so a guard in front of it
  * answers a bare 401 (plain requests and WebSocket upgrades alike) to: the client bundle without
- * the token; a transport request whose headers carry a credential that is wrong; and a request
- * for a session opened with the token in its headers that no longer carries it (a leaked session
- * id is no way in). A transport request with no credential in its headers goes on, because the
- * token may come in the handshake `auth` payload, which only the namespace sees: the namespace
- * middleware lets a connection in by its handshake headers or that payload (`Auth.allowsHandshake`),
- * and refuses the rest with one `connect_error` ("unauthorized"), sends them no event and closes
- * their connection, so each connection gets one try.
+ * a valid credential; a transport request whose headers carry a credential that is not valid;
+ * and a request for an engine.io session opened with a credential in its headers that no longer
+ * carries one (a leaked session id is no way in). A transport request with no credential in its
+ * headers goes on, because the token may come in the handshake `auth` payload, which only the
+ * namespace sees: the namespace middleware lets a connection in by its handshake headers or that
+ * payload (`Auth.identify`), at least a viewer, and refuses the rest with one `connect_error`
+ * ("unauthorized"), sends them no event and closes their connection, so each connection gets
+ * one try. A session cookie is looked up in Redis, so both checks are asynchronous: the raw
+ * request waits, unread, until its check answers.
  */
 function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth): void {
-  // Sessions whose handshake carried the (right) token in its headers: their later requests must carry it too.
+  // Engine.io sessions whose handshake carried a credential in its headers (checked by `refused`
+  // before engine.io saw it): their later requests must carry a valid one too.
   const headerBound = new Set<string>()
   io.engine.on('connection', (conn: { id: string; request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
-    if (!auth.allows(conn.request.headers)) return
+    if (!auth.carriesCredential(conn.request.headers)) return
     headerBound.add(conn.id)
     conn.once('close', () => headerBound.delete(conn.id))
   })
   io.use((socket, next) => {
-    if (auth.allowsHandshake(socket.handshake.headers, socket.handshake.auth)) return next()
-    next(new Error('unauthorized'))
-    // After the CONNECT_ERROR packet is queued (on the next tick); close() waits for it to drain.
-    setImmediate(() => socket.conn.close())
+    auth.identify(socket.handshake.headers, socket.handshake.auth).then(
+      (identity) => {
+        if (identity === null || !roleAllows(identity.principal.role, 'viewer')) return refuse(socket, next, 'unauthorized')
+        socket.data.principal = identity.principal
+        socket.data.session = identity.session?.handle ?? null
+        next()
+      },
+      // Redis did not answer: the page may try again; it was not told its credential is wrong.
+      () => refuse(socket, next, 'unavailable'),
+    )
   })
 
+  const valid = async (req: IncomingMessage) => (await auth.identify(req.headers)) !== null
   // The raw URL, as engine.io matches it (a normalised path could let `/socket.io/../?sid=` past the guard).
-  const refused = (req: IncomingMessage): boolean => {
+  const refused = async (req: IncomingMessage): Promise<boolean> => {
     const raw = req.url ?? ''
-    if (!raw.startsWith('/socket.io/')) return false
     const query = raw.indexOf('?')
-    if ((query < 0 ? raw : raw.slice(0, query)) !== '/socket.io/') return !auth.allows(req.headers)
-    if (auth.carriesCredential(req.headers)) return !auth.allows(req.headers)
+    if ((query < 0 ? raw : raw.slice(0, query)) !== '/socket.io/') return !(await valid(req))
+    if (auth.carriesCredential(req.headers)) return !(await valid(req))
     // Parsed as engine.io parses it, and every sid given: engine.io takes the last of repeated ones.
     return new URL(raw, 'https://socket.io').searchParams.getAll('sid').some((sid) => headerBound.has(sid))
   }
+  const isSocketIo = (req: IncomingMessage) => (req.url ?? '').startsWith('/socket.io/')
+
   const requestListeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
   server.removeAllListeners('request')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (refused(req)) {
-      res.writeHead(401, { 'content-length': '0', connection: 'close' })
-      res.end()
-      return
+    const handOn = () => {
+      for (const l of requestListeners) l.call(server, req, res)
     }
-    for (const l of requestListeners) l.call(server, req, res)
+    if (!isSocketIo(req)) return handOn()
+    refused(req).then(
+      (no) => (no ? answer(res, 401) : handOn()),
+      () => answer(res, 503),
+    )
   })
   const upgradeListeners = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>
   server.removeAllListeners('upgrade')
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (refused(req)) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-      return
+    const handOn = () => {
+      for (const l of upgradeListeners) l.call(server, req, socket, head)
     }
-    for (const l of upgradeListeners) l.call(server, req, socket, head)
+    if (!isSocketIo(req)) return handOn()
+    // A WebSocket client sends nothing before the 101 answer (RFC 6455, 4.1), so nothing is lost while the check awaits.
+    refused(req).then(
+      (no) => (no ? socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n') : handOn()),
+      () => socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
+    )
   })
+}
+
+/** A bare answer, and the connection closed (a body still coming is never read). */
+function answer(res: ServerResponse, status: number): void {
+  res.writeHead(status, { 'content-length': '0', connection: 'close' })
+  res.end()
+}
+
+/** Refuses a namespace connection with one `connect_error` and closes it. */
+function refuse(socket: VigilSocket, next: (error?: Error) => void, message: string): void {
+  next(new Error(message))
+  // After the CONNECT_ERROR packet is queued (on the next tick); close() waits for it to drain.
+  setImmediate(() => socket.conn.close())
 }

@@ -117,7 +117,8 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
       'serve',
       async () => {
         const s = await m.serving.start({ ...config, serving: servingOptions() }, { log: stageLogger(root, 'serve'), runBatchJob: lazyBatchJob })
-        process.stdout.write(`\nDashboard: ${s.loginUrl}\n${s.tokenGenerated ? '(VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''}\n`)
+        // The demo prints the bootstrap URL with its token, configured or generated, as it always has.
+        process.stdout.write(`\n${m.serving.signInHelp(s, true)}\n`)
         return { name: 'serve', stage: s }
       },
     ],

@@ -6,7 +6,7 @@ import { stageLogger } from '../../lib/log.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { servingOptionsSchema } from '../../serving/config.ts'
 
-const SERVING_FLAGS = schemaFlags(servingOptionsSchema, ['host', 'pushIntervalMs'])
+const SERVING_FLAGS = schemaFlags(servingOptionsSchema, ['host', 'pushIntervalMs', 'sessionTtlMs', 'tlsCert', 'tlsKey', 'trustProxy'])
 
 export function register(program: Command): void {
   const cmd = program.command('serve').description('serving layer: HTTP API, Socket.io push and the dashboard').addOption(configOption('port'))
@@ -15,15 +15,12 @@ export function register(program: Command): void {
       const config = commandConfig(c)
       const log = stageLogger(commandLogger(config), 'serve')
       const options = SERVING_FLAGS.parse(c)
-      if (!(await servicesUp(config, log, { redis: true }))) return 0
-      const { start } = await import('../../serving/index.ts')
+      // Redis holds the views and the sessions; Kafka the identity registry and the audit trail.
+      if (!(await servicesUp(config, log, { redis: true, kafka: true }))) return 0
+      const { start, signInHelp } = await import('../../serving/index.ts')
       const serving = await start({ ...config, serving: options }, { log, runBatchJob: lazyBatchJob })
-      if (serving.tokenGenerated) {
-        // Printed on stdout, not in the log: it is the one way in when VIGIL_TOKEN is unset.
-        process.stdout.write(`Dashboard: ${serving.loginUrl}\n(VIGIL_TOKEN is unset: this token was generated for this run)\n`)
-      } else {
-        process.stdout.write(`Dashboard: ${serving.url}/login?token=<VIGIL_TOKEN>\n`)
-      }
+      // Printed on stdout, not in the log: a generated token is the one way in.
+      process.stdout.write(signInHelp(serving))
       return runUntilSignal([{ name: 'serve', stage: serving }], { log })
     }),
   )

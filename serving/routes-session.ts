@@ -1,0 +1,190 @@
+/**
+ * Signing in and out (docs/SECURITY.md, Users, roles and sessions; docs/CONTRACT.md, Serving):
+ * the sign-in page and the bootstrap-token sign-in (GET /login), a named user's sign-in
+ * (POST /login), sign-out (POST /logout) and who the request acts as (GET /api/me).
+ *
+ * The session cookie is HttpOnly (no script reads it), SameSite=Strict (no other site's page
+ * sends it), Path=/, with a Max-Age of the session's life, and Secure when the request came over
+ * HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto). A failed sign-in gets the same 401
+ * whatever the cause, after the same scrypt work, and sign-ins are limited per client address
+ * (@fastify/rate-limit) and per user name (failures counted in Redis).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { RedisKeys } from '../lib/contract/keys.ts'
+import { PASSWORD_MAX_LENGTH, SCRYPT_PARAMS, verifyPassword } from '../lib/identity/passwords.ts'
+import type { RegistryReader } from '../lib/identity/registry.ts'
+import type { RedisClient } from '../lib/redis.ts'
+import { SESSION_COOKIE, cookieValue, type Auth } from './auth.ts'
+import type { ServingMetrics } from './metrics.ts'
+import { principalOf } from './principal.ts'
+import { sessionHandle } from './sessions.ts'
+
+const LOGIN_PAGE = fileURLToPath(new URL('../public/login.html', import.meta.url))
+
+/** Sign-in attempts per client address per minute (POST /login), whatever their outcome. */
+const SIGN_INS_PER_MINUTE = 10
+/** Failed sign-ins of one user name allowed per window, and the window: then 429 until it ends. */
+const MAX_FAILURES = 5
+const FAILURE_WINDOW_MS = 15 * 60_000
+
+const WRONG = { error: 'Unauthorized', message: 'wrong user name or password' } as const
+
+/**
+ * What a user without a record is checked against: a stored hash of the same form and cost as a
+ * real one, of no password anyone knows, so that an unknown name takes as long as a wrong password.
+ */
+const NO_USER_HASH = `scrypt$${SCRYPT_PARAMS.N}$${SCRYPT_PARAMS.r}$${SCRYPT_PARAMS.p}$${randomBytes(16).toString('base64')}$${randomBytes(64).toString('base64')}`
+
+const tokenQuery = { type: 'object', properties: { token: { type: 'string', maxLength: 512 } } } as const
+const credentials = {
+  type: 'object',
+  required: ['username', 'password'],
+  properties: { username: { type: 'string', maxLength: 256 }, password: { type: 'string', maxLength: PASSWORD_MAX_LENGTH } },
+} as const
+
+export interface SessionRouteDeps {
+  auth: Auth
+  registry: RegistryReader
+  redis: RedisClient
+  keys: RedisKeys
+  metrics: ServingMetrics
+  /** Ends the Socket.io connections of a session (by its handle) once it is signed out. */
+  endConnections: (handle: string) => void
+}
+
+/**
+ * Failed sign-ins per user name, in Redis under the SHA-256 of the name (keys.loginFailures), in
+ * a fixed window that starts at the first failure: the name is locked for what is left of the
+ * window once it holds MAX_FAILURES. A sign-in clears it.
+ */
+class FailedSignIns {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  private key(username: string): string {
+    return this.keys.loginFailures(createHash('sha256').update(username).digest('hex'))
+  }
+
+  /** Seconds until `username` may try again, or 0 when it may now. */
+  async lockedForS(username: string): Promise<number> {
+    const key = this.key(username)
+    const [count, ttlMs] = await this.redis.multi().get(key).pTTL(key).exec()
+    if (Number(count ?? 0) < MAX_FAILURES) return 0
+    return Math.max(1, Math.ceil(Number(ttlMs) / 1000))
+  }
+
+  async add(username: string): Promise<void> {
+    const key = this.key(username)
+    await this.redis
+      .multi()
+      .set(key, '0', { expiration: { type: 'PX', value: FAILURE_WINDOW_MS }, condition: 'NX' })
+      .incr(key)
+      .exec()
+  }
+
+  async clear(username: string): Promise<void> {
+    await this.redis.unlink(this.key(username))
+  }
+}
+
+/** True when a browser's request comes from a page of this server (or from no page): a sign-in form on another site is refused. */
+function fromOwnPage(request: FastifyRequest): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === request.host
+  } catch {
+    return false
+  }
+}
+
+function isForm(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
+}
+
+const cookieOptions = (request: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' }) as const
+
+function setSessionCookie(request: FastifyRequest, reply: FastifyReply, id: string, ttlMs: number): void {
+  reply.setCookie(SESSION_COOKIE, id, { ...cookieOptions(request), maxAge: Math.floor(ttlMs / 1000) })
+}
+
+export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
+  const { auth, registry, metrics } = deps
+  const failures = new FailedSignIns(deps.redis, deps.keys)
+  return async (app) => {
+    // A plain HTML form posts url-encoded fields (the page works without its script); only here.
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)))
+    })
+
+    // Without `token`: the sign-in page. With it: the bootstrap sign-in; a wrong or malformed token is a bare 401.
+    app.get<{ Querystring: { token?: string } }>(
+      '/login',
+      { config: { role: 'public' }, attachValidation: true, schema: { querystring: tokenQuery } },
+      async (request, reply) => {
+        if (request.validationError === undefined && request.query.token === undefined)
+          return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
+        if (request.validationError !== undefined || !auth.isToken(request.query.token)) return reply.code(401).send()
+        const { id } = await auth.openSession('token')
+        setSessionCookie(request, reply, id, auth.sessions.ttlMs)
+        return reply.redirect('/', 303)
+      },
+    )
+
+    app.post<{ Body: { username: string; password: string } }>(
+      '/login',
+      {
+        config: { role: 'public', rateLimit: { max: SIGN_INS_PER_MINUTE, timeWindow: 60_000 } },
+        attachValidation: true,
+        schema: { body: credentials },
+      },
+      async (request, reply) => {
+        if (request.validationError !== undefined) return reply.code(400).send({ error: 'Bad Request', message: 'expected {username, password}, two strings' })
+        if (!fromOwnPage(request)) return reply.code(403).send({ error: 'Forbidden', message: "sign in from this server's own page" })
+        const { username, password } = request.body
+        const lockedS = await failures.lockedForS(username)
+        if (lockedS > 0) {
+          metrics.signIns.inc({ outcome: 'throttled' })
+          return reply
+            .code(429)
+            .header('retry-after', String(lockedS))
+            .send({ error: 'Too Many Requests', message: `too many failed sign-ins for this user name: try again in ${lockedS} s` })
+        }
+        const user = registry.user(username)
+        // The scrypt work is done for an unknown name too, so the answer's time does not tell whether the name exists.
+        const matches = await verifyPassword(password, user?.passwordHash ?? NO_USER_HASH)
+        if (user === undefined || user.disabled || !matches) {
+          await failures.add(username)
+          metrics.signIns.inc({ outcome: 'refused' })
+          return reply.code(401).send(WRONG)
+        }
+        await failures.clear(username)
+        const { id, session } = await auth.openSession(user)
+        metrics.signIns.inc({ outcome: 'signed-in' })
+        setSessionCookie(request, reply, id, session.expiresAt - session.createdAt)
+        if (isForm(request)) return reply.redirect('/', 303)
+        return { user: user.username, role: user.role, expiresAt: session.expiresAt }
+      },
+    )
+
+    app.post('/logout', { config: { role: 'public' } }, async (request, reply) => {
+      const id = cookieValue(request.headers.cookie, SESSION_COOKIE)
+      if (id !== undefined) {
+        await auth.sessions.end(id)
+        deps.endConnections(sessionHandle(id))
+      }
+      reply.clearCookie(SESSION_COOKIE, cookieOptions(request))
+      return isForm(request) ? reply.redirect('/login', 303) : reply.code(204).send()
+    })
+
+    app.get('/api/me', { config: { role: 'viewer' } }, async (request) => {
+      const { user, role, via } = principalOf(request)
+      return { user, role, via, expiresAt: request.sessionRef?.expiresAt ?? null }
+    })
+  }
+}
