@@ -105,7 +105,7 @@ const state = {
   batchRunning: false,
   /** @type {OpenAlertView[]} the selected patient's open alerts, most urgent first */
   openAlerts: [],
-  /** @type {{ user: string, role: string, via: string, expiresAt: number } | null} who is signed in (GET /api/me) */
+  /** @type {{ user: string, role: string, via: string, expiresAt: number | null } | null} who is signed in (GET /api/me; no expiry for a bearer token) */
   me: null,
   /** Set once the session ended: nothing is shown or fetched any more until the user signs in again. */
   signedOut: false,
@@ -839,10 +839,8 @@ function renderMe() {
   if (me === null) return
   $('run-batch').hidden = !canRunBatch(me.role)
   $('me-name').textContent = me.user
-  $('me-name').setAttribute(
-    'title',
-    `${me.via === 'token' ? 'signed in with VIGIL_TOKEN' : `signed in as ${me.user}`}, session until ${fmtDateTime(me.expiresAt)}`,
-  )
+  const until = typeof me.expiresAt === 'number' ? `, session until ${fmtDateTime(me.expiresAt)}` : ''
+  $('me-name').setAttribute('title', `${me.via === 'token' ? 'signed in with VIGIL_TOKEN' : `signed in as ${me.user}`}${until}`)
   $('me-role').textContent = ROLE_TEXT[me.role] ?? me.role
   $('me-role').className = `role-badge role-${me.role}`
 }

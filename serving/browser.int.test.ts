@@ -1,7 +1,8 @@
 /**
- * The dashboard in a real Chromium against a live serving layer and Redis: login, the grid, live
- * charts, alerts and acknowledgements, the daily panel and its batch run, a narrow window, a
- * reconnect, and hostile text.
+ * The dashboard in a real Chromium against a live serving layer and Redis: signing in (the
+ * bootstrap token's link; a named clinician through the form for the README picture), the grid,
+ * live charts, alerts and acknowledgements, the daily panel and its batch run, a narrow window, a
+ * reconnect, and hostile text. serving/identity-page.int.test.ts covers roles and sessions.
  *
  * The README's picture comes from here: 'a ward of eight patients' saves a 1280x800 screenshot
  * (device scale factor 1) of a populated dashboard to test-artifacts/dashboard.png (gitignored),
@@ -18,6 +19,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import type { AlertEvent, PatientState } from '../lib/contract/views.ts'
+import type { Principal } from '../lib/identity/model.ts'
+import { openRegistry, type Registry } from '../lib/identity/registry.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
@@ -157,16 +160,21 @@ afterAll(async () => {
 })
 
 describe('the dashboard in Chromium', () => {
-  it('without logging in, the page is refused', async () => {
-    const res = await page.request.get(serving.url)
-    expect(res.status()).toBe(401)
-    expect(await res.text()).toBe('')
+  it('without signing in, the dashboard sends the browser to the sign-in page and its files are refused', async () => {
+    const res = await page.request.get(serving.url, { maxRedirects: 0 })
+    expect(res.status()).toBe(302)
+    expect(res.headers().location).toBe('/login')
+    const script = await page.request.get(`${serving.url}/app.js`)
+    expect(script.status()).toBe(401)
+    expect(await script.text()).toBe('')
   })
 
-  it('logs in through /login, shows the grid worst first and goes live', async () => {
+  it('signs in with the bootstrap link as VIGIL_TOKEN, an admin, shows the grid worst first and goes live', async () => {
     await page.goto(`${serving.url}/login?token=${TOKEN}`)
     expect(new URL(page.url()).pathname).toBe('/')
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
+    await page.locator('#me-name', { hasText: 'VIGIL_TOKEN' }).waitFor()
+    expect(await page.locator('#me-role').textContent()).toBe('Admin')
     await page.locator('.tile').nth(5).waitFor()
     const ids = await page.locator('.tile-id').allTextContents()
     expect(ids[0]).toBe('bed-03-Li-Wei')
@@ -216,10 +224,9 @@ describe('the dashboard in Chromium', () => {
     })
     const first = page.locator('#alert-feed li').first()
     await expect.poll(() => first.textContent(), { timeout: 3_000 }).toContain('Heart rate 151 bpm is critically high')
-    await page.fill('#nurse', 'Nurse Kim')
-    await page.dispatchEvent('#nurse', 'change')
     await first.locator('button.ack').click()
-    await first.locator('.acked', { hasText: 'Nurse Kim' }).waitFor()
+    // Who acknowledged is who is signed in: here the bootstrap token.
+    await first.locator('.acked', { hasText: 'VIGIL_TOKEN' }).waitFor()
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-ack.png`, fullPage: true })
   })
 
@@ -337,7 +344,11 @@ describe('a ward of eight patients (the README picture)', () => {
     { id: 'bed-05-Omar-Haddad', base: { heartRate: 80, spo2: 96 }, live: null, tile: 'normal' },
   ]
   const SELECTED = 'bed-03-Li-Wei'
+  /** The nurse on the README's picture: a named clinician who signs in through the form. */
+  const NURSE = { username: 'Kim Larsen', role: 'clinician', password: 'correct horse battery staple' } as const
+  const OPERATOR: Principal = { user: 'cli:test@browser', role: 'admin', via: 'cli' }
   let wardEnv: TestEnv
+  let wardRegistry: Registry
   let ward: Serving
   let wardRedis: RedisClient
   let wardKeys: RedisKeys
@@ -384,6 +395,8 @@ describe('a ward of eight patients (the README picture)', () => {
       },
       false,
     )
+    wardRegistry = await openRegistry(wardConfig, { log: createLogger({ level: 'silent' }), clientId: 'browser-test-registry' })
+    await wardRegistry.addUser(NURSE, OPERATOR)
     ward = await start({ ...wardConfig, serving: servingOptions() }, { runBatchJob, log: createLogger({ level: 'silent' }) })
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
   })
@@ -391,6 +404,7 @@ describe('a ward of eight patients (the README picture)', () => {
   afterAll(async () => {
     await context?.close()
     await ward?.stop()
+    await wardRegistry?.close()
     wardRedis?.destroy()
     await wardEnv?.cleanup()
   })
@@ -402,10 +416,12 @@ describe('a ward of eight patients (the README picture)', () => {
     wardPage.on('console', (m) => {
       if (m.type() === 'error') errors.push(m.text())
     })
-    await wardPage.goto(`${ward.url}/login?token=${TOKEN}`)
+    await wardPage.goto(`${ward.url}/login`)
+    await wardPage.getByLabel('User name').fill(NURSE.username)
+    await wardPage.getByLabel('Password').fill(NURSE.password)
+    await wardPage.getByRole('button', { name: 'Sign in' }).click()
     await wardPage.locator('#conn-text', { hasText: 'Live' }).waitFor()
-    await wardPage.fill('#nurse', 'Nurse Kim')
-    await wardPage.dispatchEvent('#nurse', 'change')
+    expect(await wardPage.locator('#me-name').textContent()).toBe(NURSE.username)
     await wardPage
       .locator('.tile')
       .nth(WARD.length - 1)
@@ -467,13 +483,13 @@ describe('a ward of eight patients (the README picture)', () => {
     expect(tiles.map((x) => rank[x.tile])).toEqual([...tiles.map((x) => rank[x.tile])].sort((a, b) => a - b))
     expect(await wardPage.locator('.tile', { hasText: 'bed-05-Omar-Haddad' }).locator('.stale-badge').isVisible()).toBe(true)
 
-    // The feed: the live alert on top, newest first after it; acknowledging one records the nurse.
+    // The feed: the live alert on top, newest first after it; acknowledging one records the signed-in nurse.
     const feed = wardPage.locator('#alert-feed li')
     await expect.poll(() => feed.first().textContent(), { timeout: 5_000 }).toContain('Glucose 52 mg/dL is critically low')
     expect(await feed.count()).toBe(6)
     const spo2Alert = feed.filter({ hasText: 'SpO₂ 91 % is critically low' })
     await spo2Alert.locator('button.ack').click()
-    await spo2Alert.locator('.acked', { hasText: 'Nurse Kim' }).waitFor()
+    await spo2Alert.locator('.acked', { hasText: NURSE.username }).waitFor()
     expect(errors).toEqual([])
 
     await mkdir(new URL(`../${ARTIFACTS}/`, import.meta.url), { recursive: true })
