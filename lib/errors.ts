@@ -16,6 +16,10 @@ export type VigilErrorCode =
   | 'STACK_NOT_LOCAL'
   | 'STACK_PORT_BUSY'
   | 'INPUT_INVALID'
+  /** What was asked for does not exist (a device or user unknown to the identity registry). */
+  | 'NOT_FOUND'
+  /** The request clashes with what exists (a device or user already registered, a revoked device assigned). */
+  | 'CONFLICT'
   | 'STAGE_FAILED'
 
 /** Exit codes by error code: 2 for usage (a bad flag or configuration), 1 for everything else. */

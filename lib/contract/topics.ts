@@ -61,3 +61,37 @@ export function topicSpecs(prefix = ''): Array<{ name: string; partitions: numbe
   const names = topicNames(prefix)
   return (Object.keys(TOPIC_PARTITIONS) as TopicRole[]).map((role) => ({ name: names[role], partitions: TOPIC_PARTITIONS[role] }))
 }
+
+/**
+ * A topic of the identity store (docs/SECURITY.md): one partition (one total order) and its own
+ * topic configs. Kept apart from TOPIC_PARTITIONS and `topicSpecs`, which `vigil init` deletes and
+ * recreates: these survive it unless `vigil init --with-identity`.
+ */
+export interface IdentityTopicSpec {
+  name: string
+  partitions: 1
+  configs: ReadonlyArray<{ name: string; value: string }>
+}
+
+export interface IdentityTopics {
+  /** `vitals.registry`: devices and users, compacted so that the newest record of each key is kept. */
+  registry: IdentityTopicSpec
+  /** `vitals.audit`: the audit trail, append-only and kept forever. */
+  audit: IdentityTopicSpec
+}
+
+export function identityTopics(prefix = ''): IdentityTopics {
+  return {
+    registry: { name: `${prefix}vitals.registry`, partitions: 1, configs: [{ name: 'cleanup.policy', value: 'compact' }] },
+    audit: {
+      name: `${prefix}vitals.audit`,
+      partitions: 1,
+      configs: [
+        { name: 'cleanup.policy', value: 'delete' },
+        // -1: never deleted by age or by size.
+        { name: 'retention.ms', value: '-1' },
+        { name: 'retention.bytes', value: '-1' },
+      ],
+    },
+  }
+}

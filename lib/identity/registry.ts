@@ -2,9 +2,44 @@
  * The identity registry (docs/SECURITY.md): devices and users, kept in the compacted Kafka topic
  * `vitals.registry` and read into memory by every process that needs it.
  */
+import { withTimeout } from '../backoff.ts'
 import type { Config } from '../config.ts'
+import { type IdentityTopics, identityTopics } from '../contract/topics.ts'
+import { VigilError } from '../errors.ts'
+import { kafkaUnreachable } from '../kafka.ts'
 import type { Logger } from '../log.ts'
-import type { DeviceKind, DeviceRecord, Principal, Role, UserRecord } from './model.ts'
+import { type AuditInput, auditEvent, auditKey } from './audit.ts'
+import {
+  type AuditAction,
+  type DeviceKind,
+  type DeviceRecord,
+  type Principal,
+  type RegistryRecord,
+  type Role,
+  type UserRecord,
+  credentialHash,
+  currentPatient,
+  newDeviceCredential,
+} from './model.ts'
+import { type PartitionRecord, PartitionReader } from './partition-reader.ts'
+import { hashPassword } from './passwords.ts'
+import {
+  assigned,
+  checkPassword,
+  checkReason,
+  checkRole,
+  checkUsername,
+  disabled,
+  newDevice,
+  newUser,
+  publicDevice,
+  publicUser,
+  revoked,
+  withPassword,
+  withRole,
+} from './records.ts'
+import { RegistryState, deviceKey, userKey } from './registry-state.ts'
+import { IdentityWriter, ensureIdentityTopics } from './writer.ts'
 
 /** What a process that only checks credentials needs (the gateway, the serving layer's sign-in). */
 export interface RegistryReader {
@@ -44,5 +79,275 @@ export interface RegistryDeps {
   clientId: string
 }
 
+/** Longest a write waits to read its own record back, in milliseconds, after Kafka acknowledged it. */
+const READ_BACK_TIMEOUT_MS = 30_000
+/**
+ * Longest one fetch of the follow loop waits when nothing new is written, in milliseconds. A
+ * write is answered as soon as it lands (the broker returns a fetch at once when it has a record),
+ * so this bounds only the idle poll, not the follow latency (docs/SECURITY.md, The identity registry).
+ */
+const FOLLOW_MAX_WAIT_MS = 200
+
 /** Opens the registry: creates its topic if needed, reads it to its end, then follows it. */
-export declare function openRegistry(config: Config, deps: RegistryDeps): Promise<Registry>
+export async function openRegistry(config: Config, deps: RegistryDeps): Promise<Registry> {
+  const topics = identityTopics(config.topicPrefix)
+  await ensureIdentityTopics(config, [topics.registry, topics.audit], deps.clientId)
+  const registry = new KafkaRegistry(config, deps, topics)
+  try {
+    await registry.start()
+  } catch (error) {
+    await registry.close()
+    throw error instanceof VigilError ? error : kafkaUnreachable(config, error)
+  }
+  return registry
+}
+
+/** A change to write: the new record and the audit event that explains it. */
+interface Change<R extends RegistryRecord> {
+  key: string
+  record: R
+  audit: AuditInput
+}
+
+class KafkaRegistry implements Registry {
+  readonly #state = new RegistryState()
+  readonly #topics: IdentityTopics
+  readonly #log: Logger
+  readonly #reader: PartitionReader
+  readonly #writer: IdentityWriter
+  /** The offset after the last record applied. */
+  #applied = 0n
+  #waiters: Array<{ offset: bigint; resolve: () => void }> = []
+  /** Writes run one at a time: each checks its input against the state the previous one left. */
+  #writes: Promise<unknown> = Promise.resolve()
+  #closed = false
+
+  constructor(config: Config, deps: RegistryDeps, topics: IdentityTopics) {
+    this.#topics = topics
+    this.#log = deps.log
+    this.#reader = new PartitionReader(config, { topic: topics.registry.name, clientId: deps.clientId, maxWaitMs: FOLLOW_MAX_WAIT_MS, log: deps.log })
+    this.#writer = new IdentityWriter(config, deps.clientId, deps.log)
+  }
+
+  /** Reads the topic to the end it had when called, then follows it. */
+  async start(): Promise<void> {
+    const end = await this.#reader.endOffset()
+    await this.#reader.readTo(end, this.#apply, this.#reset)
+    this.#reader.follow(this.#apply, this.#reset)
+    this.#log.debug(`identity registry read: ${this.#state.devices().length} devices, ${this.#state.users().length} users`)
+  }
+
+  readonly #apply = (r: PartitionRecord): void => {
+    const result = this.#state.apply(r.key, r.value)
+    if (!result.ok) this.#log.warn(`${this.#topics.registry.name} offset ${r.offset} skipped: ${result.problem}`)
+    this.#applied = r.offset + 1n
+    if (this.#waiters.length > 0) {
+      const ready = this.#waiters.filter((w) => w.offset < this.#applied)
+      this.#waiters = this.#waiters.filter((w) => w.offset >= this.#applied)
+      for (const w of ready) w.resolve()
+    }
+  }
+
+  readonly #reset = (): void => {
+    this.#state.clear()
+    this.#applied = 0n
+  }
+
+  /** Resolves once the record at `offset` is applied here. */
+  #appliedPast(offset: bigint): Promise<void> {
+    if (offset < this.#applied) return Promise.resolve()
+    const wait = new Promise<void>((resolve) => this.#waiters.push({ offset, resolve }))
+    return withTimeout(
+      wait,
+      READ_BACK_TIMEOUT_MS,
+      `Kafka acknowledged the change but it was not read back within ${READ_BACK_TIMEOUT_MS / 1000} s: check that Kafka is reachable, then list the devices or users to see it.`,
+    ).catch((error: unknown) => {
+      throw new VigilError('KAFKA_UNREACHABLE', (error as Error).message)
+    })
+  }
+
+  device(id: string): DeviceRecord | undefined {
+    return this.#state.device(id)
+  }
+
+  deviceByCredential(credential: string): DeviceRecord | undefined {
+    return this.#state.deviceByCredential(credential)
+  }
+
+  devices(): DeviceRecord[] {
+    return this.#state.devices()
+  }
+
+  user(username: string): UserRecord | undefined {
+    return this.#state.user(username)
+  }
+
+  users(): UserRecord[] {
+    return this.#state.users()
+  }
+
+  async sync(): Promise<void> {
+    const end = await this.#reader.endOffset()
+    if (end > 0n) await this.#appliedPast(end - 1n)
+  }
+
+  /**
+   * Runs one write: catches up with every write acknowledged anywhere before (so that a device
+   * added by another process is a conflict here too), builds the change from the state, writes
+   * the audit event and the record in one send, and resolves with the record once applied here.
+   */
+  #write<R extends RegistryRecord>(build: () => Change<R> | Promise<Change<R>>): Promise<R> {
+    const run = async (): Promise<R> => {
+      if (this.#closed) throw new VigilError('STAGE_FAILED', 'The identity registry is closed: open it again.')
+      await this.sync()
+      const change = await build()
+      const event = auditEvent(change.audit)
+      const offsets = await this.#writer.send([
+        { topic: this.#topics.audit.name, key: auditKey(event), value: JSON.stringify(event) },
+        { topic: this.#topics.registry.name, key: change.key, value: JSON.stringify(change.record) },
+      ])
+      const offset = offsets.get(this.#topics.registry.name)
+      if (offset === undefined) await this.sync()
+      else await this.#appliedPast(offset)
+      return change.record
+    }
+    const result = this.#writes.then(run, run)
+    this.#writes = result.catch(() => undefined)
+    return result
+  }
+
+  #existingDevice(id: string): DeviceRecord {
+    const d = this.#state.device(id)
+    if (d === undefined) throw new VigilError('NOT_FOUND', `No device "${id}" is registered: check the id with \`vigil device list\`.`)
+    return d
+  }
+
+  #existingUser(username: string): UserRecord {
+    const u = this.#state.user(username)
+    if (u === undefined) throw new VigilError('NOT_FOUND', `No user "${username}" exists: check the name with \`vigil user list\`.`)
+    return u
+  }
+
+  async addDevice(
+    input: { id: string; kind: DeviceKind; patientId?: string | null; from?: number },
+    actor: Principal,
+    reason?: string | null,
+  ): Promise<{ device: DeviceRecord; credential: string }> {
+    const credential = newDeviceCredential()
+    const device = await this.#write(() => {
+      const record = newDevice(input, credentialHash(credential), Date.now())
+      if (this.#state.device(record.id) !== undefined)
+        throw new VigilError('CONFLICT', `Device "${record.id}" is already registered: choose another id, or move it with \`vigil device assign\`.`)
+      const after = publicDevice(record)
+      return {
+        key: deviceKey(record.id),
+        record,
+        audit: { actor, action: 'device.add', patientId: currentPatient(record), subject: record.id, before: null, after, reason: reason ?? null },
+      }
+    })
+    return { device, credential }
+  }
+
+  assignDevice(id: string, patientId: string | null, from: number, actor: Principal, reason?: string | null): Promise<DeviceRecord> {
+    return this.#write(() => {
+      const before = this.#existingDevice(id)
+      const record = assigned(before, patientId, from)
+      // Recorded under the patient it now goes to; when it goes to no one, under the one it leaves.
+      const concerns = patientId ?? currentPatient(before)
+      return {
+        key: deviceKey(id),
+        record,
+        audit: {
+          actor,
+          action: 'device.assign',
+          patientId: concerns,
+          subject: id,
+          before: publicDevice(before),
+          after: publicDevice(record),
+          reason: reason ?? null,
+        },
+      }
+    })
+  }
+
+  revokeDevice(id: string, actor: Principal, reason: string): Promise<DeviceRecord> {
+    return this.#write(() => {
+      const why = checkReason(reason, true)
+      const before = this.#existingDevice(id)
+      const record = revoked(before, Date.now())
+      return {
+        key: deviceKey(id),
+        record,
+        audit: {
+          actor,
+          action: 'device.revoke',
+          patientId: currentPatient(before),
+          subject: id,
+          before: publicDevice(before),
+          after: publicDevice(record),
+          reason: why,
+        },
+      }
+    })
+  }
+
+  addUser(input: { username: string; role: Role; password: string }, actor: Principal, reason?: string | null): Promise<UserRecord> {
+    return this.#write(async () => {
+      checkUsername(input.username)
+      checkRole(input.role)
+      checkPassword(input.password)
+      if (this.#state.user(input.username) !== undefined)
+        throw new VigilError(
+          'CONFLICT',
+          `User "${input.username}" already exists: choose another name, or change theirs with \`vigil user role\` or \`vigil user passwd\`.`,
+        )
+      const record = newUser({ username: input.username, role: input.role, passwordHash: await hashPassword(input.password) }, Date.now())
+      return { key: userKey(record.username), record, audit: this.#userAudit(actor, 'user.add', null, record, reason) }
+    })
+  }
+
+  setRole(username: string, role: Role, actor: Principal, reason?: string | null): Promise<UserRecord> {
+    return this.#write(() => {
+      const before = this.#existingUser(username)
+      const record = withRole(before, role, Date.now())
+      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.role', before, record, reason) }
+    })
+  }
+
+  setPassword(username: string, password: string, actor: Principal): Promise<UserRecord> {
+    return this.#write(async () => {
+      checkPassword(password)
+      const before = this.#existingUser(username)
+      const record = withPassword(before, await hashPassword(password), Date.now())
+      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.password', before, record, null) }
+    })
+  }
+
+  disableUser(username: string, actor: Principal, reason?: string | null): Promise<UserRecord> {
+    return this.#write(() => {
+      const before = this.#existingUser(username)
+      const record = disabled(before, Date.now())
+      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.disable', before, record, reason) }
+    })
+  }
+
+  #userAudit(actor: Principal, action: AuditAction, before: UserRecord | null, after: UserRecord, reason: string | null | undefined): AuditInput {
+    return {
+      actor,
+      action,
+      patientId: null,
+      subject: after.username,
+      before: before === null ? null : publicUser(before),
+      after: publicUser(after),
+      reason: reason ?? null,
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#writes
+    await this.#reader.close()
+    await this.#writer.close()
+  }
+}

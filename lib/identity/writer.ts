@@ -1,0 +1,90 @@
+/**
+ * Creating the identity topics (`vitals.registry`, `vitals.audit`, with their own topic configs:
+ * lib/contract/topics.ts) and writing to them: one idempotent producer with acks=all, whose one
+ * `send` carries an audit event and the registry record it explains.
+ */
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import type { Config } from '../config.ts'
+import type { IdentityTopicSpec } from '../contract/topics.ts'
+import { describeError } from '../errors.ts'
+import { createAdmin, kafkaBaseOptions, kafkaUnreachable } from '../kafka.ts'
+import type { Logger } from '../log.ts'
+
+/**
+ * Creates the topics that do not exist yet, with their configs (replication factor 1 on a single
+ * local broker, as `ensureTopics` in lib/kafka.ts). An existing topic is left as it is.
+ */
+export async function ensureIdentityTopics(config: Pick<Config, 'kafkaBrokers'>, specs: readonly IdentityTopicSpec[], clientId: string): Promise<void> {
+  const admin = createAdmin(config, `${clientId}-admin`)
+  try {
+    const existing = new Set(await admin.listTopics({ includeInternals: false }))
+    for (const t of specs) {
+      if (existing.has(t.name)) continue
+      try {
+        await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: 1, configs: [...t.configs] })
+      } catch (error) {
+        // Another process may have created it between the list and the create.
+        if (!(await admin.listTopics({ includeInternals: false })).includes(t.name)) throw error
+      }
+    }
+  } catch (error) {
+    throw kafkaUnreachable(config, error)
+  } finally {
+    await admin.close().catch(() => undefined)
+  }
+}
+
+export interface IdentityMessage {
+  topic: string
+  key: string
+  value: string
+}
+
+/** The writer of the identity topics. One send at a time: the idempotent producer's sequence numbers stay in order. */
+export class IdentityWriter {
+  readonly #config: Pick<Config, 'kafkaBrokers'>
+  readonly #clientId: string
+  readonly #log: Logger | undefined
+  #producer: Producer<string, string, string, string>
+
+  constructor(config: Pick<Config, 'kafkaBrokers'>, clientId: string, log?: Logger) {
+    this.#config = config
+    this.#clientId = clientId
+    this.#log = log
+    this.#producer = this.#newProducer()
+  }
+
+  #newProducer(): Producer<string, string, string, string> {
+    const producer = new Producer<string, string, string, string>({
+      ...kafkaBaseOptions(this.#config, this.#clientId),
+      idempotent: true,
+      acks: -1,
+      serializers: stringSerializers,
+    })
+    producer.on('error', (error: unknown) => this.#log?.debug({ err: describeError(error) }, 'kafka producer error'))
+    return producer
+  }
+
+  /**
+   * Writes the messages in one produce call and resolves, once every one is acknowledged by all
+   * in-sync replicas, with the offset each got, by topic (each topic gets one message per call).
+   * Rejects with KAFKA_UNREACHABLE when Kafka does not acknowledge.
+   */
+  async send(messages: readonly IdentityMessage[]): Promise<Map<string, bigint>> {
+    try {
+      const result = await this.#producer.send({ messages: messages.map((m) => ({ topic: m.topic, key: m.key, value: m.value, partition: 0 })) })
+      return new Map((result.offsets ?? []).map((o) => [o.topic, o.offset]))
+    } catch (error) {
+      // A new producer id: the failed call may have been written, and its sequence numbers must
+      // not be reused for other records (the reason lib/producer.ts replaces its producer too).
+      const old = this.#producer
+      this.#producer = this.#newProducer()
+      void old.close().catch(() => undefined)
+      throw kafkaUnreachable(this.#config, error)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close().catch(() => undefined)
+  }
+}
