@@ -884,6 +884,8 @@ function endSession(/** @type {unknown} */ reason) {
   $('dashboard').hidden = true
   renderMe()
   clearPatientData()
+  // The way back is the one thing left to do on this page.
+  $('sign-in-again').focus()
 }
 
 function clearPatientData() {

@@ -8,7 +8,6 @@ const username = /** @type {HTMLInputElement} */ (document.getElementById('usern
 const password = /** @type {HTMLInputElement} */ (document.getElementById('password'))
 const button = /** @type {HTMLButtonElement} */ (document.getElementById('sign-in'))
 const errorBox = /** @type {HTMLElement} */ (document.getElementById('login-error'))
-const note = /** @type {HTMLElement} */ (document.getElementById('login-note'))
 
 /**
  * Where to go once signed in: `next` when it is a path on this origin (never `//host`, `\`, or
@@ -101,13 +100,4 @@ form.addEventListener('submit', (event) => {
   })
 })
 
-// A sign-in link whose token the server did not take lands here with it: say so, and take the
-// token out of the address bar and history.
-const params = new URLSearchParams(location.search)
-if (params.has('token')) {
-  note.textContent = 'That sign-in link is not valid (VIGIL_TOKEN may have changed). Sign in with your user name.'
-  note.hidden = false
-  params.delete('token')
-  history.replaceState(null, '', `${location.pathname}${params.size > 0 ? `?${params}` : ''}`)
-}
 username.focus()
