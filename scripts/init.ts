@@ -3,7 +3,9 @@
  * point (`npx tsx scripts/init.ts --yes`) for those who run the reset as a script.
  *
  * - Kafka: deletes and recreates the topics with their configured partitions, and deletes the
- *   consumer groups (so their offsets go too).
+ *   consumer groups (so their offsets go too). The identity topics (`vitals.registry`,
+ *   `vitals.audit`: docs/SECURITY.md) are kept: registered devices, users and the audit trail are
+ *   not test data. `--with-identity` deletes and recreates them too.
  * - Redis: deletes every key under the prefix with SCAN + UNLINK. Never FLUSHALL or FLUSHDB:
  *   another application's keys in the same Redis survive.
  * - The data lake: empties the folder and keeps it.
@@ -14,15 +16,23 @@ import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
-import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable } from '../lib/kafka.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable, type TopicSpec } from '../lib/kafka.ts'
+import { createMissingIdentityTopics } from '../lib/identity/writer.ts'
 import type { Admin } from '@platformatic/kafka'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { consumerGroups, topicNames, topicSpecs } from '../lib/contract/topics.ts'
+import { consumerGroups, type IdentityTopicSpec, identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
+
+export interface ResetOptions {
+  /** Also delete (and recreate empty) the identity topics: every device, user and audit event goes. */
+  withIdentity?: boolean
+}
 
 export interface ResetSummary {
   topicsRecreated: string[]
+  /** The identity topics left as they were (none with `withIdentity`). */
+  identityTopicsKept: string[]
   groupsDeleted: string[]
   redisKeysDeleted: number
   lakeFilesDeleted: number
@@ -32,15 +42,27 @@ export interface ResetSummary {
 /** Waits this long for the broker to finish deleting a topic before recreating it. */
 const TOPIC_DELETE_TIMEOUT_MS = 30_000
 
-export async function reset(config: Config, say: (line: string) => void = () => undefined): Promise<ResetSummary> {
+export async function reset(config: Config, say: (line: string) => void = () => undefined, options: ResetOptions = {}): Promise<ResetSummary> {
   if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
   const admin = createAdmin(config, 'vigil-init')
-  const summary: ResetSummary = { topicsRecreated: [], groupsDeleted: [], redisKeysDeleted: 0, lakeFilesDeleted: 0, lakeDir: path.resolve(config.datalakeDir) }
+  const summary: ResetSummary = {
+    topicsRecreated: [],
+    identityTopicsKept: [],
+    groupsDeleted: [],
+    redisKeysDeleted: 0,
+    lakeFilesDeleted: 0,
+    lakeDir: path.resolve(config.datalakeDir),
+  }
+  const identity = Object.values(identityTopics(config.topicPrefix))
   try {
     // Consumer groups first: a group with live members means a layer is still running.
     summary.groupsDeleted = await deleteIdleGroups(admin, Object.values(consumerGroups(config.topicPrefix)))
-    summary.topicsRecreated = await recreateTopics(admin, config.topicPrefix)
+    summary.topicsRecreated = await recreateTopics(admin, topicSpecs(config.topicPrefix), options.withIdentity === true ? identity : [])
     say(`topics recreated: ${summary.topicsRecreated.join(', ')}`)
+    if (options.withIdentity !== true) {
+      summary.identityTopicsKept = identity.map((t) => t.name)
+      say(`identity topics kept (devices, users, audit trail): ${summary.identityTopicsKept.join(', ')}; pass --with-identity to delete them too`)
+    }
     say(`consumer groups deleted: ${summary.groupsDeleted.length === 0 ? 'none existed' : summary.groupsDeleted.join(', ')}`)
   } finally {
     await admin.close()
@@ -76,9 +98,9 @@ async function deleteIdleGroups(admin: Admin, groups: string[]): Promise<string[
   return ours
 }
 
-/** Deletes Vigil's topics, waits until the broker has, and creates them again. Returns them with their partitions. */
-async function recreateTopics(admin: Admin, topicPrefix: string): Promise<string[]> {
-  const names = Object.values(topicNames(topicPrefix))
+/** Deletes these topics, waits until the broker has, and creates them again (with their configs, if any). Returns them with their partitions. */
+async function recreateTopics(admin: Admin, specs: readonly TopicSpec[], identity: readonly IdentityTopicSpec[]): Promise<string[]> {
+  const names = [...specs, ...identity].map((s) => s.name)
   const present = (await admin.listTopics()).filter((t) => names.includes(t))
   if (present.length > 0) {
     await admin.deleteTopics({ topics: present })
@@ -88,14 +110,14 @@ async function recreateTopics(admin: Admin, topicPrefix: string): Promise<string
       what: `the broker to delete ${present.join(', ')}`,
     })
   }
-  const specs = topicSpecs(topicPrefix)
   // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
   const create = async () => {
     await ensureTopics(admin, specs)
+    await createMissingIdentityTopics(admin, identity)
     return true
   }
   await pollUntil(create, { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
-  return specs.map((s) => `${s.name} (${s.partitions} partitions)`)
+  return [...specs, ...identity].map((s) => `${s.name} (${s.partitions} partition${s.partitions === 1 ? '' : 's'})`)
 }
 
 /** Deletes everything inside `dir` but the folder itself (and its README); returns the number of files deleted. */
@@ -123,7 +145,7 @@ async function countFiles(dir: string): Promise<number> {
  * Asks for confirmation on a TTY; refuses when not on one (a script must pass --yes).
  * Returns true to go on.
  */
-export async function confirm(config: Config, yes: boolean): Promise<boolean> {
+export async function confirm(config: Config, yes: boolean, options: ResetOptions = {}): Promise<boolean> {
   if (yes) return true
   if (process.stdin.isTTY !== true) {
     throw new VigilError('USAGE', '`vigil init` deletes topics, Redis keys and the data lake and standard input is not a terminal: pass --yes to confirm.')
@@ -135,9 +157,15 @@ export async function confirm(config: Config, yes: boolean): Promise<boolean> {
       () => true,
       () => false,
     )
+    const identity = Object.values(identityTopics(config.topicPrefix)).map((t) => t.name)
+    const topics = [...Object.values(topicNames(config.topicPrefix)), ...(options.withIdentity === true ? identity : [])]
+    const kept =
+      options.withIdentity === true
+        ? ' Every registered device, user and audit event goes too.'
+        : ` It keeps ${identity.join(' and ')} (devices, users, the audit trail).`
     const answer = await rl.question(
-      `This deletes the topics ${Object.values(topicNames(config.topicPrefix)).join(', ')} (recreated empty), ` +
-        `every Redis key under "${config.redisPrefix}" at ${config.redisUrl}, and ${exists ? 'everything in' : 'the folder'} ${lake}. Go on? [y/N] `,
+      `This deletes the topics ${topics.join(', ')} (recreated empty), ` +
+        `every Redis key under "${config.redisPrefix}" at ${config.redisUrl}, and ${exists ? 'everything in' : 'the folder'} ${lake}.${kept} Go on? [y/N] `,
     )
     return /^y(es)?$/i.test(answer.trim())
   } finally {
@@ -145,13 +173,14 @@ export async function confirm(config: Config, yes: boolean): Promise<boolean> {
   }
 }
 
-// Run as a script: `npx tsx scripts/init.ts [--yes]`, the same as `vigil init`.
+// Run as a script: `npx tsx scripts/init.ts [--yes] [--with-identity]`, the same as `vigil init`.
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { loadConfig } = await import('../lib/config.ts')
   try {
     const config = loadConfig({})
     const yes = process.argv.includes('--yes') || process.argv.includes('-y')
-    if (await confirm(config, yes)) await reset(config, (line) => process.stdout.write(`${line}\n`))
+    const options = { withIdentity: process.argv.includes('--with-identity') }
+    if (await confirm(config, yes, options)) await reset(config, (line) => process.stdout.write(`${line}\n`), options)
     else process.stdout.write('nothing changed\n')
   } catch (error) {
     process.stderr.write(`vigil init: ${error instanceof VigilError ? error.message : describeError(error)}\n`)

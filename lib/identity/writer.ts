@@ -3,7 +3,7 @@
  * lib/contract/topics.ts) and writing to them: one idempotent producer with acks=all, whose one
  * `send` carries an audit event and the registry record it explains.
  */
-import { Producer, stringSerializers } from '@platformatic/kafka'
+import { type Admin, Producer, stringSerializers } from '@platformatic/kafka'
 import type { Config } from '../config.ts'
 import type { IdentityTopicSpec } from '../contract/topics.ts'
 import { describeError } from '../errors.ts'
@@ -17,20 +17,25 @@ import type { Logger } from '../log.ts'
 export async function ensureIdentityTopics(config: Pick<Config, 'kafkaBrokers'>, specs: readonly IdentityTopicSpec[], clientId: string): Promise<void> {
   const admin = createAdmin(config, `${clientId}-admin`)
   try {
-    const existing = new Set(await admin.listTopics({ includeInternals: false }))
-    for (const t of specs) {
-      if (existing.has(t.name)) continue
-      try {
-        await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: 1, configs: [...t.configs] })
-      } catch (error) {
-        // Another process may have created it between the list and the create.
-        if (!(await admin.listTopics({ includeInternals: false })).includes(t.name)) throw error
-      }
-    }
+    await createMissingIdentityTopics(admin, specs)
   } catch (error) {
     throw kafkaUnreachable(config, error)
   } finally {
     await admin.close().catch(() => undefined)
+  }
+}
+
+/** `ensureIdentityTopics` with an admin client the caller holds (`vigil init`). */
+export async function createMissingIdentityTopics(admin: Admin, specs: readonly IdentityTopicSpec[]): Promise<void> {
+  const existing = new Set(await admin.listTopics({ includeInternals: false }))
+  for (const t of specs) {
+    if (existing.has(t.name)) continue
+    try {
+      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: 1, configs: [...t.configs] })
+    } catch (error) {
+      // Another process may have created it between the list and the create.
+      if (!(await admin.listTopics({ includeInternals: false })).includes(t.name)) throw error
+    }
   }
 }
 
