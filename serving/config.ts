@@ -28,6 +28,12 @@ export const servingOptionsSchema = z
     bodyLimitBytes: z.coerce.number().int().min(1_024).max(10_485_760).default(16_384),
     /** Batch runs allowed per client per minute. @defaultValue 6 */
     batchRunsPerMinute: z.coerce.number().int().min(1).max(1_000).default(6),
+    /**
+     * Sign-ins (POST /login) allowed per client address per minute, whatever their outcome; failures
+     * per user name have their own limit (serving/routes-session.ts). @defaultValue 10: a person
+     * who mistypes twice is never stopped; a password guesser gets 14 400 tries a day per address
+     */
+    signInsPerMinute: z.coerce.number().int().min(1).max(10_000).default(10).describe('sign-ins allowed per client address per minute'),
     /** Alerts returned by GET /api/alerts and sent in a snapshot. @defaultValue 200 */
     alertFeedSize: z.coerce.number().int().min(1).max(10_000).default(200),
     /** Longest series window a client may ask for, in seconds. @defaultValue 900 (15 minutes, what the speed layer keeps) */
@@ -42,6 +48,13 @@ export const servingOptionsSchema = z
      * opened at handover ends by the next one
      */
     sessionTtlMs: z.coerce.number().int().min(60_000).max(604_800_000).default(43_200_000).describe('how long a sign-in lasts').meta({ unit: 'ms' }),
+    /**
+     * How often open Socket.io connections are checked against their sessions, in milliseconds: a
+     * connection whose session expired, or whose user was disabled or changed password, ends
+     * within this (sign-out ends its connections at once). @defaultValue 30 000 ms: one Redis
+     * round trip per check, whatever the number of connections
+     */
+    sessionCheckIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     /** PEM certificate to serve HTTPS with; goes with tlsKey. Unset: plain HTTP (behind a TLS proxy, or on this machine only). */
     tlsCert: z.string().min(1).optional().meta({ description: 'serve HTTPS with this PEM certificate (with --tls-key)', arg: 'file', unset: 'plain HTTP' }),
     /** PEM private key of tlsCert. */

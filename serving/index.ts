@@ -144,7 +144,9 @@ export async function start(config: ServingConfig, deps: ServingDeps = {}): Prom
     app = await createHttpApp({ options, log, auth, onRoute: deps.onRoute })
     await app.register(dashboardRoutes)
     const endConnections = (handle: string) => sockets?.endSession(handle, 'signed-out')
-    await app.register(sessionRoutes({ auth, registry, redis: clients.redis, keys: clients.keys, metrics, endConnections }))
+    await app.register(
+      sessionRoutes({ auth, registry, redis: clients.redis, keys: clients.keys, metrics, signInsPerMinute: options.signInsPerMinute, endConnections }),
+    )
     const alertChanged = (alert: Parameters<ServerToClientEvents['alert']>[0][number]) => broadcast.send('alert', [alert])
     const { redis, admin, audit } = clients
     await app.register(apiRoutes({ config, options, auth, view, redis, admin, metrics, batch, registry, audit, alertChanged }))

@@ -24,8 +24,6 @@ import { sessionHandle } from './sessions.ts'
 
 const LOGIN_PAGE = fileURLToPath(new URL('../public/login.html', import.meta.url))
 
-/** Sign-in attempts per client address per minute (POST /login), whatever their outcome. */
-const SIGN_INS_PER_MINUTE = 10
 /** Failed sign-ins of one user name allowed per window, and the window: then 429 until it ends. */
 const MAX_FAILURES = 5
 const FAILURE_WINDOW_MS = 15 * 60_000
@@ -51,6 +49,8 @@ export interface SessionRouteDeps {
   redis: RedisClient
   keys: RedisKeys
   metrics: ServingMetrics
+  /** Sign-ins allowed per client address per minute (serving option signInsPerMinute). */
+  signInsPerMinute: number
   /** Ends the Socket.io connections of a session (by its handle) once it is signed out. */
   endConnections: (handle: string) => void
 }
@@ -139,7 +139,7 @@ export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
     app.post<{ Body: { username: string; password: string } }>(
       '/login',
       {
-        config: { role: 'public', rateLimit: { max: SIGN_INS_PER_MINUTE, timeWindow: 60_000 } },
+        config: { role: 'public', rateLimit: { max: deps.signInsPerMinute, timeWindow: 60_000 } },
         attachValidation: true,
         schema: { body: credentials },
       },

@@ -17,13 +17,6 @@ import type { VigilServer, VigilSocket } from './push.ts'
 /** Milliseconds an engine.io connection may stay open without joining the namespace (Socket.io's default is 45 s). */
 const SOCKET_CONNECT_TIMEOUT_MS = 10_000
 
-/**
- * How often open connections are checked against their sessions, in milliseconds: a connection
- * whose session expired, or whose user was disabled or changed password, ends within this.
- * Sign-out ends its connections at once.
- */
-const SESSION_CHECK_INTERVAL_MS = 30_000
-
 export interface SocketServer {
   io: VigilServer
   /** Tells the connections of a session why it ended, then disconnects them. */
@@ -46,7 +39,7 @@ export function createSocketServer(server: HttpServer, options: ServingOptions, 
   const endSession = (handle: string, reason: SessionEndReason) => endConnections(io, (s) => s.data.session === handle, reason)
   const timer = setInterval(() => {
     checkSessions(io, auth).catch((error: unknown) => log.warn(`could not check the sessions of open connections: ${describeError(error)}`))
-  }, SESSION_CHECK_INTERVAL_MS)
+  }, options.sessionCheckIntervalMs)
   timer.unref()
   return { io, endSession, stop: () => clearInterval(timer) }
 }

@@ -10,11 +10,14 @@ import { start, servingOptions, type Serving } from './index.ts'
 import type { ClientToServerEvents, ReadingPush, ServerToClientEvents, Snapshot } from './events.ts'
 import { freePort, writeAlert } from '../test/view-fixtures.ts'
 import { writeReadings } from './state-fixtures.ts'
+import { sessionCookie, signIn, testUsers, type TestUsers } from '../test/security/sign-in.ts'
+import { sessionHandle } from './sessions.ts'
 
 const TOKEN = 'socket-test-token-0123456789'
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>
 
 let env: TestEnv
+let config: Config
 let serving: Serving
 let redis: RedisClient
 let keys: RedisKeys
@@ -42,10 +45,13 @@ async function connected(headers: Record<string, string> = { authorization: `Bea
 
 beforeAll(async () => {
   env = await createTestEnv()
-  const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
+  config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  serving = await start({ ...config, serving: servingOptions({ pushIntervalMs: 100 }) }, { log: createLogger({ level: 'silent' }) })
+  serving = await start(
+    { ...config, serving: servingOptions({ pushIntervalMs: 100, sessionCheckIntervalMs: 200 }) },
+    { log: createLogger({ level: 'silent' }) },
+  )
 })
 
 afterAll(async () => {
@@ -156,5 +162,74 @@ describe('Socket.io push', () => {
     c.connect()
     const snapshot = await nextSnapshot(c)
     expect(snapshot.patients.some((p) => p.patientId === 'p-back')).toBe(true)
+  })
+})
+
+describe('Socket.io on a sign-in session', () => {
+  let users: TestUsers
+  beforeAll(async () => {
+    users = await testUsers(config, () => serving.url, TOKEN)
+    await users.add('socket.viewer', 'viewer')
+    await users.add('socket.leaver', 'clinician')
+  })
+  afterAll(() => users?.close())
+
+  /** The session cookie that the bootstrap sign-in (`/login?token=`) sets. */
+  async function tokenSession(): Promise<string> {
+    return sessionCookie(await fetch(`${serving.url}/login?token=${TOKEN}`, { redirect: 'manual' }))
+  }
+
+  it("lets in a named user's session cookie and the bootstrap token's, over WebSocket and polling", async () => {
+    for (const cookie of [await signIn(serving.url, 'socket.viewer'), await tokenSession()]) {
+      expect(cookie).not.toBe('')
+      const { c, snapshot } = await connected({ cookie })
+      expect(Array.isArray(snapshot.patients)).toBe(true)
+      expect(c.connected).toBe(true)
+      const polling: Client = connect(serving.url, { transports: ['polling'], extraHeaders: { cookie }, reconnection: false, forceNew: true })
+      clients.push(polling)
+      await nextSnapshot(polling)
+      expect(polling.connected).toBe(true)
+    }
+  })
+
+  it('ends the connections of a session at sign-out with session:end and a server disconnect, leaves other sessions connected, and the cookie then opens nothing', async () => {
+    const cookie = await signIn(serving.url, 'socket.viewer')
+    const { c } = await connected({ cookie })
+    const { c: other } = await connected({ cookie: await signIn(serving.url, 'socket.viewer') })
+    const { c: bearer } = await connected()
+    const ended = new Promise<unknown>((resolve) => c.once('session:end', resolve))
+    const disconnected = new Promise<string>((resolve) => c.once('disconnect', resolve))
+    const res = await fetch(`${serving.url}/logout`, { method: 'POST', headers: { cookie } })
+    expect(res.status).toBe(204)
+    expect(res.headers.get('set-cookie')).toMatch(/^vigil_session=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/)
+    expect(await ended).toEqual({ reason: 'signed-out' })
+    expect(await disconnected).toBe('io server disconnect')
+    expect(other.connected).toBe(true)
+    expect(bearer.connected).toBe(true)
+    // The session is gone: its cookie is a wrong credential now, refused before Socket.io and by the API.
+    const again = client({ cookie })
+    await connectError(again)
+    expect(again.connected).toBe(false)
+    expect((await fetch(`${serving.url}/api/me`, { headers: { cookie } })).status).toBe(401)
+  })
+  /** Resolves with the reason of the connection's session:end once it is followed by the server's disconnect. */
+  function sessionEnd(c: Client): Promise<{ reason: string; disconnect: string }> {
+    return new Promise((resolve) => c.once('session:end', ({ reason }) => c.once('disconnect', (disconnect) => resolve({ reason, disconnect }))))
+  }
+
+  it('ends, at its next session check, a connection whose session expired or whose user was disabled', async () => {
+    const expiring = await signIn(serving.url, 'socket.viewer')
+    const { c: expired } = await connected({ cookie: expiring })
+    const { c: disabled } = await connected({ cookie: await signIn(serving.url, 'socket.leaver') })
+    const { c: kept } = await connected({ cookie: await signIn(serving.url, 'socket.viewer') })
+    const endings = Promise.all([sessionEnd(expired), sessionEnd(disabled)])
+    // The session key gone from Redis is what its TTL does at expiry.
+    await redis.unlink(keys.session(sessionHandle(expiring.slice('vigil_session='.length))))
+    await users.disable('socket.leaver')
+    expect(await endings).toEqual([
+      { reason: 'expired', disconnect: 'io server disconnect' },
+      { reason: 'revoked', disconnect: 'io server disconnect' },
+    ])
+    expect(kept.connected).toBe(true)
   })
 })

@@ -6,7 +6,7 @@ import { stageLogger } from '../../lib/log.ts'
 import { runUntilSignal } from '../../lib/shutdown.ts'
 import { servingOptionsSchema } from '../../serving/config.ts'
 
-const SERVING_FLAGS = schemaFlags(servingOptionsSchema, ['host', 'pushIntervalMs', 'sessionTtlMs', 'tlsCert', 'tlsKey', 'trustProxy'])
+const SERVING_FLAGS = schemaFlags(servingOptionsSchema, ['host', 'pushIntervalMs', 'sessionTtlMs', 'signInsPerMinute', 'tlsCert', 'tlsKey', 'trustProxy'])
 
 export function register(program: Command): void {
   const cmd = program.command('serve').description('serving layer: HTTP API, Socket.io push and the dashboard').addOption(configOption('port'))
