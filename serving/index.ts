@@ -210,7 +210,7 @@ function listeningUrl(app: FastifyInstance, options: ServingOptions, configuredP
  * (by default only when it was generated for this run: then it is the one way in).
  */
 export function signInHelp(serving: Serving, showToken = serving.tokenGenerated): string {
-  const named = `Named users sign in at ${serving.signInUrl} (add one with \`vigil user add\`).`
+  const named = `Named users sign in at ${serving.signInUrl} (add one with \`vigil user add <name> --role <role>\`).`
   if (!showToken) return `Dashboard: ${serving.signInUrl}\n  ${named}\n  The bootstrap admin: ${serving.signInUrl}?token=<VIGIL_TOKEN>\n`
   const generated = serving.tokenGenerated ? '  (VIGIL_TOKEN is unset: this token was generated for this run)\n' : ''
   return `Dashboard: ${serving.loginUrl}\n${generated}  That URL signs you in as the bootstrap admin. ${named}\n`
