@@ -1,7 +1,7 @@
 /**
  * Signed-in sessions, held in Redis (docs/SECURITY.md, Users, roles and sessions). A session id is
  * 32 random bytes (base64url) that only the browser's cookie holds; Redis keeps the session under
- * the SHA-256 of the id (`keys.session(handle)`, docs/CONTRACT.md, Redis), so a copy of Redis opens
+ * the SHA-256 of the id (`keys.session(handle)`), so a copy of Redis opens
  * nothing. The expiry is absolute, counted from sign-in: the key's TTL ends it, and nothing
  * prolongs it.
  */
