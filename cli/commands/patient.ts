@@ -1,11 +1,12 @@
 import type { Command } from 'commander'
-import { BAND_PRESETS, type BandSpec, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
+import { applyBandSpecs, BAND_PRESETS, type Band, type BandOverrides, type BandSpec, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
 import { readPatientBands, writePatientBands } from '../../lib/band-store.ts'
+import type { Config } from '../../lib/config.ts'
 import { VigilError } from '../../lib/errors.ts'
 import { redisKeys } from '../../lib/contract/keys.ts'
 import { connectRedis } from '../../lib/redis.ts'
 import { VITALS, patientIdSchema } from '../../lib/contract/schema.ts'
-import { action, commandConfig } from '../command.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
 
 const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(
   BAND_PRESETS,
@@ -13,14 +14,27 @@ const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g.
   .map(([name, p]) => `${p.vital}:${name}`)
   .join(', ')})`
 
+/**
+ * A patient's overrides as the audit trail records them (`patient.bands` before and after, the
+ * same shape as `PUT /api/patients/:id/bands` writes): each overridden vital's bands, an open top
+ * edge as null.
+ */
+function overridesJson(overrides: BandOverrides) {
+  const band = (b: Band) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null })
+  return Object.fromEntries(VITALS.flatMap((v) => (overrides[v] === undefined ? [] : [[v, overrides[v].map(band)]])))
+}
+
 export function register(program: Command): void {
   const patient = program.command('patient').description('per-patient settings (band overrides)')
   patient
     .command('set <patientId>')
-    .description("override a patient's classification bands (applied by the speed layer from the patient's next reading)")
+    .description(
+      "override a patient's classification bands (applied by the speed layer from the patient's next reading); recorded in the audit trail first, with the reason",
+    )
     .option('--band <spec...>', SPEC_HELP)
+    .requiredOption('--reason <text>', 'why, for the audit trail (required), e.g. "COPD, target 88-92 %"')
     .action(
-      action(async (patientId: string, opts: { band?: string[] }, cmd: Command) => {
+      action(async (patientId: string, opts: { band?: string[]; reason: string }, cmd: Command) => {
         const id = patientIdSchema.safeParse(patientId)
         if (!id.success) throw new VigilError('USAGE', `"${patientId}" is not a valid patient id: ${id.error.issues[0]?.message ?? 'invalid'}.`)
         if (opts.band === undefined || opts.band.length === 0)
@@ -33,9 +47,12 @@ export function register(program: Command): void {
           throw error
         }
         const config = commandConfig(cmd)
+        const { checkReason } = await import('../../lib/identity/records.ts')
+        const reason = checkReason(opts.reason, true)
         const keys = redisKeys(config.redisPrefix)
         const redis = await connectRedis(config)
         try {
+          await recordBandChange(config, id.data, specs, reason, (await readPatientBands(redis, keys, id.data)).overrides)
           const { overrides, table } = await writePatientBands(redis, keys, id.data, specs)
           for (const v of VITALS) {
             const mark = overrides[v] === undefined ? ' ' : '*'
@@ -62,4 +79,26 @@ export function register(program: Command): void {
         }
       }),
     )
+}
+
+/**
+ * Records the change in the audit trail before anything is written (docs/SECURITY.md, The audit
+ * trail): when Kafka does not acknowledge it, this throws and the bands stay as they were.
+ */
+async function recordBandChange(config: Config, patientId: string, specs: readonly BandSpec[], reason: string | null, before: BandOverrides): Promise<void> {
+  const [{ openAuditLog }, { cliPrincipal }] = await Promise.all([import('../../lib/identity/audit.ts'), import('../../lib/identity/cli-principal.ts')])
+  const audit = await openAuditLog(config, { log: commandLogger(config), clientId: 'vigil-cli-audit' })
+  try {
+    await audit.record({
+      actor: cliPrincipal(),
+      action: 'patient.bands',
+      patientId,
+      subject: patientId,
+      before: overridesJson(before),
+      after: overridesJson(applyBandSpecs(before, specs)),
+      reason,
+    })
+  } finally {
+    await audit.close()
+  }
 }
