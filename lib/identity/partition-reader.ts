@@ -39,6 +39,12 @@ const PARTITION_MAX_BYTES = 4 * 1024 * 1024
 export class PartitionReader {
   readonly #o: PartitionReaderOptions
   readonly #consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  /**
+   * A second client for end offsets: a broker answers one connection's requests in order, so on
+   * the fetching client an end-offset request would wait behind an idle fetch (up to `maxWaitMs`),
+   * and every registry write asks for one first.
+   */
+  readonly #offsets: Consumer<Buffer, Buffer, Buffer, Buffer>
   #next = 0n
   #stopping = false
   #following: Promise<void> | undefined
@@ -48,7 +54,9 @@ export class PartitionReader {
     this.#o = options
     // The client wants a group id; `fetch` never uses it (no join, no commit).
     this.#consumer = new Consumer({ ...kafkaBaseOptions(config, options.clientId), groupId: `${options.clientId}-unused` })
-    this.#consumer.on('error', (error: unknown) => options.log?.debug({ err: describeError(error) }, 'kafka reader error'))
+    this.#offsets = new Consumer({ ...kafkaBaseOptions(config, `${options.clientId}-offsets`), groupId: `${options.clientId}-unused` })
+    for (const client of [this.#consumer, this.#offsets])
+      client.on('error', (error: unknown) => options.log?.debug({ err: describeError(error) }, 'kafka reader error'))
   }
 
   /** The offset of the next record to read. */
@@ -58,7 +66,7 @@ export class PartitionReader {
 
   /** The partition's end offset now (its high watermark): everything before it is readable. */
   async endOffset(): Promise<bigint> {
-    const offsets = await this.#consumer.listOffsets({ topics: [this.#o.topic] })
+    const offsets = await this.#offsets.listOffsets({ topics: [this.#o.topic] })
     return offsets.get(this.#o.topic)?.[0] ?? 0n
   }
 
@@ -160,7 +168,7 @@ export class PartitionReader {
     this.#stopping = true
     this.#wake?.()
     await this.#following
-    await new Promise<void>((resolve) => this.#consumer.close(true, () => resolve()))
+    for (const client of [this.#consumer, this.#offsets]) await new Promise<void>((resolve) => client.close(true, () => resolve()))
   }
 }
 
