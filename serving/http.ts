@@ -14,7 +14,7 @@ import fastifyStatic from '@fastify/static'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { roleAllows, type Requirement } from '../lib/identity/model.ts'
 import type { Logger } from '../lib/log.ts'
-import type { Auth } from './auth.ts'
+import type { Auth, Identity } from './auth.ts'
 import type { ServingOptions } from './config.ts'
 import './principal.ts'
 import { API_AJV_OPTIONS } from './routes.ts'
@@ -125,10 +125,18 @@ function guardRequests(app: FastifyInstance, auth: Auth): void {
     reply.header('referrer-policy', 'no-referrer')
     reply.header('x-frame-options', 'DENY')
     reply.header('cache-control', 'no-store')
-    const identity = await auth.identify(request.headers)
+    const required = request.is404 ? NOT_FOUND_ROLE : (request.routeOptions.config.role ?? NOT_FOUND_ROLE)
+    let identity: Identity | null
+    try {
+      identity = await auth.identify(request.headers)
+    } catch (error) {
+      // A session cookie could not be looked up (Redis does not answer): a public route (/healthz
+      // says Redis is down) still answers, without a principal; the others cannot tell who asks.
+      if (required !== 'public') throw new ServiceUnavailable(error)
+      identity = null
+    }
     request.principal = identity?.principal ?? null
     request.sessionRef = identity?.session ?? null
-    const required = request.is404 ? NOT_FOUND_ROLE : (request.routeOptions.config.role ?? NOT_FOUND_ROLE)
     if (required === 'public') return
     if (request.principal === null) {
       if (request.method === 'GET' && request.url === '/') return reply.redirect('/login', 302)
@@ -137,6 +145,14 @@ function guardRequests(app: FastifyInstance, auth: Auth): void {
     }
     if (!roleAllows(request.principal.role, required)) return reply.code(403).send({ error: 'Forbidden', message: `${required} required` })
   })
+}
+
+/** 503 with the one sentence: the sessions are in Redis. */
+class ServiceUnavailable extends Error {
+  readonly statusCode = 503
+  constructor(cause: unknown) {
+    super('the sign-in cannot be checked: Redis does not answer; try again shortly', { cause })
+  }
 }
 
 declare module 'fastify' {

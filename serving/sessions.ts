@@ -80,7 +80,9 @@ export function createSessionStore(redis: RedisClient, keys: RedisKeys, ttlMs: n
     async readMany(handles: readonly string[]) {
       const found = new Map<string, Session>()
       if (handles.length === 0) return found
-      const values = await redis.mGet(handles.map((h) => keys.session(h)))
+      // One GET per key, sent together on the connection (node-redis pipelines them): one round
+      // trip, and no cross-slot MGET on a Redis Cluster.
+      const values = await Promise.all(handles.map((h) => redis.get(keys.session(h))))
       const at = now()
       handles.forEach((handle, i) => {
         const session = decode(values[i] ?? null, at)
