@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import { PASSWORD_MAX_LENGTH, SCRYPT_PARAMS, verifyPassword } from '../lib/identity/passwords.ts'
+import type { UserRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import { SESSION_COOKIE, cookieValue, type Auth } from './auth.ts'
@@ -109,13 +110,23 @@ function isForm(request: FastifyRequest): boolean {
 
 const cookieOptions = (request: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' }) as const
 
-function setSessionCookie(request: FastifyRequest, reply: FastifyReply, id: string, ttlMs: number): void {
-  reply.setCookie(SESSION_COOKIE, id, { ...cookieOptions(request), maxAge: Math.floor(ttlMs / 1000) })
-}
-
 export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
   const { auth, registry, metrics } = deps
   const failures = new FailedSignIns(deps.redis, deps.keys)
+  /** Ends the session the request's cookie names, if any, and its connections. */
+  const endSession = async (request: FastifyRequest) => {
+    const id = cookieValue(request.headers.cookie, SESSION_COOKIE)
+    if (id === undefined) return
+    await auth.sessions.end(id)
+    deps.endConnections(sessionHandle(id))
+  }
+  /** Opens a session and sets its cookie; the browser's previous session (another user's, perhaps) ends. */
+  const signIn = async (request: FastifyRequest, reply: FastifyReply, user: UserRecord | 'token') => {
+    await endSession(request)
+    const opened = await auth.openSession(user)
+    reply.setCookie(SESSION_COOKIE, opened.id, { ...cookieOptions(request), maxAge: Math.floor((opened.session.expiresAt - opened.session.createdAt) / 1000) })
+    return opened.session
+  }
   return async (app) => {
     // A plain HTML form posts url-encoded fields (the page works without its script); only here.
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -127,11 +138,10 @@ export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
       '/login',
       { config: { role: 'public' }, attachValidation: true, schema: { querystring: tokenQuery } },
       async (request, reply) => {
-        if (request.validationError === undefined && request.query.token === undefined)
-          return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
+        const triesToken = request.validationError !== undefined || request.query.token !== undefined
+        if (!triesToken) return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
         if (request.validationError !== undefined || !auth.isToken(request.query.token)) return reply.code(401).send()
-        const { id } = await auth.openSession('token')
-        setSessionCookie(request, reply, id, auth.sessions.ttlMs)
+        await signIn(request, reply, 'token')
         return reply.redirect('/', 303)
       },
     )
@@ -164,20 +174,15 @@ export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
           return reply.code(401).send(WRONG)
         }
         await failures.clear(username)
-        const { id, session } = await auth.openSession(user)
+        const session = await signIn(request, reply, user)
         metrics.signIns.inc({ outcome: 'signed-in' })
-        setSessionCookie(request, reply, id, session.expiresAt - session.createdAt)
         if (isForm(request)) return reply.redirect('/', 303)
         return { user: user.username, role: user.role, expiresAt: session.expiresAt }
       },
     )
 
     app.post('/logout', { config: { role: 'public' } }, async (request, reply) => {
-      const id = cookieValue(request.headers.cookie, SESSION_COOKIE)
-      if (id !== undefined) {
-        await auth.sessions.end(id)
-        deps.endConnections(sessionHandle(id))
-      }
+      await endSession(request)
       reply.clearCookie(SESSION_COOKIE, cookieOptions(request))
       return isForm(request) ? reply.redirect('/login', 303) : reply.code(204).send()
     })

@@ -515,6 +515,14 @@ describe('signing in to the serving layer', () => {
     expect((await postLogin(serving.url, 'sec.changer', 'a brand new passphrase')).status).toBe(200)
   })
 
+  it("ends the browser's previous session when another sign-in opens a new one", async () => {
+    const first = await signIn(serving.url, 'sec.viewer')
+    const second = await postLogin(serving.url, 'sec.clinician', PASSWORD, { cookie: first })
+    expect(second.status).toBe(200)
+    expect((await fetch(`${serving.url}/api/me`, { headers: { cookie: first } })).status).toBe(401)
+    expect(await (await fetch(`${serving.url}/api/me`, { headers: { cookie: sessionCookie(second) } })).json()).toMatchObject({ user: 'sec.clinician' })
+  })
+
   it('ends the session at sign-out: the cookie is cleared and opens nothing after', async () => {
     const cookie = await signIn(serving.url, 'sec.viewer')
     const res = await fetch(`${serving.url}/logout`, { method: 'POST', headers: { cookie } })
