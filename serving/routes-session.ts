@@ -21,7 +21,7 @@ import type { RedisClient } from '../lib/redis.ts'
 import { SESSION_COOKIE, cookieValue, type Auth } from './auth.ts'
 import type { ServingMetrics } from './metrics.ts'
 import { principalOf } from './principal.ts'
-import { sessionHandle } from './sessions.ts'
+import { sessionHandle, type Session } from './sessions.ts'
 
 const LOGIN_PAGE = fileURLToPath(new URL('../public/login.html', import.meta.url))
 
@@ -110,83 +110,93 @@ function isForm(request: FastifyRequest): boolean {
 
 const cookieOptions = (request: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' }) as const
 
-export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
-  const { auth, registry, metrics } = deps
-  const failures = new FailedSignIns(deps.redis, deps.keys)
+type Credentials = FastifyRequest<{ Body: { username: string; password: string } }>
+type TokenSignIn = FastifyRequest<{ Querystring: { token?: string } }>
+
+/** What the routes do, one method each. */
+class SignIns {
+  private readonly failures: FailedSignIns
+
+  constructor(private readonly deps: SessionRouteDeps) {
+    this.failures = new FailedSignIns(deps.redis, deps.keys)
+  }
+
+  /** GET /login: the sign-in page without `token`; with it, the bootstrap sign-in (a wrong or malformed token is a bare 401). */
+  async page(request: TokenSignIn, reply: FastifyReply) {
+    const triesToken = request.validationError !== undefined || request.query.token !== undefined
+    if (!triesToken) return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
+    if (request.validationError !== undefined || !this.deps.auth.isToken(request.query.token)) return reply.code(401).send()
+    await this.open(request, reply, 'token')
+    return reply.redirect('/', 303)
+  }
+
+  /** POST /login: a named user's sign-in. */
+  async withPassword(request: Credentials, reply: FastifyReply) {
+    const { metrics, registry } = this.deps
+    if (request.validationError !== undefined) return reply.code(400).send({ error: 'Bad Request', message: 'expected {username, password}, two strings' })
+    if (!fromOwnPage(request)) return reply.code(403).send({ error: 'Forbidden', message: "sign in from this server's own page" })
+    const { username, password } = request.body
+    const lockedS = await this.failures.lockedForS(username)
+    if (lockedS > 0) {
+      metrics.signIns.inc({ outcome: 'throttled' })
+      const message = `too many failed sign-ins for this user name: try again in ${lockedS} s`
+      return reply.code(429).header('retry-after', String(lockedS)).send({ error: 'Too Many Requests', message })
+    }
+    const user = registry.user(username)
+    // The scrypt work is done for an unknown name too, so the answer's time does not tell whether the name exists.
+    const matches = await verifyPassword(password, user?.passwordHash ?? NO_USER_HASH)
+    if (user === undefined || user.disabled || !matches) {
+      await this.failures.add(username)
+      metrics.signIns.inc({ outcome: 'refused' })
+      return reply.code(401).send(WRONG)
+    }
+    await this.failures.clear(username)
+    const session = await this.open(request, reply, user)
+    metrics.signIns.inc({ outcome: 'signed-in' })
+    if (isForm(request)) return reply.redirect('/', 303)
+    return { user: user.username, role: user.role, expiresAt: session.expiresAt }
+  }
+
+  /** POST /logout. */
+  async signOut(request: FastifyRequest, reply: FastifyReply) {
+    await this.end(request)
+    reply.clearCookie(SESSION_COOKIE, cookieOptions(request))
+    return isForm(request) ? reply.redirect('/login', 303) : reply.code(204).send()
+  }
+
+  /** Opens a session and sets its cookie; the browser's previous session (another user's, perhaps) ends. */
+  private async open(request: FastifyRequest, reply: FastifyReply, user: UserRecord | 'token'): Promise<Session> {
+    await this.end(request)
+    const { id, session } = await this.deps.auth.openSession(user)
+    reply.setCookie(SESSION_COOKIE, id, { ...cookieOptions(request), maxAge: Math.floor((session.expiresAt - session.createdAt) / 1000) })
+    return session
+  }
+
   /** Ends the session the request's cookie names, if any, and its connections. */
-  const endSession = async (request: FastifyRequest) => {
+  private async end(request: FastifyRequest): Promise<void> {
     const id = cookieValue(request.headers.cookie, SESSION_COOKIE)
     if (id === undefined) return
-    await auth.sessions.end(id)
-    deps.endConnections(sessionHandle(id))
+    await this.deps.auth.sessions.end(id)
+    this.deps.endConnections(sessionHandle(id))
   }
-  /** Opens a session and sets its cookie; the browser's previous session (another user's, perhaps) ends. */
-  const signIn = async (request: FastifyRequest, reply: FastifyReply, user: UserRecord | 'token') => {
-    await endSession(request)
-    const opened = await auth.openSession(user)
-    reply.setCookie(SESSION_COOKIE, opened.id, { ...cookieOptions(request), maxAge: Math.floor((opened.session.expiresAt - opened.session.createdAt) / 1000) })
-    return opened.session
-  }
+}
+
+export function sessionRoutes(deps: SessionRouteDeps): FastifyPluginAsync {
+  const signIns = new SignIns(deps)
   return async (app) => {
     // A plain HTML form posts url-encoded fields (the page works without its script); only here.
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)))
     })
-
-    // Without `token`: the sign-in page. With it: the bootstrap sign-in; a wrong or malformed token is a bare 401.
-    app.get<{ Querystring: { token?: string } }>(
-      '/login',
-      { config: { role: 'public' }, attachValidation: true, schema: { querystring: tokenQuery } },
-      async (request, reply) => {
-        const triesToken = request.validationError !== undefined || request.query.token !== undefined
-        if (!triesToken) return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
-        if (request.validationError !== undefined || !auth.isToken(request.query.token)) return reply.code(401).send()
-        await signIn(request, reply, 'token')
-        return reply.redirect('/', 303)
-      },
+    app.get('/login', { config: { role: 'public' }, attachValidation: true, schema: { querystring: tokenQuery } }, (request: TokenSignIn, reply) =>
+      signIns.page(request, reply),
     )
-
-    app.post<{ Body: { username: string; password: string } }>(
+    app.post(
       '/login',
-      {
-        config: { role: 'public', rateLimit: { max: deps.signInsPerMinute, timeWindow: 60_000 } },
-        attachValidation: true,
-        schema: { body: credentials },
-      },
-      async (request, reply) => {
-        if (request.validationError !== undefined) return reply.code(400).send({ error: 'Bad Request', message: 'expected {username, password}, two strings' })
-        if (!fromOwnPage(request)) return reply.code(403).send({ error: 'Forbidden', message: "sign in from this server's own page" })
-        const { username, password } = request.body
-        const lockedS = await failures.lockedForS(username)
-        if (lockedS > 0) {
-          metrics.signIns.inc({ outcome: 'throttled' })
-          return reply
-            .code(429)
-            .header('retry-after', String(lockedS))
-            .send({ error: 'Too Many Requests', message: `too many failed sign-ins for this user name: try again in ${lockedS} s` })
-        }
-        const user = registry.user(username)
-        // The scrypt work is done for an unknown name too, so the answer's time does not tell whether the name exists.
-        const matches = await verifyPassword(password, user?.passwordHash ?? NO_USER_HASH)
-        if (user === undefined || user.disabled || !matches) {
-          await failures.add(username)
-          metrics.signIns.inc({ outcome: 'refused' })
-          return reply.code(401).send(WRONG)
-        }
-        await failures.clear(username)
-        const session = await signIn(request, reply, user)
-        metrics.signIns.inc({ outcome: 'signed-in' })
-        if (isForm(request)) return reply.redirect('/', 303)
-        return { user: user.username, role: user.role, expiresAt: session.expiresAt }
-      },
+      { config: { role: 'public', rateLimit: { max: deps.signInsPerMinute, timeWindow: 60_000 } }, attachValidation: true, schema: { body: credentials } },
+      (request: Credentials, reply) => signIns.withPassword(request, reply),
     )
-
-    app.post('/logout', { config: { role: 'public' } }, async (request, reply) => {
-      await endSession(request)
-      reply.clearCookie(SESSION_COOKIE, cookieOptions(request))
-      return isForm(request) ? reply.redirect('/login', 303) : reply.code(204).send()
-    })
-
+    app.post('/logout', { config: { role: 'public' } }, (request, reply) => signIns.signOut(request, reply))
     app.get('/api/me', { config: { role: 'viewer' } }, async (request) => {
       const { user, role, via } = principalOf(request)
       return { user, role, via, expiresAt: request.sessionRef?.expiresAt ?? null }
