@@ -75,7 +75,7 @@ function buildSink(config: EdgeConfig, deps: EdgeDeps): Sink {
     if (token === undefined) {
       throw new VigilError(
         'CONFIG_INVALID',
-        '--via http needs a device token: set VIGIL_DEVICE_TOKENS to one the gateway accepts (`vigil ingest` prints the one it generates when none is set).',
+        '--via http needs a device token: set VIGIL_DEVICE_TOKENS to one the gateway accepts (its development mode: one token for every simulated patient).',
       )
     }
     return httpSink({ log: deps.log, url: o.gatewayUrl ?? `http://127.0.0.1:${config.ingestPort}`, token, batch: o.httpBatch, lanes: o.httpLanes })

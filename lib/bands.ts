@@ -31,7 +31,7 @@
  *   (stage 2 hypertension DBP >= 90; hypertensive crisis DBP > 120) and the usual clinical
  *   hypotension threshold (DBP < 50 warning, < 40 critical).
  */
-import type { Vital } from './contract/schema.ts'
+import { VITALS, type Vital } from './contract/schema.ts'
 
 export const STATUSES = ['NORMAL', 'WARNING', 'CRITICAL_LOW', 'CRITICAL_HIGH'] as const
 export type Status = (typeof STATUSES)[number]
@@ -236,6 +236,20 @@ export function applyBandSpecs(current: BandOverrides, specs: readonly BandSpec[
 export function mergeBands(overrides: BandOverrides, base: BandTable = DEFAULT_BANDS): BandTable {
   if (Object.keys(overrides).length === 0) return base
   return Object.freeze({ ...base, ...overrides }) as BandTable
+}
+
+/** Bands as JSON (Infinity has no JSON form: the open upper edge is null), as the API answers them. */
+export function bandListJson(bands: readonly Band[]) {
+  return bands.map((b) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null }))
+}
+
+/**
+ * A patient's overrides as the audit trail records them (`patient.bands` before and after, from
+ * `vigil patient set` and `PUT /api/patients/:id/bands` alike): each overridden vital's bands as
+ * JSON, {} when none.
+ */
+export function overridesJson(overrides: BandOverrides) {
+  return Object.fromEntries(VITALS.flatMap((v) => (overrides[v] === undefined ? [] : [[v, bandListJson(overrides[v]!)]])))
 }
 
 /** One vital's bands as stored in Redis: JSON `[[max|null, inclusive 0|1, status, score|null], ...]` (null max = Infinity). */

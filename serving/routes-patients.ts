@@ -7,17 +7,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { VITALS, VITAL_UNITS } from '../lib/contract/schema.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
-import { applyBandSpecs, BandSpecError, DEFAULT_BANDS, parseBandSpec, type Band, type BandOverrides, type BandSpec, type BandTable } from '../lib/bands.ts'
+import { applyBandSpecs, bandListJson, overridesJson, BandSpecError, DEFAULT_BANDS, parseBandSpec, type BandSpec, type BandTable } from '../lib/bands.ts'
 import { readPatientBands, writePatientBands, type PatientBands } from '../lib/band-store.ts'
 import { principalOf } from './principal.ts'
 import { recordFirst } from './routes-audit.ts'
 import type { RouteDeps } from './routes.ts'
 import { bandTable, bandsBody, idParams, onePatient, patientBands, patientState, problem, seriesAnswer } from './schemas.ts'
-
-/** Bands as JSON (Infinity has no JSON form: the open upper edge is null). */
-function bandListJson(bands: readonly Band[]) {
-  return bands.map((b) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null }))
-}
 
 /** The band table as JSON. */
 export function bandsJson(table: BandTable = DEFAULT_BANDS) {
@@ -26,11 +21,6 @@ export function bandsJson(table: BandTable = DEFAULT_BANDS) {
     units: VITAL_UNITS,
     bands: Object.fromEntries(VITALS.map((v) => [v, bandListJson(table[v])])),
   }
-}
-
-/** A patient's overrides as the audit trail records them: each overridden vital's bands, as JSON ({} when none). */
-function overridesJson(overrides: BandOverrides) {
-  return Object.fromEntries(VITALS.flatMap((v) => (overrides[v] === undefined ? [] : [[v, bandListJson(overrides[v])]])))
 }
 
 /** The specs of a body, or the message of the first that does not parse. */

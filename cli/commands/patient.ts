@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { applyBandSpecs, BAND_PRESETS, type Band, type BandOverrides, type BandSpec, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
+import { applyBandSpecs, overridesJson, BAND_PRESETS, type BandOverrides, type BandSpec, BandSpecError, describeBands, parseBandSpec } from '../../lib/bands.ts'
 import { readPatientBands, writePatientBands } from '../../lib/band-store.ts'
 import type { Config } from '../../lib/config.ts'
 import { VigilError } from '../../lib/errors.ts'
@@ -13,16 +13,6 @@ const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g.
 )
   .map(([name, p]) => `${p.vital}:${name}`)
   .join(', ')})`
-
-/**
- * A patient's overrides as the audit trail records them (`patient.bands` before and after, the
- * same shape as `PUT /api/patients/:id/bands` writes): each overridden vital's bands, an open top
- * edge as null.
- */
-function overridesJson(overrides: BandOverrides) {
-  const band = (b: Band) => ({ max: Number.isFinite(b.max) ? b.max : null, maxInclusive: b.maxInclusive, status: b.status, score: b.score ?? null })
-  return Object.fromEntries(VITALS.flatMap((v) => (overrides[v] === undefined ? [] : [[v, overrides[v].map(band)]])))
-}
 
 export function register(program: Command): void {
   const patient = program.command('patient').description('per-patient settings (band overrides)')

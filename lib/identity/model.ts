@@ -122,6 +122,9 @@ export function usernameProblem(name: string): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused here
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'a user name holds no control characters'
   if (name.trim() !== name) return 'a user name neither starts nor ends with a space'
+  // The audit trail's other actors: a user so named could pass for the bootstrap token or the CLI.
+  if (name === TOKEN_PRINCIPAL.user || name.startsWith('cli:'))
+    return `"${TOKEN_PRINCIPAL.user}" and names starting with "cli:" are reserved for the audit trail`
   return undefined
 }
 
