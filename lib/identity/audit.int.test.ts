@@ -82,6 +82,23 @@ describe('the audit trail', () => {
     expect(raw.map((m) => m.key)).toEqual(['p-4', 'p-5', 'nurse.jo'])
   })
 
+  it('keeps every event recorded at once (nurses acknowledging together): one event per call, each at its own offset', async () => {
+    env = await createTestEnv()
+    const audit = await openAuditLog(env.config, { log, clientId: 'test-audit-burst' })
+    const subjects = Array.from({ length: 50 }, (_, i) => `p-7:heartRate:${i}`)
+    try {
+      await Promise.all(
+        subjects.map((subject) =>
+          audit.record({ actor: nurse, action: 'alert.acknowledge', patientId: 'p-7', subject, before: null, after: null, reason: null }),
+        ),
+      )
+    } finally {
+      await audit.close()
+    }
+    const read = await readAudit(env.config, { patientId: 'p-7' })
+    expect(read.map((e) => e.subject).sort()).toEqual([...subjects].sort())
+  })
+
   it('refuses a limit that is not a whole number above 0', async () => {
     env = await createTestEnv()
     await expect(readAudit(env.config, { limit: 0 })).rejects.toMatchObject({ code: 'INPUT_INVALID' })
