@@ -15,7 +15,7 @@ import { openAuditLog, readAudit } from '../lib/identity/audit.ts'
 import { TOKEN_PRINCIPAL } from '../lib/identity/model.ts'
 
 const events = Number(process.argv[2] ?? 100_000)
-const config = loadConfig({ topicPrefix: `bench-audit-${randomUUID().slice(0, 8)}.` }, process.env)
+const config = loadConfig({ topicPrefix: `bench-audit-${randomUUID().slice(0, 8)}.` })
 const log = createLogger({ level: 'warn' })
 const audit = await openAuditLog(config, { log, clientId: 'vigil-bench-audit' })
 const at = Date.now()
