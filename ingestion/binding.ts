@@ -1,16 +1,18 @@
 /**
  * Who may send which readings through the gateway (docs/SECURITY.md, Devices bound to their
  * patients), as pure decisions: whose a request's credential is, then whether every reading of
- * the request is that device's own, for the patient it was assigned to at the reading's time.
+ * the request is that device's own, timed no further ahead of the gateway's clock than it allows,
+ * for the patient it was assigned to at the reading's time, and, for a patient it has left, sent
+ * within the grace after the handover.
  */
-import { patientAt, type DeviceRecord } from '../lib/identity/model.ts'
+import type { Assignment, DeviceRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { LocatedReading } from './bodies.ts'
 import type { DeviceTokens } from './device-tokens.ts'
 import { MAX_FIELD_ERRORS, type FieldError } from './fhir.ts'
 
 /** Why a request was refused, each counted: 401 for an unknown credential, 403 for the others. */
-export const REFUSALS = ['unknown-credential', 'revoked', 'device-mismatch', 'not-assigned'] as const
+export const REFUSALS = ['unknown-credential', 'revoked', 'device-mismatch', 'not-assigned', 'clock'] as const
 export type Refusal = (typeof REFUSALS)[number]
 
 /** Who sends a request: a registered device, bound to its patients, or a development token, bound to none. */
@@ -42,45 +44,110 @@ export function identify(credential: string | undefined, tokens: DeviceTokens, r
   return { outcome: 'unknown-credential', missing: false }
 }
 
+/**
+ * How far the gateway trusts a device's clock and its buffer (its options, ingestion/config.ts).
+ */
+export interface BindingLimits {
+  /** How far ahead of the gateway's clock a reading may be timed, ms. */
+  maxClockAheadMs: number
+  /** How long after an assignment ended the device may still send that patient's readings, ms. */
+  reassignedUploadGraceMs: number
+}
+
 /** Why the readings of a request are not its sender's to send: the reason counted, and each offending reading. */
 export interface BindingRefusal {
-  /** `device-mismatch` when any reading names another device, else `not-assigned`. */
-  reason: 'device-mismatch' | 'not-assigned'
+  /** The gravest reason among the offending readings (BINDING_REASONS). */
+  reason: BindingReason
   /** The offending readings (the first MAX_FIELD_ERRORS), each pointed at by its bad field. */
   errors: FieldError[]
   /** How many readings offend, all of them counted. */
   count: number
 }
 
-/** The reason one reading is not `device`'s to send, with its error, or undefined when it is. */
-export function readingRefusal(device: DeviceRecord, located: LocatedReading): { reason: BindingRefusal['reason']; error: FieldError } | undefined {
+/**
+ * Why a reading is not its device's to send, gravest first: another device's reading, then a
+ * reading for a patient the device may not write to, then a device clock running ahead (a fault,
+ * not a trespass). A request is refused for the gravest reason among its readings.
+ */
+export const BINDING_REASONS = ['device-mismatch', 'not-assigned', 'clock'] as const satisfies readonly Refusal[]
+export type BindingReason = (typeof BINDING_REASONS)[number]
+
+/** A span of time for a person: "24 h", "5 min", "90 s", "250 ms". */
+export function span(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000} h`
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000} min`
+  if (ms > 0 && ms % 1_000 === 0) return `${ms / 1_000} s`
+  return `${ms} ms`
+}
+
+/** The device's assignment that covers `ts` (from inclusive, to exclusive), or undefined. */
+function assignmentAt(device: DeviceRecord, ts: number): Assignment | undefined {
+  return device.assignments.findLast((a) => a.from <= ts && (a.to === null || ts < a.to))
+}
+
+/**
+ * Whether `device` may write a reading timed `ts` for `patientId` at `now`: it was assigned to
+ * that patient at `ts`, and that assignment is still open or ended no more than the grace ago
+ * (a device uploads the buffer it kept for the patient it has just left; a reassigned or stolen
+ * device does not write into its past patients' records for ever).
+ */
+function mayWriteFor(device: DeviceRecord, patientId: string, ts: number, now: number, limits: BindingLimits): boolean {
+  const assignment = assignmentAt(device, ts)
+  if (assignment?.patientId !== patientId) return false
+  return assignment.to === null || now - assignment.to <= limits.reassignedUploadGraceMs
+}
+
+/**
+ * The reason one reading is not `device`'s to send at `now` (the gateway's clock, epoch ms), with
+ * its error, or undefined when it is.
+ */
+export function readingRefusal(
+  device: DeviceRecord,
+  located: LocatedReading,
+  limits: BindingLimits,
+  now: number,
+): { reason: BindingReason; error: FieldError } | undefined {
   const { reading, pointer, line } = located
   const at = line === undefined ? {} : { line }
   if (reading.deviceId !== device.id) {
     const detail = `deviceId "${reading.deviceId}" is not "${device.id}", the device this credential belongs to`
     return { reason: 'device-mismatch', error: { pointer: `${pointer}/deviceId`, detail, ...at } }
   }
-  if (patientAt(device, reading.ts) === reading.patientId) return undefined
-  // The patient the device was assigned to is not named: a credential does not learn patient ids.
-  const detail = `device "${device.id}" was not assigned to patient "${reading.patientId}" at ${new Date(reading.ts).toISOString()}`
+  // Checked before the assignment, which a reading timed in the future would pass against the
+  // device's open assignment. Refused here, the device hears at once that its clock is wrong;
+  // stored, the reading would be set aside downstream (the speed layer's FUTURE_TS) where no
+  // device looks, and kept in the lake under a date that has not come.
+  const ahead = reading.ts - now
+  if (ahead > limits.maxClockAheadMs) {
+    const detail = `ts ${new Date(reading.ts).toISOString()} is ${span(ahead)} ahead of the gateway's clock (${new Date(now).toISOString()}; at most ${span(limits.maxClockAheadMs)} allowed): the device's clock is ahead; set it (NTP) and send the readings again with their true times`
+    return { reason: 'clock', error: { pointer: `${pointer}/ts`, detail, ...at } }
+  }
+  if (mayWriteFor(device, reading.patientId, reading.ts, now, limits)) return undefined
+  // One detail whether the device was never assigned to the patient then or left it more than the
+  // grace ago: the patients a device had are not confirmed to a credential that guesses their ids.
+  const grace = span(limits.reassignedUploadGraceMs)
+  const detail = `device "${device.id}" may not send readings for patient "${reading.patientId}" timed ${new Date(reading.ts).toISOString()}: it was not assigned to that patient then, or that assignment ended more than ${grace} ago (a device's readings for a patient it left are taken for ${grace} after the handover)`
   return { reason: 'not-assigned', error: { pointer: `${pointer}/patientId`, detail, ...at } }
 }
 
 /**
- * Why `device` may not send `readings`, or undefined when it may send them all: a device sends
- * only its own readings (deviceId), each for the patient it was assigned to at the reading's `ts`.
- * (A development token may send any reading: it is not checked here.)
+ * Why `device` may not send `readings` at `now` (the gateway's clock, epoch ms), or undefined when
+ * it may send them all: a device sends only its own readings (deviceId), timed no more than
+ * `maxClockAheadMs` ahead of `now`, each for the patient it was assigned to at the reading's `ts`
+ * (any time from the assignment's start: a device uploads its buffer), and for a patient it has
+ * left only within `reassignedUploadGraceMs` of the handover. (A development token may send any
+ * reading: it is not checked here.)
  */
-export function bindingRefusal(device: DeviceRecord, readings: readonly LocatedReading[]): BindingRefusal | undefined {
+export function bindingRefusal(device: DeviceRecord, readings: readonly LocatedReading[], limits: BindingLimits, now: number): BindingRefusal | undefined {
   const errors: FieldError[] = []
   let count = 0
-  let mismatch = false
+  let gravest: BindingReason | undefined
   for (const located of readings) {
-    const refusal = readingRefusal(device, located)
+    const refusal = readingRefusal(device, located, limits, now)
     if (refusal === undefined) continue
     count++
-    mismatch ||= refusal.reason === 'device-mismatch'
+    if (gravest === undefined || BINDING_REASONS.indexOf(refusal.reason) < BINDING_REASONS.indexOf(gravest)) gravest = refusal.reason
     if (errors.length < MAX_FIELD_ERRORS) errors.push(refusal.error)
   }
-  return count === 0 ? undefined : { reason: mismatch ? 'device-mismatch' : 'not-assigned', errors, count }
+  return gravest === undefined ? undefined : { reason: gravest, errors, count }
 }

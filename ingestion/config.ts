@@ -36,6 +36,30 @@ export const gatewayOptionsSchema = z.object({
     .meta({ unit: 'records' }),
   /** Seconds a device is told to wait (Retry-After) while the broker is unreachable. @defaultValue 5 s */
   retryAfterS: z.coerce.number().int().positive().default(5).describe('Retry-After sent with 503 while the broker is unreachable').meta({ unit: 's' }),
+  /**
+   * A registered device's reading timed further ahead of the gateway's clock is refused (403, `clock`).
+   * @defaultValue 300 000 ms: five minutes, the speed layer's maxClockSkewMs, so that what the gateway
+   * takes is not then set aside as FUTURE_TS (the broker stamps a record after the gateway checked it)
+   */
+  maxClockAheadMs: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(5 * 60_000)
+    .describe("how far ahead of the gateway's clock a device's reading may be timed")
+    .meta({ unit: 'ms' }),
+  /**
+   * How long after a device's assignment ended it may still send readings for that patient (timed
+   * within the assignment): the buffer it uploads after the handover. Later, 403 `not-assigned`.
+   * @defaultValue 86 400 000 ms: 24 hours, a device off the network for a day still delivers its buffer
+   */
+  reassignedUploadGraceMs: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(24 * 3_600_000)
+    .describe("how long after a reassignment a device may still upload its previous patient's readings")
+    .meta({ unit: 'ms' }),
 })
 
 export type GatewayOptions = Readonly<z.infer<typeof gatewayOptionsSchema>>

@@ -11,12 +11,13 @@ describe("the gateway's counters and status line", () => {
     c.refusedFor('not-assigned')
     c.accepted += 5_000
     expect(c.statusLine(11_000, false)).toBe(
-      '500 readings/s accepted (5000 in all), requests refused 5 (unknown-credential 1, revoked 1, device-mismatch 0, not-assigned 1), answered 503 2, Kafka ok',
+      '500 readings/s accepted (5000 in all), requests refused 5 (unknown-credential 1, revoked 1, device-mismatch 0, not-assigned 1, clock 0), answered 503 2, Kafka ok',
     )
     c.accepted += 100
     c.refusedFor('device-mismatch')
+    c.refusedFor('clock')
     expect(c.statusLine(21_000, true)).toBe(
-      '10 readings/s accepted (5100 in all), requests refused 5 (unknown-credential 1, revoked 1, device-mismatch 1, not-assigned 1), answered 503 2, Kafka unreachable',
+      '10 readings/s accepted (5100 in all), requests refused 5 (unknown-credential 1, revoked 1, device-mismatch 1, not-assigned 1, clock 1), answered 503 2, Kafka unreachable',
     )
   })
 
@@ -28,7 +29,7 @@ describe("the gateway's counters and status line", () => {
     const stats = c.stats()
     c.answered(400)
     c.refusedFor('revoked')
-    const none = { 'unknown-credential': 0, revoked: 0, 'device-mismatch': 0, 'not-assigned': 0 }
+    const none = { 'unknown-credential': 0, revoked: 0, 'device-mismatch': 0, 'not-assigned': 0, clock: 0 }
     expect(stats).toEqual({ accepted: 7, refused: 2, refusals: { ...none, revoked: 1 }, unavailable: 2 })
     expect(c.stats()).toEqual({ accepted: 7, refused: 3, refusals: { ...none, revoked: 2 }, unavailable: 2 })
   })

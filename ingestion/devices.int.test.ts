@@ -152,7 +152,7 @@ describe('the gateway with registered devices', () => {
     expect(s.gw.stats()).toMatchObject({ accepted: 2, refused: 6, refusals: { 'unknown-credential': 2, revoked: 0, 'device-mismatch': 1, 'not-assigned': 3 } })
   })
 
-  it("follows a reassignment: the new patient's readings are accepted from its time on, the old patient's only before it", async () => {
+  it("follows a reassignment: the new patient's readings are accepted from its time on, the old patient's only before it (uploaded within the grace)", async () => {
     const s = await setup()
     const now = Date.now()
     const credential = await addDevice(s, 'cuff-r', 'p-old', now - 2 * HOUR)
@@ -166,6 +166,41 @@ describe('the gateway with registered devices', () => {
     })
     expect(await post(s.gw, '/v1/readings', reading('cuff-r', 'p-old', now, 3), credential)).toMatchObject({ ...FORBIDDEN, json: { reason: 'not-assigned' } })
     expect(await recordCount(s.env.config, s.env.topics.readings)).toBe(2)
+  })
+
+  it("refuses with 403 a reading timed far ahead of the gateway's clock (clock) and one for a patient the device left more than a day ago (not-assigned), storing neither", async () => {
+    const s = await setup()
+    const now = Date.now()
+    const credential = await addDevice(s, 'wrist-f', 'p-left', now - 50 * HOUR)
+    const handover = now - 25 * HOUR
+    await s.admin.assignDevice('wrist-f', 'p-now', handover, ACTOR, 'moved to bed 7')
+    await gatewaySees(s.gw, 'wrist-f', (d) => d.assignments.length === 2)
+
+    const tenYears = now + 10 * 365 * 24 * HOUR
+    const future = await post(s.gw, '/v1/readings', [reading('wrist-f', 'p-now', now, 1), reading('wrist-f', 'p-now', tenYears, 2)], credential)
+    expect(future).toMatchObject({
+      ...FORBIDDEN,
+      json: {
+        type: 'urn:vigil:problem:forbidden',
+        reason: 'clock',
+        errors: [{ pointer: '/1/ts', detail: expect.stringContaining("ahead of the gateway's clock") }],
+      },
+    })
+    expect(future.json.detail).toMatch(/nothing from this request was stored.*set it \(NTP\)/)
+    const fhirFuture = await post(s.gw, '/fhir/Observation', observation('wrist-f', 'p-now', tenYears), credential, 'application/fhir+json')
+    expect(fhirFuture).toMatchObject({ ...FORBIDDEN, json: { reason: 'clock', errors: [{ pointer: '/mapped/0/ts' }] } })
+
+    const afterGrace = await post(s.gw, '/v1/readings', reading('wrist-f', 'p-left', handover - HOUR, 3), credential)
+    expect(afterGrace).toMatchObject({
+      ...FORBIDDEN,
+      json: { reason: 'not-assigned', errors: [{ pointer: '/patientId', detail: expect.stringContaining('ended more than 24 h ago') }] },
+    })
+    expect(await post(s.gw, '/v1/readings', reading('wrist-f', 'p-now', handover, 4), credential)).toMatchObject({ status: 202, json: { accepted: 1 } })
+
+    const stored = (await readTopic(s.env.config, s.env.topics.readings, 1)).map((r) => JSON.parse(r.value.toString()) as Reading)
+    expect(stored.map((r) => [r.patientId, r.seq])).toEqual([['p-now', 4]])
+    expect(await recordCount(s.env.config, s.env.topics.readings)).toBe(1)
+    expect(s.gw.stats()).toMatchObject({ accepted: 1, refused: 3, refusals: { clock: 2, 'not-assigned': 1, 'device-mismatch': 0 } })
   })
 
   it('refuses a revoked device with 403 once the revocation reaches the gateway, and nothing more of it reaches Kafka', async () => {
@@ -216,6 +251,6 @@ describe('the gateway with registered devices', () => {
     expect(answer).toMatchObject({ status: 503, json: { type: 'urn:vigil:problem:kafka-unavailable', detail: expect.stringContaining('registry') } })
     expect(answer.headers.get('retry-after')).toBe('1')
     expect(await post(gw, '/v1/readings', reading('wrist-z', 'p-z', Date.now()), DEV_TOKEN)).toMatchObject({ status: 503 })
-    expect(gw.stats().refusals).toEqual({ 'unknown-credential': 0, revoked: 0, 'device-mismatch': 0, 'not-assigned': 0 })
+    expect(gw.stats().refusals).toEqual({ 'unknown-credential': 0, revoked: 0, 'device-mismatch': 0, 'not-assigned': 0, clock: 0 })
   })
 })

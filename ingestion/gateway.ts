@@ -16,8 +16,10 @@
  *
  * Devices (docs/SECURITY.md, Devices bound to their patients): `Authorization: Bearer <credential>`,
  * the credential of a device in the identity registry (`vigil device add`), which sends only its
- * own readings, each for the patient it was assigned to at the reading's time; anything else is
- * refused with 401 or 403 and counted per reason. With VIGIL_DEVICE_TOKENS set the gateway is in
+ * own readings, timed at most `maxClockAheadMs` ahead of the gateway's clock, each for the patient
+ * it was assigned to at the reading's time (for a patient it has left, only within
+ * `reassignedUploadGraceMs` of the handover); anything else is refused with 401 or 403 and counted
+ * per reason. With VIGIL_DEVICE_TOKENS set the gateway is in
  * development mode: those tokens are accepted too, for any device and patient, and it says so at
  * start. No token is generated: without either, nothing is accepted.
  *
@@ -122,7 +124,9 @@ export async function start(config: GatewayConfig, deps: GatewayDeps): Promise<G
   const counts = new GatewayCounts()
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, return503OnClosing: true })
   if (deps.onRoute !== undefined) app.addHook('onRoute', deps.onRoute)
-  await app.register(gatewayPlugin, { producer, tokens, registry, counts, bodyLimitBytes: options.bodyLimitBytes, retryAfterS: options.retryAfterS, log })
+  const { bodyLimitBytes, retryAfterS, maxClockAheadMs, reassignedUploadGraceMs } = options
+  const binding = { maxClockAheadMs, reassignedUploadGraceMs }
+  await app.register(gatewayPlugin, { producer, tokens, registry, counts, bodyLimitBytes, retryAfterS, binding, log })
   const opened = async () => {
     await producer.close({ drain: false })
     await registry.close()

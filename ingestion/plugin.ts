@@ -11,7 +11,7 @@ import { describeError, isVigilError } from '../lib/errors.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { BatchingProducer } from '../lib/producer.ts'
 import { BODY_TYPES } from './bodies.ts'
-import { bindingRefusal, identify, type Sender } from './binding.ts'
+import { bindingRefusal, identify, type BindingLimits, type Sender } from './binding.ts'
 import type { GatewayCounts } from './counts.ts'
 import { bearerCredential, type DeviceTokens } from './device-tokens.ts'
 import { hasProblemType, notTheDevicesReadings, problem, revokedDevice, sendProblem, unknownCredential } from './problem.ts'
@@ -28,6 +28,8 @@ export interface GatewayPluginOptions {
   bodyLimitBytes: number
   /** Seconds a device is told to wait (Retry-After) while the broker is unreachable. */
   retryAfterS: number
+  /** How far ahead a registered device's clock may run, and how long it may upload for a patient it left. */
+  binding: BindingLimits
   log: Logger
 }
 
@@ -82,7 +84,8 @@ function requireCredential(app: FastifyInstance, opts: GatewayPluginOptions, sen
 }
 
 /**
- * Refuses the whole request with 403 when a reading in it is not its device's to send; else
+ * Refuses the whole request with 403 when a reading in it is not its device's to send (judged by
+ * the gateway's clock when the request is checked); else
  * produces and answers 202 after Kafka acknowledged, 503 with Retry-After while it is unreachable.
  */
 function acceptor(opts: GatewayPluginOptions, senders: Senders): Accept {
@@ -90,10 +93,10 @@ function acceptor(opts: GatewayPluginOptions, senders: Senders): Accept {
     const sender = senders.get(req)
     if (sender === undefined) throw new Error(`${req.method} ${req.url} reached a route without a sender: the credential check did not run`)
     if (sender.kind === 'device') {
-      const refusal = bindingRefusal(sender.device, readings)
+      const refusal = bindingRefusal(sender.device, readings, opts.binding, Date.now())
       if (refusal !== undefined) {
         opts.counts.refusedFor(refusal.reason)
-        return sendProblem(reply, notTheDevicesReadings(sender.device, refusal))
+        return sendProblem(reply, notTheDevicesReadings(sender.device, refusal, opts.binding))
       }
     }
     try {

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply } from 'fastify'
 import type { DeviceRecord } from '../lib/identity/model.ts'
-import type { BindingRefusal } from './binding.ts'
+import { span, type BindingLimits, type BindingRefusal } from './binding.ts'
 import { MAX_FIELD_ERRORS, type FieldError } from './fhir.ts'
 
 export const PROBLEM = 'application/problem+json'
@@ -73,9 +73,15 @@ export function revokedDevice(device: DeviceRecord): Problem {
   return problem(403, detail, { reason: 'revoked' })
 }
 
-/** The 403 answer to readings that are not the device's to send, each named in `errors`. */
-export function notTheDevicesReadings(device: DeviceRecord, refusal: BindingRefusal): Problem {
+/**
+ * The 403 answer to readings that are not the device's to send, each named in `errors`; the
+ * detail speaks of the request's reason (its gravest).
+ */
+export function notTheDevicesReadings(device: DeviceRecord, refusal: BindingRefusal, limits: BindingLimits): Problem {
   const count = refusal.count === 1 ? '1 reading is' : `${refusal.count} readings are`
-  const detail = `${count} not this device's to send: nothing from this request was stored; device "${device.id}" sends only readings with its own deviceId, for the patient it is assigned to at each reading's time (an admin assigns it with \`vigil device assign\`).`
+  const detail =
+    refusal.reason === 'clock'
+      ? `${count} timed more than ${span(limits.maxClockAheadMs)} ahead of the gateway's clock: nothing from this request was stored; the clock of device "${device.id}" is ahead: set it (NTP) and send the readings again with their true times.`
+      : `${count} not this device's to send: nothing from this request was stored; device "${device.id}" sends only readings with its own deviceId, for the patient it is assigned to at each reading's time, and for a patient it has left only within ${span(limits.reassignedUploadGraceMs)} of the handover (an admin assigns it with \`vigil device assign\`).`
   return problem(403, detail, { reason: refusal.reason, errors: refusal.errors })
 }

@@ -7,7 +7,15 @@ import { kafkaUnreachable } from '../../lib/kafka.ts'
 import { gatewayOptionsSchema } from '../../ingestion/config.ts'
 
 /** The gateway's flags; its port is the config's (`--port` here sets VIGIL_INGEST_PORT's value). */
-const GATEWAY_FLAGS = schemaFlags(gatewayOptionsSchema, ['host', 'bodyLimitBytes', 'maxBatchRecords', 'maxBufferedRecords', 'retryAfterS'])
+const GATEWAY_FLAGS = schemaFlags(gatewayOptionsSchema, [
+  'host',
+  'bodyLimitBytes',
+  'maxBatchRecords',
+  'maxBufferedRecords',
+  'retryAfterS',
+  'maxClockAheadMs',
+  'reassignedUploadGraceMs',
+])
 
 export function register(program: Command): void {
   const cmd = program
