@@ -1,15 +1,17 @@
 /**
- * Alert routes: the feed, and acknowledging an alert as the signed-in user (recorded in the audit
- * trail, then in Redis, then pushed to every page).
+ * Alert routes: the feed, and acknowledging an alert as the signed-in user (claimed, recorded in
+ * the audit trail, then stored in Redis, then pushed to every page: serving/acknowledgements.ts).
  */
 import type { FastifyPluginAsync } from 'fastify'
+import { redisKeys } from '../lib/contract/keys.ts'
+import { Acknowledgements } from './acknowledgements.ts'
 import { principalOf } from './principal.ts'
-import { recordFirst } from './routes-audit.ts'
 import type { RouteDeps } from './routes.ts'
 import { ackBody, ackParams, alertView, patientIdSchema, problem } from './schemas.ts'
 
 export function alertRoutes(deps: RouteDeps): FastifyPluginAsync {
-  const { view, options, audit } = deps
+  const { view, options } = deps
+  const acks = new Acknowledgements(deps.redis, redisKeys(deps.config.redisPrefix), view, deps.audit)
   const feedQuery = {
     type: 'object',
     properties: { limit: { type: 'integer', minimum: 1, maximum: options.alertFeedSize, default: options.alertFeedSize }, patientId: patientIdSchema },
@@ -27,7 +29,8 @@ export function alertRoutes(deps: RouteDeps): FastifyPluginAsync {
     // Who acknowledges is the signed-in user, never a name in the body. An alert already
     // acknowledged is answered as it stands, with no second audit event: the acknowledgement (who
     // took responsibility, and when) does not change, and a double click or a second open page
-    // would otherwise fill the trail with events whose before and after are the same.
+    // would otherwise fill the trail with events whose before and after are the same. Two at
+    // once: one records and stores its acknowledgement, the other answers it.
     app.post<{ Params: { alertId: string }; Body: { note?: string } }>(
       '/api/alerts/:alertId/ack',
       {
@@ -38,22 +41,9 @@ export function alertRoutes(deps: RouteDeps): FastifyPluginAsync {
         const alert = await view.recentAlert(request.params.alertId, ackScan)
         if (alert === null) return reply.code(404).send({ error: 'Not Found', message: 'no such recent alert' })
         if (alert.ack !== undefined) return alert
-        const actor = principalOf(request)
-        const ack = { by: actor.user, at: Date.now() }
-        const note = request.body.note?.trim() ?? ''
-        await recordFirst(audit, {
-          at: ack.at,
-          actor,
-          action: 'alert.acknowledge',
-          patientId: alert.patientId,
-          subject: alert.id,
-          before: null,
-          after: ack,
-          reason: note === '' ? null : note,
-        })
-        const acked = await view.acknowledge(alert, ack)
-        deps.alertChanged(acked)
-        return acked
+        const outcome = await acks.acknowledge(alert, principalOf(request), request.body.note?.trim() ?? '')
+        if (outcome.changed) deps.alertChanged(outcome.alert)
+        return outcome.alert
       },
     )
   }

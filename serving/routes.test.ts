@@ -89,6 +89,8 @@ beforeAll(async () => {
       record(`alerts ${limit} ${patientId ?? '-'}`, patientId === full.patientId ? [news2Alert, signalAlert] : []),
     recentAlert: async (id: string) => (id === alert.id ? alert : id === acked.id ? acked : null),
     acknowledge: async (a: AlertView, ack: { by: string; at: number }) => record(`ack ${a.id} ${JSON.stringify(ack.by)}`, { ...a, ack }),
+    // No acknowledgement is stored: the alerts are as they were read.
+    withAcks: async (alerts: AlertView[]) => alerts,
     batchMeta: async () => null,
     daily: async (date: string, patientId?: string) => record(`daily ${date} ${patientId ?? '-'}`, []),
   }
@@ -103,9 +105,11 @@ beforeAll(async () => {
       return record(`audit ${input.action} ${input.subject} by ${input.actor.user}`, { ...input, v: 1, id: 'e-1', at: input.at ?? 3 })
     },
   }
-  // Redis as the band store uses it: no overrides yet, and a write recorded.
+  // Redis as the band store uses it: no overrides yet, and a write recorded; an acknowledgement's claim always won, and its release.
   const redis = {
     hGetAll: async () => ({}),
+    set: async (key: string) => record(`claim ${key}`, 'OK'),
+    eval: async (_script: string, options: { keys: string[] }) => record(`release ${options.keys[0]}`, 1),
     multi: () => {
       calls.push('write bands')
       return { del: () => ({ hSet: () => undefined, exec: async () => [] }), hSet: () => undefined, exec: async () => [] }
@@ -193,11 +197,11 @@ describe("the API's route schemas", () => {
     expect(calls).toEqual(['daily 2026-11-20 -'])
   })
 
-  it('acknowledges as the signed-in user, records the audit event before writing the ack, then pushes the alert', async () => {
+  it('acknowledges as the signed-in user: claims the alert, records the audit event before writing the ack, then pushes the alert', async () => {
     const ok = await call('POST', '/api/alerts/a-1/ack', { note: '  called the rapid response team ' })
     expect(ok.status).toBe(200)
     expect(ok.body).toEqual({ ...alert, ack: { by: 'Nurse Kim', at: expect.any(Number) } })
-    expect(calls).toEqual(['audit alert.acknowledge a-1 by Nurse Kim', 'ack a-1 "Nurse Kim"', 'pushed a-1'])
+    expect(calls).toEqual(['claim unit:ack-claim:a-1', 'audit alert.acknowledge a-1 by Nurse Kim', 'ack a-1 "Nurse Kim"', 'pushed a-1'])
     expect(recorded).toEqual([
       {
         at: (ok.body as AlertView).ack?.at,
@@ -222,18 +226,18 @@ describe("the API's route schemas", () => {
     expect(calls).toEqual([])
   })
 
-  it('refuses an acknowledgement or a band change with 503 and changes nothing when the audit trail cannot be written', async () => {
+  it('refuses an acknowledgement or a band change with 503 and changes nothing when the audit trail cannot be written (the claim on the alert is released)', async () => {
     auditDown = true
     try {
-      for (const [method, url, body] of [
-        ['POST', '/api/alerts/a-1/ack', {}],
-        ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: 'COPD, target 88-92 %' }],
+      for (const [method, url, body, expected] of [
+        ['POST', '/api/alerts/a-1/ack', {}, ['claim unit:ack-claim:a-1', 'release unit:ack-claim:a-1']],
+        ['PUT', '/api/patients/p-1/bands', { bands: ['spo2:news2-scale2'], reason: 'COPD, target 88-92 %' }, []],
       ] as const) {
         const res = await call(method, url, body)
         expect(res.status).toBe(503)
         expect(res.body?.error).toBe('Service Unavailable')
         expect(res.body?.message).toMatch(/^the audit trail could not be written, so nothing was changed/)
-        expect(calls).toEqual([])
+        expect(calls).toEqual(expected)
       }
     } finally {
       auditDown = false
