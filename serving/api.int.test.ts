@@ -31,7 +31,11 @@ beforeAll(async () => {
   const config: Config = Object.freeze({ ...env.config, port: await freePort(), token: TOKEN })
   keys = redisKeys(config.redisPrefix)
   redis = await connectRedis(config)
-  serving = await start({ ...config, serving: servingOptions({ batchRunsPerMinute: 3 }) }, { runBatchJob, log: createLogger({ level: 'silent' }) })
+  // Every protected route is tried with a wrong token below: more wrong tokens than an address may send a minute by default.
+  serving = await start(
+    { ...config, serving: servingOptions({ batchRunsPerMinute: 3, signInsPerMinute: 1_000 }) },
+    { runBatchJob, log: createLogger({ level: 'silent' }) },
+  )
 })
 
 afterAll(async () => {

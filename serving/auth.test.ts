@@ -6,6 +6,7 @@ import { RegistryState, userKey } from '../lib/identity/registry-state.ts'
 import { createRedis } from '../lib/redis.ts'
 import { SESSION_COOKIE, bearerToken, cookieValue, createAuth, handshakeToken, same, sessionPrincipal, tokenTagOf } from './auth.ts'
 import { createSessionStore, type Session } from './sessions.ts'
+import { TooManyTokenGuesses } from './token-guesses.ts'
 
 const TOKEN = 'a-configured-token-123456'
 
@@ -20,10 +21,13 @@ function registryOf(...users: UserRecord[]): RegistryState {
  * An Auth whose session store was never connected: the token ways never reach Redis, so any
  * lookup here would throw (the session ways are tested against Redis in sessions.int.test.ts).
  */
-function tokenOnlyAuth(token: string | undefined) {
+function tokenOnlyAuth(token: string | undefined, wrongTokensPerMinute = 1_000) {
   const sessions = createSessionStore(createRedis({ redisUrl: 'redis://127.0.0.1:1' }), redisKeys('unit:'), 60_000)
-  return createAuth({ token, sessions, registry: registryOf() })
+  return createAuth({ token, sessions, registry: registryOf(), wrongTokensPerMinute })
 }
+
+/** Where the requests of a test come from. */
+const FROM = { address: '192.0.2.1' }
 
 const session = (user: string, credentialVersion: number, extra: Partial<Session> = {}): Session => ({
   user,
@@ -72,18 +76,18 @@ describe('the token ways in', () => {
   const auth = tokenOnlyAuth(TOKEN)
 
   it('lets the bearer token in as the bootstrap admin, and no other Authorization header', async () => {
-    expect(await auth.identify({ authorization: `Bearer ${TOKEN}` })).toEqual({
+    expect(await auth.identify({ authorization: `Bearer ${TOKEN}` }, FROM)).toEqual({
       principal: { user: 'VIGIL_TOKEN', role: 'admin', via: 'token' },
       session: null,
     })
     for (const authorization of [`Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ', `bearer ${TOKEN}`]) {
-      expect(await auth.identify({ authorization }), authorization).toBeNull()
+      expect(await auth.identify({ authorization }, FROM), authorization).toBeNull()
     }
-    expect(await auth.identify({})).toBeNull()
+    expect(await auth.identify({}, FROM)).toBeNull()
   })
 
   it('lets a Socket.io handshake in by the token in its auth payload, and by nothing else there', async () => {
-    expect((await auth.identify({}, { token: TOKEN }))?.principal.user).toBe('VIGIL_TOKEN')
+    expect((await auth.identify({}, { ...FROM, payload: { token: TOKEN } }))?.principal.user).toBe('VIGIL_TOKEN')
     for (const payload of [
       {},
       { token: `${TOKEN}x` },
@@ -96,7 +100,7 @@ describe('the token ways in', () => {
       null,
       undefined,
     ]) {
-      expect(await auth.identify({}, payload), JSON.stringify(payload)).toBeNull()
+      expect(await auth.identify({}, { ...FROM, payload }), JSON.stringify(payload)).toBeNull()
     }
   })
 
@@ -115,9 +119,30 @@ describe('the token ways in', () => {
     expect(a.token.length).toBeGreaterThanOrEqual(32)
     expect(a.token).not.toBe(b.token)
     expect(auth.generated).toBe(false)
-    expect(auth.isToken(TOKEN)).toBe(true)
-    expect(auth.isToken('')).toBe(false)
-    expect(auth.isToken(undefined)).toBe(false)
+    expect(auth.tryToken(TOKEN, FROM.address)).toBe(true)
+    expect(auth.tryToken('', FROM.address)).toBe(false)
+    expect(auth.tryToken(undefined, FROM.address)).toBe(false)
+  })
+})
+
+describe('wrong tokens from one address', () => {
+  it('are answered as wrong up to the limit; then every token from that address, the right one too, is refused without being compared, while other addresses go on', async () => {
+    const auth = tokenOnlyAuth(TOKEN, 3)
+    const guesser = { address: '198.51.100.7' }
+    const wrong = { authorization: `Bearer ${TOKEN}x` }
+    for (let i = 0; i < 3; i++) expect(await auth.identify(wrong, guesser)).toBeNull()
+    await expect(auth.identify(wrong, guesser)).rejects.toBeInstanceOf(TooManyTokenGuesses)
+    await expect(auth.identify({ authorization: `Bearer ${TOKEN}` }, guesser)).rejects.toThrow(/too many wrong tokens from this address: try again in \d+ s/)
+    await expect(auth.identify({}, { ...guesser, payload: { token: TOKEN } })).rejects.toBeInstanceOf(TooManyTokenGuesses)
+    expect(() => auth.tryToken(TOKEN, guesser.address)).toThrow(TooManyTokenGuesses)
+    // Another address, and the guesser without a token (a malformed handshake token is not a try).
+    expect((await auth.identify({ authorization: `Bearer ${TOKEN}` }, FROM))?.principal.user).toBe('VIGIL_TOKEN')
+    expect(await auth.identify({}, { ...guesser, payload: { token: 123 } })).toBeNull()
+  })
+
+  it('never counts the right token: a script with it is not limited', async () => {
+    const auth = tokenOnlyAuth(TOKEN, 3)
+    for (let i = 0; i < 50; i++) expect((await auth.identify({ authorization: `Bearer ${TOKEN}` }, FROM))?.principal.user).toBe('VIGIL_TOKEN')
   })
 })
 

@@ -9,13 +9,16 @@
  *   (`/login?token=`) acts as `VIGIL_TOKEN`, an admin, as long as the server runs with that token.
  * - A Socket.io handshake also with `auth: { token: <VIGIL_TOKEN> }`.
  *
- * Every comparison with the token goes through `same` (constant-time).
+ * Every comparison with the token goes through `same` (constant-time), and every one goes
+ * through `tryToken`, which counts a wrong token against the client's address and, past its
+ * limit, refuses the address's tokens without comparing them (serving/token-guesses.ts).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { TOKEN_PRINCIPAL, type Principal, type UserRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import { sessionHandle, type Session, type SessionStore } from './sessions.ts'
+import { TokenGuesses, TooManyTokenGuesses } from './token-guesses.ts'
 
 export const SESSION_COOKIE = 'vigil_session'
 
@@ -27,18 +30,28 @@ export interface Identity {
   session: { handle: string; expiresAt: number } | null
 }
 
+/** Where a request comes from: the client's address (the limit of wrong tokens), and a Socket.io handshake's `auth` payload. */
+export interface Caller {
+  address: string
+  payload?: unknown
+}
+
 export interface Auth {
   readonly token: string
   /** Whether the token was generated at start (VIGIL_TOKEN unset). */
   readonly generated: boolean
   readonly sessions: SessionStore
-  /** True when `candidate` is the token. */
-  isToken(candidate: unknown): boolean
+  /**
+   * True when `candidate` is the token. A wrong one (a string) is counted against `address`;
+   * throws TooManyTokenGuesses, without comparing, once the address has sent its limit of them.
+   */
+  tryToken(candidate: unknown, address: string): boolean
   /**
    * The identity of a request: by its bearer token, else its session cookie, else (a Socket.io
-   * handshake) the token in its `auth` payload. Null when none of them is right.
+   * handshake) the token in its `auth` payload. Null when none of them is right. Rejects with
+   * TooManyTokenGuesses when it carries a token and its address is past its limit of wrong ones.
    */
-  identify(headers: Headers, payload?: unknown): Promise<Identity | null>
+  identify(headers: Headers, caller: Caller): Promise<Identity | null>
   /** The principal a stored session acts as now, or null when it no longer may act (see `sessionPrincipal`). */
   principalOf(session: Session): Principal | null
   /** Opens a session for a registry user, or (`'token'`) for the bootstrap token. */
@@ -113,6 +126,8 @@ export interface AuthDeps {
   token: string | undefined
   sessions: SessionStore
   registry: RegistryReader
+  /** Wrong tokens a client address may send per minute (serving option signInsPerMinute). */
+  wrongTokensPerMinute: number
 }
 
 export function createAuth(deps: AuthDeps): Auth {
@@ -120,7 +135,16 @@ export function createAuth(deps: AuthDeps): Auth {
   const generated = deps.token === undefined
   const token = deps.token ?? randomBytes(24).toString('base64url')
   const tokenTag = tokenTagOf(token)
-  const isToken = (candidate: unknown) => typeof candidate === 'string' && candidate.length > 0 && same(candidate, token)
+  const guesses = new TokenGuesses(deps.wrongTokensPerMinute)
+  const tryToken = (candidate: unknown, address: string): boolean => {
+    // Not a string: not a try at the token (a malformed handshake), and never right.
+    if (typeof candidate !== 'string') return false
+    const lockedMs = guesses.lockedForMs(address)
+    if (lockedMs > 0) throw new TooManyTokenGuesses(lockedMs)
+    if (candidate.length > 0 && same(candidate, token)) return true
+    guesses.addWrong(address)
+    return false
+  }
   const tokenIdentity: Identity = Object.freeze({ principal: TOKEN_PRINCIPAL, session: null })
   const principalOf = (session: Session) => sessionPrincipal(session, registry, tokenTag)
 
@@ -130,9 +154,9 @@ export function createAuth(deps: AuthDeps): Auth {
     if (session === null || principal === null) return null
     return { principal, session: { handle: sessionHandle(id), expiresAt: session.expiresAt } }
   }
-  const byHeaders = async (headers: Headers): Promise<Identity | null> => {
+  const byHeaders = async (headers: Headers, address: string): Promise<Identity | null> => {
     const bearer = bearerToken(headers)
-    if (bearer !== undefined) return isToken(bearer) ? tokenIdentity : null
+    if (bearer !== undefined) return tryToken(bearer, address) ? tokenIdentity : null
     const id = cookieValue(headers.cookie, SESSION_COOKIE)
     return id === undefined ? null : bySession(id)
   }
@@ -141,10 +165,10 @@ export function createAuth(deps: AuthDeps): Auth {
     token,
     generated,
     sessions,
-    isToken,
+    tryToken,
     principalOf,
-    async identify(headers: Headers, payload?: unknown) {
-      return (await byHeaders(headers)) ?? (isToken(handshakeToken(payload)) ? tokenIdentity : null)
+    async identify(headers: Headers, caller: Caller) {
+      return (await byHeaders(headers, caller.address)) ?? (tryToken(handshakeToken(caller.payload), caller.address) ? tokenIdentity : null)
     },
     openSession(user: UserRecord | 'token') {
       if (user === 'token') return sessions.create({ user: TOKEN_PRINCIPAL.user, credentialVersion: 0, tokenTag })

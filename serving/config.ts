@@ -29,11 +29,13 @@ export const servingOptionsSchema = z
     /** Batch runs allowed per client per minute. @defaultValue 6 */
     batchRunsPerMinute: z.coerce.number().int().min(1).max(1_000).default(6),
     /**
-     * Sign-ins (POST /login) allowed per client address per minute, whatever their outcome; failures
-     * per user name have their own limit (serving/routes-session.ts). @defaultValue 10: a person
-     * who mistypes twice is never stopped; a password guesser gets 14 400 tries a day per address
+     * Sign-ins (POST /login) allowed per client address per minute, whatever their outcome; and as
+     * many wrong bootstrap tokens (a Bearer header, /login?token=, a Socket.io handshake token),
+     * after which the address's tokens get 429 until the minute ends (serving/token-guesses.ts).
+     * Failures per user name have their own limit (serving/routes-session.ts). @defaultValue 10: a
+     * person who mistypes twice is never stopped; a password guesser gets 14 400 tries a day per address
      */
-    signInsPerMinute: z.coerce.number().int().min(1).max(10_000).default(10).describe('sign-ins allowed per client address per minute'),
+    signInsPerMinute: z.coerce.number().int().min(1).max(10_000).default(10).describe('sign-ins, and wrong tokens, allowed per client address per minute'),
     /** Alerts returned by GET /api/alerts and sent in a snapshot. @defaultValue 200 */
     alertFeedSize: z.coerce.number().int().min(1).max(10_000).default(200),
     /** Longest series window a client may ask for, in seconds. @defaultValue 900 (15 minutes, what the speed layer keeps) */
@@ -60,11 +62,15 @@ export const servingOptionsSchema = z
     /** PEM private key of tlsCert. */
     tlsKey: z.string().min(1).optional().meta({ description: 'the PEM private key of --tls-cert', arg: 'file', unset: 'plain HTTP' }),
     /**
-     * Trust the X-Forwarded-For and X-Forwarded-Proto headers of a reverse proxy in front: the
-     * client's address for rate limits, and https for Secure cookies. @defaultValue false: only
-     * behind a proxy that sets them, else any client could claim an address
+     * Trust the X-Forwarded-For and X-Forwarded-Proto headers of the one reverse proxy in front:
+     * the client's address for rate limits (the last X-Forwarded-For entry, the one that proxy
+     * added), and https for Secure cookies. @defaultValue false: only behind a proxy that sets them
+     * and that no client can bypass, else any client could claim an address
      */
-    trustProxy: z.boolean().default(false).describe('trust X-Forwarded-For/-Proto from a reverse proxy in front (TLS ends there)'),
+    trustProxy: z
+      .boolean()
+      .default(false)
+      .describe('trust X-Forwarded-For (its last entry) and X-Forwarded-Proto from the one reverse proxy in front (TLS ends there)'),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), { error: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
 

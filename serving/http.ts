@@ -1,9 +1,11 @@
 /**
  * The serving layer's fastify app before its routes: logging, the body limit, the schema options,
- * TLS and the proxy setting, the security headers, the role guard on every request, cookies, rate
- * limiting, and the dashboard's files (public/ and Chart.js).
+ * TLS and the proxy setting, the security headers, the refusal of changes sent from another
+ * site's page, the role guard on every request, cookies, rate limiting, and the dashboard's files
+ * (public/ and Chart.js).
  */
 import { readFileSync } from 'node:fs'
+import type { IncomingHttpHeaders } from 'node:http'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +19,7 @@ import type { Logger } from '../lib/log.ts'
 import type { Auth, Identity } from './auth.ts'
 import type { ServingOptions } from './config.ts'
 import './principal.ts'
+import { TooManyTokenGuesses } from './token-guesses.ts'
 import { API_AJV_OPTIONS } from './routes.ts'
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
@@ -68,8 +71,11 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.options.bodyLimitBytes,
     ajv: API_AJV_OPTIONS,
-    // X-Forwarded-For and -Proto from the proxy in front: the client's address (rate limits) and https (Secure cookies).
-    trustProxy: deps.options.trustProxy,
+    // X-Forwarded-For and -Proto from the one proxy in front: the client's address (rate limits)
+    // and https (Secure cookies). One hop: the address is the X-Forwarded-For entry that proxy
+    // added (the last); entries before it came from the client, who could write any address there.
+    // A function, since fastify 5.12 reads a number as "trust nothing".
+    trustProxy: deps.options.trustProxy ? trustNearestHop : false,
     https: tlsFiles(deps.options),
   }) as unknown as FastifyInstance
   app.addHook('onRoute', declaredRole)
@@ -78,6 +84,11 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
   await app.register(fastifyCookie)
   await app.register(fastifyRateLimit, { global: false })
   return app
+}
+
+/** Trusts the peer of the connection (the proxy) and no hop beyond it: fastify's request.ip is then serving/token-guesses.ts's clientAddress. */
+function trustNearestHop(_address: string, hop: number): boolean {
+  return hop === 0
 }
 
 /** The certificate and key of --tls-cert/--tls-key, read at start, or null to serve plain HTTP. */
@@ -111,10 +122,40 @@ function declaredRole(route: RouteOptions): void {
   route.config = { ...route.config, role }
 }
 
+/** The methods that change something: refused when sent from another site's page. */
+const CHANGING_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** What a browser says of a request sent by a page of this origin (`same-origin`) or by the user (`none`: typed, a bookmark). */
+const OWN_FETCH_SITES: ReadonlySet<string> = new Set(['same-origin', 'none'])
+
 /**
- * Security headers on every answer; then the request's principal (request.principal), and the
- * route's role checked before any route runs: public passes; without a principal a bare 401
- * (GET / is sent to the sign-in page instead); with too small a role 403.
+ * True unless a browser says the request comes from another site's page, or from a page of
+ * another origin of this site (a sibling host, to which SameSite=Strict still sends the cookie):
+ * an `Origin` that is not this server's, or `Sec-Fetch-Site` other than `same-origin` or `none`.
+ * A script without those headers (curl with the token) is not a page, and passes.
+ */
+export function fromOwnPage(headers: IncomingHttpHeaders, host: string | undefined): boolean {
+  const site = headers['sec-fetch-site']
+  if (site !== undefined && !OWN_FETCH_SITES.has(String(site))) return false
+  const origin = headers.origin
+  if (origin === undefined) return true
+  if (host === undefined) return false
+  try {
+    const page = new URL(origin)
+    // The Host read with the page's scheme, so that a default port written or left out compares equal.
+    return new URL(`${page.protocol}//${host}`).host === page.host
+  } catch {
+    // `Origin: null` (a sandboxed frame, a redirect from elsewhere) or garbage: not this server.
+    return false
+  }
+}
+
+/**
+ * Security headers on every answer; a change (POST, PUT, PATCH, DELETE) sent from another
+ * site's page refused 403, on every route, public ones and unknown paths too; then the request's
+ * principal (request.principal), and the route's role checked before any route runs: public
+ * passes; without a principal a bare 401 (GET / is sent to the sign-in page instead); with too
+ * small a role 403. Past its limit of wrong tokens, a request that carries a token gets 429.
  */
 function guardRequests(app: FastifyInstance, auth: Auth): void {
   app.decorateRequest('principal', null)
@@ -125,15 +166,20 @@ function guardRequests(app: FastifyInstance, auth: Auth): void {
     reply.header('referrer-policy', 'no-referrer')
     reply.header('x-frame-options', 'DENY')
     reply.header('cache-control', 'no-store')
+    if (CHANGING_METHODS.has(request.method) && !fromOwnPage(request.headers, request.host)) {
+      return reply.code(403).send({ error: 'Forbidden', message: "a change must be sent from this server's own pages, not from another site's" })
+    }
     const required = request.is404 ? NOT_FOUND_ROLE : (request.routeOptions.config.role ?? NOT_FOUND_ROLE)
     let identity: Identity | null
     try {
-      identity = await auth.identify(request.headers)
+      identity = await auth.identify(request.headers, { address: request.ip })
     } catch (error) {
-      // A session cookie could not be looked up (Redis does not answer): a public route (/healthz
-      // says Redis is down) still answers, without a principal; the others cannot tell who asks.
-      if (required !== 'public') throw new ServiceUnavailable(error)
-      identity = null
+      // A public route answers without a principal: /healthz says Redis is down, and a token
+      // from an address past its limit of wrong ones is simply not looked at there.
+      if (required === 'public') identity = null
+      else if (error instanceof TooManyTokenGuesses) return error.answer(reply)
+      // A session cookie could not be looked up (Redis does not answer): who asks cannot be told.
+      else throw new ServiceUnavailable(error)
     }
     request.principal = identity?.principal ?? null
     request.sessionRef = identity?.session ?? null

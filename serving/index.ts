@@ -132,7 +132,9 @@ export async function start(config: ServingConfig, deps: ServingDeps = {}): Prom
   const log = deps.log ?? stageLogger(createLogger({ level: config.logLevel }), 'serve')
   const clients = await openClients(config, log)
   const { view, metrics, registry } = clients
-  const auth = createAuth({ token: config.token, sessions: createSessionStore(clients.redis, clients.keys, options.sessionTtlMs), registry })
+  const sessions = createSessionStore(clients.redis, clients.keys, options.sessionTtlMs)
+  // A wrong token is counted like a sign-in attempt: the same number per client address per minute.
+  const auth = createAuth({ token: config.token, sessions, registry, wrongTokensPerMinute: options.signInsPerMinute })
   const broadcast = new Broadcast(metrics)
   const run = deps.runBatchJob ?? noBatchJob
   const progress = (p: Parameters<ServerToClientEvents['batch:progress']>[0]) => broadcast.send('batch:progress', p)

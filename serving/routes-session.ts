@@ -7,7 +7,10 @@
  * sends it), Path=/, with a Max-Age of the session's life, and Secure when the request came over
  * HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto). A failed sign-in gets the same 401
  * whatever the cause, after the same scrypt work, and sign-ins are limited per client address
- * (@fastify/rate-limit) and per user name (failures counted in Redis).
+ * (@fastify/rate-limit) and per user name (attempts counted in Redis before the password is
+ * checked). A wrong bootstrap token at GET /login?token= counts against the client's address
+ * like a wrong bearer token (serving/token-guesses.ts). Where a request may come from (this
+ * server's own pages) is checked for every route by the guard (serving/http.ts).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -22,10 +25,11 @@ import { SESSION_COOKIE, cookieValue, type Auth } from './auth.ts'
 import type { ServingMetrics } from './metrics.ts'
 import { principalOf } from './principal.ts'
 import { sessionHandle, type Session } from './sessions.ts'
+import { TooManyTokenGuesses } from './token-guesses.ts'
 
 const LOGIN_PAGE = fileURLToPath(new URL('../public/login.html', import.meta.url))
 
-/** Failed sign-ins of one user name allowed per window, and the window: then 429 until it ends. */
+/** Sign-in attempts of one user name allowed per window (a success clears the count: in effect, failures), and the window: then 429 until it ends. */
 const MAX_FAILURES = 5
 const FAILURE_WINDOW_MS = 15 * 60_000
 
@@ -57,11 +61,21 @@ export interface SessionRouteDeps {
 }
 
 /**
- * Failed sign-ins per user name, in Redis under the SHA-256 of the name (keys.loginFailures), in
- * a fixed window that starts at the first failure: the name is locked for what is left of the
- * window once it holds MAX_FAILURES. A sign-in clears it.
+ * KEYS[1]: the attempts counter of one user name. ARGV[1]: the window, in ms.
+ * Counts one attempt, starting the window at the first, and returns {attempts in the window, ms left of it}.
  */
-class FailedSignIns {
+const COUNT_ATTEMPT = `local attempts = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {attempts, redis.call('PTTL', KEYS[1])}`
+
+/**
+ * Sign-in attempts per user name, in Redis under the SHA-256 of the name (keys.loginFailures), in
+ * a fixed window that starts at the first attempt. An attempt is counted before its password is
+ * checked, in one atomic step, so that attempts sent at once cannot all pass the check before any
+ * is counted: past MAX_FAILURES, the name is locked for what is left of the window, without any
+ * scrypt work. A successful sign-in clears the count, so only failures add up.
+ */
+class SignInAttempts {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
@@ -71,36 +85,16 @@ class FailedSignIns {
     return this.keys.loginFailures(createHash('sha256').update(username).digest('hex'))
   }
 
-  /** Seconds until `username` may try again, or 0 when it may now. */
-  async lockedForS(username: string): Promise<number> {
-    const key = this.key(username)
-    const [count, ttlMs] = await this.redis.multi().get(key).pTTL(key).exec()
-    if (Number(count ?? 0) < MAX_FAILURES) return 0
-    return Math.max(1, Math.ceil(Number(ttlMs) / 1000))
-  }
-
-  async add(username: string): Promise<void> {
-    const key = this.key(username)
-    await this.redis
-      .multi()
-      .set(key, '0', { expiration: { type: 'PX', value: FAILURE_WINDOW_MS }, condition: 'NX' })
-      .incr(key)
-      .exec()
+  /** Counts an attempt of `username`: seconds until it may try again when it is over the limit, else 0 (go on and check the password). */
+  async count(username: string): Promise<number> {
+    const reply = await this.redis.eval(COUNT_ATTEMPT, { keys: [this.key(username)], arguments: [String(FAILURE_WINDOW_MS)] })
+    const [attempts, ttlMs] = (reply as [number, number]).map(Number) as [number, number]
+    if (attempts <= MAX_FAILURES) return 0
+    return Math.max(1, Math.ceil(ttlMs / 1000))
   }
 
   async clear(username: string): Promise<void> {
     await this.redis.unlink(this.key(username))
-  }
-}
-
-/** True when a browser's request comes from a page of this server (or from no page): a sign-in form on another site is refused. */
-function fromOwnPage(request: FastifyRequest): boolean {
-  const origin = request.headers.origin
-  if (origin === undefined) return true
-  try {
-    return new URL(origin).host === request.host
-  } catch {
-    return false
   }
 }
 
@@ -115,17 +109,29 @@ type TokenSignIn = FastifyRequest<{ Querystring: { token?: string } }>
 
 /** What the routes do, one method each. */
 class SignIns {
-  private readonly failures: FailedSignIns
+  private readonly attempts: SignInAttempts
 
   constructor(private readonly deps: SessionRouteDeps) {
-    this.failures = new FailedSignIns(deps.redis, deps.keys)
+    this.attempts = new SignInAttempts(deps.redis, deps.keys)
   }
 
-  /** GET /login: the sign-in page without `token`; with it, the bootstrap sign-in (a wrong or malformed token is a bare 401). */
+  /**
+   * GET /login: the sign-in page without `token`; with it, the bootstrap sign-in (a wrong or
+   * malformed token is a bare 401; past the address's limit of wrong tokens, 429).
+   */
   async page(request: TokenSignIn, reply: FastifyReply) {
     const triesToken = request.validationError !== undefined || request.query.token !== undefined
     if (!triesToken) return reply.type('text/html; charset=utf-8').send(await readFile(LOGIN_PAGE))
-    if (request.validationError !== undefined || !this.deps.auth.isToken(request.query.token)) return reply.code(401).send()
+    if (request.validationError !== undefined) return reply.code(401).send()
+    let right: boolean
+    try {
+      right = this.deps.auth.tryToken(request.query.token, request.ip)
+    } catch (error) {
+      if (!(error instanceof TooManyTokenGuesses)) throw error
+      this.deps.metrics.signIns.inc({ outcome: 'throttled' })
+      return error.answer(reply)
+    }
+    if (!right) return reply.code(401).send()
     await this.open(request, reply, 'token')
     return reply.redirect('/', 303)
   }
@@ -134,9 +140,8 @@ class SignIns {
   async withPassword(request: Credentials, reply: FastifyReply) {
     const { metrics, registry } = this.deps
     if (request.validationError !== undefined) return reply.code(400).send({ error: 'Bad Request', message: 'expected {username, password}, two strings' })
-    if (!fromOwnPage(request)) return reply.code(403).send({ error: 'Forbidden', message: "sign in from this server's own page" })
     const { username, password } = request.body
-    const lockedS = await this.failures.lockedForS(username)
+    const lockedS = await this.attempts.count(username)
     if (lockedS > 0) {
       metrics.signIns.inc({ outcome: 'throttled' })
       const message = `too many failed sign-ins for this user name: try again in ${lockedS} s`
@@ -146,11 +151,10 @@ class SignIns {
     // The scrypt work is done for an unknown name too, so the answer's time does not tell whether the name exists.
     const matches = await verifyPassword(password, user?.passwordHash ?? NO_USER_HASH)
     if (user === undefined || user.disabled || !matches) {
-      await this.failures.add(username)
       metrics.signIns.inc({ outcome: 'refused' })
       return reply.code(401).send(WRONG)
     }
-    await this.failures.clear(username)
+    await this.attempts.clear(username)
     const session = await this.open(request, reply, user)
     metrics.signIns.inc({ outcome: 'signed-in' })
     if (isForm(request)) return reply.redirect('/', 303)

@@ -64,6 +64,9 @@ describe('sessions in Redis', () => {
   })
 })
 
+/** Where these requests come from. */
+const FROM = { address: '127.0.0.1' }
+
 describe('a request with a session cookie', () => {
   const nurse = newUser({ username: 'nurse.ode', role: 'clinician', passwordHash: 'scrypt$unused' }, 1)
   const cookie = (id: string) => ({ cookie: `theme=dark; ${SESSION_COOKIE}=${id}` })
@@ -71,34 +74,34 @@ describe('a request with a session cookie', () => {
   it("acts as the session's user with the registry's role, until the user is disabled", async () => {
     const registry = new RegistryState()
     apply(registry, nurse)
-    const auth = createAuth({ token: 'a-configured-token-123456', sessions: createSessionStore(redis, keys, 60_000), registry })
+    const auth = createAuth({ token: 'a-configured-token-123456', sessions: createSessionStore(redis, keys, 60_000), registry, wrongTokensPerMinute: 10 })
     const { id, session } = await auth.openSession(nurse)
-    expect(await auth.identify(cookie(id))).toEqual({
+    expect(await auth.identify(cookie(id), FROM)).toEqual({
       principal: { user: 'nurse.ode', role: 'clinician', via: 'session' },
       session: { handle: sessionHandle(id), expiresAt: session.expiresAt },
     })
     apply(registry, disabled(nurse, 2))
-    expect(await auth.identify(cookie(id))).toBeNull()
+    expect(await auth.identify(cookie(id), FROM)).toBeNull()
   })
 
   it('acts as the bootstrap admin after /login?token=, and not once the server runs with another token', async () => {
     const sessions = createSessionStore(redis, keys, 60_000)
-    const auth = createAuth({ token: 'a-configured-token-123456', sessions, registry: new RegistryState() })
+    const auth = createAuth({ token: 'a-configured-token-123456', sessions, registry: new RegistryState(), wrongTokensPerMinute: 10 })
     const { id } = await auth.openSession('token')
-    expect((await auth.identify(cookie(id)))?.principal).toEqual({ user: 'VIGIL_TOKEN', role: 'admin', via: 'session' })
-    const rotated = createAuth({ token: 'another-configured-token-123', sessions, registry: new RegistryState() })
-    expect(await rotated.identify(cookie(id))).toBeNull()
+    expect((await auth.identify(cookie(id), FROM))?.principal).toEqual({ user: 'VIGIL_TOKEN', role: 'admin', via: 'session' })
+    const rotated = createAuth({ token: 'another-configured-token-123', sessions, registry: new RegistryState(), wrongTokensPerMinute: 10 })
+    expect(await rotated.identify(cookie(id), FROM)).toBeNull()
   })
 
   it('refuses a forged, ended or malformed cookie, and a bearer header that is wrong even beside a good cookie', async () => {
     const registry = new RegistryState()
     apply(registry, nurse)
-    const auth = createAuth({ token: 'a-configured-token-123456', sessions: createSessionStore(redis, keys, 60_000), registry })
+    const auth = createAuth({ token: 'a-configured-token-123456', sessions: createSessionStore(redis, keys, 60_000), registry, wrongTokensPerMinute: 10 })
     const { id } = await auth.openSession(nurse)
-    expect(await auth.identify(cookie('forged'))).toBeNull()
-    expect(await auth.identify(cookie('%E0%A4%A'))).toBeNull()
-    expect(await auth.identify({ ...cookie(id), authorization: 'Bearer wrong' })).toBeNull()
+    expect(await auth.identify(cookie('forged'), FROM)).toBeNull()
+    expect(await auth.identify(cookie('%E0%A4%A'), FROM)).toBeNull()
+    expect(await auth.identify({ ...cookie(id), authorization: 'Bearer wrong' }, FROM)).toBeNull()
     await auth.sessions.end(id)
-    expect(await auth.identify(cookie(id))).toBeNull()
+    expect(await auth.identify(cookie(id), FROM)).toBeNull()
   })
 })

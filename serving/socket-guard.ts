@@ -10,9 +10,11 @@ import { roleAllows } from '../lib/identity/model.ts'
 import type { Logger } from '../lib/log.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Auth } from './auth.ts'
+import { fromOwnPage } from './http.ts'
 import type { ServingOptions } from './config.ts'
 import type { SessionEndReason } from './events.ts'
 import type { VigilServer, VigilSocket } from './push.ts'
+import { TooManyTokenGuesses, clientAddress } from './token-guesses.ts'
 
 /** Milliseconds an engine.io connection may stay open without joining the namespace (Socket.io's default is 45 s). */
 const SOCKET_CONNECT_TIMEOUT_MS = 10_000
@@ -32,27 +34,17 @@ export function createSocketServer(server: HttpServer, options: ServingOptions, 
     maxHttpBufferSize: options.bodyLimitBytes,
     // A connection that has not asked for the namespace (and so shown no credential) within this is closed.
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
-    // A same-origin page: a WebSocket from another site's page is refused even if a cookie rode along.
-    allowRequest: (req, callback) => callback(null, sameOrigin(req)),
+    // A same-origin page (the API's rule, serving/http.ts): a WebSocket from another site's page,
+    // or from a sibling origin of this site, is refused even if a cookie rode along.
+    allowRequest: (req, callback) => callback(null, fromOwnPage(req.headers, req.headers.host)),
   })
-  guardSocketIo(server, io, auth)
+  guardSocketIo(server, io, auth, options.trustProxy)
   const endSession = (handle: string, reason: SessionEndReason) => endConnections(io, (s) => s.data.session === handle, reason)
   const timer = setInterval(() => {
     checkSessions(io, auth).catch((error: unknown) => log.warn(`could not check the sessions of open connections: ${describeError(error)}`))
   }, options.sessionCheckIntervalMs)
   timer.unref()
   return { io, endSession, stop: () => clearInterval(timer) }
-}
-
-/** True when the request has no Origin (not a browser) or comes from a page of this server. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin
-  if (origin === undefined) return true
-  try {
-    return new URL(origin).host === req.headers.host
-  } catch {
-    return false
-  }
 }
 
 /** Sends `session:end` to the connections that `which` picks, then disconnects them (the page then shows why, and does not reconnect). */
@@ -97,9 +89,11 @@ async function checkSessions(io: VigilServer, auth: Auth): Promise<void> {
  * payload (`Auth.identify`), at least a viewer, and refuses the rest with one `connect_error`
  * ("unauthorized"), sends them no event and closes their connection, so each connection gets
  * one try. A session cookie is looked up in Redis, so both checks are asynchronous: the raw
- * request waits, unread, until its check answers.
+ * request waits, unread, until its check answers. A wrong token counts against the client's
+ * address here as on the API; past the limit a raw request carrying a token gets a bare 429, and
+ * a handshake with one is refused as a wrong one is.
  */
-function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth): void {
+function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth, trustProxy: boolean): void {
   // Engine.io sessions whose handshake carried a credential in its headers (checked by `refused`
   // before engine.io saw it): their later requests must carry a valid one too.
   const headerBound = new Set<string>()
@@ -109,19 +103,20 @@ function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth): void {
     conn.once('close', () => headerBound.delete(conn.id))
   })
   io.use((socket, next) => {
-    auth.identify(socket.handshake.headers, socket.handshake.auth).then(
+    auth.identify(socket.handshake.headers, { address: clientAddress(socket.request, trustProxy), payload: socket.handshake.auth }).then(
       (identity) => {
         if (identity === null || !roleAllows(identity.principal.role, 'viewer')) return refuse(socket, next, 'unauthorized')
         socket.data.principal = identity.principal
         socket.data.session = identity.session?.handle ?? null
         next()
       },
-      // Redis did not answer: the page may try again; it was not told its credential is wrong.
-      () => refuse(socket, next, 'unavailable'),
+      // Past the address's limit of wrong tokens: refused as a wrong token is, so that it tells nothing.
+      // Else Redis did not answer: the page may try again; it was not told its credential is wrong.
+      (error: unknown) => refuse(socket, next, error instanceof TooManyTokenGuesses ? 'unauthorized' : 'unavailable'),
     )
   })
 
-  const valid = async (req: IncomingMessage) => (await auth.identify(req.headers)) !== null
+  const valid = async (req: IncomingMessage) => (await auth.identify(req.headers, { address: clientAddress(req, trustProxy) })) !== null
   // The raw URL, as engine.io matches it (a normalised path could let `/socket.io/../?sid=` past the guard).
   const refused = async (req: IncomingMessage): Promise<boolean> => {
     const raw = req.url ?? ''
@@ -142,7 +137,7 @@ function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth): void {
     if (!isSocketIo(req)) return handOn()
     refused(req).then(
       (no) => (no ? answer(res, 401) : handOn()),
-      () => answer(res, 503),
+      (error: unknown) => answer(res, error instanceof TooManyTokenGuesses ? 429 : 503),
     )
   })
   const upgradeListeners = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>
@@ -155,7 +150,12 @@ function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth): void {
     // A WebSocket client sends nothing before the 101 answer (RFC 6455, 4.1), so nothing is lost while the check awaits.
     refused(req).then(
       (no) => (no ? socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n') : handOn()),
-      () => socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
+      (error: unknown) =>
+        socket.end(
+          error instanceof TooManyTokenGuesses
+            ? 'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+            : 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+        ),
     )
   })
 }
