@@ -93,12 +93,16 @@ describe('vigil device', () => {
     expect((await vigil(e, ['device', 'assign', 'nope', '--none'])).stderr).toContain('No device "nope" is registered')
 
     const audit = await vigil(e, ['audit', '--json'])
-    const events = JSON.parse(audit.stdout) as Array<{ action: string; actor: { user: string; via: string }; reason: string | null }>
-    expect(events.map((x) => [x.action, x.reason])).toEqual([
-      ['device.add', 'admitted'],
-      ['device.assign', null],
-      ['device.revoke', 'lost on the ward'],
+    const events = JSON.parse(audit.stdout) as Array<{ action: string; patientId: string | null; actor: { user: string; via: string }; reason: string | null }>
+    expect(events.map((x) => [x.action, x.patientId, x.reason])).toEqual([
+      ['device.add', 'p-1', 'admitted'],
+      // The move is in the trail of the patient it leaves and of the one it joins.
+      ['device.assign', 'p-1', null],
+      ['device.assign', 'p-2', null],
+      ['device.revoke', 'p-2', 'lost on the ward'],
     ])
+    const left = JSON.parse((await vigil(e, ['audit', '--patient', 'p-1', '--json'])).stdout) as Array<{ action: string }>
+    expect(left.map((x) => x.action)).toEqual(['device.add', 'device.assign'])
     expect(events[0]!.actor).toMatchObject({ user: expect.stringMatching(/^cli:.+@.+$/), role: 'admin', via: 'cli' })
     expect(audit.stdout).not.toContain(credential!)
   })

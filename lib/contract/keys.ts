@@ -29,6 +29,12 @@ export interface RedisKeys {
   session(idHash: string): string
   /** Failed sign-ins of one user name, by the SHA-256 (hex) of the name; expires with the window. */
   loginFailures(nameHash: string): string
+  /**
+   * The write lock of one identity registry record, by the SHA-256 (hex) of its record key
+   * (`device:<id>`, `user:<name>`): held while a process changes the record; expires on its own if
+   * the holder dies (lib/identity/registry-lock.ts).
+   */
+  registryLock(recordKeyHash: string): string
   /** Any other key of a stage, kept under the prefix (e.g. `speed:dedup`). */
   other(...parts: string[]): string
   /** Glob matching every key under the prefix, for SCAN in `vigil init`. */
@@ -51,6 +57,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     updates: `${prefix}updates`,
     session: (idHash: string) => `${prefix}session:${idHash}`,
     loginFailures: (nameHash: string) => `${prefix}login-failures:${nameHash}`,
+    registryLock: (recordKeyHash: string) => `${prefix}registry-lock:${recordKeyHash}`,
     other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
     everything: `${escapeGlob(prefix)}*`,
   })

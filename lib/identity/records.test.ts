@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { VigilError } from '../errors.ts'
 import { type DeviceRecord, patientAt } from './model.ts'
-import { assigned, checkReason, disabled, newDevice, newUser, publicDevice, publicUser, revoked, withPassword, withRole } from './records.ts'
+import {
+  assigned,
+  checkNoUndo,
+  checkReason,
+  disabled,
+  newDevice,
+  newUser,
+  patientsOfMove,
+  publicDevice,
+  publicUser,
+  revoked,
+  withPassword,
+  withRole,
+} from './records.ts'
 import { RegistryState } from './registry-state.ts'
 
 const HASH = 'a'.repeat(64)
@@ -140,5 +153,30 @@ describe('RegistryState', () => {
     expect(() => {
       s.device('w-1')!.assignments[0]!.patientId = 'p-2'
     }).toThrow(TypeError)
+  })
+})
+
+describe('patientsOfMove', () => {
+  it.each([
+    ['from one patient to another: the one it leaves, then the one it joins', [{ patientId: 'p-1', from: T0, to: null }], 'p-2', ['p-1', 'p-2']],
+    ['to no one: the one it leaves', [{ patientId: 'p-1', from: T0, to: null }], null, ['p-1']],
+    ['from no one: the one it joins', [{ patientId: 'p-1', from: T0, to: T0 + 5 }], 'p-2', ['p-2']],
+    ['to the patient it is with: that one, once', [{ patientId: 'p-1', from: T0, to: null }], 'p-1', ['p-1']],
+  ])('a move %s', (_what, assignments, to, patients) => {
+    expect(patientsOfMove(device(assignments), to)).toEqual(patients)
+  })
+})
+
+describe('checkNoUndo', () => {
+  const user = newUser({ username: 'sam', role: 'viewer', passwordHash: 'x' }, T0)
+  it.each([
+    ['a revoked device made active again', { ...device(), revokedAt: T0 }, device(), 'CONFLICT'],
+    ['a disabled user made active again', disabled(user, T0 + 1), withRole(user, 'admin', T0 + 2), 'CONFLICT'],
+    ['a change to a revoked device that keeps it revoked', { ...device(), revokedAt: T0 }, { ...device(), revokedAt: T0 }, 'none'],
+    ['a role change of a disabled user', disabled(user, T0 + 1), withRole(disabled(user, T0 + 1), 'admin', T0 + 2), 'none'],
+    ['a revocation', device(), revoked(device(), T0), 'none'],
+    ['a new record', undefined, device(), 'none'],
+  ])('%s', (_what, current, next, code) => {
+    expect(codeOf(() => checkNoUndo(current, next))).toBe(code)
   })
 })

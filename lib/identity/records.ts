@@ -13,8 +13,10 @@ import {
   type DeviceRecord,
   MAX_REASON_LENGTH,
   ROLES,
+  type RegistryRecord,
   type Role,
   type UserRecord,
+  currentPatient,
   usernameProblem,
 } from './model.ts'
 import { passwordProblem } from './passwords.ts'
@@ -149,6 +151,18 @@ export function assigned(device: DeviceRecord, patientId: string | null, from: n
   return { ...device, assignments }
 }
 
+/**
+ * The patients whose trails a move of the device to `to` (null: to no one) concerns, each getting
+ * its own audit event: the one it leaves, then the one it joins; one when it stays with its
+ * patient or had none.
+ */
+export function patientsOfMove(device: DeviceRecord, to: string | null): Array<string | null> {
+  const from = currentPatient(device)
+  const patients = [...new Set([from, to].filter((p) => p !== null))]
+  // Never no event: assigned() refuses a move from no one to no one, but a change is always recorded.
+  return patients.length > 0 ? patients : [null]
+}
+
 /** The device refused from `at` on: its open assignment ends then. */
 export function revoked(device: DeviceRecord, at: number): DeviceRecord {
   if (device.revokedAt !== null)
@@ -185,4 +199,19 @@ export function withPassword(user: UserRecord, passwordHash: string, now: number
 export function disabled(user: UserRecord, now: number): UserRecord {
   if (user.disabled) throw new VigilError('CONFLICT', `User "${user.username}" is already disabled: nothing to do.`)
   return { ...user, disabled: true, credentialVersion: user.credentialVersion + 1, updatedAt: now }
+}
+
+/**
+ * Refuses a change that would undo a revocation or a disable: neither has an undo (a new device or
+ * user is added instead), so a record built from a version read before one of them must never
+ * replace it. `current` is the record as it stands, undefined for a new one.
+ */
+export function checkNoUndo(current: RegistryRecord | undefined, next: RegistryRecord): void {
+  if (current?.type === 'device' && next.type === 'device' && current.revokedAt !== null && next.revokedAt === null)
+    throw new VigilError(
+      'CONFLICT',
+      `Device "${current.id}" was revoked at ${new Date(current.revokedAt).toISOString()}: register a new device with \`vigil device add\`.`,
+    )
+  if (current?.type === 'user' && next.type === 'user' && current.disabled && !next.disabled)
+    throw new VigilError('CONFLICT', `User "${current.username}" is disabled and stays so: add a new user with \`vigil user add\`.`)
 }

@@ -5,15 +5,16 @@
  */
 import kafkajs from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createTestEnv, type TestEnv } from '../../test/support.ts'
+import { createTestEnv, freePort, type TestEnv } from '../../test/support.ts'
 import { readTopic } from '../../test/read-topic.ts'
 import { pollUntil } from '../backoff.ts'
 import { identityTopics } from '../contract/topics.ts'
 import { VigilError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { readAudit } from './audit.ts'
-import { type AuditEvent, type Principal, patientAt } from './model.ts'
+import { type AuditEvent, type DeviceRecord, type Principal, patientAt } from './model.ts'
 import { verifyPassword } from './passwords.ts'
+import { publicDevice } from './records.ts'
 import { openRegistry, type Registry } from './registry.ts'
 
 const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr })
@@ -165,7 +166,7 @@ describe('the identity registry', () => {
     expect(await codeOf(r.disableUser('lee', admin))).toBe('CONFLICT')
   })
 
-  it('writes one audit event per change, with the actor, patient, before, after and reason, and never a secret', async () => {
+  it('writes one audit event per change and patient, with the actor, patient, before, after and reason, and never a secret', async () => {
     const r = await registry('audit')
     const t0 = Date.UTC(2026, 10, 2, 9)
     const { credential, device } = await r.addDevice({ id: 'wear-1', kind: 'wearable', patientId: 'p-1', from: t0 }, admin, 'admission')
@@ -178,37 +179,68 @@ describe('the identity registry', () => {
     const brief = (e: AuditEvent) => [e.action, e.patientId, e.subject, e.reason, e.actor.user]
     expect(events.map(brief)).toEqual([
       ['device.add', 'p-1', 'wear-1', 'admission', admin.user],
+      // A move is in both patients' trails: the one the device leaves, then the one it joins.
+      ['device.assign', 'p-1', 'wear-1', 'swapped beds', admin.user],
       ['device.assign', 'p-2', 'wear-1', 'swapped beds', admin.user],
       ['device.revoke', 'p-2', 'wear-1', 'cracked case', admin.user],
       ['user.add', null, 'ana', null, admin.user],
       ['user.password', null, 'ana', null, admin.user],
     ])
-    expect(events[1]!.before).toMatchObject({ assignments: [{ patientId: 'p-1', from: t0, to: null }] })
-    expect(events[1]!.after).toMatchObject({
+    const [leaves, joins] = [events[1]!, events[2]!]
+    expect(leaves.before).toMatchObject({ assignments: [{ patientId: 'p-1', from: t0, to: null }] })
+    expect(leaves.after).toMatchObject({
       assignments: [
         { patientId: 'p-1', to: t0 + 1_000 },
         { patientId: 'p-2', to: null },
       ],
     })
-    expect(events[4]!.before).toMatchObject({ credentialVersion: 1 })
-    expect(events[4]!.after).toMatchObject({ credentialVersion: 2 })
+    expect([joins.before, joins.after, joins.at]).toEqual([leaves.before, leaves.after, leaves.at])
+    expect(joins.id).not.toBe(leaves.id)
+    expect(events[5]!.before).toMatchObject({ credentialVersion: 1 })
+    expect(events[5]!.after).toMatchObject({ credentialVersion: 2 })
+    expect((await readAudit(env!.config, { patientId: 'p-1' })).map((e) => e.action)).toEqual(['device.add', 'device.assign'])
     expect((await readAudit(env!.config, { patientId: 'p-2' })).map((e) => e.action)).toEqual(['device.assign', 'device.revoke'])
     expect((await readAudit(env!.config, { limit: 2 })).map((e) => e.action)).toEqual(['user.add', 'user.password'])
 
     // The raw topic, read by a client that is not the one under test: no credential, no hash, anywhere.
-    const raw = await readTopic(env!.config, identityTopics(env!.config.topicPrefix).audit.name, 5)
+    const raw = await readTopic(env!.config, identityTopics(env!.config.topicPrefix).audit.name, 6)
     const text = raw.map((m) => `${m.key} ${m.value.toString()}`).join('\n')
-    expect(raw.map((m) => m.key)).toEqual(['p-1', 'p-2', 'p-2', 'ana', 'ana'])
+    expect(raw.map((m) => m.key)).toEqual(['p-1', 'p-1', 'p-2', 'p-2', 'ana', 'ana'])
     for (const secret of [credential, device.credentialHash, user.passwordHash, 'credentialHash', 'passwordHash', 'passphrase'])
       expect(text).not.toContain(secret)
   })
 
-  it('creates vitals.registry compacted and vitals.audit kept forever, one partition each', async () => {
-    await registry('configs')
+  it('a device sent to no patient is in the trail of the one it leaves; one assigned from no patient, in its new patient’s only', async () => {
+    const r = await registry('audit-none')
+    const t0 = Date.UTC(2026, 10, 3, 9)
+    await r.addDevice({ id: 'cuff-5', kind: 'cuff', patientId: 'p-5', from: t0 }, admin)
+    await r.assignDevice('cuff-5', null, t0 + 1_000, admin, 'p-5 discharged')
+    await r.assignDevice('cuff-5', 'p-6', t0 + 2_000, admin, 'admitted')
+    const brief = (e: AuditEvent) => [e.action, e.patientId, e.reason]
+    expect((await readAudit(env!.config, {})).map(brief)).toEqual([
+      ['device.add', 'p-5', null],
+      ['device.assign', 'p-5', 'p-5 discharged'],
+      ['device.assign', 'p-6', 'admitted'],
+    ])
+  })
+
+  it('opens with vitals.registry alone and no Redis; the first write creates vitals.audit, both with their configs', async () => {
+    const reader = await registry('configs')
     const topics = identityTopics(env!.config.topicPrefix)
     const k = new kafkajs.Kafka({ clientId: 'vigil-identity-test', brokers: [...env!.config.kafkaBrokers], logLevel: kafkajs.logLevel.NOTHING }).admin()
     await k.connect()
     try {
+      // A reader (the gateway) needs neither the audit topic nor a producer nor Redis.
+      const listed = await k.listTopics()
+      expect([listed.includes(topics.registry.name), listed.includes(topics.audit.name)]).toEqual([true, false])
+      expect(reader.devices()).toEqual([])
+      const noRedis = await openRegistry({ ...env!.config, redisUrl: `redis://127.0.0.1:${await freePort()}` }, { log, clientId: 'test-registry-no-redis' })
+      open.push(noRedis)
+      expect(noRedis.devices()).toEqual([])
+      // Its first write needs Redis for the lock, and says so.
+      expect(await codeOf(noRedis.addDevice({ id: 'bed-7', kind: 'bedside' }, admin))).toBe('REDIS_UNREACHABLE')
+
+      await reader.addDevice({ id: 'bed-8', kind: 'bedside' }, admin)
       const described = await k.describeConfigs({
         resources: [topics.registry.name, topics.audit.name].map((name) => ({
           type: kafkajs.ConfigResourceTypes.TOPIC,
@@ -226,6 +258,94 @@ describe('the identity registry', () => {
       expect(meta.topics.map((t) => t.partitions.length)).toEqual([1, 1])
     } finally {
       await k.disconnect()
+    }
+  })
+})
+
+/** The median of some durations, in ms, for the printed figures. */
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+/** Runs `fn`, with how long it took to settle, in ms. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ result: PromiseSettledResult<T>; ms: number }> {
+  const started = performance.now()
+  const [result] = await Promise.allSettled([fn()])
+  return { result: result!, ms: performance.now() - started }
+}
+
+/** Starts both at once (`secondFirst`: the second one first), and gives their results in the order given. */
+function startBoth<A, B>(first: () => Promise<A>, second: () => Promise<B>, secondFirst: boolean): Promise<[A, B]> {
+  if (!secondFirst) return Promise.all([first(), second()])
+  const b = second()
+  return Promise.all([first(), b])
+}
+
+/** The VigilError code of a rejected result, or 'fulfilled'. */
+function outcome(r: PromiseSettledResult<unknown>): string {
+  if (r.status === 'fulfilled') return 'fulfilled'
+  if (r.reason instanceof VigilError) return r.reason.code
+  throw r.reason
+}
+
+describe('two processes changing one record at once', () => {
+  const ROUNDS = 10
+
+  it('a revocation racing an assignment on another registry always ends revoked; the assignment ran before it or was refused', async () => {
+    const a = await registry('race-a')
+    const b = await registry('race-b')
+    const seen = { before: 0, refused: 0 }
+    const fast: number[] = []
+    const slow: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      const id = `race-${i}`
+      await a.addDevice({ id, kind: 'cuff', patientId: 'PA', from: Date.now() - 60_000 }, admin)
+      await b.sync()
+      // Each starts first in turn, so that each wins the lock some of the time.
+      const revoking = () => timed(() => a.revokeDevice(id, admin, 'stolen'))
+      const assigning = () => timed(() => b.assignDevice(id, 'PB', Date.now(), admin))
+      const [revoke, assign] = await startBoth(revoking, assigning, i % 2 === 1)
+      fast.push(Math.min(revoke.ms, assign.ms))
+      slow.push(Math.max(revoke.ms, assign.ms))
+      expect(revoke.result.status).toBe('fulfilled')
+      const revoked = (revoke.result as PromiseFulfilledResult<DeviceRecord>).value
+      await Promise.all([a.sync(), b.sync()])
+      expect([a.device(id)?.revokedAt, b.device(id)?.revokedAt]).toEqual([revoked.revokedAt, revoked.revokedAt])
+      expect(revoked.revokedAt).toEqual(expect.any(Number))
+      if (assign.result.status === 'fulfilled') {
+        // It ran first: the revocation was built on the assigned record, so nothing of it is lost.
+        const [revokeEvent] = (await readAudit(env!.config, { patientId: 'PB' })).filter((e) => e.subject === id && e.action === 'device.revoke')
+        expect(revokeEvent?.before).toEqual(publicDevice(assign.result.value))
+        seen.before++
+      } else {
+        expect(outcome(assign.result)).toBe('CONFLICT')
+        seen.refused++
+      }
+    }
+    console.log(
+      `registry race, ${ROUNDS} rounds: the assignment ran first ${seen.before}, was refused ${seen.refused}; the first write to finish took ${median(fast).toFixed(1)} ms (median), the second ${median(slow).toFixed(1)} ms (it waited for the lock)`,
+    )
+  })
+
+  it('a disable racing a role change on another registry always ends disabled, and the role change is kept or refused', async () => {
+    const a = await registry('race-users-a')
+    const b = await registry('race-users-b')
+    for (let i = 0; i < ROUNDS; i++) {
+      const name = `nurse-${i}`
+      await a.addUser({ username: name, role: 'viewer', password: 'a long enough passphrase' }, admin)
+      await b.sync()
+      const disabling = () => timed(() => a.disableUser(name, admin, 'left'))
+      const promoting = () => timed(() => b.setRole(name, 'admin', admin))
+      const [{ result: disable }, { result: promote }] = await startBoth(disabling, promoting, i % 2 === 1)
+      expect(disable.status).toBe('fulfilled')
+      await Promise.all([a.sync(), b.sync()])
+      const [onA, onB] = [a.user(name), b.user(name)]
+      expect(onB).toEqual(onA)
+      expect(onA).toMatchObject({ disabled: true, credentialVersion: 2 })
+      // The role change, when it was accepted, is not lost either.
+      if (promote.status === 'fulfilled') expect(onA?.role).toBe('admin')
+      else expect([outcome(promote), onA?.role]).toEqual(['CONFLICT', 'viewer'])
     }
   })
 })

@@ -25,6 +25,7 @@ import { type PartitionRecord, PartitionReader } from './partition-reader.ts'
 import { hashPassword } from './passwords.ts'
 import {
   assigned,
+  checkNoUndo,
   checkPassword,
   checkReason,
   checkRole,
@@ -32,12 +33,14 @@ import {
   disabled,
   newDevice,
   newUser,
+  patientsOfMove,
   publicDevice,
   publicUser,
   revoked,
   withPassword,
   withRole,
 } from './records.ts'
+import { type HeldLock, RegistryLocks } from './registry-lock.ts'
 import { RegistryState, deviceKey, userKey } from './registry-state.ts'
 import { IdentityWriter, ensureIdentityTopics } from './writer.ts'
 
@@ -88,10 +91,14 @@ const READ_BACK_TIMEOUT_MS = 30_000
  */
 const FOLLOW_MAX_WAIT_MS = 200
 
-/** Opens the registry: creates its topic if needed, reads it to its end, then follows it. */
+/**
+ * Opens the registry: creates its topic if needed, reads it to its end, then follows it. Only
+ * `vitals.registry` is needed to read (the gateway's Kafka rights: docs/SECURITY.md); the audit
+ * topic, the producer and the Redis lock connection come with the first write.
+ */
 export async function openRegistry(config: Config, deps: RegistryDeps): Promise<Registry> {
   const topics = identityTopics(config.topicPrefix)
-  await ensureIdentityTopics(config, [topics.registry, topics.audit], deps.clientId)
+  await ensureIdentityTopics(config, [topics.registry], deps.clientId)
   const registry = new KafkaRegistry(config, deps, topics)
   try {
     await registry.start()
@@ -102,19 +109,37 @@ export async function openRegistry(config: Config, deps: RegistryDeps): Promise<
   return registry
 }
 
-/** A change to write: the new record and the audit event that explains it. */
+/** A change to write: the new record and the audit events that explain it (one per patient it concerns). */
 interface Change<R extends RegistryRecord> {
-  key: string
   record: R
-  audit: AuditInput
+  audits: AuditInput[]
+}
+
+/** The record a write changes: its key on the topic, and its name in messages ("device wear-7"). */
+interface Target {
+  key: string
+  what: string
+}
+
+function deviceTarget(id: string): Target {
+  return { key: deviceKey(id), what: `device ${id}` }
+}
+
+function userTarget(username: string): Target {
+  return { key: userKey(username), what: `user ${username}` }
 }
 
 class KafkaRegistry implements Registry {
   readonly #state = new RegistryState()
   readonly #topics: IdentityTopics
   readonly #log: Logger
+  readonly #config: Config
+  readonly #clientId: string
   readonly #reader: PartitionReader
-  readonly #writer: IdentityWriter
+  /** Made by the first write (with the audit topic), so that a reader needs no Write right and no audit topic. */
+  #writer: Promise<IdentityWriter> | undefined
+  /** One writer per record across processes; connects to Redis on the first write. */
+  readonly #locks: RegistryLocks
   /** The offset after the last record applied. */
   #applied = 0n
   #waiters: Array<{ offset: bigint; resolve: () => void }> = []
@@ -125,8 +150,22 @@ class KafkaRegistry implements Registry {
   constructor(config: Config, deps: RegistryDeps, topics: IdentityTopics) {
     this.#topics = topics
     this.#log = deps.log
+    this.#config = config
+    this.#clientId = deps.clientId
     this.#reader = new PartitionReader(config, { topic: topics.registry.name, clientId: deps.clientId, maxWaitMs: FOLLOW_MAX_WAIT_MS, log: deps.log })
-    this.#writer = new IdentityWriter(config, deps.clientId, deps.log)
+    this.#locks = new RegistryLocks(config, deps.log, `${deps.clientId}-locks`)
+  }
+
+  /** The writer, made on first use with the audit topic it writes; a failure is tried again by the next write. */
+  #writerNow(): Promise<IdentityWriter> {
+    this.#writer ??= ensureIdentityTopics(this.#config, [this.#topics.audit], this.#clientId).then(
+      () => new IdentityWriter(this.#config, this.#clientId, this.#log),
+      (error: unknown) => {
+        this.#writer = undefined
+        throw error
+      },
+    )
+    return this.#writer
   }
 
   /** Reads the topic to the end it had when called, then follows it. */
@@ -192,28 +231,49 @@ class KafkaRegistry implements Registry {
   }
 
   /**
-   * Runs one write: catches up with every write acknowledged anywhere before (so that a device
-   * added by another process is a conflict here too), builds the change from the state, writes
-   * the audit event and the record in one send, and resolves with the record once applied here.
+   * Runs one write of `target`'s record. Within this process writes run one at a time; across
+   * processes, the record's Redis lock (lib/identity/registry-lock.ts) keeps any other write of
+   * it out from before this one reads the topic's end until its record is applied. Under the
+   * lock it catches up with every write acknowledged anywhere before (so that a change made by
+   * another process is seen here), builds the change from that state, writes the audit events
+   * and the record in one send, and resolves with the record once applied here.
    */
-  #write<R extends RegistryRecord>(build: () => Change<R> | Promise<Change<R>>): Promise<R> {
+  #write<R extends RegistryRecord>(target: Target, build: () => Change<R>): Promise<R> {
     const run = async (): Promise<R> => {
       if (this.#closed) throw new VigilError('STAGE_FAILED', 'The identity registry is closed: open it again.')
-      await this.sync()
-      const change = await build()
-      const event = auditEvent(change.audit)
-      const offsets = await this.#writer.send([
-        { topic: this.#topics.audit.name, key: auditKey(event), value: JSON.stringify(event) },
-        { topic: this.#topics.registry.name, key: change.key, value: JSON.stringify(change.record) },
-      ])
-      const offset = offsets.get(this.#topics.registry.name)
-      if (offset === undefined) await this.sync()
-      else await this.#appliedPast(offset)
-      return change.record
+      const writer = await this.#writerNow()
+      const lock = await this.#locks.acquire(target.key, target.what)
+      try {
+        return await this.#writeLocked(writer, lock, target, build)
+      } finally {
+        await lock.release()
+      }
     }
     const result = this.#writes.then(run, run)
     this.#writes = result.catch(() => undefined)
     return result
+  }
+
+  async #writeLocked<R extends RegistryRecord>(writer: IdentityWriter, lock: HeldLock, target: Target, build: () => Change<R>): Promise<R> {
+    await this.sync()
+    const change = build()
+    checkNoUndo(this.#current(change.record), change.record)
+    const at = Date.now()
+    const events = change.audits.map((a) => auditEvent({ ...a, at }))
+    await lock.confirm()
+    const offsets = await writer.send([
+      ...events.map((e) => ({ topic: this.#topics.audit.name, key: auditKey(e), value: JSON.stringify(e) })),
+      { topic: this.#topics.registry.name, key: target.key, value: JSON.stringify(change.record) },
+    ])
+    const offset = offsets.get(this.#topics.registry.name)
+    if (offset === undefined) await this.sync()
+    else await this.#appliedPast(offset)
+    return change.record
+  }
+
+  /** The record as it stands of the one `next` replaces, if any. */
+  #current(next: RegistryRecord): RegistryRecord | undefined {
+    return next.type === 'device' ? this.#state.device(next.id) : this.#state.user(next.username)
   }
 
   #existingDevice(id: string): DeviceRecord {
@@ -234,100 +294,90 @@ class KafkaRegistry implements Registry {
     reason?: string | null,
   ): Promise<{ device: DeviceRecord; credential: string }> {
     const credential = newDeviceCredential()
-    const device = await this.#write(() => {
-      const record = newDevice(input, credentialHash(credential), Date.now())
+    const record = newDevice(input, credentialHash(credential), Date.now())
+    const device = await this.#write(deviceTarget(record.id), () => {
       if (this.#state.device(record.id) !== undefined)
         throw new VigilError('CONFLICT', `Device "${record.id}" is already registered: choose another id, or move it with \`vigil device assign\`.`)
       const after = publicDevice(record)
       return {
-        key: deviceKey(record.id),
         record,
-        audit: { actor, action: 'device.add', patientId: currentPatient(record), subject: record.id, before: null, after, reason: reason ?? null },
+        audits: [{ actor, action: 'device.add', patientId: currentPatient(record), subject: record.id, before: null, after, reason: reason ?? null }],
       }
     })
     return { device, credential }
   }
 
   assignDevice(id: string, patientId: string | null, from: number, actor: Principal, reason?: string | null): Promise<DeviceRecord> {
-    return this.#write(() => {
+    return this.#write(deviceTarget(id), () => {
       const before = this.#existingDevice(id)
       const record = assigned(before, patientId, from)
-      // Recorded under the patient it now goes to; when it goes to no one, under the one it leaves.
-      const concerns = patientId ?? currentPatient(before)
-      return {
-        key: deviceKey(id),
-        record,
-        audit: {
-          actor,
-          action: 'device.assign',
-          patientId: concerns,
-          subject: id,
-          before: publicDevice(before),
-          after: publicDevice(record),
-          reason: reason ?? null,
-        },
-      }
+      // A move is in the trail of each patient it concerns: the one the device leaves and the one it joins.
+      const event = { actor, action: 'device.assign', subject: id, before: publicDevice(before), after: publicDevice(record), reason: reason ?? null } as const
+      return { record, audits: patientsOfMove(before, patientId).map((p) => ({ ...event, patientId: p })) }
     })
   }
 
-  revokeDevice(id: string, actor: Principal, reason: string): Promise<DeviceRecord> {
-    return this.#write(() => {
-      const why = checkReason(reason, true)
+  async revokeDevice(id: string, actor: Principal, reason: string): Promise<DeviceRecord> {
+    const why = checkReason(reason, true)
+    return this.#write(deviceTarget(id), () => {
       const before = this.#existingDevice(id)
       const record = revoked(before, Date.now())
       return {
-        key: deviceKey(id),
         record,
-        audit: {
-          actor,
-          action: 'device.revoke',
-          patientId: currentPatient(before),
-          subject: id,
-          before: publicDevice(before),
-          after: publicDevice(record),
-          reason: why,
-        },
+        audits: [
+          {
+            actor,
+            action: 'device.revoke',
+            patientId: currentPatient(before),
+            subject: id,
+            before: publicDevice(before),
+            after: publicDevice(record),
+            reason: why,
+          },
+        ],
       }
     })
   }
 
-  addUser(input: { username: string; role: Role; password: string }, actor: Principal, reason?: string | null): Promise<UserRecord> {
-    return this.#write(async () => {
-      checkUsername(input.username)
-      checkRole(input.role)
-      checkPassword(input.password)
+  async addUser(input: { username: string; role: Role; password: string }, actor: Principal, reason?: string | null): Promise<UserRecord> {
+    checkUsername(input.username)
+    checkRole(input.role)
+    checkPassword(input.password)
+    // Hashed before the lock is taken: scrypt takes a few hundred ms, the lock should not.
+    const record = newUser({ username: input.username, role: input.role, passwordHash: await hashPassword(input.password) }, Date.now())
+    return this.#write(userTarget(record.username), () => {
       if (this.#state.user(input.username) !== undefined)
         throw new VigilError(
           'CONFLICT',
           `User "${input.username}" already exists: choose another name, or change theirs with \`vigil user role\` or \`vigil user passwd\`.`,
         )
-      const record = newUser({ username: input.username, role: input.role, passwordHash: await hashPassword(input.password) }, Date.now())
-      return { key: userKey(record.username), record, audit: this.#userAudit(actor, 'user.add', null, record, reason) }
+      return { record, audits: [this.#userAudit(actor, 'user.add', null, record, reason)] }
     })
   }
 
   setRole(username: string, role: Role, actor: Principal, reason?: string | null): Promise<UserRecord> {
-    return this.#write(() => {
+    return this.#write(userTarget(username), () => {
       const before = this.#existingUser(username)
       const record = withRole(before, role, Date.now())
-      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.role', before, record, reason) }
+      return { record, audits: [this.#userAudit(actor, 'user.role', before, record, reason)] }
     })
   }
 
-  setPassword(username: string, password: string, actor: Principal): Promise<UserRecord> {
-    return this.#write(async () => {
-      checkPassword(password)
+  async setPassword(username: string, password: string, actor: Principal): Promise<UserRecord> {
+    checkPassword(password)
+    const passwordHash = await hashPassword(password)
+    return this.#write(userTarget(username), () => {
       const before = this.#existingUser(username)
-      const record = withPassword(before, await hashPassword(password), Date.now())
-      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.password', before, record, null) }
+      const record = withPassword(before, passwordHash, Date.now())
+      return { record, audits: [this.#userAudit(actor, 'user.password', before, record, null)] }
     })
   }
 
   disableUser(username: string, actor: Principal, reason?: string | null): Promise<UserRecord> {
-    return this.#write(() => {
+    return this.#write(userTarget(username), () => {
       const before = this.#existingUser(username)
       const record = disabled(before, Date.now())
-      return { key: userKey(username), record, audit: this.#userAudit(actor, 'user.disable', before, record, reason) }
+      return { record, audits: [this.#userAudit(actor, 'user.disable', before, record, reason)] }
     })
   }
 
@@ -348,6 +398,8 @@ class KafkaRegistry implements Registry {
     this.#closed = true
     await this.#writes
     await this.#reader.close()
-    await this.#writer.close()
+    const writer = await this.#writer?.catch(() => undefined)
+    await writer?.close()
+    await this.#locks.close()
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Creating the identity topics (`vitals.registry`, `vitals.audit`, with their own topic configs:
  * lib/contract/topics.ts) and writing to them: one idempotent producer with acks=all, whose one
- * `send` carries an audit event and the registry record it explains.
+ * `send` carries a registry record and the audit events that explain it.
  */
 import { type Admin, Producer, stringSerializers } from '@platformatic/kafka'
 import type { Config } from '../config.ts'
@@ -79,7 +79,7 @@ export class IdentityWriter {
 
   /**
    * Writes the messages in one produce call and resolves, once every one is acknowledged by all
-   * in-sync replicas, with the offset each got, by topic (each topic gets one message per call).
+   * in-sync replicas, with the offset of each topic's first message (the topics have one partition).
    * Rejects with KAFKA_UNREACHABLE when Kafka does not acknowledge.
    */
   send(messages: readonly IdentityMessage[]): Promise<Map<string, bigint>> {
