@@ -19,6 +19,7 @@ import {
   oxygenText,
   patientUrgency,
   sessionEndText,
+  sessionWarning,
   tileClass,
   trendText,
 } from '/page-rules.js'
@@ -134,6 +135,8 @@ function el(tag, props = {}, ...children) {
 const serverNow = () => Date.now() + state.clockSkew
 const fmtTime = (/** @type {number} */ ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
 const fmtDateTime = (/** @type {number} */ ts) => `${new Date(ts).toISOString().slice(0, 10)} ${fmtTime(ts)}`
+/** A time of day as a wall clock shows it, "19:42" (h23: never "24:05" after midnight). */
+const fmtClock = (/** @type {number} */ ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
 const fmtAgo = (/** @type {number} */ ts) => agoText(serverNow() - ts)
 function fmtNum(/** @type {number | null | undefined} */ v, decimals = 1) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—'
@@ -146,8 +149,8 @@ const isStale = (/** @type {PatientState} */ p) => serverNow() - Math.max(p.ts, 
 async function api(path, init) {
   const res = await fetch(path, { credentials: 'same-origin', headers: { 'content-type': 'application/json' }, ...init })
   if (res.status === 401) {
-    // No credential the server accepts: the session is gone, whatever the request was.
-    endSession('unauthorized')
+    // No credential the server accepts: this session is gone, whatever the request was (a newer one may have replaced it).
+    checkSession('unauthorized')
     throw new Error('not signed in')
   }
   const body = res.status === 204 ? null : await res.json().catch(() => null)
@@ -826,8 +829,16 @@ function showBatch(/** @type {BatchProgress} */ p) {
 
 // ---------------------------------------------------------------- who is signed in
 
+/** When GET /api/me was last answered (this page's clock): the banner re-reads it every minute. */
+let meReadAt = 0
+
 async function loadMe() {
-  state.me = await api('/api/me')
+  showMe(await api('/api/me'))
+}
+
+function showMe(/** @type {NonNullable<typeof state.me>} */ me) {
+  state.me = me
+  meReadAt = Date.now()
   renderMe()
   renderAlerts()
 }
@@ -836,6 +847,7 @@ function renderMe() {
   const me = state.me
   $('me').hidden = me === null || state.signedOut
   $('ack-hint').hidden = me === null || canAcknowledge(me.role)
+  renderSessionWarning()
   if (me === null) return
   $('run-batch').hidden = !canRunBatch(me.role)
   $('me-name').textContent = me.user
@@ -843,6 +855,158 @@ function renderMe() {
   $('me-name').setAttribute('title', `${me.via === 'token' ? 'signed in with VIGIL_TOKEN' : `signed in as ${me.user}`}${until}`)
   $('me-role').textContent = ROLE_TEXT[me.role] ?? me.role
   $('me-role').className = `role-badge role-${me.role}`
+}
+
+// ---------------------------------------------------------------- the end of the session, announced
+
+/** How often the banner is brought up to date: its minutes change within this. */
+const SESSION_TICK_MS = 5_000
+/** While the banner shows, GET /api/me is read again this often, to see a sign-in made in another tab. */
+const SESSION_REREAD_MS = 60_000
+
+/** "until 19:42" next to the user, with the day when the end is more than a day away. */
+function untilText(/** @type {number} */ expiresAt) {
+  if (expiresAt - serverNow() < 86_400_000) return `until ${fmtClock(expiresAt)}`
+  return `until ${new Date(expiresAt).toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' })} ${fmtClock(expiresAt)}`
+}
+
+/**
+ * A session ends at a fixed time whatever the page does (docs/SECURITY.md, Users, roles and
+ * sessions): the end shows next to the user, and from 30 minutes before it a banner across the
+ * header says when, with the way to sign in again (page-rules.js, sessionWarning).
+ */
+function renderSessionWarning() {
+  const me = state.signedOut ? null : state.me
+  const expiresAt = typeof me?.expiresAt === 'number' ? me.expiresAt : null
+  const warning = expiresAt === null ? null : sessionWarning(expiresAt, serverNow(), fmtClock(expiresAt))
+  const expiry = $('me-expiry')
+  expiry.hidden = expiresAt === null
+  if (expiresAt !== null) {
+    setText(expiry, untilText(expiresAt))
+    expiry.setAttribute('title', `The session ends at ${fmtDateTime(expiresAt)}: then sign in again.`)
+    expiry.classList.toggle('is-soon', warning !== null)
+    expiry.dataset.expiresAt = String(expiresAt)
+  }
+  const banner = $('session-warning')
+  banner.hidden = warning === null
+  if (warning === null) return
+  banner.className = `session-warning${warning.urgent ? ' is-urgent' : ''}`
+  // The last minutes interrupt a screen reader; before that it waits for a pause.
+  banner.setAttribute('aria-live', warning.urgent ? 'assertive' : 'polite')
+  setText($('session-warning-text'), warning.text)
+  $('session-renew').setAttribute('href', loginHref())
+}
+
+/** Writes a text only when it changed, so a screen reader does not hear the same words again. */
+function setText(/** @type {HTMLElement} */ node, /** @type {string} */ text) {
+  if (node.textContent !== text) node.textContent = text
+}
+
+setInterval(() => {
+  if (state.signedOut || state.me === null) return
+  renderSessionWarning()
+  if ($('session-warning').hidden) return
+  // Past its end: the server refuses it now; say so at once rather than at the next request.
+  if (typeof state.me.expiresAt === 'number' && state.me.expiresAt <= serverNow()) checkSession('expired')
+  else if (Date.now() - meReadAt >= SESSION_REREAD_MS) loadMe().catch(quietly)
+}, SESSION_TICK_MS)
+
+/** A background re-read that failed: the connection badge already says the server is out of reach, and the next tick asks again. */
+function quietly(/** @type {unknown} */ error) {
+  if (!(error instanceof TypeError)) showError(error)
+}
+
+// The banner's link opens the sign-in in a new tab, so this one keeps watching meanwhile; back here, see what it did.
+let renewing = false
+$('session-renew').addEventListener('click', () => {
+  renewing = true
+})
+function afterRenewing() {
+  if (!renewing || state.signedOut || document.visibilityState !== 'visible') return
+  loadMe()
+    .then(() => {
+      renewing = !$('session-warning').hidden
+    })
+    .catch(quietly)
+}
+window.addEventListener('focus', afterRenewing)
+document.addEventListener('visibilitychange', afterRenewing)
+
+/**
+ * Sign-ins in the other tabs of this browser, as the sign-in page tells them (public/login.js):
+ * 'signing-in' when it sends the form, then 'signed-in' or 'sign-in-failed'. A sign-in ends the
+ * session the browser held (serving/routes-session.ts), so this page hears 'session:end' a moment
+ * before the browser holds the new cookie: it waits for the sign-in to finish before it asks.
+ */
+const SIGN_IN_CHANNEL = 'vigil-session'
+/** Longest wait for a sign-in in another tab to finish (scrypt takes about 100 ms; a slow server more). */
+const SIGN_IN_WAIT_MS = 10_000
+let signInElsewhereSince = 0
+/** @type {Array<() => void>} */
+let signInWaiters = []
+const signInChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(SIGN_IN_CHANNEL) : null
+signInChannel?.addEventListener('message', (event) => {
+  const type = event.data?.type
+  if (type === 'signing-in') {
+    signInElsewhereSince = Date.now()
+    return
+  }
+  if (type !== 'signed-in' && type !== 'sign-in-failed') return
+  signInElsewhereSince = 0
+  for (const wake of signInWaiters) wake()
+  signInWaiters = []
+  // The new session's end replaces the old one at once: the banner goes.
+  if (type === 'signed-in' && !state.signedOut) loadMe().catch(showError)
+})
+
+/** Resolves once no sign-in is running in another tab (or it has run longer than SIGN_IN_WAIT_MS). */
+function signInElsewhereDone() {
+  const left = signInElsewhereSince + SIGN_IN_WAIT_MS - Date.now()
+  if (signInElsewhereSince === 0 || left <= 0) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, left)
+    signInWaiters.push(() => {
+      clearTimeout(timer)
+      resolve(undefined)
+    })
+  })
+}
+
+/** @type {Promise<void> | null} the session check under way */
+let sessionCheck = null
+
+/**
+ * Something says this page's session may be over: a 'session:end', an API answer 401, a refused
+ * handshake, or its end has passed. The browser may hold a newer session by now (signed in again
+ * in another tab: the cookie is shared), so ask GET /api/me, once any sign-in elsewhere has
+ * finished: a session there means the page carries on with it (and its new end); none, the page
+ * shows signed out. `endUnlessAccepted` false: only a 401 ends it, as a refused handshake may be
+ * the network or a server that is starting.
+ */
+function checkSession(/** @type {unknown} */ reason, endUnlessAccepted = true) {
+  if (state.signedOut || signingOut || sessionCheck !== null) return
+  sessionCheck = (async () => {
+    await signInElsewhereDone()
+    const res = await fetch('/api/me', { credentials: 'same-origin' }).catch(() => null)
+    const me = res?.ok ? await res.json().catch(() => null) : null
+    if (me !== null) return adoptSession(me)
+    if (res?.status === 401 || endUnlessAccepted) endSession(reason === 'unauthorized' && sessionPassed() ? 'expired' : reason)
+  })().finally(() => {
+    sessionCheck = null
+  })
+}
+
+/** Whether this page's session has reached its end (the server's clock). */
+function sessionPassed() {
+  return typeof state.me?.expiresAt === 'number' && state.me.expiresAt <= serverNow()
+}
+
+/** The browser holds a session (perhaps a new one, perhaps another user's): show it, and open the socket again with it. */
+function adoptSession(/** @type {NonNullable<typeof state.me>} */ me) {
+  if (state.signedOut || signingOut) return
+  showMe(me)
+  // The server closed this page's socket with the old session; the handshake carries the new cookie.
+  if (!socket.connected) socket.connect()
 }
 
 /** Where "sign in again" leads: the login page, then back to this page and patient. */
@@ -937,22 +1101,23 @@ socket.on('disconnect', (reason) => {
   if (state.signedOut || signingOut) return
   setConnection('reconnecting')
   // After a server-side disconnect Socket.io does not retry by itself; a monitor must. A session
-  // that ended was announced first ('session:end'), so this is a restart or an eviction.
-  if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2_000)
+  // that ended was announced first ('session:end'): its check reconnects if the browser holds a
+  // newer one. Otherwise this is a restart or an eviction.
+  if (reason === 'io server disconnect')
+    setTimeout(() => {
+      if (!state.signedOut && sessionCheck === null) socket.connect()
+    }, 2_000)
 })
-// Sent before the server closes the socket of a session that ended (logout, expiry, user disabled).
-socket.on('session:end', (end) => endSession(end?.reason))
+// Sent before the server closes the socket of a session that ended (logout, expiry, user disabled,
+// or a sign-in in another tab, which replaces it).
+socket.on('session:end', (end) => checkSession(end?.reason))
 let lastProbe = 0
 socket.on('connect_error', () => {
   setConnection(navigator.onLine ? 'reconnecting' : 'offline')
   // A refused handshake looks like any network error: ask the API whether the session is gone.
   if (Date.now() - lastProbe > 10_000) {
     lastProbe = Date.now()
-    fetch('/api/me', { credentials: 'same-origin' })
-      .then((res) => {
-        if (res.status === 401) endSession('unauthorized')
-      })
-      .catch(() => undefined)
+    checkSession('unauthorized', false)
   }
 })
 socket.io.on('reconnect_failed', () => setConnection('offline'))

@@ -2,6 +2,7 @@
 // POST /login with the user name and password as JSON; the server answers 200 and sets the
 // HttpOnly session cookie, 401 for a wrong name or password, 429 with Retry-After when rate
 // limited. On success the browser goes to `next` when it is a path of this site, else to `/`.
+// The dashboard's other tabs are told of the sign-in (app.js): it replaces the session they use.
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById('login-form'))
 const username = /** @type {HTMLInputElement} */ (document.getElementById('username'))
@@ -26,6 +27,14 @@ function nextPath() {
   if (url.origin !== location.origin || url.pathname === '/login') return '/'
   return `${url.pathname}${url.search}${url.hash}`
 }
+
+/**
+ * The dashboard's tabs listen here: a sign-in ends the browser's previous session (the server
+ * tells their sockets at once) and its new cookie lands a moment later, so they wait for
+ * 'signed-in' or 'sign-in-failed' before they ask whether a session is left.
+ */
+const signInChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('vigil-session') : null
+const tell = (/** @type {'signing-in' | 'signed-in' | 'sign-in-failed'} */ type) => signInChannel?.postMessage({ type })
 
 function showError(/** @type {string} */ text) {
   errorBox.textContent = text
@@ -62,9 +71,18 @@ function retryAfterSeconds(/** @type {string | null} */ header) {
 }
 
 async function signIn() {
-  let res
+  tell('signing-in')
+  const res = await send()
+  tell(res?.ok ? 'signed-in' : 'sign-in-failed')
+  if (res === null) return
+  if (res.ok) location.assign(nextPath())
+  else await showRefusal(res)
+}
+
+/** POST /login with the form's fields; null when the server could not be reached (the error is shown). */
+async function send() {
   try {
-    res = await fetch('/login', {
+    return await fetch('/login', {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'content-type': 'application/json' },
@@ -72,12 +90,12 @@ async function signIn() {
     })
   } catch {
     showError('The server is unreachable: check the network connection and try again.')
-    return
+    return null
   }
-  if (res.ok) {
-    location.assign(nextPath())
-    return
-  }
+}
+
+/** What a refused sign-in shows: the server's reason in words, or a countdown when rate limited. */
+async function showRefusal(/** @type {Response} */ res) {
   password.value = ''
   if (res.status === 401) {
     showError('Wrong user name or password.')

@@ -23,3 +23,6 @@ export declare function roleAllows(role: string | undefined, required: string): 
 export declare function canAcknowledge(role: string | undefined): boolean
 export declare function canRunBatch(role: string | undefined): boolean
 export declare function sessionEndText(reason: unknown): string
+export declare const SESSION_WARNING_MS: number
+export declare const SESSION_URGENT_MS: number
+export declare function sessionWarning(expiresAt: number | null | undefined, now: number, endsAt: string): { text: string; urgent: boolean } | null

@@ -211,3 +211,31 @@ export function sessionEndText(reason) {
     known ?? (typeof reason === 'string' && reason.trim() !== '' ? `reason: ${reason.trim().slice(0, 120)}` : 'the server no longer accepts this session')
   return `${why[0].toUpperCase()}${why.slice(1)}. Patient data is hidden until you sign in again.`
 }
+
+/**
+ * How long before a session's absolute end (serving option sessionTtlMs: using the page does not
+ * prolong it) the page warns, and from when the warning is urgent. Thirty minutes leave time to
+ * sign in again between two rounds; the last five are when the station is about to go dark.
+ */
+export const SESSION_WARNING_MS = 30 * 60_000
+export const SESSION_URGENT_MS = 5 * 60_000
+
+/**
+ * The warning before a session ends: null for a credential that does not expire (a Bearer token:
+ * expiresAt null) or while more than SESSION_WARNING_MS are left; else "Your session ends at
+ * 19:42 (in 12 min): sign in again to keep watching", urgent in the last SESSION_URGENT_MS. The
+ * minutes are rounded up, so the last minute reads "in 1 min", never "in 0 min" while the session
+ * still runs; past its end it reads "ended at".
+ * @param {number | null | undefined} expiresAt the session's end, epoch ms (GET /api/me)
+ * @param {number} now the server's time, epoch ms
+ * @param {string} endsAt expiresAt as the page writes a time of day ("19:42")
+ * @returns {{ text: string, urgent: boolean } | null}
+ */
+export function sessionWarning(expiresAt, now, endsAt) {
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return null
+  const left = expiresAt - now
+  if (left > SESSION_WARNING_MS) return null
+  if (left <= 0) return { text: `Your session ended at ${endsAt}: sign in again to keep watching`, urgent: true }
+  const minutes = Math.ceil(left / 60_000)
+  return { text: `Your session ends at ${endsAt} (in ${minutes} min): sign in again to keep watching`, urgent: left <= SESSION_URGENT_MS }
+}

@@ -2,14 +2,16 @@
  * Named users on the dashboard, in a real Chromium against a live serving layer, Redis and the
  * identity registry on Kafka (docs/SECURITY.md, Users, roles and sessions): signing in through
  * the form, acknowledging as oneself, a viewer who cannot acknowledge, a hostile user name shown
- * as text, a wrong password, signing out, and a session that ends while the page is open.
+ * as text, a wrong password, signing out, a session that ends while the page is open, and the
+ * warning before a session's end, with signing in again in another tab.
  *
  * Screenshots go to test-artifacts/ (gitignored): login-error.png, identity-clinician.png,
- * identity-viewer.png, identity-hostile.png, identity-signed-out.png.
+ * identity-viewer.png, identity-hostile.png, identity-signed-out.png, session-warning.png,
+ * session-warning-urgent.png, session-renewed.png.
  */
 import { mkdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
@@ -72,18 +74,34 @@ async function raise(id: string, heartRate: number): Promise<string> {
   return message
 }
 
-/** Signs `user` in through the form in a fresh context and waits for the live dashboard. */
-async function signIn(user: { username: string; password: string }): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+/** Signs `user` in through the form in a fresh context and waits for the live dashboard (of `url`, the serving layer's by default). */
+async function signIn(user: { username: string; password: string }, url = serving.url): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
   const page = await context.newPage()
   const errors = watch(page)
-  await page.goto(`${serving.url}/login`)
+  await page.goto(`${url}/login`)
   await page.getByLabel('User name').fill(user.username)
   await page.getByLabel('Password').fill(user.password)
   await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`${serving.url}/`)
+  await page.waitForURL(`${url}/`)
   await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
   return { context, page, errors }
+}
+
+/** The session's end as GET /api/me gives it to `context`, and as the page writes it ("19:42", the page's locale and time zone). */
+async function sessionEnd(context: BrowserContext, page: Page, url: string): Promise<{ expiresAt: number; endsAt: string }> {
+  const { expiresAt } = (await (await context.request.get(`${url}/api/me`)).json()) as { expiresAt: number }
+  const endsAt = await page.evaluate((t) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }), expiresAt)
+  return { expiresAt, endsAt }
+}
+
+/** Whether the element is what the page shows at its centre: nothing (the session banner, a toast) lies over it. */
+async function uncovered(target: Locator): Promise<boolean> {
+  return target.evaluate((node) => {
+    const r = node.getBoundingClientRect()
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
+    return hit !== null && node.contains(hit)
+  })
 }
 
 /** The alert as the API holds it (read with the bootstrap token). */
@@ -265,6 +283,99 @@ describe('the end of a session', () => {
     expect(await page.locator('#conn-text').textContent()).toBe('Signed out')
     expect(await page.locator('.tile').count()).toBe(0)
     expect(await page.locator('#detail-title').textContent()).toBe('Select a patient')
+    expect(errors).toEqual([])
+    await context.close()
+  })
+})
+
+describe('the end of a session, announced before it comes', () => {
+  const MIN = 60_000
+  /** A serving layer whose sessions last the shortest the options allow (serving/config.ts, sessionTtlMs: 1 min): always in their last minutes. */
+  let short: Serving
+
+  beforeAll(async () => {
+    short = await start({ ...config, port: await freePort(), serving: servingOptions({ sessionTtlMs: 60_000 }) }, { log: createLogger({ level: 'silent' }) })
+  })
+
+  afterAll(async () => {
+    await short?.stop()
+  })
+
+  it('a shift-long session shows its end next to the user and no banner; from 30 min before it a banner in the header, louder in the last 5', async () => {
+    // The viewer's window, signed in above: a 12 h session. Its page clock is moved; the server's session is not.
+    const { context, page, errors } = viewer
+    const { expiresAt, endsAt } = await sessionEnd(context, page, serving.url)
+    expect(expiresAt - Date.now()).toBeGreaterThan(11 * 60 * MIN)
+    expect(await page.locator('#me-expiry').textContent()).toBe(`until ${endsAt}`)
+    expect(await page.locator('#session-warning').isHidden()).toBe(true)
+
+    await page.clock.install()
+    // Half a minute into the minute, so that the page's clock skew (milliseconds) cannot change the count.
+    await page.clock.setSystemTime(expiresAt - 20 * MIN + 30_000)
+    const text = page.locator('#session-warning-text')
+    await text.filter({ hasText: '(in 20 min)' }).waitFor()
+    expect(await text.textContent()).toBe(`Your session ends at ${endsAt} (in 20 min): sign in again to keep watching`)
+    expect(await page.locator('#session-warning').getAttribute('class')).toBe('session-warning')
+    expect(await page.locator('header #session-warning').isVisible()).toBe(true)
+    expect(await page.getByRole('link', { name: 'Sign in again' }).getAttribute('href')).toBe('/login?next=%2F')
+    await page.screenshot({ path: `${ARTIFACTS}/session-warning.png` })
+
+    await page.clock.setSystemTime(expiresAt - 4 * MIN + 30_000)
+    await text.filter({ hasText: '(in 4 min)' }).waitFor()
+    expect(await page.locator('#session-warning').getAttribute('class')).toBe('session-warning is-urgent')
+    const alerts = page.locator('#alert-feed li')
+    expect(await alerts.count()).toBeGreaterThan(0)
+    for (const target of [alerts.first(), page.locator('.tile').first()]) {
+      expect(await target.isVisible()).toBe(true)
+      expect(await uncovered(target)).toBe(true)
+    }
+    await page.screenshot({ path: `${ARTIFACTS}/session-warning-urgent.png` })
+
+    // More than 30 min left again (the clock back to now): the banner goes.
+    await page.clock.setSystemTime(Date.now())
+    await page.locator('#session-warning').waitFor({ state: 'hidden' })
+    expect(await page.locator('#me-expiry').textContent()).toBe(`until ${endsAt}`)
+    expect(errors).toEqual([])
+  })
+
+  it('a session in its last minute warns with its end; signing in again in the tab the banner opens keeps the page live, with the new end', async () => {
+    const { context, page, errors } = await signIn(USERS.clinician, short.url)
+    const first = await sessionEnd(context, page, short.url)
+    const text = page.locator('#session-warning-text')
+    // The page judges time by the server's clock as its pushes tell it, a few milliseconds behind: at the
+    // instant of a sign-in it can count "in 2 min" until its next update (every 5 s).
+    await expect.poll(() => text.textContent(), { timeout: 10_000 }).toBe(`Your session ends at ${first.endsAt} (in 1 min): sign in again to keep watching`)
+    expect(await page.locator('#session-warning').getAttribute('class')).toBe('session-warning is-urgent')
+    expect(await page.locator('#me-expiry').textContent()).toBe(`until ${first.endsAt}`)
+    // The alerts and the patients stay in view below the header.
+    const message = await raise('s-1', 146)
+    const alert = page.locator('#alert-feed li', { hasText: message })
+    await alert.waitFor()
+    for (const target of [alert, page.locator('.tile', { hasText: PATIENT })]) {
+      expect(await target.isVisible()).toBe(true)
+      expect(await uncovered(target)).toBe(true)
+    }
+
+    // The link opens the sign-in in a new tab: this one keeps watching meanwhile.
+    const [signInTab] = await Promise.all([context.waitForEvent('page'), page.getByRole('link', { name: 'Sign in again' }).click()])
+    await signInTab.waitForURL(`${short.url}/login?next=%2F`)
+    await signInTab.getByLabel('User name').fill(USERS.clinician.username)
+    await signInTab.getByLabel('Password').fill(USERS.clinician.password)
+    await signInTab.getByRole('button', { name: 'Sign in' }).click()
+    await signInTab.waitForURL(`${short.url}/`)
+    const second = await sessionEnd(context, signInTab, short.url)
+    expect(second.expiresAt).toBeGreaterThan(first.expiresAt)
+    // The sign-in ended the first session on the server: this page took up the new one instead of going dark.
+    await expect.poll(() => page.locator('#me-expiry').getAttribute('data-expires-at'), { timeout: 10_000 }).toBe(String(second.expiresAt))
+    await signInTab.close()
+    // Its socket runs on the new session: a new alert arrives.
+    const next = await raise('s-2', 151)
+    await page.locator('#alert-feed li', { hasText: next }).waitFor()
+    expect(await page.locator('#conn-text').textContent()).toBe('Live')
+    expect(await page.locator('#signed-out').isHidden()).toBe(true)
+    expect(await alert.isVisible()).toBe(true)
+    await expect.poll(() => text.textContent(), { timeout: 10_000 }).toBe(`Your session ends at ${second.endsAt} (in 1 min): sign in again to keep watching`)
+    await page.screenshot({ path: `${ARTIFACTS}/session-renewed.png` })
     expect(errors).toEqual([])
     await context.close()
   })

@@ -17,7 +17,10 @@ import {
   oxygenText,
   patientUrgency,
   roleAllows,
+  SESSION_URGENT_MS,
+  SESSION_WARNING_MS,
   sessionEndText,
+  sessionWarning,
   tileClass,
   trendText,
 } from '../public/page-rules.js'
@@ -192,5 +195,41 @@ describe('sessionEndText', () => {
   it('shows an unknown reason as it came, cut short', () => {
     expect(sessionEndText('maintenance')).toBe('Reason: maintenance. Patient data is hidden until you sign in again.')
     expect(sessionEndText('x'.repeat(500)).length).toBeLessThan(200)
+  })
+})
+
+describe('sessionWarning: the banner before a session ends', () => {
+  const END = 100 * H
+  const MIN = 60_000
+
+  it('warns from 30 minutes before the end, with the time and the minutes left, urgent in the last 5', () => {
+    expect(SESSION_WARNING_MS).toBe(30 * MIN)
+    expect(SESSION_URGENT_MS).toBe(5 * MIN)
+    expect(sessionWarning(END, END - 30 * MIN - 1, '19:42')).toBeNull()
+    expect(sessionWarning(END, END - 30 * MIN, '19:42')).toEqual({
+      text: 'Your session ends at 19:42 (in 30 min): sign in again to keep watching',
+      urgent: false,
+    })
+    expect(sessionWarning(END, END - 12 * MIN, '19:42')).toEqual({
+      text: 'Your session ends at 19:42 (in 12 min): sign in again to keep watching',
+      urgent: false,
+    })
+    expect(sessionWarning(END, END - 5 * MIN - 1, '19:42')?.urgent).toBe(false)
+    expect(sessionWarning(END, END - 5 * MIN, '19:42')).toEqual({ text: 'Your session ends at 19:42 (in 5 min): sign in again to keep watching', urgent: true })
+  })
+
+  it('rounds the minutes up: the last minute reads "in 1 min", and past the end "ended at"', () => {
+    expect(sessionWarning(END, END - 4 * MIN - 1, '19:42')?.text).toBe('Your session ends at 19:42 (in 5 min): sign in again to keep watching')
+    expect(sessionWarning(END, END - 1, '19:42')?.text).toBe('Your session ends at 19:42 (in 1 min): sign in again to keep watching')
+    expect(sessionWarning(END, END, '19:42')).toEqual({ text: 'Your session ended at 19:42: sign in again to keep watching', urgent: true })
+    expect(sessionWarning(END, END + 10 * MIN, '19:42')?.text).toBe('Your session ended at 19:42: sign in again to keep watching')
+  })
+
+  it('says nothing for a credential that does not expire, or a session renewed to more than 30 minutes', () => {
+    expect(sessionWarning(null, END, '19:42')).toBeNull()
+    expect(sessionWarning(undefined, END, '19:42')).toBeNull()
+    expect(sessionWarning(Number.NaN, END, '19:42')).toBeNull()
+    // Signed in again: the new session's end is 12 h away.
+    expect(sessionWarning(END + 12 * H, END - 4 * MIN, '07:42')).toBeNull()
   })
 })
