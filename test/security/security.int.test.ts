@@ -4,7 +4,10 @@
  * credential, and every serving route is checked against every role (the lists come from the
  * apps' route tables, so a route added later is checked too, and docs/SECURITY.md's table of them
  * must be the app's); signing in, the session cookie's attributes over HTTP, TLS and a trusted
- * proxy, the sign-in rate limits, sessions ended by sign-out, disable and password change; Socket.io lets a client
+ * proxy (whose client address is the X-Forwarded-For entry it added), the sign-in rate limits (an
+ * attempt counted before its password is checked), wrong tokens limited per address, changes
+ * refused from another origin, two acknowledgements of one alert at once recorded once, sessions
+ * ended by sign-out, disable and password change; Socket.io lets a client
  * in with the token as a bearer header, the session cookie or the handshake `auth` payload and
  * refuses it without (and a session opened with the token in its headers every later request
  * without it), a hostile patient id stays text in Chromium, and a body over the limit is answered
@@ -32,6 +35,7 @@ import { redisKeys, type RedisKeys } from '../../lib/contract/keys.ts'
 import { start, servingOptions, type Serving } from '../../serving/index.ts'
 import { runBatchJob } from '../../batch-layer/job.ts'
 import { freePort, writeAlert, writeReadings } from '../view-fixtures.ts'
+import { ackKey } from '../../serving/view.ts'
 import * as ingestion from '../../ingestion/gateway.ts'
 import type { Gateway } from '../../ingestion/gateway.ts'
 import { gatewayOptions } from '../../ingestion/config.ts'
@@ -497,6 +501,17 @@ describe('signing in to the serving layer', () => {
     expect(metrics).toMatch(/^vigil_serving_sign_ins_total\{outcome="throttled"\} [1-9]/m)
   })
 
+  it('counts each sign-in attempt of a user name before its password is checked: of 10 wrong passwords sent at once, at most 5 get 401 and the rest 429', async () => {
+    await users.add('sec.raced', 'viewer')
+    const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => postLogin(serving.url, 'sec.raced', `parallel guess ${i}`).then((r) => r.status)))
+    const count = (status: number) => statuses.filter((s) => s === status).length
+    expect({ other: statuses.filter((s) => s !== 401 && s !== 429) }).toEqual({ other: [] })
+    expect(count(401)).toBeLessThanOrEqual(5)
+    expect(count(401) + count(429)).toBe(10)
+    // The name is locked now: the right password too.
+    expect((await postLogin(serving.url, 'sec.raced', PASSWORD)).status).toBe(429)
+  })
+
   it("refuses a disabled user's session at its next request, and a session opened before a password change", async () => {
     await users.add('sec.leaver', 'clinician')
     await users.add('sec.changer', 'viewer')
@@ -625,6 +640,186 @@ describe('the serving layer over TLS (--tls-cert/--tls-key) and behind a trusted
     const viaHttp = await login({ 'x-forwarded-proto': 'http', 'x-forwarded-for': '10.0.0.2' })
     expect(viaHttp.status).toBe(200)
     expect(cookieAttributes(viaHttp.headers.get('set-cookie')).has('secure')).toBe(false)
+  })
+
+  it('keys the limit by the X-Forwarded-For entry the proxy added (the last): an address the client writes before it changes nothing', async () => {
+    const login = (forwardedFor: string) =>
+      fetch(`${proxied.url}/login`, { method: 'POST', headers: { ...json, 'x-forwarded-for': forwardedFor }, body: credentials, redirect: 'manual' })
+    expect((await login('6.6.6.6, 10.0.0.3')).status).toBe(200)
+    // The same client (10.0.0.3, as the proxy saw it) with another address of its choosing in front: still limited.
+    for (const spoofed of ['7.7.7.7, 10.0.0.3', '10.0.0.9, 10.0.0.3', '10.0.0.3'])
+      expect({ spoofed, status: (await login(spoofed)).status }).toEqual({ spoofed, status: 429 })
+    // A client that the proxy saw as another address is another client.
+    expect((await login('10.0.0.3, 10.0.0.4')).status).toBe(200)
+  })
+})
+
+describe('two clinicians acknowledging one alert at once', () => {
+  it('leaves exactly one acknowledgement event per alert in the trail, by the user the alert shows, and both answers show that user (10 rounds)', async () => {
+    await users.add('sec.clinician2', 'clinician')
+    const sessions = [await signIn(serving.url, 'sec.clinician'), await signIn(serving.url, 'sec.clinician2')]
+    const acknowledged = new Map<string, string>()
+    const now = Date.now()
+    for (let round = 0; round < 10; round++) {
+      const id = `sec-race-${now}-${round}`
+      await writeAlert(
+        redis,
+        keys,
+        { id, patientId: 'p-race', vital: 'spo2', kind: 'raised', level: 'WARNING', value: 93, ts: now + round, message: 'SpO2 93' },
+        false,
+      )
+      // Body-less, as a page's button may send it.
+      const answers = await Promise.all(
+        sessions.map(async (cookie) => {
+          const res = await fetch(`${serving.url}/api/alerts/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { cookie } })
+          return { status: res.status, body: (await res.json()) as { ack?: { by: string; at: number } } }
+        }),
+      )
+      expect(answers.map((a) => a.status)).toEqual([200, 200])
+      const by = answers[0]?.body.ack?.by ?? 'none'
+      expect(['sec.clinician', 'sec.clinician2']).toContain(by)
+      expect(answers[1]?.body.ack).toEqual(answers[0]?.body.ack)
+      expect(JSON.parse((await redis.hGet(ackKey(keys), id)) ?? '{}')).toEqual(answers[0]?.body.ack)
+      acknowledged.set(id, by)
+    }
+    const res = await fetch(`${serving.url}/api/patients/p-race/audit?limit=1000`, { headers: { authorization: `Bearer ${SERVING_TOKEN}` } })
+    const events = ((await res.json()) as Array<{ action: string; subject: string; actor: { user: string } }>).filter((e) => e.action === 'alert.acknowledge')
+    const trail = [...acknowledged.keys()].map((id) => ({ id, users: events.filter((e) => e.subject === id).map((e) => e.actor.user) }))
+    expect(trail).toEqual([...acknowledged].map(([id, by]) => ({ id, users: [by] })))
+  })
+})
+
+describe('changes sent from another page', () => {
+  const PATIENT = 'p-csrf'
+  const refusal = { error: 'Forbidden', message: "a change must be sent from this server's own pages, not from another site's" }
+  const ownOrigin = () => new URL(serving.url).origin
+  const alertId = (n: number) => `sec-csrf-${n}`
+  const ackUrl = (n: number) => `${serving.url}/api/alerts/${encodeURIComponent(alertId(n))}/ack`
+
+  beforeAll(async () => {
+    for (const n of [1, 2]) {
+      await writeAlert(
+        redis,
+        keys,
+        { id: alertId(n), patientId: PATIENT, vital: 'heartRate', kind: 'raised', level: 'WARNING', value: 131, ts: Date.now(), message: 'HR 131' },
+        false,
+      )
+    }
+  })
+
+  it("are refused 403 on POST /api/alerts/:id/ack, POST /api/batch/runs, POST /logout and PUT bands, with a signed-in clinician's cookie, when the Origin is another site's or Sec-Fetch-Site is same-site; and nothing changes", async () => {
+    const cookie = await signIn(serving.url, 'sec.clinician')
+    const bandsBefore = await (await fetch(`${serving.url}/api/patients/${PATIENT}/bands`, { headers: { cookie } })).json()
+    const { port } = new URL(serving.url)
+    const foreign: Array<Record<string, string>> = [
+      { origin: 'https://evil.example' },
+      // A sibling origin of the same site, to which SameSite=Strict still sends the cookie.
+      { origin: `http://sibling.localhost:${port}`, 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'null' },
+    ]
+    const changes: Array<[string, string, string | undefined]> = [
+      ['POST', ackUrl(1), undefined],
+      ['POST', `${serving.url}/api/batch/runs`, undefined],
+      ['POST', `${serving.url}/logout`, undefined],
+      ['PUT', `${serving.url}/api/patients/${PATIENT}/bands`, JSON.stringify({ bands: ['spo2:news2-scale2'], reason: 'COPD, target 88-92 %' })],
+    ]
+    const wrong: string[] = []
+    for (const headers of foreign) {
+      for (const [method, url, body] of changes) {
+        const res = await fetch(url, { method, body, headers: { cookie, ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } })
+        const answer = { status: res.status, body: await res.text() }
+        if (answer.status !== 403 || answer.body !== JSON.stringify(refusal))
+          wrong.push(`${method} ${url} ${JSON.stringify(headers)}: ${JSON.stringify(answer)}`)
+      }
+    }
+    expect(wrong).toEqual([])
+    expect(await redis.hGet(ackKey(keys), alertId(1))).toBeNull()
+    expect(await (await fetch(`${serving.url}/api/batch/runs/current`, { headers: { cookie } })).json()).toEqual({ running: null })
+    expect((await fetch(`${serving.url}/api/me`, { headers: { cookie } })).status).toBe(200)
+    expect(await (await fetch(`${serving.url}/api/patients/${PATIENT}/bands`, { headers: { cookie } })).json()).toEqual(bandsBefore)
+  })
+
+  it("are taken body-less from this server's own page (its Origin, Sec-Fetch-Site same-origin) and from a script with the token and no Origin", async () => {
+    const cookie = await signIn(serving.url, 'sec.clinician')
+    const ownPage = { cookie, origin: ownOrigin(), 'sec-fetch-site': 'same-origin' }
+    const fromPage = await fetch(ackUrl(1), { method: 'POST', headers: ownPage })
+    expect(fromPage.status).toBe(200)
+    expect(((await fromPage.json()) as { ack: { by: string } }).ack.by).toBe('sec.clinician')
+    const fromScript = await fetch(ackUrl(2), { method: 'POST', headers: { authorization: `Bearer ${SERVING_TOKEN}` } })
+    expect(fromScript.status).toBe(200)
+    expect(((await fromScript.json()) as { ack: { by: string } }).ack.by).toBe('VIGIL_TOKEN')
+    expect((await fetch(`${serving.url}/logout`, { method: 'POST', headers: ownPage })).status).toBe(204)
+    expect((await fetch(`${serving.url}/api/me`, { headers: { cookie } })).status).toBe(401)
+  })
+})
+
+describe('guessing the bootstrap token', () => {
+  let guarded: Serving
+  /** The client addresses, as the trusted proxy in front says (one per test, so that each starts with its own count). */
+  const from = (address: string) => ({ 'x-forwarded-for': address })
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+  beforeAll(async () => {
+    // 3 wrong tokens a minute per address; behind a trusted proxy, so that each test can be another address.
+    guarded = await start(
+      { ...config, port: await freePort(), serving: servingOptions({ signInsPerMinute: 3, trustProxy: true }) },
+      { log: createLogger({ level: 'silent' }) },
+    )
+  })
+
+  afterAll(async () => {
+    await guarded?.stop()
+  })
+
+  it('answers 3 wrong tokens a minute from one address at /login?token= with 401, then 429 with Retry-After, the right token too, with no session; other addresses still sign in', async () => {
+    const login = (token: string, address: string) =>
+      fetch(`${guarded.url}/login?token=${encodeURIComponent(token)}`, { headers: from(address), redirect: 'manual' })
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) statuses.push((await login(`guess-${i}`, '10.1.0.1')).status)
+    expect(statuses).toEqual([401, 401, 401, 429])
+    const right = await login(SERVING_TOKEN, '10.1.0.1')
+    expect(right.status).toBe(429)
+    expect(right.headers.get('set-cookie')).toBeNull()
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(Number(right.headers.get('retry-after'))).toBeLessThanOrEqual(60)
+    expect(await right.json()).toMatchObject({ error: 'Too Many Requests' })
+    // The address's bearer tokens are the same guesses: locked too.
+    expect((await fetch(`${guarded.url}/api/patients`, { headers: { ...from('10.1.0.1'), ...bearer(SERVING_TOKEN) } })).status).toBe(429)
+    const other = await login(SERVING_TOKEN, '10.1.0.2')
+    expect(other.status).toBe(303)
+    expect(sessionCookie(other)).toMatch(/^vigil_session=/)
+  })
+
+  it("counts wrong Bearer tokens per address on every route, Socket.io's path too: past 3 a minute, 429 to any token from it, whatever address the client writes in front; its sessions still work", async () => {
+    const address = '10.1.0.3'
+    const statuses: number[] = []
+    for (const path of ['/api/patients', '/api/me', '/metrics', '/api/alerts']) {
+      statuses.push((await fetch(`${guarded.url}${path}`, { headers: { ...from(address), ...bearer(`${SERVING_TOKEN}x`) } })).status)
+    }
+    expect(statuses).toEqual([401, 401, 401, 429])
+    for (const [forwardedFor, path] of [
+      [address, '/api/patients'],
+      [`1.2.3.4, ${address}`, '/api/patients'],
+      [address, '/socket.io/socket.io.esm.min.js'],
+    ] as const) {
+      const res = await fetch(`${guarded.url}${path}`, { headers: { 'x-forwarded-for': forwardedFor, ...bearer(SERVING_TOKEN) } })
+      expect({ forwardedFor, path, status: res.status }).toEqual({ forwardedFor, path, status: 429 })
+    }
+    // A named user's session from the same address is no token: it goes on.
+    const signedIn = await postLogin(guarded.url, 'sec.viewer', PASSWORD, from(address))
+    expect(signedIn.status).toBe(200)
+    expect((await fetch(`${guarded.url}/api/patients`, { headers: { ...from(address), cookie: sessionCookie(signedIn) } })).status).toBe(200)
+  })
+
+  it('never limits a script with the right token', async () => {
+    const address = '10.1.0.4'
+    for (let i = 0; i < 30; i++) {
+      expect((await fetch(`${guarded.url}/api/patients`, { headers: { ...from(address), ...bearer(SERVING_TOKEN) } })).status).toBe(200)
+    }
+    for (let i = 0; i < 5; i++) {
+      expect((await fetch(`${guarded.url}/login?token=${SERVING_TOKEN}`, { headers: from(address), redirect: 'manual' })).status).toBe(303)
+    }
   })
 })
 
