@@ -12,6 +12,9 @@ describe('redisKeys', () => {
     expect(k.batchMeta).toBe('vigil:batch:meta')
     expect(k.updates).toBe('vigil:updates')
     expect(k.everything).toBe('vigil:*')
+    expect(k.session('ab12')).toBe('vigil:session:ab12')
+    expect(k.loginFailures('cd34')).toBe('vigil:login-failures:cd34')
+    expect(k.registryLock('ef56')).toBe('vigil:registry-lock:ef56')
   })
 
   it('honours another prefix everywhere', () => {
