@@ -201,10 +201,12 @@ describe('the admin API', () => {
 
     const trail = (await call('GET', '/api/audit?limit=10000', 'token')).json as AuditEvent[]
     const mine = trail.filter((e) => e.subject === 'w-100')
-    expect(mine.map((e) => [e.action, e.actor.user, e.reason])).toEqual([
-      ['device.add', 'VIGIL_TOKEN', 'admitted to ward 3'],
-      ['device.assign', 'VIGIL_TOKEN', 'moved to the next bed'],
-      ['device.revoke', 'VIGIL_TOKEN', 'reported lost'],
+    // The move is in the trail of the patient the device leaves and of the one it joins.
+    expect(mine.map((e) => [e.action, e.patientId, e.actor.user, e.reason])).toEqual([
+      ['device.add', 'p-dev', 'VIGIL_TOKEN', 'admitted to ward 3'],
+      ['device.assign', 'p-dev', 'VIGIL_TOKEN', 'moved to the next bed'],
+      ['device.assign', 'p-dev2', 'VIGIL_TOKEN', 'moved to the next bed'],
+      ['device.revoke', 'p-dev2', 'VIGIL_TOKEN', 'reported lost'],
     ])
     // A clinician sees devices through neither route.
     expect((await call('GET', '/api/admin/devices', 'nurse-kim')).status).toBe(403)
