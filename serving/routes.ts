@@ -54,6 +54,8 @@ const VIGIL_ERROR_STATUS: Partial<Record<VigilErrorCode, [number, string]>> = {
   USAGE: [400, 'Bad Request'],
   // Kafka did not acknowledge: the registry or the audit trail could not be written, so nothing changed.
   KAFKA_UNREACHABLE: [503, 'Service Unavailable'],
+  // A registry write takes its lock in Redis first (lib/identity/registry-lock.ts).
+  REDIS_UNREACHABLE: [503, 'Service Unavailable'],
 }
 
 /** The fastify server options the schemas rely on (serving/http.ts passes them to Fastify()). */
@@ -76,7 +78,7 @@ export function apiRoutes(deps: RouteDeps): FastifyPluginAsync {
       if (error.validation !== undefined) return reply.code(400).send({ error: 'Bad Request', message: error.message })
       const known = isVigilError(error) ? VIGIL_ERROR_STATUS[error.code] : undefined
       if (known !== undefined) {
-        if (known[0] >= 500) request.log.error({ err: error }, 'refused: Kafka did not acknowledge')
+        if (known[0] >= 500) request.log.error({ err: error }, 'refused: Kafka or Redis did not answer')
         return reply.code(known[0]).send({ error: known[1], message: error.message })
       }
       // Everything else (413, 415, a failed handler) as fastify answers it.
