@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { DeviceTokens, bearerCredential } from './device-tokens.ts'
+import { DeviceTokens } from './device-tokens.ts'
 
 describe("the gateway's development tokens", () => {
-  it('reads only "Bearer <credential>" from an Authorization header', () => {
-    expect(['Bearer alpha-token', 'bearer beta-token', 'Bearer   alpha-token  '].map(bearerCredential)).toEqual(['alpha-token', 'beta-token', 'alpha-token'])
-    expect([undefined, '', 'Basic YWxwaGEtdG9rZW4=', 'alpha-token', 'Bearer alpha-token alpha-token'].map(bearerCredential)).toEqual([
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-    ])
-  })
-
   it('accepts exactly a configured token', () => {
     const t = new DeviceTokens(['alpha-token', 'beta-token'])
     expect(t.development).toBe(true)

@@ -1,19 +1,13 @@
 /**
- * The development tokens the gateway accepts (VIGIL_DEVICE_TOKENS), and the Bearer credential of
- * an Authorization header. A development token is compared by SHA-256 digest in constant time so
+ * The development tokens the gateway accepts (VIGIL_DEVICE_TOKENS). A development token is compared by SHA-256 digest in constant time so
  * that neither its length nor its prefix leaks through timing. None configured: none accepted
  * (the registry's devices only; docs/SECURITY.md, Devices bound to their patients).
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
+import { sha256Hex } from '../lib/identity/model.ts'
 
 function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest()
-}
-
-/** The credential of `Authorization: Bearer <credential>`, or undefined for any other header. */
-export function bearerCredential(authorization: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
-  return m === null ? undefined : m[1]!
+  return Buffer.from(sha256Hex(s), 'hex')
 }
 
 export class DeviceTokens {

@@ -8,12 +8,13 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from '../lib/log.ts'
 import { describeError, isVigilError } from '../lib/errors.ts'
+import { bearerToken } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { BatchingProducer } from '../lib/producer.ts'
 import { BODY_TYPES } from './bodies.ts'
 import { bindingRefusal, identify, type BindingLimits, type Sender } from './binding.ts'
 import type { GatewayCounts } from './counts.ts'
-import { bearerCredential, type DeviceTokens } from './device-tokens.ts'
+import type { DeviceTokens } from './device-tokens.ts'
 import { hasProblemType, notTheDevicesReadings, problem, revokedDevice, sendProblem, unknownCredential } from './problem.ts'
 import { fhirRoutes, healthRoute, readingRoutes, type Accept } from './routes.ts'
 
@@ -66,7 +67,7 @@ type Senders = WeakMap<FastifyRequest, Sender>
 function requireCredential(app: FastifyInstance, opts: GatewayPluginOptions, senders: Senders): void {
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return
-    const identity = identify(bearerCredential(req.headers.authorization), opts.tokens, opts.registry.reader)
+    const identity = identify(bearerToken(req.headers.authorization), opts.tokens, opts.registry.reader)
     if (identity.outcome === 'sender') {
       senders.set(req, identity.sender)
       return

@@ -15,6 +15,7 @@ describe('redisKeys', () => {
     expect(k.session('ab12')).toBe('vigil:session:ab12')
     expect(k.loginFailures('cd34')).toBe('vigil:login-failures:cd34')
     expect(k.registryLock('ef56')).toBe('vigil:registry-lock:ef56')
+    expect(k.ackClaim('a-1')).toBe('vigil:ack-claim:a-1')
   })
 
   it('honours another prefix everywhere', () => {

@@ -35,6 +35,11 @@ export interface RedisKeys {
    * the holder dies (lib/identity/registry-lock.ts).
    */
   registryLock(recordKeyHash: string): string
+  /**
+   * The claim on acknowledging one alert, by its id: held by the one request that records and
+   * stores the acknowledgement; expires on its own if the holder dies (serving/acknowledgements.ts).
+   */
+  ackClaim(alertId: string): string
   /** Any other key of a stage, kept under the prefix (e.g. `speed:dedup`). */
   other(...parts: string[]): string
   /** Glob matching every key under the prefix, for SCAN in `vigil init`. */
@@ -58,6 +63,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     session: (idHash: string) => `${prefix}session:${idHash}`,
     loginFailures: (nameHash: string) => `${prefix}login-failures:${nameHash}`,
     registryLock: (recordKeyHash: string) => `${prefix}registry-lock:${recordKeyHash}`,
+    ackClaim: (alertId: string) => `${prefix}ack-claim:${alertId}`,
     other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
     everything: `${escapeGlob(prefix)}*`,
   })

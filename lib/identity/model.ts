@@ -128,9 +128,23 @@ export function usernameProblem(name: string): string | undefined {
   return undefined
 }
 
+/** SHA-256 of `text` (UTF-8), as lowercase hex: how credentials, session ids and names are kept or keyed. */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
 /** SHA-256 (hex) of a device credential: the only form the registry keeps. */
 export function credentialHash(credential: string): string {
-  return createHash('sha256').update(credential).digest('hex')
+  return sha256Hex(credential)
+}
+
+/**
+ * The credential of an `Authorization: Bearer <credential>` header, or undefined for any other
+ * header. The scheme name is case-insensitive (RFC 6750 section 2.1, RFC 9110 section 11.1).
+ */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '')
+  return m === null ? undefined : m[1]!
 }
 
 /**
