@@ -74,7 +74,8 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     // X-Forwarded-For and -Proto from the one proxy in front: the client's address (rate limits)
     // and https (Secure cookies). One hop: the address is the X-Forwarded-For entry that proxy
     // added (the last); entries before it came from the client, who could write any address there.
-    // A function, since fastify 5.12 reads a number as "trust nothing".
+    // A function, since fastify 5.12 reads a number as "trust nothing". fastify then reads
+    // X-Forwarded-Host into request.host too: nothing here uses it (the same-origin check reads ownHost).
     trustProxy: deps.options.trustProxy ? trustNearestHop : false,
     https: tlsFiles(deps.options),
   }) as unknown as FastifyInstance
@@ -129,16 +130,29 @@ const CHANGING_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', '
 const OWN_FETCH_SITES: ReadonlySet<string> = new Set(['same-origin', 'none'])
 
 /**
+ * The host a page of this server was loaded from, as far as the same-origin check goes: the raw
+ * `Host` header, on the API and on Socket.io's handshake alike. Never X-Forwarded-Host, even with
+ * --trust-proxy (where fastify's request.host reads it): the raw request Socket.io sees is not
+ * fastify's, and two readings of the host would let a proxy that rewrites one of them refuse every
+ * page on one face and pass it on the other. A proxy in front must pass Host through
+ * (docs/SECURITY.md, Behind TLS).
+ */
+export function ownHost(headers: IncomingHttpHeaders): string | undefined {
+  return headers.host
+}
+
+/**
  * True unless a browser says the request comes from another site's page, or from a page of
  * another origin of this site (a sibling host, to which SameSite=Strict still sends the cookie):
- * an `Origin` that is not this server's, or `Sec-Fetch-Site` other than `same-origin` or `none`.
- * A script without those headers (curl with the token) is not a page, and passes.
+ * an `Origin` that is not this server's (ownHost), or `Sec-Fetch-Site` other than `same-origin`
+ * or `none`. A script without those headers (curl with the token) is not a page, and passes.
  */
-export function fromOwnPage(headers: IncomingHttpHeaders, host: string | undefined): boolean {
+export function fromOwnPage(headers: IncomingHttpHeaders): boolean {
   const site = headers['sec-fetch-site']
   if (site !== undefined && !OWN_FETCH_SITES.has(String(site))) return false
   const origin = headers.origin
   if (origin === undefined) return true
+  const host = ownHost(headers)
   if (host === undefined) return false
   try {
     const page = new URL(origin)
@@ -166,7 +180,7 @@ function guardRequests(app: FastifyInstance, auth: Auth): void {
     reply.header('referrer-policy', 'no-referrer')
     reply.header('x-frame-options', 'DENY')
     reply.header('cache-control', 'no-store')
-    if (CHANGING_METHODS.has(request.method) && !fromOwnPage(request.headers, request.host)) {
+    if (CHANGING_METHODS.has(request.method) && !fromOwnPage(request.headers)) {
       return reply.code(403).send({ error: 'Forbidden', message: "a change must be sent from this server's own pages, not from another site's" })
     }
     const required = request.is404 ? NOT_FOUND_ROLE : (request.routeOptions.config.role ?? NOT_FOUND_ROLE)

@@ -34,9 +34,9 @@ export function createSocketServer(server: HttpServer, options: ServingOptions, 
     maxHttpBufferSize: options.bodyLimitBytes,
     // A connection that has not asked for the namespace (and so shown no credential) within this is closed.
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
-    // A same-origin page (the API's rule, serving/http.ts): a WebSocket from another site's page,
-    // or from a sibling origin of this site, is refused even if a cookie rode along.
-    allowRequest: (req, callback) => callback(null, fromOwnPage(req.headers, req.headers.host)),
+    // A same-origin page (the API's rule and its reading of the host, serving/http.ts): a WebSocket
+    // from another site's page, or from a sibling origin of this site, is refused even if a cookie rode along.
+    allowRequest: (req, callback) => callback(null, fromOwnPage(req.headers)),
   })
   guardSocketIo(server, io, auth, options.trustProxy)
   const endSession = (handle: string, reason: SessionEndReason) => endConnections(io, (s) => s.data.session === handle, reason)

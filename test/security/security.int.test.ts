@@ -652,6 +652,56 @@ describe('the serving layer over TLS (--tls-cert/--tls-key) and behind a trusted
     // A client that the proxy saw as another address is another client.
     expect((await login('10.0.0.3, 10.0.0.4')).status).toBe(200)
   })
+
+  it("behind a trusted proxy, takes the page's origin from the Host header on the API and on Socket.io alike, never from X-Forwarded-Host: a change and a handshake from the page's origin both pass, from a foreign one both are refused", async () => {
+    const alertId = `sec-forwarded-host-${Date.now()}`
+    await writeAlert(
+      redis,
+      keys,
+      { id: alertId, patientId: 'p-proxied', vital: 'spo2', kind: 'raised', level: 'WARNING', value: 93, ts: Date.now(), message: 'SpO2 93' },
+      false,
+    )
+    // What the proxy passed on: the Host the browser used, and an X-Forwarded-Host naming another
+    // host (one a client wrote, which a proxy may pass on), with the scheme that host would be read with.
+    const foreignHost = 'vigil.example'
+    const proxyHeaders = (origin: string) => ({
+      authorization: `Bearer ${SERVING_TOKEN}`,
+      'x-forwarded-host': foreignHost,
+      'x-forwarded-proto': 'https',
+      origin,
+    })
+    const pageOrigin = new URL(proxied.url).origin
+    const foreignOrigin = `https://${foreignHost}`
+    const ack = (origin: string) => fetch(`${proxied.url}/api/alerts/${alertId}/ack`, { method: 'POST', headers: proxyHeaders(origin) })
+    const handshake = async (origin: string, transport: 'polling' | 'websocket'): Promise<string> => {
+      const c = connect(proxied.url, { transports: [transport], extraHeaders: proxyHeaders(origin), reconnection: false, forceNew: true, timeout: 10_000 })
+      try {
+        return await withTimeout(
+          new Promise<string>((resolve) => {
+            c.once('snapshot', () => resolve('connected'))
+            c.once('connect_error', () => resolve('refused'))
+          }),
+          15_000,
+          `no answer to a handshake from ${origin} over ${transport}`,
+        )
+      } finally {
+        c.disconnect()
+      }
+    }
+
+    const foreignAck = await ack(foreignOrigin)
+    expect(foreignAck.status).toBe(403)
+    expect(await redis.hGet(ackKey(keys), alertId)).toBeNull()
+    const pageAck = await ack(pageOrigin)
+    expect(pageAck.status).toBe(200)
+    expect(((await pageAck.json()) as { ack: { by: string } }).ack.by).toBe('VIGIL_TOKEN')
+    const handshakes: Record<string, string> = {}
+    for (const transport of ['polling', 'websocket'] as const) {
+      handshakes[`page ${transport}`] = await handshake(pageOrigin, transport)
+      handshakes[`foreign ${transport}`] = await handshake(foreignOrigin, transport)
+    }
+    expect(handshakes).toEqual({ 'page polling': 'connected', 'foreign polling': 'refused', 'page websocket': 'connected', 'foreign websocket': 'refused' })
+  })
 })
 
 describe('two clinicians acknowledging one alert at once', () => {
