@@ -73,8 +73,8 @@ export class TokenGuesses {
 }
 
 /**
- * The client's address of a raw request, as fastify's `request.ip` has it with `trustProxy: 1`
- * (serving/http.ts): behind a trusted proxy, the last `X-Forwarded-For` entry (the one that proxy
+ * The client's address of a raw request, as fastify's `request.ip` has it with serving/http.ts's
+ * `trustNearestHop` (--trust-proxy): behind a trusted proxy, the last `X-Forwarded-For` entry (the one that proxy
  * added; entries before it are the client's to choose), else the peer of the connection.
  */
 export function clientAddress(req: Pick<IncomingMessage, 'headers' | 'socket'>, trustProxy: boolean): string {
