@@ -3,7 +3,7 @@ import type { Reading } from '../lib/contract/schema.ts'
 import { credentialHash, type DeviceRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { LocatedReading } from './bodies.ts'
-import { bindingRefusal, identify, readingRefusal, span, type BindingLimits } from './binding.ts'
+import { bindingRefusal, identify, measuredSpan, readingRefusal, span, type BindingLimits } from './binding.ts'
 import { DeviceTokens } from './device-tokens.ts'
 
 const T0 = Date.UTC(2026, 2, 1, 8)
@@ -138,6 +138,7 @@ describe("whether a device's readings are its own to send", () => {
     })
     const tenYears = NOW + 10 * 365 * 24 * HOUR
     expect(refusal(at(tenYears, 'p-2'))?.reason).toBe('clock')
+    expect(refusal(at(tenYears + 123, 'p-2'))?.error.detail).toContain(' is about 3650 days ahead ')
     // Judged before the assignment: the future has no assignment to judge it by.
     expect(refusal(at(tenYears, 'p-1'))?.reason).toBe('clock')
     expect(readingRefusal(WRIST, at(NOW + 1, 'p-2'), { ...LIMITS, maxClockAheadMs: 0 }, NOW)?.reason).toBe('clock')
@@ -181,5 +182,12 @@ describe("whether a device's readings are its own to send", () => {
 describe('a span of time in a detail', () => {
   it('is given in the largest whole unit', () => {
     expect([24 * HOUR, 5 * MINUTE, 90_000, 250, 0, 5 * MINUTE + 1].map(span)).toEqual(['24 h', '5 min', '90 s', '250 ms', '0 ms', '300001 ms'])
+  })
+})
+
+describe('a measured span of time in a detail', () => {
+  it('is exact under an hour and in whole hours, and rounded beyond', () => {
+    expect([5 * MINUTE + 1, 59 * MINUTE, 90_000, 24 * HOUR].map(measuredSpan)).toEqual(['300001 ms', '59 min', '90 s', '24 h'])
+    expect([2.5 * HOUR + 1, 36 * HOUR + 7, 10 * 365 * 24 * HOUR + 123].map(measuredSpan)).toEqual(['about 2.5 h', 'about 1.5 days', 'about 3650 days'])
   })
 })

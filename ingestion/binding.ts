@@ -5,7 +5,7 @@
  * for the patient it was assigned to at the reading's time, and, for a patient it has left, sent
  * within the grace after the handover.
  */
-import type { Assignment, DeviceRecord } from '../lib/identity/model.ts'
+import { assignmentAt, type DeviceRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { LocatedReading } from './bodies.ts'
 import type { DeviceTokens } from './device-tokens.ts'
@@ -69,20 +69,30 @@ export interface BindingRefusal {
  * reading for a patient the device may not write to, then a device clock running ahead (a fault,
  * not a trespass). A request is refused for the gravest reason among its readings.
  */
-export const BINDING_REASONS = ['device-mismatch', 'not-assigned', 'clock'] as const satisfies readonly Refusal[]
+const BINDING_REASONS = ['device-mismatch', 'not-assigned', 'clock'] as const satisfies readonly Refusal[]
 export type BindingReason = (typeof BINDING_REASONS)[number]
 
-/** A span of time for a person: "24 h", "5 min", "90 s", "250 ms". */
+const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+
+/** A span of time for a person, exact: "24 h", "5 min", "90 s", "250 ms". For a configured limit. */
 export function span(ms: number): string {
-  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000} h`
+  if (ms > 0 && ms % HOUR_MS === 0) return `${ms / HOUR_MS} h`
   if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000} min`
   if (ms > 0 && ms % 1_000 === 0) return `${ms / 1_000} s`
   return `${ms} ms`
 }
 
-/** The device's assignment that covers `ts` (from inclusive, to exclusive), or undefined. */
-function assignmentAt(device: DeviceRecord, ts: number): Assignment | undefined {
-  return device.assignments.findLast((a) => a.from <= ts && (a.to === null || ts < a.to))
+/**
+ * A measured span of time for a person: exact under an hour (near a limit of minutes, the excess
+ * is what the reader needs), rounded beyond ("about 2.5 h", "about 3650 days"): a clock ten years
+ * ahead reads as such, not as a twelve-digit count of milliseconds.
+ */
+export function measuredSpan(ms: number): string {
+  if (ms < HOUR_MS || span(ms).endsWith(' h')) return span(ms)
+  const [size, unit] = ms < DAY_MS ? [HOUR_MS, 'h'] : [DAY_MS, 'days']
+  const value = ms / size
+  return `about ${value < 10 ? value.toFixed(1) : Math.round(value)} ${unit}`
 }
 
 /**
@@ -119,7 +129,7 @@ export function readingRefusal(
   // device looks, and kept in the lake under a date that has not come.
   const ahead = reading.ts - now
   if (ahead > limits.maxClockAheadMs) {
-    const detail = `ts ${new Date(reading.ts).toISOString()} is ${span(ahead)} ahead of the gateway's clock (${new Date(now).toISOString()}; at most ${span(limits.maxClockAheadMs)} allowed): the device's clock is ahead; set it (NTP) and send the readings again with their true times`
+    const detail = `ts ${new Date(reading.ts).toISOString()} is ${measuredSpan(ahead)} ahead of the gateway's clock (${new Date(now).toISOString()}; at most ${span(limits.maxClockAheadMs)} allowed): the device's clock is ahead; set it (NTP) and send the readings again with their true times`
     return { reason: 'clock', error: { pointer: `${pointer}/ts`, detail, ...at } }
   }
   if (mayWriteFor(device, reading.patientId, reading.ts, now, limits)) return undefined

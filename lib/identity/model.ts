@@ -155,13 +155,14 @@ export function newDeviceCredential(): string {
   return `vgd_${randomBytes(32).toString('base64url')}`
 }
 
+/** The device's assignment that covers `ts` (epoch ms; from inclusive, to exclusive), or undefined. */
+export function assignmentAt(device: DeviceRecord, ts: number): Assignment | undefined {
+  return device.assignments.findLast((a) => a.from <= ts && (a.to === null || ts < a.to))
+}
+
 /** The patient `device` was assigned to at `ts` (epoch ms), or null. */
 export function patientAt(device: DeviceRecord, ts: number): string | null {
-  for (let i = device.assignments.length - 1; i >= 0; i--) {
-    const a = device.assignments[i]!
-    if (a.from <= ts && (a.to === null || ts < a.to)) return a.patientId
-  }
-  return null
+  return assignmentAt(device, ts)?.patientId ?? null
 }
 
 /** The patient the device is assigned to now (its open assignment), or null. */

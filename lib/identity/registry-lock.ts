@@ -1,8 +1,7 @@
 /**
  * One writer per registry record at a time, across processes (docs/SECURITY.md, The identity
- * registry): a Redis lock per record key (`SET NX PX` with a random token, released by a
- * compare-and-delete), held by a write from before it reads the topic's end until its record is
- * applied. The registry connects to Redis on its first write, so a process that only reads the
+ * registry): a Redis lock per record key (lib/redis-lock.ts), held by a write from before it reads
+ * the topic's end until its record is applied. The registry connects to Redis on its first write, so a process that only reads the
  * registry (the gateway) never needs Redis.
  *
  * Why a lock and not a compare-and-set on the log: Kafka has no conditional produce, so a check on
@@ -12,13 +11,14 @@
  * accepted one would outlive it, and the registry read after compaction would be the refused one.
  * So the check must come before producing, with no other writer of the key in between.
  */
-import { createHash, randomBytes } from 'node:crypto'
 import { retry, withTimeout } from '../backoff.ts'
 import type { Config } from '../config.ts'
 import { redisKeys } from '../contract/keys.ts'
 import { VigilError, describeError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { acquireLock, releaseLock, renewLock } from '../redis-lock.ts'
 import { type RedisClient, createRedis, redisUnreachable } from '../redis.ts'
+import { sha256Hex } from './model.ts'
 
 /**
  * How long a lock lives without being renewed, in milliseconds: the longest a key stays locked
@@ -30,21 +30,15 @@ const LOCK_WAIT_MS = 5_000
 /** Longest one Redis command of the lock may take, in milliseconds: node-redis queues commands while it reconnects. */
 const REDIS_COMMAND_TIMEOUT_MS = 5_000
 
-/**
- * KEYS[1] the lock; ARGV[1] the holder's token. Deletes the lock only while it holds that token.
- * Returns 1 when deleted, 0 when it had expired or passed to another holder.
- */
-const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-/**
- * KEYS[1] the lock; ARGV[1] the holder's token; ARGV[2] the TTL in ms. Sets the TTL again only
- * while the lock holds that token. Returns 1 when renewed, 0 when it is not the holder's any more.
- */
-const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-
 /** A lock this process holds. */
 export interface HeldLock {
   /** Renews the lock, or throws CONFLICT when it was lost (expired, e.g. Redis stalled): call it just before producing. */
   confirm(): Promise<void>
+  /**
+   * Whether the lock is still this write's, renewing it if so; false when it was lost, or Redis
+   * did not answer. Never throws: asked after the write, to warn of a write the lock may not have covered.
+   */
+  held(): Promise<boolean>
   /** Releases the lock if it is still ours; never throws (a lock not released expires on its own). */
   release(): Promise<void>
 }
@@ -74,23 +68,36 @@ export class RegistryLocks {
   }
 
   /**
-   * Connects within REDIS_COMMAND_TIMEOUT_MS. Not `connectRedis`: node-redis retries a refused
-   * first connection without end, and a write must answer that Redis is away rather than hang.
+   * Connects, or fails as soon as the first attempt does (a refused connection answers at once),
+   * and within REDIS_COMMAND_TIMEOUT_MS when Redis does not answer at all. Not `connectRedis`:
+   * node-redis retries a failed first connection without end, and a write must answer that Redis
+   * is away rather than hang.
    */
   async #connect(): Promise<RedisClient> {
     const client = createRedis(this.#config, { log: this.#log, name: this.#name })
+    let onError: (error: unknown) => void = () => undefined
+    const failed = new Promise<never>((_, reject) => {
+      onError = reject
+    })
+    client.once('error', onError)
     try {
-      await withTimeout(client.connect(), REDIS_COMMAND_TIMEOUT_MS, 'Redis did not answer')
+      await withTimeout(Promise.race([client.connect(), failed]), REDIS_COMMAND_TIMEOUT_MS, 'Redis did not answer')
       return client
     } catch (error) {
       client.destroy()
       throw redisUnreachable(this.#config, error)
+    } finally {
+      client.off('error', onError)
     }
   }
 
-  /** One Redis command, bounded: a command queued while Redis is away fails instead of waiting forever. */
+  /**
+   * One Redis command, bounded. Refused at once while the connection is down (node-redis would
+   * queue it until Redis is back), and after REDIS_COMMAND_TIMEOUT_MS when Redis stops answering.
+   */
   async #command<T>(run: (redis: RedisClient) => Promise<T>): Promise<T> {
     const redis = await this.#client()
+    if (!redis.isReady) throw redisUnreachable(this.#config, new Error('the connection to Redis is down; reconnecting'))
     try {
       return await withTimeout(run(redis), REDIS_COMMAND_TIMEOUT_MS, 'Redis did not answer')
     } catch (error) {
@@ -104,30 +111,30 @@ export class RegistryLocks {
    * message ("device wear-7").
    */
   async acquire(recordKey: string, what: string): Promise<HeldLock> {
-    const key = redisKeys(this.#config.redisPrefix).registryLock(createHash('sha256').update(recordKey).digest('hex'))
-    const token = randomBytes(16).toString('hex')
+    const key = redisKeys(this.#config.redisPrefix).registryLock(sha256Hex(recordKey))
     try {
-      await retry(
+      const token = await retry(
         async () => {
-          const set = await this.#command((r) => r.set(key, token, { condition: 'NX', expiration: { type: 'PX', value: LOCK_TTL_MS } }))
-          if (set !== 'OK') throw new Busy()
+          const taken = await this.#command((r) => acquireLock(r, key, LOCK_TTL_MS))
+          if (taken === null) throw new Busy()
+          return taken
         },
         { initialDelayMs: 10, maxDelayMs: 200, deadlineMs: LOCK_WAIT_MS, isFatal: (error) => !(error instanceof Busy) },
       )
+      return this.#held(key, token, what)
     } catch (error) {
       if (error instanceof Busy) throw new VigilError('CONFLICT', `Another change to ${what} is in progress: try again.`)
       throw error
     }
-    return this.#held(key, token, what)
   }
 
   #held(key: string, token: string, what: string): HeldLock {
-    const renew = () => this.#command((r) => r.eval(RENEW_SCRIPT, { keys: [key], arguments: [token, String(LOCK_TTL_MS)] }))
+    const renew = () => this.#command((r) => renewLock(r, key, token, LOCK_TTL_MS))
     let lost = false
     const timer = setInterval(() => {
       renew().then(
         (renewed) => {
-          if (renewed !== 1) lost = true
+          if (!renewed) lost = true
         },
         (error: unknown) => this.#log.debug({ err: describeError(error) }, 'registry lock not renewed; trying again'),
       )
@@ -136,13 +143,17 @@ export class RegistryLocks {
     timer.unref()
     return {
       confirm: async () => {
-        if (!lost && (await renew()) === 1) return
+        if (!lost && (await renew())) return
         lost = true
         throw new VigilError('CONFLICT', `The change to ${what} took too long and another may have started: nothing was written, try again.`)
       },
+      held: async () => {
+        if (!lost) lost = !(await renew().catch(() => false))
+        return !lost
+      },
       release: async () => {
         clearInterval(timer)
-        await this.#command((r) => r.eval(RELEASE_SCRIPT, { keys: [key], arguments: [token] })).catch((error: unknown) =>
+        await this.#command((r) => releaseLock(r, key, token)).catch((error: unknown) =>
           this.#log.debug({ err: describeError(error) }, `registry lock of ${what} not released; it expires within ${LOCK_TTL_MS} ms`),
         )
       },

@@ -268,7 +268,20 @@ class KafkaRegistry implements Registry {
     const offset = offsets.get(this.#topics.registry.name)
     if (offset === undefined) await this.sync()
     else await this.#appliedPast(offset)
+    await this.#warnIfLockLost(lock, target)
     return change.record
+  }
+
+  /**
+   * The lock has no fencing token: a write whose lock expired during its send (Redis or this
+   * process stalled for longer than the lock lives) may have raced another write of the record.
+   * Nothing can be undone then; the operator is told to check the record.
+   */
+  async #warnIfLockLost(lock: HeldLock, target: Target): Promise<void> {
+    if (await lock.held()) return
+    this.#log.warn(
+      `the write lock of ${target.what} was not held to the end of its change (it expired, or Redis did not answer); another change to it may have run at the same time: check it with \`vigil ${target.key.startsWith('device:') ? 'device' : 'user'} list\``,
+    )
   }
 
   /** The record as it stands of the one `next` replaces, if any. */
