@@ -2,44 +2,50 @@
  * Acknowledging an alert once, whoever asks at the same time (docs/SECURITY.md, The audit trail):
  * claim, then record, then write.
  *
- * 1. Claim: `SET <prefix>ack-claim:<alert id> <random id> NX PX` (keys.other('ack-claim', id)).
- *    One request wins it, in any number of serving processes.
+ * 1. Claim: the lock `keys.ackClaim(id)` (lib/redis-lock.ts: `SET NX PX` with a random token).
+ *    One request wins it, in any number of serving processes. The winner renews it while it works,
+ *    so a claim outlives a slow audit write, and one whose holder died expires within CLAIM_TTL_MS.
  * 2. The winner records the `alert.acknowledge` event in the audit trail (recordFirst), then stores
- *    the acknowledgement (HSETNX, serving/view.ts). When the audit write fails it releases the
- *    claim and the request is refused 503: nothing changed.
+ *    the acknowledgement (HSETNX, serving/view.ts), then releases the claim, whether that worked or
+ *    failed. When the audit write fails the request is refused 503: nothing changed.
  * 3. A loser records nothing: it waits for the winner's acknowledgement and answers it (200, the
- *    winner's `by`); if the winner released its claim instead, it claims again itself.
+ *    winner's `by`); if the claim is gone without one (the winner failed, or died and its claim
+ *    expired), it claims again itself. A winner still at work after WAIT_FOR_WINNER_MS leaves the
+ *    loser a 503 to retry (AckInProgress).
  *
- * So the trail holds one acknowledgement event per alert, by the user the alert shows.
+ * So the trail holds one acknowledgement event per alert, by the user the alert shows. No fencing
+ * (lib/redis-lock.ts): a winner stalled past the claim's TTL (Redis or the process paused) may
+ * record a second event next to a new winner's; HSETNX still stores only the first acknowledgement.
  */
-import { randomUUID } from 'node:crypto'
 import { pollUntil } from '../lib/backoff.ts'
 import { decodeAck } from '../lib/contract/codecs/alerts.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
-import { VigilError } from '../lib/errors.ts'
 import type { AuditLog } from '../lib/identity/audit.ts'
 import type { Principal } from '../lib/identity/model.ts'
 import type { RedisClient } from '../lib/redis.ts'
+import { acquireLock, releaseLock, renewLock } from '../lib/redis-lock.ts'
 import type { AlertView } from './events.ts'
 import { recordFirst } from './routes-audit.ts'
 import { ackKey, type View } from './view.ts'
 
 /**
- * How long a claim lives, in milliseconds: longer than one audit write can take (4 tries of the
- * Kafka client's 10 s request timeout, lib/kafka.ts), so that a slow winner is not joined by a
- * second; a winner that died lets the alert be acknowledged again after it.
+ * How long a claim lives without being renewed, in milliseconds: the longest an alert stays
+ * claimed after its winner died. A live winner renews it every third of that.
  */
-const CLAIM_MS = 60_000
-/** How long a loser waits for the winner's acknowledgement before it answers 503, in milliseconds. */
+const CLAIM_TTL_MS = 10_000
+/**
+ * How long a loser waits for the winner's acknowledgement before it answers 503, in milliseconds:
+ * longer than CLAIM_TTL_MS, so that a loser outlives the claim of a winner that died and claims in its place.
+ */
 const WAIT_FOR_WINNER_MS = 15_000
 const POLL_MS = 20
 
-/**
- * KEYS[1]: the claim. ARGV[1]: the id it was claimed with.
- * Deletes the claim only while it is still the caller's (it may have expired and been taken since); returns 1 when deleted.
- */
-const RELEASE_CLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
+/** Another request holds the alert's claim and is still recording its acknowledgement: 503, try again. */
+export class AckInProgress extends Error {
+  constructor(alertId: string, cause: unknown) {
+    super(`another acknowledgement of alert ${alertId} is in progress: try again in a moment.`, { cause })
+  }
+}
 
 export interface AckOutcome {
   alert: AlertView
@@ -59,28 +65,39 @@ export class Acknowledgements {
   async acknowledge(alert: AlertView, actor: Principal, note: string): Promise<AckOutcome> {
     const deadline = Date.now() + WAIT_FOR_WINNER_MS
     for (;;) {
-      const claim = randomUUID()
-      if (await this.claim(alert.id, claim)) return this.asWinner(alert, actor, note, claim)
+      const claim = await acquireLock(this.redis, this.keys.ackClaim(alert.id), CLAIM_TTL_MS)
+      if (claim !== null) return this.asWinner(alert, actor, note, claim)
       const stored = await this.winnersAck(alert, deadline)
       if (stored !== null) return { alert: stored, changed: false }
-      // The winner released its claim (its audit write failed): this request tries in its place.
+      // The claim is gone without an acknowledgement (the winner failed or died): this request tries in its place.
     }
   }
 
-  private claimKey(alertId: string): string {
-    return this.keys.other('ack-claim', alertId)
+  /** Records and stores the acknowledgement under the claim `token`, renewed meanwhile, and releases the claim once that is done or failed. */
+  private async asWinner(alert: AlertView, actor: Principal, note: string, token: string): Promise<AckOutcome> {
+    const key = this.keys.ackClaim(alert.id)
+    const renewal = setInterval(() => {
+      // A renewal that fails leaves the claim to expire (see the header: no fencing); the next one tries again.
+      renewLock(this.redis, key, token, CLAIM_TTL_MS).catch(() => undefined)
+    }, CLAIM_TTL_MS / 3)
+    renewal.unref()
+    try {
+      return await this.recordAndStore(alert, actor, note)
+    } finally {
+      clearInterval(renewal)
+      // Stored: a waiter finds the acknowledgement, and a later claimant answers it as it stands.
+      // Failed: a waiter claims in its place. A release that fails leaves the claim to expire.
+      await releaseLock(this.redis, key, token).catch(() => undefined)
+    }
   }
 
-  private async claim(alertId: string, claim: string): Promise<boolean> {
-    return (await this.redis.set(this.claimKey(alertId), claim, { condition: 'NX', expiration: { type: 'PX', value: CLAIM_MS } })) === 'OK'
-  }
-
-  private async asWinner(alert: AlertView, actor: Principal, note: string, claim: string): Promise<AckOutcome> {
-    // Acknowledged since it was read, by a request whose claim has expired since: answered as it stands.
+  private async recordAndStore(alert: AlertView, actor: Principal, note: string): Promise<AckOutcome> {
+    // Acknowledged since it was read, by a request whose claim has been released since: answered as it stands.
     const [current] = await this.view.withAcks([alert])
     if (current?.ack !== undefined) return { alert: current, changed: false }
     const ack = { by: actor.user, at: Date.now() }
-    const event = {
+    // Recorded first; when Kafka does not acknowledge, this throws (503) and nothing is stored.
+    await recordFirst(this.audit, {
       at: ack.at,
       actor,
       action: 'alert.acknowledge',
@@ -89,20 +106,13 @@ export class Acknowledgements {
       before: null,
       after: ack,
       reason: note === '' ? null : note,
-    } as const
-    try {
-      await recordFirst(this.audit, event)
-    } catch (error) {
-      // Nothing was recorded, so nothing is stored: the next request (a loser waiting, or a retry) may claim it.
-      await this.redis.eval(RELEASE_CLAIM, { keys: [this.claimKey(alert.id)], arguments: [claim] }).catch(() => undefined)
-      throw error
-    }
+    })
     return { alert: await this.view.acknowledge(alert, ack), changed: true }
   }
 
-  /** The alert with the winner's acknowledgement once it is stored; null once the claim is gone without one; 503 past the deadline. */
+  /** The alert with the winner's acknowledgement once it is stored; null once the claim is gone without one; AckInProgress past the deadline. */
   private async winnersAck(alert: AlertView, deadline: number): Promise<AlertView | null> {
-    const claimKey = this.claimKey(alert.id)
+    const claimKey = this.keys.ackClaim(alert.id)
     const check = async (): Promise<{ alert: AlertView | null } | undefined> => {
       const [stored, claimed] = await this.redis.multi().hGet(ackKey(this.keys), alert.id).exists(claimKey).exec()
       const ack = decodeAck(typeof stored === 'string' ? stored : null)
@@ -112,11 +122,8 @@ export class Acknowledgements {
     try {
       return (await pollUntil(check, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: POLL_MS, what: `the acknowledgement of ${alert.id}` })).alert
     } catch (error) {
-      throw new VigilError(
-        'KAFKA_UNREACHABLE',
-        'another acknowledgement of this alert is still being recorded in the audit trail: try again in a moment (`vigil stack status` if it persists).',
-        { cause: error },
-      )
+      // The winner is alive (it renews its claim) but still at work, e.g. its audit write waits on Kafka.
+      throw new AckInProgress(alert.id, error)
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import { redisKeys } from '../lib/contract/keys.ts'
-import { Acknowledgements } from './acknowledgements.ts'
+import { AckInProgress, Acknowledgements } from './acknowledgements.ts'
 import { principalOf } from './principal.ts'
 import type { RouteDeps } from './routes.ts'
 import { ackBody, ackParams, alertView, patientIdSchema, problem } from './schemas.ts'
@@ -41,9 +41,15 @@ export function alertRoutes(deps: RouteDeps): FastifyPluginAsync {
         const alert = await view.recentAlert(request.params.alertId, ackScan)
         if (alert === null) return reply.code(404).send({ error: 'Not Found', message: 'no such recent alert' })
         if (alert.ack !== undefined) return alert
-        const outcome = await acks.acknowledge(alert, principalOf(request), request.body.note?.trim() ?? '')
-        if (outcome.changed) deps.alertChanged(outcome.alert)
-        return outcome.alert
+        try {
+          const outcome = await acks.acknowledge(alert, principalOf(request), request.body.note?.trim() ?? '')
+          if (outcome.changed) deps.alertChanged(outcome.alert)
+          return outcome.alert
+        } catch (error) {
+          // Not a failure of this server: another request holds the alert and is still recording it.
+          if (error instanceof AckInProgress) return reply.code(503).send({ error: 'Service Unavailable', message: error.message })
+          throw error
+        }
       },
     )
   }

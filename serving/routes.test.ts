@@ -21,6 +21,8 @@ let app: FastifyInstance
 const roles = new Map<string, Requirement | undefined>()
 /** Whether the audit stand-in refuses, as the audit log does when Kafka does not acknowledge. */
 let auditDown = false
+/** When true, storing an acknowledgement in Redis fails (after its audit event was recorded). */
+let storeDown = false
 const recorded: AuditInput[] = []
 
 /** Records a call, then answers `value`. */
@@ -88,7 +90,10 @@ beforeAll(async () => {
     alerts: async (limit: number, patientId?: string) =>
       record(`alerts ${limit} ${patientId ?? '-'}`, patientId === full.patientId ? [news2Alert, signalAlert] : []),
     recentAlert: async (id: string) => (id === alert.id ? alert : id === acked.id ? acked : null),
-    acknowledge: async (a: AlertView, ack: { by: string; at: number }) => record(`ack ${a.id} ${JSON.stringify(ack.by)}`, { ...a, ack }),
+    acknowledge: async (a: AlertView, ack: { by: string; at: number }) => {
+      if (storeDown) throw new Error('Socket closed unexpectedly')
+      return record(`ack ${a.id} ${JSON.stringify(ack.by)}`, { ...a, ack })
+    },
     // No acknowledgement is stored: the alerts are as they were read.
     withAcks: async (alerts: AlertView[]) => alerts,
     batchMeta: async () => null,
@@ -197,11 +202,17 @@ describe("the API's route schemas", () => {
     expect(calls).toEqual(['daily 2026-11-20 -'])
   })
 
-  it('acknowledges as the signed-in user: claims the alert, records the audit event before writing the ack, then pushes the alert', async () => {
+  it('acknowledges as the signed-in user: claims the alert, records the audit event before writing the ack, releases the claim, then pushes the alert', async () => {
     const ok = await call('POST', '/api/alerts/a-1/ack', { note: '  called the rapid response team ' })
     expect(ok.status).toBe(200)
     expect(ok.body).toEqual({ ...alert, ack: { by: 'Nurse Kim', at: expect.any(Number) } })
-    expect(calls).toEqual(['claim unit:ack-claim:a-1', 'audit alert.acknowledge a-1 by Nurse Kim', 'ack a-1 "Nurse Kim"', 'pushed a-1'])
+    expect(calls).toEqual([
+      'claim unit:ack-claim:a-1',
+      'audit alert.acknowledge a-1 by Nurse Kim',
+      'ack a-1 "Nurse Kim"',
+      'release unit:ack-claim:a-1',
+      'pushed a-1',
+    ])
     expect(recorded).toEqual([
       {
         at: (ok.body as AlertView).ack?.at,
@@ -241,6 +252,16 @@ describe("the API's route schemas", () => {
       }
     } finally {
       auditDown = false
+    }
+  })
+
+  it('releases the claim on the alert when its acknowledgement cannot be stored after the event was recorded, so that another request may take it', async () => {
+    storeDown = true
+    try {
+      expect((await call('POST', '/api/alerts/a-1/ack', {})).status).toBe(500)
+      expect(calls).toEqual(['claim unit:ack-claim:a-1', 'audit alert.acknowledge a-1 by Nurse Kim', 'release unit:ack-claim:a-1'])
+    } finally {
+      storeDown = false
     }
   })
 

@@ -6,7 +6,8 @@
  * must be the app's); signing in, the session cookie's attributes over HTTP, TLS and a trusted
  * proxy (whose client address is the X-Forwarded-For entry it added), the sign-in rate limits (an
  * attempt counted before its password is checked), wrong tokens limited per address, changes
- * refused from another origin, two acknowledgements of one alert at once recorded once, sessions
+ * refused from another origin, two acknowledgements of one alert at once recorded once (a claim left by a dead request
+ * taken over, one still held answered 503), sessions
  * ended by sign-out, disable and password change; Socket.io lets a client
  * in with the token as a bearer header, the session cookie or the handshake `auth` payload and
  * refuses it without (and a session opened with the token in its headers every later request
@@ -737,6 +738,40 @@ describe('two clinicians acknowledging one alert at once', () => {
     const trail = [...acknowledged.keys()].map((id) => ({ id, users: events.filter((e) => e.subject === id).map((e) => e.actor.user) }))
     expect(trail).toEqual([...acknowledged].map(([id, by]) => ({ id, users: [by] })))
   })
+
+  it("takes over the claim of a request that died once it expires, and answers 503 'in progress' while a live one still holds it, recording nothing", async () => {
+    const cookie = await signIn(serving.url, 'sec.clinician')
+    const now = Date.now()
+    const [orphaned, held] = [`sec-claim-orphaned-${now}`, `sec-claim-held-${now}`]
+    for (const id of [orphaned, held]) {
+      await writeAlert(
+        redis,
+        keys,
+        { id, patientId: 'p-claim', vital: 'spo2', kind: 'raised', level: 'WARNING', value: 93, ts: now, message: 'SpO2 93' },
+        false,
+      )
+    }
+    // Claims as another serving process leaves them: one that died (its claim expires in 2 s, never
+    // renewed nor released) and one still at work (renewed, so it outlives the 15 s a request waits).
+    await redis.set(keys.ackClaim(orphaned), 'dead-peer', { expiration: { type: 'PX', value: 2_000 } })
+    await redis.set(keys.ackClaim(held), 'live-peer', { expiration: { type: 'PX', value: 60_000 } })
+    const ack = async (id: string) => {
+      const res = await fetch(`${serving.url}/api/alerts/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { cookie } })
+      return { status: res.status, body: (await res.json()) as { ack?: { by: string }; error?: string; message?: string } }
+    }
+    const [afterDeadPeer, whileLivePeer] = await Promise.all([ack(orphaned), ack(held)])
+    expect(afterDeadPeer.status).toBe(200)
+    expect(afterDeadPeer.body.ack?.by).toBe('sec.clinician')
+    expect(whileLivePeer).toEqual({
+      status: 503,
+      body: { error: 'Service Unavailable', message: `another acknowledgement of alert ${held} is in progress: try again in a moment.` },
+    })
+    expect(await redis.hGet(ackKey(keys), held)).toBeNull()
+    // The claim is released once the acknowledgement is stored; the live peer's is left as it is.
+    expect(await redis.exists(keys.ackClaim(orphaned))).toBe(0)
+    expect(await redis.get(keys.ackClaim(held))).toBe('live-peer')
+    await redis.del(keys.ackClaim(held))
+  }, 30_000)
 })
 
 describe('changes sent from another page', () => {
