@@ -4,6 +4,7 @@
  * `vigil init` keeps.
  */
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTestEnv, freePort, type TestEnv } from '../test/support.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
@@ -136,6 +137,46 @@ describe('vigil user', () => {
     expect(table).toMatch(/user\.role +- +dr\.ade +role: clinician -> admin +ward manager/)
     expect(table).toMatch(/user\.password +- +dr\.ade +credentialVersion: 1 -> 2 +-/)
     expect(table).not.toMatch(/scrypt|passphrase/)
+  })
+
+  it('unlocks a user locked out by failed sign-ins: clears the count the serving layer keeps, recorded in the audit trail first', async () => {
+    const e = await testEnv()
+    expect((await vigil(e, ['user', 'add', 'kim', '--role', 'clinician', '--password-stdin'], { input: 'a long enough passphrase' })).code).toBe(0)
+    // The count as serving/routes-session.ts keeps it: by the SHA-256 (hex) of the name, for its window.
+    const counter = redisKeys(e.config.redisPrefix).loginFailures(createHash('sha256').update('kim').digest('hex'))
+    const redis = await connectRedis(e.config)
+    try {
+      await redis.set(counter, '6', { expiration: { type: 'PX', value: 15 * 60_000 } })
+
+      // Kafka unreachable: nothing can be recorded, so the count stays.
+      const down = await vigil(e, ['user', 'unlock', 'kim'], { env: { VIGIL_KAFKA_BROKERS: `127.0.0.1:${await freePort()}` } })
+      expect(down.code).toBe(1)
+      expect(await redis.get(counter)).toBe('6')
+
+      const unknown = await vigil(e, ['user', 'unlock', 'kym'])
+      expect(unknown).toMatchObject({ code: 1, stderr: 'vigil: No user "kym" exists: check the name with `vigil user list`.\n' })
+
+      expect(await vigil(e, ['user', 'unlock', 'kim', '--reason', 'locked out by a guesser'])).toMatchObject({
+        code: 0,
+        stdout: '6 sign-in attempts counted against kim cleared; they may sign in again\n',
+      })
+      expect(await redis.exists(counter)).toBe(0)
+      expect((await vigil(e, ['user', 'unlock', 'kim'])).stdout).toBe('user kim has no sign-in attempts counted: nothing to clear\n')
+    } finally {
+      redis.destroy()
+    }
+
+    const unlocks = (await readAudit(e.config, {})).filter((x) => x.action === 'user.unlock')
+    expect(unlocks).toHaveLength(1)
+    expect(unlocks[0]).toMatchObject({
+      subject: 'kim',
+      patientId: null,
+      before: { signInAttempts: 6 },
+      after: { signInAttempts: 0 },
+      reason: 'locked out by a guesser',
+      actor: { role: 'admin', via: 'cli' },
+    })
+    expect((await vigil(e, ['audit'])).stdout).toMatch(/user\.unlock +- +kim +signInAttempts: 6 -> 0 +locked out by a guesser/)
   })
 })
 

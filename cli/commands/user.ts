@@ -1,7 +1,10 @@
 import { type Command, Option } from 'commander'
+import type { Config } from '../../lib/config.ts'
+import { redisKeys } from '../../lib/contract/keys.ts'
 import { VigilError } from '../../lib/errors.ts'
-import { ROLES, type Role, type UserRecord } from '../../lib/identity/model.ts'
-import { action, commandConfig } from '../command.ts'
+import { ROLES, type Role, type UserRecord, sha256Hex } from '../../lib/identity/model.ts'
+import { connectRedis } from '../../lib/redis.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
 import { formatTable, shortTime } from './audit.ts'
 import { withRegistry } from './device.ts'
 
@@ -77,6 +80,43 @@ function userJson(u: UserRecord) {
   return rest
 }
 
+/**
+ * Clears the sign-in attempts counted against `username` (serving/routes-session.ts counts them in
+ * Redis under keys.loginFailures, by the SHA-256 of the name): a guesser can lock a name out for
+ * the counter's window, and this lets the user in again at once. Recorded in the audit trail
+ * first: when Kafka does not acknowledge it, this throws and the counter stays. Resolves to how many
+ * attempts were cleared, or undefined when none were counted (nothing recorded then).
+ */
+async function unlockUser(config: Config, username: string, reason: string | undefined): Promise<number | undefined> {
+  const [{ checkReason }, { openAuditLog }, { cliPrincipal }] = await Promise.all([
+    import('../../lib/identity/records.ts'),
+    import('../../lib/identity/audit.ts'),
+    import('../../lib/identity/cli-principal.ts'),
+  ])
+  const why = checkReason(reason)
+  await withRegistry(config, async (r) => {
+    if (r.user(username) === undefined) throw new VigilError('NOT_FOUND', `No user "${username}" exists: check the name with \`vigil user list\`.`)
+  })
+  const key = redisKeys(config.redisPrefix).loginFailures(sha256Hex(username))
+  const redis = await connectRedis(config)
+  try {
+    const counted = await redis.get(key)
+    if (counted === null) return undefined
+    const attempts = Number(counted)
+    const audit = await openAuditLog(config, { log: commandLogger(config), clientId: 'vigil-cli-audit' })
+    try {
+      const [before, after] = [{ signInAttempts: attempts }, { signInAttempts: 0 }]
+      await audit.record({ actor: cliPrincipal(), action: 'user.unlock', patientId: null, subject: username, before, after, reason: why })
+    } finally {
+      await audit.close()
+    }
+    await redis.unlink(key)
+    return attempts
+  } finally {
+    redis.destroy()
+  }
+}
+
 const PASSWORD_STDIN = 'read the password from standard input (e.g. piped from a password manager) instead of asking for it twice'
 
 export function register(program: Command): void {
@@ -136,6 +176,22 @@ export function register(program: Command): void {
       action(async (name: string, opts: { reason?: string }, cmd: Command) => {
         const u = await withRegistry(commandConfig(cmd), (r, actor) => r.disableUser(name, actor, opts.reason))
         process.stdout.write(`user ${u.username} disabled; their open sessions have ended\n`)
+      }),
+    )
+  user
+    .command('unlock <name>')
+    .description(
+      'let a user locked out by failed sign-ins (theirs or a guesser’s) sign in again at once: clears the attempts counted against the name; recorded in the audit trail',
+    )
+    .option('--reason <text>', 'why, for the audit trail')
+    .action(
+      action(async (name: string, opts: { reason?: string }, cmd: Command) => {
+        const cleared = await unlockUser(commandConfig(cmd), name, opts.reason)
+        process.stdout.write(
+          cleared === undefined
+            ? `user ${name} has no sign-in attempts counted: nothing to clear\n`
+            : `${cleared} sign-in attempts counted against ${name} cleared; they may sign in again\n`,
+        )
       }),
     )
 }

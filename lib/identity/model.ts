@@ -88,6 +88,7 @@ export const AUDIT_ACTIONS = [
   'user.role',
   'user.password',
   'user.disable',
+  'user.unlock',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
