@@ -20,6 +20,7 @@ import {
   patientUrgency,
   sessionEndText,
   sessionWarning,
+  signInAgainWay,
   tileClass,
   trendText,
 } from '/page-rules.js'
@@ -878,12 +879,14 @@ function untilText(/** @type {number} */ expiresAt) {
 function renderSessionWarning() {
   const me = state.signedOut ? null : state.me
   const expiresAt = typeof me?.expiresAt === 'number' ? me.expiresAt : null
-  const warning = expiresAt === null ? null : sessionWarning(expiresAt, serverNow(), fmtClock(expiresAt))
+  const way = signInAgainWay(me?.user)
+  const warning = expiresAt === null ? null : sessionWarning(expiresAt, serverNow(), fmtClock(expiresAt), way)
   const expiry = $('me-expiry')
   expiry.hidden = expiresAt === null
   if (expiresAt !== null) {
     setText(expiry, untilText(expiresAt))
-    expiry.setAttribute('title', `The session ends at ${fmtDateTime(expiresAt)}: then sign in again.`)
+    const then = way === 'token-link' ? 'then reopen the token link' : 'then sign in again'
+    expiry.setAttribute('title', `The session ends at ${fmtDateTime(expiresAt)}: ${then}.`)
     expiry.classList.toggle('is-soon', warning !== null)
     expiry.dataset.expiresAt = String(expiresAt)
   }
@@ -894,6 +897,8 @@ function renderSessionWarning() {
   // The last minutes interrupt a screen reader; before that it waits for a pause.
   banner.setAttribute('aria-live', warning.urgent ? 'assertive' : 'polite')
   setText($('session-warning-text'), warning.text)
+  // The token link's user has no name and password for the sign-in form the button opens: the text says what to do instead.
+  $('session-renew').hidden = way === 'token-link'
   $('session-renew').setAttribute('href', loginHref())
 }
 

@@ -25,4 +25,11 @@ export declare function canRunBatch(role: string | undefined): boolean
 export declare function sessionEndText(reason: unknown): string
 export declare const SESSION_WARNING_MS: number
 export declare const SESSION_URGENT_MS: number
-export declare function sessionWarning(expiresAt: number | null | undefined, now: number, endsAt: string): { text: string; urgent: boolean } | null
+export declare const TOKEN_USER: 'VIGIL_TOKEN'
+export declare function signInAgainWay(user: unknown): 'token-link' | 'form'
+export declare function sessionWarning(
+  expiresAt: number | null | undefined,
+  now: number,
+  endsAt: string,
+  way?: 'token-link' | 'form',
+): { text: string; urgent: boolean } | null

@@ -221,21 +221,46 @@ export const SESSION_WARNING_MS = 30 * 60_000
 export const SESSION_URGENT_MS = 5 * 60_000
 
 /**
+ * The user a session opened with the bootstrap token's link (`GET /login?token=<VIGIL_TOKEN>`)
+ * acts as: a name no registered user may take (lib/identity/model.ts, usernameProblem).
+ */
+export const TOKEN_USER = 'VIGIL_TOKEN'
+
+/**
+ * How the signed-in user gets a new session: `token-link` for the bootstrap token's user, who has
+ * no name and password for the sign-in form and opens the token link again; `form` for everyone else.
+ * @param {unknown} user the signed-in user (GET /api/me)
+ * @returns {'token-link' | 'form'}
+ */
+export function signInAgainWay(user) {
+  return user === TOKEN_USER ? 'token-link' : 'form'
+}
+
+/** The end of the banner's sentence: what to do to keep watching, for each way of signing in again. */
+const SIGN_IN_AGAIN_TEXT = {
+  form: 'sign in again to keep watching',
+  'token-link': 'reopen the token link (/login?token=…) to keep watching',
+}
+
+/**
  * The warning before a session ends: null for a credential that does not expire (a Bearer token:
  * expiresAt null) or while more than SESSION_WARNING_MS are left; else "Your session ends at
- * 19:42 (in 12 min): sign in again to keep watching", urgent in the last SESSION_URGENT_MS. The
+ * 19:42 (in 12 min): sign in again to keep watching" (for the token link's session: "reopen the
+ * token link (/login?token=…) to keep watching"), urgent in the last SESSION_URGENT_MS. The
  * minutes are rounded up, so the last minute reads "in 1 min", never "in 0 min" while the session
  * still runs; past its end it reads "ended at".
  * @param {number | null | undefined} expiresAt the session's end, epoch ms (GET /api/me)
  * @param {number} now the server's time, epoch ms
  * @param {string} endsAt expiresAt as the page writes a time of day ("19:42")
+ * @param {'token-link' | 'form'} [way] how the user signs in again (signInAgainWay)
  * @returns {{ text: string, urgent: boolean } | null}
  */
-export function sessionWarning(expiresAt, now, endsAt) {
+export function sessionWarning(expiresAt, now, endsAt, way = 'form') {
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return null
   const left = expiresAt - now
   if (left > SESSION_WARNING_MS) return null
-  if (left <= 0) return { text: `Your session ended at ${endsAt}: sign in again to keep watching`, urgent: true }
+  const todo = SIGN_IN_AGAIN_TEXT[way] ?? SIGN_IN_AGAIN_TEXT.form
+  if (left <= 0) return { text: `Your session ended at ${endsAt}: ${todo}`, urgent: true }
   const minutes = Math.ceil(left / 60_000)
-  return { text: `Your session ends at ${endsAt} (in ${minutes} min): sign in again to keep watching`, urgent: left <= SESSION_URGENT_MS }
+  return { text: `Your session ends at ${endsAt} (in ${minutes} min): ${todo}`, urgent: left <= SESSION_URGENT_MS }
 }

@@ -7,7 +7,7 @@
  *
  * Screenshots go to test-artifacts/ (gitignored): login-error.png, identity-clinician.png,
  * identity-viewer.png, identity-hostile.png, identity-signed-out.png, session-warning.png,
- * session-warning-urgent.png, session-renewed.png.
+ * session-warning-urgent.png, session-renewed.png, session-warning-token.png.
  */
 import { mkdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -376,6 +376,27 @@ describe('the end of a session, announced before it comes', () => {
     expect(await alert.isVisible()).toBe(true)
     await expect.poll(() => text.textContent(), { timeout: 10_000 }).toBe(`Your session ends at ${second.endsAt} (in 1 min): sign in again to keep watching`)
     await page.screenshot({ path: `${ARTIFACTS}/session-renewed.png` })
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
+  it('a session opened with the token link warns its user (VIGIL_TOKEN) to reopen that link, with no button to the sign-in form it cannot use', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 })
+    const page = await context.newPage()
+    const errors = watch(page)
+    await page.goto(`${short.url}/login?token=${TOKEN}`)
+    await page.waitForURL(`${short.url}/`)
+    await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
+    expect(await page.locator('#me-name').textContent()).toBe('VIGIL_TOKEN')
+    const { endsAt } = await sessionEnd(context, page, short.url)
+    const text = page.locator('#session-warning-text')
+    await expect
+      .poll(() => text.textContent(), { timeout: 10_000 })
+      .toBe(`Your session ends at ${endsAt} (in 1 min): reopen the token link (/login?token=…) to keep watching`)
+    expect(await page.locator('#session-warning').isVisible()).toBe(true)
+    expect(await page.locator('#session-renew').isHidden()).toBe(true)
+    expect(await page.locator('#me-expiry').getAttribute('title')).toMatch(/: then reopen the token link\.$/)
+    await page.screenshot({ path: `${ARTIFACTS}/session-warning-token.png` })
     expect(errors).toEqual([])
     await context.close()
   })

@@ -21,6 +21,7 @@ import {
   SESSION_WARNING_MS,
   sessionEndText,
   sessionWarning,
+  signInAgainWay,
   tileClass,
   trendText,
 } from '../public/page-rules.js'
@@ -223,6 +224,17 @@ describe('sessionWarning: the banner before a session ends', () => {
     expect(sessionWarning(END, END - 1, '19:42')?.text).toBe('Your session ends at 19:42 (in 1 min): sign in again to keep watching')
     expect(sessionWarning(END, END, '19:42')).toEqual({ text: 'Your session ended at 19:42: sign in again to keep watching', urgent: true })
     expect(sessionWarning(END, END + 10 * MIN, '19:42')?.text).toBe('Your session ended at 19:42: sign in again to keep watching')
+  })
+
+  it("tells the token link's user (VIGIL_TOKEN, who has no password for the sign-in form) to reopen the token link instead", () => {
+    expect(signInAgainWay('VIGIL_TOKEN')).toBe('token-link')
+    for (const user of ['nurse.kim', 'vigil_token', undefined, null]) expect(signInAgainWay(user)).toBe('form')
+    expect(sessionWarning(END, END - 12 * MIN, '19:42', 'token-link')).toEqual({
+      text: 'Your session ends at 19:42 (in 12 min): reopen the token link (/login?token=…) to keep watching',
+      urgent: false,
+    })
+    expect(sessionWarning(END, END, '19:42', 'token-link')?.text).toBe('Your session ended at 19:42: reopen the token link (/login?token=…) to keep watching')
+    expect(sessionWarning(END, END - 12 * MIN, '19:42', 'form')?.text).toBe('Your session ends at 19:42 (in 12 min): sign in again to keep watching')
   })
 
   it('says nothing for a credential that does not expire, or a session renewed to more than 30 minutes', () => {
