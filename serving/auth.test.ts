@@ -4,7 +4,7 @@ import type { UserRecord } from '../lib/identity/model.ts'
 import { disabled, newUser, withPassword, withRole } from '../lib/identity/records.ts'
 import { RegistryState, userKey } from '../lib/identity/registry-state.ts'
 import { createRedis } from '../lib/redis.ts'
-import { SESSION_COOKIE, bearerToken, cookieValue, createAuth, handshakeToken, same, sessionPrincipal, tokenTagOf } from './auth.ts'
+import { SESSION_COOKIE, bearerCredential, cookieValue, createAuth, handshakeToken, same, sessionPrincipal, tokenTagOf } from './auth.ts'
 import { createSessionStore, type Session } from './sessions.ts'
 import { TooManyTokenGuesses } from './token-guesses.ts'
 
@@ -75,12 +75,14 @@ describe('the principal of a stored session', () => {
 describe('the token ways in', () => {
   const auth = tokenOnlyAuth(TOKEN)
 
-  it('lets the bearer token in as the bootstrap admin, and no other Authorization header', async () => {
-    expect(await auth.identify({ authorization: `Bearer ${TOKEN}` }, FROM)).toEqual({
-      principal: { user: 'VIGIL_TOKEN', role: 'admin', via: 'token' },
-      session: null,
-    })
-    for (const authorization of [`Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ', `bearer ${TOKEN}`]) {
+  it('lets the bearer token in as the bootstrap admin, the scheme in any case (RFC 6750), and no other Authorization header', async () => {
+    for (const authorization of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER ${TOKEN}`]) {
+      expect(await auth.identify({ authorization }, FROM), authorization).toEqual({
+        principal: { user: 'VIGIL_TOKEN', role: 'admin', via: 'token' },
+        session: null,
+      })
+    }
+    for (const authorization of [`Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ', `Bearer ${TOKEN} ${TOKEN}`]) {
       expect(await auth.identify({ authorization }, FROM), authorization).toBeNull()
     }
     expect(await auth.identify({}, FROM)).toBeNull()
@@ -154,10 +156,12 @@ describe('reading credentials', () => {
     expect(cookieValue('b=%E0%A4%A', 'b')).toBe('%E0%A4%A')
   })
 
-  it('reads the bearer credential and the handshake token only in their exact forms', () => {
-    expect(bearerToken({ authorization: 'Bearer abc ' })).toBe('abc')
-    expect(bearerToken({ authorization: 'Basic abc' })).toBeUndefined()
-    expect(bearerToken({})).toBeUndefined()
+  it('reads the bearer credential with the scheme in any case, a Bearer header without one credential as a wrong one, and the handshake token only as a string', () => {
+    for (const authorization of ['Bearer abc ', 'bearer abc', 'BEARER\tabc']) expect(bearerCredential({ authorization })).toBe('abc')
+    // Still a Bearer header: judged as a wrong token, never passed over for the session cookie.
+    for (const authorization of ['Bearer', 'Bearer ', 'bearer a b']) expect(bearerCredential({ authorization })).toBe('')
+    for (const authorization of ['Basic abc', 'Bearerabc']) expect(bearerCredential({ authorization })).toBeUndefined()
+    expect(bearerCredential({})).toBeUndefined()
     expect(handshakeToken({ token: 'abc' })).toBe('abc')
     expect(handshakeToken({ token: 1 })).toBeUndefined()
     expect(handshakeToken('abc')).toBeUndefined()

@@ -15,7 +15,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { TOKEN_PRINCIPAL, type Principal, type UserRecord } from '../lib/identity/model.ts'
+import { TOKEN_PRINCIPAL, bearerToken, type Principal, type UserRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import { sessionHandle, type Session, type SessionStore } from './sessions.ts'
 import { TokenGuesses, TooManyTokenGuesses } from './token-guesses.ts'
@@ -88,11 +88,19 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined
 }
 
-/** The bearer credential of an Authorization header, or undefined when the header is absent or another scheme. */
-export function bearerToken(headers: Headers): string | undefined {
+/** An Authorization header of the Bearer scheme, in any case (RFC 6750), whatever follows it. */
+const BEARER_SCHEME = /^bearer(?:[ \t]|$)/i
+
+/**
+ * The bearer credential of a request's Authorization header (lib/identity/model.ts, bearerToken);
+ * '' for a Bearer header without one credential in it ("Bearer", "Bearer a b"), which is then a
+ * wrong token like any other, never passed over for a cookie; undefined when the header is absent
+ * or of another scheme.
+ */
+export function bearerCredential(headers: Headers): string | undefined {
   const authorization = headers.authorization
-  if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) return undefined
-  return authorization.slice('Bearer '.length).trim()
+  if (typeof authorization !== 'string') return undefined
+  return bearerToken(authorization) ?? (BEARER_SCHEME.test(authorization) ? '' : undefined)
 }
 
 /** The `token` of a Socket.io handshake `auth` payload, when it is a string. */
@@ -155,7 +163,7 @@ export function createAuth(deps: AuthDeps): Auth {
     return { principal, session: { handle: sessionHandle(id), expiresAt: session.expiresAt } }
   }
   const byHeaders = async (headers: Headers, address: string): Promise<Identity | null> => {
-    const bearer = bearerToken(headers)
+    const bearer = bearerCredential(headers)
     if (bearer !== undefined) return tryToken(bearer, address) ? tokenIdentity : null
     const id = cookieValue(headers.cookie, SESSION_COOKIE)
     return id === undefined ? null : bySession(id)

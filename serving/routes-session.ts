@@ -12,13 +12,13 @@
  * like a wrong bearer token (serving/token-guesses.ts). Where a request may come from (this
  * server's own pages) is checked for every route by the guard (serving/http.ts).
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import { PASSWORD_MAX_LENGTH, SCRYPT_PARAMS, verifyPassword } from '../lib/identity/passwords.ts'
-import type { UserRecord } from '../lib/identity/model.ts'
+import { sha256Hex, type UserRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import { SESSION_COOKIE, cookieValue, type Auth } from './auth.ts'
@@ -82,7 +82,7 @@ class SignInAttempts {
   ) {}
 
   private key(username: string): string {
-    return this.keys.loginFailures(createHash('sha256').update(username).digest('hex'))
+    return this.keys.loginFailures(sha256Hex(username))
   }
 
   /** Counts an attempt of `username`: seconds until it may try again when it is over the limit, else 0 (go on and check the password). */

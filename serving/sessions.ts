@@ -5,9 +5,10 @@
  * nothing. The expiry is absolute, counted from sign-in: the key's TTL ends it, and nothing
  * prolongs it.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import type { RedisKeys } from '../lib/contract/keys.ts'
+import { sha256Hex } from '../lib/identity/model.ts'
 import type { RedisClient } from '../lib/redis.ts'
 
 /** What Redis holds for one session. */
@@ -34,7 +35,7 @@ const sessionSchema = z.object({
 
 /** The SHA-256 (hex) of a session id: how Redis and the open sockets know a session. */
 export function sessionHandle(id: string): string {
-  return createHash('sha256').update(id).digest('hex')
+  return sha256Hex(id)
 }
 
 export interface SessionStore {
