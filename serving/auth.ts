@@ -31,7 +31,7 @@ export interface Identity {
 }
 
 /** Where a request comes from: the client's address (the limit of wrong tokens), and a Socket.io handshake's `auth` payload. */
-export interface Caller {
+interface Caller {
   address: string
   payload?: unknown
 }
@@ -65,6 +65,7 @@ function digest(s: string): Buffer {
 }
 
 /** Constant-time equality of two strings. */
+// exported for auth.test.ts
 export function same(a: string, b: string): boolean {
   // Hash both sides so that lengths never leak and timingSafeEqual gets equal-length buffers.
   return timingSafeEqual(digest(a), digest(b))
@@ -97,6 +98,7 @@ const BEARER_SCHEME = /^bearer(?:[ \t]|$)/i
  * wrong token like any other, never passed over for a cookie; undefined when the header is absent
  * or of another scheme.
  */
+// exported for auth.test.ts
 export function bearerCredential(headers: Headers): string | undefined {
   const authorization = headers.authorization
   if (typeof authorization !== 'string') return undefined
@@ -104,12 +106,14 @@ export function bearerCredential(headers: Headers): string | undefined {
 }
 
 /** The `token` of a Socket.io handshake `auth` payload, when it is a string. */
+// exported for auth.test.ts
 export function handshakeToken(payload: unknown): string | undefined {
   const candidate = typeof payload === 'object' && payload !== null ? (payload as { token?: unknown }).token : undefined
   return typeof candidate === 'string' ? candidate : undefined
 }
 
 /** What a bootstrap-token session carries of the token: an HMAC, so Redis never holds the token. */
+// exported for auth.test.ts
 export function tokenTagOf(token: string): string {
   return createHmac('sha256', token).update('vigil-session-v1').digest('base64url')
 }
@@ -122,6 +126,7 @@ const TOKEN_SESSION_PRINCIPAL: Principal = Object.freeze({ ...TOKEN_PRINCIPAL, v
  * runs with the same token; a user's only while the user exists, is not disabled and has the
  * credentialVersion the session was opened with, and then with the user's current role.
  */
+// exported for auth.test.ts
 export function sessionPrincipal(session: Session, registry: RegistryReader, tokenTag: string): Principal | null {
   if (session.tokenTag !== undefined) return same(session.tokenTag, tokenTag) ? TOKEN_SESSION_PRINCIPAL : null
   const user = registry.user(session.user)
@@ -129,7 +134,7 @@ export function sessionPrincipal(session: Session, registry: RegistryReader, tok
   return { user: user.username, role: user.role, via: 'session' }
 }
 
-export interface AuthDeps {
+interface AuthDeps {
   /** VIGIL_TOKEN; generated when undefined. */
   token: string | undefined
   sessions: SessionStore

@@ -126,36 +126,37 @@ function guardSocketIo(server: HttpServer, io: VigilServer, auth: Auth, trustPro
     // Parsed as engine.io parses it, and every sid given: engine.io takes the last of repeated ones.
     return new URL(raw, 'https://socket.io').searchParams.getAll('sid').some((sid) => headerBound.has(sid))
   }
-  const isSocketIo = (req: IncomingMessage) => (req.url ?? '').startsWith('/socket.io/')
+  intercept<[ServerResponse]>(server, 'request', refused, (status, res) => answer(res, status))
+  // A WebSocket client sends nothing before the 101 answer (RFC 6455, 4.1), so nothing is lost while the check awaits.
+  intercept<[Duplex, Buffer]>(server, 'upgrade', refused, (status, socket) =>
+    socket.end(`HTTP/1.1 ${status} ${REASON[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`),
+  )
+}
 
-  const requestListeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
-  server.removeAllListeners('request')
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+/** What the guard answers: a credential refused, an address past its limit of wrong tokens, or Redis not answering. */
+type Refusal = 401 | 429 | 503
+const REASON: Record<Refusal, string> = { 401: 'Unauthorized', 429: 'Too Many Requests', 503: 'Service Unavailable' }
+
+/**
+ * Takes over `server`'s `event` listeners: a Socket.io request is handed on to them only once
+ * `refused` has said no, and otherwise `deny` answers it; any other request is handed on at once.
+ */
+function intercept<Rest extends unknown[]>(
+  server: HttpServer,
+  event: 'request' | 'upgrade',
+  refused: (req: IncomingMessage) => Promise<boolean>,
+  deny: (status: Refusal, ...rest: Rest) => void,
+): void {
+  const listeners = server.listeners(event) as Array<(req: IncomingMessage, ...rest: Rest) => void>
+  server.removeAllListeners(event)
+  server.on(event, (req: IncomingMessage, ...rest: Rest) => {
     const handOn = () => {
-      for (const l of requestListeners) l.call(server, req, res)
+      for (const l of listeners) l.call(server, req, ...rest)
     }
-    if (!isSocketIo(req)) return handOn()
+    if (!(req.url ?? '').startsWith('/socket.io/')) return handOn()
     refused(req).then(
-      (no) => (no ? answer(res, 401) : handOn()),
-      (error: unknown) => answer(res, error instanceof TooManyTokenGuesses ? 429 : 503),
-    )
-  })
-  const upgradeListeners = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>
-  server.removeAllListeners('upgrade')
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const handOn = () => {
-      for (const l of upgradeListeners) l.call(server, req, socket, head)
-    }
-    if (!isSocketIo(req)) return handOn()
-    // A WebSocket client sends nothing before the 101 answer (RFC 6455, 4.1), so nothing is lost while the check awaits.
-    refused(req).then(
-      (no) => (no ? socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n') : handOn()),
-      (error: unknown) =>
-        socket.end(
-          error instanceof TooManyTokenGuesses
-            ? 'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
-            : 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
-        ),
+      (no) => (no ? deny(401, ...rest) : handOn()),
+      (error: unknown) => deny(error instanceof TooManyTokenGuesses ? 429 : 503, ...rest),
     )
   })
 }
