@@ -2,13 +2,13 @@
 // own /socket.io/ path and Chart.js from /vendor/, so the page works with no internet.
 // Every piece of data is written with textContent (never innerHTML): a patient id or a user name
 // such as `<img src=x onerror=alert(1)>` shows as those characters. Who is signed in comes from
-// GET /api/me; the server decides what each role may do, the page only hides what it would refuse.
+// GET /api/me (public/session.js, with the session's end); the server decides what each role may
+// do, the page only hides what it would refuse.
 
 import { io } from '/socket.io/socket.io.esm.min.js'
 import {
   ACVPU_TEXT,
   NEWS2_LABELS,
-  ROLE_TEXT,
   agoText,
   alertStyle,
   canAcknowledge,
@@ -18,12 +18,10 @@ import {
   news2Text,
   oxygenText,
   patientUrgency,
-  sessionEndText,
-  sessionWarning,
-  signInAgainWay,
   tileClass,
   trendText,
 } from '/page-rules.js'
+import { checkSession, currentUser, isCheckingSession, isSignedOut, isSigningOut, loadMe, startSession } from '/session.js'
 
 /** @typedef {import('../serving/events.ts').ServerToClientEvents} ServerToClientEvents */
 /** @typedef {import('../serving/events.ts').ClientToServerEvents} ClientToServerEvents */
@@ -34,6 +32,7 @@ import {
 /** @typedef {import('../lib/contract/views.ts').PatientState} PatientState */
 /** @typedef {import('../lib/contract/views.ts').SeriesEntry} SeriesEntry */
 /** @typedef {import('../serving/open-alerts.ts').OpenAlertView} OpenAlertView */
+/** @typedef {import('./session.js').Me} Me */
 
 const VITAL_LABELS = {
   heartRate: 'Heart rate',
@@ -107,10 +106,6 @@ const state = {
   batchRunning: false,
   /** @type {OpenAlertView[]} the selected patient's open alerts, most urgent first */
   openAlerts: [],
-  /** @type {{ user: string, role: string, via: string, expiresAt: number | null } | null} who is signed in (GET /api/me; no expiry for a bearer token) */
-  me: null,
-  /** Set once the session ended: nothing is shown or fetched any more until the user signs in again. */
-  signedOut: false,
 }
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id))
@@ -136,8 +131,6 @@ function el(tag, props = {}, ...children) {
 const serverNow = () => Date.now() + state.clockSkew
 const fmtTime = (/** @type {number} */ ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
 const fmtDateTime = (/** @type {number} */ ts) => `${new Date(ts).toISOString().slice(0, 10)} ${fmtTime(ts)}`
-/** A time of day as a wall clock shows it, "19:42" (h23: never "24:05" after midnight). */
-const fmtClock = (/** @type {number} */ ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
 const fmtAgo = (/** @type {number} */ ts) => agoText(serverNow() - ts)
 function fmtNum(/** @type {number | null | undefined} */ v, decimals = 1) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—'
@@ -573,7 +566,7 @@ function drawCharts() {
 }
 
 function addEntries(/** @type {SeriesEntry[]} */ incoming) {
-  if (incoming.length === 0 || state.signedOut) return
+  if (incoming.length === 0 || isSignedOut()) return
   const byKey = new Map(state.series.map((e) => [`${e.deviceId}|${e.seq}`, e]))
   for (const e of incoming) byKey.set(`${e.deviceId}|${e.seq}`, e)
   const all = [...byKey.values()].sort((a, b) => a.ts - b.ts)
@@ -626,7 +619,7 @@ for (const b of document.querySelectorAll('.range-btn')) {
 // ---------------------------------------------------------------- alerts
 
 function upsertAlerts(/** @type {AlertView[]} */ incoming) {
-  if (state.signedOut) return
+  if (isSignedOut()) return
   const byId = new Map(state.alerts.map((a) => [a.id, a]))
   for (const a of incoming) byId.set(a.id, { ...byId.get(a.id), ...a })
   if (state.selected !== null && incoming.some((a) => a.patientId === state.selected)) scheduleOpenAlerts()
@@ -644,7 +637,7 @@ function renderAlerts() {
     if (a.ack) {
       // The acknowledger's name is a user name: any text, written as text.
       action = el('span', { class: 'acked', text: `✓ ${a.ack.by} · ${fmtTime(a.ack.at)}`, title: `acknowledged by ${a.ack.by} at ${fmtDateTime(a.ack.at)}` })
-    } else if (a.kind !== 'cleared' && canAcknowledge(state.me?.role)) {
+    } else if (a.kind !== 'cleared' && canAcknowledge(currentUser()?.role)) {
       const btn = el('button', { type: 'button', class: 'ack', text: 'Acknowledge' })
       btn.addEventListener('click', () => acknowledge(a, /** @type {HTMLButtonElement} */ (btn)))
       action = btn
@@ -828,235 +821,16 @@ function showBatch(/** @type {BatchProgress} */ p) {
   }
 }
 
-// ---------------------------------------------------------------- who is signed in
+// ---------------------------------------------------------------- the session (public/session.js)
 
-/** When GET /api/me was last answered (this page's clock): the banner re-reads it every minute. */
-let meReadAt = 0
-
-async function loadMe() {
-  showMe(await api('/api/me'))
-}
-
-function showMe(/** @type {NonNullable<typeof state.me>} */ me) {
-  state.me = me
-  meReadAt = Date.now()
-  renderMe()
+/** What the signed-in user's role may do, shown (the server refuses the rest); public/session.js calls it whenever GET /api/me is read. */
+function showRole(/** @type {Me} */ me) {
+  $('ack-hint').hidden = canAcknowledge(me.role)
+  $('run-batch').hidden = !canRunBatch(me.role)
   renderAlerts()
 }
 
-function renderMe() {
-  const me = state.me
-  $('me').hidden = me === null || state.signedOut
-  $('ack-hint').hidden = me === null || canAcknowledge(me.role)
-  renderSessionWarning()
-  if (me === null) return
-  $('run-batch').hidden = !canRunBatch(me.role)
-  $('me-name').textContent = me.user
-  const until = typeof me.expiresAt === 'number' ? `, session until ${fmtDateTime(me.expiresAt)}` : ''
-  $('me-name').setAttribute('title', `${me.via === 'token' ? 'signed in with VIGIL_TOKEN' : `signed in as ${me.user}`}${until}`)
-  $('me-role').textContent = ROLE_TEXT[me.role] ?? me.role
-  $('me-role').className = `role-badge role-${me.role}`
-}
-
-// ---------------------------------------------------------------- the end of the session, announced
-
-/** How often the banner is brought up to date: its minutes change within this. */
-const SESSION_TICK_MS = 5_000
-/** While the banner shows, GET /api/me is read again this often, to see a sign-in made in another tab. */
-const SESSION_REREAD_MS = 60_000
-
-/** "until 19:42" next to the user, with the day when the end is more than a day away. */
-function untilText(/** @type {number} */ expiresAt) {
-  if (expiresAt - serverNow() < 86_400_000) return `until ${fmtClock(expiresAt)}`
-  return `until ${new Date(expiresAt).toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' })} ${fmtClock(expiresAt)}`
-}
-
-/**
- * A session ends at a fixed time whatever the page does (docs/SECURITY.md, Users, roles and
- * sessions): the end shows next to the user, and from 30 minutes before it a banner across the
- * header says when, with the way to sign in again (page-rules.js, sessionWarning).
- */
-function renderSessionWarning() {
-  const me = state.signedOut ? null : state.me
-  const expiresAt = typeof me?.expiresAt === 'number' ? me.expiresAt : null
-  const way = signInAgainWay(me?.user)
-  const warning = expiresAt === null ? null : sessionWarning(expiresAt, serverNow(), fmtClock(expiresAt), way)
-  const expiry = $('me-expiry')
-  expiry.hidden = expiresAt === null
-  if (expiresAt !== null) {
-    setText(expiry, untilText(expiresAt))
-    const then = way === 'token-link' ? 'then reopen the token link' : 'then sign in again'
-    expiry.setAttribute('title', `The session ends at ${fmtDateTime(expiresAt)}: ${then}.`)
-    expiry.classList.toggle('is-soon', warning !== null)
-    expiry.dataset.expiresAt = String(expiresAt)
-  }
-  const banner = $('session-warning')
-  banner.hidden = warning === null
-  if (warning === null) return
-  banner.className = `session-warning${warning.urgent ? ' is-urgent' : ''}`
-  // The last minutes interrupt a screen reader; before that it waits for a pause.
-  banner.setAttribute('aria-live', warning.urgent ? 'assertive' : 'polite')
-  setText($('session-warning-text'), warning.text)
-  // The token link's user has no name and password for the sign-in form the button opens: the text says what to do instead.
-  $('session-renew').hidden = way === 'token-link'
-  $('session-renew').setAttribute('href', loginHref())
-}
-
-/** Writes a text only when it changed, so a screen reader does not hear the same words again. */
-function setText(/** @type {HTMLElement} */ node, /** @type {string} */ text) {
-  if (node.textContent !== text) node.textContent = text
-}
-
-setInterval(() => {
-  if (state.signedOut || state.me === null) return
-  renderSessionWarning()
-  if ($('session-warning').hidden) return
-  // Past its end: the server refuses it now; say so at once rather than at the next request.
-  if (typeof state.me.expiresAt === 'number' && state.me.expiresAt <= serverNow()) checkSession('expired')
-  else if (Date.now() - meReadAt >= SESSION_REREAD_MS) loadMe().catch(quietly)
-}, SESSION_TICK_MS)
-
-/** A background re-read that failed: the connection badge already says the server is out of reach, and the next tick asks again. */
-function quietly(/** @type {unknown} */ error) {
-  if (!(error instanceof TypeError)) showError(error)
-}
-
-// The banner's link opens the sign-in in a new tab, so this one keeps watching meanwhile; back here, see what it did.
-let renewing = false
-$('session-renew').addEventListener('click', () => {
-  renewing = true
-})
-function afterRenewing() {
-  if (!renewing || state.signedOut || document.visibilityState !== 'visible') return
-  loadMe()
-    .then(() => {
-      renewing = !$('session-warning').hidden
-    })
-    .catch(quietly)
-}
-window.addEventListener('focus', afterRenewing)
-document.addEventListener('visibilitychange', afterRenewing)
-
-/**
- * Sign-ins in the other tabs of this browser, as the sign-in page tells them (public/login.js):
- * 'signing-in' when it sends the form, then 'signed-in' or 'sign-in-failed'. A sign-in ends the
- * session the browser held (serving/routes-session.ts), so this page hears 'session:end' a moment
- * before the browser holds the new cookie: it waits for the sign-in to finish before it asks.
- */
-const SIGN_IN_CHANNEL = 'vigil-session'
-/** Longest wait for a sign-in in another tab to finish (scrypt takes about 100 ms; a slow server more). */
-const SIGN_IN_WAIT_MS = 10_000
-let signInElsewhereSince = 0
-/** @type {Array<() => void>} */
-let signInWaiters = []
-const signInChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(SIGN_IN_CHANNEL) : null
-signInChannel?.addEventListener('message', (event) => {
-  const type = event.data?.type
-  if (type === 'signing-in') {
-    signInElsewhereSince = Date.now()
-    return
-  }
-  if (type !== 'signed-in' && type !== 'sign-in-failed') return
-  signInElsewhereSince = 0
-  for (const wake of signInWaiters) wake()
-  signInWaiters = []
-  // The new session's end replaces the old one at once: the banner goes.
-  if (type === 'signed-in' && !state.signedOut) loadMe().catch(showError)
-})
-
-/** Resolves once no sign-in is running in another tab (or it has run longer than SIGN_IN_WAIT_MS). */
-function signInElsewhereDone() {
-  const left = signInElsewhereSince + SIGN_IN_WAIT_MS - Date.now()
-  if (signInElsewhereSince === 0 || left <= 0) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, left)
-    signInWaiters.push(() => {
-      clearTimeout(timer)
-      resolve(undefined)
-    })
-  })
-}
-
-/** @type {Promise<void> | null} the session check under way */
-let sessionCheck = null
-
-/**
- * Something says this page's session may be over: a 'session:end', an API answer 401, a refused
- * handshake, or its end has passed. The browser may hold a newer session by now (signed in again
- * in another tab: the cookie is shared), so ask GET /api/me, once any sign-in elsewhere has
- * finished: a session there means the page carries on with it (and its new end); none, the page
- * shows signed out. `endUnlessAccepted` false: only a 401 ends it, as a refused handshake may be
- * the network or a server that is starting.
- */
-function checkSession(/** @type {unknown} */ reason, endUnlessAccepted = true) {
-  if (state.signedOut || signingOut || sessionCheck !== null) return
-  sessionCheck = (async () => {
-    await signInElsewhereDone()
-    const res = await fetch('/api/me', { credentials: 'same-origin' }).catch(() => null)
-    const me = res?.ok ? await res.json().catch(() => null) : null
-    if (me !== null) return adoptSession(me)
-    if (res?.status === 401 || endUnlessAccepted) endSession(reason === 'unauthorized' && sessionPassed() ? 'expired' : reason)
-  })().finally(() => {
-    sessionCheck = null
-  })
-}
-
-/** Whether this page's session has reached its end (the server's clock). */
-function sessionPassed() {
-  return typeof state.me?.expiresAt === 'number' && state.me.expiresAt <= serverNow()
-}
-
-/** The browser holds a session (perhaps a new one, perhaps another user's): show it, and open the socket again with it. */
-function adoptSession(/** @type {NonNullable<typeof state.me>} */ me) {
-  if (state.signedOut || signingOut) return
-  showMe(me)
-  // The server closed this page's socket with the old session; the handshake carries the new cookie.
-  if (!socket.connected) socket.connect()
-}
-
-/** Where "sign in again" leads: the login page, then back to this page and patient. */
-function loginHref() {
-  return `/login?next=${encodeURIComponent(`${location.pathname}${location.hash}`)}`
-}
-
-let signingOut = false
-$('sign-out').addEventListener('click', async () => {
-  const btn = /** @type {HTMLButtonElement} */ ($('sign-out'))
-  btn.disabled = true
-  // The server ends this page's socket too ('session:end'): that is this sign-out, not news.
-  signingOut = true
-  try {
-    const res = await fetch('/logout', { method: 'POST', credentials: 'same-origin' })
-    // 401: the session had already ended; either way it is over.
-    if (!res.ok && res.status !== 401) throw new Error(`Could not sign out (HTTP ${res.status}): try again.`)
-    location.assign('/login')
-  } catch (error) {
-    signingOut = false
-    btn.disabled = false
-    showError(error instanceof TypeError ? new Error('Could not sign out: the server is unreachable. Try again.') : error)
-  }
-})
-
-/**
- * The session is over (signed out elsewhere, expired, the user disabled, any 401): say so, stop
- * the socket, and take every patient's data off the screen. Values that no longer update must
- * not stay on a monitor looking live; the next sign-in brings them back.
- */
-function endSession(/** @type {unknown} */ reason) {
-  if (state.signedOut || signingOut) return
-  state.signedOut = true
-  socket.disconnect()
-  setConnection('signedout')
-  $('sign-in-again').setAttribute('href', loginHref())
-  $('signed-out-detail').textContent = sessionEndText(reason)
-  $('signed-out').hidden = false
-  $('dashboard').hidden = true
-  renderMe()
-  clearPatientData()
-  // The way back is the one thing left to do on this page.
-  $('sign-in-again').focus()
-}
-
+/** The session ended (public/session.js): values that no longer update must not stay on a monitor looking live. */
 function clearPatientData() {
   state.patients = new Map()
   state.heardAt = new Map()
@@ -1103,14 +877,14 @@ socket.on('connect', () => {
   if (state.selected !== null) socket.emit('subscribe', { patientId: state.selected })
 })
 socket.on('disconnect', (reason) => {
-  if (state.signedOut || signingOut) return
+  if (isSignedOut() || isSigningOut()) return
   setConnection('reconnecting')
   // After a server-side disconnect Socket.io does not retry by itself; a monitor must. A session
   // that ended was announced first ('session:end'): its check reconnects if the browser holds a
   // newer one. Otherwise this is a restart or an eviction.
   if (reason === 'io server disconnect')
     setTimeout(() => {
-      if (!state.signedOut && sessionCheck === null) socket.connect()
+      if (!isSignedOut() && !isCheckingSession()) socket.connect()
     }, 2_000)
 })
 // Sent before the server closes the socket of a session that ended (logout, expiry, user disabled,
@@ -1132,7 +906,7 @@ window.addEventListener('offline', () => setConnection('offline'))
 socket.io.on('reconnect', () => loadMe().catch(showError))
 
 socket.on('snapshot', (s) => {
-  if (state.signedOut) return
+  if (isSignedOut()) return
   state.clockSkew = s.serverTime - Date.now()
   state.staleAfterMs = s.staleAfterMs
   state.patients = new Map(s.patients.map((p) => [p.patientId, p]))
@@ -1151,7 +925,7 @@ socket.on('snapshot', (s) => {
 })
 
 socket.on('reading', (push) => {
-  if (state.signedOut) return
+  if (isSignedOut()) return
   state.clockSkew = push.serverTime - Date.now()
   for (const p of push.patients) {
     state.patients.set(p.patientId, p)
@@ -1192,6 +966,23 @@ async function init() {
     renderCurrent()
   }
 }
+
+// The session's hooks into this page; before init, whose first request may already find the session gone.
+startSession({
+  api,
+  serverNow,
+  fmtDateTime,
+  showError,
+  onUser: showRole,
+  reconnect: () => {
+    if (!socket.connected) socket.connect()
+  },
+  disconnect: () => {
+    socket.disconnect()
+    setConnection('signedout')
+  },
+  clearPatientData,
+})
 
 // Chart.js is a classic deferred script: it has run once the DOM is parsed, like this module.
 init().catch(showError)
