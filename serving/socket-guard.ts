@@ -6,7 +6,7 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Server } from 'socket.io'
-import { roleAllows } from '../lib/identity/model.ts'
+import { roleAllows, type Principal } from '../lib/identity/model.ts'
 import type { Logger } from '../lib/log.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Auth } from './auth.ts'
@@ -39,7 +39,9 @@ export function createSocketServer(server: HttpServer, options: ServingOptions, 
     allowRequest: (req, callback) => callback(null, fromOwnPage(req.headers)),
   })
   guardSocketIo(server, io, auth, options.trustProxy)
-  const endSession = (handle: string, reason: SessionEndReason) => endConnections(io, (s) => s.data.session === handle, reason)
+  const endSession = (handle: string, reason: SessionEndReason) => {
+    for (const socket of io.sockets.sockets.values()) if (socket.data.session === handle) endConnection(socket, reason)
+  }
   const timer = setInterval(() => {
     checkSessions(io, auth).catch((error: unknown) => log.warn(`could not check the sessions of open connections: ${describeError(error)}`))
   }, options.sessionCheckIntervalMs)
@@ -47,13 +49,10 @@ export function createSocketServer(server: HttpServer, options: ServingOptions, 
   return { io, endSession, stop: () => clearInterval(timer) }
 }
 
-/** Sends `session:end` to the connections that `which` picks, then disconnects them (the page then shows why, and does not reconnect). */
-function endConnections(io: VigilServer, which: (socket: VigilSocket) => boolean, reason: SessionEndReason): void {
-  for (const socket of io.sockets.sockets.values()) {
-    if (!which(socket)) continue
-    socket.emit('session:end', { reason })
-    socket.disconnect(true)
-  }
+/** Sends `session:end` to a connection, then disconnects it (the page then shows why, and does not reconnect). */
+function endConnection(socket: VigilSocket, reason: SessionEndReason): void {
+  socket.emit('session:end', { reason })
+  socket.disconnect(true)
 }
 
 /**
@@ -66,14 +65,19 @@ async function checkSessions(io: VigilServer, auth: Auth): Promise<void> {
   for (const socket of io.sockets.sockets.values()) if (socket.data.session !== null) handles.add(socket.data.session)
   if (handles.size === 0) return
   const sessions = await auth.sessions.readMany([...handles])
+  const principals = new Map<string, Principal | null>()
   for (const handle of handles) {
     const session = sessions.get(handle)
-    const principal = session === undefined ? null : auth.principalOf(session)
-    if (principal === null) {
-      endConnections(io, (s) => s.data.session === handle, session === undefined ? 'expired' : 'revoked')
-      continue
-    }
-    for (const socket of io.sockets.sockets.values()) if (socket.data.session === handle) socket.data.principal = principal
+    principals.set(handle, session === undefined ? null : auth.principalOf(session))
+  }
+  // One pass over the connections, however many sessions they share.
+  for (const socket of io.sockets.sockets.values()) {
+    const handle = socket.data.session
+    const principal = handle === null ? undefined : principals.get(handle)
+    // Connected since the read, with a session not read: the next check sees it.
+    if (handle === null || principal === undefined) continue
+    if (principal !== null) socket.data.principal = principal
+    else endConnection(socket, sessions.has(handle) ? 'revoked' : 'expired')
   }
 }
 
