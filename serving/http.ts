@@ -137,7 +137,7 @@ const OWN_FETCH_SITES: ReadonlySet<string> = new Set(['same-origin', 'none'])
  * page on one face and pass it on the other. A proxy in front must pass Host through
  * (docs/SECURITY.md, Behind TLS).
  */
-export function ownHost(headers: IncomingHttpHeaders): string | undefined {
+function ownHost(headers: IncomingHttpHeaders): string | undefined {
   return headers.host
 }
 

@@ -25,12 +25,12 @@ import {
 } from './schemas.ts'
 
 /** A device as the admin API shows it: never its credential hash; `patientId` is its patient now. */
-export function publicDevice(d: DeviceRecord) {
+function publicDevice(d: DeviceRecord) {
   return { id: d.id, kind: d.kind, createdAt: d.createdAt, revokedAt: d.revokedAt, assignments: d.assignments, patientId: currentPatient(d) }
 }
 
 /** A user as the admin API shows it: never the password hash. */
-export function publicUser(u: UserRecord) {
+function publicUser(u: UserRecord) {
   return { username: u.username, role: u.role, disabled: u.disabled, createdAt: u.createdAt, updatedAt: u.updatedAt }
 }
 

@@ -36,7 +36,11 @@ export const patientIdSchema = { type: 'string', pattern: ID_POLICY.pattern.sour
 const dateSchema = { type: 'string', pattern: DATE_PATTERN, description: 'a UTC day' } as const
 const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] })
 
-export const idParams = { type: 'object', required: ['id'], properties: { id: patientIdSchema } } as const
+/** The params of a route with one path parameter, `name`. */
+const oneParam = <const Name extends string, S extends object>(name: Name, schema: S) =>
+  ({ type: 'object', required: [name], properties: { [name]: schema } as Record<Name, S> }) as const
+
+export const idParams = oneParam('id', patientIdSchema)
 
 /** Every refusal the handlers answer themselves: 400, 404, 409 and 503 (the audit trail could not be written). */
 export const problem = {
@@ -229,7 +233,7 @@ export const bandsBody = {
   properties: { bands: { type: 'array', minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 } }, reason },
 } as const
 
-export const ackParams = { type: 'object', required: ['alertId'], properties: { alertId: { type: 'string', minLength: 1, maxLength: 512 } } } as const
+export const ackParams = oneParam('alertId', { type: 'string', minLength: 1, maxLength: 512 } as const)
 /** POST /api/alerts/:alertId/ack: who acknowledges is the signed-in user, never the body; an optional note kept as the audit reason. */
 export const ackBody = {
   type: 'object',
@@ -263,8 +267,8 @@ const epochMs = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER,
 /** A user name as the schema can state it; the handler adds usernameProblem's rules (no control characters, no surrounding space). */
 const usernameSchema = { type: 'string', minLength: 1, maxLength: 64 } as const
 
-export const deviceIdParams = { type: 'object', required: ['deviceId'], properties: { deviceId: patientIdSchema } } as const
-export const usernameParams = { type: 'object', required: ['username'], properties: { username: usernameSchema } } as const
+export const deviceIdParams = oneParam('deviceId', patientIdSchema)
+export const usernameParams = oneParam('username', usernameSchema)
 
 const assignment = {
   type: 'object',
