@@ -115,7 +115,8 @@ export function glucoseTrend(points: readonly GlucosePoint[]): GlucoseTrend | un
  */
 export function forecastGlucose(points: readonly GlucosePoint[], trend = glucoseTrend(points)): number | undefined {
   if (trend === undefined) return undefined
-  const newest = prunePoints(points, trend.ts).at(-1) as GlucosePoint
+  // The newest value: the last point at the trend's time (the later in `points` wins, as in prunePoints).
+  const newest = points.findLast((p) => p[0] === trend.ts) as GlucosePoint
   return newest[1] + trend.rate * FORECAST_MINUTES
 }
 
