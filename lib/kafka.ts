@@ -57,16 +57,18 @@ export function createAdmin(config: Pick<Config, 'kafkaBrokers'>, clientId = 'vi
 export interface TopicSpec {
   name: string
   partitions: number
+  /** Topic configs set at creation (e.g. `cleanup.policy`); an existing topic keeps its own. */
+  configs?: ReadonlyArray<{ name: string; value: string }>
 }
 
-/** Creates the topics that do not exist yet (replication factor 1 on a single local broker). Idempotent. */
+/** Creates the topics that do not exist yet (replication factor 1 on a single local broker), with their configs. Idempotent. */
 export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], replicas = 1): Promise<string[]> {
   const existing = new Set(await admin.listTopics({ includeInternals: false }))
   const created: string[] = []
   for (const t of topics) {
     if (existing.has(t.name)) continue
     try {
-      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas })
+      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas, ...(t.configs ? { configs: [...t.configs] } : {}) })
       created.push(t.name)
     } catch (error) {
       // Another process may have created it between the list and the create.

@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable, type TopicSpec } from '../lib/kafka.ts'
-import { createMissingIdentityTopics } from '../lib/identity/writer.ts'
 import type { Admin } from '@platformatic/kafka'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
@@ -112,8 +111,7 @@ async function recreateTopics(admin: Admin, specs: readonly TopicSpec[], identit
   }
   // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
   const create = async () => {
-    await ensureTopics(admin, specs)
-    await createMissingIdentityTopics(admin, identity)
+    await ensureTopics(admin, [...specs, ...identity])
     return true
   }
   await pollUntil(create, { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })

@@ -3,39 +3,25 @@
  * lib/contract/topics.ts) and writing to them: one idempotent producer with acks=all, whose one
  * `send` carries a registry record and the audit events that explain it.
  */
-import { type Admin, Producer, stringSerializers } from '@platformatic/kafka'
+import { Producer, stringSerializers } from '@platformatic/kafka'
 import type { Config } from '../config.ts'
 import type { IdentityTopicSpec } from '../contract/topics.ts'
 import { describeError } from '../errors.ts'
-import { createAdmin, kafkaBaseOptions, kafkaUnreachable } from '../kafka.ts'
+import { createAdmin, ensureTopics, kafkaBaseOptions, kafkaUnreachable } from '../kafka.ts'
 import type { Logger } from '../log.ts'
 
 /**
- * Creates the topics that do not exist yet, with their configs (replication factor 1 on a single
- * local broker, as `ensureTopics` in lib/kafka.ts). An existing topic is left as it is.
+ * Creates the topics that do not exist yet, with their configs (`ensureTopics` in lib/kafka.ts,
+ * on an admin client of its own). An existing topic is left as it is.
  */
 export async function ensureIdentityTopics(config: Pick<Config, 'kafkaBrokers'>, specs: readonly IdentityTopicSpec[], clientId: string): Promise<void> {
   const admin = createAdmin(config, `${clientId}-admin`)
   try {
-    await createMissingIdentityTopics(admin, specs)
+    await ensureTopics(admin, specs)
   } catch (error) {
     throw kafkaUnreachable(config, error)
   } finally {
     await admin.close().catch(() => undefined)
-  }
-}
-
-/** `ensureIdentityTopics` with an admin client the caller holds (`vigil init`). */
-export async function createMissingIdentityTopics(admin: Admin, specs: readonly IdentityTopicSpec[]): Promise<void> {
-  const existing = new Set(await admin.listTopics({ includeInternals: false }))
-  for (const t of specs) {
-    if (existing.has(t.name)) continue
-    try {
-      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: 1, configs: [...t.configs] })
-    } catch (error) {
-      // Another process may have created it between the list and the create.
-      if (!(await admin.listTopics({ includeInternals: false })).includes(t.name)) throw error
-    }
   }
 }
 
