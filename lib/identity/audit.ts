@@ -39,7 +39,7 @@ export interface AuditFilter {
 const SECRET_FIELDS: ReadonlySet<string> = new Set(['credentialHash', 'passwordHash', 'password', 'credential'])
 
 /** A copy of `value` without the secret fields: the registry passes views without them already, this keeps any other caller honest. */
-export function withoutSecrets(value: unknown): unknown {
+function withoutSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutSecrets)
   if (value === null || typeof value !== 'object') return value
   return Object.fromEntries(
@@ -85,7 +85,7 @@ export async function openAuditLog(config: Config, deps: { log: Logger; clientId
 }
 
 /** An audit event read back, or undefined for a record that is not one (written by hand): the trail lists what it can read. */
-export function parseAuditEvent(value: Buffer | undefined): AuditEvent | undefined {
+function parseAuditEvent(value: Buffer | undefined): AuditEvent | undefined {
   if (value === undefined) return undefined
   let e: Partial<AuditEvent>
   try {
@@ -107,7 +107,7 @@ export function parseAuditEvent(value: Buffer | undefined): AuditEvent | undefin
 }
 
 /** True when the event passes the filter's patient and time. */
-export function auditMatches(e: AuditEvent, filter: AuditFilter): boolean {
+function auditMatches(e: AuditEvent, filter: AuditFilter): boolean {
   return (filter.patientId === undefined || e.patientId === filter.patientId) && (filter.since === undefined || e.at >= filter.since)
 }
 

@@ -173,7 +173,7 @@ export class PartitionReader {
 }
 
 /** True when a client error (or one it wraps) carries this Kafka error id. */
-export function hasErrorId(error: unknown, id: string): boolean {
+function hasErrorId(error: unknown, id: string): boolean {
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
   return typeof e?.findBy === 'function' && e.findBy('apiId', id) != null
 }

@@ -22,9 +22,9 @@ import {
 import { passwordProblem } from './passwords.ts'
 
 /** A device without its credential hash: what the audit trail and the admin API show. */
-export type PublicDevice = Omit<DeviceRecord, 'credentialHash'>
+type PublicDevice = Omit<DeviceRecord, 'credentialHash'>
 /** A user without the password hash. */
-export type PublicUser = Omit<UserRecord, 'passwordHash'>
+type PublicUser = Omit<UserRecord, 'passwordHash'>
 
 export function publicDevice(d: DeviceRecord): PublicDevice {
   return { type: d.type, id: d.id, kind: d.kind, createdAt: d.createdAt, revokedAt: d.revokedAt, assignments: d.assignments.map((a) => ({ ...a })) }
@@ -57,12 +57,12 @@ export function checkReason(reason: string | null | undefined, required = false)
   return r
 }
 
-export function checkDeviceId(id: string): void {
+function checkDeviceId(id: string): void {
   const problem = idProblem('deviceId', id)
   if (problem !== undefined) throw invalid(`${problem}.`)
 }
 
-export function checkPatientId(id: string): void {
+function checkPatientId(id: string): void {
   const problem = idProblem('patientId', id)
   if (problem !== undefined) throw invalid(`${problem}.`)
 }
@@ -71,7 +71,7 @@ function checkTime(ms: number, what: string): void {
   if (!Number.isSafeInteger(ms) || ms < 0) throw invalid(`${what} must be a time in epoch milliseconds; got ${ms}.`)
 }
 
-export function checkKind(kind: string): asserts kind is DeviceKind {
+function checkKind(kind: string): asserts kind is DeviceKind {
   if (!(DEVICE_KINDS as readonly string[]).includes(kind)) throw invalid(`"${kind}" is not a device kind: use one of ${DEVICE_KINDS.join(', ')}.`)
 }
 
