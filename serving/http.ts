@@ -215,13 +215,6 @@ class ServiceUnavailable extends Error {
   }
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The session the request came with (its handle and expiry), or null: set by the guard with request.principal. */
-    sessionRef: { handle: string; expiresAt: number } | null
-  }
-}
-
 /** The dashboard: public/ at the root (viewer), the sign-in page's own files (public), and Chart.js from its package. */
 export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'], cacheControl: false })
