@@ -86,14 +86,14 @@ function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, cur
 }
 
 /** The parameters an open alert waits for: those it had, and those scoring above 0 now, chart order. */
-export function news2Parameters(had: readonly News2Parameter[] | undefined, s: News2State): News2Parameter[] {
+function news2Parameters(had: readonly News2Parameter[] | undefined, s: News2State): News2Parameter[] {
   const scoring = new Set<News2Parameter>(had ?? [])
   for (const p of s.counted) if ((s.scores[p] ?? 0) > 0) scoring.add(p)
   return NEWS2_PARAMETERS.filter((p) => scoring.has(p))
 }
 
 /** The alert's parameters not counted in the current state (not observed again within their freshness window). */
-export function unobserved(parameters: readonly News2Parameter[], s: News2State): News2Parameter[] {
+function unobserved(parameters: readonly News2Parameter[], s: News2State): News2Parameter[] {
   return parameters.filter((p) => !s.counted.includes(p))
 }
 

@@ -109,7 +109,7 @@ export function news2Text(patientId: string, s: News2State, current: News2AlertL
 }
 
 /** An event time as ISO 8601 UTC to the second: `21:03:00Z` on the day of `nowTs`, `2025-11-21T21:03:00Z` on another day. */
-export function utcTimeText(ts: number, nowTs: number): string {
+function utcTimeText(ts: number, nowTs: number): string {
   const iso = `${new Date(ts).toISOString().slice(0, 19)}Z`
   return iso.slice(0, 10) === new Date(nowTs).toISOString().slice(0, 10) ? iso.slice(11) : iso
 }
