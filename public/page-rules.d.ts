@@ -25,7 +25,6 @@ export declare function canRunBatch(role: string | undefined): boolean
 export declare function sessionEndText(reason: unknown): string
 export declare const SESSION_WARNING_MS: number
 export declare const SESSION_URGENT_MS: number
-export declare const TOKEN_USER: 'VIGIL_TOKEN'
 export declare function signInAgainWay(user: unknown): 'token-link' | 'form'
 export declare function sessionWarning(
   expiresAt: number | null | undefined,

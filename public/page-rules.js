@@ -224,7 +224,7 @@ export const SESSION_URGENT_MS = 5 * 60_000
  * The user a session opened with the bootstrap token's link (`GET /login?token=<VIGIL_TOKEN>`)
  * acts as: a name no registered user may take (lib/identity/model.ts, usernameProblem).
  */
-export const TOKEN_USER = 'VIGIL_TOKEN'
+const TOKEN_USER = 'VIGIL_TOKEN'
 
 /**
  * How the signed-in user gets a new session: `token-link` for the bootstrap token's user, who has
