@@ -13,9 +13,9 @@
  * through `tryToken`, which counts a wrong token against the client's address and, past its
  * limit, refuses the address's tokens without comparing them (serving/token-guesses.ts).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { TOKEN_PRINCIPAL, bearerToken, type Principal, type UserRecord } from '../lib/identity/model.ts'
+import { TOKEN_PRINCIPAL, bearerToken, sha256Hex, type Principal, type UserRecord } from '../lib/identity/model.ts'
 import type { RegistryReader } from '../lib/identity/registry.ts'
 import { sessionHandle, type Session, type SessionStore } from './sessions.ts'
 import { TokenGuesses, TooManyTokenGuesses } from './token-guesses.ts'
@@ -60,15 +60,11 @@ export interface Auth {
   carriesCredential(headers: Headers): boolean
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest()
-}
-
 /** Constant-time equality of two strings. */
 // exported for auth.test.ts
 export function same(a: string, b: string): boolean {
   // Hash both sides so that lengths never leak and timingSafeEqual gets equal-length buffers.
-  return timingSafeEqual(digest(a), digest(b))
+  return timingSafeEqual(Buffer.from(sha256Hex(a)), Buffer.from(sha256Hex(b)))
 }
 
 /** The value of cookie `name` in a Cookie header, without a parser (also used on the Socket.io handshake). */
