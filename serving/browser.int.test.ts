@@ -16,10 +16,10 @@ import { mkdir, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
+import { createTestEnv, launchChromium, collectErrors, submitSignIn, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import type { AlertEvent, PatientState } from '../lib/contract/views.ts'
-import type { Principal } from '../lib/identity/model.ts'
+import { OPERATOR } from '../test/security/sign-in.ts'
 import { openRegistry, type Registry } from '../lib/identity/registry.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
@@ -346,7 +346,6 @@ describe('a ward of eight patients (the README picture)', () => {
   const SELECTED = 'bed-03-Li-Wei'
   /** The nurse on the README's picture: a named clinician who signs in through the form. */
   const NURSE = { username: 'Kim Larsen', role: 'clinician', password: 'correct horse battery staple' } as const
-  const OPERATOR: Principal = { user: 'cli:test@browser', role: 'admin', via: 'cli' }
   let wardEnv: TestEnv
   let wardRegistry: Registry
   let ward: Serving
@@ -411,15 +410,9 @@ describe('a ward of eight patients (the README picture)', () => {
 
   it('shows every patient worst first with its status, draws the live readings of the selected one, and puts a live alert on top of the feed', async () => {
     const wardPage = await context.newPage()
-    const errors: string[] = []
-    wardPage.on('pageerror', (e) => errors.push(e.message))
-    wardPage.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text())
-    })
+    const errors = collectErrors(wardPage)
     await wardPage.goto(`${ward.url}/login`)
-    await wardPage.getByLabel('User name').fill(NURSE.username)
-    await wardPage.getByLabel('Password').fill(NURSE.password)
-    await wardPage.getByRole('button', { name: 'Sign in' }).click()
+    await submitSignIn(wardPage, NURSE)
     await wardPage.locator('#conn-text', { hasText: 'Live' }).waitFor()
     expect(await wardPage.locator('#me-name').textContent()).toBe(NURSE.username)
     await wardPage
@@ -594,11 +587,7 @@ describe('an honest NEWS2 on the page (docs/CLINICAL.md, The page)', () => {
     expect(body.news2).toMatchObject({ score: 3, risk: null, complete: false, counted: ['spo2', 'heartRate'] })
 
     const p = await context.newPage()
-    const errors: string[] = []
-    p.on('pageerror', (e) => errors.push(e.message))
-    p.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text())
-    })
+    const errors = collectErrors(p)
     await p.goto(`${nServing.url}/login?token=${TOKEN}`)
     await p.locator('.tile').nth(4).waitFor()
     const news = (id: string) => p.locator('.tile', { hasText: id }).locator('.tile-news').textContent()

@@ -12,12 +12,12 @@
 import { mkdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
-import { createTestEnv, launchChromium, type TestEnv } from '../test/support.ts'
+import { createTestEnv, launchChromium, collectErrors, submitSignIn, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
-import type { Principal } from '../lib/identity/model.ts'
+import { OPERATOR } from '../test/security/sign-in.ts'
 import { openRegistry, type Registry } from '../lib/identity/registry.ts'
 import { start, servingOptions, type Serving } from './index.ts'
 import type { AlertView } from './events.ts'
@@ -35,8 +35,6 @@ const USERS = {
   hostile: { username: HOSTILE, role: 'clinician', password: 'hostile passphrase 2024' },
   disabled: { username: 'Dana Later-Disabled', role: 'viewer', password: 'dana passphrase 2024' },
 } as const
-/** Whoever reaches Kafka runs the CLI as an operator (docs/SECURITY.md): the actor that adds the users. */
-const OPERATOR: Principal = { user: 'cli:test@identity-page', role: 'admin', via: 'cli' }
 
 let env: TestEnv
 let config: Config
@@ -48,15 +46,8 @@ let browser: Browser
 /** The viewer's window, kept open: it watches what others do (POST /login allows 10 sign-ins a minute per address). */
 let viewer: { context: BrowserContext; page: Page; errors: string[] }
 
-/** What a page did wrong: uncaught errors and console errors, the browser's own "Failed to load resource" for an expected 401 aside. */
-function watch(page: Page): string[] {
-  const errors: string[] = []
-  page.on('pageerror', (e) => errors.push(e.message))
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 401/.test(m.text())) errors.push(m.text())
-  })
-  return errors
-}
+/** What a page did wrong, the browser's own "Failed to load resource" for an expected 401 aside. */
+const watch = (page: Page): string[] => collectErrors(page, /Failed to load resource: the server responded with a status of 401/)
 
 /** A critical heart rate alert of PATIENT, raised now and pushed to the open pages. */
 async function raise(id: string, heartRate: number): Promise<string> {
@@ -80,9 +71,7 @@ async function signIn(user: { username: string; password: string }, url = servin
   const page = await context.newPage()
   const errors = watch(page)
   await page.goto(`${url}/login`)
-  await page.getByLabel('User name').fill(user.username)
-  await page.getByLabel('Password').fill(user.password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await submitSignIn(page, user)
   await page.waitForURL(`${url}/`)
   await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
   return { context, page, errors }
@@ -261,9 +250,7 @@ describe('the end of a session', () => {
     await page.screenshot({ path: `${ARTIFACTS}/identity-signed-out.png` })
     // The link signs in again and comes back.
     await page.getByRole('link', { name: 'sign in again' }).click()
-    await page.getByLabel('User name').fill(USERS.clinician.username)
-    await page.getByLabel('Password').fill(USERS.clinician.password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await submitSignIn(page, USERS.clinician)
     await page.waitForURL(`${serving.url}/`)
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor()
     await page.locator('.tile-id', { hasText: PATIENT }).waitFor()
@@ -359,9 +346,7 @@ describe('the end of a session, announced before it comes', () => {
     // The link opens the sign-in in a new tab: this one keeps watching meanwhile.
     const [signInTab] = await Promise.all([context.waitForEvent('page'), page.getByRole('link', { name: 'Sign in again' }).click()])
     await signInTab.waitForURL(`${short.url}/login?next=%2F`)
-    await signInTab.getByLabel('User name').fill(USERS.clinician.username)
-    await signInTab.getByLabel('Password').fill(USERS.clinician.password)
-    await signInTab.getByRole('button', { name: 'Sign in' }).click()
+    await submitSignIn(signInTab, USERS.clinician)
     await signInTab.waitForURL(`${short.url}/`)
     const second = await sessionEnd(context, signInTab, short.url)
     expect(second.expiresAt).toBeGreaterThan(first.expiresAt)

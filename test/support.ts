@@ -12,7 +12,7 @@ import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { topicNames, topicSpecs, type TopicNames } from '../lib/contract/topics.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import { CHROMIUM, missingMessage } from '../stack/prerequisites.ts'
 
 export interface TestEnv {
@@ -108,4 +108,24 @@ export async function launchChromium(): Promise<Browser> {
     executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   })
+}
+
+/**
+ * What a page does wrong, collected as it happens: uncaught errors and console errors (CSP
+ * violations included), those whose text matches `ignore` aside. A test expects it empty.
+ */
+export function collectErrors(page: Page, ignore?: RegExp): string[] {
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !ignore?.test(m.text())) errors.push(m.text())
+  })
+  return errors
+}
+
+/** Fills the sign-in form (public/login.html) the page shows with `user`'s name and password and submits it. */
+export async function submitSignIn(page: Page, user: { username: string; password: string }): Promise<void> {
+  await page.getByLabel('User name').fill(user.username)
+  await page.getByLabel('Password').fill(user.password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
 }

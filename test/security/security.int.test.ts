@@ -25,7 +25,7 @@ import { io as connect, type Socket } from 'socket.io-client'
 import type { Browser, BrowserContext } from 'playwright-core'
 import type { RouteOptions } from 'fastify'
 import { roleAllows, type Requirement, type Role } from '../../lib/identity/model.ts'
-import { PASSWORD, postLogin, sessionCookie, signIn, testUsers, type TestUsers } from './sign-in.ts'
+import { OPERATOR, PASSWORD, postLogin, sessionCookie, signIn, testUsers, type TestUsers } from './sign-in.ts'
 import { pollUntil } from '../../lib/backoff.ts'
 import { createTestEnv, launchChromium, type TestEnv } from '../support.ts'
 import type { Config } from '../../lib/config.ts'
@@ -522,7 +522,7 @@ describe('signing in to the serving layer', () => {
     await users.disable('sec.leaver')
     const refused = await fetch(`${serving.url}/api/patients`, { headers: leaver })
     expect({ status: refused.status, body: await refused.text() }).toEqual({ status: 401, body: '' })
-    await users.registry.setPassword('sec.changer', 'a brand new passphrase', { user: 'cli:test@localhost', role: 'admin', via: 'cli' })
+    await users.registry.setPassword('sec.changer', 'a brand new passphrase', OPERATOR)
     await pollUntil(async () => (await fetch(`${serving.url}/api/me`, { headers: changer })).status === 401, {
       timeoutMs: 15_000,
       intervalMs: 50,

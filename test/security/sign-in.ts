@@ -13,8 +13,8 @@ import { createLogger } from '../../lib/log.ts'
 /** Every test user's password (12 characters or more: lib/identity/passwords.ts). */
 export const PASSWORD = 'correct horse battery staple'
 
-/** Who adds the test users: an operator at the CLI. */
-const OPERATOR: Principal = { user: 'cli:test@localhost', role: 'admin', via: 'cli' }
+/** Who adds, disables and changes the test users: an operator at the CLI (docs/SECURITY.md: whoever reaches Kafka). */
+export const OPERATOR: Principal = { user: 'cli:test@localhost', role: 'admin', via: 'cli' }
 
 /** `vigil_session=<id>` out of a response's Set-Cookie, or '' when it sets none. */
 export function sessionCookie(res: Response): string {
