@@ -1,8 +1,10 @@
 import type { Command } from 'commander'
 import { VigilError } from '../../lib/errors.ts'
 import { patientIdSchema } from '../../lib/contract/schema.ts'
+import type { Config } from '../../lib/config.ts'
+import type { AuditInput } from '../../lib/identity/audit.ts'
 import type { AuditEvent } from '../../lib/identity/model.ts'
-import { action, commandConfig } from '../command.ts'
+import { action, commandConfig, commandLogger } from '../command.ts'
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/
 
@@ -16,6 +18,21 @@ export function parseInstant(text: string, flag: string): number {
   if (Number.isNaN(ms))
     throw new VigilError('USAGE', `${flag} "${text}" is not an ISO 8601 time with its offset: write e.g. 2026-11-22T08:00Z or 2026-11-22T08:00+01:00.`)
   return ms
+}
+
+/**
+ * Records one event in the audit trail as the CLI's principal, before the change it explains
+ * (docs/SECURITY.md, The audit trail): when Kafka does not acknowledge it, this throws and the
+ * caller changes nothing. Loaded on demand: `vigil --help` does not pay for the Kafka client.
+ */
+export async function recordCliAudit(config: Config, input: Omit<AuditInput, 'actor'>): Promise<void> {
+  const [{ openAuditLog }, { cliPrincipal }] = await Promise.all([import('../../lib/identity/audit.ts'), import('../../lib/identity/cli-principal.ts')])
+  const audit = await openAuditLog(config, { log: commandLogger(config), clientId: 'vigil-cli-audit' })
+  try {
+    await audit.record({ actor: cliPrincipal(), ...input })
+  } finally {
+    await audit.close()
+  }
 }
 
 /** A cell's text with control characters (a terminal escape in a reason, say) shown as `\u001b`, never acted on. */

@@ -6,7 +6,8 @@ import { VigilError } from '../../lib/errors.ts'
 import { redisKeys } from '../../lib/contract/keys.ts'
 import { connectRedis } from '../../lib/redis.ts'
 import { VITALS, patientIdSchema } from '../../lib/contract/schema.ts'
-import { action, commandConfig, commandLogger } from '../command.ts'
+import { action, commandConfig } from '../command.ts'
+import { recordCliAudit } from './audit.ts'
 
 const SPEC_HELP = `band override, repeatable: <vital>:<status>=<min>-<max> (e.g. heartRate:normal=40-90), <vital>:default, or a preset (${Object.entries(
   BAND_PRESETS,
@@ -76,19 +77,12 @@ export function register(program: Command): void {
  * trail): when Kafka does not acknowledge it, this throws and the bands stay as they were.
  */
 async function recordBandChange(config: Config, patientId: string, specs: readonly BandSpec[], reason: string | null, before: BandOverrides): Promise<void> {
-  const [{ openAuditLog }, { cliPrincipal }] = await Promise.all([import('../../lib/identity/audit.ts'), import('../../lib/identity/cli-principal.ts')])
-  const audit = await openAuditLog(config, { log: commandLogger(config), clientId: 'vigil-cli-audit' })
-  try {
-    await audit.record({
-      actor: cliPrincipal(),
-      action: 'patient.bands',
-      patientId,
-      subject: patientId,
-      before: overridesJson(before),
-      after: overridesJson(applyBandSpecs(before, specs)),
-      reason,
-    })
-  } finally {
-    await audit.close()
-  }
+  await recordCliAudit(config, {
+    action: 'patient.bands',
+    patientId,
+    subject: patientId,
+    before: overridesJson(before),
+    after: overridesJson(applyBandSpecs(before, specs)),
+    reason,
+  })
 }

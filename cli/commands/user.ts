@@ -4,8 +4,8 @@ import { redisKeys } from '../../lib/contract/keys.ts'
 import { VigilError } from '../../lib/errors.ts'
 import { ROLES, type Role, type UserRecord, sha256Hex } from '../../lib/identity/model.ts'
 import { connectRedis } from '../../lib/redis.ts'
-import { action, commandConfig, commandLogger } from '../command.ts'
-import { formatTable, shortTime } from './audit.ts'
+import { action, commandConfig } from '../command.ts'
+import { formatTable, recordCliAudit, shortTime } from './audit.ts'
 import { withRegistry } from './device.ts'
 
 /** Everything on standard input, less one final line break (what `echo` or a password manager adds). */
@@ -88,11 +88,7 @@ function userJson(u: UserRecord) {
  * attempts were cleared, or undefined when none were counted (nothing recorded then).
  */
 async function unlockUser(config: Config, username: string, reason: string | undefined): Promise<number | undefined> {
-  const [{ checkReason }, { openAuditLog }, { cliPrincipal }] = await Promise.all([
-    import('../../lib/identity/records.ts'),
-    import('../../lib/identity/audit.ts'),
-    import('../../lib/identity/cli-principal.ts'),
-  ])
+  const { checkReason } = await import('../../lib/identity/records.ts')
   const why = checkReason(reason)
   await withRegistry(config, async (r) => {
     if (r.user(username) === undefined) throw new VigilError('NOT_FOUND', `No user "${username}" exists: check the name with \`vigil user list\`.`)
@@ -103,13 +99,14 @@ async function unlockUser(config: Config, username: string, reason: string | und
     const counted = await redis.get(key)
     if (counted === null) return undefined
     const attempts = Number(counted)
-    const audit = await openAuditLog(config, { log: commandLogger(config), clientId: 'vigil-cli-audit' })
-    try {
-      const [before, after] = [{ signInAttempts: attempts }, { signInAttempts: 0 }]
-      await audit.record({ actor: cliPrincipal(), action: 'user.unlock', patientId: null, subject: username, before, after, reason: why })
-    } finally {
-      await audit.close()
-    }
+    await recordCliAudit(config, {
+      action: 'user.unlock',
+      patientId: null,
+      subject: username,
+      before: { signInAttempts: attempts },
+      after: { signInAttempts: 0 },
+      reason: why,
+    })
     await redis.unlink(key)
     return attempts
   } finally {
