@@ -21,7 +21,7 @@ import type { Admin } from '@platformatic/kafka'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { consumerGroups, type IdentityTopicSpec, identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
+import { consumerGroups, identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
 
 export interface ResetOptions {
   /** Also delete (and recreate empty) the identity topics: every device, user and audit event goes. */
@@ -56,7 +56,7 @@ export async function reset(config: Config, say: (line: string) => void = () => 
   try {
     // Consumer groups first: a group with live members means a layer is still running.
     summary.groupsDeleted = await deleteIdleGroups(admin, Object.values(consumerGroups(config.topicPrefix)))
-    summary.topicsRecreated = await recreateTopics(admin, topicSpecs(config.topicPrefix), options.withIdentity === true ? identity : [])
+    summary.topicsRecreated = await recreateTopics(admin, [...topicSpecs(config.topicPrefix), ...(options.withIdentity === true ? identity : [])])
     say(`topics recreated: ${summary.topicsRecreated.join(', ')}`)
     if (options.withIdentity !== true) {
       summary.identityTopicsKept = identity.map((t) => t.name)
@@ -98,8 +98,8 @@ async function deleteIdleGroups(admin: Admin, groups: string[]): Promise<string[
 }
 
 /** Deletes these topics, waits until the broker has, and creates them again (with their configs, if any). Returns them with their partitions. */
-async function recreateTopics(admin: Admin, specs: readonly TopicSpec[], identity: readonly IdentityTopicSpec[]): Promise<string[]> {
-  const names = [...specs, ...identity].map((s) => s.name)
+async function recreateTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+  const names = specs.map((s) => s.name)
   const present = (await admin.listTopics()).filter((t) => names.includes(t))
   if (present.length > 0) {
     await admin.deleteTopics({ topics: present })
@@ -111,11 +111,11 @@ async function recreateTopics(admin: Admin, specs: readonly TopicSpec[], identit
   }
   // A deleted topic can linger briefly in the controller: retry creation until it is accepted.
   const create = async () => {
-    await ensureTopics(admin, [...specs, ...identity])
+    await ensureTopics(admin, specs)
     return true
   }
   await pollUntil(create, { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
-  return [...specs, ...identity].map((s) => `${s.name} (${s.partitions} partition${s.partitions === 1 ? '' : 's'})`)
+  return specs.map((s) => `${s.name} (${s.partitions} partition${s.partitions === 1 ? '' : 's'})`)
 }
 
 /** Deletes everything inside `dir` but the folder itself (and its README); returns the number of files deleted. */
