@@ -145,7 +145,7 @@ export interface NoSignalState {
 export interface NoSignalSample {
   patientId: string
   deviceId: string
-  /** The reading's no-signal fields (validate.ts NO_SIGNAL_VALUES); empty for a reading with a signal. */
+  /** The reading's no-signal fields (lib/plausibility.ts NO_SIGNAL_VALUES, found by validate.ts); empty for a reading with a signal. */
   noSignal: readonly Vital[]
   ts: number
   /** Event time since the device's previous reading (NO_PREVIOUS_SAMPLE for its first). */

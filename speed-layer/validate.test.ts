@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
+import { NO_SIGNAL_VALUES, PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
 import {
   DEAD_LETTER_MAX_BYTES,
   DEAD_LETTER_MAX_HEADER_BYTES,
-  NO_SIGNAL_VALUES,
-  PLAUSIBLE_RANGES,
   checkFields,
   deadLetterHeaders,
   deadLetterPayload,

@@ -10,8 +10,6 @@ import { validateReading, VITALS, type Reading, type Vital } from '../lib/contra
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import { MUST_BE_BELOW, NO_SIGNAL_VALUES, PLAUSIBLE_RANGES } from '../lib/plausibility.ts'
 
-export { NO_SIGNAL_VALUES, PLAUSIBLE_RANGES }
-
 export const REJECT_REASONS = ['MALFORMED_JSON', 'SCHEMA', 'OUT_OF_RANGE', 'INCONSISTENT', 'KEY_MISMATCH', 'FUTURE_TS'] as const
 /**
  * - MALFORMED_JSON: not JSON (or an empty record)
