@@ -25,12 +25,12 @@ import {
 } from './schemas.ts'
 
 /** A device as the admin API shows it: never its credential hash; `patientId` is its patient now. */
-function publicDevice(d: DeviceRecord) {
+function deviceAnswer(d: DeviceRecord) {
   return { id: d.id, kind: d.kind, createdAt: d.createdAt, revokedAt: d.revokedAt, assignments: d.assignments, patientId: currentPatient(d) }
 }
 
 /** A user as the admin API shows it: never the password hash. */
-function publicUser(u: UserRecord) {
+function userAnswer(u: UserRecord) {
   return { username: u.username, role: u.role, disabled: u.disabled, createdAt: u.createdAt, updatedAt: u.updatedAt }
 }
 
@@ -55,7 +55,7 @@ export function adminRoutes(deps: RouteDeps): FastifyPluginAsync {
       registry
         .devices()
         .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map(publicDevice),
+        .map(deviceAnswer),
     )
 
     app.post<{ Body: { id: string; kind: DeviceKind; patientId?: string | null; reason?: string } }>(
@@ -64,7 +64,7 @@ export function adminRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (request, reply) => {
         const { id, kind, patientId } = request.body
         const added = await registry.addDevice({ id, kind, patientId: patientId ?? null }, principalOf(request), reasonOf(request.body))
-        return reply.code(201).send({ device: publicDevice(added.device), credential: added.credential })
+        return reply.code(201).send({ device: deviceAnswer(added.device), credential: added.credential })
       },
     )
 
@@ -74,21 +74,21 @@ export function adminRoutes(deps: RouteDeps): FastifyPluginAsync {
       async (request) => {
         const { patientId, from } = request.body
         const device = await registry.assignDevice(request.params.deviceId, patientId, from ?? Date.now(), principalOf(request), reasonOf(request.body))
-        return publicDevice(device)
+        return deviceAnswer(device)
       },
     )
 
     app.post<DeviceParams & { Body: { reason: string } }>(
       '/api/admin/devices/:deviceId/revoke',
       { config: ADMIN, schema: { params: deviceIdParams, body: revokeDeviceBody, response: { 200: deviceView, ...refusals } } },
-      async (request) => publicDevice(await registry.revokeDevice(request.params.deviceId, principalOf(request), request.body.reason.trim())),
+      async (request) => deviceAnswer(await registry.revokeDevice(request.params.deviceId, principalOf(request), request.body.reason.trim())),
     )
 
     app.get('/api/admin/users', { config: ADMIN, schema: { response: { 200: { type: 'array', items: userView } } } }, async () =>
       registry
         .users()
         .sort((a, b) => (a.username < b.username ? -1 : 1))
-        .map(publicUser),
+        .map(userAnswer),
     )
 
     app.post<{ Body: { username: string; role: Role; password: string } }>(
@@ -98,7 +98,7 @@ export function adminRoutes(deps: RouteDeps): FastifyPluginAsync {
         const problemText = usernameProblem(request.body.username)
         if (problemText !== undefined) return badRequest(reply, problemText)
         const user = await registry.addUser(request.body, principalOf(request))
-        return reply.code(201).send(publicUser(user))
+        return reply.code(201).send(userAnswer(user))
       },
     )
 
@@ -117,7 +117,7 @@ export function adminRoutes(deps: RouteDeps): FastifyPluginAsync {
         if (role !== undefined) user = await registry.setRole(username, role, actor, reason)
         if (password !== undefined) user = await registry.setPassword(username, password, actor)
         if (disabled === true) user = await registry.disableUser(username, actor, reason)
-        return publicUser(user!)
+        return userAnswer(user!)
       },
     )
   }
