@@ -69,8 +69,8 @@ function escalatedNews2(pending: PendingAlertState | undefined, level: News2Aler
   return level
 }
 
-/** The event of a NEWS2 alert, with its text (a raise or an escalation: the open alert's own, made once). */
-function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, message: string): AlertEvent {
+function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, current: News2AlertLevel | undefined): AlertEvent {
+  const message = kind === 'cleared' ? news2ClearedText(s.patientId, s.news2, level) : news2Text(s.patientId, s.news2, current, level)
   return {
     // The level in an escalation's id: two readings judged at the same newest time may escalate twice (MEDIUM, then HIGH).
     id: alertId(s.patientId, 'news2', s.ts, kind, kind === 'escalated' ? level : ''),
@@ -81,7 +81,7 @@ function news2Event(s: News2Sample, kind: AlertKind, level: News2AlertLevel, mes
     value: s.news2.score,
     score: s.news2.score,
     ts: s.ts,
-    message,
+    message: kind === 'escalated' ? `${message} (escalated)` : message,
   }
 }
 
@@ -125,7 +125,7 @@ export function stepNews2Alert(state: SubjectState, s: News2Sample, t: AlertTimi
     const level = confirmedNews2(pending, current, s, t)
     if (level === undefined) return { state: { pending } }
     const raised = news2Open(s, { level, current, raisedTs: s.ts, worst: s.news2.score, normalSince: null, parameters: news2Parameters([], s.news2) })
-    return { state: { open: raised, pending }, event: news2Event(s, 'raised', level, raised.message) }
+    return { state: { open: raised, pending }, event: news2Event(s, 'raised', level, current) }
   }
   const base = { level: open.level as News2AlertLevel, current, raisedTs: open.raisedTs, worst: open.score ?? 0 }
   const parameters = news2Parameters(open.parameters, s.news2)
@@ -133,8 +133,7 @@ export function stepNews2Alert(state: SubjectState, s: News2Sample, t: AlertTimi
     // Back below every trigger counts only once every parameter that scored is observed again: missing data is no improvement.
     const back = unobserved(parameters, s.news2).length === 0
     const normalSince = back ? (open.normalSince ?? s.ts) : null
-    if (back && s.ts - (normalSince as number) >= t.holdDownMs)
-      return { state: { pending }, event: news2Event(s, 'cleared', base.level, news2ClearedText(s.patientId, s.news2, base.level)) }
+    if (back && s.ts - (normalSince as number) >= t.holdDownMs) return { state: { pending }, event: news2Event(s, 'cleared', base.level, current) }
     return { state: { open: news2Open(s, { ...base, normalSince, parameters }), pending } }
   }
   const target = escalatedNews2(pending, current, s, t)
@@ -142,7 +141,7 @@ export function stepNews2Alert(state: SubjectState, s: News2Sample, t: AlertTimi
     return { state: { open: news2Open(s, { ...base, normalSince: null, parameters }), pending } }
   }
   const escalated = news2Open(s, { ...base, level: target, normalSince: null, parameters })
-  return { state: { open: escalated, pending }, event: news2Event(s, 'escalated', target, `${escalated.message} (escalated)`) }
+  return { state: { open: escalated, pending }, event: news2Event(s, 'escalated', target, current) }
 }
 
 export interface ForecastSample {
