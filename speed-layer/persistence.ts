@@ -91,11 +91,16 @@ export function nextPending(prev: PendingAlertState | undefined, s: RunSample, t
   const [outSince, inSince] = nextRun(outRun, s.out, s.ts, s.gapMs, t.warningPersistenceMs, 0)
   const [criticalSince, belowCriticalSince] = nextRun(criticalRun, s.critical, s.ts, s.gapMs, t.criticalPersistenceMs, t.persistenceResetMs)
   if (outSince === null && criticalSince === null) return undefined
-  const same =
-    prev !== undefined &&
-    prev.outSince === outSince &&
-    prev.criticalSince === criticalSince &&
-    (prev.inSince ?? null) === inSince &&
-    (prev.belowCriticalSince ?? null) === belowCriticalSince
-  return same ? prev : { outSince, criticalSince, inSince, belowCriticalSince }
+  const next: PendingAlertState = { outSince, criticalSince, inSince, belowCriticalSince }
+  if (prev !== undefined && samePending(prev, next)) return prev
+  return next
+}
+
+function samePending(a: PendingAlertState, b: PendingAlertState): boolean {
+  return (
+    a.outSince === b.outSince &&
+    a.criticalSince === b.criticalSince &&
+    (a.inSince ?? null) === b.inSince &&
+    (a.belowCriticalSince ?? null) === b.belowCriticalSince
+  )
 }
