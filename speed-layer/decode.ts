@@ -15,7 +15,7 @@ import { describeFieldRejects, validateRecord, type RejectReason } from './valid
 export interface Accepted {
   /** Only the accepted fields (validate.ts): refused and no-signal vitals removed. */
   reading: Reading
-  /** The reading's no-signal fields (lib/plausibility.ts NO_SIGNAL_VALUES), in VITALS order. */
+  /** The reading's no-signal fields (validate.ts NO_SIGNAL_VALUES), in VITALS order. */
   noSignal: readonly Vital[]
   /** The record's broker timestamp (ms): when it arrived. */
   arrivedAt: number

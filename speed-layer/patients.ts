@@ -268,17 +268,12 @@ function stepNews2(p: PatientRuntime, gapMs: number, ctx: ReadingContext): void 
   setSubject(p, 'news2', stepNews2Alert(subjectOf(p, 'news2'), sample, ctx.options), ctx.out)
 }
 
-/**
- * The NEWS2 vitals with an open CRITICAL alert: their score of 3 is already alerted on (aggregate.ts
- * news2AlertLevel). Undefined when there is none, the common case: no set is made per reading then.
- */
-function criticalVitals(p: PatientRuntime): Set<News2Parameter> | undefined {
-  let out: Set<News2Parameter> | undefined
+/** The NEWS2 vitals with an open CRITICAL alert: their score of 3 is already alerted on (aggregate.ts news2AlertLevel). */
+function criticalVitals(p: PatientRuntime): Set<News2Parameter> {
+  const out = new Set<News2Parameter>()
   for (const v of NEWS2_VITALS) {
     const level = p.alerts[v]?.level
-    if (level !== 'CRITICAL_LOW' && level !== 'CRITICAL_HIGH') continue
-    out ??= new Set()
-    out.add(v)
+    if (level === 'CRITICAL_LOW' || level === 'CRITICAL_HIGH') out.add(v)
   }
   return out
 }

@@ -115,8 +115,7 @@ export function glucoseTrend(points: readonly GlucosePoint[]): GlucoseTrend | un
  */
 export function forecastGlucose(points: readonly GlucosePoint[], trend = glucoseTrend(points)): number | undefined {
   if (trend === undefined) return undefined
-  // The newest value: the last point at the trend's time (the later in `points` wins, as in prunePoints).
-  const newest = points.findLast((p) => p[0] === trend.ts) as GlucosePoint
+  const newest = prunePoints(points, trend.ts).at(-1) as GlucosePoint
   return newest[1] + trend.rate * FORECAST_MINUTES
 }
 
