@@ -250,7 +250,7 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       const at = Date.now()
       const u = JSON.parse(message) as Update
       lastSampleAt = at
-      if (u.type === 'readings') for (const e of u.entries) redisDelays.push(at - e.ts)
+      if (u.type === 'readings') for (const p of u.patients) for (const e of p.entries) redisDelays.push(at - e.ts)
     })
 
     // Produce -> browser: the `reading` events at a client subscribed to a few patients.

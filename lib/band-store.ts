@@ -1,7 +1,8 @@
 /**
  * Per-patient band overrides in Redis (`{p}:bands`, a hash of vital -> serialized bands): read and
  * written by `vigil patient set/show` and the serving API; the speed layer applies them from the
- * patient's next reading.
+ * patient's next batch. Every write bumps `bands-version` after the hash is written: the speed
+ * layer caches the bands it has read and reads them again once the version moves.
  */
 import { applyBandSpecs, mergeBands, overridesFromHash, overridesToHash, type BandOverrides, type BandSpec, type BandTable } from './bands.ts'
 import type { RedisKeys } from './contract/keys.ts'
@@ -18,7 +19,10 @@ export async function readPatientBands(redis: RedisClient, keys: RedisKeys, pati
   return { overrides, table: mergeBands(overrides) }
 }
 
-/** Applies band specs to a patient's stored overrides and writes the result in one transaction. */
+/**
+ * Applies band specs to a patient's stored overrides and writes the result in one transaction, then
+ * bumps the bands version (its own command: the version key is in another slot of a Redis Cluster).
+ */
 export async function writePatientBands(redis: RedisClient, keys: RedisKeys, patientId: string, specs: readonly BandSpec[]): Promise<PatientBands> {
   const key = keys.bands(patientId)
   const overrides = applyBandSpecs(overridesFromHash(await redis.hGetAll(key)), specs)
@@ -26,5 +30,6 @@ export async function writePatientBands(redis: RedisClient, keys: RedisKeys, pat
   const m = redis.multi().del(key)
   if (Object.keys(hash).length > 0) m.hSet(key, hash)
   await m.exec()
+  await redis.incr(keys.bandsVersion)
   return { overrides, table: mergeBands(overrides) }
 }

@@ -10,20 +10,29 @@ describe('decodeUpdate', () => {
     ['a JSON string', '"readings"', { kind: 'malformed' }],
     ['JSON null', 'null', { kind: 'malformed' }],
     ['an unknown type', '{"type":"gossip"}', { kind: 'ignored', type: 'unknown' }],
-    ['a readings update without a patient id', '{"type":"readings","patient":{}}', { kind: 'ignored', type: 'readings' }],
+    ['a readings update without a list of patients', '{"type":"readings","patient":{}}', { kind: 'ignored', type: 'readings' }],
     ['an alert without an id', '{"type":"alert","alert":{"patientId":"p-1"}}', { kind: 'ignored', type: 'alert' }],
   ])('reads %s as %j', (_label, message, expected) => {
     expect(decodeUpdate(message)).toEqual(expected)
   })
 
-  it('reads a readings update, with no entries when they are not a list', () => {
-    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: [{ seq: 1 }] }))).toEqual({
+  it('reads a readings update, with no entries when they are not a list, leaving out parts without a patient id', () => {
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patients: [{ patient, entries: [{ seq: 1 }] }] }))).toEqual({
       kind: 'readings',
       type: 'readings',
-      patient,
-      entries: [{ seq: 1 }],
+      patients: [{ patient, entries: [{ seq: 1 }] }],
+      skipped: 0,
     })
-    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient, entries: 'x' }))).toEqual({ kind: 'readings', type: 'readings', patient, entries: [] })
+    const odd = { type: 'readings', patients: [{ patient, entries: 'x' }, { patient: {} }, null, { patient: { ...patient, patientId: 'p-2' }, entries: [] }] }
+    expect(decodeUpdate(JSON.stringify(odd))).toEqual({
+      kind: 'readings',
+      type: 'readings',
+      patients: [
+        { patient, entries: [] },
+        { patient: { ...patient, patientId: 'p-2' }, entries: [] },
+      ],
+      skipped: 2,
+    })
   })
 
   it('labels an alert by level and kind, and an unknown level or kind as unknown', () => {
@@ -41,11 +50,11 @@ describe('decodeUpdate', () => {
       consciousness: { value: 'C', ts: 1 },
       glucoseTrend: { rate: -1.2, arrow: '↘', ts: 1 },
     }
-    expect(decodeUpdate(JSON.stringify({ type: 'readings', patient: whole, entries: [] }))).toEqual({
+    expect(decodeUpdate(JSON.stringify({ type: 'readings', patients: [{ patient: whole, entries: [] }] }))).toEqual({
       kind: 'readings',
       type: 'readings',
-      patient: whole,
-      entries: [],
+      patients: [{ patient: whole, entries: [] }],
+      skipped: 0,
     })
     for (const level of ['NEWS2_HIGH', 'NEWS2_SINGLE_3', 'NO_SIGNAL', 'URGENT_LOW_SOON']) {
       const alert = { id: 'a-1', patientId: 'p-1', vital: 'news2', level, kind: 'escalated', side: 'low', score: 7, deviceId: 'w-1', message: 'm' }

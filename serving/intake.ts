@@ -4,18 +4,19 @@
  * readings-per-second window. Pure: no Redis, no Socket.io.
  */
 import { decodeUpdate as parseUpdate } from '../lib/contract/codecs/updates.ts'
-import { ALERT_KINDS, ALERT_LEVELS, UPDATE_TYPES, type AlertEvent, type BatchMeta, type PatientState, type SeriesEntry } from '../lib/contract/views.ts'
+import { ALERT_KINDS, ALERT_LEVELS, UPDATE_TYPES, type AlertEvent, type BatchMeta, type PatientReadings } from '../lib/contract/views.ts'
 
 /**
  * One message, as the push loop acts on it; `type` is its metric label ('unknown' for an unknown
- * type). `ignored`: a readings or alert update without the id it needs, or an unknown type:
- * counted, then dropped.
+ * type). `ignored`: an alert update without its id, a readings update without a list of patients,
+ * or an unknown type: counted, then dropped. A readings update's parts without a patient id are
+ * left out (`skipped` counts them).
  */
 export type Intake =
   | { kind: 'malformed' }
   | ({ type: string } & (
       | { kind: 'ignored' }
-      | { kind: 'readings'; patient: PatientState; entries: SeriesEntry[] }
+      | { kind: 'readings'; patients: PatientReadings[]; skipped: number }
       | { kind: 'alert'; alert: AlertEvent; level: string; alertKind: string }
       | { kind: 'batch'; meta: BatchMeta | null }
     ))
@@ -34,13 +35,18 @@ export function decodeUpdate(message: string): Intake {
     return { kind: 'malformed' }
   }
   if (typeof update !== 'object' || update === null) return { kind: 'malformed' }
-  const u = update as { type?: unknown; patient?: PatientState; entries?: unknown; alert?: AlertEvent; meta?: BatchMeta | null }
+  const u = update as { type?: unknown; patients?: unknown; alert?: AlertEvent; meta?: BatchMeta | null }
   // One of the contract's update types, or undefined: a type the contract does not know is ignored.
   const known = UPDATE_TYPES.find((t) => t === u.type)
   const type = known ?? 'unknown'
   if (known === 'readings') {
-    if (typeof u.patient?.patientId !== 'string') return { kind: 'ignored', type }
-    return { kind: 'readings', type, patient: u.patient, entries: Array.isArray(u.entries) ? (u.entries as SeriesEntry[]) : [] }
+    if (!Array.isArray(u.patients)) return { kind: 'ignored', type }
+    const patients: PatientReadings[] = []
+    for (const part of u.patients as Partial<PatientReadings>[]) {
+      if (typeof part?.patient?.patientId !== 'string') continue
+      patients.push({ patient: part.patient, entries: Array.isArray(part.entries) ? part.entries : [] })
+    }
+    return { kind: 'readings', type, patients, skipped: u.patients.length - patients.length }
   }
   if (known === 'alert') {
     if (typeof u.alert?.id !== 'string') return { kind: 'ignored', type }

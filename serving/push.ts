@@ -151,9 +151,12 @@ export async function startPush(deps: PushDeps): Promise<Push> {
     }
     metrics.updatesSeen.inc({ type: update.type })
     if (update.kind === 'readings') {
-      countReadings(metrics, update.entries.length)
-      rate.add(update.entries.length)
-      coalescer.addReadings(update.patient, update.entries)
+      malformed += update.skipped
+      for (const { patient, entries } of update.patients) {
+        countReadings(metrics, entries.length)
+        rate.add(entries.length)
+        coalescer.addReadings(patient, entries)
+      }
     } else if (update.kind === 'alert') {
       countAlert(metrics, { level: update.level, kind: update.alertKind })
       coalescer.addAlert(update.alert)
@@ -168,7 +171,7 @@ export async function startPush(deps: PushDeps): Promise<Push> {
   rateTimer.unref()
   await subscriber.subscribe(keys.updates, onMessage)
   const malformedTimer = setInterval(() => {
-    if (malformed > 0) log.warn(`${malformed} messages on ${keys.updates} were not JSON in the last minute`)
+    if (malformed > 0) log.warn(`${malformed} messages on ${keys.updates} were not JSON (or patient parts had no patient id) in the last minute`)
     malformed = 0
   }, 60_000)
   malformedTimer.unref()

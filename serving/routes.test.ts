@@ -110,7 +110,7 @@ beforeAll(async () => {
       return record(`audit ${input.action} ${input.subject} by ${input.actor.user}`, { ...input, v: 1, id: 'e-1', at: input.at ?? 3 })
     },
   }
-  // Redis as the band store uses it: no overrides yet, and a write recorded; an acknowledgement's claim always won, and its release.
+  // Redis as the band store uses it: no overrides yet, and a write recorded (then the bands version bumped); an acknowledgement's claim always won, and its release.
   const redis = {
     hGetAll: async () => ({}),
     set: async (key: string) => record(`claim ${key}`, 'OK'),
@@ -119,6 +119,7 @@ beforeAll(async () => {
       calls.push('write bands')
       return { del: () => ({ hSet: () => undefined, exec: async () => [] }), hSet: () => undefined, exec: async () => [] }
     },
+    incr: async () => 1,
   }
   const deps = {
     config: { redisPrefix: 'unit:' } as Config,

@@ -128,7 +128,7 @@ export async function writeReadings(
   m.zAdd(keys.series(patient.patientId), entries.map(seriesMember))
   m.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })
   await m.exec()
-  const update: Update = { type: 'readings', patient, entries }
+  const update: Update = { type: 'readings', patients: [{ patient, entries }] }
   if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
   return update
 }

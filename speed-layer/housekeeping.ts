@@ -91,6 +91,7 @@ export class Housekeeping {
       const loaded = await loadPatients(redis, keys, ids, new Set(ids))
       for (const [id, p] of loaded.loaded) {
         p.table = loaded.tables.get(id) ?? p.table
+        p.bandsVersion = loaded.bandsVersion
         if (!cache.has(id)) cache.set(id, p)
       }
     }

@@ -59,12 +59,14 @@ export interface PatientRuntime {
   devices: Map<string, DeviceState>
   /** The patient's bands (defaults merged with their overrides). */
   table: BandTable
+  /** The bands version `table` was read under ('' none): read again once Redis holds another. */
+  bandsVersion: string
   /** Newest event time when the series was last trimmed (0: not since loaded). */
   trimmedAt: number
 }
 
 export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS): PatientRuntime {
-  return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, trimmedAt: 0 }
+  return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, bandsVersion: '', trimmedAt: 0 }
 }
 
 export interface PatientOptions extends AlertTiming, StaleTiming {

@@ -22,7 +22,7 @@ import type { Rebuilder } from './rebuilder.ts'
 import { alertRecord, type OutRecord, type SourceRecord } from './records.ts'
 import { countOutcome, type SpeedStats } from './stats.ts'
 import { produceChunks } from './validate.ts'
-import { loadPatients, writeBatch, type Loaded, type PatientChange } from './view.ts'
+import { loadBands, loadPatients, writeBatch, type Loaded, type PatientChange } from './view.ts'
 
 /** A batch given up on purpose, to be read again from the committed offsets (an expected event, not a failure). */
 export class RereadFromCommit extends Error {}
@@ -51,6 +51,9 @@ interface Applied {
 }
 
 export class BatchProcessor {
+  /** The bands version the last batch read: cached patients with older bands read theirs again. */
+  private bandsVersion = ''
+
   constructor(private readonly p: ProcessorParts) {}
 
   /** `again`: the batch is being processed a second time, after a rebuild. */
@@ -89,14 +92,27 @@ export class BatchProcessor {
     return this.process(batch, again)
   }
 
-  /** One pipeline: the epoch, the rebuild marks of the batch's partitions, every patient's bands and the uncached patients' state. */
+  /**
+   * One pipeline: the epoch, the rebuild marks of the batch's partitions, the bands version, the
+   * bands of the patients whose cached bands predate the version last seen, and the uncached
+   * patients' state. When the version moved meanwhile, a second round trip reads the bands of
+   * the batch's other patients (rare: only after a band change).
+   */
   private async load(decoded: DecodedBatch): Promise<Loaded> {
     const { redis, keys, cache, stats } = this.p
     const ids = [...decoded.groups.keys()]
     const uncached = new Set(ids.filter((id) => !cache.has(id)))
+    const stale = (id: string, version: string) => !uncached.has(id) && cache.get(id)?.bandsVersion !== version
+    const bandsFor = new Set(ids.filter((id) => stale(id, this.bandsVersion)))
     const partitions = [...decoded.lastOffsets.keys()]
     const t = performance.now()
-    const loaded = await this.p.retry.run('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached, partitions))
+    const loaded = await this.p.retry.run('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached, partitions, bandsFor))
+    this.bandsVersion = loaded.bandsVersion
+    const late = ids.filter((id) => !loaded.tables.has(id) && stale(id, loaded.bandsVersion))
+    if (late.length > 0) {
+      const tables = await this.p.retry.run('reading band overrides from Redis', () => loadBands(redis, keys, late))
+      for (const [id, table] of tables) loaded.tables.set(id, table)
+    }
     stats.timeMs.load += performance.now() - t
     return loaded
   }
@@ -110,7 +126,11 @@ export class BatchProcessor {
         p = loaded.loaded.get(id) as PatientRuntime
         this.p.cache.set(id, p)
       }
-      p.table = loaded.tables.get(id) ?? p.table
+      const table = loaded.tables.get(id)
+      if (table !== undefined) {
+        p.table = table
+        p.bandsVersion = loaded.bandsVersion
+      }
       for (const [readings, produce] of [
         [g.replayed, false],
         [g.fresh, true],

@@ -15,7 +15,7 @@ import { planRewinds, rebuildWarning, unrebuiltPartitions, type PartitionFacts, 
 import type { OffsetBook } from './offsets.ts'
 import type { BatchReader } from './reader.ts'
 import type { SpeedStats } from './stats.ts'
-import { epochKey, rebuiltKey } from './view.ts'
+import { epochKey, rebuiltKey, setShardEpochs } from './view.ts'
 
 export interface RebuilderParts {
   redis: RedisClient
@@ -52,6 +52,11 @@ export class Rebuilder {
     await this.p.commits.settled()
     const created = (await redis.set(epochKey(keys), randomUUID(), { condition: 'NX' })) !== null
     this.known = await redis.get(epochKey(keys))
+    // Only the instance that created the epoch copies it into the shards: an instance adopting it
+    // must not, or it would hide a shard that lost its data (a cluster master restarted empty)
+    // behind a fresh copy. A shard without the copy refuses writes, and the writer then drops the
+    // epoch so that the whole view is rebuilt (view.ts writeBatch).
+    if (created && this.known !== null) await setShardEpochs(redis, keys, this.known)
     const owned = this.p.reader.assigned()
     if (owned.length === 0) return false
     const parts = unrebuiltPartitions(owned, await redis.hmGet(rebuiltKey(keys), owned.map(String)), this.known)

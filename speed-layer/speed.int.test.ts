@@ -9,7 +9,8 @@ import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { createLogger } from '../lib/log.ts'
 import { connectRedis, deleteKeys, type RedisClient } from '../lib/redis.ts'
 import type { AlertEvent, SeriesEntry } from '../lib/contract/views.ts'
-import { applyBandSpecs, overridesToHash, parseBandSpec } from '../lib/bands.ts'
+import { parseBandSpec } from '../lib/bands.ts'
+import { writePatientBands } from '../lib/band-store.ts'
 import { REJECT_HEADERS } from '../lib/contract/topics.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer, type SpeedOptions } from './index.ts'
@@ -214,7 +215,8 @@ describe('the speed layer', () => {
     const now = Date.now()
     await send([record(env.topics.readings, reading('p-ath', 1, now - 10_000, { heartRate: 45 }))])
     await pollUntil(async () => (await redis.hGet(keys.latest('p-ath'), 'heartRate:status')) === 'WARNING', { timeoutMs: 20_000, what: 'HR 45 as WARNING' })
-    await redis.hSet(keys.bands('p-ath'), overridesToHash(applyBandSpecs({}, [parseBandSpec('heartRate:normal=40-90')])))
+    // As `vigil patient set` does: the overrides, then the bands version the layer watches.
+    await writePatientBands(redis, keys, 'p-ath', [parseBandSpec('heartRate:normal=40-90')])
     await send([
       record(env.topics.readings, reading('p-ath', 2, now - 5_000, { heartRate: 46 })),
       // 3 s older than the newest: placed in order; 20 s older: late, counted, left out of the view

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { redisKeys } from '../lib/contract/keys.ts'
+import { redisKeys, viewShard } from '../lib/contract/keys.ts'
 import type { Reading } from '../lib/contract/schema.ts'
+import type { Update } from '../lib/contract/views.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { decodeSeriesEntries } from '../lib/contract/codecs/series.ts'
 import { decodeUpdate } from '../lib/contract/codecs/updates.ts'
@@ -8,7 +9,7 @@ import { encodePending } from '../lib/contract/codecs/alerts.ts'
 import { DEFAULT_SPEED_OPTIONS } from './config.ts'
 import type { Accepted } from './decode.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
-import { batchCall, callSlices, epochKey, runtimeFrom, type PatientChange } from './view.ts'
+import { batchCalls, callSlices, epochKey, runtimeFrom, type PatientChange } from './view.ts'
 
 const keys = redisKeys('t:')
 const T = 1_763_805_600_000
@@ -23,37 +24,53 @@ function change(patientId: string, readings: Array<Pick<Reading, 'ts' | 'seq' | 
   return { runtime, outcome: applyReadings(runtime, full, OPTS) }
 }
 
-/** ARGV read as write-batch.lua reads it (its header): the script's side of the layout. */
-function readArgs(argv: string[]) {
-  let i = 4
+/** A shard call's ARGV read as write-shard.lua reads it (its header): the script's side of the layout. */
+function readShardArgs(argv: string[]) {
+  let i = 2
   const take = () => argv[i++] as string
   const pairs = (n: number) => Object.fromEntries(Array.from({ length: n }, () => [take(), take()]))
-  const patients = Array.from({ length: Number(argv[2]) }, () => ({
+  const patients = Array.from({ length: Number(argv[1]) }, () => ({
     latest: pairs(Number(take())),
     series: Array.from({ length: Number(take()) }, () => ({ score: Number(take()), member: take() })),
     trim: take(),
     devices: pairs(Number(take())),
     alertSet: pairs(Number(take())),
     alertDel: Array.from({ length: Number(take()) }, take),
-    update: take(),
   }))
-  const events = Array.from({ length: Number(take()) }, () => ({ event: take(), update: take() }))
-  const scores = pairs(Number(take()))
-  return { patients, events, scores, rest: argv.length - i }
+  return { epoch: argv[0], patients, rest: argv.length - i }
 }
 
-describe('the arguments of write-batch.lua', () => {
+/** The global call's ARGV read as write-global.lua reads it. */
+function readGlobalArgs(argv: string[]) {
+  let i = 4
+  const take = () => argv[i++] as string
+  const events = Array.from({ length: Number(take()) }, () => ({ event: take(), update: take() }))
+  const scores = Object.fromEntries(Array.from({ length: Number(take()) }, () => [take(), take()]))
+  return { epoch: argv[0], channel: argv[1], maxlen: argv[2], update: argv[3] as string, events, scores, rest: argv.length - i }
+}
+
+/** The one patient of a one-shard batch. */
+function onlyPatient(calls: ReturnType<typeof batchCalls>) {
+  expect(calls.shards).toHaveLength(1)
+  return readShardArgs(calls.shards[0]!.arguments).patients[0]!
+}
+
+describe('the arguments of write-shard.lua and write-global.lua', () => {
   it('carry the latest hash as the flat fields the serving layer decodes', () => {
     const c = change('p-0001', [
       { ts: T, seq: 1, vitals: { heartRate: 72, spo2: 96 } },
       { ts: T + 1_000, seq: 2, vitals: { heartRate: 115 } },
     ])
-    const call = batchCall(keys, [c], [], options, 'epoch-1')
-    expect(call).not.toBeNull()
-    expect(call!.keys).toEqual(['t:{p-0001}:latest', 't:{p-0001}:series', 't:{p-0001}:dedup', 't:{p-0001}:alerts', 't:patients', 't:alerts', epochKey(keys)])
-    expect(call!.arguments.slice(0, 4)).toEqual(['t:updates', '10000', '1', 'epoch-1'])
-    const { patients, events, scores, rest } = readArgs(call!.arguments)
-    expect(rest).toBe(0)
+    const calls = batchCalls(keys, [c], [], options, 'epoch-1')
+    const shard = viewShard('p-0001')
+    expect(calls.shards.map((s) => s.keys)).toEqual([
+      [`t:{v${shard}}:epoch`, ...['latest', 'series', 'dedup', 'alerts'].map((k) => `t:{v${shard}}:p-0001:${k}`)],
+    ])
+    expect(calls.global?.keys).toEqual([epochKey(keys), 't:patients', 't:alerts'])
+    const { epoch, patients, rest } = readShardArgs(calls.shards[0]!.arguments)
+    expect([epoch, rest]).toEqual(['epoch-1', 0])
+    const g = readGlobalArgs(calls.global!.arguments)
+    expect([g.epoch, g.channel, g.maxlen, g.rest]).toEqual(['epoch-1', 't:updates', '10000', 0])
     const hash = {
       status: 'WARNING',
       ts: '1763805601000',
@@ -100,35 +117,53 @@ describe('the arguments of write-batch.lua', () => {
     expect(decodeSeriesEntries(patients[0]!.series.map((s) => s.member))).toEqual(c.outcome.entries)
     expect(patients[0]!.series.map((s) => s.score)).toEqual([T, T + 1_000])
     expect(patients[0]!.trim).toBe(`(${T + 1_000 - 900_000}`)
-    expect(decodeUpdate(patients[0]!.update)).toEqual({ type: 'readings', patient: decodeLatest('p-0001', hash), entries: c.outcome.entries })
+    expect(decodeUpdate(g.update)).toEqual({ type: 'readings', patients: [{ patient: decodeLatest('p-0001', hash), entries: c.outcome.entries }] })
     // HR 115 left NORMAL one second after the previous value: no alert yet (a WARNING needs 60 s), its pending run goes to the alert-state hash.
     const run = { outSince: T + 1_000, criticalSince: null, inSince: null, belowCriticalSince: null }
     expect(patients[0]!.alertSet).toEqual({ 'heartRate:pending': encodePending(run) })
     expect(patients[0]!.alertDel).toEqual(['heartRate'])
-    expect(events).toEqual([])
-    expect(scores).toEqual({ [String(T + 1_000)]: 'p-0001' })
+    expect(g.events).toEqual([])
+    expect(g.scores).toEqual({ [String(T + 1_000)]: 'p-0001' })
+  })
+
+  it('group the patients by view shard, one readings update and one event list for the whole batch', () => {
+    // Patients enough to share some shards and spread over others.
+    const ids = Array.from({ length: 600 }, (_, k) => `p-${k}`)
+    const changes = ids.map((id) => change(id, [{ ts: T, seq: 1, vitals: { heartRate: 70 } }]))
+    const calls = batchCalls(keys, changes, [], options, 'e')
+    const shards = new Set(ids.map(viewShard))
+    expect(calls.shards).toHaveLength(shards.size)
+    for (const call of calls.shards) {
+      const tag = call.keys[0]!.slice(0, call.keys[0]!.indexOf('}') + 1)
+      // Every key of the call in the shard's slot: the same hash tag.
+      expect(call.keys.every((k) => k.startsWith(tag))).toBe(true)
+    }
+    const { update, scores } = readGlobalArgs(calls.global!.arguments)
+    const decoded = decodeUpdate(update) as Extract<Update, { type: 'readings' }>
+    expect(decoded.patients.map((p) => p.patient.patientId).sort()).toEqual([...ids].sort())
+    expect(Object.keys(scores)).toEqual([String(T)])
   })
 
   it('mark the patient trimmed, and trim again only a minute of event time later', () => {
     const c = change('p-0002', [{ ts: T, seq: 1, vitals: { heartRate: 70 } }])
-    batchCall(keys, [c], [], options, 'e')
+    batchCalls(keys, [c], [], options, 'e')
     expect(c.runtime.trimmedAt).toBe(T)
     c.outcome = applyReadings(
       c.runtime,
       [accepted({ v: 1, patientId: 'p-0002', deviceId: 'wrist-p-0002', ts: T + 30_000, seq: 2, vitals: { heartRate: 71 } })],
       OPTS,
     )
-    expect(readArgs(batchCall(keys, [c], [], options, 'e')!.arguments).patients[0]!.trim).toBe('')
+    expect(onlyPatient(batchCalls(keys, [c], [], options, 'e')).trim).toBe('')
   })
 
   it('are none for a batch that changed nothing', () => {
     const c = change('p-0003', [])
-    expect(batchCall(keys, [c], [], options, 'e')).toBeNull()
+    expect(batchCalls(keys, [c], [], options, 'e')).toEqual({ shards: [], global: null })
   })
 })
 
 describe('cutting a batch into calls', () => {
-  it('keeps one call for a small batch, and one (empty) for a batch of events alone', () => {
+  it('keeps one call for a small shard group, and one (empty) for nothing', () => {
     const small = [change('a', [{ ts: T, seq: 1, vitals: { heartRate: 70 } }]), change('b', [{ ts: T, seq: 1, vitals: { heartRate: 70 } }])]
     expect(callSlices(small)).toEqual([small])
     expect(callSlices([])).toEqual([[]])
@@ -163,10 +198,9 @@ describe('a replay from the stored state', () => {
     return out
   }
 
-  /** What write-batch.lua leaves in the patient's three hashes after the call. */
+  /** What write-shard.lua leaves in the patient's three hashes after the call. */
   function store(hashes: { latest: Record<string, string>; alerts: Record<string, string>; devices: Record<string, string> }, change: PatientChange) {
-    const { patients } = readArgs(batchCall(keys, [change], [], options, 'e')!.arguments)
-    const p = patients[0]!
+    const p = onlyPatient(batchCalls(keys, [change], [], options, 'e'))
     Object.assign(hashes.latest, p.latest)
     Object.assign(hashes.devices, p.devices)
     Object.assign(hashes.alerts, p.alertSet)

@@ -1,11 +1,12 @@
 /**
  * The speed layer's Redis round trips (layout: lib/contract/views.ts header, docs/CONTRACT.md Redis):
- * - `loadPatients`: one pipeline reading, for the patients of a batch, their band overrides (every
- *   batch, so an override applies from the next reading) and, for patients not cached yet, their
- *   latest hash, open alerts and device state; plus the epoch sentinel that reveals a wiped Redis.
- * - `writeBatch`: one call of write-batch.lua (atomic, one round trip) with everything a batch changed
- *   (a few calls of whole patients for a batch too large for one); the script is called by its
- *   digest (EVALSHA), its text sent again only when the server lost it (`LuaScript`).
+ * - `loadPatients`: one pipeline reading the epoch sentinel that reveals a wiped Redis, the bands
+ *   version, the band overrides of the patients whose cached bands predate it, and the state of the
+ *   patients not cached yet (latest hash, open alerts, device state).
+ * - `writeBatch`: one round trip of script calls with everything a batch changed: one call of
+ *   write-shard.lua per view shard touched (atomic, in one hash slot) and one of write-global.lua;
+ *   each script is called by its digest (EVALSHA), its text sent again only when the server lost
+ *   it (`LuaScript`).
  * Every value is encoded by the view's codec in lib/contract/codecs/ (one module per view).
  * Every write is idempotent: series members are pure functions of the reading, hashes are
  * overwritten with full values, so replaying the same offsets leaves the same state.
@@ -13,14 +14,14 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ErrorReply } from 'redis'
-import { DEFAULT_BANDS, mergeBands, overridesFromHash } from '../lib/bands.ts'
-import type { RedisKeys } from '../lib/contract/keys.ts'
+import { DEFAULT_BANDS, mergeBands, overridesFromHash, type BandTable } from '../lib/bands.ts'
+import { VIEW_SHARDS, viewShard, type RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 import { decodeAssessments, decodeGlucoseRecent, decodeLatestTs, decodeLatestVitals, encodeGlucoseRecent, encodeLatest } from '../lib/contract/codecs/latest.ts'
 import { encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
 import { ALERT_EVENT_FIELD, decodeAlertHash, encodeAlertEvent, encodeAlertState, encodePending, pendingField } from '../lib/contract/codecs/alerts.ts'
-import { encodeAlertUpdate, encodeReadingsUpdate } from '../lib/contract/codecs/updates.ts'
+import { encodeAlertUpdate, encodePatientReadings, encodeReadingsUpdate } from '../lib/contract/codecs/updates.ts'
 import type { News2Parameter } from '../lib/contract/views.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'
@@ -28,6 +29,13 @@ import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } fr
 /** The key holding the view's epoch: a random id set when the view is (re)built; gone after a wipe. */
 export function epochKey(keys: RedisKeys): string {
   return keys.other('speed', 'epoch')
+}
+
+/** Copies the view's epoch into every view shard (one pipeline of plain SETs: each key is in its own shard's slot). */
+export async function setShardEpochs(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<void> {
+  const m = redis.multi()
+  for (let shard = 0; shard < VIEW_SHARDS; shard++) m.set(keys.shardEpoch(shard), epoch)
+  await m.execAsPipeline()
 }
 
 /**
@@ -70,25 +78,43 @@ export interface Loaded {
   epoch: string | null
   /** Per requested partition, the epoch its rebuild was done for (null: none). */
   rebuilt: (string | null)[]
+  /** The bands version read before the bands ('' when none was ever set). */
+  bandsVersion: string
   /** Patients read in full (were not cached). */
   loaded: Map<string, PatientRuntime>
-  /** Every requested patient's band table. */
-  tables: Map<string, ReturnType<typeof mergeBands>>
+  /** The band table of every patient whose bands were read (the uncached ones and `bandsFor`). */
+  tables: Map<string, BandTable>
 }
 
-/** One pipeline: the epoch, the rebuild marks of `partitions`, every patient's bands, and the full state of the `uncached` ones. */
+/** The band table of a stored overrides hash; a malformed override is ignored (defaults apply). */
+function tableOf(hash: Record<string, string>): BandTable {
+  try {
+    return mergeBands(overridesFromHash(hash))
+  } catch {
+    // Rather than stopping the patient's classification; `vigil patient set` only ever writes valid ones.
+    return DEFAULT_BANDS
+  }
+}
+
+/**
+ * One pipeline: the epoch, the rebuild marks of `partitions`, the bands version, then the bands of
+ * the patients in `bandsFor` or `uncached` and the full state of the `uncached` ones. The version
+ * is read first, so the bands read after it are at least that new.
+ */
 export async function loadPatients(
   redis: RedisClient,
   keys: RedisKeys,
   ids: readonly string[],
   uncached: ReadonlySet<string>,
   partitions: readonly number[] = [],
+  bandsFor: ReadonlySet<string> = new Set(),
 ): Promise<Loaded> {
   const m = redis.multi()
   m.get(epochKey(keys))
   if (partitions.length > 0) m.hmGet(rebuiltKey(keys), partitions.map(String))
+  m.get(keys.bandsVersion)
   for (const id of ids) {
-    m.hGetAll(keys.bands(id))
+    if (uncached.has(id) || bandsFor.has(id)) m.hGetAll(keys.bands(id))
     if (uncached.has(id)) {
       m.hGetAll(keys.latest(id))
       m.hGetAll(keys.alertState(id))
@@ -99,25 +125,26 @@ export async function loadPatients(
   let i = 0
   const epoch = (replies[i++] as string | null) ?? null
   const rebuilt = partitions.length > 0 ? (replies[i++] as (string | null)[]) : []
+  const bandsVersion = (replies[i++] as string | null) ?? ''
   const loaded = new Map<string, PatientRuntime>()
-  const tables = new Map<string, ReturnType<typeof mergeBands>>()
+  const tables = new Map<string, BandTable>()
   for (const id of ids) {
-    const bands = replies[i++] as Record<string, string>
-    let table = DEFAULT_BANDS
-    try {
-      table = mergeBands(overridesFromHash(bands))
-    } catch {
-      // A malformed override is ignored (defaults apply) rather than stopping the patient's classification;
-      // `vigil patient set` only ever writes valid ones.
-    }
-    tables.set(id, table)
+    if (uncached.has(id) || bandsFor.has(id)) tables.set(id, tableOf(replies[i++] as Record<string, string>))
     if (uncached.has(id)) {
       const p = runtimeFrom(id, replies[i] as Record<string, string>, replies[i + 1] as Record<string, string>, replies[i + 2] as Record<string, string>)
       i += 3
       loaded.set(id, p)
     }
   }
-  return { epoch, rebuilt, loaded, tables }
+  return { epoch, rebuilt, bandsVersion, loaded, tables }
+}
+
+/** The band tables of `ids` (one pipeline): for patients whose bands changed after the batch's pipeline chose what to read. */
+export async function loadBands(redis: RedisClient, keys: RedisKeys, ids: readonly string[]): Promise<Map<string, BandTable>> {
+  const m = redis.multi()
+  for (const id of ids) m.hGetAll(keys.bands(id))
+  const replies = (await m.execAsPipeline()) as unknown as Record<string, string>[]
+  return new Map(ids.map((id, k) => [id, tableOf(replies[k] ?? {})]))
 }
 
 export interface PatientChange {
@@ -158,19 +185,40 @@ export class LuaScript {
   }
 }
 
-/** The batch script (header in the file). */
-export const WRITE_BATCH_SCRIPT = new LuaScript(readFileSync(new URL('./write-batch.lua', import.meta.url), 'utf8'))
-
-/** Arguments of one call of write-batch.lua, roughly: well below what the client can spread. */
-const MAX_ARGS_PER_CALL = 20_000
+/** The per-shard and global scripts of a batch (headers in the files). */
+export const WRITE_SHARD_SCRIPT = new LuaScript(readFileSync(new URL('./write-shard.lua', import.meta.url), 'utf8'))
+export const WRITE_GLOBAL_SCRIPT = new LuaScript(readFileSync(new URL('./write-global.lua', import.meta.url), 'utf8'))
 
 /**
- * Everything one batch changed, as calls of write-batch.lua: one command per call, so one round
- * trip and one reply, atomic like a MULTI/EXEC, with far less client-side work than thousands of
- * queued commands. `events` are the batch's alert events in order; they are appended to the alert
- * stream and announced on `updates`.
- * Writes the batch against `epoch` (the view's epoch its state was read under). Returns false,
- * having written nothing more, when Redis no longer holds that epoch (wiped meanwhile).
+ * Deletes the view's epoch if it still holds ARGV[1]: a shard refused a write for want of the
+ * epoch (its data lost, e.g. a cluster master restarted empty) while the epoch key survived, so
+ * the next batch finds no epoch and the whole view is rebuilt under a new one.
+ */
+const DROP_EPOCH_SCRIPT = new LuaScript("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+
+/** Arguments of one call of write-shard.lua, roughly: well below what the client can spread. */
+const MAX_ARGS_PER_CALL = 20_000
+
+export interface ScriptCall {
+  keys: string[]
+  arguments: string[]
+}
+
+/** The calls of one batch: one or more per view shard it touched, then one for what is not per patient. */
+export interface BatchCalls {
+  shards: ScriptCall[]
+  global: ScriptCall | null
+}
+
+/**
+ * Everything one batch changed, as calls of write-shard.lua (one per view shard touched, a few for
+ * a shard with very many changes) and one of write-global.lua, sent together (one round trip). Each
+ * call is atomic like a MULTI/EXEC and stays in one hash slot, so the same calls run on a Redis
+ * Cluster. `events` are the batch's alert events in order; they are appended to the alert stream
+ * and announced on `updates` after the batch's one `readings` update.
+ * Writes the batch against `epoch` (the view's epoch its state was read under). Returns false when
+ * Redis no longer holds that epoch (wiped meanwhile) in some shard or globally: the caller rebuilds
+ * and processes the batch again (what the other calls wrote is written again, idempotently).
  */
 export async function writeBatch(
   redis: RedisClient,
@@ -180,19 +228,19 @@ export async function writeBatch(
   options: WriteOptions,
   epoch: string,
 ): Promise<boolean> {
-  const slices = callSlices(changes)
-  for (const [k, slice] of slices.entries()) {
-    const call = batchCall(keys, slice, k === slices.length - 1 ? events : [], options, epoch)
-    if (call !== null && (await WRITE_BATCH_SCRIPT.run(redis, call)) === -1) return false
-  }
-  return true
+  const calls = batchCalls(keys, changes, events, options, epoch)
+  const sent = calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c))
+  if (calls.global !== null) sent.push(WRITE_GLOBAL_SCRIPT.run(redis, calls.global))
+  const replies = await Promise.all(sent)
+  if (replies.every((r) => r !== -1)) return true
+  if (calls.shards.some((_, k) => replies[k] === -1)) await DROP_EPOCH_SCRIPT.run(redis, { keys: [epochKey(keys)], arguments: [epoch] })
+  return false
 }
 
 /**
  * The changes cut into runs of whole patients, each small enough for one call (at least one run,
- * possibly empty, so a batch of events alone is written). The client spreads a command's
- * arguments into one function call: past ~100 000 of them (a batch touching a few thousand
- * patients) that overflows the stack and the batch could never be written. Every write is
+ * possibly empty). The client spreads a command's arguments into one function call: past ~100 000
+ * of them that overflows the stack and the batch could never be written. Every write is
  * idempotent and the offsets are committed after the last call, so a crash between calls
  * replays the batch like any other.
  */
@@ -214,50 +262,72 @@ export function callSlices(changes: readonly PatientChange[], maxArgs = MAX_ARGS
   return slices.length === 0 ? [[]] : slices
 }
 
+/** Whether applying a batch's readings to a patient changed anything the view holds. */
+function changedView(o: BatchOutcome): boolean {
+  return o.entries.length > 0 || o.changedDevices.size > 0 || o.changedAlerts.size > 0
+}
+
 /**
- * The KEYS and ARGV of one call of write-batch.lua (layout in its header), or null when there is
- * nothing to write. Marks the trimmed patients (`trimmedAt`), as the call will trim them.
+ * The KEYS and ARGV of the calls of one batch (layouts in the scripts' headers): the changed
+ * patients grouped by view shard, then the global call (null when there is nothing to write at all).
+ * Marks the trimmed patients (`trimmedAt`), as the calls will trim them.
  */
-export function batchCall(
+export function batchCalls(
   keys: RedisKeys,
   changes: readonly PatientChange[],
   events: readonly AlertEvent[],
   options: WriteOptions,
   epoch: string,
-): { keys: string[]; arguments: string[] } | null {
-  const scriptKeys: string[] = []
-  const args: string[] = [keys.updates, String(options.alertStreamMaxLen), '0', epoch]
-  const patients: string[] = []
-  let n = 0
-  for (const { runtime: p, outcome: o } of changes) {
-    if (o.entries.length === 0 && o.changedDevices.size === 0 && o.changedAlerts.size === 0) continue
-    n++
-    scriptKeys.push(keys.latest(p.patientId), keys.series(p.patientId), keys.dedup(p.patientId), keys.alertState(p.patientId))
-    if (o.entries.length > 0) patients.push(String(p.ts), p.patientId)
-    pushPatientArgs(args, p, o, options)
+): BatchCalls {
+  const byShard = new Map<number, PatientChange[]>()
+  for (const c of changes) {
+    if (!changedView(c.outcome)) continue
+    const shard = viewShard(c.runtime.patientId)
+    const group = byShard.get(shard)
+    if (group === undefined) byShard.set(shard, [c])
+    else group.push(c)
   }
-  if (n === 0 && events.length === 0) return null
-  args[2] = String(n)
-  args.push(String(events.length))
+  const shards: ScriptCall[] = []
+  const updates: string[] = []
+  const newest: string[] = []
+  for (const [shard, group] of byShard) {
+    for (const slice of callSlices(group)) {
+      const call: ScriptCall = { keys: [keys.shardEpoch(shard)], arguments: [epoch, String(slice.length)] }
+      for (const { runtime: p, outcome: o } of slice) {
+        call.keys.push(keys.latest(p.patientId), keys.series(p.patientId), keys.dedup(p.patientId), keys.alertState(p.patientId))
+        const update = pushPatientArgs(call.arguments, p, o, options)
+        if (update !== undefined) {
+          updates.push(update)
+          newest.push(String(p.ts), p.patientId)
+        }
+      }
+      shards.push(call)
+    }
+  }
+  if (shards.length === 0 && events.length === 0) return { shards, global: null }
+  const args = [epoch, keys.updates, String(options.alertStreamMaxLen), updates.length > 0 ? encodeReadingsUpdate(updates) : '', String(events.length)]
   for (const e of events) {
     const event = encodeAlertEvent(e)
     args.push(event, encodeAlertUpdate(event))
   }
-  args.push(String(patients.length / 2), ...patients)
-  scriptKeys.push(keys.patients, keys.alerts, epochKey(keys))
-  return { keys: scriptKeys, arguments: args }
+  args.push(String(newest.length / 2), ...newest)
+  return { shards, global: { keys: [epochKey(keys), keys.patients, keys.alerts], arguments: args } }
 }
 
-/** One patient's part of ARGV: latest fields, series entries, trim bound, devices, alert states and pending runs, update. */
-function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, options: WriteOptions): void {
-  let update = ''
+/**
+ * One patient's part of a shard call's ARGV: latest fields, series entries, trim bound, devices,
+ * alert states and pending runs. Returns the patient's part of the `readings` update when the batch
+ * brought readings.
+ */
+function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, options: WriteOptions): string | undefined {
+  let update: string | undefined
   if (o.entries.length > 0) {
     const state = patientState(p, options.news2FreshnessMs)
     // Only the vitals this batch changed: the others' fields already hold their values.
     const fields = Object.entries({ ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
     args.push(String(fields.length))
     for (const [f, v] of fields) args.push(f, v)
-    // Each entry is serialised once, for the series and for the update (an `Update` of type 'readings').
+    // Each entry is serialised once, for the series and for the update.
     const members = o.entries.map(encodeSeriesEntry)
     args.push(String(members.length))
     o.entries.forEach((e, k) => {
@@ -271,7 +341,7 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
     } else {
       args.push('')
     }
-    update = encodeReadingsUpdate(state, members)
+    update = encodePatientReadings(state, members)
   } else {
     args.push('0', '0', '')
   }
@@ -290,7 +360,8 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
     if (runs === undefined) del.push(pendingField(subject))
     else set.push(pendingField(subject), encodePending(runs))
   }
-  args.push(String(set.length / 2), ...set, String(del.length), ...del, update)
+  args.push(String(set.length / 2), ...set, String(del.length), ...del)
+  return update
 }
 
 /** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */

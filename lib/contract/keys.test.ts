@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest'
-import { redisKeys } from './keys.ts'
+import { crc32 } from 'node:zlib'
+import { VIEW_SHARDS, redisKeys, viewShard } from './keys.ts'
 
 describe('redisKeys', () => {
-  it('builds the keys of docs/CONTRACT.md under the default prefix, with patient ids in hash tags', () => {
+  it('builds the keys of docs/CONTRACT.md under the default prefix, with patient keys in their view shard', () => {
     const k = redisKeys()
-    expect(k.latest('p-0001')).toBe('vigil:{p-0001}:latest')
-    expect(k.series('p-0001')).toBe('vigil:{p-0001}:series')
+    const v = viewShard('p-0001')
+    expect(k.latest('p-0001')).toBe(`vigil:{v${v}}:p-0001:latest`)
+    expect(k.series('p-0001')).toBe(`vigil:{v${v}}:p-0001:series`)
+    expect(k.bands('p-0001')).toBe(`vigil:{v${v}}:p-0001:bands`)
+    expect(k.alertState('p-0001')).toBe(`vigil:{v${v}}:p-0001:alerts`)
+    expect(k.dedup('p-0001')).toBe(`vigil:{v${v}}:p-0001:dedup`)
+    expect(k.shardEpoch(v)).toBe(`vigil:{v${v}}:epoch`)
+    expect(k.bandsVersion).toBe('vigil:bands-version')
     expect(k.patients).toBe('vigil:patients')
     expect(k.alerts).toBe('vigil:alerts')
     expect(k.batchDaily('2026-11-22')).toBe('vigil:batch:daily:2026-11-22')
@@ -20,12 +27,31 @@ describe('redisKeys', () => {
 
   it('honours another prefix everywhere', () => {
     const k = redisKeys('test-1:')
-    expect(k.latest('p-9')).toBe('test-1:{p-9}:latest')
+    expect(k.latest('p-9')).toBe(`test-1:{v${viewShard('p-9')}}:p-9:latest`)
     expect(k.other('speed', 'dedup')).toBe('test-1:speed:dedup')
     expect(k.everything).toBe('test-1:*')
   })
 
   it('escapes glob characters of the prefix so SCAN matches it literally', () => {
     expect(redisKeys('a[1]?:').everything).toBe('a\\[1\\]\\?:*')
+    expect(redisKeys('a[1]?:').patientPattern('bands')).toBe('a\\[1\\]\\?:{v*}:*:bands')
+  })
+
+  it('spreads patients over the view shards by CRC-32, the same shard for the same id every time', () => {
+    expect(viewShard('p-0001')).toBe(crc32('p-0001') % VIEW_SHARDS)
+    const used = new Set(Array.from({ length: 10_000 }, (_, i) => viewShard(`p-${i}`)))
+    expect(used.size).toBe(VIEW_SHARDS)
+  })
+
+  it('reads the patient back from a patient key of the right kind, and nothing from any other key', () => {
+    const k = redisKeys('vigil:')
+    expect(k.patientOf(k.bands('p-0001'), 'bands')).toBe('p-0001')
+    expect(k.patientOf(k.bands('a:b}:c'), 'bands')).toBe('a:b}:c')
+    expect(k.patientOf(k.latest('p-0001'), 'bands')).toBeUndefined()
+    expect(k.patientOf(k.bands('p-0001').replace('vigil:', 'other:'), 'bands')).toBeUndefined()
+    expect(k.patientOf('vigil:{v1}::bands', 'bands')).toBeUndefined()
+    // The right form in the wrong shard is not a key the builder makes.
+    const wrong = (viewShard('p-0001') + 1) % VIEW_SHARDS
+    expect(k.patientOf(`vigil:{v${wrong}}:p-0001:bands`, 'bands')).toBeUndefined()
   })
 })

@@ -1,8 +1,30 @@
 /**
  * The one builder of Redis keys (docs/CONTRACT.md, Redis). Every key starts with the configured prefix
- * (VIGIL_REDIS_PREFIX, default `vigil:`), and per-patient keys put the patient id in a hash tag
- * (`vigil:{p-0001}:latest`) so that a Redis Cluster keeps one patient's keys in one slot.
+ * (VIGIL_REDIS_PREFIX, default `vigil:`). A patient's keys carry the hash tag of the patient's view
+ * shard (`vigil:{v17}:p-0001:latest`): a Redis Cluster keeps each shard's keys in one slot, so the
+ * speed layer writes a batch as one script call per shard (many patients each) and never spans
+ * slots in one call. Each shard also holds a copy of the view's epoch (`shardEpoch`), which fences
+ * that shard's writes.
  */
+import { crc32 } from 'node:zlib'
+
+/**
+ * The number of view shards. Part of the key layout: changing it moves every patient's keys (a
+ * rebuild: `vigil init`, then the speed layer refills the view from Kafka). 256 spreads over the
+ * masters of any likely cluster (about 85 shards each on 3 masters) while a batch touching
+ * thousands of patients stays a few hundred script calls.
+ */
+export const VIEW_SHARDS = 256
+
+/** The view shard of a patient: CRC-32 of the id, modulo VIEW_SHARDS. */
+export function viewShard(patientId: string): number {
+  return crc32(patientId) % VIEW_SHARDS
+}
+
+/** The per-patient kinds of key, as they end (`…:<patientId>:<kind>`). */
+export const PATIENT_KEY_KINDS = ['latest', 'series', 'bands', 'alerts', 'dedup'] as const
+export type PatientKeyKind = (typeof PATIENT_KEY_KINDS)[number]
+
 export interface RedisKeys {
   readonly prefix: string
   /** Hash of the patient's latest state. */
@@ -15,6 +37,14 @@ export interface RedisKeys {
   alertState(patientId: string): string
   /** Speed layer's per-device state of the patient's devices (last seq, cadence), for duplicate and stale detection. */
   dedup(patientId: string): string
+  /** The copy of the view's epoch in a view shard (same slot as the shard's patients' keys). */
+  shardEpoch(shard: number): string
+  /** Glob matching every patient's key of one kind, for SCAN (e.g. every bands hash). */
+  patientPattern(kind: PatientKeyKind): string
+  /** The patient of a per-patient key of `kind`, or undefined for any other key. */
+  patientOf(key: string, kind: PatientKeyKind): string | undefined
+  /** Bumped by every change of a patient's band overrides, so a reader can cache them until it moves. */
+  readonly bandsVersion: string
   /** Sorted set of patients by the event time of their newest reading. */
   readonly patients: string
   /** Capped stream of alert events. */
@@ -47,14 +77,25 @@ export interface RedisKeys {
 }
 
 export function redisKeys(prefix = 'vigil:'): RedisKeys {
-  const tag = (id: string) => `${prefix}{${id}}`
+  const shard = (n: number) => `${prefix}{v${n}}`
+  const patientKey = (id: string, kind: PatientKeyKind) => `${shard(viewShard(id))}:${id}:${kind}`
+  const escaped = escapeGlob(prefix)
   return Object.freeze({
     prefix,
-    latest: (id: string) => `${tag(id)}:latest`,
-    series: (id: string) => `${tag(id)}:series`,
-    bands: (id: string) => `${tag(id)}:bands`,
-    alertState: (id: string) => `${tag(id)}:alerts`,
-    dedup: (id: string) => `${tag(id)}:dedup`,
+    latest: (id: string) => patientKey(id, 'latest'),
+    series: (id: string) => patientKey(id, 'series'),
+    bands: (id: string) => patientKey(id, 'bands'),
+    alertState: (id: string) => patientKey(id, 'alerts'),
+    dedup: (id: string) => patientKey(id, 'dedup'),
+    shardEpoch: (n: number) => `${shard(n)}:epoch`,
+    patientPattern: (kind: PatientKeyKind) => `${escaped}{v*}:*:${kind}`,
+    patientOf(key: string, kind: PatientKeyKind): string | undefined {
+      if (!key.startsWith(`${prefix}{v`) || !key.endsWith(`:${kind}`)) return undefined
+      const from = key.indexOf('}:', prefix.length) + 2
+      const id = key.slice(from, key.length - kind.length - 1)
+      return from > 1 && id !== '' && patientKey(id, kind) === key ? id : undefined
+    },
+    bandsVersion: `${prefix}bands-version`,
     patients: `${prefix}patients`,
     alerts: `${prefix}alerts`,
     batchDaily: (date: string) => `${prefix}batch:daily:${date}`,
@@ -65,7 +106,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     registryLock: (recordKeyHash: string) => `${prefix}registry-lock:${recordKeyHash}`,
     ackClaim: (alertId: string) => `${prefix}ack-claim:${alertId}`,
     other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
-    everything: `${escapeGlob(prefix)}*`,
+    everything: `${escaped}*`,
   })
 }
 

@@ -203,15 +203,18 @@ export interface AlertEvent {
   message: string
 }
 
+/** One patient's part of a `readings` update: the patient's new state and the batch's series entries, oldest first. */
+export interface PatientReadings {
+  patient: PatientState
+  entries: SeriesEntry[]
+}
+
 /**
  * A notification on the `updates` channel. The speed layer publishes one `readings` update per
- * patient per processed batch (the patient's new state and the batch's series entries, oldest
- * first), never one per reading, so the channel's rate is bounded by batches, not readings.
+ * processed batch, holding every patient the batch changed: the channel's rate is bounded by
+ * batches, not by readings or patients (a hospital's batch touches thousands of patients).
  */
-export type Update =
-  | { type: 'readings'; patient: PatientState; entries: SeriesEntry[] }
-  | { type: 'alert'; alert: AlertEvent }
-  | { type: 'batch'; meta: BatchMeta }
+export type Update = { type: 'readings'; patients: PatientReadings[] } | { type: 'alert'; alert: AlertEvent } | { type: 'batch'; meta: BatchMeta }
 
 export const UPDATE_TYPES = ['readings', 'alert', 'batch'] as const satisfies readonly Update['type'][]
 

@@ -1,7 +1,7 @@
 /**
  * The codecs of the alert views (docs/CONTRACT.md, Redis):
  * - the `alerts` stream: each entry has one field, `event`, holding an `AlertEvent` as JSON
- *   (write-batch.lua appends the encoded event under that field name);
+ *   (write-global.lua appends the encoded event under that field name);
  * - the `{p}:alerts` hash: field `<subject>` (a vital, `news2` or `glucoseForecast`), value the subject's
  *   `OpenAlertState` as JSON (a `news2` alert also with the `parameters` it waits for); field
  *   `<subject>:pending`, value its `PendingAlertState` as JSON (the persistence runs the speed layer

@@ -13,7 +13,7 @@ import {
   vitalFields,
 } from './latest.ts'
 import { decodeSeriesEntries, encodeSeriesEntry, seriesMember } from './series.ts'
-import { encodeAlertUpdate, encodeReadingsUpdate, encodeUpdate, decodeUpdate } from './updates.ts'
+import { encodeAlertUpdate, encodePatientReadings, encodeReadingsUpdate, encodeUpdate, decodeUpdate } from './updates.ts'
 import { alertEntry, decodeAck, encodeAlertEvent, decodeAlertEntry, decodeAlertState, encodeAck, encodeAlertState } from './alerts.ts'
 import { decodeBatchMeta, encodeBatchMeta } from './batch-meta.ts'
 import { decodeDailyValues, encodeDailyDay } from './daily-stats.ts'
@@ -46,7 +46,7 @@ const patient: PatientState = {
   glucoseTrend: { rate: -2.25, arrow: '↓', ts: T - 1_000 },
 }
 
-/** The patient-wide fields of `patient`, as write-batch.lua writes them. */
+/** The patient-wide fields of `patient`, as write-shard.lua writes them. */
 const PATIENT_FIELDS = {
   status: 'CRITICAL_HIGH',
   ts: '1763805600123',
@@ -140,7 +140,7 @@ describe('the latest hash codec', () => {
     expect(decodeLatest('p-0002', encodeLatest(plain))).toEqual(plain)
   })
 
-  it('decodes the flat hash write-batch.lua writes, field by field as docs/CONTRACT.md, Redis names them', () => {
+  it('decodes the flat hash write-shard.lua writes, field by field as docs/CONTRACT.md, Redis names them', () => {
     // Written out literally: a change of a field name or format in the codec fails here.
     const hash = {
       ...PATIENT_FIELDS,
@@ -301,7 +301,13 @@ describe('the series codec', () => {
 
 describe('the updates codec', () => {
   const updates: Update[] = [
-    { type: 'readings', patient, entries: [entry, { ...entry, ts: T + 1, seq: 43 }] },
+    {
+      type: 'readings',
+      patients: [
+        { patient, entries: [entry, { ...entry, ts: T + 1, seq: 43 }] },
+        { patient: { ...patient, patientId: 'p-0002' }, entries: [] },
+      ],
+    },
     { type: 'alert', alert },
     { type: 'batch', meta },
   ]
@@ -313,8 +319,8 @@ describe('the updates codec', () => {
 
   it('builds a readings update from encoded members byte for byte like the whole update', () => {
     const u = updates[0] as Extract<Update, { type: 'readings' }>
-    expect(encodeReadingsUpdate(u.patient, u.entries.map(encodeSeriesEntry))).toBe(encodeUpdate(u))
-    expect(encodeReadingsUpdate(patient, [])).toBe(encodeUpdate({ type: 'readings', patient, entries: [] }))
+    expect(encodeReadingsUpdate(u.patients.map((p) => encodePatientReadings(p.patient, p.entries.map(encodeSeriesEntry))))).toBe(encodeUpdate(u))
+    expect(encodeReadingsUpdate([])).toBe(encodeUpdate({ type: 'readings', patients: [] }))
   })
 
   it('builds an alert update from the encoded event byte for byte like the whole update', () => {

@@ -10,7 +10,7 @@
  * before). A patient-wide field without a value is written as '' (HSET cannot delete: the empty
  * string overwrites an older value) and decodes as absent.
  * The one TypeScript module that spells these field names: the speed layer hands the encoded pairs
- * to write-batch.lua as arguments, the serving layer and the tests decode with it.
+ * to write-shard.lua as arguments, the serving layer and the tests decode with it.
  */
 import { STATUSES } from '../../bands.ts'
 import { CONSCIOUSNESS_LEVELS, type Consciousness, VITALS, type Vital } from '../schema.ts'

@@ -8,12 +8,19 @@ export function encodeUpdate(update: Update): string {
 }
 
 /**
- * A `readings` update from series members already encoded by `encodeSeriesEntry`: the speed layer
- * serialises each entry once, for the series and for the update. Equal to
- * `encodeUpdate({type: 'readings', patient, entries})` (the codec's tests check it).
+ * One patient's part of a `readings` update, from series members already encoded by
+ * `encodeSeriesEntry`: the speed layer serialises each entry once, for the series and for the update.
  */
-export function encodeReadingsUpdate(patient: PatientState, encodedEntries: readonly string[]): string {
-  return `{"type":"readings","patient":${JSON.stringify(patient)},"entries":[${encodedEntries.join(',')}]}`
+export function encodePatientReadings(patient: PatientState, encodedEntries: readonly string[]): string {
+  return `{"patient":${JSON.stringify(patient)},"entries":[${encodedEntries.join(',')}]}`
+}
+
+/**
+ * A `readings` update from its patients' parts (`encodePatientReadings`). Equal to
+ * `encodeUpdate({type: 'readings', patients})` (the codec's tests check it).
+ */
+export function encodeReadingsUpdate(encodedPatients: readonly string[]): string {
+  return `{"type":"readings","patients":[${encodedPatients.join(',')}]}`
 }
 
 /**

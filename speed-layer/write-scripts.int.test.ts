@@ -1,14 +1,15 @@
 /**
- * write-batch.lua against a real Redis: the flat latest hash it writes is the layout the codec
- * reads (written out literally here), and a server that lost its script cache (SCRIPT FLUSH, as a
- * restart or a failover does) still gets the next batch, the script sent again after NOSCRIPT.
+ * write-shard.lua and write-global.lua against a real Redis: the flat latest hash they write is the
+ * layout the codec reads (written out literally here); a server that lost its script cache (SCRIPT
+ * FLUSH, as a restart or a failover does) still gets the next batch, the scripts sent again after
+ * NOSCRIPT; and a shard or the view without the batch's epoch refuses the write.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Producer } from '@platformatic/kafka'
 import { createTestEnv, type TestEnv } from '../test/support.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
-import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
+import { redisKeys, viewShard, type RedisKeys } from '../lib/contract/keys.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { encodePending } from '../lib/contract/codecs/alerts.ts'
 import { createLogger } from '../lib/log.ts'
@@ -16,7 +17,7 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
 import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
-import { WRITE_BATCH_SCRIPT, epochKey, writeBatch, type PatientChange } from './view.ts'
+import { WRITE_GLOBAL_SCRIPT, WRITE_SHARD_SCRIPT, epochKey, setShardEpochs, writeBatch, type PatientChange } from './view.ts'
 
 const T = 1_763_805_600_000
 const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000, news2FreshnessMs: DEFAULT_SPEED_OPTIONS.news2FreshnessMs }
@@ -31,11 +32,17 @@ function changeOf(runtime: PatientRuntime, readings: Reading[]): PatientChange {
 }
 
 async function scriptCached(redis: RedisClient): Promise<boolean> {
-  const [cached] = await redis.scriptExists(WRITE_BATCH_SCRIPT.sha1)
-  return cached === 1
+  const cached = await redis.scriptExists([WRITE_SHARD_SCRIPT.sha1, WRITE_GLOBAL_SCRIPT.sha1])
+  return cached.every((c) => c === 1)
 }
 
-describe('write-batch.lua', () => {
+/** The view's epoch, globally and in every shard, as the speed layer's rebuild sets it. */
+async function setEpoch(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<void> {
+  await redis.set(epochKey(keys), epoch)
+  await setShardEpochs(redis, keys, epoch)
+}
+
+describe('the batch scripts', () => {
   let env: TestEnv
   let redis: RedisClient
   let keys: RedisKeys
@@ -51,7 +58,7 @@ describe('write-batch.lua', () => {
   })
 
   it('writes the latest hash field by field as the codec decodes it, and the next batch after SCRIPT FLUSH', async () => {
-    await redis.set(epochKey(keys), 'epoch-1')
+    await setEpoch(redis, keys, 'epoch-1')
     const p = emptyPatient('p-lua')
     // A heart rate of 75 a second before: the 112 is not the vital's first value, so it is not judged on its own.
     const firstBatch = [reading('p-lua', 0, T - 1_000, { heartRate: 75 }), reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })]
@@ -116,12 +123,27 @@ describe('write-batch.lua', () => {
   })
 
   it('writes nothing against an epoch Redis no longer holds, with or without the script cached', async () => {
-    await redis.set(epochKey(keys), 'epoch-2')
+    await setEpoch(redis, keys, 'epoch-2')
     await redis.scriptFlush()
     const p = emptyPatient('p-fenced')
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 1, T, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
     expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 2, T + 1, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
-    expect(await redis.exists([keys.latest('p-fenced'), keys.series('p-fenced')])).toBe(0)
+    expect(await redis.exists([keys.latest('p-fenced'), keys.series('p-fenced'), keys.patients])).toBe(0)
+    // Refused by the view's epoch, not the shard's: the epoch is kept (another instance rebuilt the view under it).
+    expect(await redis.get(epochKey(keys))).toBe('epoch-2')
+  })
+
+  it('refuses a shard that lost its copy of the epoch, and drops the epoch so that the whole view is rebuilt', async () => {
+    await setEpoch(redis, keys, 'epoch-1')
+    const lost = emptyPatient('p-lost')
+    const kept = emptyPatient('p-kept-0')
+    for (let k = 1; viewShard(kept.patientId) === viewShard(lost.patientId); k++) kept.patientId = `p-kept-${k}`
+    // The shard of p-lost restarted empty (a cluster master), the rest of the view did not.
+    await redis.del(keys.shardEpoch(viewShard(lost.patientId)))
+    const changes = [changeOf(lost, [reading('p-lost', 1, T, { heartRate: 70 })]), changeOf(kept, [reading(kept.patientId, 1, T, { heartRate: 70 })])]
+    expect(await writeBatch(redis, keys, changes, [], options, 'epoch-1')).toBe(false)
+    expect(await redis.exists(keys.latest('p-lost'))).toBe(0)
+    expect(await redis.get(epochKey(keys))).toBeNull()
   })
 
   it('lands the speed layer batch that follows a SCRIPT FLUSH', async () => {
