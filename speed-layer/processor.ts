@@ -22,7 +22,7 @@ import type { Rebuilder } from './rebuilder.ts'
 import { alertRecord, type OutRecord, type SourceRecord } from './records.ts'
 import { countOutcome, type SpeedStats } from './stats.ts'
 import { produceChunks } from './validate.ts'
-import { loadBands, loadPatients, writeBatch, type Loaded, type PatientChange } from './view.ts'
+import { batchCalls, loadBands, loadPatients, writeBatch, type Loaded, type PatientChange } from './view.ts'
 
 /** A batch given up on purpose, to be read again from the committed offsets (an expected event, not a failure). */
 export class RereadFromCommit extends Error {}
@@ -78,7 +78,8 @@ export class BatchProcessor {
     await this.produce([...decoded.deadLetters, ...applied.toProduce.map((e) => alertRecord(this.p.topics.alerts, e))])
     t = performance.now()
     const { redis, keys } = this.p
-    const written = await this.p.retry.run('writing the view to Redis', () => writeBatch(redis, keys, applied.changes, applied.events, opts, epoch))
+    const calls = batchCalls(keys, applied.changes, applied.events, opts, epoch)
+    const written = await this.p.retry.run('writing the view to Redis', () => writeBatch(redis, keys, calls, epoch))
     stats.timeMs.write += performance.now() - t
     // Not written: Redis was wiped between this batch's read and its write; rebuild the view and
     // process the batch again (its alert events keep their ids).

@@ -144,6 +144,22 @@ describe('the arguments of write-shard.lua and write-global.lua', () => {
     expect(Object.keys(scores)).toEqual([String(T)])
   })
 
+  it('send only the latest fields whose value changed since the hash was read or written', () => {
+    const c = change('p-0004', [{ ts: T, seq: 1, vitals: { heartRate: 72, spo2: 96 } }])
+    const first = onlyPatient(batchCalls(keys, [c], [], options, 'e')).latest
+    expect(Object.keys(first)).toContain('news2Missing')
+    c.outcome = applyReadings(
+      c.runtime,
+      [accepted({ v: 1, patientId: 'p-0004', deviceId: 'wrist-p-0004', ts: T + 1_000, seq: 2, vitals: { heartRate: 73 } })],
+      OPTS,
+    )
+    // The heart rate's value and time, and the patient's newest time: NEWS2, SpO2 and the rest hold their values.
+    expect(onlyPatient(batchCalls(keys, [c], [], options, 'e')).latest).toEqual({ ts: String(T + 1_000), heartRate: '73', 'heartRate:ts': String(T + 1_000) })
+    // A patient read back from Redis starts from the hash as read: nothing is sent again.
+    const reloaded = runtimeFrom('p-0004', { ...first, ts: String(T + 1_000), heartRate: '73', 'heartRate:ts': String(T + 1_000) }, {}, {})
+    expect(reloaded.stored).toEqual(c.runtime.stored)
+  })
+
   it('mark the patient trimmed, and trim again only a minute of event time later', () => {
     const c = change('p-0002', [{ ts: T, seq: 1, vitals: { heartRate: 70 } }])
     batchCalls(keys, [c], [], options, 'e')

@@ -59,6 +59,7 @@ export function runtimeFrom(
   devices: Readonly<Record<string, string>>,
 ): PatientRuntime {
   const p = emptyPatient(patientId)
+  p.stored = { ...latest }
   p.ts = decodeLatestTs(latest) ?? 0
   p.latest = decodeLatestVitals(latest, p.ts)
   Object.assign(p, decodeAssessments(latest, p.ts))
@@ -211,8 +212,10 @@ export interface BatchCalls {
 }
 
 /**
- * Everything one batch changed, as calls of write-shard.lua (one per view shard touched, a few for
- * a shard with very many changes) and one of write-global.lua, sent together (one round trip). Each
+ * Sends the calls of one batch (`batchCalls`: one call of write-shard.lua per view shard touched,
+ * a few for a shard with very many changes, and one of write-global.lua) together, in one round
+ * trip; a retry sends the same calls again (they are built once: building them records what the
+ * patients' hashes will hold). Each
  * call is atomic like a MULTI/EXEC and stays in one hash slot, so the same calls run on a Redis
  * Cluster. `events` are the batch's alert events in order; they are appended to the alert stream
  * and announced on `updates` after the batch's one `readings` update.
@@ -220,15 +223,7 @@ export interface BatchCalls {
  * Redis no longer holds that epoch (wiped meanwhile) in some shard or globally: the caller rebuilds
  * and processes the batch again (what the other calls wrote is written again, idempotently).
  */
-export async function writeBatch(
-  redis: RedisClient,
-  keys: RedisKeys,
-  changes: readonly PatientChange[],
-  events: readonly AlertEvent[],
-  options: WriteOptions,
-  epoch: string,
-): Promise<boolean> {
-  const calls = batchCalls(keys, changes, events, options, epoch)
+export async function writeBatch(redis: RedisClient, keys: RedisKeys, calls: BatchCalls, epoch: string): Promise<boolean> {
   const sent = calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c))
   if (calls.global !== null) sent.push(WRITE_GLOBAL_SCRIPT.run(redis, calls.global))
   const replies = await Promise.all(sent)
@@ -270,7 +265,8 @@ function changedView(o: BatchOutcome): boolean {
 /**
  * The KEYS and ARGV of the calls of one batch (layouts in the scripts' headers): the changed
  * patients grouped by view shard, then the global call (null when there is nothing to write at all).
- * Marks the trimmed patients (`trimmedAt`), as the calls will trim them.
+ * Records in each patient's runtime what the calls will write (`stored`, `trimmedAt`): build them
+ * once per batch, and send them (again, on a retry) as they are.
  */
 export function batchCalls(
   keys: RedisKeys,
@@ -315,6 +311,26 @@ export function batchCalls(
 }
 
 /**
+ * The count, then the (field, value) pairs of `fields` whose value differs from what the hash holds
+ * (`stored`, then updated). Only the vitals a batch changed are encoded, and of the patient-wide
+ * fields most keep their value from one reading to the next (NEWS2's parameter lists, oxygen,
+ * consciousness, the glucose trend): at 10,000 patients, with about one reading per patient per
+ * batch, sending all ~25 fields made the script's arguments its main cost.
+ */
+function pushChangedFields(args: string[], stored: Record<string, string>, fields: Readonly<Record<string, string>>): void {
+  const at = args.push('0') - 1
+  let n = 0
+  for (const f in fields) {
+    const v = fields[f] as string
+    if (stored[f] === v) continue
+    stored[f] = v
+    args.push(f, v)
+    n++
+  }
+  args[at] = String(n)
+}
+
+/**
  * One patient's part of a shard call's ARGV: latest fields, series entries, trim bound, devices,
  * alert states and pending runs. Returns the patient's part of the `readings` update when the batch
  * brought readings.
@@ -323,10 +339,7 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
   let update: string | undefined
   if (o.entries.length > 0) {
     const state = patientState(p, options.news2FreshnessMs)
-    // Only the vitals this batch changed: the others' fields already hold their values.
-    const fields = Object.entries({ ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
-    args.push(String(fields.length))
-    for (const [f, v] of fields) args.push(f, v)
+    pushChangedFields(args, p.stored, { ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
     // Each entry is serialised once, for the series and for the update.
     const members = o.entries.map(encodeSeriesEntry)
     args.push(String(members.length))

@@ -17,7 +17,8 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
 import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
-import { WRITE_GLOBAL_SCRIPT, WRITE_SHARD_SCRIPT, epochKey, setShardEpochs, writeBatch, type PatientChange } from './view.ts'
+import { WRITE_GLOBAL_SCRIPT, WRITE_SHARD_SCRIPT, batchCalls, epochKey, setShardEpochs, writeBatch, type PatientChange } from './view.ts'
+import type { AlertEvent } from '../lib/contract/views.ts'
 
 const T = 1_763_805_600_000
 const options = { seriesWindowMs: 900_000, alertStreamMaxLen: 10_000, news2FreshnessMs: DEFAULT_SPEED_OPTIONS.news2FreshnessMs }
@@ -36,6 +37,11 @@ async function scriptCached(redis: RedisClient): Promise<boolean> {
   return cached.every((c) => c === 1)
 }
 
+/** A batch's calls built and sent, as the speed layer's processor does. */
+function writeWith(redis: RedisClient, keys: RedisKeys) {
+  return (changes: PatientChange[], events: AlertEvent[], epoch: string) => writeBatch(redis, keys, batchCalls(keys, changes, events, options, epoch), epoch)
+}
+
 /** The view's epoch, globally and in every shard, as the speed layer's rebuild sets it. */
 async function setEpoch(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<void> {
   await redis.set(epochKey(keys), epoch)
@@ -46,11 +52,13 @@ describe('the batch scripts', () => {
   let env: TestEnv
   let redis: RedisClient
   let keys: RedisKeys
+  let write: ReturnType<typeof writeWith>
 
   beforeEach(async () => {
     env = await createTestEnv()
     redis = await connectRedis(env.config)
     keys = redisKeys(env.config.redisPrefix)
+    write = writeWith(redis, keys)
   })
   afterEach(async () => {
     redis.destroy()
@@ -62,7 +70,7 @@ describe('the batch scripts', () => {
     const p = emptyPatient('p-lua')
     // A heart rate of 75 a second before: the 112 is not the vital's first value, so it is not judged on its own.
     const firstBatch = [reading('p-lua', 0, T - 1_000, { heartRate: 75 }), reading('p-lua', 1, T, { heartRate: 112, spo2: 96 })]
-    expect(await writeBatch(redis, keys, [changeOf(p, firstBatch)], [], options, 'epoch-1')).toBe(true)
+    expect(await write([changeOf(p, firstBatch)], [], 'epoch-1')).toBe(true)
     const first = {
       status: 'WARNING',
       ts: '1763805600000',
@@ -97,7 +105,7 @@ describe('the batch scripts', () => {
 
     await redis.scriptFlush()
     expect(await scriptCached(redis)).toBe(false)
-    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], options, 'epoch-1')).toBe(true)
+    expect(await write([changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], 'epoch-1')).toBe(true)
     const second = {
       ...first,
       status: 'NORMAL',
@@ -126,8 +134,8 @@ describe('the batch scripts', () => {
     await setEpoch(redis, keys, 'epoch-2')
     await redis.scriptFlush()
     const p = emptyPatient('p-fenced')
-    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 1, T, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
-    expect(await writeBatch(redis, keys, [changeOf(p, [reading('p-fenced', 2, T + 1, { heartRate: 70 })])], [], options, 'epoch-1')).toBe(false)
+    expect(await write([changeOf(p, [reading('p-fenced', 1, T, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
+    expect(await write([changeOf(p, [reading('p-fenced', 2, T + 1, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
     expect(await redis.exists([keys.latest('p-fenced'), keys.series('p-fenced'), keys.patients])).toBe(0)
     // Refused by the view's epoch, not the shard's: the epoch is kept (another instance rebuilt the view under it).
     expect(await redis.get(epochKey(keys))).toBe('epoch-2')
@@ -141,7 +149,7 @@ describe('the batch scripts', () => {
     // The shard of p-lost restarted empty (a cluster master), the rest of the view did not.
     await redis.del(keys.shardEpoch(viewShard(lost.patientId)))
     const changes = [changeOf(lost, [reading('p-lost', 1, T, { heartRate: 70 })]), changeOf(kept, [reading(kept.patientId, 1, T, { heartRate: 70 })])]
-    expect(await writeBatch(redis, keys, changes, [], options, 'epoch-1')).toBe(false)
+    expect(await write(changes, [], 'epoch-1')).toBe(false)
     expect(await redis.exists(keys.latest('p-lost'))).toBe(0)
     expect(await redis.get(epochKey(keys))).toBeNull()
   })
