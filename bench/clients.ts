@@ -3,19 +3,26 @@
  * @platformatic/kafka, ioredis against node-redis, on the real broker and Redis.
  *
  *   npx tsx bench/clients.ts [--messages 200000] [--commands 200000] [--rounds 3] [--out results.json]
+ *   npx tsx bench/clients.ts --tune [--messages 500000] [--rounds 3] [--patients 1000]
  *
  * What is measured, identically for both clients of a pair:
  * - Kafka produce: ~200-byte JSON readings keyed by patient id, sent in awaited batches of
  *   `batchSize` (one batch in flight), acks=all, idempotent producer, into a fresh 6-partition topic.
- * - Kafka consume: the same topic read back from the earliest offset by a fresh consumer group.
- *   The rate runs from the first delivered batch to the last message, so the group join (which
- *   the broker delays by group.initial.rebalance.delay.ms) is reported apart as `firstMs`.
+ * - Kafka consume: the same topic read back from the earliest offset by a fresh consumer group,
+ *   and discarded (no commits). The rate runs from the end of the group join to the last message
+ *   (the join, which the broker delays by group.initial.rebalance.delay.ms, is reported apart as
+ *   `firstMs`); so does this process's CPU per message.
  * - Redis: HSET of the patient's latest state plus ZADD into its series per reading, in awaited
  *   pipelines of `pipelineSize` commands (one pipeline in flight).
  * Every measurement is repeated `rounds` times with the clients alternating (A B A B A B), so that
  * load from other users of the machine falls on both alike; the median and the spread are reported.
  * Topics, consumer groups and Redis keys live under a random prefix and are deleted afterwards
  * (Redis by SCAN + UNLINK on that prefix only).
+ *
+ * `--tune` measures @platformatic/kafka's consume options instead: the speed layer's settings and
+ * each change of TUNING_GRID to them, with kafkajs for reference, on one pre-filled topic.
+ * `bareConsume` is the same measurement for one client on a topic a benchmark filled itself
+ * (bench/speed.ts compares the speed layer's drain with it).
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -27,14 +34,17 @@ import { performance } from 'node:perf_hooks'
 import { z } from 'zod'
 import kafkajs from 'kafkajs'
 import { Redis as IORedis } from 'ioredis'
-import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
+import { Consumer, Producer, ProduceAcks, type ConsumeOptions } from '@platformatic/kafka'
 import { loadConfig, parseOptions, kebabFlag, type Config } from '../lib/config.ts'
-import { createAdmin, ensureTopics } from '../lib/kafka.ts'
+import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { describeError, isVigilError } from '../lib/errors.ts'
 import { TOPIC_PARTITIONS } from '../lib/contract/topics.ts'
 import type { Reading } from '../lib/contract/schema.ts'
+import { DEFAULT_SPEED_OPTIONS } from '../speed-layer/config.ts'
+import { groupOptions } from '../speed-layer/records.ts'
+import { prefill } from './drain.ts'
 
 const { Kafka, Partitioners, logLevel: KafkaJsLogLevel } = kafkajs
 
@@ -71,8 +81,10 @@ export interface RunResult {
   count: number
   /** One-minute load average when the run ended. */
   load1?: number
-  /** Consume only: milliseconds from subscribing to the first delivered batch (group join). */
+  /** Consume only: milliseconds from subscribing to the end of the group join (not in the rate). */
   firstMs?: number
+  /** Consume only: this process's CPU (user + system) per message after the join, µs. */
+  cpuMicrosPerMessage?: number
   error?: string
 }
 
@@ -207,6 +219,12 @@ const KAFKA_CLIENTS: readonly KafkaClientName[] = ['kafkajs', '@platformatic/kaf
 /** The same fetch sizes for both consumers (kafkajs's defaults, which are also the Java client's). */
 const FETCH = { minBytes: 1, maxBytes: 10 * 1024 * 1024, maxBytesPerPartition: 1024 * 1024, maxWaitMs: 500 } as const
 
+/** @platformatic/kafka with kafkajs's fetch sizes, one 'data' event per message. */
+const FETCH_AS_KAFKAJS: PlatformaticConsume = {
+  options: { minBytes: FETCH.minBytes, maxBytes: FETCH.maxBytes, maxBytesPerPartition: FETCH.maxBytesPerPartition, maxWaitTime: FETCH.maxWaitMs },
+  read: 'data',
+}
+
 async function benchKafka(
   opts: ClientsBenchOptions,
   config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>,
@@ -252,8 +270,8 @@ async function benchKafka(
             ? { round, rate: null, ms: 0, count: 0, error: 'nothing to read: every produce of this round failed' }
             : await attempt(round, () =>
                 client === 'kafkajs'
-                  ? consumeKafkajs(config, topicOf(source, round), group, opts, kafkajsLog)
-                  : consumePlatformatic(config, topicOf(source, round), group, opts),
+                  ? consumeKafkajs(config, topicOf(source, round), group, opts.messages, opts.consumeTimeoutMs, kafkajsLog)
+                  : consumePlatformatic(config, topicOf(source, round), group, opts.messages, opts.consumeTimeoutMs, FETCH_AS_KAFKAJS),
               )
         consume.get(client)?.push(run)
         progress(`kafka consume  ${client.padEnd(20)} round ${round + 1}: ${describeRun(run, 'messages/s')}`)
@@ -342,37 +360,63 @@ async function producePlatformatic(
   }
 }
 
-/** Counts delivered batches until `expected` messages arrived; the rate excludes the first batch's wait. */
+/**
+ * Counts delivered messages until `expected` arrived. The rate and this process's CPU run from
+ * the moment the consumer has joined its group (`joined`), so that the join (which the broker
+ * delays by group.initial.rebalance.delay.ms) is left out and reported apart as `firstMs`.
+ */
 class ConsumeClock {
   private readonly t0 = performance.now()
-  private tFirst: number | undefined
-  private firstCount = 0
+  private tJoined: number | undefined
+  private cpuJoined: NodeJS.CpuUsage | undefined
   count = 0
   bytes = 0
   constructor(readonly expected: number) {}
+  joined(): void {
+    if (this.tJoined !== undefined) return
+    this.tJoined = performance.now()
+    this.cpuJoined = process.cpuUsage()
+  }
   add(messages: number, bytes: number): boolean {
-    if (this.tFirst === undefined) {
-      this.tFirst = performance.now()
-      this.firstCount = messages
-    }
+    this.joined()
     this.count += messages
     this.bytes += bytes
     return this.count >= this.expected
   }
   result(): Omit<RunResult, 'round'> {
     const tEnd = performance.now()
-    const tFirst = this.tFirst ?? tEnd
-    const ms = tEnd - tFirst
-    const after = this.count - this.firstCount
-    return { rate: ms > 0 && after > 0 ? (after * 1000) / ms : null, ms, count: this.count, firstMs: tFirst - this.t0 }
+    const cpu = this.cpuJoined === undefined ? undefined : process.cpuUsage(this.cpuJoined)
+    const tJoined = this.tJoined ?? tEnd
+    const ms = tEnd - tJoined
+    return {
+      rate: ms > 0 && this.count > 0 ? (this.count * 1000) / ms : null,
+      ms,
+      count: this.count,
+      firstMs: tJoined - this.t0,
+      ...(cpu === undefined || this.count === 0 ? {} : { cpuMicrosPerMessage: Math.round(((cpu.user + cpu.system) / this.count) * 100) / 100 }),
+    }
   }
 }
 
+/** Rejects after `ms` with what was read, unless `done` settles first. */
+function consumeDeadline(clock: ConsumeClock, ms: number): { promise: Promise<never>; clear: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`read ${clock.count} of ${clock.expected} messages in ${ms} ms`)), ms)
+  })
+  return { promise, clear: () => clearTimeout(timer) }
+}
+
+/**
+ * kafkajs reading `expected` messages of `topic` from the earliest offset in a fresh group, with
+ * eachBatch and no work per message, and without commits (read and discard).
+ */
 async function consumeKafkajs(
   config: Pick<Config, 'kafkaBrokers'>,
   topic: string,
   groupId: string,
-  opts: ClientsBenchOptions,
+  expected: number,
+  timeoutMs: number,
   log: string[],
 ): Promise<Omit<RunResult, 'round'>> {
   const kafka = kafkajsClient(config, 'bench-kafkajs-consumer', log)
@@ -384,85 +428,231 @@ async function consumeKafkajs(
     maxWaitTimeInMs: FETCH.maxWaitMs,
   })
   await consumer.connect()
+  const clock = new ConsumeClock(expected)
+  const deadline = consumeDeadline(clock, timeoutMs)
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    const clock = new ConsumeClock(opts.messages)
+    consumer.on(consumer.events.GROUP_JOIN, () => clock.joined())
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)),
-        opts.consumeTimeoutMs,
-      )
-      consumer.on(consumer.events.CRASH, (event) => {
-        clearTimeout(timer)
-        reject(new Error(`consumer crashed: ${String(event.payload.error)}`))
-      })
+      consumer.on(consumer.events.CRASH, (event) => reject(new Error(`consumer crashed: ${String(event.payload.error)}`)))
       consumer
         .run({
+          autoCommit: false,
           eachBatch: async ({ batch }) => {
             let bytes = 0
             for (const m of batch.messages) bytes += m.value?.length ?? 0
-            if (clock.add(batch.messages.length, bytes)) {
-              clearTimeout(timer)
-              resolve()
-            }
+            if (clock.add(batch.messages.length, bytes)) resolve()
           },
         })
-        .catch((error: unknown) => {
-          clearTimeout(timer)
-          reject(error)
-        })
+        .catch(reject)
     })
-    await done
+    await Promise.race([done, deadline.promise])
     return clock.result()
   } finally {
+    deadline.clear()
     await consumer.disconnect()
   }
 }
 
+/** Options of a @platformatic/kafka consumer and of its consume() call (fetch sizes and wait, buffer, group settings). */
+export type PlatformaticConsumeOptions = Omit<ConsumeOptions<Buffer, Buffer, Buffer, Buffer>, 'topics' | 'mode' | 'fallbackMode'>
+
+/** How a @platformatic/kafka consumer is built and read in a consume measurement. */
+export interface PlatformaticConsume {
+  options: PlatformaticConsumeOptions
+  /**
+   * 'data': flowing mode, one event per message; a number: paused mode, `read()` in batches of
+   * at most that many on each 'readable', as speed-layer/reader.ts reads.
+   */
+  read: 'data' | number
+}
+
+/**
+ * @platformatic/kafka as the speed layer configures and reads it (its default options:
+ * speed-layer/records.ts groupOptions, speed-layer/reader.ts), without commits.
+ */
+export function speedLayerConsume(): PlatformaticConsume {
+  return { options: groupOptions(DEFAULT_SPEED_OPTIONS), read: DEFAULT_SPEED_OPTIONS.maxBatchReadings }
+}
+
+/**
+ * The fastest settings `npx tsx bench/clients.ts --tune` found for the speed layer's reads: the
+ * speed layer's own, with these changes (see TUNING_GRID for why this one). 1M readings, 2 runs
+ * each, load 5-7.5: 174k messages/s and 4.6 µs CPU per message, against 81k/s and 7.8 µs with
+ * the speed layer's settings (maxBytesPerPartition unset: maxBytes, 10 MiB).
+ */
+export const TUNED_PLATFORMATIC: Partial<PlatformaticConsumeOptions> = { maxBytesPerPartition: 256 * 1024 }
+
+/** @platformatic/kafka reading `expected` messages of `topic` from the earliest offset in a fresh group, without commits. */
 async function consumePlatformatic(
   config: Pick<Config, 'kafkaBrokers'>,
   topic: string,
   groupId: string,
-  opts: ClientsBenchOptions,
+  expected: number,
+  timeoutMs: number,
+  how: PlatformaticConsume,
 ): Promise<Omit<RunResult, 'round'>> {
-  const consumer = new Consumer({
-    clientId: 'bench-platformatic-consumer',
-    bootstrapBrokers: [...config.kafkaBrokers],
-    groupId,
-    timeout: 30_000,
-    retries: 3,
-    minBytes: FETCH.minBytes,
-    maxBytes: FETCH.maxBytes,
-    maxBytesPerPartition: FETCH.maxBytesPerPartition,
-    maxWaitTime: FETCH.maxWaitMs,
-  })
+  const consumer = new Consumer({ ...kafkaBaseOptions(config, 'bench-platformatic-consumer'), timeout: 30_000, groupId, ...how.options, autocommit: false })
+  consumer.on('error', () => undefined)
+  const clock = new ConsumeClock(expected)
+  const deadline = consumeDeadline(clock, timeoutMs)
   try {
-    const clock = new ConsumeClock(opts.messages)
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', ...how.options, autocommit: false })
+    clock.joined()
+    const batch = how.read
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`read ${clock.count} of ${opts.messages} messages in ${opts.consumeTimeoutMs} ms`)),
-          opts.consumeTimeoutMs,
-        )
-        stream.on('error', (error: unknown) => {
-          clearTimeout(timer)
-          reject(error)
-        })
-        stream.on('data', (m: { value?: Buffer }) => {
-          if (clock.add(1, m.value?.length ?? 0)) {
-            clearTimeout(timer)
-            resolve()
+      const done = new Promise<void>((resolve, reject) => {
+        stream.on('error', reject)
+        if (batch === 'data') {
+          stream.on('data', (m: { value?: Buffer }) => {
+            if (clock.add(1, m.value?.length ?? 0)) resolve()
+          })
+          return
+        }
+        stream.on('readable', () => {
+          for (;;) {
+            let n = 0
+            let bytes = 0
+            for (let m = stream.read() as { value?: Buffer } | null; m !== null; m = n < batch ? (stream.read() as { value?: Buffer } | null) : null) {
+              n++
+              bytes += m.value?.length ?? 0
+            }
+            if (n === 0) return
+            if (clock.add(n, bytes)) return resolve()
           }
         })
       })
+      await Promise.race([done, deadline.promise])
     } finally {
       await stream.close()
     }
     return clock.result()
   } finally {
+    deadline.clear()
     await consumer.close(true)
   }
+}
+
+/** A client of the bare consume measurement. */
+export type BareConsumer = { client: 'kafkajs' } | { client: '@platformatic/kafka'; how: PlatformaticConsume }
+
+/** The bare consume rate: `who` reads `expected` messages of an existing topic and discards them, in a fresh group deleted afterwards. */
+export async function bareConsume(
+  config: Pick<Config, 'kafkaBrokers'>,
+  topic: string,
+  expected: number,
+  who: BareConsumer,
+  timeoutMs = 600_000,
+): Promise<Omit<RunResult, 'round'>> {
+  const groupId = `${topic}.bare-${randomUUID().slice(0, 8)}`
+  const log: string[] = []
+  const run = await attempt(0, () =>
+    who.client === 'kafkajs'
+      ? consumeKafkajs(config, topic, groupId, expected, timeoutMs, log)
+      : consumePlatformatic(config, topic, groupId, expected, timeoutMs, who.how),
+  )
+  const admin = createAdmin(config, 'vigil-bench-admin')
+  try {
+    await admin.deleteGroups({ groups: [groupId] }).catch(() => undefined)
+  } finally {
+    await admin.close()
+  }
+  const { round: _, ...rest } = run
+  return log.length > 0 && rest.error !== undefined ? { ...rest, error: `${rest.error}; kafkajs: ${log[0]}` } : rest
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tuning @platformatic/kafka's consumer (`--tune`)
+
+const MiB = 1024 * 1024
+
+/**
+ * Changes to the speed layer's consumer settings, each measured against them (`--tune`). The
+ * client parses a partition's records straight from the socket's chunks (about 64 KiB each), and
+ * each read of a field first walks the chunks from the start of that partition's data
+ * (@platformatic/dynamic-buffer 1.x), so the CPU per record grows with the bytes one partition
+ * returns per fetch: maxBytesPerPartition is the setting that matters.
+ */
+export const TUNING_GRID: Readonly<Record<string, { options?: Partial<PlatformaticConsumeOptions>; read?: PlatformaticConsume['read'] }>> = {
+  'speed layer': {},
+  'maxBytesPerPartition 128 KiB': { options: { maxBytesPerPartition: 128 * 1024 } },
+  'maxBytesPerPartition 256 KiB': { options: { maxBytesPerPartition: 256 * 1024 } },
+  'maxBytesPerPartition 512 KiB': { options: { maxBytesPerPartition: 512 * 1024 } },
+  'maxBytesPerPartition 1 MiB': { options: { maxBytesPerPartition: MiB } },
+  'maxBytes 2 MiB': { options: { maxBytes: 2 * MiB } },
+  'maxBytesPerPartition 256 KiB, highWaterMark 50000': { options: { maxBytesPerPartition: 256 * 1024, highWaterMark: 50_000 } },
+  'maxBytesPerPartition 256 KiB, highWaterMark 2048': { options: { maxBytesPerPartition: 256 * 1024, highWaterMark: 2_048 } },
+  "maxBytesPerPartition 256 KiB, read 'data' events": { options: { maxBytesPerPartition: 256 * 1024 }, read: 'data' },
+}
+
+export interface TuningRow {
+  variant: string
+  runs: RunResult[]
+  median: number | null
+  cpuMicrosPerMessage: number | null
+}
+
+/**
+ * Pre-fills one topic with `messages` readings of `patients` patients (bench/drain.ts prefill),
+ * then reads it whole with every variant of `grid` and with kafkajs, `rounds` times in turn, so
+ * that load from other users of the machine falls on all alike. Removes the topic and groups.
+ */
+export async function runConsumeTuning(
+  o: { messages: number; rounds: number; patients: number; grid?: typeof TUNING_GRID },
+  config: Pick<Config, 'kafkaBrokers'>,
+  progress: (line: string) => void,
+): Promise<TuningRow[]> {
+  const grid = o.grid ?? TUNING_GRID
+  const topic = `bench-${randomUUID().slice(0, 8)}.tune`
+  const admin = createAdmin(config, 'vigil-bench-admin')
+  const runs = new Map<string, RunResult[]>([['kafkajs', []], ...Object.keys(grid).map((k) => [k, [] as RunResult[]] as const)])
+  try {
+    await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
+    const filled = await prefill(config, topic, o.messages, o.patients)
+    progress(`pre-filled ${topic} with ${o.messages} readings in ${filled.seconds} s`)
+    const base = speedLayerConsume()
+    for (let round = 0; round < o.rounds; round++) {
+      for (const variant of runs.keys()) {
+        const change = grid[variant]
+        const who: BareConsumer =
+          change === undefined
+            ? { client: 'kafkajs' }
+            : { client: '@platformatic/kafka', how: { options: { ...base.options, ...change.options }, read: change.read ?? base.read } }
+        const run = { round, ...(await bareConsume(config, topic, o.messages, who)), load1: loadAvg()[0] }
+        runs.get(variant)?.push(run)
+        progress(`${variant.padEnd(32)} round ${round + 1}: ${describeRun(run, 'messages/s')}, ${run.cpuMicrosPerMessage ?? '?'} µs CPU/message`)
+      }
+    }
+  } finally {
+    await admin.deleteTopics({ topics: [topic] }).catch((error: unknown) => progress(`could not delete ${topic}: ${describeError(error)}`))
+    await admin.close()
+  }
+  return [...runs].map(([variant, rs]) => {
+    const m = measurement(variant, 'consume', 'messages/s', rs)
+    const cpu = rs.flatMap((r) => (r.cpuMicrosPerMessage === undefined ? [] : [r.cpuMicrosPerMessage])).sort((a, b) => a - b)
+    return { variant, runs: rs, median: m.median, cpuMicrosPerMessage: cpu[Math.floor(cpu.length / 2)] ?? null }
+  })
+}
+
+function formatTuning(rows: TuningRow[], o: { messages: number; rounds: number }): string {
+  const lines = [`${o.messages} messages per run, ${o.rounds} runs each in turn; medians`, '']
+  const table = [['variant', 'messages/s', 'µs CPU/message', 'runs']]
+  for (const r of rows)
+    table.push([
+      r.variant,
+      r.median === null ? 'failed' : fmt(r.median),
+      r.cpuMicrosPerMessage === null ? '-' : String(r.cpuMicrosPerMessage),
+      r.runs.map((x) => (x.rate === null ? `x (${x.error ?? ''})` : fmt(x.rate))).join(', '),
+    ])
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)))
+  for (const r of table)
+    lines.push(
+      r
+        .map((c, i) => (i === 1 || i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+  return lines.join('\n')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,7 +744,7 @@ function measurement(client: string, operation: Measurement['operation'], unit: 
 
 function describeRun(run: RunResult, unit: string): string {
   if (run.rate === null) return `failed after ${Math.round(run.ms)} ms: ${run.error ?? 'no rate'}`
-  const first = run.firstMs === undefined ? '' : ` (first batch after ${Math.round(run.firstMs)} ms)`
+  const first = run.firstMs === undefined ? '' : ` (joined after ${Math.round(run.firstMs)} ms)`
   return `${fmt(run.rate)} ${unit} over ${Math.round(run.ms)} ms${first}, load ${run.load1 ?? '?'}`
 }
 
@@ -571,7 +761,7 @@ export function formatClientsBench(result: ClientsBenchResult): string {
       `redis: ${result.options.commands} commands per run (HSET+ZADD) in pipelines of ${result.options.pipelineSize}; ${result.options.rounds} runs each, alternating`,
     '',
   ]
-  const rows = [['operation', 'client', 'median', 'unit', 'min', 'max', 'spread', 'runs (first batch ms)', 'failures']]
+  const rows = [['operation', 'client', 'median', 'unit', 'min', 'max', 'spread', 'runs (join ms)', 'failures']]
   for (const x of [...result.kafka, ...result.redis]) {
     const failures = x.runs.filter((r) => r.error !== undefined)
     rows.push([
@@ -641,9 +831,19 @@ async function main(argv: string[]): Promise<void> {
       patients: { type: 'string' },
       'only-kafka': { type: 'boolean' },
       'only-redis': { type: 'boolean' },
+      tune: { type: 'boolean' },
     },
     strict: true,
   })
+  const log = (line: string) => process.stderr.write(`${line}\n`)
+  if (values.tune === true) {
+    const o = { messages: Number(values.messages ?? 500_000), rounds: Number(values.rounds ?? 3), patients: Number(values.patients ?? 1_000) }
+    log(`load average at start: ${loadAvg().join(' / ')} on ${os.cpus().length} cores`)
+    const rows = await runConsumeTuning(o, loadConfig({}), log)
+    process.stdout.write(`${formatTuning(rows, o)}\nload average at end: ${loadAvg().join(' / ')}\n`)
+    if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(rows, null, 2)}\n`)
+    return
+  }
   const flags: Record<string, unknown> = {
     messages: values.messages,
     batchSize: values['batch-size'],
@@ -658,7 +858,6 @@ async function main(argv: string[]): Promise<void> {
   const options = parseOptions(clientsBenchOptionsSchema, flags, kebabFlag)
   const abort = new AbortController()
   process.once('SIGINT', () => abort.abort(new Error('interrupted')))
-  const log = (line: string) => process.stderr.write(`${line}\n`)
   log(`load average at start: ${loadAvg().join(' / ')} on ${os.cpus().length} cores`)
   const result = await runClientsBench(options, { progress: log, signal: abort.signal })
   process.stdout.write(`${formatClientsBench(result)}\n`)
