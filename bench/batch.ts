@@ -1,53 +1,71 @@
 /**
  * The batch layer's benchmarks:
- *  - archiver drain rate: rows/s from a pre-filled `vitals.readings` (own topic prefix) into the
- *    lake, from the archiver's start to its last rename;
+ *  - archiver drain, for each patient count (100, 1 000 and 10 000 by default), on its own topic
+ *    pre-filled once (bench/drain.ts) and its own lake: the archiver runs as its own process
+ *    (`node bin/vigil.js archive`, as users run it) and drains the topic into the lake; rows/s
+ *    from the group's first commit to the commit of the last offset, CPU µs per row and peak RSS
+ *    of its process. Files are written at 10 000 records or 1 s of age (flags), so that the tail
+ *    of the drain (partitions short of a full file) waits at most 1 s. Aim: ≥ 100k rows/s;
  *  - batch job over a generated lake (rows written straight to Parquet by DuckDB) against the
  *    same statistics SQL run directly in DuckDB: the job's overhead ratio, and the peak memory
  *    (RSS, sampled every 50 ms) of the process while the job runs.
  *
- *   npx tsx bench/batch.ts [--drain-rows 200000] [--batch-rows 10000000] [--skip-drain] [--skip-job]
+ *   npx tsx bench/batch.ts [--drain-rows 1000000] [--patients 100,1000,10000] [--flush-records 10000] [--flush-interval-ms 1000]
+ *                          [--batch-rows 10000000] [--skip-drain] [--skip-job]
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
-import { pollUntil } from '../lib/backoff.ts'
-import { createLogger } from '../lib/log.ts'
-import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
-import { archiverOptions, start, runBatchJob } from '../batch-layer/index.ts'
-import { generateLake, produceAll, syntheticReadings } from '../batch-layer/synthetic.ts'
+import { describeError } from '../lib/errors.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
+import { runBatchJob } from '../batch-layer/index.ts'
+import { generateLake } from '../batch-layer/synthetic.ts'
 import { rawDir } from '../batch-layer/lake.ts'
 import { dailyStatsSql } from '../batch-layer/stats-sql.ts'
 import { VITAL_COLUMNS } from '../batch-layer/parquet.ts'
+import { DRAIN_AIMS, type DrainFigures, measureDrain, parsePatientCounts, prefill, processPeakRssMb, spawnLayer, stopLayer } from './drain.ts'
 
 export interface BatchBenchOptions {
-  /** Rows pre-filled into the topic for the drain measurement (0: skip). @defaultValue 200 000 */
+  /** Rows pre-filled into the topic for each drain measurement (0: skip). @defaultValue 1 000 000 */
   drainRows?: number
+  /** Patient counts of the drain measurement, each on its own topic. @defaultValue 100, 1 000 and 10 000 */
+  patients?: readonly number[]
+  /** The archiver's --flush-records. @defaultValue 10 000 records */
+  flushRecords?: number
+  /** The archiver's --flush-interval-ms. @defaultValue 1 000 ms */
+  flushIntervalMs?: number
   /** Rows of the generated lake for the batch job measurement (0: skip). @defaultValue 10 000 000 */
   batchRows?: number
   /** Base config (brokers, Redis); prefixes and lake folder are replaced by the benchmark's own. */
   config?: Config
+  progress?: (line: string) => void
+}
+
+export interface ArchiverDrain {
+  patients: number
+  rows: number
+  prefillSeconds: number
+  /** The archiver process's drain; peakRssMb read just before it was stopped. */
+  drain: DrainFigures
+  /** Parquet files in the lake after the drain. */
+  files: number
+  /** One-minute load average when the drain ended. */
+  load1: number
+  /** Whether the drain met DRAIN_AIMS.archiver. */
+  aimMet: boolean
 }
 
 export interface BatchBenchResult {
-  archiverDrain?: {
-    rows: number
-    /** From start (lock, lake scan, group join) to the last file renamed (at stop). */
-    seconds: number
-    rowsPerSecond: number
-    /** From the first record consumed to the last file renamed: the sustained drain rate. */
-    steadyRowsPerSecond: number
-    startupSeconds: number
-    files: number
-  }
+  archiverDrain?: ArchiverDrain[]
   batchJob?: {
     rows: number
     jobSeconds: number
@@ -62,65 +80,80 @@ export interface BatchBenchResult {
 }
 
 export async function runBatchBench(options: BatchBenchOptions = {}): Promise<BatchBenchResult> {
-  const id = `bench-${randomUUID().slice(0, 8)}`
   const base = options.config ?? loadConfig({}, {})
-  const lake = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
-  const config = Object.freeze({ ...base, topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir: lake, logLevel: 'warn' as const })
   const result: BatchBenchResult = {}
-  try {
-    if ((options.drainRows ?? 200_000) > 0) result.archiverDrain = await benchDrain(config, options.drainRows ?? 200_000)
-    if ((options.batchRows ?? 10_000_000) > 0) result.batchJob = await benchJob(config, options.batchRows ?? 10_000_000)
-  } finally {
-    await cleanup(config)
+  const drainRows = options.drainRows ?? 1_000_000
+  if (drainRows > 0) {
+    result.archiverDrain = []
+    for (const patients of options.patients ?? [100, 1_000, 10_000]) {
+      options.progress?.(`archiver: ${patients} patients`)
+      result.archiverDrain.push(await benchDrain(base, drainRows, patients, options))
+    }
+  }
+  if ((options.batchRows ?? 10_000_000) > 0) {
+    const config = await benchConfig(base)
+    try {
+      result.batchJob = await benchJob(config, options.batchRows ?? 10_000_000)
+    } finally {
+      await cleanup(config)
+    }
   }
   return result
 }
 
-async function benchDrain(config: Config, rows: number): Promise<NonNullable<BatchBenchResult['archiverDrain']>> {
+/** The benchmark's own prefixes and temporary lake over `base`. */
+async function benchConfig(base: Config): Promise<Config> {
+  const id = `bench-${randomUUID().slice(0, 8)}`
+  const lake = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
+  return Object.freeze({ ...base, topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir: lake, logLevel: 'warn' as const })
+}
+
+async function benchDrain(base: Config, rows: number, patients: number, options: BatchBenchOptions): Promise<ArchiverDrain> {
+  const config = await benchConfig(base)
   const topic = topicNames(config.topicPrefix).readings
-  const admin = createAdmin(config)
+  const admin = createAdmin(config, 'vigil-bench-admin')
+  let child: ChildProcess | undefined
   try {
     await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
-  } finally {
-    await admin.close()
-  }
-  const readings = syntheticReadings({ count: rows, startTs: Date.UTC(2026, 10, 22, 8), stepMs: 100, patients: 200, seed: 11 })
-  await produceAll(
-    config,
-    topic,
-    readings.map((r) => ({ key: r.patientId, value: JSON.stringify(r) })),
-    5_000,
-  )
-  const t0 = performance.now()
-  // Files of 10 000 records and a 1 s age: the tail of the drain (partitions short of a full
-  // file) waits at most 1 s instead of the default 10 s, so the figure is the sustained rate.
-  const archiver = await start(
-    { ...config, archiver: archiverOptions({ flushRecords: 10_000, flushIntervalMs: 1_000 }) },
-    { log: createLogger({ level: 'warn' }) },
-  )
-  let first = 0
-  try {
-    first = await pollUntil(async () => archiver.stats().consumed > 0 && performance.now(), { timeoutMs: 60_000, intervalMs: 5, what: 'the first record' })
-    await pollUntil(async () => archiver.stats().consumed >= rows || undefined, {
-      timeoutMs: 600_000,
-      intervalMs: 5,
-      what: 'the archiver to consume the topic',
+    const filled = await prefill(config, topic, rows, patients)
+    options.progress?.(`archiver: pre-filled ${rows} readings of ${patients} patients in ${filled.seconds} s`)
+    const flags = [
+      '--flush-records',
+      String(options.flushRecords ?? 10_000),
+      '--flush-interval-ms',
+      String(options.flushIntervalMs ?? 1_000),
+      '--compact-interval-ms',
+      '0',
+    ]
+    child = spawnLayer(['archive', ...flags], {
+      VIGIL_TOPIC_PREFIX: config.topicPrefix,
+      VIGIL_REDIS_PREFIX: config.redisPrefix,
+      VIGIL_DATALAKE_DIR: config.datalakeDir,
     })
+    const drain = await measureDrain({ admin, group: consumerGroups(config.topicPrefix).archiver, topic, total: rows, child, what: 'the archiver' })
+    const load1 = Math.round(os.loadavg()[0]! * 100) / 100
+    const peak = child.pid === undefined ? null : processPeakRssMb(child.pid)
+    await stopLayer(child)
+    options.progress?.(`archiver: drained ${drain.items} rows at ${drain.perSecond}/s, ${drain.cpuMicrosPerItem} µs CPU each (load ${load1})`)
+    return {
+      patients,
+      rows,
+      prefillSeconds: filled.seconds,
+      drain: { ...drain, peakRssMb: peak ?? drain.peakRssMb },
+      files: await countParquet(rawDir(config.datalakeDir, 'readings')),
+      load1,
+      aimMet: drain.perSecond >= DRAIN_AIMS.archiver,
+    }
   } finally {
-    // A clean stop writes the partitions' last, partial files at once (no wait for their age).
-    await archiver.stop()
+    await stopLayer(child)
+    await admin.close()
+    await cleanup(config).catch((error: unknown) => options.progress?.(`archiver: could not remove ${config.topicPrefix}*: ${describeError(error)}`))
   }
-  const end = performance.now()
-  if (archiver.stats().records !== rows) throw new Error(`the archiver wrote ${archiver.stats().records} of ${rows} records`)
-  const seconds = (end - t0) / 1000
-  return {
-    rows,
-    seconds: round(seconds),
-    rowsPerSecond: Math.round(rows / seconds),
-    steadyRowsPerSecond: Math.round(rows / ((end - first) / 1000)),
-    startupSeconds: round((first - t0) / 1000),
-    files: archiver.stats().files,
-  }
+}
+
+async function countParquet(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[])
+  return entries.filter((e) => e.endsWith('.parquet')).length
 }
 
 async function benchJob(config: Config, rows: number): Promise<NonNullable<BatchBenchResult['batchJob']>> {
@@ -173,6 +206,7 @@ async function cleanup(config: Config): Promise<void> {
   try {
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(config.topicPrefix))
     if (mine.length > 0) await admin.deleteTopics({ topics: mine })
+    await admin.deleteGroups({ groups: [consumerGroups(config.topicPrefix).archiver] }).catch(() => undefined)
   } finally {
     await admin.close()
   }
@@ -187,20 +221,56 @@ async function cleanup(config: Config): Promise<void> {
 
 const round = (x: number) => Math.round(x * 100) / 100
 
+/** The drains as one table for a terminal. */
+export function formatArchiverDrains(drains: readonly ArchiverDrain[]): string {
+  const rows = [['patients', 'rows/s', 'µs CPU/row', 'CPU %', 'peak MB', 'files', 'load', `aim ≥ ${DRAIN_AIMS.archiver / 1000}k rows/s`]]
+  for (const d of drains)
+    rows.push([
+      String(d.patients),
+      d.drain.perSecond.toLocaleString('en-US'),
+      String(d.drain.cpuMicrosPerItem ?? '-'),
+      String(d.drain.cpuPercent ?? '-'),
+      String(d.drain.peakRssMb ?? '-'),
+      String(d.files),
+      String(d.load1),
+      d.aimMet ? 'met' : 'MISSED',
+    ])
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd(),
+  )
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-+-'))
+  return lines.join('\n')
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({
     options: {
-      'drain-rows': { type: 'string', default: '200000' },
+      'drain-rows': { type: 'string', default: '1000000' },
+      patients: { type: 'string', default: '100,1000,10000' },
+      'flush-records': { type: 'string', default: '10000' },
+      'flush-interval-ms': { type: 'string', default: '1000' },
       'batch-rows': { type: 'string', default: '10000000' },
       'skip-drain': { type: 'boolean', default: false },
       'skip-job': { type: 'boolean', default: false },
     },
   })
+  const load = () => os.loadavg().map((x) => x.toFixed(2))
+  const loadAtStart = load()
   const result = await runBatchBench({
     drainRows: values['skip-drain'] === true ? 0 : Number(values['drain-rows']),
+    patients: parsePatientCounts(values.patients),
+    flushRecords: Number(values['flush-records']),
+    flushIntervalMs: Number(values['flush-interval-ms']),
     batchRows: values['skip-job'] === true ? 0 : Number(values['batch-rows']),
     config: loadConfig({}),
+    progress: (line) => process.stderr.write(`${line}\n`),
   })
-  console.table(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v])))
+  if (result.archiverDrain !== undefined) console.log(formatArchiverDrains(result.archiverDrain))
+  if (result.batchJob !== undefined) console.table([result.batchJob])
+  console.log(`load average (1/5/15 min): ${loadAtStart.join(' / ')} at start, ${load().join(' / ')} at end; ${os.availableParallelism()} cores`)
   console.log(JSON.stringify(result))
 }

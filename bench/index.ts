@@ -16,6 +16,7 @@ import { runServingBench, type ServingBenchResult } from './serving.ts'
 import { runClientsBench, type ClientsBenchResult } from './clients.ts'
 import { runE2eBench, type E2ePhaseResult } from './e2e.ts'
 import { BENCH_STAGES, type BenchStage } from './stages.ts'
+import { DRAIN_AIMS } from './drain.ts'
 
 export { BENCH_STAGES, type BenchStage }
 
@@ -28,6 +29,10 @@ export interface BenchOptions {
   only?: readonly BenchStage[]
   /** Shorter runs (a smoke test of the benchmarks more than a measurement). */
   quick?: boolean
+  /** Readings pre-filled for each drain of the speed layer and the archiver. @defaultValue 1 000 000 (30 000 with quick) */
+  drainReadings?: number
+  /** Patient counts of the drains, each on its own pre-filled topic. @defaultValue 100, 1 000 and 10 000 */
+  drainPatients?: readonly number[]
   /** One line as each stage starts and ends. */
   progress?: (line: string) => void
 }
@@ -103,6 +108,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const only = new Set(options.only ?? BENCH_STAGES)
   const progress = options.progress ?? (() => undefined)
   const config = options.config
+  const drainReadings = options.drainReadings ?? (quick ? 30_000 : 1_000_000)
+  const drainPatients = options.drainPatients ?? [100, 1_000, 10_000]
   const started = Date.now()
   const report: BenchReport = { startedAt: new Date(started).toISOString(), seconds: 0, machine: machineAtStart(), quick, rows: [], results: {}, errors: {} }
   const rows = report.rows
@@ -123,18 +130,51 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       }
     },
     async speed() {
-      const r = await runSpeedBench({ readings: quick ? 30_000 : 100_000, rate: 5_000, seconds: quick ? 5 : 10, patients: 1_000 })
+      const r = await runSpeedBench({ readings: drainReadings, patients: drainPatients, rate: 5_000, seconds: quick ? 5 : 10, config, progress })
       report.results.speed = r
-      rows.push(row('speed', `drain of ${r.drainReadings} readings`, { throughput: r.drainReadingsPerSecond, unit: 'readings/s' }))
-      rows.push(row('speed', `produce -> Redis at ${r.latencyRate}/s`, { throughput: r.latencyRate, unit: 'readings/s', p50Ms: r.p50Ms, p99Ms: r.p99Ms }))
+      for (const run of r.runs) {
+        const aims = r.aims.filter((a) => a.patients === run.patients).map((a) => `${a.aim}: ${met(a.met)}`)
+        rows.push(
+          row('speed', `drain of ${run.readings} readings, ${run.patients} patients`, {
+            throughput: run.drain.perSecond,
+            unit: 'readings/s',
+            cpu: run.drain.cpuMicrosPerItem === null ? '' : `${run.drain.cpuMicrosPerItem} µs/reading`,
+            peakMemMb: run.drain.peakRssMb,
+            aim: aims.join('; '),
+          }),
+        )
+        for (const c of run.clients)
+          rows.push(
+            row('speed', `bare consume, ${c.client}${c.error === undefined ? '' : `: FAILED: ${c.error}`}`, {
+              throughput: c.messagesPerSecond,
+              unit: 'messages/s',
+              cpu: c.cpuMicrosPerMessage === null ? '' : `${c.cpuMicrosPerMessage} µs/message`,
+            }),
+          )
+        if (run.latency !== undefined)
+          rows.push(
+            row('speed', `produce -> Redis at ${run.latency.rate}/s, ${run.patients} patients`, {
+              throughput: run.latency.rate,
+              unit: 'readings/s',
+              p50Ms: run.latency.p50Ms,
+              p99Ms: run.latency.p99Ms,
+            }),
+          )
+      }
     },
     async batch() {
-      const r = await runBatchBench({ drainRows: quick ? 30_000 : 100_000, batchRows: quick ? 500_000 : 2_000_000, config })
+      const r = await runBatchBench({ drainRows: drainReadings, patients: drainPatients, batchRows: quick ? 500_000 : 2_000_000, config, progress })
       report.results.batch = r
-      if (r.archiverDrain !== undefined) {
-        const d = r.archiverDrain
-        rows.push(row('batch', `archiver drain of ${d.rows} rows (${d.files} files)`, { throughput: d.steadyRowsPerSecond, unit: 'rows/s' }))
-      }
+      for (const d of r.archiverDrain ?? [])
+        rows.push(
+          row('batch', `archiver drain of ${d.rows} rows, ${d.patients} patients (${d.files} files)`, {
+            throughput: d.drain.perSecond,
+            unit: 'rows/s',
+            cpu: d.drain.cpuMicrosPerItem === null ? '' : `${d.drain.cpuMicrosPerItem} µs/row`,
+            peakMemMb: d.drain.peakRssMb,
+            aim: `≥ ${DRAIN_AIMS.archiver / 1000}k rows/s: ${met(d.aimMet)}`,
+          }),
+        )
       if (r.batchJob !== undefined) {
         const j = r.batchJob
         rows.push(

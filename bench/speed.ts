@@ -1,72 +1,130 @@
 /**
  * The speed layer's benchmarks, against the real broker and Redis, with the layer running as its
- * own process (`node bin/vigil.js speed`), as users run it:
- *  - drain rate: readings/s from a pre-filled `vitals.readings` (own topic prefix), measured from
- *    the group's first commit to the commit of the last offset. 200 000 readings by default (the
- *    issue's 1M takes minutes on a shared 2-core machine; the rate is flat after the first batches);
+ * own process (`node bin/vigil.js speed`), as users run it. For each patient count (its own topic
+ * and Redis prefix, pre-filled once, removed afterwards):
+ *  - bare consume: the Kafka clients read the pre-filled topic and discard it (bench/clients.ts
+ *    bareConsume): kafkajs, @platformatic/kafka as the speed layer configures it, and
+ *    @platformatic/kafka with TUNED_PLATFORMATIC; the rate the speed layer could reach at best;
+ *  - drain: the speed layer drains the topic (bench/drain.ts): readings/s, CPU µs per reading
+ *    and peak RSS of its process, and the drain as a share of the fastest bare consume;
  *  - latency produce -> Redis at a steady rate (5 000 readings/s for 10 s by default): each
  *    reading's event time is its send time, and the latency is the time from it to the arrival
- *    of the `updates` notification that the speed layer publishes in the same atomic script call as the
- *    reading's Redis writes (so the view holds the reading when it is measured).
+ *    of the `updates` notification that the speed layer publishes in the same atomic script call
+ *    as the reading's Redis writes (so the view holds the reading when it is measured).
+ * Aims (DRAIN_AIMS): ≥ 100k readings/s at 100 patients, ≥ 50k/s at 10 000, CPU per reading at
+ * 10 000 patients within 1.5× of that at 100, and the drain ≥ 70 % of the fastest client.
  *
- *   npx tsx bench/speed.ts [--readings 200000] [--rate 5000] [--seconds 10] [--patients 1000]
+ *   npx tsx bench/speed.ts [--readings 1000000] [--patients 100,1000,10000] [--rate 5000] [--seconds 10] [--no-clients]
+ *
+ * VIGIL_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each speed process there (open it in
+ * Chrome DevTools); VIGIL_BENCH_NODE_ARGS and VIGIL_BENCH_SPEED_ARGS add node and `vigil speed`
+ * flags, to compare settings.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
+import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import { Producer } from '@platformatic/kafka'
-import { childEnv, loadBenchConfig, loadConfig, type Config } from '../lib/config.ts'
+import type { ChildProcess } from 'node:child_process'
+import { Producer, type Admin } from '@platformatic/kafka'
+import { loadBenchConfig, loadConfig, type Config } from '../lib/config.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import type { Update } from '../lib/contract/views.ts'
+import { describeError } from '../lib/errors.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
-import type { Reading } from '../lib/contract/schema.ts'
+import { bareConsume, speedLayerConsume, TUNED_PLATFORMATIC, type BareConsumer } from './clients.ts'
+import { DRAIN_AIMS, type DrainFigures, makeReading, measureDrain, parsePatientCounts, prefill, processPeakRssMb, spawnLayer, stopLayer } from './drain.ts'
 
 export interface SpeedBenchOptions {
-  /** Readings pre-filled for the drain measurement. @defaultValue 200 000 */
+  /** Readings pre-filled for each patient count. @defaultValue 1 000 000 */
   readings?: number
+  /** Patient counts, each measured on its own pre-filled topic. @defaultValue 100, 1 000 and 10 000 */
+  patients?: readonly number[]
   /** Steady produce rate of the latency measurement, readings/s. @defaultValue 5 000 */
   rate?: number
-  /** Duration of the latency measurement, seconds. @defaultValue 10 */
+  /** Duration of the latency measurement, seconds; 0 leaves it out. @defaultValue 10 */
   seconds?: number
-  /** Distinct patients. @defaultValue 1 000 */
-  patients?: number
+  /** Measure the Kafka clients' bare consume rates on each topic. @defaultValue true */
+  clients?: boolean
+  /** Brokers and Redis; prefixes are the benchmark's own. @defaultValue the loaded config */
+  config?: Config
+  progress?: (line: string) => void
 }
 
-export interface SpeedBenchResult {
-  drainReadings: number
-  drainSeconds: number
-  drainReadingsPerSecond: number
-  latencyReadings: number
-  latencyRate: number
+/** One client's bare consume rate on the pre-filled topic. */
+export interface BareConsumeFigure {
+  client: string
+  messagesPerSecond: number | null
+  /** CPU of the benchmark's process per message, µs. */
+  cpuMicrosPerMessage: number | null
+  error?: string
+}
+
+export interface SpeedLatency {
+  readings: number
+  rate: number
   p50Ms: number
   p99Ms: number
   maxMs: number
 }
 
-function makeReading(i: number, patients: number, ts: number): Reading {
-  const p = i % patients
-  const k = Math.floor(i / patients)
-  // Mostly normal values with a few excursions, so classification and alerts do real work.
-  const hr = 60 + ((i * 7919) % 45) + (k % 97 === 0 ? 50 : 0)
-  const vitals: Reading['vitals'] = i % 10 === 0 ? { glucose: 80 + ((i * 31) % 120) } : { heartRate: hr, spo2: 94 + ((i * 13) % 6), respRate: 12 + (i % 8) }
-  return { v: 1, patientId: `p-${String(p).padStart(4, '0')}`, deviceId: `dev-${p}-${i % 10 === 0 ? 'cgm' : 'ox'}`, ts, seq: k, vitals }
+export interface SpeedRun {
+  patients: number
+  readings: number
+  prefillSeconds: number
+  /** The speed process's drain; its peakRssMb is read just before the process is stopped (after the latency phase). */
+  drain: DrainFigures
+  clients: BareConsumeFigure[]
+  /** The drain rate as a percentage of the fastest client's bare consume rate. */
+  drainPctOfFastestClient: number | null
+  latency?: SpeedLatency
+  /** One-minute load average when the drain ended. */
+  load1: number
 }
 
-async function committedTotal(config: Config, topic: string): Promise<bigint> {
-  const admin = createAdmin(config, 'vigil-bench-admin')
-  try {
-    const groups = await admin.listConsumerGroupOffsets({ groups: [consumerGroups(config.topicPrefix).speed] })
-    let sum = 0n
-    for (const t of groups[0]?.topics ?? []) if (t.name === topic) for (const p of t.partitions) if (p.committedOffset > 0n) sum += p.committedOffset
-    return sum
-  } finally {
-    await admin.close()
-  }
+export interface SpeedBenchResult {
+  runs: SpeedRun[]
+  /** Each aim of DRAIN_AIMS that these runs can be held against, met or not. */
+  aims: SpeedAim[]
+}
+
+export interface SpeedAim {
+  /** The run it applies to (its patient count). */
+  patients: number
+  aim: string
+  met: boolean
+}
+
+/** The clients of the bare consume measurement, in the order they run. */
+export function bareConsumers(): Array<{ name: string; who: BareConsumer }> {
+  const speed = speedLayerConsume()
+  return [
+    { name: 'kafkajs', who: { client: 'kafkajs' } },
+    { name: '@platformatic/kafka (speed layer settings)', who: { client: '@platformatic/kafka', how: speed } },
+    {
+      name: `@platformatic/kafka (${describeTuning()})`,
+      who: { client: '@platformatic/kafka', how: { options: { ...speed.options, ...TUNED_PLATFORMATIC }, read: speed.read } },
+    },
+  ]
+}
+
+function describeTuning(): string {
+  const changes = Object.entries(TUNED_PLATFORMATIC).map(([k, v]) => `${k} ${String(v)}`)
+  return changes.length === 0 ? 'tuned: no change found' : changes.join(', ')
+}
+
+/**
+ * The reading entries of an `updates` message, in either form of the `readings` update: one per
+ * batch (`{"type":"readings","patients":[{"patient":…,"entries":[…]}]}`) or one per patient
+ * (`{"type":"readings","patient":…,"entries":[…]}`); none for the other types.
+ */
+export function updateEntries(message: string): Array<{ deviceId: string; ts: number }> {
+  type Entry = { deviceId: string; ts: number }
+  const u = JSON.parse(message) as { type?: string; entries?: Entry[]; patients?: Array<{ entries?: Entry[] }> }
+  if (u.type !== 'readings') return []
+  if (Array.isArray(u.patients)) return u.patients.flatMap((p) => p.entries ?? [])
+  return u.entries ?? []
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -75,90 +133,151 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<SpeedBenchResult> {
-  const { readings = 200_000, rate = 5_000, seconds = 10, patients = 1_000 } = options
+  const patients = options.patients ?? [100, 1_000, 10_000]
+  const runs: SpeedRun[] = []
+  for (const count of patients) {
+    options.progress?.(`speed: ${count} patients`)
+    runs.push(await runOne(count, options))
+  }
+  return { runs, aims: speedAims(runs) }
+}
+
+/** The aims of DRAIN_AIMS these runs can be held against. */
+export function speedAims(runs: readonly SpeedRun[]): SpeedAim[] {
+  if (runs.length === 0) return []
+  const fewest = runs.reduce((a, b) => (b.patients < a.patients ? b : a))
+  const most = runs.reduce((a, b) => (b.patients > a.patients ? b : a))
+  const aims: SpeedAim[] = []
+  if (fewest.patients <= 100)
+    aims.push({ patients: fewest.patients, aim: `≥ ${DRAIN_AIMS.speedAtFewPatients / 1000}k/s`, met: fewest.drain.perSecond >= DRAIN_AIMS.speedAtFewPatients })
+  if (most.patients >= 10_000)
+    aims.push({ patients: most.patients, aim: `≥ ${DRAIN_AIMS.speedAtManyPatients / 1000}k/s`, met: most.drain.perSecond >= DRAIN_AIMS.speedAtManyPatients })
+  const a = fewest.drain.cpuMicrosPerItem
+  const b = most.drain.cpuMicrosPerItem
+  if (most !== fewest && a !== null && b !== null)
+    aims.push({
+      patients: most.patients,
+      aim: `CPU/reading ${(b / a).toFixed(2)}× that at ${fewest.patients} (≤ ${DRAIN_AIMS.speedCpuGrowth}×)`,
+      met: b <= a * DRAIN_AIMS.speedCpuGrowth,
+    })
+  for (const r of runs)
+    if (r.drainPctOfFastestClient !== null)
+      aims.push({
+        patients: r.patients,
+        aim: `${r.drainPctOfFastestClient} % of the fastest client (≥ ${DRAIN_AIMS.speedShareOfClient * 100} %)`,
+        met: r.drainPctOfFastestClient >= DRAIN_AIMS.speedShareOfClient * 100,
+      })
+  return aims
+}
+
+/** One patient count: its own prefixes, topic pre-filled once, removed at the end whatever happens. */
+async function runOne(patients: number, options: SpeedBenchOptions): Promise<SpeedRun> {
+  const { readings = 1_000_000, rate = 5_000, seconds = 10 } = options
   const id = `bench-${randomUUID().slice(0, 8)}`
-  const config = loadConfig({ topicPrefix: `${id}.`, redisPrefix: `${id}:`, logLevel: 'warn' }, {})
+  const config = Object.freeze({ ...(options.config ?? loadConfig({}, {})), topicPrefix: `${id}.`, redisPrefix: `${id}:`, logLevel: 'warn' as const })
   const topics = topicNames(config.topicPrefix)
-  const keys = redisKeys(config.redisPrefix)
-  const admin = createAdmin(config)
-  await ensureTopics(admin, [
-    { name: topics.readings, partitions: TOPIC_PARTITIONS.readings },
-    { name: topics.rejected, partitions: TOPIC_PARTITIONS.rejected },
-    { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
-  ])
-  await admin.close()
-  // Not idempotent: the steady-rate phase keeps several sends in flight, which the idempotent producer refuses.
-  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench'), acks: -1 })
+  const group = consumerGroups(config.topicPrefix).speed
+  const admin = createAdmin(config, 'vigil-bench-admin')
   const redis = await connectRedis(config)
-  const sub = redis.duplicate()
-  sub.on('error', () => undefined)
   let child: ChildProcess | undefined
   try {
-    // Pre-fill: readings spread over the last readings/patients seconds of event time.
-    const now = Date.now()
-    const span = Math.ceil(readings / patients)
-    for (let i = 0; i < readings; i += 5_000) {
-      const messages = []
-      for (let j = i; j < Math.min(readings, i + 5_000); j++) {
-        const r = makeReading(j, patients, now - (span - Math.floor(j / patients)) * 1_000)
-        messages.push({ topic: topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) })
+    await ensureTopics(admin, [
+      { name: topics.readings, partitions: TOPIC_PARTITIONS.readings },
+      { name: topics.rejected, partitions: TOPIC_PARTITIONS.rejected },
+      { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
+    ])
+    const filled = await prefill(config, topics.readings, readings, patients)
+    options.progress?.(`speed: pre-filled ${readings} readings of ${patients} patients in ${filled.seconds} s`)
+
+    const clients: BareConsumeFigure[] = []
+    if (options.clients !== false)
+      for (const { name, who } of bareConsumers()) {
+        const r = await bareConsume(config, topics.readings, readings, who)
+        clients.push({
+          client: name,
+          messagesPerSecond: r.rate === null ? null : Math.round(r.rate),
+          cpuMicrosPerMessage: r.cpuMicrosPerMessage ?? null,
+          ...(r.error === undefined ? {} : { error: r.error }),
+        })
+        options.progress?.(`speed: bare consume ${name}: ${r.rate === null ? `failed: ${r.error}` : `${Math.round(r.rate)} messages/s`}`)
       }
-      await producer.send({ messages })
+
+    child = startSpeed(config)
+    const drain = await measureDrain({ admin, group, topic: topics.readings, total: readings, child, what: 'the speed layer' })
+    const load1 = Math.round(os.loadavg()[0]! * 100) / 100
+    options.progress?.(`speed: drained ${drain.items} readings at ${drain.perSecond}/s, ${drain.cpuMicrosPerItem} µs CPU each (load ${load1})`)
+    const latency = seconds > 0 ? await measureLatency(config, redis, admin, child, { patients, rate, seconds }) : undefined
+    const fastest = Math.max(0, ...clients.map((c) => c.messagesPerSecond ?? 0))
+    const peak = child.pid === undefined ? null : processPeakRssMb(child.pid)
+    return {
+      patients,
+      readings,
+      prefillSeconds: filled.seconds,
+      drain: { ...drain, peakRssMb: peak ?? drain.peakRssMb },
+      clients,
+      drainPctOfFastestClient: fastest > 0 ? Math.round((drain.perSecond / fastest) * 100) : null,
+      ...(latency === undefined ? {} : { latency }),
+      load1,
     }
+  } finally {
+    await stopLayer(child)
+    await cleanup(admin, config, group).catch((error: unknown) => options.progress?.(`speed: could not remove ${id}: ${describeError(error)}`))
+    await admin.close()
+    await deleteKeys(redis, redisKeys(config.redisPrefix).everything)
+    redis.destroy()
+  }
+}
 
-    // VIGIL_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the speed process there (open it in Chrome DevTools).
-    const bench = loadBenchConfig()
-    const profile = bench.benchCpuProf
-    const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
-    // VIGIL_BENCH_NODE_ARGS: extra node flags for the speed process (e.g. --max-semi-space-size=64), to compare tunings.
-    nodeArgs.push(...bench.benchNodeArgs)
-    // VIGIL_BENCH_SPEED_ARGS: extra `vigil speed` flags (e.g. --max-batch-readings 20000), to compare settings.
-    const speedArgs = bench.benchSpeedArgs
-    child = spawn(process.execPath, [...nodeArgs, 'bin/vigil.js', 'speed', ...speedArgs], {
-      env: childEnv({ VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_LOG_LEVEL: bench.benchLogLevel }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    const orphan = child
-    process.once('exit', () => orphan.kill('SIGKILL'))
-    let t0 = 0
-    let c0 = 0n
-    await pollUntil(
-      async () => {
-        const c = await committedTotal(config, topics.readings)
-        if (t0 === 0 && c > 0n) {
-          t0 = performance.now()
-          c0 = c
-        }
-        return c >= BigInt(readings)
-      },
-      { timeoutMs: 600_000, intervalMs: 50, what: 'the speed layer to drain the topic' },
-    )
-    const drainSeconds = (performance.now() - t0) / 1000
-    const drained = Number(BigInt(readings) - c0)
+function startSpeed(config: Config): ChildProcess {
+  const bench = loadBenchConfig()
+  const profile = bench.benchCpuProf
+  const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
+  nodeArgs.push(...bench.benchNodeArgs)
+  return spawnLayer(['speed', ...bench.benchSpeedArgs], { VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix }, { nodeArgs })
+}
 
-    // Latency at a steady rate: a batch every 10 ms.
-    const latencies: number[] = []
-    let updatesSeen = 0
+async function cleanup(admin: Admin, config: Config, group: string): Promise<void> {
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(config.topicPrefix))
+  if (mine.length > 0) await admin.deleteTopics({ topics: mine })
+  await admin.deleteGroups({ groups: [group] }).catch(() => undefined)
+}
+
+/** Latency at a steady rate: a batch every 10 ms, each reading's event time its send time, on devices of their own (`-lat`). */
+async function measureLatency(
+  config: Config,
+  redis: Awaited<ReturnType<typeof connectRedis>>,
+  admin: Admin,
+  child: ChildProcess,
+  o: { patients: number; rate: number; seconds: number },
+): Promise<SpeedLatency> {
+  const keys = redisKeys(config.redisPrefix)
+  const topic = topicNames(config.topicPrefix).readings
+  // Not idempotent: several sends stay in flight, which the idempotent producer refuses.
+  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench'), acks: -1 })
+  const sub = redis.duplicate()
+  sub.on('error', () => undefined)
+  const latencies: number[] = []
+  let updatesSeen = 0
+  try {
     await sub.connect()
     await sub.subscribe(keys.updates, (message) => {
       const at = Date.now()
       updatesSeen++
-      const u = JSON.parse(message) as Update
-      if (u.type === 'readings') for (const e of u.entries) if (e.deviceId.endsWith('-lat')) latencies.push(at - e.ts)
+      for (const e of updateEntries(message)) if (e.deviceId.endsWith('-lat')) latencies.push(at - e.ts)
     })
-    const perTick = Math.max(1, Math.round(rate / 100))
-    const total = rate * seconds
+    const perTick = Math.max(1, Math.round(o.rate / 100))
+    const total = o.rate * o.seconds
     let sent = 0
     const start = performance.now()
     const inflight: Promise<unknown>[] = []
     while (sent < total) {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + perTick)
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * o.rate) + perTick)
       const messages = []
       const ts = Date.now()
       for (; sent < due; sent++) {
-        const r = makeReading(sent, patients, ts)
+        const r = makeReading(sent, o.patients, ts)
         r.deviceId = `${r.deviceId}-lat`
-        messages.push({ topic: topics.readings, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) })
+        messages.push({ topic, key: Buffer.from(r.patientId), value: Buffer.from(JSON.stringify(r)) })
       }
       if (messages.length > 0) inflight.push(producer.send({ messages }))
       await new Promise((resolve) => setTimeout(resolve, 10))
@@ -167,52 +286,87 @@ export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<Sp
     try {
       await pollUntil(async () => latencies.length >= total, { timeoutMs: 60_000, intervalMs: 50, what: 'every latency reading in Redis' })
     } catch (error) {
-      const newest = await redis.zRangeWithScores(keys.patients, -1, -1)
-      const c = await committedTotal(config, topics.readings)
+      const group = consumerGroups(config.topicPrefix).speed
+      const committed = await admin.listConsumerGroupOffsets({ groups: [group] }).catch(() => [])
       throw new Error(
-        `${latencies.length} of ${total} latency readings seen (${updatesSeen} updates, child exit ${child.exitCode}, newest ${Date.now() - (newest[0]?.score ?? 0)} ms ago, committed ${c})`,
+        `${latencies.length} of ${total} latency readings seen (${updatesSeen} updates, child exit ${child.exitCode}, group offsets ${JSON.stringify(committed, (_, v) => (typeof v === 'bigint' ? String(v) : v))})`,
         { cause: error },
       )
     }
     latencies.sort((a, b) => a - b)
-    return {
-      drainReadings: drained,
-      drainSeconds: Math.round(drainSeconds * 100) / 100,
-      drainReadingsPerSecond: Math.round(drained / drainSeconds),
-      latencyReadings: latencies.length,
-      latencyRate: rate,
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-      maxMs: latencies[latencies.length - 1] ?? NaN,
-    }
+    return { readings: latencies.length, rate: o.rate, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), maxMs: latencies.at(-1) ?? NaN }
   } finally {
-    if (child !== undefined && child.exitCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
     await producer.close()
     if (sub.isOpen) sub.destroy()
-    const a = createAdmin(config)
-    try {
-      await a.deleteTopics({ topics: (await a.listTopics()).filter((t) => t.startsWith(config.topicPrefix)) })
-    } finally {
-      await a.close()
-    }
-    await deleteKeys(redis, keys.everything)
-    redis.destroy()
   }
+}
+
+/** The runs as one table for a terminal. */
+export function formatSpeedBench(result: SpeedBenchResult): string {
+  const rows = [
+    [
+      'patients',
+      'readings/s',
+      'µs CPU/reading',
+      'CPU %',
+      'peak MB',
+      '% of fastest client',
+      'p50 / p99 ms',
+      'load',
+      'bare consume (messages/s, µs CPU/message)',
+    ],
+  ]
+  for (const r of result.runs)
+    rows.push([
+      String(r.patients),
+      r.drain.perSecond.toLocaleString('en-US'),
+      String(r.drain.cpuMicrosPerItem ?? '-'),
+      String(r.drain.cpuPercent ?? '-'),
+      String(r.drain.peakRssMb ?? '-'),
+      r.drainPctOfFastestClient === null ? '-' : `${r.drainPctOfFastestClient} %`,
+      r.latency === undefined ? '-' : `${r.latency.p50Ms} / ${r.latency.p99Ms}`,
+      String(r.load1),
+      r.clients
+        .map(
+          (c) =>
+            `${c.client}: ${c.messagesPerSecond === null ? `failed (${c.error ?? ''})` : c.messagesPerSecond.toLocaleString('en-US')}, ${c.cpuMicrosPerMessage ?? '-'}`,
+        )
+        .join('; '),
+    ])
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd(),
+  )
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-+-'))
+  for (const a of result.aims) lines.push(`${a.patients} patients: ${a.aim}: ${a.met ? 'met' : 'MISSED'}`)
+  return lines.join('\n')
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({
-    options: { readings: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, patients: { type: 'string' } },
+    options: {
+      readings: { type: 'string' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      patients: { type: 'string' },
+      'no-clients': { type: 'boolean' },
+    },
   })
+  const load = () => os.loadavg().map((x) => x.toFixed(2))
+  const loadAtStart = load()
   const result = await runSpeedBench({
     readings: values.readings === undefined ? undefined : Number(values.readings),
     rate: values.rate === undefined ? undefined : Number(values.rate),
     seconds: values.seconds === undefined ? undefined : Number(values.seconds),
-    patients: values.patients === undefined ? undefined : Number(values.patients),
+    patients: values.patients === undefined ? undefined : parsePatientCounts(values.patients),
+    clients: values['no-clients'] !== true,
+    config: loadConfig({}),
+    progress: (line) => process.stderr.write(`${line}\n`),
   })
-  console.table([result])
+  console.log(formatSpeedBench(result))
+  console.log(`load average (1/5/15 min): ${loadAtStart.join(' / ')} at start, ${load().join(' / ')} at end; ${os.availableParallelism()} cores`)
   console.log(JSON.stringify(result))
 }
