@@ -42,7 +42,7 @@ import { compactLake, type CompactDeps } from './compact.ts'
 import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
-import { LakeWriter, type ParquetOutput, type ReadingRow, type RejectedRow } from './parquet.ts'
+import { LakeWriter, ReadingColumns, type GroupOutput, type ParquetOutput, type RejectedRow } from './parquet.ts'
 import { PeriodicCompaction } from './periodic-compaction.ts'
 
 export interface ArchiverStats {
@@ -71,7 +71,8 @@ export interface ArchiverDeps {
 }
 
 interface PartitionBuffer {
-  readings: ReadingRow[]
+  /** Grouped by UTC day number (epoch ms / DAY_MS): one file per day. */
+  readings: ReadingColumns
   rejected: RejectedRow[]
   first: number
   last: number
@@ -255,15 +256,14 @@ class ArchiverStage implements Archiver {
     this.counters.consumed++
     let buf = this.buffers.get(partition)
     if (buf === undefined) {
-      buf = { readings: [], rejected: [], first: offset, last: offset, since: Date.now() }
+      buf = { readings: new ReadingColumns(), rejected: [], first: offset, last: offset, since: Date.now() }
       this.buffers.set(partition, buf)
     }
     buf.last = offset
     const value = m.value ?? Buffer.alloc(0)
     const parsed = parseReading(value)
     if (parsed.ok) {
-      const { patientId, deviceId, ts, seq, vitals, onOxygen, consciousness } = parsed.reading
-      buf.readings.push({ patientId, deviceId, ts, seq, vitals, onOxygen, consciousness, partition, offset })
+      buf.readings.push(Math.floor(parsed.reading.ts / DAY_MS), parsed.reading, partition, offset)
     } else {
       const key = m.key === undefined || m.key === null || m.key.length === 0 ? null : m.key.toString('utf8')
       buf.rejected.push({ partition, offset, kafkaTs: Number(m.timestamp), key, value: new Uint8Array(value), reason: parsed.reason, detail: parsed.detail })
@@ -309,24 +309,25 @@ class ArchiverStage implements Archiver {
 
   /** One flush: all parts to temporary files, fsync, rename every part, then commit the offset. */
   private async writeBatch(b: Sealed): Promise<void> {
-    const readings = groupBy(b.readings, (r) => dayOf(r.ts))
-    const rejected = groupBy(b.rejected, (r) => dayOf(r.kafkaTs))
-    const parts = readings.size + rejected.size
+    const readingDays = b.readings.groups()
+    const rejected = groupBy(b.rejected, (r) => Math.floor(r.kafkaTs / DAY_MS))
+    const parts = readingDays.length + rejected.size
     const name = fileName({ topic: this.topic, partition: b.partition, first: b.first, last: b.last, parts })
     const moves: { tmp: string; final: string }[] = []
-    const plan = async <R>(kind: RawKind, groups: Map<string, R[]>): Promise<ParquetOutput<R>[]> => {
-      const outs: ParquetOutput<R>[] = []
-      for (const [dt, rows] of groups) {
-        const dir = dtDir(this.lake, kind, dt)
-        await ensureDir(dir)
-        const tmp = path.join(dir, tempName(name))
-        moves.push({ tmp, final: path.join(dir, name) })
-        outs.push({ rows, file: tmp })
-      }
-      return outs
+    /** The temporary file of one part: kind and day. */
+    const part = async (kind: RawKind, day: number): Promise<string> => {
+      const dir = dtDir(this.lake, kind, utcDay(day * DAY_MS))
+      await ensureDir(dir)
+      const tmp = path.join(dir, tempName(name))
+      moves.push({ tmp, final: path.join(dir, name) })
+      return tmp
     }
-    await this.writer.writeReadings(await plan('readings', readings))
-    await this.writer.writeRejected(await plan('rejected', rejected))
+    const readingFiles: GroupOutput[] = []
+    for (const day of readingDays) readingFiles.push({ grp: day, file: await part('readings', day) })
+    const rejectedFiles: ParquetOutput<RejectedRow>[] = []
+    for (const [day, rows] of rejected) rejectedFiles.push({ rows, file: await part('rejected', day) })
+    await this.writer.writeColumns(b.readings, readingFiles)
+    await this.writer.writeRejected(rejectedFiles)
     for (const m of moves) await fsyncFile(m.tmp)
     for (const m of moves) await rename(m.tmp, m.final)
     this.counters.flushes++
@@ -410,21 +411,11 @@ class ArchiverStage implements Archiver {
   }
 }
 
-/** utcDay, memoised per day number: formatting a Date per record showed in profiles. */
-const dayCache = new Map<number, string>()
-function dayOf(ms: number): string {
-  const n = Math.floor(ms / 86_400_000)
-  let d = dayCache.get(n)
-  if (d === undefined) {
-    if (dayCache.size > 1_000) dayCache.clear()
-    d = utcDay(ms)
-    dayCache.set(n, d)
-  }
-  return d
-}
+/** A UTC day in milliseconds: a record's day number is its time divided by this, floored. */
+const DAY_MS = 86_400_000
 
-function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]> {
-  const out = new Map<string, R[]>()
+function groupBy<R, K>(rows: readonly R[], key: (r: R) => K): Map<K, R[]> {
+  const out = new Map<K, R[]>()
   for (const r of rows) {
     const k = key(r)
     const list = out.get(k)

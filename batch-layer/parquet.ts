@@ -4,22 +4,14 @@
  * Chosen by measurement over parquetjs-lite (bench/parquet.ts): on 1M vitals rows DuckDB is
  * an order of magnitude faster and its zstd files are about a third of the size.
  *
- * The staging table keeps epoch-ms, seq and offsets as DOUBLE (exact below 2^53, which the
- * schema enforces for seq and Kafka offsets never reach) so the hot path allocates no BigInt;
- * the COPY casts them to the lake's types.
+ * The archiver buffers readings column by column (ReadingColumns) and appends them a data chunk
+ * at a time. The staging table keeps every number as DOUBLE (epoch-ms, seq and offsets are exact
+ * below 2^53, which the schema enforces for seq and Kafka offsets never reach), null as NaN, so
+ * the hot path allocates no BigInt and sets no validity bit; the COPY casts them to the lake's
+ * types and nulls.
  */
-import {
-  DuckDBBooleanType,
-  DuckDBDataChunk,
-  DuckDBDoubleType,
-  DuckDBInstance,
-  DuckDBIntegerType,
-  DuckDBVarCharType,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  type DuckDBVector,
-} from '@duckdb/node-api'
-import { VITALS, type Assessment, type Consciousness, type Vital } from '../lib/contract/schema.ts'
+import { DuckDBDataChunk, DuckDBDoubleType, DuckDBInstance, DuckDBVarCharType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api'
+import { CONSCIOUSNESS_LEVELS, VITALS, type Assessment, type Consciousness, type Vital } from '../lib/contract/schema.ts'
 
 /** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
 export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {
@@ -75,19 +67,135 @@ export function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`
 }
 
-const vitalDefs = VITALS.map((v) => `${VITAL_COLUMNS[v]} DOUBLE`).join(', ')
-const vitalSelect = VITALS.map((v) => VITAL_COLUMNS[v]).join(', ')
+/** DuckDB's vector size: the most rows one data chunk holds, and the rows of a ReadingColumns chunk. */
+const CHUNK_ROWS = 2048
 
 /**
- * Staging tables (inputs: the appenders) and the COPY statements (output: one Parquet file).
- * `grp` tells apart the rows of different output files appended in one batch.
+ * The numeric columns of a buffered reading, in the order of `stage_readings` after its two ids.
+ * Each is staged as DOUBLE with NaN for null (a reading's numbers are finite, so NaN is never a
+ * value): the appender then sets no validity bit per value, and the COPY turns NaN back into null.
+ * `grp` tells apart the rows of different output files; `consciousness` is an index into
+ * CONSCIOUSNESS_LEVELS.
  */
-const STAGE_READINGS = `CREATE OR REPLACE TABLE stage_readings (grp INTEGER, patient_id VARCHAR, device_id VARCHAR, ts DOUBLE, seq DOUBLE, ${vitalDefs}, on_oxygen BOOLEAN, consciousness VARCHAR, kafka_partition INTEGER, kafka_offset DOUBLE)`
+const NUMERIC_COLUMNS = ['grp', 'ts', 'seq', ...VITALS.map((v) => VITAL_COLUMNS[v]), 'on_oxygen', 'consciousness', 'kafka_partition', 'kafka_offset']
+/** Where each numeric column starts in a chunk's `numbers`. */
+const AT = (() => {
+  const at = (column: number) => column * CHUNK_ROWS
+  const vitals = 3
+  return {
+    grp: at(0),
+    ts: at(1),
+    seq: at(2),
+    vitals: VITALS.map((_, k) => at(vitals + k)),
+    onOxygen: at(vitals + VITALS.length),
+    consciousness: at(vitals + VITALS.length + 1),
+    partition: at(vitals + VITALS.length + 2),
+    offset: at(vitals + VITALS.length + 3),
+  }
+})()
+
+interface ColumnChunk {
+  patientIds: string[]
+  deviceIds: string[]
+  /** NUMERIC_COLUMNS one after the other, CHUNK_ROWS values each. */
+  numbers: Float64Array
+}
+
+/** The fields of a reading the lake keeps (a parsed `Reading` is one). */
+export type ReadingFields = Omit<ReadingRow, 'partition' | 'offset'>
+
+/**
+ * Readings buffered column by column, in chunks of DuckDB's vector size: what the archiver holds
+ * per partition until a flush. A buffered reading is no object of its own, so the parsed JSON
+ * dies young instead of being promoted to the old generation with every buffered row (the
+ * archiver's profile spent ~23 % of its time collecting garbage with row objects), and a chunk
+ * crosses into DuckDB as one data chunk.
+ */
+export class ReadingColumns {
+  private readonly chunks: ColumnChunk[] = []
+  private count = 0
+
+  get length(): number {
+    return this.count
+  }
+
+  /** Appends one reading to output group `grp` (a small whole number, e.g. a day number). */
+  push(grp: number, r: ReadingFields, partition: number, offset: number): void {
+    const i = this.count % CHUNK_ROWS
+    if (i === 0) this.chunks.push({ patientIds: [], deviceIds: [], numbers: new Float64Array(NUMERIC_COLUMNS.length * CHUNK_ROWS) })
+    const chunk = this.chunks[this.chunks.length - 1] as ColumnChunk
+    chunk.patientIds.push(r.patientId)
+    chunk.deviceIds.push(r.deviceId)
+    const nums = chunk.numbers
+    nums[AT.grp + i] = grp
+    nums[AT.ts + i] = r.ts
+    nums[AT.seq + i] = r.seq
+    const v = r.vitals
+    for (let k = 0; k < VITALS.length; k++) nums[(AT.vitals[k] as number) + i] = v[VITALS[k] as Vital] ?? Number.NaN
+    nums[AT.onOxygen + i] = r.onOxygen === undefined ? Number.NaN : Number(r.onOxygen)
+    nums[AT.consciousness + i] = r.consciousness === undefined ? Number.NaN : CONSCIOUSNESS_LEVELS.indexOf(r.consciousness)
+    nums[AT.partition + i] = partition
+    nums[AT.offset + i] = offset
+    this.count++
+  }
+
+  /** The distinct groups of the buffered readings, in order of first appearance. */
+  groups(): number[] {
+    const seen = new Set<number>()
+    for (const c of this.chunks) {
+      for (const g of c.numbers.subarray(AT.grp, AT.grp + c.patientIds.length)) seen.add(g)
+    }
+    return [...seen]
+  }
+
+  /** Appends the buffer to a `stage_readings` appender, one data chunk per buffered chunk. */
+  appendTo(app: DuckDBAppender): void {
+    for (const c of this.chunks) {
+      const n = c.patientIds.length
+      const chunk = DuckDBDataChunk.create(STAGE_READING_TYPES, n)
+      const pid = chunk.getColumnVector(0)
+      const did = chunk.getColumnVector(1)
+      for (let i = 0; i < n; i++) {
+        pid.setItem(i, c.patientIds[i] as string)
+        did.setItem(i, c.deviceIds[i] as string)
+      }
+      pid.flush()
+      did.flush()
+      for (let col = 0; col < NUMERIC_COLUMNS.length; col++) {
+        const vector = chunk.getColumnVector(2 + col)
+        const from = col * CHUNK_ROWS
+        for (let i = 0; i < n; i++) vector.setItem(i, c.numbers[from + i] as number)
+        vector.flush()
+      }
+      app.appendDataChunk(chunk)
+    }
+  }
+}
+
+/** Column types of `stage_readings`, in order: the two ids, then NUMERIC_COLUMNS. */
+const STAGE_READING_TYPES = [DuckDBVarCharType.instance, DuckDBVarCharType.instance, ...NUMERIC_COLUMNS.map(() => DuckDBDoubleType.instance)]
+
+/** Staging tables (inputs: the appenders) and the COPY statements (output: one Parquet file). */
+const STAGE_READINGS = `CREATE OR REPLACE TABLE stage_readings (patient_id VARCHAR, device_id VARCHAR, ${NUMERIC_COLUMNS.map((c) => `${c} DOUBLE`).join(', ')})`
 const STAGE_REJECTED = `CREATE OR REPLACE TABLE stage_rejected (grp INTEGER, kafka_partition INTEGER, kafka_offset DOUBLE, kafka_ts DOUBLE, kafka_key VARCHAR, raw BLOB, reason VARCHAR, detail VARCHAR)`
 
+const nullable = (column: string) => `nullif(${column}, 'NaN')`
+const levels = `[${CONSCIOUSNESS_LEVELS.map(sqlString).join(', ')}]`
+/** The lake's reading columns (docs/CONTRACT.md, The data lake) from `stage_readings`. */
+const readingSelect = [
+  'patient_id',
+  'device_id',
+  'epoch_ms(ts::BIGINT)::TIMESTAMP_MS AS ts',
+  'seq::BIGINT AS seq',
+  ...VITALS.map((v) => `${nullable(VITAL_COLUMNS[v])} AS ${VITAL_COLUMNS[v]}`),
+  `${nullable('on_oxygen')}::BOOLEAN AS on_oxygen`,
+  `${levels}[${nullable('consciousness')}::INTEGER + 1] AS consciousness`,
+  'kafka_partition::INTEGER AS kafka_partition',
+  'kafka_offset::BIGINT AS kafka_offset',
+].join(', ')
+
 const copyReadings = (grp: number, file: string) =>
-  `COPY (SELECT patient_id, device_id, epoch_ms(ts::BIGINT)::TIMESTAMP_MS AS ts, seq::BIGINT AS seq, ${vitalSelect}, on_oxygen, consciousness, kafka_partition, kafka_offset::BIGINT AS kafka_offset
-     FROM stage_readings WHERE grp = ${grp} ORDER BY kafka_offset)
+  `COPY (SELECT ${readingSelect} FROM stage_readings WHERE grp = ${grp} ORDER BY kafka_offset)
    TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
 const copyRejected = (grp: number, file: string) =>
   `COPY (SELECT kafka_partition, kafka_offset::BIGINT AS kafka_offset, epoch_ms(kafka_ts::BIGINT)::TIMESTAMP_MS AS kafka_ts, kafka_key, raw, reason, detail
@@ -96,6 +204,13 @@ const copyRejected = (grp: number, file: string) =>
 
 export interface ParquetOutput<R> {
   rows: readonly R[]
+  /** Where to write (the caller's temporary name). */
+  file: string
+}
+
+/** One output file of a ReadingColumns buffer: the rows of group `grp`. */
+export interface GroupOutput {
+  grp: number
   /** Where to write (the caller's temporary name). */
   file: string
 }
@@ -114,21 +229,31 @@ export class LakeWriter {
     return new LakeWriter(instance, conn)
   }
 
-  /** Writes each output's readings to its file (one COPY each). */
-  async writeReadings(outputs: readonly ParquetOutput<ReadingRow>[]): Promise<void> {
+  /** Writes each group of `readings` to its file (one COPY each). */
+  async writeColumns(readings: ReadingColumns, outputs: readonly GroupOutput[]): Promise<void> {
     if (outputs.length === 0) return
     await this.conn.run(STAGE_READINGS)
     const app = await this.conn.createAppender('stage_readings')
     try {
-      outputs.forEach((o, grp) => {
-        appendReadings(app, grp, o.rows)
-      })
+      readings.appendTo(app)
       app.flushSync()
     } finally {
       app.closeSync()
     }
-    for (const [grp, o] of outputs.entries()) await this.conn.run(copyReadings(grp, o.file))
+    for (const o of outputs) await this.conn.run(copyReadings(o.grp, o.file))
     await this.conn.run('DROP TABLE stage_readings')
+  }
+
+  /** Writes each output's readings to its file (one COPY each). */
+  async writeReadings(outputs: readonly ParquetOutput<ReadingRow>[]): Promise<void> {
+    const columns = new ReadingColumns()
+    outputs.forEach((o, grp) => {
+      for (const r of o.rows) columns.push(grp, r, r.partition, r.offset)
+    })
+    await this.writeColumns(
+      columns,
+      outputs.map((o, grp) => ({ grp, file: o.file })),
+    )
   }
 
   async writeRejected(outputs: readonly ParquetOutput<RejectedRow>[]): Promise<void> {
@@ -161,57 +286,5 @@ export class LakeWriter {
   close(): void {
     this.conn.closeSync()
     this.instance.closeSync()
-  }
-}
-
-/** Column types of `stage_readings`, in order. */
-const STAGE_READING_TYPES = [
-  DuckDBIntegerType.instance,
-  DuckDBVarCharType.instance,
-  DuckDBVarCharType.instance,
-  DuckDBDoubleType.instance,
-  DuckDBDoubleType.instance,
-  ...VITALS.map(() => DuckDBDoubleType.instance),
-  DuckDBBooleanType.instance,
-  DuckDBVarCharType.instance,
-  DuckDBIntegerType.instance,
-  DuckDBDoubleType.instance,
-]
-
-/** DuckDB's vector size: the most rows one data chunk holds. */
-const CHUNK_ROWS = 2048
-
-/**
- * Appends rows a data chunk at a time: numbers go into the chunk's typed arrays and cross into
- * DuckDB once per column per chunk, instead of one native call per value with appendDouble
- * (measured ~3x faster on vitals rows).
- */
-function appendReadings(app: DuckDBAppender, grp: number, rows: readonly ReadingRow[]): void {
-  const nv = VITALS.length
-  for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, rows.length - start)
-    const chunk = DuckDBDataChunk.create(STAGE_READING_TYPES, n)
-    const cols: DuckDBVector[] = STAGE_READING_TYPES.map((_, i) => chunk.getColumnVector(i))
-    const [g, pid, did, ts, seq] = cols as [DuckDBVector, DuckDBVector, DuckDBVector, DuckDBVector, DuckDBVector]
-    const oxygen = cols[5 + nv] as DuckDBVector
-    const acvpu = cols[6 + nv] as DuckDBVector
-    const part = cols[7 + nv] as DuckDBVector
-    const off = cols[8 + nv] as DuckDBVector
-    for (let i = 0; i < n; i++) {
-      const r = rows[start + i] as ReadingRow
-      g.setItem(i, grp)
-      pid.setItem(i, r.patientId)
-      did.setItem(i, r.deviceId)
-      ts.setItem(i, r.ts)
-      seq.setItem(i, r.seq)
-      const v = r.vitals
-      for (let k = 0; k < nv; k++) (cols[5 + k] as DuckDBVector).setItem(i, v[VITALS[k] as Vital] ?? null)
-      oxygen.setItem(i, r.onOxygen ?? null)
-      acvpu.setItem(i, r.consciousness ?? null)
-      part.setItem(i, r.partition)
-      off.setItem(i, r.offset)
-    }
-    for (const c of cols) c.flush()
-    app.appendDataChunk(chunk)
   }
 }
