@@ -113,8 +113,7 @@ describe('the lake writer', () => {
 describe('buffered readings', () => {
   it('list their groups once each, in order of first appearance', () => {
     const columns = new ReadingColumns()
-    const r = rows(3_000, 4)
-    r.forEach((row, i) => columns.push(i < 2_500 ? 20_500 : i % 2 === 0 ? 20_499 : 20_501, row, row.partition, row.offset))
+    for (const [i, row] of rows(3_000, 4).entries()) columns.push(i < 2_500 ? 20_500 : i % 2 === 0 ? 20_499 : 20_501, row, row.partition, row.offset)
     expect(columns.length).toBe(3_000)
     expect(columns.groups()).toEqual([20_500, 20_499, 20_501])
     expect(new ReadingColumns().groups()).toEqual([])
