@@ -13,7 +13,7 @@
  * at its peak (VmHWM: connections and snapshots included) and at the end.
  *
  *   npx tsx bench/serving.ts [--patients 1000] [--rate 1] [--seconds 20] [--dashboards 200]
- *                            [--serving-node-options '--max-old-space-size=192']
+ *                            [--serving-node-options=--max-old-space-size=192]
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
