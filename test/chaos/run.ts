@@ -473,7 +473,6 @@ async function main(): Promise<number> {
     ),
   )
   if (args.report !== undefined) {
-    const s = (ms: number) => Math.round((ms - runStart) / 100) / 10
     const report = {
       seed,
       seconds,
@@ -481,24 +480,7 @@ async function main(): Promise<number> {
       patients,
       faults,
       invariants: verdicts.map(({ name, pass, figures }) => ({ name, pass, figures })),
-      viewLag: {
-        definition:
-          'per patient, the age of the oldest reading sent (without an injected fault) newer than what the view shows; the longest over patients (test/chaos/lag.ts)',
-        loadEndS: s(loadEnd),
-        longest:
-          lagSummary.longest === null
-            ? null
-            : { lagS: lagSummary.longest.sample.lagMs / 1000, atS: s(lagSummary.longest.sample.atMs), after: lagSummary.longest.after },
-        atLoadEndS: (lagSummary.atLoadEnd?.lagMs ?? 0) / 1000,
-        lastS: (lagSummary.last?.lagMs ?? 0) / 1000,
-        perFault: lagSummary.perFault.map(({ fault, maxLagMs }) => ({
-          atS: s(fault.atMs),
-          fault: fault.fault,
-          maxLagS: maxLagMs === null ? null : maxLagMs / 1000,
-        })),
-        /** [s into the run, lag s, patients missing from the view, view readable] */
-        samples: lagSamples.map((x) => [s(x.atMs), x.lagMs / 1000, x.missing, x.readable]),
-      },
+      viewLag: lagReport(lagSummary, lagSamples, runStart, loadEnd),
     }
     await writeFile(args.report, `${JSON.stringify(report, null, 1)}\n`)
     say(`report written to ${args.report}`)
@@ -523,6 +505,31 @@ const LAG_WINDOW_MS = 30_000
 async function readShown(redis: RedisClient, patientsKey: string): Promise<Map<string, number> | null> {
   const entries = await Promise.race([redis.zRangeWithScores(patientsKey, 0, -1), sleep(900).then(() => null)]).catch(() => null)
   return entries === null ? null : new Map(entries.map((e) => [String(e.value), e.score]))
+}
+
+/** The view's lag for the JSON report, times in seconds into the run. */
+function lagReport(lag: LagSummary, samples: readonly LagSample[], runStart: number, loadEnd: number) {
+  const s = (ms: number) => Math.round((ms - runStart) / 100) / 10
+  const longest = lag.longest
+  return {
+    definition:
+      'per patient, the age of the oldest reading sent (without an injected fault) newer than what the view shows; the longest over patients (test/chaos/lag.ts)',
+    loadEndS: s(loadEnd),
+    longest:
+      longest === null
+        ? null
+        : {
+            lagS: longest.sample.lagMs / 1000,
+            atS: s(longest.sample.atMs),
+            patient: longest.sample.patient,
+            after: longest.after === null ? null : { atS: s(longest.after.atMs), fault: longest.after.fault },
+          },
+    atLoadEndS: (lag.atLoadEnd?.lagMs ?? 0) / 1000,
+    lastS: (lag.last?.lagMs ?? 0) / 1000,
+    perFault: lag.perFault.map(({ fault, maxLagMs }) => ({ atS: s(fault.atMs), fault: fault.fault, maxLagS: maxLagMs === null ? null : maxLagMs / 1000 })),
+    /** [s into the run, lag s, the patient waiting longest (null: the simulator's newest record), patients missing from the view, view readable] */
+    samples: samples.map((x) => [s(x.atMs), x.lagMs / 1000, x.patient, x.missing, x.readable]),
+  }
 }
 
 /** The view-lag rows of the figures table. */
