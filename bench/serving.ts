@@ -68,8 +68,10 @@ export interface ServingBenchResult {
   servingRssMb: number
   /** Highest RSS sampled (every 250 ms) in each phase, MB: the dashboards connecting, the warm-up, the measured interval. */
   servingRssPeakByPhaseMb: { connect: number; warmUp: number; measured: number }
-  /** `reading` events per second per dashboard (coalesced). */
+  /** `reading` events received per second per dashboard (coalesced). */
   pushesPerSecond: number
+  /** `reading` events the server sent per second per dashboard (its `vigil_serving_pushes_total`): more than received when the dashboards fall behind. */
+  serverPushesPerSecond: number | null
   /** Grid states received by the first dashboard, and their delay from publish. */
   samples: number
   p50Ms: number
@@ -160,16 +162,19 @@ async function openDashboard(
   return [socket, got]
 }
 
-/** The slow-client skips counted by the serving process, from its /metrics. */
-async function slowClientSkips(url: string, token: string): Promise<number | null> {
+/** A counter of the serving process's /metrics (the first series whose name and labels start so), or null. */
+async function servingCounter(url: string, token: string, series: string): Promise<number | null> {
   try {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text()
-    const m = /^vigil_serving_slow_client_skips_total(?:\{[^}]*\})? (\d+)/m.exec(text)
-    return m === null ? null : Number(m[1])
+    const line = text.split('\n').find((l) => l.startsWith(series))
+    return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1))
   } catch {
     return null
   }
 }
+
+const SLOW_CLIENT_SKIPS = 'vigil_serving_slow_client_skips_total'
+const READING_PUSHES = 'vigil_serving_pushes_total{event="reading"}'
 
 export async function runServingBench(options: ServingBenchOptions = {}): Promise<ServingBenchResult> {
   const patients = options.patients ?? 1_000
@@ -301,6 +306,7 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
     measuring = true
     readingsPublished = 0
     const pushesBefore = received.reduce((n, r) => n + r.pushes, 0)
+    const serverPushes0 = await servingCounter(url, token, READING_PUSHES)
     const cpu0 = await cpuSeconds(pid)
     const benchCpu0 = process.cpuUsage()
     const start = Date.now()
@@ -312,6 +318,8 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
     clearInterval(rssTimer)
     measuring = false
     const pushes = received.reduce((n, r) => n + r.pushes, 0) - pushesBefore
+    const serverPushes1 = await servingCounter(url, token, READING_PUSHES)
+    const serverPushes = serverPushes0 === null || serverPushes1 === null ? null : serverPushes1 - serverPushes0
 
     // One last reading per room: pushes reach a client in order, so once it has its room's, it has every earlier one.
     const roomIds = [...new Set(rooms)]
@@ -360,7 +368,8 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
       duplicates,
       missing,
       foreign: received.reduce((n, r) => n + r.foreign, 0),
-      slowClientSkips: await slowClientSkips(url, token),
+      serverPushesPerSecond: serverPushes === null ? null : Math.round((serverPushes / dashboards / elapsed) * 10) / 10,
+      slowClientSkips: await servingCounter(url, token, SLOW_CLIENT_SKIPS),
       loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     }
   } finally {
