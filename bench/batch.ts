@@ -1,7 +1,8 @@
 /**
  * The batch layer's benchmarks:
  *  - archiver drain, for each patient count (100, 1 000 and 10 000 by default), on its own topic
- *    pre-filled once (bench/drain.ts) and its own lake: the archiver runs as its own process
+ *    pre-filled once with snappy batches as the simulator and the gateway write them (bench/drain.ts),
+ *    and its own lake: the archiver runs as its own process
  *    (`node bin/vigil.js archive`, as users run it) and drains the topic into the lake; rows/s
  *    from the group's first commit to the commit of the last offset, CPU µs per row and peak RSS
  *    of its process. Files are written at 10 000 records or 1 s of age (flags), so that the tail
@@ -10,7 +11,7 @@
  *    same statistics SQL run directly in DuckDB: the job's overhead ratio, and the peak memory
  *    (RSS, sampled every 50 ms) of the process while the job runs.
  *
- *   npx tsx bench/batch.ts [--drain-rows 1000000] [--patients 100,1000,10000] [--flush-records 10000] [--flush-interval-ms 1000]
+ *   npx tsx bench/batch.ts [--drain-rows 1000000] [--patients 100,1000,10000] [--compression snappy] [--flush-records 10000] [--flush-interval-ms 1000]
  *                          [--batch-rows 10000000] [--skip-drain] [--skip-job]
  */
 import { randomUUID } from 'node:crypto'
@@ -26,6 +27,7 @@ import { createAdmin, ensureTopics } from '../lib/kafka.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { describeError } from '../lib/errors.ts'
+import type { Compression } from '../lib/producer.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { runBatchJob } from '../batch-layer/index.ts'
 import { generateLake } from '../batch-layer/synthetic.ts'
@@ -39,6 +41,8 @@ export interface BatchBenchOptions {
   drainRows?: number
   /** Patient counts of the drain measurement, each on its own topic. @defaultValue 100, 1 000 and 10 000 */
   patients?: readonly number[]
+  /** Compression of the pre-filled batches. @defaultValue 'snappy': what the simulator and the gateway write (lib/producer.ts) */
+  compression?: Compression
   /** The archiver's --flush-records. @defaultValue 10 000 records */
   flushRecords?: number
   /** The archiver's --flush-interval-ms. @defaultValue 1 000 ms */
@@ -115,8 +119,9 @@ async function benchDrain(base: Config, rows: number, patients: number, options:
   let child: ChildProcess | undefined
   try {
     await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
-    const filled = await prefill(config, topic, rows, patients)
-    options.progress?.(`archiver: pre-filled ${rows} readings of ${patients} patients in ${filled.seconds} s`)
+    const compression = options.compression ?? 'snappy'
+    const filled = await prefill(config, topic, rows, patients, compression)
+    options.progress?.(`archiver: pre-filled ${rows} readings of ${patients} patients (${compression}) in ${filled.seconds} s`)
     const flags = [
       '--flush-records',
       String(options.flushRecords ?? 10_000),
@@ -251,6 +256,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     options: {
       'drain-rows': { type: 'string', default: '1000000' },
       patients: { type: 'string', default: '100,1000,10000' },
+      compression: { type: 'string', default: 'snappy' },
       'flush-records': { type: 'string', default: '10000' },
       'flush-interval-ms': { type: 'string', default: '1000' },
       'batch-rows': { type: 'string', default: '10000000' },
@@ -263,6 +269,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const result = await runBatchBench({
     drainRows: values['skip-drain'] === true ? 0 : Number(values['drain-rows']),
     patients: parsePatientCounts(values.patients),
+    compression: values.compression as Compression,
     flushRecords: Number(values['flush-records']),
     flushIntervalMs: Number(values['flush-interval-ms']),
     batchRows: values['skip-job'] === true ? 0 : Number(values['batch-rows']),

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs'
 import { Producer, type Admin } from '@platformatic/kafka'
 import { childEnv, loadBenchConfig, type Config } from '../lib/config.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
+import type { Compression } from '../lib/producer.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 
@@ -59,10 +60,20 @@ export function makeReading(i: number, patients: number, ts: number): Reading {
   return { v: 1, patientId: `p-${String(p).padStart(5, '0')}`, deviceId: `dev-${p}-${i % 10 === 0 ? 'cgm' : 'ox'}`, ts, seq: k, vitals }
 }
 
-/** Sends count readings of patients' devices, spread over the last count/patients seconds of event time (one a second per patient), keyed by patient. */
-export async function prefill(config: Pick<Config, 'kafkaBrokers'>, topic: string, count: number, patients: number): Promise<{ seconds: number }> {
+/**
+ * Sends count readings of patients' devices, spread over the last count/patients seconds of event
+ * time (one a second per patient), keyed by patient, in batches of 5 000 compressed as
+ * `compression` (the simulator and the gateway write snappy: lib/producer.ts).
+ */
+export async function prefill(
+  config: Pick<Config, 'kafkaBrokers'>,
+  topic: string,
+  count: number,
+  patients: number,
+  compression: Compression = 'none',
+): Promise<{ seconds: number }> {
   // Not idempotent, so that two sends may be in flight; one connection keeps them in order.
-  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench-prefill'), acks: -1 })
+  const producer = new Producer({ ...kafkaBaseOptions(config, 'vigil-bench-prefill'), acks: -1, compression })
   const t0 = performance.now()
   try {
     const now = Date.now()

@@ -15,6 +15,7 @@
  * 10 000 patients within 1.5× of that at 100, and the drain ≥ 70 % of the fastest client.
  *
  *   npx tsx bench/speed.ts [--readings 1000000] [--patients 100,1000,10000] [--rate 5000] [--seconds 10] [--no-clients]
+ *                          [--compression snappy|none|lz4|gzip]
  *
  * VIGIL_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each speed process there (open it in
  * Chrome DevTools); VIGIL_BENCH_NODE_ARGS and VIGIL_BENCH_SPEED_ARGS add node and `vigil speed`
@@ -32,6 +33,7 @@ import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
+import type { Compression } from '../lib/producer.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { bareConsume, speedLayerConsume, TUNED_PLATFORMATIC, type BareConsumer } from './clients.ts'
 import { DRAIN_AIMS, type DrainFigures, makeReading, measureDrain, parsePatientCounts, prefill, processPeakRssMb, spawnLayer, stopLayer } from './drain.ts'
@@ -47,6 +49,8 @@ export interface SpeedBenchOptions {
   seconds?: number
   /** Measure the Kafka clients' bare consume rates on each topic. @defaultValue true */
   clients?: boolean
+  /** Compression of the pre-filled batches. @defaultValue 'snappy': what the simulator and the gateway write (lib/producer.ts) */
+  compression?: Compression
   /** Brokers and Redis; prefixes are the benchmark's own. @defaultValue the loaded config */
   config?: Config
   progress?: (line: string) => void
@@ -186,8 +190,9 @@ async function runOne(patients: number, options: SpeedBenchOptions): Promise<Spe
       { name: topics.rejected, partitions: TOPIC_PARTITIONS.rejected },
       { name: topics.alerts, partitions: TOPIC_PARTITIONS.alerts },
     ])
-    const filled = await prefill(config, topics.readings, readings, patients)
-    options.progress?.(`speed: pre-filled ${readings} readings of ${patients} patients in ${filled.seconds} s`)
+    const compression = options.compression ?? 'snappy'
+    const filled = await prefill(config, topics.readings, readings, patients, compression)
+    options.progress?.(`speed: pre-filled ${readings} readings of ${patients} patients (${compression}) in ${filled.seconds} s`)
 
     const clients: BareConsumeFigure[] = []
     if (options.clients !== false)
@@ -353,6 +358,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       seconds: { type: 'string' },
       patients: { type: 'string' },
       'no-clients': { type: 'boolean' },
+      compression: { type: 'string' },
     },
   })
   const load = () => os.loadavg().map((x) => x.toFixed(2))
@@ -363,6 +369,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     seconds: values.seconds === undefined ? undefined : Number(values.seconds),
     patients: values.patients === undefined ? undefined : parsePatientCounts(values.patients),
     clients: values['no-clients'] !== true,
+    ...(values.compression === undefined ? {} : { compression: values.compression as Compression }),
     config: loadConfig({}),
     progress: (line) => process.stderr.write(`${line}\n`),
   })
