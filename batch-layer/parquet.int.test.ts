@@ -19,7 +19,8 @@ function rows(count: number, seed: number): ReadingRow[] {
   const rnd = prng(seed)
   return Array.from({ length: count }, (_, i): ReadingRow => {
     const vitals: ReadingRow['vitals'] = {}
-    for (const v of VITALS) if (rnd() < 0.5) vitals[v] = Math.round(rnd() * 4_000 - 1_000) / 10
+    // `|| 0`: no -0, which Parquet's dictionary encoding stores as the 0 beside it (as it always did).
+    for (const v of VITALS) if (rnd() < 0.5) vitals[v] = Math.round(rnd() * 4_000 - 1_000) / 10 || 0
     const oxygen = rnd()
     const acvpu = Math.floor(rnd() * (CONSCIOUSNESS_LEVELS.length + 1))
     return {
@@ -36,12 +37,12 @@ function rows(count: number, seed: number): ReadingRow[] {
   })
 }
 
-/** A file's rows as the lake's readers see them, in the lake's column order. */
+/** A file's rows as the lake's readers see them, in file order. */
 async function readBack(file: string): Promise<unknown[][]> {
   const db = await DuckDBInstance.create(':memory:')
   const conn = await db.connect()
   try {
-    const result = await conn.runAndReadAll(`SELECT epoch_ms(ts) AS ts, * EXCLUDE (ts) FROM read_parquet('${file}') ORDER BY kafka_offset`)
+    const result = await conn.runAndReadAll(`SELECT epoch_ms(ts) AS ts, * EXCLUDE (ts) FROM read_parquet('${file}')`)
     return result.getRowsJS()
   } finally {
     conn.closeSync()
@@ -62,11 +63,11 @@ const expected = (r: ReadingRow) => [
 ]
 
 describe('the lake writer', () => {
-  it('writes every value, absence and assessment back as given, across data chunks and output files', async () => {
+  it('writes every value, absence and assessment back as given and in the order given, across data chunks and output files', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'vigil-parquet-'))
-    const first = rows(5_000, 1)
+    const first = rows(50_000, 1)
     const second = rows(3, 2)
-    const writer = await LakeWriter.open(1)
+    const writer = await LakeWriter.open(2)
     try {
       await writer.writeReadings([
         { rows: first, file: path.join(dir, 'a.parquet') },

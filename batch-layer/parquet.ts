@@ -194,12 +194,17 @@ const readingSelect = [
   'kafka_offset::BIGINT AS kafka_offset',
 ].join(', ')
 
+/**
+ * A file holds its rows in the order they were appended (DuckDB preserves insertion order by
+ * default), which for the archiver is offset order: no ORDER BY, whose sort cost ~0.5 CPU µs a
+ * row (1M readings in 10,000-row files: 3.4 -> 2.9 µs with it left out).
+ */
 const copyReadings = (grp: number, file: string) =>
-  `COPY (SELECT ${readingSelect} FROM stage_readings WHERE grp = ${grp} ORDER BY kafka_offset)
+  `COPY (SELECT ${readingSelect} FROM stage_readings WHERE grp = ${grp})
    TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
 const copyRejected = (grp: number, file: string) =>
   `COPY (SELECT kafka_partition, kafka_offset::BIGINT AS kafka_offset, epoch_ms(kafka_ts::BIGINT)::TIMESTAMP_MS AS kafka_ts, kafka_key, raw, reason, detail
-     FROM stage_rejected WHERE grp = ${grp} ORDER BY kafka_offset)
+     FROM stage_rejected WHERE grp = ${grp})
    TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
 
 export interface ParquetOutput<R> {
@@ -229,7 +234,7 @@ export class LakeWriter {
     return new LakeWriter(instance, conn)
   }
 
-  /** Writes each group of `readings` to its file (one COPY each). */
+  /** Writes each group of `readings` to its file (one COPY each), in the order they were pushed. */
   async writeColumns(readings: ReadingColumns, outputs: readonly GroupOutput[]): Promise<void> {
     if (outputs.length === 0) return
     await this.conn.run(STAGE_READINGS)
@@ -244,7 +249,7 @@ export class LakeWriter {
     await this.conn.run('DROP TABLE stage_readings')
   }
 
-  /** Writes each output's readings to its file (one COPY each). */
+  /** Writes each output's readings to its file (one COPY each), in the order given. */
   async writeReadings(outputs: readonly ParquetOutput<ReadingRow>[]): Promise<void> {
     const columns = new ReadingColumns()
     outputs.forEach((o, grp) => {
