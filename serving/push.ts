@@ -16,6 +16,7 @@ import { Coalescer, patientRoom, planPush, systemClock, type ClientState, type R
 import type { ServingOptions } from './config.ts'
 import type { ClientToServerEvents, RoomAck, InterServerEvents, ReadingPush, ServerToClientEvents, Snapshot, SocketData } from './events.ts'
 import { RateWindow, decodeUpdate } from './intake.ts'
+import { SharedBuild } from './shared-build.ts'
 import { countAlert, countClient, countPush, countReadings, type ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'
 
@@ -52,9 +53,16 @@ export interface Push extends Stoppable {
 
 /** Socket.io's side of the push: snapshots, rooms, and sending what the coalescer lets out. */
 class Fanout {
+  /** Pages connecting together share one read of the view (shared-build.ts). */
+  private readonly snapshots = new SharedBuild(() => this.buildSnapshot())
+
   constructor(private readonly deps: PushDeps) {}
 
-  async snapshot(): Promise<Snapshot> {
+  snapshot(): Promise<Snapshot> {
+    return this.snapshots.get()
+  }
+
+  private async buildSnapshot(): Promise<Snapshot> {
     const { view, options } = this.deps
     const [patients, feed, batch] = await Promise.all([view.patients(), view.alerts(options.alertFeedSize), view.batchMeta()])
     return { serverTime: Date.now(), staleAfterMs: options.staleAfterMs, patients, alerts: feed, batch }
