@@ -16,6 +16,11 @@ export class PatientCache {
     this.invalid = true
   }
 
+  /** Whether the next `settle` drops the cache. */
+  get invalidated(): boolean {
+    return this.invalid
+  }
+
   /** Before a use: drops the cache if it was invalidated since the last use. */
   settle(): void {
     if (!this.invalid) return

@@ -53,9 +53,14 @@ export class Housekeeping {
     this.warmUpDue = true
   }
 
+  /** Whether a pass is due at `nowMs` (at most one per interval). */
+  due(nowMs: number): boolean {
+    return nowMs - this.last >= this.p.opts.housekeepingIntervalMs
+  }
+
   /** At most once per interval. `behind`: draining a backlog, stale checks wait, or every device would look silent. */
   async tick(nowMs: number, behind: boolean): Promise<void> {
-    if (nowMs - this.last < this.p.opts.housekeepingIntervalMs) return
+    if (!this.due(nowMs)) return
     this.last = nowMs
     const { redis, keys } = this.p
     const epoch = await redis.get(epochKey(keys))

@@ -172,17 +172,28 @@ function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: C
 async function runLoop(parts: Parts, opts: SpeedOptions, log: Logger, signal: AbortSignal): Promise<void> {
   parts.housekeeping.begin(Date.now())
   parts.statusLine.begin(Date.now())
+  const { processor, reader, housekeeping } = parts
   while (!signal.aborted) {
     try {
-      await parts.reader.reopenIfStopped()
-      const batch = await parts.reader.next(opts.housekeepingIntervalMs, signal)
+      await reader.reopenIfStopped()
+      // While a batch's write is in flight, the next batch is processed beside it if one is buffered;
+      // otherwise the write is waited for (and its offsets committed) before waiting for records.
+      let batch = await reader.next(0, signal)
+      if (batch.length === 0) {
+        await processor.settle()
+        batch = await reader.next(opts.housekeepingIntervalMs, signal)
+      }
       let behind = false
       if (batch.length > 0) {
-        await parts.processor.process(batch)
+        await processor.process(batch)
         behind = Date.now() - Number(batch[batch.length - 1]?.timestamp ?? 0) > BEHIND_MS
       }
       const now = Date.now()
-      await parts.housekeeping.tick(now, behind)
+      // Housekeeping reads and writes the view from the cache: after the write in flight.
+      if (housekeeping.due(now)) {
+        await processor.settle()
+        await housekeeping.tick(now, behind)
+      }
       parts.statusLine.tick(now)
     } catch (error) {
       if (signal.aborted) break
@@ -191,11 +202,14 @@ async function runLoop(parts: Parts, opts: SpeedOptions, log: Logger, signal: Ab
       else log.error(line)
       // The batch was not committed: reopening the stream reads it again, and the cache is
       // reloaded from Redis, which holds exactly what earlier batches wrote.
+      await processor.abandon()
       parts.cache.clear()
-      parts.reader.fail(error)
+      reader.fail(error)
       await sleep(1_000, undefined, { signal }).catch(() => undefined)
     }
   }
+  // The last batch's write: its offsets are committed before the stop if it lands.
+  await processor.settle().catch(() => undefined)
 }
 
 /**

@@ -50,47 +50,107 @@ interface Applied {
   toProduce: AlertEvent[]
 }
 
+/** A batch whose view write was sent and not yet answered. */
+interface InFlight {
+  batch: readonly SourceRecord[]
+  decoded: DecodedBatch
+  again: boolean
+  alertEvents: number
+  written: Promise<boolean>
+  sentAt: number
+}
+
+/**
+ * What waiting for the batch in flight leaves for the next one: go on; start afresh (the batch in
+ * flight found the view wiped and was processed again on a rebuilt view, so the cache was
+ * reloaded); or drop it (the rebuild rewound the stream, which reads it again).
+ */
+type Settled = 'go-on' | 'start-afresh' | 'read-again'
+
 export class BatchProcessor {
   /** The bands version the last batch read: cached patients with older bands read theirs again. */
   private bandsVersion = ''
+  /**
+   * The previous batch, while Redis applies its write: the next batch is decoded, loaded and
+   * applied meanwhile (the loop's two halves, the layer's CPU and Redis's, overlap). Its load is
+   * sent after that write on the one connection, so it reads what the write leaves; its own write
+   * waits for the previous one's answer, and its offsets are committed after.
+   */
+  private inFlight: InFlight | undefined
 
   constructor(private readonly p: ProcessorParts) {}
 
   /** `again`: the batch is being processed a second time, after a rebuild. */
   async process(batch: readonly SourceRecord[], again = false): Promise<void> {
     const { stats, cache, book, opts } = this.p
+    // A cache about to be dropped (a rebalance) reloads its patients: from what the write in flight leaves.
+    if (cache.invalidated && (await this.settle()) === 'read-again') return
     const started = performance.now()
     cache.settle()
     const decoded = decodeBatch(batch, { rejectedTopic: this.p.topics.rejected, maxClockSkewMs: opts.maxClockSkewMs, replayUntil: (p) => book.replayUntil(p) })
     stats.timeMs.compute += performance.now() - started
-    const loaded = await this.load(decoded)
+    const loading = this.load(decoded)
+    // Dropped unread when the batch in flight turns out not written: keep its failure from going unhandled.
+    loading.catch(() => undefined)
+    const settled = await this.settle()
+    if (settled === 'read-again') return
+    if (settled === 'start-afresh') return this.process(batch, again)
+    const loaded = await loading
     const epoch = epochToWriteUnder(this.p.rebuilder.known, loaded.epoch, loaded.rebuilt)
     if (epoch === undefined) {
       // Twice in a row (a partition of the batch no longer owned, or another wipe meanwhile): the
       // loop's error path re-reads from the committed offsets with a fresh assignment.
       if (again) throw new RereadFromCommit('the view was wiped again, or a partition was reassigned, while rebuilding')
-      return this.rebuildThenProcess(batch, true)
+      await this.rebuildThenProcess(batch, true)
+      return
     }
     this.p.rebuilder.known = epoch
-    let t = performance.now()
+    const t = performance.now()
     const applied = this.apply(decoded.groups, loaded)
     stats.timeMs.compute += performance.now() - t
     await this.produce([...decoded.deadLetters, ...applied.toProduce.map((e) => alertRecord(this.p.topics.alerts, e))])
-    t = performance.now()
     const { redis, keys } = this.p
     const calls = batchCalls(keys, applied.changes, applied.events, opts, epoch)
-    const written = await this.p.retry.run('writing the view to Redis', () => writeBatch(redis, keys, calls, epoch))
-    stats.timeMs.write += performance.now() - t
-    // Not written: Redis was wiped between this batch's read and its write; rebuild the view and
-    // process the batch again (its alert events keep their ids).
-    if (!written) return this.rebuildThenProcess(batch, again)
-    this.done(batch.length, decoded, applied.toProduce.length)
+    const written = this.p.retry.run('writing the view to Redis', () => writeBatch(redis, keys, calls, epoch))
+    written.catch(() => undefined)
+    this.inFlight = { batch, decoded, again, alertEvents: applied.toProduce.length, written, sentAt: performance.now() }
   }
 
-  /** Rebuilds the view; processes the batch again unless the rebuild rewound (the stream reads it again) or the layer stops. */
-  private async rebuildThenProcess(batch: readonly SourceRecord[], again: boolean): Promise<void> {
-    if ((await this.p.retry.run('rebuilding the Redis view', () => this.p.rebuilder.rebuild())) || this.p.retry.signal.aborted) return
-    return this.process(batch, again)
+  /**
+   * Waits for the write of the batch in flight, if any; once written, its offsets may be committed.
+   * Not written (Redis wiped between its read and its write): the view is rebuilt and the batch
+   * processed again (its alert events keep their ids). A failed write throws: the loop re-reads
+   * from the committed offsets.
+   */
+  async settle(): Promise<Settled> {
+    const f = this.inFlight
+    if (f === undefined) return 'go-on'
+    this.inFlight = undefined
+    const written = await f.written
+    this.p.stats.timeMs.write += performance.now() - f.sentAt
+    if (written) {
+      this.done(f.batch.length, f.decoded, f.alertEvents)
+      return 'go-on'
+    }
+    if (await this.rebuildThenProcess(f.batch, f.again)) return 'read-again'
+    return (await this.settle()) === 'read-again' ? 'read-again' : 'start-afresh'
+  }
+
+  /** After a failure elsewhere: waits out the write in flight without counting or committing it (the stream reads it again). */
+  async abandon(): Promise<void> {
+    const f = this.inFlight
+    this.inFlight = undefined
+    await f?.written.catch(() => undefined)
+  }
+
+  /**
+   * Rebuilds the view, then processes the batch again (its write left in flight). True when it was
+   * not processed: the rebuild rewound the stream (which reads it again) or the layer stops.
+   */
+  private async rebuildThenProcess(batch: readonly SourceRecord[], again: boolean): Promise<boolean> {
+    if ((await this.p.retry.run('rebuilding the Redis view', () => this.p.rebuilder.rebuild())) || this.p.retry.signal.aborted) return true
+    await this.process(batch, again)
+    return false
   }
 
   /**
