@@ -34,7 +34,7 @@ import { generateLake } from '../batch-layer/synthetic.ts'
 import { rawDir } from '../batch-layer/lake.ts'
 import { dailyStatsSql } from '../batch-layer/stats-sql.ts'
 import { VITAL_COLUMNS } from '../batch-layer/parquet.ts'
-import { DRAIN_AIMS, type DrainFigures, measureDrain, parsePatientCounts, prefill, processPeakRssMb, spawnLayer, stopLayer } from './drain.ts'
+import { DRAIN_AIMS, type DrainFigures, measureDrain, parsePatientCounts, prefill, processPeakRssMb, servicePids, spawnLayer, stopLayer } from './drain.ts'
 
 export interface BatchBenchOptions {
   /** Rows pre-filled into the topic for each drain measurement (0: skip). @defaultValue 1 000 000 */
@@ -130,12 +130,13 @@ async function benchDrain(base: Config, rows: number, patients: number, options:
       '--compact-interval-ms',
       '0',
     ]
+    const services = await servicePids(config, ['kafka'])
     child = spawnLayer(['archive', ...flags], {
       VIGIL_TOPIC_PREFIX: config.topicPrefix,
       VIGIL_REDIS_PREFIX: config.redisPrefix,
       VIGIL_DATALAKE_DIR: config.datalakeDir,
     })
-    const drain = await measureDrain({ admin, group: consumerGroups(config.topicPrefix).archiver, topic, total: rows, child, what: 'the archiver' })
+    const drain = await measureDrain({ admin, group: consumerGroups(config.topicPrefix).archiver, topic, total: rows, child, what: 'the archiver', services })
     const load1 = Math.round(os.loadavg()[0]! * 100) / 100
     const peak = child.pid === undefined ? null : processPeakRssMb(child.pid)
     await stopLayer(child)
@@ -228,7 +229,7 @@ const round = (x: number) => Math.round(x * 100) / 100
 
 /** The drains as one table for a terminal. */
 export function formatArchiverDrains(drains: readonly ArchiverDrain[]): string {
-  const rows = [['patients', 'rows/s', 'µs CPU/row', 'CPU %', 'peak MB', 'files', 'load', `aim ≥ ${DRAIN_AIMS.archiver / 1000}k rows/s`]]
+  const rows = [['patients', 'rows/s', 'µs CPU/row', 'CPU %', 'peak MB', 'kafka µs/row', 'files', 'load', `aim ≥ ${DRAIN_AIMS.archiver / 1000}k rows/s`]]
   for (const d of drains)
     rows.push([
       String(d.patients),
@@ -236,6 +237,7 @@ export function formatArchiverDrains(drains: readonly ArchiverDrain[]): string {
       String(d.drain.cpuMicrosPerItem ?? '-'),
       String(d.drain.cpuPercent ?? '-'),
       String(d.drain.peakRssMb ?? '-'),
+      String(d.drain.services.kafka ?? '-'),
       String(d.files),
       String(d.load1),
       d.aimMet ? 'met' : 'MISSED',

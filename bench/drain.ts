@@ -7,12 +7,15 @@
  *    batch are left out on both sides of the division);
  *  - CPU per item: the process's utime + stime (/proc/<pid>/stat, in clock ticks) over the same
  *    interval, divided by the items committed in it;
- *  - peak RSS: the process's VmHWM (/proc/<pid>/status), read just before it is stopped.
+ *  - peak RSS: the process's VmHWM (/proc/<pid>/status), read just before it is stopped;
+ *  - the CPU per item of Redis and the broker over the same interval, where they run on this
+ *    machine (found by their listening port): part of what a reading costs.
  * Where /proc is missing (not Linux) the CPU and memory figures are null.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
 import { Producer, type Admin } from '@platformatic/kafka'
 import { childEnv, loadBenchConfig, type Config } from '../lib/config.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
@@ -46,6 +49,38 @@ export interface DrainFigures {
   cpuPercent: number | null
   /** VmHWM of the process just before it was stopped, MB; null without /proc. */
   peakRssMb: number | null
+  /** CPU per item, µs, of the services on this machine over the same interval (Redis, the broker), where found. */
+  services: Partial<Record<ServiceName, number>>
+}
+
+export type ServiceName = 'redis' | 'kafka'
+
+/** The process listening on `port` on this machine (`ss -ltnp`), if it can be seen. */
+async function listenerPid(port: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('ss', ['-ltnpH', `sport = :${port}`])
+    const m = /pid=(\d+)/.exec(stdout)
+    return m === null ? undefined : Number(m[1])
+  } catch {
+    return undefined
+  }
+}
+
+/** Redis's and the broker's processes, where they run on this machine (their CPU counts in a drain's cost). */
+export async function servicePids(
+  config: Pick<Config, 'redisUrl' | 'kafkaBrokers'>,
+  names: readonly ServiceName[],
+): Promise<Array<{ name: ServiceName; pid: number }>> {
+  const ports: Record<ServiceName, number> = {
+    redis: Number(new URL(config.redisUrl).port || 6379),
+    kafka: Number(config.kafkaBrokers[0]?.split(':').at(-1) ?? 9092),
+  }
+  const found: Array<{ name: ServiceName; pid: number }> = []
+  for (const name of names) {
+    const pid = await listenerPid(ports[name])
+    if (pid !== undefined) found.push({ name, pid })
+  }
+  return found
 }
 
 /**
@@ -165,12 +200,22 @@ export async function stopLayer(child: ChildProcess | undefined): Promise<void> 
  * Waits until `group` has committed `total` offsets on `topic`, and measures the drain of the
  * layer process `child` from the group's first commit (see the module's comment).
  */
-export async function measureDrain(o: { admin: Admin; group: string; topic: string; total: number; child: ChildProcess; what: string }): Promise<DrainFigures> {
+export async function measureDrain(o: {
+  admin: Admin
+  group: string
+  topic: string
+  total: number
+  child: ChildProcess
+  what: string
+  services?: ReadonlyArray<{ name: ServiceName; pid: number }>
+}): Promise<DrainFigures> {
   const pid = o.child.pid
   if (pid === undefined) throw new Error(`${o.what} did not start`)
+  const services = o.services ?? []
   let t0 = 0
   let c0 = 0n
   let cpu0: number | null = null
+  let services0: Array<number | null> = []
   await pollUntil(
     async () => {
       if (o.child.exitCode !== null) throw new Error(`${o.what} exited with code ${o.child.exitCode} before it drained the topic`)
@@ -179,6 +224,7 @@ export async function measureDrain(o: { admin: Admin; group: string; topic: stri
         t0 = performance.now()
         c0 = c
         cpu0 = processCpuSeconds(pid)
+        services0 = services.map((x) => processCpuSeconds(x.pid))
       }
       return c >= BigInt(o.total)
     },
@@ -188,13 +234,21 @@ export async function measureDrain(o: { admin: Admin; group: string; topic: stri
   const cpu1 = processCpuSeconds(pid)
   const items = Number(BigInt(o.total) - c0)
   const cpu = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0
+  const perItem = (seconds: number) => Math.round(((seconds * 1e6) / items) * 10) / 10
+  const serviceCpu: Partial<Record<ServiceName, number>> = {}
+  services.forEach((x, i) => {
+    const before = services0[i]
+    const after = processCpuSeconds(x.pid)
+    if (before != null && after !== null && items > 0) serviceCpu[x.name] = perItem(after - before)
+  })
   return {
     items,
     seconds: Math.round(seconds * 100) / 100,
     perSecond: Math.round(items / seconds),
-    cpuMicrosPerItem: cpu === null || items === 0 ? null : Math.round(((cpu * 1e6) / items) * 10) / 10,
+    cpuMicrosPerItem: cpu === null || items === 0 ? null : perItem(cpu),
     cpuPercent: cpu === null ? null : Math.round((cpu / seconds) * 100),
     peakRssMb: processPeakRssMb(pid),
+    services: serviceCpu,
   }
 }
 

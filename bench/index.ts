@@ -16,7 +16,7 @@ import { runServingBench, type ServingBenchResult } from './serving.ts'
 import { runClientsBench, type ClientsBenchResult } from './clients.ts'
 import { runE2eBench, type E2ePhaseResult } from './e2e.ts'
 import { BENCH_STAGES, type BenchStage } from './stages.ts'
-import { DRAIN_AIMS } from './drain.ts'
+import { DRAIN_AIMS, type DrainFigures } from './drain.ts'
 
 export { BENCH_STAGES, type BenchStage }
 
@@ -98,6 +98,12 @@ function machineAtStart(): MachineInfo {
 
 const met = (ok: boolean) => (ok ? 'met' : 'MISSED')
 
+/** ` (+ redis 8.1, kafka 2.3)`: the services' CPU per item over the same drain, where measured. */
+function servicesCpu(services: DrainFigures['services']): string {
+  const parts = Object.entries(services).map(([name, us]) => `${name} ${us}`)
+  return parts.length === 0 ? '' : ` (+ ${parts.join(', ')})`
+}
+
 function row(stage: BenchStage, measurement: string, r: Partial<BenchRow>): BenchRow {
   return { stage, measurement, throughput: null, unit: '', p50Ms: null, p99Ms: null, cpu: '', peakMemMb: null, aim: '', ...r }
 }
@@ -138,7 +144,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           row('speed', `drain of ${run.readings} readings, ${run.patients} patients`, {
             throughput: run.drain.perSecond,
             unit: 'readings/s',
-            cpu: run.drain.cpuMicrosPerItem === null ? '' : `${run.drain.cpuMicrosPerItem} µs/reading`,
+            cpu: run.drain.cpuMicrosPerItem === null ? '' : `${run.drain.cpuMicrosPerItem} µs/reading${servicesCpu(run.drain.services)}`,
             peakMemMb: run.drain.peakRssMb,
             aim: aims.join('; '),
           }),
@@ -170,7 +176,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           row('batch', `archiver drain of ${d.rows} rows, ${d.patients} patients (${d.files} files)`, {
             throughput: d.drain.perSecond,
             unit: 'rows/s',
-            cpu: d.drain.cpuMicrosPerItem === null ? '' : `${d.drain.cpuMicrosPerItem} µs/row`,
+            cpu: d.drain.cpuMicrosPerItem === null ? '' : `${d.drain.cpuMicrosPerItem} µs/row${servicesCpu(d.drain.services)}`,
             peakMemMb: d.drain.peakRssMb,
             aim: `≥ ${DRAIN_AIMS.archiver / 1000}k rows/s: ${met(d.aimMet)}`,
           }),

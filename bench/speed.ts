@@ -36,7 +36,18 @@ import { describeError } from '../lib/errors.ts'
 import type { Compression } from '../lib/producer.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { bareConsume, speedLayerConsume, TUNED_PLATFORMATIC, type BareConsumer } from './clients.ts'
-import { DRAIN_AIMS, type DrainFigures, makeReading, measureDrain, parsePatientCounts, prefill, processPeakRssMb, spawnLayer, stopLayer } from './drain.ts'
+import {
+  DRAIN_AIMS,
+  type DrainFigures,
+  makeReading,
+  measureDrain,
+  parsePatientCounts,
+  prefill,
+  processPeakRssMb,
+  servicePids,
+  spawnLayer,
+  stopLayer,
+} from './drain.ts'
 
 export interface SpeedBenchOptions {
   /** Readings pre-filled for each patient count. @defaultValue 1 000 000 */
@@ -207,8 +218,9 @@ async function runOne(patients: number, options: SpeedBenchOptions): Promise<Spe
         options.progress?.(`speed: bare consume ${name}: ${r.rate === null ? `failed: ${r.error}` : `${Math.round(r.rate)} messages/s`}`)
       }
 
+    const services = await servicePids(config, ['redis', 'kafka'])
     child = startSpeed(config)
-    const drain = await measureDrain({ admin, group, topic: topics.readings, total: readings, child, what: 'the speed layer' })
+    const drain = await measureDrain({ admin, group, topic: topics.readings, total: readings, child, what: 'the speed layer', services })
     const load1 = Math.round(os.loadavg()[0]! * 100) / 100
     options.progress?.(`speed: drained ${drain.items} readings at ${drain.perSecond}/s, ${drain.cpuMicrosPerItem} µs CPU each (load ${load1})`)
     const latency = seconds > 0 ? await measureLatency(config, redis, admin, child, { patients, rate, seconds }) : undefined
@@ -315,6 +327,7 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
       'µs CPU/reading',
       'CPU %',
       'peak MB',
+      'redis, kafka µs/reading',
       '% of fastest client',
       'p50 / p99 ms',
       'load',
@@ -328,6 +341,7 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
       String(r.drain.cpuMicrosPerItem ?? '-'),
       String(r.drain.cpuPercent ?? '-'),
       String(r.drain.peakRssMb ?? '-'),
+      `${r.drain.services.redis ?? '-'}, ${r.drain.services.kafka ?? '-'}`,
       r.drainPctOfFastestClient === null ? '-' : `${r.drainPctOfFastestClient} %`,
       r.latency === undefined ? '-' : `${r.latency.p50Ms} / ${r.latency.p99Ms}`,
       String(r.load1),
