@@ -28,7 +28,7 @@
  */
 import { rename } from 'node:fs/promises'
 import path from 'node:path'
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { consumerGroupOptions, createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
@@ -42,6 +42,7 @@ import { compactLake, type CompactDeps } from './compact.ts'
 import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
+import { TopicFetcher } from './fetcher.ts'
 import { LakeWriter, ReadingColumns, type GroupOutput, type ParquetOutput, type RejectedRow } from './parquet.ts'
 import { PeriodicCompaction } from './periodic-compaction.ts'
 
@@ -84,7 +85,11 @@ interface Sealed extends PartitionBuffer {
   partition: number
 }
 
-/** Bound on sealed batches waiting to be written before the stream is paused (backpressure). */
+/**
+ * Bound on sealed batches waiting to be written before fetching pauses (backpressure). The
+ * records of the fetch in flight are still taken, so at most one fetch (FETCH.maxBytes) more
+ * is buffered beyond it.
+ */
 const MAX_SEALED = 2
 
 /**
@@ -97,19 +102,20 @@ const COMPACTION_STOP_WAIT_MS = 2_000
 /**
  * The archiver's consumer group (lib/kafka.ts): 10 s sessions, so a killed archiver's partitions
  * move (or a restarted one, by its static membership, takes them back) within seconds; fetches
- * wait at most 500 ms. The rebalance timeout and the read-ahead stay at the client's defaults (102 s,
- * 1 024 records), as they always were here, unlike the speed layer's (speed-layer/records.ts): a
- * restarted archiver takes its partitions back by static membership, not by a quick rebalance, and
- * its memory is bounded by its own buffers (flushRecords per partition, MAX_SEALED sealed batches).
+ * wait at most 500 ms. The rebalance timeout stays at the client's default (102 s), as it always
+ * was here, unlike the speed layer's (speed-layer/records.ts): a restarted archiver takes its
+ * partitions back by static membership, not by a quick rebalance. Its memory is bounded by its
+ * own buffers (flushRecords per partition, MAX_SEALED sealed batches, one fetch).
  */
 const GROUP = consumerGroupOptions({ sessionTimeoutMs: 10_000, fetchMaxWaitMs: 500 })
 
 /**
  * Fetch sizes: 256 KiB per partition (~5,000 readings in lz4 batches, ~1,300 uncompressed), 2 MiB
  * in all. The client decodes a whole fetch before handing over its first record, and what it
- * decoded lives until the stage has taken it, so larger fetches only cost memory: on a
- * pre-filled topic of 1M readings, 32 MiB fetches (4 MiB a partition) peaked at ~1.0 GB of RSS
- * and took 11.7-12.1 CPU µs a row, these ~430 MB and 10.6-11.3 µs.
+ * decoded lives until the archiver has taken it, so larger fetches only cost memory: on a
+ * pre-filled topic of 1M readings (with the client's message stream), 32 MiB fetches (4 MiB a
+ * partition) peaked at ~1.0 GB of RSS and took 11.7-12.1 CPU µs a row, these ~430 MB and
+ * 10.6-11.3 µs.
  */
 const FETCH = { maxBytes: 2 * 1024 * 1024, maxBytesPerPartition: 256 * 1024 }
 
@@ -156,7 +162,7 @@ class ArchiverStage implements Archiver {
   readonly failed: Promise<never>
   private fail!: (error: unknown) => void
   private consumer: Consumer
-  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  private fetcher: TopicFetcher | undefined
   private readonly buffers = new Map<number, PartitionBuffer>()
   private readonly sealed: Sealed[] = []
   /** Next offset expected per partition: redelivered records below it are skipped. */
@@ -215,30 +221,28 @@ class ArchiverStage implements Archiver {
     this.compaction.start()
   }
 
+  /** Joins the group and fetches from the positions already taken (a partition the lake has never seen: from the topic's beginning). */
   private async consume(): Promise<void> {
-    const offsets = [...this.next].map(([partition, offset]) => ({ topic: this.topic, partition, offset: BigInt(offset) }))
-    const stream = await this.consumer.consume({
-      topics: [this.topic],
-      mode: 'manual',
-      offsets,
-      // A partition the lake has never seen starts at the topic's beginning.
-      fallbackMode: 'earliest',
-      // The stream's own settings only; the client was built with the rest of GROUP (lib/kafka.ts:
-      // a join given a heartbeat without a rebalance timeout fails the client's validation).
-      autocommit: GROUP.autocommit,
-      maxWaitTime: GROUP.maxWaitTime,
-    })
-    this.stream = stream
-    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.take(m))
-    stream.on('error', (error: Error) => {
-      if (this.stopping) return
-      this.log.warn(`Kafka stream failed (${describeKafkaError(error)}); resuming from the archiver's own positions`)
-      this.stream = undefined
-      void this.restart()
-    })
+    const fetcher = new TopicFetcher(
+      this.consumer,
+      this.topic,
+      this.next,
+      { ...FETCH, maxWaitTime: GROUP.maxWaitTime },
+      (partition, offset, record, batch) => this.take(partition, offset, record, batch),
+      (error) => {
+        if (this.stopping || this.fetcher !== fetcher) return
+        this.log.warn(`Kafka fetch failed (${describeKafkaError(error)}); resuming from the archiver's own positions`)
+        fetcher.close()
+        this.fetcher = undefined
+        void this.restart()
+      },
+    )
+    this.fetcher = fetcher
+    if (this.sealed.length >= MAX_SEALED || this.broken) fetcher.pause()
+    await fetcher.start()
   }
 
-  /** After a stream failure: start a new stream from the positions already taken (buffers are kept). */
+  /** After a fetch failure: fetch again, from the positions already taken (buffers are kept). */
   private async restart(): Promise<void> {
     try {
       await closeConsumer(this.consumer).catch(() => undefined)
@@ -254,9 +258,7 @@ class ArchiverStage implements Archiver {
   }
 
   /** Hot path: one record into its partition's buffer. */
-  private take(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
-    const partition = m.partition
-    const offset = Number(m.offset)
+  private take(partition: number, offset: number, record: KafkaRecord, batch: RecordsBatch): void {
     const expected = this.next.get(partition) ?? 0
     if (offset < expected) return
     this.next.set(partition, offset + 1)
@@ -267,13 +269,14 @@ class ArchiverStage implements Archiver {
       this.buffers.set(partition, buf)
     }
     buf.last = offset
-    const value = m.value ?? Buffer.alloc(0)
+    const value = record.value ?? Buffer.alloc(0)
     const parsed = parseReading(value)
     if (parsed.ok) {
       buf.readings.push(Math.floor(parsed.reading.ts / DAY_MS), parsed.reading, partition, offset)
     } else {
-      const key = m.key === undefined || m.key === null || m.key.length === 0 ? null : m.key.toString('utf8')
-      buf.rejected.push({ partition, offset, kafkaTs: Number(m.timestamp), key, value: new Uint8Array(value), reason: parsed.reason, detail: parsed.detail })
+      const key = record.key === null || record.key.length === 0 ? null : record.key.toString('utf8')
+      const kafkaTs = Number(batch.firstTimestamp + record.timestampDelta)
+      buf.rejected.push({ partition, offset, kafkaTs, key, value: new Uint8Array(value), reason: parsed.reason, detail: parsed.detail })
     }
     if (buf.readings.length + buf.rejected.length >= this.options.flushRecords) this.seal(partition)
   }
@@ -283,7 +286,7 @@ class ArchiverStage implements Archiver {
     if (buf === undefined || this.broken) return
     this.buffers.delete(partition)
     this.sealed.push({ ...buf, partition })
-    if (this.sealed.length >= MAX_SEALED) this.stream?.pause()
+    if (this.sealed.length >= MAX_SEALED) this.fetcher?.pause()
     this.writing = this.writing
       .then(() => this.writeNext())
       .catch((error: unknown) => {
@@ -295,7 +298,7 @@ class ArchiverStage implements Archiver {
           }),
         )
         // Stop taking records: what is not in the lake will be consumed again on restart.
-        this.stream?.pause()
+        this.fetcher?.pause()
         throw error
       })
   }
@@ -311,7 +314,7 @@ class ArchiverStage implements Archiver {
     const batch = this.sealed.shift()
     if (batch === undefined) return
     await this.writeBatch(batch)
-    if (this.sealed.length < MAX_SEALED && !this.stopping) this.stream?.resume()
+    if (this.sealed.length < MAX_SEALED && !this.stopping && !this.broken) this.fetcher?.resume()
   }
 
   /** One flush: all parts to temporary files, fsync, rename every part, then commit the offset. */
@@ -404,7 +407,7 @@ class ArchiverStage implements Archiver {
     // Aborted first, waited for beside the last flush: the two share the stop's time.
     const compactionStopped = this.compaction.stop(COMPACTION_STOP_WAIT_MS)
     try {
-      await this.stream?.close().catch((error: unknown) => this.log.debug(`stream close: ${describeError(error)}`))
+      this.fetcher?.close()
       // What was consumed is written before leaving, so a clean stop leaves the lake current.
       for (const partition of [...this.buffers.keys()]) this.seal(partition)
       await this.writing.catch(() => undefined)
