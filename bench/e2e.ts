@@ -90,6 +90,15 @@ export interface E2ePhaseResult {
   browserP50Ms: number | null
   browserP99Ms: number | null
   /**
+   * The browser's delay in two legs: produce -> the serving layer's push (`serverTime` of the
+   * `reading` event: the speed layer, Redis pub/sub and the push interval's coalescing), and that
+   * push -> its arrival at the client (Socket.io and the network).
+   */
+  pushP50Ms: number | null
+  pushP99Ms: number | null
+  wireP50Ms: number | null
+  wireP99Ms: number | null
+  /**
    * This process (simulator, subscriber, Socket.io client), the three layers, and the Redis
    * server and Kafka broker when `ss` names them (they serve every user of the machine).
    */
@@ -256,6 +265,8 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
     // Produce -> browser: the `reading` events at a client subscribed to a few patients.
     let measureBrowser = false
     const browserDelays: number[] = []
+    const pushDelays: number[] = []
+    const wireDelays: number[] = []
     const subscribed = new Set<string>()
     socket = connect(`http://127.0.0.1:${port}`, { transports: ['websocket'], extraHeaders: { authorization: `Bearer ${token}` } })
     const client = socket
@@ -270,7 +281,11 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       }
       if (!measureBrowser) return
       lastSampleAt = at
-      for (const p of push.patients) browserDelays.push(at - p.ts)
+      for (const p of push.patients) {
+        browserDelays.push(at - p.ts)
+        pushDelays.push(push.serverTime - p.ts)
+      }
+      wireDelays.push(at - push.serverTime)
     })
 
     let producedTotal = 0
@@ -307,6 +322,8 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
     for (const [phase, target, duration] of phases) {
       redisDelays.length = 0
       browserDelays.length = 0
+      pushDelays.length = 0
+      wireDelays.length = 0
       measureRedis = target !== 'max'
       measureBrowser = true
       const before = producedTotal
@@ -354,6 +371,8 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
       const through = (at: number | undefined) => (at === undefined ? null : Math.round((n / (at - t0)) * 1000))
       redisDelays.sort((a, b) => a - b)
       browserDelays.sort((a, b) => a - b)
+      pushDelays.sort((a, b) => a - b)
+      wireDelays.sort((a, b) => a - b)
       const speedCatchUpS = catchUp(speedAt)
       const archiverCatchUpS = catchUp(archiverAt)
       results.push({
@@ -373,6 +392,10 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2ePha
         browserSamples: browserDelays.length,
         browserP50Ms: quantile(browserDelays, 0.5),
         browserP99Ms: quantile(browserDelays, 0.99),
+        pushP50Ms: quantile(pushDelays, 0.5),
+        pushP99Ms: quantile(pushDelays, 0.99),
+        wireP50Ms: quantile(wireDelays, 0.5),
+        wireP99Ms: quantile(wireDelays, 0.99),
         processes,
       })
       // Nothing of this phase may still be in flight when the next one starts.
