@@ -24,8 +24,36 @@ export interface ReaderOptions {
   onOpen: () => void
 }
 
+/** The first batch's bound after the stream (re)opens. */
+export const FIRST_BATCH_READINGS = 2_000
+
+/**
+ * The bound of the next batch. Large batches drain a backlog fastest (each patient in a batch costs
+ * once), but after a restart the first batch is also the one that must land before anything is
+ * committed or shown: a layer killed every few seconds made no progress at all with a first batch
+ * of 50,000. So a (re)opened stream starts at FIRST_BATCH_READINGS and each full batch doubles the
+ * bound, up to maxBatchReadings.
+ */
+export class BatchBound {
+  private current: number
+
+  constructor(private readonly max: number) {
+    this.current = Math.min(FIRST_BATCH_READINGS, max)
+  }
+
+  get value(): number {
+    return this.current
+  }
+
+  /** A batch of `size` was taken: a full one doubles the bound. */
+  took(size: number): void {
+    if (size >= this.current) this.current = Math.min(this.max, this.current * 2)
+  }
+}
+
 export class BatchReader {
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  private bound: BatchBound
   private streamError: unknown
   /** Resolves the wait of `next` (true: records may be readable). */
   private wake: ((ready: boolean) => void) | undefined
@@ -33,7 +61,9 @@ export class BatchReader {
   constructor(
     private readonly consumer: KafkaConsumer,
     private readonly o: ReaderOptions,
-  ) {}
+  ) {
+    this.bound = new BatchBound(o.opts.maxBatchReadings)
+  }
 
   /** Joins the group (retrying while Kafka does not answer) and opens the stream from the committed offsets. */
   async open(): Promise<void> {
@@ -51,6 +81,7 @@ export class BatchReader {
     // stream back in its initial mode, in which @platformatic/kafka stops fetching.
     s.on('readable', () => this.wake?.(true))
     this.stream = s
+    this.bound = new BatchBound(this.o.opts.maxBatchReadings)
     this.o.onOpen()
   }
 
@@ -83,17 +114,18 @@ export class BatchReader {
     )
   }
 
-  /** Up to maxBatchReadings buffered records; waits for the first up to `waitMs` (less on abort or a stream error). */
+  /** Up to the current bound of buffered records (see BatchBound); waits for the first up to `waitMs` (less on abort or a stream error). */
   async next(waitMs: number, signal: AbortSignal): Promise<Msg[]> {
     const s = this.stream
     if (s === undefined) return []
     const out: Msg[] = []
     for (;;) {
-      while (out.length < this.o.opts.maxBatchReadings) {
+      while (out.length < this.bound.value) {
         const m = s.read() as Msg | null
         if (m === null) break
         out.push(m)
       }
+      this.bound.took(out.length)
       if (out.length > 0 || signal.aborted || this.streamError !== undefined || waitMs <= 0) return out
       if (!(await this.readable(waitMs, signal))) return out
       waitMs = 0
