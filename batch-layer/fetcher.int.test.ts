@@ -32,9 +32,10 @@ interface Taken {
 }
 
 /** A fetcher of the readings topic in a group of its own; what it takes is pushed to `taken`. */
-async function startFetcher(e: TestEnv, start: Map<number, number>, taken: Taken[], errors: unknown[] = []): Promise<TopicFetcher> {
+async function startFetcher(e: TestEnv, start: Map<number, number>, taken: Taken[], errors: unknown[] = [], consumers: Consumer[] = []): Promise<TopicFetcher> {
   const consumer = new Consumer({ ...kafkaBaseOptions(e.config, 'test-fetcher'), groupId: `${e.config.topicPrefix}fetcher`, autocommit: false })
-  closers.push(() => new Promise<void>((resolve) => consumer.close(true, () => resolve())))
+  consumers.push(consumer)
+  closers.push(() => closeConsumer(consumer))
   const fetcher = new TopicFetcher(
     consumer,
     e.topics.readings,
@@ -48,6 +49,7 @@ async function startFetcher(e: TestEnv, start: Map<number, number>, taken: Taken
   return fetcher
 }
 
+const closeConsumer = (consumer: Consumer) => new Promise<void>((resolve) => consumer.close(true, () => resolve()))
 const offsetsOf = (taken: readonly Taken[], partition: number) => taken.filter((t) => t.partition === partition).map((t) => t.offset)
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
 
@@ -126,5 +128,22 @@ describe('the archiver fetcher', () => {
     await produce(env, 4, 5, 15)
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(offsetsOf(taken, 4)).toEqual(range(0, 15))
+  })
+
+  it('reports an error of the client once and takes nothing after it', async () => {
+    env = await createTestEnv()
+    await produce(env, 5, 10)
+    const taken: Taken[] = []
+    const errors: unknown[] = []
+    const consumers: Consumer[] = []
+    await startFetcher(env, new Map(), taken, errors, consumers)
+    await pollUntil(async () => taken.length >= 10 || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'the records' })
+    // The consumer closed under the fetcher: its next fetch fails.
+    await closeConsumer(consumers[0] as Consumer)
+    await pollUntil(async () => errors.length > 0 || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'the error' })
+    await produce(env, 5, 5, 10)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(errors).toHaveLength(1)
+    expect(offsetsOf(taken, 5)).toEqual(range(0, 10))
   })
 })
