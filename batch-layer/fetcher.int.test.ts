@@ -136,10 +136,13 @@ describe('the archiver fetcher', () => {
     const taken: Taken[] = []
     const errors: unknown[] = []
     const consumers: Consumer[] = []
-    await startFetcher(env, new Map(), taken, errors, consumers)
+    const fetcher = await startFetcher(env, new Map(), taken, errors, consumers)
     await pollUntil(async () => taken.length >= 10 || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'the records' })
-    // The consumer closed under the fetcher: its next fetch fails.
+    // The consumer closed under the fetcher between two fetches.
+    fetcher.pause()
+    await new Promise((resolve) => setTimeout(resolve, 300))
     await closeConsumer(consumers[0] as Consumer)
+    fetcher.resume()
     await pollUntil(async () => errors.length > 0 || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'the error' })
     await produce(env, 5, 5, 10)
     await new Promise((resolve) => setTimeout(resolve, 500))

@@ -93,6 +93,8 @@ export class TopicFetcher {
 
   private async run(): Promise<void> {
     while (!this.closed) {
+      // A closed consumer has no assignment: say so rather than wait for one.
+      if (this.consumer.closed) throw new Error('the Kafka consumer was closed')
       const partitions = this.assigned()
       if (this.paused || partitions.length === 0) {
         // Woken by resume() or close(); without an assignment, look again after a fetch wait.
