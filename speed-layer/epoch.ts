@@ -3,7 +3,7 @@
  * Principles; docs/ARCHITECTURE.md, The speed layer's Redis state). Pure; the round trips are
  * rebuilder.ts's.
  *
- * `speed:epoch` holds a random id set when the view is (re)built and is gone after a wipe;
+ * `{view}:epoch` holds a random id set when the view is (re)built and is gone after a wipe;
  * `speed:rebuilt` holds, per partition, the epoch whose rebuild of that partition is done (its
  * rewind committed). An instance works against the epoch it knows (`known`, null before its first
  * batch) and writes nothing under another one.

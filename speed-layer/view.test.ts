@@ -66,7 +66,7 @@ describe('the arguments of write-shard.lua and write-global.lua', () => {
     expect(calls.shards.map((s) => s.keys)).toEqual([
       [`t:{v${shard}}:epoch`, ...['latest', 'series', 'dedup', 'alerts'].map((k) => `t:{v${shard}}:p-0001:${k}`)],
     ])
-    expect(calls.global?.keys).toEqual([epochKey(keys), 't:patients', 't:alerts'])
+    expect(calls.global?.keys).toEqual([epochKey(keys), 't:{view}:patients', 't:{view}:alerts'])
     const { epoch, patients, rest } = readShardArgs(calls.shards[0]!.arguments)
     expect([epoch, rest]).toEqual(['epoch-1', 0])
     const g = readGlobalArgs(calls.global!.arguments)

@@ -28,7 +28,7 @@ import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } fr
 
 /** The key holding the view's epoch: a random id set when the view is (re)built; gone after a wipe. */
 export function epochKey(keys: RedisKeys): string {
-  return keys.other('speed', 'epoch')
+  return keys.viewEpoch
 }
 
 /** Copies the view's epoch into every view shard (one pipeline of plain SETs: each key is in its own shard's slot). */

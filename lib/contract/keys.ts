@@ -1,7 +1,7 @@
 /**
  * The one builder of Redis keys (docs/CONTRACT.md, Redis). Every key starts with the configured prefix
  * (VIGIL_REDIS_PREFIX, default `vigil:`). A patient's keys carry the hash tag of the patient's view
- * shard (`vigil:{v17}:p-0001:latest`): a Redis Cluster keeps each shard's keys in one slot, so the
+ * shard (`vigil:{v7}:p-0001:latest`): a Redis Cluster keeps each shard's keys in one slot, so the
  * speed layer writes a batch as one script call per shard (many patients each) and never spans
  * slots in one call. Each shard also holds a copy of the view's epoch (`shardEpoch`), which fences
  * that shard's writes.
@@ -10,11 +10,14 @@ import { crc32 } from 'node:zlib'
 
 /**
  * The number of view shards. Part of the key layout: changing it moves every patient's keys (a
- * rebuild: `vigil init`, then the speed layer refills the view from Kafka). 256 spreads over the
- * masters of any likely cluster (about 85 shards each on 3 masters) while a batch touching
- * thousands of patients stays a few hundred script calls.
+ * rebuild: `vigil init`, then the speed layer refills the view from Kafka). A batch is one script
+ * call per shard it touches, and each call has a fixed cost in Redis and in the client: with 256
+ * shards a steady 5,000 readings/s (batches of a few hundred patients) took 250 calls a batch and
+ * about 5 ms of Redis time each; 16 keeps a batch to 17 calls. On a 3-master cluster (the slot
+ * ranges `redis-cli --cluster create` assigns) the 16 shards fall 6/5/5; a cluster of more than 16
+ * masters would leave some without view keys.
  */
-export const VIEW_SHARDS = 256
+export const VIEW_SHARDS = 16
 
 /** The view shard of a patient: CRC-32 of the id, modulo VIEW_SHARDS. */
 export function viewShard(patientId: string): number {
@@ -45,6 +48,11 @@ export interface RedisKeys {
   patientOf(key: string, kind: PatientKeyKind): string | undefined
   /** Bumped by every change of a patient's band overrides, so a reader can cache them until it moves. */
   readonly bandsVersion: string
+  /**
+   * The view's epoch: a random id set when the view is (re)built; gone after a wipe. It shares the
+   * `{view}` hash tag with `patients` and `alerts`, the keys the speed layer's global call writes.
+   */
+  readonly viewEpoch: string
   /** Sorted set of patients by the event time of their newest reading. */
   readonly patients: string
   /** Capped stream of alert events. */
@@ -96,8 +104,9 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
       return from > 1 && id !== '' && patientKey(id, kind) === key ? id : undefined
     },
     bandsVersion: `${prefix}bands-version`,
-    patients: `${prefix}patients`,
-    alerts: `${prefix}alerts`,
+    viewEpoch: `${prefix}{view}:epoch`,
+    patients: `${prefix}{view}:patients`,
+    alerts: `${prefix}{view}:alerts`,
     batchDaily: (date: string) => `${prefix}batch:daily:${date}`,
     batchMeta: `${prefix}batch:meta`,
     updates: `${prefix}updates`,
