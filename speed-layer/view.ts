@@ -377,7 +377,11 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
   return update
 }
 
-/** Device state changes of the stale check (no readings involved; rare, so a plain MULTI/EXEC). */
+/**
+ * Device state changes of the stale check (no readings involved; rare, so plain MULTI/EXECs): one
+ * transaction per view shard for the device states, then one for the events (the alert stream and
+ * their updates), sent together; no transaction spans two Redis Cluster slots.
+ */
 export async function writeDevices(
   redis: RedisClient,
   keys: RedisKeys,
@@ -385,12 +389,25 @@ export async function writeDevices(
   events: readonly AlertEvent[],
   alertStreamMaxLen: number,
 ): Promise<void> {
-  const m = redis.multi()
-  for (const c of changes) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
-  for (const e of events) {
-    const event = encodeAlertEvent(e)
-    m.xAdd(keys.alerts, '*', { [ALERT_EVENT_FIELD]: event }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
-    m.publish(keys.updates, encodeAlertUpdate(event))
+  const byShard = new Map<number, ReturnType<RedisClient['multi']>>()
+  for (const c of changes) {
+    const shard = viewShard(c.patientId)
+    let m = byShard.get(shard)
+    if (m === undefined) {
+      m = redis.multi()
+      byShard.set(shard, m)
+    }
+    m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
   }
-  await m.exec()
+  const sent: Promise<unknown>[] = [...byShard.values()].map((m) => m.exec())
+  if (events.length > 0) {
+    const m = redis.multi()
+    for (const e of events) {
+      const event = encodeAlertEvent(e)
+      m.xAdd(keys.alerts, '*', { [ALERT_EVENT_FIELD]: event }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: alertStreamMaxLen } })
+      m.publish(keys.updates, encodeAlertUpdate(event))
+    }
+    sent.push(m.exec())
+  }
+  await Promise.all(sent)
 }
