@@ -12,6 +12,27 @@ import type { RedisClient } from '../lib/redis.ts'
 /** Keys per SCAN step and per pipeline of HGETALLs. */
 const BATCH = 1_000
 
+/** The text of a bands key before and after its patient id, taken from the key builder (docs/CONTRACT.md, Redis) rather than spelled again. */
+function bandsKeyParts(keys: RedisKeys): { head: string; tail: string } {
+  const marker = '\u0000'
+  const [head = '', tail = ''] = keys.bands(marker).split(marker)
+  return { head, tail }
+}
+
+/** Pure: the SCAN pattern of every patient's bands key: the prefix matched literally, then `{*}:bands`. */
+export function bandsKeyPattern(keys: RedisKeys): string {
+  const { head, tail } = bandsKeyParts(keys)
+  return `${head.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*${tail}`
+}
+
+/** Pure: the patient of a bands key (`<prefix>{<patientId>}:bands`), or undefined for another key. */
+export function patientOfBandsKey(keys: RedisKeys, key: string): string | undefined {
+  const { head, tail } = bandsKeyParts(keys)
+  if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined
+  const id = key.slice(head.length, key.length - tail.length)
+  return keys.bands(id) === key ? id : undefined
+}
+
 /**
  * Every patient's overrides in Redis now. A stored override that does not parse is left out (the
  * patient's defaults apply, as in the speed layer) and named in a warning.
@@ -19,9 +40,9 @@ const BATCH = 1_000
 export async function readBandOverrides(redis: RedisClient, keys: RedisKeys, log?: Logger): Promise<Map<string, BandOverrides>> {
   // SCAN may return a key twice.
   const found = new Set<string>()
-  for await (const batch of redis.scanIterator({ MATCH: keys.patientPattern('bands'), COUNT: BATCH })) {
+  for await (const batch of redis.scanIterator({ MATCH: bandsKeyPattern(keys), COUNT: BATCH })) {
     for (const key of batch) {
-      const id = keys.patientOf(key, 'bands')
+      const id = patientOfBandsKey(keys, key)
       if (id !== undefined) found.add(id)
     }
   }

@@ -132,7 +132,8 @@ export class BatchProcessor {
       this.done(f.batch.length, f.decoded, f.alertEvents)
       return 'go-on'
     }
-    if (await this.rebuildThenProcess(f.batch, f.again)) return 'read-again'
+    // Stopping: the batch is read again at the next start; no rebuild in the middle of the stop.
+    if (this.p.retry.signal.aborted || (await this.rebuildThenProcess(f.batch, f.again))) return 'read-again'
     return (await this.settle()) === 'read-again' ? 'read-again' : 'start-afresh'
   }
 

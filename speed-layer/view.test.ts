@@ -9,7 +9,7 @@ import { encodePending } from '../lib/contract/codecs/alerts.ts'
 import { DEFAULT_SPEED_OPTIONS } from './config.ts'
 import type { Accepted } from './decode.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
-import { batchCalls, callSlices, epochKey, runtimeFrom, type PatientChange } from './view.ts'
+import { batchCalls, callSlices, epochKey, readingsMessages, runtimeFrom, type PatientChange } from './view.ts'
 
 const keys = redisKeys('t:')
 const T = 1_763_805_600_000
@@ -42,11 +42,12 @@ function readShardArgs(argv: string[]) {
 
 /** The global call's ARGV read as write-global.lua reads it. */
 function readGlobalArgs(argv: string[]) {
-  let i = 4
+  let i = 3
   const take = () => argv[i++] as string
+  const updates = Array.from({ length: Number(take()) }, take)
   const events = Array.from({ length: Number(take()) }, () => ({ event: take(), update: take() }))
   const scores = Object.fromEntries(Array.from({ length: Number(take()) }, () => [take(), take()]))
-  return { epoch: argv[0], channel: argv[1], maxlen: argv[2], update: argv[3] as string, events, scores, rest: argv.length - i }
+  return { epoch: argv[0], channel: argv[1], maxlen: argv[2], updates, update: updates[0] as string, events, scores, rest: argv.length - i }
 }
 
 /** The one patient of a one-shard batch. */
@@ -138,8 +139,9 @@ describe('the arguments of write-shard.lua and write-global.lua', () => {
       // Every key of the call in the shard's slot: the same hash tag.
       expect(call.keys.every((k) => k.startsWith(tag))).toBe(true)
     }
-    const { update, scores } = readGlobalArgs(calls.global!.arguments)
-    const decoded = decodeUpdate(update) as Extract<Update, { type: 'readings' }>
+    const { updates, scores } = readGlobalArgs(calls.global!.arguments)
+    expect(updates).toHaveLength(1)
+    const decoded = decodeUpdate(updates[0]!) as Extract<Update, { type: 'readings' }>
     expect(decoded.patients.map((p) => p.patient.patientId).sort()).toEqual([...ids].sort())
     expect(Object.keys(scores)).toEqual([String(T)])
   })
@@ -175,6 +177,17 @@ describe('the arguments of write-shard.lua and write-global.lua', () => {
   it('are none for a batch that changed nothing', () => {
     const c = change('p-0003', [])
     expect(batchCalls(keys, [c], [], options, 'e')).toEqual({ shards: [], global: null })
+  })
+})
+
+describe("cutting a batch's readings update into messages", () => {
+  it('keeps whole patients together, each message under the size unless one part alone is over it', () => {
+    const parts = ['{"a":1}', '{"b":22}', '{"c":333}', `{"d":"${'x'.repeat(40)}"}`, '{"e":5}']
+    const messages = readingsMessages(parts, 20)
+    const patientsOf = (m: string) => (JSON.parse(m) as { patients: unknown[] }).patients
+    expect(messages.map(patientsOf)).toEqual([[{ a: 1 }, { b: 22 }], [{ c: 333 }], [{ d: 'x'.repeat(40) }], [{ e: 5 }]])
+    expect(readingsMessages(parts)).toHaveLength(1)
+    expect(readingsMessages([])).toEqual([])
   })
 })
 

@@ -212,10 +212,11 @@ export interface BatchCalls {
 }
 
 /**
- * Sends the calls of one batch (`batchCalls`: one call of write-shard.lua per view shard touched,
- * a few for a shard with very many changes, and one of write-global.lua) together, in one round
- * trip; a retry sends the same calls again (they are built once: building them records what the
- * patients' hashes will hold). Each
+ * Sends the calls of one batch (`batchCalls`): the calls of write-shard.lua together (one per view
+ * shard touched, a few for a shard with very many changes), then, once every shard has accepted,
+ * the one of write-global.lua, so that no event or update is announced for data that did not land
+ * (two round trips; the next batch is processed meanwhile). A retry sends the same calls again
+ * (they are built once: building them records what the patients' hashes will hold). Each
  * call is atomic like a MULTI/EXEC and stays in one hash slot, so the same calls run on a Redis
  * Cluster. `events` are the batch's alert events in order; they are appended to the alert stream
  * and announced on `updates` after the batch's one `readings` update.
@@ -224,12 +225,12 @@ export interface BatchCalls {
  * and processes the batch again (what the other calls wrote is written again, idempotently).
  */
 export async function writeBatch(redis: RedisClient, keys: RedisKeys, calls: BatchCalls, epoch: string): Promise<boolean> {
-  const sent = calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c))
-  if (calls.global !== null) sent.push(WRITE_GLOBAL_SCRIPT.run(redis, calls.global))
-  const replies = await Promise.all(sent)
-  if (replies.every((r) => r !== -1)) return true
-  if (calls.shards.some((_, k) => replies[k] === -1)) await DROP_EPOCH_SCRIPT.run(redis, { keys: [epochKey(keys)], arguments: [epoch] })
-  return false
+  const replies = await Promise.all(calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c)))
+  if (replies.some((r) => r === -1)) {
+    await DROP_EPOCH_SCRIPT.run(redis, { keys: [epochKey(keys)], arguments: [epoch] })
+    return false
+  }
+  return calls.global === null || (await WRITE_GLOBAL_SCRIPT.run(redis, calls.global)) !== -1
 }
 
 /**
@@ -301,7 +302,8 @@ export function batchCalls(
     }
   }
   if (shards.length === 0 && events.length === 0) return { shards, global: null }
-  const args = [epoch, keys.updates, String(options.alertStreamMaxLen), updates.length > 0 ? encodeReadingsUpdate(updates) : '', String(events.length)]
+  const messages = readingsMessages(updates)
+  const args = [epoch, keys.updates, String(options.alertStreamMaxLen), String(messages.length), ...messages, String(events.length)]
   for (const e of events) {
     const event = encodeAlertEvent(e)
     args.push(event, encodeAlertUpdate(event))
@@ -328,6 +330,31 @@ function pushChangedFields(args: string[], stored: Record<string, string>, field
     n++
   }
   args[at] = String(n)
+}
+
+/**
+ * A message on `updates` holds at most this many bytes of patients' parts (a few hundred
+ * patients): a drain at 10,000 patients makes batches whose one update would be ~14 MB, past
+ * Redis's default output buffer limits for a pub/sub client (8 MB for 60 s, 32 MB), which would
+ * disconnect the serving layer's subscriber.
+ */
+const MAX_UPDATE_BYTES = 1024 * 1024
+
+/** The batch's `readings` updates: its patients' parts, as few messages as MAX_UPDATE_BYTES allows. */
+export function readingsMessages(parts: readonly string[], maxBytes = MAX_UPDATE_BYTES): string[] {
+  const out: string[] = []
+  let from = 0
+  let bytes = 0
+  parts.forEach((part, k) => {
+    if (k > from && bytes + part.length > maxBytes) {
+      out.push(encodeReadingsUpdate(parts.slice(from, k)))
+      from = k
+      bytes = 0
+    }
+    bytes += part.length
+  })
+  if (parts.length > from) out.push(encodeReadingsUpdate(parts.slice(from)))
+  return out
 }
 
 /**

@@ -1,12 +1,14 @@
 --[[
   write-global.lua: the part of a speed-layer batch that is not per patient, in one call after the
-  shards' (write-shard.lua; speed-layer/view.ts writeBatch builds the arguments): the alert events,
-  the patients' newest event times, and the one `readings` update of the batch. Its keys share no
+  shards' have all been accepted (write-shard.lua; speed-layer/view.ts writeBatch builds the
+  arguments): the alert events, the patients' newest event times, and the batch's `readings`
+  updates (one, or a few for a batch too large for one message). Its keys share no
   hash tag with the shards', so on a Redis Cluster it is a call of its own.
 
   KEYS: [1] the view's epoch key, [2] the patients sorted set, [3] the alerts stream.
   ARGV: [1] the epoch the batch was computed against, [2] the updates channel, [3] the alert
-        stream's approximate max length, [4] the batch's `readings` update ('' = none),
+        stream's approximate max length,
+        then nUpdates, update x nUpdates           -- PUBLISH updates: the batch's `readings` updates
         then nEvents, (event, update) x nEvents    -- XADD alerts MAXLEN ~, PUBLISH updates
         then nPatients, (score, id) x nPatients    -- ZADD patients GT
   Returns: the number of events, or -1 without writing anything when the epoch key no longer holds
@@ -17,8 +19,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 
 local channel = ARGV[2]
 local maxlen = ARGV[3]
-if ARGV[4] ~= '' then redis.call('PUBLISH', channel, ARGV[4]) end
-local i = 5
+local i = 4
+local u = tonumber(ARGV[i])
+for k = 1, u do redis.call('PUBLISH', channel, ARGV[i + k]) end
+i = i + u + 1
 local e = tonumber(ARGV[i])
 for k = 1, e do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'event', ARGV[i + 2 * k - 1])

@@ -137,7 +137,7 @@ describe('the batch scripts', () => {
     expect(await write([changeOf(p, [reading('p-fenced', 1, T, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
     expect(await write([changeOf(p, [reading('p-fenced', 2, T + 1, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
     expect(await redis.exists([keys.latest('p-fenced'), keys.series('p-fenced'), keys.patients])).toBe(0)
-    // Refused by the view's epoch, not the shard's: the epoch is kept (another instance rebuilt the view under it).
+    // Refused by shards holding another epoch than the batch's: that epoch is kept (another instance rebuilt the view under it).
     expect(await redis.get(epochKey(keys))).toBe('epoch-2')
   })
 

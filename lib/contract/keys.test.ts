@@ -8,7 +8,7 @@ describe('redisKeys', () => {
     const v = viewShard('p-0001')
     expect(k.latest('p-0001')).toBe(`vigil:{v${v}}:p-0001:latest`)
     expect(k.series('p-0001')).toBe(`vigil:{v${v}}:p-0001:series`)
-    expect(k.bands('p-0001')).toBe(`vigil:{v${v}}:p-0001:bands`)
+    expect(k.bands('p-0001')).toBe('vigil:{p-0001}:bands')
     expect(k.alertState('p-0001')).toBe(`vigil:{v${v}}:p-0001:alerts`)
     expect(k.dedup('p-0001')).toBe(`vigil:{v${v}}:p-0001:dedup`)
     expect(k.shardEpoch(v)).toBe(`vigil:{v${v}}:epoch`)
@@ -35,24 +35,11 @@ describe('redisKeys', () => {
 
   it('escapes glob characters of the prefix so SCAN matches it literally', () => {
     expect(redisKeys('a[1]?:').everything).toBe('a\\[1\\]\\?:*')
-    expect(redisKeys('a[1]?:').patientPattern('bands')).toBe('a\\[1\\]\\?:{v*}:*:bands')
   })
 
   it('spreads patients over the view shards by CRC-32, the same shard for the same id every time', () => {
     expect(viewShard('p-0001')).toBe(crc32('p-0001') % VIEW_SHARDS)
     const used = new Set(Array.from({ length: 10_000 }, (_, i) => viewShard(`p-${i}`)))
     expect(used.size).toBe(VIEW_SHARDS)
-  })
-
-  it('reads the patient back from a patient key of the right kind, and nothing from any other key', () => {
-    const k = redisKeys('vigil:')
-    expect(k.patientOf(k.bands('p-0001'), 'bands')).toBe('p-0001')
-    expect(k.patientOf(k.bands('a:b}:c'), 'bands')).toBe('a:b}:c')
-    expect(k.patientOf(k.latest('p-0001'), 'bands')).toBeUndefined()
-    expect(k.patientOf(k.bands('p-0001').replace('vigil:', 'other:'), 'bands')).toBeUndefined()
-    expect(k.patientOf('vigil:{v1}::bands', 'bands')).toBeUndefined()
-    // The right form in the wrong shard is not a key the builder makes.
-    const wrong = (viewShard('p-0001') + 1) % VIEW_SHARDS
-    expect(k.patientOf(`vigil:{v${wrong}}:p-0001:bands`, 'bands')).toBeUndefined()
   })
 })

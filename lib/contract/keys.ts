@@ -24,9 +24,8 @@ export function viewShard(patientId: string): number {
   return crc32(patientId) % VIEW_SHARDS
 }
 
-/** The per-patient kinds of key, as they end (`…:<patientId>:<kind>`). */
-export const PATIENT_KEY_KINDS = ['latest', 'series', 'bands', 'alerts', 'dedup'] as const
-export type PatientKeyKind = (typeof PATIENT_KEY_KINDS)[number]
+/** The per-patient keys the speed layer writes, as they end (`…:<patientId>:<kind>`). */
+type ViewKeyKind = 'latest' | 'series' | 'alerts' | 'dedup'
 
 export interface RedisKeys {
   readonly prefix: string
@@ -42,10 +41,6 @@ export interface RedisKeys {
   dedup(patientId: string): string
   /** The copy of the view's epoch in a view shard (same slot as the shard's patients' keys). */
   shardEpoch(shard: number): string
-  /** Glob matching every patient's key of one kind, for SCAN (e.g. every bands hash). */
-  patientPattern(kind: PatientKeyKind): string
-  /** The patient of a per-patient key of `kind`, or undefined for any other key. */
-  patientOf(key: string, kind: PatientKeyKind): string | undefined
   /** Bumped by every change of a patient's band overrides, so a reader can cache them until it moves. */
   readonly bandsVersion: string
   /**
@@ -86,23 +81,16 @@ export interface RedisKeys {
 
 export function redisKeys(prefix = 'vigil:'): RedisKeys {
   const shard = (n: number) => `${prefix}{v${n}}`
-  const patientKey = (id: string, kind: PatientKeyKind) => `${shard(viewShard(id))}:${id}:${kind}`
-  const escaped = escapeGlob(prefix)
+  const patientKey = (id: string, kind: ViewKeyKind) => `${shard(viewShard(id))}:${id}:${kind}`
   return Object.freeze({
     prefix,
     latest: (id: string) => patientKey(id, 'latest'),
     series: (id: string) => patientKey(id, 'series'),
-    bands: (id: string) => patientKey(id, 'bands'),
+    // Not a view key (no script writes it, and Kafka cannot refill it): it keeps the patient's own tag.
+    bands: (id: string) => `${prefix}{${id}}:bands`,
     alertState: (id: string) => patientKey(id, 'alerts'),
     dedup: (id: string) => patientKey(id, 'dedup'),
     shardEpoch: (n: number) => `${shard(n)}:epoch`,
-    patientPattern: (kind: PatientKeyKind) => `${escaped}{v*}:*:${kind}`,
-    patientOf(key: string, kind: PatientKeyKind): string | undefined {
-      if (!key.startsWith(`${prefix}{v`) || !key.endsWith(`:${kind}`)) return undefined
-      const from = key.indexOf('}:', prefix.length) + 2
-      const id = key.slice(from, key.length - kind.length - 1)
-      return from > 1 && id !== '' && patientKey(id, kind) === key ? id : undefined
-    },
     bandsVersion: `${prefix}bands-version`,
     viewEpoch: `${prefix}{view}:epoch`,
     patients: `${prefix}{view}:patients`,
@@ -115,7 +103,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     registryLock: (recordKeyHash: string) => `${prefix}registry-lock:${recordKeyHash}`,
     ackClaim: (alertId: string) => `${prefix}ack-claim:${alertId}`,
     other: (...parts: string[]) => `${prefix}${parts.join(':')}`,
-    everything: `${escaped}*`,
+    everything: `${escapeGlob(prefix)}*`,
   })
 }
 
