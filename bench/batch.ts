@@ -34,7 +34,18 @@ import { generateLake } from '../batch-layer/synthetic.ts'
 import { rawDir } from '../batch-layer/lake.ts'
 import { dailyStatsSql } from '../batch-layer/stats-sql.ts'
 import { VITAL_COLUMNS } from '../batch-layer/parquet.ts'
-import { DRAIN_AIMS, type DrainFigures, measureDrain, parsePatientCounts, prefill, processPeakRssMb, servicePids, spawnLayer, stopLayer } from './drain.ts'
+import {
+  DRAIN_AIMS,
+  type DrainFigures,
+  measureDrain,
+  parsePatientCounts,
+  prefill,
+  processPeakRssMb,
+  servicePids,
+  spawnLayer,
+  stopLayer,
+  textTable,
+} from './drain.ts'
 
 export interface BatchBenchOptions {
   /** Rows pre-filled into the topic for each drain measurement (0: skip). @defaultValue 1 000 000 */
@@ -242,14 +253,7 @@ export function formatArchiverDrains(drains: readonly ArchiverDrain[]): string {
       String(d.load1),
       d.aimMet ? 'met' : 'MISSED',
     ])
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  const lines = rows.map((r) =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join(' | ')
-      .trimEnd(),
-  )
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-+-'))
+  const lines = textTable(rows)
   return lines.join('\n')
 }
 

@@ -56,7 +56,7 @@ export interface DrainFigures {
 export type ServiceName = 'redis' | 'kafka'
 
 /** The process listening on `port` on this machine (`ss -ltnp`), if it can be seen. */
-async function listenerPid(port: number): Promise<number | undefined> {
+export async function listenerPid(port: number): Promise<number | undefined> {
   try {
     const { stdout } = await promisify(execFile)('ss', ['-ltnpH', `sport = :${port}`])
     const m = /pid=(\d+)/.exec(stdout)
@@ -258,4 +258,17 @@ export function parsePatientCounts(text: string): number[] {
   if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error(`--patients ${text}: give positive integers separated by commas`)
   return counts
+}
+
+/** Rows as a plain-text table: the first row the header, a rule under it, columns padded to their widest cell. */
+export function textTable(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd(),
+  )
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-+-'))
+  return lines
 }

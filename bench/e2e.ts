@@ -20,8 +20,7 @@
  *
  *   npx tsx bench/e2e.ts [--rate 5000] [--seconds 10] [--max-seconds 10] [--patients 1000]
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { promisify } from 'node:util'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -44,6 +43,7 @@ import { kafkaSink, type Sink } from '../edge/sinks.ts'
 import type { EdgeRecord } from '../edge/faults.ts'
 import type { ReadingPush } from '../serving/events.ts'
 import { freePort } from '../test/view-fixtures.ts'
+import { listenerPid } from './drain.ts'
 
 export interface E2eBenchOptions {
   /** Readings/s of the steady phase. @defaultValue 5 000 */
@@ -133,17 +133,6 @@ async function peakRssMbOf(pid: number | undefined): Promise<number> {
     return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
   } catch {
     return 0
-  }
-}
-
-/** The process listening on a local TCP port, when `ss` can tell (Linux). */
-async function listenerPid(port: number): Promise<number | undefined> {
-  try {
-    const { stdout } = await promisify(execFile)('ss', ['-ltnpH', `sport = :${port}`])
-    const m = /pid=(\d+)/.exec(stdout)
-    return m === null ? undefined : Number(m[1])
-  } catch {
-    return undefined
   }
 }
 

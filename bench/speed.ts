@@ -47,6 +47,7 @@ import {
   servicePids,
   spawnLayer,
   stopLayer,
+  textTable,
 } from './drain.ts'
 
 export interface SpeedBenchOptions {
@@ -352,14 +353,7 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
         )
         .join('; '),
     ])
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  const lines = rows.map((r) =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join(' | ')
-      .trimEnd(),
-  )
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-+-'))
+  const lines = textTable(rows)
   for (const a of result.aims) lines.push(`${a.patients} patients: ${a.aim}: ${a.met ? 'met' : 'MISSED'}`)
   return lines.join('\n')
 }
