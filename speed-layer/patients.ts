@@ -63,12 +63,10 @@ export interface PatientRuntime {
   bandsVersion: string
   /** Newest event time when the series was last trimmed (0: not since loaded). */
   trimmedAt: number
-  /** The latest hash's fields as Redis holds them (read with the patient, then as written): only changed fields are written. */
-  stored: Record<string, string>
 }
 
 export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS): PatientRuntime {
-  return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, bandsVersion: '', trimmedAt: 0, stored: {} }
+  return { patientId, ts: 0, latest: {}, glucoseRecent: [], alerts: {}, pending: {}, devices: new Map(), table, bandsVersion: '', trimmedAt: 0 }
 }
 
 export interface PatientOptions extends AlertTiming, StaleTiming {

@@ -59,7 +59,6 @@ export function runtimeFrom(
   devices: Readonly<Record<string, string>>,
 ): PatientRuntime {
   const p = emptyPatient(patientId)
-  p.stored = { ...latest }
   p.ts = decodeLatestTs(latest) ?? 0
   p.latest = decodeLatestVitals(latest, p.ts)
   Object.assign(p, decodeAssessments(latest, p.ts))
@@ -266,8 +265,8 @@ function changedView(o: BatchOutcome): boolean {
 /**
  * The KEYS and ARGV of the calls of one batch (layouts in the scripts' headers): the changed
  * patients grouped by view shard, then the global call (null when there is nothing to write at all).
- * Records in each patient's runtime what the calls will write (`stored`, `trimmedAt`): build them
- * once per batch, and send them (again, on a retry) as they are.
+ * Records in each patient's runtime when the calls trim its series (`trimmedAt`): build them once
+ * per batch, and send them (again, on a retry) as they are.
  */
 export function batchCalls(
   keys: RedisKeys,
@@ -313,26 +312,6 @@ export function batchCalls(
 }
 
 /**
- * The count, then the (field, value) pairs of `fields` whose value differs from what the hash holds
- * (`stored`, then updated). Only the vitals a batch changed are encoded, and of the patient-wide
- * fields most keep their value from one reading to the next (NEWS2's parameter lists, oxygen,
- * consciousness, the glucose trend): at 10,000 patients, with about one reading per patient per
- * batch, sending all ~25 fields made the script's arguments its main cost.
- */
-function pushChangedFields(args: string[], stored: Record<string, string>, fields: Readonly<Record<string, string>>): void {
-  const at = args.push('0') - 1
-  let n = 0
-  for (const f in fields) {
-    const v = fields[f] as string
-    if (stored[f] === v) continue
-    stored[f] = v
-    args.push(f, v)
-    n++
-  }
-  args[at] = String(n)
-}
-
-/**
  * A message on `updates` holds at most this many bytes of patients' parts (a few hundred
  * patients): a drain at 10,000 patients makes batches whose one update would be ~14 MB, past
  * Redis's default output buffer limits for a pub/sub client (8 MB for 60 s, 32 MB), which would
@@ -366,7 +345,14 @@ function pushPatientArgs(args: string[], p: PatientRuntime, o: BatchOutcome, opt
   let update: string | undefined
   if (o.entries.length > 0) {
     const state = patientState(p, options.news2FreshnessMs)
-    pushChangedFields(args, p.stored, { ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
+    // Only the vitals this batch changed: the others' fields already hold their values. The
+    // patient-wide fields are written every batch, whether or not they changed: a write from an
+    // instance that owned the patient before a rebalance, landing late, is then overwritten by the
+    // next batch instead of lasting (sending only changed fields once let such a write leave 446
+    // patients' oxygen and consciousness fields empty in a chaos run).
+    const fields = Object.entries({ ...encodeLatest(state, o.changedVitals), ...encodeGlucoseRecent(p.glucoseRecent) })
+    args.push(String(fields.length))
+    for (const [f, v] of fields) args.push(f, v)
     // Each entry is serialised once, for the series and for the update.
     const members = o.entries.map(encodeSeriesEntry)
     args.push(String(members.length))
