@@ -257,6 +257,18 @@ export function callSlices(changes: readonly PatientChange[], maxArgs = MAX_ARGS
   return slices.length === 0 ? [[]] : slices
 }
 
+/** `items` grouped by the view shard of their patient, in first-seen order. */
+function byViewShard<T>(items: readonly T[], patientOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>()
+  for (const item of items) {
+    const shard = viewShard(patientOf(item))
+    const group = groups.get(shard)
+    if (group === undefined) groups.set(shard, [item])
+    else group.push(item)
+  }
+  return groups
+}
+
 /** Whether applying a batch's readings to a patient changed anything the view holds. */
 function changedView(o: BatchOutcome): boolean {
   return o.entries.length > 0 || o.changedDevices.size > 0 || o.changedAlerts.size > 0
@@ -275,14 +287,10 @@ export function batchCalls(
   options: WriteOptions,
   epoch: string,
 ): BatchCalls {
-  const byShard = new Map<number, PatientChange[]>()
-  for (const c of changes) {
-    if (!changedView(c.outcome)) continue
-    const shard = viewShard(c.runtime.patientId)
-    const group = byShard.get(shard)
-    if (group === undefined) byShard.set(shard, [c])
-    else group.push(c)
-  }
+  const byShard = byViewShard(
+    changes.filter((c) => changedView(c.outcome)),
+    (c) => c.runtime.patientId,
+  )
   const shards: ScriptCall[] = []
   const updates: string[] = []
   const newest: string[] = []
@@ -402,17 +410,11 @@ export async function writeDevices(
   events: readonly AlertEvent[],
   alertStreamMaxLen: number,
 ): Promise<void> {
-  const byShard = new Map<number, ReturnType<RedisClient['multi']>>()
-  for (const c of changes) {
-    const shard = viewShard(c.patientId)
-    let m = byShard.get(shard)
-    if (m === undefined) {
-      m = redis.multi()
-      byShard.set(shard, m)
-    }
-    m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
-  }
-  const sent: Promise<unknown>[] = [...byShard.values()].map((m) => m.exec())
+  const sent: Promise<unknown>[] = [...byViewShard(changes, (c) => c.patientId).values()].map((group) => {
+    const m = redis.multi()
+    for (const c of group) m.hSet(keys.dedup(c.patientId), c.deviceId, c.text)
+    return m.exec()
+  })
   if (events.length > 0) {
     const m = redis.multi()
     for (const e of events) {
