@@ -10,10 +10,17 @@ export class PatientCache {
   private readonly patients = new Map<string, PatientRuntime>()
   /** Set by a group join or a reopened stream: the cache is dropped before its next use. */
   private invalid = false
+  private invalidations = 0
 
   /** The assignment may have changed: drop the cache before its next use. */
   invalidate(): void {
     this.invalid = true
+    this.invalidations++
+  }
+
+  /** Moves at every invalidation: a batch read under one generation knows when the assignment may have changed since. */
+  get generation(): number {
+    return this.invalidations
   }
 
   /** Whether the next `settle` drops the cache. */

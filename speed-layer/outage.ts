@@ -7,6 +7,12 @@ import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
 
+/**
+ * A batch given up on purpose, to be read again from the committed offsets (an expected event, not
+ * a failure): never retried.
+ */
+export class RereadFromCommit extends Error {}
+
 export interface OutageReport {
   onRetry(attempt: number, error: unknown, delayMs: number): void
   /** The operation succeeded: logs the end of the outage, if one was reported. */
@@ -35,10 +41,10 @@ export class Retrier {
     }
   }
 
-  /** Runs `fn` until it succeeds (or the layer stops), reporting the outage of `what`. */
+  /** Runs `fn` until it succeeds (or the layer stops, or it throws RereadFromCommit), reporting the outage of `what`. */
   async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const o = this.outage(what)
-    const result = await retry(fn, { signal: this.signal, onRetry: o.onRetry })
+    const result = await retry(fn, { signal: this.signal, onRetry: o.onRetry, isFatal: (error) => error instanceof RereadFromCommit })
     o.done()
     return result
   }

@@ -16,16 +16,13 @@ import type { SpeedOptions } from './config.ts'
 import { decodeBatch, type DecodedBatch, type PatientGroup } from './decode.ts'
 import { epochToWriteUnder } from './epoch.ts'
 import type { OffsetBook } from './offsets.ts'
-import type { Retrier } from './outage.ts'
+import { RereadFromCommit, type Retrier } from './outage.ts'
 import { applyReadings, type PatientRuntime } from './patients.ts'
 import type { Rebuilder } from './rebuilder.ts'
 import { alertRecord, type OutRecord, type SourceRecord } from './records.ts'
 import { countOutcome, type SpeedStats } from './stats.ts'
 import { produceChunks } from './validate.ts'
 import { batchCalls, loadBands, loadPatients, writeBatch, type Loaded, type PatientChange } from './view.ts'
-
-/** A batch given up on purpose, to be read again from the committed offsets (an expected event, not a failure). */
-export class RereadFromCommit extends Error {}
 
 export interface ProcessorParts {
   redis: RedisClient
@@ -87,6 +84,7 @@ export class BatchProcessor {
     if (cache.invalidated && (await this.settle()) === 'read-again') return
     const started = performance.now()
     cache.settle()
+    const generation = cache.generation
     const decoded = decodeBatch(batch, { rejectedTopic: this.p.topics.rejected, maxClockSkewMs: opts.maxClockSkewMs, replayUntil: (p) => book.replayUntil(p) })
     stats.timeMs.compute += performance.now() - started
     const loading = this.load(decoded)
@@ -111,7 +109,17 @@ export class BatchProcessor {
     await this.produce([...decoded.deadLetters, ...applied.toProduce.map((e) => alertRecord(this.p.topics.alerts, e))])
     const { redis, keys } = this.p
     const calls = batchCalls(keys, applied.changes, applied.events, opts, epoch)
-    const written = this.p.retry.run('writing the view to Redis', () => writeBatch(redis, keys, calls, epoch))
+    let attempts = 0
+    const written = this.p.retry.run('writing the view to Redis', () => {
+      // A retry after a group join (the first attempt failed, e.g. Redis restarting) is not sent:
+      // the patients may now be another instance's, which may already have written past this
+      // batch, and a late write would take their alert states back (the batch is read again).
+      if (attempts++ > 0 && cache.generation !== generation) throw new RereadFromCommit('the group rebalanced while the view write was retried')
+      // Not queued in the client while it reconnects (sent whenever it is back, after any join):
+      // failed, so that the retry above decides whether it is still this instance's to send.
+      if (!redis.isReady) throw new Error('the Redis connection is down')
+      return writeBatch(redis, keys, calls, epoch)
+    })
     written.catch(() => undefined)
     this.inFlight = { batch, decoded, again, alertEvents: applied.toProduce.length, written, sentAt: performance.now() }
   }

@@ -1,6 +1,6 @@
 /**
  * The speed layer's Redis round trips (layout: lib/contract/views.ts header, docs/CONTRACT.md Redis):
- * - `loadPatients`: one pipeline reading the epoch sentinel that reveals a wiped Redis, the bands
+ * - `loadPatients`: one round trip reading the epoch sentinel that reveals a wiped Redis, the bands
  *   version, the band overrides of the patients whose cached bands predate it, and the state of the
  *   patients not cached yet (latest hash, open alerts, device state).
  * - `writeBatch`: one round trip of script calls with everything a batch changed: one call of
@@ -97,9 +97,17 @@ function tableOf(hash: Record<string, string>): BandTable {
 }
 
 /**
- * One pipeline: the epoch, the rebuild marks of `partitions`, the bands version, then the bands of
- * the patients in `bandsFor` or `uncached` and the full state of the `uncached` ones. The version
- * is read first, so the bands read after it are at least that new.
+ * One round trip: a pipeline of the epoch, the rebuild marks of `partitions`, the bands version and
+ * the bands of the patients in `bandsFor` or `uncached` (the version first, so the bands read after
+ * it are at least that new), and beside it one MULTI/EXEC per view shard with the full state of the
+ * `uncached` patients in that shard.
+ *
+ * A patient's three hashes are read in one transaction, so no write lands between them: an
+ * instance that owned the patient before a rebalance may still have a batch's write on its way,
+ * and a load torn by it (device state after the write, open alerts before it) would skip the
+ * batch's readings as duplicates yet miss the alerts they raised, then raise them again under other
+ * ids. The view's writes are atomic per shard (write-shard.lua), so a per-shard transaction reads a
+ * state some sequence of whole writes left; each stays in one hash slot, as on a Redis Cluster.
  */
 export async function loadPatients(
   redis: RedisClient,
@@ -113,29 +121,28 @@ export async function loadPatients(
   m.get(epochKey(keys))
   if (partitions.length > 0) m.hmGet(rebuiltKey(keys), partitions.map(String))
   m.get(keys.bandsVersion)
-  for (const id of ids) {
-    if (uncached.has(id) || bandsFor.has(id)) m.hGetAll(keys.bands(id))
-    if (uncached.has(id)) {
-      m.hGetAll(keys.latest(id))
-      m.hGetAll(keys.alertState(id))
-      m.hGetAll(keys.dedup(id))
-    }
-  }
-  const replies = (await m.execAsPipeline()) as unknown[]
+  const banded = ids.filter((id) => uncached.has(id) || bandsFor.has(id))
+  for (const id of banded) m.hGetAll(keys.bands(id))
+  const states = [
+    ...byViewShard(
+      ids.filter((id) => uncached.has(id)),
+      (id) => id,
+    ).values(),
+  ].map(async (group) => {
+    const t = redis.multi()
+    for (const id of group) t.hGetAll(keys.latest(id)).hGetAll(keys.alertState(id)).hGetAll(keys.dedup(id))
+    const replies = (await t.exec()) as unknown as Record<string, string>[]
+    return group.map((id, k) => runtimeFrom(id, replies[3 * k]!, replies[3 * k + 1]!, replies[3 * k + 2]!))
+  })
+  const [replies, ...shards] = await Promise.all([m.execAsPipeline() as Promise<unknown[]>, ...states])
   let i = 0
   const epoch = (replies[i++] as string | null) ?? null
   const rebuilt = partitions.length > 0 ? (replies[i++] as (string | null)[]) : []
   const bandsVersion = (replies[i++] as string | null) ?? ''
-  const loaded = new Map<string, PatientRuntime>()
   const tables = new Map<string, BandTable>()
-  for (const id of ids) {
-    if (uncached.has(id) || bandsFor.has(id)) tables.set(id, tableOf(replies[i++] as Record<string, string>))
-    if (uncached.has(id)) {
-      const p = runtimeFrom(id, replies[i] as Record<string, string>, replies[i + 1] as Record<string, string>, replies[i + 2] as Record<string, string>)
-      i += 3
-      loaded.set(id, p)
-    }
-  }
+  for (const id of banded) tables.set(id, tableOf(replies[i++] as Record<string, string>))
+  const loaded = new Map<string, PatientRuntime>()
+  for (const shard of shards) for (const p of shard) loaded.set(p.patientId, p)
   return { epoch, rebuilt, bandsVersion, loaded, tables }
 }
 

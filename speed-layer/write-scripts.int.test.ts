@@ -2,7 +2,8 @@
  * write-shard.lua and write-global.lua against a real Redis: the flat latest hash they write is the
  * layout the codec reads (written out literally here); a server that lost its script cache (SCRIPT
  * FLUSH, as a restart or a failover does) still gets the next batch, the scripts sent again after
- * NOSCRIPT; and a shard or the view without the batch's epoch refuses the write.
+ * NOSCRIPT; a shard or the view without the batch's epoch refuses the write; and a load beside
+ * another connection's writes reads each patient as one whole write left it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Producer } from '@platformatic/kafka'
@@ -17,7 +18,7 @@ import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
 import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
-import { WRITE_GLOBAL_SCRIPT, WRITE_SHARD_SCRIPT, batchCalls, epochKey, setShardEpochs, writeBatch, type PatientChange } from './view.ts'
+import { WRITE_GLOBAL_SCRIPT, WRITE_SHARD_SCRIPT, batchCalls, epochKey, loadPatients, setShardEpochs, writeBatch, type PatientChange } from './view.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
 
 const T = 1_763_805_600_000
@@ -152,6 +153,42 @@ describe('the batch scripts', () => {
     expect(await write(changes, [], 'epoch-1')).toBe(false)
     expect(await redis.exists(keys.latest('p-lost'))).toBe(0)
     expect(await redis.get(epochKey(keys))).toBeNull()
+  })
+
+  it("reads each patient's hashes as one write left them while another connection writes", async () => {
+    // Another instance's batch landing in the middle of a patient's load (device state after the
+    // write, latest hash before it) would make the loader skip readings as duplicates whose effect
+    // it never saw. Every round here moves each patient's device seq and latest time together.
+    await setEpoch(redis, keys, 'epoch-1')
+    const other = await connectRedis(env.config)
+    const ids = Array.from({ length: 400 }, (_, k) => `p-torn-${k}`)
+    const patients = ids.map((id) => emptyPatient(id))
+    const rounds = 60
+    let torn = 0
+    let loads = 0
+    let done = false
+    try {
+      const writer = (async () => {
+        for (let r = 1; r <= rounds; r++) {
+          const changes = patients.map((p) => changeOf(p, [reading(p.patientId, r, T + r * 1_000, { heartRate: 70 + (r % 5) })]))
+          expect(await writeBatch(other, keys, batchCalls(keys, changes, [], options, 'epoch-1'), 'epoch-1')).toBe(true)
+        }
+        done = true
+      })()
+      while (!done) {
+        const loaded = await loadPatients(redis, keys, ids, new Set(ids))
+        loads++
+        for (const p of loaded.loaded.values()) {
+          const seq = p.devices.get(`dev-${p.patientId}`)?.seq ?? 0
+          if (p.ts !== (seq === 0 ? 0 : T + seq * 1_000)) torn++
+        }
+      }
+      await writer
+    } finally {
+      other.destroy()
+    }
+    expect(loads).toBeGreaterThan(5)
+    expect(torn).toBe(0)
   })
 
   it('lands the speed layer batch that follows a SCRIPT FLUSH', async () => {
