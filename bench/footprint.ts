@@ -1,0 +1,116 @@
+/**
+ * Bytes per reading, the figures a capacity plan is made of (docs/ARCHITECTURE.md, Scaling out):
+ * the simulator's readings (its personas and devices, as in production) sent to a topic of their
+ * own through the producer the simulator and the gateway use (snappy, acks=all), then
+ * - the JSON value of a reading, on average;
+ * - the topic's size on the broker's disk per reading (one replica; describeLogDirs);
+ * - the lake's size per reading once the archiver has drained the topic (its Parquet files as
+ *   written, before compaction merges a closed day's files).
+ *
+ *   npx tsx bench/footprint.ts [--patients 2000] [--seconds 20]
+ *
+ * Runs on its own topic prefix and temporary lake, both removed afterwards.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
+import { loadConfig, type Config } from '../lib/config.ts'
+import { createAdmin, ensureTopics } from '../lib/kafka.ts'
+import { createLogger } from '../lib/log.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
+import { rawDir } from '../batch-layer/lake.ts'
+import { run } from '../edge/index.ts'
+import { measureDrain, spawnLayer, stopLayer, textTable } from './drain.ts'
+
+export interface Footprint {
+  readings: number
+  patients: number
+  /** Mean length of a reading's JSON value, bytes. */
+  jsonBytes: number
+  /** The topic's log segments on disk (one replica), bytes per reading. */
+  kafkaBytes: number
+  /** The archiver's Parquet files, bytes per reading. */
+  lakeBytes: number
+  lakeFiles: number
+}
+
+/** Sum of the sizes of the files under `dir` whose name ends with `suffix`. */
+async function filesSize(dir: string, suffix: string): Promise<{ bytes: number; files: number }> {
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[])
+  let bytes = 0
+  let files = 0
+  for (const e of entries.filter((name) => name.endsWith(suffix))) {
+    bytes += (await stat(path.join(dir, e))).size
+    files++
+  }
+  return { bytes, files }
+}
+
+export async function measureFootprint(base: Config, patients: number, seconds: number, progress: (line: string) => void): Promise<Footprint> {
+  const id = `bench-${randomUUID().slice(0, 8)}`
+  const lake = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
+  const config: Config = Object.freeze({ ...base, topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir: lake, logLevel: 'warn' as const })
+  const topic = topicNames(config.topicPrefix).readings
+  const admin = createAdmin(config, 'vigil-bench-admin')
+  let child: ChildProcess | undefined
+  try {
+    await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
+    const log = createLogger({ level: 'warn', destination: process.stderr })
+    const summary = await run(config, { patients, rate: 'max', duration: seconds, seed: 5 }, { log })
+    progress(`sent ${summary.acked} readings of ${patients} patients`)
+    let valueBytes = 0
+    let readings = 0
+    // The values' lengths, from the broker: what the producer actually sent.
+    const { Consumer } = await import('@platformatic/kafka')
+    const { kafkaBaseOptions } = await import('../lib/kafka.ts')
+    const consumer = new Consumer({ ...kafkaBaseOptions(config, 'vigil-bench-footprint'), groupId: `${id}-count` })
+    try {
+      const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+      for await (const m of stream) {
+        valueBytes += (m.value as Buffer).length
+        if (++readings >= summary.acked) break
+      }
+      await stream.close()
+    } finally {
+      await consumer.close(true)
+    }
+    const dirs = await admin.describeLogDirs({ topics: [{ name: topic, partitions: [...Array(TOPIC_PARTITIONS.readings).keys()] }] })
+    let kafka = 0n
+    for (const broker of dirs) for (const r of broker.results) for (const t of r.topics) if (t.name === topic) for (const p of t.partitions) kafka += BigInt(p.partitionSize)
+    child = spawnLayer(['archive', '--compact-interval-ms', '0'], {
+      VIGIL_TOPIC_PREFIX: config.topicPrefix,
+      VIGIL_REDIS_PREFIX: config.redisPrefix,
+      VIGIL_DATALAKE_DIR: config.datalakeDir,
+    })
+    await measureDrain({ admin, group: consumerGroups(config.topicPrefix).archiver, topic, total: readings, child, what: 'the archiver' })
+    await stopLayer(child)
+    const parquet = await filesSize(rawDir(lake, 'readings'), '.parquet')
+    return {
+      readings,
+      patients,
+      jsonBytes: Math.round(valueBytes / readings),
+      kafkaBytes: Math.round((Number(kafka) / readings) * 10) / 10,
+      lakeBytes: Math.round((parquet.bytes / readings) * 10) / 10,
+      lakeFiles: parquet.files,
+    }
+  } finally {
+    await stopLayer(child)
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
+    await admin.close()
+    await rm(lake, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  const { values } = parseArgs({ options: { patients: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '20' } } })
+  const f = await measureFootprint(loadConfig({}, {}), Number(values.patients), Number(values.seconds), (line) => process.stderr.write(`${line}\n`))
+  const table = textTable([
+    ['readings', 'patients', 'JSON value B', 'Kafka B/reading (1 replica)', 'lake B/reading', 'lake files'],
+    [String(f.readings), String(f.patients), String(f.jsonBytes), String(f.kafkaBytes), String(f.lakeBytes), String(f.lakeFiles)],
+  ])
+  process.stdout.write(`${table.join('\n')}\n`)
+}
