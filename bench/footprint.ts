@@ -80,7 +80,8 @@ export async function measureFootprint(base: Config, patients: number, seconds: 
     }
     const dirs = await admin.describeLogDirs({ topics: [{ name: topic, partitions: [...Array(TOPIC_PARTITIONS.readings).keys()] }] })
     let kafka = 0n
-    for (const broker of dirs) for (const r of broker.results) for (const t of r.topics) if (t.name === topic) for (const p of t.partitions) kafka += BigInt(p.partitionSize)
+    const partitions = dirs.flatMap((broker) => broker.results.flatMap((r) => r.topics.filter((t) => t.name === topic).flatMap((t) => t.partitions)))
+    for (const p of partitions) kafka += BigInt(p.partitionSize)
     child = spawnLayer(['archive', '--compact-interval-ms', '0'], {
       VIGIL_TOPIC_PREFIX: config.topicPrefix,
       VIGIL_REDIS_PREFIX: config.redisPrefix,
