@@ -1,11 +1,13 @@
 /**
  * Kafka client plumbing shared by every stage (@platformatic/kafka; chosen by measurement, see
  * docs/ARCHITECTURE.md): client options from the config, consumer-group options, topic creation,
- * readiness.
+ * readiness. Every client gets all of VIGIL_KAFKA_BROKERS as bootstrap brokers and tries them in
+ * order until one answers, so a cluster stays reachable while any listed broker is up.
  */
 import { Admin } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { VigilError } from './errors.ts'
+import { topicReplication } from './contract/topics.ts'
 
 /** The options every client shares. */
 export function kafkaBaseOptions(config: Pick<Config, 'kafkaBrokers'>, clientId: string) {
@@ -61,14 +63,23 @@ export interface TopicSpec {
   configs?: ReadonlyArray<{ name: string; value: string }>
 }
 
-/** Creates the topics that do not exist yet (replication factor 1 on a single local broker), with their configs. Idempotent. */
-export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], replicas = 1): Promise<string[]> {
+/**
+ * Creates the topics that do not exist yet, with their configs. Idempotent. Their replication
+ * follows the cluster (`topicReplication` in lib/contract/topics.ts: three copies and
+ * min.insync.replicas 2 from three live brokers on, one per broker below), unless `replicas` is
+ * given; a topic's own configs win over the replication's. An existing topic is left as it is.
+ */
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], replicas?: number): Promise<string[]> {
   const existing = new Set(await admin.listTopics({ includeInternals: false }))
+  const missing = topics.filter((t) => !existing.has(t.name))
+  if (missing.length === 0) return []
+  const replication = topicReplication(replicas ?? (await liveBrokers(admin)))
   const created: string[] = []
-  for (const t of topics) {
-    if (existing.has(t.name)) continue
+  for (const t of missing) {
+    const own = new Set((t.configs ?? []).map((c) => c.name))
+    const configs = [...replication.configs.filter((c) => !own.has(c.name)), ...(t.configs ?? [])]
     try {
-      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas, ...(t.configs ? { configs: [...t.configs] } : {}) })
+      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: replication.replicas, ...(configs.length > 0 ? { configs } : {}) })
       created.push(t.name)
     } catch (error) {
       // Another process may have created it between the list and the create.
@@ -77,6 +88,12 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], r
     }
   }
   return created
+}
+
+/** The brokers the cluster's metadata lists now (a broker that is down is not listed). */
+export async function liveBrokers(admin: Admin): Promise<number> {
+  const metadata = await admin.metadata({ topics: [], forceUpdate: true })
+  return metadata.brokers.size
 }
 
 /** True when the brokers answer a metadata request within `timeoutMs`. */

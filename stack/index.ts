@@ -4,9 +4,8 @@
  * address; else `docker compose` when a Docker engine answers; else native processes (Kafka from
  * Maven Central jars, `redis-server` from PATH), with their files under `.stack/`.
  */
-import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { loadSetting, type Config } from '../lib/config.ts'
 import { VigilError } from '../lib/errors.ts'
@@ -16,7 +15,10 @@ import { pollUntil } from '../lib/backoff.ts'
 import * as P from './paths.ts'
 import { stackPaths } from './paths.ts'
 import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
-import { ensurePrerequisites, JAVA, MAVEN, REDIS } from './prerequisites.ts'
+import { ensurePrerequisites, JAVA, REDIS } from './prerequisites.ts'
+import { brokerFailureReason, ensureKafkaLibs, formatStorage, kafkaJvmArgs, kafkaVersion, kraftClusterId, lastLine } from './kafka-runtime.ts'
+
+export { kraftClusterId } from './kafka-runtime.ts'
 
 export type ServiceName = 'kafka' | 'redis'
 export type Owner = 'native' | 'docker' | 'external'
@@ -174,7 +176,6 @@ async function statusOf(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, servi
 }
 
 const fmt = (a: { host: string; port: number }) => `${a.host}:${a.port}`
-const lastLine = (s: string) => s.trim().split('\n').pop() ?? ''
 
 // ---------------------------------------------------------------------------------------------
 // Redis
@@ -239,59 +240,6 @@ async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.Stack
 // ---------------------------------------------------------------------------------------------
 // Kafka
 
-/** Fetches the broker's jars from Maven Central into .stack/kafka/libs, once per version of the pom. */
-async function ensureKafkaLibs(log: Log, S: P.StackPaths): Promise<void> {
-  // A separate state folder takes the cached jars as they are: it must never refetch (and so
-  // delete) the jars under a broker that `.stack/` may be running from.
-  if (S.stackDir !== P.STACK_DIR && existsSync(P.KAFKA_LIBS) && (await readdir(P.KAFKA_LIBS)).some((j) => /^kafka_2\.13-.*\.jar$/.test(j))) return
-  const pom = path.join(P.STACK_SOURCES, 'pom.xml')
-  const stamp = createHash('sha256')
-    .update(await readFile(pom))
-    .digest('hex')
-  const have = existsSync(P.KAFKA_LIBS_STAMP) ? (await readFile(P.KAFKA_LIBS_STAMP, 'utf8')).trim() : ''
-  if (have === stamp) return
-  await ensurePrerequisites([MAVEN], log)
-  log('fetching Apache Kafka from Maven Central (once; cached in .stack/kafka/libs)')
-  await rm(P.KAFKA_LIBS, { recursive: true, force: true })
-  const r = await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${P.KAFKA_LIBS}`], {
-    cwd: P.PROJECT_ROOT,
-  })
-  if (r.code !== 0) {
-    throw new VigilError(
-      'STACK_FETCH_FAILED',
-      `Maven could not fetch the Kafka jars (${lastLine(r.stdout + r.stderr)}): check that this machine reaches Maven Central, then run \`vigil stack up\` again.`,
-    )
-  }
-  await writeFile(P.KAFKA_LIBS_STAMP, `${stamp}\n`)
-}
-
-function kafkaJvmArgs(S: P.StackPaths): string[] {
-  return [
-    // A development broker on a small machine: 1 GiB heap at most, G1 with short pauses.
-    '-Xms256m',
-    '-Xmx1g',
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${path.join(P.STACK_SOURCES, 'log4j2.properties')}`,
-    `-Dkafka.logs.dir=${S.kafkaDir}`,
-    '-cp',
-    `${P.KAFKA_LIBS}/*`,
-  ]
-}
-
-/**
- * A KRaft cluster id: 16 random bytes, base64url without padding, never starting with '-' (as
- * Kafka's own Uuid.randomUuid does): the storage tool would read such an id as an option and fail
- * with "argument --cluster-id/-t: expected one argument", one run in 64.
- */
-export function kraftClusterId(random: (n: number) => Buffer = randomBytes): string {
-  for (;;) {
-    const id = random(16).toString('base64url')
-    if (!id.startsWith('-')) return id
-  }
-}
-
 /** Writes server.properties and formats the storage once (KRaft needs a cluster id on disk). */
 async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Promise<void> {
   const template = await readFile(path.join(P.STACK_SOURCES, 'server.properties'), 'utf8')
@@ -303,14 +251,7 @@ async function ensureKafkaStorage(port: number, log: Log, S: P.StackPaths): Prom
   await writeFile(S.kafkaProps, props)
   if (existsSync(path.join(S.kafkaData, 'meta.properties'))) return
   log('formatting Kafka storage (once)')
-  const clusterId = kraftClusterId()
-  const r = await run('java', [...kafkaJvmArgs(S), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', S.kafkaProps])
-  if (r.code !== 0) {
-    throw new VigilError(
-      'STACK_START_FAILED',
-      `Kafka storage could not be formatted (${lastLine(r.stdout + r.stderr)}): delete .stack/kafka/data and run \`vigil stack up\` again.`,
-    )
-  }
+  await formatStorage(S.kafkaProps, kraftClusterId(), S.kafkaDir, 'delete .stack/kafka/data and run `vigil stack up` again')
 }
 
 async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.StackPaths): Promise<number> {
@@ -324,13 +265,11 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
   await ensurePrerequisites([JAVA], log)
   await ensureKafkaLibs(log, S)
   await ensureKafkaStorage(port, log, S)
-  const jars = await readdir(P.KAFKA_LIBS)
-  const version = jars.find((j) => /^kafka_2\.13-.*\.jar$/.test(j))?.replace(/^kafka_2\.13-|\.jar$/g, '') ?? '?'
-  log(`starting Apache Kafka ${version} (KRaft) on 127.0.0.1:${port}`)
+  log(`starting Apache Kafka ${await kafkaVersion()} (KRaft) on 127.0.0.1:${port}`)
   const out = await open(S.kafkaLog, 'a')
   let pid: number
   try {
-    pid = spawnDetached('java', [...kafkaJvmArgs(S), 'kafka.Kafka', S.kafkaProps], { cwd: S.kafkaDir, stdout: out.fd })
+    pid = spawnDetached('java', [...kafkaJvmArgs(S.kafkaDir), 'kafka.Kafka', S.kafkaProps], { cwd: S.kafkaDir, stdout: out.fd })
   } finally {
     await out.close()
   }
@@ -343,22 +282,10 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
       what: 'the Kafka broker to answer',
     })
   } catch (error) {
-    // The broker's last ERROR line and the exception under it (e.g. "... Address already in use").
-    const lines = (await tail(S.kafkaLog, 400)).split('\n')
-    const at = lines.findLastIndex((l) => / (ERROR|FATAL) /.test(l))
-    const cause = at < 0 ? undefined : lines.slice(at + 1).find((l) => /Exception: /.test(l))
-    const bind = lines.find((l) => /Address already in use/.test(l))
-    const why =
-      bind !== undefined
-        ? bind.replace(/^\S*Exception: /, '')
-        : at < 0
-          ? (error as Error).message
-          : `${lines[at]!.replace(/^\[[^\]]*\] /, '')}${cause === undefined ? '' : `: ${cause.replace(/^\S*Exception: /, '')}`}`
-    throw new VigilError(
-      'STACK_START_FAILED',
-      `Kafka did not start on 127.0.0.1:${port} (${why.slice(0, 300)}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`,
-      { cause: error },
-    )
+    const why = await brokerFailureReason(S.kafkaLog, (error as Error).message)
+    throw new VigilError('STACK_START_FAILED', `Kafka did not start on 127.0.0.1:${port} (${why}): free ports ${port}-${port + 1} or see ${S.kafkaLog}.`, {
+      cause: error,
+    })
   }
   return pid
 }

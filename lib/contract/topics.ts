@@ -56,6 +56,19 @@ export const REJECT_HEADERS = {
   originalBytes: 'vigil-original-bytes',
 } as const
 
+/**
+ * How many copies of each topic a cluster of `brokers` live brokers keeps: three from three brokers
+ * on, one per broker below that. With three copies `min.insync.replicas` is 2: a write the producers
+ * (acks=all, idempotent) saw acknowledged is on two brokers, so losing any one broker loses no
+ * acknowledged reading and producing goes on; losing two stops producing (NOT_ENOUGH_REPLICAS)
+ * rather than acknowledge a write held by one broker. Fewer brokers keep the broker's default (1).
+ * `ensureTopics` (lib/kafka.ts) applies it to every topic it creates, the identity topics too.
+ */
+export function topicReplication(brokers: number): { replicas: number; configs: Array<{ name: string; value: string }> } {
+  const replicas = Math.max(1, Math.min(3, Math.floor(brokers)))
+  return { replicas, configs: replicas === 3 ? [{ name: 'min.insync.replicas', value: '2' }] : [] }
+}
+
 /** Every topic of Vigil with its partition count, for creating them (`ensureTopics` in lib/kafka.ts). */
 export function topicSpecs(prefix = ''): Array<{ name: string; partitions: number }> {
   const names = topicNames(prefix)
