@@ -11,6 +11,7 @@ import { pollUntil } from '../lib/backoff.ts'
 import { produceAll, prng, syntheticReadings, type ProduceItem } from './synthetic.ts'
 import { exists, fileName, rawDir, scanLake, tempName, type RawKind } from './lake.ts'
 import { lockFile } from './lock.ts'
+import { claim } from './ownership.ts'
 import { start, type Archiver } from './archiver.ts'
 import { archiverOptions } from './config.ts'
 
@@ -437,6 +438,76 @@ describe('the archiver', () => {
       })
     } finally {
       await archiver.stop()
+    }
+    await expectExact(e, all.length, invalid)
+  })
+
+  it('shares the partitions among archivers with their own instance ids: two killed with SIGKILL under load, every offset once', async () => {
+    env = await createTestEnv()
+    const e = env
+    const total = 18_000
+    const { items: all, invalid } = items(total, 11, Date.UTC(2026, 10, 22, 12))
+    const group = ['a', 'b', 'c'].map((id) => startArchiverProcess(e, ['--instance-id', id], 'info'))
+    let restarted: ChildProcess | undefined
+    let producing: Promise<void> = Promise.resolve()
+    try {
+      await Promise.all(group.map(running))
+      producing = produceInChunks(e, all, 500)
+      await pollUntil(async () => (await countLakeFiles(e.config.datalakeDir)) >= 6, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        what: 'the group to write files',
+        giveUpIf: () => group.map(exitedEarly).find((why) => why !== undefined),
+      })
+      // Two members die mid-flush; their partitions move to the third, then one comes back.
+      await killHard(group[0]!)
+      await new Promise((r) => setTimeout(r, 300))
+      await killHard(group[1]!)
+      await new Promise((r) => setTimeout(r, 1_500))
+      restarted = startArchiverProcess(e, ['--instance-id', 'a'], 'info')
+      await running(restarted)
+      await producing
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total, {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+        what: 'every offset in the lake',
+      })
+    } finally {
+      await producing.catch(() => undefined)
+      for (const child of [...group, restarted]) {
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue
+        const exited = once(child, 'exit')
+        child.kill('SIGTERM')
+        await exited
+      }
+    }
+    await expectExact(e, total, invalid)
+  })
+
+  it('renames no flush of a partition another archiver has claimed: the range is left to the new owner', async () => {
+    env = await createTestEnv()
+    const e = env
+    const { items: all, invalid } = items(1_000, 13, Date.UTC(2026, 10, 22, 8))
+    await produceAll(e.config, e.topics.readings, all)
+    // Flushes only at stop: everything consumed is still buffered when another archiver claims it.
+    const former = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 100_000, flushIntervalMs: 600_000, instanceId: 'former' }) })
+    try {
+      await pollUntil(async () => former.stats().consumed === all.length || undefined, { timeoutMs: 60_000, what: 'every record consumed' })
+      for (let partition = 0; partition < (await endOffsets(e)).length; partition++)
+        await claim(e.config.datalakeDir, e.topics.readings, partition, 'new owner')
+    } finally {
+      await former.stop()
+    }
+    expect(former.stats().records).toBe(0)
+    expect(await rawNamesOf(e)).toEqual([])
+    const owner = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 300, flushIntervalMs: 200, instanceId: 'owner' }) })
+    try {
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
+        timeoutMs: 60_000,
+        what: 'every offset in the lake',
+      })
+    } finally {
+      await owner.stop()
     }
     await expectExact(e, all.length, invalid)
   })

@@ -2,16 +2,20 @@
  * The archiver (`vigil archive`): `vitals.readings` into the Parquet lake, every offset exactly
  * once (the layout and the exactly-once argument are in lake.ts).
  *
- * Flow: on start, take the lake's lock (one writer per lake and topic), delete leftovers of a
- * crash, and position each partition after the lake's last complete flush; consume as group
- * `vigil-archiver`; buffer per partition; seal a partition's buffer at `flushRecords` records
+ * Flow: on start, take the lake's lock (one archiver per lake, topic and instance id); consume as
+ * group `vigil-archiver`; whenever the group assigns partitions, take each over (ownership.ts:
+ * claim it, delete the leftovers of an interrupted flush, and position it after the lake's last
+ * complete flush); buffer per partition; seal a partition's buffer at `flushRecords` records
  * or when its oldest record is `flushIntervalMs` old; write each sealed batch as one Parquet
  * file per (kind, dt) under a temporary name, fsync, rename; only then commit the group offset
  * (kept for lag monitoring: the lake, not the group, decides where a restart resumes).
  *
  * Exactly once, in short: a flush is in the lake when all its parts are renamed; a restart
  * deletes the parts of a flush that is not, and resumes each partition after its last complete
- * flush, so a crash at any point loses nothing and archives nothing twice. `vigil compact`
+ * flush, so a crash at any point loses nothing and archives nothing twice. Several archivers
+ * (`--instance-id`) share the partitions on one lake: a flush is renamed only while its archiver
+ * still owns the partition (ownership.ts), so a partition moved in a rebalance is never written
+ * by two. `vigil compact`
  * (compact.ts) may rewrite complete files into larger ones while this runs; lake.ts's rules make
  * a compacted file count as the flushes it replaced, so neither where a partition resumes nor
  * which flushes are complete changes, and this process never deletes what compaction wrote.
@@ -26,7 +30,8 @@
  * core (DuckDB with one thread); and the disk. Stop aborts a running compaction and waits for it
  * at most COMPACTION_STOP_WAIT_MS, beside the last flush.
  */
-import { rename } from 'node:fs/promises'
+import { rename, rm } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
 import { Consumer, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
@@ -42,6 +47,7 @@ import { compactLake, type CompactDeps } from './compact.ts'
 import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
+import { CLAIM_GRACE_MS, claim, holds, newToken } from './ownership.ts'
 import { TopicFetcher } from './fetcher.ts'
 import { LakeWriter, ReadingColumns, type GroupOutput, type ParquetOutput, type RejectedRow } from './parquet.ts'
 import { PeriodicCompaction } from './periodic-compaction.ts'
@@ -137,7 +143,7 @@ export async function start(config: ArchiverConfig, deps: ArchiverDeps = {}): Pr
   const lake = path.resolve(config.datalakeDir)
 
   await ensureDir(rawDir(lake, 'readings'))
-  const releaseLock = await takeLock(lake, 'archiver', topic)
+  const releaseLock = await takeLock(lake, 'archiver', topic, options.instanceId)
   try {
     if (!(await kafkaAnswers(config))) throw kafkaUnreachable(config)
     const admin = createAdmin(config, 'vigil-archiver-admin')
@@ -146,22 +152,19 @@ export async function start(config: ArchiverConfig, deps: ArchiverDeps = {}): Pr
     } finally {
       await admin.close()
     }
-    const scan = await scanLake(lake, topic)
-    const removed = await repairLake(scan)
-    if (removed > 0) log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
     const compaction = new PeriodicCompaction(
       options.compactIntervalMs,
       (signal) => compactLake(config, { onlyDaysWithSmallFiles: true, threads: 1 }, { log, signal, onStep: deps.onCompactStep }),
       log,
     )
-    const archiver = new ArchiverStage(config, options, log, lake, topic, scan.next, await LakeWriter.open(WRITER_THREADS), releaseLock, compaction)
+    const archiver = new ArchiverStage(config, options, log, lake, topic, await LakeWriter.open(WRITER_THREADS), releaseLock, compaction)
     try {
       await archiver.begin()
     } catch (error) {
       await archiver.stop().catch(() => undefined)
       throw startFailure(error)
     }
-    log.info(`archiving ${topic} into ${lake}/raw (resuming ${scan.next.size} partition(s) from the lake)`)
+    log.info(`archiving ${topic} into ${lake}/raw${options.instanceId === undefined ? '' : ` as instance ${options.instanceId}`}`)
     return archiver
   } catch (error) {
     await releaseLock()
@@ -177,7 +180,9 @@ class ArchiverStage implements Archiver {
   private readonly buffers = new Map<number, PartitionBuffer>()
   private readonly sealed: Sealed[] = []
   /** Next offset expected per partition: redelivered records below it are skipped. */
-  private readonly next: Map<number, number>
+  private readonly next = new Map<number, number>()
+  /** This archiver's claim on the partitions of its current assignment (ownership.ts); set at each assignment. */
+  private token = ''
   private writing: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
   private statusTimer: NodeJS.Timeout | undefined
@@ -194,12 +199,10 @@ class ArchiverStage implements Archiver {
     private readonly log: Logger,
     private readonly lake: string,
     private readonly topic: string,
-    resume: Map<number, number>,
     private readonly writer: LakeWriter,
     private readonly releaseLock: () => Promise<void>,
     private readonly compaction: PeriodicCompaction,
   ) {
-    this.next = new Map(resume)
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject
     })
@@ -214,7 +217,7 @@ class ArchiverStage implements Archiver {
       groupId: consumerGroups(this.config.topicPrefix).archiver,
       // Static membership: a restarted archiver takes its partitions back at once instead of
       // waiting for the killed one's session to expire.
-      groupInstanceId: `vigil-archiver-${this.topic}`,
+      groupInstanceId: `vigil-archiver-${this.topic}${this.options.instanceId === undefined ? '' : `-${this.options.instanceId}`}`,
       // The lake decides positions; offsets are committed by hand after each rename.
       ...GROUP,
       ...FETCH,
@@ -232,12 +235,12 @@ class ArchiverStage implements Archiver {
     this.compaction.start()
   }
 
-  /** Joins the group and fetches from the positions already taken (a partition the lake has never seen: from the topic's beginning). */
+  /** Joins the group and fetches each assigned partition from where the lake ends (a partition the lake has never seen: from the topic's beginning). */
   private async consume(): Promise<void> {
     const fetcher = new TopicFetcher(
       this.consumer,
       this.topic,
-      this.next,
+      (partitions) => this.takeOver(partitions),
       { ...FETCH, maxWaitTime: GROUP.maxWaitTime },
       (partition, offset, record, batch) => this.take(partition, offset, record, batch),
       (error) => {
@@ -253,7 +256,37 @@ class ArchiverStage implements Archiver {
     await fetcher.start()
   }
 
-  /** After a fetch failure: fetch again, from the positions already taken (buffers are kept). */
+  /**
+   * The group assigned `partitions` (a new generation, after a join, a rebalance or a restart of
+   * the fetcher): what is buffered is dropped and each partition taken over from the lake, since
+   * another archiver may have written it meanwhile (ownership.ts). The flush being written ends
+   * first (it renames only if its partition is still this archiver's); the next claims go under a
+   * new token, so nothing sealed before is written under it.
+   */
+  private async takeOver(partitions: readonly number[]): Promise<Map<number, number>> {
+    this.buffers.clear()
+    this.sealed.length = 0
+    await this.writing.catch(() => undefined)
+    if (!this.broken && !this.stopping) this.fetcher?.resume()
+    this.token = newToken(this.options.instanceId ?? 'archiver')
+    for (const partition of partitions) await claim(this.lake, this.topic, partition, this.token)
+    await sleep(CLAIM_GRACE_MS)
+    const scan = await scanLake(this.lake, this.topic)
+    const removed = await repairLake(scan, new Set(partitions))
+    if (removed > 0) this.log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
+    this.next.clear()
+    const start = new Map<number, number>()
+    for (const partition of partitions) {
+      const offset = scan.next.get(partition)
+      if (offset === undefined) continue
+      start.set(partition, offset)
+      this.next.set(partition, offset)
+    }
+    this.log.info(`partitions ${partitions.join(', ')} of ${this.topic} assigned; ${start.size} resume from the lake, the others from their first offset`)
+    return start
+  }
+
+  /** After a fetch failure: a new consumer and fetcher, which take the assignment over from the lake again. */
   private async restart(): Promise<void> {
     try {
       await closeConsumer(this.consumer).catch(() => undefined)
@@ -350,6 +383,12 @@ class ArchiverStage implements Archiver {
     await this.writer.writeColumns(b.readings, readingFiles)
     await this.writer.writeRejected(rejectedFiles)
     for (const m of moves) await fsyncFile(m.tmp)
+    if (!(await holds(this.lake, this.topic, b.partition, this.token))) {
+      // Another archiver took the partition over in a rebalance: it archives this range itself.
+      for (const m of moves) await rm(m.tmp, { force: true })
+      this.log.info(`partition ${b.partition} moved to another archiver: offsets ${b.first}-${b.last} left to it`)
+      return
+    }
     for (const m of moves) await rename(m.tmp, m.final)
     this.counters.flushes++
     this.counters.files += moves.length

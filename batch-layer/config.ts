@@ -47,6 +47,22 @@ export const archiverOptionsSchema = z.strictObject({
     .default(3_600_000)
     .describe("compact the lake's days holding small files this often while archiving; 0: off")
     .meta({ unit: 'ms' }),
+  /**
+   * This archiver's name in a group of archivers sharing the topic's partitions and one lake
+   * folder (ownership.ts): each running archiver needs its own; a restart with the same id takes
+   * its partitions back at once (static group membership).
+   * @defaultValue none: the one archiver of the lake
+   */
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected an instance id of letters, digits, ".", "_" or "-"' })
+    .optional()
+    .meta({
+      description:
+        'this archiver in a group sharing the partitions and the lake: one id per running archiver; a restart with the same id takes its partitions back at once',
+      arg: 'id',
+      unset: 'none (the lake has one archiver)',
+    }),
 })
 
 export type ArchiverOptions = z.infer<typeof archiverOptionsSchema>

@@ -39,7 +39,7 @@ async function startFetcher(e: TestEnv, start: Map<number, number>, taken: Taken
   const fetcher = new TopicFetcher(
     consumer,
     e.topics.readings,
-    start,
+    async () => start,
     { maxBytes: 64 * 1024, maxBytesPerPartition: 4 * 1024, maxWaitTime: 100 },
     (partition, offset, record) => taken.push({ partition, offset, value: record.value?.toString() ?? '' }),
     (error) => errors.push(error),

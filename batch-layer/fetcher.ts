@@ -14,14 +14,20 @@
  * takes its partitions back at once; the archiver commits offsets for lag monitoring), the
  * assignment as the group hands it out (read again before every fetch), control batches of
  * transactions skipped and aborted transactions' records left out (the client's read_committed
- * fetch), and a partition with no position starting at the earliest offset. Any error of the
- * client (after its own retries) ends the fetcher and is reported to `onError`; the archiver then
- * starts a new one from its own positions.
+ * fetch), and a partition with no position starting at the earliest offset. Whenever the group
+ * hands out partitions again (a new generation, or another assignment), nothing more is fetched
+ * until `onAssigned` has said where each assigned partition starts: the archiver takes them over
+ * from the lake (ownership.ts), since another member may have written them meanwhile. Any error of
+ * the client (after its own retries) ends the fetcher and is reported to `onError`; the archiver
+ * then starts a new one.
  */
 import { IS_CONTROL, ListOffsetTimestamps, type Consumer, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
 
 /** Takes one record: its partition, its offset, the record and the batch it came in (for its timestamp). */
 export type TakeRecord = (partition: number, offset: number, record: KafkaRecord, batch: RecordsBatch) => void
+
+/** The group assigned `partitions` (sorted) to this member: where each starts (absent: at its earliest offset). */
+export type OnAssigned = (partitions: readonly number[]) => Promise<ReadonlyMap<number, number>>
 
 export interface FetcherOptions {
   /** Bytes one fetch returns at most, all partitions together. */
@@ -44,24 +50,21 @@ interface FetchPartition {
 export class TopicFetcher {
   /** Next offset to fetch per partition: after the last batch fetched, control batches included. */
   private readonly positions = new Map<number, number>()
+  /** The assignment the positions are for: the group's generation and partitions (sorted). */
+  private held = ''
   private closed = false
   private paused = false
   private wake: (() => void) | undefined
 
-  /**
-   * @param start where each partition starts (the archiver's own positions); a partition absent
-   *   from it starts at its earliest offset.
-   */
+  /** @param onAssigned asked, before any fetch of a new assignment, where its partitions start. */
   constructor(
     private readonly consumer: Consumer,
     private readonly topic: string,
-    start: ReadonlyMap<number, number>,
+    private readonly onAssigned: OnAssigned,
     private readonly options: FetcherOptions,
     private readonly take: TakeRecord,
     private readonly onError: (error: unknown) => void,
-  ) {
-    for (const [partition, offset] of start) this.positions.set(partition, offset)
-  }
+  ) {}
 
   /** Joins the group and starts fetching; resolves once the group is joined. */
   async start(): Promise<void> {
@@ -101,13 +104,26 @@ export class TopicFetcher {
         await this.sleep(this.paused ? undefined : this.options.maxWaitTime)
         continue
       }
+      const assignment = `${this.consumer.generationId}:${partitions.join(',')}`
+      if (assignment !== this.held) {
+        this.positions.clear()
+        const start = await this.onAssigned(partitions)
+        if (this.closed) return
+        for (const [partition, offset] of start) this.positions.set(partition, offset)
+        this.held = assignment
+        // Looked at again before fetching: the group may have moved on while the archiver took over.
+        continue
+      }
       await this.fetchOnce(partitions)
     }
   }
 
-  /** The partitions of the topic the group assigned to this member. */
+  /** The partitions of the topic the group assigned to this member, ascending. */
   private assigned(): number[] {
-    return (this.consumer.assignments ?? []).filter((a) => a.topic === this.topic).flatMap((a) => a.partitions)
+    return (this.consumer.assignments ?? [])
+      .filter((a) => a.topic === this.topic)
+      .flatMap((a) => a.partitions)
+      .sort((a, b) => a - b)
   }
 
   /** One fetch from each leader of `partitions`, every record of the answers taken in offset order. */

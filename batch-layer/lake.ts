@@ -237,9 +237,27 @@ export function visibleNames(names: readonly string[]): string[] {
   return parsed.filter((p) => p.name.endsWith('.parquet') && !p.name.startsWith('.') && (p.f === undefined || !hidden.has(p.f))).map((p) => p.name)
 }
 
-/** Deletes temporary files and the raw parts of incomplete flushes; returns how many files it removed. */
-export async function repairLake(scan: LakeScan): Promise<number> {
-  const doomed = [...scan.temporary, ...scan.incomplete.filter((f) => f.quarantined !== true).map((f) => f.path)]
+/** The partition a temporary file of the archiver (tempName) belongs to; undefined for a name it did not give. */
+export function temporaryPartition(file: string): number | undefined {
+  return parseFileName(
+    path
+      .basename(file)
+      .slice(1)
+      .replace(/\.\d+\.tmp$/, ''),
+  )?.partition
+}
+
+/**
+ * Deletes temporary files and the raw parts of incomplete flushes; returns how many files it
+ * removed. With `partitions`, only those partitions' (the ones this archiver was just assigned):
+ * another archiver of the group may be writing the others.
+ */
+export async function repairLake(scan: LakeScan, partitions?: ReadonlySet<number>): Promise<number> {
+  const mine = (partition: number | undefined) => partitions === undefined || (partition !== undefined && partitions.has(partition))
+  const doomed = [
+    ...scan.temporary.filter((file) => mine(temporaryPartition(file))),
+    ...scan.incomplete.filter((f) => f.quarantined !== true && mine(f.partition)).map((f) => f.path),
+  ]
   for (const p of doomed) await rm(p, { force: true })
   return doomed.length
 }

@@ -1,6 +1,7 @@
 /**
- * Pid lock files that keep one writer of a kind per lake and topic: one archiver (two would
- * interleave flushes of a partition), one compaction (two would rewrite the same files). The
+ * Pid lock files that keep one writer of a kind per lake and topic: one archiver per instance id
+ * (two with the same id would fence each other out of the group; archivers with different ids
+ * share the partitions, ownership.ts), one compaction (two would rewrite the same files). The
  * file holds the owner's pid; a lock whose process is gone (kill -9) is taken over.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises'
@@ -10,14 +11,18 @@ import { ensureDir, rawDir } from './lake.ts'
 
 export type LockHolder = 'archiver' | 'compaction'
 
+/** The lock is held by a live process (its sentence names it). */
+export class LockHeld extends VigilError {}
+
 /** Where the lock of `holder` for `topic` lives: next to the raw kinds, hidden. */
-export function lockFile(lake: string, holder: LockHolder, topic: string): string {
-  return path.join(rawDir(lake, 'readings'), '..', `.${holder === 'archiver' ? 'archiver' : 'compact'}-${topic}.lock`)
+export function lockFile(lake: string, holder: LockHolder, topic: string, instance?: string): string {
+  const name = `${holder === 'archiver' ? 'archiver' : 'compact'}-${topic}${instance === undefined ? '' : `-${instance}`}`
+  return path.join(rawDir(lake, 'readings'), '..', `.${name}.lock`)
 }
 
-/** Takes the lock or throws one sentence naming the live owner; resolves to its release. */
-export async function takeLock(lake: string, holder: LockHolder, topic: string): Promise<() => Promise<void>> {
-  const file = lockFile(lake, holder, topic)
+/** Takes the lock (of `instance`, for an archiver in a group) or throws one sentence naming the live owner; resolves to its release. */
+export async function takeLock(lake: string, holder: LockHolder, topic: string, instance?: string): Promise<() => Promise<void>> {
+  const file = lockFile(lake, holder, topic, instance)
   await ensureDir(path.dirname(file))
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -31,9 +36,9 @@ export async function takeLock(lake: string, holder: LockHolder, topic: string):
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
         const what =
           holder === 'archiver'
-            ? `another archiver (pid ${owner}) is writing ${topic} into ${lake}`
+            ? `another archiver${instance === undefined ? '' : ` with instance id ${instance}`} (pid ${owner}) is writing ${topic} into ${lake}`
             : `another compaction (pid ${owner}) is rewriting ${topic}'s files in ${lake}`
-        throw new VigilError(
+        throw new LockHeld(
           'STAGE_FAILED',
           `${what}: stop it first, or delete ${file} if that process is not a ${holder === 'archiver' ? 'vigil archive' : 'vigil compact'}.`,
         )

@@ -14,6 +14,7 @@
  */
 import { settlesWithin } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
+import { LockHeld } from './lock.ts'
 import type { Logger } from '../lib/log.ts'
 import type { CompactResult } from './compact.ts'
 
@@ -62,7 +63,10 @@ export class PeriodicCompaction {
       this.log.info(compactionLine(await this.run(this.abort.signal)))
     } catch (error) {
       const seconds = ((Date.now() - started) / 1000).toFixed(2)
-      if (this.abort.signal.aborted) {
+      if (error instanceof LockHeld) {
+        // Another archiver of the group (or `vigil compact`) is compacting the same lake: nothing to do.
+        this.log.info(`compaction skipped: ${describeError(error)}; next try in ${describeInterval(this.intervalMs)}`)
+      } else if (this.abort.signal.aborted) {
         this.log.info(`compaction stopped with the archiver after ${seconds} s; every offset is still in the lake once, the next run goes on`)
       } else {
         this.log.warn(`compaction failed after ${seconds} s: ${describeError(error)}; next try in ${describeInterval(this.intervalMs)}`)

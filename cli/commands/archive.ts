@@ -6,7 +6,7 @@ import { archiverOptionsSchema } from '../../batch-layer/config.ts'
 import { action, commandConfig, commandLogger, servicesUp } from '../command.ts'
 import { schemaFlags } from '../options.ts'
 
-const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs', 'compactIntervalMs'])
+const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs', 'compactIntervalMs', 'instanceId'])
 
 export function register(program: Command): void {
   const cmd = program.command('archive').description('archiver: vitals.readings into the Parquet data lake, exactly once')

@@ -1,0 +1,56 @@
+/**
+ * Which archiver writes each partition into the lake, when several archivers share a topic's
+ * partitions as one consumer group (`vigil archive --instance-id <id>`, one per process or host
+ * on the same lake folder).
+ *
+ * The group gives each partition to one member, but a member that lost a partition in a rebalance
+ * may still be finishing a flush of it: renamed after the new owner read where the partition's
+ * lake ends, that flush and the new owner's first one would both hold the same offsets. So each
+ * partition has an owner file, `<lake>/raw/.owners/<topic>-p<partition>`, holding the token of
+ * the archiver that last took it. An archiver that is assigned a partition
+ * 1. writes its own token there (`claim`, atomic by rename);
+ * 2. waits CLAIM_GRACE_MS, so that a former owner's flush that checked the file just before the
+ *    claim has renamed its files (a check and its renames are milliseconds apart);
+ * 3. only then repairs the partition and reads where it resumes (lake.ts).
+ * Before renaming a flush's files, an archiver checks that the owner file still holds its token
+ * (`holds`); if not, it deletes its temporary files and leaves the range to the new owner, who
+ * archives it from where the lake ends. A flush is therefore renamed either before the new owner
+ * reads the lake (and counted in where it resumes) or never. The bound: a former owner stalled for
+ * longer than the grace period between its check and its rename (a process stopped with SIGSTOP
+ * at that moment) could still rename late; kill -9, crashes and rebalances cannot.
+ */
+import { randomUUID } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { ensureDir, rawDir } from './lake.ts'
+
+/** How long a new owner waits after its claim before reading the partition's lake (see the header). */
+export const CLAIM_GRACE_MS = 1_000
+
+export function ownerFile(lake: string, topic: string, partition: number): string {
+  return path.join(rawDir(lake, 'readings'), '..', '.owners', `${topic}-p${partition}`)
+}
+
+/** A token for one assignment: a new one each time the group assigns partitions to this archiver. */
+export function newToken(instance: string): string {
+  return `${instance} ${process.pid} ${randomUUID()}`
+}
+
+/** Makes `token` the owner of `partition` (replacing any former owner's). */
+export async function claim(lake: string, topic: string, partition: number, token: string): Promise<void> {
+  const file = ownerFile(lake, topic, partition)
+  await ensureDir(path.dirname(file))
+  const tmp = `${file}.${process.pid}.claim`
+  await writeFile(tmp, token)
+  await rename(tmp, file)
+}
+
+/** Whether `token` still owns `partition`: no other archiver has claimed it since. */
+export async function holds(lake: string, topic: string, partition: number, token: string): Promise<boolean> {
+  try {
+    return (await readFile(ownerFile(lake, topic, partition), 'utf8')) === token
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+}
