@@ -17,6 +17,18 @@ import { stackPaths } from './paths.ts'
 import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
 import { ensurePrerequisites, JAVA, REDIS } from './prerequisites.ts'
 import { brokerFailureReason, ensureKafkaLibs, formatStorage, kafkaJvmArgs, kafkaVersion, kraftClusterId, lastLine } from './kafka-runtime.ts'
+import {
+  bootstrapList,
+  clusterLayout,
+  kafkaClusterRuns,
+  kafkaClusterStatus,
+  listedBrokers,
+  readClusterLayout,
+  startKafkaCluster,
+  stopKafkaCluster,
+  type ClusterLayout,
+  type ControllerMode,
+} from './kafka-cluster.ts'
 
 export { kraftClusterId } from './kafka-runtime.ts'
 
@@ -42,6 +54,14 @@ type Log = (line: string) => void
 export interface StackOptions {
   /** State folder of the stack (pid files, logs, Kafka's data). @defaultValue `.stack/` at the project root */
   dir?: string
+}
+
+/** `vigil stack up --kafka-nodes N [--kafka-controllers M]`: a cluster of N brokers (stack/kafka-cluster.ts). */
+export interface KafkaClusterOptions {
+  /** Brokers to run; above 1, a KRaft cluster. @defaultValue 1 (one combined broker + controller) */
+  kafkaNodes?: number
+  /** Where the controller quorum runs in a cluster. @defaultValue `combined` */
+  kafkaControllers?: ControllerMode
 }
 
 const KAFKA_MARKER = 'kafka.Kafka'
@@ -81,8 +101,12 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, 
     !up ? undefined : pid !== undefined ? 'native' : dockerStarted ? 'docker' : 'external'
   const k = kafkaAddress(config)
   const r = redisAddress(config)
+  const cluster = await kafkaClusterRows(S)
   return [
-    { service: 'kafka', address: `${k.host}:${k.port}`, up: kUp, owner: owner(kUp, kPid), pid: kUp ? kPid : undefined },
+    ...(cluster !== undefined && kPid === undefined
+      ? []
+      : [{ service: 'kafka', address: `${k.host}:${k.port}`, up: kUp, owner: owner(kUp, kPid), pid: kUp ? kPid : undefined } as const]),
+    ...(cluster ?? []),
     { service: 'redis', address: `${r.host}:${r.port}`, up: rUp, owner: owner(rUp, rPid), pid: rUp ? rPid : undefined },
   ]
 }
@@ -91,8 +115,10 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, 
 export async function up(
   config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>,
   log: Log = () => undefined,
-  options: StackOptions & { only?: ServiceName } = {},
+  options: StackOptions & KafkaClusterOptions & { only?: ServiceName } = {},
 ): Promise<UpResult[]> {
+  const cluster = options.only === 'redis' ? undefined : await clusterAskedFor(config, options)
+  if (cluster !== undefined) return upWithKafkaCluster(config, log, { ...options, ...cluster })
   const S = stackPaths(options.dir)
   const t0 = Date.now()
   // `only`: the other service is left alone, whether it answers or not.
@@ -149,6 +175,7 @@ export async function down(log: Log = () => undefined, options: StackOptions & {
     const how = await stopPid(kPid, S.kafkaPid, 30_000)
     stopped.push(`kafka (pid ${kPid}, ${how})`)
   }
+  if (options.only !== 'redis') stopped.push(...(await stopKafkaCluster(S, log)))
   const rPid = options.only === 'kafka' ? undefined : await livePid(S.redisPid, REDIS_MARKER)
   if (rPid !== undefined) {
     log(`stopping Redis (pid ${rPid})`)
@@ -158,7 +185,9 @@ export async function down(log: Log = () => undefined, options: StackOptions & {
   if (options.only === undefined && existsSync(S.dockerMarker)) {
     const services = (await readFile(S.dockerMarker, 'utf8')).split('\n').filter(Boolean)
     log(`stopping ${services.join(' and ')} (docker compose)`)
-    const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), 'stop', ...services], { cwd: P.PROJECT_ROOT })
+    const r = await run('docker', ['compose', '-f', path.join(P.PROJECT_ROOT, 'docker-compose.yml'), ...composeProfiles(services), 'stop', ...services], {
+      cwd: P.PROJECT_ROOT,
+    })
     if (r.code !== 0)
       throw new VigilError(
         'STACK_START_FAILED',
@@ -288,4 +317,120 @@ async function startKafka(config: Pick<Config, 'kafkaBrokers'>, log: Log, S: P.S
     })
   }
   return pid
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Kafka cluster (`--kafka-nodes N`, stack/kafka-cluster.ts)
+
+/** The docker compose profile of the 3-broker cluster and its services, on 127.0.0.1:9092-9094 only. */
+const COMPOSE_CLUSTER = {
+  profile: 'kafka-cluster',
+  services: ['kafka-1', 'kafka-2', 'kafka-3'],
+  brokers: ['127.0.0.1:9092', '127.0.0.1:9093', '127.0.0.1:9094'],
+}
+
+/** `--profile kafka-cluster` when docker compose is asked about the cluster's services (a profile's services are hidden without it). */
+function composeProfiles(services: readonly string[]): string[] {
+  return services.some((s) => COMPOSE_CLUSTER.services.includes(s)) ? ['--profile', COMPOSE_CLUSTER.profile] : []
+}
+
+/**
+ * The cluster `up` is asked for: `--kafka-nodes` above 1, or, without it, the cluster this stack
+ * folder was formatted with when VIGIL_KAFKA_BROKERS names exactly its brokers (so `vigil stack
+ * up` after `vigil stack down` brings the same cluster back); undefined for one broker.
+ */
+async function clusterAskedFor(
+  config: Pick<Config, 'kafkaBrokers'>,
+  options: StackOptions & KafkaClusterOptions,
+): Promise<{ kafkaNodes: number; kafkaControllers: ControllerMode } | undefined> {
+  if (options.kafkaNodes !== undefined) {
+    return options.kafkaNodes > 1 ? { kafkaNodes: options.kafkaNodes, kafkaControllers: options.kafkaControllers ?? 'combined' } : undefined
+  }
+  const stored = await readClusterLayout(stackPaths(options.dir))
+  if (stored === undefined || config.kafkaBrokers.length < 2 || bootstrapList(stored).join(',') !== config.kafkaBrokers.join(',')) return undefined
+  return { kafkaNodes: config.kafkaBrokers.length, kafkaControllers: options.kafkaControllers ?? stored.controllers }
+}
+
+/** The status rows of this stack folder's cluster, one per node, while any node runs; undefined otherwise. */
+async function kafkaClusterRows(S: P.StackPaths): Promise<ServiceStatus[] | undefined> {
+  if (!(await kafkaClusterRuns(S))) return undefined
+  const nodes = (await kafkaClusterStatus(S)) ?? []
+  return nodes.map((n) => ({ service: 'kafka', address: n.address, up: n.up, ...(n.up ? { owner: 'native' as const, pid: n.pid } : {}) }))
+}
+
+/**
+ * `up` with a cluster of `kafkaNodes` brokers instead of one: Redis as `up` starts it, then the
+ * cluster: reused when this stack folder's cluster runs (nodes that stopped are started again) or
+ * when that many brokers already answer; refused when fewer answer there (a single broker on the
+ * first port); else docker compose's `kafka-cluster` profile (on 9092-9094 with combined
+ * controllers, when a Docker engine answers) or native processes.
+ */
+async function upWithKafkaCluster(
+  config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>,
+  log: Log,
+  options: StackOptions & { kafkaNodes: number; kafkaControllers: ControllerMode; only?: ServiceName },
+): Promise<UpResult[]> {
+  const S = stackPaths(options.dir)
+  const layout = clusterLayout(config.kafkaBrokers, options.kafkaNodes, options.kafkaControllers)
+  const results = options.only === 'kafka' ? [] : await up(config, log, { dir: options.dir, only: 'redis' })
+  const bootstrap = bootstrapList(layout)
+  const t0 = Date.now()
+  if (!(await kafkaClusterRuns(S))) {
+    const listed = await listedBrokers(bootstrap)
+    if (listed.size >= bootstrap.length) {
+      const rows = bootstrap.map((address) => ({
+        service: 'kafka' as const,
+        address,
+        up: true,
+        owner: 'external' as const,
+        action: 'reused' as const,
+        ms: Date.now() - t0,
+      }))
+      return [...results, ...rows]
+    }
+    if (listed.size > 0) {
+      throw new VigilError(
+        'STACK_PORT_BUSY',
+        `a Kafka of ${listed.size} broker${listed.size === 1 ? '' : 's'} already answers on ${bootstrap.join(',')}: stop it (\`vigil stack down\` stops one vigil started) or name other ports with --brokers, then ask for ${bootstrap.length} nodes again.`,
+      )
+    }
+    if (options.dir === undefined && (await composeCluster(layout, log, S))) {
+      const rows = bootstrap.map((address) => ({
+        service: 'kafka' as const,
+        address,
+        up: true,
+        owner: 'docker' as const,
+        action: 'started' as const,
+        ms: Date.now() - t0,
+      }))
+      return [...results, ...rows]
+    }
+  }
+  const started = await startKafkaCluster(layout, log, S)
+  const action = started.started > 0 ? ('started' as const) : ('reused' as const)
+  return [
+    ...results,
+    ...started.nodes.map((n) => ({ service: 'kafka' as const, address: n.address, up: n.up, owner: 'native' as const, pid: n.pid, action, ms: started.ms })),
+  ]
+}
+
+/** Starts the cluster with docker compose when a Docker engine answers and the layout is the profile's; false when not. */
+async function composeCluster(layout: ClusterLayout, log: Log, S: P.StackPaths): Promise<boolean> {
+  if (layout.controllers !== 'combined' || bootstrapList(layout).join(',') !== COMPOSE_CLUSTER.brokers.join(',')) return false
+  if (!(await dockerEngineAnswers())) return false
+  log(`starting a ${COMPOSE_CLUSTER.services.length}-broker Kafka cluster with docker compose (profile ${COMPOSE_CLUSTER.profile})`)
+  const file = path.join(P.PROJECT_ROOT, 'docker-compose.yml')
+  const r = await run('docker', ['compose', '-f', file, '--profile', COMPOSE_CLUSTER.profile, 'up', '-d', '--wait', ...COMPOSE_CLUSTER.services], {
+    cwd: P.PROJECT_ROOT,
+  })
+  if (r.code !== 0) {
+    throw new VigilError(
+      'STACK_START_FAILED',
+      `docker compose could not start the Kafka cluster (${lastLine(r.stderr)}): fix the Docker engine or stop it so that \`vigil stack up\` runs the brokers natively.`,
+    )
+  }
+  await mkdir(S.stackDir, { recursive: true })
+  const before = existsSync(S.dockerMarker) ? (await readFile(S.dockerMarker, 'utf8')).split('\n').filter(Boolean) : []
+  await writeFile(S.dockerMarker, `${[...new Set([...before, ...COMPOSE_CLUSTER.services])].join('\n')}\n`)
+  return true
 }

@@ -1,6 +1,7 @@
-import type { Command } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
 import { action, commandConfig } from '../command.ts'
 import * as stack from '../../stack/index.ts'
+import { CONTROLLER_MODES, type ControllerMode } from '../../stack/kafka-cluster.ts'
 
 const say = (line: string) => process.stderr.write(`vigil stack: ${line}\n`)
 
@@ -17,7 +18,21 @@ function describe(s: stack.ServiceStatus): string {
 }
 
 function table(rows: stack.ServiceStatus[]): string {
-  return `${rows.map((s) => `${s.service.padEnd(6)} ${s.address.padEnd(16)} ${describe(s)}`).join('\n')}\n`
+  const width = Math.max(16, ...rows.map((s) => s.address.length))
+  return `${rows.map((s) => `${s.service.padEnd(6)} ${s.address.padEnd(width)} ${describe(s)}`).join('\n')}\n`
+}
+
+/** `--kafka-nodes`: a whole number of brokers, 1 or more. */
+function kafkaNodes(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of brokers, 1 or more.')
+  return n
+}
+
+/** The line that tells the user how to point every layer at all of a cluster's brokers. */
+function bootstrapHint(results: stack.UpResult[]): string {
+  const brokers = results.filter((r) => r.service === 'kafka' && !r.address.endsWith('(controller)')).map((r) => r.address)
+  return brokers.length > 1 ? `every layer takes all the brokers: export VIGIL_KAFKA_BROKERS=${brokers.join(',')}\n` : ''
 }
 
 export function register(program: Command): void {
@@ -26,15 +41,28 @@ export function register(program: Command): void {
   cmd
     .command('up')
     .description('start Kafka and Redis unless they already answer (docker compose if a Docker engine answers, else native)')
+    .option(
+      '--kafka-nodes <n>',
+      'brokers to run: above 1, a KRaft cluster on the addresses of --brokers, or on ports counting up from its one address (default: 1)',
+      kafkaNodes,
+    )
+    .addOption(
+      new Option(
+        '--kafka-controllers <mode>',
+        "a cluster's controller quorum: inside the first three brokers, or three processes of its own (default: combined)",
+      ).choices(CONTROLLER_MODES),
+    )
     .action(
-      action(async (_opts: unknown, c: Command) => {
+      action(async (opts: { kafkaNodes?: number; kafkaControllers?: ControllerMode }, c: Command) => {
         const config = commandConfig(c)
         const t0 = Date.now()
-        const results = await stack.up(config, say)
+        const results = await stack.up(config, say, { kafkaNodes: opts.kafkaNodes, kafkaControllers: opts.kafkaControllers })
+        const width = Math.max(16, ...results.map((r) => r.address.length))
         for (const r of results) {
           const what = r.action === 'reused' ? 'already running, reused' : `started in ${(r.ms / 1000).toFixed(1)} s`
-          process.stdout.write(`${r.service.padEnd(6)} ${r.address.padEnd(16)} ${what}${r.pid === undefined ? '' : ` (pid ${r.pid})`}\n`)
+          process.stdout.write(`${r.service.padEnd(6)} ${r.address.padEnd(width)} ${what}${r.pid === undefined ? '' : ` (pid ${r.pid})`}\n`)
         }
+        process.stdout.write(bootstrapHint(results))
         process.stdout.write(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
       }),
     )
