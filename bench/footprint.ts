@@ -2,14 +2,17 @@
  * Bytes per reading, the figures a capacity plan is made of (docs/ARCHITECTURE.md, Scaling out):
  * the simulator's readings (its personas and devices, as in production) sent to a topic of their
  * own through the producer the simulator and the gateway use (snappy, acks=all), then
- * - the JSON value of a reading, on average;
+ * - the JSON value of a reading, on average, and the broker's CPU per reading produced (the
+ *   simulator at its maximum rate, as many patients' readings per request as the producer batches);
  * - the topic's size on the broker's disk per reading (one replica; describeLogDirs);
  * - the lake's size per reading once the archiver has drained the topic (its Parquet files as
- *   written, before compaction merges a closed day's files).
+ *   written, before compaction merges a closed day's files);
+ * - Redis's memory per patient whose view holds a full series window at 1 Hz (900 entries in 15
+ *   minutes), written by the speed layer's own batch calls (speed-layer/view.ts).
  *
- *   npx tsx bench/footprint.ts [--patients 2000] [--seconds 20]
+ *   npx tsx bench/footprint.ts [--patients 2000] [--seconds 20] [--redis-patients 1000]
  *
- * Runs on its own topic prefix and temporary lake, both removed afterwards.
+ * Runs on its own topic prefix, Redis prefix and temporary lake, all removed afterwards.
  */
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
@@ -24,7 +27,12 @@ import { createLogger } from '../lib/log.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { rawDir } from '../batch-layer/lake.ts'
 import { run } from '../edge/index.ts'
-import { measureDrain, spawnLayer, stopLayer, textTable } from './drain.ts'
+import { connectRedis, deleteKeys } from '../lib/redis.ts'
+import { redisKeys } from '../lib/contract/keys.ts'
+import { applyReadings, emptyPatient } from '../speed-layer/patients.ts'
+import { DEFAULT_SPEED_OPTIONS } from '../speed-layer/index.ts'
+import { batchCalls, epochKey, setShardEpochs, writeBatch, type PatientChange } from '../speed-layer/view.ts'
+import { makeReading, measureDrain, processCpuSeconds, servicePids, spawnLayer, stopLayer, textTable } from './drain.ts'
 
 export interface Footprint {
   readings: number
@@ -36,6 +44,8 @@ export interface Footprint {
   /** The archiver's Parquet files, bytes per reading. */
   lakeBytes: number
   lakeFiles: number
+  /** The broker's CPU per reading produced, µs (null when its process is not on this machine). */
+  brokerProduceMicros: number | null
 }
 
 /** Sum of the sizes of the files under `dir` whose name ends with `suffix`. */
@@ -60,7 +70,11 @@ export async function measureFootprint(base: Config, patients: number, seconds: 
   try {
     await ensureTopics(admin, [{ name: topic, partitions: TOPIC_PARTITIONS.readings }])
     const log = createLogger({ level: 'warn', destination: process.stderr })
+    const broker = (await servicePids(config, ['kafka']))[0]?.pid
+    const brokerCpu0 = broker === undefined ? null : processCpuSeconds(broker)
     const summary = await run(config, { patients, rate: 'max', duration: seconds, seed: 5 }, { log })
+    const brokerCpu1 = broker === undefined ? null : processCpuSeconds(broker)
+    const brokerProduceMicros = brokerCpu0 === null || brokerCpu1 === null ? null : Math.round(((brokerCpu1 - brokerCpu0) * 1e7) / summary.acked) / 10
     progress(`sent ${summary.acked} readings of ${patients} patients`)
     let valueBytes = 0
     let readings = 0
@@ -97,6 +111,7 @@ export async function measureFootprint(base: Config, patients: number, seconds: 
       kafkaBytes: Math.round((Number(kafka) / readings) * 10) / 10,
       lakeBytes: Math.round((parquet.bytes / readings) * 10) / 10,
       lakeFiles: parquet.files,
+      brokerProduceMicros,
     }
   } finally {
     await stopLayer(child)
@@ -106,12 +121,72 @@ export async function measureFootprint(base: Config, patients: number, seconds: 
   }
 }
 
+/** Redis's used_memory growth per patient for `patients` patients with a full series window at 1 Hz. */
+export async function redisBytesPerPatient(base: Config, patients: number): Promise<number> {
+  const prefix = `bench-${randomUUID().slice(0, 8)}:`
+  const keys = redisKeys(prefix)
+  const redis = await connectRedis(base)
+  const options = { seriesWindowMs: DEFAULT_SPEED_OPTIONS.seriesWindowMs, alertStreamMaxLen: 10_000, news2FreshnessMs: DEFAULT_SPEED_OPTIONS.news2FreshnessMs }
+  const perPatient = Math.floor(options.seriesWindowMs / 1_000)
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? Number.NaN)
+  try {
+    await redis.set(epochKey(keys), 'bench')
+    await setShardEpochs(redis, keys, 'bench')
+    const runtimes = Array.from({ length: patients }, (_, p) => emptyPatient(`p-${String(p).padStart(5, '0')}`))
+    const before = await usedMemory()
+    const start = Date.now() - perPatient * 1_000
+    // In batches of 30 s of readings, as the speed layer writes a steady stream.
+    for (let k = 0; k < perPatient; k += 30) {
+      const changes: PatientChange[] = runtimes.map((runtime, p) => {
+        const accepted = []
+        for (let j = k; j < Math.min(perPatient, k + 30); j++) {
+          const r = { ...makeReading(j * patients + p, patients, start + j * 1_000), deviceId: `dev-${p}`, seq: j }
+          accepted.push({ reading: r, noSignal: [], arrivedAt: r.ts })
+        }
+        return { runtime, outcome: applyReadings(runtime, accepted, DEFAULT_SPEED_OPTIONS) }
+      })
+      await writeBatch(redis, keys, batchCalls(keys, changes, [], options, 'bench'), 'bench')
+    }
+    return Math.round(((await usedMemory()) - before) / patients)
+  } finally {
+    await deleteKeys(redis, keys.everything).catch(() => undefined)
+    redis.destroy()
+  }
+}
+
 if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
-  const { values } = parseArgs({ options: { patients: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '20' } } })
-  const f = await measureFootprint(loadConfig({}, {}), Number(values.patients), Number(values.seconds), (line) => process.stderr.write(`${line}\n`))
+  const { values } = parseArgs({
+    options: {
+      patients: { type: 'string', default: '2000' },
+      seconds: { type: 'string', default: '20' },
+      'redis-patients': { type: 'string', default: '1000' },
+    },
+  })
+  const config = loadConfig({}, {})
+  const f = await measureFootprint(config, Number(values.patients), Number(values.seconds), (line) => process.stderr.write(`${line}\n`))
+  const redisPatients = Number(values['redis-patients'])
+  const perPatient = await redisBytesPerPatient(config, redisPatients)
   const table = textTable([
-    ['readings', 'patients', 'JSON value B', 'Kafka B/reading (1 replica)', 'lake B/reading', 'lake files'],
-    [String(f.readings), String(f.patients), String(f.jsonBytes), String(f.kafkaBytes), String(f.lakeBytes), String(f.lakeFiles)],
+    [
+      'readings',
+      'patients',
+      'JSON value B',
+      'broker CPU µs/reading produced',
+      'Kafka B/reading (1 replica)',
+      'lake B/reading',
+      'lake files',
+      `Redis B/patient (${redisPatients}, 15-min series)`,
+    ],
+    [
+      String(f.readings),
+      String(f.patients),
+      String(f.jsonBytes),
+      String(f.brokerProduceMicros ?? '?'),
+      String(f.kafkaBytes),
+      String(f.lakeBytes),
+      String(f.lakeFiles),
+      String(perPatient),
+    ],
   ])
   process.stdout.write(`${table.join('\n')}\n`)
 }
