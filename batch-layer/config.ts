@@ -72,6 +72,23 @@ export function archiverOptions(input: z.input<typeof archiverOptionsSchema> = {
   return Object.freeze(archiverOptionsSchema.parse(input))
 }
 
+/** The batch job's engines (`vigil batch --engine`). */
+export const BATCH_ENGINES = ['duckdb', 'spark'] as const
+export type BatchEngine = (typeof BATCH_ENGINES)[number]
+
+/**
+ * The engine of `vigil batch` without `--engine`, and of the serving layer's runs.
+ * @defaultValue 'duckdb': in this process, no JVM; Spark is for a lake that outgrows one machine
+ * (docs/ARCHITECTURE.md, The batch job on Spark).
+ */
+export const DEFAULT_BATCH_ENGINE: BatchEngine = 'duckdb'
+
+/**
+ * The Spark master of `--engine spark` without `--spark-master`.
+ * @defaultValue 'local[*]': Spark in one JVM on this machine, a worker thread per core.
+ */
+export const DEFAULT_SPARK_MASTER = 'local[*]'
+
 const day = z
   .string()
   .regex(DAY, { error: 'expected a day as YYYY-MM-DD' })
@@ -88,10 +105,23 @@ export const batchOptionsSchema = z
     full: z.boolean().default(false).describe('recompute every requested day, not only days whose lake files changed since the last run'),
     /** Fail on the first bad raw Parquet file instead of quarantining it (quarantine.ts). */
     strict: z.boolean().default(false).describe('fail on the first bad Parquet file instead of quarantining it'),
+    /** The engine that computes the statistics; unset: DEFAULT_BATCH_ENGINE. */
+    engine: z.enum(BATCH_ENGINES).optional().meta({
+      description:
+        'the engine that computes the statistics: duckdb in this process, or spark (Apache Spark; PySpark is installed into .stack/spark on first use)',
+      unset: DEFAULT_BATCH_ENGINE,
+    }),
+    /** The Spark master URL with `--engine spark`, passed to Spark as it is; unset: DEFAULT_SPARK_MASTER. */
+    sparkMaster: z.string().min(1, { error: 'expected a Spark master URL, e.g. local[*] or spark://host:7077' }).optional().meta({
+      description: 'the Spark master with --engine spark: local[N], spark://host:7077, yarn, k8s://https://host:443',
+      arg: 'URL',
+      unset: DEFAULT_SPARK_MASTER,
+    }),
   })
   .refine((o) => o.date === undefined || (o.from === undefined && o.to === undefined), { error: 'use either --date or --from/--to, not both', path: ['date'] })
   .refine((o) => (o.from === undefined) === (o.to === undefined), { error: '--from and --to go together', path: ['from'] })
   .refine((o) => o.from === undefined || o.to === undefined || o.from <= o.to, { error: '--from must not be after --to', path: ['from'] })
+  .refine((o) => o.sparkMaster === undefined || o.engine === 'spark', { error: '--spark-master goes with --engine spark', path: ['sparkMaster'] })
 
 export type BatchOptions = z.infer<typeof batchOptionsSchema>
 

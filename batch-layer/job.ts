@@ -28,6 +28,11 @@
  * (overrides into DuckDB), `RawFiles` (check and quarantine), `computeStats` (DuckDB),
  * `writeDays` (lake and Redis, and each day's fingerprint for the state file), `publishRun`
  * (`batch:meta` and the update).
+ *
+ * Engines: DuckDB computes unless the options name a Spark engine (`spark`, spark.ts): then
+ * Spark runs the same statistics in its SQL dialect (spark-sql.ts) over the same checked files,
+ * its result is loaded into the same `stats` table, and every other part of the run (scan,
+ * incremental, quarantine, footers, writing, publishing) is the one above.
  */
 import { randomUUID } from 'node:crypto'
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -49,7 +54,9 @@ import { dtDir, ensureDir, exists, parseFileName, quarantineRoot, utcDay, visibl
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { firstLine, inspectFiles, notAboutTheFile, quarantineFile, type Quarantined, type Verdict } from './quarantine.ts'
 import { readBandOverrides } from './band-overrides.ts'
-import { ASSESSMENT_COUNT_COLUMNS, bandVariants, dailyStatsSql, patientBandsSql, type BandVariants } from './stats-sql.ts'
+import { ASSESSMENT_COUNT_COLUMNS, bandVariants, dailyStatsSql, patientBandsSql, STATS_COLUMNS, type BandVariants } from './stats-sql.ts'
+import { runSparkQuery, type SparkEngine, type SparkRun } from './spark.ts'
+import { sparkDailyStatsSql, sparkPatientBandsTable } from './spark-sql.ts'
 
 interface DayFiles {
   date: string
@@ -71,7 +78,18 @@ class LakeChanged extends Error {}
 
 export type { BatchDeps, BatchProgress, BatchRunOptions, BatchRunResult }
 
-export async function runBatchJob(config: Config, options: BatchRunOptions = {}, deps: BatchDeps = {}): Promise<BatchRunResult> {
+/** The run's options, and the engine: DuckDB in this process unless `spark` is given. */
+export interface BatchJobOptions extends BatchRunOptions {
+  /** Compute with Apache Spark (`vigil batch --engine spark`); the composition root installs PySpark and passes its Python. */
+  spark?: SparkEngine
+}
+
+/** The run's result, and how the Spark engine's run went when it computed. */
+export interface BatchJobResult extends BatchRunResult {
+  spark?: SparkRun
+}
+
+export async function runBatchJob(config: Config, options: BatchJobOptions = {}, deps: BatchDeps = {}): Promise<BatchJobResult> {
   const started = Date.now()
   const runId = `${new Date(started).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`
   // Files quarantined by an attempt stay quarantined and are reported by the run.
@@ -95,7 +113,7 @@ export async function runBatchJob(config: Config, options: BatchRunOptions = {},
 /** One attempt of a run: what it was asked, and how it reports. */
 interface Attempt {
   config: Config
-  options: BatchRunOptions
+  options: BatchJobOptions
   deps: BatchDeps
   started: number
   runId: string
@@ -126,14 +144,16 @@ interface Written {
 interface Totals {
   readings: number
   cutoffTs: number
+  /** The Spark engine's run, when it computed. */
+  spark?: SparkRun
 }
 
 async function runOnce(
   config: Config,
-  options: BatchRunOptions,
+  options: BatchJobOptions,
   deps: BatchDeps,
   run: { started: number; runId: string; quarantined: Quarantined[] },
-): Promise<BatchRunResult> {
+): Promise<BatchJobResult> {
   const dates = requestedDates(options, deps.now ?? Date.now)
   const a: Attempt = {
     config,
@@ -300,6 +320,9 @@ async function computeStats(a: Attempt, conn: DuckDBConnection, raw: RawFiles, v
       totals = await queryStats(a, conn, raw.files, variants)
     } catch (error) {
       checkAborted(a.options.signal)
+      // A VigilError is the engine's own failure (Spark did not start, the master did not
+      // answer), not a file's: DuckDB's query never throws one.
+      if (isVigilError(error)) throw error
       const bad = await unreadableFile(conn, raw.files, error)
       if (!(await exists(bad.file))) throw new LakeChanged(bad.file)
       await raw.reject(bad.file, { kind: 'CORRUPT', detail: `the data cannot be read: ${bad.why}` })
@@ -320,6 +343,7 @@ async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly st
       `SELECT file_name, row_group_num_rows::BIGINT AS n, stats_max_value AS mx FROM parquet_metadata([${files.map(sqlString).join(', ')}]) WHERE path_in_schema = 'ts'`,
     )
   ).getRowObjectsJS()
+  if (a.options.spark !== undefined) return { ...footerTotals(footers), spark: await sparkStats(a, a.options.spark, conn, files, variants) }
   await withQueryProgress(
     conn,
     (pct) => a.progress({ phase: 'compute', done: pct, total: 100 }),
@@ -328,6 +352,28 @@ async function queryStats(a: Attempt, conn: DuckDBConnection, files: readonly st
     },
   )
   return footerTotals(footers)
+}
+
+/**
+ * The Spark engine's compute: Spark writes the statistics of `files` as Parquet into a folder of
+ * the run under <lake>/views (where a cluster's executors can write, as they read the lake), and
+ * the rows are loaded into DuckDB's `stats` table, the columns in the view's order; the folder
+ * is removed whatever happens.
+ */
+async function sparkStats(a: Attempt, engine: SparkEngine, conn: DuckDBConnection, files: readonly string[], variants: BandVariants): Promise<SparkRun> {
+  const output = path.join(a.lake, 'views', `.spark-${a.runId}`)
+  try {
+    const run = await runSparkQuery(
+      engine,
+      { runId: a.runId, files, query: sparkDailyStatsSql(variants), tables: sparkPatientBandsTable(variants), output },
+      { signal: a.options.signal, log: a.deps.log, onProgress: (pct, message) => a.progress({ phase: 'compute', done: pct, total: 100, message }) },
+    )
+    const columns = STATS_COLUMNS.map((c) => `"${c}"`).join(', ')
+    await conn.run(`CREATE OR REPLACE TABLE stats AS SELECT ${columns} FROM read_parquet(${sqlString(path.join(output, '*.parquet'))})`)
+    return run
+  } finally {
+    await rm(output, { recursive: true, force: true })
+  }
 }
 
 /**
@@ -376,7 +422,7 @@ async function writeDay(out: Outputs, runId: string, date: string): Promise<Dail
 }
 
 /** `batch:meta` and the `batch` update (codecs in lib/contract/codecs/), and the run's result. */
-async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Written, totals: Totals & { bandOverrides: number }): Promise<BatchRunResult> {
+async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Written, totals: Totals & { bandOverrides: number }): Promise<BatchJobResult> {
   // The batch view is complete up to the newest reading every partition has reached, and
   // never past the end of the last day computed.
   const lastDayEnd = Date.parse(`${w.computed[w.computed.length - 1]}T00:00:00Z`) + 86_400_000
@@ -395,6 +441,7 @@ async function publishRun(a: Attempt, redis: RedisClient, keys: RedisKeys, w: Wr
     cutoffTs,
     quarantined: a.quarantined,
     bandOverrides: totals.bandOverrides,
+    ...(totals.spark === undefined ? {} : { spark: totals.spark }),
   }
 }
 

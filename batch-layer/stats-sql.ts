@@ -147,7 +147,7 @@ export function glucoseBandPredicateSql(i: number, column: string, table: BandTa
 }
 
 /** The column of a vital's flag in judgedReadingsSql: `no_signal_heart_rate`, `refused_heart_rate`. */
-function flagColumn(flag: 'no_signal' | 'refused', vital: Vital): string {
+export function flagColumn(flag: 'no_signal' | 'refused', vital: Vital): string {
   return `${flag}_${VITAL_COLUMNS[vital]}`
 }
 
@@ -221,6 +221,17 @@ function assessmentCountsSql(): string {
 }
 
 /**
+ * The percentile columns and their fractions, in the order of the query's list of fractions
+ * (linear interpolation between closest ranks: rank (n - 1) * q). The Spark dialect (spark-sql.ts)
+ * takes them from here too.
+ */
+export const PERCENTILES = [
+  { column: 'p05', q: 0.05 },
+  { column: 'p50', q: 0.5 },
+  { column: 'p95', q: 0.95 },
+] as const
+
+/**
  * The statistics query over `source` (a FROM item: a table name or a `read_parquet(...)` call),
  * optionally restricted by `where` on the source's raw columns, with the status counts by each
  * patient's `variants` (the `patient_bands` table must exist when there are any), over the values
@@ -240,13 +251,17 @@ export function dailyStatsSql(source: string, where = 'true', variants: BandVari
     ).join(', ')
     const cv = v === 'glucose' ? `stddev_samp(${c}) / nullif(avg(${c}), 0)` : 'NULL::DOUBLE'
     return `{'count': count(${c})::INTEGER, 'mean': avg(${c}), 'min': min(${c}), 'max': max(${c}), 'stddev': stddev_samp(${c}),
-      'q': quantile_cont(${c}, [0.05, 0.5, 0.95]),
+      'q': quantile_cont(${c}, [${PERCENTILES.map((p) => p.q).join(', ')}]),
       'n_normal': ${n('NORMAL')}, 'n_warning': ${n('WARNING')}, 'n_critical_low': ${n('CRITICAL_LOW')}, 'n_critical_high': ${n('CRITICAL_HIGH')},
       ${tir}, 'cv': ${cv},
       'n_refused': count_if(${flagColumn('refused', v)})::INTEGER, 'n_no_signal': count_if(${flagColumn('no_signal', v)})::INTEGER} AS "${v}"`
   }).join(',\n    ')
   const perVital = STATS_COLUMNS.filter((c) => !['date', 'patient_id', 'vital', ...ASSESSMENT_COUNT_COLUMNS].includes(c))
-    .map((c) => (c === 'p05' ? 's.q[1] AS p05' : c === 'p50' ? 's.q[2] AS p50' : c === 'p95' ? 's.q[3] AS p95' : `s.${c} AS ${c}`))
+    .map((c) => {
+      // DuckDB lists are 1-based.
+      const i = PERCENTILES.findIndex((p) => p.column === c)
+      return i < 0 ? `s.${c} AS ${c}` : `s.q[${i + 1}] AS ${c}`
+    })
     .join(', ')
   const joined = variants.patients.size === 0 ? '' : ` LEFT JOIN ${PATIENT_BANDS_TABLE} USING (patient_id)`
   return `WITH agg AS (

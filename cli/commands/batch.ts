@@ -1,13 +1,15 @@
 import path from 'node:path'
 import type { Command } from 'commander'
 import { stageLogger } from '../../lib/log.ts'
-import { batchOptionsSchema } from '../../batch-layer/config.ts'
+import { batchOptionsSchema, DEFAULT_SPARK_MASTER } from '../../batch-layer/config.ts'
 import type { BatchProgress, RunBatchJob } from '../../lib/contract/batch.ts'
+import type { SparkEngine } from '../../batch-layer/spark.ts'
+import { PYSPARK_VERSION } from '../../stack/spark.ts'
 import { quarantineRoot } from '../../batch-layer/lake.ts'
 import { action, commandConfig, commandLogger } from '../command.ts'
 import { schemaFlags } from '../options.ts'
 
-const BATCH_FLAGS = schemaFlags(batchOptionsSchema, ['date', 'from', 'to', 'full', 'strict'])
+const BATCH_FLAGS = schemaFlags(batchOptionsSchema, ['date', 'from', 'to', 'full', 'strict', 'engine', 'sparkMaster'])
 
 /**
  * The batch job as the serving layer receives it: loaded on the first run, so DuckDB stays out of
@@ -19,7 +21,7 @@ export const lazyBatchJob: RunBatchJob = async (config, options, deps) => (await
 export const EXIT_QUARANTINED = 3
 
 export function register(program: Command): void {
-  const cmd = program.command('batch').description('batch job: daily statistics from the data lake with DuckDB')
+  const cmd = program.command('batch').description('batch job: daily statistics from the data lake with DuckDB (or Apache Spark: --engine spark)')
   BATCH_FLAGS.addTo(cmd)
     .addHelpText(
       'after',
@@ -27,6 +29,12 @@ export function register(program: Command): void {
 Bad raw files (empty, truncated, not Parquet, corrupt, or with other columns than the lake's) are
 moved to <lake>/quarantine/<their path under the lake>, logged in <lake>/quarantine/_log.ndjson,
 listed in the summary, and left out; the rest is computed.
+
+--engine spark computes the same statistics with Apache Spark (PySpark ${PYSPARK_VERSION}), driven from this
+machine: the first use installs PySpark from PyPI into .stack/spark (~455 MB; python3 with venv and
+Java 17+ are installed with apt on Debian or Ubuntu run as root when missing). --spark-master is
+passed to Spark as it is (default ${DEFAULT_SPARK_MASTER}); a cluster's executors must read the lake at the
+same path.
 
 Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but bad files were quarantined;
 1 failed (nothing published for the days not yet written); 2 bad flag.`,
@@ -37,10 +45,19 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         const o = BATCH_FLAGS.parse(cmd)
         const log = stageLogger(commandLogger(config), 'batch')
         const bar = process.stderr.isTTY === true ? progressBar(process.stderr) : undefined
+        const spark = o.engine === 'spark' ? await sparkEngine(o.sparkMaster ?? DEFAULT_SPARK_MASTER, (line) => log.info(line)) : undefined
         const { runBatchJob } = await import('../../batch-layer/job.ts')
         const result = await runBatchJob(
           config,
-          { dates: o.date === undefined ? undefined : [o.date], from: o.from, to: o.to, full: o.full, strict: o.strict, onProgress: bar?.update },
+          {
+            dates: o.date === undefined ? undefined : [o.date],
+            from: o.from,
+            to: o.to,
+            full: o.full,
+            strict: o.strict,
+            onProgress: bar?.update,
+            ...(spark === undefined ? {} : { spark }),
+          },
           { log },
         ).finally(() => bar?.done())
         if (result.dates.length === 0) {
@@ -49,6 +66,12 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         }
         const table = [
           ['days', result.dates.join(', ')],
+          [
+            'engine',
+            result.spark === undefined
+              ? 'duckdb'
+              : `spark ${result.spark.version} (${spark?.master}, ${result.spark.parallelism} cores, started in ${result.spark.startSeconds.toFixed(1)} s)`,
+          ],
           ['patients', String(result.patients)],
           ['readings', String(result.readings)],
           ['statistics rows', String(result.rows)],
@@ -69,6 +92,13 @@ Exit status: 0 computed (or nothing changed); ${EXIT_QUARANTINED} computed, but 
         return EXIT_QUARANTINED
       }),
     )
+}
+
+/** The Spark engine: PySpark installed on first use (stack/spark.ts), with the master asked for. */
+async function sparkEngine(master: string, log: (line: string) => void): Promise<SparkEngine> {
+  const { ensureSpark } = await import('../../stack/spark.ts')
+  const runtime = await ensureSpark(log)
+  return { python: runtime.python, version: runtime.version, master }
 }
 
 /** A one-line progress bar on a TTY: phase, bar, percentage, and what is being worked on. */
