@@ -7,9 +7,9 @@
 import { overridesFromHash, type BandOverrides } from '../lib/bands.ts'
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { Logger } from '../lib/log.ts'
-import type { RedisClient } from '../lib/redis.ts'
+import { scanKeys, type RedisClient } from '../lib/redis.ts'
 
-/** Keys per SCAN step and per pipeline of HGETALLs. */
+/** Keys per SCAN step and per round trip of HGETALLs. */
 const BATCH = 1_000
 
 /** The text of a bands key before and after its patient id, taken from the key builder (docs/CONTRACT.md, Redis) rather than spelled again. */
@@ -40,7 +40,7 @@ export function patientOfBandsKey(keys: RedisKeys, key: string): string | undefi
 export async function readBandOverrides(redis: RedisClient, keys: RedisKeys, log?: Logger): Promise<Map<string, BandOverrides>> {
   // SCAN may return a key twice.
   const found = new Set<string>()
-  for await (const batch of redis.scanIterator({ MATCH: bandsKeyPattern(keys), COUNT: BATCH })) {
+  for await (const batch of scanKeys(redis, bandsKeyPattern(keys), BATCH)) {
     for (const key of batch) {
       const id = patientOfBandsKey(keys, key)
       if (id !== undefined) found.add(id)
@@ -50,9 +50,8 @@ export async function readBandOverrides(redis: RedisClient, keys: RedisKeys, log
   const out = new Map<string, BandOverrides>()
   for (let i = 0; i < patients.length; i += BATCH) {
     const chunk = patients.slice(i, i + BATCH)
-    const m = redis.multi()
-    for (const id of chunk) m.hGetAll(keys.bands(id))
-    const replies = (await m.execAsPipeline()) as unknown as Record<string, string>[]
+    // Sent at once, one command each (each patient's key is in its own Redis Cluster slot).
+    const replies = await Promise.all(chunk.map((id) => redis.hGetAll(keys.bands(id))))
     chunk.forEach((id, k) => {
       try {
         const overrides = overridesFromHash(replies[k] ?? {})

@@ -9,7 +9,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { createTestEnv, type TestEnv } from '../test/support.ts'
 import type { Config } from '../lib/config.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
-import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import { connectRedis, type RedisClient, type RedisNodeClient } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { start } from './archiver.ts'
@@ -328,7 +328,7 @@ describe('compaction', () => {
     const racing = new Proxy(redis, {
       get(target, key) {
         if (key === 'exists') {
-          return async (...args: Parameters<RedisClient['exists']>) => {
+          return async (...args: Parameters<RedisNodeClient['exists']>) => {
             if (compactions++ === 0) await compactLake(config)
             return target.exists(...args)
           }

@@ -5,12 +5,13 @@ import { loadConfig } from './config.ts'
 import { redisKeys } from './contract/keys.ts'
 import { acquireLock, releaseLock, renewLock } from './redis-lock.ts'
 import { connectRedis, deleteKeys, type RedisClient } from './redis.ts'
+import { testRedisUrl } from '../test/support.ts'
 
 const keys = redisKeys(`test-${randomUUID().slice(0, 8)}:`)
 let redis: RedisClient
 
 beforeAll(async () => {
-  redis = await connectRedis(loadConfig({ redisPrefix: keys.prefix }, {}))
+  redis = await connectRedis(loadConfig({ redisPrefix: keys.prefix, ...testRedisUrl() }, {}))
 })
 
 afterAll(async () => {

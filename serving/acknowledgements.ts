@@ -114,7 +114,10 @@ export class Acknowledgements {
   private async winnersAck(alert: AlertView, deadline: number): Promise<AlertView | null> {
     const claimKey = this.keys.ackClaim(alert.id)
     const check = async (): Promise<{ alert: AlertView | null } | undefined> => {
-      const [stored, claimed] = await this.redis.multi().hGet(ackKey(this.keys), alert.id).exists(claimKey).exec()
+      // Two commands sent at once, not one transaction: the keys are in different Redis Cluster
+      // slots. Either order is safe: an acknowledgement stored after the first read and a claim
+      // released before the second leaves this request to claim again, and find it stored.
+      const [stored, claimed] = await Promise.all([this.redis.hGet(ackKey(this.keys), alert.id), this.redis.exists(claimKey)])
       const ack = decodeAck(typeof stored === 'string' ? stored : null)
       if (ack !== undefined) return { alert: { ...alert, ack } }
       return Number(claimed) === 0 ? { alert: null } : undefined

@@ -123,11 +123,11 @@ export async function writeReadings(
   const given = options.news2
   patient.news2 = typeof given === 'object' ? given : given === undefined ? news2FromState(patient) : completeNews2(given)
   const entries = readings.map((r) => readingState(r).entry)
+  // The patient's keys in one transaction (its view shard's slot), the patients index beside it (the `{view}` slot).
   const m = redis.multi()
   m.hSet(keys.latest(patient.patientId), encodeLatest(patient))
   m.zAdd(keys.series(patient.patientId), entries.map(seriesMember))
-  m.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })
-  await m.exec()
+  await Promise.all([m.exec(), redis.zAdd(keys.patients, { score: patient.ts, value: patient.patientId })])
   const update: Update = { type: 'readings', patients: [{ patient, entries }] }
   if (options.publish !== false) await redis.publish(keys.updates, encodeUpdate(update))
   return update

@@ -1,6 +1,7 @@
 /**
  * What the speed layer does between batches, every housekeepingIntervalMs: notice a wiped view
- * (or a partition not rebuilt under its epoch) while no readings arrive and rebuild it; after an
+ * (or a partition not rebuilt under its epoch, or on a Redis Cluster a view shard that lost its
+ * copy of the epoch: a master restarted empty) while no readings arrive and rebuild it; after an
  * assignment, load the recently active patients of the owned partitions into the cache; raise the
  * stale-data alerts of the cached devices that fell silent (nothing arrived from them for their
  * threshold, by the records' Kafka timestamps against this clock: stale.ts).
@@ -17,7 +18,7 @@ import type { Rebuilder } from './rebuilder.ts'
 import { alertRecord } from './records.ts'
 import { partitionOf, raiseStaleDevices } from './stale.ts'
 import type { SpeedStats } from './stats.ts'
-import { epochKey, loadPatients, rebuiltKey, writeDevices } from './view.ts'
+import { dropEpoch, epochKey, loadPatients, rebuiltKey, shardsWithoutEpoch, writeDevices } from './view.ts'
 
 /** Patients read per pipeline during the warm-up. */
 const WARM_UP_CHUNK = 1_000
@@ -67,7 +68,13 @@ export class Housekeeping {
     const owned = this.p.reader.assigned()
     const marks = epoch === null || owned.length === 0 ? [] : await redis.hmGet(rebuiltKey(keys), owned.map(String))
     if (housekeepingNeedsRebuild(this.p.rebuilder.known, epoch, marks)) await this.p.rebuilder.rebuild()
-    else if (!behind) {
+    else if (epoch !== null && epoch === this.p.rebuilder.known && (await shardsWithoutEpoch(redis, keys, epoch)).length > 0) {
+      // Shards that lost their data while the epoch survived (the epoch's creator copies it into
+      // every shard at once, long before a pass of an instance working under it): as a batch's
+      // write would (view.ts writeBatch), drop the epoch so that the whole view is rebuilt.
+      await dropEpoch(redis, keys, epoch)
+      await this.p.rebuilder.rebuild()
+    } else if (!behind) {
       if (this.warmUpDue) {
         this.warmUpDue = false
         await this.warmUp()

@@ -163,10 +163,11 @@ export class BatchProcessor {
   }
 
   /**
-   * One pipeline: the epoch, the rebuild marks of the batch's partitions, the bands version, the
+   * One round trip: the epoch, the rebuild marks of the batch's partitions, the bands version, the
    * bands of the patients whose cached bands predate the version last seen, and the uncached
-   * patients' state. When the version moved meanwhile, a second round trip reads the bands of
-   * the batch's other patients (rare: only after a band change).
+   * patients' state. When the version moved meanwhile, those bands are read again after it
+   * (view.ts loadPatients) and another round trip reads the bands of the batch's other patients
+   * (rare: only after a band change).
    */
   private async load(decoded: DecodedBatch): Promise<Loaded> {
     const { redis, keys, cache, stats } = this.p
@@ -176,7 +177,9 @@ export class BatchProcessor {
     const bandsFor = new Set(ids.filter((id) => stale(id, this.bandsVersion)))
     const partitions = [...decoded.lastOffsets.keys()]
     const t = performance.now()
-    const loaded = await this.p.retry.run('reading patient state from Redis', () => loadPatients(redis, keys, ids, uncached, partitions, bandsFor))
+    const loaded = await this.p.retry.run('reading patient state from Redis', () =>
+      loadPatients(redis, keys, ids, uncached, partitions, bandsFor, this.bandsVersion),
+    )
     this.bandsVersion = loaded.bandsVersion
     const late = ids.filter((id) => !loaded.tables.has(id) && stale(id, loaded.bandsVersion))
     if (late.length > 0) {

@@ -7,6 +7,9 @@
  *   write-shard.lua per view shard touched (atomic, in one hash slot) and one of write-global.lua;
  *   each script is called by its digest (EVALSHA), its text sent again only when the server lost
  *   it (`LuaScript`).
+ * The same code runs against one Redis and a Redis Cluster (lib/redis.ts): no transaction or
+ * script call spans two hash slots, and keys of many slots are read with separate commands sent
+ * at once (one round trip: the client pipelines what is issued in the same tick, per server).
  * Every value is encoded by the view's codec in lib/contract/codecs/ (one module per view).
  * Every write is idempotent: series members are pure functions of the reading, hashes are
  * overwritten with full values, so replaying the same offsets leaves the same state.
@@ -31,11 +34,9 @@ export function epochKey(keys: RedisKeys): string {
   return keys.viewEpoch
 }
 
-/** Copies the view's epoch into every view shard (one pipeline of plain SETs: each key is in its own shard's slot). */
+/** Copies the view's epoch into every view shard (plain SETs sent at once: each key is in its own shard's slot). */
 export async function setShardEpochs(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<void> {
-  const m = redis.multi()
-  for (let shard = 0; shard < VIEW_SHARDS; shard++) m.set(keys.shardEpoch(shard), epoch)
-  await m.execAsPipeline()
+  await Promise.all(Array.from({ length: VIEW_SHARDS }, (_, shard) => redis.set(keys.shardEpoch(shard), epoch)))
 }
 
 /**
@@ -78,7 +79,7 @@ export interface Loaded {
   epoch: string | null
   /** Per requested partition, the epoch its rebuild was done for (null: none). */
   rebuilt: (string | null)[]
-  /** The bands version read before the bands ('' when none was ever set). */
+  /** The bands version ('' when none was ever set): every band table in `tables` is at least that new. */
   bandsVersion: string
   /** Patients read in full (were not cached). */
   loaded: Map<string, PatientRuntime>
@@ -97,10 +98,17 @@ function tableOf(hash: Record<string, string>): BandTable {
 }
 
 /**
- * One round trip: a pipeline of the epoch, the rebuild marks of `partitions`, the bands version and
- * the bands of the patients in `bandsFor` or `uncached` (the version first, so the bands read after
- * it are at least that new), and beside it one MULTI/EXEC per view shard with the full state of the
- * `uncached` patients in that shard.
+ * One round trip: the epoch, the rebuild marks of `partitions`, the bands version and the bands of
+ * the patients in `bandsFor` or `uncached`, each its own command (their keys are in different hash
+ * slots), and beside them one MULTI/EXEC per view shard with the full state of the `uncached`
+ * patients in that shard.
+ *
+ * The bands read beside the version may predate it: on a Redis Cluster the version and each
+ * patient's bands live on different servers, read in no fixed order, and a band change writes the
+ * bands before it bumps the version (lib/band-store.ts). So when the version read differs from
+ * `knownBandsVersion` (the one the caller read last; undefined: none), those bands are read again
+ * once the version is known (a second round trip, only after a band change). Every table returned
+ * is then at least as new as the version returned.
  *
  * A patient's three hashes are read in one transaction, so no write lands between them: an
  * instance that owned the patient before a rebalance may still have a batch's write on its way,
@@ -116,13 +124,13 @@ export async function loadPatients(
   uncached: ReadonlySet<string>,
   partitions: readonly number[] = [],
   bandsFor: ReadonlySet<string> = new Set(),
+  knownBandsVersion?: string,
 ): Promise<Loaded> {
-  const m = redis.multi()
-  m.get(epochKey(keys))
-  if (partitions.length > 0) m.hmGet(rebuiltKey(keys), partitions.map(String))
-  m.get(keys.bandsVersion)
+  const epoch = redis.get(epochKey(keys))
+  const rebuilt = partitions.length > 0 ? redis.hmGet(rebuiltKey(keys), partitions.map(String)) : []
+  const version = redis.get(keys.bandsVersion)
   const banded = ids.filter((id) => uncached.has(id) || bandsFor.has(id))
-  for (const id of banded) m.hGetAll(keys.bands(id))
+  const bands = banded.map((id) => redis.hGetAll(keys.bands(id)))
   const states = [
     ...byViewShard(
       ids.filter((id) => uncached.has(id)),
@@ -134,24 +142,21 @@ export async function loadPatients(
     const replies = (await t.exec()) as unknown as Record<string, string>[]
     return group.map((id, k) => runtimeFrom(id, replies[3 * k]!, replies[3 * k + 1]!, replies[3 * k + 2]!))
   })
-  const [replies, ...shards] = await Promise.all([m.execAsPipeline() as Promise<unknown[]>, ...states])
-  let i = 0
-  const epoch = (replies[i++] as string | null) ?? null
-  const rebuilt = partitions.length > 0 ? (replies[i++] as (string | null)[]) : []
-  const bandsVersion = (replies[i++] as string | null) ?? ''
-  const tables = new Map<string, BandTable>()
-  for (const id of banded) tables.set(id, tableOf(replies[i++] as Record<string, string>))
+  const [current, marks, read, hashes, shards] = await Promise.all([epoch, rebuilt, version, Promise.all(bands), Promise.all(states)])
+  const bandsVersion = read ?? ''
+  const tables =
+    banded.length > 0 && bandsVersion !== knownBandsVersion
+      ? await loadBands(redis, keys, banded)
+      : new Map(banded.map((id, k) => [id, tableOf(hashes[k] ?? {})]))
   const loaded = new Map<string, PatientRuntime>()
   for (const shard of shards) for (const p of shard) loaded.set(p.patientId, p)
-  return { epoch, rebuilt, bandsVersion, loaded, tables }
+  return { epoch: current ?? null, rebuilt: marks, bandsVersion, loaded, tables }
 }
 
-/** The band tables of `ids` (one pipeline): for patients whose bands changed after the batch's pipeline chose what to read. */
+/** The band tables of `ids` (one round trip, a command each): for patients whose bands changed after the batch's load chose what to read. */
 export async function loadBands(redis: RedisClient, keys: RedisKeys, ids: readonly string[]): Promise<Map<string, BandTable>> {
-  const m = redis.multi()
-  for (const id of ids) m.hGetAll(keys.bands(id))
-  const replies = (await m.execAsPipeline()) as unknown as Record<string, string>[]
-  return new Map(ids.map((id, k) => [id, tableOf(replies[k] ?? {})]))
+  const hashes = await Promise.all(ids.map((id) => redis.hGetAll(keys.bands(id))))
+  return new Map(ids.map((id, k) => [id, tableOf(hashes[k] ?? {})]))
 }
 
 export interface PatientChange {
@@ -203,6 +208,20 @@ export const WRITE_GLOBAL_SCRIPT = new LuaScript(readFileSync(new URL('./write-g
  */
 const DROP_EPOCH_SCRIPT = new LuaScript("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
 
+/** Deletes the view's epoch if it still is `epoch` (DROP_EPOCH_SCRIPT): the next batch or housekeeping pass rebuilds the whole view. */
+export async function dropEpoch(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<void> {
+  await DROP_EPOCH_SCRIPT.run(redis, { keys: [epochKey(keys)], arguments: [epoch] })
+}
+
+/**
+ * The view shards whose copy of the epoch is not `epoch` (one GET per shard, sent at once): on a
+ * Redis Cluster, the shards of a master that restarted empty while the `{view}` slot's survived.
+ */
+export async function shardsWithoutEpoch(redis: RedisClient, keys: RedisKeys, epoch: string): Promise<number[]> {
+  const copies = await Promise.all(Array.from({ length: VIEW_SHARDS }, (_, shard) => redis.get(keys.shardEpoch(shard))))
+  return copies.flatMap((copy, shard) => (copy === epoch ? [] : [shard]))
+}
+
 /** Arguments of one call of write-shard.lua, roughly: well below what the client can spread. */
 const MAX_ARGS_PER_CALL = 20_000
 
@@ -233,7 +252,7 @@ export interface BatchCalls {
 export async function writeBatch(redis: RedisClient, keys: RedisKeys, calls: BatchCalls, epoch: string): Promise<boolean> {
   const replies = await Promise.all(calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c)))
   if (replies.some((r) => r === -1)) {
-    await DROP_EPOCH_SCRIPT.run(redis, { keys: [epochKey(keys)], arguments: [epoch] })
+    await dropEpoch(redis, keys, epoch)
     return false
   }
   return calls.global === null || (await WRITE_GLOBAL_SCRIPT.run(redis, calls.global)) !== -1

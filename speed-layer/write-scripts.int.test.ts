@@ -14,7 +14,7 @@ import { redisKeys, viewShard, type RedisKeys } from '../lib/contract/keys.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { encodePending } from '../lib/contract/codecs/alerts.ts'
 import { createLogger } from '../lib/log.ts'
-import { connectRedis, type RedisClient } from '../lib/redis.ts'
+import { connectRedis, isCluster, type RedisClient } from '../lib/redis.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { applyReadings, emptyPatient, type PatientRuntime } from './patients.ts'
 import { DEFAULT_SPEED_OPTIONS, start } from './index.ts'
@@ -33,9 +33,16 @@ function changeOf(runtime: PatientRuntime, readings: Reading[]): PatientChange {
   return { runtime, outcome: applyReadings(runtime, accepted, DEFAULT_SPEED_OPTIONS) }
 }
 
-async function scriptCached(redis: RedisClient): Promise<boolean> {
-  const cached = await redis.scriptExists([WRITE_SHARD_SCRIPT.sha1, WRITE_GLOBAL_SCRIPT.sha1])
-  return cached.every((c) => c === 1)
+/**
+ * Whether the batch scripts are cached where the patient's batch ran them: on a Redis Cluster, the
+ * server of the patient's view shard (write-shard.lua) and the one of the `{view}` slot (write-global.lua).
+ */
+async function scriptCached(redis: RedisClient, keys: RedisKeys, patientId: string): Promise<boolean> {
+  const cachedOn = async (key: string, sha1: string) => {
+    const server = isCluster(redis) ? await redis.getNodeClientForKey(key) : redis
+    return (await server.scriptExists([sha1]))[0] === 1
+  }
+  return (await cachedOn(keys.latest(patientId), WRITE_SHARD_SCRIPT.sha1)) && (await cachedOn(keys.viewEpoch, WRITE_GLOBAL_SCRIPT.sha1))
 }
 
 /** A batch's calls built and sent, as the speed layer's processor does. */
@@ -102,10 +109,10 @@ describe('the batch scripts', () => {
     // HR 112 is out of NORMAL for the first second: no alert yet, its pending run written with the reading.
     const run = { outSince: T, criticalSince: null, inSince: null, belowCriticalSince: null }
     expect(await redis.hGetAll(keys.alertState('p-lua'))).toEqual({ 'heartRate:pending': encodePending(run) })
-    expect(await scriptCached(redis)).toBe(true)
+    expect(await scriptCached(redis, keys, 'p-lua')).toBe(true)
 
     await redis.scriptFlush()
-    expect(await scriptCached(redis)).toBe(false)
+    expect(await scriptCached(redis, keys, 'p-lua')).toBe(false)
     expect(await write([changeOf(p, [reading('p-lua', 2, T + 1_000, { heartRate: 75 })])], [], 'epoch-1')).toBe(true)
     const second = {
       ...first,
@@ -128,7 +135,7 @@ describe('the batch scripts', () => {
       vitals: { heartRate: { value: 75, status: 'NORMAL', ts: T + 1_000 }, spo2: { value: 96, status: 'NORMAL', ts: T } },
     })
     expect(await redis.zCard(keys.series('p-lua'))).toBe(3)
-    expect(await scriptCached(redis)).toBe(true)
+    expect(await scriptCached(redis, keys, 'p-lua')).toBe(true)
   })
 
   it('writes nothing against an epoch Redis no longer holds, with or without the script cached', async () => {

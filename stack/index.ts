@@ -10,12 +10,13 @@ import path from 'node:path'
 import { loadSetting, type Config } from '../lib/config.ts'
 import { VigilError } from '../lib/errors.ts'
 import { kafkaAnswers } from '../lib/kafka.ts'
-import { redisAnswers } from '../lib/redis.ts'
+import { redisAnswers, redisSeeds } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import * as P from './paths.ts'
 import { stackPaths } from './paths.ts'
 import { livePid, run, spawnDetached, stopPid, tail, isAlive } from './process.ts'
 import { ensurePrerequisites, JAVA, REDIS } from './prerequisites.ts'
+import { downRedisCluster, redisClusterStatus } from './redis-cluster.ts'
 import { brokerFailureReason, ensureKafkaLibs, formatStorage, kafkaJvmArgs, kafkaVersion, kraftClusterId, lastLine } from './kafka-runtime.ts'
 import {
   bootstrapList,
@@ -75,8 +76,9 @@ function kafkaAddress(config: Pick<Config, 'kafkaBrokers'>): { host: string; por
   return { host: first.slice(0, i), port: Number(first.slice(i + 1)) }
 }
 
+/** The Redis of the config; of a Redis Cluster named by several nodes, the first (lib/redis.ts redisSeeds). */
 function redisAddress(config: Pick<Config, 'redisUrl'>): { host: string; port: number } {
-  const url = new URL(config.redisUrl)
+  const url = new URL(redisSeeds(config.redisUrl)[0] ?? config.redisUrl)
   return { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) }
 }
 
@@ -102,12 +104,17 @@ export async function status(config: Pick<Config, 'kafkaBrokers' | 'redisUrl'>, 
   const k = kafkaAddress(config)
   const r = redisAddress(config)
   const cluster = await kafkaClusterRows(S)
+  const redisCluster = await redisClusterRows(options)
   return [
     ...(cluster !== undefined && kPid === undefined
       ? []
       : [{ service: 'kafka', address: `${k.host}:${k.port}`, up: kUp, owner: owner(kUp, kPid), pid: kUp ? kPid : undefined } as const]),
     ...(cluster ?? []),
-    { service: 'redis', address: `${r.host}:${r.port}`, up: rUp, owner: owner(rUp, rPid), pid: rUp ? rPid : undefined },
+    // A Redis Cluster vigil started that the config names is shown by its nodes' rows.
+    ...(redisCluster.some((row) => row.address.startsWith(`${r.host}:${r.port} `))
+      ? []
+      : [{ service: 'redis', address: `${r.host}:${r.port}`, up: rUp, owner: owner(rUp, rPid), pid: rUp ? rPid : undefined } as const]),
+    ...redisCluster,
   ]
 }
 
@@ -176,6 +183,7 @@ export async function down(log: Log = () => undefined, options: StackOptions & {
     stopped.push(`kafka (pid ${kPid}, ${how})`)
   }
   if (options.only !== 'redis') stopped.push(...(await stopKafkaCluster(S, log)))
+  if (options.only !== 'kafka') stopped.push(...(await downRedisCluster(log, options)))
   const rPid = options.only === 'kafka' ? undefined : await livePid(S.redisPid, REDIS_MARKER)
   if (rPid !== undefined) {
     log(`stopping Redis (pid ${rPid})`)
@@ -209,9 +217,26 @@ const fmt = (a: { host: string; port: number }) => `${a.host}:${a.port}`
 // ---------------------------------------------------------------------------------------------
 // Redis
 
+/** One row per node of the Redis Cluster vigil started (stack/redis-cluster.ts); none when it started none. */
+async function redisClusterRows(options: StackOptions): Promise<ServiceStatus[]> {
+  const cluster = await redisClusterStatus(options)
+  return (cluster?.nodes ?? []).map((n) => ({
+    service: 'redis',
+    address: `127.0.0.1:${n.port} (cluster ${n.role ?? 'node'})`,
+    up: n.up,
+    ...(n.up ? { owner: n.pid === undefined ? 'external' : 'native', pid: n.pid } : {}),
+  }))
+}
+
 /** Starts redis-server; undefined when installing it started a system-wide Redis that now answers. */
 async function startRedis(config: Pick<Config, 'redisUrl'>, log: Log, S: P.StackPaths): Promise<number | undefined> {
   const { host, port } = redisAddress(config)
+  if (redisSeeds(config.redisUrl).length > 1) {
+    throw new VigilError(
+      'STACK_START_FAILED',
+      `VIGIL_REDIS_URL names a Redis Cluster (${config.redisUrl}) and none of its nodes answers: start it with \`vigil stack up --redis-cluster\`, or unset VIGIL_REDIS_URL to use a single local Redis.`,
+    )
+  }
   if (!isLoopback(host)) {
     throw new VigilError(
       'STACK_NOT_LOCAL',

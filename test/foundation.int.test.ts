@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { createTestEnv, type TestEnv } from './support.ts'
 import { kafkaBaseOptions } from '../lib/kafka.ts'
-import { connectRedis } from '../lib/redis.ts'
+import { connectRedis, scanKeys } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { parseReading, type Reading } from '../lib/contract/schema.ts'
 
@@ -88,7 +88,7 @@ describe('the real stack', () => {
       expect(await redis.hGetAll(keys.latest('p-0001'))).toEqual({ heartRate: '72', 'heartRate:status': 'NORMAL' })
       expect(await redis.zRange(keys.patients, 0, -1)).toEqual(['p-0001'])
       const mine: string[] = []
-      for await (const batch of redis.scanIterator({ MATCH: keys.everything })) mine.push(...batch)
+      for await (const batch of scanKeys(redis, keys.everything)) mine.push(...batch)
       expect(mine.sort()).toEqual([keys.latest('p-0001'), keys.patients].sort())
     } finally {
       redis.destroy()

@@ -22,11 +22,21 @@ export interface TestEnv {
   cleanup(): Promise<void>
 }
 
+/**
+ * The Redis the integration tests run against: the one of the stack, unless VIGIL_TEST_REDIS_URL
+ * names another (the `integration-redis-cluster` project sets it to the test Redis Cluster:
+ * vitest.config.ts).
+ */
+export function testRedisUrl(): Record<string, string> {
+  const url = process.env.VIGIL_TEST_REDIS_URL
+  return url === undefined || url === '' ? {} : { redisUrl: url }
+}
+
 /** A config with a random topic prefix, Redis prefix and lake folder; its topics created. */
 export async function createTestEnv(overrides: Record<string, unknown> = {}): Promise<TestEnv> {
   const id = `test-${randomUUID().slice(0, 8)}`
   const datalakeDir = await mkdtemp(path.join(tmpdir(), `vigil-${id}-`))
-  const config = loadConfig({ topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir, logLevel: 'warn', ...overrides }, {})
+  const config = loadConfig({ topicPrefix: `${id}.`, redisPrefix: `${id}:`, datalakeDir, logLevel: 'warn', ...testRedisUrl(), ...overrides }, {})
   const topics = topicNames(config.topicPrefix)
   const admin = createAdmin(config)
   try {

@@ -46,10 +46,11 @@ export async function writeAlert(redis: RedisClient, keys: RedisKeys, alert: Ale
 export async function writeBatchView(redis: RedisClient, keys: RedisKeys, rows: DailyStatsRow[], meta: BatchMeta): Promise<void> {
   const byDay = new Map<string, DailyStatsRow[]>()
   for (const r of rows) byDay.set(r.date, [...(byDay.get(r.date) ?? []), r])
-  const m = redis.multi()
-  for (const [date, dayRows] of byDay) m.hSet(keys.batchDaily(date), encodeDailyDay(dayRows))
-  m.hSet(keys.batchMeta, encodeBatchMeta(meta))
-  await m.exec()
+  // One command per key, sent at once: the keys are in different Redis Cluster slots.
+  await Promise.all([
+    ...[...byDay].map(([date, dayRows]) => redis.hSet(keys.batchDaily(date), encodeDailyDay(dayRows))),
+    redis.hSet(keys.batchMeta, encodeBatchMeta(meta)),
+  ])
 }
 
 /** A daily row with the given figures and the rest filled plausibly. */

@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander'
 import { action, commandConfig } from '../command.ts'
 import * as stack from '../../stack/index.ts'
 import { CONTROLLER_MODES, type ControllerMode } from '../../stack/kafka-cluster.ts'
+import { REDIS_CLUSTER_PORTS, upRedisCluster, type RedisClusterUp } from '../../stack/redis-cluster.ts'
 
 const say = (line: string) => process.stderr.write(`vigil stack: ${line}\n`)
 
@@ -35,6 +36,23 @@ function bootstrapHint(results: stack.UpResult[]): string {
   return brokers.length > 1 ? `every layer takes all the brokers: export VIGIL_KAFKA_BROKERS=${brokers.join(',')}\n` : ''
 }
 
+/** `--redis-cluster`'s nodes as rows of the table `up` prints. */
+function redisClusterResults(cluster: RedisClusterUp | undefined): stack.UpResult[] {
+  return (cluster?.nodes ?? []).map((n) => ({
+    service: 'redis',
+    address: `127.0.0.1:${n.port} (cluster ${n.role ?? 'node'})`,
+    up: n.up,
+    ...(n.pid === undefined ? { owner: 'external' } : { owner: 'native', pid: n.pid }),
+    action: cluster?.action ?? 'reused',
+    ms: cluster?.ms ?? 0,
+  }))
+}
+
+/** The line that tells the user how to point every layer at the Redis Cluster. */
+function redisClusterHint(cluster: RedisClusterUp | undefined): string {
+  return cluster === undefined ? '' : `to use the Redis Cluster: export VIGIL_REDIS_URL=${cluster.url}\n`
+}
+
 export function register(program: Command): void {
   const cmd = program.command('stack').description('start, stop or show the local Kafka broker (KRaft) and Redis server')
 
@@ -52,17 +70,27 @@ export function register(program: Command): void {
         "a cluster's controller quorum: inside the first three brokers, or three processes of its own (default: combined)",
       ).choices(CONTROLLER_MODES),
     )
+    .option(
+      '--redis-cluster',
+      `also a Redis Cluster of 3 masters and a replica each on 127.0.0.1:${REDIS_CLUSTER_PORTS[0]}-${REDIS_CLUSTER_PORTS.at(-1)}, unless it answers; it prints the VIGIL_REDIS_URL that names it`,
+    )
     .action(
-      action(async (opts: { kafkaNodes?: number; kafkaControllers?: ControllerMode }, c: Command) => {
+      action(async (opts: { kafkaNodes?: number; kafkaControllers?: ControllerMode; redisCluster?: boolean }, c: Command) => {
         const config = commandConfig(c)
         const t0 = Date.now()
-        const results = await stack.up(config, say, { kafkaNodes: opts.kafkaNodes, kafkaControllers: opts.kafkaControllers })
+        // The cluster first: when VIGIL_REDIS_URL names it, the Redis below is the cluster, reused.
+        const cluster = opts.redisCluster === true ? await upRedisCluster(say) : undefined
+        const results = [
+          ...(await stack.up(config, say, { kafkaNodes: opts.kafkaNodes, kafkaControllers: opts.kafkaControllers })),
+          ...redisClusterResults(cluster),
+        ]
         const width = Math.max(16, ...results.map((r) => r.address.length))
         for (const r of results) {
           const what = r.action === 'reused' ? 'already running, reused' : `started in ${(r.ms / 1000).toFixed(1)} s`
           process.stdout.write(`${r.service.padEnd(6)} ${r.address.padEnd(width)} ${what}${r.pid === undefined ? '' : ` (pid ${r.pid})`}\n`)
         }
         process.stdout.write(bootstrapHint(results))
+        process.stdout.write(redisClusterHint(cluster))
         process.stdout.write(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
       }),
     )

@@ -12,9 +12,10 @@ import { createLogger } from '../log.ts'
 import { connectRedis, deleteKeys } from '../redis.ts'
 import { sha256Hex } from './model.ts'
 import { RegistryLocks } from './registry-lock.ts'
+import { testRedisUrl } from '../../test/support.ts'
 
 const log = createLogger({ level: 'silent', pretty: false, destination: process.stderr })
-const config = loadConfig({ redisPrefix: `test-${randomUUID().slice(0, 8)}:` }, {})
+const config = loadConfig({ redisPrefix: `test-${randomUUID().slice(0, 8)}:`, ...testRedisUrl() }, {})
 const locks: RegistryLocks[] = []
 
 afterEach(async () => {

@@ -17,7 +17,7 @@ import { redisKeys } from '../contract/keys.ts'
 import { VigilError, describeError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { acquireLock, releaseLock, renewLock } from '../redis-lock.ts'
-import { type RedisClient, createRedis, redisUnreachable } from '../redis.ts'
+import { type RedisClient, connectRedis, redisUnreachable } from '../redis.ts'
 import { sha256Hex } from './model.ts'
 
 /**
@@ -69,25 +69,18 @@ export class RegistryLocks {
 
   /**
    * Connects, or fails as soon as the first attempt does (a refused connection answers at once),
-   * and within REDIS_COMMAND_TIMEOUT_MS when Redis does not answer at all. Not `connectRedis`:
-   * node-redis retries a failed first connection without end, and a write must answer that Redis
-   * is away rather than hang.
+   * and within REDIS_COMMAND_TIMEOUT_MS when Redis does not answer at all: node-redis retries a
+   * failed first connection without end, and a write must answer that Redis is away rather than
+   * hang. A Redis Cluster is connected as one (lib/redis.ts).
    */
   async #connect(): Promise<RedisClient> {
-    const client = createRedis(this.#config, { log: this.#log, name: this.#name })
-    let onError: (error: unknown) => void = () => undefined
-    const failed = new Promise<never>((_, reject) => {
-      onError = reject
-    })
-    client.once('error', onError)
+    const connecting = connectRedis(this.#config, { log: this.#log, name: this.#name, failFast: true })
     try {
-      await withTimeout(Promise.race([client.connect(), failed]), REDIS_COMMAND_TIMEOUT_MS, 'Redis did not answer')
-      return client
+      return await withTimeout(connecting, REDIS_COMMAND_TIMEOUT_MS, 'Redis did not answer')
     } catch (error) {
-      client.destroy()
-      throw redisUnreachable(this.#config, error)
-    } finally {
-      client.off('error', onError)
+      // A connection that completes after the timeout is closed rather than left open.
+      connecting.then((late) => late.destroy()).catch(() => undefined)
+      throw error instanceof VigilError ? error : redisUnreachable(this.#config, error)
     }
   }
 
