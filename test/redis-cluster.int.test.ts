@@ -3,14 +3,17 @@
  * test cluster of stack/redis-cluster.ts; vitest.config.ts), beside the view tests that project
  * repeats there: the cluster refuses a transaction across slots (so a view test that sent one
  * would fail there); `vigil init` deletes the prefix's keys on every master and nothing else;
- * `vigil patient set` writes the bands through a URL naming one node; and a master that restarts
- * empty under a running speed layer (idle, or with a batch on its way to it) has its shards
- * rebuilt from Kafka, the view exactly as before, no alert raised again, and the `updates` channel
- * heard across the cluster.
+ * `vigil patient set` writes the bands through a URL naming one node, and the batch job reads them
+ * back from every master; and a master that restarts empty under a running speed layer (idle, or
+ * with a batch on its way to it) has its shards rebuilt from Kafka, the view exactly as before, no
+ * alert raised again, and the `updates` channel heard across the cluster.
  */
 import { spawn } from 'node:child_process'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Producer, type MessageToProduce } from '@platformatic/kafka'
+import { readBandOverrides } from '../batch-layer/band-overrides.ts'
+import { parseBandSpec } from '../lib/bands.ts'
+import { writePatientBands } from '../lib/band-store.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { decodeAlertEntry } from '../lib/contract/codecs/alerts.ts'
 import { VIEW_SHARDS, redisKeys, viewShard, type RedisKeys } from '../lib/contract/keys.ts'
@@ -143,6 +146,20 @@ describe('vigil patient set on a Redis Cluster', () => {
     expect(run.code).toBe(0)
     expect(Object.keys(await redis.hGetAll(keys.bands('p-copd')))).toEqual(['spo2'])
     expect(await redis.get(keys.bandsVersion)).toBe('1')
+  })
+})
+
+describe('the batch job on a Redis Cluster', () => {
+  it("reads every patient's band overrides, from every master", async () => {
+    const e = await testEnv()
+    const redis = await clusterOf(e)
+    const keys = redisKeys(e.config.redisPrefix)
+    const ids = Array.from({ length: 30 }, (_, i) => `p-${i}`)
+    for (const id of ids) await writePatientBands(redis, keys, id, [parseBandSpec('spo2:news2-scale2')])
+    expect(new Set(await Promise.all(ids.map((id) => masterPort(redis, keys.bands(id))))).size).toBe(3)
+    const read = await readBandOverrides(redis, keys)
+    expect([...read.keys()].sort()).toEqual([...ids].sort())
+    expect(Object.keys(read.get('p-7') ?? {})).toEqual(['spo2'])
   })
 })
 
