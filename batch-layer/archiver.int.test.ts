@@ -149,6 +149,20 @@ async function expectExact(e: TestEnv, total: number, invalid: number): Promise<
   for (const [p, end] of (await endOffsets(e)).entries()) if (end > 0) expect(lake.perPartition.get(p)).toEqual({ n: end, min: 0, max: end - 1 })
 }
 
+/** Runs an archiver with `options` until the lake holds `total` distinct offsets, stops it, then checks each offset is there once. */
+async function archiveAll(e: TestEnv, options: Parameters<typeof archiverOptions>[0], total: number, invalid: number): Promise<void> {
+  const archiver = await start({ ...e.config, archiver: archiverOptions(options) })
+  try {
+    await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === total || undefined, {
+      timeoutMs: 60_000,
+      what: 'every offset in the lake',
+    })
+  } finally {
+    await archiver.stop()
+  }
+  await expectExact(e, total, invalid)
+}
+
 /** Every file name in the raw folders, hidden ones included. */
 async function rawNamesOf(e: TestEnv): Promise<string[]> {
   const out: string[] = []
@@ -430,16 +444,7 @@ describe('the archiver', () => {
       release?.()
       await archiver.stop()
     }
-    archiver = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 0 }) })
-    try {
-      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
-        timeoutMs: 60_000,
-        what: 'every offset in the lake',
-      })
-    } finally {
-      await archiver.stop()
-    }
-    await expectExact(e, all.length, invalid)
+    await archiveAll(e, { flushRecords: 20, flushIntervalMs: 200, compactIntervalMs: 0 }, all.length, invalid)
   })
 
   it('shares the partitions among archivers with their own instance ids: two killed with SIGKILL under load, every offset once', async () => {
@@ -500,15 +505,6 @@ describe('the archiver', () => {
     }
     expect(former.stats().records).toBe(0)
     expect(await rawNamesOf(e)).toEqual([])
-    const owner = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 300, flushIntervalMs: 200, instanceId: 'owner' }) })
-    try {
-      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
-        timeoutMs: 60_000,
-        what: 'every offset in the lake',
-      })
-    } finally {
-      await owner.stop()
-    }
-    await expectExact(e, all.length, invalid)
+    await archiveAll(e, { flushRecords: 300, flushIntervalMs: 200, instanceId: 'owner' }, all.length, invalid)
   })
 })
