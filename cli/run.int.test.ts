@@ -8,6 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { createTestEnv, freePort, type TestEnv } from '../test/support.ts'
 import { connectRedis } from '../lib/redis.ts'
 import { redisKeys } from '../lib/contract/keys.ts'
+import { TOPIC_PARTITIONS } from '../lib/contract/topics.ts'
 import { createAdmin } from '../lib/kafka.ts'
 import { pollUntil } from '../lib/backoff.ts'
 import { produceAll, syntheticReadings } from '../batch-layer/synthetic.ts'
@@ -63,7 +64,7 @@ describe('vigil init', () => {
       await writeFile(path.join(e.config.datalakeDir, 'raw', 'readings', 'dt=2026-11-22', 'x.parquet'), 'x')
 
       const { stdout } = await run('node', ['bin/vigil.js', 'init', '--yes'], { env: vigilEnv(e) })
-      expect(stdout).toContain(`${e.topics.readings} (6 partitions)`)
+      expect(stdout).toContain(`${e.topics.readings} (${TOPIC_PARTITIONS.readings} partitions, 1 replica)`)
       expect(stdout).toContain(`Redis keys deleted under "${e.config.redisPrefix}": 2`)
       expect(stdout).toContain('data lake emptied: 1 files deleted')
 

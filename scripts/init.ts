@@ -2,8 +2,9 @@
  * `vigil init`: resets Vigil to a clean state (docs/CONTRACT.md, Commands), and this file's own entry
  * point (`npx tsx scripts/init.ts --yes`) for those who run the reset as a script.
  *
- * - Kafka: deletes and recreates the topics with their configured partitions, and deletes the
- *   consumer groups (so their offsets go too). The identity topics (`vitals.registry`,
+ * - Kafka: deletes and recreates the topics with their configured partitions (three replicas and
+ *   min.insync.replicas 2 on a cluster of three brokers or more, lib/contract/topics.ts), and
+ *   deletes the consumer groups (so their offsets go too). The identity topics (`vitals.registry`,
  *   `vitals.audit`: docs/SECURITY.md) are kept: registered devices, users and the audit trail are
  *   not test data. `--with-identity` deletes and recreates them too.
  * - Redis: deletes every key under the prefix with SCAN + UNLINK. Never FLUSHALL or FLUSHDB:
@@ -16,12 +17,12 @@ import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
-import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable, type TopicSpec } from '../lib/kafka.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaUnreachable, liveBrokers, type TopicSpec } from '../lib/kafka.ts'
 import type { Admin } from '@platformatic/kafka'
 import { redisKeys } from '../lib/contract/keys.ts'
 import { connectRedis, deleteKeys } from '../lib/redis.ts'
 import { pollUntil } from '../lib/backoff.ts'
-import { consumerGroups, identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
+import { consumerGroups, identityTopics, topicNames, topicReplication, topicSpecs } from '../lib/contract/topics.ts'
 
 export interface ResetOptions {
   /** Also delete (and recreate empty) the identity topics: every device, user and audit event goes. */
@@ -115,7 +116,10 @@ async function recreateTopics(admin: Admin, specs: readonly TopicSpec[]): Promis
     return true
   }
   await pollUntil(create, { timeoutMs: TOPIC_DELETE_TIMEOUT_MS, intervalMs: 250, what: 'the topics to be created' })
-  return specs.map((s) => `${s.name} (${s.partitions} partition${s.partitions === 1 ? '' : 's'})`)
+  // ensureTopics replicates as the cluster allows (lib/contract/topics.ts topicReplication): say how.
+  const { replicas, configs } = topicReplication(await liveBrokers(admin))
+  const copies = `${replicas} replica${replicas === 1 ? '' : 's'}${configs.map((c) => `, ${c.name} ${c.value}`).join('')}`
+  return specs.map((s) => `${s.name} (${s.partitions} partition${s.partitions === 1 ? '' : 's'}, ${copies})`)
 }
 
 /** Deletes everything inside `dir` but the folder itself (and its README); returns the number of files deleted. */

@@ -3,9 +3,16 @@
  * front of every name so that tests and parallel environments share one broker safely.
  */
 
-/** Default partition counts; `vitals.readings` is keyed by patientId, so 6 partitions bound the parallelism of consumers. */
+/**
+ * Partition counts. `vitals.readings` is keyed by patientId, so its partitions bound how many
+ * instances of a layer share the work: 12 divides evenly among 1, 2, 3, 4, 6 or 12 instances (and
+ * among the two left when one of three stops), and leaves room to grow to 12 per layer. It is
+ * chosen once: adding partitions later moves patients to other partitions, and a patient's
+ * readings would then sit in two partitions with no order between them (docs/ARCHITECTURE.md,
+ * Scaling out).
+ */
 export const TOPIC_PARTITIONS = {
-  readings: 6,
+  readings: 12,
   rejected: 3,
   alerts: 3,
 } as const

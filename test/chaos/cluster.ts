@@ -1,7 +1,8 @@
 /**
  * The chaos suite's own Kafka broker and Redis (state in a temporary folder, other loopback
- * ports) and the layers it runs as child processes (`node bin/vigil.js speed | archive | all`),
- * so that it can kill and restart any of them without touching the shared services.
+ * ports), the scale run's Kafka cluster and Redis, and the layers both run as child processes
+ * (`node bin/vigil.js speed | archive | all`), so that they can kill and restart any of them
+ * without touching the shared services.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
@@ -10,6 +11,8 @@ import { once } from 'node:events'
 import type { Config } from '../../lib/config.ts'
 import { PROJECT_ROOT } from '../../stack/paths.ts'
 import { down, status, up } from '../../stack/index.ts'
+import { startNode, stopNode } from '../../stack/kafka-cluster.ts'
+import { stackPaths } from '../../stack/paths.ts'
 
 /** Linux's USER_HZ: /proc reports CPU time in these ticks. */
 const CLOCK_TICKS = 100
@@ -63,6 +66,56 @@ export async function startPrivateStack(config: Config, dir: string, log: (line:
   }
 }
 
+/** The scale run's stack: a Kafka cluster of several brokers and a Redis, each of which can be stopped and started. */
+export interface PrivateCluster {
+  dir: string
+  /** kill -9 of broker `id` (1..N): no controlled shutdown. Returns ms until it was gone. */
+  killBroker(id: number): Promise<number>
+  /** A controlled shutdown of broker `id` (SIGTERM: its leaderships move first). Returns ms until it was gone. */
+  stopBroker(id: number): Promise<number>
+  /** Starts broker `id` again; resolves (ms) once the cluster lists it. */
+  startBroker(id: number): Promise<number>
+  /** Stops Redis and starts it again: it keeps no snapshot, so it comes back empty. */
+  restartRedis(): Promise<number>
+  stopAll(): Promise<void>
+}
+
+/**
+ * Starts a cluster of `brokers` brokers at `config.kafkaBrokers` (`vigil stack up --kafka-nodes`)
+ * and a Redis for `config`, state in `dir`; refuses ports that already answer, as
+ * startPrivateStack does, and stops what it started if starting fails half-way.
+ */
+export async function startPrivateCluster(config: Config, dir: string, brokers: number, log: (line: string) => void): Promise<PrivateCluster> {
+  process.env.VIGIL_STACK_NO_DOCKER = '1'
+  const busy = (await status(config, { dir })).filter((s) => s.up)
+  if (busy.length > 0) {
+    const what = busy.map((s) => `${s.service} on ${s.address}`).join(' and ')
+    throw new Error(`${what} already answer${busy.length === 1 ? 's' : ''}: stop it (a scale run left behind?) or pass --kafka-port / --redis-port`)
+  }
+  try {
+    await up(config, log, { dir, kafkaNodes: brokers })
+  } catch (error) {
+    await down(log, { dir }).catch(() => undefined)
+    throw error
+  }
+  const S = stackPaths(dir)
+  return {
+    dir,
+    killBroker: (id) => stopNode(S, id, 'kill'),
+    stopBroker: (id) => stopNode(S, id, 'term'),
+    startBroker: (id) => startNode(S, id),
+    restartRedis: async () => {
+      const t0 = Date.now()
+      await down(log, { dir, only: 'redis' })
+      await up(config, log, { dir, only: 'redis' })
+      return Date.now() - t0
+    },
+    stopAll: async () => {
+      await down(log, { dir })
+    },
+  }
+}
+
 /** The environment a child layer reads its configuration from (lib/config.ts). */
 export function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
@@ -88,6 +141,15 @@ export class Layer {
   #cpuNowMs = 0
   /** Exit codes of runs that ended on their own or on SIGTERM (not kill -9). */
   readonly exits: (number | null)[] = []
+  /** Runs that ended on their own (neither kill9 nor terminate asked for it): when, how, and the log's first error line. */
+  readonly crashes: Array<{ at: number; code: number | null; signal: NodeJS.Signals | null; why: string }> = []
+  /** Set while kill9 or terminate stops the process: its exit is not a crash. */
+  #stopping = false
+  /**
+   * A supervisor's restart (the scale run's): called after a crash with the layer, which it may
+   * start again. The chaos run leaves it unset: a layer that ended on its own stays down.
+   */
+  onCrash: ((layer: Layer) => void) | undefined
 
   constructor(
     readonly name: string,
@@ -115,10 +177,15 @@ export class Layer {
       })
       this.#child = child
       this.#cpuNowMs = 0
-      this.#exited = once(child, 'exit').then(([code]) => {
+      this.#stopping = false
+      this.#exited = once(child, 'exit').then(([code, signal]) => {
         if (this.#child === child) this.#child = undefined
         this.#cpuPastMs += this.#cpuNowMs
         this.#cpuNowMs = 0
+        if (!this.#stopping) {
+          this.crashes.push({ at: Date.now(), code: code as number | null, signal: signal as NodeJS.Signals | null, why: firstError(this.logFile) })
+          this.onCrash?.(this)
+        }
         return code as number | null
       })
     } finally {
@@ -131,6 +198,7 @@ export class Layer {
   async kill9(): Promise<void> {
     const child = this.#child
     if (child === undefined) return
+    this.#stopping = true
     child.kill('SIGKILL')
     await this.#exited
     this.kills++
@@ -141,6 +209,7 @@ export class Layer {
     const child = this.#child
     if (child === undefined) return { code: null, ms: 0 }
     const t0 = Date.now()
+    this.#stopping = true
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     const code = await this.#exited
@@ -169,6 +238,23 @@ export class Layer {
 
   /** Best effort, for cleanup: SIGKILL without waiting long. */
   forceStop(): void {
+    this.#stopping = true
     this.#child?.kill('SIGKILL')
+  }
+}
+
+/** The last error a layer's log holds (an uncaught exception's first line and where it was thrown), for a crash report. */
+function firstError(logFile: string): string {
+  try {
+    const lines = readFileSync(logFile, 'utf8').trimEnd().split('\n')
+    const at = lines.findLastIndex((l) => /^\w*Error\b|^\w+Error:|"level":(50|60)/.test(l))
+    if (at < 0) return lines.at(-1)?.slice(0, 200) ?? ''
+    const where = lines
+      .slice(at + 1)
+      .find((l) => /^\s+at /.test(l))
+      ?.trim()
+    return `${lines[at]!.slice(0, 200)}${where === undefined ? '' : ` ${where.slice(0, 160)}`}`
+  } catch {
+    return ''
   }
 }

@@ -18,7 +18,7 @@
  * figure, never a verdict, since it depends on the machine.
  */
 import { randomBytes, randomInt } from 'node:crypto'
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -30,14 +30,16 @@ import { redisKeys } from '../../lib/contract/keys.ts'
 import { createLogger } from '../../lib/log.ts'
 import { pollUntil } from '../../lib/backoff.ts'
 import { consumerGroups, topicNames, topicSpecs } from '../../lib/contract/topics.ts'
-import { DEFAULT_SPEED_OPTIONS } from '../../speed-layer/index.ts'
-import { RAW_KINDS, parseFileName, rawDir } from '../../batch-layer/lake.ts'
+import { rawDir } from '../../batch-layer/lake.ts'
 import { consumerLag } from '../../serving/health.ts'
 import { Prng } from '../../edge/prng.ts'
 import { edgeOptions, start as startEdge, type EdgeSummary } from '../../edge/index.ts'
 import { Layer, childEnv, startPrivateStack, type PrivateStack } from './cluster.ts'
-import { endOffsets, ledgerSink, readWholeTopic } from './ledger.ts'
-import { checkAlerts, checkConservation, checkLake, checkLatest, checkRejected, checkSeries, classify, expectedView, type Verdict } from './invariants.ts'
+import { endOffsets, ledgerSink } from './ledger.ts'
+import type { Verdict } from './invariants.ts'
+import { checkInvariants } from './verdicts.ts'
+import { lakeCoverage } from './coverage.ts'
+import { table } from './table.ts'
 import { ViewLagMeter, summarizeLag, type FaultMark, type LagSample, type LagSummary } from './lag.ts'
 
 const ARGS = {
@@ -407,18 +409,8 @@ async function main(): Promise<number> {
 
   // --- invariants -----------------------------------------------------------------------------------
   const checkStart = Date.now()
-  const readings = await readWholeTopic(config, topics.readings)
-  const rejected = await readWholeTopic(config, topics.rejected)
-  const alerts = await readWholeTopic(config, topics.alerts)
-  const classified = classify(readings.records, DEFAULT_SPEED_OPTIONS.maxClockSkewMs)
-  const expected = expectedView(classified, DEFAULT_SPEED_OPTIONS.outOfOrderToleranceMs)
   const verdicts: Verdict[] = [
-    ...(await checkLake(config.datalakeDir, readings.ends)),
-    ...checkConservation(ledger.records, summary, readings.records, classified),
-    ...checkRejected(classified, rejected.records, summary),
-    ...(await checkLatest(expected, redis, keys, t0, DEFAULT_SPEED_OPTIONS.news2FreshnessMs)),
-    ...(await checkSeries(expected, redis, keys, DEFAULT_SPEED_OPTIONS.seriesWindowMs)),
-    ...(await checkAlerts(alerts.records, redis, keys)),
+    ...(await checkInvariants({ config, ledger: ledger.records, summary, redis, keys, t0 })),
     {
       name: 'every layer stops cleanly on SIGTERM',
       pass: stops.every((s) => s.code === 0) && (skip.has('all') || (allExit?.code === 0 && (allExit?.ms ?? Infinity) <= 15_000)),
@@ -547,32 +539,6 @@ function lagFigures(lag: LagSummary, runStart: number): string[][] {
     ],
     ['view lag at the end of the load / once caught up', `${seconds(lag.atLoadEnd)} / ${seconds(lag.last)}`],
   ]
-}
-
-/** Offsets of vitals.readings the lake's complete flushes do not reach yet, summed over partitions. */
-async function lakeCoverage(lake: string, ends: readonly number[]): Promise<number> {
-  const reached = ends.map(() => 0)
-  for (const kind of RAW_KINDS) {
-    let days: string[] = []
-    try {
-      days = await readdir(rawDir(lake, kind))
-    } catch {
-      continue
-    }
-    for (const day of days) {
-      for (const name of await readdir(path.join(rawDir(lake, kind), day)).catch(() => [] as string[])) {
-        const f = parseFileName(name)
-        if (f !== undefined && f.last + 1 > (reached[f.partition] ?? 0)) reached[f.partition] = f.last + 1
-      }
-    }
-  }
-  return ends.reduce((sum, end, p) => sum + Math.max(0, end - (reached[p] ?? 0)), 0)
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |\n`
-  return line(head) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('')
 }
 
 let code = 1
