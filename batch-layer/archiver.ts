@@ -376,20 +376,22 @@ class ArchiverStage implements Archiver {
       moves.push({ tmp, final: path.join(dir, name) })
       return tmp
     }
-    const readingFiles: GroupOutput[] = []
-    for (const day of readingDays) readingFiles.push({ grp: day, file: await part('readings', day) })
-    const rejectedFiles: ParquetOutput<RejectedRow>[] = []
-    for (const [day, rows] of rejected) rejectedFiles.push({ rows, file: await part('rejected', day) })
-    await this.writer.writeColumns(b.readings, readingFiles)
-    await this.writer.writeRejected(rejectedFiles)
-    for (const m of moves) await fsyncFile(m.tmp)
-    if (!(await holds(this.lake, this.topic, b.partition, this.token))) {
-      // Another archiver took the partition over in a rebalance: it archives this range itself.
-      for (const m of moves) await rm(m.tmp, { force: true })
-      this.log.info(`partition ${b.partition} moved to another archiver: offsets ${b.first}-${b.last} left to it`)
-      return
+    try {
+      const readingFiles: GroupOutput[] = []
+      for (const day of readingDays) readingFiles.push({ grp: day, file: await part('readings', day) })
+      const rejectedFiles: ParquetOutput<RejectedRow>[] = []
+      for (const [day, rows] of rejected) rejectedFiles.push({ rows, file: await part('rejected', day) })
+      await this.writer.writeColumns(b.readings, readingFiles)
+      await this.writer.writeRejected(rejectedFiles)
+      for (const m of moves) await fsyncFile(m.tmp)
+      if (await this.leftToNewOwner(b, moves)) return
+      for (const m of moves) await rename(m.tmp, m.final)
+    } catch (error) {
+      // The new owner's repair deletes a former owner's temporary files: a part gone from under
+      // this flush (ENOENT) means the partition moved, not that the disk failed.
+      if (await this.leftToNewOwner(b, moves)) return
+      throw error
     }
-    for (const m of moves) await rename(m.tmp, m.final)
     this.counters.flushes++
     this.counters.files += moves.length
     this.counters.readings += b.readings.length
@@ -401,6 +403,17 @@ class ArchiverStage implements Archiver {
       // The group offset only feeds lag monitoring; the lake already holds the records.
       this.log.debug(`could not commit offset ${b.last + 1} of partition ${b.partition}: ${describeError(error)}`)
     }
+  }
+
+  /**
+   * True when another archiver has claimed the flush's partition since this one took it over
+   * (ownership.ts): the flush's temporary files are deleted and its range left to the new owner.
+   */
+  private async leftToNewOwner(b: Sealed, moves: readonly { tmp: string }[]): Promise<boolean> {
+    if (await holds(this.lake, this.topic, b.partition, this.token)) return false
+    for (const m of moves) await rm(m.tmp, { force: true })
+    this.log.info(`partition ${b.partition} moved to another archiver: offsets ${b.first}-${b.last} left to it`)
+    return true
   }
 
   /**
