@@ -123,13 +123,19 @@ async function recordedLayout(S: StackPaths): Promise<RedisClusterLayout | undef
   return JSON.parse(await readFile(layoutFile(S), 'utf8')) as RedisClusterLayout
 }
 
-/** One command to the node on 127.0.0.1:`port`; undefined when it does not answer within `timeoutMs`. */
+/** One command to the node on 127.0.0.1:`port`, its reply as text; undefined when it does not answer within `timeoutMs`. */
 async function ask(port: number, args: string[], timeoutMs = 1_000): Promise<string | undefined> {
+  const reply = await askFor(port, args, timeoutMs)
+  return reply === undefined ? undefined : String(reply)
+}
+
+/** The same, the reply as the client gives it (RESP3: a map is an object). */
+async function askFor(port: number, args: string[], timeoutMs = 1_000): Promise<unknown> {
   const client = createClient({ socket: { host: '127.0.0.1', port, connectTimeout: timeoutMs, reconnectStrategy: false } })
   client.on('error', () => undefined)
   try {
     await client.connect()
-    return String(await client.sendCommand(args))
+    return await client.sendCommand(args)
   } catch {
     return undefined
   } finally {
@@ -199,7 +205,7 @@ export async function upRedisCluster(log: Log = () => undefined, options: RedisC
   await rm(clusterDir(S), { recursive: true, force: true })
   log(`starting a Redis Cluster of ${mastersOf(layout)} masters with ${layout.replicas} replica(s) each on 127.0.0.1:${layout.ports.join(',')}`)
   try {
-    await Promise.all(layout.ports.map((port) => startNode(S, port)))
+    await Promise.all(layout.ports.map((port) => startNode(nodeDir(S, port), port)))
     await formCluster(layout, S)
   } catch (error) {
     // Half a cluster is no use to anyone: stop what was started, keep the logs.
@@ -224,19 +230,23 @@ export async function downRedisCluster(log: Log = () => undefined, options: { di
  * Kills the node on `port` (SIGKILL: no chance to hand anything over) and starts it again at once
  * with its nodes.conf: it comes back with its id and slots and, saving nothing, empty (for a
  * master, before its replica could take over). What a cluster's master losing its data looks
- * like to Vigil. Returns the new pid.
+ * like to Vigil. The node is found by what it says of itself (its pid and folder), so a cluster
+ * that another checkout's `vigil stack up --redis-cluster` started is restarted as well; only a
+ * node in a folder of such a cluster (`redis-cluster/<port>`). Returns the new pid.
  */
-export async function restartRedisClusterNodeEmpty(port: number, options: { dir?: string } = {}): Promise<number> {
-  const S = stackPaths(options.dir)
-  const pid = await livePid(pidFile(S, port), REDIS_MARKER)
-  if (pid === undefined) throw new VigilError('STACK_START_FAILED', `no Redis Cluster node started by vigil runs on 127.0.0.1:${port}.`)
+export async function restartRedisClusterNodeEmpty(port: number): Promise<number> {
+  const [server, config] = await Promise.all([ask(port, ['INFO', 'server']), askFor(port, ['CONFIG', 'GET', 'dir'])])
+  const pid = Number(field(server, 'process_id'))
+  const dir = String((config as { dir?: unknown } | undefined)?.dir ?? '')
+  if (!Number.isInteger(pid) || pid <= 0 || path.basename(dir) !== String(port) || path.basename(path.dirname(dir)) !== 'redis-cluster') {
+    throw new VigilError('STACK_START_FAILED', `no Redis Cluster node started by \`vigil stack up --redis-cluster\` answers on 127.0.0.1:${port}.`)
+  }
   process.kill(pid, 'SIGKILL')
   await pollUntil(async () => !isAlive(pid), { timeoutMs: 5_000, intervalMs: 20, what: `redis-server (pid ${pid}) to exit` })
-  return startNode(S, port)
+  return startNode(dir, port)
 }
 
-function nodeArgs(S: StackPaths, port: number): string[] {
-  const dir = nodeDir(S, port)
+function nodeArgs(dir: string, port: number): string[] {
   return [
     ...['--bind', '127.0.0.1', '--port', String(port), '--protected-mode', 'yes', '--daemonize', 'no'],
     ...['--dir', dir, '--logfile', path.join(dir, 'redis.log')],
@@ -246,12 +256,11 @@ function nodeArgs(S: StackPaths, port: number): string[] {
   ]
 }
 
-/** Starts one node and waits for its PING; returns its pid. */
-async function startNode(S: StackPaths, port: number): Promise<number> {
-  const dir = nodeDir(S, port)
+/** Starts one node with its files in `dir` and waits for its PING; returns its pid. */
+async function startNode(dir: string, port: number): Promise<number> {
   await mkdir(dir, { recursive: true })
-  const pid = spawnDetached('redis-server', nodeArgs(S, port), { cwd: dir, stdout: 'ignore' })
-  await writeFile(pidFile(S, port), `${pid}\n`)
+  const pid = spawnDetached('redis-server', nodeArgs(dir, port), { cwd: dir, stdout: 'ignore' })
+  await writeFile(path.join(dir, 'redis.pid'), `${pid}\n`)
   try {
     await pollUntil(async () => (await ask(port, ['PING'])) === 'PONG', {
       giveUpIf: () => (isAlive(pid) ? undefined : 'redis-server exited'),
