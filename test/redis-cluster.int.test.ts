@@ -94,7 +94,8 @@ describe('the test Redis Cluster', () => {
     const e = await testEnv()
     const redis = await clusterOf(e)
     const keys = redisKeys(e.config.redisPrefix)
-    expect(redis.masters.map((m) => m.port).sort()).toEqual(REDIS_CLUSTER_PORTS.slice(0, 3))
+    // Three masters among the stack's six nodes (which three may change with a failover).
+    expect(redis.masters.filter((m) => REDIS_CLUSTER_PORTS.includes(m.port))).toHaveLength(3)
     // The patients index and a patient's latest hash: `{view}` and `{v<n>}`, two slots.
     await expect(redis.multi().zAdd(keys.patients, { score: 1, value: 'p-1' }).hSet(keys.latest('p-1'), { ts: '1' }).exec()).rejects.toThrow()
     // One slot: accepted.
