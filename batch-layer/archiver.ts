@@ -269,8 +269,9 @@ class ArchiverStage implements Archiver {
     await this.writing.catch(() => undefined)
     if (!this.broken && !this.stopping) this.fetcher?.resume()
     this.token = newToken(this.options.instanceId ?? 'archiver')
-    for (const partition of partitions) await claim(this.lake, this.topic, partition, this.token)
-    await sleep(CLAIM_GRACE_MS)
+    let formerMayWrite = false
+    for (const partition of partitions) if (await claim(this.lake, this.topic, partition, this.token)) formerMayWrite = true
+    if (formerMayWrite) await sleep(CLAIM_GRACE_MS)
     const scan = await scanLake(this.lake, this.topic)
     const removed = await repairLake(scan, new Set(partitions))
     if (removed > 0) this.log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)

@@ -10,7 +10,9 @@
  * the archiver that last took it. An archiver that is assigned a partition
  * 1. writes its own token there (`claim`, atomic by rename);
  * 2. waits CLAIM_GRACE_MS, so that a former owner's flush that checked the file just before the
- *    claim has renamed its files (a check and its renames are milliseconds apart);
+ *    claim has renamed its files (a check and its renames are milliseconds apart); not when the
+ *    former owner cannot be writing: no owner yet, this process itself (its flushes have ended),
+ *    or a process of this host that is gone (a restart after a crash or a stop);
  * 3. only then repairs the partition and reads where it resumes (lake.ts).
  * Before renaming a flush's files, an archiver checks that the owner file still holds its token
  * (`holds`); if not, it deletes its temporary files and leaves the range to the new owner, who
@@ -21,6 +23,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import path from 'node:path'
 import { ensureDir, rawDir } from './lake.ts'
 
@@ -31,18 +34,42 @@ export function ownerFile(lake: string, topic: string, partition: number): strin
   return path.join(rawDir(lake, 'readings'), '..', '.owners', `${topic}-p${partition}`)
 }
 
-/** A token for one assignment: a new one each time the group assigns partitions to this archiver. */
+/** A token for one assignment (a new one each time the group assigns partitions to this archiver): host, pid, instance, random. */
 export function newToken(instance: string): string {
-  return `${instance} ${process.pid} ${randomUUID()}`
+  return `${hostname()} ${process.pid} ${instance} ${randomUUID()}`
 }
 
-/** Makes `token` the owner of `partition` (replacing any former owner's). */
-export async function claim(lake: string, topic: string, partition: number, token: string): Promise<void> {
+/** Whether the archiver that wrote `token` may still be writing: not when it was this process, or a process of this host that is gone. */
+export function mayStillWrite(token: string | undefined): boolean {
+  if (token === undefined) return false
+  const [host, pid] = token.split(' ')
+  if (host !== hostname()) return true
+  const owner = Number(pid)
+  if (!Number.isInteger(owner) || owner <= 0) return true
+  if (owner === process.pid) return false
+  try {
+    process.kill(owner, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Makes `token` the owner of `partition` (replacing any former owner's). Resolves to whether the
+ * former owner may still be writing (`mayStillWrite`): then the caller waits CLAIM_GRACE_MS.
+ */
+export async function claim(lake: string, topic: string, partition: number, token: string): Promise<boolean> {
   const file = ownerFile(lake, topic, partition)
   await ensureDir(path.dirname(file))
+  const former = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined
+    throw error
+  })
   const tmp = `${file}.${process.pid}.claim`
   await writeFile(tmp, token)
   await rename(tmp, file)
+  return mayStillWrite(former)
 }
 
 /** Whether `token` still owns `partition`: no other archiver has claimed it since. */
