@@ -237,7 +237,7 @@ describe('vigil init and the identity topics', () => {
 
     const wiped = await vigil(e, ['init', '--yes', '--with-identity'])
     expect(wiped.code).toBe(0)
-    expect(wiped.stdout).toContain(`${topics.registry.name} (1 partition)`)
+    expect(wiped.stdout).toContain(`${topics.registry.name} (1 partition, 1 replica)`)
     expect(wiped.stdout).not.toContain('identity topics kept')
     const admin = createAdmin(e.config)
     try {

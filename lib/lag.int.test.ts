@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import kafkajs from 'kafkajs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Consumer, Producer, type Message } from '@platformatic/kafka'
-import { consumerGroups } from './contract/topics.ts'
+import { TOPIC_PARTITIONS, consumerGroups } from './contract/topics.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer } from '../speed-layer/index.ts'
 import { createTestEnv, freePort, type TestEnv } from '../test/support.ts'
 import { pollUntil } from './backoff.ts'
@@ -69,7 +69,7 @@ describe('committed-offset lag', () => {
   it('is, per group and partition, what kafkajs says, from lib/lag.ts and from `vigil status --json` alike', async () => {
     const topic = env.topics.readings
     const groups = consumerGroups(env.config.topicPrefix)
-    // Records per partition (6 partitions): p5 stays empty.
+    // Records per partition: p5 and the partitions after it stay empty.
     const counts = [12, 9, 7, 15, 10, 0]
     await producer.send({
       messages: counts.flatMap((n, partition) =>
@@ -114,10 +114,11 @@ describe('committed-offset lag', () => {
       await kafkaAdmin.disconnect()
     }
 
+    const none = (n: number) => Array.from({ length: n }, () => null)
     const expected = {
-      [groups.speed]: { total: 0 + 6 + 7 + 10 + 10 + 0, committed: [12, 3, 0, null, null, null] },
+      [groups.speed]: { total: 0 + 6 + 7 + 10 + 10 + 0, committed: [12, 3, 0, ...none(TOPIC_PARTITIONS.readings - 3)] },
       // The archiver's group never committed: every partition counts from its log start.
-      [groups.archiver]: { total: 12 + 9 + 7 + 10 + 10 + 0, committed: [null, null, null, null, null, null] },
+      [groups.archiver]: { total: 12 + 9 + 7 + 10 + 10 + 0, committed: none(TOPIC_PARTITIONS.readings) },
     }
     const independent = {
       [groups.speed]: await kafkajsLag(env.config.kafkaBrokers, groups.speed, topic),

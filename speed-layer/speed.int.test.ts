@@ -11,7 +11,7 @@ import { connectRedis, deleteKeys, type RedisClient } from '../lib/redis.ts'
 import type { AlertEvent, SeriesEntry } from '../lib/contract/views.ts'
 import { parseBandSpec } from '../lib/bands.ts'
 import { writePatientBands } from '../lib/band-store.ts'
-import { REJECT_HEADERS } from '../lib/contract/topics.ts'
+import { REJECT_HEADERS, TOPIC_PARTITIONS } from '../lib/contract/topics.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer, type SpeedOptions } from './index.ts'
 import { epochKey } from './view.ts'
@@ -272,11 +272,14 @@ describe('the speed layer', () => {
   it('shares the partitions between two instances, each patient handled by the one owning its partition', async () => {
     const a = await startLayer()
     const b = await startLayer()
-    await pollUntil(async () => a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === 6, {
-      timeoutMs: 60_000,
-      what: 'both instances to own partitions',
-    })
-    expect(new Set([...a.partitions(), ...b.partitions()]).size).toBe(6)
+    await pollUntil(
+      async () => a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === TOPIC_PARTITIONS.readings,
+      {
+        timeoutMs: 60_000,
+        what: 'both instances to own partitions',
+      },
+    )
+    expect(new Set([...a.partitions(), ...b.partitions()]).size).toBe(TOPIC_PARTITIONS.readings)
     const now = Date.now()
     const patients = Array.from({ length: 40 }, (_, i) => `p-${i}`)
     const messages: Out[] = []
