@@ -38,7 +38,7 @@ import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { consumerGroupOptions, createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions, kafkaUnreachable } from '../lib/kafka.ts'
 import { createLogger, type Logger } from '../lib/log.ts'
-import { retry, withTimeout } from '../lib/backoff.ts'
+import { retry, settlesWithin, withTimeout } from '../lib/backoff.ts'
 import { committedLag, describeLag, type GroupLag } from '../lib/lag.ts'
 import type { Stage, StageConfig } from '../lib/stage.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
@@ -104,6 +104,17 @@ const MAX_SEALED = 2
  * the archiver's stop well inside `vigil all`'s 10 s.
  */
 const COMPACTION_STOP_WAIT_MS = 2_000
+
+/**
+ * How long a stop writes what was consumed before leaving the rest to the next start, which reads
+ * it again from where the lake ends (nothing is lost or written twice). With 12 partitions a
+ * catching-up archiver can hold 12 × flushRecords consumed records: writing them all made `vigil
+ * all` miss its 10 s shutdown in the chaos suite, under a rebuild at load 4-5.
+ */
+const STOP_WRITE_MS = 3_000
+
+/** How long a stop waits for the consumer to leave the group. */
+const CLOSE_MS = 2_000
 
 /**
  * The archiver's consumer group (lib/kafka.ts): 10 s sessions, so a killed archiver's partitions
@@ -474,9 +485,15 @@ class ArchiverStage implements Archiver {
       this.fetcher?.close()
       // What was consumed is written before leaving, so a clean stop leaves the lake current.
       for (const partition of [...this.buffers.keys()]) this.seal(partition)
-      await this.writing.catch(() => undefined)
+      if (!(await settlesWithin(this.writing, STOP_WRITE_MS))) {
+        const left = this.sealed.reduce((n, b) => n + b.readings.length + b.rejected.length, 0)
+        this.sealed.length = 0
+        this.log.warn(`stopping: ${left} consumed records not written within ${STOP_WRITE_MS / 1000} s are left to the next start, which reads them again`)
+        await this.writing.catch(() => undefined)
+      }
       await compactionStopped
-      await closeConsumer(this.consumer).catch((error: unknown) => this.log.debug(`consumer close: ${describeError(error)}`))
+      const closed = closeConsumer(this.consumer).catch((error: unknown) => this.log.debug(`consumer close: ${describeError(error)}`))
+      if (!(await settlesWithin(closed, CLOSE_MS))) this.log.warn(`the Kafka consumer did not leave the group within ${CLOSE_MS / 1000} s; stopping without it`)
     } finally {
       this.writer.close()
       await this.releaseLock()
