@@ -7,7 +7,8 @@ Output: the query's result as Parquet files under plan["output"] (a folder this 
 and on stdout one line per event, each `@vigil ` followed by JSON:
   {"event": "started", "version", "master", "parallelism", "seconds"}
   {"event": "progress", "done", "total"}       (tasks of the query's stages, every 0.5 s)
-  {"event": "done", "seconds"}
+  {"event": "done", "seconds", "readSeconds", "querySeconds"}   (from the start; listing and
+                                               merging the files' schemas; the query and its write)
   {"event": "error", "kind": "file" | "engine", "message"}   (then exit status 1)
 Anything else on stdout or stderr is Spark's own log.
 
@@ -93,7 +94,8 @@ def main():
     spark = builder.getOrCreate()
     sc = spark.sparkContext
     sc.setLogLevel("WARN")
-    emit({"event": "started", "version": spark.version, "master": sc.master, "parallelism": sc.defaultParallelism, "seconds": time.time() - t0})
+    t_started = time.time()
+    emit({"event": "started", "version": spark.version, "master": sc.master, "parallelism": sc.defaultParallelism, "seconds": t_started - t0})
 
     group = plan["appName"]
     sc.setJobGroup(group, "daily statistics", interruptOnCancel=True)
@@ -107,7 +109,9 @@ def main():
         df.createOrReplaceTempView(plan["view"])
         for table in plan["tables"]:
             spark.createDataFrame(table["rows"], schema=table["schema"]).createOrReplaceTempView(table["name"])
+        t_read = time.time()
         spark.sql(plan["query"]).write.mode("overwrite").parquet(plan["output"])
+        t_query = time.time()
     except Exception as error:  # noqa: BLE001 - reported to the Node side, which decides
         message = error_message(error)
         emit({"event": "error", "kind": "file" if about_a_file(str(error), plan["files"]) else "engine", "message": message})
@@ -116,7 +120,7 @@ def main():
         return 1
     stop.set()
     spark.stop()
-    emit({"event": "done", "seconds": time.time() - t0})
+    emit({"event": "done", "seconds": time.time() - t0, "readSeconds": t_read - t_started, "querySeconds": t_query - t_read})
     return 0
 
 

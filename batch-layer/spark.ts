@@ -64,8 +64,12 @@ export interface SparkRun {
   parallelism: number
   /** Seconds until the session was up (JVM start, and on a cluster the executors' registration). */
   startSeconds: number
-  /** Seconds of the driver from its start to the result written. */
+  /** Seconds of the driver from its start to the result written and the session stopped. */
   seconds: number
+  /** Seconds listing the files and merging their schemas. */
+  readSeconds: number
+  /** Seconds of the query and the write of its result. */
+  querySeconds: number
 }
 
 /** Spark could not read one of the lake's files; its message names the file. */
@@ -93,6 +97,8 @@ interface DriverEvent {
   version?: string
   parallelism?: number
   seconds?: number
+  readSeconds?: number
+  querySeconds?: number
   done?: number
   total?: number
   kind?: 'file' | 'engine'
@@ -188,6 +194,8 @@ export function runSparkQuery(
           parallelism: started.parallelism ?? 0,
           startSeconds: started.seconds ?? 0,
           seconds: finished.seconds ?? 0,
+          readSeconds: finished.readSeconds ?? 0,
+          querySeconds: finished.querySeconds ?? 0,
         })
       }
       if (failed?.kind === 'file') return reject(new SparkFileError(failed.message ?? 'a file could not be read'))
