@@ -1,9 +1,9 @@
 --[[
-  write-global.lua: the part of a speed-layer batch that is not per patient, in one call after the
-  shards' have all been accepted (write-shard.lua; speed-layer/view.ts writeBatch builds the
-  arguments): the alert events, the patients' newest event times, and the batch's `readings`
-  updates (one, or a few for a batch too large for one message). Its keys share no
-  hash tag with the shards', so on a Redis Cluster it is a call of its own.
+  write-global.lua: the part of a speed-layer batch that is not per patient, in one call before the
+  shards' (write-shard.lua; speed-layer/view.ts writeBatch builds the arguments and says why this
+  order): the alert events, the patients' newest event times, and the batch's `readings` updates
+  (one, or a few for a batch too large for one message). Its keys share no hash tag with the
+  shards', so on a Redis Cluster it is a call of its own.
 
   KEYS: [1] the view's epoch key, [2] the patients sorted set, [3] the alerts stream.
   ARGV: [1] the epoch the batch was computed against, [2] the updates channel, [3] the alert

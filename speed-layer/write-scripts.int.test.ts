@@ -162,6 +162,23 @@ describe('the batch scripts', () => {
     expect(await redis.get(epochKey(keys))).toBeNull()
   })
 
+  it('announces and indexes a batch before storing it, so that a replay after a kill between the two redoes both', async () => {
+    await setEpoch(redis, keys, 'epoch-1')
+    const p = emptyPatient('p-order')
+    // The shard refuses (its master restarted empty): by then the global call has landed.
+    await redis.del(keys.shardEpoch(viewShard(p.patientId)))
+    expect(await write([changeOf(p, [reading('p-order', 1, T, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
+    expect(await redis.zScore(keys.patients, 'p-order')).toBe(T)
+    expect(await redis.exists(keys.latest('p-order'))).toBe(0)
+    // The replay, from the state Redis holds (none for this patient): the reading is new again, written in full.
+    await setEpoch(redis, keys, 'epoch-2')
+    const again = emptyPatient('p-order')
+    const calls = batchCalls(keys, [changeOf(again, [reading('p-order', 1, T, { heartRate: 70 })])], [], options, 'epoch-2')
+    expect(calls.shards).toHaveLength(1)
+    expect(await writeBatch(redis, keys, calls, 'epoch-2')).toBe(true)
+    expect(await redis.hGet(keys.latest('p-order'), 'heartRate')).toBe('70')
+  })
+
   it("reads each patient's hashes as one write left them while another connection writes", async () => {
     // Another instance's batch landing in the middle of a patient's load (device state after the
     // write, latest hash before it) would make the loader skip readings as duplicates whose effect
