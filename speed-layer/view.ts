@@ -3,7 +3,7 @@
  * - `loadPatients`: one round trip reading the epoch sentinel that reveals a wiped Redis, the bands
  *   version, the band overrides of the patients whose cached bands predate it, and the state of the
  *   patients not cached yet (latest hash, open alerts, device state).
- * - `writeBatch`: two round trips of script calls with everything a batch changed: one call of
+ * - `writeBatch`: one round trip of script calls with everything a batch changed: one call of
  *   write-global.lua, then one of write-shard.lua per view shard touched (atomic, in one hash slot);
  *   each script is called by its digest (EVALSHA), its text sent again only when the server lost
  *   it (`LuaScript`).
@@ -237,32 +237,40 @@ export interface BatchCalls {
 }
 
 /**
- * Sends the calls of one batch (`batchCalls`): first the one of write-global.lua (the alert
- * events, the patients' index, the `readings` updates), then, once it has been accepted, the calls
- * of write-shard.lua together (one per view shard touched, a few for a shard with very many
- * changes). Two round trips; the next batch is processed meanwhile. In this order a process killed
- * between the two leaves nothing a replay cannot redo: its offsets are not committed, the shards
- * do not hold the batch, so the batch is applied again and announced again, its events under the
- * same ids (consumers of the stream key on them; serving/view.ts lists each once). The other order
- * lost what only the global call writes: the batch read again found its readings applied and
- * announced nothing (a chaos run, seed 2104136300, left a patient with one reading out of the
- * index; an alert raised in that batch would have been missing from the alert stream).
+ * Sends the calls of one batch (`batchCalls`) in one round trip, the one of write-global.lua (the
+ * alert events, the patients' index, the `readings` updates) first, then the calls of
+ * write-shard.lua (one per view shard touched, a few for a shard with very many changes); the next
+ * batch is processed meanwhile. All are issued in the same tick, so they leave on the connection
+ * in that order, right after the batch was computed, and the next batch's load, issued later,
+ * reads what they wrote; one Redis runs them in that order. A shard that holds the batch therefore
+ * means the global call landed too: a process killed, or a connection lost, mid-write leaves a
+ * batch whose offsets are not committed and whose replay finds in each shard either nothing of it
+ * (applied and announced again, its events under the same ids: consumers of the stream key on
+ * them, serving/view.ts lists each once) or all of it, announced already. The other order lost
+ * what only the global call writes (chaos seed 2104136300: the replay found the readings applied
+ * and announced nothing, which left a patient with one reading out of the index; an alert raised
+ * in that batch would have been missing from the alert stream). Waiting for the global call's
+ * answer before sending the shards' lengthened the window in which an instance that lost its
+ * partitions in a rebalance still writes them (chaos seed 3703390784: latest values taken back,
+ * alerts raised again). On a Redis Cluster the calls go to several masters and nothing orders
+ * them; docs/ARCHITECTURE.md, Redis Cluster, says what that leaves.
  * A retry sends the same calls again (they are built once: building them records what the
- * patients' hashes will hold). Each call is atomic like a MULTI/EXEC and stays in one hash slot,
- * so the same calls run on a Redis Cluster. `events` are the batch's alert events in order; they
- * are appended to the alert stream and announced on `updates` after the batch's `readings` update.
+ * patients' hashes will hold). Each call is atomic like a MULTI/EXEC and stays in one hash slot.
+ * `events` are the batch's alert events in order; they are appended to the alert stream and
+ * announced on `updates` after the batch's `readings` update.
  * Writes the batch against `epoch` (the view's epoch its state was read under). Returns false when
  * Redis no longer holds that epoch (wiped meanwhile) globally or in some shard: the caller rebuilds
  * and processes the batch again (what the other calls wrote is written again, idempotently).
  */
 export async function writeBatch(redis: RedisClient, keys: RedisKeys, calls: BatchCalls, epoch: string): Promise<boolean> {
-  if (calls.global !== null && (await WRITE_GLOBAL_SCRIPT.run(redis, calls.global)) === -1) return false
-  const replies = await Promise.all(calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c)))
+  const global = calls.global === null ? Promise.resolve(0) : WRITE_GLOBAL_SCRIPT.run(redis, calls.global)
+  const shards = calls.shards.map((c) => WRITE_SHARD_SCRIPT.run(redis, c))
+  const [globalReply, ...replies] = await Promise.all([global, ...shards])
   if (replies.some((r) => r === -1)) {
     await dropEpoch(redis, keys, epoch)
     return false
   }
-  return true
+  return globalReply !== -1
 }
 
 /**

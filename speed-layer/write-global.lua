@@ -1,7 +1,7 @@
 --[[
-  write-global.lua: the part of a speed-layer batch that is not per patient, in one call before the
-  shards' (write-shard.lua; speed-layer/view.ts writeBatch builds the arguments and says why this
-  order): the alert events, the patients' newest event times, and the batch's `readings` updates
+  write-global.lua: the part of a speed-layer batch that is not per patient, in one call sent just
+  before the shards' (write-shard.lua; speed-layer/view.ts writeBatch builds the arguments and says
+  why this order): the alert events, the patients' newest event times, and the batch's `readings` updates
   (one, or a few for a batch too large for one message). Its keys share no hash tag with the
   shards', so on a Redis Cluster it is a call of its own.
 

@@ -162,10 +162,10 @@ describe('the batch scripts', () => {
     expect(await redis.get(epochKey(keys))).toBeNull()
   })
 
-  it('announces and indexes a batch before storing it, so that a replay after a kill between the two redoes both', async () => {
+  it('announces and indexes a batch before storing it: a shard that holds the batch means the global call landed', async () => {
     await setEpoch(redis, keys, 'epoch-1')
     const p = emptyPatient('p-order')
-    // The shard refuses (its master restarted empty): by then the global call has landed.
+    // The shard refuses (its master restarted empty): the global call, sent first, has landed.
     await redis.del(keys.shardEpoch(viewShard(p.patientId)))
     expect(await write([changeOf(p, [reading('p-order', 1, T, { heartRate: 70 })])], [], 'epoch-1')).toBe(false)
     expect(await redis.zScore(keys.patients, 'p-order')).toBe(T)
