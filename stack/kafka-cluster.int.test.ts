@@ -8,12 +8,12 @@ import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Admin } from '@platformatic/kafka'
+import { Consumer, type Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pollUntil } from '../lib/backoff.ts'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
-import { createAdmin, ensureTopics, kafkaAnswers } from '../lib/kafka.ts'
+import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions } from '../lib/kafka.ts'
 import { BatchingProducer } from '../lib/producer.ts'
 import { reset } from '../scripts/init.ts'
 import { readWholeTopic } from '../test/chaos/ledger.ts'
@@ -123,6 +123,52 @@ describe('a 3-broker Kafka cluster from `vigil stack up --kafka-nodes 3`', () =>
       await producer.close()
       // The tests after this one expect the whole cluster.
       if (victim !== undefined && !restarted) await startNode(stackPaths(dir), victim).catch(() => undefined)
+    }
+  })
+
+  it("keeps a group member consuming when its group coordinator's broker is killed (the client's patch)", async () => {
+    const topic = `${config.topicPrefix}coordinator`
+    await ensureTopics(admin, [{ name: topic, partitions: 3 }])
+    const consumer = new Consumer({
+      ...kafkaBaseOptions(config, 'vigil-coordinator-test'),
+      groupId: `${config.topicPrefix}coordinator-group`,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    })
+    const producer = new BatchingProducer(config, { topic, clientId: 'vigil-coordinator-test', onFailure: 'retry' })
+    const seen = new Set<string>()
+    let victim: number | undefined
+    let closing = false
+    // As the layers do (speed-layer/reader.ts, batch-layer/fetcher.ts): a stream that fails is opened again on the same consumer.
+    const open = async (): Promise<void> => {
+      const stream = await pollUntil(() => consumer.consume({ topics: [topic], mode: 'earliest' }).catch(() => undefined), {
+        timeoutMs: 90_000,
+        intervalMs: 1_000,
+        what: 'the consumer to join its group',
+      })
+      stream.on('data', (m) => seen.add(String(m.value)))
+      stream.on('error', () => {
+        if (closing) return
+        setTimeout(() => void open().catch(() => undefined), 1_000)
+      })
+    }
+    try {
+      await producer.send(Array.from({ length: 100 }, (_, i) => ({ key: `p-${i}`, value: `before-${i}` })))
+      await open()
+      await pollUntil(async () => seen.size >= 100, { timeoutMs: 30_000, intervalMs: 250, what: 'the records before the kill' })
+      victim = consumer.coordinatorId ?? undefined
+      expect(victim).toBeGreaterThan(0)
+      expect(await stopNode(stackPaths(dir), victim as number, 'kill')).toBeGreaterThanOrEqual(0)
+      await producer.send(Array.from({ length: 100 }, (_, i) => ({ key: `p-${i}`, value: `after-${i}` })))
+      // Unpatched, 1.35.0 kept asking the dead coordinator: a TypeError thrown from a callback
+      // ended the process, or NOT_COORDINATOR for ever (docs/ARCHITECTURE.md, Scaling out).
+      await pollUntil(async () => seen.size >= 200, { timeoutMs: 120_000, intervalMs: 500, what: 'the records after the kill' })
+      expect(consumer.coordinatorId).not.toBe(victim)
+    } finally {
+      closing = true
+      await producer.close()
+      await consumer.close(true).catch(() => undefined)
+      if (victim !== undefined) await startNode(stackPaths(dir), victim).catch(() => undefined)
     }
   })
 
