@@ -41,7 +41,7 @@ function crashable(): { ended: Promise<unknown>; crash: (e: Error) => void } {
 }
 
 describe('Supervisor', () => {
-  it('starts the stages in the given order and, on a signal, stops them in reverse with exit code 0', async () => {
+  it('starts the stages in the given order and, on a signal, stops them (last started first) with exit code 0', async () => {
     const { log, lines } = capture()
     const stopped: string[] = []
     const s = new Supervisor(log, 10_000)
@@ -54,6 +54,26 @@ describe('Supervisor', () => {
     expect(await running).toBe(0)
     expect(stopped).toEqual(['c', 'b', 'a'])
     expect(lines).toContain('SIGTERM received: stopping c, b, a')
+  })
+
+  it('stops the stages at once: a slow stop does not hold the others back', async () => {
+    const { log } = capture()
+    const stopped: string[] = []
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // The last started is stopped first: stopped one after another, it would hold a and b back.
+    const slow: Running = { name: 'c', stage: { stop: () => held.then(() => void stopped.push('c')) } }
+    const s = new Supervisor(log, 10_000)
+    await s.startInOrder([starting(stage('a', stopped)), starting(stage('b', stopped)), starting(slow)])
+    const running = s.supervise()
+    void s.shutdown('SIGTERM received', 0)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(stopped).toEqual(['b', 'a'])
+    release()
+    expect(await running).toBe(0)
+    expect(stopped).toEqual(['b', 'a', 'c'])
   })
 
   it('a crashed stage is reported and stops the others, exit code 1', async () => {

@@ -1,9 +1,10 @@
 /**
  * `vigil all`: every long-running layer in one process, one log stream with each line tagged by
  * its stage: the device gateway, the speed layer, the archiver, the serving layer and (unless
- * --no-edge) the simulator. Stages start in data-flow order and stop in reverse on Ctrl-C or
- * SIGTERM, within 10 s: the simulator stops producing first, the archiver flushes its open
- * files, offsets are committed. A stage that crashes is reported with its cause and the others
+ * --no-edge) the simulator. Stages start in data-flow order and stop all at once on Ctrl-C or
+ * SIGTERM, within 10 s (lib/shutdown.ts stopAll): the simulator flushes what it produced, the
+ * archiver its open files, offsets are committed; what is produced after a consumer stopped is
+ * read at the next start. A stage that crashes is reported with its cause and the others
  * are stopped cleanly: no half-alive process (cli/supervisor.ts).
  */
 import type { Command } from 'commander'
