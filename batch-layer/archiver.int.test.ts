@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { hostname } from 'node:os'
 import { copyFile, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -489,6 +490,26 @@ describe('the archiver', () => {
     await expectExact(e, total, invalid)
   })
 
+  it('takes a partition over again when a claim of an older group generation replaced its own, and archives on', async () => {
+    env = await createTestEnv()
+    const e = env
+    const { items: all, invalid } = items(2_000, 17, Date.UTC(2026, 10, 22, 9))
+    await produceAll(e.config, e.topics.readings, all.slice(0, 1_000))
+    const archiver = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 300, flushIntervalMs: 200, instanceId: 'owner' }) })
+    try {
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === 1_000 || undefined, { timeoutMs: 60_000, what: 'the first half in the lake' })
+      // A live member (the test runner's parent process) whose claim for generation 0 landed
+      // after this archiver's: unpatched by a new claim, every later flush was left to it, for ever.
+      const stale = `${hostname()} ${process.ppid} lagging x 0`
+      for (let partition = 0; partition < (await endOffsets(e)).length; partition++) await claim(e.config.datalakeDir, e.topics.readings, partition, stale)
+      await produceAll(e.config, e.topics.readings, all.slice(1_000))
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, { timeoutMs: 60_000, what: 'the second half in the lake' })
+    } finally {
+      await archiver.stop()
+    }
+    await expectExact(e, all.length, invalid)
+  })
+
   it('renames no flush of a partition another archiver has claimed: the range is left to the new owner', async () => {
     env = await createTestEnv()
     const e = env
@@ -499,7 +520,8 @@ describe('the archiver', () => {
     try {
       await pollUntil(async () => former.stats().consumed === all.length || undefined, { timeoutMs: 60_000, what: 'every record consumed' })
       for (let partition = 0; partition < (await endOffsets(e)).length; partition++)
-        await claim(e.config.datalakeDir, e.topics.readings, partition, 'new owner')
+        // A later generation's owner, its process gone by the time the next archiver claims (pid above pid_max).
+        await claim(e.config.datalakeDir, e.topics.readings, partition, `${hostname()} 2147483646 new-owner x ${Number.MAX_SAFE_INTEGER}`)
     } finally {
       await former.stop()
     }

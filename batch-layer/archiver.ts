@@ -47,7 +47,7 @@ import { compactLake, type CompactDeps } from './compact.ts'
 import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
-import { CLAIM_GRACE_MS, claim, holds, newToken } from './ownership.ts'
+import { CLAIM_GRACE_MS, claim, generationOf, newToken, owner } from './ownership.ts'
 import { TopicFetcher } from './fetcher.ts'
 import { LakeWriter, ReadingColumns, type GroupOutput, type ParquetOutput, type RejectedRow } from './parquet.ts'
 import { PeriodicCompaction } from './periodic-compaction.ts'
@@ -251,7 +251,7 @@ class ArchiverStage implements Archiver {
     const fetcher = new TopicFetcher(
       this.consumer,
       this.topic,
-      (partitions) => this.takeOver(partitions),
+      (partitions, generation) => this.takeOver(partitions, generation),
       { ...FETCH, maxWaitTime: GROUP.maxWaitTime },
       (partition, offset, record, batch) => this.take(partition, offset, record, batch),
       (error) => {
@@ -274,14 +274,24 @@ class ArchiverStage implements Archiver {
    * first (it renames only if its partition is still this archiver's); the next claims go under a
    * new token, so nothing sealed before is written under it.
    */
-  private async takeOver(partitions: readonly number[]): Promise<Map<number, number>> {
+  private async takeOver(partitions: readonly number[], generation: number): Promise<Map<number, number> | null> {
     this.buffers.clear()
     this.sealed.length = 0
     await this.writing.catch(() => undefined)
     if (!this.broken && !this.stopping) this.fetcher?.resume()
-    this.token = newToken(this.options.instanceId ?? 'archiver')
+    this.token = newToken(this.options.instanceId ?? 'archiver', generation)
     let formerMayWrite = false
-    for (const partition of partitions) if (await claim(this.lake, this.topic, partition, this.token)) formerMayWrite = true
+    for (const partition of partitions) {
+      // The flush awaited above can take seconds: the group may have moved on, and another member
+      // claimed some of these partitions under the next generation (claim refuses those too).
+      if (this.consumer.generationId !== generation) return null
+      const claimed = await claim(this.lake, this.topic, partition, this.token)
+      if (!claimed.claimed) {
+        this.log.info(`partition ${partition} is claimed under a later group generation than ${generation}: waiting for the group's next assignment`)
+        return null
+      }
+      if (claimed.formerMayWrite) formerMayWrite = true
+    }
     if (formerMayWrite) await sleep(CLAIM_GRACE_MS)
     const scan = await scanLake(this.lake, this.topic)
     const removed = await repairLake(scan, new Set(partitions))
@@ -422,8 +432,16 @@ class ArchiverStage implements Archiver {
    * (ownership.ts): the flush's temporary files are deleted and its range left to the new owner.
    */
   private async leftToNewOwner(b: Sealed, moves: readonly { tmp: string }[]): Promise<boolean> {
-    if (await holds(this.lake, this.topic, b.partition, this.token)) return false
+    const current = await owner(this.lake, this.topic, b.partition)
+    if (current === this.token) return false
     for (const m of moves) await rm(m.tmp, { force: true })
+    if (generationOf(current) < generationOf(this.token)) {
+      // Claimed after this archiver under an older generation (a member whose claim lagged behind
+      // the group): the partition is still this archiver's, so it takes it over again, from the lake.
+      this.log.warn(`partition ${b.partition} was claimed by an archiver of an older group generation: taking it over again`)
+      this.fetcher?.takeOverAgain()
+      return true
+    }
     this.log.info(`partition ${b.partition} moved to another archiver: offsets ${b.first}-${b.last} left to it`)
     return true
   }

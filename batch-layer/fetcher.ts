@@ -26,8 +26,12 @@ import { IS_CONTROL, ListOffsetTimestamps, type Consumer, type KafkaRecord, type
 /** Takes one record: its partition, its offset, the record and the batch it came in (for its timestamp). */
 export type TakeRecord = (partition: number, offset: number, record: KafkaRecord, batch: RecordsBatch) => void
 
-/** The group assigned `partitions` (sorted) to this member: where each starts (absent: at its earliest offset). */
-export type OnAssigned = (partitions: readonly number[]) => Promise<ReadonlyMap<number, number>>
+/**
+ * The group assigned `partitions` (sorted) to this member in `generation`: where each starts
+ * (absent: at its earliest offset), or null when the group has moved past that generation
+ * meanwhile (the fetcher then asks again for the assignment it has now).
+ */
+export type OnAssigned = (partitions: readonly number[], generation: number) => Promise<ReadonlyMap<number, number> | null>
 
 export interface FetcherOptions {
   /** Bytes one fetch returns at most, all partitions together. */
@@ -94,6 +98,12 @@ export class TopicFetcher {
     this.wakeUp()
   }
 
+  /** Makes the next round take the current assignment over again (`onAssigned`), as after a rebalance. */
+  takeOverAgain(): void {
+    this.held = ''
+    this.wakeUp()
+  }
+
   private async run(): Promise<void> {
     while (!this.closed) {
       // A closed consumer has no assignment: say so rather than wait for one.
@@ -104,11 +114,18 @@ export class TopicFetcher {
         await this.sleep(this.paused ? undefined : this.options.maxWaitTime)
         continue
       }
-      const assignment = `${this.consumer.generationId}:${partitions.join(',')}`
+      const generation = this.consumer.generationId
+      const assignment = `${generation}:${partitions.join(',')}`
       if (assignment !== this.held) {
         this.positions.clear()
-        const start = await this.onAssigned(partitions)
+        this.held = ''
+        const start = await this.onAssigned(partitions, generation)
         if (this.closed) return
+        if (start === null) {
+          // Looked at again after a fetch wait: by then the group has usually handed out the next assignment.
+          await this.sleep(this.options.maxWaitTime)
+          continue
+        }
         for (const [partition, offset] of start) this.positions.set(partition, offset)
         this.held = assignment
         // Looked at again before fetching: the group may have moved on while the archiver took over.

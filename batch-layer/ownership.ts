@@ -15,8 +15,11 @@
  *    or a process of this host that is gone (a restart after a crash or a stop);
  * 3. only then repairs the partition and reads where it resumes (lake.ts).
  * Before renaming a flush's files, an archiver checks that the owner file still holds its token
- * (`holds`); if not, it deletes its temporary files and leaves the range to the new owner, who
- * archives it from where the lake ends. A flush is therefore renamed either before the new owner
+ * (`owner`); if not, it deletes its temporary files and leaves the range to the new owner, who
+ * archives it from where the lake ends. Tokens carry the group generation of their assignment: a
+ * claim never replaces the token of a live archiver of a later generation, and an archiver that
+ * finds its partition claimed under an earlier one (a claim that raced its own) takes it over
+ * again. A flush is therefore renamed either before the new owner
  * reads the lake (and counted in where it resumes) or never. The bound: a former owner stalled for
  * longer than the grace period between its check and its rename (a process stopped with SIGSTOP
  * at that moment) could still rename late; kill -9, crashes and rebalances cannot.
@@ -34,9 +37,19 @@ export function ownerFile(lake: string, topic: string, partition: number): strin
   return path.join(rawDir(lake, 'readings'), '..', '.owners', `${topic}-p${partition}`)
 }
 
-/** A token for one assignment (a new one each time the group assigns partitions to this archiver): host, pid, instance, random. */
-export function newToken(instance: string): string {
-  return `${hostname()} ${process.pid} ${instance} ${randomUUID()}`
+/**
+ * A token for one assignment (a new one each time the group assigns partitions to this archiver):
+ * host, pid, instance, random, and the group generation the assignment came with.
+ */
+export function newToken(instance: string, generation: number): string {
+  return `${hostname()} ${process.pid} ${instance} ${randomUUID()} ${generation}`
+}
+
+/** The group generation a token was claimed under; -1 for a token without one. */
+export function generationOf(token: string | undefined): number {
+  const last = token?.split(' ')[4]
+  const generation = last === undefined ? Number.NaN : Number(last)
+  return Number.isInteger(generation) ? generation : -1
 }
 
 /** Whether the archiver that wrote `token` may still be writing: not when it was this process, or a process of this host that is gone. */
@@ -55,29 +68,36 @@ export function mayStillWrite(token: string | undefined): boolean {
   }
 }
 
+/** What `claim` did: whether it took the partition, and whether the former owner may still be writing. */
+export interface Claimed {
+  claimed: boolean
+  formerMayWrite: boolean
+}
+
 /**
- * Makes `token` the owner of `partition` (replacing any former owner's). Resolves to whether the
- * former owner may still be writing (`mayStillWrite`): then the caller waits CLAIM_GRACE_MS.
+ * Makes `token` the owner of `partition`, replacing any former owner's, unless a live archiver
+ * holds it under a later group generation: a claim for an assignment the group has already moved
+ * past (an archiver that finished a long flush before claiming, while another member joined and
+ * claimed under the next generation) must not take the partition back from its new owner, which
+ * would then leave every flush of it to an owner that no longer has it (a scale run stalled so on
+ * two partitions). `formerMayWrite` (`mayStillWrite`): the caller then waits CLAIM_GRACE_MS.
  */
-export async function claim(lake: string, topic: string, partition: number, token: string): Promise<boolean> {
+export async function claim(lake: string, topic: string, partition: number, token: string): Promise<Claimed> {
   const file = ownerFile(lake, topic, partition)
   await ensureDir(path.dirname(file))
-  const former = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined
-    throw error
-  })
+  const former = await owner(lake, topic, partition)
+  const formerMayWrite = mayStillWrite(former)
+  if (formerMayWrite && generationOf(former) > generationOf(token)) return { claimed: false, formerMayWrite }
   const tmp = `${file}.${process.pid}.claim`
   await writeFile(tmp, token)
   await rename(tmp, file)
-  return mayStillWrite(former)
+  return { claimed: true, formerMayWrite }
 }
 
-/** Whether `token` still owns `partition`: no other archiver has claimed it since. */
-export async function holds(lake: string, topic: string, partition: number, token: string): Promise<boolean> {
-  try {
-    return (await readFile(ownerFile(lake, topic, partition), 'utf8')) === token
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+/** The token in the partition's owner file, if any. */
+export async function owner(lake: string, topic: string, partition: number): Promise<string | undefined> {
+  return readFile(ownerFile(lake, topic, partition), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined
     throw error
-  }
+  })
 }
