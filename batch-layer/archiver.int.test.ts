@@ -497,13 +497,19 @@ describe('the archiver', () => {
     await produceAll(e.config, e.topics.readings, all.slice(0, 1_000))
     const archiver = await start({ ...e.config, archiver: archiverOptions({ flushRecords: 300, flushIntervalMs: 200, instanceId: 'owner' }) })
     try {
-      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === 1_000 || undefined, { timeoutMs: 60_000, what: 'the first half in the lake' })
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === 1_000 || undefined, {
+        timeoutMs: 60_000,
+        what: 'the first half in the lake',
+      })
       // A live member (the test runner's parent process) whose claim for generation 0 landed
       // after this archiver's: unpatched by a new claim, every later flush was left to it, for ever.
       const stale = `${hostname()} ${process.ppid} lagging x 0`
       for (let partition = 0; partition < (await endOffsets(e)).length; partition++) await claim(e.config.datalakeDir, e.topics.readings, partition, stale)
       await produceAll(e.config, e.topics.readings, all.slice(1_000))
-      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, { timeoutMs: 60_000, what: 'the second half in the lake' })
+      await pollUntil(async () => (await lakeOffsets(e.config.datalakeDir)).distinct === all.length || undefined, {
+        timeoutMs: 60_000,
+        what: 'the second half in the lake',
+      })
     } finally {
       await archiver.stop()
     }
