@@ -238,7 +238,11 @@ class ArchiverStage implements Archiver {
   }
 
   async begin(): Promise<void> {
-    await this.consume()
+    // Joining can time out while the group rebalances (the broker holds a JoinGroup until every
+    // member has rejoined, past the client's 10 s request timeout when one is busy): retried, as
+    // a restart's join is. An archiver restarted into a rebalance once exited 1 on it ("Request
+    // timed out", the quick scale run, seed 1718734755).
+    await this.joinWithRetry()
     const tick = Math.max(50, Math.min(1_000, Math.floor(this.options.flushIntervalMs / 4)))
     this.timer = setInterval(() => this.sealAged(), tick)
     this.statusTimer = setInterval(() => this.status(), 10_000)
@@ -264,7 +268,22 @@ class ArchiverStage implements Archiver {
     )
     this.fetcher = fetcher
     if (this.sealed.length >= MAX_SEALED || this.broken) fetcher.pause()
-    await fetcher.start()
+    try {
+      await fetcher.start()
+    } catch (error) {
+      fetcher.close()
+      if (this.fetcher === fetcher) this.fetcher = undefined
+      throw error
+    }
+  }
+
+  /** `consume` until it has joined the group, with a capped backoff; only a stop ends the tries. */
+  private async joinWithRetry(): Promise<void> {
+    await retry(() => this.consume(), {
+      maxDelayMs: 5_000,
+      isFatal: () => this.stopping,
+      onRetry: (n, error, delay) => this.log.warn(`cannot consume ${this.topic} (${describeKafkaError(error)}); retry ${n} in ${delay} ms`),
+    })
   }
 
   /**
@@ -313,11 +332,7 @@ class ArchiverStage implements Archiver {
     try {
       await closeConsumer(this.consumer).catch(() => undefined)
       this.consumer = this.newConsumer()
-      await retry(() => this.consume(), {
-        maxDelayMs: 5_000,
-        isFatal: () => this.stopping,
-        onRetry: (n, error, delay) => this.log.warn(`cannot consume ${this.topic} (${describeKafkaError(error)}); retry ${n} in ${delay} ms`),
-      })
+      await this.joinWithRetry()
     } catch (error) {
       if (!this.stopping) this.fail(error)
     }
