@@ -141,6 +141,8 @@ describe('vigil all', () => {
       expect(health.kafka.reachable).toBe(true)
       expect(health.redis.reachable).toBe(true)
       expect(stderr).toContain('running: ingest, speed, archive, serve')
+      // The archiver holds its partitions (what it consumes from then on is written at the stop).
+      await pollUntil(async () => stderr.includes('vitals.readings assigned;') || undefined, { timeoutMs: 30_000, what: 'the archiver to take its partitions' })
     } finally {
       const t0 = Date.now()
       child.kill('SIGTERM')

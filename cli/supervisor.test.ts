@@ -76,6 +76,27 @@ describe('Supervisor', () => {
     expect(stopped).toEqual(['b', 'a', 'c'])
   })
 
+  it('stops the stages marked stopFirst (intake, serving) before the others, each wave at once', async () => {
+    const { log } = capture()
+    const stopped: string[] = []
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const serve: Running = { name: 'serve', stopFirst: true, stage: { stop: () => held.then(() => void stopped.push('serve')) } }
+    const ingest: Running = { ...stage('ingest', stopped), stopFirst: true }
+    const s = new Supervisor(log, 10_000)
+    await s.startInOrder([starting(ingest), starting(stage('speed', stopped)), starting(stage('archive', stopped)), starting(serve)])
+    const running = s.supervise()
+    void s.shutdown('SIGTERM received', 0)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The first wave at once; the consumers wait for it.
+    expect(stopped).toEqual(['ingest'])
+    release()
+    expect(await running).toBe(0)
+    expect(stopped).toEqual(['ingest', 'serve', 'archive', 'speed'])
+  })
+
   it('a crashed stage is reported and stops the others, exit code 1', async () => {
     const { log, lines } = capture()
     const stopped: string[] = []

@@ -1,7 +1,7 @@
 /**
  * The supervision of the stages one process runs (`vigil all`): starts them in the order given
  * (data-flow order), then waits for the first of a signal or a stage crashing, and stops every
- * stage started so far, all at once, once, within the shutdown deadline (lib/shutdown.ts).
+ * stage started so far, once, in the waves of `stopAll`, within the shutdown deadline (lib/shutdown.ts).
  * The caller turns signals into `shutdown`; this module does not touch the process.
  */
 import { VigilError, describeError } from '../lib/errors.ts'
@@ -11,6 +11,8 @@ import { stopAll, stopAllWithin, type Stoppable } from '../lib/shutdown.ts'
 export interface Running {
   name: string
   stage: Stoppable
+  /** Stopped in the first wave (lib/shutdown.ts stopAll): a stage that takes data in or serves it out. */
+  stopFirst?: boolean
   /** Settles when the stage ends on its own; rejects when it crashed. */
   ended?: Promise<unknown>
 }
@@ -46,7 +48,7 @@ export class Supervisor {
   }
 
   /**
-   * Stops every running stage, all at once (`stopAll`); resolves to `code`, or 1 when a stage did not stop
+   * Stops every running stage (`stopAll`: the `stopFirst` ones, then the others); resolves to `code`, or 1 when a stage did not stop
    * cleanly. Only the first request counts: later ones get the same promise.
    */
   shutdown(reason: string, code: number): Promise<number> {

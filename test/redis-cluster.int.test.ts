@@ -170,6 +170,8 @@ describe('the speed layer on a Redis Cluster', () => {
   let keys: RedisKeys
   let producer: Producer<Buffer, Buffer, Buffer, Buffer>
   let layer: SpeedLayer | undefined
+  /** The layer's alert events produced once the view was filled. */
+  let producedBefore = 0
 
   beforeEach(async () => {
     env = await testEnv()
@@ -232,8 +234,12 @@ describe('the speed layer on a Redis Cluster', () => {
     )
     await pollUntil(complete, { timeoutMs: 30_000, what: 'every reading in the view' })
     await pollUntil(async () => patients.every((id) => heard.has(id)), { timeoutMs: 10_000, what: "every patient's update on the updates channel" })
-    expect(layer.stats().alertEvents).toBe(12)
+    // The 12 alerts are in the stream. The layer's count of alert events it produced is 12 too,
+    // unless its first batch met a shard without its epoch copy (the cluster still settling after
+    // the previous test's restart): the batch is then applied again after the rebuild as a replay,
+    // its events already produced, and not counted.
     expect((await streamIds()).size).toBe(12)
+    producedBefore = layer.stats().alertEvents
     return now
   }
 
@@ -259,7 +265,8 @@ describe('the speed layer on a Redis Cluster', () => {
   async function expectRebuilt(before: Awaited<ReturnType<typeof snapshot>>, lost: readonly number[]): Promise<void> {
     expect(layer?.stats().rebuilds).toBeGreaterThanOrEqual(1)
     expect(await snapshot()).toEqual(before)
-    expect(layer?.stats().alertEvents).toBe(12)
+    // No alert produced again by the rebuild.
+    expect(layer?.stats().alertEvents).toBe(producedBefore)
     expect((await streamIds()).size).toBe(12)
     const epoch = await redis.get(keys.viewEpoch)
     for (const s of lost) expect(await redis.get(keys.shardEpoch(s))).toBe(epoch)

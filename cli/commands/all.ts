@@ -1,10 +1,10 @@
 /**
  * `vigil all`: every long-running layer in one process, one log stream with each line tagged by
  * its stage: the device gateway, the speed layer, the archiver, the serving layer and (unless
- * --no-edge) the simulator. Stages start in data-flow order and stop all at once on Ctrl-C or
- * SIGTERM, within 10 s (lib/shutdown.ts stopAll): the simulator flushes what it produced, the
- * archiver its open files, offsets are committed; what is produced after a consumer stopped is
- * read at the next start. A stage that crashes is reported with its cause and the others
+ * --no-edge) the simulator. Stages start in data-flow order and stop on Ctrl-C or SIGTERM within
+ * 10 s in two waves, each at once (lib/shutdown.ts stopAll): the gateway, the simulator (flushing
+ * what it produced) and the serving layer, then the speed layer and the archiver (its open files
+ * written, offsets committed). A stage that crashes is reported with its cause and the others
  * are stopped cleanly: no half-alive process (cli/supervisor.ts).
  */
 import type { Command } from 'commander'
@@ -103,7 +103,7 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
       'ingest',
       async () => {
         const g = await m.gateway.start({ ...config, gateway: gatewayOptions() }, { log: stageLogger(root, 'ingest') })
-        return { name: 'ingest', stage: g }
+        return { name: 'ingest', stage: g, stopFirst: true }
       },
     ],
     ['speed', async () => ({ name: 'speed', stage: await m.speed.start({ ...config, speed: DEFAULT_SPEED_OPTIONS }, { log: root }) })],
@@ -120,7 +120,7 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
         const s = await m.serving.start({ ...config, serving: servingOptions() }, { log: stageLogger(root, 'serve'), runBatchJob: lazyBatchJob })
         // The demo prints the bootstrap URL with its token, configured or generated, as it always has.
         process.stdout.write(`\n${m.serving.signInHelp(s, true)}\n`)
-        return { name: 'serve', stage: s }
+        return { name: 'serve', stage: s, stopFirst: true }
       },
     ],
   ]
@@ -130,7 +130,7 @@ function stageStarts({ config, root, log }: Wiring, m: StageModules, edgeOpts: E
       async () => {
         const e = await m.edge.start({ ...config, edge: edgeOpts }, { log: stageLogger(root, 'edge') })
         const ended = e.done.then((summary) => log.info(`simulator finished:\n${m.edge.formatSummary(summary)}`))
-        return { name: 'edge', stage: e, ended }
+        return { name: 'edge', stage: e, ended, stopFirst: true }
       },
     ])
   }
