@@ -57,11 +57,11 @@ export function mayStillWrite(token: string | undefined): boolean {
   if (token === undefined) return false
   const [host, pid] = token.split(' ')
   if (host !== hostname()) return true
-  const owner = Number(pid)
-  if (!Number.isInteger(owner) || owner <= 0) return true
-  if (owner === process.pid) return false
+  const ownerPid = Number(pid)
+  if (!Number.isInteger(ownerPid) || ownerPid <= 0) return true
+  if (ownerPid === process.pid) return false
   try {
-    process.kill(owner, 0)
+    process.kill(ownerPid, 0)
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'

@@ -15,18 +15,32 @@ function capture() {
   return { log: pino({ level: 'info' }, sink), lines }
 }
 
-/** A stage that records its stop in `stopped`; `fail` makes its stop throw. */
-function stage(name: string, stopped: string[], o: { fail?: boolean; ended?: Promise<unknown> } = {}): Running {
+/**
+ * A stage that records its stop in `stopped`: at once, or once `held` settles; `fail` makes its
+ * stop throw; `stopFirst` puts it in the first wave.
+ */
+function stage(name: string, stopped: string[], o: { fail?: boolean; ended?: Promise<unknown>; held?: Promise<void>; stopFirst?: boolean } = {}): Running {
   return {
     name,
     ended: o.ended,
+    stopFirst: o.stopFirst,
     stage: {
       async stop() {
+        if (o.held !== undefined) await o.held
         stopped.push(name)
         if (o.fail === true) throw new Error(`${name} stuck`)
       },
     },
   }
+}
+
+/** A promise that settles when `release` is called: a stop held back. */
+function gate(): { held: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  return { held, release }
 }
 
 const starting = (r: Running): StageStart => [r.name, async () => r]
@@ -59,14 +73,10 @@ describe('Supervisor', () => {
   it('stops the stages at once: a slow stop does not hold the others back', async () => {
     const { log } = capture()
     const stopped: string[] = []
-    let release: () => void = () => undefined
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const { held, release } = gate()
     // The last started is stopped first: stopped one after another, it would hold a and b back.
-    const slow: Running = { name: 'c', stage: { stop: () => held.then(() => void stopped.push('c')) } }
     const s = new Supervisor(log, 10_000)
-    await s.startInOrder([starting(stage('a', stopped)), starting(stage('b', stopped)), starting(slow)])
+    await s.startInOrder([starting(stage('a', stopped)), starting(stage('b', stopped)), starting(stage('c', stopped, { held }))])
     const running = s.supervise()
     void s.shutdown('SIGTERM received', 0)
     await new Promise((resolve) => setTimeout(resolve, 20))
@@ -79,12 +89,9 @@ describe('Supervisor', () => {
   it('stops the stages marked stopFirst (intake, serving) before the others, each wave at once', async () => {
     const { log } = capture()
     const stopped: string[] = []
-    let release: () => void = () => undefined
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const serve: Running = { name: 'serve', stopFirst: true, stage: { stop: () => held.then(() => void stopped.push('serve')) } }
-    const ingest: Running = { ...stage('ingest', stopped), stopFirst: true }
+    const { held, release } = gate()
+    const serve = stage('serve', stopped, { held, stopFirst: true })
+    const ingest = stage('ingest', stopped, { stopFirst: true })
     const s = new Supervisor(log, 10_000)
     await s.startInOrder([starting(ingest), starting(stage('speed', stopped)), starting(stage('archive', stopped)), starting(serve)])
     const running = s.supervise()

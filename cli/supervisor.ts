@@ -1,18 +1,16 @@
 /**
  * The supervision of the stages one process runs (`vigil all`): starts them in the order given
  * (data-flow order), then waits for the first of a signal or a stage crashing, and stops every
- * stage started so far, once, in the waves of `stopAll`, within the shutdown deadline (lib/shutdown.ts).
+ * stage started so far, once, in the waves of `stopAll`, within the shutdown deadline
+ * (lib/shutdown.ts).
  * The caller turns signals into `shutdown`; this module does not touch the process.
  */
 import { VigilError, describeError } from '../lib/errors.ts'
 import type { Logger } from '../lib/log.ts'
-import { stopAll, stopAllWithin, type Stoppable } from '../lib/shutdown.ts'
+import { stopAll, stopAllWithin, type StageToStop } from '../lib/shutdown.ts'
 
-export interface Running {
-  name: string
-  stage: Stoppable
-  /** Stopped in the first wave (lib/shutdown.ts stopAll): a stage that takes data in or serves it out. */
-  stopFirst?: boolean
+/** A started stage: its name, how to stop it and in which wave (lib/shutdown.ts `StageToStop`). */
+export interface Running extends StageToStop {
   /** Settles when the stage ends on its own; rejects when it crashed. */
   ended?: Promise<unknown>
 }
@@ -48,8 +46,8 @@ export class Supervisor {
   }
 
   /**
-   * Stops every running stage (`stopAll`: the `stopFirst` ones, then the others); resolves to `code`, or 1 when a stage did not stop
-   * cleanly. Only the first request counts: later ones get the same promise.
+   * Stops every running stage (`stopAll`: the `stopFirst` ones, then the others); resolves to
+   * `code`, or 1 when a stage did not stop cleanly. Only the first request counts: later ones get the same promise.
    */
   shutdown(reason: string, code: number): Promise<number> {
     if (this.stopping === undefined) {

@@ -97,7 +97,8 @@ export function onSignal(handler: (signal: NodeJS.Signals) => void): () => void 
 }
 
 /**
- * Runs a set of started stages until a signal, then stops them (`stopAll`) within `timeoutMs`. Returns the exit code: 0 when every stage stopped cleanly.
+ * Runs a set of started stages until a signal, then stops them (`stopAll`) within `timeoutMs`.
+ * Returns the exit code: 0 when every stage stopped cleanly.
  */
 export async function runUntilSignal(stages: ReadonlyArray<StageToStop>, options: ShutdownOptions): Promise<number> {
   const { log, timeoutMs = 10_000 } = options

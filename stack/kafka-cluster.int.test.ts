@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pollUntil } from '../lib/backoff.ts'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { identityTopics, topicNames, topicSpecs } from '../lib/contract/topics.ts'
-import { createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions } from '../lib/kafka.ts'
+import { consumerGroupOptions, createAdmin, ensureTopics, kafkaAnswers, kafkaBaseOptions } from '../lib/kafka.ts'
 import { BatchingProducer } from '../lib/producer.ts'
 import { reset } from '../scripts/init.ts'
 import { readWholeTopic } from '../test/chaos/ledger.ts'
@@ -131,8 +131,8 @@ describe('a 3-broker Kafka cluster from `vigil stack up --kafka-nodes 3`', () =>
     const consumer = new Consumer({
       ...kafkaBaseOptions(config, 'vigil-coordinator-test'),
       groupId: `${config.topicPrefix}coordinator-group`,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      // The archiver's group settings.
+      ...consumerGroupOptions({ sessionTimeoutMs: 10_000, fetchMaxWaitMs: 500 }),
     })
     const producer = new BatchingProducer(config, { topic, clientId: 'vigil-coordinator-test', onFailure: 'retry' })
     const seen = new Set<string>()
