@@ -15,6 +15,8 @@ export const TOPIC_PARTITIONS = {
   readings: 12,
   rejected: 3,
   alerts: 3,
+  /** Clinical events (lib/contract/events.ts): few records, keyed by patientId like the alerts. */
+  events: 3,
 } as const
 
 export type TopicRole = keyof typeof TOPIC_PARTITIONS
@@ -23,6 +25,7 @@ export interface TopicNames {
   readings: string
   rejected: string
   alerts: string
+  events: string
 }
 
 export function topicNames(prefix = ''): TopicNames {
@@ -30,12 +33,15 @@ export function topicNames(prefix = ''): TopicNames {
     readings: `${prefix}vitals.readings`,
     rejected: `${prefix}vitals.rejected`,
     alerts: `${prefix}vitals.alerts`,
+    events: `${prefix}vitals.events`,
   }
 }
 
 export interface GroupNames {
   speed: string
   archiver: string
+  /** The archiver's second consumer, of `vitals.events` (batch-layer/event-archiver.ts). */
+  eventArchiver: string
   serving: string
 }
 
@@ -43,6 +49,7 @@ export function consumerGroups(prefix = ''): GroupNames {
   return {
     speed: `${prefix}vigil-speed`,
     archiver: `${prefix}vigil-archiver`,
+    eventArchiver: `${prefix}vigil-archiver-events`,
     serving: `${prefix}vigil-serving`,
   }
 }
