@@ -101,6 +101,50 @@ export interface PatientState {
   consciousness?: AssessmentState<Consciousness>
   /** The CGM trend, once enough recent glucose values exist. */
   glucoseTrend?: GlucoseTrend
+  /** The experimental early-warning risk, only while the speed layer serves a risk model (lib/risk). */
+  risk?: RiskState
+}
+
+/** One feature's part in a risk (lib/risk/model.ts): log-odds added to the model's intercept. */
+export interface RiskContribution {
+  /** A name of lib/risk/features.ts FEATURE_NAMES, e.g. `spo2.slope10`. */
+  feature: string
+  value: number
+  contribution: number
+  /** The feature and its value in words: "SpO2 falling 2.0 %/10 min". */
+  text: string
+}
+
+/**
+ * The risk model's output for one patient (docs/CLINICAL.md, Early-warning risk model): the
+ * probability that an episode starts within the model's horizon, the model that computed it,
+ * the three largest contributions, and the recent risks for its trend. Experimental: never a
+ * replacement for NEWS2 and the per-vital bands.
+ */
+export interface RiskState {
+  /** 0-1. */
+  risk: number
+  /** Event time it was computed for (ms). */
+  ts: number
+  /** The model's version (`lr-...`). */
+  model: string
+  top: RiskContribution[]
+  /** Risks of the last hour, one per minute at most: [[ts, risk], ...] oldest first. */
+  recent: Array<readonly [ts: number, risk: number]>
+}
+
+/**
+ * What the dashboard says about the model serving the risks (Redis `risk:model`, written by the
+ * speed layer when it loads a model, deleted when it runs without one).
+ */
+export interface RiskModelInfo {
+  version: string
+  /** The training cohort in words, e.g. "simulator, 140 patients, 7 days". */
+  cohort: string
+  horizonMinutes: number
+  /** AUROC on the held-out patients (null when it could not be computed). */
+  testAuroc: number | null
+  threshold: { raise: number; clear: number }
 }
 
 export const ALERT_KINDS = ['raised', 'escalated', 'cleared'] as const
@@ -110,6 +154,7 @@ export type AlertKind = (typeof ALERT_KINDS)[number]
  * - STALE: a device silent too long; NO_SIGNAL: a device sending its probe-off value (subject: `device`)
  * - NEWS2_SINGLE_3, NEWS2_MEDIUM, NEWS2_HIGH: the NEWS2 aggregate's RCP trigger levels (subject: `news2`)
  * - URGENT_LOW_SOON: the glucose trend predicts < 55 mg/dL within 20 minutes (subject: `glucoseForecast`)
+ * - RISK_HIGH: the experimental risk model's risk above its threshold (subject: `risk`)
  */
 export const ALERT_LEVELS = [
   'WARNING',
@@ -121,11 +166,12 @@ export const ALERT_LEVELS = [
   'NEWS2_MEDIUM',
   'NEWS2_HIGH',
   'URGENT_LOW_SOON',
+  'RISK_HIGH',
 ] as const
 export type AlertLevel = (typeof ALERT_LEVELS)[number]
 
 /** What an alert is about: a vital, a device (stale, no signal), the NEWS2 aggregate, or the glucose forecast. */
-export type AlertSubject = Vital | 'device' | 'news2' | 'glucoseForecast'
+export type AlertSubject = Vital | 'device' | 'news2' | 'glucoseForecast' | 'risk'
 
 /** Which side of the normal band a value is on. */
 export type Side = 'low' | 'high'
