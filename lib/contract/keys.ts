@@ -58,6 +58,11 @@ export interface RedisKeys {
   readonly batchMeta: string
   /** Pub/sub channel the serving layer listens on. */
   readonly updates: string
+  /**
+   * The risk model the speed layer serves (JSON RiskModelInfo, lib/contract/views.ts): set when it
+   * loads one, deleted when it runs without one; the dashboard shows the risk panel only while set.
+   */
+  readonly riskModel: string
   /** A signed-in session, by the SHA-256 (hex) of its id; expires with the session. */
   session(idHash: string): string
   /** Failed sign-ins of one user name, by the SHA-256 (hex) of the name; expires with the window. */
@@ -98,6 +103,7 @@ export function redisKeys(prefix = 'vigil:'): RedisKeys {
     batchDaily: (date: string) => `${prefix}batch:daily:${date}`,
     batchMeta: `${prefix}batch:meta`,
     updates: `${prefix}updates`,
+    riskModel: `${prefix}risk:model`,
     session: (idHash: string) => `${prefix}session:${idHash}`,
     loginFailures: (nameHash: string) => `${prefix}login-failures:${nameHash}`,
     registryLock: (recordKeyHash: string) => `${prefix}registry-lock:${recordKeyHash}`,
