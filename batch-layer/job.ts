@@ -58,7 +58,8 @@ import { ASSESSMENT_COUNT_COLUMNS, bandVariants, dailyStatsSql, patientBandsSql,
 import { runSparkQuery, type SparkEngine, type SparkRun } from './spark.ts'
 import { sparkDailyStatsSql, sparkPatientBandsTable } from './spark-sql.ts'
 
-interface DayFiles {
+/** One day's raw reading files as a reader should read them (lake.ts, rule 1), and their fingerprint. */
+export interface DayFiles {
   date: string
   files: { path: string; size: number; mtimeMs: number }[]
   fingerprint: string
@@ -460,7 +461,11 @@ function requestedDates(o: BatchRunOptions, now: () => number): string[] {
   return [utcDay(now())]
 }
 
-async function listDay(lake: string, date: string): Promise<DayFiles> {
+/**
+ * The files of one day of readings a reader should read (without the superseded ones); none when
+ * the day has no folder. The risk model's training lists the lake with it too (risk-dataset.ts).
+ */
+export async function listDay(lake: string, date: string): Promise<DayFiles> {
   const dir = dtDir(lake, 'readings', date)
   let names: string[]
   try {
