@@ -56,6 +56,8 @@ export interface TrainResult {
   /** The comparison and reliability tables, as printed. */
   table: string
   buckets: number
+  /** The patients of each side of the split (never one on both). */
+  split: { train: string[]; test: string[] }
   fit: { iterations: number; converged: boolean }
   seconds: number
 }
@@ -91,6 +93,7 @@ export async function trainRiskModel(config: Config, options: ModelTrainOptions,
       ...written,
       table: measured.metrics.table,
       buckets,
+      split: { train: table.patients.filter((_, i) => !split.isTest[i]), test: table.patients.filter((_, i) => split.isTest[i]) },
       fit: { iterations: fit.iterations, converged: fit.converged },
       seconds: (Date.now() - started) / 1000,
     }
@@ -168,6 +171,8 @@ export interface Split {
   /** Minute indices of the training and the test patients, in table order. */
   train: Uint32Array
   test: Uint32Array
+  /** Per patient of the table, whether it is held out. */
+  isTest: boolean[]
   trainPatients: number
   testPatients: number
 }
@@ -201,7 +206,7 @@ export function splitPatients(table: MinuteTable, options: Pick<ModelTrainOption
       'INPUT_INVALID',
       `${fix} left the test patients without a positive minute to measure sensitivity on; train on a lake of more patients and episodes, or try another --seed.`,
     )
-  return { train: Uint32Array.from(train), test: Uint32Array.from(test), trainPatients, testPatients }
+  return { train: Uint32Array.from(train), test: Uint32Array.from(test), isTest, trainPatients, testPatients }
 }
 
 /** The table's minutes at `index` as rows of a fit, standardised when `s` is given. */

@@ -1,0 +1,184 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { loadConfig, type Config } from '../lib/config.ts'
+import { isVigilError } from '../lib/errors.ts'
+import { compileRiskModel, loadRiskModel } from '../lib/risk/model.ts'
+import { dtDir, ensureDir, utcDay } from './lake.ts'
+import { sqlString } from './parquet.ts'
+import { modelTrainOptions } from './risk-config.ts'
+import { eventsFolder, listReadingFiles } from './risk-dataset.ts'
+import { trainRiskModel } from './risk-train.ts'
+import { prng } from './synthetic.ts'
+
+const MIN = 60_000
+/** 22:00 UTC, so each patient's 4 hours cross midnight into a second `dt=` folder. */
+const START = Date.parse('2026-11-20T22:00:00Z')
+const PATIENTS = 24
+const HOURS = 4
+const STEP_MS = 20_000
+
+let lake: string | undefined
+
+afterEach(async () => {
+  if (lake !== undefined) await rm(lake, { recursive: true, force: true })
+  lake = undefined
+})
+
+async function newLake(): Promise<Config> {
+  lake = await mkdtemp(path.join(tmpdir(), 'vigil-risk-'))
+  return loadConfig({ datalakeDir: lake, logLevel: 'warn' }, {})
+}
+
+const patientId = (i: number) => `p-${String(i).padStart(3, '0')}`
+
+/** Each patient's two episodes (15 minutes long), at times that differ between patients. */
+function episodes(i: number): { onset: number; end: number }[] {
+  return [60 + ((i * 7) % 40), 170 + ((i * 5) % 30)].map((m) => ({ onset: START + m * MIN, end: START + (m + 15) * MIN }))
+}
+
+/**
+ * The planted signal: over the 30 minutes before an onset the heart rate climbs from 75 to 110
+ * and SpO2 falls from 97 to 91; both stay there through the episode; noise of a few units on top.
+ */
+function vitalsAt(i: number, t: number, rnd: () => number): { hr: number; spo2: number } {
+  let ramp = 0
+  for (const e of episodes(i)) {
+    if (t >= e.onset && t < e.end) ramp = 1
+    else if (t < e.onset && t >= e.onset - 30 * MIN) ramp = Math.max(ramp, 1 - (e.onset - t) / (30 * MIN))
+  }
+  return { hr: Math.round(75 + 35 * ramp + (rnd() - 0.5) * 8), spo2: Math.round(97 - 6 * ramp + (rnd() - 0.5) * 2) }
+}
+
+/** Writes a CSV with DuckDB into Parquet at `file`, with the lake's column types. */
+async function csvToParquet(csv: string, columns: string, select: string, file: string): Promise<void> {
+  const tmp = `${file}.csv`
+  await writeFile(tmp, csv)
+  const db = await DuckDBInstance.create(':memory:')
+  const conn = await db.connect()
+  try {
+    await conn.run(
+      `COPY (SELECT ${select} FROM read_csv(${sqlString(tmp)}, header = false, nullstr = '', columns = {${columns}})) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+    )
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+    await rm(tmp, { force: true })
+  }
+}
+
+/** The readings of every patient, one file per UTC day named like the archiver's. */
+async function writeReadings(config: Config): Promise<void> {
+  const rnd = prng(11)
+  const byDay = new Map<string, string[]>()
+  for (let i = 0; i < PATIENTS; i++) {
+    for (let t = START; t < START + HOURS * 60 * MIN; t += STEP_MS) {
+      const { hr, spo2 } = vitalsAt(i, t, rnd)
+      const row = [patientId(i), `mon-${i}`, t, (t - START) / STEP_MS, hr, spo2, '', 120, 75, 16, 36.8, 'false', 'A', 0, 0].join(',')
+      const day = utcDay(t)
+      byDay.set(day, [...(byDay.get(day) ?? []), row])
+    }
+  }
+  const columns = `'patient_id': 'VARCHAR', 'device_id': 'VARCHAR', 'ts_ms': 'BIGINT', 'seq': 'BIGINT', 'heart_rate': 'DOUBLE', 'spo2': 'DOUBLE', 'glucose': 'DOUBLE', 'systolic': 'DOUBLE', 'diastolic': 'DOUBLE', 'resp_rate': 'DOUBLE', 'temperature': 'DOUBLE', 'on_oxygen': 'BOOLEAN', 'consciousness': 'VARCHAR', 'kafka_partition': 'INTEGER', 'kafka_offset': 'BIGINT'`
+  const select =
+    'patient_id, device_id, epoch_ms(ts_ms)::TIMESTAMP_MS AS ts, seq, heart_rate, spo2, glucose, systolic, diastolic, resp_rate, temperature, on_oxygen, consciousness, kafka_partition, row_number() OVER () AS kafka_offset'
+  let first = 0
+  for (const [day, rows] of byDay) {
+    const dir = dtDir(config.datalakeDir, 'readings', day)
+    await ensureDir(dir)
+    await csvToParquet(rows.join('\n'), columns, select, path.join(dir, `vitals.readings-p0-${first}-${first + rows.length - 1}-of1.parquet`))
+    first += rows.length
+  }
+}
+
+/** The events file: every patient's episodes, one of them sent twice, and one record that failed the schema. */
+async function writeEvents(config: Config, kind = 'deterioration'): Promise<void> {
+  const rows: string[] = []
+  let offset = 0
+  const event = (id: string, p: string, k: string, onset: number, end: number) =>
+    [id, p, k, onset, end, 0.5, 'simulator', onset, 0, offset++, onset, ''].join(',')
+  for (let i = 0; i < PATIENTS; i++) for (const e of episodes(i)) rows.push(event(`sim:${patientId(i)}:${kind}:${e.onset}`, patientId(i), kind, e.onset, e.end))
+  const again = episodes(0)[0]!
+  rows.push(event(`sim:${patientId(0)}:${kind}:${again.onset}`, patientId(0), kind, again.onset, again.end))
+  rows.push([',,,,,,,,0', offset++, START, 'SCHEMA'].join(','))
+  const dir = eventsFolder(config.datalakeDir)
+  await ensureDir(dir)
+  const columns = `'event_id': 'VARCHAR', 'patient_id': 'VARCHAR', 'kind': 'VARCHAR', 'onset_ms': 'BIGINT', 'end_ms': 'BIGINT', 'severity': 'DOUBLE', 'source': 'VARCHAR', 'recorded_ms': 'BIGINT', 'kafka_partition': 'INTEGER', 'kafka_offset': 'BIGINT', 'kafka_ms': 'BIGINT', 'reject_reason': 'VARCHAR'`
+  const ts = (c: string) => `epoch_ms(${c})::TIMESTAMP_MS`
+  const select = `event_id, patient_id, kind, ${ts('onset_ms')} AS onset, NULL::TIMESTAMP_MS AS plateau, NULL::TIMESTAMP_MS AS recovery, ${ts('end_ms')} AS "end", severity, source, NULL::VARCHAR AS recorded_by, ${ts('recorded_ms')} AS recorded_at, NULL::VARCHAR AS note, kafka_partition, kafka_offset, ${ts('kafka_ms')} AS kafka_ts, reject_reason, ''::BLOB AS raw`
+  await csvToParquet(rows.join('\n'), columns, select, path.join(dir, `vitals.events-p0-0-${offset - 1}-of1.parquet`))
+}
+
+describe('vigil model train', () => {
+  it('trains on a planted signal, beats chance on the held-out patients, and writes a model file the speed layer can serve, the same bytes twice', async () => {
+    const config = await newLake()
+    await writeReadings(config)
+    await writeEvents(config)
+    const options = modelTrainOptions({ seed: 1 })
+    const a = await trainRiskModel(config, options)
+    const model = compileRiskModel(JSON.parse(await readFile(a.path, 'utf8')), a.path)
+    expect(model.version).toMatch(/^lr-[0-9a-f]{12}$/)
+    expect(a.path).toBe(path.join(config.datalakeDir, 'models', `risk-${model.version}.json`))
+    expect((await loadRiskModel(a.latest)).version).toBe(model.version)
+    expect(await readFile(a.latest, 'utf8')).toBe(await readFile(a.path, 'utf8'))
+
+    // The split: every patient on exactly one side.
+    expect(a.split.train.filter((p) => a.split.test.includes(p))).toEqual([])
+    expect([...a.split.train, ...a.split.test].sort()).toEqual(Array.from({ length: PATIENTS }, (_, i) => patientId(i)))
+    expect(a.file.training.trainPatients).toBe(a.split.train.length)
+    expect(a.file.training.testPatients).toBe(a.split.test.length)
+    expect(a.split.test.length).toBeGreaterThan(0)
+    expect(a.file.training.eventKinds).toEqual(['deterioration'])
+    // Per patient 240 minutes, 2 x 25 of them inside an episode (15 min and 10 after), 2 x 30 positive.
+    expect(a.file.training.trainMinutes + a.file.training.testMinutes).toBe(PATIENTS * (240 - 50))
+    expect(a.file.training.positives).toBe(PATIENTS * 60)
+
+    const [risk, news2, warning] = a.file.metrics.test
+    expect(risk!.name).toBe('risk model')
+    expect(news2!.name).toBe('NEWS2 >= 5')
+    expect(warning!.name).toBe('any per-vital WARNING')
+    expect(risk!.auroc).toBeGreaterThan(0.8)
+    expect(risk!.sensitivity).toBeGreaterThanOrEqual(0.8)
+    expect(a.file.threshold.raise).toBe(risk!.thresholdAt80)
+    expect(a.file.threshold.clear).toBeCloseTo(a.file.threshold.raise * 0.8, 12)
+    expect(a.file.metrics.reliability.reduce((s, r) => s + r.minutes, 0)).toBe(a.file.training.testMinutes)
+    expect(a.table).toContain('NEWS2 >= 5')
+    // The heart rate climbs before an episode: its weight is positive.
+    expect(a.file.features.find((f) => f.name === 'heartRate.mean5')!.weight).toBeGreaterThan(0)
+
+    const b = await trainRiskModel(config, options)
+    expect(b.file.version).toBe(a.file.version)
+    expect(await readFile(b.path, 'utf8')).toBe(await readFile(a.path, 'utf8'))
+    const other = await trainRiskModel(config, modelTrainOptions({ seed: 2 }))
+    expect(other.file.version).not.toBe(a.file.version)
+  }, 120_000)
+
+  it('says what to do when the lake has no events, none of the chosen kinds, or no readings', async () => {
+    const config = await newLake()
+    const failure = async (o = modelTrainOptions()) => {
+      const error = await trainRiskModel(config, o).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(isVigilError(error)).toBe(true)
+      return (error as Error).message
+    }
+    expect(await failure()).toMatch(/^no clinical events in .*raw\/events: .*vigil archive/)
+    await writeEvents(config, 'hypotension')
+    expect(await failure(modelTrainOptions({ kinds: 'seizure' }))).toMatch(
+      /no valid clinical event of kind seizure .* \(kinds there: hypotension\); choose --kinds/,
+    )
+    expect(await failure()).toMatch(/^no readings in .*: run the simulator with --start in the past/)
+  })
+
+  it('lists the readings as the batch job does: without the files a compacted file supersedes', async () => {
+    const config = await newLake()
+    const dir = dtDir(config.datalakeDir, 'readings', '2026-11-20')
+    await ensureDir(dir)
+    for (const name of ['t-p0-0-9-of1.parquet', 't-p0-10-19-of1.parquet', 't-p0-0-19-compacted.parquet', 't-p1-0-4-of1.parquet', '.t-p1-5-9-of1.parquet.7.tmp'])
+      await writeFile(path.join(dir, name), '')
+    expect((await listReadingFiles(config.datalakeDir)).map((f) => path.basename(f))).toEqual(['t-p0-0-19-compacted.parquet', 't-p1-0-4-of1.parquet'])
+  })
+})
