@@ -2,7 +2,7 @@
  * The codecs of the alert views (docs/CONTRACT.md, Redis):
  * - the `alerts` stream: each entry has one field, `event`, holding an `AlertEvent` as JSON
  *   (write-global.lua appends the encoded event under that field name);
- * - the `{p}:alerts` hash: field `<subject>` (a vital, `news2` or `glucoseForecast`), value the subject's
+ * - the `{p}:alerts` hash: field `<subject>` (a vital, `news2`, `glucoseForecast` or `risk`), value the subject's
  *   `OpenAlertState` as JSON (a `news2` alert also with the `parameters` it waits for); field
  *   `<subject>:pending`, value its `PendingAlertState` as JSON (the persistence runs the speed layer
  *   decides with, with the first sample back of each; absent when none; a run stored without
@@ -47,7 +47,7 @@ export function decodeAlertState(text: string): OpenAlertState {
 
 /** The subjects whose alerts the `{p}:alerts` hash holds (a device's live in its device state). */
 export type AlertHashSubject = Exclude<AlertSubject, 'device'>
-export const ALERT_HASH_SUBJECTS: readonly AlertHashSubject[] = [...VITALS, 'news2', 'glucoseForecast']
+export const ALERT_HASH_SUBJECTS: readonly AlertHashSubject[] = [...VITALS, 'news2', 'glucoseForecast', 'risk']
 
 const PENDING_SUFFIX = ':pending'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AlertEvent, BatchMeta, DailyStatsRow, OpenAlertState, PatientState, SeriesEntry, Update } from '../views.ts'
+import type { AlertEvent, BatchMeta, DailyStatsRow, OpenAlertState, PatientState, RiskState, SeriesEntry, Update } from '../views.ts'
 import { UPDATE_TYPES } from '../views.ts'
 import {
   decodeGlucoseRecent,
@@ -7,6 +7,8 @@ import {
   decodeLatestTs,
   decodeLatestVitals,
   decodeNews2,
+  decodeRisk,
+  decodeRiskRecent,
   encodeGlucoseRecent,
   encodeLatest,
   type GlucosePoint,
@@ -65,6 +67,11 @@ const PATIENT_FIELDS = {
   'glucoseTrend:rate': '-2.25',
   'glucoseTrend:arrow': '↓',
   'glucoseTrend:ts': '1763805599123',
+  risk: '',
+  'risk:ts': '',
+  riskModel: '',
+  riskTop: '',
+  riskRecent: '',
 }
 
 const entry: SeriesEntry = { ts: T, deviceId: 'wrist-0001', seq: 42, vitals: { heartRate: 131, spo2: 93.5 }, status: 'CRITICAL_HIGH' }
@@ -277,6 +284,68 @@ describe('the latest hash codec', () => {
       [1, 2],
       [6, 7],
     ])
+  })
+})
+
+describe('the risk fields of the latest hash', () => {
+  const risk: RiskState = {
+    risk: 0.4213,
+    ts: T,
+    model: 'lr-0123456789ab',
+    top: [
+      { feature: 'spo2.slope10', value: -2, contribution: 0.8125, text: 'SpO2 falling 2.0 %/10 min' },
+      { feature: 'news2', value: 5, contribution: 0.3, text: 'NEWS2 5' },
+    ],
+    recent: [
+      [T - 120_000, 0.2],
+      [T - 60_000, 0.35],
+      [T, 0.4213],
+    ],
+  }
+
+  it('round-trips a patient with a risk, field by field as docs/CONTRACT.md, Redis names them', () => {
+    const withRisk: PatientState = { ...patient, risk }
+    const h = encodeLatest(withRisk)
+    expect(h).toMatchObject({
+      risk: '0.4213',
+      'risk:ts': String(T),
+      riskModel: 'lr-0123456789ab',
+      riskTop:
+        '[{"feature":"spo2.slope10","value":-2,"contribution":0.8125,"text":"SpO2 falling 2.0 %/10 min"},{"feature":"news2","value":5,"contribution":0.3,"text":"NEWS2 5"}]',
+      riskRecent: `[[${T - 120_000},0.2],[${T - 60_000},0.35],[${T},0.4213]]`,
+    })
+    expect(decodeLatest('p-0001', h)).toEqual(withRisk)
+  })
+
+  it('stores the probability, the recent risks and the contributions to 4 decimals', () => {
+    const fine: RiskState = { ...risk, risk: 0.123456789, top: [{ ...risk.top[0]!, value: -2.0000004, contribution: 0.81254999 }], recent: [[T, 0.99999]] }
+    const h = encodeLatest({ ...patient, risk: fine })
+    expect(h.risk).toBe('0.1235')
+    expect(decodeRisk(h, 0)).toEqual({ ...fine, risk: 0.1235, top: [{ ...fine.top[0], value: -2, contribution: 0.8125 }], recent: [[T, 1]] })
+  })
+
+  it('writes no risk as empty fields that overwrite an earlier risk and decode as absent', () => {
+    const h = encodeLatest(patient)
+    expect(h).toMatchObject({ risk: '', 'risk:ts': '', riskModel: '', riskTop: '', riskRecent: '' })
+    const decoded = decodeLatest('p-0001', { ...encodeLatest({ ...patient, risk }), ...h })
+    expect(decoded).toEqual(patient)
+    expect(decoded && 'risk' in decoded).toBe(false)
+  })
+
+  it('reads an unreadable risk as none, and skips unreadable contributions and recent points', () => {
+    expect(decodeRisk({ risk: 'x', riskModel: 'lr-0123456789ab' }, T)).toBeUndefined()
+    expect(decodeRisk({ risk: '0.5', riskModel: '' }, T)).toBeUndefined()
+    expect(decodeRisk({ risk: '0.5', riskModel: 'lr-0123456789ab', riskTop: '{', riskRecent: '[[1,0.5],[2],"x",[3,"4"]]' }, T)).toEqual({
+      risk: 0.5,
+      ts: T,
+      model: 'lr-0123456789ab',
+      top: [],
+      recent: [[1, 0.5]],
+    })
+    expect(
+      decodeRisk({ risk: '0.5', riskModel: 'm', riskTop: '[{"feature":"news2","value":5,"contribution":0.3,"text":"NEWS2 5"},{"feature":1}]' }, T)?.top,
+    ).toEqual([{ feature: 'news2', value: 5, contribution: 0.3, text: 'NEWS2 5' }])
+    expect(decodeRiskRecent({})).toEqual([])
   })
 })
 

@@ -7,7 +7,10 @@
  * `news2Scale` 1|2, `news2Scores` JSON), `onOxygen` 1|0 and `onOxygen:ts`, `consciousness` A|C|V|P|U
  * and `consciousness:ts`, `glucoseTrend:rate|arrow|ts`; and `glucoseRecent`, the glucose values of
  * the trend window as JSON `[[ts,mgdl],...]` (the speed layer's own state: a restart decides as
- * before). A patient-wide field without a value is written as '' (HSET cannot delete: the empty
+ * before); and the experimental risk (RISK_FIELDS, only while the speed layer serves a risk model):
+ * `risk` (probability, 4 decimals), `risk:ts`, `riskModel` (the model's version), `riskTop` (JSON of
+ * the largest contributions) and `riskRecent` (JSON `[[ts,risk],...]`, the last hour, one per
+ * minute). A patient-wide field without a value is written as '' (HSET cannot delete: the empty
  * string overwrites an older value) and decodes as absent.
  * The one TypeScript module that spells these field names: the speed layer hands the encoded pairs
  * to write-shard.lua as arguments, the serving layer and the tests decode with it.
@@ -22,6 +25,8 @@ import {
   type News2Parameter,
   type News2State,
   type PatientState,
+  type RiskContribution,
+  type RiskState,
   TREND_ARROWS,
   type VitalState,
 } from '../views.ts'
@@ -44,6 +49,10 @@ export const NEWS2_FIELDS = {
 
 const ASSESSMENT_FIELDS = { onOxygen: 'onOxygen', onOxygenTs: 'onOxygen:ts', consciousness: 'consciousness', consciousnessTs: 'consciousness:ts' } as const
 const TREND_FIELDS = { rate: 'glucoseTrend:rate', arrow: 'glucoseTrend:arrow', ts: 'glucoseTrend:ts' } as const
+/** The risk fields of the hash. */
+export const RISK_FIELDS = { risk: 'risk', ts: 'risk:ts', model: 'riskModel', top: 'riskTop', recent: 'riskRecent' } as const
+/** Decimals of a stored risk (a probability): finer than any threshold, and a short field. */
+const RISK_DECIMALS = 4
 /** The field of the trend window's glucose values. */
 export const GLUCOSE_RECENT_FIELD = 'glucoseRecent'
 
@@ -63,6 +72,7 @@ export function encodeLatest(state: PatientState, only?: ReadonlySet<Vital>): Re
     ...encodeNews2(state.news2),
     ...encodeAssessments(state),
     ...encodeGlucoseTrend(state.glucoseTrend),
+    ...encodeRisk(state.risk),
   }
   for (const [vital, v] of Object.entries(state.vitals) as [Vital, VitalState][]) {
     if (only !== undefined && !only.has(vital)) continue
@@ -103,6 +113,63 @@ function encodeGlucoseTrend(trend: GlucoseTrend | undefined): Record<string, str
     [TREND_FIELDS.arrow]: trend?.arrow ?? '',
     [TREND_FIELDS.ts]: trend === undefined ? '' : String(trend.ts),
   }
+}
+
+const roundRisk = (x: number): number => Number(x.toFixed(RISK_DECIMALS))
+
+/** The risk fields: '' each when the patient has no risk (no model served), so a risk of an earlier run does not linger. */
+export function encodeRisk(risk: RiskState | undefined): Record<string, string> {
+  if (risk === undefined) return { [RISK_FIELDS.risk]: '', [RISK_FIELDS.ts]: '', [RISK_FIELDS.model]: '', [RISK_FIELDS.top]: '', [RISK_FIELDS.recent]: '' }
+  const top = risk.top.map((c) => ({ feature: c.feature, value: roundRisk(c.value), contribution: roundRisk(c.contribution), text: c.text }))
+  return {
+    [RISK_FIELDS.risk]: risk.risk.toFixed(RISK_DECIMALS),
+    [RISK_FIELDS.ts]: String(risk.ts),
+    [RISK_FIELDS.model]: risk.model,
+    [RISK_FIELDS.top]: JSON.stringify(top),
+    [RISK_FIELDS.recent]: JSON.stringify(risk.recent.map(([ts, r]) => [ts, roundRisk(r)])),
+  }
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined || text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function decodeRiskTop(text: string | undefined): RiskContribution[] {
+  const raw = parseJson(text)
+  if (!Array.isArray(raw)) return []
+  const isContribution = (c: unknown): c is RiskContribution => {
+    const x = c as Partial<RiskContribution> | null
+    return (
+      typeof x === 'object' &&
+      x !== null &&
+      typeof x.feature === 'string' &&
+      typeof x.text === 'string' &&
+      Number.isFinite(x.value) &&
+      Number.isFinite(x.contribution)
+    )
+  }
+  return raw.filter(isContribution).map(({ feature, value, contribution, text }) => ({ feature, value, contribution, text }))
+}
+
+/** The `riskRecent` points of a latest hash, oldest first; [] when missing or unreadable. */
+export function decodeRiskRecent(hash: Readonly<Record<string, string>>): Array<readonly [ts: number, risk: number]> {
+  const raw = parseJson(hash[RISK_FIELDS.recent])
+  if (!Array.isArray(raw)) return []
+  const isPoint = (p: unknown): p is [number, number] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'number' && typeof p[1] === 'number'
+  return raw.filter(isPoint).map(([ts, r]) => [ts, r] as const)
+}
+
+/** The risk of a latest hash; undefined when none is stored (no model served) or its probability is unreadable. */
+export function decodeRisk(hash: Readonly<Record<string, string>>, fallbackTs: number): RiskState | undefined {
+  const risk = num(hash[RISK_FIELDS.risk])
+  const model = hash[RISK_FIELDS.model]
+  if (risk === undefined || model === undefined || model === '') return undefined
+  return { risk, ts: num(hash[RISK_FIELDS.ts]) ?? fallbackTs, model, top: decodeRiskTop(hash[RISK_FIELDS.top]), recent: decodeRiskRecent(hash) }
 }
 
 /** The `glucoseRecent` field: the trend window's glucose values as JSON `[[ts,mgdl],...]` ('[]' when none). */
@@ -225,5 +292,7 @@ export function decodeLatest(patientId: string, hash: Readonly<Record<string, st
   }
   const trend = decodeGlucoseTrend(hash, ts)
   if (trend !== undefined) state.glucoseTrend = trend
+  const risk = decodeRisk(hash, ts)
+  if (risk !== undefined) state.risk = risk
   return state
 }
