@@ -4,6 +4,7 @@
  * parsed from commander's flags with `parseOptions`, then frozen.
  */
 import { z } from 'zod'
+import { EVENT_KIND } from '../lib/contract/events.ts'
 
 const positiveInt = (what: string) =>
   z.coerce
@@ -100,6 +101,33 @@ export const edgeOptionsSchema = z.object({
     }),
   /** IANA time zone of CSV timestamps that carry no offset. @defaultValue UTC */
   timezone: z.string().min(1).default('UTC').describe('with --replay: IANA zone of timestamps without an offset').meta({ arg: 'tz' }),
+  /**
+   * The CSV column whose positive rows (1, true, yes) mark episodes, published to `vitals.events`
+   * (docs/CONTRACT.md, Clinical events). @defaultValue undefined: no episodes from a replay
+   */
+  label: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description: 'with --replay: a run of rows of one patient whose column is 1/true/yes is an episode, published as a clinical event',
+      arg: 'column',
+    }),
+  /** The kind of the episodes of --label. @defaultValue seizure: the label of the CSV export Vigil's tests replay */
+  labelKind: z
+    .string()
+    .regex(EVENT_KIND, { error: 'expected a lowercase word of at most 40 characters (a-z, 0-9, -), e.g. seizure' })
+    .default('seizure')
+    .describe('with --label: the kind of its episodes')
+    .meta({ arg: 'word' }),
+  /**
+   * Publish each simulated episode as a clinical event when its onset comes (with --via kafka);
+   * false is --no-episodes. @defaultValue undefined: published, the risk model learns from them
+   */
+  episodes: z
+    .boolean()
+    .optional()
+    .meta({ description: 'do not publish simulated episodes to vitals.events', negate: true, unset: 'published with --via kafka' }),
   /** Progress line on stderr (readings/s, total, errors). @defaultValue undefined: when stderr is a TTY */
   progress: z.boolean().optional().meta({ description: 'no progress line', negate: true, unset: 'shown when stderr is a TTY' }),
 })

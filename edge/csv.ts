@@ -28,6 +28,12 @@
  * skipped whole, reported the same way, only when it cannot become a reading: fewer cells than
  * the header (its columns cannot be trusted), no patient or an id the id policy refuses, an
  * unreadable time or seq (the reading would have no identity), or nothing usable observed.
+ *
+ * A label column (`--label <column>`, e.g. `seizure_label`) marks the rows of an episode: 1, true
+ * or yes is positive; 0, false, no or an empty cell negative (case and spaces ignored). Anything
+ * else stops the replay with an error naming the line and the column: a label is ground truth, and
+ * a guess at it would teach the risk model something the file never said (label-runs.ts turns the
+ * rows into episodes).
  */
 import { createReadStream } from 'node:fs'
 import { parse } from 'csv-parse'
@@ -276,8 +282,44 @@ function nothingReason(dropped: readonly FieldDrop[]): string {
   return `nothing usable in the row: ${dropped.map((d) => d.reason).join('; ')}`
 }
 
-/** A row: a reading (with the cells left out of it, often none), or a row skipped whole with why. */
-export type CsvItem = { kind: 'reading'; reading: Reading; line: number; dropped: readonly FieldDrop[] } | { kind: 'skip'; line: number; reason: string }
+const POSITIVE_LABELS: ReadonlySet<string> = new Set(['1', 'true', 'yes'])
+const NEGATIVE_LABELS: ReadonlySet<string> = new Set(['', '0', 'false', 'no'])
+
+/** A label cell: true (1, true, yes), false (0, false, no, empty), or undefined when it is neither. */
+export function parseLabel(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase()
+  if (POSITIVE_LABELS.has(t)) return true
+  if (NEGATIVE_LABELS.has(t)) return false
+  return undefined
+}
+
+/** The index of the label column `name` in the header; throws naming the columns there are. */
+export function labelColumn(header: readonly string[], name: string): number {
+  const index = header.findIndex((h) => h === name || h.trim() === name)
+  if (index < 0) throw new VigilError('INPUT_INVALID', `--label names "${name}", but the CSV header has no such column (it has ${header.join(', ')}).`)
+  return index
+}
+
+/** The label of a row (false when the row is too short to have the cell); throws naming the line and column when it is not a label. */
+function rowLabel(cells: readonly string[], index: number, name: string, line: number): boolean {
+  const text = cells[index] ?? ''
+  const label = parseLabel(text)
+  if (label === undefined) {
+    throw new VigilError(
+      'INPUT_INVALID',
+      `line ${line}, column ${name}: "${text}" is not a label: expected 1, true or yes (positive) or 0, false, no or empty (negative).`,
+    )
+  }
+  return label
+}
+
+/**
+ * A row: a reading (with the cells left out of it, often none, and its label with --label), or a
+ * row skipped whole with why.
+ */
+export type CsvItem =
+  | { kind: 'reading'; reading: Reading; line: number; dropped: readonly FieldDrop[]; label?: boolean }
+  | { kind: 'skip'; line: number; reason: string }
 
 export interface CsvReadOptions {
   timeZone: string
@@ -285,6 +327,8 @@ export interface CsvReadOptions {
   shiftMs?: number
   seqOffset?: number
   seqs?: Map<string, number>
+  /** The header name of the label column (--label): each reading then carries its row's label. */
+  label?: string
   /** Called once with the resolved columns, before the first row. */
   onColumns?: (columns: ColumnMap) => void
 }
@@ -297,9 +341,11 @@ export async function* readCsv(file: string, options: CsvReadOptions): AsyncGene
   const skipped: CsvItem[] = []
   parser.on('skip', (error: Error & { lines?: number }) => skipped.push({ kind: 'skip', line: error.lines ?? 0, reason: error.message }))
   let ctx: RowContext | undefined
+  let labelAt = -1
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     while (skipped.length > 0) yield skipped.shift()!
     if (ctx === undefined) {
+      if (options.label !== undefined) labelAt = labelColumn(item.record, options.label)
       const columns = resolveColumns(item.record, options.columns)
       options.onColumns?.(columns)
       ctx = {
@@ -313,7 +359,10 @@ export async function* readCsv(file: string, options: CsvReadOptions): AsyncGene
       continue
     }
     const r = rowToReading(item.record, ctx)
-    if (r.ok) yield { kind: 'reading', reading: r.reading, line: item.info.lines, dropped: r.dropped }
+    const line = item.info.lines
+    if (r.ok && labelAt >= 0)
+      yield { kind: 'reading', reading: r.reading, line, dropped: r.dropped, label: rowLabel(item.record, labelAt, options.label!, line) }
+    else if (r.ok) yield { kind: 'reading', reading: r.reading, line, dropped: r.dropped }
     else yield { kind: 'skip', line: item.info.lines, reason: r.reason }
   }
   while (skipped.length > 0) yield skipped.shift()!

@@ -10,6 +10,12 @@
  * comes, simulated time running --speedup times faster than the wall clock; with --rate max, as
  * fast as the sink acknowledges. Event time (`ts`) is the moment a reading leaves by that
  * schedule, never ahead of the wall clock (see simulation.ts).
+ *
+ * Clinical events (docs/CONTRACT.md, Clinical events) go to `vitals.events` through a producer of
+ * their own (event-sink.ts): each simulated episode at its onset (unless --no-episodes), or, with
+ * --replay and --label, each labelled run of rows at its end. Only with --via kafka: the gateway
+ * takes readings, and `POST /api/events` of the serving layer is a clinician's, so with --via http
+ * the run says once that its episodes are not published.
  */
 import { randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,6 +27,7 @@ import { Prng } from './prng.ts'
 import { FaultInjector } from './faults.ts'
 import { checkTimeZone, parseColumnsFlag, type CsvField } from './csv.ts'
 import { httpSink, kafkaSink, type Sink } from './sinks.ts'
+import { kafkaEventSink, type EventSink } from './event-sink.ts'
 import { edgeOptions, type EdgeOptions, type EdgeOptionsInput } from './config.ts'
 import { Pacer } from './pacer.ts'
 import { Flow, type EdgeStats } from './flow.ts'
@@ -40,6 +47,11 @@ export interface EdgeDeps {
   log: Logger
   /** A sink to use instead of building one from the config (benchmarks, tests). */
   sink?: Sink
+  /**
+   * Where clinical events go instead of `vitals.events` (tests). @defaultValue a Kafka producer
+   * with --via kafka, unless `sink` is given (a benchmark's sink: no events then)
+   */
+  events?: EventSink
   /** Where the progress line goes; undefined: none. */
   progress?: NodeJS.WriteStream
   /** Bearer token for --via http. @defaultValue the first of config.deviceTokens */
@@ -60,6 +72,8 @@ export interface EdgeRun extends Stage<EdgeStats> {
 interface Parts {
   flow: Flow
   source: SimulationSource | ReplaySource
+  /** Where the run's clinical events go; undefined: none are published. */
+  events: EventSink | undefined
   seed: number
   startMs: number
 }
@@ -83,8 +97,30 @@ function buildSink(config: EdgeConfig, deps: EdgeDeps): Sink {
   return kafkaSink(config, { log: deps.log })
 }
 
-/** The source, flow and pacer of a run whose sink is ready; the run's clock starts here. */
-function assemble(o: EdgeOptions, sink: Sink, columns: Partial<Record<CsvField, string>>, log: Logger, now: () => number): Parts {
+/** The sink of the run's clinical events, or undefined when it publishes none (see the header). */
+function buildEventSink(config: EdgeConfig, deps: EdgeDeps): EventSink | undefined {
+  const o = config.edge
+  const wanted = o.replay === undefined ? o.episodes !== false : o.label !== undefined
+  if (!wanted) return undefined
+  if (deps.events !== undefined) return deps.events
+  if (deps.sink !== undefined) return undefined
+  if (o.via === 'http') {
+    const what = o.replay === undefined ? 'simulated episodes' : `the episodes of --label ${o.label}`
+    deps.log.info(`${what} are not published with --via http (the gateway takes readings only): run with --via kafka to publish them to vitals.events`)
+    return undefined
+  }
+  return kafkaEventSink(config, { log: deps.log })
+}
+
+/** The source, flow and pacer of a run whose sinks are ready; the run's clock starts here. */
+function assemble(
+  o: EdgeOptions,
+  sinks: { sink: Sink; events: EventSink | undefined },
+  columns: Partial<Record<CsvField, string>>,
+  log: Logger,
+  now: () => number,
+): Parts {
+  const { sink, events } = sinks
   const seed = o.seed ?? randomInt(0, 2 ** 32 - 1)
   const startMs = o.start ?? Date.now()
   const faults = new FaultInjector(o.faults, new Prng(seed).fork('faults'))
@@ -92,13 +128,18 @@ function assemble(o: EdgeOptions, sink: Sink, columns: Partial<Record<CsvField, 
   const flow = new Flow(sink, faults, new Pacer(schedule, now), { count: o.count, durationS: o.duration, rate: o.rate })
   const source =
     o.replay === undefined
-      ? new SimulationSource(flow, o.patients, seed, startMs)
-      : new ReplaySource(flow, { file: o.replay, timeZone: o.timezone, columns, loop: o.loop, log })
-  return { flow, source, seed, startMs }
+      ? new SimulationSource(flow, o.patients, seed, startMs, events)
+      : new ReplaySource(flow, { file: o.replay, timeZone: o.timezone, columns, loop: o.loop, log, events, label: labelOf(o) })
+  return { flow, source, events, seed, startMs }
+}
+
+/** --label and --label-kind, for the replay. */
+function labelOf(o: EdgeOptions): { column: string; kind: string } | undefined {
+  return o.label === undefined ? undefined : { column: o.label, kind: o.labelKind }
 }
 
 /** Gives the sink a bounded time to deliver what it holds when the run is being stopped, all the time it needs otherwise. */
-async function closeSink(sink: Sink, stopped: boolean): Promise<void> {
+async function closeSink(sink: Pick<Sink, 'flush' | 'close'>, stopped: boolean): Promise<void> {
   const drain = sink.flush()
   if (stopped) {
     await Promise.race([drain, sleep(STOP_GRACE_MS)])
@@ -120,7 +161,8 @@ async function runToEnd(parts: Parts, o: EdgeOptions, onEnded: () => void): Prom
     flow.stoppedBy = 'error'
   }
   if (flow.stoppedBy === 'stop' && flow.pacer.now() >= flow.deadline) flow.stoppedBy = 'duration'
-  await closeSink(flow.sink, flow.stopping)
+  // Both at once: a stopped run's grace is the slower of the two, not their sum.
+  await Promise.all([closeSink(flow.sink, flow.stopping), parts.events === undefined ? undefined : closeSink(parts.events, flow.stopping)])
   onEnded()
   if (failure !== undefined) throw failure
   return summarize({
@@ -133,6 +175,7 @@ async function runToEnd(parts: Parts, o: EdgeOptions, onEnded: () => void): Prom
     faults: flow.faults.counts,
     elapsedMs: flow.pacer.now() - flow.pacer.t0,
     stoppedBy: flow.stoppedBy,
+    episodes: parts.events?.stats,
   })
 }
 
@@ -140,11 +183,14 @@ async function runToEnd(parts: Parts, o: EdgeOptions, onEnded: () => void): Prom
 export async function start(config: EdgeConfig, deps: EdgeDeps): Promise<EdgeRun> {
   const o = config.edge
   if (o.replay !== undefined) checkTimeZone(o.timezone)
+  if (o.label !== undefined && o.replay === undefined)
+    throw new VigilError('CONFIG_INVALID', '--label reads a column of the replayed file: use it with --replay FILE.csv.')
   const columns: Partial<Record<CsvField, string>> = o.columns === undefined ? {} : parseColumnsFlag(o.columns)
   const sink = buildSink(config, deps)
-  await sink.ready?.()
+  const events = buildEventSink(config, deps)
+  await Promise.all([sink.ready?.(), events?.ready?.()])
   const now = deps.now ?? (() => performance.now())
-  const parts = assemble(o, sink, columns, deps.log, now)
+  const parts = assemble(o, { sink, events }, columns, deps.log, now)
   const { flow } = parts
   const progress = startProgress(deps.progress, flow, sink, now, deps.log)
   let ended = false

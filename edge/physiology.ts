@@ -94,6 +94,8 @@ export class Patient {
   readonly #drift: Prng
   readonly #driftState: Record<Vital, { x: number; t: number }>
   readonly #episodes: Episode[] = []
+  /** Episodes drawn since the last `takeDrawn()`: the simulation announces each once its onset comes. */
+  #drawn: Episode[] = []
   /** Event time before which the episode schedule needs no work. */
   #checkAt = -Infinity
   readonly #timelines: Array<{ kinds: EpisodeKind[]; next: number; count: number; rng: Prng }>
@@ -140,6 +142,22 @@ export class Patient {
     return this.#episodes
   }
 
+  /** True when episodes were drawn since the last `takeDrawn()`. */
+  get hasDrawn(): boolean {
+    return this.#drawn.length > 0
+  }
+
+  /**
+   * The episodes drawn since the last call, each returned once, in the order drawn. Only reads what
+   * `measure` and `assess` already drew (an hour ahead of event time): it draws nothing, so taking
+   * them leaves every value of a seeded run as it was.
+   */
+  takeDrawn(): Episode[] {
+    const drawn = this.#drawn
+    this.#drawn = []
+    return drawn
+  }
+
   /**
    * Draws episodes until every timeline covers `t`; drops those that ended long ago. Each kind of
    * episode has its own timeline (a post-operative fever does not wait for a hypotension to end),
@@ -165,6 +183,7 @@ export class Patient {
         let i = this.#episodes.length
         while (i > 0 && this.#episodes[i - 1]!.start > start) i--
         this.#episodes.splice(i, 0, e)
+        this.#drawn.push(e)
         line.next = end + r.uniform(this.persona.gapS[0], this.persona.gapS[1]) * 1000
       }
       next = Math.min(next, line.next)

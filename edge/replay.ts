@@ -3,13 +3,21 @@
  * into records (and injected faults) and handed to the flow, paced by the pacer: at the file's own
  * timing (--realtime, divided by --speedup), at --rate, or as fast as the sink takes them. With
  * --loop the file is read again and again, each pass shifted forward in time and seq (pass-span.ts).
+ *
+ * With --label, each run of positive rows of a patient is published as a clinical event when it
+ * ends: at that patient's next negative row, or at the end of the pass (label-runs.ts). A run is
+ * within one pass, each pass's times shifted like its readings, so every pass has its own event
+ * ids. A replay stopped within a run publishes it without an end (unknown).
  */
 import type { Logger } from '../lib/log.ts'
 import { VigilError } from '../lib/errors.ts'
 import type { Reading } from '../lib/contract/schema.ts'
 import { readCsv, type ColumnMap, type CsvField, type FieldDrop } from './csv.ts'
+import { replayEpisodeEvent, type LabelRun } from './episode-events.ts'
+import type { EventSink } from './event-sink.ts'
 import type { EdgeRecord } from './faults.ts'
 import type { Flow } from './flow.ts'
+import { LabelRuns } from './label-runs.ts'
 import type { Schedule } from './pacer.ts'
 import { PassSpan } from './pass-span.ts'
 import type { ReplayInfo } from './summary.ts'
@@ -26,6 +34,10 @@ export interface ReplaySettings {
   columns: Partial<Record<CsvField, string>>
   loop: boolean
   log: Logger
+  /** --label and --label-kind: the column whose positive rows mark episodes, and their kind. */
+  label?: { column: string; kind: string }
+  /** Where the labelled episodes go; undefined: not published. */
+  events?: EventSink
 }
 
 /** The replay's schedule: the file's own timing (--realtime), --rate R, or as fast as possible. */
@@ -47,6 +59,7 @@ export class ReplaySource {
   #seqOffset = 0
   #batch: EdgeRecord[] = []
   #lastPace = 0
+  readonly #runs = new LabelRuns()
 
   constructor(flow: Flow, settings: ReplaySettings) {
     this.#flow = flow
@@ -60,7 +73,9 @@ export class ReplaySource {
     for (;;) {
       this.info.passes++
       const span = new PassSpan()
-      if (!(await this.#pass(span))) return
+      const whole = await this.#pass(span)
+      this.#publishAll(whole)
+      if (!whole) return
       flow.faults.drain(this.#batch)
       const more = this.#emit()
       if (!more && flow.sent >= flow.limit) {
@@ -90,6 +105,7 @@ export class ReplaySource {
       shiftMs: this.#shiftMs,
       seqOffset: this.#seqOffset,
       seqs: this.#seqs,
+      label: this.#settings.label?.column,
       onColumns: (c) => (first ? this.#logColumns(c) : undefined),
     })
     for await (const item of rows) {
@@ -97,6 +113,7 @@ export class ReplaySource {
       else {
         if (item.dropped.length > 0) this.#leftOut(item.line, item.dropped)
         if (!(await this.#row(item.reading, span))) return false
+        if (item.label !== undefined) this.#labelled(item.reading, item.label)
       }
     }
     return true
@@ -114,6 +131,23 @@ export class ReplaySource {
     }
     faults.process(r, this.#batch)
     return true
+  }
+
+  /** Notes a row's label (once the row is due and taken); a negative row ending a run publishes it. */
+  #labelled(r: Reading, positive: boolean): void {
+    const ended = this.#runs.add(r.patientId, r.ts, positive)
+    if (ended !== undefined) this.#publish(ended)
+  }
+
+  /** Publishes every run under way: complete at the end of a pass, without an end when the replay stopped within it. */
+  #publishAll(complete: boolean): void {
+    for (const run of this.#runs.endAll(complete)) this.#publish(run)
+  }
+
+  #publish(run: LabelRun): void {
+    const { events, label } = this.#settings
+    if (events === undefined || label === undefined) return
+    events.send(replayEpisodeEvent(run, label.kind, Date.now()))
   }
 
   /** Hands the held records to the flow, then waits until `dueAt`; false when the run ended. */

@@ -7,8 +7,14 @@
  * runs K times faster but each reading is stamped with the moment it leaves; with --rate R, reading
  * i is stamped start + i/R s (its schedule); both are deterministic for a seed and --start. With
  * --rate max there is no schedule: readings keep the simulation's own event time (see pacer.ts).
+ *
+ * With an event sink, each episode the ward draws is published as a clinical event when the
+ * simulation's event time reaches its onset (the first reading at or past it), never before, its
+ * phase times stamped as the readings' are (episode-events.ts, episodeTimeMap).
  */
 import type { Reading } from '../lib/contract/schema.ts'
+import { episodeTimeMap, simulatedEpisodeEvent } from './episode-events.ts'
+import type { EventSink } from './event-sink.ts'
 import type { EdgeRecord } from './faults.ts'
 import type { Flow } from './flow.ts'
 import type { Schedule } from './pacer.ts'
@@ -30,21 +36,29 @@ export class SimulationSource {
   readonly #seed: number
   readonly #startMs: number
   readonly #out: EdgeRecord[] = []
+  /** Where the episodes go; undefined: not published. */
+  readonly #events: EventSink | undefined
   #sim: Simulator | undefined
   /** Readings made so far: the index the pacer stamps. */
   #made = 0
 
-  constructor(flow: Flow, patients: number, seed: number, startMs: number) {
+  constructor(flow: Flow, patients: number, seed: number, startMs: number, events?: EventSink) {
     this.#flow = flow
     this.#patients = patients
     this.#seed = seed
     this.#startMs = startMs
+    this.#events = events
+  }
+
+  /** Episodes published so far. */
+  get episodesPublished(): number {
+    return this.#events?.stats.sent ?? 0
   }
 
   /** Sends until the limit, the deadline or a stop, then what the fault injector still holds. */
   async run(): Promise<void> {
     // Built once the run's clock has started, as the ward's cadences count from it.
-    this.#sim = new Simulator(this.#patients, this.#seed, this.#startMs)
+    this.#sim = new Simulator(this.#patients, this.#seed, this.#startMs, { episodes: this.#events !== undefined })
     if (!(await this.#paced())) return
     const flow = this.#flow
     if (flow.stoppedBy === 'duration' && flow.pacer.schedule.kind === 'rate' && !this.#topUp()) return
@@ -91,9 +105,19 @@ export class SimulationSource {
   }
 
   #next(): Reading {
-    const r = this.#sim!.next()
+    const sim = this.#sim!
+    const r = sim.next()
     const ts = this.#flow.pacer.stamp(this.#made, r.ts)
     this.#made++
+    if (sim.nextEpisodeAt <= r.ts) this.#publishStarted(r.ts, ts)
     return ts === r.ts ? r : { ...r, ts }
+  }
+
+  /** Publishes the episodes whose onset the reading just made (simulated `simulatedTs`, stamped `stampedTs`) reached. */
+  #publishStarted(simulatedTs: number, stampedTs: number): void {
+    const sim = this.#sim!
+    const map = episodeTimeMap(this.#flow.pacer, sim.readingsPerSecond, simulatedTs, stampedTs)
+    const recordedAt = Date.now()
+    for (const { patientId, episode } of sim.episodesStartedBy(simulatedTs)) this.#events!.send(simulatedEpisodeEvent(patientId, episode, map, recordedAt))
   }
 }

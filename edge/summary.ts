@@ -3,6 +3,7 @@
  * lines for a person.
  */
 import { FAULT_KINDS, SCHEMA_INVALID_FAULTS, type FaultCounts } from './faults.ts'
+import type { EventSinkStats } from './event-sink.ts'
 import type { SinkStats } from './sinks.ts'
 
 export type StoppedBy = 'count' | 'duration' | 'end-of-file' | 'stop' | 'error'
@@ -46,6 +47,14 @@ export interface EdgeSummary {
   outages: number
   outageMs: number
   replay?: ReplayInfo
+  /**
+   * Clinical events published to `vitals.events` (simulated episodes, or labelled runs of a replay
+   * with --label) and acknowledged by Kafka; absent when none were being published (--via http,
+   * --no-episodes, a replay without --label).
+   */
+  episodesPublished?: number
+  /** Episodes sent and never acknowledged (stopped while Kafka was unreachable); with episodesPublished. */
+  episodesUnacknowledged?: number
   stoppedBy: StoppedBy
 }
 
@@ -61,6 +70,8 @@ export interface RunOutcome {
   faults: FaultCounts
   elapsedMs: number
   stoppedBy: StoppedBy
+  /** The event sink's counters; undefined when no events were being published. */
+  episodes?: EventSinkStats
 }
 
 export function summarize(r: RunOutcome): EdgeSummary {
@@ -81,6 +92,7 @@ export function summarize(r: RunOutcome): EdgeSummary {
     outages: r.stats.outages,
     outageMs: r.stats.outageMs,
     ...(r.replay === undefined ? {} : { replay: r.replay }),
+    ...(r.episodes === undefined ? {} : { episodesPublished: r.episodes.acked, episodesUnacknowledged: r.episodes.sent - r.episodes.acked }),
     stoppedBy: r.stoppedBy,
   }
 }
@@ -104,8 +116,10 @@ export function formatSummary(s: EdgeSummary): string {
     lines.push(`rows: ${r.rowsRead + r.rowsSkipped} read, ${r.rowsSent} sent, ${r.rowsSkipped} skipped (${passes} over ${r.file})`)
     if (r.cellsLeftOut > 0) lines.push(`cells left out of their rows' readings, the rest sent: ${r.cellsLeftOut} (${formatByColumn(r.cellsLeftOutByColumn)})`)
   }
+  if (s.episodesPublished !== undefined) lines.push(`episodes published to vitals.events: ${s.episodesPublished}`)
   if (s.outages > 0) lines.push(`outages: ${s.outages}, ${(s.outageMs / 1000).toFixed(1)} s in total; nothing lost`)
   if (s.unacknowledged > 0) lines.push(`WARNING: ${s.unacknowledged} records were not acknowledged before the edge stopped`)
+  if ((s.episodesUnacknowledged ?? 0) > 0) lines.push(`WARNING: ${s.episodesUnacknowledged} episodes were not acknowledged before the edge stopped`)
   return `${lines.join('\n')}\n`
 }
 

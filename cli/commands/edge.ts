@@ -24,6 +24,9 @@ export const EDGE_FLAGS = schemaFlags(edgeOptionsSchema, [
   'realtime',
   'columns',
   'timezone',
+  'label',
+  'labelKind',
+  'episodes',
   'progress',
 ])
 
