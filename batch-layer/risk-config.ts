@@ -45,8 +45,7 @@ export const modelTrainOptionsSchema = z.strictObject({
     .gt(0, { error: 'expected a fraction between 0 and 1' })
     .lt(1, { error: 'expected a fraction between 0 and 1' })
     .default(0.3)
-    .describe('the share of patients held out for the metrics')
-    .meta({ unit: 'fraction' }),
+    .describe('the share of patients held out for the metrics, 0-1'),
   /**
    * Which patients are held out: a patient is in the test set when the hash of (seed, patientId)
    * falls below --test-fraction. Same seed, same split.
@@ -65,8 +64,7 @@ export const modelTrainOptionsSchema = z.strictObject({
     .min(0, { error: 'expected a penalty of 0 or more' })
     .max(100, { error: 'expected a penalty of at most 100' })
     .default(0.001)
-    .describe('L2 penalty of the weights, per training minute')
-    .meta({ unit: 'per minute' }),
+    .describe('L2 penalty of the weights (mean log-loss + l2/2 x sum of squared weights)'),
   /** Words that say which patients the model was trained on, kept in the model file; unset: `lake <path>`. */
   cohort: z
     .string()

@@ -93,15 +93,16 @@ async function writeReadings(config: Config): Promise<void> {
   }
 }
 
-/** The events file: every patient's episodes, one of them sent twice, and one record that failed the schema. */
-async function writeEvents(config: Config, kind = 'deterioration'): Promise<void> {
+/** The events file: every patient's episodes (patient ids starting with `prefix` instead of `p`), one sent twice, and one record that failed the schema. */
+async function writeEvents(config: Config, kind = 'deterioration', prefix = 'p'): Promise<void> {
   const rows: string[] = []
   let offset = 0
   const event = (id: string, p: string, k: string, onset: number, end: number) =>
     [id, p, k, onset, end, 0.5, 'simulator', onset, 0, offset++, onset, ''].join(',')
-  for (let i = 0; i < PATIENTS; i++) for (const e of episodes(i)) rows.push(event(`sim:${patientId(i)}:${kind}:${e.onset}`, patientId(i), kind, e.onset, e.end))
+  const who = (i: number) => patientId(i).replace(/^p/, prefix)
+  for (let i = 0; i < PATIENTS; i++) for (const e of episodes(i)) rows.push(event(`sim:${who(i)}:${kind}:${e.onset}`, who(i), kind, e.onset, e.end))
   const again = episodes(0)[0]!
-  rows.push(event(`sim:${patientId(0)}:${kind}:${again.onset}`, patientId(0), kind, again.onset, again.end))
+  rows.push(event(`sim:${who(0)}:${kind}:${again.onset}`, who(0), kind, again.onset, again.end))
   rows.push([',,,,,,,,0', offset++, START, 'SCHEMA'].join(','))
   const dir = eventsFolder(config.datalakeDir)
   await ensureDir(dir)
@@ -155,7 +156,7 @@ describe('vigil model train', () => {
     expect(other.file.version).not.toBe(a.file.version)
   }, 120_000)
 
-  it('says what to do when the lake has no events, none of the chosen kinds, or no readings', async () => {
+  it('says what to do when the lake has no readings, no events, none of the chosen kinds, or no positive minute', async () => {
     const config = await newLake()
     const failure = async (o = modelTrainOptions()) => {
       const error = await trainRiskModel(config, o).then(
@@ -165,12 +166,15 @@ describe('vigil model train', () => {
       expect(isVigilError(error)).toBe(true)
       return (error as Error).message
     }
+    expect(await failure()).toMatch(/^no readings in .*: run the simulator with --start in the past/)
+    await writeReadings(config)
     expect(await failure()).toMatch(/^no clinical events in .*raw\/events: .*vigil archive/)
-    await writeEvents(config, 'hypotension')
+    await writeEvents(config, 'hypotension', 'q')
     expect(await failure(modelTrainOptions({ kinds: 'seizure' }))).toMatch(
       /no valid clinical event of kind seizure .* \(kinds there: hypotension\); choose --kinds/,
     )
-    expect(await failure()).toMatch(/^no readings in .*: run the simulator with --start in the past/)
+    // Episodes of patients the readings do not have: no minute is positive.
+    expect(await failure()).toMatch(/^none of the 5760 minutes of 24 patients is within 30 min before the onset of one of the 48 episodes/)
   })
 
   it('lists the readings as the batch job does: without the files a compacted file supersedes', async () => {

@@ -103,22 +103,18 @@ export async function trainRiskModel(config: Config, options: ModelTrainOptions,
   }
 }
 
-/** Read: the events, then the readings' minutes; the whole read again when a listed reading file vanished. */
+/** Read: the readings are there, the events, then the readings' minutes; the whole read again when a listed reading file vanished. */
 async function readMinutes(
   conn: DuckDBConnection,
   lake: string,
   options: ModelTrainOptions,
   deps: TrainDeps,
 ): Promise<{ table: MinuteTable; episodes: LoadedEpisodes; buckets: number }> {
+  if ((await listReadingFiles(lake)).length === 0) throw noReadings(lake)
   const episodes = await readEpisodes(conn, lake, options)
   for (let listing = 1; ; listing++) {
     const files = await listReadingFiles(lake)
-    if (files.length === 0) {
-      throw new VigilError(
-        'INPUT_INVALID',
-        `no readings in ${path.join(lake, 'raw', 'readings')}: run the simulator with --start in the past (\`vigil edge --start <time> --speedup ...\`) and \`vigil archive\` first, or point --datalake-dir at a lake that has some.`,
-      )
-    }
+    if (files.length === 0) throw noReadings(lake)
     const walker = new MinuteWalker(new MinuteTable(), episodes.byPatient, options.horizonMin * 60_000)
     try {
       const buckets = await walkBuckets(conn, files, walker, deps.onProgress)
@@ -131,6 +127,13 @@ async function readMinutes(
         throw new VigilError('STAGE_FAILED', `the lake's files kept vanishing while training read them (last: ${gone}); run it again when compaction is done.`)
     }
   }
+}
+
+function noReadings(lake: string): VigilError {
+  return new VigilError(
+    'INPUT_INVALID',
+    `no readings in ${path.join(lake, 'raw', 'readings')}: run the simulator with --start in the past (\`vigil edge --start <time> --speedup ...\`) and \`vigil archive\` first, or point --datalake-dir at a lake that has some.`,
+  )
 }
 
 async function readEpisodes(conn: DuckDBConnection, lake: string, options: ModelTrainOptions): Promise<LoadedEpisodes> {

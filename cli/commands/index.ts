@@ -11,6 +11,7 @@ import { register as audit } from './audit.ts'
 import { register as archive } from './archive.ts'
 import { register as batch } from './batch.ts'
 import { register as compact } from './compact.ts'
+import { register as model } from './model.ts'
 import { register as serve } from './serve.ts'
 import { register as all } from './all.ts'
 import { register as status } from './status.ts'
@@ -18,5 +19,5 @@ import { register as bench } from './bench.ts'
 
 /** Every command, in the order `vigil --help` lists them: the data flow, then operations. */
 export function registerCommands(program: Command): void {
-  for (const r of [stack, init, edge, ingest, speed, patient, device, user, audit, archive, batch, compact, serve, all, status, bench]) r(program)
+  for (const r of [stack, init, edge, ingest, speed, patient, device, user, audit, archive, batch, compact, model, serve, all, status, bench]) r(program)
 }
