@@ -2,11 +2,12 @@
  * The one-line texts of alerts (docs/CLINICAL.md, Alerts: persistence, escalation, text): every text
  * states the current value, its side and, for a NEWS2 parameter, its score, then the alert's level,
  * e.g. `p-0001: heart rate 120 bpm, high (NEWS2 2), WARNING`. Glucose states the consensus level of
- * hypo- or hyperglycaemia; NEWS2 aggregate alerts state the RCP recommended clinical response.
+ * hypo- or hyperglycaemia; NEWS2 aggregate alerts state the RCP recommended clinical response; the
+ * risk alert says it is experimental, names its model and its largest contributions.
  */
 import { VITAL_UNITS, type Vital } from '../lib/contract/schema.ts'
 import { bandOf, DEFAULT_BANDS, type Status } from '../lib/bands.ts'
-import type { AlertLevel, News2Parameter, News2State, Side } from '../lib/contract/views.ts'
+import type { AlertLevel, News2Parameter, News2State, RiskContribution, Side } from '../lib/contract/views.ts'
 
 export const VITAL_NAMES: Readonly<Record<Vital, string>> = {
   heartRate: 'heart rate',
@@ -163,4 +164,22 @@ export function noSignalText(patientId: string, deviceId: string, vitals: readon
 
 export function signalBackText(patientId: string, deviceId: string): string {
   return `${patientId}: device ${deviceId} has a signal again (NO_SIGNAL cleared)`
+}
+
+/** A contribution in log-odds, signed: `+0.8`, `-0.3`. */
+function logOddsText(c: number): string {
+  return `${c < 0 ? '-' : '+'}${Math.abs(c).toFixed(1)}`
+}
+
+/**
+ * `p-1: experimental risk 0.42 (model lr-0123456789ab): SpO2 falling 2.0 %/10 min +0.8, NEWS2 5 +0.3, RISK_HIGH`:
+ * the risk, the model and each shown contribution's log-odds (docs/CLINICAL.md, Serving the risk model).
+ */
+export function riskText(patientId: string, risk: number, model: string, top: readonly RiskContribution[]): string {
+  const why = top.map((c) => `${c.text} ${logOddsText(c.contribution)}`).join(', ')
+  return `${patientId}: experimental risk ${risk.toFixed(2)} (model ${model})${why === '' ? '' : `: ${why}`}, RISK_HIGH`
+}
+
+export function riskClearedText(patientId: string, risk: number, model: string, clear: number): string {
+  return `${patientId}: experimental risk ${risk.toFixed(2)} (model ${model}), below ${clear.toFixed(2)} (alert RISK_HIGH cleared)`
 }

@@ -27,7 +27,7 @@ import { isConfirmed, nextPending, type RunTiming } from './persistence.ts'
 export type OpenLevel = Exclude<Status, 'NORMAL'>
 
 /** The subjects with an open-alert state in `{p}:alerts` (a device's alerts live in its device state). */
-export type PatientAlertSubject = Vital | 'news2' | 'glucoseForecast'
+export type PatientAlertSubject = Vital | 'news2' | 'glucoseForecast' | 'risk'
 
 /** One subject's alert state: its open alert and its pending persistence runs (each absent when none). */
 export interface SubjectState {

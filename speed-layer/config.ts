@@ -203,6 +203,28 @@ export const speedOptionsSchema = z.object({
    * running instance needs its own id; one started with an id already in use fences the other.
    * @defaultValue none: dynamic membership
    */
+  /**
+   * The risk model file to serve (docs/CLINICAL.md, Serving the risk model; written by `vigil model train`). A file that
+   * cannot be served (corrupt, another format version, unknown features) is refused with one warning and the layer runs
+   * without it; the risk is experimental and never holds up NEWS2 and the bands.
+   * @defaultValue `<data lake>/models/latest.json` when that file exists, else none (no risk is computed, at no cost)
+   */
+  riskModel: z
+    .string()
+    .min(1, { error: 'expected a model file path' })
+    .optional()
+    .meta({ description: 'risk model file to serve (default: <datalake>/models/latest.json if it exists)', arg: 'file', unset: 'the lake model, if any' }),
+  /**
+   * The risk at and above which RISK_HIGH is raised, over the model file's `threshold.raise`; the clear threshold keeps the
+   * file's ratio of clear to raise (hysteresis: a risk hovering on the threshold does not raise and clear in turn).
+   * @defaultValue the model file's threshold
+   */
+  riskThreshold: z.coerce
+    .number({ error: 'expected a risk threshold between 0 and 1' })
+    .gt(0, { error: 'expected a risk threshold above 0' })
+    .max(1, { error: 'expected a risk threshold of at most 1' })
+    .optional()
+    .meta({ description: "risk at which RISK_HIGH is raised, over the model file's threshold", arg: 'risk', unset: "the model file's" }),
   instanceId: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'expected an instance id of letters, digits, ".", "_" or "-"' })

@@ -9,18 +9,24 @@
  *   Kafka (decisions in epoch.ts);
  * - housekeeping.ts: the wipe check while idle, the cache warm-up after an assignment, the
  *   stale-device check (stale.ts);
- * - status-line.ts: the 10-second status line (text in stats.ts).
+ * - status-line.ts: the 10-second status line (text in stats.ts);
+ * - risk.ts: the experimental risk model, when one is served (loaded here at the start, described
+ *   in `risk:model`).
  *
  * One batch at a time. Patients are keyed by patientId, so a patient lives in one partition, owned
  * by one instance of the group; the in-memory cache of patient state (cache.ts) is dropped on every
  * rebalance and reloaded from Redis on first sight.
  */
+import { access } from 'node:fs/promises'
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, Producer } from '@platformatic/kafka'
 import { retry } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import { createAdmin, ensureTopics, kafkaBaseOptions } from '../lib/kafka.ts'
-import { redisKeys } from '../lib/contract/keys.ts'
+import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
+import { encodeRiskModelInfo } from '../lib/contract/codecs/risk-model.ts'
+import { loadRiskModel } from '../lib/risk/model.ts'
 import { createLogger, stageLogger, type Logger } from '../lib/log.ts'
 import { connectRedis, type RedisClient } from '../lib/redis.ts'
 import type { Stage, StageConfig } from '../lib/stage.ts'
@@ -34,6 +40,7 @@ import { RereadFromCommit, Retrier } from './outage.ts'
 import { BatchProcessor } from './processor.ts'
 import { BatchReader } from './reader.ts'
 import { Rebuilder } from './rebuilder.ts'
+import { riskModelInfo, riskServing, type RiskServing } from './risk.ts'
 import { groupOptions } from './records.ts'
 import { emptyStats, type SpeedStats } from './stats.ts'
 import { StatusLine } from './status-line.ts'
@@ -118,7 +125,47 @@ interface Parts extends Clients {
   statusLine: StatusLine
 }
 
-function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: Clients): Parts {
+/** The model file to serve: the configured one, else the lake's `models/latest.json` if it exists, else none. */
+async function riskModelFile(config: SpeedConfig): Promise<string | undefined> {
+  if (config.speed.riskModel !== undefined) return config.speed.riskModel
+  const lakeModel = path.join(config.datalakeDir, 'models', 'latest.json')
+  return access(lakeModel).then(
+    () => lakeModel,
+    () => undefined,
+  )
+}
+
+/**
+ * The risk model to serve, or undefined: none configured or in the lake (said in one info line),
+ * or a file that cannot be served (one warning with the reason: the layer runs on without it; the
+ * risk is experimental and never holds up NEWS2 and the bands).
+ */
+export async function loadServedModel(config: SpeedConfig, log: Logger): Promise<RiskServing | undefined> {
+  const file = await riskModelFile(config)
+  if (file === undefined) {
+    log.info(`no risk model in ${path.join(config.datalakeDir, 'models')}: no risk is computed`)
+    return undefined
+  }
+  try {
+    const serving = riskServing(await loadRiskModel(file), config.speed.riskThreshold)
+    const { raise, clear } = serving.threshold
+    log.info(`serving risk model ${serving.model.version} (${file}): RISK_HIGH at ${raise}, cleared below ${clear}`)
+    return serving
+  } catch (error) {
+    log.warn(`${(error as Error).message}; running without a risk model`)
+    return undefined
+  }
+}
+
+/** `risk:model` says which model is served (RiskModelInfo), or is deleted when none is: the dashboard shows the risk panel only while it is set. */
+async function publishRiskModel(redis: RedisClient, keys: RedisKeys, risk: RiskServing | undefined, retrier: Retrier): Promise<void> {
+  await retrier.run('describing the risk model in Redis', async () => {
+    if (risk === undefined) await redis.del(keys.riskModel)
+    else await redis.set(keys.riskModel, encodeRiskModelInfo(riskModelInfo(risk)))
+  })
+}
+
+function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: Clients, risk: RiskServing | undefined): Parts {
   const { redis, producer, consumer } = clients
   const opts = config.speed
   const keys = redisKeys(config.redisPrefix)
@@ -150,8 +197,21 @@ function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: C
     topic: topics.readings,
     seriesWindowMs: opts.seriesWindowMs,
   })
-  const processor = new BatchProcessor({ redis, keys, producer, cache, book, commits, rebuilder, retry: retrier, stats, opts, topics })
-  const housekeeping = new Housekeeping({ redis, keys, consumer, producer, reader, cache, rebuilder, retry: retrier, stats, opts, topics })
+  const processor = new BatchProcessor({ redis, keys, producer, cache, book, commits, rebuilder, retry: retrier, stats, opts, topics, risk })
+  const housekeeping = new Housekeeping({
+    redis,
+    keys,
+    consumer,
+    producer,
+    reader,
+    cache,
+    rebuilder,
+    retry: retrier,
+    stats,
+    opts,
+    topics,
+    withRisk: risk !== undefined,
+  })
   const statusLine = new StatusLine({
     config,
     groupId,
@@ -240,7 +300,10 @@ export async function start(config: SpeedConfig, deps: SpeedDeps = {}): Promise<
   const log = stageLogger(deps.log ?? createLogger({ level: config.logLevel }), 'speed')
   const abort = new AbortController()
   const retrier = new Retrier(log, abort.signal)
-  const parts = assemble(config, log, retrier, await connect(config, log, retrier))
+  const risk = await loadServedModel(config, log)
+  const clients = await connect(config, log, retrier)
+  await publishRiskModel(clients.redis, redisKeys(config.redisPrefix), risk, retrier)
+  const parts = assemble(config, log, retrier, clients, risk)
   await parts.reader.open()
   const loop = runLoop(parts, config.speed, log, abort.signal)
   return {

@@ -2,8 +2,9 @@
  * One patient's state in the speed layer and what a batch of their readings does to it: duplicate
  * and late detection, classification under the patient's bands, "latest" per vital and per
  * assessment (oxygen, consciousness), the glucose trend window, the alert state machines (vitals,
- * no signal, NEWS2 aggregate, urgent low soon) and the series entries. Pure: the Redis round trips
- * live in view.ts.
+ * no signal, NEWS2 aggregate, urgent low soon), the experimental risk when a model is served (its
+ * features fed from each reading, its minute closes and RISK_HIGH: risk.ts) and the series entries.
+ * Pure: the Redis round trips live in view.ts.
  *
  * Event time (docs/CONTRACT.md, Principles): a reading is placed in order in the series (its score
  * is its event time) unless its own device has already sent a reading newer by more than the
@@ -29,6 +30,7 @@ import {
   type OpenAlertState,
   type PatientState,
   type PendingAlertState,
+  type RiskState,
   type SeriesEntry,
   type VitalState,
 } from '../lib/contract/views.ts'
@@ -39,6 +41,7 @@ import type { Accepted } from './decode.ts'
 import { isDuplicate, markSeen, type DeviceState, type StaleTiming } from './devices.ts'
 import { type News2Inputs, news2State, observedTs } from './news2.ts'
 import { gapSince } from './persistence.ts'
+import { closeMinute, currentRisk, emptyRisk, feedVitals, stepRiskAlert, type PatientRisk, type RiskServing } from './risk.ts'
 import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, TREND_WINDOW_MS, URGENT_LOW_SOON_MG_DL } from './trend.ts'
 
 export interface PatientRuntime {
@@ -63,6 +66,10 @@ export interface PatientRuntime {
   bandsVersion: string
   /** Newest event time when the series was last trimmed (0: not since loaded). */
   trimmedAt: number
+  /** The risk model's features and closed minutes (risk.ts); only while a model is served. */
+  riskFeatures?: PatientRisk
+  /** The risk after the last batch, for the view; only while a model is served. */
+  risk?: RiskState
 }
 
 export function emptyPatient(patientId: string, table: BandTable = DEFAULT_BANDS): PatientRuntime {
@@ -73,6 +80,8 @@ export interface PatientOptions extends AlertTiming, StaleTiming {
   outOfOrderToleranceMs: number
   noSignalPersistenceMs: number
   news2FreshnessMs: Readonly<Record<News2Parameter, number>>
+  /** The risk model served (risk.ts); absent: no risk is computed, at no cost. */
+  risk?: RiskServing
 }
 
 export interface BatchOutcome {
@@ -127,6 +136,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
     const previousTs = p.ts === 0 ? undefined : p.ts
     const previousGlucoseTs = p.latest.glucose?.ts
     const spotGapMs = parameterGapMs(p, r)
+    if (options.risk !== undefined) applyRisk(p, r, options.risk, ctx)
     if (r.ts < p.ts) out.reordered++
     else p.ts = r.ts
     applyAssessments(p, r)
@@ -137,7 +147,29 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
   }
   // Stable: equal event times keep their arrival order.
   if (out.reordered > 0) out.entries.sort((a, b) => a.ts - b.ts)
+  if (options.risk !== undefined && out.entries.length > 0) p.risk = currentRisk(options.risk, riskFeaturesOf(p), p, p.ts)
   return out
+}
+
+/** The patient's risk features, new ones for a patient that has none yet. */
+function riskFeaturesOf(p: PatientRuntime): PatientRisk {
+  if (p.riskFeatures === undefined) p.riskFeatures = emptyRisk()
+  return p.riskFeatures
+}
+
+/**
+ * The risk's part of a reading, before the reading moves the patient's time: a reading that opens a
+ * new minute closes the current one (its risk, one RISK_HIGH step: risk.ts), then its vitals go
+ * into the features.
+ */
+function applyRisk(p: PatientRuntime, r: Reading, serving: RiskServing, ctx: ReadingContext): void {
+  const risk = riskFeaturesOf(p)
+  const closed = closeMinute(serving, risk, p, p.ts, r.ts)
+  if (closed !== undefined) {
+    const sample = { ...closed, patientId: p.patientId, threshold: serving.threshold, gapMs: gapSince(closed.previousTs, closed.ts) }
+    setSubject(p, 'risk', stepRiskAlert(subjectOf(p, 'risk'), sample, ctx.options), ctx.out)
+  }
+  feedVitals(risk, r.vitals, r.ts)
 }
 
 /** Duplicate detection and the device's state after the reading; undefined for a duplicate. Clears an open stale-data alert. */
@@ -311,5 +343,6 @@ export function patientState(p: PatientRuntime, news2FreshnessMs: Readonly<Recor
   if (p.consciousness !== undefined) state.consciousness = p.consciousness
   const trend = glucoseTrend(p.glucoseRecent)
   if (trend !== undefined) state.glucoseTrend = trend
+  if (p.risk !== undefined) state.risk = p.risk
   return state
 }

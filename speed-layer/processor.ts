@@ -17,8 +17,9 @@ import { decodeBatch, type DecodedBatch, type PatientGroup } from './decode.ts'
 import { epochToWriteUnder } from './epoch.ts'
 import type { OffsetBook } from './offsets.ts'
 import { RereadFromCommit, type Retrier } from './outage.ts'
-import { applyReadings, type PatientRuntime } from './patients.ts'
+import { applyReadings, type PatientOptions, type PatientRuntime } from './patients.ts'
 import type { Rebuilder } from './rebuilder.ts'
+import type { RiskServing } from './risk.ts'
 import { alertRecord, type OutRecord, type SourceRecord } from './records.ts'
 import { countOutcome, type SpeedStats } from './stats.ts'
 import { produceChunks } from './validate.ts'
@@ -36,6 +37,8 @@ export interface ProcessorParts {
   stats: SpeedStats
   opts: SpeedOptions
   topics: { rejected: string; alerts: string }
+  /** The risk model served, if any (risk.ts): its features are fed, and read back with a patient's state. */
+  risk?: RiskServing
 }
 
 /** What applying a batch's readings changed. */
@@ -74,8 +77,12 @@ export class BatchProcessor {
    * waits for the previous one's answer, and its offsets are committed after.
    */
   private inFlight: InFlight | undefined
+  /** What the readings are applied with: the options, and the risk model when one is served. */
+  private readonly patientOptions: PatientOptions
 
-  constructor(private readonly p: ProcessorParts) {}
+  constructor(private readonly p: ProcessorParts) {
+    this.patientOptions = p.risk === undefined ? p.opts : { ...p.opts, risk: p.risk }
+  }
 
   /** `again`: the batch is being processed a second time, after a rebuild. */
   async process(batch: readonly SourceRecord[], again = false): Promise<void> {
@@ -178,7 +185,7 @@ export class BatchProcessor {
     const partitions = [...decoded.lastOffsets.keys()]
     const t = performance.now()
     const loaded = await this.p.retry.run('reading patient state from Redis', () =>
-      loadPatients(redis, keys, ids, uncached, partitions, bandsFor, this.bandsVersion),
+      loadPatients(redis, keys, ids, uncached, partitions, bandsFor, this.bandsVersion, this.p.risk !== undefined),
     )
     this.bandsVersion = loaded.bandsVersion
     const late = ids.filter((id) => !loaded.tables.has(id) && stale(id, loaded.bandsVersion))
@@ -209,7 +216,7 @@ export class BatchProcessor {
         [g.fresh, true],
       ] as const) {
         if (readings.length === 0) continue
-        const outcome = applyReadings(p, readings, this.p.opts)
+        const outcome = applyReadings(p, readings, this.patientOptions)
         countOutcome(this.p.stats, outcome)
         out.changes.push({ runtime: p, outcome })
         out.events.push(...outcome.events)

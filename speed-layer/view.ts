@@ -21,13 +21,22 @@ import { DEFAULT_BANDS, mergeBands, overridesFromHash, type BandTable } from '..
 import { VIEW_SHARDS, viewShard, type RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
 import type { AlertEvent } from '../lib/contract/views.ts'
-import { decodeAssessments, decodeGlucoseRecent, decodeLatestTs, decodeLatestVitals, encodeGlucoseRecent, encodeLatest } from '../lib/contract/codecs/latest.ts'
-import { encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
+import {
+  decodeAssessments,
+  decodeGlucoseRecent,
+  decodeLatestTs,
+  decodeLatestVitals,
+  decodeRiskRecent,
+  encodeGlucoseRecent,
+  encodeLatest,
+} from '../lib/contract/codecs/latest.ts'
+import { decodeSeriesEntries, encodeSeriesEntry } from '../lib/contract/codecs/series.ts'
 import { ALERT_EVENT_FIELD, decodeAlertHash, encodeAlertEvent, encodeAlertState, encodePending, pendingField } from '../lib/contract/codecs/alerts.ts'
 import { encodeAlertUpdate, encodePatientReadings, encodeReadingsUpdate } from '../lib/contract/codecs/updates.ts'
 import type { News2Parameter } from '../lib/contract/views.ts'
 import { parseDevice, serializeDevice } from './devices.ts'
 import { emptyPatient, patientState, type BatchOutcome, type PatientRuntime } from './patients.ts'
+import { restoreRisk } from './risk.ts'
 
 /** The key holding the view's epoch: a random id set when the view is (re)built; gone after a wipe. */
 export function epochKey(keys: RedisKeys): string {
@@ -51,13 +60,15 @@ export function rebuiltKey(keys: RedisKeys): string {
 /**
  * A patient's runtime state from their latest hash (codec: lib/contract/codecs/latest.ts: vitals,
  * assessments, the glucose trend window), alert-state hash (open alerts and pending runs) and
- * device-state hash: everything the next reading is decided with.
+ * device-state hash: everything the next reading is decided with. With the series members (read
+ * while a risk model is served), the risk model's features too (risk.ts restoreRisk).
  */
 export function runtimeFrom(
   patientId: string,
   latest: Readonly<Record<string, string>>,
   alerts: Readonly<Record<string, string>>,
   devices: Readonly<Record<string, string>>,
+  series?: readonly string[],
 ): PatientRuntime {
   const p = emptyPatient(patientId)
   p.ts = decodeLatestTs(latest) ?? 0
@@ -71,6 +82,7 @@ export function runtimeFrom(
     const d = parseDevice(text)
     if (d !== undefined) p.devices.set(deviceId, d)
   }
+  if (series !== undefined) p.riskFeatures = restoreRisk(decodeSeriesEntries(series), p.latest, decodeRiskRecent(latest), p.ts)
   return p
 }
 
@@ -116,6 +128,8 @@ function tableOf(hash: Record<string, string>): BandTable {
  * batch's readings as duplicates yet miss the alerts they raised, then raise them again under other
  * ids. The view's writes are atomic per shard (write-shard.lua), so a per-shard transaction reads a
  * state some sequence of whole writes left; each stays in one hash slot, as on a Redis Cluster.
+ * `withSeries` (a risk model is served): the transaction also reads each patient's series, from
+ * which the model's features are rebuilt (risk.ts restoreRisk); without a model it is not read.
  */
 export async function loadPatients(
   redis: RedisClient,
@@ -125,6 +139,7 @@ export async function loadPatients(
   partitions: readonly number[] = [],
   bandsFor: ReadonlySet<string> = new Set(),
   knownBandsVersion?: string,
+  withSeries = false,
 ): Promise<Loaded> {
   const epoch = redis.get(epochKey(keys))
   const rebuilt = partitions.length > 0 ? redis.hmGet(rebuiltKey(keys), partitions.map(String)) : []
@@ -138,9 +153,14 @@ export async function loadPatients(
     ).values(),
   ].map(async (group) => {
     const t = redis.multi()
-    for (const id of group) t.hGetAll(keys.latest(id)).hGetAll(keys.alertState(id)).hGetAll(keys.dedup(id))
-    const replies = (await t.exec()) as unknown as Record<string, string>[]
-    return group.map((id, k) => runtimeFrom(id, replies[3 * k]!, replies[3 * k + 1]!, replies[3 * k + 2]!))
+    for (const id of group) {
+      t.hGetAll(keys.latest(id)).hGetAll(keys.alertState(id)).hGetAll(keys.dedup(id))
+      if (withSeries) t.zRange(keys.series(id), 0, -1)
+    }
+    const replies = (await t.exec()) as unknown as (Record<string, string> | string[])[]
+    const n = withSeries ? 4 : 3
+    const hash = (i: number) => replies[i] as Record<string, string>
+    return group.map((id, k) => runtimeFrom(id, hash(n * k), hash(n * k + 1), hash(n * k + 2), withSeries ? (replies[n * k + 3] as string[]) : undefined))
   })
   const [current, marks, read, hashes, shards] = await Promise.all([epoch, rebuilt, version, Promise.all(bands), Promise.all(states)])
   const bandsVersion = read ?? ''
