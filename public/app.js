@@ -18,7 +18,14 @@ import {
   news2Text,
   oxygenText,
   patientUrgency,
+  riskMeaningText,
+  riskModelText,
+  riskPercentText,
+  riskThresholdText,
+  riskTrendText,
+  showsRisk,
   tileClass,
+  topContributionTexts,
   trendText,
 } from '/page-rules.js'
 import { checkSession, currentUser, isCheckingSession, isSignedOut, isSigningOut, loadMe, startSession } from '/session.js'
@@ -31,6 +38,7 @@ import { checkSession, currentUser, isCheckingSession, isSignedOut, isSigningOut
 /** @typedef {import('../serving/events.ts').BatchProgress} BatchProgress */
 /** @typedef {import('../lib/contract/views.ts').PatientState} PatientState */
 /** @typedef {import('../lib/contract/views.ts').SeriesEntry} SeriesEntry */
+/** @typedef {import('../lib/contract/views.ts').RiskModelInfo} RiskModelInfo */
 /** @typedef {import('../serving/open-alerts.ts').OpenAlertView} OpenAlertView */
 /** @typedef {import('./session.js').Me} Me */
 
@@ -47,7 +55,7 @@ const STATUS_TEXT = { NORMAL: 'Normal', WARNING: 'Warning', CRITICAL_LOW: 'Criti
 const STATUS_CLASS = { NORMAL: 'normal', WARNING: 'warning', CRITICAL_LOW: 'critical', CRITICAL_HIGH: 'critical' }
 const SEVERITY = { NORMAL: 0, WARNING: 1, CRITICAL_LOW: 2, CRITICAL_HIGH: 2 }
 /** What an alert is about, beyond the vitals. */
-const SUBJECT_LABELS = { device: 'Device', news2: 'NEWS2', glucoseForecast: 'Glucose in 20 min' }
+const SUBJECT_LABELS = { device: 'Device', news2: 'NEWS2', glucoseForecast: 'Glucose in 20 min', risk: 'Early-warning risk' }
 /** The charts: one per vital, blood pressure draws systolic and diastolic together (bands: systolic's). */
 const CHARTS = [
   { id: 'heartRate', title: 'Heart rate', vitals: ['heartRate'], min: 30, max: 170, decimals: 0 },
@@ -79,6 +87,9 @@ const TIR_SEGMENTS = [
   { key: 'r181_250', label: '181–250', cls: 'tir-high' },
   { key: 'gt250', label: '>250', cls: 'tir-vhigh' },
 ]
+/** The risk panel's line: the calm slate-violet of the experimental panel, never a status colour. */
+const RISK_LINE = '#5b4b8a'
+const RISK_WINDOW_MS = 60 * 60_000
 const MAX_WINDOW_MS = 15 * 60_000
 const MAX_ALERTS = 200
 
@@ -106,6 +117,8 @@ const state = {
   batchRunning: false,
   /** @type {OpenAlertView[]} the selected patient's open alerts, most urgent first */
   openAlerts: [],
+  /** @type {RiskModelInfo | null} the risk model the speed layer serves (snapshot, `risk:model`); null: no risk panel */
+  riskModel: null,
 }
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id))
@@ -378,6 +391,112 @@ function renderCurrent() {
   const cards = Object.keys(VITAL_LABELS).map((v) => vitalCard(p, v))
   cards.push(assessmentCard(p, 'onOxygen'), assessmentCard(p, 'consciousness'))
   box.replaceChildren(...cards)
+  renderRisk()
+}
+
+// ---------------------------------------------------------------- the experimental risk panel
+
+/** @type {any} the risk panel's sparkline (Chart.js), made on first use */
+let riskChart = null
+/** What the panel shows now, so that the clock's once-a-second render redraws nothing. */
+let riskKey = ''
+
+/**
+ * The selected patient's early-warning risk (page-rules.js, showsRisk): only while a model is
+ * served and the patient has a risk; otherwise the panel is not there at all.
+ */
+function renderRisk() {
+  const box = $('risk')
+  const model = state.riskModel
+  const p = state.selected === null ? undefined : state.patients.get(state.selected)
+  if (model === null || p === undefined || !showsRisk(model, p)) {
+    box.hidden = true
+    riskKey = ''
+    return
+  }
+  const risk = /** @type {NonNullable<PatientState['risk']>} */ (p.risk)
+  const key = JSON.stringify([model, risk.ts, risk.risk, risk.model, risk.top, risk.recent.length, risk.recent.at(-1)])
+  box.hidden = false
+  if (key === riskKey) return
+  riskKey = key
+  $('risk-meaning').textContent = riskMeaningText(model)
+  $('risk-value').textContent = riskPercentText(risk.risk)
+  $('risk-value').title = `computed for the reading of ${fmtDateTime(risk.ts)}`
+  $('risk-threshold').textContent = riskThresholdText(risk.risk, model)
+  const trend = riskTrendText(risk.recent)
+  $('risk-trend').textContent = trend
+  $('risk-chart').setAttribute('aria-label', trend === '' ? 'Risk over the last hour: no values yet' : `Risk over the ${trend.toLowerCase()}`)
+  $('risk-top').replaceChildren(
+    ...topContributionTexts(risk.top).map((c) =>
+      el('li', {}, el('span', { class: 'risk-panel-why-text', text: c.text }), ': ', el('strong', { text: c.logOdds })),
+    ),
+  )
+  $('risk-model').textContent = riskModelText(model, risk)
+  drawRiskSpark(risk, model)
+}
+
+/** The last hour's risks as a small line, in percent, with the model's alert threshold dashed. */
+function drawRiskSpark(/** @type {NonNullable<PatientState['risk']>} */ risk, /** @type {RiskModelInfo} */ model) {
+  const Chart = /** @type {any} */ (globalThis).Chart
+  if (Chart === undefined) return
+  riskChart ??= new Chart($('risk-chart'), {
+    type: 'line',
+    data: {
+      datasets: [
+        {
+          label: 'Risk',
+          data: [],
+          borderColor: RISK_LINE,
+          backgroundColor: RISK_LINE,
+          borderWidth: 2,
+          pointRadius: (ctx) => (ctx.dataIndex === ctx.dataset.data.length - 1 ? 2.5 : 0),
+          tension: 0,
+        },
+        { label: 'Alert threshold', data: [], borderColor: '#8a93a3', borderWidth: 1, borderDash: [4, 3], pointRadius: 0 },
+      ],
+    },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      parsing: false,
+      normalized: true,
+      scales: {
+        x: { type: 'linear', display: false },
+        y: {
+          min: 0,
+          grid: { display: false },
+          border: { display: false },
+          ticks: { maxTicksLimit: 3, color: '#5b6472', font: { size: 10 }, callback: (v) => `${v} %` },
+        },
+      },
+      plugins: {
+        legend: { display: false },
+        tooltip: {
+          callbacks: {
+            title: (items) => (items[0] ? fmtTime(items[0].parsed.x) : ''),
+            label: (item) => `${item.dataset.label} ${Math.round(item.parsed.y)} %`,
+          },
+        },
+      },
+    },
+  })
+  const points = risk.recent.length > 0 ? risk.recent : [[risk.ts, risk.risk]]
+  const to = Math.max(risk.ts, points[points.length - 1][0])
+  const from = to - RISK_WINDOW_MS
+  const line = points.filter(([ts]) => ts >= from).map(([x, r]) => ({ x, y: r * 100 }))
+  const threshold = model.threshold.raise * 100
+  riskChart.data.datasets[0].data = line
+  riskChart.data.datasets[1].data = [
+    { x: from, y: threshold },
+    { x: to, y: threshold },
+  ]
+  riskChart.options.scales.x.min = from
+  riskChart.options.scales.x.max = to
+  // Room above the threshold and the highest risk, in steps of 10 %, so that a low risk is not drawn as a steep climb.
+  const top = Math.max(threshold, ...line.map((pt) => pt.y))
+  riskChart.options.scales.y.max = Math.min(100, Math.max(10, Math.ceil((top * 1.25) / 10) * 10))
+  riskChart.update('none')
 }
 
 /** The selected patient's open alerts, each with its current text (GET /api/patients/:id, openAlerts). */
@@ -662,13 +781,15 @@ function renderAlerts() {
 }
 $('alerts-mine').addEventListener('change', renderAlerts)
 
-/** The feed's small line: what the alert is about and its value ("Heart rate 120 bpm · high", "NEWS2 7", "Device wrist-1"). */
+/** The feed's small line: what the alert is about and its value ("Heart rate 120 bpm · high", "NEWS2 7", "Device wrist-1", "Early-warning risk 34 %"). */
 function alertMeta(/** @type {AlertView} */ a) {
   if (a.vital === 'device') return `Device${a.deviceId ? ` ${a.deviceId}` : ''}`
   if (a.vital === 'news2') {
     const score = a.score ?? a.value
     return score === undefined ? 'NEWS2' : `NEWS2 ${score}`
   }
+  // The experimental model's risk, a probability (0-1) like the panel's: never a NEWS2 number.
+  if (a.vital === 'risk') return `${SUBJECT_LABELS.risk}${a.value === undefined ? '' : ` ${riskPercentText(a.value)}`}`
   const unitOf = a.vital === 'glucoseForecast' ? 'glucose' : a.vital
   const label = SUBJECT_LABELS[a.vital] ?? VITAL_LABELS[a.vital] ?? a.vital
   const value = a.value === undefined ? '' : ` ${fmtNum(a.value, decimalsOf(unitOf))} ${state.units[unitOf] ?? ''}`.trimEnd()
@@ -841,6 +962,8 @@ function clearPatientData() {
   tiles.clear()
   for (const { chart } of charts.values()) chart.destroy()
   charts.clear()
+  state.riskModel = null
+  renderRisk()
   for (const id of ['grid', 'alert-feed', 'open-alerts', 'current', 'charts', 'daily-body', 'daily-sources', 'tir-bar', 'tir-legend']) $(id).replaceChildren()
   renderDetailHeader()
   renderAlerts()
@@ -910,6 +1033,7 @@ socket.on('snapshot', (s) => {
   state.clockSkew = s.serverTime - Date.now()
   state.staleAfterMs = s.staleAfterMs
   state.patients = new Map(s.patients.map((p) => [p.patientId, p]))
+  state.riskModel = s.riskModel ?? null
   state.alerts = []
   upsertAlerts(s.alerts)
   gridDirty = true
@@ -943,6 +1067,11 @@ socket.on('reading', (push) => {
 
 socket.on('alert', (alerts) => upsertAlerts(alerts))
 socket.on('batch:progress', (p) => showBatch(p))
+socket.on('risk:model', (notice) => {
+  if (isSignedOut()) return
+  state.riskModel = notice?.model ?? null
+  renderRisk()
+})
 socket.on('stats', () => {
   loadDaily(false).catch(showError)
 })

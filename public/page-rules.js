@@ -1,6 +1,7 @@
 // The page's decisions, without the DOM (docs/CLINICAL.md, The page): how a NEWS2 aggregate is
 // labelled (complete, or partial and never "low risk"), when a value is shown as old, how urgent a
-// patient or an alert is, and the texts of the trend, oxygen and consciousness. Plain ES module,
+// patient or an alert is, the texts of the trend, oxygen and consciousness, and of the experimental
+// risk panel. Plain ES module,
 // loaded by app.js and by the serving layer's unit tests (types in page-rules.d.ts).
 
 /** The NEWS2 parameters' names on the page, in the RCP chart's order. */
@@ -132,6 +133,7 @@ export function tileClass(/** @type {import('../lib/contract/views.ts').PatientS
 /**
  * Alert levels: the feed's class and badge text, most urgent first (NEWS2 ≥ 7 first, the technical
  * alarms last), the order serving/open-alerts.ts ALERT_URGENCY gives the API (page-rules.test.ts holds them equal).
+ * The experimental risk model's alert is said to be one, in its own calm class: never a red of the bands or NEWS2.
  */
 export const ALERT_LEVEL_VIEW = {
   NEWS2_HIGH: { cls: 'critical', text: 'NEWS2 ≥ 7' },
@@ -141,6 +143,7 @@ export const ALERT_LEVEL_VIEW = {
   URGENT_LOW_SOON: { cls: 'urgent', text: 'Urgent low soon' },
   NEWS2_SINGLE_3: { cls: 'warning', text: 'NEWS2 single 3' },
   WARNING: { cls: 'warning', text: 'Warning' },
+  RISK_HIGH: { cls: 'risk', text: 'Risk (experimental)' },
   NO_SIGNAL: { cls: 'technical', text: 'No signal' },
   STALE: { cls: 'stale', text: 'No data' },
 }
@@ -161,6 +164,113 @@ export function alertStyle(a) {
 export function alertRank(/** @type {string} */ level) {
   const i = ALERT_ORDER.indexOf(level)
   return i === -1 ? ALERT_ORDER.length : i
+}
+
+/**
+ * The experimental early-warning risk (docs/CLINICAL.md, Early-warning risk model). The page shows
+ * it only while the speed layer serves a model (the snapshot's `riskModel`) and the patient has a
+ * risk, in a panel that says what it is, which model computed it and how well that model did on
+ * held-out patients, and that NEWS2 and the vital bands remain the primary signal.
+ */
+
+/**
+ * Whether the risk panel shows for a patient: a model served and a risk of the patient that reads
+ * as a probability. A risk left in a patient's state after its model was dropped is not shown.
+ * @param {import('../lib/contract/views.ts').RiskModelInfo | null | undefined} model
+ * @param {import('../lib/contract/views.ts').PatientState | undefined} p
+ */
+export function showsRisk(model, p) {
+  const r = p?.risk
+  return model !== null && model !== undefined && r !== undefined && r !== null && Number.isFinite(r.risk) && r.risk >= 0 && r.risk <= 1
+}
+
+/**
+ * A risk (0-1) as a whole percentage, "34 %"; "<1 %" and ">99 %" at the ends, so that no risk
+ * reads as none or as certain.
+ * @param {number} risk
+ */
+export function riskPercentText(risk) {
+  if (!Number.isFinite(risk)) return '—'
+  const pct = risk * 100
+  if (pct < 0.5) return '<1 %'
+  if (pct > 99.5) return '>99 %'
+  return `${Math.round(pct)} %`
+}
+
+/**
+ * A contribution's log-odds with its sign: "+0.8", "−0.3" (a true minus), two decimals below 0.1
+ * so that a small one does not read as 0.
+ * @param {number} logOdds
+ */
+export function logOddsText(logOdds) {
+  if (!Number.isFinite(logOdds)) return '—'
+  const a = Math.abs(logOdds)
+  const digits = a < 0.1 ? 2 : 1
+  const sign = logOdds > 0 ? '+' : logOdds < 0 ? '−' : '±'
+  return `${sign}${a.toFixed(digits)}`
+}
+
+/**
+ * The three largest contributions by magnitude, largest first, each in words with its signed
+ * log-odds: { text: "SpO2 falling 2.0 %/10 min", logOdds: "+0.8" }.
+ * @param {import('../lib/contract/views.ts').RiskContribution[] | undefined} top
+ * @returns {Array<{ text: string, logOdds: string }>}
+ */
+export function topContributionTexts(top) {
+  if (!Array.isArray(top)) return []
+  return top
+    .filter((c) => typeof c?.text === 'string' && Number.isFinite(c.contribution))
+    .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution))
+    .slice(0, 3)
+    .map((c) => ({ text: c.text, logOdds: logOddsText(c.contribution) }))
+}
+
+/**
+ * The risk's trend over the recent points ([[ts, risk], ...], oldest first): "Last hour: 12 % → 34 %
+ * (highest 36 %)"; with one point "Last hour: 34 %"; '' with none.
+ * @param {ReadonlyArray<readonly [number, number]> | undefined} recent
+ */
+export function riskTrendText(recent) {
+  const risks = Array.isArray(recent) ? recent.map((p) => p?.[1]).filter((r) => Number.isFinite(r)) : []
+  if (risks.length === 0) return ''
+  const first = risks[0]
+  const last = risks[risks.length - 1]
+  if (risks.length === 1) return `Last hour: ${riskPercentText(last)}`
+  const highest = Math.max(...risks)
+  const peak = riskPercentText(highest) === riskPercentText(Math.max(first, last)) ? '' : ` (highest ${riskPercentText(highest)})`
+  return `Last hour: ${riskPercentText(first)} → ${riskPercentText(last)}${peak}`
+}
+
+/**
+ * What the risk is, with the model's horizon: "Risk of an episode within 60 min".
+ * @param {import('../lib/contract/views.ts').RiskModelInfo} model
+ */
+export function riskMeaningText(model) {
+  return `Risk of an episode within ${model.horizonMinutes} min`
+}
+
+/**
+ * Where the risk stands against the model's alert threshold, in words (never in colour only):
+ * "At or above the alert threshold (30 %)" or "Below the alert threshold (30 %)".
+ * @param {number} risk
+ * @param {import('../lib/contract/views.ts').RiskModelInfo} model
+ */
+export function riskThresholdText(risk, model) {
+  const at = riskPercentText(model.threshold.raise)
+  return risk >= model.threshold.raise ? `At or above the alert threshold (${at})` : `Below the alert threshold (${at})`
+}
+
+/**
+ * The model line: "Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83"
+ * ("test AUROC not computed" when the held-out patients had no episode to rank); and, when the
+ * patient's risk came from another model than the one served now, which one.
+ * @param {import('../lib/contract/views.ts').RiskModelInfo} model
+ * @param {import('../lib/contract/views.ts').RiskState} [risk]
+ */
+export function riskModelText(model, risk) {
+  const auroc = typeof model.testAuroc === 'number' && Number.isFinite(model.testAuroc) ? `test AUROC ${model.testAuroc.toFixed(2)}` : 'test AUROC not computed'
+  const other = risk !== undefined && risk.model !== model.version ? ` · this risk is from model ${risk.model}` : ''
+  return `Model ${model.version} · trained on ${model.cohort} · ${auroc}${other}`
 }
 
 /** The roles, least to most privileged, as lib/identity/model.ts ROLES (page-rules.test.ts holds them equal). */

@@ -1,10 +1,10 @@
 /**
  * The Socket.io event maps (docs/CONTRACT.md, Serving), shared by the server (serving/push.ts) and the
  * page (public/app.js refers to them in JSDoc). Names are the contract: `snapshot`, `reading`,
- * `alert`, `stats`, `batch:progress`, `session:end` from server to client; `subscribe` / `unsubscribe` from
+ * `alert`, `stats`, `batch:progress`, `risk:model`, `session:end` from server to client; `subscribe` / `unsubscribe` from
  * client to server.
  */
-import type { AlertEvent, BatchMeta, PatientState, SeriesEntry } from '../lib/contract/views.ts'
+import type { AlertEvent, BatchMeta, PatientState, RiskModelInfo, SeriesEntry } from '../lib/contract/views.ts'
 import type { BatchRunResult } from '../lib/contract/batch.ts'
 import type { Principal } from '../lib/identity/model.ts'
 
@@ -24,6 +24,17 @@ export interface Snapshot {
   /** Newest first. */
   alerts: AlertView[]
   batch: BatchMeta | null
+  /**
+   * The risk model the speed layer serves, or null while it serves none: the page shows a
+   * patient's risk only while this is set (a risk left in a patient's state by a model no longer
+   * served is not shown).
+   */
+  riskModel: RiskModelInfo | null
+}
+
+/** The served risk model changed (loaded, replaced or dropped): the page shows or hides the risk panels. */
+export interface RiskModelNotice {
+  model: RiskModelInfo | null
 }
 
 /**
@@ -63,6 +74,7 @@ export interface ServerToClientEvents {
   alert: (alerts: AlertView[]) => void
   stats: (notice: StatsNotice) => void
   'batch:progress': (progress: BatchProgress) => void
+  'risk:model': (notice: RiskModelNotice) => void
   /** The connection's sign-in ended; the server disconnects it right after (docs/SECURITY.md, Users, roles and sessions). */
   'session:end': (end: SessionEnd) => void
 }

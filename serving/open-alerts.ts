@@ -1,7 +1,7 @@
 /**
  * A patient's open alerts as the API answers them (docs/CONTRACT.md, Serving): the `{p}:alerts`
  * hash (docs/CONTRACT.md, Redis) holds one open alert per subject (field: a vital, `news2` or
- * `glucoseForecast`; value an `OpenAlertState` JSON) beside the speed layer's pending-persistence
+ * `glucoseForecast`, `risk`; value an `OpenAlertState` JSON) beside the speed layer's pending-persistence
  * fields (`<subject>:pending`), which are not alerts. Pure: the View reads the hash.
  */
 import { decodeAlertState } from '../lib/contract/codecs/alerts.ts'
@@ -14,8 +14,10 @@ export type OpenAlertView = OpenAlertState & { subject: AlertSubject }
  * Most urgent first. NEWS2 ≥ 7 leads: the RCP's emergency-response threshold (Royal College of
  * Physicians, "National Early Warning Score (NEWS) 2", 2017, "Clinical response to NEWS2 trigger thresholds") asks more than any single
  * vital's critical band; then a vital in its critical band, the NEWS2 urgent-response threshold
- * (5-6), a predicted urgent low, a single parameter scoring 3, a warning; the technical alarms
- * (no signal, no data) last, since they say nothing about the patient's condition.
+ * (5-6), a predicted urgent low, a single parameter scoring 3, a warning; then the experimental
+ * risk model's alert, below every rule of the bands and NEWS2 (a model under evaluation, never
+ * their replacement: docs/CLINICAL.md, Early-warning risk model); the technical alarms (no
+ * signal, no data) last, since they say nothing about the patient's condition.
  */
 export const ALERT_URGENCY: readonly AlertLevel[] = [
   'NEWS2_HIGH',
@@ -25,6 +27,7 @@ export const ALERT_URGENCY: readonly AlertLevel[] = [
   'URGENT_LOW_SOON',
   'NEWS2_SINGLE_3',
   'WARNING',
+  'RISK_HIGH',
   'NO_SIGNAL',
   'STALE',
 ]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { PatientState } from '../lib/contract/views.ts'
+import type { PatientState, RiskModelInfo, RiskState } from '../lib/contract/views.ts'
 import { ALERT_LEVELS } from '../lib/contract/views.ts'
 import { ROLES as MODEL_ROLES, roleAllows as modelRoleAllows, type Requirement } from '../lib/identity/model.ts'
 import {
@@ -12,17 +12,25 @@ import {
   canAcknowledge,
   canRunBatch,
   isOld,
+  logOddsText,
   news2MissingText,
   news2Text,
   oxygenText,
   patientUrgency,
+  riskMeaningText,
+  riskModelText,
+  riskPercentText,
+  riskThresholdText,
+  riskTrendText,
   roleAllows,
   SESSION_URGENT_MS,
   SESSION_WARNING_MS,
   sessionEndText,
   sessionWarning,
+  showsRisk,
   signInAgainWay,
   tileClass,
+  topContributionTexts,
   trendText,
 } from '../public/page-rules.js'
 import { ALERT_URGENCY } from './open-alerts.ts'
@@ -153,6 +161,7 @@ describe('alertStyle', () => {
     ['URGENT_LOW_SOON', 'urgent', 'Urgent low soon'],
     ['CRITICAL_LOW', 'critical', 'Critical low'],
     ['WARNING', 'warning', 'Warning'],
+    ['RISK_HIGH', 'risk', 'Risk (experimental)'],
   ])('%s is styled %s, "%s"', (level, cls, text) => {
     expect(alertStyle({ level, kind: 'raised' })).toEqual({ cls, text })
   })
@@ -160,6 +169,93 @@ describe('alertStyle', () => {
   it('a cleared alert is "Cleared" whatever its level; NO_SIGNAL is never critical', () => {
     expect(alertStyle({ level: 'NEWS2_HIGH', kind: 'cleared' })).toEqual({ cls: 'cleared', text: 'Cleared' })
     expect(alertStyle({ level: 'NO_SIGNAL', kind: 'escalated' }).cls).not.toBe('critical')
+  })
+})
+
+describe('the experimental risk panel: shown only with a served model, said in words', () => {
+  const model: RiskModelInfo = {
+    version: 'lr-0123456789ab',
+    cohort: 'simulator, 140 patients, 7 days',
+    horizonMinutes: 60,
+    testAuroc: 0.834,
+    threshold: { raise: 0.3, clear: 0.2 },
+  }
+  const risk: RiskState = {
+    risk: 0.34,
+    ts: 10 * H,
+    model: model.version,
+    top: [
+      { feature: 'heartRate.last', value: 112, contribution: 0.41, text: 'Heart rate 112 bpm' },
+      { feature: 'spo2.slope10', value: -2, contribution: 0.8, text: 'SpO2 falling 2.0 %/10 min' },
+      { feature: 'temperature.last', value: 36.8, contribution: -0.05, text: 'Temperature 36.8 °C' },
+      { feature: 'respRate.mean15', value: 24, contribution: 0.52, text: 'Respiratory rate 15-min mean 24 /min' },
+    ],
+    recent: [
+      [10 * H - 3_600_000, 0.12],
+      [10 * H - 1_800_000, 0.36],
+      [10 * H, 0.34],
+    ],
+  }
+
+  it('shows a panel only when a model is served and the patient has a risk that reads as a probability', () => {
+    expect(showsRisk(model, patient({ risk }))).toBe(true)
+    expect(showsRisk(null, patient({ risk }))).toBe(false)
+    expect(showsRisk(undefined, patient({ risk }))).toBe(false)
+    expect(showsRisk(model, patient())).toBe(false)
+    expect(showsRisk(model, undefined)).toBe(false)
+    expect(showsRisk(model, patient({ risk: { ...risk, risk: Number.NaN } }))).toBe(false)
+    expect(showsRisk(model, patient({ risk: { ...risk, risk: 1.2 } }))).toBe(false)
+  })
+
+  it('writes a risk as a whole percentage, never as none or certain at the ends', () => {
+    expect(riskPercentText(0.34)).toBe('34 %')
+    expect(riskPercentText(0.005)).toBe('1 %')
+    expect(riskPercentText(0.004)).toBe('<1 %')
+    expect(riskPercentText(0)).toBe('<1 %')
+    expect(riskPercentText(0.996)).toBe('>99 %')
+    expect(riskPercentText(1)).toBe('>99 %')
+    expect(riskPercentText(Number.NaN)).toBe('—')
+  })
+
+  it('signs the log-odds with a true minus, two decimals below 0.1', () => {
+    expect(logOddsText(0.8)).toBe('+0.8')
+    expect(logOddsText(0.84)).toBe('+0.8')
+    expect(logOddsText(-0.3)).toBe('−0.3')
+    expect(logOddsText(-0.05)).toBe('−0.05')
+    expect(logOddsText(0.004)).toBe('+0.00')
+    expect(logOddsText(0)).toBe('±0.00')
+  })
+
+  it('lists the three largest contributions by magnitude, largest first, in words with their log-odds', () => {
+    expect(topContributionTexts(risk.top)).toEqual([
+      { text: 'SpO2 falling 2.0 %/10 min', logOdds: '+0.8' },
+      { text: 'Respiratory rate 15-min mean 24 /min', logOdds: '+0.5' },
+      { text: 'Heart rate 112 bpm', logOdds: '+0.4' },
+    ])
+    expect(topContributionTexts([{ feature: 'news2', value: 5, contribution: -1.24, text: 'NEWS2 5' }])).toEqual([{ text: 'NEWS2 5', logOdds: '−1.2' }])
+    expect(topContributionTexts(undefined)).toEqual([])
+  })
+
+  it("says the last hour's trend, with its peak when the ends do not show it", () => {
+    expect(riskTrendText(risk.recent)).toBe('Last hour: 12 % → 34 % (highest 36 %)')
+    expect(
+      riskTrendText([
+        [1, 0.2],
+        [2, 0.25],
+      ]),
+    ).toBe('Last hour: 20 % → 25 %')
+    expect(riskTrendText([[1, 0.2]])).toBe('Last hour: 20 %')
+    expect(riskTrendText([])).toBe('')
+    expect(riskTrendText(undefined)).toBe('')
+  })
+
+  it('says what the risk means, where it stands against the threshold, and which model computed it', () => {
+    expect(riskMeaningText(model)).toBe('Risk of an episode within 60 min')
+    expect(riskThresholdText(0.34, model)).toBe('At or above the alert threshold (30 %)')
+    expect(riskThresholdText(0.29, model)).toBe('Below the alert threshold (30 %)')
+    expect(riskModelText(model, risk)).toBe('Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83')
+    expect(riskModelText({ ...model, testAuroc: null })).toBe('Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC not computed')
+    expect(riskModelText(model, { ...risk, model: 'lr-ffffffffffff' })).toContain('this risk is from model lr-ffffffffffff')
   })
 })
 

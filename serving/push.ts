@@ -3,7 +3,8 @@
  * clients, coalesced. The decisions are pure and live elsewhere: decoding in serving/intake.ts,
  * what is pending, when it goes out and who gets what in serving/coalescer.ts. Here is the I/O:
  * the subscription, the connection handler (snapshot, patient rooms) and the fan-out of each
- * flush. Alerts are flushed on the same loop; a new batch view is announced at once.
+ * flush. Alerts are flushed on the same loop; a new batch view is announced at once; a change of
+ * the served risk model when serving/risk-model-watch.ts reads it.
  */
 import type { Server, Socket } from 'socket.io'
 import { patientIdSchema } from '../lib/contract/schema.ts'
@@ -17,6 +18,7 @@ import type { ServingOptions } from './config.ts'
 import type { ClientToServerEvents, RoomAck, InterServerEvents, ReadingPush, ServerToClientEvents, Snapshot, SocketData } from './events.ts'
 import { RateWindow, decodeUpdate } from './intake.ts'
 import { SharedBuild } from './shared-build.ts'
+import { watchRiskModel } from './risk-model-watch.ts'
 import { countAlert, countClient, countPush, countReadings, type ServingMetrics } from './metrics.ts'
 import type { View } from './view.ts'
 
@@ -64,8 +66,8 @@ class Fanout {
 
   private async buildSnapshot(): Promise<Snapshot> {
     const { view, options } = this.deps
-    const [patients, feed, batch] = await Promise.all([view.patients(), view.alerts(options.alertFeedSize), view.batchMeta()])
-    return { serverTime: Date.now(), staleAfterMs: options.staleAfterMs, patients, alerts: feed, batch }
+    const [patients, feed, batch, riskModel] = await Promise.all([view.patients(), view.alerts(options.alertFeedSize), view.batchMeta(), view.riskModel()])
+    return { serverTime: Date.now(), staleAfterMs: options.staleAfterMs, patients, alerts: feed, batch, riskModel }
   }
 
   async sendSnapshot(socket: VigilSocket): Promise<void> {
@@ -144,7 +146,7 @@ class Fanout {
 }
 
 export async function startPush(deps: PushDeps): Promise<Push> {
-  const { io, subscriber, keys, options, metrics, log } = deps
+  const { io, subscriber, keys, view, options, metrics, log } = deps
   const fanout = new Fanout(deps)
   const limits = { intervalMs: options.pushIntervalMs, maxEntriesPerPatient: options.maxEntriesPerPush, maxPendingAlerts: MAX_PENDING_ALERTS }
   const coalescer: Coalescer = new Coalescer(limits, systemClock, () => fanout.flush(coalescer))
@@ -183,6 +185,14 @@ export async function startPush(deps: PushDeps): Promise<Push> {
     malformed = 0
   }, 60_000)
   malformedTimer.unref()
+  const riskModel = watchRiskModel({
+    read: () => view.riskModel(),
+    changed: (model) => {
+      io.emit('risk:model', { model })
+      countPush(metrics, 'risk:model')
+    },
+    log,
+  })
 
   return {
     snapshot: () => fanout.snapshot(),
@@ -190,6 +200,7 @@ export async function startPush(deps: PushDeps): Promise<Push> {
       coalescer.stop()
       clearInterval(rateTimer)
       clearInterval(malformedTimer)
+      await riskModel.stop()
       await subscriber.unsubscribe(keys.updates).catch(() => undefined)
     },
   }

@@ -73,6 +73,34 @@ const news2State = {
   },
 } as const
 
+/**
+ * The experimental early-warning risk (docs/CLINICAL.md, Early-warning risk model), present only
+ * while the speed layer serves a risk model: never a replacement for NEWS2 and the bands.
+ */
+const riskState = {
+  type: 'object',
+  required: ['risk', 'ts', 'model', 'top', 'recent'],
+  properties: {
+    risk: { type: 'number', description: 'probability 0-1 of an episode within the model horizon' },
+    ts: { type: 'number' },
+    model: { type: 'string' },
+    top: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['feature', 'value', 'contribution', 'text'],
+        properties: {
+          feature: { type: 'string' },
+          value: { type: 'number' },
+          contribution: { type: 'number', description: 'log-odds' },
+          text: { type: 'string' },
+        },
+      },
+    },
+    recent: { type: 'array', items: { type: 'array', items: { type: 'number' } }, description: '[ts, risk] pairs of the last hour, oldest first' },
+  },
+} as const
+
 const assessment = (value: object) => ({ type: 'object', required: ['value', 'ts'], properties: { value, ts: { type: 'number' } } }) as const
 
 export const patientState = {
@@ -91,11 +119,12 @@ export const patientState = {
       required: ['rate', 'arrow', 'ts'],
       properties: { rate: { type: 'number', description: 'mg/dL per minute' }, arrow: { enum: TREND_ARROWS }, ts: { type: 'number' } },
     },
+    risk: riskState,
   },
 } as const
 
-/** What an alert is about: a vital, a device, the NEWS2 aggregate or the glucose forecast. */
-const alertSubject = { enum: [...VITALS, 'device', 'news2', 'glucoseForecast'] } as const
+/** What an alert is about: a vital, a device, the NEWS2 aggregate, the glucose forecast or the experimental risk. */
+const alertSubject = { enum: [...VITALS, 'device', 'news2', 'glucoseForecast', 'risk'] } as const
 const side = { enum: ['low', 'high'] } as const
 
 export const alertView = {

@@ -5,12 +5,13 @@
  */
 import type { RedisKeys } from '../lib/contract/keys.ts'
 import type { RedisClient } from '../lib/redis.ts'
-import type { BatchMeta, DailyStatsRow, PatientState, SeriesEntry } from '../lib/contract/views.ts'
+import type { BatchMeta, DailyStatsRow, PatientState, RiskModelInfo, SeriesEntry } from '../lib/contract/views.ts'
 import { decodeLatest } from '../lib/contract/codecs/latest.ts'
 import { decodeSeriesEntries } from '../lib/contract/codecs/series.ts'
 import { decodeAck, decodeAlertEntry, encodeAck, type AlertAck } from '../lib/contract/codecs/alerts.ts'
 import { decodeBatchMeta } from '../lib/contract/codecs/batch-meta.ts'
 import { decodeDailyValues } from '../lib/contract/codecs/daily-stats.ts'
+import { decodeRiskModelInfo } from '../lib/contract/codecs/risk-model.ts'
 import type { AlertView } from './events.ts'
 import { openAlertsOf, type OpenAlertView } from './open-alerts.ts'
 
@@ -120,6 +121,11 @@ export class View {
 
   async batchMeta(): Promise<BatchMeta | null> {
     return decodeBatchMeta(await this.redis.hGetAll(this.keys.batchMeta))
+  }
+
+  /** The risk model the speed layer serves, or null while it serves none (docs/CONTRACT.md, Redis: `risk:model`). One GET. */
+  async riskModel(): Promise<RiskModelInfo | null> {
+    return decodeRiskModelInfo(await this.redis.get(this.keys.riskModel))
   }
 
   /** The batch view of one day: the patient's rows, or every patient's. */
