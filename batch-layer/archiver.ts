@@ -20,6 +20,10 @@
  * a compacted file count as the flushes it replaced, so neither where a partition resumes nor
  * which flushes are complete changes, and this process never deletes what compaction wrote.
  *
+ * The archiver also archives `vitals.events` into <lake>/raw/events (event-archiver.ts): its own
+ * consumer group, started in `start` beside this one's join, stopped in `stop`, its counters the
+ * `events` of the stats and the status line.
+ *
  * The archiver also compacts on its own, every `compactIntervalMs` (periodic-compaction.ts).
  * A compaction never delays a flush or a commit by more than a bounded amount: the archiver
  * never awaits it (its own DuckDB instance, its own lock, no shared queue); what they share is the
@@ -31,7 +35,6 @@
  * at most COMPACTION_STOP_WAIT_MS, beside the last flush.
  */
 import { rename, rm } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
 import { Consumer, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
 import type { Config } from '../lib/config.ts'
@@ -47,10 +50,11 @@ import { compactLake, type CompactDeps } from './compact.ts'
 import type { ArchiverOptions } from './config.ts'
 import { dtDir, ensureDir, fileName, fsyncFile, rawDir, repairLake, scanLake, tempName, utcDay, type RawKind } from './lake.ts'
 import { takeLock } from './lock.ts'
-import { CLAIM_GRACE_MS, claim, generationOf, newToken, owner } from './ownership.ts'
-import { TopicFetcher } from './fetcher.ts'
+import { claimAll, generationOf, newToken, owner } from './ownership.ts'
+import { TopicFetcher, closeConsumer, describeKafkaError } from './fetcher.ts'
 import { LakeWriter, ReadingColumns, type GroupOutput, type ParquetOutput, type RejectedRow } from './parquet.ts'
 import { PeriodicCompaction } from './periodic-compaction.ts'
+import { archiveEvents, type EventArchiver, type EventArchiverStats } from './event-archiver.ts'
 
 export interface ArchiverStats {
   /** Records taken from Kafka by this process (written or still buffered). */
@@ -61,6 +65,8 @@ export interface ArchiverStats {
   rejected: number
   files: number
   flushes: number
+  /** The clinical events of `vitals.events`, archived beside the readings (event-archiver.ts). */
+  events: EventArchiverStats
 }
 
 export interface Archiver extends Stage<ArchiverStats> {
@@ -168,14 +174,18 @@ export async function start(config: ArchiverConfig, deps: ArchiverDeps = {}): Pr
       (signal) => compactLake(config, { onlyDaysWithSmallFiles: true, threads: 1 }, { log, signal, onStep: deps.onCompactStep }),
       log,
     )
-    const archiver = new ArchiverStage(config, options, log, lake, topic, await LakeWriter.open(WRITER_THREADS), releaseLock, compaction)
+    const writer = await LakeWriter.open(WRITER_THREADS)
+    // The clinical events go into the same lake under the same instance id (event-archiver.ts):
+    // started beside this archiver's join, stopped in its stop, failing it when they fail.
+    const archiver = new ArchiverStage(config, options, log, lake, topic, writer, releaseLock, compaction, archiveEvents(config, { log }))
     try {
       await archiver.begin()
     } catch (error) {
       await archiver.stop().catch(() => undefined)
       throw startFailure(error)
     }
-    log.info(`archiving ${topic} into ${lake}/raw${options.instanceId === undefined ? '' : ` as instance ${options.instanceId}`}`)
+    const events = topicNames(config.topicPrefix).events
+    log.info(`archiving ${topic} and ${events} into ${lake}/raw${options.instanceId === undefined ? '' : ` as instance ${options.instanceId}`}`)
     return archiver
   } catch (error) {
     await releaseLock()
@@ -201,8 +211,10 @@ class ArchiverStage implements Archiver {
   /** Set when a write failed: nothing more is sealed or written until a restart. */
   private broken = false
   private lastStatus = 0
+  private lastEvents = 0
+  private eventArchiver: EventArchiver | undefined
   private lastStatusAt = Date.now()
-  private readonly counters: ArchiverStats = { consumed: 0, records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
+  private readonly counters: Omit<ArchiverStats, 'events'> = { consumed: 0, records: 0, readings: 0, rejected: 0, files: 0, flushes: 0 }
 
   constructor(
     private readonly config: Config,
@@ -213,12 +225,22 @@ class ArchiverStage implements Archiver {
     private readonly writer: LakeWriter,
     private readonly releaseLock: () => Promise<void>,
     private readonly compaction: PeriodicCompaction,
+    /** The event archiver starting; `begin` awaits it, `stop` stops it. */
+    private readonly events: Promise<EventArchiver>,
   ) {
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject
     })
     // A rejection nobody awaits must not crash the process; the CLI awaits it.
     this.failed.catch(() => undefined)
+    this.events.then(
+      (events) => {
+        this.eventArchiver = events
+        events.failed.catch((error: unknown) => this.fail(error))
+      },
+      // Its start failing is begin's error.
+      () => undefined,
+    )
     this.consumer = this.newConsumer()
   }
 
@@ -242,7 +264,7 @@ class ArchiverStage implements Archiver {
     // member has rejoined, past the client's 10 s request timeout when one is busy): retried, as
     // a restart's join is. An archiver restarted into a rebalance once exited 1 on it ("Request
     // timed out", the quick scale run, seed 1718734755).
-    await this.joinWithRetry()
+    await Promise.all([this.joinWithRetry(), this.events])
     const tick = Math.max(50, Math.min(1_000, Math.floor(this.options.flushIntervalMs / 4)))
     this.timer = setInterval(() => this.sealAged(), tick)
     this.statusTimer = setInterval(() => this.status(), 10_000)
@@ -299,19 +321,15 @@ class ArchiverStage implements Archiver {
     await this.writing.catch(() => undefined)
     if (!this.broken && !this.stopping) this.fetcher?.resume()
     this.token = newToken(this.options.instanceId ?? 'archiver', generation)
-    let formerMayWrite = false
-    for (const partition of partitions) {
-      // The flush awaited above can take seconds: the group may have moved on, and another member
-      // claimed some of these partitions under the next generation (claim refuses those too).
-      if (this.consumer.generationId !== generation) return null
-      const claimed = await claim(this.lake, this.topic, partition, this.token)
-      if (!claimed.claimed) {
-        this.log.info(`partition ${partition} is claimed under a later group generation than ${generation}: waiting for the group's next assignment`)
-        return null
+    // The flush awaited above can take seconds: the group may have moved on, and another member
+    // claimed some of these partitions under the next generation (claim refuses those too).
+    const claimed = await claimAll(this.lake, this.topic, partitions, this.token, () => this.consumer.generationId === generation)
+    if (!claimed.claimed) {
+      if (claimed.refused !== undefined) {
+        this.log.info(`partition ${claimed.refused} is claimed under a later group generation than ${generation}: waiting for the group's next assignment`)
       }
-      if (claimed.formerMayWrite) formerMayWrite = true
+      return null
     }
-    if (formerMayWrite) await sleep(CLAIM_GRACE_MS)
     const scan = await scanLake(this.lake, this.topic)
     const removed = await repairLake(scan, new Set(partitions))
     if (removed > 0) this.log.warn(`removed ${removed} leftover file(s) of an interrupted flush; their offsets will be archived again`)
@@ -468,16 +486,18 @@ class ArchiverStage implements Archiver {
    * left the group, and the stop must not wait on the broker.
    */
   private status(): void {
-    const c = { ...this.counters }
-    const archived = c.records !== this.lastStatus
+    const c = this.stats()
+    const archived = c.records !== this.lastStatus || c.events.records !== this.lastEvents
     const now = Date.now()
     const rate = ((c.records - this.lastStatus) * 1000) / Math.max(1, now - this.lastStatusAt)
     if (archived) {
       this.lastStatus = c.records
+      this.lastEvents = c.events.records
       this.lastStatusAt = now
     }
+    const e = c.events
     const line = (lag: string) =>
-      `${rate.toFixed(0)} records/s, ${lag}archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files`
+      `${rate.toFixed(0)} records/s, ${lag}archived ${c.records} records (${c.readings} readings, ${c.rejected} rejected) in ${c.files} files, ${e.records} events (${e.rejected} rejected) in ${e.files} files`
     if (this.stopping) {
       if (archived) this.log.info(line(''))
       return
@@ -504,7 +524,7 @@ class ArchiverStage implements Archiver {
   }
 
   stats(): ArchiverStats {
-    return { ...this.counters }
+    return { ...this.counters, events: this.eventArchiver?.stats() ?? { consumed: 0, records: 0, events: 0, rejected: 0, files: 0 } }
   }
 
   async stop(): Promise<void> {
@@ -514,6 +534,11 @@ class ArchiverStage implements Archiver {
     clearInterval(this.statusTimer)
     // Aborted first, waited for beside the last flush: the two share the stop's time.
     const compactionStopped = this.compaction.stop(COMPACTION_STOP_WAIT_MS)
+    // The events' stop (its last flush, its consumer) runs beside this one's.
+    const eventsStopped = this.events.then(
+      (events) => events.stop(),
+      () => undefined,
+    )
     try {
       this.fetcher?.close()
       // What was consumed is written before leaving, so a clean stop leaves the lake current.
@@ -525,6 +550,7 @@ class ArchiverStage implements Archiver {
         await this.writing.catch(() => undefined)
       }
       await compactionStopped
+      await eventsStopped.catch((error: unknown) => this.log.warn(`the event archiver did not stop cleanly: ${describeError(error)}`))
       const closed = closeConsumer(this.consumer).catch((error: unknown) => this.log.debug(`consumer close: ${describeError(error)}`))
       if (!(await settlesWithin(closed, CLOSE_MS))) this.log.warn(`the Kafka consumer did not leave the group within ${CLOSE_MS / 1000} s; stopping without it`)
     } finally {
@@ -549,33 +575,9 @@ function groupBy<R, K>(rows: readonly R[], key: (r: R) => K): Map<K, R[]> {
   return out
 }
 
-/**
- * describeError plus the broker's error codes, which @platformatic/kafka keeps inside nested
- * AggregateErrors: "fetch failed 4 times." alone does not tell a deleted topic
- * (UNKNOWN_TOPIC_ID) from a timeout.
- */
-function describeKafkaError(error: unknown): string {
-  const codes = new Set<string>()
-  const visit = (e: unknown, depth: number): void => {
-    if (depth > 4 || typeof e !== 'object' || e === null) return
-    const apiId = (e as { apiId?: unknown }).apiId
-    if (typeof apiId === 'string') codes.add(apiId)
-    else if (e instanceof Error && !(e instanceof AggregateError)) codes.add(e.message)
-    if (e instanceof AggregateError) for (const inner of e.errors) visit(inner, depth + 1)
-  }
-  if (error instanceof AggregateError) for (const inner of error.errors) visit(inner, 0)
-  const text = describeError(error)
-  return codes.size === 0 ? text : `${text} [${[...codes].join(', ')}]`
-}
-
 /** A failed start as one sentence (a VigilError already is one). */
 function startFailure(error: unknown): unknown {
   return error instanceof VigilError
     ? error
     : new VigilError('STAGE_FAILED', `the archiver could not start consuming: ${describeError(error)}.`, { cause: error })
-}
-
-/** Closes a consumer without waiting for in-flight fetches (force). */
-function closeConsumer(consumer: Consumer): Promise<void> {
-  return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())))
 }

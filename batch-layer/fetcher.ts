@@ -1,7 +1,7 @@
 /**
- * The archiver's reader of `vitals.readings`: it joins the consumer group and fetches the
- * partitions assigned to it straight from their leaders with the client's fetch API, handing
- * every record of a fetched batch to the archiver in offset order.
+ * The archiver's reader of `vitals.readings`, and of `vitals.events` (event-archiver.ts): it joins
+ * the consumer group and fetches the partitions assigned to it straight from their leaders with
+ * the client's fetch API, handing every record of a fetched batch to the archiver in offset order.
  *
  * Why not the client's MessagesStream: the stream wraps each record in a message object of its
  * own (a spread copy, a bound commit function, a headers Map, a diagnostics context) and queues it
@@ -22,6 +22,7 @@
  * then starts a new one.
  */
 import { IS_CONTROL, ListOffsetTimestamps, type Consumer, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
+import { describeError } from '../lib/errors.ts'
 
 /** Takes one record: its partition, its offset, the record and the batch it came in (for its timestamp). */
 export type TakeRecord = (partition: number, offset: number, record: KafkaRecord, batch: RecordsBatch) => void
@@ -235,4 +236,28 @@ export class TopicFetcher {
     this.wake = undefined
     wake?.()
   }
+}
+
+/**
+ * describeError plus the broker's error codes, which @platformatic/kafka keeps inside nested
+ * AggregateErrors: "fetch failed 4 times." alone does not tell a deleted topic
+ * (UNKNOWN_TOPIC_ID) from a timeout.
+ */
+export function describeKafkaError(error: unknown): string {
+  const codes = new Set<string>()
+  const visit = (e: unknown, depth: number): void => {
+    if (depth > 4 || typeof e !== 'object' || e === null) return
+    const apiId = (e as { apiId?: unknown }).apiId
+    if (typeof apiId === 'string') codes.add(apiId)
+    else if (e instanceof Error && !(e instanceof AggregateError)) codes.add(e.message)
+    if (e instanceof AggregateError) for (const inner of e.errors) visit(inner, depth + 1)
+  }
+  if (error instanceof AggregateError) for (const inner of error.errors) visit(inner, 0)
+  const text = describeError(error)
+  return codes.size === 0 ? text : `${text} [${[...codes].join(', ')}]`
+}
+
+/** Closes a consumer without waiting for in-flight fetches (force). */
+export function closeConsumer(consumer: Consumer): Promise<void> {
+  return new Promise((resolve, reject) => consumer.close(true, (error) => (error ? reject(error) : resolve())))
 }

@@ -49,6 +49,16 @@
  * a complete or compacted file (its repair takes its own temporary files and incomplete flushes),
  * so a compaction running beside it never spans a file it did not read. A reader that listed
  * sources a compaction then deleted lists again (job.ts).
+ *
+ * The clinical events of `vitals.events` (event-archiver.ts) are a flat folder beside the kinds,
+ * one file per flush and no `dt=` folders:
+ *
+ *   <lake>/raw/events/<topic>-p<partition>-<first>-<last>-of1.parquet
+ *
+ * A flush is a single file, so it is complete once renamed and there is no incomplete flush to
+ * repair; the same rules otherwise (temporary name, fsync, rename only by the partition's owner,
+ * resume after the last complete range: `scanEvents`). Neither compaction nor quarantine nor the
+ * batch job's statistics look there: they list the `dt=` folders of RAW_KINDS.
  */
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
@@ -62,6 +72,11 @@ export function rawDir(lake: string, kind: RawKind): string {
 
 export function dtDir(lake: string, kind: RawKind, dt: string): string {
   return path.join(rawDir(lake, kind), `dt=${dt}`)
+}
+
+/** The clinical events' folder (see the header): not a RawKind, it has no `dt=` folders. */
+export function eventsDir(lake: string): string {
+  return path.join(lake, 'raw', 'events')
 }
 
 /** Where bad raw files go, under their raw relative path: <lake>/quarantine/raw/<kind>/dt=.../<name>. */
@@ -168,6 +183,33 @@ export async function scanLake(lake: string, topic: string): Promise<LakeScan> {
     }
   }
   return { ...classify(files), temporary, compacting }
+}
+
+/** What the event archiver needs of `eventsDir` for one topic: where each partition resumes, and the leftover temporary files. */
+export interface EventsScan {
+  /** Per partition, the offset after the highest `last` of its files (absent: nothing archived yet). */
+  next: Map<number, number>
+  /** Temporary files of this topic's flushes (tempName): never renamed, to delete. */
+  temporary: string[]
+  /** The complete files of this topic. */
+  complete: Array<FlushName & { path: string }>
+}
+
+/** Lists the events folder's files of one topic (names only; no Parquet is opened). */
+export async function scanEvents(lake: string, topic: string): Promise<EventsScan> {
+  const dir = eventsDir(lake)
+  const scan: EventsScan = { next: new Map(), temporary: [], complete: [] }
+  for (const name of await readdirOrEmpty(dir)) {
+    if (name.startsWith('.') && name.endsWith('.tmp')) {
+      if (parseFileName(name.slice(1).replace(/\.\d+\.tmp$/, ''))?.topic === topic) scan.temporary.push(path.join(dir, name))
+      continue
+    }
+    const f = parseFileName(name)
+    if (f === undefined || f.topic !== topic) continue
+    scan.complete.push({ ...f, path: path.join(dir, name) })
+    if (f.last + 1 > (scan.next.get(f.partition) ?? -1)) scan.next.set(f.partition, f.last + 1)
+  }
+  return scan
 }
 
 /** Pure part of the scan: which flushes are complete, which files are superseded, where each partition resumes. */

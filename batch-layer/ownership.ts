@@ -28,6 +28,7 @@ import { randomUUID } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureDir, rawDir } from './lake.ts'
 
 /** How long a new owner waits after its claim before reading the partition's lake (see the header). */
@@ -100,4 +101,25 @@ export async function owner(lake: string, topic: string, partition: number): Pro
     if (error.code === 'ENOENT') return undefined
     throw error
   })
+}
+
+/** What `claimAll` did: claimed every partition, or stopped (the group moved on, or `refused` is held under a later generation). */
+export type ClaimedAll = { claimed: true } | { claimed: false; refused?: number }
+
+/**
+ * Steps 1 and 2 of the header for one assignment: claims each of `partitions` for `token`, then
+ * waits CLAIM_GRACE_MS when a former owner may still be writing. Stops as soon as `current` says
+ * the group has moved past the assignment (a flush awaited before can take seconds) or a claim is
+ * refused; the caller then waits for the group's next assignment.
+ */
+export async function claimAll(lake: string, topic: string, partitions: readonly number[], token: string, current: () => boolean): Promise<ClaimedAll> {
+  let formerMayWrite = false
+  for (const partition of partitions) {
+    if (!current()) return { claimed: false }
+    const claimed = await claim(lake, topic, partition, token)
+    if (!claimed.claimed) return { claimed: false, refused: partition }
+    if (claimed.formerMayWrite) formerMayWrite = true
+  }
+  if (formerMayWrite) await sleep(CLAIM_GRACE_MS)
+  return { claimed: true }
 }

@@ -12,6 +12,7 @@
  */
 import { DuckDBDataChunk, DuckDBDoubleType, DuckDBInstance, DuckDBVarCharType, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api'
 import { CONSCIOUSNESS_LEVELS, VITALS, type Assessment, type Consciousness, type Vital } from '../lib/contract/schema.ts'
+import type { ClinicalEvent } from '../lib/contract/events.ts'
 
 /** The lake's reading columns (docs/CONTRACT.md, The data lake), vitals in snake_case. */
 export const VITAL_COLUMNS: Readonly<Record<Vital, string>> = {
@@ -60,6 +61,22 @@ export interface RejectedRow {
   value: Uint8Array
   reason: string
   detail: string
+}
+
+/**
+ * One record of `vitals.events` as the lake keeps it (docs/CONTRACT.md, The data lake): the
+ * event's fields when it passed parseClinicalEvent, otherwise only `rejectReason`; the Kafka
+ * coordinates and the record's bytes always.
+ */
+export interface EventRow {
+  event?: ClinicalEvent
+  partition: number
+  offset: number
+  /** Kafka record timestamp (ms). */
+  kafkaTs: number
+  /** Why parseClinicalEvent refused the record (absent: it passed). */
+  rejectReason?: string
+  value: Uint8Array
 }
 
 /** SQL: single-quoted literal of a file path. */
@@ -207,6 +224,17 @@ const copyRejected = (grp: number, file: string) =>
      FROM stage_rejected WHERE grp = ${grp})
    TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
 
+/**
+ * The events file's columns from `stage_events` (inputs: the appender; output: one Parquet file,
+ * its rows in offset order). Times are staged as epoch-ms DOUBLE (exact below 2^53, which the
+ * schema's bound of 8.64e15 ms keeps) and become TIMESTAMP_MS here; absent fields are null.
+ */
+const STAGE_EVENTS = `CREATE OR REPLACE TABLE stage_events (event_id VARCHAR, patient_id VARCHAR, kind VARCHAR, onset DOUBLE, plateau DOUBLE, recovery DOUBLE, "end" DOUBLE, severity DOUBLE, source VARCHAR, recorded_by VARCHAR, recorded_at DOUBLE, note VARCHAR, kafka_partition INTEGER, kafka_offset DOUBLE, kafka_ts DOUBLE, reject_reason VARCHAR, raw BLOB)`
+const eventTime = (column: string) => `epoch_ms(${column}::BIGINT)::TIMESTAMP_MS AS ${column}`
+const copyEvents = (file: string) =>
+  `COPY (SELECT event_id, patient_id, kind, ${eventTime('onset')}, ${eventTime('plateau')}, ${eventTime('recovery')}, epoch_ms("end"::BIGINT)::TIMESTAMP_MS AS "end", severity, source, recorded_by, ${eventTime('recorded_at')}, note, kafka_partition, kafka_offset::BIGINT AS kafka_offset, ${eventTime('kafka_ts')}, reject_reason, raw FROM stage_events)
+   TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`
+
 export interface ParquetOutput<R> {
   rows: readonly R[]
   /** Where to write (the caller's temporary name). */
@@ -286,6 +314,38 @@ export class LakeWriter {
     }
     for (const [grp, o] of outputs.entries()) await this.conn.run(copyRejected(grp, o.file))
     await this.conn.run('DROP TABLE stage_rejected')
+  }
+
+  /** Writes `rows` (one partition's flush, in offset order) to one events file. */
+  async writeEvents(rows: readonly EventRow[], file: string): Promise<void> {
+    await this.conn.run(STAGE_EVENTS)
+    const app = await this.conn.createAppender('stage_events')
+    const text = (s: string | undefined) => (s === undefined ? app.appendNull() : app.appendVarchar(s))
+    const number = (n: number | undefined) => (n === undefined ? app.appendNull() : app.appendDouble(n))
+    try {
+      for (const r of rows) {
+        const e = r.event
+        text(e?.eventId)
+        text(e?.patientId)
+        text(e?.kind)
+        for (const t of [e?.onset, e?.plateau, e?.recovery, e?.end, e?.severity]) number(t)
+        text(e?.source)
+        text(e?.recordedBy)
+        number(e?.recordedAt)
+        text(e?.note)
+        app.appendInteger(r.partition)
+        app.appendDouble(r.offset)
+        app.appendDouble(r.kafkaTs)
+        text(r.rejectReason)
+        app.appendBlob(r.value)
+        app.endRow()
+      }
+      app.flushSync()
+    } finally {
+      app.closeSync()
+    }
+    await this.conn.run(copyEvents(file))
+    await this.conn.run('DROP TABLE stage_events')
   }
 
   close(): void {
