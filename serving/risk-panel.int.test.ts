@@ -19,7 +19,7 @@ import { createLogger } from '../lib/log.ts'
 import { freePort, writeAlert, type TestReading } from '../test/view-fixtures.ts'
 import { RISK_MODEL_POLL_MS } from './risk-model-watch.ts'
 import { start, servingOptions, type Serving } from './index.ts'
-import { writeReadings } from './state-fixtures.ts'
+import { writeOpenAlert, writeReadings } from './state-fixtures.ts'
 
 const TOKEN = 'risk-panel-test-token-0123456789'
 const ARTIFACTS = 'test-artifacts'
@@ -32,6 +32,8 @@ const MODEL: RiskModelInfo = {
 }
 const WITH_RISK = 'bed-11-Ida-Holm'
 const WITHOUT_RISK = 'bed-12-Per-Lund'
+/** The speed layer's text of a RISK_HIGH alert (speed-layer/alert-text.ts, riskText). */
+const RISK_MESSAGE = `${WITH_RISK}: experimental risk 0.34 (model ${MODEL.version}): SpO2 falling 2.0 %/10 min +0.8, Respiratory rate 15-min mean 24 /min +0.5, Heart rate 112 bpm +0.4, RISK_HIGH`
 /** A change of the key reaches an open page within one poll of the serving layer, and a push. */
 const NOTICE_MS = RISK_MODEL_POLL_MS + 5_000
 
@@ -94,10 +96,18 @@ beforeAll(async () => {
       level: 'RISK_HIGH',
       value: 0.34,
       ts: now - 5 * 60_000,
-      message: `${WITH_RISK}: early-warning risk 34 % (experimental model ${MODEL.version}), above its threshold 30 %`,
+      message: RISK_MESSAGE,
     },
     false,
   )
+  await writeOpenAlert(redis, keys, WITH_RISK, 'risk', {
+    level: 'RISK_HIGH',
+    raisedTs: now - 5 * 60_000,
+    normalSince: null,
+    value: 0.34,
+    ts: now,
+    message: RISK_MESSAGE,
+  })
   serving = await start({ ...config, serving: servingOptions() }, { log: createLogger({ level: 'silent' }) })
   browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 })
@@ -140,6 +150,7 @@ describe('the experimental risk panel', () => {
   it('shows the risk, its last hour, the three largest contributions and the model, marked experimental', async () => {
     await select(WITH_RISK)
     await panel().waitFor()
+    await page.locator('#open-alerts li').first().waitFor()
     expect(await page.locator('#risk-value').textContent()).toBe('34 %')
     expect(await page.locator('#risk-meaning').textContent()).toBe('Risk of an episode within 60 min')
     expect(await page.locator('#risk-threshold').textContent()).toBe('At or above the alert threshold (30 %)')
@@ -163,11 +174,14 @@ describe('the experimental risk panel', () => {
   })
 
   it('labels a RISK_HIGH alert as the experimental model’s, in its own colour, never as a critical value', async () => {
-    const alert = page.locator('#alert-feed li', { hasText: 'early-warning risk 34 %' })
+    const alert = page.locator('#alert-feed li', { hasText: 'experimental risk 0.34' })
     expect(await alert.getAttribute('class')).toContain('level-risk')
     expect(await alert.getAttribute('class')).not.toContain('level-critical')
     expect(await alert.locator('.alert-level').textContent()).toBe('Risk (experimental)')
     expect(await alert.locator('.alert-meta').textContent()).toBe('Early-warning risk 34 %')
+    const open = page.locator('#open-alerts li', { hasText: 'experimental risk 0.34' })
+    expect(await open.getAttribute('class')).toContain('level-risk')
+    expect(await open.locator('.alert-level').textContent()).toBe('Risk (experimental)')
   })
 
   it('shows no panel for a patient without a risk', async () => {
@@ -197,7 +211,7 @@ describe('the experimental risk panel', () => {
     await fresh.locator('.tile-id', { hasText: WITH_RISK }).click()
     await fresh.locator('#current .vital').first().waitFor()
     // The snapshot (which says there is no model) has come: the feed's alerts come only with it.
-    await fresh.locator('#alert-feed li', { hasText: 'early-warning risk 34 %' }).waitFor()
+    await fresh.locator('#alert-feed li', { hasText: 'experimental risk 0.34' }).waitFor()
     expect(await fresh.locator('#risk').isHidden()).toBe(true)
     expect(await fresh.locator('.risk-panel:visible').count()).toBe(0)
     expect(freshErrors).toEqual([])
