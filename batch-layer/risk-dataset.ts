@@ -16,6 +16,11 @@
  * going on: onset <= t < end + AFTER_EPISODE_MIN, or onset <= t when the episode has no recorded
  * end (the question is whether one is coming, not whether one is there).
  *
+ * Values: as the speed layer sees them (speed-layer/validate.ts, devices.ts): a reading sent twice
+ * (one device and seq at two offsets) counts once, and a value the speed layer refuses (outside
+ * lib/plausibility.ts's ranges, a diastolic not below its systolic) or takes for no signal (a
+ * heart rate or SpO2 of 0) is absent.
+ *
  * Files: the readings are listed day by day with the batch job's listing (job.ts `listDay`:
  * without the files a compacted file supersedes, lake.ts rule 1); a file that vanishes before it
  * is read (a compaction finished) makes the whole read start again from a new listing. Events are
@@ -32,6 +37,7 @@ import { listDay } from './job.ts'
 import { exists, rawDir } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { AFTER_EPISODE_MIN } from './risk-config.ts'
+import { acceptedSql } from './stats-sql.ts'
 
 /** One episode of a patient: onset and end (null: not recorded), epoch ms. */
 export interface Episode {
@@ -221,21 +227,26 @@ export async function loadEpisodes(conn: DuckDBConnection, files: readonly strin
  * SQL (inputs: the reading files; output: one row per patient and clock minute, in patient and
  * minute order): per vital of RISK_VITALS `<c>_n`, `<c>_sum`, `<c>_sq` (exact DECIMAL sums),
  * `<c>_last` (the value of the newest reading by ts, then seq, then device) and `<c>_ts`; the
- * minute's newest `on_oxygen` (1|0) and `consciousness`. `assessments` says whether the files
- * have those two columns (files from before schema v1 had them do not).
+ * minute's newest `on_oxygen` (1|0) and `consciousness`. The features see what the speed layer's
+ * see: a reading sent twice (one device and seq at two offsets) once, the first archived, as the
+ * speed layer drops a repeated seq; a value the speed layer refuses or takes for no signal
+ * (lib/plausibility.ts, through stats-sql.ts's `acceptedSql`) as absent. `assessments` says
+ * whether the files have the two observation columns (files from before schema v1 had them do
+ * not).
  */
 export function bucketsSql(files: readonly string[], assessments: boolean): string {
   const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
+  const accepted = RISK_VITALS.map((v) => `CASE WHEN ${acceptedSql(v)} THEN ${VITAL_COLUMNS[v]} END AS ${VITAL_COLUMNS[v]}`).join(', ')
+  const observed = assessments ? 'on_oxygen, consciousness' : 'NULL::BOOLEAN AS on_oxygen, NULL::VARCHAR AS consciousness'
+  const readings = `SELECT patient_id, device_id, seq, ts, ${accepted}, ${observed} FROM ${source} QUALIFY row_number() OVER (PARTITION BY device_id, seq ORDER BY kafka_partition, kafka_offset) = 1`
   const newest = '(epoch_ms(ts), seq, device_id)'
   const vitals = RISK_VITALS.map((v) => {
     const c = VITAL_COLUMNS[v]
     const dec = `${c}::DECIMAL(18,3)`
     return `count(${c})::DOUBLE AS ${c}_n, sum(${dec})::DOUBLE AS ${c}_sum, sum(${dec} * ${dec})::DOUBLE AS ${c}_sq, (arg_max(${c}, ${newest}) FILTER (WHERE ${c} IS NOT NULL))::DOUBLE AS ${c}_last, (max(epoch_ms(ts)) FILTER (WHERE ${c} IS NOT NULL))::DOUBLE AS ${c}_ts`
   }).join(', ')
-  const observations = assessments
-    ? `(arg_max(on_oxygen::INTEGER, ${newest}) FILTER (WHERE on_oxygen IS NOT NULL))::DOUBLE AS on_oxygen, arg_max(consciousness, ${newest}) FILTER (WHERE consciousness IS NOT NULL) AS consciousness`
-    : 'NULL::DOUBLE AS on_oxygen, NULL::VARCHAR AS consciousness'
-  return `SELECT patient_id, (epoch_ms(ts) // 60000)::DOUBLE AS minute, ${vitals}, ${observations} FROM ${source} GROUP BY patient_id, epoch_ms(ts) // 60000 ORDER BY patient_id, minute`
+  const observations = `(arg_max(on_oxygen::INTEGER, ${newest}) FILTER (WHERE on_oxygen IS NOT NULL))::DOUBLE AS on_oxygen, arg_max(consciousness, ${newest}) FILTER (WHERE consciousness IS NOT NULL) AS consciousness`
+  return `SELECT patient_id, (epoch_ms(ts) // 60000)::DOUBLE AS minute, ${vitals}, ${observations} FROM (${readings}) GROUP BY patient_id, epoch_ms(ts) // 60000 ORDER BY patient_id, minute`
 }
 
 /** Whether the reading files have both assessment columns (union of their schemas). */

@@ -69,6 +69,10 @@ async function csvToParquet(csv: string, columns: string, select: string, file: 
   }
 }
 
+const READING_COLUMNS = `'patient_id': 'VARCHAR', 'device_id': 'VARCHAR', 'ts_ms': 'BIGINT', 'seq': 'BIGINT', 'heart_rate': 'DOUBLE', 'spo2': 'DOUBLE', 'glucose': 'DOUBLE', 'systolic': 'DOUBLE', 'diastolic': 'DOUBLE', 'resp_rate': 'DOUBLE', 'temperature': 'DOUBLE', 'on_oxygen': 'BOOLEAN', 'consciousness': 'VARCHAR', 'kafka_partition': 'INTEGER', 'kafka_offset': 'BIGINT'`
+const READING_SELECT =
+  'patient_id, device_id, epoch_ms(ts_ms)::TIMESTAMP_MS AS ts, seq, heart_rate, spo2, glucose, systolic, diastolic, resp_rate, temperature, on_oxygen, consciousness, kafka_partition, row_number() OVER () AS kafka_offset'
+
 /** The readings of every patient, one file per UTC day named like the archiver's. */
 async function writeReadings(config: Config): Promise<void> {
   const rnd = prng(11)
@@ -81,16 +85,36 @@ async function writeReadings(config: Config): Promise<void> {
       byDay.set(day, [...(byDay.get(day) ?? []), row])
     }
   }
-  const columns = `'patient_id': 'VARCHAR', 'device_id': 'VARCHAR', 'ts_ms': 'BIGINT', 'seq': 'BIGINT', 'heart_rate': 'DOUBLE', 'spo2': 'DOUBLE', 'glucose': 'DOUBLE', 'systolic': 'DOUBLE', 'diastolic': 'DOUBLE', 'resp_rate': 'DOUBLE', 'temperature': 'DOUBLE', 'on_oxygen': 'BOOLEAN', 'consciousness': 'VARCHAR', 'kafka_partition': 'INTEGER', 'kafka_offset': 'BIGINT'`
-  const select =
-    'patient_id, device_id, epoch_ms(ts_ms)::TIMESTAMP_MS AS ts, seq, heart_rate, spo2, glucose, systolic, diastolic, resp_rate, temperature, on_oxygen, consciousness, kafka_partition, row_number() OVER () AS kafka_offset'
   let first = 0
   for (const [day, rows] of byDay) {
     const dir = dtDir(config.datalakeDir, 'readings', day)
     await ensureDir(dir)
-    await csvToParquet(rows.join('\n'), columns, select, path.join(dir, `vitals.readings-p0-${first}-${first + rows.length - 1}-of1.parquet`))
+    await csvToParquet(rows.join('\n'), READING_COLUMNS, READING_SELECT, path.join(dir, `vitals.readings-p0-${first}-${first + rows.length - 1}-of1.parquet`))
     first += rows.length
   }
+}
+
+/**
+ * Readings the speed layer never feeds to the features, in a file of partition 1: a repeat of a
+ * reading (same device and seq, later offset) with other values, and readings of a heart rate and
+ * SpO2 of 0 (no signal) or 400 bpm (refused) at new seqs, 1 ms after a real one.
+ */
+async function writeIgnoredReadings(config: Config): Promise<void> {
+  const rows: string[] = []
+  for (let i = 0; i < 6; i++) {
+    for (let k = 0; k < 20; k++) {
+      const t = START + (k * 9 + i) * STEP_MS
+      rows.push([patientId(i), `mon-${i}`, t, (t - START) / STEP_MS, 250, 70, 40, 200, 75, 30, 39, 'true', 'U', 1, rows.length].join(','))
+      rows.push([patientId(i), `mon-${i}`, t + 1, 100_000 + k, k % 2 === 0 ? 0 : 400, 0, '', '', '', '', '', '', '', 1, rows.length].join(','))
+    }
+  }
+  const dir = dtDir(config.datalakeDir, 'readings', utcDay(START))
+  await csvToParquet(
+    rows.join('\n'),
+    READING_COLUMNS,
+    READING_SELECT.replace('row_number() OVER ()', 'kafka_offset'),
+    path.join(dir, `vitals.readings-p1-0-${rows.length - 1}-of1.parquet`),
+  )
 }
 
 /** The events file: every patient's episodes (patient ids starting with `prefix` instead of `p`), one sent twice, and one record that failed the schema. */
@@ -155,6 +179,17 @@ describe('vigil model train', () => {
     const other = await trainRiskModel(config, modelTrainOptions({ seed: 2 }))
     expect(other.file.version).not.toBe(a.file.version)
   }, 120_000)
+
+  it('leaves out what the speed layer leaves out: a reading sent twice, a no-signal value and a value it refuses (the same model)', async () => {
+    const clean = await newLake()
+    await writeReadings(clean)
+    await writeEvents(clean)
+    const a = await trainRiskModel(clean, modelTrainOptions())
+    await writeIgnoredReadings(clean)
+    expect(await listReadingFiles(clean.datalakeDir)).toHaveLength(3)
+    const b = await trainRiskModel(clean, modelTrainOptions())
+    expect(b.file.version).toBe(a.file.version)
+  }, 60_000)
 
   it('says what to do when the lake has no readings, no events, none of the chosen kinds, or no positive minute', async () => {
     const config = await newLake()
