@@ -213,7 +213,7 @@ export const speedOptionsSchema = z.object({
     .string()
     .min(1, { error: 'expected a model file path' })
     .optional()
-    .meta({ description: 'risk model file to serve (default: <datalake>/models/latest.json if it exists)', arg: 'file', unset: 'the lake model, if any' }),
+    .meta({ description: 'risk model file to serve', arg: 'file', unset: '<datalake>/models/latest.json if it exists' }),
   /**
    * The risk at and above which RISK_HIGH is raised, over the model file's `threshold.raise`; the clear threshold keeps the
    * file's ratio of clear to raise (hysteresis: a risk hovering on the threshold does not raise and clear in turn).

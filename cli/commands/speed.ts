@@ -18,6 +18,8 @@ export const SPEED_FLAGS = schemaFlags(speedOptionsSchema, [
   'maxBatchReadings',
   'maxBufferedRecords',
   'instanceId',
+  'riskModel',
+  'riskThreshold',
 ])
 
 export function register(program: Command): void {
