@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { claim, generationOf, mayStillWrite, newToken, owner } from './ownership.ts'
+import { claim, claimAll, generationOf, mayStillWrite, newToken, owner } from './ownership.ts'
 
 describe('mayStillWrite: whether a partition claimed from a former owner needs the grace period', () => {
   it('is false without a former owner, and for this process itself', () => {
@@ -47,5 +47,24 @@ describe('claim: the owner file of a partition', () => {
     expect(generationOf(newToken('a', 12))).toBe(12)
     expect(generationOf('host 1 a x')).toBe(-1)
     expect(generationOf(undefined)).toBe(-1)
+  })
+})
+
+describe('claimAll: the claims of one assignment', () => {
+  it('claims every partition, stops at one held under a later generation, and claims nothing once the group has moved on', async () => {
+    const lake = await mkdtemp(path.join(tmpdir(), 'vigil-owners-'))
+    try {
+      const mine = newToken('archive-1', 5)
+      expect(await claimAll(lake, 'events', [0, 1], mine, () => true)).toEqual({ claimed: true })
+      expect([await owner(lake, 'events', 0), await owner(lake, 'events', 1)]).toEqual([mine, mine])
+      // A live archiver (the parent process) holds partition 2 under generation 9: 2 is refused, 3 is never reached.
+      await claim(lake, 'events', 2, `${hostname()} ${process.ppid} archive-2 x 9`)
+      expect(await claimAll(lake, 'events', [2, 3], newToken('archive-1', 6), () => true)).toEqual({ claimed: false, refused: 2 })
+      expect(await owner(lake, 'events', 3)).toBeUndefined()
+      expect(await claimAll(lake, 'events', [3], newToken('archive-1', 7), () => false)).toEqual({ claimed: false })
+      expect(await owner(lake, 'events', 3)).toBeUndefined()
+    } finally {
+      await rm(lake, { recursive: true, force: true })
+    }
   })
 })

@@ -9,7 +9,7 @@ import { schemaFlags } from '../options.ts'
 const ARCHIVER_FLAGS = schemaFlags(archiverOptionsSchema, ['flushRecords', 'flushIntervalMs', 'compactIntervalMs', 'instanceId'])
 
 export function register(program: Command): void {
-  const cmd = program.command('archive').description('archiver: vitals.readings into the Parquet data lake, exactly once')
+  const cmd = program.command('archive').description('archiver: vitals.readings and vitals.events into the Parquet data lake, exactly once')
   ARCHIVER_FLAGS.addTo(cmd)
     .addHelpText(
       'after',
