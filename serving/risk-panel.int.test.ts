@@ -184,6 +184,18 @@ describe('the experimental risk panel', () => {
     expect(await open.locator('.alert-level').textContent()).toBe('Risk (experimental)')
   })
 
+  it('fits a narrow window: the panel wraps, nothing scrolls sideways', async () => {
+    await page.setViewportSize({ width: 700, height: 1100 })
+    await page.locator('#risk-top li').first().waitFor()
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBeLessThanOrEqual(0)
+    const box = await panel().boundingBox()
+    const detail = await page.locator('.panel.detail').boundingBox()
+    expect(box!.x + box!.width).toBeLessThanOrEqual(detail!.x + detail!.width)
+    await page.locator('#risk').screenshot({ path: `${ARTIFACTS}/dashboard-risk-narrow.png` })
+    await page.setViewportSize({ width: 1280, height: 900 })
+  })
+
   it('shows no panel for a patient without a risk', async () => {
     await select(WITHOUT_RISK)
     await page.locator('#current .vital').first().waitFor()
