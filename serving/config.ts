@@ -29,6 +29,11 @@ export const servingOptionsSchema = z
     /** Batch runs allowed per client per minute. @defaultValue 6 */
     batchRunsPerMinute: z.coerce.number().int().min(1).max(1_000).default(6),
     /**
+     * Clinical events (POST /api/events) allowed per client per minute. @defaultValue 60: a ward
+     * records a few an hour; a file of past episodes goes through the edge's replay (--label)
+     */
+    eventsPerMinute: z.coerce.number().int().min(1).max(10_000).default(60),
+    /**
      * Sign-ins (POST /login) allowed per client address per minute, whatever their outcome; and as
      * many wrong bootstrap tokens (a Bearer header, /login?token=, a Socket.io handshake token),
      * after which the address's tokens get 429 until the minute ends (serving/token-guesses.ts).

@@ -1,8 +1,9 @@
 /**
  * The serving layer (docs/CONTRACT.md, Serving): the HTTP API, Socket.io push and the dashboard in
- * one process. `start` resolves once the server listens; it never touches Kafka topics, only
- * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics), and
- * follows the identity registry and writes the audit trail (docs/SECURITY.md). The parts:
+ * one process. `start` resolves once the server listens; it consumes no Kafka topic, only
+ * reads the Redis views (and asks the broker for consumer lag in /healthz and /metrics), follows
+ * the identity registry and writes the audit trail (docs/SECURITY.md), and produces the clinical
+ * events clinicians record to `vitals.events` (routes-events.ts, one producer). The parts:
  * serving/http.ts (the fastify app and its role guard), auth.ts and sessions.ts (who a request
  * acts as), routes-session.ts (signing in and out), routes.ts (the API plugin), socket-guard.ts
  * (Socket.io behind the same sign-in), push.ts (live push), status.ts (the status line).
@@ -12,6 +13,8 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { Config } from '../lib/config.ts'
 import { VigilError, describeError } from '../lib/errors.ts'
 import { createAdmin } from '../lib/kafka.ts'
+import { BatchingProducer } from '../lib/producer.ts'
+import { TOPIC_PARTITIONS, topicNames } from '../lib/contract/topics.ts'
 import { redisKeys, type RedisKeys } from '../lib/contract/keys.ts'
 import { openAuditLog, type AuditLog } from '../lib/identity/audit.ts'
 import { openRegistry, type Registry } from '../lib/identity/registry.ts'
@@ -71,7 +74,8 @@ export interface Serving extends Stage<ServingStats> {
 
 /**
  * What the serving layer holds open outside its HTTP server: two Redis connections, a Kafka admin
- * client, the identity registry (followed) and the audit log (a producer).
+ * client, the identity registry (followed), the audit log (a producer) and the producer of
+ * `vitals.events`.
  */
 interface Clients {
   keys: RedisKeys
@@ -80,9 +84,21 @@ interface Clients {
   admin: Admin
   registry: Registry
   audit: AuditLog
+  events: BatchingProducer
   view: View
   metrics: ServingMetrics
   close(): Promise<void>
+}
+
+/**
+ * The producer of clinicians' events: 'fail' as the gateway's, so that a request gets its 503 at
+ * once while Kafka is down rather than wait on retries, and a retry by the client (same eventId)
+ * is the one that counts. Its topic is created when missing, as the edge's producers do.
+ */
+async function openEventProducer(config: Config, log: Logger): Promise<BatchingProducer> {
+  const producer = new BatchingProducer(config, { topic: topicNames(config.topicPrefix).events, clientId: 'vigil-serving-events', onFailure: 'fail', log })
+  await producer.ensureTopic(TOPIC_PARTITIONS.events)
+  return producer
 }
 
 async function openClients(config: Config, log: Logger): Promise<Clients> {
@@ -102,11 +118,13 @@ async function openClients(config: Config, log: Logger): Promise<Clients> {
     opened.push(() => registry.close())
     const audit = await openAuditLog(config, { log, clientId: 'vigil-serving-audit' })
     opened.push(() => audit.close())
+    const events = await openEventProducer(config, log)
+    opened.push(() => events.close({ drain: false }))
     const metrics = createMetrics(async () => {
       const lag = await consumerLag(admin, config)
       return Object.fromEntries(lag.map((g) => [g.group, g.lag]))
     })
-    return { keys, redis, subscriber, admin, registry, audit, view: new View(redis, keys), metrics, close }
+    return { keys, redis, subscriber, admin, registry, audit, events, view: new View(redis, keys), metrics, close }
   } catch (error) {
     await close()
     throw error
@@ -150,8 +168,8 @@ export async function start(config: ServingConfig, deps: ServingDeps = {}): Prom
       sessionRoutes({ auth, registry, redis: clients.redis, keys: clients.keys, metrics, signInsPerMinute: options.signInsPerMinute, endConnections }),
     )
     const alertChanged = (alert: Parameters<ServerToClientEvents['alert']>[0][number]) => broadcast.send('alert', [alert])
-    const { redis, admin, audit } = clients
-    await app.register(apiRoutes({ config, options, auth, view, redis, admin, metrics, batch, registry, audit, alertChanged }))
+    const { redis, admin, audit, events } = clients
+    await app.register(apiRoutes({ config, options, auth, view, redis, admin, metrics, batch, registry, audit, events, alertChanged }))
     await app.listen({ port: config.port, host: options.host })
     sockets = createSocketServer(app.server, options, auth, log)
     broadcast.io = sockets.io

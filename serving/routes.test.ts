@@ -317,6 +317,7 @@ describe("the API's route table", () => {
       'GET /api/patients/:id/series': 'viewer',
       'GET /api/alerts': 'viewer',
       'POST /api/alerts/:alertId/ack': 'clinician',
+      'POST /api/events': 'clinician',
       'GET /api/stats/daily': 'viewer',
       'POST /api/batch/runs': 'clinician',
       'GET /api/batch/runs/current': 'viewer',

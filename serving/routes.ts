@@ -3,8 +3,8 @@
  * its JSON Schema, so bad input is refused with 400 `{error, message}` before a handler runs, and
  * with the least role it requires in `config.role` (docs/SECURITY.md, Every route's role), which
  * the guard of serving/http.ts enforces before any route runs. The routes themselves are in
- * routes-system.ts, routes-patients.ts, routes-alerts.ts, routes-batch.ts, routes-admin.ts and
- * routes-audit.ts.
+ * routes-system.ts, routes-patients.ts, routes-alerts.ts, routes-events.ts, routes-batch.ts,
+ * routes-admin.ts and routes-audit.ts.
  */
 import type { Admin } from '@platformatic/kafka'
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
@@ -22,6 +22,7 @@ import { adminRoutes } from './routes-admin.ts'
 import { alertRoutes } from './routes-alerts.ts'
 import { auditRoutes } from './routes-audit.ts'
 import { batchRoutes } from './routes-batch.ts'
+import { eventRoutes, type EventProducer } from './routes-events.ts'
 import { patientRoutes } from './routes-patients.ts'
 import { systemRoutes } from './routes-system.ts'
 import { validationMessage } from './schemas.ts'
@@ -42,6 +43,8 @@ export interface RouteDeps {
   registry: Registry
   /** Where acknowledgements and band changes are recorded before they are applied. */
   audit: AuditLog
+  /** The one producer of `vitals.events` (clinical events recorded by clinicians). */
+  events: EventProducer
   /** Tells every page about an acknowledged alert. */
   alertChanged: (alert: AlertView) => void
 }
@@ -87,6 +90,7 @@ export function apiRoutes(deps: RouteDeps): FastifyPluginAsync {
     await app.register(systemRoutes(deps))
     await app.register(patientRoutes(deps))
     await app.register(alertRoutes(deps))
+    await app.register(eventRoutes(deps))
     await app.register(batchRoutes(deps))
     await app.register(adminRoutes(deps))
     await app.register(auditRoutes(deps))

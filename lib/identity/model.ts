@@ -80,6 +80,7 @@ export const TOKEN_PRINCIPAL: Principal = Object.freeze({ user: 'VIGIL_TOKEN', r
 /** Every action the audit trail records. */
 export const AUDIT_ACTIONS = [
   'alert.acknowledge',
+  'event.record',
   'patient.bands',
   'device.add',
   'device.assign',
