@@ -1,6 +1,6 @@
 /**
  * How a scorer does on the held-out patients' minutes (docs/CLINICAL.md, Early-warning risk
- * model, Metrics): pure functions over parallel arrays, one entry per minute, the minutes of one
+ * model): pure functions over parallel arrays, one entry per minute, the minutes of one
  * patient consecutive and in time order (`group` is the patient's index).
  *
  *  - AUROC: the probability that a positive minute scores above a negative one, ties counting
