@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { updateEntries } from './speed.ts'
+import { FEATURE_NAMES } from '../lib/risk/features.ts'
+import { compileRiskModel } from '../lib/risk/model.ts'
+import { riskCostLines, syntheticRiskModel, updateEntries, type SpeedRun } from './speed.ts'
 
 describe('updateEntries', () => {
   const entry = (deviceId: string, ts: number) => ({ deviceId, ts, vitals: { heartRate: 70 } })
@@ -24,5 +26,20 @@ describe('updateEntries', () => {
   it('finds no entries in an alert or batch update', () => {
     expect(updateEntries(JSON.stringify({ type: 'alert', alert: { entries: [entry('x', 1)] } }))).toEqual([])
     expect(updateEntries(JSON.stringify({ type: 'batch', meta: {} }))).toEqual([])
+  })
+})
+
+describe('the risk model run', () => {
+  it('serves a synthetic model that weights every feature, as the speed layer loads it', () => {
+    const model = compileRiskModel(syntheticRiskModel())
+    expect(model.weight.length).toBe(FEATURE_NAMES.length)
+    expect([...model.weight].every((w) => w !== 0)).toBe(true)
+  })
+  it('sets each run with a model beside the run of the same patient count without one', () => {
+    const run = (patients: number, cpu: number, riskModel?: string) =>
+      ({ patients, ...(riskModel === undefined ? {} : { riskModel }), drain: { cpuMicrosPerItem: cpu } }) as unknown as SpeedRun
+    expect(riskCostLines([run(100, 10), run(100, 12.5, 'lr-000000000000'), run(1000, 20)])).toEqual([
+      '100 patients: 10 µs CPU/reading without a risk model, 12.5 µs with lr-000000000000 (+25 %)',
+    ])
   })
 })

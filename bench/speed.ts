@@ -13,16 +13,22 @@
  *    as the reading's Redis writes (so the view holds the reading when it is measured).
  * Aims (DRAIN_AIMS): ≥ 100k readings/s at 100 patients, ≥ 50k/s at 10 000, CPU per reading at
  * 10 000 patients within 1.5× of that at 100, and the drain ≥ 70 % of the fastest client.
+ * With `--risk-model <file>` (or `synthetic`: every feature of lib/risk/features.ts weighted), each
+ * patient count is measured twice, on topics of their own: without a model, then serving it
+ * (speed-layer/risk.ts); the cost of the risk on the hot path is the difference in µs CPU per
+ * reading. Both runs get an empty lake folder, so the run without a model serves none.
  *
  *   npx tsx bench/speed.ts [--readings 1000000] [--patients 100,1000,10000] [--rate 5000] [--seconds 10] [--no-clients]
- *                          [--compression snappy|none|lz4|gzip]
+ *                          [--compression snappy|none|lz4|gzip] [--risk-model <file>|synthetic]
  *
  * VIGIL_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each speed process there (open it in
  * Chrome DevTools); VIGIL_BENCH_NODE_ARGS and VIGIL_BENCH_SPEED_ARGS add node and `vigil speed`
  * flags, to compare settings.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
@@ -35,6 +41,8 @@ import { pollUntil } from '../lib/backoff.ts'
 import { describeError } from '../lib/errors.ts'
 import type { Compression } from '../lib/producer.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
+import { FEATURE_NAMES } from '../lib/risk/features.ts'
+import { compileRiskModel, loadRiskModel, type RiskModelFile } from '../lib/risk/model.ts'
 import { bareConsume, speedLayerConsume, TUNED_PLATFORMATIC, type BareConsumer } from './clients.ts'
 import {
   DRAIN_AIMS,
@@ -63,6 +71,8 @@ export interface SpeedBenchOptions {
   clients?: boolean
   /** Compression of the pre-filled batches. @defaultValue 'snappy': what the simulator and the gateway write (lib/producer.ts) */
   compression?: Compression
+  /** A risk model file, or `synthetic`: each patient count is measured without, then with it. @defaultValue none */
+  riskModel?: string
   /** Brokers and Redis; prefixes are the benchmark's own. @defaultValue the loaded config */
   config?: Config
   progress?: (line: string) => void
@@ -87,6 +97,8 @@ export interface SpeedLatency {
 
 export interface SpeedRun {
   patients: number
+  /** The version of the risk model the layer served (absent: none). */
+  riskModel?: string
   readings: number
   prefillSeconds: number
   /** The speed process's drain; its peakRssMb is read just before the process is stopped (after the latency phase). */
@@ -148,14 +160,83 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
 }
 
+/**
+ * A model with every feature weighted (weight 0.1, plausible means and spreads): the hot path's
+ * whole cost, no contribution skipped for a zero weight. Its risk means nothing.
+ */
+export function syntheticRiskModel(): RiskModelFile {
+  const typical: Record<string, [mean: number, sd: number]> = {
+    heartRate: [80, 15],
+    spo2: [96, 2],
+    respRate: [16, 4],
+    systolic: [120, 20],
+    temperature: [37, 0.6],
+    glucose: [120, 40],
+  }
+  const features = FEATURE_NAMES.map((name) => {
+    const [vital, stat] = name.split('.')
+    const [mean, sd] = typical[vital ?? ''] ?? [1, 1]
+    if (stat === 'slope10') return { name, mean: 0, sd: sd / 4, weight: 0.1 }
+    if (stat === 'sd15') return { name, mean: sd / 4, sd: sd / 4, weight: 0.1 }
+    if (stat === 'age') return { name, mean: 5, sd: 10, weight: 0.1 }
+    return { name, mean, sd, weight: 0.1 }
+  })
+  const metric = { auroc: null, auprc: null, brier: null, sensitivity: null, alertsPerPatientDay: null, alertsPerPatientDayAt80: null, thresholdAt80: null }
+  return {
+    format: 'vigil-risk-model',
+    formatVersion: 1,
+    version: 'lr-000000000000',
+    kind: 'logistic',
+    horizonMinutes: 60,
+    features,
+    intercept: -3,
+    threshold: { raise: 0.5, clear: 0.3 },
+    training: {
+      cohort: 'synthetic',
+      from: 0,
+      to: 0,
+      seed: 0,
+      trainPatients: 0,
+      testPatients: 0,
+      trainMinutes: 0,
+      testMinutes: 0,
+      positives: 0,
+      eventKinds: [],
+      l2: 0,
+    },
+    metrics: { test: [{ name: 'model', ...metric }], reliability: [], table: '' },
+  }
+}
+
 export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<SpeedBenchResult> {
   const patients = options.patients ?? [100, 1_000, 10_000]
   const runs: SpeedRun[] = []
-  for (const count of patients) {
-    options.progress?.(`speed: ${count} patients`)
-    runs.push(await runOne(count, options))
+  // An empty lake for every run: the run without a model must not find one in ./datalake.
+  const lake = await mkdtemp(path.join(os.tmpdir(), 'vigil-bench-lake-'))
+  try {
+    const model = await benchModel(options.riskModel, lake)
+    for (const count of patients) {
+      options.progress?.(`speed: ${count} patients`)
+      runs.push(await runOne(count, options, lake))
+      if (model !== undefined) {
+        options.progress?.(`speed: ${count} patients, serving risk model ${model.version}`)
+        runs.push({ ...(await runOne(count, options, lake, model.file)), riskModel: model.version })
+      }
+    }
+  } finally {
+    await rm(lake, { recursive: true, force: true })
   }
-  return { runs, aims: speedAims(runs) }
+  return { runs, aims: speedAims(runs.filter((r) => r.riskModel === undefined)) }
+}
+
+/** The model file of `--risk-model` (the synthetic one written into `dir`), checked as the layer will; undefined without one. */
+async function benchModel(riskModel: string | undefined, dir: string): Promise<{ file: string; version: string } | undefined> {
+  if (riskModel === undefined) return undefined
+  if (riskModel !== 'synthetic') return { file: riskModel, version: (await loadRiskModel(riskModel)).version }
+  const file = path.join(dir, 'synthetic-model.json')
+  const model = syntheticRiskModel()
+  await writeFile(file, JSON.stringify(model))
+  return { file, version: compileRiskModel(model, file).version }
 }
 
 /** The aims of DRAIN_AIMS these runs can be held against. */
@@ -187,7 +268,7 @@ export function speedAims(runs: readonly SpeedRun[]): SpeedAim[] {
 }
 
 /** One patient count: its own prefixes, topic pre-filled once, removed at the end whatever happens. */
-async function runOne(patients: number, options: SpeedBenchOptions): Promise<SpeedRun> {
+async function runOne(patients: number, options: SpeedBenchOptions, lake: string, riskModel?: string): Promise<SpeedRun> {
   const { readings = 1_000_000, rate = 5_000, seconds = 10 } = options
   const id = `bench-${randomUUID().slice(0, 8)}`
   const config = Object.freeze({ ...(options.config ?? loadConfig({}, {})), topicPrefix: `${id}.`, redisPrefix: `${id}:`, logLevel: 'warn' as const })
@@ -220,7 +301,7 @@ async function runOne(patients: number, options: SpeedBenchOptions): Promise<Spe
       }
 
     const services = await servicePids(config, ['redis', 'kafka'])
-    child = startSpeed(config)
+    child = startSpeed(config, lake, riskModel)
     const drain = await measureDrain({ admin, group, topic: topics.readings, total: readings, child, what: 'the speed layer', services })
     const load1 = Math.round(os.loadavg()[0]! * 100) / 100
     options.progress?.(`speed: drained ${drain.items} readings at ${drain.perSecond}/s, ${drain.cpuMicrosPerItem} µs CPU each (load ${load1})`)
@@ -246,12 +327,13 @@ async function runOne(patients: number, options: SpeedBenchOptions): Promise<Spe
   }
 }
 
-function startSpeed(config: Config): ChildProcess {
+function startSpeed(config: Config, lake: string, riskModel: string | undefined): ChildProcess {
   const bench = loadBenchConfig()
   const profile = bench.benchCpuProf
   const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]
   nodeArgs.push(...bench.benchNodeArgs)
-  return spawnLayer(['speed', ...bench.benchSpeedArgs], { VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix }, { nodeArgs })
+  const args = ['speed', ...bench.benchSpeedArgs, ...(riskModel === undefined ? [] : ['--risk-model', riskModel])]
+  return spawnLayer(args, { VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_REDIS_PREFIX: config.redisPrefix, VIGIL_DATALAKE_DIR: lake }, { nodeArgs })
 }
 
 async function cleanup(admin: Admin, config: Config, group: string): Promise<void> {
@@ -324,6 +406,7 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
   const rows = [
     [
       'patients',
+      'risk model',
       'readings/s',
       'µs CPU/reading',
       'CPU %',
@@ -338,6 +421,7 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
   for (const r of result.runs)
     rows.push([
       String(r.patients),
+      r.riskModel ?? '-',
       r.drain.perSecond.toLocaleString('en-US'),
       String(r.drain.cpuMicrosPerItem ?? '-'),
       String(r.drain.cpuPercent ?? '-'),
@@ -355,7 +439,23 @@ export function formatSpeedBench(result: SpeedBenchResult): string {
     ])
   const lines = textTable(rows)
   for (const a of result.aims) lines.push(`${a.patients} patients: ${a.aim}: ${a.met ? 'met' : 'MISSED'}`)
+  lines.push(...riskCostLines(result.runs))
   return lines.join('\n')
+}
+
+/** Per patient count measured both ways: µs CPU per reading without and with the risk model. */
+export function riskCostLines(runs: readonly SpeedRun[]): string[] {
+  const lines: string[] = []
+  for (const withModel of runs) {
+    if (withModel.riskModel === undefined) continue
+    const without = runs.find((r) => r.patients === withModel.patients && r.riskModel === undefined)
+    const a = without?.drain.cpuMicrosPerItem
+    const b = withModel.drain.cpuMicrosPerItem
+    if (a === undefined || a === null || b === null) continue
+    const pct = Math.round(((b - a) / a) * 100)
+    lines.push(`${withModel.patients} patients: ${a} µs CPU/reading without a risk model, ${b} µs with ${withModel.riskModel} (${pct >= 0 ? '+' : ''}${pct} %)`)
+  }
+  return lines
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -367,6 +467,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       patients: { type: 'string' },
       'no-clients': { type: 'boolean' },
       compression: { type: 'string' },
+      'risk-model': { type: 'string' },
     },
   })
   const load = () => os.loadavg().map((x) => x.toFixed(2))
@@ -378,6 +479,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     patients: values.patients === undefined ? undefined : parsePatientCounts(values.patients),
     clients: values['no-clients'] !== true,
     ...(values.compression === undefined ? {} : { compression: values.compression as Compression }),
+    ...(values['risk-model'] === undefined ? {} : { riskModel: values['risk-model'] }),
     config: loadConfig({}),
     progress: (line) => process.stderr.write(`${line}\n`),
   })
