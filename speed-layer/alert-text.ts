@@ -183,3 +183,7 @@ export function riskText(patientId: string, risk: number, model: string, top: re
 export function riskClearedText(patientId: string, risk: number, model: string, clear: number): string {
   return `${patientId}: experimental risk ${risk.toFixed(2)} (model ${model}), below ${clear.toFixed(2)} (alert RISK_HIGH cleared)`
 }
+
+export function riskNotServedText(patientId: string): string {
+  return `${patientId}: no risk model is served any more (alert RISK_HIGH cleared)`
+}

@@ -41,7 +41,7 @@ import type { Accepted } from './decode.ts'
 import { isDuplicate, markSeen, type DeviceState, type StaleTiming } from './devices.ts'
 import { type News2Inputs, news2State, observedTs } from './news2.ts'
 import { gapSince } from './persistence.ts'
-import { closeMinute, currentRisk, emptyRisk, feedVitals, stepRiskAlert, type PatientRisk, type RiskServing } from './risk.ts'
+import { closeMinute, currentRisk, emptyRisk, feedVitals, riskNoLongerServed, stepRiskAlert, type PatientRisk, type RiskServing } from './risk.ts'
 import { FORECAST_MINUTES, forecastGlucose, glucoseTrend, prunePoints, TREND_WINDOW_MS, URGENT_LOW_SOON_MG_DL } from './trend.ts'
 
 export interface PatientRuntime {
@@ -137,6 +137,7 @@ export function applyReadings(p: PatientRuntime, readings: readonly Accepted[], 
     const previousGlucoseTs = p.latest.glucose?.ts
     const spotGapMs = parameterGapMs(p, r)
     if (options.risk !== undefined) applyRisk(p, r, options.risk, ctx)
+    else if (p.alerts.risk !== undefined || p.pending.risk !== undefined) setSubject(p, 'risk', riskNoLongerServed(p, r.ts), out)
     if (r.ts < p.ts) out.reordered++
     else p.ts = r.ts
     applyAssessments(p, r)

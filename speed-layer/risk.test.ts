@@ -156,6 +156,27 @@ describe('the risk model on the speed layer', () => {
     expect(withModel.filter((e) => e.vital !== 'risk')).toEqual(without)
   })
 
+  it('clears an open RISK_HIGH at the next reading once no model is served, saying why, and touches nothing else', () => {
+    const p = emptyPatient('p-0001')
+    applyReadings(
+      p,
+      heartRates([
+        [2, 80],
+        [3, 130],
+      ]),
+      OPTS,
+    )
+    expect(p.alerts.risk?.level).toBe('RISK_HIGH')
+    const more = heartRates([[6, 130]]).slice(30, 32)
+    const out = applyReadings(p, more, DEFAULT_SPEED_OPTIONS)
+    expect(out.events.filter((e) => e.vital === 'risk').map((e) => [e.kind, e.ts - T, e.message])).toEqual([
+      ['cleared', 300_000, 'p-0001: no risk model is served any more (alert RISK_HIGH cleared)'],
+    ])
+    expect([p.alerts.risk, p.pending.risk]).toEqual([undefined, undefined])
+    expect(out.changedAlerts.has('risk')).toBe(true)
+    expect(applyReadings(p, heartRates([[7, 130]]).slice(40, 41), DEFAULT_SPEED_OPTIONS).events.filter((e) => e.vital === 'risk')).toEqual([])
+  })
+
   it('decides the same risk alerts and minute points whatever the batches the readings come in', () => {
     const readings = heartRates([
       [2, 80],

@@ -30,7 +30,7 @@ import { FEATURE_NAMES, PatientFeatures, RISK_VITALS, describeFeature, MINUTE_MS
 import { riskLogit, sigmoid, topContributions, type RiskModel } from '../lib/risk/model.ts'
 import type { AlertEvent, AlertKind, OpenAlertState, RiskContribution, RiskModelInfo, RiskState, SeriesEntry, VitalState } from '../lib/contract/views.ts'
 import type { Consciousness, Vital } from '../lib/contract/schema.ts'
-import { riskClearedText, riskText } from './alert-text.ts'
+import { riskClearedText, riskNotServedText, riskText } from './alert-text.ts'
 import { alertId, type AlertTiming, type StepResult, type SubjectState } from './alerts.ts'
 import { isConfirmed, nextPending } from './persistence.ts'
 
@@ -199,6 +199,26 @@ function riskEvent(s: RiskAlertInput, kind: AlertKind): AlertEvent {
 function riskOpen(s: RiskAlertInput, raisedTs: number, normalSince: number | null): OpenAlertState {
   const message = riskText(s.patientId, s.risk, s.model, s.top)
   return { level: 'RISK_HIGH', raisedTs, normalSince, value: Number(s.risk.toFixed(4)), ts: s.ts, message }
+}
+
+/**
+ * A patient's RISK_HIGH state once the layer runs without a model (restarted without one, or with
+ * one it refused): an open alert is cleared at the next reading (`ts`), saying why, rather than left
+ * open with nothing to ever clear it; a pending run is dropped.
+ */
+export function riskNoLongerServed(p: { patientId: string; alerts: { risk?: OpenAlertState } }, ts: number): StepResult {
+  const open = p.alerts.risk
+  if (open === undefined) return { state: {} }
+  const event: AlertEvent = {
+    id: alertId(p.patientId, 'risk', ts, 'cleared'),
+    patientId: p.patientId,
+    vital: 'risk',
+    kind: 'cleared',
+    level: 'RISK_HIGH',
+    ts,
+    message: riskNotServedText(p.patientId),
+  }
+  return { state: {}, event }
 }
 
 /**
