@@ -11,6 +11,7 @@ import { redisClusterUrl } from './stack/redis-cluster.ts'
 const REDIS_CLUSTER_FILES = [
   'speed-layer/speed.int.test.ts',
   'speed-layer/write-scripts.int.test.ts',
+  'speed-layer/risk.int.test.ts',
   'serving/api.int.test.ts',
   'serving/socket.int.test.ts',
   'serving/bands.int.test.ts',

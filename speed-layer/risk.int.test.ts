@@ -64,7 +64,7 @@ describe('the speed layer serving a risk model', () => {
     return (entries ?? []).map((e) => JSON.parse(e.message.event as string) as AlertEvent).filter((a) => a.vital === 'risk')
   }
 
-  it("serves the lake's model: risk:model set, the risk in {p}:latest, RISK_HIGH raised then cleared with hysteresis", async () => {
+  it("serves the lake's model: risk:model set, the risk in {p}:latest, RISK_HIGH raised then, after a restart, cleared with hysteresis", async () => {
     await mkdir(path.join(env.config.datalakeDir, 'models'), { recursive: true })
     await writeFile(path.join(env.config.datalakeDir, 'models', 'latest.json'), JSON.stringify(HEART_RATE_MODEL))
     await startLayer()
@@ -99,6 +99,10 @@ describe('the speed layer serving a risk model', () => {
     // One point per closed minute (0-3), then the current minute's.
     expect(latest?.risk?.recent.map(([ts]) => ts - t0)).toEqual([50_000, 110_000, 170_000, 230_000, 290_000])
 
+    // A restart: the next layer reloads the patient from Redis (features from the series, the minute points from riskRecent, the open alert).
+    await layers.pop()?.stop()
+    await startLayer()
+
     // HR 105 (0.38, between clear 0.3 and raise 0.5) for 3 min: the alert stays open; HR 85 (0.08) for 3 min: cleared a hold-down after the first minute below clear.
     await producer.send({
       messages: heartRates(
@@ -125,7 +129,10 @@ describe('the speed layer serving a risk model', () => {
     const hash = await redis.hGetAll(keys.latest('p-risk'))
     expect(hash).toMatchObject({ risk: '0.0759', 'risk:ts': String(t0 + 650_000), riskModel: 'lr-0123456789ab' })
     expect(JSON.parse(hash.riskTop ?? '')).toEqual([{ feature: 'heartRate.last', value: 85, contribution: 0.5, text: 'Heart rate 85 bpm' }])
-    expect((JSON.parse(hash.riskRecent ?? '') as [number, number][]).length).toBe(11)
+    // Every minute's point, those from before the restart included.
+    expect((JSON.parse(hash.riskRecent ?? '') as [number, number][]).map(([ts]) => (ts - t0) / 1000)).toEqual([
+      50, 110, 170, 230, 290, 350, 410, 470, 530, 590, 650,
+    ])
     // Neither an open risk alert nor a pending run is left.
     expect(Object.keys(await redis.hGetAll(keys.alertState('p-risk'))).filter((f) => f.startsWith('risk'))).toEqual([])
   })
