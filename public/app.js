@@ -963,6 +963,8 @@ function clearPatientData() {
   for (const { chart } of charts.values()) chart.destroy()
   charts.clear()
   state.riskModel = null
+  riskChart?.destroy()
+  riskChart = null
   renderRisk()
   for (const id of ['grid', 'alert-feed', 'open-alerts', 'current', 'charts', 'daily-body', 'daily-sources', 'tir-bar', 'tir-legend']) $(id).replaceChildren()
   renderDetailHeader()
