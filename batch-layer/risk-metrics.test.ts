@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   alertCount,
+  alertingShare,
   alertsPerPatientDay,
   auroc,
   averagePrecision,
@@ -50,6 +51,10 @@ describe('risk metrics', () => {
     expect(alertCount(scores, groups, 2)).toBe(0)
     // 4 alerts in 9 minutes = 9/1440 patient-days.
     expect(alertsPerPatientDay({ scores, labels: new Array(9).fill(0), groups }, 1)).toBeCloseTo(4 / (9 / 1440), 9)
+    expect(alertingShare(scores, 1)).toBeCloseTo(6 / 9, 12)
+    // A threshold the score is always above: one long alert per patient, every minute alerting.
+    expect(alertCount(scores, groups, 0)).toBe(2)
+    expect(alertingShare(scores, 0)).toBe(1)
   })
 
   it('the threshold at 80 % sensitivity is the highest at which 80 % of the positive minutes are at or above it', () => {

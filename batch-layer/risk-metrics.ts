@@ -109,6 +109,17 @@ export function alertCount(scores: ArrayLike<number>, groups: ArrayLike<number>,
   return alerts
 }
 
+/**
+ * The share of minutes at or above `threshold`: beside alerts per patient-day, which a threshold
+ * the score is always above makes small (one long alert per patient); null for no minutes.
+ */
+export function alertingShare(scores: ArrayLike<number>, threshold: number): number | null {
+  if (scores.length === 0) return null
+  let above = 0
+  for (let i = 0; i < scores.length; i++) if (scores[i]! >= threshold) above++
+  return above / scores.length
+}
+
 /** Alerts per patient-day at `threshold`: alerts / (minutes / 1440); null for no minutes. */
 export function alertsPerPatientDay(s: Scored, threshold: number): number | null {
   if (s.scores.length === 0) return null
@@ -186,11 +197,30 @@ export function reliability(predicted: ArrayLike<number>, labels: ArrayLike<numb
 
 const fmt = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits))
 
-/** The comparison and the reliability table, as `vigil model train` prints them and the model file keeps them. */
-export function formatMetrics(rows: readonly ScorerMetrics[], calibration: readonly ReliabilityRow[], target: number): string {
+/**
+ * The comparison and the reliability table, as `vigil model train` prints them and the model file
+ * keeps them; `alerting[i]` is row i's share of minutes alerting at its threshold at `target`
+ * (alertingShare), printed beside its alerts.
+ */
+export function formatMetrics(
+  rows: readonly ScorerMetrics[],
+  calibration: readonly ReliabilityRow[],
+  target: number,
+  alerting: readonly (number | null)[] = [],
+): string {
   const pct = Math.round(target * 100)
-  const head = ['scorer', 'AUROC', 'AUPRC', 'Brier', 'sensitivity', 'alerts/patient-day', `alerts/patient-day at ${pct} % sens.`, `threshold at ${pct} %`]
-  const body = rows.map((r) => [
+  const head = [
+    'scorer',
+    'AUROC',
+    'AUPRC',
+    'Brier',
+    'sensitivity',
+    'alerts/patient-day',
+    `alerts/patient-day at ${pct} % sens.`,
+    `minutes alerting at ${pct} %`,
+    `threshold at ${pct} %`,
+  ]
+  const body = rows.map((r, i) => [
     r.name,
     fmt(r.auroc),
     fmt(r.auprc),
@@ -198,6 +228,7 @@ export function formatMetrics(rows: readonly ScorerMetrics[], calibration: reado
     fmt(r.sensitivity),
     fmt(r.alertsPerPatientDay, 2),
     fmt(r.alertsPerPatientDayAt80, 2),
+    alerting[i] === undefined || alerting[i] === null ? '-' : `${((alerting[i] as number) * 100).toFixed(1)} %`,
     fmt(r.thresholdAt80, 4),
   ])
   const calHead = ['predicted risk', 'minutes', 'mean predicted', 'observed rate']

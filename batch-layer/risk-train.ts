@@ -39,7 +39,7 @@ import {
   type DatasetProgress,
   type LoadedEpisodes,
 } from './risk-dataset.ts'
-import { formatMetrics, reliability, scorerMetrics, thresholdAtSensitivity } from './risk-metrics.ts'
+import { alertingShare, formatMetrics, reliability, scorerMetrics, thresholdAtSensitivity } from './risk-metrics.ts'
 
 export type { DatasetProgress }
 
@@ -312,9 +312,10 @@ function measure(table: MinuteTable, test: Uint32Array, draft: Draft): Pick<Risk
     scorerMetrics({ name: 'any per-vital WARNING', scores: warning, threshold: 1, brierOf: 'rule' }, labels, groups, TARGET_SENSITIVITY),
   ]
   const calibration = reliability(risk, labels)
+  const alerting = rows.map((row, i) => (row.thresholdAt80 === null ? null : alertingShare([risk, news2, warning][i]!, row.thresholdAt80)))
   return {
     threshold: { raise, clear: raise * CLEAR_RATIO },
-    metrics: { test: rows, reliability: calibration, table: formatMetrics(rows, calibration, TARGET_SENSITIVITY) },
+    metrics: { test: rows, reliability: calibration, table: formatMetrics(rows, calibration, TARGET_SENSITIVITY, alerting) },
   }
 }
 
