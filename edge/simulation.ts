@@ -50,11 +50,6 @@ export class SimulationSource {
     this.#events = events
   }
 
-  /** Episodes published so far. */
-  get episodesPublished(): number {
-    return this.#events?.stats.sent ?? 0
-  }
-
   /** Sends until the limit, the deadline or a stop, then what the fault injector still holds. */
   async run(): Promise<void> {
     // Built once the run's clock has started, as the ward's cadences count from it.
