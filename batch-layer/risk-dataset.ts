@@ -17,7 +17,7 @@
  * end (the question is whether one is coming, not whether one is there).
  *
  * Values: as the speed layer sees them (speed-layer/validate.ts, devices.ts): a reading sent twice
- * (one device and seq at two offsets) counts once, and a value the speed layer refuses (outside
+ * (one patient, device and seq at two offsets) counts once, and a value the speed layer refuses (outside
  * lib/plausibility.ts's ranges, a diastolic not below its systolic) or takes for no signal (a
  * heart rate or SpO2 of 0) is absent.
  *
@@ -228,7 +228,7 @@ export async function loadEpisodes(conn: DuckDBConnection, files: readonly strin
  * minute order): per vital of RISK_VITALS `<c>_n`, `<c>_sum`, `<c>_sq` (exact DECIMAL sums),
  * `<c>_last` (the value of the newest reading by ts, then seq, then device) and `<c>_ts`; the
  * minute's newest `on_oxygen` (1|0) and `consciousness`. The features see what the speed layer's
- * see: a reading sent twice (one device and seq at two offsets) once, the first archived, as the
+ * see: a reading sent twice (one patient, device and seq at two offsets) once, the first archived, as the
  * speed layer drops a repeated seq; a value the speed layer refuses or takes for no signal
  * (lib/plausibility.ts, through stats-sql.ts's `acceptedSql`) as absent. `assessments` says
  * whether the files have the two observation columns (files from before schema v1 had them do
@@ -238,7 +238,7 @@ export function bucketsSql(files: readonly string[], assessments: boolean): stri
   const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
   const accepted = RISK_VITALS.map((v) => `CASE WHEN ${acceptedSql(v)} THEN ${VITAL_COLUMNS[v]} END AS ${VITAL_COLUMNS[v]}`).join(', ')
   const observed = assessments ? 'on_oxygen, consciousness' : 'NULL::BOOLEAN AS on_oxygen, NULL::VARCHAR AS consciousness'
-  const readings = `SELECT patient_id, device_id, seq, ts, ${accepted}, ${observed} FROM ${source} QUALIFY row_number() OVER (PARTITION BY device_id, seq ORDER BY kafka_partition, kafka_offset) = 1`
+  const readings = `SELECT patient_id, device_id, seq, ts, ${accepted}, ${observed} FROM ${source} QUALIFY row_number() OVER (PARTITION BY patient_id, device_id, seq ORDER BY kafka_partition, kafka_offset) = 1`
   const newest = '(epoch_ms(ts), seq, device_id)'
   const vitals = RISK_VITALS.map((v) => {
     const c = VITAL_COLUMNS[v]
