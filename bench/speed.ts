@@ -204,7 +204,7 @@ export function syntheticRiskModel(): RiskModelFile {
       eventKinds: [],
       l2: 0,
     },
-    metrics: { test: [{ name: 'model', ...metric }], reliability: [], table: '' },
+    metrics: { test: [{ name: 'risk model', ...metric }], reliability: [], table: '' },
   }
 }
 

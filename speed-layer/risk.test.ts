@@ -239,6 +239,8 @@ describe('the risk model on the speed layer', () => {
       testAuroc: 0.81,
       threshold: { raise: 0.5, clear: 0.3 },
     })
+    const reordered = riskModelFile(HEART_RATE_MODEL.features, { metrics: { ...HEART_RATE_MODEL.metrics, test: [...HEART_RATE_MODEL.metrics.test].reverse() } })
+    expect(riskModelInfo(riskServing(compileRiskModel(reordered))).testAuroc).toBe(0.81)
   })
 
   it('steps RISK_HIGH as the other alerts: a risk above raise after a short gap waits for the persistence time', () => {

@@ -39,6 +39,9 @@ export const TOP_CONTRIBUTIONS = 3
 /** Span of `recent`: the last hour of minute points. */
 export const RECENT_MS = 3_600_000
 
+/** The name of the model's own row in the model file's `metrics.test`. */
+const MODEL_ROW = 'risk model'
+
 /** The model the speed layer serves, with the thresholds it alerts at. */
 export interface RiskServing {
   model: RiskModel
@@ -55,7 +58,8 @@ export function riskServing(model: RiskModel, raise?: number): RiskServing {
 /** What `risk:model` says about the model served (RiskModelInfo, lib/contract/views.ts). */
 export function riskModelInfo(s: RiskServing): RiskModelInfo {
   const f = s.model.file
-  const row = f.metrics.test.find((m) => m.name === 'model')
+  // The model's row of the comparison (`vigil model train` names it 'risk model' and lists it first).
+  const row = f.metrics.test.find((m) => m.name === MODEL_ROW) ?? f.metrics.test[0]
   const days = Math.round((f.training.to - f.training.from) / 86_400_000)
   const patients = f.training.trainPatients + f.training.testPatients
   return {

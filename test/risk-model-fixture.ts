@@ -33,8 +33,9 @@ export function riskModelFile(features: Feature[], overrides: Partial<RiskModelF
     },
     metrics: {
       test: [
-        { name: 'model', auroc: 0.81, ...metric },
+        { name: 'risk model', auroc: 0.81, ...metric },
         { name: 'NEWS2 >= 5', auroc: 0.7, ...metric },
+        { name: 'any per-vital WARNING', auroc: 0.6, ...metric },
       ],
       reliability: [],
       table: '',
