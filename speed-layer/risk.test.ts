@@ -241,6 +241,8 @@ describe('the risk model on the speed layer', () => {
     })
     const reordered = riskModelFile(HEART_RATE_MODEL.features, { metrics: { ...HEART_RATE_MODEL.metrics, test: [...HEART_RATE_MODEL.metrics.test].reverse() } })
     expect(riskModelInfo(riskServing(compileRiskModel(reordered))).testAuroc).toBe(0.81)
+    const named = riskModelFile(HEART_RATE_MODEL.features, { training: { ...HEART_RATE_MODEL.training, cohort: 'ward 7, 24 patients', to: 3_600_000 } })
+    expect(riskModelInfo(riskServing(compileRiskModel(named))).cohort).toBe('ward 7, 24 patients')
   })
 
   it('steps RISK_HIGH as the other alerts: a risk above raise after a short gap waits for the persistence time', () => {
