@@ -34,7 +34,7 @@ import { VigilError } from '../lib/errors.ts'
 import { CONSCIOUSNESS_LEVELS, type Consciousness } from '../lib/contract/schema.ts'
 import { FEATURE_NAMES, MINUTE_MS, PatientFeatures, RISK_VITALS } from '../lib/risk/features.ts'
 import { listDay } from './job.ts'
-import { exists, rawDir } from './lake.ts'
+import { eventsDir, exists, rawDir } from './lake.ts'
 import { sqlString, VITAL_COLUMNS } from './parquet.ts'
 import { AFTER_EPISODE_MIN } from './risk-config.ts'
 import { acceptedSql } from './stats-sql.ts'
@@ -173,14 +173,9 @@ export async function listReadingFiles(lake: string): Promise<string[]> {
   return files
 }
 
-/** The events' folder, `<lake>/raw/events` (flat, one file per flush; docs/CONTRACT.md, The data lake). */
-export function eventsFolder(lake: string): string {
-  return path.join(lake, 'raw', 'events')
-}
-
 /** The events' Parquet files (hidden temporary files left out). */
 export async function listEventFiles(lake: string): Promise<string[]> {
-  const dir = eventsFolder(lake)
+  const dir = eventsDir(lake)
   return (await readdirOrEmpty(dir))
     .filter((n) => n.endsWith('.parquet') && !n.startsWith('.'))
     .sort()

@@ -6,10 +6,10 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { isVigilError } from '../lib/errors.ts'
 import { compileRiskModel, loadRiskModel } from '../lib/risk/model.ts'
-import { dtDir, ensureDir, utcDay } from './lake.ts'
+import { dtDir, ensureDir, eventsDir, utcDay } from './lake.ts'
 import { sqlString } from './parquet.ts'
 import { modelTrainOptions } from './risk-config.ts'
-import { eventsFolder, listReadingFiles } from './risk-dataset.ts'
+import { listReadingFiles } from './risk-dataset.ts'
 import { trainRiskModel } from './risk-train.ts'
 import { prng } from './synthetic.ts'
 
@@ -128,7 +128,7 @@ async function writeEvents(config: Config, kind = 'deterioration', prefix = 'p')
   const again = episodes(0)[0]!
   rows.push(event(`sim:${who(0)}:${kind}:${again.onset}`, who(0), kind, again.onset, again.end))
   rows.push([',,,,,,,,0', offset++, START, 'SCHEMA'].join(','))
-  const dir = eventsFolder(config.datalakeDir)
+  const dir = eventsDir(config.datalakeDir)
   await ensureDir(dir)
   const columns = `'event_id': 'VARCHAR', 'patient_id': 'VARCHAR', 'kind': 'VARCHAR', 'onset_ms': 'BIGINT', 'end_ms': 'BIGINT', 'severity': 'DOUBLE', 'source': 'VARCHAR', 'recorded_ms': 'BIGINT', 'kafka_partition': 'INTEGER', 'kafka_offset': 'BIGINT', 'kafka_ms': 'BIGINT', 'reject_reason': 'VARCHAR'`
   const ts = (c: string) => `epoch_ms(${c})::TIMESTAMP_MS`

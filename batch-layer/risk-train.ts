@@ -24,11 +24,10 @@ import { VigilError, describeError, isVigilError } from '../lib/errors.ts'
 import { classifyVital } from '../lib/bands.ts'
 import { FEATURE_NAMES, RISK_VITALS, VITAL_STATS } from '../lib/risk/features.ts'
 import { compileRiskModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, riskLogit, sigmoid, type RiskModelFile, type ScorerMetrics } from '../lib/risk/model.ts'
-import { ensureDir, fsyncFile } from './lake.ts'
+import { ensureDir, eventsDir, fsyncFile } from './lake.ts'
 import { fitLogistic, fitStandardiser, SingularFit, standardise, type LogisticFit, type Rows, type Standardiser } from './logistic.ts'
 import { CLEAR_RATIO, FIT_MAX_ITERATIONS, FIT_TOLERANCE, TARGET_SENSITIVITY, type ModelTrainOptions } from './risk-config.ts'
 import {
-  eventsFolder,
   listEventFiles,
   listReadingFiles,
   loadEpisodes,
@@ -141,14 +140,14 @@ async function readEpisodes(conn: DuckDBConnection, lake: string, options: Model
   if (files.length === 0) {
     throw new VigilError(
       'INPUT_INVALID',
-      `no clinical events in ${eventsFolder(lake)}: the model learns from them; run \`vigil archive\` while the simulator writes its episodes (\`vigil edge --start <time in the past>\`), replay a CSV with --label, or record events in the dashboard first.`,
+      `no clinical events in ${eventsDir(lake)}: the model learns from them; run \`vigil archive\` while the simulator writes its episodes (\`vigil edge --start <time in the past>\`), replay a CSV with --label, or record events in the dashboard first.`,
     )
   }
   const episodes = await loadEpisodes(conn, files, options.kinds)
   if (episodes.count === 0) {
     const chosen = options.kinds === undefined ? 'any kind' : `kind ${options.kinds.join(', ')}`
     const have = episodes.kindsInLake.length === 0 ? 'none valid' : episodes.kindsInLake.join(', ')
-    throw new VigilError('INPUT_INVALID', `no valid clinical event of ${chosen} in ${eventsFolder(lake)} (kinds there: ${have}); choose --kinds among those.`)
+    throw new VigilError('INPUT_INVALID', `no valid clinical event of ${chosen} in ${eventsDir(lake)} (kinds there: ${have}); choose --kinds among those.`)
   }
   return episodes
 }
