@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { clinicalEventSchema, type ClinicalEvent } from '../lib/contract/events.ts'
 import { loadConfig } from '../lib/config.ts'
@@ -163,10 +164,35 @@ describe('a simulated run publishing its episodes', () => {
     expect(sink2.records.map((r) => r.value)).toEqual(sink.records.map((r) => r.value))
   })
 
-  it('publishes nothing with --no-episodes, the readings the same', async () => {
+  it('says once, with --via http, that its episodes are not published, and publishes none', async () => {
+    const lines: string[] = []
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    })
     const events = memoryEvents()
-    const summary = await run(config, { patients: 12, seed: 3, start: START, rate: 'max', count: 20_000, episodes: false }, { log, sink: memorySink(), events })
+    const summary = await run(
+      config,
+      { patients: 12, seed: 3, start: START, rate: 'max', count: 20_000, via: 'http' },
+      { log: createLogger({ level: 'info', destination, pretty: false }), sink: memorySink(), events },
+    )
+    expect(lines.filter((l) => l.includes('simulated episodes are not published with --via http'))).toHaveLength(1)
     expect(events.events).toEqual([])
     expect(summary.episodesPublished).toBeUndefined()
+  })
+
+  it('publishes nothing with --no-episodes, the readings the same', async () => {
+    const events = memoryEvents()
+    const off = memorySink()
+    const summary = await run(config, { patients: 12, seed: 3, start: START, rate: 'max', count: 20_000, episodes: false }, { log, sink: off, events })
+    expect(events.events).toEqual([])
+    expect(summary.episodesPublished).toBeUndefined()
+    const on = memorySink()
+    const published = memoryEvents()
+    await run(config, { patients: 12, seed: 3, start: START, rate: 'max', count: 20_000 }, { log, sink: on, events: published })
+    expect(published.events.length).toBeGreaterThan(0)
+    expect(off.records.map((r) => r.value)).toEqual(on.records.map((r) => r.value))
   })
 })

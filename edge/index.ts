@@ -102,13 +102,13 @@ function buildEventSink(config: EdgeConfig, deps: EdgeDeps): EventSink | undefin
   const o = config.edge
   const wanted = o.replay === undefined ? o.episodes !== false : o.label !== undefined
   if (!wanted) return undefined
-  if (deps.events !== undefined) return deps.events
-  if (deps.sink !== undefined) return undefined
   if (o.via === 'http') {
     const what = o.replay === undefined ? 'simulated episodes' : `the episodes of --label ${o.label}`
     deps.log.info(`${what} are not published with --via http (the gateway takes readings only): run with --via kafka to publish them to vitals.events`)
     return undefined
   }
+  if (deps.events !== undefined) return deps.events
+  if (deps.sink !== undefined) return undefined
   return kafkaEventSink(config, { log: deps.log })
 }
 
