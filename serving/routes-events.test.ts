@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Config } from '../lib/config.ts'
+import type { AuditInput } from '../lib/identity/audit.ts'
 import type { Principal } from '../lib/identity/model.ts'
+import { BatchingProducer } from '../lib/producer.ts'
+import { freePort } from '../test/support.ts'
+import { servingOptions } from './config.ts'
+import { API_AJV_OPTIONS, apiRoutes, type RouteDeps } from './routes.ts'
 import { clinicianEvent, eventTime } from './routes-events.ts'
 
 const nurse: Principal = { user: 'nurse-ada', role: 'clinician', via: 'session' }
@@ -37,4 +44,45 @@ describe("a clinician's event body", () => {
   ])('refuses %j naming every bad field: %s', (body, message) => {
     expect(clinicianEvent(body, nurse, 5)).toEqual({ ok: false, message })
   })
+})
+
+describe('POST /api/events while Kafka is unreachable', () => {
+  let app: FastifyInstance
+  let producer: BatchingProducer
+  const recorded: AuditInput[] = []
+
+  beforeAll(async () => {
+    // A real producer of the layer's kind ('fail'), aimed at a port where no broker listens.
+    producer = new BatchingProducer({ kafkaBrokers: [`127.0.0.1:${await freePort()}`] }, { topic: 'vitals.events', onFailure: 'fail', initialRetryDelayMs: 50 })
+    const audit = {
+      record: async (input: AuditInput) => {
+        recorded.push(input)
+        return { ...input, v: 1, id: 'a-1', at: 1 }
+      },
+    }
+    const deps = { config: {} as Config, options: servingOptions(), audit, events: producer } as unknown as RouteDeps
+    app = Fastify({ ajv: API_AJV_OPTIONS })
+    app.decorateRequest('principal', null)
+    app.addHook('onRequest', async (request) => {
+      request.principal = nurse
+    })
+    await app.register(apiRoutes(deps))
+    await app.ready()
+  })
+
+  afterAll(async () => {
+    await app?.close()
+    await producer?.close({ drain: false })
+  })
+
+  it('answers 503 naming the eventId to send again, after recording it in the audit trail', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/events', payload: { eventId: 'clin:try-1', patientId: 'p-1', kind: 'fever', onset: ONSET } })
+    expect(res.statusCode).toBe(503)
+    expect(res.json()).toEqual({
+      error: 'Service Unavailable',
+      message:
+        'the event could not be written to Kafka: send it again with "eventId": "clin:try-1" once Kafka is reachable (`vigil stack status`), and it stays one event.',
+    })
+    expect(recorded.map((r) => [r.action, r.subject])).toEqual([['event.record', 'clin:try-1']])
+  }, 60_000)
 })
