@@ -6,10 +6,11 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { isVigilError } from '../lib/errors.ts'
 import { compileRiskModel, loadRiskModel } from '../lib/risk/model.ts'
+import { FEATURE_NAMES, PatientFeatures } from '../lib/risk/features.ts'
 import { dtDir, ensureDir, eventsDir, utcDay } from './lake.ts'
 import { sqlString } from './parquet.ts'
 import { modelTrainOptions } from './risk-config.ts'
-import { listReadingFiles } from './risk-dataset.ts'
+import { listEventFiles, listReadingFiles, loadEpisodes, MinuteTable, MinuteWalker, walkBuckets } from './risk-dataset.ts'
 import { trainRiskModel } from './risk-train.ts'
 import { prng } from './synthetic.ts'
 
@@ -179,6 +180,57 @@ describe('vigil model train', () => {
     const other = await trainRiskModel(config, modelTrainOptions({ seed: 2 }))
     expect(other.file.version).not.toBe(a.file.version)
   }, 120_000)
+
+  it('gives each minute the features the speed layer computes reading by reading (no train/serve skew)', async () => {
+    const config = await newLake()
+    await writeReadings(config)
+    await writeEvents(config)
+    const db = await DuckDBInstance.create(':memory:')
+    const conn = await db.connect()
+    try {
+      const files = await listReadingFiles(config.datalakeDir)
+      const episodes = await loadEpisodes(conn, await listEventFiles(config.datalakeDir), undefined)
+      const table = new MinuteTable()
+      await walkBuckets(conn, files, new MinuteWalker(table, episodes.byPatient, 30 * MIN))
+      // Patient 3's readings in time order, fed one by one as the speed layer does (speed-layer/risk.ts feedVitals).
+      const readings = (
+        await conn.runAndReadAll(
+          `SELECT epoch_ms(ts)::DOUBLE AS ts, heart_rate, spo2, resp_rate, systolic, temperature, on_oxygen, consciousness FROM read_parquet([${files.map(sqlString).join(', ')}]) WHERE patient_id = 'p-003' ORDER BY ts`,
+        )
+      ).getRowObjectsJS()
+      const served = new PatientFeatures()
+      const rows = new Map<number, number>()
+      for (let i = 0; i < table.n; i++) if (table.patients[table.group[i]!] === 'p-003') rows.set(table.minute[i]!, i)
+      const trained = new Float64Array(FEATURE_NAMES.length)
+      let compared = 0
+      for (const [k, r] of readings.entries()) {
+        const ts = Number(r.ts)
+        served.vitals.heartRate.add(Number(r.heart_rate), ts)
+        served.vitals.spo2.add(Number(r.spo2), ts)
+        served.vitals.respRate.add(Number(r.resp_rate), ts)
+        served.vitals.systolic.add(Number(r.systolic), ts)
+        served.vitals.temperature.add(Number(r.temperature), ts)
+        served.observations = { onOxygen: r.on_oxygen as boolean, consciousness: 'A' }
+        const minute = Math.floor(ts / MIN)
+        const next = readings[k + 1]
+        if (next !== undefined && Math.floor(Number(next.ts) / MIN) === minute) continue
+        const i = rows.get(minute)
+        if (i === undefined) continue
+        const expected = served.vector(minute * MIN + MIN - 1)
+        table.row(i, trained)
+        for (const [j, name] of FEATURE_NAMES.entries()) {
+          if (Number.isNaN(expected[j]!)) expect(trained[j], name).toBeNaN()
+          else expect(trained[j], name).toBeCloseTo(expected[j]!, 9)
+        }
+        compared++
+      }
+      // 240 minutes, 50 of them inside an episode.
+      expect(compared).toBe(190)
+    } finally {
+      conn.closeSync()
+      db.closeSync()
+    }
+  })
 
   it('leaves out what the speed layer leaves out: a reading sent twice, a no-signal value and a value it refuses (the same model)', async () => {
     const clean = await newLake()
