@@ -35,8 +35,8 @@ export interface HousekeepingParts {
   stats: SpeedStats
   opts: SpeedOptions
   topics: { readings: string; alerts: string }
-  /** Whether a risk model is served: the warm-up then reads the series too (view.ts loadPatients). */
-  withRisk: boolean
+  /** The version of the risk model served (undefined: none): the warm-up then reads the series too (view.ts loadPatients). */
+  riskModel: string | undefined
 }
 
 export class Housekeeping {
@@ -102,7 +102,7 @@ export class Housekeeping {
     const mine = recent.filter((id) => !cache.has(id) && owned.has(partitionOf(id, count)))
     for (let i = 0; i < mine.length; i += WARM_UP_CHUNK) {
       const ids = mine.slice(i, i + WARM_UP_CHUNK)
-      const loaded = await loadPatients(redis, keys, ids, new Set(ids), [], new Set(), undefined, this.p.withRisk)
+      const loaded = await loadPatients(redis, keys, ids, new Set(ids), [], new Set(), undefined, this.p.riskModel)
       for (const [id, p] of loaded.loaded) {
         p.table = loaded.tables.get(id) ?? p.table
         p.bandsVersion = loaded.bandsVersion

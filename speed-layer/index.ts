@@ -210,7 +210,7 @@ function assemble(config: SpeedConfig, log: Logger, retrier: Retrier, clients: C
     stats,
     opts,
     topics,
-    withRisk: risk !== undefined,
+    riskModel: risk?.model.version,
   })
   const statusLine = new StatusLine({
     config,

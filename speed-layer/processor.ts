@@ -185,7 +185,7 @@ export class BatchProcessor {
     const partitions = [...decoded.lastOffsets.keys()]
     const t = performance.now()
     const loaded = await this.p.retry.run('reading patient state from Redis', () =>
-      loadPatients(redis, keys, ids, uncached, partitions, bandsFor, this.bandsVersion, this.p.risk !== undefined),
+      loadPatients(redis, keys, ids, uncached, partitions, bandsFor, this.bandsVersion, this.p.risk?.model.version),
     )
     this.bandsVersion = loaded.bandsVersion
     const late = ids.filter((id) => !loaded.tables.has(id) && stale(id, loaded.bandsVersion))

@@ -217,7 +217,11 @@ describe('the risk model on the speed layer', () => {
     const alerts: Record<string, string> = {}
     for (const [subject, a] of Object.entries(live.alerts)) alerts[subject] = JSON.stringify(a)
     for (const [subject, r] of Object.entries(live.pending)) alerts[`${subject}:pending`] = JSON.stringify(r)
-    const reloaded: PatientRuntime = runtimeFrom('p-0001', latest, alerts, {}, first.entries.map(encodeSeriesEntry))
+    const series = first.entries.map(encodeSeriesEntry)
+    const reloaded: PatientRuntime = runtimeFrom('p-0001', latest, alerts, {}, series, 'lr-0123456789ab')
+    expect(reloaded.riskFeatures?.minutes.length).toBe(4)
+    // Served another model: the stored minute points are the other model's, and are not kept.
+    expect(runtimeFrom('p-0001', latest, alerts, {}, series, 'lr-ffffffffffff').riskFeatures?.minutes).toEqual([])
     const rest = readings.slice(cut)
     const a = applyReadings(live, rest, OPTS)
     const b = applyReadings(reloaded, rest, OPTS)

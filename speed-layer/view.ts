@@ -26,7 +26,7 @@ import {
   decodeGlucoseRecent,
   decodeLatestTs,
   decodeLatestVitals,
-  decodeRiskRecent,
+  decodeRisk,
   encodeGlucoseRecent,
   encodeLatest,
 } from '../lib/contract/codecs/latest.ts'
@@ -61,7 +61,8 @@ export function rebuiltKey(keys: RedisKeys): string {
  * A patient's runtime state from their latest hash (codec: lib/contract/codecs/latest.ts: vitals,
  * assessments, the glucose trend window), alert-state hash (open alerts and pending runs) and
  * device-state hash: everything the next reading is decided with. With the series members (read
- * while a risk model is served), the risk model's features too (risk.ts restoreRisk).
+ * while a risk model is served) and the served model's version, the risk model's features and
+ * minute points too (risk.ts restoreRisk; the points only when the stored risk is that model's).
  */
 export function runtimeFrom(
   patientId: string,
@@ -69,6 +70,7 @@ export function runtimeFrom(
   alerts: Readonly<Record<string, string>>,
   devices: Readonly<Record<string, string>>,
   series?: readonly string[],
+  riskModel?: string,
 ): PatientRuntime {
   const p = emptyPatient(patientId)
   p.ts = decodeLatestTs(latest) ?? 0
@@ -82,7 +84,11 @@ export function runtimeFrom(
     const d = parseDevice(text)
     if (d !== undefined) p.devices.set(deviceId, d)
   }
-  if (series !== undefined) p.riskFeatures = restoreRisk(decodeSeriesEntries(series), p.latest, decodeRiskRecent(latest), p.ts)
+  if (series !== undefined) {
+    const stored = decodeRisk(latest, p.ts)
+    const recent = stored !== undefined && stored.model === riskModel ? stored.recent : []
+    p.riskFeatures = restoreRisk(decodeSeriesEntries(series), p.latest, recent, p.ts)
+  }
   return p
 }
 
@@ -128,8 +134,9 @@ function tableOf(hash: Record<string, string>): BandTable {
  * batch's readings as duplicates yet miss the alerts they raised, then raise them again under other
  * ids. The view's writes are atomic per shard (write-shard.lua), so a per-shard transaction reads a
  * state some sequence of whole writes left; each stays in one hash slot, as on a Redis Cluster.
- * `withSeries` (a risk model is served): the transaction also reads each patient's series, from
- * which the model's features are rebuilt (risk.ts restoreRisk); without a model it is not read.
+ * `riskModel` (the version of the risk model served; undefined: none): the transaction also reads
+ * each patient's series, from which the model's features are rebuilt (risk.ts restoreRisk);
+ * without a model it is not read.
  */
 export async function loadPatients(
   redis: RedisClient,
@@ -139,8 +146,9 @@ export async function loadPatients(
   partitions: readonly number[] = [],
   bandsFor: ReadonlySet<string> = new Set(),
   knownBandsVersion?: string,
-  withSeries = false,
+  riskModel?: string,
 ): Promise<Loaded> {
+  const withSeries = riskModel !== undefined
   const epoch = redis.get(epochKey(keys))
   const rebuilt = partitions.length > 0 ? redis.hmGet(rebuiltKey(keys), partitions.map(String)) : []
   const version = redis.get(keys.bandsVersion)
@@ -160,7 +168,9 @@ export async function loadPatients(
     const replies = (await t.exec()) as unknown as (Record<string, string> | string[])[]
     const n = withSeries ? 4 : 3
     const hash = (i: number) => replies[i] as Record<string, string>
-    return group.map((id, k) => runtimeFrom(id, hash(n * k), hash(n * k + 1), hash(n * k + 2), withSeries ? (replies[n * k + 3] as string[]) : undefined))
+    return group.map((id, k) =>
+      runtimeFrom(id, hash(n * k), hash(n * k + 1), hash(n * k + 2), withSeries ? (replies[n * k + 3] as string[]) : undefined, riskModel),
+    )
   })
   const [current, marks, read, hashes, shards] = await Promise.all([epoch, rebuilt, version, Promise.all(bands), Promise.all(states)])
   const bandsVersion = read ?? ''
