@@ -25,6 +25,7 @@ import { classifyVital } from '../lib/bands.ts'
 import { FEATURE_NAMES, RISK_VITALS, VITAL_STATS } from '../lib/risk/features.ts'
 import { compileRiskModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, riskLogit, sigmoid, type RiskModelFile, type ScorerMetrics } from '../lib/risk/model.ts'
 import { ensureDir, eventsDir, fsyncFile } from './lake.ts'
+import { firstLine } from './quarantine.ts'
 import { fitLogistic, fitStandardiser, SingularFit, standardise, type LogisticFit, type Rows, type Standardiser } from './logistic.ts'
 import { CLEAR_RATIO, FIT_MAX_ITERATIONS, FIT_TOLERANCE, TARGET_SENSITIVITY, type ModelTrainOptions } from './risk-config.ts'
 import {
@@ -121,7 +122,12 @@ async function readMinutes(
     } catch (error) {
       if (isVigilError(error)) throw error
       const gone = await vanished(files)
-      if (gone === undefined) throw new VigilError('STAGE_FAILED', `training failed reading the lake in DuckDB: ${describeError(error)}.`, { cause: error })
+      if (gone === undefined)
+        throw new VigilError(
+          'STAGE_FAILED',
+          `training failed reading the readings in DuckDB: ${firstLine(describeError(error))}; \`vigil batch --date <the file's day>\` moves a raw file it cannot read to the lake's quarantine, then train again.`,
+          { cause: error },
+        )
       if (listing >= MAX_LISTINGS)
         throw new VigilError('STAGE_FAILED', `the lake's files kept vanishing while training read them (last: ${gone}); run it again when compaction is done.`)
     }
@@ -143,7 +149,13 @@ async function readEpisodes(conn: DuckDBConnection, lake: string, options: Model
       `no clinical events in ${eventsDir(lake)}: the model learns from them; run \`vigil archive\` while the simulator writes its episodes (\`vigil edge --start <time in the past>\`), replay a CSV with --label, or record events in the dashboard first.`,
     )
   }
-  const episodes = await loadEpisodes(conn, files, options.kinds)
+  const episodes = await loadEpisodes(conn, files, options.kinds).catch((error: unknown) => {
+    throw new VigilError(
+      'STAGE_FAILED',
+      `training failed reading the events in ${eventsDir(lake)} in DuckDB: ${firstLine(describeError(error))}; move the file it names out of the folder and train again.`,
+      { cause: error },
+    )
+  })
   if (episodes.count === 0) {
     const chosen = options.kinds === undefined ? 'any kind' : `kind ${options.kinds.join(', ')}`
     const have = episodes.kindsInLake.length === 0 ? 'none valid' : episodes.kindsInLake.join(', ')
