@@ -33,7 +33,7 @@ const MODEL: RiskModelInfo = {
 const WITH_RISK = 'bed-11-Ida-Holm'
 const WITHOUT_RISK = 'bed-12-Per-Lund'
 /** The speed layer's text of a RISK_HIGH alert (speed-layer/alert-text.ts, riskText). */
-const RISK_MESSAGE = `${WITH_RISK}: experimental risk 0.34 (model ${MODEL.version}): SpO2 falling 2.0 %/10 min +0.8, Respiratory rate 15-min mean 24 /min +0.5, Heart rate 112 bpm +0.4, RISK_HIGH`
+const RISK_MESSAGE = `${WITH_RISK}: experimental risk 34 % (model ${MODEL.version}): SpO2 falling 2.0 %/10 min +0.8, Respiratory rate 15-min mean 24 /min +0.5, Heart rate 112 bpm +0.4, RISK_HIGH`
 /** A change of the key reaches an open page within one poll of the serving layer, and a push. */
 const NOTICE_MS = RISK_MODEL_POLL_MS + 5_000
 
@@ -174,12 +174,12 @@ describe('the experimental risk panel', () => {
   })
 
   it('labels a RISK_HIGH alert as the experimental model’s, in its own colour, never as a critical value', async () => {
-    const alert = page.locator('#alert-feed li', { hasText: 'experimental risk 0.34' })
+    const alert = page.locator('#alert-feed li', { hasText: 'experimental risk 34 %' })
     expect(await alert.getAttribute('class')).toContain('level-risk')
     expect(await alert.getAttribute('class')).not.toContain('level-critical')
     expect(await alert.locator('.alert-level').textContent()).toBe('Risk (experimental)')
     expect(await alert.locator('.alert-meta').textContent()).toBe('Early-warning risk 34 %')
-    const open = page.locator('#open-alerts li', { hasText: 'experimental risk 0.34' })
+    const open = page.locator('#open-alerts li', { hasText: 'experimental risk 34 %' })
     expect(await open.getAttribute('class')).toContain('level-risk')
     expect(await open.locator('.alert-level').textContent()).toBe('Risk (experimental)')
   })
@@ -223,7 +223,7 @@ describe('the experimental risk panel', () => {
     await fresh.locator('.tile-id', { hasText: WITH_RISK }).click()
     await fresh.locator('#current .vital').first().waitFor()
     // The snapshot (which says there is no model) has come: the feed's alerts come only with it.
-    await fresh.locator('#alert-feed li', { hasText: 'experimental risk 0.34' }).waitFor()
+    await fresh.locator('#alert-feed li', { hasText: 'experimental risk 34 %' }).waitFor()
     expect(await fresh.locator('#risk').isHidden()).toBe(true)
     expect(await fresh.locator('.risk-panel:visible').count()).toBe(0)
     expect(freshErrors).toEqual([])

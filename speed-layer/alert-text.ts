@@ -172,16 +172,22 @@ function logOddsText(c: number): string {
 }
 
 /**
- * `p-1: experimental risk 0.42 (model lr-0123456789ab): SpO2 falling 2.0 %/10 min +0.8, NEWS2 5 +0.3, RISK_HIGH`:
+ * `p-1: experimental risk 42 % (model lr-0123456789ab): SpO2 falling 2.0 %/10 min +0.8, NEWS2 5 +0.3, RISK_HIGH`:
  * the risk, the model and each shown contribution's log-odds (docs/CLINICAL.md, Serving the risk model).
  */
+/** A risk as a nurse reads it: `42 %` (`0.4 %` below 1 %). */
+function percent(p: number): string {
+  const x = p * 100
+  return `${x < 1 ? x.toFixed(1) : Math.round(x)} %`
+}
+
 export function riskText(patientId: string, risk: number, model: string, top: readonly RiskContribution[]): string {
   const why = top.map((c) => `${c.text} ${logOddsText(c.contribution)}`).join(', ')
-  return `${patientId}: experimental risk ${risk.toFixed(2)} (model ${model})${why === '' ? '' : `: ${why}`}, RISK_HIGH`
+  return `${patientId}: experimental risk ${percent(risk)} (model ${model})${why === '' ? '' : `: ${why}`}, RISK_HIGH`
 }
 
 export function riskClearedText(patientId: string, risk: number, model: string, clear: number): string {
-  return `${patientId}: experimental risk ${risk.toFixed(2)} (model ${model}), below ${clear.toFixed(2)} (alert RISK_HIGH cleared)`
+  return `${patientId}: experimental risk ${percent(risk)} (model ${model}), below ${percent(clear)} (alert RISK_HIGH cleared)`
 }
 
 export function riskNotServedText(patientId: string): string {

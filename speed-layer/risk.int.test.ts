@@ -124,8 +124,8 @@ describe('the speed layer serving a risk model', () => {
       ['raised', 'RISK_HIGH', 170_000, 0.8808],
       ['cleared', 'RISK_HIGH', 590_000, 0.0759],
     ])
-    expect(alerts[0]?.message).toBe('p-risk: experimental risk 0.88 (model lr-0123456789ab): Heart rate 130 bpm +5.0, RISK_HIGH')
-    expect(alerts[1]?.message).toBe('p-risk: experimental risk 0.08 (model lr-0123456789ab), below 0.30 (alert RISK_HIGH cleared)')
+    expect(alerts[0]?.message).toBe('p-risk: experimental risk 88 % (model lr-0123456789ab): Heart rate 130 bpm +5.0, RISK_HIGH')
+    expect(alerts[1]?.message).toBe('p-risk: experimental risk 8 % (model lr-0123456789ab), below 30 % (alert RISK_HIGH cleared)')
     const hash = await redis.hGetAll(keys.latest('p-risk'))
     expect(hash).toMatchObject({ risk: '0.0759', 'risk:ts': String(t0 + 650_000), riskModel: 'lr-0123456789ab' })
     expect(JSON.parse(hash.riskTop ?? '')).toEqual([{ feature: 'heartRate.last', value: 85, contribution: 0.5, text: 'Heart rate 85 bpm' }])

@@ -121,7 +121,7 @@ describe('the risk model on the speed layer', () => {
       ['cleared', 'RISK_HIGH', 590_000],
     ])
     const raised = out.events.find((e) => e.vital === 'risk')
-    expect(raised?.message).toBe('p-0001: experimental risk 0.88 (model lr-0123456789ab): Heart rate 130 bpm +5.0, RISK_HIGH')
+    expect(raised?.message).toBe('p-0001: experimental risk 88 % (model lr-0123456789ab): Heart rate 130 bpm +5.0, RISK_HIGH')
     expect(p.alerts.risk).toBeUndefined()
   })
 
