@@ -5,7 +5,8 @@
  *
  * Features: DuckDB aggregates the raw readings into per-patient, per-minute buckets (per vital of
  * RISK_VITALS: count, sum, sum of squares, last value and its time; the minute's last oxygen and
- * consciousness), streamed in patient and minute order; `MinuteWalker` feeds them to the speed
+ * consciousness), streamed in patient and minute order, a group of patients per query so that
+ * memory stays bounded whatever the lake's size (MAX_GROUP_READINGS); `MinuteWalker` feeds them to the speed
  * layer's own feature code (lib/risk/features.ts: VitalWindow.addBucket, PatientFeatures.vector),
  * so the model is trained on the numbers it is served on. Sums are taken as DECIMAL(18,3) (values
  * rounded to 0.001, far below any vital's resolution): exact, so the same lake gives the same
@@ -222,18 +223,20 @@ export async function loadEpisodes(conn: DuckDBConnection, files: readonly strin
  * SQL (inputs: the reading files; output: one row per patient and clock minute, in patient and
  * minute order): per vital of RISK_VITALS `<c>_n`, `<c>_sum`, `<c>_sq` (exact DECIMAL sums),
  * `<c>_last` (the value of the newest reading by ts, then seq, then device) and `<c>_ts`; the
- * minute's newest `on_oxygen` (1|0) and `consciousness`. The features see what the speed layer's
+ * minute's newest `on_oxygen` (1|0) and `consciousness`; of the patients `first`..`last` (in
+ * DuckDB's order of the ids). The features see what the speed layer's
  * see: a reading sent twice (one patient, device and seq at two offsets) once, the first archived, as the
  * speed layer drops a repeated seq; a value the speed layer refuses or takes for no signal
  * (lib/plausibility.ts, through stats-sql.ts's `acceptedSql`) as absent. `assessments` says
  * whether the files have the two observation columns (files from before schema v1 had them do
  * not).
  */
-export function bucketsSql(files: readonly string[], assessments: boolean): string {
+export function bucketsSql(files: readonly string[], assessments: boolean, patients: PatientRange): string {
   const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`
+  const range = `patient_id >= ${sqlString(patients.first)} AND patient_id <= ${sqlString(patients.last)}`
   const accepted = RISK_VITALS.map((v) => `CASE WHEN ${acceptedSql(v)} THEN ${VITAL_COLUMNS[v]} END AS ${VITAL_COLUMNS[v]}`).join(', ')
   const observed = assessments ? 'on_oxygen, consciousness' : 'NULL::BOOLEAN AS on_oxygen, NULL::VARCHAR AS consciousness'
-  const readings = `SELECT patient_id, device_id, seq, ts, ${accepted}, ${observed} FROM ${source} QUALIFY row_number() OVER (PARTITION BY patient_id, device_id, seq ORDER BY kafka_partition, kafka_offset) = 1`
+  const readings = `SELECT patient_id, device_id, seq, ts, ${accepted}, ${observed} FROM ${source} WHERE ${range} QUALIFY row_number() OVER (PARTITION BY patient_id, device_id, seq ORDER BY kafka_partition, kafka_offset, ts) = 1`
   const newest = '(epoch_ms(ts), seq, device_id)'
   const vitals = RISK_VITALS.map((v) => {
     const c = VITAL_COLUMNS[v]
@@ -258,36 +261,88 @@ export interface DatasetProgress {
   buckets: number
   minutes: number
   patients: number
+  /** The group of patients being read (1-based), of `parts`. */
+  part: number
+  parts: number
 }
 
-/** Streams the buckets of `files` through `walker`, a DuckDB chunk (2 048 rows) at a time. */
+/** Patients `first`..`last` in DuckDB's order of the ids, inclusive. */
+export interface PatientRange {
+  first: string
+  last: string
+}
+
+/**
+ * Readings a group of patients read by one bucket query holds at most (a patient with more is a
+ * group of its own): the query's duplicate check (one window over the group's readings) holds them
+ * all in memory, about 400 bytes a reading measured (4.2 GB for 10M readings of 200 patients), so
+ * a lake of any size is read in groups of bounded memory, one scan of the files each.
+ * @defaultValue 5 000 000 readings: about 2 GB a query.
+ */
+export const MAX_GROUP_READINGS = 5_000_000
+
+/** The patients of the files in consecutive groups of at most `maxReadings` readings (a larger patient alone), in id order. */
+export async function patientGroups(conn: DuckDBConnection, files: readonly string[], maxReadings = MAX_GROUP_READINGS): Promise<PatientRange[]> {
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT patient_id, count(*)::DOUBLE AS n FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) GROUP BY patient_id ORDER BY patient_id`,
+    )
+  ).getRows()
+  const groups: PatientRange[] = []
+  let open: { first: string; last: string; n: number } | undefined
+  for (const [id, n] of rows) {
+    const count = Number(n)
+    if (open !== undefined && open.n + count > maxReadings) {
+      groups.push({ first: open.first, last: open.last })
+      open = undefined
+    }
+    if (open === undefined) open = { first: String(id), last: String(id), n: count }
+    else {
+      open.last = String(id)
+      open.n += count
+    }
+  }
+  if (open !== undefined) groups.push({ first: open.first, last: open.last })
+  return groups
+}
+
+/** Streams the buckets of `files` through `walker`, a group of patients at a time, a DuckDB chunk (2 048 rows) at a time. */
 export async function walkBuckets(
   conn: DuckDBConnection,
   files: readonly string[],
   walker: MinuteWalker,
   onProgress?: (p: DatasetProgress) => void,
+  maxGroupReadings = MAX_GROUP_READINGS,
 ): Promise<number> {
-  const result = await conn.stream(bucketsSql(files, await hasAssessments(conn, files)))
-  const width = RISK_VITALS.length * 5
+  const assessments = await hasAssessments(conn, files)
+  const groups = await patientGroups(conn, files, maxGroupReadings)
   let buckets = 0
-  for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-    for (const r of chunk.getRows()) {
-      const vitals = new Float64Array(width)
-      for (let k = 0; k < width; k++) vitals[k] = r[2 + k] === null ? 0 : Number(r[2 + k])
-      const oxygen = r[2 + width]
-      const consciousness = r[3 + width]
-      walker.add({
-        patientId: String(r[0]),
-        minute: Number(r[1]),
-        vitals,
-        onOxygen: oxygen === null || oxygen === undefined ? null : Number(oxygen) === 1,
-        consciousness: CONSCIOUSNESS_LEVELS.includes(consciousness as Consciousness) ? (consciousness as Consciousness) : null,
-      })
+  for (const [i, group] of groups.entries()) {
+    const result = await conn.stream(bucketsSql(files, assessments, group))
+    for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+      for (const r of chunk.getRows()) walker.add(bucketRow(r))
+      buckets += chunk.rowCount
+      onProgress?.({ buckets, minutes: walker.table.n, patients: walker.table.patients.length, part: i + 1, parts: groups.length })
     }
-    buckets += chunk.rowCount
-    onProgress?.({ buckets, minutes: walker.table.n, patients: walker.table.patients.length })
   }
   return buckets
+}
+
+const WIDTH = RISK_VITALS.length * 5
+
+/** One row of bucketsSql's result as MinuteWalker reads it. */
+function bucketRow(r: readonly unknown[]): BucketRow {
+  const vitals = new Float64Array(WIDTH)
+  for (let k = 0; k < WIDTH; k++) vitals[k] = r[2 + k] === null ? 0 : Number(r[2 + k])
+  const oxygen = r[2 + WIDTH]
+  const consciousness = r[3 + WIDTH]
+  return {
+    patientId: String(r[0]),
+    minute: Number(r[1]),
+    vitals,
+    onOxygen: oxygen === null || oxygen === undefined ? null : Number(oxygen) === 1,
+    consciousness: CONSCIOUSNESS_LEVELS.includes(consciousness as Consciousness) ? (consciousness as Consciousness) : null,
+  }
 }
 
 /** The first of `files` that no longer exists (a compaction replaced it after the listing), if any. */

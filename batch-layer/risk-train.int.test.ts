@@ -226,6 +226,15 @@ describe('vigil model train', () => {
       }
       // 240 minutes, 50 of them inside an episode.
       expect(compared).toBe(190)
+      // Read a few patients per query (at most 3 000 readings: 4 patients of 720), the same minutes in the same order.
+      const grouped = new MinuteTable()
+      await walkBuckets(conn, files, new MinuteWalker(grouped, episodes.byPatient, 30 * MIN), undefined, 3_000)
+      expect(grouped.patients).toEqual(table.patients)
+      expect(grouped.n).toBe(table.n)
+      expect(
+        Buffer.from(grouped.x.buffer, 0, grouped.n * FEATURE_NAMES.length * 8).equals(Buffer.from(table.x.buffer, 0, table.n * FEATURE_NAMES.length * 8)),
+      ).toBe(true)
+      expect(Buffer.from(grouped.label.subarray(0, grouped.n)).equals(Buffer.from(table.label.subarray(0, table.n)))).toBe(true)
     } finally {
       conn.closeSync()
       db.closeSync()

@@ -70,7 +70,7 @@ function progressLine(out: NodeJS.WriteStream): { update: (p: DatasetProgress) =
       const now = Date.now()
       if (now - last < everyMs) return
       last = now
-      const line = `reading the lake: ${p.buckets.toLocaleString('en')} patient-minute buckets, ${p.minutes.toLocaleString('en')} minutes kept, ${p.patients} patients`
+      const line = `reading the lake: patient group ${p.part} of ${p.parts}, ${p.buckets.toLocaleString('en')} patient-minute buckets, ${p.minutes.toLocaleString('en')} minutes kept, ${p.patients} patients`
       out.write(tty ? `\r${line}` : `${line}\n`)
       shown = tty
     },
