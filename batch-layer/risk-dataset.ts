@@ -6,9 +6,9 @@
  * Features: DuckDB aggregates the raw readings into per-patient, per-minute buckets (per vital of
  * RISK_VITALS: count, sum, sum of squares, last value and its time; the minute's last oxygen and
  * consciousness), streamed in patient and minute order, a group of patients per query so that
- * memory stays bounded whatever the lake's size (MAX_GROUP_READINGS); `MinuteWalker` feeds them to the speed
- * layer's own feature code (lib/risk/features.ts: VitalWindow.addBucket, PatientFeatures.vector),
- * so the model is trained on the numbers it is served on. Sums are taken as DECIMAL(18,3) (values
+ * memory stays bounded whatever the lake's size (MAX_GROUP_READINGS); `MinuteWalker` feeds them
+ * to the speed layer's own feature code (lib/risk/features.ts: VitalWindow.addBucket,
+ * PatientFeatures.vector), so the model is trained on the numbers it is served on. Sums are taken as DECIMAL(18,3) (values
  * rounded to 0.001, far below any vital's resolution): exact, so the same lake gives the same
  * sums whatever order DuckDB's threads add them in, and the same model bytes.
  *
@@ -17,10 +17,10 @@
  * going on: onset <= t < end + AFTER_EPISODE_MIN, or onset <= t when the episode has no recorded
  * end (the question is whether one is coming, not whether one is there).
  *
- * Values: as the speed layer sees them (speed-layer/validate.ts, devices.ts): a reading sent twice
- * (one patient, device and seq at two offsets) counts once, and a value the speed layer refuses (outside
- * lib/plausibility.ts's ranges, a diastolic not below its systolic) or takes for no signal (a
- * heart rate or SpO2 of 0) is absent.
+ * Values: as the speed layer sees them (speed-layer/validate.ts, devices.ts): a reading sent
+ * twice (one patient, device and seq at two offsets) counts once, and a value the speed layer
+ * refuses (outside lib/plausibility.ts's ranges, a diastolic not below its systolic) or takes for
+ * no signal (a heart rate or SpO2 of 0) is absent.
  *
  * Files: the readings are listed day by day with the batch job's listing (job.ts `listDay`:
  * without the files a compacted file supersedes, lake.ts rule 1); a file that vanishes before it
@@ -224,10 +224,10 @@ export async function loadEpisodes(conn: DuckDBConnection, files: readonly strin
  * minute order): per vital of RISK_VITALS `<c>_n`, `<c>_sum`, `<c>_sq` (exact DECIMAL sums),
  * `<c>_last` (the value of the newest reading by ts, then seq, then device) and `<c>_ts`; the
  * minute's newest `on_oxygen` (1|0) and `consciousness`; of the patients `first`..`last` (in
- * DuckDB's order of the ids). The features see what the speed layer's
- * see: a reading sent twice (one patient, device and seq at two offsets) once, the first archived, as the
- * speed layer drops a repeated seq; a value the speed layer refuses or takes for no signal
- * (lib/plausibility.ts, through stats-sql.ts's `acceptedSql`) as absent. `assessments` says
+ * DuckDB's order of the ids). The features see what the speed layer's see: a reading sent twice
+ * (one patient, device and seq at two offsets) once, the first archived, as the speed layer drops
+ * a repeated seq; a value the speed layer refuses or takes for no signal (lib/plausibility.ts,
+ * through stats-sql.ts's `acceptedSql`) as absent. `assessments` says
  * whether the files have the two observation columns (files from before schema v1 had them do
  * not).
  */
