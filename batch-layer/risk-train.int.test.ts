@@ -181,7 +181,7 @@ describe('vigil model train', () => {
     expect(other.file.version).not.toBe(a.file.version)
   }, 120_000)
 
-  it('gives each minute the features the speed layer computes reading by reading (no train/serve skew)', async () => {
+  it('gives each minute the features the speed layer computes reading by reading (no train/serve skew), read in one query or a few patients per query', async () => {
     const config = await newLake()
     await writeReadings(config)
     await writeEvents(config)
