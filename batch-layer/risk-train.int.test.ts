@@ -266,7 +266,7 @@ describe('vigil model train', () => {
     await writeReadings(config)
     expect(await failure()).toMatch(/^no clinical events in .*raw\/events: .*vigil archive/)
     await writeEvents(config, 'hypotension', 'q')
-    expect(await failure(modelTrainOptions({ kinds: 'seizure' }))).toMatch(
+    expect(await failure(modelTrainOptions({ kinds: 'hypotension,seizure' }))).toMatch(
       /no valid clinical event of kind seizure .* \(kinds there: hypotension\); choose --kinds/,
     )
     // Episodes of patients the readings do not have: no minute is positive.

@@ -156,8 +156,10 @@ async function readEpisodes(conn: DuckDBConnection, lake: string, options: Model
       { cause: error },
     )
   })
-  if (episodes.count === 0) {
-    const chosen = options.kinds === undefined ? 'any kind' : `kind ${options.kinds.join(', ')}`
+  // A kind asked for and absent is refused, not left out: a misspelt kind would quietly change what the model predicts.
+  const absent = options.kinds?.filter((k) => !episodes.kindsInLake.includes(k)) ?? []
+  if (episodes.count === 0 || absent.length > 0) {
+    const chosen = options.kinds === undefined ? 'any kind' : `kind ${absent.join(', ')}`
     const have = episodes.kindsInLake.length === 0 ? 'none valid' : episodes.kindsInLake.join(', ')
     throw new VigilError('INPUT_INVALID', `no valid clinical event of ${chosen} in ${eventsDir(lake)} (kinds there: ${have}); choose --kinds among those.`)
   }
