@@ -105,14 +105,10 @@ export const edgeOptionsSchema = z.object({
    * The CSV column whose positive rows (1, true, yes) mark episodes, published to `vitals.events`
    * (docs/CONTRACT.md, Clinical events). @defaultValue undefined: no episodes from a replay
    */
-  label: z
-    .string()
-    .min(1)
-    .optional()
-    .meta({
-      description: 'with --replay: a run of rows of one patient whose column is 1/true/yes is an episode, published as a clinical event',
-      arg: 'column',
-    }),
+  label: z.string().min(1).optional().meta({
+    description: 'with --replay: a run of rows of one patient whose column is 1/true/yes is an episode, published as a clinical event',
+    arg: 'column',
+  }),
   /** The kind of the episodes of --label. @defaultValue seizure: the label of the CSV export Vigil's tests replay */
   labelKind: z
     .string()
