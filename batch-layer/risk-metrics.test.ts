@@ -10,6 +10,7 @@ import {
   reliability,
   scorerMetrics,
   sensitivity,
+  withinPatientAuroc,
   thresholdAtSensitivity,
 } from './risk-metrics.ts'
 
@@ -88,5 +89,24 @@ describe('risk metrics', () => {
     expect(rows[5]).toEqual({ from: 0.5, to: 0.6, minutes: 0, predicted: null, observed: null })
     expect(rows[9]!.minutes).toBe(1)
     expect(formatMetrics([], rows, 0.8)).toMatch(/\n0\.1-0\.2 +2 +0\.135 +0\.500\n/)
+  })
+})
+
+describe('withinPatientAuroc', () => {
+  it('rates when, not who: a score that only ranks the patient with episodes above the one without', () => {
+    // Patient 0 has episodes and always scores 0.9; patient 1 has none and always scores 0.1.
+    const scores = [0.9, 0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1]
+    const labels = [0, 1, 1, 1, 0, 0, 0, 0]
+    const groups = [0, 0, 0, 0, 1, 1, 1, 1]
+    expect(auroc(scores, labels)).toBeCloseTo(13.5 / 15, 12)
+    expect(withinPatientAuroc(scores, labels, groups)).toBe(0.5)
+  })
+
+  it('averages the patients that have both classes and skips the others', () => {
+    const scores = [0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.7, 0.6, 0.5, 0.5]
+    const labels = [0, 0, 1, 1, 0, 0, 1, 1, 1, 1]
+    const groups = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    expect(withinPatientAuroc(scores, labels, groups)).toBe(0.5)
+    expect(withinPatientAuroc([0.1, 0.2], [0, 0], [0, 1])).toBeNull()
   })
 })

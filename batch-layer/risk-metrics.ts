@@ -139,6 +139,29 @@ export function thresholdAtSensitivity(scores: ArrayLike<number>, labels: ArrayL
   return positive[need - 1]!
 }
 
+/**
+ * The mean, over the patients whose minutes hold both classes, of the AUROC of each patient's own
+ * minutes (`groups`: a patient's minutes are consecutive): how well a score tells *when* an episode
+ * is coming, apart from *who* has episodes. A pooled AUROC also rewards a score that only ranks
+ * patients with frequent episodes above patients with none; this one cannot. Null when no patient
+ * has both classes.
+ */
+export function withinPatientAuroc(scores: ArrayLike<number>, labels: ArrayLike<number>, groups: ArrayLike<number>): number | null {
+  let sum = 0
+  let patients = 0
+  let start = 0
+  for (let i = 1; i <= scores.length; i++) {
+    if (i < scores.length && groups[i] === groups[start]) continue
+    const a = auroc(Array.prototype.slice.call(scores, start, i) as number[], Array.prototype.slice.call(labels, start, i) as number[])
+    if (a !== null) {
+      sum += a
+      patients++
+    }
+    start = i
+  }
+  return patients === 0 ? null : sum / patients
+}
+
 /** How a scorer is measured: its scores, its own threshold, and what the Brier score is taken on. */
 export interface Scorer {
   name: string
@@ -158,6 +181,7 @@ export function scorerMetrics(scorer: Scorer, labels: ArrayLike<number>, groups:
   return {
     name: scorer.name,
     auroc: auroc(scores, labels),
+    withinPatientAuroc: withinPatientAuroc(scores, labels, groups),
     auprc: averagePrecision(scores, labels),
     brier: brier(predictions, labels),
     sensitivity: sensitivity(scores, labels, threshold),
@@ -212,6 +236,7 @@ export function formatMetrics(
   const head = [
     'scorer',
     'AUROC',
+    'AUROC within patients',
     'AUPRC',
     'Brier',
     'sensitivity',
@@ -223,6 +248,7 @@ export function formatMetrics(
   const body = rows.map((r, i) => [
     r.name,
     fmt(r.auroc),
+    fmt(r.withinPatientAuroc ?? null),
     fmt(r.auprc),
     fmt(r.brier),
     fmt(r.sensitivity),

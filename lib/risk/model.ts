@@ -26,6 +26,8 @@ const finite = z.number().finite()
 export const scorerMetricsSchema = z.object({
   name: z.string(),
   auroc: finite.nullable(),
+  /** Mean AUROC of each held-out patient's own minutes (patients with both classes): *when*, apart from *who*. */
+  withinPatientAuroc: finite.nullable().optional(),
   auprc: finite.nullable(),
   brier: finite.nullable(),
   /** Sensitivity and alerts per patient-day at the scorer's own operating point (a rule's threshold). */
