@@ -65,6 +65,11 @@ export const modelTrainOptionsSchema = z.strictObject({
     .max(100, { error: 'expected a penalty of at most 100' })
     .default(0.001)
     .describe('L2 penalty of the weights (mean log-loss + l2/2 x sum of squared weights)'),
+  /**
+   * Serve the model (write latest.json) even when it fails the promotion check (PROMOTE_MIN_WITHIN_AUROC below).
+   * @defaultValue false: a model that cannot tell when an episode is coming is kept, not served.
+   */
+  promote: z.boolean().default(false).describe('make it the served model (latest.json) even when it fails the promotion check'),
   /** Words that say which patients the model was trained on, kept in the model file; unset: `lake <path>`. */
   cohort: z
     .string()
@@ -108,3 +113,15 @@ export const TARGET_SENSITIVITY = 0.8
  * @defaultValue 0.8
  */
 export const CLEAR_RATIO = 0.8
+
+/**
+ * The promotion check: the model becomes the served one (latest.json) only when, on the held-out
+ * patients, its AUROC within patients (the mean of each patient's own AUROC: whether it tells *when*
+ * an episode is coming, not only *who* has them) is at least PROMOTE_MIN_WITHIN_AUROC, and its
+ * pooled AUROC is above NEWS2's. Else the file is written beside the others and the speed layer goes
+ * on serving what it served: a model that only learned which patients have episodes would raise
+ * RISK_HIGH for those patients all day long.
+ * @defaultValue 0.7: "acceptable" discrimination (Hosmer DW, Lemeshow S, Sturdivant RX, Applied
+ * Logistic Regression, 3rd ed., Wiley 2013, section 5.2.4: 0.5 none, 0.7-0.8 acceptable).
+ */
+export const PROMOTE_MIN_WITHIN_AUROC = 0.7

@@ -147,8 +147,13 @@ describe('vigil model train', () => {
     const model = compileRiskModel(JSON.parse(await readFile(a.path, 'utf8')), a.path)
     expect(model.version).toMatch(/^lr-[0-9a-f]{12}$/)
     expect(a.path).toBe(path.join(config.datalakeDir, 'models', `risk-${model.version}.json`))
-    expect((await loadRiskModel(a.latest)).version).toBe(model.version)
-    expect(await readFile(a.latest, 'utf8')).toBe(await readFile(a.path, 'utf8'))
+    // The planted signal tells when, not only who: the model passes the promotion check and is served.
+    expect(a.promotion.promoted).toBe(true)
+    expect(a.file.metrics.test[0]!.withinPatientAuroc).toBeGreaterThanOrEqual(0.7)
+    const latest = a.latest as string
+    expect(latest).toBe(path.join(config.datalakeDir, 'models', 'latest.json'))
+    expect((await loadRiskModel(latest)).version).toBe(model.version)
+    expect(await readFile(latest, 'utf8')).toBe(await readFile(a.path, 'utf8'))
 
     // The split: every patient on exactly one side.
     expect(a.split.train.filter((p) => a.split.test.includes(p))).toEqual([])

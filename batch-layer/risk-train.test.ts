@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { isVigilError } from '../lib/errors.ts'
 import { FEATURE_NAMES } from '../lib/risk/features.ts'
 import { MinuteTable } from './risk-dataset.ts'
-import { canonicalJson, isTestPatient, splitPatients } from './risk-train.ts'
+import type { RiskModelFile } from '../lib/risk/model.ts'
+import { canonicalJson, isTestPatient, promotionOf, splitPatients } from './risk-train.ts'
 
 /** A table of `patients` patients (`p-<i>`) with `minutes` minutes each, the minutes `positive` says positive. */
 function table(patients: number, minutes: number, positive: (patient: number, minute: number) => boolean): MinuteTable {
@@ -73,5 +74,45 @@ describe('the patient split', () => {
 describe('canonical JSON', () => {
   it('sorts keys at every level and leaves out undefined, so the same content hashes alike', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 2, c: undefined, b: 'x' }], c: null })).toBe('{"a":[{"b":"x","d":2}],"b":1,"c":null}')
+  })
+})
+
+describe('the promotion check', () => {
+  /** A model file whose comparison has the model's pooled and within-patient AUROC and NEWS2's AUROC. */
+  function measured(auroc: number, within: number | null, news2: number): RiskModelFile {
+    const row = (name: string, a: number, w: number | null) => ({
+      name,
+      auroc: a,
+      withinPatientAuroc: w,
+      auprc: null,
+      brier: null,
+      sensitivity: null,
+      alertsPerPatientDay: null,
+      alertsPerPatientDayAt80: null,
+      thresholdAt80: null,
+    })
+    return { metrics: { test: [row('risk model', auroc, within), row('NEWS2 >= 5', news2, 0.5)], reliability: [], table: '' } } as unknown as RiskModelFile
+  }
+
+  it('serves a model that tells when an episode is coming and beats NEWS2', () => {
+    expect(promotionOf(measured(0.85, 0.74, 0.6), false).promoted).toBe(true)
+  })
+
+  it('keeps, and does not serve, a model that only tells who has episodes (the 7-day simulated cohort: 0.960 pooled, 0.497 within)', () => {
+    const p = promotionOf(measured(0.96, 0.497, 0.57), false)
+    expect(p.promoted).toBe(false)
+    expect(p.reason).toContain('AUROC within patients 0.497 (needs 0.7)')
+    expect(p.reason).toContain('--promote')
+  })
+
+  it('does not serve a model no better than NEWS2, or one whose within-patient AUROC could not be measured', () => {
+    expect(promotionOf(measured(0.6, 0.8, 0.6), false).promoted).toBe(false)
+    expect(promotionOf(measured(0.9, null, 0.6), false).promoted).toBe(false)
+  })
+
+  it('serves a failing model with --promote, and says it failed', () => {
+    const p = promotionOf(measured(0.96, 0.497, 0.57), true)
+    expect(p.promoted).toBe(true)
+    expect(p.reason).toContain('failed the promotion check')
   })
 })

@@ -27,7 +27,7 @@ import { compileRiskModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, riskLogit, sigmoi
 import { ensureDir, eventsDir, fsyncFile } from './lake.ts'
 import { firstLine } from './quarantine.ts'
 import { fitLogistic, fitStandardiser, SingularFit, standardise, type LogisticFit, type Rows, type Standardiser } from './logistic.ts'
-import { CLEAR_RATIO, FIT_MAX_ITERATIONS, FIT_TOLERANCE, TARGET_SENSITIVITY, type ModelTrainOptions } from './risk-config.ts'
+import { CLEAR_RATIO, FIT_MAX_ITERATIONS, FIT_TOLERANCE, PROMOTE_MIN_WITHIN_AUROC, TARGET_SENSITIVITY, type ModelTrainOptions } from './risk-config.ts'
 import {
   listEventFiles,
   listReadingFiles,
@@ -50,9 +50,11 @@ export interface TrainDeps {
 
 export interface TrainResult {
   file: RiskModelFile
-  /** `<lake>/models/risk-<version>.json` and `<lake>/models/latest.json`. */
+  /** `<lake>/models/risk-<version>.json`, and `<lake>/models/latest.json` when the model was promoted (else undefined). */
   path: string
-  latest: string
+  latest: string | undefined
+  /** Whether the model is now the served one, and why (the promotion check, risk-config.ts). */
+  promotion: Promotion
   /** The comparison and reliability tables, as printed. */
   table: string
   buckets: number
@@ -87,10 +89,12 @@ export async function trainRiskModel(config: Config, options: ModelTrainOptions,
     const measured = measure(table, split.test, draft)
     const file = withVersion({ ...draft, threshold: measured.threshold, metrics: measured.metrics })
     compileRiskModel(file, 'the trained model')
-    const written = await publish(lake, file)
+    const promotion = promotionOf(file, options.promote)
+    const written = await publish(lake, file, promotion.promoted)
     return {
       file,
       ...written,
+      promotion,
       table: measured.metrics.table,
       buckets,
       split: { train: table.patients.filter((_, i) => !split.isTest[i]), test: table.patients.filter((_, i) => split.isTest[i]) },
@@ -360,14 +364,33 @@ export function withVersion(file: RiskModelFile): RiskModelFile {
   return { ...file, version }
 }
 
-/** Publish: risk-<version>.json, then latest.json, each atomically. */
-async function publish(lake: string, file: RiskModelFile): Promise<{ path: string; latest: string }> {
+export interface Promotion {
+  promoted: boolean
+  /** In words, for the summary: what the check found. */
+  reason: string
+}
+
+/** The promotion check (risk-config.ts PROMOTE_MIN_WITHIN_AUROC): the model row against PROMOTE_MIN_WITHIN_AUROC and NEWS2's AUROC. */
+export function promotionOf(file: RiskModelFile, force: boolean): Promotion {
+  const [model, news2] = file.metrics.test
+  const within = model?.withinPatientAuroc ?? null
+  const fmt = (x: number | null | undefined) => (x === null || x === undefined ? 'none' : x.toFixed(3))
+  const found = `AUROC within patients ${fmt(within)} (needs ${PROMOTE_MIN_WITHIN_AUROC}), AUROC ${fmt(model?.auroc)} against NEWS2's ${fmt(news2?.auroc)}`
+  const passes = within !== null && within >= PROMOTE_MIN_WITHIN_AUROC && (model?.auroc ?? 0) > (news2?.auroc ?? 1)
+  if (passes) return { promoted: true, reason: `passed the promotion check: ${found}` }
+  if (force) return { promoted: true, reason: `failed the promotion check (${found}), served because of --promote` }
+  return { promoted: false, reason: `not served: failed the promotion check (${found}); the speed layer keeps the model it had. --promote serves it anyway.` }
+}
+
+/** Publish: risk-<version>.json, then, when promoted, latest.json, each atomically. */
+async function publish(lake: string, file: RiskModelFile, promoted: boolean): Promise<{ path: string; latest: string | undefined }> {
   const dir = modelsDir(lake)
   await ensureDir(dir)
   const text = `${JSON.stringify(file, null, 2)}\n`
   const versioned = path.join(dir, `risk-${file.version}.json`)
-  const latest = path.join(dir, 'latest.json')
   await writeAtomically(versioned, text)
+  if (!promoted) return { path: versioned, latest: undefined }
+  const latest = path.join(dir, 'latest.json')
   await writeAtomically(latest, text)
   return { path: versioned, latest }
 }

@@ -4,7 +4,7 @@ import type { DatasetProgress } from '../../batch-layer/risk-train.ts'
 import { action, commandConfig } from '../command.ts'
 import { schemaFlags } from '../options.ts'
 
-const TRAIN_FLAGS = schemaFlags(modelTrainOptionsSchema, ['horizonMin', 'kinds', 'testFraction', 'seed', 'l2', 'cohort'])
+const TRAIN_FLAGS = schemaFlags(modelTrainOptionsSchema, ['horizonMin', 'kinds', 'testFraction', 'seed', 'l2', 'cohort', 'promote'])
 
 export function register(program: Command): void {
   const model = program.command('model').description('the early-warning risk model (docs/CLINICAL.md, Early-warning risk model)')
@@ -23,9 +23,11 @@ an L2-penalised logistic regression on the others and prints, on the held-out mi
 beside NEWS2 >= 5 and "any per-vital WARNING": AUROC, AUPRC, Brier, sensitivity, alerts per
 patient-day (at each rule's own threshold and at 80 % sensitivity), and the model's reliability.
 
-Writes <lake>/models/risk-<version>.json, then <lake>/models/latest.json (the model the speed
-layer serves), each atomically; the same lake and options give the same version. The risk
-alert's threshold is the model's at 80 % sensitivity on the held-out patients.
+Writes <lake>/models/risk-<version>.json, then, when the model passes the promotion check (its
+AUROC within held-out patients at least 0.7 and its AUROC above NEWS2's; or with --promote),
+<lake>/models/latest.json (the model the speed layer serves), each atomically; the same lake and
+options give the same version. The risk alert's threshold is the model's at 80 % sensitivity on
+the held-out patients.
 
 Exit status: 0 trained; 1 failed (no readings, no events, no positive minute, a split without
 patients or episodes: the message says what to do); 2 bad flag.`,
@@ -39,7 +41,8 @@ patients or episodes: the message says what to do); 2 bad flag.`,
         const r = await trainRiskModel(config, options, { onProgress: progress.update }).finally(progress.done)
         const t = r.file.training
         const summary = [
-          ['model', `${r.file.version} (${r.path}, and ${r.latest})`],
+          ['model', `${r.file.version} (${r.path}${r.latest === undefined ? '' : `, and ${r.latest}`})`],
+          ['served', r.promotion.reason],
           ['cohort', t.cohort],
           ['event time', `${new Date(t.from).toISOString()} to ${new Date(t.to).toISOString()}`],
           ['episodes of', t.eventKinds.join(', ')],
