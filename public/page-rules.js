@@ -261,14 +261,17 @@ export function riskThresholdText(risk, model) {
 }
 
 /**
- * The model line: "Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83"
+ * The model line: "Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83 (0.74
+ * within patients)" (the second figure, when the file has it, says whether it tells when, not only who)
  * ("test AUROC not computed" when the held-out patients had no episode to rank); and, when the
  * patient's risk came from another model than the one served now, which one.
  * @param {import('../lib/contract/views.ts').RiskModelInfo} model
  * @param {import('../lib/contract/views.ts').RiskState} [risk]
  */
 export function riskModelText(model, risk) {
-  const auroc = typeof model.testAuroc === 'number' && Number.isFinite(model.testAuroc) ? `test AUROC ${model.testAuroc.toFixed(2)}` : 'test AUROC not computed'
+  const known = (x) => typeof x === 'number' && Number.isFinite(x)
+  const within = known(model.testAurocWithinPatients) ? ` (${model.testAurocWithinPatients.toFixed(2)} within patients)` : ''
+  const auroc = known(model.testAuroc) ? `test AUROC ${model.testAuroc.toFixed(2)}${within}` : 'test AUROC not computed'
   const other = risk !== undefined && risk.model !== model.version ? ` · this risk is from model ${risk.model}` : ''
   return `Model ${model.version} · trained on ${model.cohort} · ${auroc}${other}`
 }

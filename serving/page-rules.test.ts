@@ -254,6 +254,9 @@ describe('the experimental risk panel: shown only with a served model, said in w
     expect(riskThresholdText(0.34, model)).toBe('At or above the alert threshold (30 %)')
     expect(riskThresholdText(0.29, model)).toBe('Below the alert threshold (30 %)')
     expect(riskModelText(model, risk)).toBe('Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83')
+    expect(riskModelText({ ...model, testAurocWithinPatients: 0.497 })).toBe(
+      'Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC 0.83 (0.50 within patients)',
+    )
     expect(riskModelText({ ...model, testAuroc: null })).toBe('Model lr-0123456789ab · trained on simulator, 140 patients, 7 days · test AUROC not computed')
     expect(riskModelText(model, { ...risk, model: 'lr-ffffffffffff' })).toContain('this risk is from model lr-ffffffffffff')
   })

@@ -35,6 +35,7 @@ export function sameRiskModel(a: RiskModelInfo | null, b: RiskModelInfo | null):
     a.cohort === b.cohort &&
     a.horizonMinutes === b.horizonMinutes &&
     a.testAuroc === b.testAuroc &&
+    (a.testAurocWithinPatients ?? null) === (b.testAurocWithinPatients ?? null) &&
     a.threshold.raise === b.threshold.raise &&
     a.threshold.clear === b.threshold.clear
   )

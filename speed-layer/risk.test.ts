@@ -241,6 +241,7 @@ describe('the risk model on the speed layer', () => {
       cohort: 'simulator, 140 patients, 7 days',
       horizonMinutes: 60,
       testAuroc: 0.81,
+      testAurocWithinPatients: null,
       threshold: { raise: 0.5, clear: 0.3 },
     })
     const reordered = riskModelFile(HEART_RATE_MODEL.features, { metrics: { ...HEART_RATE_MODEL.metrics, test: [...HEART_RATE_MODEL.metrics.test].reverse() } })

@@ -55,7 +55,7 @@ export function riskServing(model: RiskModel, raise?: number): RiskServing {
   return { model, threshold: { raise, clear: t.raise > 0 ? (raise * t.clear) / t.raise : raise } }
 }
 
-/** What `risk:model` says about the model served (RiskModelInfo, lib/contract/views.ts): the cohort in words gets the patient count unless its words give one. */
+/** What `risk:model` says about the model served (RiskModelInfo, lib/contract/views.ts): the cohort in words gets the patient count and the days unless its words give them. */
 export function riskModelInfo(s: RiskServing): RiskModelInfo {
   const f = s.model.file
   // The model's row of the comparison (`vigil model train` names it 'risk model' and lists it first).
@@ -64,9 +64,10 @@ export function riskModelInfo(s: RiskServing): RiskModelInfo {
   const patients = f.training.trainPatients + f.training.testPatients
   return {
     version: f.version,
-    cohort: `${f.training.cohort}${/\bpatients\b/.test(f.training.cohort) ? '' : `, ${patients} patients`}${days > 0 ? `, ${days} day${days === 1 ? '' : 's'}` : ''}`,
+    cohort: `${f.training.cohort}${/\bpatients\b/.test(f.training.cohort) ? '' : `, ${patients} patients`}${days > 0 && !/\bdays?\b/.test(f.training.cohort) ? `, ${days} day${days === 1 ? '' : 's'}` : ''}`,
     horizonMinutes: f.horizonMinutes,
     testAuroc: row?.auroc ?? null,
+    testAurocWithinPatients: row?.withinPatientAuroc ?? null,
     threshold: { ...s.threshold },
   }
 }

@@ -144,6 +144,11 @@ export interface RiskModelInfo {
   horizonMinutes: number
   /** AUROC on the held-out patients (null when it could not be computed). */
   testAuroc: number | null
+  /**
+   * The mean AUROC of each held-out patient's own minutes: whether the model tells *when* an episode
+   * is coming, not only *who* has them (absent: a model file without it; null: not computed).
+   */
+  testAurocWithinPatients?: number | null
   threshold: { raise: number; clear: number }
 }
 

@@ -12,8 +12,9 @@ const info: RiskModelInfo = {
 
 describe('the risk:model codec', () => {
   it('decodes what it encodes, a model without a test AUROC too', () => {
-    expect(decodeRiskModelInfo(encodeRiskModelInfo(info))).toEqual(info)
-    expect(decodeRiskModelInfo(encodeRiskModelInfo({ ...info, testAuroc: null }))).toEqual({ ...info, testAuroc: null })
+    expect(decodeRiskModelInfo(encodeRiskModelInfo(info))).toEqual({ ...info, testAurocWithinPatients: null })
+    expect(decodeRiskModelInfo(encodeRiskModelInfo({ ...info, testAuroc: null }))).toEqual({ ...info, testAuroc: null, testAurocWithinPatients: null })
+    expect(decodeRiskModelInfo(encodeRiskModelInfo({ ...info, testAurocWithinPatients: 0.74 }))?.testAurocWithinPatients).toBe(0.74)
   })
 
   it('reads a missing key as no model', () => {
@@ -35,6 +36,6 @@ describe('the risk:model codec', () => {
   })
 
   it('keeps only the fields of RiskModelInfo', () => {
-    expect(decodeRiskModelInfo(JSON.stringify({ ...info, weights: [1, 2, 3] }))).toEqual(info)
+    expect(decodeRiskModelInfo(JSON.stringify({ ...info, weights: [1, 2, 3] }))).toEqual({ ...info, testAurocWithinPatients: null })
   })
 })

@@ -12,6 +12,7 @@ export function encodeRiskModelInfo(info: RiskModelInfo): string {
     cohort: info.cohort,
     horizonMinutes: info.horizonMinutes,
     testAuroc: info.testAuroc,
+    testAurocWithinPatients: info.testAurocWithinPatients ?? null,
     threshold: { raise: info.threshold.raise, clear: info.threshold.clear },
   })
 }
@@ -31,12 +32,13 @@ export function decodeRiskModelInfo(text: string | null | undefined): RiskModelI
     return null
   }
   if (typeof raw !== 'object' || raw === null) return null
-  const { version, cohort, horizonMinutes, testAuroc, threshold } = raw as Record<string, unknown>
+  const { version, cohort, horizonMinutes, testAuroc, testAurocWithinPatients, threshold } = raw as Record<string, unknown>
   if (typeof version !== 'string' || version === '' || typeof cohort !== 'string') return null
   if (!isFiniteNumber(horizonMinutes) || horizonMinutes <= 0) return null
   if (testAuroc !== null && !isFiniteNumber(testAuroc)) return null
   if (typeof threshold !== 'object' || threshold === null) return null
   const { raise, clear } = threshold as Record<string, unknown>
   if (!isFiniteNumber(raise) || !isFiniteNumber(clear)) return null
-  return { version, cohort, horizonMinutes, testAuroc, threshold: { raise, clear } }
+  const within = isFiniteNumber(testAurocWithinPatients) ? testAurocWithinPatients : null
+  return { version, cohort, horizonMinutes, testAuroc, testAurocWithinPatients: within, threshold: { raise, clear } }
 }
