@@ -73,6 +73,7 @@ describe('the speed layer serving a risk model', () => {
       cohort: 'simulator, 140 patients, 7 days',
       horizonMinutes: 60,
       testAuroc: 0.81,
+      testAurocWithinPatients: null,
       threshold: { raise: 0.5, clear: 0.3 },
     })
     // A minute boundary half an hour ago: the minute closes fall on known event times.
