@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import kafkajs from 'kafkajs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Consumer, Producer, type Message } from '@platformatic/kafka'
-import { TOPIC_PARTITIONS, consumerGroups } from './contract/topics.ts'
+import { TOPIC_PARTITIONS, consumerGroups, topicNames } from './contract/topics.ts'
 import { DEFAULT_SPEED_OPTIONS, start, type SpeedLayer } from '../speed-layer/index.ts'
 import { createTestEnv, freePort, type TestEnv } from '../test/support.ts'
 import { pollUntil } from './backoff.ts'
@@ -142,8 +142,12 @@ describe('committed-offset lag', () => {
     expect(describeLag(ours?.[0])).toBe('lag 33 (partition 3: 10)')
 
     const cli = ['bin/vigil.js', 'status', '--topic-prefix', env.config.topicPrefix, '--brokers', env.config.kafkaBrokers.join(',')]
-    const json = JSON.parse((await run('node', [...cli, '--json'])).stdout) as { topic: string; exists: boolean; groups: GroupLag[] }
+    type TopicReport = { topic: string; exists: boolean; groups: GroupLag[] }
+    const json = JSON.parse((await run('node', [...cli, '--json'])).stdout) as TopicReport & { events: TopicReport }
     expect(json).toMatchObject({ topic, exists: true })
+    // The events topic's one group, the archiver's events consumer: nothing produced, nothing behind.
+    expect(json.events).toMatchObject({ topic: topicNames(env.config.topicPrefix).events, exists: true })
+    expect(json.events.groups.map((g) => [g.group, g.total, g.partitions.length])).toEqual([[groups.eventArchiver, 0, TOPIC_PARTITIONS.events]])
     expect(json.groups.map((g) => g.group)).toEqual([groups.speed, groups.archiver])
     for (const g of json.groups) expect(strip(g)).toEqual(independent[g.group])
 
@@ -151,6 +155,8 @@ describe('committed-offset lag', () => {
     expect(text).toContain(`group ${groups.speed}`)
     expect(text).toMatch(/^ {2}total +33 +\(furthest behind: partition 3, 10\)$/m)
     expect(text).toMatch(/^ {2}3 +15 +- +10$/m)
+    expect(text).toContain(`topic ${topicNames(env.config.topicPrefix).events}, ${TOPIC_PARTITIONS.events} partitions`)
+    expect(text).toContain(`group ${groups.eventArchiver}`)
   })
 
   it('`vigil status` exits 3 with one sentence when Kafka does not answer', async () => {

@@ -10,18 +10,24 @@ import { action, commandConfig } from '../command.ts'
 /** How long the lag query may take once the broker has answered a probe. */
 const QUERY_TIMEOUT_MS = 10_000
 
-export interface StatusReport {
+/** The lag of the groups that read one topic. */
+export interface TopicStatus {
   topic: string
   /** False before `vigil init` or the first layer creates the topic: there is no lag to report. */
   exists: boolean
   groups: GroupLag[]
 }
 
+/** `vitals.readings` (speed layer and archiver) at the top level, and `vitals.events` (the archiver's events consumer). */
+export interface StatusReport extends TopicStatus {
+  events: TopicStatus
+}
+
 const NOTE = 'lag = end (high watermark) - committed offset of the group; "-": nothing committed there, counted from the log start offset'
 
-/** The text table: per group, one row per partition and a total line. */
-export function formatStatus(r: StatusReport): string {
-  if (!r.exists) return `topic ${r.topic} does not exist yet: \`vigil init\` or the first layer to start creates it\n`
+/** The text of one topic: per group, one row per partition and a total line. */
+function formatTopic(r: TopicStatus): string[] {
+  if (!r.exists) return [`topic ${r.topic} does not exist yet: \`vigil init\` or the first layer to start creates it`]
   const cols = (...cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(12) : c.padStart(12))).join('')
   const out: string[] = [`topic ${r.topic}, ${r.groups[0]?.partitions.length ?? 0} partitions`]
   for (const g of r.groups) {
@@ -30,22 +36,34 @@ export function formatStatus(r: StatusReport): string {
     for (const p of g.partitions) out.push(`  ${cols(String(p.partition), String(p.end), p.committed === null ? '-' : String(p.committed), String(p.lag))}`)
     out.push(`  ${cols('total', '', '', String(g.total))}${worst === undefined ? '' : `   (furthest behind: partition ${worst.partition}, ${worst.lag})`}`)
   }
-  out.push('', NOTE)
-  return `${out.join('\n')}\n`
+  return out
 }
 
-/** The committed-offset lag of every Vigil consumer group on the readings topic. */
+/** The text table: the readings topic's groups, then the events topic's. */
+export function formatStatus(r: StatusReport): string {
+  return `${[...formatTopic(r), '', ...formatTopic(r.events), '', NOTE].join('\n')}\n`
+}
+
+/** The committed-offset lag of every Vigil consumer group: on the readings topic, and the archiver's on the events topic. */
 export async function readStatus(config: Pick<Config, 'kafkaBrokers' | 'topicPrefix'>): Promise<StatusReport> {
-  const topic = topicNames(config.topicPrefix).readings
+  const topics = topicNames(config.topicPrefix)
   const groups = consumerGroups(config.topicPrefix)
   const admin = createAdmin(config, 'vigil-status')
   try {
-    const lags = await withTimeout(
-      committedLag(admin, { groups: [groups.speed, groups.archiver], topic }),
+    const [readings, events] = await withTimeout(
+      Promise.all([
+        committedLag(admin, { groups: [groups.speed, groups.archiver], topic: topics.readings }),
+        committedLag(admin, { groups: [groups.eventArchiver], topic: topics.events }),
+      ]),
       QUERY_TIMEOUT_MS,
       `Kafka did not answer within ${QUERY_TIMEOUT_MS / 1000} s`,
     )
-    return { topic, exists: lags !== null, groups: lags ?? [] }
+    return {
+      topic: topics.readings,
+      exists: readings !== null,
+      groups: readings ?? [],
+      events: { topic: topics.events, exists: events !== null, groups: events ?? [] },
+    }
   } finally {
     await admin.close().catch(() => undefined)
   }
@@ -54,10 +72,12 @@ export async function readStatus(config: Pick<Config, 'kafkaBrokers' | 'topicPre
 export function register(program: Command): void {
   program
     .command('status')
-    .description('consumer lag of each Vigil group on the readings topic, per partition: end offset, committed offset, lag (exit 3 when Kafka does not answer)')
+    .description(
+      'consumer lag of each Vigil group, per partition: end offset, committed offset, lag; on the readings topic, then the events topic (exit 3 when Kafka does not answer)',
+    )
     .option(
       '--json',
-      'print the report as JSON: {topic, exists, groups: [{group, topic, total, partitions: [{partition, start, end, committed, lag}]}]}',
+      'print the report as JSON: {topic, exists, groups: [{group, topic, total, partitions: [{partition, start, end, committed, lag}]}], events: {topic, exists, groups}}',
       false,
     )
     .action(
