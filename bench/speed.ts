@@ -43,6 +43,7 @@ import type { Compression } from '../lib/producer.ts'
 import { TOPIC_PARTITIONS, consumerGroups, topicNames } from '../lib/contract/topics.ts'
 import { FEATURE_NAMES } from '../lib/risk/features.ts'
 import { compileRiskModel, loadRiskModel, type RiskModelFile } from '../lib/risk/model.ts'
+import { riskModelFile } from '../test/risk-model-fixture.ts'
 import { bareConsume, speedLayerConsume, TUNED_PLATFORMATIC, type BareConsumer } from './clients.ts'
 import {
   DRAIN_AIMS,
@@ -181,31 +182,8 @@ export function syntheticRiskModel(): RiskModelFile {
     if (stat === 'age') return { name, mean: 5, sd: 10, weight: 0.1 }
     return { name, mean, sd, weight: 0.1 }
   })
-  const metric = { auroc: null, auprc: null, brier: null, sensitivity: null, alertsPerPatientDay: null, alertsPerPatientDayAt80: null, thresholdAt80: null }
-  return {
-    format: 'vigil-risk-model',
-    formatVersion: 1,
-    version: 'lr-000000000000',
-    kind: 'logistic',
-    horizonMinutes: 60,
-    features,
-    intercept: -3,
-    threshold: { raise: 0.5, clear: 0.3 },
-    training: {
-      cohort: 'synthetic',
-      from: 0,
-      to: 0,
-      seed: 0,
-      trainPatients: 0,
-      testPatients: 0,
-      trainMinutes: 0,
-      testMinutes: 0,
-      positives: 0,
-      eventKinds: [],
-      l2: 0,
-    },
-    metrics: { test: [{ name: 'risk model', ...metric }], reliability: [], table: '' },
-  }
+  const file = riskModelFile(features)
+  return { ...file, version: 'lr-000000000000', training: { ...file.training, cohort: 'synthetic' } }
 }
 
 export async function runSpeedBench(options: SpeedBenchOptions = {}): Promise<SpeedBenchResult> {

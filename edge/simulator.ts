@@ -9,6 +9,7 @@
  * future would leak into the stream). Nothing extra is drawn, so the readings stay the same.
  */
 import type { Reading, Vitals } from '../lib/contract/schema.ts'
+import { MinHeap } from './min-heap.ts'
 import { Prng } from './prng.ts'
 import { EpisodeQueue, type StartedEpisode } from './episode-queue.ts'
 import { Patient } from './physiology.ts'
@@ -34,7 +35,7 @@ export class Simulator {
   readonly patients: readonly Patient[]
   /** Readings the ward makes per second of simulated time (every device at its cadence). */
   readonly readingsPerSecond: number
-  readonly #heap: Device[] = []
+  readonly #heap = new MinHeap<Device>((a, b) => a.nextTs < b.nextTs || (a.nextTs === b.nextTs && a.index < b.index))
   /** Episodes drawn and not yet handed out, by onset; undefined when episodes are off. */
   readonly #episodes: EpisodeQueue | undefined
 
@@ -58,12 +59,12 @@ export class Simulator {
     }
     this.patients = patients
     this.readingsPerSecond = devices.reduce((sum, d) => sum + 1000 / d.periodMs, 0)
-    for (const d of devices) this.#push(d)
+    for (const d of devices) this.#heap.push(d)
   }
 
   /** The next reading in event-time order (the stream never ends); a nurse's round sends onOxygen and consciousness. */
   next(): Reading {
-    const d = this.#heap[0]!
+    const d = this.#heap.peek()!
     const ts = d.nextTs
     const spec = DEVICES[d.kind]
     const vitals: Vitals = d.patient.measure(spec.vitals, ts)
@@ -76,7 +77,7 @@ export class Simulator {
     if (d.patient.hasDrawn) this.#queueDrawn(d.patient)
     d.seq++
     d.nextTs += d.periodMs
-    this.#siftDown(0)
+    this.#heap.topIncreased()
     return reading
   }
 
@@ -102,37 +103,6 @@ export class Simulator {
 
   /** Event time of the next reading. */
   peekTs(): number {
-    return this.#heap[0]!.nextTs
-  }
-
-  #less(a: Device, b: Device): boolean {
-    return a.nextTs < b.nextTs || (a.nextTs === b.nextTs && a.index < b.index)
-  }
-
-  #push(d: Device): void {
-    const h = this.#heap
-    h.push(d)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!this.#less(h[i]!, h[p]!)) break
-      ;[h[i], h[p]] = [h[p]!, h[i]!]
-      i = p
-    }
-  }
-
-  #siftDown(i: number): void {
-    const h = this.#heap
-    const n = h.length
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < n && this.#less(h[l]!, h[m]!)) m = l
-      if (r < n && this.#less(h[r]!, h[m]!)) m = r
-      if (m === i) return
-      ;[h[i], h[m]] = [h[m]!, h[i]!]
-      i = m
-    }
+    return this.#heap.peek()!.nextTs
   }
 }

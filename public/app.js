@@ -89,6 +89,13 @@ const TIR_SEGMENTS = [
 ]
 /** The risk panel's line: the calm slate-violet of the experimental panel, never a status colour. */
 const RISK_LINE = '#5b4b8a'
+/**
+ * What every live chart of the page shares: no animation (a new point each second), the box's
+ * size, and points given as {x, y} already sorted (Chart.js skips parsing and sorting them).
+ */
+const LIVE_CHART = { animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true }
+/** Only a series' newest point is drawn as a dot, `r` px: a sparse series (a CGM every 5 min) stays visible. */
+const newestPointRadius = (/** @type {number} */ r) => (/** @type {any} */ ctx) => (ctx.dataIndex === ctx.dataset.data.length - 1 ? r : 0)
 const RISK_WINDOW_MS = 60 * 60_000
 const MAX_WINDOW_MS = 15 * 60_000
 const MAX_ALERTS = 200
@@ -449,18 +456,14 @@ function drawRiskSpark(/** @type {NonNullable<PatientState['risk']>} */ risk, /*
           borderColor: RISK_LINE,
           backgroundColor: RISK_LINE,
           borderWidth: 2,
-          pointRadius: (ctx) => (ctx.dataIndex === ctx.dataset.data.length - 1 ? 2.5 : 0),
+          pointRadius: newestPointRadius(2.5),
           tension: 0,
         },
         { label: 'Alert threshold', data: [], borderColor: '#8a93a3', borderWidth: 1, borderDash: [4, 3], pointRadius: 0 },
       ],
     },
     options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      parsing: false,
-      normalized: true,
+      ...LIVE_CHART,
       scales: {
         x: { type: 'linear', display: false },
         y: {
@@ -594,19 +597,14 @@ function buildCharts() {
           borderColor: LINE_COLORS[v],
           backgroundColor: LINE_COLORS[v],
           borderWidth: 2,
-          // Only the newest point is drawn as a dot, so a sparse vital (a CGM every 5 min) is visible.
-          pointRadius: (ctx) => (ctx.dataIndex === ctx.dataset.data.length - 1 ? 3 : 0),
+          pointRadius: newestPointRadius(3),
           pointHitRadius: 6,
           spanGaps: 5_000,
           tension: 0,
         })),
       },
       options: {
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        parsing: false,
-        normalized: true,
+        ...LIVE_CHART,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         scales: {
           x: {

@@ -1,6 +1,7 @@
 /**
  * Small risk model files (lib/risk/model.ts format) with weights chosen by hand, for the tests of
- * the speed layer's risk: the risk each one gives is computed on paper in the tests.
+ * the speed layer's risk (the risk each one gives is computed on paper in the tests) and the file
+ * around bench/speed.ts's synthetic model.
  */
 import type { RiskModelFile } from '../lib/risk/model.ts'
 
